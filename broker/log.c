@@ -1,0 +1,79 @@
+/* Logging to stderr, one line per call, written with a single write(2) so that lines from
+ * different threads never interleave. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker/buf.h"
+#include "broker/error.h"
+#include "broker/log.h"
+
+int ceb_log_level = CEB_LOG_INFO;
+static int log_json;
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+void ceb_log_setup(enum ceb_log_level level, int json)
+{
+	ceb_log_level = level;
+	log_json = json;
+}
+
+int ceb_log_level_parse(const char *s, enum ceb_log_level *out)
+{
+	for (int i = 0; i <= CEB_LOG_DEBUG; i++) {
+		if (strcmp(s, level_names[i]) == 0) {
+			*out = (enum ceb_log_level)i;
+			return 0;
+		}
+	}
+	return CEB_EINVAL;
+}
+
+static void json_escape(struct ceb_buf *b, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			ceb_buf_printf(b, "\\%c", c);
+		else if (c < 0x20)
+			ceb_buf_printf(b, "\\u%04x", c);
+		else
+			ceb_buf_putc(b, (char)c);
+	}
+}
+
+void ceb_log_write(enum ceb_log_level level, const char *component, const char *fmt, ...)
+{
+	char msg[2048], ts[40];
+	struct ceb_buf b = CEB_BUF_INIT;
+	struct timespec now;
+	struct tm tm;
+	va_list ap;
+	ssize_t w;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+
+	if (log_json) {
+		ceb_buf_printf(&b, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"component\":\"", ts,
+			       now.tv_nsec / 1000000, level_names[level]);
+		json_escape(&b, component);
+		ceb_buf_puts(&b, "\",\"msg\":\"");
+		json_escape(&b, msg);
+		ceb_buf_puts(&b, "\"}\n");
+	} else {
+		ceb_buf_printf(&b, "%s.%03ldZ %-5s [%s] %s\n", ts, now.tv_nsec / 1000000,
+			       level_names[level], component, msg);
+	}
+	if (b.p)
+		w = write(STDERR_FILENO, b.p, b.len);
+	(void)w;
+	ceb_buf_free(&b);
+}
