@@ -1,1 +1,268 @@
-/* stub: to be written */
+/* The daemon's runtime: Brokers with their channels, Triggers with their subscriptions, the
+ * dispatchers and the ingress, built from a loaded configuration; start-up, drain and shutdown. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker/broker.h"
+#include "broker/dispatcher.h"
+#include "broker/error.h"
+#include "broker/ingress.h"
+#include "broker/log.h"
+
+const struct ceb_settings ceb_settings_default = {
+	.listen_host = "127.0.0.1",
+	.listen_port = 8080,
+	.limits = {
+		.max_event_size = 1 << 20,
+		.max_attrs = 64,
+		.max_value_len = 4096,
+		.max_json_depth = 64,
+		.max_batch = 100,
+	},
+	.max_header_block = 64 * 1024,
+	.max_connections = 10000,
+	.max_conn_per_ip = 0,
+	.idle_timeout_s = 15,
+	.request_timeout_s = 30,
+	.ingress_threads = 2,
+	.dispatchers = 2,
+	.max_inflight = 100,
+	.default_timeout_ms = 30000,
+	.drain_timeout_ms = 30000,
+	.channel_max_events = 100000,
+	.channel_max_bytes = (size_t)256 << 20,
+	.max_ttl = 255,
+};
+
+uint64_t ceb_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct ceb_broker *ceb_broker_find(struct ceb_daemon *dmn, const char *path, size_t len)
+{
+	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
+		if (strlen(brk->path) == len && memcmp(brk->path, path, len) == 0)
+			return brk;
+	return NULL;
+}
+
+void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publish_done_f *done,
+			void *arg)
+{
+	if (!ceb_event_get(ev, "knativebrokerttl") &&
+	    ceb_event_set_int(ev, "knativebrokerttl", brk->dmn->set.max_ttl) < 0) {
+		done(arg, CEB_EUNAVAIL);
+		return;
+	}
+	brk->ch.ops->publish(brk->ch.ctx, ev, done, arg);
+}
+
+/* A destination to a URL: a uri as given, a ref to a Broker of this daemon as its ingress URL. */
+static int resolve_dest(struct ceb_daemon *dmn, const struct ceb_dest *d, struct ceb_target *t)
+{
+	struct ceb_buf b = CEB_BUF_INIT;
+	const char *host = dmn->set.listen_host;
+
+	if (d->uri) {
+		t->url = strdup(d->uri);
+		return t->url ? 0 : CEB_ENOMEM;
+	}
+	if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || strcmp(host, "") == 0)
+		host = "127.0.0.1";
+	if (strchr(host, ':'))
+		ceb_buf_printf(&b, "http://[%s]:%d/%s/%s", host, dmn->port, d->ref_ns, d->ref_name);
+	else
+		ceb_buf_printf(&b, "http://%s:%d/%s/%s", host, dmn->port, d->ref_ns, d->ref_name);
+	t->url = ceb_buf_steal(&b, NULL);
+	return t->url ? 0 : CEB_ENOMEM;
+}
+
+static struct ceb_broker *broker_of(struct ceb_daemon *dmn, const struct ceb_broker_cfg *bc)
+{
+	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
+		if (brk->cfg == bc)
+			return brk;
+	return NULL;
+}
+
+int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
+		      struct ceb_daemon **out, char *errbuf, size_t errlen)
+{
+	struct ceb_daemon *dmn = calloc(1, sizeof(*dmn));
+	struct ceb_broker **btail;
+	struct ceb_trigger **ttail;
+	int rc = CEB_ENOMEM;
+	size_t i = 0;
+
+	if (!dmn) {
+		snprintf(errbuf, errlen, "out of memory");
+		ceb_config_free(cfg);
+		return CEB_ENOMEM;
+	}
+	dmn->set = *set;
+	dmn->cfg = cfg;
+	dmn->ndsp = set->dispatchers ? set->dispatchers : 1;
+	dmn->dsp = calloc(dmn->ndsp, sizeof(*dmn->dsp));
+	if (!dmn->dsp)
+		goto nomem;
+	for (i = 0; i < dmn->ndsp; i++)
+		if (!(dmn->dsp[i] = ceb_dispatcher_new(dmn, (int)i)))
+			goto nomem;
+
+	btail = &dmn->brokers;
+	for (const struct ceb_broker_cfg *bc = cfg->brokers; bc; bc = bc->next) {
+		struct ceb_broker *brk = calloc(1, sizeof(*brk));
+		const char *chname = ceb_channel_for_class(bc->broker_class);
+		struct ceb_channel_cfg cc = {
+			.ns = bc->ns, .name = bc->name, .config = bc->config,
+			.max_events = set->channel_max_events, .max_bytes = set->channel_max_bytes,
+		};
+		if (!brk)
+			goto nomem;
+		*btail = brk;
+		btail = &brk->next;
+		brk->cfg = bc;
+		brk->dmn = dmn;
+		snprintf(brk->path, sizeof(brk->path), "/%s/%s", bc->ns, bc->name);
+		snprintf(brk->label, sizeof(brk->label), "broker %s/%s", bc->ns, bc->name);
+		brk->ch.ops = chname ? ceb_channel_ops_find(chname) : NULL;
+		if (!brk->ch.ops) {
+			snprintf(errbuf, errlen, "%s:%d:%d: Broker %s/%s: class %s needs the %s channel, which "
+				 "this build does not include", bc->loc.file, bc->loc.line, bc->loc.col, bc->ns,
+				 bc->name, bc->broker_class ? bc->broker_class : "?", chname ? chname : "?");
+			rc = CEB_ENOTCOMPILED;
+			goto fail;
+		}
+		rc = brk->ch.ops->create(&cc, &brk->ch.ctx, errbuf, errlen);
+		if (rc < 0) {
+			brk->ch.ops = NULL;
+			goto fail;
+		}
+	}
+
+	ttail = &dmn->triggers;
+	i = 0;
+	for (const struct ceb_trigger_cfg *tc = cfg->triggers; tc; tc = tc->next, i++) {
+		struct ceb_trigger *trg = calloc(1, sizeof(*trg));
+		struct ceb_sub_cfg sc;
+		if (!trg)
+			goto nomem;
+		*ttail = trg;
+		ttail = &trg->next;
+		trg->cfg = tc;
+		trg->brk = broker_of(dmn, tc->broker_cfg);
+		trg->dsp = dmn->dsp[i % dmn->ndsp];
+		snprintf(trg->label, sizeof(trg->label), "trigger %s/%s", tc->ns, tc->name);
+		memset(&sc, 0, sizeof(sc));
+		sc.ns = tc->ns;
+		sc.name = tc->name;
+		sc.filter = tc->filter;
+		sc.max_inflight = set->max_inflight;
+		sc.ordered = tc->ordered;
+		sc.on_msg = ceb_dispatcher_on_msg;
+		sc.arg = trg;
+		rc = trg->brk->ch.ops->subscribe(trg->brk->ch.ctx, &sc, &trg->sub);
+		if (rc < 0) {
+			snprintf(errbuf, errlen, "%s: cannot subscribe: %s", trg->label, ceb_strerror(rc));
+			goto fail;
+		}
+		trg->prefiltered = trg->brk->ch.ops->prefilters(trg->brk->ch.ctx);
+	}
+	*out = dmn;
+	return 0;
+nomem:
+	snprintf(errbuf, errlen, "out of memory");
+	rc = CEB_ENOMEM;
+fail:
+	ceb_daemon_destroy(dmn);
+	return rc;
+}
+
+int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
+{
+	int rc;
+
+	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
+		rc = brk->ch.ops->start(brk->ch.ctx, errbuf, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	for (size_t i = 0; i < dmn->ndsp; i++) {
+		if (ceb_dispatcher_start(dmn->dsp[i]) < 0) {
+			snprintf(errbuf, errlen, "cannot start a delivery thread");
+			return CEB_EIO;
+		}
+	}
+	rc = ceb_ingress_start(dmn, &dmn->ing, &dmn->port, errbuf, errlen);
+	if (rc < 0)
+		return rc;
+	/* Destinations need the bound port (a ref to a Broker goes through our own ingress); until
+	 * they are resolved the ingress answers 503 (not ready). */
+	for (struct ceb_trigger *trg = dmn->triggers; trg; trg = trg->next) {
+		const struct ceb_delivery *dlv = &trg->cfg->delivery;
+		if (resolve_dest(dmn, &trg->cfg->subscriber, &trg->subscriber) < 0 ||
+		    (dlv->has_dls && resolve_dest(dmn, &dlv->dls, &trg->dls) < 0)) {
+			snprintf(errbuf, errlen, "out of memory");
+			return CEB_ENOMEM;
+		}
+	}
+	atomic_store(&dmn->ready, 1);
+	return 0;
+}
+
+size_t ceb_daemon_pending(struct ceb_daemon *dmn)
+{
+	size_t n = 0;
+
+	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
+		n += brk->ch.ops->pending(brk->ch.ctx);
+	for (size_t i = 0; i < dmn->ndsp; i++)
+		n += ceb_dispatcher_busy(dmn->dsp[i]);
+	return n;
+}
+
+size_t ceb_daemon_drain(struct ceb_daemon *dmn, uint64_t deadline_ms)
+{
+	size_t n;
+
+	atomic_store(&dmn->draining, 1);
+	ceb_ingress_quiesce(dmn->ing);
+	while ((n = ceb_daemon_pending(dmn)) > 0 && ceb_now_ms() < deadline_ms)
+		usleep(10000);
+	return n;
+}
+
+void ceb_daemon_destroy(struct ceb_daemon *dmn)
+{
+	if (!dmn)
+		return;
+	atomic_store(&dmn->draining, 1);
+	ceb_ingress_stop(dmn->ing);
+	/* Dispatchers settle what they hold before the channels go away. */
+	for (size_t i = 0; dmn->dsp && i < dmn->ndsp; i++)
+		ceb_dispatcher_stop(dmn->dsp[i]);
+	for (struct ceb_trigger *trg = dmn->triggers, *next; trg; trg = next) {
+		next = trg->next;
+		free(trg->subscriber.url);
+		free(trg->dls.url);
+		free(trg);
+	}
+	for (struct ceb_broker *brk = dmn->brokers, *next; brk; brk = next) {
+		next = brk->next;
+		if (brk->ch.ops)
+			brk->ch.ops->destroy(brk->ch.ctx);
+		free(brk);
+	}
+	for (size_t i = 0; dmn->dsp && i < dmn->ndsp; i++)
+		ceb_dispatcher_free(dmn->dsp[i]);
+	free(dmn->dsp);
+	ceb_config_free(dmn->cfg);
+	free(dmn);
+}

@@ -27,6 +27,8 @@ struct ceb_dest {
 	char *ref_api;    /* its apiVersion */
 	char *ref_ns;     /* namespace, defaulted to the referring resource's */
 	char *ref_name;
+	char *ca_certs;   /* CACerts: PEM the subscriber's certificate must chain to, or NULL */
+	char *audience;   /* OIDC audience, or NULL (kept for when OIDC is supported) */
 	struct ceb_loc loc;
 };
 

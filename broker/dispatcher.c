@@ -1,1 +1,835 @@
-/* stub: to be written */
+/* Delivery threads. Each runs one libcurl multi handle (keep-alive connections reused, many transfers
+ * in flight) and a timer heap for backoff; channels hand messages in through a locked inbox and
+ * curl_multi_wakeup. A message goes to the subscriber with retries, then to the dead-letter sink with
+ * the same policy, and is settled with its channel only when one of them accepted it. */
+#include "autoconfig.h"
+#include <stdio.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "broker/base64.h"
+#include "broker/buf.h"
+#include "broker/dispatcher.h"
+#include "broker/error.h"
+#include "broker/http_binding.h"
+#include "broker/json_format.h"
+#include "broker/log.h"
+
+#define ERRORDATA_MAX 1024 /* bytes of the response body kept for knativeerrordata */
+
+enum job_state {
+	JOB_NEW = 0,    /* in the inbox, not started */
+	JOB_WAITING,    /* in the timer heap */
+	JOB_SENDING,    /* a transfer is running */
+	JOB_REPLYING,   /* the reply is being published */
+	JOB_REPLIED,    /* back in the inbox with the reply's publish status */
+};
+
+/* One message of one Trigger on its way to the subscriber or the dead-letter sink. */
+struct job {
+	struct ceb_trigger *trg;
+	struct ceb_event *ev;     /* as the channel gave it */
+	struct ceb_event *dls_ev; /* ev + knativeerror* extensions, in the dead-letter phase */
+	void *handle;
+	enum job_state state;
+	int dls;                  /* 0: subscriber, 1: dead-letter sink */
+	int attempt;              /* attempts made in this phase */
+	long status;              /* last HTTP status, 0 for none */
+	CURLcode cerr;
+	int reply_status;
+	uint64_t due;
+	size_t heap_idx;
+	CURL *easy;
+	struct curl_slist *hdrs;  /* built once per phase */
+	struct ceb_buf body;      /* structured-mode body, per phase */
+	struct ceb_buf resp;      /* response body, capped */
+	struct ceb_buf resp_hdrs; /* "name\0value\0" pairs of content-type and ce-* response headers */
+	int resp_over;            /* a 200 body went over the reply cap */
+	struct job *next;         /* inbox */
+	struct job *aprev, *anext; /* the list of jobs with a transfer running */
+};
+
+struct ceb_dispatcher {
+	struct ceb_daemon *dmn;
+	int index;
+	char label[32];
+	pthread_t thread;
+	int started;
+	atomic_int stop;
+	CURLM *multi;
+	pthread_mutex_t lock; /* guards the inbox */
+	struct job *inbox, *inbox_tail;
+	struct job **heap;
+	size_t nheap, heapcap;
+	CURL **pool;
+	size_t npool, poolcap;
+	struct job *active; /* transfers running (curl 7.88 cannot list a multi's handles) */
+	atomic_size_t busy; /* jobs alive */
+};
+
+/* ---- timer heap (min-heap on due) ---- */
+
+static void heap_swap(struct ceb_dispatcher *dsp, size_t a, size_t b)
+{
+	struct job *t = dsp->heap[a];
+
+	dsp->heap[a] = dsp->heap[b];
+	dsp->heap[b] = t;
+	dsp->heap[a]->heap_idx = a;
+	dsp->heap[b]->heap_idx = b;
+}
+
+static int heap_push(struct ceb_dispatcher *dsp, struct job *job)
+{
+	size_t i;
+
+	if (dsp->nheap == dsp->heapcap) {
+		size_t ncap = dsp->heapcap ? dsp->heapcap * 2 : 64;
+		struct job **h = realloc(dsp->heap, ncap * sizeof(*h));
+		if (!h)
+			return CEB_ENOMEM;
+		dsp->heap = h;
+		dsp->heapcap = ncap;
+	}
+	i = dsp->nheap++;
+	dsp->heap[i] = job;
+	job->heap_idx = i;
+	while (i > 0 && dsp->heap[(i - 1) / 2]->due > dsp->heap[i]->due) {
+		heap_swap(dsp, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
+	return 0;
+}
+
+static struct job *heap_pop(struct ceb_dispatcher *dsp)
+{
+	struct job *top = dsp->heap[0];
+	size_t i = 0;
+
+	dsp->nheap--;
+	if (dsp->nheap) {
+		dsp->heap[0] = dsp->heap[dsp->nheap];
+		dsp->heap[0]->heap_idx = 0;
+		for (;;) {
+			size_t l = 2 * i + 1, r = l + 1, m = i;
+			if (l < dsp->nheap && dsp->heap[l]->due < dsp->heap[m]->due)
+				m = l;
+			if (r < dsp->nheap && dsp->heap[r]->due < dsp->heap[m]->due)
+				m = r;
+			if (m == i)
+				break;
+			heap_swap(dsp, i, m);
+			i = m;
+		}
+	}
+	return top;
+}
+
+/* ---- inbox ---- */
+
+static void inbox_push(struct ceb_dispatcher *dsp, struct job *job)
+{
+	int wake;
+
+	job->next = NULL;
+	pthread_mutex_lock(&dsp->lock);
+	wake = dsp->inbox == NULL;
+	if (dsp->inbox_tail)
+		dsp->inbox_tail->next = job;
+	else
+		dsp->inbox = job;
+	dsp->inbox_tail = job;
+	pthread_mutex_unlock(&dsp->lock);
+	if (wake)
+		curl_multi_wakeup(dsp->multi);
+}
+
+void ceb_dispatcher_on_msg(void *trigger, struct ceb_event *ev, void *handle)
+{
+	struct ceb_trigger *trg = trigger;
+	struct ceb_dispatcher *dsp = trg->dsp;
+	struct job *job = calloc(1, sizeof(*job));
+
+	atomic_fetch_add(&dsp->busy, 1);
+	if (!job) {
+		/* Cannot even queue it: give it back; a durable channel redelivers it. */
+		LOG_ERR(trg->label, "out of memory: message not delivered");
+		atomic_fetch_add(&trg->cnt.lost, 1);
+		ceb_event_unref(ev);
+		atomic_fetch_sub(&dsp->busy, 1);
+		trg->brk->ch.ops->settle(trg->brk->ch.ctx, trg->sub, handle, CEB_SETTLE_FAILED);
+		return;
+	}
+	job->trg = trg;
+	job->ev = ev;
+	job->handle = handle;
+	inbox_push(dsp, job);
+}
+
+/* ---- job life ---- */
+
+static void job_reset_phase(struct job *job)
+{
+	curl_slist_free_all(job->hdrs);
+	job->hdrs = NULL;
+	ceb_buf_free(&job->body);
+}
+
+static void release_easy(struct ceb_dispatcher *dsp, struct job *job)
+{
+	if (!job->easy)
+		return;
+	if (job->state == JOB_SENDING) {
+		if (job->aprev)
+			job->aprev->anext = job->anext;
+		else
+			dsp->active = job->anext;
+		if (job->anext)
+			job->anext->aprev = job->aprev;
+		job->aprev = job->anext = NULL;
+		job->state = JOB_NEW;
+	}
+	curl_multi_remove_handle(dsp->multi, job->easy);
+	if (dsp->npool == dsp->poolcap) {
+		size_t ncap = dsp->poolcap ? dsp->poolcap * 2 : 16;
+		CURL **p = realloc(dsp->pool, ncap * sizeof(*p));
+		if (!p) {
+			curl_easy_cleanup(job->easy);
+			job->easy = NULL;
+			return;
+		}
+		dsp->pool = p;
+		dsp->poolcap = ncap;
+	}
+	dsp->pool[dsp->npool++] = job->easy;
+	job->easy = NULL;
+}
+
+static void job_settle(struct ceb_dispatcher *dsp, struct job *job, enum ceb_settle how)
+{
+	struct ceb_trigger *trg = job->trg;
+
+	release_easy(dsp, job);
+	job_reset_phase(job);
+	ceb_buf_free(&job->resp);
+	ceb_buf_free(&job->resp_hdrs);
+	ceb_event_unref(job->ev);
+	ceb_event_unref(job->dls_ev);
+	trg->brk->ch.ops->settle(trg->brk->ch.ctx, trg->sub, job->handle, how);
+	free(job);
+	atomic_fetch_sub(&dsp->busy, 1);
+}
+
+static const struct ceb_delivery *job_delivery(const struct job *job)
+{
+	return &job->trg->cfg->delivery;
+}
+
+static const char *job_url(const struct job *job)
+{
+	return job->dls ? job->trg->dls.url : job->trg->subscriber.url;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct job *job = arg;
+	size_t n = size * nmemb;
+	long status = 0;
+	size_t cap;
+
+	curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status == 200 && !job->dls) {
+		/* A possible reply: keep it whole, up to the event size limit. */
+		cap = job->trg->brk->dmn->set.limits.max_event_size;
+		if (job->resp.len + n > cap) {
+			job->resp_over = 1;
+			return 0; /* aborts the transfer: the reply is too big */
+		}
+		ceb_buf_append(&job->resp, data, n);
+		return n;
+	}
+	/* Only the start of an error body matters (knativeerrordata). */
+	if (job->resp.len < ERRORDATA_MAX) {
+		size_t keep = ERRORDATA_MAX - job->resp.len;
+		ceb_buf_append(&job->resp, data, n < keep ? n : keep);
+	}
+	return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct job *job = arg;
+	size_t n = size * nmemb, len = n;
+	const char *colon;
+
+	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+		/* A new response (after a 1xx): forget earlier headers. */
+		ceb_buf_reset(&job->resp_hdrs);
+		return n;
+	}
+	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		len--;
+	colon = memchr(data, ':', len);
+	if (!colon)
+		return n;
+	if (!((colon - data == 12 && strncasecmp(data, "content-type", 12) == 0) ||
+	      (colon - data > 3 && strncasecmp(data, "ce-", 3) == 0)))
+		return n;
+	ceb_buf_append(&job->resp_hdrs, data, (size_t)(colon - data));
+	ceb_buf_putc(&job->resp_hdrs, '\0');
+	colon++;
+	while (colon < data + len && (*colon == ' ' || *colon == '\t'))
+		colon++;
+	ceb_buf_append(&job->resp_hdrs, colon, (size_t)(data + len - colon));
+	ceb_buf_putc(&job->resp_hdrs, '\0');
+	return n;
+}
+
+struct hdr_ctx {
+	struct curl_slist *list;
+	int oom;
+};
+
+static int add_header(void *arg, const char *name, const char *value)
+{
+	struct hdr_ctx *hc = arg;
+	struct ceb_buf line = CEB_BUF_INIT;
+	struct curl_slist *l;
+
+	/* The loop guard stays inside the daemon (Knative strips it before delivery). */
+	if (strcasecmp(name, "ce-knativebrokerttl") == 0)
+		return 0;
+	if (*value)
+		ceb_buf_printf(&line, "%s: %s", name, value);
+	else
+		ceb_buf_printf(&line, "%s:", name); /* curl: an empty header removes its own */
+	l = line.p ? curl_slist_append(hc->list, line.p) : NULL;
+	ceb_buf_free(&line);
+	if (!l) {
+		hc->oom = 1;
+		return CEB_ENOMEM;
+	}
+	hc->list = l;
+	return 0;
+}
+
+/* Build the headers and body of this phase (once; retries reuse them). */
+static int job_prepare(struct job *job)
+{
+	const struct ceb_delivery *dlv = job_delivery(job);
+	struct ceb_event *ev = job->dls ? job->dls_ev : job->ev;
+	struct hdr_ctx hc = { NULL, 0 };
+	const struct ceb_attr *tp;
+	enum ceb_http_mode mode = dlv->format == CEB_FORMAT_JSON ? CEB_HTTP_STRUCTURED : CEB_HTTP_BINARY;
+	int rc = CEB_ENOMEM;
+
+	if (ceb_http_encode_headers(ev, mode, add_header, &hc) < 0 || hc.oom)
+		goto out;
+	if (mode == CEB_HTTP_STRUCTURED) {
+		struct ceb_event *plain = ev;
+		if (ceb_event_get(ev, "knativebrokerttl")) {
+			plain = ceb_event_clone(ev);
+			if (!plain)
+				goto out;
+			ceb_event_unset(plain, "knativebrokerttl");
+		}
+		rc = ceb_json_encode(plain, &job->body);
+		if (plain != ev)
+			ceb_event_unref(plain);
+		if (rc < 0)
+			goto out;
+		rc = CEB_ENOMEM;
+	}
+	if (mode == CEB_HTTP_BINARY && !ceb_event_content_type(ev))
+		add_header(&hc, "Content-Type", ""); /* no datacontenttype: send none, not curl's form type */
+	add_header(&hc, "Prefer", "reply");
+	add_header(&hc, "Kn-Namespace", job->trg->cfg->ns);
+	tp = ceb_event_get(ev, "traceparent");
+	if (tp)
+		add_header(&hc, "traceparent", tp->value);
+	add_header(&hc, "Expect", ""); /* no 100-continue round trip */
+	if (hc.oom)
+		goto out;
+	job->hdrs = hc.list;
+	hc.list = NULL;
+	rc = 0;
+out:
+	curl_slist_free_all(hc.list);
+	return rc;
+}
+
+static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job);
+
+static void job_start(struct ceb_dispatcher *dsp, struct job *job)
+{
+	const struct ceb_delivery *dlv = job_delivery(job);
+	struct ceb_daemon *dmn = job->trg->brk->dmn;
+	uint64_t timeout = dlv->timeout_ms ? dlv->timeout_ms : dmn->set.default_timeout_ms;
+	const void *body;
+	size_t body_len;
+	CURL *easy;
+
+	if (!job->hdrs && job_prepare(job) < 0) {
+		LOG_ERR(job->trg->label, "out of memory preparing a delivery");
+		job->status = 0;
+		job->cerr = CURLE_OUT_OF_MEMORY;
+		job_fail_phase(dsp, job);
+		return;
+	}
+	if (dsp->npool) {
+		easy = dsp->pool[--dsp->npool];
+		curl_easy_reset(easy);
+	} else {
+		easy = curl_easy_init();
+	}
+	if (!easy) {
+		job->cerr = CURLE_OUT_OF_MEMORY;
+		job_fail_phase(dsp, job);
+		return;
+	}
+	job->easy = easy;
+	ceb_buf_reset(&job->resp);
+	ceb_buf_reset(&job->resp_hdrs);
+	job->resp_over = 0;
+	job->status = 0;
+	job->cerr = CURLE_OK;
+	if (job->body.p) {
+		body = job->body.p;
+		body_len = job->body.len;
+	} else {
+		body = ceb_event_data(job->dls ? job->dls_ev : job->ev, &body_len);
+		if (!body) {
+			body = "";
+			body_len = 0;
+		}
+	}
+	curl_easy_setopt(easy, CURLOPT_URL, job_url(job));
+	curl_easy_setopt(easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job->hdrs);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, job);
+	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(easy, CURLOPT_HEADERDATA, job);
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, job);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)timeout);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 5000 ? timeout : 5000));
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, "cebroker/" PACKAGE_VERSION);
+	curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+	job->state = JOB_SENDING;
+	job->aprev = NULL;
+	job->anext = dsp->active;
+	if (dsp->active)
+		dsp->active->aprev = job;
+	dsp->active = job;
+	job->attempt++;
+	atomic_fetch_add(&job->trg->cnt.attempts, 1);
+	if (curl_multi_add_handle(dsp->multi, easy) != CURLM_OK) {
+		job->cerr = CURLE_FAILED_INIT;
+		release_easy(dsp, job);
+		job_fail_phase(dsp, job);
+	}
+}
+
+static int status_retryable(long status)
+{
+	return status >= 500 || status == 404 || status == 408 || status == 409 || status == 429;
+}
+
+/* Wait before retry k (k = 1..retry): linear delay*k, exponential delay*2^(k-1). */
+static uint64_t backoff_ms(const struct ceb_delivery *dlv, int k)
+{
+	uint64_t d = dlv->backoff_delay_ms;
+
+	if (dlv->backoff_policy == CEB_BACKOFF_LINEAR)
+		return d * (uint64_t)k;
+	if (k - 1 >= 40)
+		k = 41;
+	if (d && (UINT64_MAX >> (k - 1)) < d)
+		return UINT64_MAX / 2;
+	return d << (k - 1);
+}
+
+static void job_schedule_retry(struct ceb_dispatcher *dsp, struct job *job)
+{
+	const struct ceb_delivery *dlv = job_delivery(job);
+	uint64_t wait = backoff_ms(dlv, job->attempt);
+	curl_off_t ra = -1;
+
+	if (dlv->retry_after_max_ms > 0 && (job->status == 429 || job->status == 503) && job->easy &&
+	    curl_easy_getinfo(job->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0) {
+		uint64_t ra_ms = (uint64_t)ra * 1000;
+		if (ra_ms > (uint64_t)dlv->retry_after_max_ms)
+			ra_ms = (uint64_t)dlv->retry_after_max_ms;
+		if (ra_ms > wait)
+			wait = ra_ms;
+	}
+	release_easy(dsp, job);
+	atomic_fetch_add(&job->trg->cnt.retries, 1);
+	LOG_DEBUG(job->trg->label, "attempt %d to %s failed (%ld), retrying in %llu ms", job->attempt,
+		  job_url(job), job->status, (unsigned long long)wait);
+	job->due = ceb_now_ms() + wait;
+	job->state = JOB_WAITING;
+	if (heap_push(dsp, job) < 0)
+		job_start(dsp, job); /* no memory for the timer: retry at once rather than lose it */
+}
+
+/* Add the knativeerror* extensions to a copy of the event, for the dead-letter sink. */
+static struct ceb_event *make_dls_event(struct job *job)
+{
+	struct ceb_event *ev = ceb_event_clone(job->ev);
+	struct ceb_buf b = CEB_BUF_INIT;
+	const char *url = job->trg->subscriber.url;
+	char code[16];
+
+	char err[128];
+
+	if (!ev)
+		return NULL;
+	ceb_event_set(ev, "knativeerrordest", CEB_TYPE_STRING, url, strlen(url), err, sizeof(err));
+	if (job->status) {
+		snprintf(code, sizeof(code), "%ld", job->status);
+		ceb_event_set(ev, "knativeerrorcode", CEB_TYPE_STRING, code, strlen(code), err, sizeof(err));
+	}
+	if (job->resp.len) {
+		size_t n = job->resp.len < ERRORDATA_MAX ? job->resp.len : ERRORDATA_MAX;
+		if (ceb_base64_encode(job->resp.p, n, &b) == 0 && b.p)
+			ceb_event_set(ev, "knativeerrordata", CEB_TYPE_STRING, b.p, b.len, err, sizeof(err));
+	}
+	ceb_buf_free(&b);
+	return ev;
+}
+
+static const char *job_why(const struct job *job, char *buf, size_t len)
+{
+	if (job->status)
+		snprintf(buf, len, "HTTP %ld", job->status);
+	else if (job->resp_over)
+		snprintf(buf, len, "reply over %zu bytes", job->trg->brk->dmn->set.limits.max_event_size);
+	else
+		snprintf(buf, len, "%s", curl_easy_strerror(job->cerr));
+	return buf;
+}
+
+/* The current phase is out of attempts (or met a status that is not retried). */
+static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job)
+{
+	struct ceb_trigger *trg = job->trg;
+	const struct ceb_attr *id = ceb_event_get(job->ev, "id");
+	char why[128];
+
+	release_easy(dsp, job);
+	job_why(job, why, sizeof(why));
+	if (!job->dls && trg->dls.url) {
+		LOG_INFO(trg->label, "event %s: %s after %d attempt(s) to %s; sending to the dead-letter sink",
+			 id ? id->value : "?", why, job->attempt, job_url(job));
+		job->dls_ev = make_dls_event(job);
+		job_reset_phase(job);
+		job->dls = 1;
+		job->attempt = 0;
+		if (!job->dls_ev) {
+			job->cerr = CURLE_OUT_OF_MEMORY;
+			job_fail_phase(dsp, job);
+			return;
+		}
+		job_start(dsp, job);
+		return;
+	}
+	if (!job->dls) {
+		LOG_WARN(trg->label, "event %s dropped: %s after %d attempt(s) to %s, and no dead-letter sink",
+			 id ? id->value : "?", why, job->attempt, job_url(job));
+		atomic_fetch_add(&trg->cnt.dropped, 1);
+		job_settle(dsp, job, CEB_SETTLE_DONE);
+		return;
+	}
+	LOG_ERR(trg->label, "event %s not delivered: dead-letter sink %s failed too (%s after %d attempt(s))",
+		id ? id->value : "?", job_url(job), why, job->attempt);
+	atomic_fetch_add(&trg->cnt.lost, 1);
+	job_settle(dsp, job, CEB_SETTLE_FAILED);
+}
+
+static void job_failed_attempt(struct ceb_dispatcher *dsp, struct job *job, int retryable)
+{
+	if (retryable && job->attempt <= job_delivery(job)->retry)
+		job_schedule_retry(dsp, job);
+	else
+		job_fail_phase(dsp, job);
+}
+
+static void reply_done(void *arg, int status)
+{
+	struct job *job = arg;
+
+	job->reply_status = status;
+	job->state = JOB_REPLIED;
+	inbox_push(job->trg->dsp, job);
+}
+
+/* A 200 with a body: it must be a CloudEvent, which goes into the same Broker. */
+static void job_reply(struct ceb_dispatcher *dsp, struct job *job)
+{
+	struct ceb_trigger *trg = job->trg;
+	struct ceb_daemon *dmn = trg->brk->dmn;
+	struct ceb_http_header hdrs[64];
+	struct ceb_http_request req;
+	struct ceb_event **evs = NULL;
+	const struct ceb_attr *ttl;
+	enum ceb_http_mode mode;
+	size_t n = 0, nevs = 0;
+	char err[256];
+	long ttlv;
+	int rc;
+
+	for (const char *p = job->resp_hdrs.p, *end = p + job->resp_hdrs.len; p && p < end && n < 64;) {
+		hdrs[n].name = p;
+		p += strlen(p) + 1;
+		hdrs[n].value = p;
+		p += strlen(p) + 1;
+		n++;
+	}
+	req.headers = hdrs;
+	req.nheaders = n;
+	req.body = job->resp.p;
+	req.body_len = job->resp.len;
+	rc = ceb_http_decode(&req, &dmn->set.limits, &evs, &nevs, &mode, err, sizeof(err));
+	if (rc < 0 || nevs != 1) {
+		LOG_WARN(trg->label, "reply from %s is not a CloudEvent: %s", job_url(job),
+			 rc < 0 ? err : "a batch is not a reply");
+		for (size_t i = 0; i < nevs; i++)
+			ceb_event_unref(evs[i]);
+		free(evs);
+		release_easy(dsp, job);
+		/* Knative's broker answers 502 here, which its channel retries. */
+		job->status = 502;
+		job_failed_attempt(dsp, job, 1);
+		return;
+	}
+	release_easy(dsp, job);
+	ttl = ceb_event_get(job->ev, "knativebrokerttl");
+	ttlv = ttl ? (ttl->type == CEB_TYPE_INTEGER ? ttl->ival : strtol(ttl->value, NULL, 10))
+		   : dmn->set.max_ttl;
+	ttlv--;
+	if (ttlv <= 0) {
+		const struct ceb_attr *id = ceb_event_get(evs[0], "id");
+		LOG_WARN(trg->label, "reply %s dropped: knativebrokerttl exhausted (a reply loop?)",
+			 id ? id->value : "?");
+		atomic_fetch_add(&trg->cnt.ttl_exhausted, 1);
+		ceb_event_unref(evs[0]);
+		free(evs);
+		atomic_fetch_add(&trg->cnt.delivered, 1);
+		job_settle(dsp, job, CEB_SETTLE_DONE);
+		return;
+	}
+	ceb_event_set_int(evs[0], "knativebrokerttl", (int32_t)ttlv);
+	job->state = JOB_REPLYING;
+	ceb_broker_publish(trg->brk, evs[0], reply_done, job);
+	ceb_event_unref(evs[0]);
+	free(evs);
+}
+
+static void job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLcode res)
+{
+	struct ceb_trigger *trg = job->trg;
+
+	job->cerr = res;
+	curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &job->status);
+	if (res != CURLE_OK) {
+		if (job->resp_over) {
+			LOG_WARN(trg->label, "reply from %s is over %zu bytes", job_url(job),
+				 trg->brk->dmn->set.limits.max_event_size);
+			job->status = 0;
+		} else if (job->status >= 200 && job->status < 300) {
+			job->status = 0; /* the answer was cut short: not a success */
+		}
+		job_failed_attempt(dsp, job, 1);
+		return;
+	}
+	if (job->status >= 200 && job->status < 300) {
+		if (!job->dls && job->status == 200 && job->resp.len) {
+			job_reply(dsp, job);
+			return;
+		}
+		if (job->dls)
+			atomic_fetch_add(&trg->cnt.dead_lettered, 1);
+		else
+			atomic_fetch_add(&trg->cnt.delivered, 1);
+		job_settle(dsp, job, CEB_SETTLE_DONE);
+		return;
+	}
+	/* 1xx, 3xx (redirects are never followed) and 4xx other than 404/408/409/429 are final. */
+	job_failed_attempt(dsp, job, status_retryable(job->status));
+}
+
+static void job_begin(struct ceb_dispatcher *dsp, struct job *job)
+{
+	struct ceb_trigger *trg = job->trg;
+
+	if (!trg->prefiltered && !ceb_filter_match(trg->cfg->filter, job->ev)) {
+		job_settle(dsp, job, CEB_SETTLE_DONE);
+		return;
+	}
+	job_start(dsp, job);
+}
+
+static void take_inbox(struct ceb_dispatcher *dsp)
+{
+	struct job *list, *next;
+
+	pthread_mutex_lock(&dsp->lock);
+	list = dsp->inbox;
+	dsp->inbox = dsp->inbox_tail = NULL;
+	pthread_mutex_unlock(&dsp->lock);
+	for (struct job *job = list; job; job = next) {
+		next = job->next;
+		if (job->state == JOB_REPLIED) {
+			if (job->reply_status == 0) {
+				atomic_fetch_add(&job->trg->cnt.replies, 1);
+				atomic_fetch_add(&job->trg->cnt.delivered, 1);
+				job_settle(dsp, job, CEB_SETTLE_DONE);
+			} else {
+				/* The reply could not be stored: the whole delivery failed (Knative's rule). */
+				LOG_WARN(job->trg->label, "reply not stored (%s): delivery will be retried",
+					 ceb_strerror(job->reply_status));
+				job->status = job->reply_status == CEB_EFULL ? 429 : 503;
+				job_failed_attempt(dsp, job, 1);
+			}
+		} else {
+			job_begin(dsp, job);
+		}
+	}
+}
+
+static void *dispatcher_main(void *arg)
+{
+	struct ceb_dispatcher *dsp = arg;
+	int running;
+
+	while (!atomic_load(&dsp->stop)) {
+		uint64_t now;
+		CURLMsg *msg;
+		int left, timeout = 1000;
+
+		take_inbox(dsp);
+		now = ceb_now_ms();
+		while (dsp->nheap && dsp->heap[0]->due <= now)
+			job_start(dsp, heap_pop(dsp));
+		curl_multi_perform(dsp->multi, &running);
+		while ((msg = curl_multi_info_read(dsp->multi, &left))) {
+			struct job *job = NULL;
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&job);
+			job_transfer_done(dsp, job, msg->data.result);
+		}
+		if (dsp->nheap) {
+			now = ceb_now_ms();
+			timeout = dsp->heap[0]->due <= now ? 0 : (int)(dsp->heap[0]->due - now);
+			if (timeout > 1000)
+				timeout = 1000;
+		}
+		pthread_mutex_lock(&dsp->lock);
+		if (dsp->inbox)
+			timeout = 0;
+		pthread_mutex_unlock(&dsp->lock);
+		curl_multi_poll(dsp->multi, NULL, 0, timeout, NULL);
+	}
+	return NULL;
+}
+
+struct ceb_dispatcher *ceb_dispatcher_new(struct ceb_daemon *dmn, int index)
+{
+	struct ceb_dispatcher *dsp = calloc(1, sizeof(*dsp));
+
+	if (!dsp)
+		return NULL;
+	dsp->dmn = dmn;
+	dsp->index = index;
+	snprintf(dsp->label, sizeof(dsp->label), "dispatcher %d", index);
+	pthread_mutex_init(&dsp->lock, NULL);
+	dsp->multi = curl_multi_init();
+	if (!dsp->multi) {
+		ceb_dispatcher_free(dsp);
+		return NULL;
+	}
+	/* Keep connections to busy subscribers open across deliveries. */
+	curl_multi_setopt(dsp->multi, CURLMOPT_MAXCONNECTS, 1024L);
+	return dsp;
+}
+
+int ceb_dispatcher_start(struct ceb_dispatcher *dsp)
+{
+	if (pthread_create(&dsp->thread, NULL, dispatcher_main, dsp) != 0)
+		return CEB_EIO;
+	dsp->started = 1;
+	return 0;
+}
+
+size_t ceb_dispatcher_busy(struct ceb_dispatcher *dsp)
+{
+	return atomic_load(&dsp->busy);
+}
+
+/* Settle everything still held as failed: the memory channel counts it lost, a durable one
+ * redelivers it after a restart. */
+static void fail_all(struct ceb_dispatcher *dsp)
+{
+	for (;;) {
+		struct job *list;
+
+		pthread_mutex_lock(&dsp->lock);
+		list = dsp->inbox;
+		dsp->inbox = dsp->inbox_tail = NULL;
+		pthread_mutex_unlock(&dsp->lock);
+		if (!list && !dsp->nheap && !dsp->active)
+			break;
+		/* Settling may hand more messages in: loop until nothing is left. */
+		for (struct job *job = list, *next; job; job = next) {
+			next = job->next;
+			atomic_fetch_add(&job->trg->cnt.lost, 1);
+			job_settle(dsp, job, CEB_SETTLE_FAILED);
+		}
+		while (dsp->nheap) {
+			struct job *job = heap_pop(dsp);
+			atomic_fetch_add(&job->trg->cnt.lost, 1);
+			job_settle(dsp, job, CEB_SETTLE_FAILED);
+		}
+		while (dsp->active) {
+			struct job *job = dsp->active;
+			atomic_fetch_add(&job->trg->cnt.lost, 1);
+			job_settle(dsp, job, CEB_SETTLE_FAILED);
+		}
+	}
+}
+
+void ceb_dispatcher_stop(struct ceb_dispatcher *dsp)
+{
+	if (!dsp || !dsp->started)
+		return;
+	atomic_store(&dsp->stop, 1);
+	curl_multi_wakeup(dsp->multi);
+	pthread_join(dsp->thread, NULL);
+	dsp->started = 0;
+	fail_all(dsp);
+}
+
+void ceb_dispatcher_free(struct ceb_dispatcher *dsp)
+{
+	if (!dsp)
+		return;
+	ceb_dispatcher_stop(dsp);
+	for (size_t i = 0; i < dsp->npool; i++)
+		curl_easy_cleanup(dsp->pool[i]);
+	free(dsp->pool);
+	free(dsp->heap);
+	if (dsp->multi)
+		curl_multi_cleanup(dsp->multi);
+	pthread_mutex_destroy(&dsp->lock);
+	free(dsp);
+}

@@ -1,1 +1,1040 @@
-/* stub: to be written */
+/* The CloudEvents event model: attribute storage, the type system's syntax checks, validation.
+ * One allocation holds a typical event: known attributes in fixed slots, strings in an inline arena. */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/base64.h"
+#include "broker/error.h"
+#include "broker/event.h"
+
+const struct ceb_limits ceb_limits_default = {
+	.max_event_size = 1024 * 1024,
+	.max_attrs = 64,
+	.max_value_len = 4096,
+	.max_json_depth = 64,
+	.max_batch = 100,
+};
+
+/* The known attributes, in the order ceb_event_attr_at() lists them. */
+enum {
+	K_SPECVERSION,
+	K_ID,
+	K_SOURCE,
+	K_TYPE,
+	K_DATACONTENTTYPE,
+	K_DATASCHEMA,
+	K_SUBJECT,
+	K_TIME,
+	K_COUNT
+};
+
+static const struct {
+	const char *name;
+	enum ceb_type type;
+} known_attrs[K_COUNT] = {
+	[K_SPECVERSION] = { "specversion", CEB_TYPE_STRING },
+	[K_ID] = { "id", CEB_TYPE_STRING },
+	[K_SOURCE] = { "source", CEB_TYPE_URIREF },
+	[K_TYPE] = { "type", CEB_TYPE_STRING },
+	[K_DATACONTENTTYPE] = { "datacontenttype", CEB_TYPE_STRING },
+	[K_DATASCHEMA] = { "dataschema", CEB_TYPE_URI },
+	[K_SUBJECT] = { "subject", CEB_TYPE_STRING },
+	[K_TIME] = { "time", CEB_TYPE_TIMESTAMP },
+};
+
+#define MAX_NAME_LEN 64
+#define INLINE_ARENA 768
+#define INLINE_EXTS 4
+#define CHUNK_MIN 1024
+
+/* Overflow storage for strings once the inline arena is full; chunks never move, so attribute
+ * pointers stay valid while the event grows. */
+struct chunk {
+	struct chunk *next;
+	size_t cap;
+	size_t used;
+	char mem[];
+};
+
+struct ceb_event {
+	atomic_uint refs;
+	unsigned data_flags;
+	unsigned known_mask; /* bit k set: known[k] holds a value */
+	bool has_data;
+	const char *data;    /* NULL when absent; "" (static) when present and empty */
+	size_t data_len;
+	void *data_owned;    /* malloc'd data buffer, or NULL when the data lives in the arena */
+	struct ceb_attr known[K_COUNT];
+	struct ceb_attr *ext; /* extensions in the order they were set; ext_inline until it grows */
+	size_t next;
+	size_t ext_cap;
+	struct chunk *chunks;
+	size_t inl_used;
+	struct ceb_attr ext_inline[INLINE_EXTS];
+	char inl[INLINE_ARENA];
+};
+
+static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!errbuf || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* A printable excerpt of untrusted text for error messages: at most 40 bytes, non-ASCII and
+ * controls shown as '?'. */
+static const char *excerpt(char *dst, size_t n, const char *s, size_t len)
+{
+	size_t i, max = len < 40 ? len : 40;
+
+	for (i = 0; i < max && i + 4 < n; i++)
+		dst[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	if (i < len && i + 3 < n) {
+		memcpy(dst + i, "...", 3);
+		i += 3;
+	}
+	dst[i] = '\0';
+	return dst;
+}
+
+static char *arena_alloc(struct ceb_event *ev, size_t n)
+{
+	struct chunk *c;
+	size_t cap;
+
+	if (INLINE_ARENA - ev->inl_used >= n) {
+		ev->inl_used += n;
+		return ev->inl + ev->inl_used - n;
+	}
+	c = ev->chunks;
+	if (c && c->cap - c->used >= n) {
+		c->used += n;
+		return c->mem + c->used - n;
+	}
+	cap = n > CHUNK_MIN ? n : CHUNK_MIN;
+	c = malloc(sizeof(*c) + cap);
+	if (!c)
+		return NULL;
+	c->cap = cap;
+	c->used = n;
+	c->next = ev->chunks;
+	ev->chunks = c;
+	return c->mem;
+}
+
+struct ceb_event *ceb_event_new(void)
+{
+	struct ceb_event *ev = malloc(sizeof(*ev));
+
+	if (!ev)
+		return NULL;
+	atomic_init(&ev->refs, 1);
+	ev->data_flags = 0;
+	ev->known_mask = 0;
+	ev->has_data = false;
+	ev->data = NULL;
+	ev->data_len = 0;
+	ev->data_owned = NULL;
+	ev->ext = ev->ext_inline;
+	ev->next = 0;
+	ev->ext_cap = INLINE_EXTS;
+	ev->chunks = NULL;
+	ev->inl_used = 0;
+	for (int k = 0; k < K_COUNT; k++) {
+		ev->known[k].name = known_attrs[k].name;
+		ev->known[k].value = NULL;
+		ev->known[k].len = 0;
+		ev->known[k].type = known_attrs[k].type;
+		ev->known[k].ival = 0;
+	}
+	return ev;
+}
+
+static void event_free(struct ceb_event *ev)
+{
+	struct chunk *c, *next;
+
+	for (c = ev->chunks; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	if (ev->ext != ev->ext_inline)
+		free(ev->ext);
+	free(ev->data_owned);
+	free(ev);
+}
+
+struct ceb_event *ceb_event_ref(struct ceb_event *ev)
+{
+	if (ev)
+		atomic_fetch_add_explicit(&ev->refs, 1, memory_order_relaxed);
+	return ev;
+}
+
+void ceb_event_unref(struct ceb_event *ev)
+{
+	if (ev && atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) == 1)
+		event_free(ev);
+}
+
+/* --- syntax of names and values --- */
+
+bool ceb_attr_name_valid(const char *name, size_t len)
+{
+	if (len == 0 || len > MAX_NAME_LEN)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9')))
+			return false;
+	return !(len == 4 && memcmp(name, "data", 4) == 0);
+}
+
+/* Decodes one UTF-8 sequence at s[*i]; returns the code point and advances *i, or -1 when the bytes
+ * are not valid UTF-8 (overlong, surrogate, above U+10FFFF, truncated). */
+static long utf8_next(const unsigned char *s, size_t len, size_t *i)
+{
+	unsigned char c = s[*i];
+	long cp;
+	size_t n, k;
+
+	if (c < 0x80) {
+		(*i)++;
+		return c;
+	}
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 1;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 2;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 3;
+		cp = c & 0x07;
+	} else {
+		return -1;
+	}
+	if (len - *i <= n)
+		return -1;
+	for (k = 1; k <= n; k++) {
+		c = s[*i + k];
+		if ((c & 0xc0) != 0x80)
+			return -1;
+		cp = cp << 6 | (c & 0x3f);
+	}
+	if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return -1;
+	*i += n + 1;
+	return cp;
+}
+
+bool ceb_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < len) {
+		/* ASCII runs are the common case. */
+		if (u[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (utf8_next(u, len, &i) < 0)
+			return false;
+	}
+	return true;
+}
+
+/* The String rule of the type system; 0 or CEB_EINVAL with a reason. */
+static int check_string(const char *name, const char *s, size_t len, char *errbuf, size_t errlen)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+	long cp;
+
+	while (i < len) {
+		cp = utf8_next(u, len, &i);
+		if (cp < 0) {
+			seterr(errbuf, errlen, "attribute '%s': not valid UTF-8", name);
+			return CEB_EINVAL;
+		}
+		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+			seterr(errbuf, errlen,
+			       "attribute '%s': control character U+%04lX is not allowed in a String",
+			       name, cp);
+			return CEB_EINVAL;
+		}
+		if ((cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe) {
+			seterr(errbuf, errlen,
+			       "attribute '%s': noncharacter U+%04lX is not allowed in a String", name,
+			       cp);
+			return CEB_EINVAL;
+		}
+	}
+	return 0;
+}
+
+bool ceb_integer_parse(const char *s, size_t len, int32_t *v)
+{
+	size_t i = 0;
+	int64_t n = 0;
+	bool neg = false;
+
+	if (len && s[0] == '-') {
+		neg = true;
+		i = 1;
+	}
+	if (i == len || len - i > 10)
+		return false;
+	if (s[i] == '0' && len - i > 1)
+		return false;
+	for (; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		n = n * 10 + (s[i] - '0');
+	}
+	if (neg)
+		n = -n;
+	if (n < INT32_MIN || n > INT32_MAX)
+		return false;
+	if (v)
+		*v = (int32_t)n;
+	return true;
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_hex(char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* n digits at s as a number, or -1. */
+static int digits(const char *s, size_t n)
+{
+	int v = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!is_digit(s[i]))
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* RFC 3339 section 5.6 date-time: full-date "T" full-time, T and Z in either case (section 5.6 note),
+ * with the ranges of section 5.7. */
+bool ceb_timestamp_valid(const char *s, size_t len)
+{
+	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int year, mon, day, hour, min, sec;
+	size_t i;
+
+	if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
+	    s[13] != ':' || s[16] != ':')
+		return false;
+	year = digits(s, 4);
+	mon = digits(s + 5, 2);
+	day = digits(s + 8, 2);
+	hour = digits(s + 11, 2);
+	min = digits(s + 14, 2);
+	sec = digits(s + 17, 2);
+	if (year < 0 || mon < 1 || mon > 12 || day < 1 || day > mdays[mon - 1] || hour < 0 ||
+	    hour > 23 || min < 0 || min > 59 || sec < 0 || sec > 60)
+		return false;
+	if (mon == 2 && day == 29 && !((year % 4 == 0 && year % 100 != 0) || year % 400 == 0))
+		return false;
+	i = 19;
+	if (s[i] == '.') {
+		i++;
+		if (i == len || !is_digit(s[i]))
+			return false;
+		while (i < len && is_digit(s[i]))
+			i++;
+	}
+	if (i == len)
+		return false;
+	if (s[i] == 'Z' || s[i] == 'z')
+		return i + 1 == len;
+	if ((s[i] != '+' && s[i] != '-') || len - i != 6 || s[i + 3] != ':')
+		return false;
+	hour = digits(s + i + 1, 2);
+	min = digits(s + i + 4, 2);
+	return hour >= 0 && hour <= 23 && min >= 0 && min <= 59;
+}
+
+/* RFC 3986 characters: unreserved, gen-delims, sub-delims (and '%' for escapes). */
+static bool uri_char(char c)
+{
+	if (is_alpha(c) || is_digit(c))
+		return true;
+	return c && strchr("-._~:/?#[]@!$&'()*+,;=", c) != NULL;
+}
+
+/* RFC 3986 section 4.1 URI-reference, checked by characters and shape: every character allowed,
+ * well-formed %XX escapes, at most one '#', and a ':' before the first '/', '?' or '#' only after a
+ * valid scheme (a relative reference cannot have one there, section 4.2). */
+static bool uri_check(const char *s, size_t len, bool need_scheme)
+{
+	size_t i, colon = len;
+	bool frag = false;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == ':' || s[i] == '/' || s[i] == '?' || s[i] == '#') {
+			if (s[i] == ':')
+				colon = i;
+			break;
+		}
+	}
+	if (colon < len) {
+		if (colon == 0 || !is_alpha(s[0]))
+			return false;
+		for (i = 1; i < colon; i++)
+			if (!is_alpha(s[i]) && !is_digit(s[i]) && s[i] != '+' && s[i] != '-' &&
+			    s[i] != '.')
+				return false;
+	} else if (need_scheme) {
+		return false;
+	}
+	for (i = 0; i < len; i++) {
+		if (s[i] == '%') {
+			if (len - i < 3 || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
+				return false;
+			i += 2;
+		} else if (s[i] == '#') {
+			if (frag)
+				return false;
+			frag = true;
+		} else if (!uri_char(s[i])) {
+			return false;
+		}
+	}
+	return true;
+}
+
+bool ceb_uri_valid(const char *s, size_t len)
+{
+	return len > 0 && uri_check(s, len, true);
+}
+
+bool ceb_uriref_valid(const char *s, size_t len)
+{
+	return uri_check(s, len, false);
+}
+
+/* RFC 2045 token character: any CHAR except SPACE, CTLs and tspecials. */
+static bool token_char(char c)
+{
+	return c > 0x20 && c < 0x7f && !strchr("()<>@,;:\\\"/[]?=", c);
+}
+
+static size_t token_len(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && token_char(s[i]))
+		i++;
+	return i;
+}
+
+/* RFC 2046 / RFC 7231 section 3.1.1.1: type "/" subtype *( OWS ";" OWS name "=" value ), value a token
+ * or a quoted-string. Printable ASCII only, no leading or trailing whitespace. */
+bool ceb_media_type_valid(const char *s, size_t len)
+{
+	size_t i, n;
+
+	n = token_len(s, len);
+	if (n == 0 || n == len || s[n] != '/')
+		return false;
+	i = n + 1;
+	n = token_len(s + i, len - i);
+	if (n == 0)
+		return false;
+	i += n;
+	while (i < len) {
+		while (i < len && (s[i] == ' ' || s[i] == '\t'))
+			i++;
+		if (i == len || s[i] != ';')
+			return false;
+		i++;
+		while (i < len && (s[i] == ' ' || s[i] == '\t'))
+			i++;
+		n = token_len(s + i, len - i);
+		if (n == 0)
+			return false;
+		i += n;
+		if (i == len || s[i] != '=')
+			return false;
+		i++;
+		if (i < len && s[i] == '"') {
+			for (i++; i < len && s[i] != '"'; i++) {
+				if (s[i] == '\\') {
+					i++;
+					if (i == len)
+						return false;
+				}
+				if (s[i] != '\t' && (s[i] < 0x20 || s[i] > 0x7e))
+					return false;
+			}
+			if (i == len)
+				return false;
+			i++;
+		} else {
+			n = token_len(s + i, len - i);
+			if (n == 0)
+				return false;
+			i += n;
+		}
+	}
+	return true;
+}
+
+bool ceb_media_type_is_json(const char *ct)
+{
+	size_t n, slash;
+
+	if (!ct)
+		return false;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	n = strcspn(ct, ";");
+	while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	slash = strcspn(ct, "/");
+	if (slash == 0 || slash >= n)
+		return false;
+	ct += slash + 1;
+	n -= slash + 1;
+	if (n == 4 && strncasecmp(ct, "json", 4) == 0)
+		return true;
+	return n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0;
+}
+
+static int known_index(const char *name, size_t len)
+{
+	int k;
+
+	switch (name[0]) {
+	case 's':
+		k = len == 11 ? K_SPECVERSION : len == 6 ? K_SOURCE : len == 7 ? K_SUBJECT : -1;
+		break;
+	case 'i': k = K_ID; break;
+	case 't': k = len == 4 && name[1] == 'y' ? K_TYPE : K_TIME; break;
+	case 'd': k = len == 15 ? K_DATACONTENTTYPE : K_DATASCHEMA; break;
+	default: return -1;
+	}
+	if (k >= 0 && strlen(known_attrs[k].name) == len && memcmp(known_attrs[k].name, name, len) == 0)
+		return k;
+	return -1;
+}
+
+/* Checks a value against its type (and, for a known attribute, its extra rules); for an Integer or a
+ * Boolean stores the number in *ival. */
+static int check_value(const char *name, int k, enum ceb_type type, const char *v, size_t len,
+		       int32_t *ival, char *errbuf, size_t errlen)
+{
+	char ex[48];
+
+	if (k >= 0 && k != K_DATACONTENTTYPE && len == 0) {
+		seterr(errbuf, errlen, "attribute '%s': must not be empty", name);
+		return CEB_EINVAL;
+	}
+	*ival = 0;
+	switch (type) {
+	case CEB_TYPE_STRING:
+		if (check_string(name, v, len, errbuf, errlen) < 0)
+			return CEB_EINVAL;
+		if (k == K_DATACONTENTTYPE && !ceb_media_type_valid(v, len)) {
+			seterr(errbuf, errlen,
+			       "attribute 'datacontenttype': '%s' is not a media type (RFC 2046 "
+			       "type/subtype[; name=value])",
+			       excerpt(ex, sizeof(ex), v, len));
+			return CEB_EINVAL;
+		}
+		return 0;
+	case CEB_TYPE_INTEGER:
+		if (!ceb_integer_parse(v, len, ival)) {
+			seterr(errbuf, errlen,
+			       "attribute '%s': '%s' is not an Integer (-?(0|[1-9][0-9]*) within "
+			       "-2147483648..2147483647)",
+			       name, excerpt(ex, sizeof(ex), v, len));
+			return CEB_EINVAL;
+		}
+		return 0;
+	case CEB_TYPE_BOOLEAN:
+		if (len == 4 && memcmp(v, "true", 4) == 0) {
+			*ival = 1;
+			return 0;
+		}
+		if (len == 5 && memcmp(v, "false", 5) == 0)
+			return 0;
+		seterr(errbuf, errlen, "attribute '%s': a Boolean must be 'true' or 'false'", name);
+		return CEB_EINVAL;
+	case CEB_TYPE_BINARY:
+		if (!ceb_base64_valid(v, len)) {
+			seterr(errbuf, errlen, "attribute '%s': not valid Base64 (RFC 4648)", name);
+			return CEB_EINVAL;
+		}
+		return 0;
+	case CEB_TYPE_URI:
+		if (!ceb_uri_valid(v, len)) {
+			seterr(errbuf, errlen,
+			       "attribute '%s': '%s' is not an absolute URI (RFC 3986 scheme:...)", name,
+			       excerpt(ex, sizeof(ex), v, len));
+			return CEB_EINVAL;
+		}
+		return 0;
+	case CEB_TYPE_URIREF:
+		if (!ceb_uriref_valid(v, len)) {
+			seterr(errbuf, errlen,
+			       "attribute '%s': '%s' is not a URI-reference (RFC 3986: invalid "
+			       "character, bad %%-escape or misplaced ':' or '#')",
+			       name, excerpt(ex, sizeof(ex), v, len));
+			return CEB_EINVAL;
+		}
+		return 0;
+	case CEB_TYPE_TIMESTAMP:
+		if (!ceb_timestamp_valid(v, len)) {
+			seterr(errbuf, errlen,
+			       "attribute '%s': not an RFC 3339 timestamp (e.g. 2018-04-05T17:31:00Z)",
+			       name);
+			return CEB_EINVAL;
+		}
+		return 0;
+	}
+	seterr(errbuf, errlen, "attribute '%s': unknown type %d", name, (int)type);
+	return CEB_EINVAL;
+}
+
+/* --- storage --- */
+
+static struct ceb_attr *find_ext(const struct ceb_event *ev, const char *name, size_t len)
+{
+	for (size_t i = 0; i < ev->next; i++) {
+		struct ceb_attr *a = &ev->ext[i];
+
+		if (strncmp(a->name, name, len) == 0 && a->name[len] == '\0')
+			return a;
+	}
+	return NULL;
+}
+
+/* Stores a checked value in a (an existing slot, or a new one whose name is set). Reuses the old
+ * value's bytes when the new value fits, so that repeated sets do not grow the arena. */
+static int store_value(struct ceb_event *ev, struct ceb_attr *a, enum ceb_type type, const char *v,
+		       size_t len, int32_t ival)
+{
+	char *dst;
+
+	if (a->value && a->len >= len) {
+		dst = (char *)a->value;
+	} else {
+		dst = arena_alloc(ev, len + 1);
+		if (!dst)
+			return CEB_ENOMEM;
+	}
+	memmove(dst, v, len);
+	dst[len] = '\0';
+	a->value = dst;
+	a->len = len;
+	a->type = type;
+	a->ival = ival;
+	return 0;
+}
+
+static struct ceb_attr *new_ext(struct ceb_event *ev, const char *name, size_t nlen)
+{
+	struct ceb_attr *a, *grown;
+	char *n;
+
+	if (ev->next == ev->ext_cap) {
+		grown = malloc(2 * ev->ext_cap * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		memcpy(grown, ev->ext, ev->next * sizeof(*grown));
+		if (ev->ext != ev->ext_inline)
+			free(ev->ext);
+		ev->ext = grown;
+		ev->ext_cap *= 2;
+	}
+	n = arena_alloc(ev, nlen + 1);
+	if (!n)
+		return NULL;
+	memcpy(n, name, nlen);
+	n[nlen] = '\0';
+	a = &ev->ext[ev->next];
+	a->name = n;
+	a->value = NULL;
+	a->len = 0;
+	a->type = CEB_TYPE_STRING;
+	a->ival = 0;
+	return a;
+}
+
+/* Stores an already checked value under a checked name. */
+static int put(struct ceb_event *ev, const char *name, size_t nlen, int k, enum ceb_type type,
+	       const char *v, size_t len, int32_t ival)
+{
+	struct ceb_attr *a;
+	int rc;
+
+	if (k >= 0) {
+		rc = store_value(ev, &ev->known[k], type, v, len, ival);
+		if (rc == 0)
+			ev->known_mask |= 1u << k;
+		return rc;
+	}
+	a = find_ext(ev, name, nlen);
+	if (a)
+		return store_value(ev, a, type, v, len, ival);
+	a = new_ext(ev, name, nlen);
+	if (!a)
+		return CEB_ENOMEM;
+	rc = store_value(ev, a, type, v, len, ival);
+	if (rc == 0)
+		ev->next++;
+	return rc;
+}
+
+/* Checks the name; returns the known index, -1 for an extension, or -2 for an invalid name. */
+static int check_name(const char *name, size_t nlen, char *errbuf, size_t errlen)
+{
+	char ex[48];
+	int k;
+
+	if (nlen == 0) {
+		seterr(errbuf, errlen, "attribute name must not be empty");
+		return -2;
+	}
+	k = known_index(name, nlen);
+	if (k >= 0)
+		return k;
+	if (!ceb_attr_name_valid(name, nlen)) {
+		excerpt(ex, sizeof(ex), name, nlen);
+		if (nlen == 4 && memcmp(name, "data", 4) == 0)
+			seterr(errbuf, errlen, "attribute name 'data' is reserved");
+		else if (nlen > MAX_NAME_LEN)
+			seterr(errbuf, errlen, "attribute name '%s' is longer than %d characters", ex,
+			       MAX_NAME_LEN);
+		else
+			seterr(errbuf, errlen,
+			       "attribute name '%s' is invalid: only lower-case letters a-z and digits "
+			       "0-9 are allowed",
+			       ex);
+		return -2;
+	}
+	return -1;
+}
+
+int ceb_event_set(struct ceb_event *ev, const char *name, enum ceb_type type, const char *value,
+		  size_t len, char *errbuf, size_t errlen)
+{
+	size_t nlen = strlen(name);
+	char canon[16];
+	int32_t ival;
+	int k;
+
+	k = check_name(name, nlen, errbuf, errlen);
+	if (k == -2)
+		return CEB_EINVAL;
+	if (k >= 0)
+		type = known_attrs[k].type;
+	if (check_value(name, k, type, value, len, &ival, errbuf, errlen) < 0)
+		return CEB_EINVAL;
+	if (type == CEB_TYPE_INTEGER) {
+		/* One canonical form ("-0" is 0), so that equal numbers compare equal. */
+		len = (size_t)snprintf(canon, sizeof(canon), "%d", (int)ival);
+		value = canon;
+	}
+	if (put(ev, name, nlen, k, type, value, len, ival) < 0) {
+		seterr(errbuf, errlen, "out of memory");
+		return CEB_ENOMEM;
+	}
+	return 0;
+}
+
+int ceb_event_set_int(struct ceb_event *ev, const char *name, int32_t v)
+{
+	size_t nlen = strlen(name);
+	char canon[16];
+	int len;
+
+	if (check_name(name, nlen, NULL, 0) != -1)
+		return CEB_EINVAL;
+	len = snprintf(canon, sizeof(canon), "%d", (int)v);
+	return put(ev, name, nlen, -1, CEB_TYPE_INTEGER, canon, (size_t)len, v);
+}
+
+int ceb_event_set_bool(struct ceb_event *ev, const char *name, bool v)
+{
+	size_t nlen = strlen(name);
+
+	if (check_name(name, nlen, NULL, 0) != -1)
+		return CEB_EINVAL;
+	return put(ev, name, nlen, -1, CEB_TYPE_BOOLEAN, v ? "true" : "false", v ? 4 : 5, v);
+}
+
+int ceb_event_unset(struct ceb_event *ev, const char *name)
+{
+	size_t nlen = strlen(name);
+	struct ceb_attr *a;
+	int k;
+
+	if (nlen == 0)
+		return CEB_ENOTFOUND;
+	k = known_index(name, nlen);
+	if (k >= 0) {
+		if (!(ev->known_mask & (1u << k)))
+			return CEB_ENOTFOUND;
+		ev->known_mask &= ~(1u << k);
+		return 0;
+	}
+	a = find_ext(ev, name, nlen);
+	if (!a)
+		return CEB_ENOTFOUND;
+	memmove(a, a + 1, (size_t)(ev->ext + ev->next - (a + 1)) * sizeof(*a));
+	ev->next--;
+	return 0;
+}
+
+static void drop_data(struct ceb_event *ev)
+{
+	free(ev->data_owned);
+	ev->data_owned = NULL;
+	ev->data = NULL;
+	ev->data_len = 0;
+	ev->has_data = false;
+	ev->data_flags = 0;
+}
+
+int ceb_event_take_data(struct ceb_event *ev, void *data, size_t len, unsigned flags)
+{
+	drop_data(ev);
+	if (!data) {
+		if (len)
+			return CEB_EINVAL;
+		return 0;
+	}
+	ev->data_owned = data;
+	ev->data = len ? data : "";
+	ev->data_len = len;
+	ev->has_data = true;
+	ev->data_flags = flags;
+	return 0;
+}
+
+int ceb_event_set_data(struct ceb_event *ev, const void *data, size_t len, unsigned flags)
+{
+	char *copy;
+
+	if (!data) {
+		drop_data(ev);
+		return len ? CEB_EINVAL : 0;
+	}
+	if (len == 0) {
+		drop_data(ev);
+		ev->data = "";
+		ev->has_data = true;
+		ev->data_flags = flags;
+		return 0;
+	}
+	/* Small data shares the event's inline arena: one allocation for the whole event. */
+	if (INLINE_ARENA - ev->inl_used >= len) {
+		copy = arena_alloc(ev, len);
+		memcpy(copy, data, len);
+		drop_data(ev);
+	} else {
+		copy = malloc(len);
+		if (!copy)
+			return CEB_ENOMEM;
+		memcpy(copy, data, len);
+		drop_data(ev);
+		ev->data_owned = copy;
+	}
+	ev->data = copy;
+	ev->data_len = len;
+	ev->has_data = true;
+	ev->data_flags = flags;
+	return 0;
+}
+
+/* --- look-ups --- */
+
+const struct ceb_attr *ceb_event_get(const struct ceb_event *ev, const char *name)
+{
+	size_t nlen = strlen(name);
+	int k;
+
+	if (nlen == 0)
+		return NULL;
+	k = known_index(name, nlen);
+	if (k >= 0)
+		return (ev->known_mask & (1u << k)) ? &ev->known[k] : NULL;
+	return find_ext(ev, name, nlen);
+}
+
+size_t ceb_event_attr_count(const struct ceb_event *ev)
+{
+	return (size_t)__builtin_popcount(ev->known_mask) + ev->next;
+}
+
+const struct ceb_attr *ceb_event_attr_at(const struct ceb_event *ev, size_t i)
+{
+	for (int k = 0; k < K_COUNT; k++) {
+		if (!(ev->known_mask & (1u << k)))
+			continue;
+		if (i == 0)
+			return &ev->known[k];
+		i--;
+	}
+	return i < ev->next ? &ev->ext[i] : NULL;
+}
+
+const void *ceb_event_data(const struct ceb_event *ev, size_t *len)
+{
+	if (len)
+		*len = ev->data_len;
+	return ev->data;
+}
+
+bool ceb_event_has_data(const struct ceb_event *ev)
+{
+	return ev->has_data;
+}
+
+unsigned ceb_event_data_flags(const struct ceb_event *ev)
+{
+	return ev->data_flags;
+}
+
+const char *ceb_event_content_type(const struct ceb_event *ev)
+{
+	if (ev->known_mask & (1u << K_DATACONTENTTYPE))
+		return ev->known[K_DATACONTENTTYPE].value;
+	if (ev->has_data && (ev->data_flags & CEB_DATA_JSON))
+		return "application/json";
+	return NULL;
+}
+
+size_t ceb_event_size(const struct ceb_event *ev)
+{
+	size_t n = ev->data_len;
+
+	/* Roughly what the JSON format spends: "name":"value", per attribute. */
+	for (int k = 0; k < K_COUNT; k++)
+		if (ev->known_mask & (1u << k))
+			n += strlen(ev->known[k].name) + ev->known[k].len + 6;
+	for (size_t i = 0; i < ev->next; i++)
+		n += strlen(ev->ext[i].name) + ev->ext[i].len + 6;
+	return n;
+}
+
+struct ceb_event *ceb_event_clone(const struct ceb_event *ev)
+{
+	struct ceb_event *cp = ceb_event_new();
+	const struct ceb_attr *a;
+	size_t i, n;
+
+	if (!cp)
+		return NULL;
+	n = ceb_event_attr_count(ev);
+	for (i = 0; i < n; i++) {
+		a = ceb_event_attr_at(ev, i);
+		if (put(cp, a->name, strlen(a->name), known_index(a->name, strlen(a->name)), a->type,
+			a->value, a->len, a->ival) < 0)
+			goto fail;
+	}
+	if (ev->has_data && ceb_event_set_data(cp, ev->data, ev->data_len, ev->data_flags) < 0)
+		goto fail;
+	return cp;
+fail:
+	ceb_event_unref(cp);
+	return NULL;
+}
+
+/* --- whole-event checks --- */
+
+int ceb_event_validate(const struct ceb_event *ev, const struct ceb_limits *lim, char *errbuf,
+		       size_t errlen)
+{
+	static const int required[] = { K_SPECVERSION, K_ID, K_SOURCE, K_TYPE };
+	const struct ceb_attr *a;
+	char ex[48];
+	size_t i, n, size;
+
+	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+		a = &ev->known[required[i]];
+		if (!(ev->known_mask & (1u << required[i]))) {
+			seterr(errbuf, errlen, "missing required attribute '%s'", a->name);
+			return CEB_EINVAL;
+		}
+		if (a->len == 0) {
+			seterr(errbuf, errlen, "attribute '%s': must not be empty", a->name);
+			return CEB_EINVAL;
+		}
+	}
+	a = &ev->known[K_SPECVERSION];
+	if (a->len != 3 || memcmp(a->value, "1.0", 3) != 0) {
+		seterr(errbuf, errlen, "attribute 'specversion': '%s' is not supported, only '1.0'",
+		       excerpt(ex, sizeof(ex), a->value, a->len));
+		return CEB_EINVAL;
+	}
+	if (!lim)
+		return 0;
+	n = ceb_event_attr_count(ev);
+	if (n > lim->max_attrs) {
+		seterr(errbuf, errlen, "too many attributes: %zu (limit %zu)", n, lim->max_attrs);
+		return CEB_ETOOBIG;
+	}
+	for (i = 0; i < n; i++) {
+		a = ceb_event_attr_at(ev, i);
+		if (a->len > lim->max_value_len) {
+			seterr(errbuf, errlen, "attribute '%s': value is %zu bytes (limit %zu)", a->name,
+			       a->len, lim->max_value_len);
+			return CEB_ETOOBIG;
+		}
+	}
+	size = ceb_event_size(ev);
+	if (size > lim->max_event_size) {
+		seterr(errbuf, errlen, "event is %zu bytes (limit %zu)", size, lim->max_event_size);
+		return CEB_ETOOBIG;
+	}
+	return 0;
+}
+
+bool ceb_event_equal(const struct ceb_event *a, const struct ceb_event *b)
+{
+	const struct ceb_attr *x, *y;
+	size_t i, n;
+
+	n = ceb_event_attr_count(a);
+	if (n != ceb_event_attr_count(b))
+		return false;
+	for (i = 0; i < n; i++) {
+		x = ceb_event_attr_at(a, i);
+		y = ceb_event_get(b, x->name);
+		if (!y || x->type != y->type || x->len != y->len || memcmp(x->value, y->value, x->len))
+			return false;
+	}
+	if (a->has_data != b->has_data || a->data_len != b->data_len)
+		return false;
+	return a->data_len == 0 || memcmp(a->data, b->data, a->data_len) == 0;
+}

@@ -44,6 +44,8 @@ struct ceb_event;
 enum {
 	CEB_DATA_JSON = 1 << 0, /* the bytes are a JSON text (from a JSON-format `data` member whose
 				   datacontenttype is JSON or absent) */
+	CEB_DATA_BASE64 = 1 << 1, /* the bytes came from a JSON-format `data_base64` member: the JSON
+				     encoder writes them back as `data_base64`, whatever their content */
 };
 
 /* A new empty, mutable event with refcount 1. NULL when out of memory. */
@@ -94,7 +96,8 @@ size_t ceb_event_size(const struct ceb_event *ev);
 int ceb_event_validate(const struct ceb_event *ev, const struct ceb_limits *lim, char *errbuf,
 		       size_t errlen);
 
-/* Same attributes (names, types, canonical values) and byte-identical data. For tests. */
+/* Same attributes (names, types, canonical values; extensions in any order), both with data or both
+ * without, and byte-identical data. Data flags are not compared. For tests. */
 bool ceb_event_equal(const struct ceb_event *a, const struct ceb_event *b);
 
 /* Helpers used by the bindings. */
@@ -105,5 +108,15 @@ bool ceb_media_type_is_json(const char *ct);
 bool ceb_attr_name_valid(const char *name, size_t len);
 /* true if s is valid UTF-8 (no overlong forms, no surrogates). */
 bool ceb_utf8_valid(const char *s, size_t len);
+/* Syntax checks of the CloudEvents types, for other modules that take values from users (no
+ * allocation, any thread): an RFC 3339 date-time with real calendar ranges (leap years, leap second),
+ * an RFC 3986 absolute URI (scheme ":" ..., fragment allowed) or URI-reference, an RFC 2046 media type
+ * `type/subtype *(; param=value)`, a canonical Integer `-?(0|[1-9][0-9]*)` within int32 (stored in
+ * *v when v is not NULL). */
+bool ceb_timestamp_valid(const char *s, size_t len);
+bool ceb_uri_valid(const char *s, size_t len);
+bool ceb_uriref_valid(const char *s, size_t len);
+bool ceb_media_type_valid(const char *s, size_t len);
+bool ceb_integer_parse(const char *s, size_t len, int32_t *v);
 
 #endif

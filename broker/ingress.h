@@ -1,1 +1,17 @@
-/* stub */
+/* The HTTP ingress (libmicrohttpd): POST /<namespace>/<broker> in every CloudEvents mode, answered 202
+ * only once the Broker's channel stored the events; /healthz, /readyz and /metrics beside it. */
+#ifndef CEB_INGRESS_H
+#define CEB_INGRESS_H
+
+#include "broker/broker.h"
+
+struct ceb_ingress;
+
+/* Bind and start serving; *port is the port bound. 0 or an error with a reason in errbuf. */
+int ceb_ingress_start(struct ceb_daemon *dmn, struct ceb_ingress **out, int *port, char *errbuf,
+		      size_t errlen);
+/* Stop accepting new connections (open ones are answered 503 by the handler while draining). */
+void ceb_ingress_quiesce(struct ceb_ingress *ing);
+void ceb_ingress_stop(struct ceb_ingress *ing);
+
+#endif

@@ -1,5 +1,3 @@
-/* The channel backends compiled into this build: one line each (X-macro). */
+/* The channel backends compiled into this build: one line each (X-macro). A backend that needs a
+ * library is listed inside its HAVE_* guard. */
 CHANNEL(memory)
-#ifdef HAVE_RDKAFKA
-CHANNEL(kafka)
-#endif

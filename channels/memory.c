@@ -1,1 +1,265 @@
-/* stub: to be written */
+/* The memory channel: a bounded, non-durable store like Knative's InMemoryChannel. Publish applies the
+ * Trigger index once and queues the shared event on the subscriptions it matches; nothing survives a
+ * restart, and a full channel answers CEB_EFULL (429) rather than grow. */
+#include <stdio.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/error.h"
+#include "broker/log.h"
+#include "channels/channel.h"
+
+/* One stored event, referenced from every subscription queue it was routed to. */
+struct mem_entry {
+	struct ceb_event *ev;
+	size_t size;
+	size_t pending; /* subscriptions that have not settled it yet */
+};
+
+/* A FIFO of entries waiting to be handed to one subscription. */
+struct mem_sub {
+	struct ceb_sub_cfg cfg;
+	struct mem_entry **ring;
+	size_t cap, head, count;
+	size_t inflight;
+	size_t lost;
+};
+
+struct mem_channel {
+	pthread_mutex_t lock;
+	char label[300];
+	size_t max_events, max_bytes;
+	size_t events, bytes;
+	struct mem_sub **subs;
+	size_t nsubs;
+	struct ceb_filter_index *idx;
+	int started;
+};
+
+static int mem_create(const struct ceb_channel_cfg *cfg, void **ctx, char *errbuf, size_t errlen)
+{
+	struct mem_channel *mc = calloc(1, sizeof(*mc));
+
+	if (!mc) {
+		snprintf(errbuf, errlen, "out of memory");
+		return CEB_ENOMEM;
+	}
+	pthread_mutex_init(&mc->lock, NULL);
+	snprintf(mc->label, sizeof(mc->label), "channel %s/%s", cfg->ns, cfg->name);
+	mc->max_events = cfg->max_events ? cfg->max_events : 100000;
+	mc->max_bytes = cfg->max_bytes ? cfg->max_bytes : (size_t)256 << 20;
+	*ctx = mc;
+	return 0;
+}
+
+static void mem_destroy(void *ctx)
+{
+	struct mem_channel *mc = ctx;
+
+	if (!mc)
+		return;
+	for (size_t i = 0; i < mc->nsubs; i++) {
+		struct mem_sub *sub = mc->subs[i];
+		for (size_t k = 0; k < sub->count; k++) {
+			struct mem_entry *e = sub->ring[(sub->head + k) % sub->cap];
+			if (--e->pending == 0) {
+				ceb_event_unref(e->ev);
+				free(e);
+			}
+		}
+		free(sub->ring);
+		free(sub);
+	}
+	free(mc->subs);
+	ceb_filter_index_free(mc->idx);
+	pthread_mutex_destroy(&mc->lock);
+	free(mc);
+}
+
+static int mem_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
+{
+	struct mem_channel *mc = ctx;
+	struct mem_sub *sub, **subs;
+
+	if (mc->started)
+		return CEB_ESTATE;
+	sub = calloc(1, sizeof(*sub));
+	subs = realloc(mc->subs, (mc->nsubs + 1) * sizeof(*subs));
+	if (!sub || !subs) {
+		free(sub);
+		if (subs)
+			mc->subs = subs;
+		return CEB_ENOMEM;
+	}
+	sub->cfg = *cfg;
+	if (sub->cfg.max_inflight == 0)
+		sub->cfg.max_inflight = 1;
+	/* The memory channel keeps no partitions: ordered means one in flight per Trigger. */
+	if (sub->cfg.ordered)
+		sub->cfg.max_inflight = 1;
+	mc->subs = subs;
+	mc->subs[mc->nsubs++] = sub;
+	*out = sub;
+	return 0;
+}
+
+static int mem_start(void *ctx, char *errbuf, size_t errlen)
+{
+	struct mem_channel *mc = ctx;
+
+	mc->idx = ceb_filter_index_new();
+	if (!mc->idx)
+		goto nomem;
+	for (size_t i = 0; i < mc->nsubs; i++)
+		if (ceb_filter_index_add(mc->idx, mc->subs[i]->cfg.filter, mc->subs[i]) < 0)
+			goto nomem;
+	mc->started = 1;
+	return 0;
+nomem:
+	snprintf(errbuf, errlen, "out of memory");
+	return CEB_ENOMEM;
+}
+
+/* Hand queued entries to the subscription while it has credit. Called with the lock held. */
+static void sub_pump(struct mem_sub *sub)
+{
+	while (sub->count && sub->inflight < sub->cfg.max_inflight) {
+		struct mem_entry *e = sub->ring[sub->head];
+		sub->head = (sub->head + 1) % sub->cap;
+		sub->count--;
+		sub->inflight++;
+		sub->cfg.on_msg(sub->cfg.arg, ceb_event_ref(e->ev), e);
+	}
+}
+
+static int sub_push(struct mem_sub *sub, struct mem_entry *e)
+{
+	if (sub->count == sub->cap) {
+		size_t ncap = sub->cap ? sub->cap * 2 : 64;
+		struct mem_entry **ring = malloc(ncap * sizeof(*ring));
+		if (!ring)
+			return CEB_ENOMEM;
+		for (size_t k = 0; k < sub->count; k++)
+			ring[k] = sub->ring[(sub->head + k) % sub->cap];
+		free(sub->ring);
+		sub->ring = ring;
+		sub->cap = ncap;
+		sub->head = 0;
+	}
+	sub->ring[(sub->head + sub->count) % sub->cap] = e;
+	sub->count++;
+	return 0;
+}
+
+struct route_ctx {
+	struct mem_entry *e;
+	int err;
+};
+
+static int route_one(void *arg, void *item)
+{
+	struct route_ctx *rc = arg;
+	struct mem_sub *sub = item;
+
+	if (sub_push(sub, rc->e) < 0) {
+		rc->err = CEB_ENOMEM;
+		return 1;
+	}
+	rc->e->pending++;
+	sub_pump(sub);
+	return 0;
+}
+
+static void mem_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *done, void *arg)
+{
+	struct mem_channel *mc = ctx;
+	struct route_ctx rc = { NULL, 0 };
+	size_t size = ceb_event_size(ev);
+	int status = 0;
+
+	pthread_mutex_lock(&mc->lock);
+	if (!mc->started) {
+		status = CEB_EUNAVAIL;
+		goto out;
+	}
+	if (mc->events + 1 > mc->max_events || mc->bytes + size > mc->max_bytes) {
+		status = CEB_EFULL;
+		goto out;
+	}
+	rc.e = calloc(1, sizeof(*rc.e));
+	if (!rc.e) {
+		status = CEB_EFULL;
+		goto out;
+	}
+	rc.e->ev = ceb_event_ref(ev);
+	rc.e->size = size;
+	mc->events++;
+	mc->bytes += size;
+	/* Settle cannot run before we return (it takes the lock), so handing the entry out while
+	 * routing is safe. */
+	ceb_filter_index_match(mc->idx, ev, route_one, &rc);
+	if (rc.err) {
+		/* Out of memory half-way: the event was queued on some subscriptions and is kept there;
+		 * the sender still gets a failure and may send it again (at-least-once allows that). */
+		status = CEB_EFULL;
+	}
+	if (rc.e->pending == 0) {
+		/* No Trigger matches: accepted and dropped, as Knative does. */
+		mc->events--;
+		mc->bytes -= size;
+		ceb_event_unref(ev);
+		free(rc.e);
+	}
+out:
+	pthread_mutex_unlock(&mc->lock);
+	done(arg, status);
+}
+
+static void mem_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
+{
+	struct mem_channel *mc = ctx;
+	struct mem_sub *sub = subp;
+	struct mem_entry *e = handle;
+
+	pthread_mutex_lock(&mc->lock);
+	sub->inflight--;
+	if (how == CEB_SETTLE_FAILED)
+		sub->lost++;
+	if (--e->pending == 0) {
+		mc->events--;
+		mc->bytes -= e->size;
+		ceb_event_unref(e->ev);
+		free(e);
+	}
+	sub_pump(sub);
+	pthread_mutex_unlock(&mc->lock);
+}
+
+static size_t mem_pending(void *ctx)
+{
+	struct mem_channel *mc = ctx;
+	size_t n;
+
+	pthread_mutex_lock(&mc->lock);
+	n = mc->events;
+	pthread_mutex_unlock(&mc->lock);
+	return n;
+}
+
+static bool mem_prefilters(void *ctx)
+{
+	return true;
+}
+
+const struct channel_ops ceb_channel_memory = {
+	.name = "memory",
+	.create = mem_create,
+	.destroy = mem_destroy,
+	.start = mem_start,
+	.publish = mem_publish,
+	.subscribe = mem_subscribe,
+	.settle = mem_settle,
+	.pending = mem_pending,
+	.prefilters = mem_prefilters,
+};

@@ -1,0 +1,286 @@
+"""Helpers for cebroker's integration tests: start the real daemon on an ephemeral loopback port with
+a given configuration, run real HTTP subscribers, post CloudEvents, and wait for what arrives.
+
+Python standard library only. Each test file is a unittest module run as a script."""
+
+import http.client
+import http.server
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+CEBROKER = os.environ.get("CEBROKER") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "cebroker")
+
+
+def wait_for(cond, timeout=10.0, interval=0.01, what="condition"):
+    """Poll cond() until it returns a true value; return it, or fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+class Request:
+    """One request as a subscriber received it."""
+
+    def __init__(self, method, path, headers, body, t):
+        self.method = method
+        self.path = path
+        self.headers = {k.lower(): v for k, v in headers.items()}
+        self.header_list = list(headers.items())
+        self.body = body
+        self.time = t
+
+    def ce(self, name):
+        return self.headers.get("ce-" + name)
+
+    def event(self):
+        """The event as a dict of attribute -> string value plus 'data' (bytes), whatever the mode."""
+        ct = self.headers.get("content-type", "")
+        if ct.lower().startswith("application/cloudevents+json"):
+            doc = json.loads(self.body)
+            ev = {k: v for k, v in doc.items() if k not in ("data", "data_base64")}
+            if "data_base64" in doc:
+                import base64
+                ev["data"] = base64.b64decode(doc["data_base64"])
+            elif "data" in doc:
+                d = doc["data"]
+                ev["data"] = d.encode() if isinstance(d, str) and not _is_json_ct(doc.get("datacontenttype")) \
+                    else json.dumps(d, separators=(",", ":")).encode()
+            ev["_mode"] = "structured"
+            return ev
+        from urllib.parse import unquote
+        ev = {k[3:]: unquote(v) for k, v in self.headers.items() if k.startswith("ce-")}
+        if ct:
+            ev["datacontenttype"] = ct
+        ev["data"] = self.body
+        ev["_mode"] = "binary"
+        return ev
+
+
+def _is_json_ct(ct):
+    if ct is None:
+        return True
+    ct = ct.split(";")[0].strip().lower()
+    return ct.endswith("/json") or ct.endswith("+json")
+
+
+class Subscriber:
+    """A real HTTP server on 127.0.0.1 that records every request. Answers come from
+    `responses[path]`: a list consumed one per request (the last one repeats), each
+    (status, headers, body) or a callable(req) returning one; default 202. `hang` paths never answer."""
+
+    def __init__(self):
+        self.requests = []
+        self.responses = {}
+        self.hang = set()
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+        sub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def setup(self):
+                super().setup()
+                # Headers and body go out in two writes: without this, Nagle and delayed ACKs
+                # add 40 ms to every answer.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                req = Request("POST", self.path, dict(self.headers.items()), body, time.monotonic())
+                with sub.cond:
+                    sub.requests.append(req)
+                    sub.cond.notify_all()
+                    queue = sub.responses.get(self.path)
+                    if queue is None:
+                        resp = (202, {}, b"")
+                    elif callable(queue):
+                        resp = None
+                    elif len(queue) > 1:
+                        resp = queue.pop(0)
+                    else:
+                        resp = queue[0]
+                if self.path in sub.hang:
+                    time.sleep(3600)
+                    return
+                if resp is None:
+                    resp = queue(req)
+                status, headers, rbody = resp
+                if isinstance(rbody, str):
+                    rbody = rbody.encode()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(rbody)))
+                self.end_headers()
+                self.wfile.write(rbody)
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 128
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def at(self, path):
+        return self.url + path
+
+    def got(self, path=None):
+        with self.lock:
+            return [r for r in self.requests if path is None or r.path == path]
+
+    def wait(self, path, count, timeout=10.0):
+        """Wait until `path` received at least count requests; return them."""
+        return wait_for(lambda: (lambda r: r if len(r) >= count else None)(self.got(path)),
+                        timeout, what="%d request(s) on %s (got %d)" % (count, path, len(self.got(path))))
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Daemon:
+    """The real cebroker daemon, on a free loopback port, with `yaml` as its configuration."""
+
+    def __init__(self, yaml_text, args=(), log_level="debug"):
+        self.dir = tempfile.mkdtemp(prefix="cebtest-")
+        self.config = os.path.join(self.dir, "config.yaml")
+        with open(self.config, "w") as f:
+            f.write(yaml_text)
+        self.log_lines = []
+        self.proc = subprocess.Popen(
+            [CEBROKER, "run", "-f", self.config, "--listen", "127.0.0.1:0", "--log-level", log_level]
+            + list(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        m = wait_for(lambda: self._find(r"listening on http://127\.0\.0\.1:(\d+)")
+                     or (self.proc.poll() is not None and "exited"), 10, what="daemon start")
+        if m == "exited":
+            raise AssertionError("cebroker exited at start (%s):\n%s" % (self.proc.returncode, self.log()))
+        self.port = int(m.group(1))
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def _read(self):
+        for line in iter(self.proc.stderr.readline, b""):
+            self.log_lines.append(line.decode("utf-8", "replace"))
+
+    def _find(self, pattern):
+        for line in list(self.log_lines):
+            m = re.search(pattern, line)
+            if m:
+                return m
+        return None
+
+    def log(self):
+        return "".join(self.log_lines)
+
+    def post(self, path, headers, body=b"", method="POST"):
+        return post(self.url + path, headers, body, method)
+
+    def metrics(self):
+        st, _, body = post(self.url + "/metrics", {}, b"", "GET")
+        out = {}
+        for line in body.decode().splitlines():
+            if line and not line.startswith("#"):
+                k, v = line.rsplit(" ", 1)
+                out[k] = float(v)
+        return out
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("cebroker did not exit within %ss after %s" % (timeout, sig))
+        self._reader.join(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return self.proc.returncode
+
+
+def post(url, headers, body=b"", method="POST", timeout=10):
+    """Send one request on a new connection; return (status, headers dict lower-cased, body)."""
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        if isinstance(body, str):
+            body = body.encode()
+        conn.request(method, u.path or "/", body=body, headers=headers)
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+def binary_headers(id="1", type="com.example.test", source="/test", **ext):
+    h = {"ce-specversion": "1.0", "ce-id": id, "ce-type": type, "ce-source": source}
+    for k, v in ext.items():
+        if k == "content_type":
+            h["Content-Type"] = v
+        else:
+            h["ce-" + k] = v
+    return h
+
+
+def broker_yaml(name="default", namespace="default", delivery=None, annotations=None):
+    y = "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: %s\n  namespace: %s\n" % (
+        name, namespace)
+    if annotations:
+        y += "  annotations:\n" + "".join("    %s: %s\n" % (k, v) for k, v in annotations.items())
+    if delivery:
+        y += "spec:\n  delivery:\n" + _indent(delivery, 4)
+    return y + "---\n"
+
+
+def trigger_yaml(name, subscriber_uri, broker="default", namespace="default", filter_attrs=None,
+                 filters=None, delivery=None, annotations=None):
+    y = "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: %s\n  namespace: %s\n" % (
+        name, namespace)
+    if annotations:
+        y += "  annotations:\n" + "".join("    %s: %s\n" % (k, v) for k, v in annotations.items())
+    y += "spec:\n  broker: %s\n" % broker
+    if filter_attrs:
+        y += "  filter:\n    attributes:\n" + "".join(
+            "      %s: %s\n" % (k, json.dumps(v)) for k, v in filter_attrs.items())
+    if filters:
+        y += "  filters:\n" + _indent(filters, 4)
+    if delivery:
+        y += "  delivery:\n" + _indent(delivery, 4)
+    y += "  subscriber:\n    uri: %s\n" % subscriber_uri
+    return y + "---\n"
+
+
+def _indent(text, n):
+    return "".join(" " * n + line + "\n" for line in text.strip("\n").splitlines())
+
+
+def main():
+    """Run the calling module's tests; exit 0 on success, 1 on failure."""
+    prog = unittest.main(module="__main__", verbosity=2, exit=False)
+    sys.exit(0 if prog.result.wasSuccessful() else 1)

@@ -1,0 +1,108 @@
+"""The command line as a user meets it: `cebroker validate` reports every configuration error with
+file:line:col and exits non-zero; `cebroker run` refuses to start on them; the sample validates;
+/healthz, /readyz and /metrics answer; --help works for every command."""
+
+import os
+import subprocess
+import tempfile
+import unittest
+
+from cebtest import CEBROKER, Daemon, broker_yaml, main, post, trigger_yaml
+
+TOP = os.environ.get("top_srcdir", os.path.join(os.path.dirname(__file__), "..", ".."))
+
+BAD = """apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata:
+  name: default
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata:
+  name: orders
+spec:
+  broker: missing
+  subscriber:
+    uri: http://127.0.0.1:9/x
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata:
+  name: sql
+spec:
+  broker: default
+  filters:
+    - cesql: "type = 'a' AND (source"
+  subscriber:
+    uri: http://127.0.0.1:9/x
+  colour: blue
+"""
+
+
+def run(*args, timeout=20):
+    p = subprocess.run([CEBROKER] + list(args), capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+class CommandLine(unittest.TestCase):
+    def write(self, text):
+        f = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+        f.write(text)
+        f.close()
+        self.addCleanup(os.unlink, f.name)
+        return f.name
+
+    def test_validate_reports_every_error_with_its_location(self):
+        path = self.write(BAD)
+        rc, out, err = run("validate", "-f", path)
+        self.assertNotEqual(rc, 0)
+        name = os.path.basename(path)
+        self.assertRegex(err, r"%s:11:\d+: Trigger default/orders: spec\.broker: .*missing" % name)
+        self.assertRegex(err, r"%s:22:\d+: Trigger default/sql: spec\.filters\[0\]\.cesql: .*column" % name)
+        self.assertRegex(err, r"%s:25:3: Trigger default/sql: spec\.colour: unknown field" % name)
+        self.assertIn("3 errors", err)
+
+    def test_run_refuses_to_start_on_a_bad_configuration(self):
+        path = self.write(BAD)
+        rc, out, err = run("run", "-f", path, "--listen", "127.0.0.1:0")
+        self.assertEqual(rc, 2)
+        self.assertIn("spec.broker", err)
+
+    def test_the_quickstart_sample_validates(self):
+        rc, out, err = run("validate", "-f", os.path.join(TOP, "samples", "quickstart.yaml"))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("ok: 1 broker, 2 triggers", out)
+
+    def test_help_for_every_command(self):
+        for cmd in ("run", "validate", "send", "display"):
+            rc, out, err = run(cmd, "--help")
+            self.assertEqual(rc, 0, cmd)
+            self.assertIn("Usage: cebroker " + cmd, out)
+        rc, out, err = run("frobnicate")
+        self.assertEqual(rc, 2)
+        self.assertIn("unknown command", err)
+
+    def test_health_ready_and_metrics_endpoints(self):
+        d = Daemon(broker_yaml() + trigger_yaml("t", "http://127.0.0.1:9/x"))
+        try:
+            self.assertEqual(post(d.url + "/healthz", {}, b"", "GET")[0], 200)
+            self.assertEqual(post(d.url + "/readyz", {}, b"", "GET")[0], 200)
+            st, h, body = post(d.url + "/metrics", {}, b"", "GET")
+            self.assertEqual(st, 200)
+            self.assertIn(b'cebroker_accepted_total{namespace="default",broker="default"} 0', body)
+        finally:
+            self.assertEqual(d.stop(), 0)
+
+    def test_listen_on_a_busy_port_fails_clearly(self):
+        d = Daemon(broker_yaml())
+        try:
+            path = self.write(broker_yaml())
+            rc, out, err = run("run", "-f", path, "--listen", "127.0.0.1:%d" % d.port)
+            self.assertNotEqual(rc, 0)
+            self.assertIn("cannot listen", err)
+        finally:
+            d.stop()
+
+
+if __name__ == "__main__":
+    main()

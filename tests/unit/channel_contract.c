@@ -1,0 +1,391 @@
+/* The channel contract, as Check test cases over any backend: publish completes exactly once, every
+ * subscription gets every matching event once with its own progress, at most max_inflight unsettled,
+ * bounded backends refuse rather than grow. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/error.h"
+#include "broker/event.h"
+#include "channel_contract.h"
+
+static const struct contract_backend *be;
+
+/* A subscription that collects what it is handed. */
+struct collector {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct ceb_event *evs[4096];
+	void *handles[4096];
+	size_t n;
+	size_t settled;
+};
+
+/* A publish completion. */
+struct pub {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int calls;
+	int status;
+};
+
+static void collector_init(struct collector *c)
+{
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+}
+
+static void on_msg(void *arg, struct ceb_event *ev, void *handle)
+{
+	struct collector *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->n < 4096) {
+		c->evs[c->n] = ev;
+		c->handles[c->n] = handle;
+		c->n++;
+	} else {
+		ceb_event_unref(ev);
+	}
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void deadline_in(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
+/* Wait until the collector holds at least n messages; returns how many it holds. */
+static size_t collector_wait(struct collector *c, size_t n, int ms)
+{
+	struct timespec ts;
+	size_t got;
+
+	deadline_in(&ts, ms);
+	pthread_mutex_lock(&c->lock);
+	while (c->n < n && pthread_cond_timedwait(&c->cond, &c->lock, &ts) == 0)
+		;
+	got = c->n;
+	pthread_mutex_unlock(&c->lock);
+	return got;
+}
+
+static void collector_free(struct collector *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		ceb_event_unref(c->evs[i]);
+}
+
+static void pub_done(void *arg, int status)
+{
+	struct pub *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	p->calls++;
+	p->status = status;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static struct ceb_event *make_event(const char *type, int i)
+{
+	struct ceb_event *ev = ceb_event_new();
+	char id[32], err[128];
+
+	snprintf(id, sizeof(id), "id-%d", i);
+	ck_assert_ptr_nonnull(ev);
+	ck_assert_int_eq(ceb_event_set(ev, "specversion", CEB_TYPE_STRING, "1.0", 3, err, sizeof(err)), 0);
+	ck_assert_int_eq(ceb_event_set(ev, "id", CEB_TYPE_STRING, id, strlen(id), err, sizeof(err)), 0);
+	ck_assert_int_eq(ceb_event_set(ev, "source", CEB_TYPE_URIREF, "/contract", 9, err, sizeof(err)), 0);
+	ck_assert_int_eq(ceb_event_set(ev, "type", CEB_TYPE_STRING, type, strlen(type), err, sizeof(err)), 0);
+	ck_assert_int_eq(ceb_event_set_data(ev, "payload", 7, 0), 0);
+	return ev;
+}
+
+/* Publish and wait for the completion; returns its status. Checks it completes exactly once. */
+static int publish_wait(struct ceb_channel *ch, struct ceb_event *ev)
+{
+	struct pub p = { .calls = 0 };
+	struct timespec ts;
+	int st;
+
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cond, NULL);
+	ch->ops->publish(ch->ctx, ev, pub_done, &p);
+	deadline_in(&ts, be->wait_ms);
+	pthread_mutex_lock(&p.lock);
+	while (p.calls == 0 && pthread_cond_timedwait(&p.cond, &p.lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&p.lock);
+	ck_assert_msg(p.calls == 1, "publish completed %d times", p.calls);
+	st = p.status;
+	pthread_mutex_destroy(&p.lock);
+	pthread_cond_destroy(&p.cond);
+	return st;
+}
+
+struct fixture {
+	struct ceb_channel ch;
+	struct ceb_filter *flt_all, *flt_a;
+};
+
+static void fixture_open(struct fixture *fx, const char *name, size_t max_events)
+{
+	struct ceb_channel_cfg cfg = { .ns = "contract", .name = name };
+	char err[256];
+
+	memset(fx, 0, sizeof(*fx));
+	be->setup_cfg(&cfg, name);
+	if (max_events)
+		cfg.max_events = max_events;
+	fx->ch.ops = be->ops;
+	ck_assert_msg(be->ops->create(&cfg, &fx->ch.ctx, err, sizeof(err)) == 0, "create: %s", err);
+	fx->flt_all = ceb_filter_true();
+	{
+		const char *names[] = { "type" }, *values[] = { "a" };
+		ck_assert_int_eq(ceb_filter_attrs(CEB_FILTER_EXACT, 1, names, values, &fx->flt_a, err,
+						  sizeof(err)), 0);
+	}
+}
+
+static void subscribe(struct fixture *fx, const char *name, const struct ceb_filter *flt,
+		      size_t max_inflight, struct collector *c, void **sub)
+{
+	struct ceb_sub_cfg sc = { .ns = "contract", .name = name, .filter = flt,
+				  .max_inflight = max_inflight, .on_msg = on_msg, .arg = c };
+
+	collector_init(c);
+	ck_assert_int_eq(fx->ch.ops->subscribe(fx->ch.ctx, &sc, sub), 0);
+}
+
+static void start(struct fixture *fx)
+{
+	char err[256];
+
+	ck_assert_msg(fx->ch.ops->start(fx->ch.ctx, err, sizeof(err)) == 0, "start: %s", err);
+}
+
+static void fixture_close(struct fixture *fx)
+{
+	fx->ch.ops->destroy(fx->ch.ctx);
+	ceb_filter_free(fx->flt_all);
+	ceb_filter_free(fx->flt_a);
+}
+
+/* An event that passes the channel has to pass the subscription's filter at the dispatcher too:
+ * count what a consumer would deliver. */
+static size_t matching(struct collector *c, const struct ceb_filter *flt)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->n; i++)
+		n += ceb_filter_match(flt, c->evs[i]);
+	return n;
+}
+
+START_TEST(test_publish_completes_once_and_every_subscription_gets_each_event_once)
+{
+	struct fixture fx;
+	struct collector c1, c2;
+	void *s1, *s2;
+
+	fixture_open(&fx, "once", 0);
+	subscribe(&fx, "one", fx.flt_all, 100, &c1, &s1);
+	subscribe(&fx, "two", fx.flt_all, 100, &c2, &s2);
+	start(&fx);
+	for (int i = 0; i < 20; i++) {
+		struct ceb_event *ev = make_event("a", i);
+		ck_assert_int_eq(publish_wait(&fx.ch, ev), 0);
+		ceb_event_unref(ev);
+	}
+	ck_assert_uint_eq(collector_wait(&c1, 20, be->wait_ms), 20);
+	ck_assert_uint_eq(collector_wait(&c2, 20, be->wait_ms), 20);
+	for (int i = 0; i < 20; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "id-%d", i);
+		int seen1 = 0, seen2 = 0;
+		for (size_t k = 0; k < 20; k++) {
+			seen1 += strcmp(ceb_event_get(c1.evs[k], "id")->value, id) == 0;
+			seen2 += strcmp(ceb_event_get(c2.evs[k], "id")->value, id) == 0;
+		}
+		ck_assert_int_eq(seen1, 1);
+		ck_assert_int_eq(seen2, 1);
+	}
+	for (size_t k = 0; k < 20; k++) {
+		fx.ch.ops->settle(fx.ch.ctx, s1, c1.handles[k], CEB_SETTLE_DONE);
+		fx.ch.ops->settle(fx.ch.ctx, s2, c2.handles[k], CEB_SETTLE_DONE);
+	}
+	ck_assert_uint_eq(fx.ch.ops->pending(fx.ch.ctx), 0);
+	collector_free(&c1);
+	collector_free(&c2);
+	fixture_close(&fx);
+}
+END_TEST
+
+START_TEST(test_no_more_than_max_inflight_are_unsettled_and_settling_hands_the_next)
+{
+	struct fixture fx;
+	struct collector c;
+	void *s;
+
+	fixture_open(&fx, "inflight", 0);
+	subscribe(&fx, "slow", fx.flt_all, 3, &c, &s);
+	start(&fx);
+	for (int i = 0; i < 10; i++) {
+		struct ceb_event *ev = make_event("a", i);
+		ck_assert_int_eq(publish_wait(&fx.ch, ev), 0);
+		ceb_event_unref(ev);
+	}
+	ck_assert_uint_eq(collector_wait(&c, 3, be->wait_ms), 3);
+	ck_assert_uint_eq(collector_wait(&c, 4, 200), 3); /* no fourth before a settle */
+	fx.ch.ops->settle(fx.ch.ctx, s, c.handles[0], CEB_SETTLE_DONE);
+	ck_assert_uint_eq(collector_wait(&c, 4, be->wait_ms), 4);
+	for (size_t k = 1; k < 10; k++) {
+		ck_assert_uint_eq(collector_wait(&c, k + 3 < 10 ? k + 3 : 10, be->wait_ms), k + 3 < 10 ? k + 3 : 10);
+		fx.ch.ops->settle(fx.ch.ctx, s, c.handles[k], CEB_SETTLE_DONE);
+	}
+	ck_assert_uint_eq(c.n, 10);
+	ck_assert_uint_eq(fx.ch.ops->pending(fx.ch.ctx), 0);
+	collector_free(&c);
+	fixture_close(&fx);
+}
+END_TEST
+
+START_TEST(test_a_stalled_subscription_does_not_stall_another)
+{
+	struct fixture fx;
+	struct collector stalled, fast;
+	void *s1, *s2;
+
+	fixture_open(&fx, "isolation", 0);
+	subscribe(&fx, "stalled", fx.flt_all, 1, &stalled, &s1);
+	subscribe(&fx, "fast", fx.flt_all, 1, &fast, &s2);
+	start(&fx);
+	for (int i = 0; i < 50; i++) {
+		struct ceb_event *ev = make_event("a", i);
+		ck_assert_int_eq(publish_wait(&fx.ch, ev), 0);
+		ceb_event_unref(ev);
+	}
+	for (size_t k = 0; k < 50; k++) {
+		ck_assert_uint_eq(collector_wait(&fast, k + 1, be->wait_ms), k + 1);
+		fx.ch.ops->settle(fx.ch.ctx, s2, fast.handles[k], CEB_SETTLE_DONE);
+	}
+	ck_assert_uint_eq(stalled.n, 1);
+	ck_assert_uint_eq(fx.ch.ops->pending(fx.ch.ctx) > 0, 1);
+	collector_free(&stalled);
+	collector_free(&fast);
+	fixture_close(&fx);
+}
+END_TEST
+
+START_TEST(test_subscriptions_receive_only_what_their_filter_can_match)
+{
+	struct fixture fx;
+	struct collector ca, call;
+	void *sa, *sall;
+
+	fixture_open(&fx, "filters", 0);
+	subscribe(&fx, "only-a", fx.flt_a, 100, &ca, &sa);
+	subscribe(&fx, "all", fx.flt_all, 100, &call, &sall);
+	start(&fx);
+	for (int i = 0; i < 10; i++) {
+		struct ceb_event *ev = make_event(i % 2 ? "a" : "b", i);
+		ck_assert_int_eq(publish_wait(&fx.ch, ev), 0);
+		ceb_event_unref(ev);
+	}
+	ck_assert_uint_eq(collector_wait(&call, 10, be->wait_ms), 10);
+	collector_wait(&ca, 10, 200);
+	/* A channel may hand everything and let the dispatcher filter, or prefilter: either way what
+	 * a consumer delivers is exactly the matching half. */
+	ck_assert_uint_eq(matching(&ca, fx.flt_a), 5);
+	if (fx.ch.ops->prefilters(fx.ch.ctx))
+		ck_assert_uint_eq(ca.n, 5);
+	for (size_t k = 0; k < ca.n; k++)
+		fx.ch.ops->settle(fx.ch.ctx, sa, ca.handles[k], CEB_SETTLE_DONE);
+	for (size_t k = 0; k < call.n; k++)
+		fx.ch.ops->settle(fx.ch.ctx, sall, call.handles[k], CEB_SETTLE_DONE);
+	ck_assert_uint_eq(fx.ch.ops->pending(fx.ch.ctx), 0);
+	collector_free(&ca);
+	collector_free(&call);
+	fixture_close(&fx);
+}
+END_TEST
+
+START_TEST(test_a_full_bounded_channel_refuses_and_recovers_after_settles)
+{
+	struct fixture fx;
+	struct collector c;
+	void *s;
+	struct ceb_event *ev;
+
+	if (!be->bounded)
+		return;
+	fixture_open(&fx, "bounded", 4);
+	subscribe(&fx, "stuck", fx.flt_all, 1, &c, &s);
+	start(&fx);
+	for (int i = 0; i < 4; i++) {
+		ev = make_event("a", i);
+		ck_assert_int_eq(publish_wait(&fx.ch, ev), 0);
+		ceb_event_unref(ev);
+	}
+	ev = make_event("a", 99);
+	ck_assert_int_eq(publish_wait(&fx.ch, ev), CEB_EFULL);
+	ck_assert_uint_eq(collector_wait(&c, 1, be->wait_ms), 1);
+	fx.ch.ops->settle(fx.ch.ctx, s, c.handles[0], CEB_SETTLE_DONE);
+	ck_assert_int_eq(publish_wait(&fx.ch, ev), 0);
+	ceb_event_unref(ev);
+	ck_assert_uint_eq(fx.ch.ops->pending(fx.ch.ctx), 4);
+	collector_free(&c);
+	fixture_close(&fx);
+}
+END_TEST
+
+START_TEST(test_fan_out_shares_one_event_instead_of_copying)
+{
+	struct fixture fx;
+	struct collector c1, c2;
+	void *s1, *s2;
+	struct ceb_event *ev;
+
+	fixture_open(&fx, "shared", 0);
+	subscribe(&fx, "one", fx.flt_all, 10, &c1, &s1);
+	subscribe(&fx, "two", fx.flt_all, 10, &c2, &s2);
+	start(&fx);
+	ev = make_event("a", 1);
+	ck_assert_int_eq(publish_wait(&fx.ch, ev), 0);
+	ck_assert_uint_eq(collector_wait(&c1, 1, be->wait_ms), 1);
+	ck_assert_uint_eq(collector_wait(&c2, 1, be->wait_ms), 1);
+	if (fx.ch.ops->prefilters(fx.ch.ctx)) {
+		/* memory: the very same immutable event object, reference-counted */
+		ck_assert_ptr_eq(c1.evs[0], ev);
+		ck_assert_ptr_eq(c2.evs[0], ev);
+	}
+	fx.ch.ops->settle(fx.ch.ctx, s1, c1.handles[0], CEB_SETTLE_DONE);
+	fx.ch.ops->settle(fx.ch.ctx, s2, c2.handles[0], CEB_SETTLE_DONE);
+	ceb_event_unref(ev);
+	collector_free(&c1);
+	collector_free(&c2);
+	fixture_close(&fx);
+}
+END_TEST
+
+void contract_add_tests(TCase *tc, const struct contract_backend *backend)
+{
+	be = backend;
+	tcase_add_test(tc, test_publish_completes_once_and_every_subscription_gets_each_event_once);
+	tcase_add_test(tc, test_no_more_than_max_inflight_are_unsettled_and_settling_hands_the_next);
+	tcase_add_test(tc, test_a_stalled_subscription_does_not_stall_another);
+	tcase_add_test(tc, test_subscriptions_receive_only_what_their_filter_can_match);
+	tcase_add_test(tc, test_a_full_bounded_channel_refuses_and_recovers_after_settles);
+	tcase_add_test(tc, test_fan_out_shares_one_event_instead_of_copying);
+}

@@ -1,0 +1,41 @@
+/* Helpers shared by the unit suites: fixture files under $top_srcdir, HTTP round trips, and event
+ * comparison modulo what binary mode cannot carry. */
+#ifndef CEB_TEST_FIXTURES_H
+#define CEB_TEST_FIXTURES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "broker/event.h"
+#include "broker/http_binding.h"
+
+/* The contents of $top_srcdir/relpath (NUL-terminated, malloc'd, *len bytes), or NULL. */
+char *fixture_read(const char *relpath, size_t *len);
+
+/* Decodes a JSON-format event, failing the test (with the decoder's reason) when it does not. */
+struct ceb_event *fixture_json_event(const char *json);
+
+/* Headers collected from ceb_http_encode_headers(), usable as a request's header array. */
+#define FIXTURE_MAX_HEADERS 160
+struct fixture_headers {
+	size_t n;
+	struct ceb_http_header h[FIXTURE_MAX_HEADERS];
+};
+int fixture_headers_add(void *arg, const char *name, const char *value);
+void fixture_headers_free(struct fixture_headers *hs);
+/* The value of the first header of that name (case-insensitive), or NULL. */
+const char *fixture_header(const struct fixture_headers *hs, const char *name);
+
+/* Encodes ev for HTTP in mode (binary: headers + data; structured: Content-Type + JSON) and decodes
+ * the request again with the default limits. Returns what ceb_http_decode returns. */
+int fixture_http_roundtrip(const struct ceb_event *ev, enum ceb_http_mode mode,
+			   struct ceb_event **out, char *errbuf, size_t errlen);
+
+/* Equality after a binary-mode round trip, which cannot carry everything: header values are strings,
+ * so an extension's type may become String (its canonical string must stay the same); JSON data
+ * without datacontenttype comes back with datacontenttype application/json (JSON format 3.1.2 says a
+ * translator SHOULD set it); an empty body is no data, so zero-length data and no data are equal.
+ * Everything else must match exactly. */
+bool fixture_equal_after_binary(const struct ceb_event *orig, const struct ceb_event *back);
+
+#endif
