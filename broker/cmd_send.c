@@ -1,5 +1,7 @@
 /* cebroker send: build one CloudEvent from the command line and POST it with libcurl, like
  * `kn event send`; prints the HTTP status line and the response body. */
+#include "autoconfig.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -432,9 +434,9 @@ static int send_build_event(const struct send_opts *o, struct ceb_event **evp)
 	if (ct && send_set_attr(ev, "datacontenttype", ct))
 		goto out;
 	if (dp) {
-		/* The JSON format embeds JSON data as a value, so it must be told the bytes are JSON;
-		 * binary mode sends the bytes as they are, valid or not, which is useful for testing
-		 * a receiver. */
+		/* The JSON format embeds JSON data as a value only when it is one valid JSON text
+		 * (it would fall back to data_base64, which surprises whoever typed --data);
+		 * binary mode sends the bytes as they are, valid or not, to test a receiver. */
 		if (ceb_media_type_is_json(ct)) {
 			if (send_trim_json(&dp, &dlen))
 				flags |= CEB_DATA_JSON;
@@ -536,7 +538,7 @@ static size_t send_on_body(char *p, size_t size, size_t n, void *arg)
 static int send_on_debug(CURL *curl, curl_infotype type, char *p, size_t len, void *arg)
 {
 	const char *mark;
-	size_t i = 0, j;
+	size_t i = 0, j, end;
 
 	if (type == CURLINFO_HEADER_OUT)
 		mark = "> ";
@@ -548,10 +550,9 @@ static int send_on_debug(CURL *curl, curl_infotype type, char *p, size_t len, vo
 		j = i;
 		while (j < len && p[j] != '\n')
 			j++;
-		if (j > i && p[j - 1] == '\r')
-			fprintf(stderr, "%s%.*s\n", mark, (int)(j - 1 - i), p + i);
-		else if (j > i)
-			fprintf(stderr, "%s%.*s\n", mark, (int)(j - i), p + i);
+		end = j > i && p[j - 1] == '\r' ? j - 1 : j;
+		if (end > i) /* not the blank line that ends the header block */
+			fprintf(stderr, "%s%.*s\n", mark, (int)(end - i), p + i);
 		i = j + 1;
 	}
 	return 0;
@@ -632,6 +633,11 @@ static int send_post(const struct send_opts *o, const struct ceb_event *ev)
 	long code = 0;
 	int rc = SEND_EXIT_USAGE, err;
 
+	if (o->mode == CEB_HTTP_BINARY && !ceb_http_binary_possible(ev)) {
+		rc = send_usage_error("content type '%s' cannot travel in binary mode; use --mode "
+				      "structured", ceb_event_content_type(ev));
+		goto out;
+	}
 	err = ceb_http_encode_headers(ev, o->mode, send_add_header, &x);
 	if (err < 0) {
 		send_error("cannot encode the event: %s", ceb_strerror(err));
@@ -669,7 +675,7 @@ static int send_post(const struct send_opts *o, const struct ceb_event *ev)
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, bp ? bp : "");
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, x.headers);
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, "cebroker-send");
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, "cebroker-send/" PACKAGE_VERSION);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, SEND_CONNECT_TIMEOUT);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT, SEND_TIMEOUT);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, cerr);

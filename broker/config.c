@@ -16,6 +16,7 @@
 
 #define MAX_FILE_SIZE (16u << 20)
 #define MAX_DEPTH 64          /* nesting of YAML collections; real manifests stay under 10 */
+#define PRESCAN_DEPTH 1000    /* see flow_too_deep() */
 #define MAX_DOC_NODES 1000000 /* per document, so that a 16 MiB file cannot build a huge tree */
 #define MAX_ERRORS 1000       /* a user fixes the first ones; beyond this we only burn memory */
 #define DEFAULT_BROKER_CLASS "MTChannelBasedBroker"
@@ -949,6 +950,23 @@ static void parse_delivery(struct res *r, const struct ynode *n, const char *pat
  * Trigger filters: filter.attributes and the Subscriptions API dialects, compiled with filters/.
  */
 
+/* The filter module prefixes its messages with the dialect ("exact: ..."), which our path already
+ * names: drop it so as not to say it twice. */
+static const char *filter_reason(const char *path, const char *errbuf, int rc)
+{
+	const char *sep = strstr(errbuf, ": ");
+	size_t plen = strlen(path), k;
+
+	if (!*errbuf)
+		return ceb_strerror(rc);
+	if (!sep)
+		return errbuf;
+	k = (size_t)(sep - errbuf);
+	if (k <= plen && !memcmp(path + plen - k, errbuf, k) && (k == plen || path[plen - k - 1] == '.'))
+		return sep + 2;
+	return errbuf;
+}
+
 static struct ceb_filter *filter_true(struct res *r)
 {
 	struct ceb_filter *flt = ceb_filter_true();
@@ -981,7 +999,7 @@ static struct ceb_filter *parse_attr_filter(struct res *r, const struct ynode *n
 	if (rc == CEB_ENOMEM)
 		r->ld->enomem = true;
 	else if (rc < 0)
-		r_err(r, n, path, "%s", *errbuf ? errbuf : ceb_strerror(rc));
+		r_err(r, n, path, "%s", filter_reason(path, errbuf, rc));
 	if (rc < 0)
 		flt = NULL;
 out:
@@ -1031,7 +1049,7 @@ static struct ceb_filter *parse_filter_list(struct res *r, const struct ynode *n
 	if (rc == CEB_ENOMEM)
 		r->ld->enomem = true;
 	else if (rc < 0)
-		r_err(r, n, path, "%s", *errbuf ? errbuf : ceb_strerror(rc));
+		r_err(r, n, path, "%s", filter_reason(path, errbuf, rc));
 	if (rc < 0)
 		flt = NULL;
 out:
@@ -1113,7 +1131,7 @@ static struct ceb_filter *parse_filter_obj(struct res *r, const struct ynode *n,
 	if (rc == CEB_ENOMEM)
 		r->ld->enomem = true;
 	else if (rc < 0)
-		r_err(r, v[which], p, "%s", *errbuf ? errbuf : ceb_strerror(rc));
+		r_err(r, v[which], p, "%s", filter_reason(p, errbuf, rc));
 	return rc < 0 ? NULL : flt;
 }
 
@@ -1534,6 +1552,107 @@ static void diag_discard(struct fy_diag *diag, void *user, const char *buf, size
 	/* nothing: errors are collected and reported as file:line:col lines instead */
 }
 
+static bool is_white(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* The value of a single-quoted scalar from its source bytes (YAML 1.2, 7.3.2): '' is a quote, and
+ * line breaks fold: one break is a space, n > 1 breaks are n - 1 newlines, with the whitespace around
+ * them dropped. We do this style ourselves because libfyaml 0.7.12 leaks its text iterator's chunk
+ * array on runs of escaped quotes (libfyaml#233, fixed upstream after the release Debian 12 has). */
+static char *single_quoted(struct arena *a, const char *src, size_t len, size_t *outlen)
+{
+	char *out = arena_alloc(a, len + 1), *o = out;
+	size_t i = 0, empty = 0;
+	bool first = true;
+
+	if (!out)
+		return NULL;
+	while (i <= len) {
+		size_t bol = i, eol = i, b, e;
+		bool last;
+
+		while (eol < len && src[eol] != '\n' && src[eol] != '\r')
+			eol++;
+		last = eol == len;
+		b = bol;
+		e = eol;
+		if (!first)
+			while (b < e && is_white(src[b]))
+				b++;
+		if (!last)
+			while (e > b && is_white(src[e - 1]))
+				e--;
+		if (!first && !last && b == e) {
+			empty++; /* an empty line between two others */
+		} else {
+			if (!first) {
+				if (empty)
+					for (; empty; empty--)
+						*o++ = '\n';
+				else
+					*o++ = ' ';
+			}
+			for (size_t k = b; k < e; k++) {
+				*o++ = src[k];
+				if (src[k] == '\'' && k + 1 < e && src[k + 1] == '\'')
+					k++;
+			}
+			first = false;
+		}
+		if (last)
+			break;
+		i = eol + (src[eol] == '\r' && eol + 1 < len && src[eol + 1] == '\n' ? 2 : 1);
+	}
+	*o = '\0';
+	*outlen = (size_t)(o - out);
+	return out;
+}
+
+/* Fill a scalar node's text (val NULL: an empty scalar). False when out of memory. */
+static bool scalar_text(struct loader *ld, struct fy_token *val, const char *data, size_t len,
+			struct ynode *n)
+{
+	const struct fy_mark *sm, *em;
+	const char *text;
+	size_t tlen = 0;
+
+	if (val && fy_token_scalar_style(val) == FYSS_SINGLE_QUOTED && (sm = fy_token_start_mark(val)) &&
+	    (em = fy_token_end_mark(val)) && sm->input_pos <= em->input_pos && em->input_pos <= len) {
+		n->str = single_quoted(&ld->arena, data + sm->input_pos, em->input_pos - sm->input_pos,
+				       &n->n);
+	} else {
+		text = val ? fy_token_get_text(val, &tlen) : "";
+		if (!text)
+			goto nomem;
+		n->str = arena_alloc(&ld->arena, tlen + 1);
+		if (n->str) {
+			memcpy(n->str, text, tlen);
+			n->str[tlen] = '\0';
+			n->n = tlen;
+		}
+	}
+	if (n->str)
+		return true;
+nomem:
+	ld->enomem = true;
+	return false;
+}
+
+/* Report at a token (an anchor, a tag) rather than at the node it decorates. An anchor's mark is
+ * its name: back is 1 to point at the '&' before it. */
+static void token_err(struct loader *ld, const char *file, struct fy_token *fyt, int back, int line,
+		      int col, const char *msg)
+{
+	const struct fy_mark *m = fyt ? fy_token_start_mark(fyt) : NULL;
+
+	if (m)
+		file_err(ld, file, m->line + 1, m->column + 1 - (m->column >= back ? back : 0), "%s", msg);
+	else
+		file_err(ld, file, line, col, "%s", msg);
+}
+
 static bool pend_push(struct loader *ld, struct ynode *n)
 {
 	if (ld->npend == ld->cappend) {
@@ -1551,6 +1670,109 @@ static bool pend_push(struct loader *ld, struct ynode *n)
 	return true;
 }
 
+/* YAML is Unicode, and the strings end up in URIs, headers and logs: refuse bytes that are not
+ * UTF-8 (this also refuses UTF-16 and UTF-32 files, by their byte order marks) at their position. */
+static bool utf8_valid(const char *str, size_t len, int *line, int *col)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, bol = 0;
+	int ln = 1;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		uint32_t cp, min;
+
+		if (c < 0x80) {
+			if (c == '\n') {
+				ln++;
+				bol = i + 1;
+			}
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f, min = 0x80;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f, min = 0x800;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07, min = 0x10000;
+		else
+			goto bad;
+		if (len - i <= n)
+			goto bad;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				goto bad;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			goto bad;
+		i += n + 1;
+	}
+	return true;
+bad:
+	*line = ln;
+	*col = (int)(i - bol) + 1;
+	return false;
+}
+
+/* libfyaml keeps every open flow level of a line before it emits the first event of it, so
+ * `[[[[...` on one 16 MiB line costs gigabytes before the depth check in parse_stream() sees an
+ * event. Estimate the flow depth from the bytes first (skipping quoted strings and comments) and
+ * refuse what is far deeper than MAX_DEPTH; the bound is loose because brackets inside block or plain
+ * scalars also count, and the exact check remains the one on events. */
+static bool flow_too_deep(const char *s, size_t len, int *line, int *col)
+{
+	size_t depth = 0, bol = 0;
+	int ln = 1;
+	char prev = '\n';
+
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i], q;
+
+		switch (c) {
+		case '\n':
+			ln++;
+			bol = i + 1;
+			break;
+		case '#':
+			if (prev != ' ' && prev != '\t' && prev != '\n')
+				break;
+			while (i + 1 < len && s[i + 1] != '\n')
+				i++;
+			break;
+		case '"':
+		case '\'':
+			if (!strchr(" \t\n[{,:", prev))
+				break;
+			for (q = c, i++; i < len && s[i] != q; i++) {
+				if (s[i] == '\\' && q == '"' && i + 1 < len && s[i + 1] != '\n')
+					i++;
+				else if (s[i] == '\n')
+					ln++, bol = i + 1;
+			}
+			break;
+		case '[':
+		case '{':
+			if (++depth == MAX_DEPTH + 1) {
+				*line = ln;
+				*col = (int)(i - bol) + 1;
+			}
+			if (depth > PRESCAN_DEPTH)
+				return true;
+			break;
+		case ']':
+		case '}':
+			if (depth)
+				depth--;
+			break;
+		}
+		prev = i < len ? s[i] : '\n';
+	}
+	return false;
+}
+
 static void parse_stream(struct loader *ld, const char *file, const char *data, size_t len)
 {
 	struct fy_diag_cfg dcfg;
@@ -1563,6 +1785,14 @@ static void parse_stream(struct loader *ld, const char *file, const char *data, 
 	int depth = 0, line = 1, col = 1;
 	bool skip = false, done = false;
 
+	if (!utf8_valid(data, len, &line, &col)) {
+		file_err(ld, file, line, col, "invalid UTF-8 (YAML files must be UTF-8)");
+		return;
+	}
+	if (flow_too_deep(data, len, &line, &col)) {
+		file_err(ld, file, line, col, "YAML nesting deeper than %d levels", MAX_DEPTH);
+		return;
+	}
 	fy_diag_cfg_default(&dcfg);
 	dcfg.fp = NULL;
 	dcfg.output_fn = diag_discard;
@@ -1614,7 +1844,8 @@ static void parse_stream(struct loader *ld, const char *file, const char *data, 
 			break;
 		case FYET_ALIAS:
 			if (!skip)
-				file_err(ld, file, line, col, "YAML aliases are not supported");
+				file_err(ld, file, line, col > 1 ? col - 1 : col, /* at the '*' */
+					 "YAML aliases are not supported");
 			skip = true;
 			break;
 		case FYET_MAPPING_START:
@@ -1632,14 +1863,14 @@ static void parse_stream(struct loader *ld, const char *file, const char *data, 
 				break;
 			if (anchor) {
 				/* refused at the anchor, so an alias bomb is never expanded */
-				file_err(ld, file, line, col, "YAML anchors are not supported (nor aliases)");
+				token_err(ld, file, anchor, 1, line, col, "YAML anchors are not supported (nor aliases)");
 				skip = true;
 				break;
 			}
 			if (tag) {
 				text = fy_token_get_text(tag, &tlen);
 				if (!text || tlen != 21 || memcmp(text, "tag:yaml.org,2002:str", 21)) {
-					file_err(ld, file, line, col, "YAML tags are not supported (except !!str)");
+					token_err(ld, file, tag, 0, line, col, "YAML tags are not supported (except !!str)");
 					skip = true;
 					break;
 				}
@@ -1663,26 +1894,17 @@ static void parse_stream(struct loader *ld, const char *file, const char *data, 
 
 				n->type = YN_SCALAR;
 				n->plain = !tag && (!val || fy_token_scalar_style(val) == FYSS_PLAIN);
-				text = val ? fy_token_get_text(val, &tlen) : "";
-				if (!text) {
-					ld->enomem = true;
+				/* libfyaml marks a quoted scalar after its opening quote; users count from it */
+				if (val && n->col > 1 && (fy_token_scalar_style(val) == FYSS_SINGLE_QUOTED ||
+							  fy_token_scalar_style(val) == FYSS_DOUBLE_QUOTED))
+					n->col--;
+				if (!scalar_text(ld, val, data, len, n))
 					break;
-				}
-				if (!val)
-					tlen = 0;
-				if (memchr(text, '\0', tlen)) {
-					file_err(ld, file, line, col, "NUL characters are not allowed in strings");
+				if (memchr(n->str, '\0', n->n)) { /* "\0" in a double-quoted string */
+					file_err(ld, file, n->line, n->col, "NUL characters are not allowed in strings");
 					skip = true;
 					break;
 				}
-				n->str = arena_alloc(&ld->arena, tlen + 1);
-				if (!n->str) {
-					ld->enomem = true;
-					break;
-				}
-				memcpy(n->str, text, tlen);
-				n->str[tlen] = '\0';
-				n->n = tlen;
 			} else {
 				n->type = fye->type == FYET_MAPPING_START ? YN_MAP : YN_SEQ;
 			}

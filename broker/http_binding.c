@@ -409,6 +409,13 @@ out:
 	return rc;
 }
 
+bool ceb_http_binary_possible(const struct ceb_event *ev)
+{
+	const char *ct = ceb_event_content_type(ev);
+
+	return !ct || strncasecmp(ct, "application/cloudevents", 23) != 0;
+}
+
 int ceb_http_encode_headers(const struct ceb_event *ev, enum ceb_http_mode mode,
 			    ceb_http_header_f *cb, void *arg)
 {
@@ -423,6 +430,8 @@ int ceb_http_encode_headers(const struct ceb_event *ev, enum ceb_http_mode mode,
 		return cb(arg, "Content-Type", CEB_HTTP_STRUCTURED_CT);
 	if (mode == CEB_HTTP_BATCH)
 		return cb(arg, "Content-Type", CEB_HTTP_BATCH_CT);
+	if (!ceb_http_binary_possible(ev))
+		return CEB_EUNSUPPORTED;
 	n = ceb_event_attr_count(ev);
 	for (i = 0; i < n; i++) {
 		a = ceb_event_attr_at(ev, i);

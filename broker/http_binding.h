@@ -44,11 +44,16 @@ int ceb_http_decode(const struct ceb_http_request *req, const struct ceb_limits 
 /* Receives one header to send; a non-zero return stops ceb_http_encode_headers, which returns it. */
 typedef int ceb_http_header_f(void *arg, const char *name, const char *value);
 
+/* false when ev cannot travel in binary mode: its content type starts with application/cloudevents,
+ * so a receiver would take the data for a structured or batched event. Send it structured. */
+bool ceb_http_binary_possible(const struct ceb_event *ev);
+
 /* Produce the headers to deliver ev in mode through cb (name and value are only valid during the
  * call). Binary: `ce-<name>` per attribute except datacontenttype, value percent-encoded, then
  * `Content-Type` = ceb_event_content_type(ev) when there is one. Structured (and batch): only
  * `Content-Type` with CEB_HTTP_STRUCTURED_CT (CEB_HTTP_BATCH_CT). The body is ceb_event_data() in
- * binary mode, ceb_json_encode() in structured mode. 0, CEB_ENOMEM, or cb's non-zero return. */
+ * binary mode, ceb_json_encode() in structured mode. 0, CEB_ENOMEM, CEB_EUNSUPPORTED for binary mode
+ * when ceb_http_binary_possible() is false (nothing was emitted), or cb's non-zero return. */
 int ceb_http_encode_headers(const struct ceb_event *ev, enum ceb_http_mode mode,
 			    ceb_http_header_f *cb, void *arg);
 

@@ -561,7 +561,7 @@ static int finish_data(struct dec *d)
 	struct scan *s = d->s;
 	const struct ceb_attr *ct;
 	struct ceb_buf bytes = CEB_BUF_INIT;
-	const char *a, *b;
+	const char *a, *b, *save;
 	bool esc;
 	char *p;
 	size_t len;
@@ -593,10 +593,13 @@ static int finish_data(struct dec *d)
 	if (*d->data != '"')
 		/* A non-string value with a non-JSON type: keep its text, as sdk-go does. */
 		return ceb_event_set_data(d->ev, d->data, (size_t)(d->data_end - d->data), 0);
+	/* Scanned once already; scan again for the span and escapes, then restore the position. */
+	save = s->p;
 	s->p = d->data;
-	if (scan_string(s, &a, &b, &esc) < 0)
-		return CEB_EINVAL;
-	s->p = d->data_end;
+	rc = scan_string(s, &a, &b, &esc);
+	s->p = save;
+	if (rc < 0)
+		return rc;
 	if (!esc)
 		return ceb_event_set_data(d->ev, a, (size_t)(b - a), 0);
 	if (unescape(a, b, &bytes) < 0) {

@@ -226,6 +226,7 @@ static size_t u8_decode(const char *str, size_t len, uint32_t *cp)
 		*cp = s[0];
 		return 1;
 	}
+	*cp = UINT32_MAX;
 	if (s[0] >= 0xC2 && s[0] <= 0xDF) {
 		n = 2, c = s[0] & 0x1F, min = 0x80;
 	} else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
@@ -233,22 +234,20 @@ static size_t u8_decode(const char *str, size_t len, uint32_t *cp)
 	} else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
 		n = 4, c = s[0] & 0x07, min = 0x10000;
 	} else {
-		goto bad;
+		return 1;
 	}
 	if (n > len)
-		goto bad;
+		return 1;
 	for (size_t i = 1; i < n; i++) {
 		if ((s[i] & 0xC0) != 0x80)
-			goto bad;
+			return 1;
 		c = (c << 6) | (s[i] & 0x3F);
 	}
+	/* Overlong forms, surrogates and values past U+10FFFF are invalid bytes too. */
 	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-		goto bad;
+		return 1;
 	*cp = c;
 	return n;
-bad:
-	*cp = UINT32_MAX;
-	return 1;
 }
 
 static size_t u8_encode(uint32_t c, char *out)

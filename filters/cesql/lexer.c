@@ -102,7 +102,8 @@ static int lex_word(struct ceb_cesql_lexer *lx, struct ceb_cesql_token *tok)
 		for (size_t i = 1; i < n && ok; i++)
 			ok = is_alpha(s[i]) || s[i] == '_';
 		if (!ok) {
-			snprintf(msg, sizeof(msg), "invalid function name '%.*s'", (int)(n > 40 ? 40 : n), s);
+			snprintf(msg, sizeof(msg), "invalid function name '%.*s'",
+				 (int)(n > 40 ? 40 : n), s);
 			return lex_error(lx, tok->pos, msg);
 		}
 		tok->kind = CEB_CESQL_T_FUNC;
@@ -198,7 +199,8 @@ int ceb_cesql_lex_next(struct ceb_cesql_lexer *lx, struct ceb_cesql_token *tok)
 		if ((unsigned char)c >= 0x20 && (unsigned char)c < 0x7F)
 			snprintf(msg, sizeof(msg), "unexpected character '%c'", c);
 		else
-			snprintf(msg, sizeof(msg), "unexpected byte 0x%02X", (unsigned)(unsigned char)c);
+			snprintf(msg, sizeof(msg), "unexpected byte 0x%02X",
+				 (unsigned)(unsigned char)c);
 		return lex_error(lx, tok->pos, msg);
 	}
 	lx->pos += tok->len;

@@ -271,25 +271,26 @@ static struct ceb_cesql_node *parse_call(struct parser *p)
 	advance(p); /* the name */
 	advance(p); /* '(' (the lexer only makes FUNC tokens before one) */
 	if (p->err)
-		goto fail;
-	if (p->tok.kind != CEB_CESQL_T_RPAREN) {
-		for (;;) {
-			if (!add_kid(p, node, parse_logic(p)))
-				goto fail;
-			if (p->tok.kind == CEB_CESQL_T_COMMA) {
-				advance(p);
-				continue;
-			}
-			if (p->tok.kind != CEB_CESQL_T_RPAREN) {
-				unexpected(p);
-				goto fail;
-			}
+		goto out;
+	while (p->tok.kind != CEB_CESQL_T_RPAREN) {
+		if (!add_kid(p, node, parse_logic(p)))
+			goto out;
+		if (p->tok.kind == CEB_CESQL_T_RPAREN)
 			break;
+		if (p->tok.kind != CEB_CESQL_T_COMMA) {
+			unexpected(p);
+			goto out;
 		}
+		advance(p);
+		/* A comma must be followed by an argument: f(a,) is an error. */
+		if (!p->err && p->tok.kind == CEB_CESQL_T_RPAREN)
+			unexpected(p);
+		if (p->err)
+			goto out;
 	}
 	advance(p); /* ')' */
 	if (p->err)
-		goto fail;
+		goto out;
 	node->fn = ceb_cesql_func_find(node->name, namelen, node->nkids);
 	node->type = node->fn ? node->fn->ret : CEB_CESQL_BOOLEAN;
 	if (!node->fn && !p->q->unresolved) {
@@ -299,14 +300,16 @@ static struct ceb_cesql_node *parse_call(struct parser *p)
 		p->q->unresolved = strdup(buf);
 		if (!p->q->unresolved) {
 			nomem(p);
-			goto fail;
+			goto out;
 		}
 		p->q->unresolved_col = ceb_cesql_column(p->lx.src, node->pos);
 	}
+out:
+	if (p->err) {
+		ceb_cesql_node_free(node);
+		return NULL;
+	}
 	return node;
-fail:
-	ceb_cesql_node_free(node);
-	return NULL;
 }
 
 static struct ceb_cesql_node *parse_primary(struct parser *p)
@@ -411,7 +414,8 @@ static struct ceb_cesql_node *parse_postfix(struct parser *p)
 		if (p->tok.kind == CEB_CESQL_T_NOT) {
 			advance(p);
 			negate = true;
-			if (!p->err && p->tok.kind != CEB_CESQL_T_LIKE && p->tok.kind != CEB_CESQL_T_IN) {
+			if (!p->err && p->tok.kind != CEB_CESQL_T_LIKE &&
+			    p->tok.kind != CEB_CESQL_T_IN) {
 				unexpected(p);
 				break;
 			}
@@ -428,7 +432,8 @@ static struct ceb_cesql_node *parse_postfix(struct parser *p)
 				char desc[64];
 
 				ceb_cesql_tok_describe(&p->lx, &p->tok, desc, sizeof(desc));
-				perr(p, p->tok.pos, "expected a string literal after LIKE, got %s", desc);
+				perr(p, p->tok.pos, "expected a string literal after LIKE, got %s",
+				     desc);
 				break;
 			}
 			node = node_new(p, CEB_CESQL_N_LIKE, first.pos);

@@ -31,11 +31,9 @@ const char *fixture_header(const struct fixture_headers *hs, const char *name);
 int fixture_http_roundtrip(const struct ceb_event *ev, enum ceb_http_mode mode,
 			   struct ceb_event **out, char *errbuf, size_t errlen);
 
-/* Equality after a binary-mode round trip, which cannot carry everything: header values are strings,
- * so an extension's type may become String (its canonical string must stay the same); JSON data
- * without datacontenttype comes back with datacontenttype application/json (JSON format 3.1.2 says a
- * translator SHOULD set it); an empty body is no data, so zero-length data and no data are equal.
- * Everything else must match exactly. */
+/* Equality after a binary-mode round trip: see rt_equal_after_binary() in tests/fuzz/roundtrip.h
+ * (extension types may become String, JSON data gains datacontenttype application/json, empty data
+ * and no data are the same). */
 bool fixture_equal_after_binary(const struct ceb_event *orig, const struct ceb_event *back);
 
 #endif
