@@ -949,25 +949,26 @@ size_t ceb_event_size(const struct ceb_event *ev)
 
 struct ceb_event *ceb_event_clone(const struct ceb_event *ev)
 {
-	struct ceb_event *cp = ceb_event_new();
+	struct ceb_event *cp = ceb_event_new(), *ret = NULL;
 	const struct ceb_attr *a;
 	size_t i, n;
 
 	if (!cp)
-		return NULL;
+		goto out;
 	n = ceb_event_attr_count(ev);
 	for (i = 0; i < n; i++) {
 		a = ceb_event_attr_at(ev, i);
 		if (put(cp, a->name, strlen(a->name), known_index(a->name, strlen(a->name)), a->type,
 			a->value, a->len, a->ival) < 0)
-			goto fail;
+			goto out;
 	}
 	if (ev->has_data && ceb_event_set_data(cp, ev->data, ev->data_len, ev->data_flags) < 0)
-		goto fail;
-	return cp;
-fail:
+		goto out;
+	ret = cp;
+	cp = NULL;
+out:
 	ceb_event_unref(cp);
-	return NULL;
+	return ret;
 }
 
 /* --- whole-event checks --- */

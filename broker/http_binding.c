@@ -224,6 +224,12 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 		rc = CEB_ENOMEM;
 		goto out;
 	}
+	if (size > lim->max_event_size) {
+		seterr(errbuf, errlen, "event is over %zu bytes (body and ce- headers)",
+		       lim->max_event_size);
+		rc = CEB_ETOOBIG;
+		goto out;
+	}
 	for (i = 0; i < req->nheaders; i++) {
 		hname = req->headers[i].name;
 		if (strncasecmp(hname, "ce-", 3) != 0)
@@ -300,15 +306,16 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 		rc = CEB_EINVAL;
 		goto out;
 	}
-	if (size > lim->max_event_size) {
-		seterr(errbuf, errlen, "event is over %zu bytes (body and ce- headers)",
-		       lim->max_event_size);
-		rc = CEB_ETOOBIG;
-		goto out;
-	}
 	if (ct) {
 		vlen = strlen(ct);
 		trim(&ct, &vlen);
+		size += vlen;
+		if (size > lim->max_event_size) {
+			seterr(errbuf, errlen, "event is over %zu bytes (body and ce- headers)",
+			       lim->max_event_size);
+			rc = CEB_ETOOBIG;
+			goto out;
+		}
 		if (vlen > lim->max_value_len) {
 			seterr(errbuf, errlen, "Content-Type is %zu bytes (limit %zu)", vlen,
 			       lim->max_value_len);

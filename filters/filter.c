@@ -238,8 +238,12 @@ static bool match_attrs(const struct ceb_filter *flt, const struct ceb_event *ev
 			return false;
 		switch (flt->kind) {
 		case CEB_FILTER_LEGACY:
-			if (fa->len == 0)
-				break; /* "" means present, with any value */
+			if (fa->len == 0) {
+				/* "" means present with a non-empty value, any value (Knative). */
+				if (attr->len == 0)
+					return false;
+				break;
+			}
 			/* fall through */
 		case CEB_FILTER_EXACT:
 			if (attr->len != fa->len || memcmp(attr->value, fa->value, fa->len) != 0)

@@ -283,12 +283,14 @@ END_TEST
 
 /* ---- legacy filter.attributes ---- */
 
-START_TEST(test_legacy_empty_value_means_present_with_any_value)
+START_TEST(test_legacy_empty_value_means_present_with_any_non_empty_value)
 {
 	struct ceb_filter *flt = attrs1(CEB_FILTER_LEGACY, "tenant", "");
 	struct ceb_event *ev = make_event("t");
 
 	ck_assert(!ceb_filter_match(flt, ev));
+	set_str(ev, "tenant", "");
+	ck_assert_msg(!ceb_filter_match(flt, ev), "an empty value is not a value");
 	set_str(ev, "tenant", "anything");
 	ck_assert(ceb_filter_match(flt, ev));
 	ck_assert_int_eq(ceb_event_set_int(ev, "tenant", 0), 0);
@@ -1036,7 +1038,7 @@ static Suite *filter_suite(void)
 	tcase_add_test(attrs, test_suffix_matches_the_trailing_text_case_sensitively);
 	tcase_add_test(attrs, test_extension_attributes_are_matched_like_context_attributes);
 	tcase_add_test(attrs, test_integer_and_boolean_extensions_compare_by_their_canonical_string);
-	tcase_add_test(attrs, test_legacy_empty_value_means_present_with_any_value);
+	tcase_add_test(attrs, test_legacy_empty_value_means_present_with_any_non_empty_value);
 	tcase_add_test(attrs, test_legacy_non_empty_values_match_exactly);
 	tcase_add_test(attrs, test_legacy_filter_without_attributes_matches_every_event);
 	tcase_add_test(attrs, test_empty_names_and_values_are_rejected_when_compiling);

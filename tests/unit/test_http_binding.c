@@ -536,6 +536,29 @@ START_TEST(test_encoding_stops_when_the_callback_fails)
 }
 END_TEST
 
+START_TEST(test_data_typed_application_cloudevents_cannot_go_in_binary_mode)
+{
+	struct ceb_event *ev = fixture_json_event(
+		"{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\","
+		"\"datacontenttype\":\"application/cloudevents+json\",\"data\":" MIN_JSON "}");
+	struct fixture_headers hs = { 0 };
+	struct ceb_event *back = NULL;
+
+	/* A receiver would take such a body for a structured event, so binary mode refuses it. */
+	ck_assert(!ceb_http_binary_possible(ev));
+	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_BINARY, fixture_headers_add, &hs),
+			 CEB_EUNSUPPORTED);
+	ck_assert_uint_eq(hs.n, 0);
+	ck_assert_int_eq(fixture_http_roundtrip(ev, CEB_HTTP_STRUCTURED, &back, err, sizeof(err)), 0);
+	ck_assert(ceb_event_equal(ev, back));
+	ceb_event_unref(back);
+	ceb_event_unref(ev);
+	ev = fixture_json_event(MIN_JSON);
+	ck_assert(ceb_http_binary_possible(ev));
+	ceb_event_unref(ev);
+}
+END_TEST
+
 /* --- round trips --- */
 
 static const char *const fixtures[] = {
@@ -917,6 +940,7 @@ static Suite *http_suite(void)
 	tcase_add_test(tc, test_binary_encoding_sets_application_json_for_json_data_without_a_type);
 	tcase_add_test(tc, test_structured_encoding_sends_only_the_format_content_type);
 	tcase_add_test(tc, test_encoding_stops_when_the_callback_fails);
+	tcase_add_test(tc, test_data_typed_application_cloudevents_cannot_go_in_binary_mode);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("round trips and conformance");
