@@ -1670,9 +1670,18 @@ static bool pend_push(struct loader *ld, struct ynode *n)
 	return true;
 }
 
-/* YAML is Unicode, and the strings end up in URIs, headers and logs: refuse bytes that are not
- * UTF-8 (this also refuses UTF-16 and UTF-32 files, by their byte order marks) at their position. */
-static bool utf8_valid(const char *str, size_t len, int *line, int *col)
+/* YAML's c-printable: tab, line breaks and printable Unicode. */
+static bool yaml_printable(uint32_t cp)
+{
+	return cp == 0x09 || cp == 0x0a || cp == 0x0d || (cp >= 0x20 && cp <= 0x7e) || cp == 0x85 ||
+	       (cp >= 0xa0 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) ||
+	       (cp >= 0x10000 && cp <= 0x10ffff);
+}
+
+/* YAML is printable Unicode, and the strings end up in URIs, headers and logs: refuse what is not
+ * UTF-8 (which also refuses UTF-16 and UTF-32 files, by their byte order marks) and control
+ * characters, at their position. Raw NUL bytes also crash libfyaml 0.7.12 in fy_parser_destroy(). */
+static const char *text_invalid(const char *str, size_t len, int *line, int *col)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0, bol = 0;
@@ -1687,6 +1696,8 @@ static bool utf8_valid(const char *str, size_t len, int *line, int *col)
 			if (c == '\n') {
 				ln++;
 				bol = i + 1;
+			} else if (!yaml_printable(c)) {
+				goto ctrl;
 			}
 			i++;
 			continue;
@@ -1708,13 +1719,20 @@ static bool utf8_valid(const char *str, size_t len, int *line, int *col)
 		}
 		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 			goto bad;
+		if (!yaml_printable(cp))
+			goto ctrl;
 		i += n + 1;
 	}
-	return true;
+	return NULL;
 bad:
 	*line = ln;
 	*col = (int)(i - bol) + 1;
-	return false;
+	return "invalid UTF-8 (YAML files must be UTF-8)";
+ctrl:
+	*line = ln;
+	*col = (int)(i - bol) + 1;
+	return "control characters are not allowed in YAML (write them as escapes in a double-quoted "
+	       "string)";
 }
 
 /* libfyaml keeps every open flow level of a line before it emits the first event of it, so
@@ -1784,9 +1802,10 @@ static void parse_stream(struct loader *ld, const char *file, const char *data, 
 	struct ynode *root = NULL;
 	int depth = 0, line = 1, col = 1;
 	bool skip = false, done = false;
+	const char *why = text_invalid(data, len, &line, &col);
 
-	if (!utf8_valid(data, len, &line, &col)) {
-		file_err(ld, file, line, col, "invalid UTF-8 (YAML files must be UTF-8)");
+	if (why) {
+		file_err(ld, file, line, col, "%s", why);
 		return;
 	}
 	if (flow_too_deep(data, len, &line, &col)) {

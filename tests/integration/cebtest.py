@@ -209,7 +209,9 @@ class Daemon:
                 out[k] = float(v)
         return out
 
-    def stop(self, sig=signal.SIGTERM, timeout=30):
+    def stop(self, sig=signal.SIGTERM, timeout=30, check=True):
+        """Signal the daemon and wait for it. With check, a clean exit is part of the test: status 0
+        and no sanitizer report in its log (ASan, LeakSanitizer, UBSan)."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
@@ -220,6 +222,13 @@ class Daemon:
             raise AssertionError("cebroker did not exit within %ss after %s" % (timeout, sig))
         self._reader.join(5)
         shutil.rmtree(self.dir, ignore_errors=True)
+        if check:
+            log = self.log()
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                if marker in log:
+                    raise AssertionError("sanitizer report from cebroker:\n" + log[-6000:])
+            if self.proc.returncode != 0:
+                raise AssertionError("cebroker exited with %s:\n%s" % (self.proc.returncode, log[-4000:]))
         return self.proc.returncode
 
 

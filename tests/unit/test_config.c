@@ -986,7 +986,7 @@ START_TEST(test_yaml_syntax_errors_have_a_position)
 }
 END_TEST
 
-START_TEST(test_tags_other_than_str_nul_bytes_and_invalid_utf8_are_refused)
+START_TEST(test_tags_other_than_str_control_characters_and_invalid_utf8_are_refused)
 {
 	struct ceb_config *cfg;
 	static const char nul[] = "a: \"x\\0y\"\n";
@@ -997,6 +997,18 @@ START_TEST(test_tags_other_than_str_nul_bytes_and_invalid_utf8_are_refused)
 	ck_errors("\xff\xfe" "a:", /* a UTF-16 byte order mark */
 		  "test.yaml:1:1: invalid UTF-8 (YAML files must be UTF-8)\n");
 	ck_errors("a: \xed\xa0\x80\n", "test.yaml:1:4: invalid UTF-8 (YAML files must be UTF-8)\n");
+	ck_errors("a: b\x01\n", "test.yaml:1:5: control characters are not allowed in YAML (write them "
+				"as escapes in a double-quoted string)\n");
+	{
+		/* a raw NUL: found by fuzzing, it crashes libfyaml 0.7.12 when the parser is destroyed */
+		static const char raw_nul[] = "? k:\t\0";
+		size_t n;
+		char *text = load_err(raw_nul, sizeof(raw_nul) - 1, &n);
+
+		ck_assert_str_eq(text, "test.yaml:1:6: control characters are not allowed in YAML (write "
+				       "them as escapes in a double-quoted string)\n");
+		free(text);
+	}
 	cfg = load_ok(BROKER
 		      "  annotations:\n"
 		      "    example.com/port: !!str 8080\n"
@@ -1298,7 +1310,7 @@ static Suite *config_suite(void)
 	tcase_add_test(hostile, test_nesting_deeper_than_64_is_refused);
 	tcase_add_test(hostile, test_a_long_line_of_open_brackets_is_refused_before_parsing);
 	tcase_add_test(hostile, test_yaml_syntax_errors_have_a_position);
-	tcase_add_test(hostile, test_tags_other_than_str_nul_bytes_and_invalid_utf8_are_refused);
+	tcase_add_test(hostile, test_tags_other_than_str_control_characters_and_invalid_utf8_are_refused);
 	tcase_add_test(hostile, test_errors_stop_at_a_thousand);
 	suite_add_tcase(s, hostile);
 	return s;
