@@ -16,7 +16,9 @@
 
 #define MAX_FILE_SIZE (16u << 20)
 #define MAX_DEPTH 64          /* nesting of YAML collections; real manifests stay under 10 */
-#define PRESCAN_DEPTH 1000    /* see flow_too_deep() */
+#define PRESCAN_DEPTH 1000    /* see prescan() */
+#define CEB_STR_(x) #x
+#define CEB_STR(x) CEB_STR_(x)
 #define MAX_DOC_NODES 1000000 /* per document, so that a 16 MiB file cannot build a huge tree */
 #define MAX_ERRORS 1000       /* a user fixes the first ones; beyond this we only burn memory */
 #define DEFAULT_BROKER_CLASS "MTChannelBasedBroker"
@@ -1735,19 +1737,25 @@ ctrl:
 	       "string)";
 }
 
-/* libfyaml keeps every open flow level of a line before it emits the first event of it, so
- * `[[[[...` on one 16 MiB line costs gigabytes before the depth check in parse_stream() sees an
- * event. Estimate the flow depth from the bytes first (skipping quoted strings and comments) and
- * refuse what is far deeper than MAX_DEPTH; the bound is loose because brackets inside block or plain
- * scalars also count, and the exact check remains the one on events. */
-static bool flow_too_deep(const char *s, size_t len, int *line, int *col)
+/* Two things are checked on the bytes before libfyaml sees them, skipping quoted strings and
+ * comments:
+ * - libfyaml keeps every open flow level of a line before it emits the first event of it, so
+ *   `[[[[...` on one 16 MiB line costs gigabytes before the depth check on events can refuse it.
+ *   The estimate here is loose (brackets inside block or plain scalars count too), so it only
+ *   refuses what is far deeper than MAX_DEPTH, reporting where MAX_DEPTH was passed.
+ * - A tab between ':' and an indicator (`? k:<TAB>-`, `? k:<TAB>:x`, `? k:<TAB>|`) crashes libfyaml
+ *   0.7.12 in fy_parser_destroy() (found by fuzzing). That is invalid YAML or very rare YAML (a block
+ *   scalar header after a tab, `key:<TAB>|`), so it is refused, asking for a space instead. */
+static const char *prescan(const char *s, size_t len, int *line, int *col)
 {
 	size_t depth = 0, bol = 0;
-	int ln = 1;
+	int ln = 1, deep_line = 0, deep_col = 0;
 	char prev = '\n';
 
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i], q;
+		size_t j;
+		bool tab = false;
 
 		switch (c) {
 		case '\n':
@@ -1771,14 +1779,28 @@ static bool flow_too_deep(const char *s, size_t len, int *line, int *col)
 					ln++, bol = i + 1;
 			}
 			break;
+		case ':':
+			for (j = i + 1; j < len && (s[j] == ' ' || s[j] == '\t'); j++)
+				tab |= s[j] == '\t';
+			/* whatever follows ? : | >, but -5 after a tab is a fine number */
+			if (tab && j < len && strchr("-?:|>", s[j]) &&
+			    (s[j] != '-' || j + 1 == len || strchr(" \t\r\n", s[j + 1]))) {
+				*line = ln;
+				*col = (int)(j - bol) + 1;
+				return "a tab before a block indicator is not supported; use spaces";
+			}
+			break;
 		case '[':
 		case '{':
 			if (++depth == MAX_DEPTH + 1) {
-				*line = ln;
-				*col = (int)(i - bol) + 1;
+				deep_line = ln;
+				deep_col = (int)(i - bol) + 1;
 			}
-			if (depth > PRESCAN_DEPTH)
-				return true;
+			if (depth > PRESCAN_DEPTH) {
+				*line = deep_line;
+				*col = deep_col;
+				return "YAML nesting deeper than " CEB_STR(MAX_DEPTH) " levels";
+			}
 			break;
 		case ']':
 		case '}':
@@ -1788,7 +1810,7 @@ static bool flow_too_deep(const char *s, size_t len, int *line, int *col)
 		}
 		prev = i < len ? s[i] : '\n';
 	}
-	return false;
+	return NULL;
 }
 
 static void parse_stream(struct loader *ld, const char *file, const char *data, size_t len)
@@ -1804,12 +1826,10 @@ static void parse_stream(struct loader *ld, const char *file, const char *data, 
 	bool skip = false, done = false;
 	const char *why = text_invalid(data, len, &line, &col);
 
+	if (!why)
+		why = prescan(data, len, &line, &col);
 	if (why) {
 		file_err(ld, file, line, col, "%s", why);
-		return;
-	}
-	if (flow_too_deep(data, len, &line, &col)) {
-		file_err(ld, file, line, col, "YAML nesting deeper than %d levels", MAX_DEPTH);
 		return;
 	}
 	fy_diag_cfg_default(&dcfg);

@@ -326,6 +326,11 @@ static int job_prepare(struct job *job)
 	enum ceb_http_mode mode = dlv->format == CEB_FORMAT_JSON ? CEB_HTTP_STRUCTURED : CEB_HTTP_BINARY;
 	int rc = CEB_ENOMEM;
 
+	/* Data whose own media type is application/cloudevents... would read as a structured event at
+	 * the receiver: such an event can only travel structured. */
+	if (mode == CEB_HTTP_BINARY && !ceb_http_binary_possible(ev))
+		mode = CEB_HTTP_STRUCTURED;
+
 	if (ceb_http_encode_headers(ev, mode, add_header, &hc) < 0 || hc.oom)
 		goto out;
 	if (mode == CEB_HTTP_STRUCTURED) {

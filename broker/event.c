@@ -651,7 +651,8 @@ static int store_value(struct ceb_event *ev, struct ceb_attr *a, enum ceb_type t
 		if (!dst)
 			return CEB_ENOMEM;
 	}
-	memmove(dst, v, len);
+	if (len)
+		memmove(dst, v, len);
 	dst[len] = '\0';
 	a->value = dst;
 	a->len = len;
@@ -1003,14 +1004,14 @@ int ceb_event_validate(const struct ceb_event *ev, const struct ceb_limits *lim,
 	n = ceb_event_attr_count(ev);
 	if (n > lim->max_attrs) {
 		seterr(errbuf, errlen, "too many attributes: %zu (limit %zu)", n, lim->max_attrs);
-		return CEB_ETOOBIG;
+		return CEB_EINVAL;
 	}
 	for (i = 0; i < n; i++) {
 		a = ceb_event_attr_at(ev, i);
 		if (a->len > lim->max_value_len) {
 			seterr(errbuf, errlen, "attribute '%s': value is %zu bytes (limit %zu)", a->name,
 			       a->len, lim->max_value_len);
-			return CEB_ETOOBIG;
+			return CEB_EINVAL;
 		}
 	}
 	size = ceb_event_size(ev);

@@ -270,7 +270,7 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 		if (++ce > lim->max_attrs) {
 			seterr(errbuf, errlen, "too many ce- headers (limit %zu attributes)",
 			       lim->max_attrs);
-			rc = CEB_ETOOBIG;
+			rc = CEB_EINVAL;
 			goto out;
 		}
 		vlen = strlen(req->headers[i].value);
@@ -291,7 +291,7 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 		if (val.len > lim->max_value_len) {
 			seterr(errbuf, errlen, "attribute '%s': value is %zu bytes (limit %zu)", name,
 			       val.len, lim->max_value_len);
-			rc = CEB_ETOOBIG;
+			rc = CEB_EINVAL;
 			goto out;
 		}
 		rc = ceb_event_set(ev, name, CEB_TYPE_STRING, val.p, val.len, errbuf, errlen);

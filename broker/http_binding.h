@@ -35,7 +35,7 @@ enum ceb_http_mode { CEB_HTTP_BINARY, CEB_HTTP_STRUCTURED, CEB_HTTP_BATCH };
  * with lim (NULL: ceb_limits_default).
  * Returns 0 with a malloc'd array of *nevs new events in *evs (NULL when *nevs is 0, which only an
  * empty batch gives); the caller unrefs each event and frees the array. Errors, with a one-line
- * reason for the sender in errbuf and nothing returned: CEB_EINVAL (400), CEB_ETOOBIG (413),
+ * reason for the sender in errbuf and nothing returned: CEB_EINVAL (400, also for too many attributes or too long a value), CEB_ETOOBIG (413: size, batch count),
  * CEB_EUNSUPPORTED (415), CEB_ENOMEM. *mode is set whenever the mode was recognised. Any thread. */
 int ceb_http_decode(const struct ceb_http_request *req, const struct ceb_limits *lim,
 		    struct ceb_event ***evs, size_t *nevs, enum ceb_http_mode *mode, char *errbuf,

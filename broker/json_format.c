@@ -306,7 +306,7 @@ static int too_deep(struct scan *s)
 {
 	seterr(s->errbuf, s->errlen, "JSON nested deeper than %zu levels at byte %zu",
 	       s->max_depth, (size_t)(s->p - s->buf));
-	return CEB_ETOOBIG;
+	return CEB_EINVAL;
 }
 
 /* Scans one value without building anything, iteratively; depth is the nesting of the container
@@ -375,10 +375,11 @@ static int skip_value(struct scan *s, size_t depth)
 
 bool ceb_json_valid(const char *s, size_t len, size_t max_depth)
 {
-	struct scan sc = { s, s, s + len, max_depth, NULL, 0 };
+	struct scan sc = { s, s, NULL, max_depth, NULL, 0 };
 
 	if (len == 0 || s[0] == ' ' || s[0] == '\t' || s[0] == '\n' || s[0] == '\r')
 		return false;
+	sc.end = s + len;
 	if (skip_value(&sc, 0) < 0)
 		return false;
 	return sc.p == sc.end;
@@ -399,9 +400,12 @@ struct dec {
 
 static bool seen_null(const struct dec *d, const char *name, size_t len)
 {
-	const char *p = d->nulls.p, *end = d->nulls.p + d->nulls.len;
+	const char *p = d->nulls.p, *end;
 
-	while (p && p < end) {
+	if (!p)
+		return false;
+	end = p + d->nulls.len;
+	while (p < end) {
 		size_t n = strlen(p);
 
 		if (n == len && memcmp(p, name, len) == 0)
@@ -454,7 +458,7 @@ static int attr_member(struct dec *d, const char *name, size_t nlen)
 		if (len > d->lim->max_value_len) {
 			seterr(s->errbuf, s->errlen, "attribute '%s': value is %zu bytes (limit %zu)",
 			       name, len, d->lim->max_value_len);
-			return CEB_ETOOBIG;
+			return CEB_EINVAL;
 		}
 		return ceb_event_set(d->ev, name, CEB_TYPE_STRING, v, len, s->errbuf, s->errlen);
 	}
@@ -645,7 +649,7 @@ static int decode_object(struct scan *s, size_t depth, const struct ceb_limits *
 		if (++members > lim->max_attrs + 2) {
 			seterr(s->errbuf, s->errlen, "too many members in the event (limit %zu attributes)",
 			       lim->max_attrs);
-			rc = CEB_ETOOBIG;
+			rc = CEB_EINVAL;
 			goto out;
 		}
 		ws(s);
@@ -685,8 +689,10 @@ static int decode_object(struct scan *s, size_t depth, const struct ceb_limits *
 				/* Some encoders write '/' as "\/". */
 				if (rc == 0 && esc) {
 					rc = unescape(a, b, &d.b64buf);
-					d.b64 = d.b64buf.p;
-					d.b64_end = d.b64buf.p + d.b64buf.len;
+					if (rc == 0) {
+						d.b64 = d.b64buf.p;
+						d.b64_end = d.b64buf.p + d.b64buf.len;
+					}
 				}
 			} else if (s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0) {
 				s->p += 4;
@@ -737,6 +743,9 @@ out:
 static void scan_init(struct scan *s, const char *buf, size_t len, const struct ceb_limits *lim,
 		      char *errbuf, size_t errlen)
 {
+	/* An empty body may come as NULL; arithmetic on NULL is undefined even with 0. */
+	if (!buf)
+		buf = "";
 	s->buf = buf;
 	s->p = buf;
 	s->end = buf + len;
@@ -912,9 +921,13 @@ out:
 int ceb_json_put_string(struct ceb_buf *out, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
-	const char *end = s + len, *run;
+	const char *end, *run;
 	char esc[6] = { '\\', 'u', '0', '0', 0, 0 };
 	unsigned char c;
+
+	if (!s)
+		s = "";
+	end = s + len;
 
 	ceb_buf_putc(out, '"');
 	while (s < end) {

@@ -16,7 +16,7 @@
  * UTF-8 bytes and any other value its raw JSON text; `data_base64` becomes its bytes
  * (CEB_DATA_BASE64).
  * Returns 0 and a new event (refcount 1, the caller unrefs) in *out; or CEB_EINVAL (bad JSON or a bad
- * event), CEB_ETOOBIG (a limit), CEB_ENOMEM, with a one-line reason in errbuf; *out is untouched on
+ * event), CEB_ETOOBIG (over the size limit), CEB_EINVAL also for too deep or too many attributes, CEB_ENOMEM, with a one-line reason in errbuf; *out is untouched on
  * failure. Any thread. */
 int ceb_json_decode(const char *buf, size_t len, const struct ceb_limits *lim,
 		    struct ceb_event **out, char *errbuf, size_t errlen);

@@ -1,3 +1,6 @@
 /* The channel backends compiled into this build: one line each (X-macro). A backend that needs a
  * library is listed inside its HAVE_* guard. */
 CHANNEL(memory)
+#ifdef HAVE_RDKAFKA
+CHANNEL(kafka)
+#endif

@@ -1,1 +1,1358 @@
-/* stub: to be written */
+/* The Kafka channel (Broker class "Kafka"): events stored in a topic with the CloudEvents Kafka binding
+ * (binary mode), 202 only after an idempotent acks=all producer confirmed, one consumer group per
+ * Trigger that commits only offsets whose every earlier record is settled. Nothing is lost on a crash:
+ * what was not settled comes back. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "broker/config.h"
+#include "broker/error.h"
+#include "broker/json_format.h"
+#include "broker/log.h"
+#include "channels/channel.h"
+
+#define DEFAULT_PARTITIONS 10      /* Knative's default.topic.partitions */
+#define DEFAULT_REPLICATION 1
+#define DEFAULT_CONFIRM_MS 10000   /* message.timeout.ms: the longest a publish waits for Kafka */
+#define DEFAULT_START_MS 30000     /* reaching the cluster at start-up */
+#define REDELIVER_FIRST_MS 1000    /* a record settled FAILED comes back after this, doubling... */
+#define REDELIVER_MAX_MS 60000     /* ...up to this */
+#define HELD_MIN 64                /* records fetched ahead of the in-flight cap, per subscription */
+#define HELD_PER_PARTITION 16      /* ordered: records fetched ahead per blocked partition */
+#define SKIP_LOG_FIRST 10          /* non-CloudEvent records: log the first few, then every 1000th */
+
+/* Records decoded from Kafka may come from any producer: bound them, but never below what our own
+ * ingress accepts (--max-event-size goes up to 64 MiB), or a stored event could not be read back. */
+static const struct ceb_limits decode_limits = {
+	.max_event_size = (64u << 20) + (64u << 10),
+	.max_attrs = 1024,
+	.max_value_len = 1u << 20,
+	.max_json_depth = 128,
+	.max_batch = 1,
+};
+
+enum rec_state {
+	REC_HELD = 0, /* fetched, waiting for in-flight credit */
+	REC_INFLIGHT, /* handed to the subscription, not settled */
+	REC_FAILED,   /* settled FAILED: keeps its credit and comes back at `due` */
+	REC_DONE,     /* settled, filtered or skipped: its offset may be committed */
+};
+
+struct kpart;
+
+/* One record of one assigned partition: the handle a subscription settles. */
+struct krec {
+	struct kpart *part;       /* NULL once its partition was revoked (an orphan) */
+	int64_t offset;
+	struct ceb_event *ev;     /* our reference while not DONE; NULL for a skipped record */
+	enum rec_state state;
+	int attempts;             /* times handed out */
+	uint64_t due;             /* REC_FAILED: when to hand it again */
+	struct krec *prev, *next; /* the timer list (REC_FAILED) or the orphan list */
+};
+
+/* An assigned partition: its records in offset order, from the oldest not yet committable. */
+struct kpart {
+	int32_t id;
+	struct krec **ring;
+	size_t cap, head, count;
+	size_t handed;            /* records at the front of the ring that were handed out at least once */
+	size_t inflight;          /* INFLIGHT + FAILED */
+	int paused;
+};
+
+struct kafka_channel;
+
+/* label comes first in both structs: it is the librdkafka opaque that log_cb prints. */
+struct kafka_sub {
+	char label[300];
+	struct kafka_channel *kc;
+	struct ceb_sub_cfg cfg;
+	char group[300];
+	rd_kafka_t *rk;
+	rd_kafka_queue_t *q;      /* the consumer queue: yield wakes the thread */
+	pthread_t thread;
+	int running;
+	atomic_int stop;
+	pthread_mutex_t lock;     /* guards everything below */
+	struct kpart **parts;
+	size_t nparts;
+	size_t rr;                /* round-robin start for handing */
+	size_t inflight;          /* INFLIGHT + FAILED, over all partitions and orphans */
+	size_t held;              /* REC_HELD */
+	struct krec *timers;      /* REC_FAILED records, unordered */
+	struct krec *orphans;     /* INFLIGHT records of revoked partitions */
+	unsigned long skipped;    /* records that were not CloudEvents */
+	unsigned long redelivered;
+};
+
+struct kafka_channel {
+	char label[300];
+	char *topic;
+	int external;             /* the topic is the user's: never create it */
+	int partitions, replication;
+	char **topic_keys, **topic_values; /* default.topic.config.* for topic creation */
+	size_t ntopic_cfg;
+	int confirm_ms, start_ms;
+	char **pt_keys, **pt_values; /* librdkafka settings from the ConfigMap, bootstrap.servers first */
+	size_t npt;
+	rd_kafka_t *producer;
+	pthread_t dr_thread;
+	int dr_running;
+	atomic_int stop;
+	atomic_size_t unconfirmed; /* publishes waiting for their delivery report */
+	atomic_int failing;       /* the last delivery report was a failure (log transitions only) */
+	struct kafka_sub **subs;
+	size_t nsubs;
+	int started;
+};
+
+/* A publish waiting for its delivery report. The event reference keeps the record value (not copied
+ * into librdkafka) alive until then. */
+struct kafka_pub {
+	struct ceb_event *ev;
+	ceb_publish_done_f *done;
+	void *arg;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- configuration ---- */
+
+/* Values of these keys never reach a log line or an error message. */
+static int key_is_secret(const char *key)
+{
+	return strstr(key, "password") || strstr(key, "secret") || strstr(key, "ssl.key.pem") ||
+	       strstr(key, "sasl.oauthbearer.config") || strstr(key, "ssl_key");
+}
+
+/* ConfigMap keys handed to librdkafka as they are: security settings (Knative's Kafka broker takes
+ * them from a Secret; cebroker reads no Secrets, so they sit in the ConfigMap), and any librdkafka
+ * property with the prefix "librdkafka." removed. NULL when the key is not one of them. */
+static const char *passthrough_name(const char *key)
+{
+	if (strncmp(key, "librdkafka.", 11) == 0)
+		return key + 11;
+	if (strcmp(key, "security.protocol") == 0 || strncmp(key, "sasl.", 5) == 0 ||
+	    strncmp(key, "ssl.", 4) == 0 || strcmp(key, "enable.ssl.certificate.verification") == 0)
+		return key;
+	return NULL;
+}
+
+/* Set one property; errors name the property, and its value only when it is not a secret. */
+static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, const char *where,
+		    char *errbuf, size_t errlen)
+{
+	char rerr[512];
+
+	if (rd_kafka_conf_set(conf, name, value, rerr, sizeof(rerr)) == RD_KAFKA_CONF_OK)
+		return 0;
+	if (key_is_secret(name))
+		snprintf(errbuf, errlen, "%s%s: librdkafka refused the value of %s", where, name, name);
+	else
+		snprintf(errbuf, errlen, "%s%s: %s", where, name, rerr);
+	return CEB_ECONFIG;
+}
+
+static int parse_int(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	const char *comp = rd_kafka_opaque(rk);
+
+	if (level <= 3)
+		LOG_WARN(comp ? comp : "kafka", "librdkafka %s: %s", fac, buf);
+	else if (level <= 5)
+		LOG_INFO(comp ? comp : "kafka", "librdkafka %s: %s", fac, buf);
+	else
+		LOG_DEBUG(comp ? comp : "kafka", "librdkafka %s: %s", fac, buf);
+}
+
+static int strv_add(char ***keys, char ***values, size_t *n, const char *k, const char *v)
+{
+	char **nk = realloc(*keys, (*n + 1) * sizeof(*nk)), **nv;
+
+	if (!nk)
+		return CEB_ENOMEM;
+	*keys = nk;
+	nv = realloc(*values, (*n + 1) * sizeof(*nv));
+	if (!nv)
+		return CEB_ENOMEM;
+	*values = nv;
+	nk[*n] = strdup(k);
+	nv[*n] = strdup(v);
+	(*n)++;
+	return nk[*n - 1] && nv[*n - 1] ? 0 : CEB_ENOMEM;
+}
+
+static void strv_free(char **keys, char **values, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(keys[i]);
+		free(values[i]);
+	}
+	free(keys);
+	free(values);
+}
+
+/* Read the Broker's ConfigMap into kc. Pass-through settings are tried on a scratch configuration so
+ * that a wrong one fails here, with the ConfigMap's location, rather than later. */
+static int read_config(struct kafka_channel *kc, const struct ceb_channel_cfg *cfg, char *errbuf,
+		       size_t errlen)
+{
+	const struct ceb_configmap *cm = cfg->config;
+	rd_kafka_conf_t *scratch = NULL;
+	char where[600];
+	const char *bootstrap = NULL;
+	size_t bad = 0;
+	long v;
+	int rc = CEB_ECONFIG;
+
+	if (!cm) {
+		snprintf(errbuf, errlen, "Broker %s/%s: a Kafka Broker needs spec.config naming a "
+			 "ConfigMap with bootstrap.servers", cfg->ns, cfg->name);
+		return CEB_ECONFIG;
+	}
+	snprintf(where, sizeof(where), "%s:%d:%d: ConfigMap %s/%s: ", cm->loc.file ? cm->loc.file : "?",
+		 cm->loc.line, cm->loc.col, cm->ns, cm->name);
+	kc->partitions = DEFAULT_PARTITIONS;
+	kc->replication = DEFAULT_REPLICATION;
+	kc->confirm_ms = DEFAULT_CONFIRM_MS;
+	kc->start_ms = DEFAULT_START_MS;
+	for (size_t i = 0; i < cm->n; i++)
+		if (strcmp(cm->keys[i], "bootstrap.servers") == 0)
+			bootstrap = cm->values[i];
+	if (!bootstrap || !bootstrap[0]) {
+		snprintf(errbuf, errlen, "%sbootstrap.servers: required by a Kafka Broker", where);
+		return CEB_ECONFIG;
+	}
+	scratch = rd_kafka_conf_new();
+	if (!scratch || strv_add(&kc->pt_keys, &kc->pt_values, &kc->npt, "bootstrap.servers",
+				 bootstrap) < 0)
+		goto nomem;
+	if (conf_set(scratch, "bootstrap.servers", bootstrap, where, errbuf, errlen) < 0)
+		goto out;
+	for (size_t i = 0; i < cm->n; i++) {
+		const char *k = cm->keys[i], *val = cm->values[i], *pt;
+		bad = i;
+		if (strcmp(k, "bootstrap.servers") == 0) {
+			continue;
+		} else if (strcmp(k, "default.topic.partitions") == 0) {
+			if (parse_int(val, 1, 100000, &v) < 0)
+				goto bad_number;
+			kc->partitions = (int)v;
+		} else if (strcmp(k, "default.topic.replication.factor") == 0) {
+			if (parse_int(val, -1, 1000, &v) < 0 || v == 0)
+				goto bad_number;
+			kc->replication = (int)v;
+		} else if (strncmp(k, "default.topic.config.", 21) == 0) {
+			if (strv_add(&kc->topic_keys, &kc->topic_values, &kc->ntopic_cfg, k + 21, val) < 0)
+				goto nomem;
+		} else if (strcmp(k, "auth.secret.ref.name") == 0) {
+			snprintf(errbuf, errlen, "%sauth.secret.ref.name: cebroker reads no Secrets; put "
+				 "security.protocol and the sasl.* / ssl.* settings in this ConfigMap", where);
+			goto out;
+		} else if (strcmp(k, "cebroker.confirm.timeout.ms") == 0) {
+			if (parse_int(val, 100, 3600000, &v) < 0)
+				goto bad_number;
+			kc->confirm_ms = (int)v;
+		} else if (strcmp(k, "cebroker.start.timeout.ms") == 0) {
+			if (parse_int(val, 100, 3600000, &v) < 0)
+				goto bad_number;
+			kc->start_ms = (int)v;
+		} else if (strcmp(k, "external.topic") == 0) {
+			/* Knative's annotation kafka.eventing.knative.dev/external.topic, as a ConfigMap key
+			 * until the channel is told the Broker's annotations. */
+			free(kc->topic);
+			kc->topic = strdup(val);
+			if (!kc->topic)
+				goto nomem;
+			kc->external = 1;
+		} else if ((pt = passthrough_name(k))) {
+			if (conf_set(scratch, pt, val, where, errbuf, errlen) < 0)
+				goto out;
+			if (strv_add(&kc->pt_keys, &kc->pt_values, &kc->npt, pt, val) < 0)
+				goto nomem;
+		} else {
+			LOG_WARN(kc->label, "ConfigMap %s/%s: key %s is not a Kafka Broker setting; ignored "
+				 "(librdkafka properties go in as librdkafka.<property>)", cm->ns, cm->name, k);
+		}
+	}
+	rc = 0;
+	goto out;
+bad_number:
+	snprintf(errbuf, errlen, "%s%s: '%s' is not a valid number here", where, cm->keys[bad],
+		 cm->values[bad]);
+	goto out;
+nomem:
+	snprintf(errbuf, errlen, "out of memory");
+	rc = CEB_ENOMEM;
+out:
+	if (scratch)
+		rd_kafka_conf_destroy(scratch);
+	return rc;
+}
+
+/* A client configuration: defaults, then the ConfigMap's settings (so that a user may tune what is
+ * not part of the guarantees), then forced (so that nothing weakens them). name/value pairs,
+ * NULL-terminated. */
+static rd_kafka_conf_t *client_conf(struct kafka_channel *kc, const char *const *defaults,
+				    const char *const *forced, char *errbuf, size_t errlen)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+	if (!conf) {
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; defaults[i]; i += 2)
+		if (conf_set(conf, defaults[i], defaults[i + 1], "", errbuf, errlen) < 0)
+			goto fail;
+	for (size_t i = 0; i < kc->npt; i++)
+		if (conf_set(conf, kc->pt_keys[i], kc->pt_values[i], "", errbuf, errlen) < 0)
+			goto fail;
+	for (size_t i = 0; forced[i]; i += 2)
+		if (conf_set(conf, forced[i], forced[i + 1], "", errbuf, errlen) < 0)
+			goto fail;
+	rd_kafka_conf_set_log_cb(conf, log_cb);
+	return conf;
+fail:
+	rd_kafka_conf_destroy(conf);
+	return NULL;
+}
+
+/* ---- the CloudEvents Kafka binding ---- */
+
+/* Binary mode: ce_<name> headers with the canonical strings (no percent-encoding: Kafka headers are
+ * UTF-8), content-type for the data's media type. datacontenttype travels as content-type only. */
+static rd_kafka_headers_t *record_headers(const struct ceb_event *ev)
+{
+	size_t n = ceb_event_attr_count(ev);
+	rd_kafka_headers_t *hdrs = rd_kafka_headers_new(n + 1);
+	const char *ct = ceb_event_content_type(ev);
+	char name[80];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct ceb_attr *a = ceb_event_attr_at(ev, i);
+		if (strcmp(a->name, "datacontenttype") == 0)
+			continue;
+		snprintf(name, sizeof(name), "ce_%s", a->name);
+		rd_kafka_header_add(hdrs, name, -1, a->value, (ssize_t)a->len);
+	}
+	if (ct)
+		rd_kafka_header_add(hdrs, "content-type", -1, ct, -1);
+	return hdrs;
+}
+
+static int record_binary(const rd_kafka_message_t *m, rd_kafka_headers_t *hdrs, const char *ct,
+			 size_t ctlen, struct ceb_event **out, char *errbuf, size_t errlen)
+{
+	struct ceb_event *ev = ceb_event_new();
+	const char *hname;
+	const void *hval;
+	size_t hlen;
+	char attr[80];
+	int rc = CEB_ENOMEM;
+
+	if (!ev)
+		goto fail;
+	for (size_t i = 0; hdrs && rd_kafka_header_get_all(hdrs, i, &hname, &hval, &hlen) == 0; i++) {
+		size_t nlen = strlen(hname);
+		if (nlen <= 3 || strncasecmp(hname, "ce_", 3) != 0)
+			continue;
+		if (nlen - 3 >= sizeof(attr)) {
+			snprintf(errbuf, errlen, "header %.40s...: name too long", hname);
+			rc = CEB_EINVAL;
+			goto fail;
+		}
+		for (size_t k = 3; k <= nlen; k++)
+			attr[k - 3] = (char)(hname[k] >= 'A' && hname[k] <= 'Z' ? hname[k] + 32 : hname[k]);
+		if (strcmp(attr, "datacontenttype") == 0)
+			continue; /* the binding carries it as content-type */
+		rc = ceb_event_set(ev, attr, CEB_TYPE_STRING, hval ? hval : "", hval ? hlen : 0, errbuf,
+				   errlen);
+		if (rc < 0)
+			goto fail;
+	}
+	if (ct) {
+		rc = ceb_event_set(ev, "datacontenttype", CEB_TYPE_STRING, ct, ctlen, errbuf, errlen);
+		if (rc < 0)
+			goto fail;
+	}
+	if (m->payload) {
+		unsigned flags = 0;
+		const struct ceb_attr *dct = ceb_event_get(ev, "datacontenttype");
+		if (dct && ceb_media_type_is_json(dct->value) &&
+		    ceb_json_valid(m->payload, m->len, decode_limits.max_json_depth))
+			flags = CEB_DATA_JSON;
+		rc = ceb_event_set_data(ev, m->payload, m->len, flags);
+		if (rc < 0)
+			goto fail;
+	}
+	rc = ceb_event_validate(ev, &decode_limits, errbuf, errlen);
+	if (rc < 0)
+		goto fail;
+	*out = ev;
+	return 0;
+fail:
+	if (rc == CEB_ENOMEM)
+		snprintf(errbuf, errlen, "out of memory");
+	ceb_event_unref(ev);
+	return rc;
+}
+
+/* A record as an event: structured mode when content-type says application/cloudevents+json, binary
+ * mode otherwise. 0 and a new event, or an error with the reason in errbuf. */
+static int record_decode(const rd_kafka_message_t *m, struct ceb_event **out, char *errbuf,
+			 size_t errlen)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+	const char *hname, *ct = NULL;
+	const void *hval;
+	size_t hlen, ctlen = 0;
+
+	if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		hdrs = NULL;
+	for (size_t i = 0; hdrs && rd_kafka_header_get_all(hdrs, i, &hname, &hval, &hlen) == 0; i++) {
+		if (strcasecmp(hname, "content-type") == 0 && hval) {
+			ct = hval;
+			ctlen = hlen;
+		}
+	}
+	if (ct && ctlen >= 23 && strncasecmp(ct, "application/cloudevents", 23) == 0) {
+		if (ctlen >= 29 && strncasecmp(ct + 23, "-batch", 6) == 0) {
+			snprintf(errbuf, errlen, "batched mode is not part of the Kafka binding");
+			return CEB_EUNSUPPORTED;
+		}
+		if (ctlen < 28 || strncasecmp(ct + 23, "+json", 5) != 0 ||
+		    (ctlen > 28 && ct[28] != ';' && ct[28] != ' ')) {
+			snprintf(errbuf, errlen, "structured mode with a format other than JSON");
+			return CEB_EUNSUPPORTED;
+		}
+		if (!m->payload) {
+			snprintf(errbuf, errlen, "structured mode record without a value");
+			return CEB_EINVAL;
+		}
+		return ceb_json_decode(m->payload, m->len, &decode_limits, out, errbuf, errlen);
+	}
+	return record_binary(m, hdrs, ct, ctlen, out, errbuf, errlen);
+}
+
+/* ---- producer ---- */
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct kafka_channel *kc = opaque;
+	struct kafka_pub *pub = m->_private;
+	int status = 0;
+
+	/* With acks=all and idempotence a report without error means stored by every in-sync replica.
+	 * Anything else, possibly persisted included, is not a 202. */
+	if (m->err) {
+		status = CEB_EUNAVAIL;
+		if (!atomic_exchange(&kc->failing, 1))
+			LOG_WARN(kc->label, "Kafka did not confirm a publish (%s): answering 503 until it does",
+				 rd_kafka_err2str(m->err));
+		else
+			LOG_DEBUG(kc->label, "publish not confirmed: %s", rd_kafka_err2str(m->err));
+	} else if (atomic_exchange(&kc->failing, 0)) {
+		LOG_INFO(kc->label, "Kafka confirms publishes again");
+	}
+	pub->done(pub->arg, status);
+	ceb_event_unref(pub->ev);
+	free(pub);
+	atomic_fetch_sub(&kc->unconfirmed, 1);
+}
+
+static void *dr_main(void *arg)
+{
+	struct kafka_channel *kc = arg;
+
+	while (!atomic_load(&kc->stop))
+		rd_kafka_poll(kc->producer, 100);
+	return NULL;
+}
+
+static void kafka_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *done, void *arg)
+{
+	struct kafka_channel *kc = ctx;
+	struct kafka_pub *pub;
+	const struct ceb_attr *key;
+	rd_kafka_headers_t *hdrs;
+	rd_kafka_resp_err_t err;
+	const void *data;
+	size_t len = 0;
+
+	if (!kc->started) {
+		done(arg, CEB_EUNAVAIL);
+		return;
+	}
+	pub = malloc(sizeof(*pub));
+	hdrs = pub ? record_headers(ev) : NULL;
+	if (!pub || !hdrs) {
+		free(pub);
+		done(arg, CEB_EFULL);
+		return;
+	}
+	pub->ev = ceb_event_ref(ev);
+	pub->done = done;
+	pub->arg = arg;
+	data = ceb_event_data(ev, &len);
+	key = ceb_event_get(ev, "partitionkey");
+	atomic_fetch_add(&kc->unconfirmed, 1);
+	/* The value is not copied: the event is immutable and our reference keeps it until the report. */
+	err = rd_kafka_producev(kc->producer, RD_KAFKA_V_TOPIC(kc->topic),
+				RD_KAFKA_V_VALUE((void *)data, data ? len : 0),
+				RD_KAFKA_V_KEY(key ? key->value : NULL, key ? key->len : 0),
+				RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(pub), RD_KAFKA_V_END);
+	if (err) {
+		/* Not queued: headers and pub are still ours. */
+		atomic_fetch_sub(&kc->unconfirmed, 1);
+		rd_kafka_headers_destroy(hdrs);
+		ceb_event_unref(pub->ev);
+		free(pub);
+		LOG_DEBUG(kc->label, "publish refused: %s", rd_kafka_err2str(err));
+		done(arg, err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? CEB_EFULL : CEB_EUNAVAIL);
+	}
+}
+
+/* ---- records and partitions of a subscription (sub->lock held) ---- */
+
+static void list_remove(struct krec **head, struct krec *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		*head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->prev = r->next = NULL;
+}
+
+static void list_push(struct krec **head, struct krec *r)
+{
+	r->prev = NULL;
+	r->next = *head;
+	if (*head)
+		(*head)->prev = r;
+	*head = r;
+}
+
+static void rec_free(struct krec *r)
+{
+	ceb_event_unref(r->ev);
+	free(r);
+}
+
+static struct krec *part_at(const struct kpart *p, size_t i)
+{
+	return p->ring[(p->head + i) % p->cap];
+}
+
+static int part_push(struct kpart *p, struct krec *r)
+{
+	if (p->count == p->cap) {
+		size_t ncap = p->cap ? p->cap * 2 : 64;
+		struct krec **ring = malloc(ncap * sizeof(*ring));
+		if (!ring)
+			return CEB_ENOMEM;
+		for (size_t i = 0; i < p->count; i++)
+			ring[i] = part_at(p, i);
+		free(p->ring);
+		p->ring = ring;
+		p->cap = ncap;
+		p->head = 0;
+	}
+	p->ring[(p->head + p->count) % p->cap] = r;
+	p->count++;
+	return 0;
+}
+
+static struct kpart *sub_part(struct kafka_sub *sub, int32_t id)
+{
+	for (size_t i = 0; i < sub->nparts; i++)
+		if (sub->parts[i]->id == id)
+			return sub->parts[i];
+	return NULL;
+}
+
+/* Drop the DONE records at the front of p; returns the offset to commit (the first record not yet
+ * settled, or one past the last settled), or -1 when nothing moved. */
+static int64_t part_advance(struct kpart *p)
+{
+	int64_t next = -1;
+
+	while (p->count && part_at(p, 0)->state == REC_DONE) {
+		struct krec *r = part_at(p, 0);
+		next = r->offset + 1;
+		p->head = (p->head + 1) % p->cap;
+		p->count--;
+		if (p->handed)
+			p->handed--;
+		rec_free(r);
+	}
+	return next;
+}
+
+/* Let go of a revoked partition: settled records are freed, records a dispatcher still holds become
+ * orphans (their settle only returns credit), the rest is forgotten: the next owner reads them again
+ * from the committed offset. */
+static void part_release(struct kafka_sub *sub, struct kpart *p)
+{
+	for (size_t i = 0; i < p->count; i++) {
+		struct krec *r = part_at(p, i);
+		switch (r->state) {
+		case REC_INFLIGHT:
+			r->part = NULL;
+			list_push(&sub->orphans, r);
+			continue;
+		case REC_FAILED:
+			list_remove(&sub->timers, r);
+			sub->inflight--;
+			break;
+		case REC_HELD:
+			sub->held--;
+			break;
+		case REC_DONE:
+			break;
+		}
+		rec_free(r);
+	}
+	free(p->ring);
+	free(p);
+}
+
+/* ---- consumer ---- */
+
+static void offsets_add(rd_kafka_topic_partition_list_t **list, const char *topic, int32_t part,
+			int64_t offset)
+{
+	if (!*list)
+		*list = rd_kafka_topic_partition_list_new(8);
+	rd_kafka_topic_partition_list_add(*list, topic, part)->offset = offset;
+}
+
+/* Store the settled prefix of every partition (librdkafka commits stored offsets every
+ * auto.commit.interval.ms, on revoke and on close). Consumer thread only, or after it stopped. */
+static void sub_store(struct kafka_sub *sub)
+{
+	rd_kafka_topic_partition_list_t *store = NULL;
+
+	pthread_mutex_lock(&sub->lock);
+	for (size_t i = 0; i < sub->nparts; i++) {
+		int64_t next = part_advance(sub->parts[i]);
+		if (next >= 0)
+			offsets_add(&store, sub->kc->topic, sub->parts[i]->id, next);
+	}
+	pthread_mutex_unlock(&sub->lock);
+	if (store) {
+		rd_kafka_offsets_store(sub->rk, store);
+		rd_kafka_topic_partition_list_destroy(store);
+	}
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			 rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct kafka_sub *sub = opaque;
+
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		pthread_mutex_lock(&sub->lock);
+		for (int i = 0; i < parts->cnt; i++) {
+			struct kpart *p, **np;
+			if (sub_part(sub, parts->elems[i].partition))
+				continue;
+			p = calloc(1, sizeof(*p));
+			np = p ? realloc(sub->parts, (sub->nparts + 1) * sizeof(*np)) : NULL;
+			if (!np) {
+				/* Without tracking we must not consume this partition: assign it anyway (the
+				 * group expects it) but keep it paused. */
+				free(p);
+				LOG_ERR(sub->label, "out of memory: partition %d left paused",
+					(int)parts->elems[i].partition);
+				continue;
+			}
+			p->id = parts->elems[i].partition;
+			sub->parts = np;
+			sub->parts[sub->nparts++] = p;
+		}
+		pthread_mutex_unlock(&sub->lock);
+		LOG_INFO(sub->label, "assigned %d partition(s) of %s", parts->cnt, sub->kc->topic);
+		rd_kafka_assign(rk, parts);
+		/* A pause from an earlier assignment must not outlive it. */
+		rd_kafka_resume_partitions(rk, parts);
+		return;
+	}
+	/* Revoked (or lost): store only the prefix that is settled, never what is still in flight
+	 * (eventing-kafka-broker#4460), then forget the partitions. */
+	sub_store(sub);
+	pthread_mutex_lock(&sub->lock);
+	for (size_t i = 0; i < sub->nparts; i++)
+		part_release(sub, sub->parts[i]);
+	free(sub->parts);
+	sub->parts = NULL;
+	sub->nparts = 0;
+	pthread_mutex_unlock(&sub->lock);
+	if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
+		LOG_WARN(sub->label, "rebalance error: %s", rd_kafka_err2str(err));
+	else
+		LOG_INFO(sub->label, "partitions of %s revoked%s", sub->kc->topic,
+			 rd_kafka_assignment_lost(rk) ? " (assignment lost)" : "");
+	rd_kafka_assign(rk, NULL);
+}
+
+/* A record from the consumer: decoded and queued (HELD) on its partition. */
+static void sub_take(struct kafka_sub *sub, rd_kafka_message_t *m)
+{
+	struct ceb_event *ev = NULL;
+	struct kpart *p;
+	struct krec *r;
+	char err[256];
+	int rc = record_decode(m, &ev, err, sizeof(err));
+
+	r = calloc(1, sizeof(*r));
+	pthread_mutex_lock(&sub->lock);
+	p = sub_part(sub, m->partition);
+	if (!p || !r || part_push(p, r) < 0) {
+		/* Revoked meanwhile, or out of memory: not tracked, so never committed; it comes back. */
+		pthread_mutex_unlock(&sub->lock);
+		if (p)
+			LOG_ERR(sub->label, "out of memory: record %d/%lld will be read again",
+				(int)m->partition, (long long)m->offset);
+		free(r);
+		ceb_event_unref(ev);
+		return;
+	}
+	r->part = p;
+	r->offset = m->offset;
+	if (rc < 0) {
+		/* Not a CloudEvent: nobody can deliver it, so it counts as settled. */
+		r->state = REC_DONE;
+		sub->skipped++;
+		if (sub->skipped <= SKIP_LOG_FIRST || sub->skipped % 1000 == 0)
+			LOG_WARN(sub->label, "record %s/%d/%lld is not a CloudEvent (%s): skipped (%lu so far)",
+				 sub->kc->topic, (int)m->partition, (long long)m->offset, err, sub->skipped);
+	} else {
+		r->ev = ev;
+		r->state = REC_HELD;
+		sub->held++;
+	}
+	pthread_mutex_unlock(&sub->lock);
+}
+
+struct handout {
+	struct ceb_event *ev;
+	struct krec *r;
+};
+
+/* Commit what can be committed, hand out what credit allows, pause partitions that are ahead.
+ * Consumer thread only. Returns ms until the next redelivery is due (or -1). */
+static int sub_pump(struct kafka_sub *sub)
+{
+	rd_kafka_topic_partition_list_t *store = NULL, *pause = NULL, *resume = NULL;
+	struct handout out[64];
+	size_t nout = 0, max = sub->cfg.max_inflight;
+	size_t held_cap = max > HELD_MIN ? max : HELD_MIN;
+	uint64_t now = now_ms(), next_due = 0;
+	int more = 1;
+
+	pthread_mutex_lock(&sub->lock);
+	for (size_t i = 0; i < sub->nparts; i++) {
+		int64_t next = part_advance(sub->parts[i]);
+		if (next >= 0)
+			offsets_add(&store, sub->kc->topic, sub->parts[i]->id, next);
+	}
+	/* Redeliveries keep the credit they had. */
+	for (struct krec *r = sub->timers, *nx; r && nout < 64; r = nx) {
+		nx = r->next;
+		if (r->due > now) {
+			if (!next_due || r->due < next_due)
+				next_due = r->due;
+			continue;
+		}
+		list_remove(&sub->timers, r);
+		r->state = REC_INFLIGHT;
+		r->attempts++;
+		sub->redelivered++;
+		out[nout].ev = ceb_event_ref(r->ev);
+		out[nout++].r = r;
+	}
+	/* New records, one partition after the other so that none starves. */
+	while (more && sub->inflight < max && nout < 64) {
+		more = 0;
+		for (size_t k = 0; k < sub->nparts && sub->inflight < max && nout < 64; k++) {
+			struct kpart *p = sub->parts[(sub->rr + k) % sub->nparts];
+			struct krec *r;
+			while (p->handed < p->count && part_at(p, p->handed)->state == REC_DONE)
+				p->handed++; /* skipped records: not CloudEvents */
+			if (p->handed == p->count || (sub->cfg.ordered && p->inflight))
+				continue;
+			r = part_at(p, p->handed++);
+			r->state = REC_INFLIGHT;
+			r->attempts++;
+			p->inflight++;
+			sub->inflight++;
+			sub->held--;
+			out[nout].ev = ceb_event_ref(r->ev);
+			out[nout++].r = r;
+			more = 1;
+		}
+		sub->rr++;
+	}
+	/* Fetch no further ahead than the buffer allows: a paused partition stops fetching and drops
+	 * what was prefetched (it is fetched again on resume), so memory stays bounded. */
+	for (size_t i = 0; i < sub->nparts; i++) {
+		struct kpart *p = sub->parts[i];
+		size_t ahead = p->count - p->handed;
+		int want = sub->held >= held_cap ||
+			   (sub->cfg.ordered && ahead >= HELD_PER_PARTITION);
+		int clear = sub->held <= held_cap / 2 &&
+			    (!sub->cfg.ordered || ahead <= HELD_PER_PARTITION / 2);
+		if (!p->paused && want) {
+			p->paused = 1;
+			offsets_add(&pause, sub->kc->topic, p->id, 0);
+		} else if (p->paused && clear) {
+			p->paused = 0;
+			offsets_add(&resume, sub->kc->topic, p->id, 0);
+		}
+	}
+	pthread_mutex_unlock(&sub->lock);
+
+	if (store) {
+		rd_kafka_offsets_store(sub->rk, store);
+		rd_kafka_topic_partition_list_destroy(store);
+	}
+	if (pause) {
+		rd_kafka_pause_partitions(sub->rk, pause);
+		rd_kafka_topic_partition_list_destroy(pause);
+	}
+	if (resume) {
+		rd_kafka_resume_partitions(sub->rk, resume);
+		rd_kafka_topic_partition_list_destroy(resume);
+	}
+	/* Outside the lock: a receiver may settle from inside on_msg. */
+	for (size_t i = 0; i < nout; i++)
+		sub->cfg.on_msg(sub->cfg.arg, out[i].ev, out[i].r);
+	if (nout == 64)
+		return 0; /* more may be ready */
+	if (!next_due)
+		return -1;
+	now = now_ms();
+	return next_due <= now ? 0 : (int)(next_due - now);
+}
+
+static void *consumer_main(void *arg)
+{
+	struct kafka_sub *sub = arg;
+	int wait = 100;
+
+	while (!atomic_load(&sub->stop)) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(sub->rk, wait);
+		if (m) {
+			if (!m->err)
+				sub_take(sub, m);
+			else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				LOG_WARN(sub->label, "consumer: %s", rd_kafka_message_errstr(m));
+			rd_kafka_message_destroy(m);
+		}
+		wait = sub_pump(sub);
+		if (wait < 0 || wait > 500)
+			wait = 500;
+	}
+	return NULL;
+}
+
+static void kafka_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
+{
+	struct kafka_sub *sub = subp;
+	struct krec *r = handle;
+
+	pthread_mutex_lock(&sub->lock);
+	if (r->state != REC_INFLIGHT) {
+		pthread_mutex_unlock(&sub->lock);
+		LOG_ERR(sub->label, "a message was settled twice; ignored");
+		return;
+	}
+	if (!r->part) {
+		/* Its partition went to another consumer, which reads it again from the committed
+		 * offset: this settle only gives back the credit. */
+		list_remove(&sub->orphans, r);
+		sub->inflight--;
+		rec_free(r);
+	} else if (how == CEB_SETTLE_DONE) {
+		r->state = REC_DONE;
+		ceb_event_unref(r->ev);
+		r->ev = NULL;
+		r->part->inflight--;
+		sub->inflight--;
+	} else {
+		int shift = r->attempts < 7 ? r->attempts - 1 : 6;
+		uint64_t delay = (uint64_t)REDELIVER_FIRST_MS << (shift > 0 ? shift : 0);
+		r->state = REC_FAILED;
+		r->due = now_ms() + (delay < REDELIVER_MAX_MS ? delay : REDELIVER_MAX_MS);
+		list_push(&sub->timers, r);
+	}
+	pthread_mutex_unlock(&sub->lock);
+	rd_kafka_queue_yield(sub->q);
+}
+
+/* ---- topic and groups at start-up ---- */
+
+/* The partition count of the topic, 0 when it does not exist, or a negative error. */
+static int topic_partitions(struct kafka_channel *kc, int *controller, char *errbuf, size_t errlen)
+{
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t err;
+	int n = 0, ctl;
+
+	err = rd_kafka_metadata(kc->producer, 1, NULL, &md, kc->start_ms);
+	if (err) {
+		snprintf(errbuf, errlen, "%s: cannot reach Kafka: %s", kc->label, rd_kafka_err2str(err));
+		return CEB_EUNAVAIL;
+	}
+	for (int i = 0; i < md->topic_cnt; i++)
+		if (strcmp(md->topics[i].topic, kc->topic) == 0 && !md->topics[i].err)
+			n = md->topics[i].partition_cnt;
+	/* A real cluster names one of its brokers as controller; the librdkafka mock names none. */
+	ctl = rd_kafka_controllerid(kc->producer, 0);
+	*controller = 0;
+	for (int i = 0; i < md->broker_cnt; i++)
+		if (md->brokers[i].id == ctl)
+			*controller = 1;
+	rd_kafka_metadata_destroy(md);
+	return n;
+}
+
+static int topic_create(struct kafka_channel *kc, char *errbuf, size_t errlen)
+{
+	rd_kafka_NewTopic_t *nt;
+	rd_kafka_AdminOptions_t *opt;
+	rd_kafka_queue_t *q;
+	rd_kafka_event_t *ev;
+	const rd_kafka_topic_result_t **res;
+	size_t nres = 0;
+	char rerr[512];
+	int rc = 0;
+
+	nt = rd_kafka_NewTopic_new(kc->topic, kc->partitions, kc->replication, rerr, sizeof(rerr));
+	if (!nt) {
+		snprintf(errbuf, errlen, "%s: topic %s: %s", kc->label, kc->topic, rerr);
+		return CEB_ECONFIG;
+	}
+	for (size_t i = 0; i < kc->ntopic_cfg; i++)
+		rd_kafka_NewTopic_set_config(nt, kc->topic_keys[i], kc->topic_values[i]);
+	q = rd_kafka_queue_new(kc->producer);
+	opt = rd_kafka_AdminOptions_new(kc->producer, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+	rd_kafka_AdminOptions_set_request_timeout(opt, kc->start_ms, rerr, sizeof(rerr));
+	rd_kafka_AdminOptions_set_operation_timeout(opt, kc->start_ms, rerr, sizeof(rerr));
+	rd_kafka_CreateTopics(kc->producer, &nt, 1, opt, q);
+	ev = rd_kafka_queue_poll(q, kc->start_ms + 1000);
+	if (!ev || rd_kafka_event_error(ev)) {
+		snprintf(errbuf, errlen, "%s: cannot create topic %s: %s", kc->label, kc->topic,
+			 ev ? rd_kafka_event_error_string(ev) : "timed out");
+		rc = CEB_EUNAVAIL;
+		goto out;
+	}
+	res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &nres);
+	for (size_t i = 0; i < nres; i++) {
+		rd_kafka_resp_err_t err = rd_kafka_topic_result_error(res[i]);
+		if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+			snprintf(errbuf, errlen, "%s: cannot create topic %s: %s", kc->label, kc->topic,
+				 rd_kafka_topic_result_error_string(res[i]) ?
+					 rd_kafka_topic_result_error_string(res[i]) : rd_kafka_err2str(err));
+			rc = CEB_EUNAVAIL;
+		}
+	}
+	if (!rc)
+		LOG_INFO(kc->label, "created topic %s (%d partitions, replication factor %d)", kc->topic,
+			 kc->partitions, kc->replication);
+out:
+	if (ev)
+		rd_kafka_event_destroy(ev);
+	rd_kafka_AdminOptions_destroy(opt);
+	rd_kafka_NewTopic_destroy(nt);
+	rd_kafka_queue_destroy(q);
+	return rc;
+}
+
+/* Make sure the topic exists; returns its partition count or a negative error. */
+static int topic_ensure(struct kafka_channel *kc, char *errbuf, size_t errlen)
+{
+	int n, controller, rc;
+
+	n = topic_partitions(kc, &controller, errbuf, errlen);
+	if (n != 0)
+		return n;
+	if (kc->external) {
+		snprintf(errbuf, errlen, "%s: external topic %s does not exist", kc->label, kc->topic);
+		return CEB_ECONFIG;
+	}
+	if (controller) {
+		rc = topic_create(kc, errbuf, errlen);
+		if (rc < 0)
+			return rc;
+	} else {
+		/* No controller to send CreateTopics to (the librdkafka mock cluster): a metadata
+		 * request for the topic lets the cluster create it with its own defaults. */
+		rd_kafka_topic_t *rkt = rd_kafka_topic_new(kc->producer, kc->topic, NULL);
+		const struct rd_kafka_metadata *md = NULL;
+		if (rkt && rd_kafka_metadata(kc->producer, 0, rkt, &md, kc->start_ms) == 0)
+			rd_kafka_metadata_destroy(md);
+		if (rkt)
+			rd_kafka_topic_destroy(rkt);
+		LOG_WARN(kc->label, "the cluster has no controller for CreateTopics: topic %s is created "
+			 "with the cluster's defaults, not default.topic.partitions", kc->topic);
+	}
+	for (int tries = 0; tries < 50; tries++) {
+		n = topic_partitions(kc, &controller, errbuf, errlen);
+		if (n != 0)
+			return n;
+		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+	}
+	snprintf(errbuf, errlen, "%s: topic %s was not created", kc->label, kc->topic);
+	return CEB_EUNAVAIL;
+}
+
+/* A Trigger's group with no committed offsets is new: it starts at the end of the topic. Commit the
+ * end offsets now, before the ingress is ready, so that every event accepted afterwards is at or past
+ * them, whenever the group actually joins (K8: a later auto.offset.reset=latest would resolve "the
+ * end" only at join time and silently skip what was accepted in between, eventing-kafka#549). A
+ * group that has offsets keeps them. auto.offset.reset=earliest then only applies when committed
+ * offsets are gone (deleted by retention): replay rather than skip. */
+static int group_init(struct kafka_sub *sub, int partitions, char *errbuf, size_t errlen)
+{
+	struct kafka_channel *kc = sub->kc;
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(partitions);
+	rd_kafka_resp_err_t err;
+	int fresh = 0, rc = 0;
+
+	for (int i = 0; i < partitions; i++)
+		rd_kafka_topic_partition_list_add(parts, kc->topic, i)->offset = RD_KAFKA_OFFSET_INVALID;
+	err = rd_kafka_committed(sub->rk, parts, kc->start_ms);
+	if (err) {
+		snprintf(errbuf, errlen, "%s: cannot read the offsets of group %s: %s", sub->label,
+			 sub->group, rd_kafka_err2str(err));
+		rc = CEB_EUNAVAIL;
+		goto out;
+	}
+	for (int i = 0; i < parts->cnt; i++) {
+		int64_t lo, hi;
+		rd_kafka_topic_partition_t *tp = &parts->elems[i];
+		if (tp->offset >= 0) {
+			tp->offset = RD_KAFKA_OFFSET_INVALID; /* keep it: not committed again */
+			continue;
+		}
+		err = rd_kafka_query_watermark_offsets(sub->rk, kc->topic, tp->partition, &lo, &hi,
+						       kc->start_ms);
+		if (err) {
+			snprintf(errbuf, errlen, "%s: cannot read the end of %s/%d: %s", sub->label,
+				 kc->topic, (int)tp->partition, rd_kafka_err2str(err));
+			rc = CEB_EUNAVAIL;
+			goto out;
+		}
+		tp->offset = hi;
+		fresh++;
+	}
+	if (fresh) {
+		rd_kafka_topic_partition_list_t *commit = rd_kafka_topic_partition_list_new(fresh);
+		for (int i = 0; i < parts->cnt; i++)
+			if (parts->elems[i].offset >= 0)
+				rd_kafka_topic_partition_list_add(commit, kc->topic,
+								  parts->elems[i].partition)->offset =
+					parts->elems[i].offset;
+		err = rd_kafka_commit(sub->rk, commit, 0);
+		rd_kafka_topic_partition_list_destroy(commit);
+		if (err) {
+			snprintf(errbuf, errlen, "%s: cannot create group %s at the end of %s: %s",
+				 sub->label, sub->group, kc->topic, rd_kafka_err2str(err));
+			rc = CEB_EUNAVAIL;
+			goto out;
+		}
+		LOG_INFO(sub->label, "new consumer group %s starts at the end of %s", sub->group, kc->topic);
+	}
+out:
+	rd_kafka_topic_partition_list_destroy(parts);
+	return rc;
+}
+
+/* ---- the channel ---- */
+
+static void kafka_destroy(void *ctx);
+
+static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *errbuf, size_t errlen)
+{
+	static const char *const defaults[] = {
+		"client.id", "cebroker",
+		"partitioner", "murmur2_random", /* the Java client's: same key, same partition */
+		"message.max.bytes", "67174400", /* the largest --max-event-size plus headers */
+		"log.connection.close", "false",
+		NULL,
+	};
+	struct kafka_channel *kc = calloc(1, sizeof(*kc));
+	rd_kafka_conf_t *conf = NULL;
+	char rerr[512], confirm[16];
+	int rc;
+
+	if (!kc) {
+		snprintf(errbuf, errlen, "out of memory");
+		return CEB_ENOMEM;
+	}
+	snprintf(kc->label, sizeof(kc->label), "broker %s/%s", cfg->ns, cfg->name);
+	rc = read_config(kc, cfg, errbuf, errlen);
+	if (rc < 0)
+		goto fail;
+	if (!kc->topic) {
+		size_t n = strlen(cfg->ns) + strlen(cfg->name) + 32;
+		kc->topic = malloc(n);
+		if (!kc->topic) {
+			snprintf(errbuf, errlen, "out of memory");
+			rc = CEB_ENOMEM;
+			goto fail;
+		}
+		snprintf(kc->topic, n, "knative-broker-%s-%s", cfg->ns, cfg->name);
+	}
+	snprintf(confirm, sizeof(confirm), "%d", kc->confirm_ms);
+	conf = client_conf(kc, defaults, (const char *const[]){
+		"enable.idempotence", "true", /* no duplicates nor reordering from producer retries */
+		"acks", "all",
+		"message.timeout.ms", confirm, /* a publish is answered within this */
+		NULL }, errbuf, errlen);
+	rc = CEB_ECONFIG;
+	if (!conf)
+		goto fail;
+	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+	rd_kafka_conf_set_opaque(conf, kc);
+	kc->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rerr, sizeof(rerr));
+	if (!kc->producer) {
+		rd_kafka_conf_destroy(conf);
+		snprintf(errbuf, errlen, "%s: cannot create the Kafka producer: %s", kc->label, rerr);
+		goto fail;
+	}
+	LOG_INFO(kc->label, "Kafka channel on topic %s%s, confirm timeout %d ms", kc->topic,
+		 kc->external ? " (external)" : "", kc->confirm_ms);
+	*ctx = kc;
+	return 0;
+fail:
+	kafka_destroy(kc);
+	return rc;
+}
+
+static int kafka_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
+{
+	static const char *const defaults[] = {
+		"client.id", "cebroker",
+		"auto.commit.interval.ms", "1000",   /* fewer duplicates after a crash */
+		"session.timeout.ms", "10000",       /* a restarted daemon gets its partitions back soon */
+		"heartbeat.interval.ms", "1000",
+		"queued.min.messages", "1000",       /* prefetch per partition: memory under lag */
+		"queued.max.messages.kbytes", "8192",
+		"log.connection.close", "false",
+		NULL,
+	};
+	struct kafka_channel *kc = ctx;
+	struct kafka_sub *sub, **subs;
+	rd_kafka_conf_t *conf;
+	char err[512];
+
+	if (kc->started)
+		return CEB_ESTATE;
+	sub = calloc(1, sizeof(*sub));
+	subs = sub ? realloc(kc->subs, (kc->nsubs + 1) * sizeof(*subs)) : NULL;
+	if (!subs) {
+		free(sub);
+		return CEB_ENOMEM;
+	}
+	kc->subs = subs;
+	sub->kc = kc;
+	sub->cfg = *cfg;
+	if (sub->cfg.max_inflight == 0)
+		sub->cfg.max_inflight = 1;
+	pthread_mutex_init(&sub->lock, NULL);
+	snprintf(sub->label, sizeof(sub->label), "trigger %s/%s", cfg->ns, cfg->name);
+	snprintf(sub->group, sizeof(sub->group), "knative-trigger-%s-%s", cfg->ns, cfg->name);
+	conf = client_conf(kc, defaults, (const char *const[]){
+		"group.id", sub->group,
+		"enable.auto.commit", "true",
+		"enable.auto.offset.store", "false", /* we store only the settled prefix */
+		"auto.offset.reset", "earliest",     /* see group_init */
+		"allow.auto.create.topics", "false",
+		"enable.partition.eof", "false",
+		NULL }, err, sizeof(err));
+	if (!conf) {
+		LOG_ERR(sub->label, "cannot configure the Kafka consumer: %s", err);
+		goto fail;
+	}
+	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+	rd_kafka_conf_set_opaque(conf, sub);
+	sub->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	if (!sub->rk) {
+		rd_kafka_conf_destroy(conf);
+		LOG_ERR(sub->label, "cannot create the Kafka consumer: %s", err);
+		goto fail;
+	}
+	rd_kafka_poll_set_consumer(sub->rk);
+	sub->q = rd_kafka_queue_get_consumer(sub->rk);
+	kc->subs[kc->nsubs++] = sub;
+	*out = sub;
+	return 0;
+fail:
+	pthread_mutex_destroy(&sub->lock);
+	free(sub);
+	return CEB_ECONFIG;
+}
+
+static int kafka_start(void *ctx, char *errbuf, size_t errlen)
+{
+	struct kafka_channel *kc = ctx;
+	rd_kafka_topic_partition_list_t *topics;
+	int partitions, rc;
+
+	partitions = topic_ensure(kc, errbuf, errlen);
+	if (partitions < 0)
+		return partitions;
+	for (size_t i = 0; i < kc->nsubs; i++) {
+		rc = group_init(kc->subs[i], partitions, errbuf, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	if (pthread_create(&kc->dr_thread, NULL, dr_main, kc) != 0)
+		goto nothread;
+	kc->dr_running = 1;
+	topics = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(topics, kc->topic, RD_KAFKA_PARTITION_UA);
+	for (size_t i = 0; i < kc->nsubs; i++) {
+		struct kafka_sub *sub = kc->subs[i];
+		rd_kafka_resp_err_t err = rd_kafka_subscribe(sub->rk, topics);
+		if (err) {
+			rd_kafka_topic_partition_list_destroy(topics);
+			snprintf(errbuf, errlen, "%s: cannot subscribe to %s: %s", sub->label, kc->topic,
+				 rd_kafka_err2str(err));
+			return CEB_EUNAVAIL;
+		}
+		if (pthread_create(&sub->thread, NULL, consumer_main, sub) != 0) {
+			rd_kafka_topic_partition_list_destroy(topics);
+			goto nothread;
+		}
+		sub->running = 1;
+	}
+	rd_kafka_topic_partition_list_destroy(topics);
+	kc->started = 1;
+	return 0;
+nothread:
+	snprintf(errbuf, errlen, "%s: cannot start a thread", kc->label);
+	return CEB_EIO;
+}
+
+static void sub_destroy(struct kafka_sub *sub)
+{
+	if (sub->running) {
+		atomic_store(&sub->stop, 1);
+		rd_kafka_queue_yield(sub->q);
+		pthread_join(sub->thread, NULL);
+	}
+	if (sub->rk) {
+		/* Store the settled prefix; close commits it, leaves the group (its partitions go to
+		 * another member at once) and revokes: rebalance_cb frees the tracking. */
+		sub_store(sub);
+		rd_kafka_consumer_close(sub->rk);
+	}
+	for (size_t i = 0; i < sub->nparts; i++)
+		part_release(sub, sub->parts[i]);
+	free(sub->parts);
+	while (sub->orphans) {
+		struct krec *r = sub->orphans;
+		list_remove(&sub->orphans, r);
+		rec_free(r);
+	}
+	if (sub->q)
+		rd_kafka_queue_destroy(sub->q);
+	if (sub->rk)
+		rd_kafka_destroy(sub->rk);
+	if (sub->skipped || sub->redelivered)
+		LOG_INFO(sub->label, "%lu record(s) skipped (not CloudEvents), %lu redelivered",
+			 sub->skipped, sub->redelivered);
+	pthread_mutex_destroy(&sub->lock);
+	free(sub);
+}
+
+static void kafka_destroy(void *ctx)
+{
+	struct kafka_channel *kc = ctx;
+
+	if (!kc)
+		return;
+	atomic_store(&kc->stop, 1);
+	if (kc->dr_running)
+		pthread_join(kc->dr_thread, NULL);
+	if (kc->producer) {
+		/* Every publish completes exactly once: wait for the reports still due, then fail what
+		 * Kafka did not confirm in time. */
+		rd_kafka_flush(kc->producer, kc->confirm_ms + 1000);
+		rd_kafka_purge(kc->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		rd_kafka_poll(kc->producer, 0);
+		rd_kafka_destroy(kc->producer);
+	}
+	for (size_t i = 0; i < kc->nsubs; i++)
+		sub_destroy(kc->subs[i]);
+	free(kc->subs);
+	strv_free(kc->topic_keys, kc->topic_values, kc->ntopic_cfg);
+	strv_free(kc->pt_keys, kc->pt_values, kc->npt);
+	free(kc->topic);
+	free(kc);
+}
+
+static size_t kafka_pending(void *ctx)
+{
+	struct kafka_channel *kc = ctx;
+	/* Publishes not yet confirmed count too: a drain must wait for their answer. */
+	size_t n = atomic_load(&kc->unconfirmed);
+
+	for (size_t i = 0; i < kc->nsubs; i++) {
+		pthread_mutex_lock(&kc->subs[i]->lock);
+		n += kc->subs[i]->inflight + kc->subs[i]->held;
+		pthread_mutex_unlock(&kc->subs[i]->lock);
+	}
+	return n;
+}
+
+static bool kafka_prefilters(void *ctx)
+{
+	return false;
+}
+
+const struct channel_ops ceb_channel_kafka = {
+	.name = "kafka",
+	.create = kafka_create,
+	.destroy = kafka_destroy,
+	.start = kafka_start,
+	.publish = kafka_publish,
+	.subscribe = kafka_subscribe,
+	.settle = kafka_settle,
+	.pending = kafka_pending,
+	.prefilters = kafka_prefilters,
+};

@@ -379,6 +379,97 @@ START_TEST(test_fan_out_shares_one_event_instead_of_copying)
 }
 END_TEST
 
+/* Wait until the collector received every id in ids (at least once); returns how many it got. */
+static size_t collector_wait_ids(struct collector *c, const char *const *ids, size_t n, int ms)
+{
+	struct timespec ts;
+	size_t found = 0;
+
+	deadline_in(&ts, ms);
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		found = 0;
+		for (size_t i = 0; i < n; i++) {
+			for (size_t k = 0; k < c->n; k++) {
+				if (strcmp(ceb_event_get(c->evs[k], "id")->value, ids[i]) == 0) {
+					found++;
+					break;
+				}
+			}
+		}
+		if (found == n || pthread_cond_timedwait(&c->cond, &c->lock, &ts) != 0)
+			break;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return found;
+}
+
+START_TEST(test_a_message_settled_failed_is_handed_again_by_a_durable_channel)
+{
+	struct fixture fx;
+	struct collector c;
+	struct ceb_event *ev;
+	void *s;
+
+	if (!be->durable)
+		return;
+	fixture_open(&fx, "redeliver", 0);
+	subscribe(&fx, "flaky", fx.flt_all, 10, &c, &s);
+	start(&fx);
+	ev = make_event("a", 7);
+	ck_assert_int_eq(publish_wait(&fx.ch, ev), 0);
+	ceb_event_unref(ev);
+	ck_assert_uint_eq(collector_wait(&c, 1, be->wait_ms), 1);
+	fx.ch.ops->settle(fx.ch.ctx, s, c.handles[0], CEB_SETTLE_FAILED);
+	ck_assert_uint_eq(fx.ch.ops->pending(fx.ch.ctx) > 0, 1); /* not lost: still pending */
+	ck_assert_uint_eq(collector_wait(&c, 2, be->wait_ms), 2);
+	ck_assert_str_eq(ceb_event_get(c.evs[1], "id")->value, "id-7");
+	fx.ch.ops->settle(fx.ch.ctx, s, c.handles[1], CEB_SETTLE_DONE);
+	ck_assert_uint_eq(fx.ch.ops->pending(fx.ch.ctx), 0);
+	ck_assert_uint_eq(collector_wait(&c, 3, 300), 2); /* settled: never again */
+	collector_free(&c);
+	fixture_close(&fx);
+}
+END_TEST
+
+START_TEST(test_unsettled_messages_are_handed_again_after_the_channel_is_created_again)
+{
+	static const char *const unsettled[] = { "id-3", "id-4", "id-5" };
+	struct fixture fx;
+	struct collector c;
+	void *s;
+
+	if (!be->durable)
+		return;
+	fixture_open(&fx, "restart", 0);
+	subscribe(&fx, "crashes", fx.flt_all, 10, &c, &s);
+	start(&fx);
+	for (int i = 0; i < 6; i++) {
+		struct ceb_event *ev = make_event("a", i);
+		ck_assert_int_eq(publish_wait(&fx.ch, ev), 0);
+		ceb_event_unref(ev);
+	}
+	ck_assert_uint_eq(collector_wait_ids(&c, (const char *const[]){ "id-0", "id-1", "id-2", "id-3",
+					     "id-4", "id-5" }, 6, be->wait_ms), 6);
+	for (size_t k = 0; k < c.n; k++) {
+		const char *id = ceb_event_get(c.evs[k], "id")->value;
+		if (strcmp(id, "id-0") == 0 || strcmp(id, "id-1") == 0 || strcmp(id, "id-2") == 0)
+			fx.ch.ops->settle(fx.ch.ctx, s, c.handles[k], CEB_SETTLE_DONE);
+	}
+	collector_free(&c);
+	fixture_close(&fx); /* the other three were never settled: a crash, as far as they know */
+
+	fixture_open(&fx, "restart", 0);
+	subscribe(&fx, "crashes", fx.flt_all, 10, &c, &s);
+	start(&fx);
+	ck_assert_uint_eq(collector_wait_ids(&c, unsettled, 3, be->wait_ms), 3);
+	for (size_t k = 0; k < c.n; k++)
+		fx.ch.ops->settle(fx.ch.ctx, s, c.handles[k], CEB_SETTLE_DONE);
+	collector_free(&c);
+	fixture_close(&fx);
+}
+END_TEST
+
 void contract_add_tests(TCase *tc, const struct contract_backend *backend)
 {
 	be = backend;
@@ -388,4 +479,6 @@ void contract_add_tests(TCase *tc, const struct contract_backend *backend)
 	tcase_add_test(tc, test_subscriptions_receive_only_what_their_filter_can_match);
 	tcase_add_test(tc, test_a_full_bounded_channel_refuses_and_recovers_after_settles);
 	tcase_add_test(tc, test_fan_out_shares_one_event_instead_of_copying);
+	tcase_add_test(tc, test_a_message_settled_failed_is_handed_again_by_a_durable_channel);
+	tcase_add_test(tc, test_unsettled_messages_are_handed_again_after_the_channel_is_created_again);
 }

@@ -15,6 +15,9 @@ struct contract_backend {
 	int bounded;
 	/* How long to wait for asynchronous completions, in ms. */
 	int wait_ms;
+	/* Whether the backend keeps what was not settled (Kafka, RabbitMQ, JetStream) and hands it
+	 * again: after a FAILED settle, and after the channel was destroyed and created again. */
+	int durable;
 };
 
 /* Add the contract cases, run against `be`, to tcase. */

@@ -969,6 +969,38 @@ START_TEST(test_a_long_line_of_open_brackets_is_refused_before_parsing)
 }
 END_TEST
 
+/* Found by fuzzing: these crash libfyaml 0.7.12 in fy_parser_destroy(), so the loader refuses a tab
+ * before a block indicator from the bytes. A tab elsewhere still parses. */
+START_TEST(test_a_tab_before_a_block_indicator_is_refused_before_parsing)
+{
+	static const char *const bad[] = { "? k:\t-", "? k:\t?x", "? -:\t:u", "? k:\t|", "? k:\t>-",
+					   "a:\n  ? k: \t-\n" };
+	struct ceb_config *cfg;
+	char want[256];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *at = strchr(bad[i], '\t') + 1, *bol = bad[i];
+		int line = 1;
+
+		for (const char *p = bad[i]; p < at; p++)
+			if (*p == '\n')
+				line++, bol = p + 1;
+		snprintf(want, sizeof(want),
+			 "test.yaml:%d:%d: a tab before a block indicator is not supported; use spaces\n", line,
+			 (int)(at - bol) + 1);
+		ck_errors(bad[i], want);
+	}
+	cfg = load_ok(BROKER
+		      "  annotations:\n"
+		      "    a:\t-5\n"
+		      "    b: \"x:\t-\"\n"
+		      "    c: x # y:\t-\n");
+	ck_assert_str_eq(ceb_annotation(cfg->brokers->annot_keys, cfg->brokers->annot_values,
+					cfg->brokers->nannot, "a"), "-5");
+	ceb_config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_yaml_syntax_errors_have_a_position)
 {
 	ck_errors("apiVersion: v1\n"
@@ -1309,6 +1341,7 @@ static Suite *config_suite(void)
 	tcase_add_test(hostile, test_an_alias_bomb_is_refused_before_anything_expands);
 	tcase_add_test(hostile, test_nesting_deeper_than_64_is_refused);
 	tcase_add_test(hostile, test_a_long_line_of_open_brackets_is_refused_before_parsing);
+	tcase_add_test(hostile, test_a_tab_before_a_block_indicator_is_refused_before_parsing);
 	tcase_add_test(hostile, test_yaml_syntax_errors_have_a_position);
 	tcase_add_test(hostile, test_tags_other_than_str_control_characters_and_invalid_utf8_are_refused);
 	tcase_add_test(hostile, test_errors_stop_at_a_thousand);

@@ -520,11 +520,12 @@ START_TEST(test_nesting_deeper_than_the_limit_is_rejected)
 	ck_assert_int_eq(decode(ok, &ev), 0);
 	ceb_event_unref(ev);
 	ev = NULL;
-	ck_assert_int_eq(decode(deep, &ev), CEB_ETOOBIG);
+	/* Too deep is a bad event (400), not a big one (413). */
+	ck_assert_int_eq(decode(deep, &ev), CEB_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "JSON nested deeper than 64 levels"));
-	ck_assert_int_eq(decode(huge, &ev), CEB_ETOOBIG);
+	ck_assert_int_eq(decode(huge, &ev), CEB_EINVAL);
 	lim.max_json_depth = 3;
-	ck_assert_int_eq(ceb_json_decode(ok, strlen(ok), &lim, &ev, err, sizeof(err)), CEB_ETOOBIG);
+	ck_assert_int_eq(ceb_json_decode(ok, strlen(ok), &lim, &ev, err, sizeof(err)), CEB_EINVAL);
 	ck_assert_int_eq(ceb_json_decode(HEAD ",\"data\":[[]]}", strlen(HEAD) + 13, &lim, &ev, err,
 					 sizeof(err)), 0);
 	ceb_event_unref(ev);
@@ -534,7 +535,7 @@ START_TEST(test_nesting_deeper_than_the_limit_is_rejected)
 }
 END_TEST
 
-START_TEST(test_size_and_count_limits_give_too_big)
+START_TEST(test_size_and_batch_limits_give_too_big_and_count_limits_invalid)
 {
 	struct ceb_limits lim = ceb_limits_default;
 	struct ceb_event *ev = NULL;
@@ -547,7 +548,7 @@ START_TEST(test_size_and_count_limits_give_too_big)
 	lim = ceb_limits_default;
 	lim.max_value_len = 3;
 	ck_assert_int_eq(ceb_json_decode(HEAD ",\"e\":\"abcd\"}", strlen(HEAD) + 13, &lim, &ev, err,
-					 sizeof(err)), CEB_ETOOBIG);
+					 sizeof(err)), CEB_EINVAL);
 	ck_assert_str_eq(err, "attribute 'e': value is 4 bytes (limit 3)");
 	lim = ceb_limits_default;
 	lim.max_attrs = 6;
@@ -556,7 +557,7 @@ START_TEST(test_size_and_count_limits_give_too_big)
 	for (int i = 0; i < 10; i++)
 		p += snprintf(p, sizeof(json) - (size_t)(p - json), ",\"e%d\":null", i);
 	snprintf(p, sizeof(json) - (size_t)(p - json), "}");
-	ck_assert_int_eq(ceb_json_decode(json, strlen(json), &lim, &ev, err, sizeof(err)), CEB_ETOOBIG);
+	ck_assert_int_eq(ceb_json_decode(json, strlen(json), &lim, &ev, err, sizeof(err)), CEB_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "too many members"));
 	ck_assert_ptr_null(ev);
 }
@@ -797,7 +798,7 @@ static Suite *json_suite(void)
 	tcase_add_test(tc, test_json_syntax_is_strict);
 	tcase_add_test(tc, test_strings_must_be_utf8_with_paired_surrogates);
 	tcase_add_test(tc, test_nesting_deeper_than_the_limit_is_rejected);
-	tcase_add_test(tc, test_size_and_count_limits_give_too_big);
+	tcase_add_test(tc, test_size_and_batch_limits_give_too_big_and_count_limits_invalid);
 	tcase_add_test(tc, test_json_valid_accepts_one_bare_json_text);
 	suite_add_tcase(s, tc);
 
