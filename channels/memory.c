@@ -15,6 +15,7 @@ struct mem_entry {
 	struct ceb_event *ev;
 	size_t size;
 	size_t pending; /* subscriptions that have not settled it yet */
+	struct mem_entry *prev, *next; /* every live entry, so that destroy finds those in flight */
 };
 
 /* A FIFO of entries waiting to be handed to one subscription. */
@@ -34,8 +35,31 @@ struct mem_channel {
 	struct mem_sub **subs;
 	size_t nsubs;
 	struct ceb_filter_index *idx;
+	struct mem_entry *live;
 	int started;
 };
+
+static void entry_link(struct mem_channel *mc, struct mem_entry *e)
+{
+	e->prev = NULL;
+	e->next = mc->live;
+	if (mc->live)
+		mc->live->prev = e;
+	mc->live = e;
+}
+
+/* Unlink, drop the channel's reference and free. */
+static void entry_free(struct mem_channel *mc, struct mem_entry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		mc->live = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	ceb_event_unref(e->ev);
+	free(e);
+}
 
 static int mem_create(const struct ceb_channel_cfg *cfg, void **ctx, char *errbuf, size_t errlen)
 {
@@ -59,17 +83,13 @@ static void mem_destroy(void *ctx)
 
 	if (!mc)
 		return;
+	/* Entries still queued or handed out and never settled: the consumers own their own
+	 * references, the channel drops its own. */
+	while (mc->live)
+		entry_free(mc, mc->live);
 	for (size_t i = 0; i < mc->nsubs; i++) {
-		struct mem_sub *sub = mc->subs[i];
-		for (size_t k = 0; k < sub->count; k++) {
-			struct mem_entry *e = sub->ring[(sub->head + k) % sub->cap];
-			if (--e->pending == 0) {
-				ceb_event_unref(e->ev);
-				free(e);
-			}
-		}
-		free(sub->ring);
-		free(sub);
+		free(mc->subs[i]->ring);
+		free(mc->subs[i]);
 	}
 	free(mc->subs);
 	ceb_filter_index_free(mc->idx);
@@ -194,6 +214,7 @@ static void mem_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *don
 	}
 	rc.e->ev = ceb_event_ref(ev);
 	rc.e->size = size;
+	entry_link(mc, rc.e);
 	mc->events++;
 	mc->bytes += size;
 	/* Settle cannot run before we return (it takes the lock), so handing the entry out while
@@ -208,8 +229,7 @@ static void mem_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *don
 		/* No Trigger matches: accepted and dropped, as Knative does. */
 		mc->events--;
 		mc->bytes -= size;
-		ceb_event_unref(ev);
-		free(rc.e);
+		entry_free(mc, rc.e);
 	}
 out:
 	pthread_mutex_unlock(&mc->lock);
@@ -229,8 +249,7 @@ static void mem_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
 	if (--e->pending == 0) {
 		mc->events--;
 		mc->bytes -= e->size;
-		ceb_event_unref(e->ev);
-		free(e);
+		entry_free(mc, e);
 	}
 	sub_pump(sub);
 	pthread_mutex_unlock(&mc->lock);

@@ -165,7 +165,7 @@ class Subscriber:
 class Daemon:
     """The real cebroker daemon, on a free loopback port, with `yaml` as its configuration."""
 
-    def __init__(self, yaml_text, args=(), log_level="debug"):
+    def __init__(self, yaml_text, args=(), log_level="debug", env=None):
         self.dir = tempfile.mkdtemp(prefix="cebtest-")
         self.config = os.path.join(self.dir, "config.yaml")
         with open(self.config, "w") as f:
@@ -173,7 +173,8 @@ class Daemon:
         self.log_lines = []
         self.proc = subprocess.Popen(
             [CEBROKER, "run", "-f", self.config, "--listen", "127.0.0.1:0", "--log-level", log_level]
-            + list(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            + list(args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=dict(os.environ, **(env or {})))
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         m = wait_for(lambda: self._find(r"listening on http://127\.0\.0\.1:(\d+)")
