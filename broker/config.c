@@ -200,6 +200,10 @@ static void verr(struct loader *ld, const char *file, int line, int col, const c
 			ceb_buf_printf(&b, "%s: ", path);
 		ceb_buf_vprintf(&b, fmt, ap);
 	}
+	/* one error, one line: a key or value with a newline in it must not split it */
+	for (size_t i = 0; i < b.len; i++)
+		if ((unsigned char)b.p[i] < 0x20 || b.p[i] == 0x7f)
+			b.p[i] = '?';
 	ceb_buf_putc(&b, '\n');
 	if (b.failed) {
 		ceb_buf_free(&b);
@@ -1167,10 +1171,10 @@ static void parse_meta(struct res *r, const struct ynode *root, const struct yno
 
 	if (!n) {
 		r_err(r, root, "metadata.name", "required field missing");
-		goto dflt;
+		goto out;
 	}
 	if (!get_fields(r, n, "metadata", fields, v, NULL))
-		goto dflt;
+		goto out;
 	md->name_node = v[0];
 	if (!v[0])
 		r_err(r, n, "metadata.name", "required field missing");
@@ -1191,7 +1195,7 @@ static void parse_meta(struct res *r, const struct ynode *root, const struct yno
 		md->annots = v[3];
 		get_strmap(r, v[3], "metadata.annotations", &md->akeys, &md->avals, &md->nannot);
 	}
-dflt:
+out:
 	if (!md->ns)
 		md->ns = xstrdup(r->ld, "default");
 }
@@ -1626,20 +1630,16 @@ static bool scalar_text(struct loader *ld, struct fy_token *val, const char *dat
 				       &n->n);
 	} else {
 		text = val ? fy_token_get_text(val, &tlen) : "";
-		if (!text)
-			goto nomem;
-		n->str = arena_alloc(&ld->arena, tlen + 1);
+		n->str = text ? arena_alloc(&ld->arena, tlen + 1) : NULL;
 		if (n->str) {
 			memcpy(n->str, text, tlen);
 			n->str[tlen] = '\0';
 			n->n = tlen;
 		}
 	}
-	if (n->str)
-		return true;
-nomem:
-	ld->enomem = true;
-	return false;
+	if (!n->str)
+		ld->enomem = true;
+	return n->str != NULL;
 }
 
 /* Report at a token (an anchor, a tag) rather than at the node it decorates. An anchor's mark is
@@ -1683,9 +1683,13 @@ static bool yaml_printable(uint32_t cp)
 /* YAML is printable Unicode, and the strings end up in URIs, headers and logs: refuse what is not
  * UTF-8 (which also refuses UTF-16 and UTF-32 files, by their byte order marks) and control
  * characters, at their position. Raw NUL bytes also crash libfyaml 0.7.12 in fy_parser_destroy(). */
+static const char ctrl_msg[] =
+	"control characters are not allowed in YAML (write them as escapes in a double-quoted string)";
+
 static const char *text_invalid(const char *str, size_t len, int *line, int *col)
 {
 	const unsigned char *s = (const unsigned char *)str;
+	const char *why = "invalid UTF-8 (YAML files must be UTF-8)";
 	size_t i = 0, bol = 0;
 	int ln = 1;
 
@@ -1699,7 +1703,8 @@ static const char *text_invalid(const char *str, size_t len, int *line, int *col
 				ln++;
 				bol = i + 1;
 			} else if (!yaml_printable(c)) {
-				goto ctrl;
+				why = ctrl_msg;
+				goto out;
 			}
 			i++;
 			continue;
@@ -1711,30 +1716,27 @@ static const char *text_invalid(const char *str, size_t len, int *line, int *col
 		else if (c >= 0xf0 && c <= 0xf4)
 			n = 3, cp = c & 0x07, min = 0x10000;
 		else
-			goto bad;
+			goto out;
 		if (len - i <= n)
-			goto bad;
+			goto out;
 		for (size_t k = 1; k <= n; k++) {
 			if ((s[i + k] & 0xc0) != 0x80)
-				goto bad;
+				goto out;
 			cp = cp << 6 | (s[i + k] & 0x3f);
 		}
 		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			goto bad;
-		if (!yaml_printable(cp))
-			goto ctrl;
+			goto out;
+		if (!yaml_printable(cp)) {
+			why = ctrl_msg;
+			goto out;
+		}
 		i += n + 1;
 	}
 	return NULL;
-bad:
+out:
 	*line = ln;
 	*col = (int)(i - bol) + 1;
-	return "invalid UTF-8 (YAML files must be UTF-8)";
-ctrl:
-	*line = ln;
-	*col = (int)(i - bol) + 1;
-	return "control characters are not allowed in YAML (write them as escapes in a double-quoted "
-	       "string)";
+	return why;
 }
 
 /* Two things are checked on the bytes before libfyaml sees them, skipping quoted strings and

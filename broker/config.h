@@ -91,9 +91,12 @@ struct ceb_config_errors {
 	size_t count;
 };
 
-/* Load and check the YAML files; a directory loads its *.yaml and *.yml files in name order.
- * Returns 0 and *out, or CEB_ECONFIG with every error appended to errs (and *out untouched).
- * Caller owns *out (ceb_config_free) and errs->text (ceb_buf_free). */
+/* Load and check the YAML files; a directory loads its *.yaml and *.yml files in name order (not
+ * recursive, hidden files skipped). Returns 0 and *out, or CEB_ECONFIG with every error appended to
+ * errs (sorted by file, line and column; at most 1000) and errs->count raised by their number (and
+ * *out untouched), or CEB_ENOMEM. errs may be NULL. Refused outright: files over 16 MiB, text that
+ * is not UTF-8 or holds control characters, YAML anchors, aliases and tags (but !!str), nesting
+ * deeper than 64. Caller owns *out (ceb_config_free) and errs->text (ceb_buf_free). Any thread. */
 int ceb_config_load(const char *const *paths, size_t npaths, struct ceb_config **out,
 		    struct ceb_config_errors *errs);
 /* The same from one in-memory document, named `name` in messages (tests, fuzzers). */
@@ -108,7 +111,8 @@ const char *ceb_configmap_get(const struct ceb_configmap *cm, const char *key);
 /* Value of an annotation, or NULL. */
 const char *ceb_annotation(char *const *keys, char *const *values, size_t n, const char *key);
 
-/* Parse an ISO 8601 duration (PT1S, PT0.5S, P1DT2H, PT1M30S) into milliseconds. 0 or CEB_EINVAL. */
+/* Parse an ISO 8601 duration (PT1S, PT0.5S, P1DT2H, PT1M30S, P1W) into milliseconds. 0 or CEB_EINVAL
+ * (also for years and months, whose length varies, and for negative durations). */
 int ceb_duration_parse(const char *s, uint64_t *ms);
 
 #endif

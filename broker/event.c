@@ -2,6 +2,7 @@
  * One allocation holds a typical event: known attributes in fixed slots, strings in an inline arena. */
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +47,8 @@ static const struct {
 };
 
 #define MAX_NAME_LEN 64
-#define INLINE_ARENA 768
-#define INLINE_EXTS 4
+#define INLINE_ARENA 768 /* bytes for strings and data in a new event */
+#define INLINE_EXTS 4     /* extension slots carved from the arena of a new event */
 #define CHUNK_MIN 1024
 
 /* Overflow storage for strings once the inline arena is full; chunks never move, so attribute
@@ -68,14 +69,22 @@ struct ceb_event {
 	size_t data_len;
 	void *data_owned;    /* malloc'd data buffer, or NULL when the data lives in the arena */
 	struct ceb_attr known[K_COUNT];
-	struct ceb_attr *ext; /* extensions in the order they were set; ext_inline until it grows */
+	struct ceb_attr *ext; /* extensions in the order they were set: slots at the start of the
+				 arena, until they grow into a malloc'd array (ext_owned) */
 	size_t next;
 	size_t ext_cap;
+	bool ext_owned;
 	struct chunk *chunks;
 	size_t inl_used;
-	struct ceb_attr ext_inline[INLINE_EXTS];
-	char inl[INLINE_ARENA];
+	size_t inl_cap;
+	/* The arena. Its size is chosen at allocation: a fixed size for events being built, the exact
+	 * size for copies (ceb_event_clone), so that stored events carry no slack. */
+	char inl[];
 };
+
+/* The extension slots live at the start of the arena. */
+_Static_assert(offsetof(struct ceb_event, inl) % _Alignof(struct ceb_attr) == 0,
+	       "the arena must be aligned for struct ceb_attr");
 
 static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -112,7 +121,7 @@ static char *arena_alloc(struct ceb_event *ev, size_t n)
 	struct chunk *c;
 	size_t cap;
 
-	if (INLINE_ARENA - ev->inl_used >= n) {
+	if (ev->inl_cap - ev->inl_used >= n) {
 		ev->inl_used += n;
 		return ev->inl + ev->inl_used - n;
 	}
@@ -132,9 +141,11 @@ static char *arena_alloc(struct ceb_event *ev, size_t n)
 	return c->mem;
 }
 
-struct ceb_event *ceb_event_new(void)
+/* An empty event whose arena holds ext_cap extension slots, then arena bytes for strings and data. */
+static struct ceb_event *event_alloc(size_t ext_cap, size_t arena)
 {
-	struct ceb_event *ev = malloc(sizeof(*ev));
+	size_t slots = ext_cap * sizeof(struct ceb_attr);
+	struct ceb_event *ev = malloc(sizeof(*ev) + slots + arena);
 
 	if (!ev)
 		return NULL;
@@ -145,11 +156,13 @@ struct ceb_event *ceb_event_new(void)
 	ev->data = NULL;
 	ev->data_len = 0;
 	ev->data_owned = NULL;
-	ev->ext = ev->ext_inline;
+	ev->ext = (struct ceb_attr *)(void *)ev->inl;
 	ev->next = 0;
-	ev->ext_cap = INLINE_EXTS;
+	ev->ext_cap = ext_cap;
+	ev->ext_owned = false;
 	ev->chunks = NULL;
-	ev->inl_used = 0;
+	ev->inl_used = slots;
+	ev->inl_cap = slots + arena;
 	for (int k = 0; k < K_COUNT; k++) {
 		ev->known[k].name = known_attrs[k].name;
 		ev->known[k].value = NULL;
@@ -160,6 +173,11 @@ struct ceb_event *ceb_event_new(void)
 	return ev;
 }
 
+struct ceb_event *ceb_event_new(void)
+{
+	return event_alloc(INLINE_EXTS, INLINE_ARENA);
+}
+
 static void event_free(struct ceb_event *ev)
 {
 	struct chunk *c, *next;
@@ -168,7 +186,7 @@ static void event_free(struct ceb_event *ev)
 		next = c->next;
 		free(c);
 	}
-	if (ev->ext != ev->ext_inline)
+	if (ev->ext_owned)
 		free(ev->ext);
 	free(ev->data_owned);
 	free(ev);
@@ -667,14 +685,18 @@ static struct ceb_attr *new_ext(struct ceb_event *ev, const char *name, size_t n
 	char *n;
 
 	if (ev->next == ev->ext_cap) {
-		grown = malloc(2 * ev->ext_cap * sizeof(*grown));
+		size_t ncap = ev->ext_cap ? 2 * ev->ext_cap : INLINE_EXTS;
+
+		grown = malloc(ncap * sizeof(*grown));
 		if (!grown)
 			return NULL;
-		memcpy(grown, ev->ext, ev->next * sizeof(*grown));
-		if (ev->ext != ev->ext_inline)
+		if (ev->next)
+			memcpy(grown, ev->ext, ev->next * sizeof(*grown));
+		if (ev->ext_owned)
 			free(ev->ext);
 		ev->ext = grown;
-		ev->ext_cap *= 2;
+		ev->ext_cap = ncap;
+		ev->ext_owned = true;
 	}
 	n = arena_alloc(ev, nlen + 1);
 	if (!n)
@@ -858,7 +880,7 @@ int ceb_event_set_data(struct ceb_event *ev, const void *data, size_t len, unsig
 		return 0;
 	}
 	/* Small data shares the event's inline arena: one allocation for the whole event. */
-	if (INLINE_ARENA - ev->inl_used >= len) {
+	if (ev->inl_cap - ev->inl_used >= len) {
 		copy = arena_alloc(ev, len);
 		memcpy(copy, data, len);
 		drop_data(ev);
@@ -950,13 +972,22 @@ size_t ceb_event_size(const struct ceb_event *ev)
 
 struct ceb_event *ceb_event_clone(const struct ceb_event *ev)
 {
-	struct ceb_event *cp = ceb_event_new(), *ret = NULL;
+	struct ceb_event *cp, *ret = NULL;
 	const struct ceb_attr *a;
-	size_t i, n;
+	size_t i, n, arena = ev->data_len;
 
+	/* Exactly the arena the copy needs, data included: a stored event (the memory channel keeps
+	 * the copy the broker makes at ingress) wastes nothing. */
+	n = ceb_event_attr_count(ev);
+	for (i = 0; i < n; i++) {
+		a = ceb_event_attr_at(ev, i);
+		arena += a->len + 1;
+		if (i >= (size_t)__builtin_popcount(ev->known_mask))
+			arena += strlen(a->name) + 1;
+	}
+	cp = event_alloc(ev->next, arena);
 	if (!cp)
 		goto out;
-	n = ceb_event_attr_count(ev);
 	for (i = 0; i < n; i++) {
 		a = ceb_event_attr_at(ev, i);
 		if (put(cp, a->name, strlen(a->name), known_index(a->name, strlen(a->name)), a->type,

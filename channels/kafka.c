@@ -90,6 +90,8 @@ struct kafka_sub {
 	size_t held;              /* REC_HELD */
 	struct krec *timers;      /* REC_FAILED records, unordered */
 	struct krec *orphans;     /* INFLIGHT records of revoked partitions */
+	int64_t *init;            /* per partition: where a new group starts (-1: it has offsets) */
+	int ninit;
 	unsigned long skipped;    /* records that were not CloudEvents */
 	unsigned long redelivered;
 };
@@ -676,12 +678,45 @@ static void sub_store(struct kafka_sub *sub)
 	}
 }
 
+/* A new group whose starting offsets could not be committed before it joined (a group that exists
+ * without offsets for this topic refuses commits from outside it: the librdkafka mock does): start the
+ * partitions that still have no committed offset at the end offsets read at start-up. Sets them in
+ * parts and returns them (the caller stores them), or NULL. Consumer thread (rebalance). */
+static rd_kafka_topic_partition_list_t *group_start(struct kafka_sub *sub,
+						     rd_kafka_topic_partition_list_t *parts)
+{
+	rd_kafka_topic_partition_list_t *committed, *start = NULL;
+	int any = 0;
+
+	for (int i = 0; i < parts->cnt; i++)
+		if (parts->elems[i].partition < sub->ninit && sub->init[parts->elems[i].partition] >= 0)
+			any = 1;
+	if (!any)
+		return NULL;
+	committed = rd_kafka_topic_partition_list_copy(parts);
+	if (rd_kafka_committed(sub->rk, committed, sub->kc->start_ms) == 0) {
+		for (int i = 0; i < committed->cnt; i++) {
+			int32_t p = committed->elems[i].partition;
+			if (p >= sub->ninit || sub->init[p] < 0)
+				continue;
+			if (committed->elems[i].offset < 0) {
+				parts->elems[i].offset = sub->init[p];
+				offsets_add(&start, sub->kc->topic, p, sub->init[p]);
+			}
+			sub->init[p] = -1;
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(committed);
+	return start;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			 rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
 	struct kafka_sub *sub = opaque;
 
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		rd_kafka_topic_partition_list_t *start = group_start(sub, parts);
 		pthread_mutex_lock(&sub->lock);
 		for (int i = 0; i < parts->cnt; i++) {
 			struct kpart *p, **np;
@@ -706,6 +741,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		rd_kafka_assign(rk, parts);
 		/* A pause from an earlier assignment must not outlive it. */
 		rd_kafka_resume_partitions(rk, parts);
+		if (start) {
+			/* Commit the starting point at the next auto-commit, as if settled. */
+			rd_kafka_offsets_store(rk, start);
+			rd_kafka_topic_partition_list_destroy(start);
+		}
 		return;
 	}
 	/* Revoked (or lost): store only the prefix that is settled, never what is still in flight
@@ -1080,20 +1120,30 @@ static int group_init(struct kafka_sub *sub, int partitions, char *errbuf, size_
 	}
 	if (fresh) {
 		rd_kafka_topic_partition_list_t *commit = rd_kafka_topic_partition_list_new(fresh);
-		for (int i = 0; i < parts->cnt; i++)
+		sub->init = malloc((size_t)partitions * sizeof(*sub->init));
+		if (!sub->init) {
+			rd_kafka_topic_partition_list_destroy(commit);
+			snprintf(errbuf, errlen, "out of memory");
+			rc = CEB_ENOMEM;
+			goto out;
+		}
+		sub->ninit = partitions;
+		for (int i = 0; i < parts->cnt; i++) {
+			sub->init[i] = parts->elems[i].offset;
 			if (parts->elems[i].offset >= 0)
 				rd_kafka_topic_partition_list_add(commit, kc->topic,
 								  parts->elems[i].partition)->offset =
 					parts->elems[i].offset;
+		}
 		err = rd_kafka_commit(sub->rk, commit, 0);
 		rd_kafka_topic_partition_list_destroy(commit);
-		if (err) {
-			snprintf(errbuf, errlen, "%s: cannot create group %s at the end of %s: %s",
-				 sub->label, sub->group, kc->topic, rd_kafka_err2str(err));
-			rc = CEB_EUNAVAIL;
-			goto out;
-		}
-		LOG_INFO(sub->label, "new consumer group %s starts at the end of %s", sub->group, kc->topic);
+		if (err)
+			LOG_INFO(sub->label, "group %s has no offsets on %s and cannot take them before it "
+				 "joins (%s): it starts at the end when it joins", sub->group, kc->topic,
+				 rd_kafka_err2str(err));
+		else
+			LOG_INFO(sub->label, "new consumer group %s starts at the end of %s", sub->group,
+				 kc->topic);
 	}
 out:
 	rd_kafka_topic_partition_list_destroy(parts);
@@ -1289,6 +1339,7 @@ static void sub_destroy(struct kafka_sub *sub)
 		list_remove(&sub->orphans, r);
 		rec_free(r);
 	}
+	free(sub->init);
 	if (sub->q)
 		rd_kafka_queue_destroy(sub->q);
 	if (sub->rk)

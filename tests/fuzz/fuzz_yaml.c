@@ -21,8 +21,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == 0 && (!cfg || errs.count))
 		abort();
 	if (rc == CEB_ECONFIG) {
+		size_t lines = 0;
+
 		if (cfg || !errs.count || !errs.text.p || strncmp(errs.text.p, "fuzz.yaml", 9) ||
 		    errs.text.p[errs.text.len - 1] != '\n')
+			abort();
+		for (size_t i = 0; i < errs.text.len; i++)
+			lines += errs.text.p[i] == '\n';
+		if (lines != errs.count)
 			abort();
 	}
 	for (const struct ceb_trigger_cfg *t = cfg ? cfg->triggers : NULL; t; t = t->next)

@@ -837,6 +837,10 @@ START_TEST(test_wrong_types_are_reported_where_they_are)
 		  "got a list\n");
 	ck_errors("- apiVersion: v1\n", "test.yaml:1:1: a resource must be a mapping with apiVersion, "
 				      "kind and metadata, got a list\n");
+	/* a key with a newline in it still makes one line of error */
+	ck_errors(BROKER "  \"a\\nb\": 1\n",
+		  "test.yaml:5:3: Broker default/default: metadata[\"a?b\"]: unknown field (metadata takes "
+		  "name, namespace, labels, annotations)\n");
 }
 END_TEST
 
