@@ -64,6 +64,8 @@ typedef int channel_start_f(void *ctx, char *errbuf, size_t errlen);
 /* Publish; takes its own reference to ev. Completes through done exactly once. */
 typedef void channel_publish_f(void *ctx, struct ceb_event *ev, ceb_publish_done_f *done, void *arg);
 typedef int channel_subscribe_f(void *ctx, const struct ceb_sub_cfg *cfg, void **sub);
+/* Settle one message handed to `sub`. May be called from any thread, concurrently for the same
+ * subscription (dispatchers spread a Trigger's messages over their threads). */
 typedef void channel_settle_f(void *ctx, void *sub, void *handle, enum ceb_settle how);
 /* Messages stored and not yet settled by every subscription (for drain and metrics). */
 typedef size_t channel_pending_f(void *ctx);

@@ -470,6 +470,56 @@ START_TEST(test_unsettled_messages_are_handed_again_after_the_channel_is_created
 }
 END_TEST
 
+struct settler {
+	struct fixture *fx;
+	struct collector *c;
+	void *sub;
+	size_t from, step, total;
+};
+
+static void *settle_thread(void *arg)
+{
+	struct settler *st = arg;
+
+	for (size_t k = st->from; k < st->total; k += st->step) {
+		collector_wait(st->c, k + 1, be->wait_ms);
+		pthread_mutex_lock(&st->c->lock);
+		void *h = st->c->handles[k];
+		pthread_mutex_unlock(&st->c->lock);
+		st->fx->ch.ops->settle(st->fx->ch.ctx, st->sub, h, CEB_SETTLE_DONE);
+	}
+	return NULL;
+}
+
+START_TEST(test_settles_may_come_from_several_threads_at_once)
+{
+	struct fixture fx;
+	struct collector c;
+	struct settler st[2];
+	pthread_t t[2];
+	void *s;
+
+	fixture_open(&fx, "threads", 0);
+	subscribe(&fx, "shared", fx.flt_all, 8, &c, &s);
+	start(&fx);
+	for (int i = 0; i < 200; i++) {
+		struct ceb_event *ev = make_event("a", i);
+		ck_assert_int_eq(publish_wait(&fx.ch, ev), 0);
+		ceb_event_unref(ev);
+	}
+	for (int i = 0; i < 2; i++) {
+		st[i] = (struct settler){ &fx, &c, s, (size_t)i, 2, 200 };
+		pthread_create(&t[i], NULL, settle_thread, &st[i]);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_uint_eq(c.n, 200);
+	ck_assert_uint_eq(fx.ch.ops->pending(fx.ch.ctx), 0);
+	collector_free(&c);
+	fixture_close(&fx);
+}
+END_TEST
+
 void contract_add_tests(TCase *tc, const struct contract_backend *backend)
 {
 	be = backend;
@@ -479,6 +529,7 @@ void contract_add_tests(TCase *tc, const struct contract_backend *backend)
 	tcase_add_test(tc, test_subscriptions_receive_only_what_their_filter_can_match);
 	tcase_add_test(tc, test_a_full_bounded_channel_refuses_and_recovers_after_settles);
 	tcase_add_test(tc, test_fan_out_shares_one_event_instead_of_copying);
+	tcase_add_test(tc, test_settles_may_come_from_several_threads_at_once);
 	tcase_add_test(tc, test_a_message_settled_failed_is_handed_again_by_a_durable_channel);
 	tcase_add_test(tc, test_unsettled_messages_are_handed_again_after_the_channel_is_created_again);
 }
