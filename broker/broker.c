@@ -11,6 +11,7 @@
 #include "broker/error.h"
 #include "broker/ingress.h"
 #include "broker/log.h"
+#include "broker/ratelimit.h"
 
 const struct ceb_settings ceb_settings_default = {
 	.listen_host = "127.0.0.1",
@@ -87,8 +88,11 @@ static int resolve_dest(struct ceb_daemon *dmn, const struct ceb_dest *d, struct
 		t->url = strdup(d->uri);
 		return t->url ? 0 : CEB_ENOMEM;
 	}
-	if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 || strcmp(host, "") == 0)
+	/* A wildcard listen address is reached on loopback (an IPv6 wildcard binds IPv6 only). */
+	if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "") == 0)
 		host = "127.0.0.1";
+	else if (strcmp(host, "::") == 0)
+		host = "::1";
 	if (strchr(host, ':'))
 		ceb_buf_printf(&b, "http://[%s]:%d/%s/%s", host, dmn->port, d->ref_ns, d->ref_name);
 	else
@@ -121,6 +125,9 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 	}
 	dmn->set = *set;
 	dmn->cfg = cfg;
+	if (set->rate_limit > 0 &&
+	    !(dmn->rl = ceb_ratelimit_new(set->rate_limit, 2 * set->rate_limit, 65536)))
+		goto nomem;
 	dmn->ndsp = set->dispatchers ? set->dispatchers : 1;
 	dmn->dsp = calloc(dmn->ndsp, sizeof(*dmn->dsp));
 	if (!dmn->dsp)
@@ -202,22 +209,11 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 {
 	int rc;
 
-	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
-		rc = brk->ch.ops->start(brk->ch.ctx, errbuf, errlen);
-		if (rc < 0)
-			return rc;
-	}
-	for (size_t i = 0; i < dmn->ndsp; i++) {
-		if (ceb_dispatcher_start(dmn->dsp[i]) < 0) {
-			snprintf(errbuf, errlen, "cannot start a delivery thread");
-			return CEB_EIO;
-		}
-	}
+	/* Bind first: destinations need the bound port (a ref to a Broker goes through our own
+	 * ingress), and until `ready` the ingress answers 503 to every POST. */
 	rc = ceb_ingress_start(dmn, &dmn->ing, &dmn->port, errbuf, errlen);
 	if (rc < 0)
 		return rc;
-	/* Destinations need the bound port (a ref to a Broker goes through our own ingress); until
-	 * they are resolved the ingress answers 503 (not ready). */
 	for (struct ceb_trigger *trg = dmn->triggers; trg; trg = trg->next) {
 		const struct ceb_delivery *dlv = &trg->cfg->delivery;
 		if (resolve_dest(dmn, &trg->cfg->subscriber, &trg->subscriber) < 0 ||
@@ -225,6 +221,17 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 			snprintf(errbuf, errlen, "out of memory");
 			return CEB_ENOMEM;
 		}
+	}
+	for (size_t i = 0; i < dmn->ndsp; i++) {
+		if (ceb_dispatcher_start(dmn->dsp[i]) < 0) {
+			snprintf(errbuf, errlen, "cannot start a delivery thread");
+			return CEB_EIO;
+		}
+	}
+	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
+		rc = brk->ch.ops->start(brk->ch.ctx, errbuf, errlen);
+		if (rc < 0)
+			return rc;
 	}
 	atomic_store(&dmn->ready, 1);
 	return 0;
@@ -241,41 +248,45 @@ size_t ceb_daemon_pending(struct ceb_daemon *dmn)
 	return n;
 }
 
-size_t ceb_daemon_drain(struct ceb_daemon *dmn, uint64_t deadline_ms)
-{
-	size_t n;
-
-	atomic_store(&dmn->draining, 1);
-	ceb_ingress_quiesce(dmn->ing);
-	while ((n = ceb_daemon_pending(dmn)) > 0 && ceb_now_ms() < deadline_ms)
-		usleep(10000);
-	return n;
-}
-
 void ceb_daemon_destroy(struct ceb_daemon *dmn)
 {
+	size_t held;
+
 	if (!dmn)
 		return;
 	atomic_store(&dmn->draining, 1);
+	/* The order matters. 1: channels complete every pending publish and hand out nothing more,
+	 * which resumes the requests suspended on them. 2: the ingress stops (MHD must have no
+	 * suspended connection). 3: every dispatcher thread stops, then what they hold is given back,
+	 * over and over until nothing is left, since settling on one dispatcher may have handed a
+	 * message to another. 4: only then channels and Triggers go away. */
+	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
+		if (brk->ch.ops && brk->ch.ops->stop)
+			brk->ch.ops->stop(brk->ch.ctx);
 	ceb_ingress_stop(dmn->ing);
-	/* Dispatchers settle what they hold before the channels go away. */
 	for (size_t i = 0; dmn->dsp && i < dmn->ndsp; i++)
 		ceb_dispatcher_stop(dmn->dsp[i]);
-	for (struct ceb_trigger *trg = dmn->triggers, *next; trg; trg = next) {
-		next = trg->next;
-		free(trg->subscriber.url);
-		free(trg->dls.url);
-		free(trg);
-	}
+	do {
+		held = 0;
+		for (size_t i = 0; dmn->dsp && i < dmn->ndsp; i++)
+			held += ceb_dispatcher_abandon(dmn->dsp[i]);
+	} while (held);
 	for (struct ceb_broker *brk = dmn->brokers, *next; brk; brk = next) {
 		next = brk->next;
 		if (brk->ch.ops)
 			brk->ch.ops->destroy(brk->ch.ctx);
 		free(brk);
 	}
+	for (struct ceb_trigger *trg = dmn->triggers, *next; trg; trg = next) {
+		next = trg->next;
+		free(trg->subscriber.url);
+		free(trg->dls.url);
+		free(trg);
+	}
 	for (size_t i = 0; dmn->dsp && i < dmn->ndsp; i++)
 		ceb_dispatcher_free(dmn->dsp[i]);
 	free(dmn->dsp);
+	ceb_ratelimit_free(dmn->rl);
 	ceb_config_free(dmn->cfg);
 	free(dmn);
 }

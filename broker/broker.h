@@ -34,6 +34,7 @@ struct ceb_settings {
 	size_t channel_max_events;    /* memory channel bounds, per Broker */
 	size_t channel_max_bytes;
 	int max_ttl;                  /* knativebrokerttl at first ingress */
+	double rate_limit;            /* requests per second per client; 0 = no limit */
 };
 
 extern const struct ceb_settings ceb_settings_default;
@@ -90,6 +91,7 @@ struct ceb_daemon {
 	struct ceb_dispatcher **dsp;
 	size_t ndsp;
 	struct ceb_ingress *ing;
+	struct ceb_ratelimit *rl; /* NULL without --rate-limit */
 	int port;                 /* the port actually bound */
 	atomic_int draining;      /* SIGTERM seen: ingress answers 503 */
 	atomic_int ready;
@@ -108,9 +110,6 @@ void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publis
 int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 		      struct ceb_daemon **out, char *errbuf, size_t errlen);
 int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen);
-/* Stop accepting (503), wait until every stored event is settled or the deadline passes. Returns the
- * number of events still unsettled at the end. */
-size_t ceb_daemon_drain(struct ceb_daemon *dmn, uint64_t deadline_ms);
 /* Events stored and not settled, plus deliveries held by dispatchers. Any thread. */
 size_t ceb_daemon_pending(struct ceb_daemon *dmn);
 void ceb_daemon_destroy(struct ceb_daemon *dmn);

@@ -94,6 +94,8 @@ static void usage_run(FILE *f)
 		"      --channel-max-events N  memory channel bound per Broker (default 100000)\n"
 		"      --channel-max-bytes N   memory channel bound per Broker (default 268435456)\n"
 		"      --max-ttl N             knativebrokerttl given at first ingress (default 255)\n"
+		"      --rate-limit N          requests per second per client address, bursts of 2N;\n"
+		"                              over it: 429 (default 0 = no limit)\n"
 		"  -h, --help\n\n"
 		"Example:\n  cebroker run -f samples/quickstart.yaml --listen 127.0.0.1:8080\n");
 }
@@ -101,7 +103,7 @@ static void usage_run(FILE *f)
 enum {
 	OPT_LOG_LEVEL = 1000, OPT_LOG_JSON, OPT_MAX_EVENT, OPT_MAX_HEADER, OPT_MAX_CONN, OPT_MAX_CONN_IP,
 	OPT_IDLE, OPT_REQ_TIMEOUT, OPT_INGRESS_THREADS, OPT_DISPATCHERS, OPT_MAX_INFLIGHT,
-	OPT_DELIVERY_TIMEOUT, OPT_DRAIN, OPT_CH_EVENTS, OPT_CH_BYTES, OPT_MAX_TTL,
+	OPT_DELIVERY_TIMEOUT, OPT_DRAIN, OPT_CH_EVENTS, OPT_CH_BYTES, OPT_MAX_TTL, OPT_RATE_LIMIT,
 };
 
 static const struct option run_opts[] = {
@@ -123,6 +125,7 @@ static const struct option run_opts[] = {
 	{ "channel-max-events", required_argument, NULL, OPT_CH_EVENTS },
 	{ "channel-max-bytes", required_argument, NULL, OPT_CH_BYTES },
 	{ "max-ttl", required_argument, NULL, OPT_MAX_TTL },
+	{ "rate-limit", required_argument, NULL, OPT_RATE_LIMIT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -199,6 +202,11 @@ int ceb_cmd_run(int argc, char **argv)
 		NUM(OPT_CH_BYTES, "channel-max-bytes", 1024, ULONG_MAX, channel_max_bytes)
 		NUM(OPT_MAX_TTL, "max-ttl", 1, 100000, max_ttl)
 #undef NUM
+		case OPT_RATE_LIMIT:
+			if (parse_ulong("rate-limit", optarg, 0, 10000000, &v) < 0)
+				return 2;
+			set.rate_limit = (double)v;
+			break;
 		case 'h':
 			usage_run(stdout);
 			return 0;

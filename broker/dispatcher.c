@@ -1,14 +1,25 @@
 /* Delivery threads. Each runs one libcurl multi handle (keep-alive connections reused, many transfers
- * in flight) and a timer heap for backoff; channels hand messages in through a locked inbox and
- * curl_multi_wakeup. A message goes to the subscriber with retries, then to the dead-letter sink with
- * the same policy, and is settled with its channel only when one of them accepted it. */
+ * in flight) driven by its own epoll through curl_multi_socket_action, and a timer heap for backoff;
+ * channels hand messages in through a locked inbox and an eventfd. A message goes to the subscriber with retries, then to the dead-letter sink with
+ * the same policy, and is settled with its channel only when one of them accepted it.
+ *
+ * Transfers running at once are bounded per dispatcher (SLOTS), so that a fan-out to many Triggers
+ * reuses a few hundred keep-alive connections instead of opening one per message; jobs beyond wait
+ * in their Trigger's lane, without a curl handle, and lanes take turns. Every Trigger may always run
+ * MIN_SHARE transfers, so that subscribers that hang cannot starve the others. */
 #include "autoconfig.h"
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "broker/base64.h"
 #include "broker/buf.h"
@@ -19,6 +30,8 @@
 #include "broker/log.h"
 
 #define ERRORDATA_MAX 1024 /* bytes of the response body kept for knativeerrordata */
+#define SLOTS 128          /* transfers running at once per dispatcher, beyond the minimum shares */
+#define MIN_SHARE 4        /* transfers each Trigger may run whatever the others hold */
 
 enum job_state {
 	JOB_NEW = 0,    /* in the inbox, not started */
@@ -26,11 +39,25 @@ enum job_state {
 	JOB_SENDING,    /* a transfer is running */
 	JOB_REPLYING,   /* the reply is being published */
 	JOB_REPLIED,    /* back in the inbox with the reply's publish status */
+	JOB_QUEUED,     /* in its lane, waiting for a transfer slot */
+};
+
+struct job;
+
+/* One Trigger's share of one dispatcher: its running transfers and its jobs waiting for a slot. */
+struct lane {
+	const struct ceb_trigger *trg; /* NULL for an unused slot of the table */
+	size_t active;
+	struct job *qhead, *qtail;     /* waiting, oldest first */
+	struct lane *rnext;            /* the ring of lanes with waiting jobs */
+	bool in_ring;
 };
 
 /* One message of one Trigger on its way to the subscriber or the dead-letter sink. */
 struct job {
 	struct ceb_trigger *trg;
+	struct ceb_dispatcher *dsp; /* the dispatcher that runs it */
+	struct lane *lane;        /* set when the dispatcher takes the job in */
 	struct ceb_event *ev;     /* as the channel gave it */
 	struct ceb_event *dls_ev; /* ev + knativeerror* extensions, in the dead-letter phase */
 	void *handle;
@@ -43,12 +70,12 @@ struct job {
 	uint64_t due;
 	size_t heap_idx;
 	CURL *easy;
-	struct curl_slist *hdrs;  /* built once per phase */
+	struct curl_slist *hdrs;  /* built once per phase, one allocation (see build_headers) */
 	struct ceb_buf body;      /* structured-mode body, per phase */
 	struct ceb_buf resp;      /* response body, capped */
 	struct ceb_buf resp_hdrs; /* "name\0value\0" pairs of content-type and ce-* response headers */
 	int resp_over;            /* a 200 body went over the reply cap */
-	struct job *next;         /* inbox */
+	struct job *next;         /* inbox, or the lane's queue */
 	struct job *aprev, *anext; /* the list of jobs with a transfer running */
 };
 
@@ -60,6 +87,9 @@ struct ceb_dispatcher {
 	int started;
 	atomic_int stop;
 	CURLM *multi;
+	int epfd;           /* curl's sockets and the wake-up eventfd */
+	int wakefd;         /* written when the inbox turns non-empty, and to stop */
+	uint64_t curl_due;  /* when curl wants curl_multi_socket_action(TIMEOUT); UINT64_MAX: never */
 	pthread_mutex_t lock; /* guards the inbox */
 	struct job *inbox, *inbox_tail;
 	struct job **heap;
@@ -67,7 +97,15 @@ struct ceb_dispatcher {
 	CURL **pool;
 	size_t npool, poolcap;
 	struct job *active; /* transfers running (curl 7.88 cannot list a multi's handles) */
+	size_t nactive;
 	atomic_size_t busy; /* jobs alive */
+	struct lane *lanes; /* open addressing on the Trigger pointer, built at start */
+	size_t lanes_cap;
+	struct lane spare;  /* for a Trigger missing from the table (none should) */
+	struct lane *ring_head, *ring_tail;
+	size_t nring;
+	bool dirty;         /* a slot was freed or a job queued: run pump() */
+	atomic_uint rr;     /* dispatcher 0 only: spreads unordered messages over the dispatchers */
 };
 
 /* ---- timer heap (min-heap on due) ---- */
@@ -130,6 +168,15 @@ static struct job *heap_pop(struct ceb_dispatcher *dsp)
 
 /* ---- inbox ---- */
 
+static void wake_up(struct ceb_dispatcher *dsp)
+{
+	uint64_t one = 1;
+
+	/* Fails only when the counter is saturated, which wakes the thread anyway. */
+	if (write(dsp->wakefd, &one, sizeof(one)) < 0)
+		return;
+}
+
 static void inbox_push(struct ceb_dispatcher *dsp, struct job *job)
 {
 	int wake;
@@ -144,13 +191,26 @@ static void inbox_push(struct ceb_dispatcher *dsp, struct job *job)
 	dsp->inbox_tail = job;
 	pthread_mutex_unlock(&dsp->lock);
 	if (wake)
-		curl_multi_wakeup(dsp->multi);
+		wake_up(dsp);
+}
+
+/* The dispatcher for a new message. A Trigger's messages are spread over every dispatcher, so that
+ * one busy Trigger uses every delivery thread; ordered ones stay on their own, one at a time. */
+static struct ceb_dispatcher *pick_dispatcher(struct ceb_trigger *trg)
+{
+	struct ceb_daemon *dmn = trg->dsp->dmn;
+	unsigned i;
+
+	if (dmn->ndsp < 2 || trg->cfg->ordered)
+		return trg->dsp;
+	i = atomic_fetch_add_explicit(&dmn->dsp[0]->rr, 1, memory_order_relaxed);
+	return dmn->dsp[i % dmn->ndsp];
 }
 
 void ceb_dispatcher_on_msg(void *trigger, struct ceb_event *ev, void *handle)
 {
 	struct ceb_trigger *trg = trigger;
-	struct ceb_dispatcher *dsp = trg->dsp;
+	struct ceb_dispatcher *dsp = pick_dispatcher(trg);
 	struct job *job = calloc(1, sizeof(*job));
 
 	atomic_fetch_add(&dsp->busy, 1);
@@ -164,16 +224,120 @@ void ceb_dispatcher_on_msg(void *trigger, struct ceb_event *ev, void *handle)
 		return;
 	}
 	job->trg = trg;
+	job->dsp = dsp;
 	job->ev = ev;
 	job->handle = handle;
 	inbox_push(dsp, job);
+}
+
+/* ---- lanes ---- */
+
+static size_t lane_hash(const void *trg, size_t cap)
+{
+	uint64_t h = (uint64_t)(uintptr_t)trg;
+
+	h ^= h >> 29;
+	h *= 0x9e3779b97f4a7c15u;
+	return (size_t)(h >> 32) & (cap - 1);
+}
+
+static int lanes_build(struct ceb_dispatcher *dsp)
+{
+	size_t n = 0, cap = 16;
+
+	for (struct ceb_trigger *trg = dsp->dmn->triggers; trg; trg = trg->next)
+		n++;
+	while (cap < 2 * n)
+		cap *= 2;
+	dsp->lanes = calloc(cap, sizeof(*dsp->lanes));
+	if (!dsp->lanes)
+		return CEB_ENOMEM;
+	dsp->lanes_cap = cap;
+	for (struct ceb_trigger *trg = dsp->dmn->triggers; trg; trg = trg->next) {
+		size_t i = lane_hash(trg, cap);
+		while (dsp->lanes[i].trg)
+			i = (i + 1) & (cap - 1);
+		dsp->lanes[i].trg = trg;
+	}
+	return 0;
+}
+
+static struct lane *lane_of(struct ceb_dispatcher *dsp, const struct ceb_trigger *trg)
+{
+	if (dsp->lanes_cap) {
+		for (size_t i = lane_hash(trg, dsp->lanes_cap);; i = (i + 1) & (dsp->lanes_cap - 1)) {
+			if (dsp->lanes[i].trg == trg)
+				return &dsp->lanes[i];
+			if (!dsp->lanes[i].trg)
+				break;
+		}
+	}
+	return &dsp->spare;
+}
+
+static void ring_push(struct ceb_dispatcher *dsp, struct lane *ln)
+{
+	ln->rnext = NULL;
+	ln->in_ring = true;
+	if (dsp->ring_tail)
+		dsp->ring_tail->rnext = ln;
+	else
+		dsp->ring_head = ln;
+	dsp->ring_tail = ln;
+	dsp->nring++;
+}
+
+static struct lane *ring_pop(struct ceb_dispatcher *dsp)
+{
+	struct lane *ln = dsp->ring_head;
+
+	dsp->ring_head = ln->rnext;
+	if (!dsp->ring_head)
+		dsp->ring_tail = NULL;
+	ln->rnext = NULL;
+	ln->in_ring = false;
+	dsp->nring--;
+	return ln;
+}
+
+static void lane_enqueue(struct ceb_dispatcher *dsp, struct job *job)
+{
+	struct lane *ln = job->lane;
+
+	job->state = JOB_QUEUED;
+	job->next = NULL;
+	if (ln->qtail)
+		ln->qtail->next = job;
+	else
+		ln->qhead = job;
+	ln->qtail = job;
+	if (!ln->in_ring)
+		ring_push(dsp, ln);
+	dsp->dirty = true;
+}
+
+static struct job *lane_dequeue(struct lane *ln)
+{
+	struct job *job = ln->qhead;
+
+	ln->qhead = job->next;
+	if (!ln->qhead)
+		ln->qtail = NULL;
+	job->next = NULL;
+	job->state = JOB_NEW;
+	return job;
+}
+
+static bool may_start(const struct ceb_dispatcher *dsp, const struct lane *ln)
+{
+	return ln->active < MIN_SHARE || dsp->nactive < SLOTS;
 }
 
 /* ---- job life ---- */
 
 static void job_reset_phase(struct job *job)
 {
-	curl_slist_free_all(job->hdrs);
+	free(job->hdrs);
 	job->hdrs = NULL;
 	ceb_buf_free(&job->body);
 }
@@ -191,6 +355,9 @@ static void release_easy(struct ceb_dispatcher *dsp, struct job *job)
 			job->anext->aprev = job->aprev;
 		job->aprev = job->anext = NULL;
 		job->state = JOB_NEW;
+		job->lane->active--;
+		dsp->nactive--;
+		dsp->dirty = true;
 	}
 	curl_multi_remove_handle(dsp->multi, job->easy);
 	if (dsp->npool == dsp->poolcap) {
@@ -288,32 +455,48 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* Header lines collected as "line\0line\0...", then laid out as one curl_slist (build_headers). */
 struct hdr_ctx {
-	struct curl_slist *list;
-	int oom;
+	struct ceb_buf text;
+	size_t n;
 };
 
 static int add_header(void *arg, const char *name, const char *value)
 {
 	struct hdr_ctx *hc = arg;
-	struct ceb_buf line = CEB_BUF_INIT;
-	struct curl_slist *l;
 
 	/* The loop guard stays inside the daemon (Knative strips it before delivery). */
 	if (strcasecmp(name, "ce-knativebrokerttl") == 0)
 		return 0;
-	if (*value)
-		ceb_buf_printf(&line, "%s: %s", name, value);
-	else
-		ceb_buf_printf(&line, "%s:", name); /* curl: an empty header removes its own */
-	l = line.p ? curl_slist_append(hc->list, line.p) : NULL;
-	ceb_buf_free(&line);
-	if (!l) {
-		hc->oom = 1;
-		return CEB_ENOMEM;
+	ceb_buf_puts(&hc->text, name);
+	/* curl: "Name:" with no value removes a header curl would add itself. */
+	ceb_buf_append(&hc->text, ": ", *value ? 2 : 1);
+	ceb_buf_puts(&hc->text, value);
+	ceb_buf_append(&hc->text, "", 1);
+	hc->n++;
+	return hc->text.failed ? CEB_ENOMEM : 0;
+}
+
+/* One allocation for the whole list: the nodes, then their text. curl only reads a header list
+ * (CURLOPT_HTTPHEADER), so it need not come from curl_slist_append; it is released with free().
+ * Saves two allocations per header per delivery. NULL when out of memory. */
+static struct curl_slist *build_headers(const struct hdr_ctx *hc)
+{
+	size_t nodes = hc->n * sizeof(struct curl_slist);
+	struct curl_slist *l = malloc(nodes + hc->text.len);
+	char *text, *p;
+
+	if (!l || !hc->n)
+		return l;
+	text = (char *)l + nodes;
+	memcpy(text, hc->text.p, hc->text.len);
+	p = text;
+	for (size_t i = 0; i < hc->n; i++) {
+		l[i].data = p;
+		l[i].next = i + 1 < hc->n ? &l[i + 1] : NULL;
+		p += strlen(p) + 1;
 	}
-	hc->list = l;
-	return 0;
+	return l;
 }
 
 /* Build the headers and body of this phase (once; retries reuse them). */
@@ -321,7 +504,7 @@ static int job_prepare(struct job *job)
 {
 	const struct ceb_delivery *dlv = job_delivery(job);
 	struct ceb_event *ev = job->dls ? job->dls_ev : job->ev;
-	struct hdr_ctx hc = { NULL, 0 };
+	struct hdr_ctx hc = { CEB_BUF_INIT, 0 };
 	const struct ceb_attr *tp;
 	enum ceb_http_mode mode = dlv->format == CEB_FORMAT_JSON ? CEB_HTTP_STRUCTURED : CEB_HTTP_BINARY;
 	int rc = CEB_ENOMEM;
@@ -331,7 +514,7 @@ static int job_prepare(struct job *job)
 	if (mode == CEB_HTTP_BINARY && !ceb_http_binary_possible(ev))
 		mode = CEB_HTTP_STRUCTURED;
 
-	if (ceb_http_encode_headers(ev, mode, add_header, &hc) < 0 || hc.oom)
+	if (ceb_http_encode_headers(ev, mode, add_header, &hc) < 0)
 		goto out;
 	if (mode == CEB_HTTP_STRUCTURED) {
 		struct ceb_event *plain = ev;
@@ -356,19 +539,42 @@ static int job_prepare(struct job *job)
 	if (tp)
 		add_header(&hc, "traceparent", tp->value);
 	add_header(&hc, "Expect", ""); /* no 100-continue round trip */
-	if (hc.oom)
+	if (hc.text.failed)
 		goto out;
-	job->hdrs = hc.list;
-	hc.list = NULL;
+	job->hdrs = build_headers(&hc);
+	if (!job->hdrs)
+		goto out;
 	rc = 0;
 out:
-	curl_slist_free_all(hc.list);
+	ceb_buf_free(&hc.text);
 	return rc;
+}
+
+/* A curl handle from the pool, or a new one with the options every delivery shares. */
+static CURL *easy_get(struct ceb_dispatcher *dsp)
+{
+	CURL *easy;
+
+	if (dsp->npool)
+		return dsp->pool[--dsp->npool];
+	easy = curl_easy_init();
+	if (!easy)
+		return NULL;
+	curl_easy_setopt(easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, "cebroker/" PACKAGE_VERSION);
+	curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+	return easy;
 }
 
 static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job);
 
-static void job_start(struct ceb_dispatcher *dsp, struct job *job)
+/* Start a transfer now (the caller checked there is a slot). */
+static void job_launch(struct ceb_dispatcher *dsp, struct job *job)
 {
 	const struct ceb_delivery *dlv = job_delivery(job);
 	struct ceb_daemon *dmn = job->trg->brk->dmn;
@@ -384,12 +590,8 @@ static void job_start(struct ceb_dispatcher *dsp, struct job *job)
 		job_fail_phase(dsp, job);
 		return;
 	}
-	if (dsp->npool) {
-		easy = dsp->pool[--dsp->npool];
-		curl_easy_reset(easy);
-	} else {
-		easy = curl_easy_init();
-	}
+	/* Pooled handles keep the shared options: only the per-delivery ones are set here. */
+	easy = easy_get(dsp);
 	if (!easy) {
 		job->cerr = CURLE_OUT_OF_MEMORY;
 		job_fail_phase(dsp, job);
@@ -412,23 +614,17 @@ static void job_start(struct ceb_dispatcher *dsp, struct job *job)
 		}
 	}
 	curl_easy_setopt(easy, CURLOPT_URL, job_url(job));
-	curl_easy_setopt(easy, CURLOPT_POST, 1L);
 	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job->hdrs);
-	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, job);
-	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, job);
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, job);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)timeout);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 5000 ? timeout : 5000));
-	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(easy, CURLOPT_USERAGENT, "cebroker/" PACKAGE_VERSION);
-	curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
 	job->state = JOB_SENDING;
+	job->lane->active++;
+	dsp->nactive++;
 	job->aprev = NULL;
 	job->anext = dsp->active;
 	if (dsp->active)
@@ -440,6 +636,39 @@ static void job_start(struct ceb_dispatcher *dsp, struct job *job)
 		job->cerr = CURLE_FAILED_INIT;
 		release_easy(dsp, job);
 		job_fail_phase(dsp, job);
+	}
+}
+
+/* Start a transfer when the Trigger's lane may, else queue the job in its lane (in order: a lane
+ * with jobs waiting queues new ones behind them). */
+static void job_start(struct ceb_dispatcher *dsp, struct job *job)
+{
+	if (job->lane->qhead || !may_start(dsp, job->lane))
+		lane_enqueue(dsp, job);
+	else
+		job_launch(dsp, job);
+}
+
+/* Hand free slots to waiting jobs, one lane at a time in turn, until no lane may start. */
+static void pump(struct ceb_dispatcher *dsp)
+{
+	bool progress = true;
+
+	dsp->dirty = false;
+	while (progress && dsp->ring_head) {
+		size_t n = dsp->nring;
+
+		progress = false;
+		while (n-- && dsp->ring_head) {
+			struct lane *ln = ring_pop(dsp);
+
+			if (may_start(dsp, ln)) {
+				job_launch(dsp, lane_dequeue(ln));
+				progress = true;
+			}
+			if (ln->qhead && !ln->in_ring)
+				ring_push(dsp, ln);
+		}
 	}
 }
 
@@ -574,7 +803,7 @@ static void reply_done(void *arg, int status)
 
 	job->reply_status = status;
 	job->state = JOB_REPLIED;
-	inbox_push(job->trg->dsp, job);
+	inbox_push(job->dsp, job);
 }
 
 /* A 200 with a body: it must be a CloudEvent, which goes into the same Broker. */
@@ -706,44 +935,121 @@ static void take_inbox(struct ceb_dispatcher *dsp)
 				job_failed_attempt(dsp, job, 1);
 			}
 		} else {
+			job->lane = lane_of(dsp, job->trg);
 			job_begin(dsp, job);
 		}
 	}
 }
 
+/* ---- the loop: curl's sockets in our epoll (curl_multi_socket_action), so that an event costs
+ * work only on the connection it concerns; curl_multi_perform would poll every transfer each time. */
+
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *arg, void *socketp)
+{
+	struct ceb_dispatcher *dsp = arg;
+	struct epoll_event ev = { 0 };
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		/* curl forgets the socket's assigned pointer with it. */
+		epoll_ctl(dsp->epfd, EPOLL_CTL_DEL, s, NULL);
+		return 0;
+	}
+	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+	ev.data.fd = s;
+	/* A socket new to curl's watch list has no assigned pointer yet: add it, else modify. */
+	if (epoll_ctl(dsp->epfd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) < 0) {
+		LOG_ERR(dsp->label, "cannot watch a socket: %s", strerror(errno));
+		return -1;
+	}
+	if (!socketp)
+		curl_multi_assign(dsp->multi, s, dsp);
+	return 0;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *arg)
+{
+	struct ceb_dispatcher *dsp = arg;
+
+	(void)multi;
+	dsp->curl_due = timeout_ms < 0 ? UINT64_MAX : ceb_now_ms() + (uint64_t)timeout_ms;
+	return 0;
+}
+
+static void take_completions(struct ceb_dispatcher *dsp)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(dsp->multi, &left))) {
+		struct job *job = NULL;
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&job);
+		job_transfer_done(dsp, job, msg->data.result);
+	}
+	/* Slots freed by finished transfers go to waiting jobs at once. */
+	if (dsp->dirty)
+		pump(dsp);
+}
+
+/* Milliseconds until the next thing to do: a retry, curl's timer, or at most a second. */
+static int wait_ms(struct ceb_dispatcher *dsp)
+{
+	uint64_t now = ceb_now_ms(), due = now + 1000;
+	int empty;
+
+	if (dsp->nheap && dsp->heap[0]->due < due)
+		due = dsp->heap[0]->due;
+	if (dsp->curl_due < due)
+		due = dsp->curl_due;
+	pthread_mutex_lock(&dsp->lock);
+	empty = dsp->inbox == NULL;
+	pthread_mutex_unlock(&dsp->lock);
+	return !empty || due <= now ? 0 : (int)(due - now);
+}
+
 static void *dispatcher_main(void *arg)
 {
 	struct ceb_dispatcher *dsp = arg;
-	int running;
+	struct epoll_event evs[64];
+	int running, n;
 
 	while (!atomic_load(&dsp->stop)) {
 		uint64_t now;
-		CURLMsg *msg;
-		int left, timeout = 1000;
 
 		take_inbox(dsp);
 		now = ceb_now_ms();
 		while (dsp->nheap && dsp->heap[0]->due <= now)
 			job_start(dsp, heap_pop(dsp));
-		curl_multi_perform(dsp->multi, &running);
-		while ((msg = curl_multi_info_read(dsp->multi, &left))) {
-			struct job *job = NULL;
-			if (msg->msg != CURLMSG_DONE)
+		if (dsp->dirty)
+			pump(dsp);
+		if (dsp->curl_due <= ceb_now_ms()) {
+			dsp->curl_due = UINT64_MAX;
+			curl_multi_socket_action(dsp->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+			take_completions(dsp);
+		}
+		n = epoll_wait(dsp->epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])), wait_ms(dsp));
+		for (int i = 0; i < n; i++) {
+			int mask = 0;
+
+			if (evs[i].data.fd == dsp->wakefd) {
+				uint64_t cnt;
+				/* Reset the counter; the inbox is taken at the top of the loop. EAGAIN
+				 * only means there was nothing left to reset. */
+				if (read(dsp->wakefd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+					LOG_DEBUG(dsp->label, "wake-up: %s", strerror(errno));
 				continue;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&job);
-			job_transfer_done(dsp, job, msg->data.result);
+			}
+			if (evs[i].events & EPOLLIN)
+				mask |= CURL_CSELECT_IN;
+			if (evs[i].events & EPOLLOUT)
+				mask |= CURL_CSELECT_OUT;
+			if (evs[i].events & (EPOLLERR | EPOLLHUP))
+				mask |= CURL_CSELECT_ERR;
+			curl_multi_socket_action(dsp->multi, evs[i].data.fd, mask, &running);
 		}
-		if (dsp->nheap) {
-			now = ceb_now_ms();
-			timeout = dsp->heap[0]->due <= now ? 0 : (int)(dsp->heap[0]->due - now);
-			if (timeout > 1000)
-				timeout = 1000;
-		}
-		pthread_mutex_lock(&dsp->lock);
-		if (dsp->inbox)
-			timeout = 0;
-		pthread_mutex_unlock(&dsp->lock);
-		curl_multi_poll(dsp->multi, NULL, 0, timeout, NULL);
+		take_completions(dsp);
 	}
 	return NULL;
 }
@@ -758,11 +1064,25 @@ struct ceb_dispatcher *ceb_dispatcher_new(struct ceb_daemon *dmn, int index)
 	dsp->index = index;
 	snprintf(dsp->label, sizeof(dsp->label), "dispatcher %d", index);
 	pthread_mutex_init(&dsp->lock, NULL);
+	dsp->curl_due = UINT64_MAX;
+	dsp->epfd = epoll_create1(EPOLL_CLOEXEC);
+	dsp->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	dsp->multi = curl_multi_init();
-	if (!dsp->multi) {
+	if (dsp->epfd < 0 || dsp->wakefd < 0 || !dsp->multi) {
 		ceb_dispatcher_free(dsp);
 		return NULL;
 	}
+	{
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = dsp->wakefd };
+		if (epoll_ctl(dsp->epfd, EPOLL_CTL_ADD, dsp->wakefd, &ev) < 0) {
+			ceb_dispatcher_free(dsp);
+			return NULL;
+		}
+	}
+	curl_multi_setopt(dsp->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(dsp->multi, CURLMOPT_SOCKETDATA, dsp);
+	curl_multi_setopt(dsp->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(dsp->multi, CURLMOPT_TIMERDATA, dsp);
 	/* Keep connections to busy subscribers open across deliveries. */
 	curl_multi_setopt(dsp->multi, CURLMOPT_MAXCONNECTS, 1024L);
 	return dsp;
@@ -770,6 +1090,8 @@ struct ceb_dispatcher *ceb_dispatcher_new(struct ceb_daemon *dmn, int index)
 
 int ceb_dispatcher_start(struct ceb_dispatcher *dsp)
 {
+	if (!dsp->lanes && lanes_build(dsp) < 0)
+		return CEB_ENOMEM;
 	if (pthread_create(&dsp->thread, NULL, dispatcher_main, dsp) != 0)
 		return CEB_EIO;
 	dsp->started = 1;
@@ -783,8 +1105,10 @@ size_t ceb_dispatcher_busy(struct ceb_dispatcher *dsp)
 
 /* Settle everything still held as failed: the memory channel counts it lost, a durable one
  * redelivers it after a restart. */
-static void fail_all(struct ceb_dispatcher *dsp)
+static size_t fail_all(struct ceb_dispatcher *dsp)
 {
+	size_t n = ceb_dispatcher_busy(dsp);
+
 	for (;;) {
 		struct job *list;
 
@@ -792,7 +1116,7 @@ static void fail_all(struct ceb_dispatcher *dsp)
 		list = dsp->inbox;
 		dsp->inbox = dsp->inbox_tail = NULL;
 		pthread_mutex_unlock(&dsp->lock);
-		if (!list && !dsp->nheap && !dsp->active)
+		if (!list && !dsp->nheap && !dsp->active && !dsp->ring_head)
 			break;
 		/* Settling may hand more messages in: loop until nothing is left. */
 		for (struct job *job = list, *next; job; job = next) {
@@ -810,7 +1134,21 @@ static void fail_all(struct ceb_dispatcher *dsp)
 			atomic_fetch_add(&job->trg->cnt.lost, 1);
 			job_settle(dsp, job, CEB_SETTLE_FAILED);
 		}
+		while (dsp->ring_head) {
+			struct lane *ln = ring_pop(dsp);
+			while (ln->qhead) {
+				struct job *job = lane_dequeue(ln);
+				atomic_fetch_add(&job->trg->cnt.lost, 1);
+				job_settle(dsp, job, CEB_SETTLE_FAILED);
+			}
+		}
 	}
+	return n;
+}
+
+size_t ceb_dispatcher_abandon(struct ceb_dispatcher *dsp)
+{
+	return dsp ? fail_all(dsp) : 0;
 }
 
 void ceb_dispatcher_stop(struct ceb_dispatcher *dsp)
@@ -818,10 +1156,9 @@ void ceb_dispatcher_stop(struct ceb_dispatcher *dsp)
 	if (!dsp || !dsp->started)
 		return;
 	atomic_store(&dsp->stop, 1);
-	curl_multi_wakeup(dsp->multi);
+	wake_up(dsp);
 	pthread_join(dsp->thread, NULL);
 	dsp->started = 0;
-	fail_all(dsp);
 }
 
 void ceb_dispatcher_free(struct ceb_dispatcher *dsp)
@@ -829,12 +1166,18 @@ void ceb_dispatcher_free(struct ceb_dispatcher *dsp)
 	if (!dsp)
 		return;
 	ceb_dispatcher_stop(dsp);
+	fail_all(dsp);
 	for (size_t i = 0; i < dsp->npool; i++)
 		curl_easy_cleanup(dsp->pool[i]);
 	free(dsp->pool);
 	free(dsp->heap);
+	free(dsp->lanes);
 	if (dsp->multi)
 		curl_multi_cleanup(dsp->multi);
+	if (dsp->epfd >= 0)
+		close(dsp->epfd);
+	if (dsp->wakefd >= 0)
+		close(dsp->wakefd);
 	pthread_mutex_destroy(&dsp->lock);
 	free(dsp);
 }

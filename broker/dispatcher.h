@@ -17,8 +17,12 @@ void ceb_dispatcher_on_msg(void *trigger, struct ceb_event *ev, void *handle);
 int ceb_dispatcher_start(struct ceb_dispatcher *dsp);
 /* Deliveries queued, waiting for a retry or in flight. */
 size_t ceb_dispatcher_busy(struct ceb_dispatcher *dsp);
-/* Stop the thread: unsettled messages are settled FAILED (and counted lost). */
+/* Stop the thread and wait for it; what it holds stays held (see abandon). */
 void ceb_dispatcher_stop(struct ceb_dispatcher *dsp);
+/* After stop: settle FAILED (and count lost) every message held. Settling may hand messages to other
+ * dispatchers, so the daemon repeats this over all of them until it returns 0 everywhere. Returns
+ * how many messages were held. */
+size_t ceb_dispatcher_abandon(struct ceb_dispatcher *dsp);
 void ceb_dispatcher_free(struct ceb_dispatcher *dsp);
 
 #endif

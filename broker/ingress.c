@@ -1,91 +1,70 @@
-/* The HTTP ingress on libmicrohttpd: routes POST /<namespace>/<broker> to the Broker, decodes the
- * CloudEvents, publishes them and answers 202 only when the channel stored every one. A publish that
- * completes later suspends the request and resumes it from the completion, so that no ingress thread
- * ever waits on a backend. */
-#include <stdio.h>
+/* The HTTP ingress on libmicrohttpd (epoll, a thread pool): the glue between MHD's callbacks and the
+ * transport-independent request logic of request.c. A publish that completes later suspends the
+ * connection and resumes it from the completion, so that no ingress thread waits on a backend. */
 #include <microhttpd.h>
-#include <arpa/inet.h>
 #include <netdb.h>
-#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <unistd.h>
 
 #include "broker/buf.h"
 #include "broker/error.h"
-#include "broker/http_binding.h"
 #include "broker/ingress.h"
 #include "broker/log.h"
+#include "broker/request.h"
 
 struct ceb_ingress {
 	struct MHD_Daemon *mhd;
 	struct ceb_daemon *dmn;
+	atomic_int suspended; /* requests waiting for a publish: MHD must not stop while any is */
 };
 
-enum req_state { REQ_BODY = 0, REQ_ERROR, REQ_PUBLISHING, REQ_DONE };
-
-/* One POST to a Broker, from its headers to its answer. */
-struct req {
-	struct ceb_ingress *ing;
-	struct ceb_broker *brk;
+/* A request in MHD's hands: the logic's state plus its connection, for resuming. */
+struct mhd_req {
+	struct ceb_request req;
 	struct MHD_Connection *conn;
-	enum req_state state;
-	struct ceb_buf body;
-	uint64_t start_ms;
-	int status;                  /* HTTP status once known */
-	char reason[300];
-	pthread_mutex_t lock;        /* guards the publish completion fields below */
-	size_t pending;              /* publishes not completed */
-	int worst;                   /* worst publish status so far (0, CEB_EFULL, CEB_EUNAVAIL) */
-	int suspended;
+	struct ceb_ingress *ing;
+	bool suspended;
 };
 
-static const char *status_text(int code)
-{
-	switch (code) {
-	case 200: return "OK";
-	case 202: return "Accepted";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 413: return "Payload Too Large";
-	case 415: return "Unsupported Media Type";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	}
-	return "";
-}
-
-/* Queue a text answer: the status line's reason or a given one, one line, with the headers a client
- * needs to act on it. */
-static enum MHD_Result answer(struct MHD_Connection *conn, struct ceb_daemon *dmn, int code,
-			      const char *reason, const char *ctype)
+static enum MHD_Result queue(struct MHD_Connection *conn, struct ceb_daemon *dmn, int status,
+			     const char *body, size_t len, const char *ctype, unsigned retry_after)
 {
 	struct MHD_Response *resp;
-	struct ceb_buf b = CEB_BUF_INIT;
 	enum MHD_Result ret;
+	char ra[16];
 
-	if (!reason)
-		reason = status_text(code);
-	ceb_buf_puts(&b, reason);
-	if (!ctype)
-		ceb_buf_putc(&b, '\n');
-	resp = MHD_create_response_from_buffer(b.len, b.p ? b.p : (char *)"", MHD_RESPMEM_MUST_COPY);
-	ceb_buf_free(&b);
+	resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
 	if (!resp)
 		return MHD_NO;
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype ? ctype : "text/plain; charset=utf-8");
-	if (code == 405)
+	if (ctype)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	if (status == 405)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST, OPTIONS");
-	if (code == 429 || code == 503)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	if (retry_after) {
+		snprintf(ra, sizeof(ra), "%u", retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	}
 	if (atomic_load(&dmn->draining))
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-	ret = MHD_queue_response(conn, (unsigned)code, resp);
+	ret = MHD_queue_response(conn, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+/* The answer of a request: its reason as one line of text (nothing for 202). */
+static enum MHD_Result answer(struct MHD_Connection *conn, const struct ceb_request *req)
+{
+	char line[sizeof(req->reason) + 1];
+	int n;
+
+	if (req->status == 202)
+		return queue(conn, req->dmn, 202, "", 0, "text/plain", 0);
+	n = snprintf(line, sizeof(line), "%s\n", req->reason[0] ? req->reason : ceb_status_text(req->status));
+	return queue(conn, req->dmn, req->status, line, (size_t)n, "text/plain; charset=utf-8",
+		     req->retry_after);
 }
 
 static enum MHD_Result answer_options(struct MHD_Connection *conn)
@@ -110,22 +89,9 @@ static enum MHD_Result answer_metrics(struct MHD_Connection *conn, struct ceb_da
 	enum MHD_Result ret;
 
 	ceb_daemon_metrics(dmn, &b);
-	ret = answer(conn, dmn, 200, b.p ? b.p : "", "text/plain; version=0.0.4");
+	ret = queue(conn, dmn, 200, b.p ? b.p : "", b.len, "text/plain; version=0.0.4", 0);
 	ceb_buf_free(&b);
 	return ret;
-}
-
-/* "/ns/name" with two non-empty segments and nothing else. */
-static int path_is_broker(const char *url)
-{
-	const char *p;
-
-	if (url[0] != '/' || url[1] == '/' || url[1] == '\0')
-		return 0;
-	p = strchr(url + 1, '/');
-	if (!p || p[1] == '\0' || strchr(p + 1, '/'))
-		return 0;
-	return 1;
 }
 
 struct hdr_list {
@@ -155,122 +121,18 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 	return MHD_YES;
 }
 
-static int publish_status_rank(int st)
+static void suspend(void *arg)
 {
-	return st == 0 ? 0 : st == CEB_EFULL ? 1 : 2;
+	struct mhd_req *mr = arg;
+
+	mr->suspended = true;
+	atomic_fetch_add(&mr->ing->suspended, 1);
+	MHD_suspend_connection(mr->conn);
 }
 
-static void publish_done(void *arg, int status)
+static void resume(void *arg)
 {
-	struct req *r = arg;
-	int resume;
-
-	pthread_mutex_lock(&r->lock);
-	if (publish_status_rank(status) > publish_status_rank(r->worst))
-		r->worst = status;
-	r->pending--;
-	resume = r->pending == 0 && r->suspended;
-	if (resume)
-		r->suspended = 0;
-	pthread_mutex_unlock(&r->lock);
-	if (resume)
-		MHD_resume_connection(r->conn);
-}
-
-static void finish_publish(struct req *r)
-{
-	struct ceb_broker *brk = r->brk;
-
-	r->state = REQ_DONE;
-	switch (r->worst) {
-	case 0:
-		r->status = 202;
-		snprintf(r->reason, sizeof(r->reason), "%s", "");
-		break;
-	case CEB_EFULL:
-		r->status = 429;
-		snprintf(r->reason, sizeof(r->reason), "broker %s/%s is full, retry later",
-			 brk->cfg->ns, brk->cfg->name);
-		atomic_fetch_add(&brk->cnt.rejected_full, 1);
-		break;
-	default:
-		r->status = 503;
-		snprintf(r->reason, sizeof(r->reason), "broker %s/%s cannot store events now",
-			 brk->cfg->ns, brk->cfg->name);
-		atomic_fetch_add(&brk->cnt.rejected_unavail, 1);
-		break;
-	}
-}
-
-static int ingress_status(int err)
-{
-	switch (err) {
-	case CEB_ETOOBIG: return 413;
-	case CEB_EUNSUPPORTED: return 415;
-	case CEB_ENOMEM: return 503;
-	default: return 400;
-	}
-}
-
-/* Decode the body and publish every event; sets r->state to REQ_DONE or REQ_PUBLISHING. */
-static void decode_and_publish(struct req *r)
-{
-	struct ceb_daemon *dmn = r->ing->dmn;
-	struct hdr_list hl = { 0 };
-	struct ceb_http_request hr;
-	struct ceb_event **evs = NULL;
-	size_t nevs = 0;
-	enum ceb_http_mode mode;
-	char err[256];
-	int rc;
-
-	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_header, &hl);
-	if (hl.oom) {
-		r->state = REQ_ERROR;
-		r->status = 503;
-		snprintf(r->reason, sizeof(r->reason), "out of memory");
-		goto out;
-	}
-	hr.headers = hl.h;
-	hr.nheaders = hl.n;
-	hr.body = r->body.p ? r->body.p : "";
-	hr.body_len = r->body.len;
-	rc = ceb_http_decode(&hr, &dmn->set.limits, &evs, &nevs, &mode, err, sizeof(err));
-	if (rc < 0) {
-		r->state = REQ_ERROR;
-		r->status = ingress_status(rc);
-		snprintf(r->reason, sizeof(r->reason), "%s", err);
-		goto out;
-	}
-	for (size_t i = 0; i < nevs; i++) {
-		const struct ceb_attr *ttl = ceb_event_get(evs[i], "knativebrokerttl");
-		if (ttl && (ttl->type != CEB_TYPE_INTEGER ? strtol(ttl->value, NULL, 10) : ttl->ival) <= 0) {
-			r->state = REQ_ERROR;
-			r->status = 400;
-			snprintf(r->reason, sizeof(r->reason),
-				 "event %s: knativebrokerttl is exhausted (loop guard)",
-				 ceb_event_get(evs[i], "id")->value);
-			goto out;
-		}
-	}
-	r->state = REQ_PUBLISHING;
-	r->pending = nevs + 1; /* +1 held until every publish was started */
-	for (size_t i = 0; i < nevs; i++)
-		ceb_broker_publish(r->brk, evs[i], publish_done, r);
-	pthread_mutex_lock(&r->lock);
-	r->pending--;
-	if (r->pending == 0) {
-		finish_publish(r);
-	} else {
-		r->suspended = 1;
-		MHD_suspend_connection(r->conn);
-	}
-	pthread_mutex_unlock(&r->lock);
-out:
-	for (size_t i = 0; i < nevs; i++)
-		ceb_event_unref(evs[i]);
-	free(evs);
-	free(hl.h);
+	MHD_resume_connection(((struct mhd_req *)arg)->conn);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -278,129 +140,73 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  size_t *upload_data_size, void **con_cls)
 {
 	struct ceb_ingress *ing = cls;
-	struct ceb_daemon *dmn = ing->dmn;
-	struct req *r = *con_cls;
-	struct ceb_broker *brk;
-	const char *cl;
-	enum MHD_Result ret;
+	struct mhd_req *mr = *con_cls;
+	struct hdr_list hl = { 0 };
+	bool ready;
 
-	if (!r) {
+	if (!mr) {
 		/* Headers are complete: route before reading any body. */
-		if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) {
-			if (strcmp(url, "/healthz") == 0)
-				return answer(conn, dmn, 200, "ok", NULL);
-			if (strcmp(url, "/readyz") == 0) {
-				int ok = atomic_load(&dmn->ready) && !atomic_load(&dmn->draining);
-				return answer(conn, dmn, ok ? 200 : 503, ok ? "ready" : "not ready", NULL);
-			}
-			if (strcmp(url, "/metrics") == 0)
-				return answer_metrics(conn, dmn);
-		}
-		if (!path_is_broker(url)) {
-			atomic_fetch_add(&dmn->cnt.rejected_4xx, 1);
-			return answer(conn, dmn, 404, "no broker here: the ingress path is /<namespace>/<broker>", NULL);
-		}
-		brk = ceb_broker_find(dmn, url, strlen(url));
-		if (!brk) {
-			char msg[600];
-			snprintf(msg, sizeof(msg), "no broker at %.500s", url);
-			atomic_fetch_add(&dmn->cnt.rejected_4xx, 1);
-			return answer(conn, dmn, 404, msg, NULL);
-		}
-		if (strcmp(method, "OPTIONS") == 0)
-			return answer_options(conn);
-		if (strcmp(method, "POST") != 0) {
-			atomic_fetch_add(&brk->cnt.rejected_4xx, 1);
-			return answer(conn, dmn, 405, "only POST is allowed on a broker", NULL);
-		}
-		if (atomic_load(&dmn->draining)) {
-			atomic_fetch_add(&brk->cnt.rejected_unavail, 1);
-			return answer(conn, dmn, 503, "shutting down", NULL);
-		}
-		cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl) {
-			char *end, msg[200];
-			unsigned long long n = strtoull(cl, &end, 10);
-			if (*end == '\0' && n > dmn->set.limits.max_event_size) {
-				/* Answer now, before reading (or inviting, with 100-continue) the body. */
-				snprintf(msg, sizeof(msg), "body of %llu bytes is over the limit of %zu bytes",
-					 n, dmn->set.limits.max_event_size);
-				atomic_fetch_add(&brk->cnt.rejected_4xx, 1);
-				return answer(conn, dmn, 413, msg, NULL);
-			}
-		}
-		r = calloc(1, sizeof(*r));
-		if (!r)
-			return answer(conn, dmn, 503, "out of memory", NULL);
-		r->ing = ing;
-		r->brk = brk;
-		r->conn = conn;
-		r->start_ms = ceb_now_ms();
-		pthread_mutex_init(&r->lock, NULL);
-		*con_cls = r;
-		return MHD_YES;
-	}
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		enum ceb_route route;
+		enum MHD_Result ret;
 
+		mr = calloc(1, sizeof(*mr));
+		if (!mr)
+			return MHD_NO;
+		mr->conn = conn;
+		mr->ing = ing;
+		ceb_request_init(&mr->req, ing->dmn, suspend, resume, mr);
+		route = ceb_request_route(&mr->req, method, url, cl, ci ? ci->client_addr : NULL);
+		if (route == CEB_ROUTE_BODY) {
+			*con_cls = mr;
+			return MHD_YES;
+		}
+		ret = route == CEB_ROUTE_OPTIONS ? answer_options(conn)
+		      : route == CEB_ROUTE_METRICS ? answer_metrics(conn, ing->dmn)
+						   : answer(conn, &mr->req);
+		ceb_request_fini(&mr->req);
+		free(mr);
+		return ret;
+	}
 	if (*upload_data_size) {
-		size_t n = *upload_data_size;
+		bool keep = ceb_request_body(&mr->req, upload_data, *upload_data_size);
 		*upload_data_size = 0;
-		if (r->state != REQ_BODY)
-			return MHD_YES; /* discard the rest of a refused body */
-		if (dmn->set.request_timeout_s &&
-		    ceb_now_ms() - r->start_ms > (uint64_t)dmn->set.request_timeout_s * 1000) {
-			r->state = REQ_ERROR;
-			r->status = 408;
-			snprintf(r->reason, sizeof(r->reason), "request took longer than %u s",
-				 dmn->set.request_timeout_s);
-			return MHD_YES;
-		}
-		if (r->body.len + n > dmn->set.limits.max_event_size) {
-			r->state = REQ_ERROR;
-			r->status = 413;
-			snprintf(r->reason, sizeof(r->reason), "body is over the limit of %zu bytes",
-				 dmn->set.limits.max_event_size);
-			ceb_buf_free(&r->body);
-			return MHD_YES;
-		}
-		if (ceb_buf_append(&r->body, upload_data, n) < 0) {
-			r->state = REQ_ERROR;
-			r->status = 503;
-			snprintf(r->reason, sizeof(r->reason), "out of memory");
-		}
-		return MHD_YES;
+		/* MHD 0.9 cannot answer in the middle of a body: a refused body that keeps coming past
+		 * the deadline or the size limit gets the connection closed instead. */
+		return keep ? MHD_YES : MHD_NO;
 	}
-
-	/* The whole request is in (or the request resumed after its publish completed). */
-	if (r->state == REQ_BODY)
-		decode_and_publish(r);
-	if (r->state == REQ_PUBLISHING) {
-		pthread_mutex_lock(&r->lock);
-		if (r->pending == 0)
-			finish_publish(r);
-		pthread_mutex_unlock(&r->lock);
-		if (r->state == REQ_PUBLISHING)
-			return MHD_YES; /* suspended; resumed by publish_done */
+	if (mr->suspended) {
+		/* Resumed after the last publish completed. */
+		mr->suspended = false;
+		atomic_fetch_sub(&ing->suspended, 1);
+	} else if (!mr->req.status) {
+		MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hl);
+		if (hl.oom) {
+			free(hl.h);
+			mr->req.status = 503;
+			snprintf(mr->req.reason, sizeof(mr->req.reason), "out of memory");
+			return answer(conn, &mr->req);
+		}
 	}
-	if (r->status == 202) {
-		atomic_fetch_add(&r->brk->cnt.accepted, 1);
-		return answer(conn, dmn, 202, "", "text/plain");
-	}
-	if (r->status >= 400 && r->status < 500 && r->status != 429)
-		atomic_fetch_add(&r->brk->cnt.rejected_4xx, 1);
-	ret = answer(conn, dmn, r->status, r->reason, NULL);
-	return ret;
+	ready = ceb_request_complete(&mr->req, hl.h, hl.n);
+	free(hl.h);
+	if (!ready)
+		return MHD_YES; /* suspended; resume() comes from the last publish completion */
+	return answer(conn, &mr->req);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	struct req *r = *con_cls;
+	struct mhd_req *mr = *con_cls;
 
-	if (!r)
+	if (!mr)
 		return;
-	ceb_buf_free(&r->body);
-	pthread_mutex_destroy(&r->lock);
-	free(r);
+	ceb_request_fini(&mr->req);
+	free(mr);
 	*con_cls = NULL;
 }
 
@@ -470,17 +276,23 @@ out:
 	return rc;
 }
 
-void ceb_ingress_quiesce(struct ceb_ingress *ing)
-{
-	/* Keep the listening socket: new connections get a quick 503 rather than a refused connect,
-	 * which clients treat as retryable. The daemon's draining flag does the rest. */
-	(void)ing;
-}
-
 void ceb_ingress_stop(struct ceb_ingress *ing)
 {
+	uint64_t deadline;
+
 	if (!ing)
 		return;
+	/* The channels have completed every publish by now (ceb_daemon_destroy stops them first), so
+	 * suspended requests are being resumed: give MHD's threads a moment to answer them, since
+	 * MHD_stop_daemon() must not run while a connection is suspended. */
+	deadline = ceb_now_ms() + 2000;
+	while (atomic_load(&ing->suspended) > 0 && ceb_now_ms() < deadline)
+		usleep(1000);
+	if (atomic_load(&ing->suspended) > 0) {
+		LOG_ERR("ingress", "%d requests still suspended at exit; leaving the server to the OS",
+			atomic_load(&ing->suspended));
+		return;
+	}
 	if (ing->mhd)
 		MHD_stop_daemon(ing->mhd);
 	free(ing);

@@ -10,8 +10,8 @@ struct ceb_ingress;
 /* Bind and start serving; *port is the port bound. 0 or an error with a reason in errbuf. */
 int ceb_ingress_start(struct ceb_daemon *dmn, struct ceb_ingress **out, int *port, char *errbuf,
 		      size_t errlen);
-/* Stop accepting new connections (open ones are answered 503 by the handler while draining). */
-void ceb_ingress_quiesce(struct ceb_ingress *ing);
+/* Stop serving. Call after the channels stopped (every publish completed), so that no request is
+ * left suspended. */
 void ceb_ingress_stop(struct ceb_ingress *ing);
 
 #endif

@@ -71,6 +71,10 @@ typedef void channel_settle_f(void *ctx, void *sub, void *handle, enum ceb_settl
 typedef size_t channel_pending_f(void *ctx);
 /* True if publish/settle already applied the subscription filters (see ceb_sub_cfg.filter). */
 typedef bool channel_prefilters_f(void *ctx);
+/* Shutdown, before destroy: complete every pending publish (stored, or CEB_EUNAVAIL), stop the
+ * background threads, and hand no more messages to subscriptions; later publishes complete at once
+ * with CEB_EUNAVAIL. Settle still works (the dispatchers give back what they hold). */
+typedef void channel_stop_f(void *ctx);
 
 struct channel_ops {
 	const char *name; /* "memory", "kafka", ... */
@@ -82,6 +86,7 @@ struct channel_ops {
 	channel_settle_f *settle;
 	channel_pending_f *pending;
 	channel_prefilters_f *prefilters;
+	channel_stop_f *stop;
 };
 
 /* The backends compiled into this build (see channels/channel_list.h). */

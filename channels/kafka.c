@@ -112,6 +112,9 @@ struct kafka_channel {
 	atomic_int stop;
 	atomic_size_t unconfirmed; /* publishes waiting for their delivery report */
 	atomic_int failing;       /* the last delivery report was a failure (log transitions only) */
+	pthread_mutex_t pub_lock; /* guards the deadline list: publishes in the order they were made,
+				     so in deadline order */
+	struct kafka_pub *pub_head, *pub_tail;
 	struct kafka_sub **subs;
 	size_t nsubs;
 	int started;
@@ -123,6 +126,10 @@ struct kafka_pub {
 	struct ceb_event *ev;
 	ceb_publish_done_f *done;
 	void *arg;
+	uint64_t deadline;        /* answer 503 at this time if Kafka has not confirmed */
+	int answered;             /* done() was called (by the report or by the deadline) */
+	int queued;               /* on the deadline list */
+	struct kafka_pub *prev, *next;
 };
 
 static uint64_t now_ms(void)
@@ -467,11 +474,25 @@ static int record_decode(const rd_kafka_message_t *m, struct ceb_event **out, ch
 
 /* ---- producer ---- */
 
+static void pub_unlink(struct kafka_channel *kc, struct kafka_pub *pub)
+{
+	if (pub->prev)
+		pub->prev->next = pub->next;
+	else
+		kc->pub_head = pub->next;
+	if (pub->next)
+		pub->next->prev = pub->prev;
+	else
+		kc->pub_tail = pub->prev;
+	pub->prev = pub->next = NULL;
+	pub->queued = 0;
+}
+
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
 	struct kafka_channel *kc = opaque;
 	struct kafka_pub *pub = m->_private;
-	int status = 0;
+	int status = 0, answered;
 
 	/* With acks=all and idempotence a report without error means stored by every in-sync replica.
 	 * Anything else, possibly persisted included, is not a 202. */
@@ -485,18 +506,61 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	} else if (atomic_exchange(&kc->failing, 0)) {
 		LOG_INFO(kc->label, "Kafka confirms publishes again");
 	}
-	pub->done(pub->arg, status);
+	pthread_mutex_lock(&kc->pub_lock);
+	if (pub->queued)
+		pub_unlink(kc, pub);
+	answered = pub->answered;
+	pub->answered = 1;
+	pthread_mutex_unlock(&kc->pub_lock);
+	if (!answered)
+		pub->done(pub->arg, status);
 	ceb_event_unref(pub->ev);
 	free(pub);
 	atomic_fetch_sub(&kc->unconfirmed, 1);
+}
+
+/* Answer 503 for publishes past their deadline. librdkafka enforces message.timeout.ms only lazily
+ * while every broker is down (seconds late): the sender gets its answer on time all the same. The
+ * report still comes later and frees the publish; if it says stored, the sender's retry is a
+ * duplicate, which at-least-once allows. */
+static void pub_expire(struct kafka_channel *kc)
+{
+	struct {
+		ceb_publish_done_f *done;
+		void *arg;
+	} due[128];
+	size_t n;
+	uint64_t now = now_ms();
+
+	do {
+		/* Only done and arg are used outside the lock: once answered, a publish may be freed by
+		 * a failed producev() at any time. */
+		n = 0;
+		pthread_mutex_lock(&kc->pub_lock);
+		while (n < 128 && kc->pub_head && kc->pub_head->deadline <= now) {
+			struct kafka_pub *pub = kc->pub_head;
+			pub_unlink(kc, pub);
+			pub->answered = 1;
+			due[n].done = pub->done;
+			due[n++].arg = pub->arg;
+		}
+		pthread_mutex_unlock(&kc->pub_lock);
+		for (size_t i = 0; i < n; i++)
+			due[i].done(due[i].arg, CEB_EUNAVAIL);
+		if (n && !atomic_exchange(&kc->failing, 1))
+			LOG_WARN(kc->label, "Kafka did not confirm a publish within %d ms: answering 503 "
+				 "until it does", kc->confirm_ms);
+	} while (n == 128);
 }
 
 static void *dr_main(void *arg)
 {
 	struct kafka_channel *kc = arg;
 
-	while (!atomic_load(&kc->stop))
+	while (!atomic_load(&kc->stop)) {
 		rd_kafka_poll(kc->producer, 100);
+		pub_expire(kc);
+	}
 	return NULL;
 }
 
@@ -514,7 +578,7 @@ static void kafka_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *d
 		done(arg, CEB_EUNAVAIL);
 		return;
 	}
-	pub = malloc(sizeof(*pub));
+	pub = calloc(1, sizeof(*pub));
 	hdrs = pub ? record_headers(ev) : NULL;
 	if (!pub || !hdrs) {
 		free(pub);
@@ -527,19 +591,37 @@ static void kafka_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *d
 	data = ceb_event_data(ev, &len);
 	key = ceb_event_get(ev, "partitionkey");
 	atomic_fetch_add(&kc->unconfirmed, 1);
+	/* On the deadline list before librdkafka has it: its report may come at once. */
+	pthread_mutex_lock(&kc->pub_lock);
+	pub->deadline = now_ms() + (uint64_t)kc->confirm_ms;
+	pub->queued = 1;
+	pub->prev = kc->pub_tail;
+	if (kc->pub_tail)
+		kc->pub_tail->next = pub;
+	else
+		kc->pub_head = pub;
+	kc->pub_tail = pub;
+	pthread_mutex_unlock(&kc->pub_lock);
 	/* The value is not copied: the event is immutable and our reference keeps it until the report. */
 	err = rd_kafka_producev(kc->producer, RD_KAFKA_V_TOPIC(kc->topic),
 				RD_KAFKA_V_VALUE((void *)data, data ? len : 0),
 				RD_KAFKA_V_KEY(key ? key->value : NULL, key ? key->len : 0),
 				RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(pub), RD_KAFKA_V_END);
 	if (err) {
-		/* Not queued: headers and pub are still ours. */
+		int answered;
+		/* Not queued: headers and pub are still ours (unless the deadline answered already). */
+		pthread_mutex_lock(&kc->pub_lock);
+		if (pub->queued)
+			pub_unlink(kc, pub);
+		answered = pub->answered;
+		pthread_mutex_unlock(&kc->pub_lock);
 		atomic_fetch_sub(&kc->unconfirmed, 1);
 		rd_kafka_headers_destroy(hdrs);
 		ceb_event_unref(pub->ev);
 		free(pub);
 		LOG_DEBUG(kc->label, "publish refused: %s", rd_kafka_err2str(err));
-		done(arg, err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? CEB_EFULL : CEB_EUNAVAIL);
+		if (!answered)
+			done(arg, err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? CEB_EFULL : CEB_EUNAVAIL);
 	}
 }
 
@@ -1161,6 +1243,7 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 		"partitioner", "murmur2_random", /* the Java client's: same key, same partition */
 		"message.max.bytes", "67174400", /* the largest --max-event-size plus headers */
 		"log.connection.close", "false",
+		"reconnect.backoff.max.ms", "1000", /* back to work within a second of an outage */
 		NULL,
 	};
 	struct kafka_channel *kc = calloc(1, sizeof(*kc));
@@ -1173,6 +1256,7 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 		return CEB_ENOMEM;
 	}
 	snprintf(kc->label, sizeof(kc->label), "broker %s/%s", cfg->ns, cfg->name);
+	pthread_mutex_init(&kc->pub_lock, NULL);
 	rc = read_config(kc, cfg, errbuf, errlen);
 	if (rc < 0)
 		goto fail;
@@ -1222,6 +1306,7 @@ static int kafka_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 		"queued.min.messages", "1000",       /* prefetch per partition: memory under lag */
 		"queued.max.messages.kbytes", "8192",
 		"log.connection.close", "false",
+		"reconnect.backoff.max.ms", "1000",
 		NULL,
 	};
 	struct kafka_channel *kc = ctx;
@@ -1250,7 +1335,6 @@ static int kafka_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 		"enable.auto.commit", "true",
 		"enable.auto.offset.store", "false", /* we store only the settled prefix */
 		"auto.offset.reset", "earliest",     /* see group_init */
-		"allow.auto.create.topics", "false",
 		"enable.partition.eof", "false",
 		NULL }, err, sizeof(err));
 	if (!conf) {
@@ -1373,6 +1457,7 @@ static void kafka_destroy(void *ctx)
 	free(kc->subs);
 	strv_free(kc->topic_keys, kc->topic_values, kc->ntopic_cfg);
 	strv_free(kc->pt_keys, kc->pt_values, kc->npt);
+	pthread_mutex_destroy(&kc->pub_lock);
 	free(kc->topic);
 	free(kc);
 }

@@ -37,6 +37,7 @@ struct mem_channel {
 	struct ceb_filter_index *idx;
 	struct mem_entry *live;
 	int started;
+	int stopped; /* no more publishes, nothing more handed out */
 };
 
 static void entry_link(struct mem_channel *mc, struct mem_entry *e)
@@ -142,9 +143,9 @@ nomem:
 }
 
 /* Hand queued entries to the subscription while it has credit. Called with the lock held. */
-static void sub_pump(struct mem_sub *sub)
+static void sub_pump(struct mem_channel *mc, struct mem_sub *sub)
 {
-	while (sub->count && sub->inflight < sub->cfg.max_inflight) {
+	while (!mc->stopped && sub->count && sub->inflight < sub->cfg.max_inflight) {
 		struct mem_entry *e = sub->ring[sub->head];
 		sub->head = (sub->head + 1) % sub->cap;
 		sub->count--;
@@ -173,6 +174,7 @@ static int sub_push(struct mem_sub *sub, struct mem_entry *e)
 }
 
 struct route_ctx {
+	struct mem_channel *mc;
 	struct mem_entry *e;
 	int err;
 };
@@ -187,19 +189,19 @@ static int route_one(void *arg, void *item)
 		return 1;
 	}
 	rc->e->pending++;
-	sub_pump(sub);
+	sub_pump(rc->mc, sub);
 	return 0;
 }
 
 static void mem_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *done, void *arg)
 {
 	struct mem_channel *mc = ctx;
-	struct route_ctx rc = { NULL, 0 };
+	struct route_ctx rc = { mc, NULL, 0 };
 	size_t size = ceb_event_size(ev);
 	int status = 0;
 
 	pthread_mutex_lock(&mc->lock);
-	if (!mc->started) {
+	if (!mc->started || mc->stopped) {
 		status = CEB_EUNAVAIL;
 		goto out;
 	}
@@ -251,7 +253,7 @@ static void mem_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
 		mc->bytes -= e->size;
 		entry_free(mc, e);
 	}
-	sub_pump(sub);
+	sub_pump(mc, sub);
 	pthread_mutex_unlock(&mc->lock);
 }
 
@@ -271,6 +273,15 @@ static bool mem_prefilters(void *ctx)
 	return true;
 }
 
+static void mem_stop(void *ctx)
+{
+	struct mem_channel *mc = ctx;
+
+	pthread_mutex_lock(&mc->lock);
+	mc->stopped = 1;
+	pthread_mutex_unlock(&mc->lock);
+}
+
 const struct channel_ops ceb_channel_memory = {
 	.name = "memory",
 	.create = mem_create,
@@ -281,4 +292,5 @@ const struct channel_ops ceb_channel_memory = {
 	.settle = mem_settle,
 	.pending = mem_pending,
 	.prefilters = mem_prefilters,
+	.stop = mem_stop,
 };

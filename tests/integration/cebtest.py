@@ -290,6 +290,55 @@ def _indent(text, n):
     return "".join(" " * n + line + "\n" for line in text.strip("\n").splitlines())
 
 
+class KafkaMock:
+    """librdkafka's mock cluster in its own process (tests/tools/kafka_mock): it outlives any number
+    of cebroker restarts. cmd() sends a fault command ("down all", "up 2", "err Produce 3
+    NOT_ENOUGH_REPLICAS", "topic NAME PARTITIONS"...) and returns the answer."""
+
+    def __init__(self, brokers=3):
+        top = os.environ.get("top_builddir") or os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        path = os.path.join(top, "tests", "tools", "kafka_mock")
+        self.proc = subprocess.Popen([path, "-b", str(brokers)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("bootstrap.servers="):
+            raise AssertionError("kafka_mock did not start: %r" % line)
+        self.bootstrap = line.strip().split("=", 1)[1]
+        self.lock = threading.Lock()
+
+    def cmd(self, line):
+        with self.lock:
+            self.proc.stdin.write((line + "\n").encode())
+            self.proc.stdin.flush()
+            answer = self.proc.stdout.readline().decode().strip()
+        if answer != "ok":
+            raise AssertionError("kafka_mock: %s: %s" % (line, answer))
+        return answer
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(10)
+        self.proc.stdout.close()
+
+
+def kafka_broker_yaml(bootstrap, name="default", namespace="default", delivery=None, config=None):
+    """A Broker of class Kafka with its ConfigMap (Knative's keys plus any in `config`)."""
+    data = {"bootstrap.servers": bootstrap, "default.topic.partitions": "10",
+            "default.topic.replication.factor": "1"}
+    data.update(config or {})
+    y = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s-kafka\n  namespace: %s\ndata:\n" % (
+        name, namespace)
+    y += "".join("  %s: %s\n" % (k, json.dumps(v)) for k, v in data.items())
+    y += "---\napiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: %s\n" % name
+    y += "  namespace: %s\n  annotations:\n    eventing.knative.dev/broker.class: Kafka\n" % namespace
+    y += "spec:\n  config:\n    apiVersion: v1\n    kind: ConfigMap\n    name: %s-kafka\n" % name
+    if delivery:
+        y += "  delivery:\n" + _indent(delivery, 4)
+    return y + "---\n"
+
+
 def main():
     """Run the calling module's tests; exit 0 on success, 1 on failure."""
     prog = unittest.main(module="__main__", verbosity=2, exit=False)

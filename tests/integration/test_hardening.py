@@ -173,10 +173,10 @@ class Hardening(unittest.TestCase):
         try:
             s = socket.create_connection(("127.0.0.1", d.port))
             s.settimeout(10)
-            s.sendall(b"POST /default/default HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n"
+            s.sendall(b"POST /default/default HTTP/1.1\r\nHost: x\r\nContent-Length: 15\r\n"
                       b"ce-specversion: 1.0\r\nce-id: slow\r\nce-type: t\r\nce-source: /s\r\n\r\n")
             answer = b""
-            for _ in range(40):
+            for _ in range(15):
                 try:
                     s.sendall(b"x")
                 except OSError:
@@ -193,6 +193,27 @@ class Hardening(unittest.TestCase):
         finally:
             d.stop()
             sub.close()
+
+    def test_H9_a_body_that_never_ends_gets_the_connection_closed(self):
+        d = Daemon(broker_yaml(), args=["--request-timeout", "1"], log_level="info")
+        try:
+            s = socket.create_connection(("127.0.0.1", d.port))
+            s.sendall(b"POST /default/default HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                      b"ce-specversion: 1.0\r\nce-id: endless\r\nce-type: t\r\nce-source: /s\r\n\r\n")
+            t0 = time.monotonic()
+            closed = False
+            while time.monotonic() - t0 < 10:
+                try:
+                    s.sendall(b"1\r\nx\r\n")
+                except OSError:
+                    closed = True
+                    break
+                time.sleep(0.05)
+            s.close()
+            self.assertTrue(closed, "a body dripping for ever keeps the connection")
+            self.assertLess(time.monotonic() - t0, 5)
+        finally:
+            d.stop()
 
     def test_H12_connections_over_the_per_client_cap_are_refused_others_keep_working(self):
         d = Daemon(broker_yaml(), args=["--max-connections-per-ip", "10"], log_level="info")
@@ -228,6 +249,27 @@ class Hardening(unittest.TestCase):
             st, _, _ = d.post("/default/default", binary_headers(id="after-gone"))
             self.assertEqual(st, 202)
             wait_for(lambda: [r for r in sub.got("/all") if r.ce("id") == "after-gone"], 5)
+        finally:
+            d.stop()
+            sub.close()
+
+    def test_H13_a_client_over_the_rate_limit_gets_429_and_nothing_is_enqueued(self):
+        sub = Subscriber()
+        d = Daemon(broker_yaml() + trigger_yaml("all", sub.at("/all")), args=["--rate-limit", "5"],
+                   log_level="info")
+        try:
+            answers = [d.post("/default/default", binary_headers(id="r%d" % i)) for i in range(30)]
+            codes = [a[0] for a in answers]
+            # A burst of 2 x 5 passes (a little more if the clock moved meanwhile), then 429.
+            self.assertGreaterEqual(codes.count(202), 10)
+            self.assertLess(codes.count(202), 20)
+            refused = [a for a in answers if a[0] == 429]
+            self.assertTrue(refused)
+            self.assertEqual(refused[0][1].get("retry-after"), "1")
+            self.assertIn(b"too many requests from this client", refused[0][2])
+            time.sleep(0.5)
+            self.assertEqual(len(sub.got("/all")), codes.count(202), "only accepted events are delivered")
+            self.assertEqual(d.post("/healthz", {}, b"", "GET")[0], 200)
         finally:
             d.stop()
             sub.close()
