@@ -237,6 +237,17 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 	return 0;
 }
 
+int ceb_daemon_start_offline(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
+{
+	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
+		int rc = brk->ch.ops->start(brk->ch.ctx, errbuf, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	atomic_store(&dmn->ready, 1);
+	return 0;
+}
+
 size_t ceb_daemon_pending(struct ceb_daemon *dmn)
 {
 	size_t n = 0;

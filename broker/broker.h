@@ -110,6 +110,10 @@ void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publis
 int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 		      struct ceb_daemon **out, char *errbuf, size_t errlen);
 int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen);
+/* For tests and fuzzers: start the channels only (no listening socket, no delivery threads) and
+ * mark the daemon ready, so that requests can be driven through broker/request.h; messages then
+ * wait in the dispatchers until ceb_dispatcher_abandon(). */
+int ceb_daemon_start_offline(struct ceb_daemon *dmn, char *errbuf, size_t errlen);
 /* Events stored and not settled, plus deliveries held by dispatchers. Any thread. */
 size_t ceb_daemon_pending(struct ceb_daemon *dmn);
 void ceb_daemon_destroy(struct ceb_daemon *dmn);

@@ -1,0 +1,138 @@
+/* Whole requests through the ingress logic, without sockets: the input is a request
+ *   METHOD URL\n  name: value\n ... \n  \n  body
+ * routed, fed in chunks and completed against a real daemon (brokers, memory channels, Triggers
+ * with every filter dialect), whose dispatchers then give every message back. Checks that the
+ * answer is always a status the ingress documents and that nothing stays held. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "broker/broker.h"
+#include "broker/buf.h"
+#include "broker/config.h"
+#include "broker/dispatcher.h"
+#include "broker/request.h"
+
+static const char config_yaml[] =
+	"apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: default\n---\n"
+	"apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: other\n  namespace: ns\n---\n"
+	"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: a\nspec:\n"
+	"  broker: default\n  filter:\n    attributes:\n      type: t\n"
+	"  subscriber:\n    uri: http://127.0.0.1:9/a\n---\n"
+	"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: b\nspec:\n"
+	"  broker: default\n  filters:\n    - any:\n        - prefix:\n            type: com.\n"
+	"        - cesql: \"source LIKE '/s%' AND EXISTS x\"\n"
+	"  subscriber:\n    uri: http://127.0.0.1:9/b\n---\n"
+	"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: c\n  namespace: ns\nspec:\n"
+	"  broker: other\n  subscriber:\n    uri: http://127.0.0.1:9/c\n";
+
+static struct ceb_daemon *dmn;
+
+static void setup(void)
+{
+	struct ceb_settings set = ceb_settings_default;
+	struct ceb_config_errors errs = { CEB_BUF_INIT, 0 };
+	struct ceb_config *cfg;
+	char err[512];
+
+	set.limits.max_event_size = 16384;
+	set.channel_max_events = 64;
+	set.dispatchers = 1;
+	set.request_timeout_s = 0;
+	if (ceb_config_load_string("fuzz.yaml", config_yaml, sizeof(config_yaml) - 1, &cfg, &errs) < 0 ||
+	    ceb_daemon_create(&set, cfg, &dmn, err, sizeof(err)) < 0 ||
+	    ceb_daemon_start_offline(dmn, err, sizeof(err)) < 0) {
+		fprintf(stderr, "fuzz_ingress: setup failed: %s %s\n", errs.text.p ? errs.text.p : "", err);
+		abort();
+	}
+	ceb_buf_free(&errs.text);
+}
+
+static int documented(int status)
+{
+	static const int ok[] = { 200, 202, 400, 404, 405, 408, 413, 415, 429, 503 };
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (status == ok[i])
+			return 1;
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct ceb_http_header hdrs[64];
+	struct ceb_request req;
+	char *buf, *p, *end, *line, *method, *url, *cl = NULL;
+	size_t nh = 0, chunk;
+	enum ceb_route route;
+
+	if (!dmn)
+		setup();
+	if (size < 2)
+		return 0;
+	chunk = 1 + data[0] % 64; /* the first byte picks the body's piece size */
+	buf = malloc(size);
+	if (!buf)
+		return 0;
+	memcpy(buf, data + 1, size - 1);
+	buf[size - 1] = '\0';
+	end = buf + size - 1;
+	p = buf;
+	line = p;
+	p = memchr(p, '\n', (size_t)(end - p));
+	if (!p)
+		goto out;
+	*p++ = '\0';
+	method = line;
+	url = strchr(line, ' ');
+	if (!url)
+		goto out;
+	*url++ = '\0';
+	while (p < end && *p != '\n' && nh < 64) {
+		char *nl = memchr(p, '\n', (size_t)(end - p)), *colon;
+		if (!nl)
+			break;
+		*nl = '\0';
+		colon = strchr(p, ':');
+		if (colon) {
+			*colon++ = '\0';
+			while (*colon == ' ')
+				colon++;
+			hdrs[nh].name = p;
+			hdrs[nh].value = colon;
+			if (strcasecmp(p, "content-length") == 0)
+				cl = colon;
+			nh++;
+		}
+		p = nl + 1;
+	}
+	if (p < end && *p == '\n')
+		p++;
+	ceb_request_init(&req, dmn, NULL, NULL, NULL);
+	route = ceb_request_route(&req, method, url, cl, NULL);
+	if (route == CEB_ROUTE_BODY) {
+		for (char *b = p; b < end; b += chunk)
+			if (!ceb_request_body(&req, b, (size_t)(end - b) < chunk ? (size_t)(end - b) : chunk))
+				break;
+		/* The memory channel stores at once: the answer is always ready. */
+		if (!ceb_request_complete(&req, hdrs, nh))
+			abort();
+	}
+	if (route == CEB_ROUTE_ANSWER || route == CEB_ROUTE_BODY) {
+		if (!documented(req.status)) {
+			fprintf(stderr, "undocumented status %d: %s\n", req.status, req.reason);
+			abort();
+		}
+	}
+	ceb_request_fini(&req);
+	/* Give every message back so that the channels never fill up between inputs. */
+	while (ceb_dispatcher_abandon(dmn->dsp[0]))
+		;
+	if (ceb_daemon_pending(dmn) != 0)
+		abort();
+out:
+	free(buf);
+	return 0;
+}
