@@ -6,7 +6,7 @@
 #include "broker/error.h"
 
 static const char enc_table[64] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /* 0..63 for an alphabet character, 64 for '=', 255 for anything else. */
 static uint8_t dec_char(uint8_t c)

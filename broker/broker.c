@@ -14,28 +14,29 @@
 #include "broker/ratelimit.h"
 
 const struct ceb_settings ceb_settings_default = {
-	.listen_host = "127.0.0.1",
-	.listen_port = 8080,
-	.limits = {
-		.max_event_size = 1 << 20,
-		.max_attrs = 64,
-		.max_value_len = 4096,
-		.max_json_depth = 64,
-		.max_batch = 100,
-	},
-	.max_header_block = 64 * 1024,
-	.max_connections = 10000,
-	.max_conn_per_ip = 0,
-	.idle_timeout_s = 15,
-	.request_timeout_s = 30,
-	.ingress_threads = 2,
-	.dispatchers = 2,
-	.max_inflight = 100,
-	.default_timeout_ms = 30000,
-	.drain_timeout_ms = 30000,
-	.channel_max_events = 100000,
-	.channel_max_bytes = (size_t)256 << 20,
-	.max_ttl = 255,
+        .listen_host = "127.0.0.1",
+        .listen_port = 8080,
+        .limits =
+                {
+                        .max_event_size = 1 << 20,
+                        .max_attrs = 64,
+                        .max_value_len = 4096,
+                        .max_json_depth = 64,
+                        .max_batch = 100,
+                },
+        .max_header_block = 64 * 1024,
+        .max_connections = 10000,
+        .max_conn_per_ip = 0,
+        .idle_timeout_s = 15,
+        .request_timeout_s = 30,
+        .ingress_threads = 2,
+        .dispatchers = 2,
+        .max_inflight = 100,
+        .default_timeout_ms = 30000,
+        .drain_timeout_ms = 30000,
+        .channel_max_events = 100000,
+        .channel_max_bytes = (size_t)256 << 20,
+        .max_ttl = 255,
 };
 
 uint64_t ceb_now_ms(void)
@@ -58,7 +59,7 @@ struct ceb_broker *ceb_broker_find(struct ceb_daemon *dmn, const char *path, siz
 #define COMPACT_MAX 4096
 
 void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publish_done_f *done,
-			void *arg)
+                        void *arg)
 {
 	struct ceb_event *stored = NULL;
 
@@ -110,7 +111,7 @@ static struct ceb_broker *broker_of(struct ceb_daemon *dmn, const struct ceb_bro
 }
 
 int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
-		      struct ceb_daemon **out, char *errbuf, size_t errlen)
+                      struct ceb_daemon **out, char *errbuf, size_t errlen)
 {
 	struct ceb_daemon *dmn = calloc(1, sizeof(*dmn));
 	struct ceb_broker **btail;
@@ -141,8 +142,11 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 		struct ceb_broker *brk = calloc(1, sizeof(*brk));
 		const char *chname = ceb_channel_for_class(bc->broker_class);
 		struct ceb_channel_cfg cc = {
-			.ns = bc->ns, .name = bc->name, .config = bc->config,
-			.max_events = set->channel_max_events, .max_bytes = set->channel_max_bytes,
+		        .ns = bc->ns,
+		        .name = bc->name,
+		        .config = bc->config,
+		        .max_events = set->channel_max_events,
+		        .max_bytes = set->channel_max_bytes,
 		};
 		if (!brk)
 			goto nomem;
@@ -154,9 +158,11 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 		snprintf(brk->label, sizeof(brk->label), "broker %s/%s", bc->ns, bc->name);
 		brk->ch.ops = chname ? ceb_channel_ops_find(chname) : NULL;
 		if (!brk->ch.ops) {
-			snprintf(errbuf, errlen, "%s:%d:%d: Broker %s/%s: class %s needs the %s channel, which "
-				 "this build does not include", bc->loc.file, bc->loc.line, bc->loc.col, bc->ns,
-				 bc->name, bc->broker_class ? bc->broker_class : "?", chname ? chname : "?");
+			snprintf(errbuf, errlen,
+			         "%s:%d:%d: Broker %s/%s: class %s needs the %s channel, which "
+			         "this build does not include",
+			         bc->loc.file, bc->loc.line, bc->loc.col, bc->ns, bc->name,
+			         bc->broker_class ? bc->broker_class : "?", chname ? chname : "?");
 			rc = CEB_ENOTCOMPILED;
 			goto fail;
 		}
@@ -190,7 +196,8 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 		sc.arg = trg;
 		rc = trg->brk->ch.ops->subscribe(trg->brk->ch.ctx, &sc, &trg->sub);
 		if (rc < 0) {
-			snprintf(errbuf, errlen, "%s: cannot subscribe: %s", trg->label, ceb_strerror(rc));
+			snprintf(errbuf, errlen, "%s: cannot subscribe: %s", trg->label,
+			         ceb_strerror(rc));
 			goto fail;
 		}
 		trg->prefiltered = trg->brk->ch.ops->prefilters(trg->brk->ch.ctx);

@@ -19,47 +19,47 @@ struct ceb_daemon;
 /* Settings from the command line, with safe defaults (ceb_settings_default). */
 struct ceb_settings {
 	char listen_host[256];
-	int listen_port;             /* 0 picks a free port */
-	struct ceb_limits limits;     /* event decoding limits */
-	size_t max_header_block;      /* bytes of request line + headers per connection */
-	unsigned max_connections;     /* in total */
+	int listen_port;          /* 0 picks a free port */
+	struct ceb_limits limits; /* event decoding limits */
+	size_t max_header_block;  /* bytes of request line + headers per connection */
+	unsigned max_connections; /* in total */
 	unsigned max_conn_per_ip;
-	unsigned idle_timeout_s;      /* inactivity */
-	unsigned request_timeout_s;   /* whole request */
+	unsigned idle_timeout_s;    /* inactivity */
+	unsigned request_timeout_s; /* whole request */
 	unsigned ingress_threads;
-	unsigned dispatchers;         /* delivery threads */
-	size_t max_inflight;          /* per Trigger */
-	uint64_t default_timeout_ms;  /* per delivery attempt when the Trigger sets none */
-	uint64_t drain_timeout_ms;    /* on SIGTERM */
-	size_t channel_max_events;    /* memory channel bounds, per Broker */
+	unsigned dispatchers;        /* delivery threads */
+	size_t max_inflight;         /* per Trigger */
+	uint64_t default_timeout_ms; /* per delivery attempt when the Trigger sets none */
+	uint64_t drain_timeout_ms;   /* on SIGTERM */
+	size_t channel_max_events;   /* memory channel bounds, per Broker */
 	size_t channel_max_bytes;
-	int max_ttl;                  /* knativebrokerttl at first ingress */
-	double rate_limit;            /* requests per second per client; 0 = no limit */
+	int max_ttl;       /* knativebrokerttl at first ingress */
+	double rate_limit; /* requests per second per client; 0 = no limit */
 };
 
 extern const struct ceb_settings ceb_settings_default;
 
 /* Counters shown on /metrics. */
 struct ceb_counters {
-	atomic_ulong accepted;        /* events stored (202) */
+	atomic_ulong accepted; /* events stored (202) */
 	atomic_ulong rejected_4xx;
-	atomic_ulong rejected_full;   /* 429 */
+	atomic_ulong rejected_full;    /* 429 */
 	atomic_ulong rejected_unavail; /* 503 */
-	atomic_ulong delivered;       /* subscriber accepted */
+	atomic_ulong delivered;        /* subscriber accepted */
 	atomic_ulong attempts;
 	atomic_ulong retries;
-	atomic_ulong dead_lettered;   /* dead-letter sink accepted */
-	atomic_ulong dropped;         /* retries spent and no dead-letter sink */
-	atomic_ulong lost;            /* dead-letter sink failed too (memory channel) */
-	atomic_ulong replies;         /* reply events published */
-	atomic_ulong ttl_exhausted;   /* replies dropped by the loop guard */
+	atomic_ulong dead_lettered; /* dead-letter sink accepted */
+	atomic_ulong dropped;       /* retries spent and no dead-letter sink */
+	atomic_ulong lost;          /* dead-letter sink failed too (memory channel) */
+	atomic_ulong replies;       /* reply events published */
+	atomic_ulong ttl_exhausted; /* replies dropped by the loop guard */
 };
 
 struct ceb_broker {
 	const struct ceb_broker_cfg *cfg;
 	struct ceb_daemon *dmn;
-	char path[512];          /* "/<namespace>/<name>" */
-	char label[300];         /* "broker ns/name" for logs */
+	char path[512];  /* "/<namespace>/<name>" */
+	char label[300]; /* "broker ns/name" for logs */
 	struct ceb_channel ch;
 	struct ceb_counters cnt;
 	struct ceb_broker *next;
@@ -74,11 +74,11 @@ struct ceb_trigger {
 	const struct ceb_trigger_cfg *cfg;
 	struct ceb_broker *brk;
 	struct ceb_dispatcher *dsp;
-	void *sub;               /* channel subscription */
-	bool prefiltered;        /* the channel applied the filter already */
+	void *sub;        /* channel subscription */
+	bool prefiltered; /* the channel applied the filter already */
 	struct ceb_target subscriber;
-	struct ceb_target dls;   /* url NULL without a dead-letter sink */
-	char label[300];         /* "trigger ns/name" */
+	struct ceb_target dls; /* url NULL without a dead-letter sink */
+	char label[300];       /* "trigger ns/name" */
 	struct ceb_counters cnt;
 	struct ceb_trigger *next;
 };
@@ -95,7 +95,7 @@ struct ceb_daemon {
 	int port;                 /* the port actually bound */
 	atomic_int draining;      /* SIGTERM seen: ingress answers 503 */
 	atomic_int ready;
-	struct ceb_counters cnt;  /* daemon-wide */
+	struct ceb_counters cnt; /* daemon-wide */
 };
 
 /* Find a Broker by its ingress path "/ns/name" (len bytes). */
@@ -104,11 +104,11 @@ struct ceb_broker *ceb_broker_find(struct ceb_daemon *dmn, const char *path, siz
 /* Publish an event into a Broker's channel, applying the knativebrokerttl loop guard: an event
  * without the extension gets max_ttl. Takes its own reference. done runs once (maybe before return). */
 void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publish_done_f *done,
-			void *arg);
+                        void *arg);
 
 /* The whole daemon: build from a configuration (which it then owns), start, drain, stop. */
 int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
-		      struct ceb_daemon **out, char *errbuf, size_t errlen);
+                      struct ceb_daemon **out, char *errbuf, size_t errlen);
 int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen);
 /* For tests and fuzzers: start the channels only (no listening socket, no delivery threads) and
  * mark the daemon ready, so that requests can be driven through broker/request.h; messages then

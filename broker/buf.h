@@ -7,13 +7,16 @@
 #include <stddef.h>
 
 struct ceb_buf {
-	char *p;      /* NUL-terminated contents, or NULL while empty */
-	size_t len;   /* bytes used, not counting the NUL */
-	size_t cap;   /* bytes allocated */
-	int failed;   /* set once an allocation failed; later appends do nothing */
+	char *p;    /* NUL-terminated contents, or NULL while empty */
+	size_t len; /* bytes used, not counting the NUL */
+	size_t cap; /* bytes allocated */
+	int failed; /* set once an allocation failed; later appends do nothing */
 };
 
-#define CEB_BUF_INIT { NULL, 0, 0, 0 }
+#define CEB_BUF_INIT          \
+	{                     \
+		NULL, 0, 0, 0 \
+	}
 
 /* Append bytes; returns 0 or CEB_ENOMEM (and marks the buffer failed). */
 int ceb_buf_append(struct ceb_buf *b, const void *data, size_t len);

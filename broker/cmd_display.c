@@ -25,38 +25,51 @@
 #include "broker/json_format.h"
 
 /* Exit statuses, as the help text documents them. */
-enum { DISPLAY_EXIT_OK = 0, DISPLAY_EXIT_FAIL = 1, DISPLAY_EXIT_USAGE = 2 };
+enum {
+	DISPLAY_EXIT_OK = 0,
+	DISPLAY_EXIT_FAIL = 1,
+	DISPLAY_EXIT_USAGE = 2
+};
 
-#define DISPLAY_DEFAULT_LISTEN "127.0.0.1:8081"
+#define DISPLAY_DEFAULT_LISTEN     "127.0.0.1:8081"
 #define DISPLAY_CONNECTION_TIMEOUT 30u
 /* SIGUSR1 is how the HTTP thread tells the main thread that --count was reached. */
 #define DISPLAY_SIG_DONE SIGUSR1
 
 static const char display_usage[] =
-	"Usage: cebroker display [options]\n"
-	"\n"
-	"Accept CloudEvents over HTTP (binary, structured or batched mode) on any path and print\n"
-	"each one on stdout, like Knative's event_display.\n"
-	"\n"
-	"Options:\n"
-	"  --listen HOST:PORT  where to listen (default: " DISPLAY_DEFAULT_LISTEN "); port 0 picks a\n"
-	"                      free port; the address is printed on stderr\n"
-	"  --status CODE       answer every event request with this status (default: 202), e.g.\n"
-	"                      503 to see a sender retry\n"
-	"  --count N           exit after N events\n"
-	"  --json              print each event as one line of JSON (the CloudEvents JSON format)\n"
-	"  -h, --help          print this help\n"
-	"\n"
-	"Invalid requests are answered 400 (413, 415) with the reason, which is also printed on\n"
-	"stderr. OPTIONS requests get the CloudEvents webhook handshake (WebHook-Allowed-Origin: *).\n"
-	"SIGINT or SIGTERM stop it. Exit status: 0 when stopped or after --count events, 1 when it\n"
-	"cannot listen, 2 on a usage error.\n"
-	"\n"
-	"Example:\n"
-	"  cebroker display --listen 127.0.0.1:8081 &\n"
-	"  cebroker send --to http://127.0.0.1:8081/ --type com.example.ping --data '{\"n\": 1}'\n";
+        "Usage: cebroker display [options]\n"
+        "\n"
+        "Accept CloudEvents over HTTP (binary, structured or batched mode) on any path and print\n"
+        "each one on stdout, like Knative's event_display.\n"
+        "\n"
+        "Options:\n"
+        "  --listen HOST:PORT  where to listen (default: " DISPLAY_DEFAULT_LISTEN
+        "); port 0 picks a\n"
+        "                      free port; the address is printed on stderr\n"
+        "  --status CODE       answer every event request with this status (default: 202), e.g.\n"
+        "                      503 to see a sender retry\n"
+        "  --count N           exit after N events\n"
+        "  --json              print each event as one line of JSON (the CloudEvents JSON format)\n"
+        "  -h, --help          print this help\n"
+        "\n"
+        "Invalid requests are answered 400 (413, 415) with the reason, which is also printed on\n"
+        "stderr. OPTIONS requests get the CloudEvents webhook handshake (WebHook-Allowed-Origin: "
+        "*).\n"
+        "SIGINT or SIGTERM stop it. Exit status: 0 when stopped or after --count events, 1 when "
+        "it\n"
+        "cannot listen, 2 on a usage error.\n"
+        "\n"
+        "Example:\n"
+        "  cebroker display --listen 127.0.0.1:8081 &\n"
+        "  cebroker send --to http://127.0.0.1:8081/ --type com.example.ping --data '{\"n\": 1}'\n";
 
-enum display_opt_id { OPT_LISTEN, OPT_STATUS, OPT_COUNT, OPT_JSON, OPT_HELP };
+enum display_opt_id {
+	OPT_LISTEN,
+	OPT_STATUS,
+	OPT_COUNT,
+	OPT_JSON,
+	OPT_HELP
+};
 
 struct display_opt_def {
 	const char *name;
@@ -65,12 +78,8 @@ struct display_opt_def {
 };
 
 static const struct display_opt_def display_opt_defs[] = {
-	{ "--listen", 1, OPT_LISTEN },
-	{ "--status", 1, OPT_STATUS },
-	{ "--count", 1, OPT_COUNT },
-	{ "--json", 0, OPT_JSON },
-	{ "-h", 0, OPT_HELP },
-	{ "--help", 0, OPT_HELP },
+        {"--listen", 1, OPT_LISTEN}, {"--status", 1, OPT_STATUS}, {"--count", 1, OPT_COUNT},
+        {"--json", 0, OPT_JSON},     {"-h", 0, OPT_HELP},         {"--help", 0, OPT_HELP},
 };
 
 struct display_opts {
@@ -130,7 +139,7 @@ static int display_usage_error(const char *fmt, ...)
 }
 
 static int display_parse_ulong(const char *s, unsigned long min, unsigned long max,
-			       unsigned long *out)
+                               unsigned long *out)
 {
 	unsigned long v;
 	char *end;
@@ -181,27 +190,24 @@ static int display_parse_args(int argc, char **argv, struct display_opts *o)
 			return display_usage_error("option '%.*s' takes no value", (int)nlen, arg);
 		}
 		switch (def->id) {
-		case OPT_LISTEN:
-			o->listen = val;
-			break;
+		case OPT_LISTEN: o->listen = val; break;
 		case OPT_STATUS:
 			if (display_parse_ulong(val, 200, 599, &v) < 0)
-				return display_usage_error("--status must be an HTTP status from 200 "
-							   "to 599, not '%s'", val);
+				return display_usage_error(
+				        "--status must be an HTTP status from 200 "
+				        "to 599, not '%s'",
+				        val);
 			o->status = (unsigned)v;
 			break;
 		case OPT_COUNT:
 			if (display_parse_ulong(val, 1, (unsigned long)-1, &v) < 0)
 				return display_usage_error("--count must be a positive number, not "
-							   "'%s'", val);
+				                           "'%s'",
+				                           val);
 			o->count = v;
 			break;
-		case OPT_JSON:
-			o->json = 1;
-			break;
-		case OPT_HELP:
-			o->help = 1;
-			break;
+		case OPT_JSON: o->json = 1; break;
+		case OPT_HELP: o->help = 1; break;
 		}
 	}
 	return 0;
@@ -209,9 +215,9 @@ static int display_parse_args(int argc, char **argv, struct display_opts *o)
 
 /* HOST:PORT or [IPv6]:PORT to a socket address; an empty host means every interface. */
 static int display_resolve(const char *listen_at, struct sockaddr_storage *ss, socklen_t *sslen,
-			   char *errbuf, size_t errlen)
+                           char *errbuf, size_t errlen)
 {
-	struct addrinfo hints = { 0 }, *res = NULL;
+	struct addrinfo hints = {0}, *res = NULL;
 	char host[256], port[16];
 	const char *colon, *h = listen_at;
 	size_t hlen;
@@ -266,8 +272,7 @@ out:
 
 /* Binds the listening socket ourselves so that a busy port gives a precise message, and so that
  * the real port is known when the user asked for port 0. */
-static int display_listen(const char *listen_at, int *fdp, int *family, char *errbuf,
-			  size_t errlen)
+static int display_listen(const char *listen_at, int *fdp, int *family, char *errbuf, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen = 0;
@@ -321,7 +326,7 @@ static void display_print_address(int fd)
 /* --- printing events --- */
 
 static const char *const display_core_attrs[] = {
-	"specversion", "type", "source", "subject", "id", "time", "dataschema", "datacontenttype",
+        "specversion", "type", "source", "subject", "id", "time", "dataschema", "datacontenttype",
 };
 
 static int display_is_core(const char *name)
@@ -406,9 +411,7 @@ static void display_json_indent(struct ceb_buf *b, const char *p, size_t len)
 			ceb_buf_putc(b, c);
 			display_newline(b, depth);
 			break;
-		case ':':
-			ceb_buf_puts(b, ": ");
-			break;
+		case ':': ceb_buf_puts(b, ": "); break;
 		case '}':
 		case ']':
 			if (need_indent)
@@ -417,9 +420,7 @@ static void display_json_indent(struct ceb_buf *b, const char *p, size_t len)
 				display_newline(b, depth ? --depth : 0);
 			ceb_buf_putc(b, c);
 			break;
-		default:
-			ceb_buf_putc(b, c);
-			break;
+		default: ceb_buf_putc(b, c); break;
 		}
 	}
 }
@@ -462,7 +463,8 @@ static int display_format_text(const struct ceb_event *ev, struct ceb_buf *b)
 
 		if (!d)
 			d = "";
-		if (ceb_media_type_is_json(ceb_event_content_type(ev)) && display_is_json(d, dlen)) {
+		if (ceb_media_type_is_json(ceb_event_content_type(ev)) &&
+		    display_is_json(d, dlen)) {
 			ceb_buf_puts(b, "Data,\n  ");
 			display_json_indent(b, d, dlen);
 		} else if (ceb_utf8_valid(d, dlen)) {
@@ -504,7 +506,7 @@ static int display_print(const struct display *dsp, const struct ceb_event *ev)
 /* --- HTTP --- */
 
 static enum MHD_Result display_collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
-					      const char *value)
+                                              const char *value)
 {
 	struct display_headers *h = cls;
 
@@ -523,20 +525,20 @@ static enum MHD_Result display_collect_header(void *cls, enum MHD_ValueKind kind
 	return MHD_YES;
 }
 
-static enum MHD_Result display_reply(struct MHD_Connection *conn, unsigned status,
-				     const char *text, int handshake)
+static enum MHD_Result display_reply(struct MHD_Connection *conn, unsigned status, const char *text,
+                                     int handshake)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	size_t len = text ? strlen(text) : 0;
 
 	resp = MHD_create_response_from_buffer(len, (void *)(text ? text : ""),
-					       MHD_RESPMEM_MUST_COPY);
+	                                       MHD_RESPMEM_MUST_COPY);
 	if (!resp)
 		return MHD_NO;
 	if (len)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-					"text/plain; charset=utf-8");
+		                        "text/plain; charset=utf-8");
 	if (handshake) {
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST, OPTIONS");
 		MHD_add_response_header(resp, "WebHook-Allowed-Origin", "*");
@@ -559,9 +561,9 @@ static unsigned display_status_for(int err)
 
 /* A whole POST body is here: decode, print, answer. */
 static enum MHD_Result display_event_request(struct display *dsp, struct MHD_Connection *conn,
-					     struct display_req *req, const char *url)
+                                             struct display_req *req, const char *url)
 {
-	struct display_headers h = { 0 };
+	struct display_headers h = {0};
 	struct ceb_http_request hreq;
 	struct ceb_event **evs = NULL;
 	size_t nevs = 0, i;
@@ -613,9 +615,9 @@ out:
 /* MHD_AccessHandlerCallback: called once with the headers, then per body chunk, then once more
  * with no data when the body is complete. */
 static enum MHD_Result display_handle(void *cls, struct MHD_Connection *conn, const char *url,
-				      const char *method, const char *version,
-				      const char *upload_data, size_t *upload_data_size,
-				      void **con_cls)
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls)
 {
 	struct display *dsp = cls;
 	struct display_req *req = *con_cls;
@@ -660,7 +662,7 @@ static enum MHD_Result display_handle(void *cls, struct MHD_Connection *conn, co
 
 /* MHD_RequestCompletedCallback: the response is out (or the client went away). */
 static void display_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-			      enum MHD_RequestTerminationCode toe)
+                              enum MHD_RequestTerminationCode toe)
 {
 	struct display *dsp = cls;
 	struct display_req *req = *con_cls;
@@ -676,7 +678,7 @@ static void display_completed(void *cls, struct MHD_Connection *conn, void **con
 
 int ceb_cmd_display(int argc, char **argv)
 {
-	struct display dsp = { .opts = { .listen = DISPLAY_DEFAULT_LISTEN, .status = 202 } };
+	struct display dsp = {.opts = {.listen = DISPLAY_DEFAULT_LISTEN, .status = 202}};
 	struct MHD_Daemon *d = NULL;
 	sigset_t set, old;
 	char errbuf[512];
@@ -717,11 +719,10 @@ int ceb_cmd_display(int argc, char **argv)
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO;
 	if (family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	d = MHD_start_daemon(flags, 0, NULL, NULL, display_handle, &dsp,
-			     MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-			     MHD_OPTION_CONNECTION_TIMEOUT, DISPLAY_CONNECTION_TIMEOUT,
-			     MHD_OPTION_NOTIFY_COMPLETED, display_completed, &dsp,
-			     MHD_OPTION_END);
+	d = MHD_start_daemon(flags, 0, NULL, NULL, display_handle, &dsp, MHD_OPTION_LISTEN_SOCKET,
+	                     (MHD_socket)fd, MHD_OPTION_CONNECTION_TIMEOUT,
+	                     DISPLAY_CONNECTION_TIMEOUT, MHD_OPTION_NOTIFY_COMPLETED,
+	                     display_completed, &dsp, MHD_OPTION_END);
 	if (!d) {
 		display_error("cannot start the HTTP server on %s", dsp.opts.listen);
 		rc = DISPLAY_EXIT_FAIL;

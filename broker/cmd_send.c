@@ -23,46 +23,62 @@
 #include "broker/json_format.h"
 
 /* Exit statuses, as the help text documents them. */
-enum { SEND_EXIT_OK = 0, SEND_EXIT_STATUS = 1, SEND_EXIT_USAGE = 2 };
+enum {
+	SEND_EXIT_OK = 0,
+	SEND_EXIT_STATUS = 1,
+	SEND_EXIT_USAGE = 2
+};
 
 /* A response body is shown to a human; past this much it is cut rather than held in memory. */
-#define SEND_MAX_RESPONSE (1024 * 1024)
+#define SEND_MAX_RESPONSE    (1024 * 1024)
 #define SEND_CONNECT_TIMEOUT 10L
-#define SEND_TIMEOUT 60L
+#define SEND_TIMEOUT         60L
 
 static const char send_usage[] =
-	"Usage: cebroker send --to URL --type TYPE [options]\n"
-	"\n"
-	"Post one CloudEvent to URL, print the HTTP status and the response body.\n"
-	"\n"
-	"Options:\n"
-	"  --to URL                 where to POST the event (required)\n"
-	"  --type TYPE              the type attribute (required)\n"
-	"  --id ID                  the id attribute (default: a random UUID)\n"
-	"  --source SRC             the source attribute (default: cebroker/send)\n"
-	"  --subject S              the subject attribute\n"
-	"  --time T|now             the time attribute: an RFC 3339 timestamp, or now\n"
-	"  --dataschema URI         the dataschema attribute\n"
-	"  --content-type CT        the datacontenttype (default: application/json with data)\n"
-	"  --ext NAME[:TYPE]=VALUE  an extension attribute, repeatable; TYPE is string (default),\n"
-	"                           int, bool, uri, urlref, time or binary\n"
-	"  --data TEXT              the event data\n"
-	"  --data-file FILE         read the event data from FILE, or from stdin with -\n"
-	"  --mode binary|structured the HTTP content mode (default: binary)\n"
-	"  -v, --verbose            print the request and response headers on stderr\n"
-	"  -h, --help               print this help\n"
-	"\n"
-	"Exit status: 0 on a 2xx answer, 1 on any other status, 2 on a usage error or when the\n"
-	"request could not be sent.\n"
-	"\n"
-	"Example:\n"
-	"  cebroker send --to http://127.0.0.1:8080/default/default \\\n"
-	"      --type com.example.order.created --source /shop --ext region=eu \\\n"
-	"      --data '{\"order\": 42}'\n";
+        "Usage: cebroker send --to URL --type TYPE [options]\n"
+        "\n"
+        "Post one CloudEvent to URL, print the HTTP status and the response body.\n"
+        "\n"
+        "Options:\n"
+        "  --to URL                 where to POST the event (required)\n"
+        "  --type TYPE              the type attribute (required)\n"
+        "  --id ID                  the id attribute (default: a random UUID)\n"
+        "  --source SRC             the source attribute (default: cebroker/send)\n"
+        "  --subject S              the subject attribute\n"
+        "  --time T|now             the time attribute: an RFC 3339 timestamp, or now\n"
+        "  --dataschema URI         the dataschema attribute\n"
+        "  --content-type CT        the datacontenttype (default: application/json with data)\n"
+        "  --ext NAME[:TYPE]=VALUE  an extension attribute, repeatable; TYPE is string (default),\n"
+        "                           int, bool, uri, urlref, time or binary\n"
+        "  --data TEXT              the event data\n"
+        "  --data-file FILE         read the event data from FILE, or from stdin with -\n"
+        "  --mode binary|structured the HTTP content mode (default: binary)\n"
+        "  -v, --verbose            print the request and response headers on stderr\n"
+        "  -h, --help               print this help\n"
+        "\n"
+        "Exit status: 0 on a 2xx answer, 1 on any other status, 2 on a usage error or when the\n"
+        "request could not be sent.\n"
+        "\n"
+        "Example:\n"
+        "  cebroker send --to http://127.0.0.1:8080/default/default \\\n"
+        "      --type com.example.order.created --source /shop --ext region=eu \\\n"
+        "      --data '{\"order\": 42}'\n";
 
 enum send_opt_id {
-	OPT_TO, OPT_ID, OPT_SOURCE, OPT_TYPE, OPT_SUBJECT, OPT_TIME, OPT_DATASCHEMA, OPT_CONTENT_TYPE,
-	OPT_EXT, OPT_DATA, OPT_DATA_FILE, OPT_MODE, OPT_VERBOSE, OPT_HELP,
+	OPT_TO,
+	OPT_ID,
+	OPT_SOURCE,
+	OPT_TYPE,
+	OPT_SUBJECT,
+	OPT_TIME,
+	OPT_DATASCHEMA,
+	OPT_CONTENT_TYPE,
+	OPT_EXT,
+	OPT_DATA,
+	OPT_DATA_FILE,
+	OPT_MODE,
+	OPT_VERBOSE,
+	OPT_HELP,
 };
 
 struct send_opt_def {
@@ -72,22 +88,22 @@ struct send_opt_def {
 };
 
 static const struct send_opt_def send_opt_defs[] = {
-	{ "--to", 1, OPT_TO },
-	{ "--id", 1, OPT_ID },
-	{ "--source", 1, OPT_SOURCE },
-	{ "--type", 1, OPT_TYPE },
-	{ "--subject", 1, OPT_SUBJECT },
-	{ "--time", 1, OPT_TIME },
-	{ "--dataschema", 1, OPT_DATASCHEMA },
-	{ "--content-type", 1, OPT_CONTENT_TYPE },
-	{ "--ext", 1, OPT_EXT },
-	{ "--data", 1, OPT_DATA },
-	{ "--data-file", 1, OPT_DATA_FILE },
-	{ "--mode", 1, OPT_MODE },
-	{ "-v", 0, OPT_VERBOSE },
-	{ "--verbose", 0, OPT_VERBOSE },
-	{ "-h", 0, OPT_HELP },
-	{ "--help", 0, OPT_HELP },
+        {"--to", 1, OPT_TO},
+        {"--id", 1, OPT_ID},
+        {"--source", 1, OPT_SOURCE},
+        {"--type", 1, OPT_TYPE},
+        {"--subject", 1, OPT_SUBJECT},
+        {"--time", 1, OPT_TIME},
+        {"--dataschema", 1, OPT_DATASCHEMA},
+        {"--content-type", 1, OPT_CONTENT_TYPE},
+        {"--ext", 1, OPT_EXT},
+        {"--data", 1, OPT_DATA},
+        {"--data-file", 1, OPT_DATA_FILE},
+        {"--mode", 1, OPT_MODE},
+        {"-v", 0, OPT_VERBOSE},
+        {"--verbose", 0, OPT_VERBOSE},
+        {"-h", 0, OPT_HELP},
+        {"--help", 0, OPT_HELP},
 };
 
 struct send_opts {
@@ -103,7 +119,7 @@ struct send_opts {
 struct send_xfer {
 	struct curl_slist *headers;
 	int has_content_type;
-	char reason[128];  /* reason phrase of the last status line */
+	char reason[128]; /* reason phrase of the last status line */
 	struct ceb_buf body;
 	int truncated;
 };
@@ -186,7 +202,8 @@ static int send_parse_args(int argc, char **argv, struct send_opts *o)
 			else if (strcmp(val, "structured") == 0)
 				o->mode = CEB_HTTP_STRUCTURED;
 			else
-				return send_usage_error("--mode must be binary or structured, not '%s'", val);
+				return send_usage_error(
+				        "--mode must be binary or structured, not '%s'", val);
 			break;
 		case OPT_VERBOSE: o->verbose = 1; break;
 		case OPT_HELP: o->help = 1; break;
@@ -213,9 +230,9 @@ static int send_uuid4(char *out, size_t outlen)
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
 	snprintf(out, outlen,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-		 b[13], b[14], b[15]);
+	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+	         b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+	         b[15]);
 	return 0;
 }
 
@@ -275,23 +292,18 @@ struct send_ext_type {
 };
 
 static const struct send_ext_type send_ext_types[] = {
-	{ "string", CEB_TYPE_STRING },
-	{ "int", CEB_TYPE_INTEGER },
-	{ "integer", CEB_TYPE_INTEGER },
-	{ "bool", CEB_TYPE_BOOLEAN },
-	{ "boolean", CEB_TYPE_BOOLEAN },
-	{ "uri", CEB_TYPE_URI },
-	{ "urlref", CEB_TYPE_URIREF },
-	{ "uriref", CEB_TYPE_URIREF },
-	{ "time", CEB_TYPE_TIMESTAMP },
-	{ "timestamp", CEB_TYPE_TIMESTAMP },
-	{ "binary", CEB_TYPE_BINARY },
+        {"string", CEB_TYPE_STRING},   {"int", CEB_TYPE_INTEGER},
+        {"integer", CEB_TYPE_INTEGER}, {"bool", CEB_TYPE_BOOLEAN},
+        {"boolean", CEB_TYPE_BOOLEAN}, {"uri", CEB_TYPE_URI},
+        {"urlref", CEB_TYPE_URIREF},   {"uriref", CEB_TYPE_URIREF},
+        {"time", CEB_TYPE_TIMESTAMP},  {"timestamp", CEB_TYPE_TIMESTAMP},
+        {"binary", CEB_TYPE_BINARY},
 };
 
 /* The context attributes that have their own option; --ext must not set them behind its back. */
 static const char *const send_core_attrs[] = {
-	"specversion", "id", "source", "type", "subject", "time", "dataschema", "datacontenttype",
-	"data", "data_base64",
+        "specversion", "id",         "source",          "type", "subject",
+        "time",        "dataschema", "datacontenttype", "data", "data_base64",
 };
 
 /* --ext NAME[:TYPE]=VALUE. Returns 0 or SEND_EXIT_USAGE after saying why. */
@@ -323,14 +335,16 @@ static int send_set_ext(struct ceb_event *ev, const char *spec)
 			}
 		}
 		if (!t)
-			return send_usage_error("--ext '%s': unknown type '%.*s' (string, int, bool, "
-						"uri, urlref, time or binary)", spec, (int)tlen, colon + 1);
+			return send_usage_error(
+			        "--ext '%s': unknown type '%.*s' (string, int, bool, "
+			        "uri, urlref, time or binary)",
+			        spec, (int)tlen, colon + 1);
 		type = t->type;
 	}
 	for (k = 0; k < sizeof(send_core_attrs) / sizeof(send_core_attrs[0]); k++) {
 		if (strcmp(name, send_core_attrs[k]) == 0)
-			return send_usage_error("--ext: '%s' is not an extension; use its own option",
-						name);
+			return send_usage_error(
+			        "--ext: '%s' is not an extension; use its own option", name);
 	}
 	if (ceb_event_set(ev, name, type, value, strlen(value), errbuf, sizeof(errbuf)) < 0)
 		return send_usage_error("--ext '%s': %s", spec, errbuf);
@@ -341,7 +355,8 @@ static int send_set_attr(struct ceb_event *ev, const char *name, const char *val
 {
 	char errbuf[256];
 
-	if (ceb_event_set(ev, name, CEB_TYPE_STRING, value, strlen(value), errbuf, sizeof(errbuf)) < 0)
+	if (ceb_event_set(ev, name, CEB_TYPE_STRING, value, strlen(value), errbuf, sizeof(errbuf)) <
+	    0)
 		return send_usage_error("%s", errbuf);
 	return 0;
 }
@@ -441,9 +456,11 @@ static int send_build_event(const struct send_opts *o, struct ceb_event **evp)
 			if (send_trim_json(&dp, &dlen))
 				flags |= CEB_DATA_JSON;
 			else if (o->mode == CEB_HTTP_STRUCTURED) {
-				rc = send_usage_error("the data is not valid JSON, which structured mode "
-						      "needs for content type '%s'; fix the data or set "
-						      "--content-type", ct);
+				rc = send_usage_error(
+				        "the data is not valid JSON, which structured mode "
+				        "needs for content type '%s'; fix the data or set "
+				        "--content-type",
+				        ct);
 				goto out;
 			}
 		}
@@ -601,28 +618,20 @@ static void send_report_curl_error(CURL *curl, CURLcode cc, const char *url, con
 		else
 			send_error("cannot connect (%s): %s", strerror((int)oserr), url);
 		break;
-	case CURLE_COULDNT_RESOLVE_HOST:
-		send_error("cannot resolve host: %s", url);
-		break;
-	case CURLE_OPERATION_TIMEDOUT:
-		send_error("timed out: %s", url);
-		break;
+	case CURLE_COULDNT_RESOLVE_HOST: send_error("cannot resolve host: %s", url); break;
+	case CURLE_OPERATION_TIMEDOUT: send_error("timed out: %s", url); break;
 	case CURLE_UNSUPPORTED_PROTOCOL:
 		send_error("unsupported URL scheme (use http:// or https://): %s", url);
 		break;
-	case CURLE_URL_MALFORMAT:
-		send_error("malformed URL: %s", url);
-		break;
-	default:
-		send_error("%s: %s", *detail ? detail : curl_easy_strerror(cc), url);
-		break;
+	case CURLE_URL_MALFORMAT: send_error("malformed URL: %s", url); break;
+	default: send_error("%s: %s", *detail ? detail : curl_easy_strerror(cc), url); break;
 	}
 }
 
 /* Posts the event; returns the exit status. */
 static int send_post(const struct send_opts *o, const struct ceb_event *ev)
 {
-	struct send_xfer x = { .body = CEB_BUF_INIT };
+	struct send_xfer x = {.body = CEB_BUF_INIT};
 	struct ceb_buf body = CEB_BUF_INIT;
 	struct curl_slist *l;
 	char cerr[CURL_ERROR_SIZE] = "";
@@ -635,7 +644,8 @@ static int send_post(const struct send_opts *o, const struct ceb_event *ev)
 
 	if (o->mode == CEB_HTTP_BINARY && !ceb_http_binary_possible(ev)) {
 		rc = send_usage_error("content type '%s' cannot travel in binary mode; use --mode "
-				      "structured", ceb_event_content_type(ev));
+		                      "structured",
+		                      ceb_event_content_type(ev));
 		goto out;
 	}
 	err = ceb_http_encode_headers(ev, o->mode, send_add_header, &x);
@@ -716,7 +726,7 @@ out:
 
 int ceb_cmd_send(int argc, char **argv)
 {
-	struct send_opts o = { .mode = CEB_HTTP_BINARY };
+	struct send_opts o = {.mode = CEB_HTTP_BINARY};
 	struct ceb_event *ev = NULL;
 	int rc;
 

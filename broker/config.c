@@ -13,24 +13,24 @@
 #include "broker/error.h"
 #include "broker/yaml.h"
 
-#define MAX_ERRORS 1000       /* a user fixes the first ones; beyond this we only burn memory */
+#define MAX_ERRORS           1000 /* a user fixes the first ones; beyond this we only burn memory */
 #define DEFAULT_BROKER_CLASS "MTChannelBasedBroker"
 
 /* ------------------------------------------------------------------------------------------------
  * The loader state and error reporting.
  */
 
-struct entry {                 /* a loaded resource, for duplicates and references */
+struct entry { /* a loaded resource, for duplicates and references */
 	const char *kind, *ns, *name;
 	struct ceb_loc loc;
 	void *obj;
 	size_t seq;
 };
 
-struct check {                 /* a reference to resolve once every file is loaded */
-	const char *kind;      /* what must exist: "Broker" or "ConfigMap" */
+struct check {            /* a reference to resolve once every file is loaded */
+	const char *kind; /* what must exist: "Broker" or "ConfigMap" */
 	char *ns, *name;
-	char *who, *path;      /* for the message */
+	char *who, *path; /* for the message */
 	struct ceb_loc loc;
 	const struct ceb_configmap **cm_out;
 	const struct ceb_broker_cfg **broker_out;
@@ -39,7 +39,7 @@ struct check {                 /* a reference to resolve once every file is load
 /* Errors are kept until the end and written sorted by file, line and column: the checks run in
  * passes (fields, then references) but a user reads a file from the top. */
 struct errrec {
-	size_t file;           /* index in cfg->files */
+	size_t file; /* index in cfg->files */
 	int line, col;
 	size_t seq;
 	char *text;
@@ -61,7 +61,7 @@ struct ceb_config_loader {
 };
 
 static void verr(struct ceb_config_loader *ld, const char *file, int line, int col, const char *who,
-		 const char *path, const char *fmt, va_list ap)
+                 const char *path, const char *fmt, va_list ap)
 {
 	struct ceb_buf b = CEB_BUF_INIT;
 	struct errrec *rec;
@@ -107,7 +107,7 @@ static void verr(struct ceb_config_loader *ld, const char *file, int line, int c
 		ld->enomem = true;
 		return;
 	}
-	ld->recs[ld->nerr] = (struct errrec){ fi, line, col, ld->nerr, b.p };
+	ld->recs[ld->nerr] = (struct errrec){fi, line, col, ld->nerr, b.p};
 	ld->nerr++;
 }
 
@@ -139,9 +139,8 @@ static void flush_errors(struct ceb_config_loader *ld)
 	ld->recs = NULL;
 }
 
-__attribute__((format(printf, 5, 6)))
-static void file_err(struct ceb_config_loader *ld, const char *file, int line, int col,
-		     const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static void
+file_err(struct ceb_config_loader *ld, const char *file, int line, int col, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -151,7 +150,7 @@ static void file_err(struct ceb_config_loader *ld, const char *file, int line, i
 }
 
 void ceb_config_err(struct ceb_config_res *r, const struct ceb_yaml_node *at, const char *path,
-		    const char *fmt, ...)
+                    const char *fmt, ...)
 {
 	va_list ap;
 
@@ -201,12 +200,12 @@ static void check_free(struct check *c)
 }
 
 void ceb_config_add_check(struct ceb_config_res *r, const char *kind, const char *ns,
-			  const char *name, const struct ceb_yaml_node *at, const char *path,
-			  const struct ceb_configmap **cm_out,
-			  const struct ceb_broker_cfg **broker_out)
+                          const char *name, const struct ceb_yaml_node *at, const char *path,
+                          const struct ceb_configmap **cm_out,
+                          const struct ceb_broker_cfg **broker_out)
 {
 	struct ceb_config_loader *ld = r->ld;
-	struct check c = { .kind = kind, .cm_out = cm_out, .broker_out = broker_out };
+	struct check c = {.kind = kind, .cm_out = cm_out, .broker_out = broker_out};
 
 	if (ld->nchecks == ld->capchecks) {
 		size_t cap = ld->capchecks ? 2 * ld->capchecks : 16;
@@ -223,7 +222,7 @@ void ceb_config_add_check(struct ceb_config_res *r, const char *kind, const char
 	c.name = xstrdup(ld, name);
 	c.who = xstrdup(ld, r->who);
 	c.path = xstrdup(ld, path);
-	c.loc = (struct ceb_loc){ r->file, ceb_yaml_line(at), ceb_yaml_col(at) };
+	c.loc = (struct ceb_loc){r->file, ceb_yaml_line(at), ceb_yaml_col(at)};
 	if (!c.ns || !c.name || !c.who || !c.path) {
 		check_free(&c);
 		return;
@@ -258,9 +257,9 @@ static bool dns_label(const char *s)
 }
 
 static void parse_meta(struct ceb_config_res *r, const struct ceb_yaml_node *root,
-		       const struct ceb_yaml_node *n, struct ceb_config_meta *md)
+                       const struct ceb_yaml_node *n, struct ceb_config_meta *md)
 {
-	static const char *const fields[] = { "name", "namespace", "labels", "annotations", NULL };
+	static const char *const fields[] = {"name", "namespace", "labels", "annotations", NULL};
 	const struct ceb_yaml_node *v[4];
 	char **lk, **lv, q[80];
 	size_t nl;
@@ -276,15 +275,16 @@ static void parse_meta(struct ceb_config_res *r, const struct ceb_yaml_node *roo
 		ceb_config_err(r, n, "metadata.name", "required field missing");
 	else if (ceb_config_get_str(r, v[0], "metadata.name", &md->name) && !dns_label(md->name))
 		ceb_config_err(r, v[0], "metadata.name",
-			       "\"%s\" is not a valid name (lower-case letters, digits and '-', "
-			       "starting and ending with a letter or digit, at most 63 characters)",
-			       ceb_config_quoted(q, sizeof(q), md->name));
+		               "\"%s\" is not a valid name (lower-case letters, digits and '-', "
+		               "starting and ending with a letter or digit, at most 63 characters)",
+		               ceb_config_quoted(q, sizeof(q), md->name));
 	if (v[1] && ceb_config_get_str(r, v[1], "metadata.namespace", &md->ns) &&
 	    !dns_label(md->ns))
 		ceb_config_err(r, v[1], "metadata.namespace",
-			       "\"%s\" is not a valid namespace (lower-case letters, digits and "
-			       "'-', starting and ending with a letter or digit, at most 63 "
-			       "characters)", ceb_config_quoted(q, sizeof(q), md->ns));
+		               "\"%s\" is not a valid namespace (lower-case letters, digits and "
+		               "'-', starting and ending with a letter or digit, at most 63 "
+		               "characters)",
+		               ceb_config_quoted(q, sizeof(q), md->ns));
 	/* labels are checked but not kept: nothing in the data plane selects on them yet */
 	if (v[2] && ceb_config_get_strmap(r, v[2], "metadata.labels", &lk, &lv, &nl)) {
 		ceb_config_strv_free(lk, nl);
@@ -293,7 +293,7 @@ static void parse_meta(struct ceb_config_res *r, const struct ceb_yaml_node *roo
 	if (v[3]) {
 		md->annots = v[3];
 		ceb_config_get_strmap(r, v[3], "metadata.annotations", &md->akeys, &md->avals,
-				      &md->nannot);
+		                      &md->nannot);
 	}
 out:
 	if (!md->ns)
@@ -307,10 +307,10 @@ static const struct ceb_yaml_node *annot_node(const struct ceb_config_meta *md, 
 }
 
 void ceb_config_add_entry(struct ceb_config_res *r, const char *kind, const char *ns,
-			  const char *name, const struct ceb_config_meta *md, void *obj)
+                          const char *name, const struct ceb_config_meta *md, void *obj)
 {
 	struct ceb_config_loader *ld = r->ld;
-	struct ceb_loc loc = { r->file, ceb_yaml_line(md->name_node), ceb_yaml_col(md->name_node) };
+	struct ceb_loc loc = {r->file, ceb_yaml_line(md->name_node), ceb_yaml_col(md->name_node)};
 
 	if (ld->nentries == ld->capentries) {
 		size_t cap = ld->capentries ? 2 * ld->capentries : 16;
@@ -323,7 +323,7 @@ void ceb_config_add_entry(struct ceb_config_res *r, const char *kind, const char
 		ld->entries = p;
 		ld->capentries = cap;
 	}
-	ld->entries[ld->nentries] = (struct entry){ kind, ns, name, loc, obj, ld->nentries };
+	ld->entries[ld->nentries] = (struct entry){kind, ns, name, loc, obj, ld->nentries};
 	ld->nentries++;
 }
 
@@ -376,8 +376,8 @@ struct kind_def {
 };
 
 static void parse_configmap(struct ceb_config_res *r, struct ceb_config_meta *md,
-			    const struct ceb_yaml_node *root,
-			    const struct ceb_yaml_node *const *vals)
+                            const struct ceb_yaml_node *root,
+                            const struct ceb_yaml_node *const *vals)
 {
 	struct ceb_configmap *cm;
 
@@ -391,7 +391,7 @@ static void parse_configmap(struct ceb_config_res *r, struct ceb_config_meta *md
 	cm->ns = md->ns;
 	cm->name = md->name;
 	md->ns = md->name = NULL;
-	cm->loc = (struct ceb_loc){ r->file, ceb_yaml_line(root), ceb_yaml_col(root) };
+	cm->loc = (struct ceb_loc){r->file, ceb_yaml_line(root), ceb_yaml_col(root)};
 	if (vals[0])
 		ceb_config_get_strmap(r, vals[0], "data", &cm->keys, &cm->values, &cm->n);
 	*r->ld->cm_tail = cm;
@@ -399,16 +399,16 @@ static void parse_configmap(struct ceb_config_res *r, struct ceb_config_meta *md
 	ceb_config_add_entry(r, "ConfigMap", cm->ns, cm->name, md, cm);
 }
 
-static const char *const broker_classes[] = { "MTChannelBasedBroker", "Kafka", "RabbitMQBroker",
-					      "NatsJetStreamBroker", NULL };
+static const char *const broker_classes[] = {"MTChannelBasedBroker", "Kafka", "RabbitMQBroker",
+                                             "NatsJetStreamBroker", NULL};
 
 static void parse_broker(struct ceb_config_res *r, struct ceb_config_meta *md,
-			 const struct ceb_yaml_node *root, const struct ceb_yaml_node *const *vals)
+                         const struct ceb_yaml_node *root, const struct ceb_yaml_node *const *vals)
 {
-	static const char *const spec_fields[] = { "config", "delivery", NULL };
-	static const char *const ref_fields[] = { "apiVersion", "kind", "name", "namespace", NULL };
+	static const char *const spec_fields[] = {"config", "delivery", NULL};
+	static const char *const ref_fields[] = {"apiVersion", "kind", "name", "namespace", NULL};
 	const char *cls = ceb_annotation(md->akeys, md->avals, md->nannot,
-					 "eventing.knative.dev/broker.class");
+	                                 "eventing.knative.dev/broker.class");
 	const struct ceb_yaml_node *v[2], *rv[4];
 	struct ceb_broker_cfg *b;
 	char q[80], *api = NULL, *kind = NULL, *name = NULL, *ns = NULL;
@@ -429,7 +429,7 @@ static void parse_broker(struct ceb_config_res *r, struct ceb_config_meta *md,
 	b->nannot = md->nannot;
 	md->ns = md->name = NULL;
 	md->akeys = md->avals = NULL;
-	b->loc = (struct ceb_loc){ r->file, ceb_yaml_line(root), ceb_yaml_col(root) };
+	b->loc = (struct ceb_loc){r->file, ceb_yaml_line(root), ceb_yaml_col(root)};
 	*r->ld->broker_tail = b;
 	r->ld->broker_tail = &b->next;
 	r->ld->cfg->nbrokers++;
@@ -439,10 +439,10 @@ static void parse_broker(struct ceb_config_res *r, struct ceb_config_meta *md,
 		;
 	if (cls && !broker_classes[i])
 		ceb_config_err(r, annot_node(md, "eventing.knative.dev/broker.class"),
-			       "metadata.annotations[\"eventing.knative.dev/broker.class\"]",
-			       "unknown broker class \"%s\" (known: MTChannelBasedBroker, Kafka, "
-			       "RabbitMQBroker, NatsJetStreamBroker)",
-			       ceb_config_quoted(q, sizeof(q), cls));
+		               "metadata.annotations[\"eventing.knative.dev/broker.class\"]",
+		               "unknown broker class \"%s\" (known: MTChannelBasedBroker, Kafka, "
+		               "RabbitMQBroker, NatsJetStreamBroker)",
+		               ceb_config_quoted(q, sizeof(q), cls));
 	b->broker_class = ceb_config_strdup(r, cls ? cls : DEFAULT_BROKER_CLASS);
 
 	if (!vals[0] || !ceb_config_get_fields(r, vals[0], "spec", spec_fields, v, NULL))
@@ -450,19 +450,19 @@ static void parse_broker(struct ceb_config_res *r, struct ceb_config_meta *md,
 	if (v[0] && ceb_config_get_fields(r, v[0], "spec.config", ref_fields, rv, NULL)) {
 		if (!rv[1] || !rv[2]) {
 			ceb_config_err(r, v[0], !rv[1] ? "spec.config.kind" : "spec.config.name",
-				       "required field missing");
+			               "required field missing");
 		} else if (ceb_config_get_str(r, rv[0], "spec.config.apiVersion", &api) &&
-			   ceb_config_get_str(r, rv[1], "spec.config.kind", &kind) &&
-			   ceb_config_get_str(r, rv[2], "spec.config.name", &name) &&
-			   ceb_config_get_str(r, rv[3], "spec.config.namespace", &ns)) {
+		           ceb_config_get_str(r, rv[1], "spec.config.kind", &kind) &&
+		           ceb_config_get_str(r, rv[2], "spec.config.name", &name) &&
+		           ceb_config_get_str(r, rv[3], "spec.config.namespace", &ns)) {
 			if (strcmp(kind, "ConfigMap") || (api && strcmp(api, "v1")))
 				ceb_config_err(r, v[0], "spec.config",
-					       "only a ConfigMap (apiVersion v1) can hold a "
-					       "Broker's config, got %s",
-					       ceb_config_quoted(q, sizeof(q), kind));
+				               "only a ConfigMap (apiVersion v1) can hold a "
+				               "Broker's config, got %s",
+				               ceb_config_quoted(q, sizeof(q), kind));
 			else
 				ceb_config_add_check(r, "ConfigMap", ns ? ns : b->ns, name, v[0],
-						     "spec.config", &b->config, NULL);
+				                     "spec.config", &b->config, NULL);
 		}
 		free(api);
 		free(kind);
@@ -474,12 +474,12 @@ static void parse_broker(struct ceb_config_res *r, struct ceb_config_meta *md,
 }
 
 static void parse_trigger(struct ceb_config_res *r, struct ceb_config_meta *md,
-			  const struct ceb_yaml_node *root, const struct ceb_yaml_node *const *vals)
+                          const struct ceb_yaml_node *root, const struct ceb_yaml_node *const *vals)
 {
-	static const char *const spec_fields[] = { "broker", "brokerRef", "filter", "filters",
-						    "subscriber", "delivery", NULL };
+	static const char *const spec_fields[] = {"broker",     "brokerRef", "filter", "filters",
+	                                          "subscriber", "delivery",  NULL};
 	const char *order = ceb_annotation(md->akeys, md->avals, md->nannot,
-					   "kafka.eventing.knative.dev/delivery.order");
+	                                   "kafka.eventing.knative.dev/delivery.order");
 	const struct ceb_yaml_node *v[6];
 	struct ceb_trigger_cfg *t;
 	char q[80], p[512];
@@ -499,7 +499,7 @@ static void parse_trigger(struct ceb_config_res *r, struct ceb_config_meta *md,
 	t->nannot = md->nannot;
 	md->ns = md->name = NULL;
 	md->akeys = md->avals = NULL;
-	t->loc = (struct ceb_loc){ r->file, ceb_yaml_line(root), ceb_yaml_col(root) };
+	t->loc = (struct ceb_loc){r->file, ceb_yaml_line(root), ceb_yaml_col(root)};
 	*r->ld->trigger_tail = t;
 	r->ld->trigger_tail = &t->next;
 	r->ld->cfg->ntriggers++;
@@ -508,28 +508,29 @@ static void parse_trigger(struct ceb_config_res *r, struct ceb_config_meta *md,
 	if (order && !strcmp(order, "ordered"))
 		t->ordered = true;
 	else if (order && strcmp(order, "unordered"))
-		ceb_config_err(r, annot_node(md, "kafka.eventing.knative.dev/delivery.order"),
-			       "metadata.annotations[\"kafka.eventing.knative.dev/delivery.order\"]",
-			       "\"%s\" is not a delivery order (ordered or unordered)",
-			       ceb_config_quoted(q, sizeof(q), order));
+		ceb_config_err(
+		        r, annot_node(md, "kafka.eventing.knative.dev/delivery.order"),
+		        "metadata.annotations[\"kafka.eventing.knative.dev/delivery.order\"]",
+		        "\"%s\" is not a delivery order (ordered or unordered)",
+		        ceb_config_quoted(q, sizeof(q), order));
 
 	if (!vals[0]) {
 		ceb_config_err(r, root, "spec",
-			       "required field missing (a Trigger needs spec.broker and "
-			       "spec.subscriber)");
+		               "required field missing (a Trigger needs spec.broker and "
+		               "spec.subscriber)");
 		return;
 	}
 	if (!ceb_config_get_fields(r, vals[0], "spec", spec_fields, v, NULL))
 		return;
 	if (v[1])
 		ceb_config_err(r, v[1], "spec.brokerRef",
-			       "not supported (cross-namespace Triggers); use spec.broker with a "
-			       "Broker in the Trigger's namespace");
+		               "not supported (cross-namespace Triggers); use spec.broker with a "
+		               "Broker in the Trigger's namespace");
 	else if (!v[0])
 		ceb_config_err(r, vals[0], "spec.broker", "required field missing");
 	else if (ceb_config_get_str(r, v[0], "spec.broker", &t->broker))
 		ceb_config_add_check(r, "Broker", t->ns, t->broker, v[0], "spec.broker", NULL,
-				     &t->broker_cfg);
+		                     &t->broker_cfg);
 
 	t->filter = ceb_config_parse_filters(r, v[2], v[3]);
 
@@ -539,8 +540,8 @@ static void parse_trigger(struct ceb_config_res *r, struct ceb_config_meta *md,
 		ceb_config_parse_dest(r, v[4], "spec.subscriber", &t->subscriber);
 	if (v[5])
 		ceb_config_parse_delivery(r, v[5],
-					  ceb_config_path_key(p, sizeof(p), "spec", "delivery"),
-					  &t->delivery);
+		                          ceb_config_path_key(p, sizeof(p), "spec", "delivery"),
+		                          &t->delivery);
 }
 
 /* The text of a present scalar, else NULL (no report: for names in messages). */
@@ -549,15 +550,15 @@ static const char *peek_str(const struct ceb_yaml_node *n)
 	return ceb_yaml_is_null(n) ? NULL : ceb_yaml_str(n);
 }
 
-static const char *const spec_only[] = { "spec", NULL };
-static const char *const data_only[] = { "data", NULL };
+static const char *const spec_only[] = {"spec", NULL};
+static const char *const data_only[] = {"data", NULL};
 
 /* The kinds this build loads. A new kind is one entry here and its parse function (see
  * config_parse.h). */
 static const struct kind_def kinds[] = {
-	{ CEB_EVENTING_V1, "Broker", spec_only, parse_broker },
-	{ CEB_EVENTING_V1, "Trigger", spec_only, parse_trigger },
-	{ "v1", "ConfigMap", data_only, parse_configmap },
+        {CEB_EVENTING_V1, "Broker", spec_only, parse_broker},
+        {CEB_EVENTING_V1, "Trigger", spec_only, parse_trigger},
+        {"v1", "ConfigMap", data_only, parse_configmap},
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -567,19 +568,19 @@ static const char *supported_kinds(char *buf, size_t sz)
 
 	buf[0] = '\0';
 	for (size_t i = 0; i < NKINDS && len < sz; i++)
-		len += (size_t)snprintf(buf + len, sz - len, "%s%s (%s)", i ? ", " : "", kinds[i].kind,
-					kinds[i].api_version);
+		len += (size_t)snprintf(buf + len, sz - len, "%s%s (%s)", i ? ", " : "",
+		                        kinds[i].kind, kinds[i].api_version);
 	return buf;
 }
 
 static void load_resource(struct ceb_config_loader *ld, const char *file,
-			  const struct ceb_yaml_node *root)
+                          const struct ceb_yaml_node *root)
 {
 	const struct ceb_yaml_node *kn, *an, *mn, *vals[8], *keys[8];
 	const char *names[8], *kind, *api, *name, *ns;
 	const struct kind_def *def = NULL;
-	struct ceb_config_res r = { .ld = ld, .file = file };
-	struct ceb_config_meta md = { 0 };
+	struct ceb_config_res r = {.ld = ld, .file = file};
+	struct ceb_config_meta md = {0};
 	char q[80], q2[80], sup[256];
 	bool kind_known = false;
 	size_t nf = 0;
@@ -588,8 +589,8 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 		return; /* an empty document */
 	if (ceb_yaml_type(root) != CEB_YAML_MAP) {
 		file_err(ld, file, ceb_yaml_line(root), ceb_yaml_col(root),
-			 "a resource must be a mapping with apiVersion, kind and metadata, got %s",
-			 ceb_yaml_describe(root));
+		         "a resource must be a mapping with apiVersion, kind and metadata, got %s",
+		         ceb_yaml_describe(root));
 		return;
 	}
 	kn = ceb_yaml_map_get(root, "kind");
@@ -600,8 +601,8 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 	name = peek_str(ceb_yaml_map_get(mn, "name"));
 	ns = peek_str(ceb_yaml_map_get(mn, "namespace"));
 	snprintf(r.who, sizeof(r.who), "%s %s/%s",
-		 kind ? ceb_config_quoted(q, sizeof(q), kind) : "resource", ns ? ns : "default",
-		 name ? ceb_config_quoted(q2, sizeof(q2), name) : "(no name)");
+	         kind ? ceb_config_quoted(q, sizeof(q), kind) : "resource", ns ? ns : "default",
+	         name ? ceb_config_quoted(q2, sizeof(q2), name) : "(no name)");
 	for (size_t i = 0; kind && i < NKINDS; i++)
 		if (!strcmp(kind, kinds[i].kind)) {
 			kind_known = true;
@@ -610,25 +611,25 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 		}
 	if (!kind) {
 		ceb_config_err(&r, kn ? kn : root, "kind", "required field missing (supported: %s)",
-			       supported_kinds(sup, sizeof(sup)));
+		               supported_kinds(sup, sizeof(sup)));
 		return;
 	}
 	if (!kind_known) {
 		ceb_config_err(&r, kn, "kind", "unknown kind \"%s\" (supported: %s)",
-			       ceb_config_quoted(q, sizeof(q), kind),
-			       supported_kinds(sup, sizeof(sup)));
+		               ceb_config_quoted(q, sizeof(q), kind),
+		               supported_kinds(sup, sizeof(sup)));
 		return;
 	}
 	if (!def) {
 		if (!api)
 			ceb_config_err(&r, an ? an : root, "apiVersion",
-				       "required field missing (supported: %s)",
-				       supported_kinds(sup, sizeof(sup)));
+			               "required field missing (supported: %s)",
+			               supported_kinds(sup, sizeof(sup)));
 		else
 			ceb_config_err(&r, an, "apiVersion",
-				       "unknown apiVersion \"%s\" for %s (supported: %s)",
-				       ceb_config_quoted(q, sizeof(q), api), kind,
-				       supported_kinds(sup, sizeof(sup)));
+			               "unknown apiVersion \"%s\" for %s (supported: %s)",
+			               ceb_config_quoted(q, sizeof(q), api), kind,
+			               supported_kinds(sup, sizeof(sup)));
 		return;
 	}
 
@@ -646,7 +647,7 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 		def->parse(&r, &md, root, vals + 4);
 	if (keys[3])
 		ceb_config_err(&r, keys[3], "status",
-			       "not accepted: status is reported by the system, not configured");
+		               "not accepted: status is reported by the system, not configured");
 	meta_free(&md);
 }
 
@@ -698,8 +699,8 @@ static int on_yaml_error(void *arg, int line, int col, const char *msg)
 /* file is the name add_file() kept; data NULL reads the file of that name. */
 static void load_yaml(struct ceb_config_loader *ld, const char *file, const char *data, size_t len)
 {
-	struct reading rd = { ld, file };
-	const struct ceb_yaml_handler h = { on_document, on_yaml_error, &rd };
+	struct reading rd = {ld, file};
+	const struct ceb_yaml_handler h = {on_document, on_yaml_error, &rd};
 	int rc = data ? ceb_yaml_load_buffer(data, len, &h) : ceb_yaml_load_file(file, &h);
 
 	if (rc == CEB_ENOMEM)
@@ -725,7 +726,8 @@ static bool yaml_name(const char *name)
 
 	if (name[0] == '.') /* editors' and tools' hidden files */
 		return false;
-	return (n > 5 && !strcmp(name + n - 5, ".yaml")) || (n > 4 && !strcmp(name + n - 4, ".yml"));
+	return (n > 5 && !strcmp(name + n - 5, ".yaml")) ||
+	       (n > 4 && !strcmp(name + n - 4, ".yml"));
 }
 
 static void load_dir(struct ceb_config_loader *ld, const char *name)
@@ -798,9 +800,9 @@ static int cmp_entries(const void *a, const void *b)
 }
 
 static const struct entry *find_entry(const struct entry *sorted, size_t n, const char *kind,
-				      const char *ns, const char *name)
+                                      const char *ns, const char *name)
 {
-	struct entry key = { .kind = kind, .ns = ns, .name = name, .seq = 0 };
+	struct entry key = {.kind = kind, .ns = ns, .name = name, .seq = 0};
 	size_t lo = 0, hi = n;
 
 	/* lower bound: the first definition wins when there are duplicates */
@@ -837,7 +839,8 @@ static void resolve(struct ceb_config_loader *ld)
 	for (size_t i = 0; i < n; i++)
 		dup_of[i] = SIZE_MAX;
 	for (size_t i = 1; i < n; i++)
-		if (!strcmp(sorted[i].kind, sorted[i - 1].kind) && !strcmp(sorted[i].ns, sorted[i - 1].ns) &&
+		if (!strcmp(sorted[i].kind, sorted[i - 1].kind) &&
+		    !strcmp(sorted[i].ns, sorted[i - 1].ns) &&
 		    !strcmp(sorted[i].name, sorted[i - 1].name))
 			dup_of[sorted[i].seq] = sorted[i - 1].seq;
 	for (size_t i = 0; i < n; i++) {
@@ -851,8 +854,9 @@ static void resolve(struct ceb_config_loader *ld)
 		first = &ld->entries[dup_of[i]];
 		ceb_buf_printf(&who, "%s %s/%s", e->kind, e->ns, e->name);
 		file_err(ld, e->loc.file, e->loc.line, e->loc.col,
-			 "%s: metadata.name: duplicate %s (first defined at %s:%d:%d)", who.p ? who.p : e->kind,
-			 e->kind, first->loc.file, first->loc.line, first->loc.col);
+		         "%s: metadata.name: duplicate %s (first defined at %s:%d:%d)",
+		         who.p ? who.p : e->kind, e->kind, first->loc.file, first->loc.line,
+		         first->loc.col);
 		ceb_buf_free(&who);
 	}
 	for (size_t i = 0; i < ld->nchecks; i++) {
@@ -860,8 +864,9 @@ static void resolve(struct ceb_config_loader *ld)
 		const struct entry *e = find_entry(sorted, n, c->kind, c->ns, c->name);
 
 		if (!e) {
-			file_err(ld, c->loc.file, c->loc.line, c->loc.col, "%s: %s: %s %s/%s not found", c->who,
-				 c->path, c->kind, c->ns, c->name);
+			file_err(ld, c->loc.file, c->loc.line, c->loc.col,
+			         "%s: %s: %s %s/%s not found", c->who, c->path, c->kind, c->ns,
+			         c->name);
 			continue;
 		}
 		if (c->cm_out)
@@ -952,9 +957,9 @@ static int loader_end(struct ceb_config_loader *ld, struct ceb_config **out)
 
 /* errs may be NULL (nobody reads the messages); the loader still needs somewhere to count. */
 static int load(const char *const *paths, size_t npaths, const char *name, const char *yaml,
-		size_t len, struct ceb_config **out, struct ceb_config_errors *errs)
+                size_t len, struct ceb_config **out, struct ceb_config_errors *errs)
 {
-	struct ceb_config_errors scratch = { CEB_BUF_INIT, 0 };
+	struct ceb_config_errors scratch = {CEB_BUF_INIT, 0};
 	struct ceb_config_errors *e = errs ? errs : &scratch;
 	struct ceb_config_loader ld;
 	int rc;
@@ -993,13 +998,13 @@ static int load(const char *const *paths, size_t npaths, const char *name, const
 }
 
 int ceb_config_load(const char *const *paths, size_t npaths, struct ceb_config **out,
-		    struct ceb_config_errors *errs)
+                    struct ceb_config_errors *errs)
 {
 	return load(paths, npaths, NULL, NULL, 0, out, errs);
 }
 
 int ceb_config_load_string(const char *name, const char *yaml, size_t len, struct ceb_config **out,
-			   struct ceb_config_errors *errs)
+                           struct ceb_config_errors *errs)
 {
 	if (!yaml)
 		return CEB_EINVAL;
@@ -1007,7 +1012,7 @@ int ceb_config_load_string(const char *name, const char *yaml, size_t len, struc
 }
 
 const struct ceb_broker_cfg *ceb_config_find_broker(const struct ceb_config *cfg, const char *ns,
-						    const char *name)
+                                                    const char *name)
 {
 	for (const struct ceb_broker_cfg *b = cfg ? cfg->brokers : NULL; b; b = b->next)
 		if (!strcmp(b->ns, ns) && !strcmp(b->name, name))

@@ -17,61 +17,70 @@ struct ceb_loc {
 	int line, col; /* 1-based */
 };
 
-enum ceb_backoff { CEB_BACKOFF_EXPONENTIAL = 0, CEB_BACKOFF_LINEAR };
-enum ceb_format { CEB_FORMAT_BINARY = 0, CEB_FORMAT_JSON };
+enum ceb_backoff {
+	CEB_BACKOFF_EXPONENTIAL = 0,
+	CEB_BACKOFF_LINEAR
+};
+enum ceb_format {
+	CEB_FORMAT_BINARY = 0,
+	CEB_FORMAT_JSON
+};
 
 /* A destination: spec.subscriber, deadLetterSink, a source's sink. Exactly one of uri or ref_kind. */
 struct ceb_dest {
-	char *uri;        /* absolute http(s) URI, or NULL */
-	char *ref_kind;   /* "Broker" (or a later served kind) when given by ref */
-	char *ref_api;    /* its apiVersion */
-	char *ref_ns;     /* namespace, defaulted to the referring resource's */
+	char *uri;      /* absolute http(s) URI, or NULL */
+	char *ref_kind; /* "Broker" (or a later served kind) when given by ref */
+	char *ref_api;  /* its apiVersion */
+	char *ref_ns;   /* namespace, defaulted to the referring resource's */
 	char *ref_name;
-	char *ca_certs;   /* CACerts: PEM the subscriber's certificate must chain to, or NULL */
-	char *audience;   /* OIDC audience, or NULL (kept for when OIDC is supported) */
+	char *ca_certs; /* CACerts: PEM the subscriber's certificate must chain to, or NULL */
+	char *audience; /* OIDC audience, or NULL (kept for when OIDC is supported) */
 	struct ceb_loc loc;
 };
 
 /* Knative's DeliverySpec. A Trigger that sets any field replaces its Broker's delivery as a whole. */
 struct ceb_delivery {
-	bool set;                  /* any field given */
-	int retry;                 /* retries after the first attempt; 0 when unset */
+	bool set;                        /* any field given */
+	int retry;                       /* retries after the first attempt; 0 when unset */
 	enum ceb_backoff backoff_policy; /* exponential when unset */
-	uint64_t backoff_delay_ms; /* ISO 8601 backoffDelay; 0 when unset */
-	uint64_t timeout_ms;       /* per attempt; 0 when unset (the daemon default applies) */
+	uint64_t backoff_delay_ms;       /* ISO 8601 backoffDelay; 0 when unset */
+	uint64_t timeout_ms;        /* per attempt; 0 when unset (the daemon default applies) */
 	int64_t retry_after_max_ms; /* -1 when unset (Retry-After ignored); 0 = PT0S = ignored too */
 	bool has_dls;
-	struct ceb_dest dls;       /* deadLetterSink */
-	enum ceb_format format;    /* `format: json` sends structured mode */
+	struct ceb_dest dls;    /* deadLetterSink */
+	enum ceb_format format; /* `format: json` sends structured mode */
 };
 
 struct ceb_configmap {
 	char *ns, *name;
 	size_t n;
-	char **keys, **values;     /* data: n pairs */
+	char **keys, **values; /* data: n pairs */
 	struct ceb_loc loc;
 	struct ceb_configmap *next;
 };
 
 struct ceb_broker_cfg {
 	char *ns, *name;
-	char *broker_class;        /* eventing.knative.dev/broker.class; "MTChannelBasedBroker" default */
+	char *broker_class; /* eventing.knative.dev/broker.class; "MTChannelBasedBroker" default */
 	const struct ceb_configmap *config; /* spec.config resolved, or NULL */
 	struct ceb_delivery delivery;
-	char **annot_keys, **annot_values; size_t nannot; /* metadata.annotations */
+	char **annot_keys, **annot_values;
+	size_t nannot; /* metadata.annotations */
 	struct ceb_loc loc;
 	struct ceb_broker_cfg *next;
 };
 
 struct ceb_trigger_cfg {
 	char *ns, *name;
-	char *broker;              /* spec.broker */
+	char *broker;                            /* spec.broker */
 	const struct ceb_broker_cfg *broker_cfg; /* resolved */
-	struct ceb_filter *filter; /* compiled from spec.filters, else spec.filter.attributes, else true */
+	struct ceb_filter
+	        *filter; /* compiled from spec.filters, else spec.filter.attributes, else true */
 	struct ceb_dest subscriber;
 	struct ceb_delivery delivery; /* effective: the Trigger's own if set, else the Broker's */
-	bool ordered;              /* kafka.eventing.knative.dev/delivery.order: ordered */
-	char **annot_keys, **annot_values; size_t nannot;
+	bool ordered;                 /* kafka.eventing.knative.dev/delivery.order: ordered */
+	char **annot_keys, **annot_values;
+	size_t nannot;
 	struct ceb_loc loc;
 	struct ceb_trigger_cfg *next;
 };
@@ -82,7 +91,8 @@ struct ceb_config {
 	struct ceb_broker_cfg *brokers;
 	struct ceb_trigger_cfg *triggers;
 	size_t nbrokers, ntriggers;
-	char **files; size_t nfiles;  /* file names the locations point to */
+	char **files;
+	size_t nfiles; /* file names the locations point to */
 };
 
 /* Every error found, one line each: "file:line:col: Kind ns/name: field.path: reason". */
@@ -98,14 +108,14 @@ struct ceb_config_errors {
  * is not UTF-8 or holds control characters, YAML anchors, aliases and tags (but !!str), nesting
  * deeper than 64. Caller owns *out (ceb_config_free) and errs->text (ceb_buf_free). Any thread. */
 int ceb_config_load(const char *const *paths, size_t npaths, struct ceb_config **out,
-		    struct ceb_config_errors *errs);
+                    struct ceb_config_errors *errs);
 /* The same from one in-memory document, named `name` in messages (tests, fuzzers). */
 int ceb_config_load_string(const char *name, const char *yaml, size_t len, struct ceb_config **out,
-			   struct ceb_config_errors *errs);
+                           struct ceb_config_errors *errs);
 void ceb_config_free(struct ceb_config *cfg);
 
 const struct ceb_broker_cfg *ceb_config_find_broker(const struct ceb_config *cfg, const char *ns,
-						    const char *name);
+                                                    const char *name);
 /* Value of a ConfigMap key, or NULL. */
 const char *ceb_configmap_get(const struct ceb_configmap *cm, const char *key);
 /* Value of an annotation, or NULL. */

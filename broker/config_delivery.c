@@ -80,7 +80,8 @@ static bool http_uri(const char *s, const char **why)
 static int duration_parse(const char *s, uint64_t *ms, const char **why)
 {
 	static const char units[] = "WDHMS";
-	static const uint64_t unit_ms[] = { 604800000ull, 86400000ull, 3600000ull, 60000ull, 1000ull };
+	static const uint64_t unit_ms[] = {604800000ull, 86400000ull, 3600000ull, 60000ull,
+	                                   1000ull};
 	const uint64_t max = (uint64_t)INT64_MAX;
 	const char *p = s;
 	bool in_time = false, any = false;
@@ -119,13 +120,15 @@ static int duration_parse(const char *s, uint64_t *ms, const char **why)
 			if (*p < '0' || *p > '9')
 				return CEB_EINVAL;
 			for (; *p >= '0' && *p <= '9'; p++)
-				if (scale < 1000000000ull) { /* finer than a nanosecond of a week is noise */
+				if (scale <
+				    1000000000ull) { /* finer than a nanosecond of a week is noise */
 					frac = frac * 10 + (uint64_t)(*p - '0');
 					scale *= 10;
 				}
 		}
 		if (!in_time && (*p == 'Y' || *p == 'M')) {
-			*why = "years and months are not supported (their length varies); use days, e.g. P30D";
+			*why = "years and months are not supported (their length varies); use "
+			       "days, e.g. P30D";
 			return CEB_EINVAL;
 		}
 		if (!*p || !strchr(units, *p))
@@ -133,7 +136,7 @@ static int duration_parse(const char *s, uint64_t *ms, const char **why)
 		u = (int)(strchr(units, *p) - units);
 		if ((in_time && u < 2) || (!in_time && u >= 2)) {
 			*why = in_time ? "days and weeks go before T (e.g. P1DT2H)"
-				       : "hours, minutes and seconds go after T (e.g. PT2H, PT30S)";
+			               : "hours, minutes and seconds go after T (e.g. PT2H, PT30S)";
 			return CEB_EINVAL;
 		}
 		if (u <= last) {
@@ -170,19 +173,19 @@ int ceb_duration_parse(const char *s, uint64_t *ms)
 }
 
 bool ceb_config_get_duration(struct ceb_config_res *r, const struct ceb_yaml_node *n,
-			     const char *path, uint64_t *ms)
+                             const char *path, uint64_t *ms)
 {
 	const char *why;
 	char q[80];
 
 	if (ceb_yaml_type(n) != CEB_YAML_SCALAR) {
 		ceb_config_err(r, n, path, "expected an ISO 8601 duration (e.g. PT10S), got %s",
-			       ceb_yaml_describe(n));
+		               ceb_yaml_describe(n));
 		return false;
 	}
 	if (duration_parse(ceb_yaml_str(n), ms, &why) < 0) {
 		ceb_config_err(r, n, path, "invalid duration \"%s\": %s",
-			       ceb_config_quoted(q, sizeof(q), ceb_yaml_str(n)), why);
+		               ceb_config_quoted(q, sizeof(q), ceb_yaml_str(n)), why);
 		return false;
 	}
 	return true;
@@ -215,7 +218,7 @@ static bool dest_copy(struct ceb_dest *dst, const struct ceb_dest *src)
 {
 	bool ok = true;
 
-	*dst = (struct ceb_dest){ .loc = src->loc };
+	*dst = (struct ceb_dest){.loc = src->loc};
 	ok &= dup_opt(&dst->uri, src->uri);
 	ok &= dup_opt(&dst->ref_kind, src->ref_kind);
 	ok &= dup_opt(&dst->ref_api, src->ref_api);
@@ -230,23 +233,23 @@ static bool dest_copy(struct ceb_dest *dst, const struct ceb_dest *src)
 
 /* cebroker resolves refs only to what it serves: without Kubernetes there is no one else to ask. */
 bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node *n,
-			   const char *path, struct ceb_dest *d)
+                           const char *path, struct ceb_dest *d)
 {
-	static const char *const fields[] = { "uri", "ref", "CACerts", "audience", NULL };
-	static const char *const ref_fields[] = { "apiVersion", "kind", "name", "namespace", NULL };
+	static const char *const fields[] = {"uri", "ref", "CACerts", "audience", NULL};
+	static const char *const ref_fields[] = {"apiVersion", "kind", "name", "namespace", NULL};
 	const struct ceb_yaml_node *v[4], *rv[4];
 	char p[512], fp[512], q[80], q2[80];
 	const char *why;
 	size_t nerr = r->nerr;
 
 	memset(d, 0, sizeof(*d));
-	d->loc = (struct ceb_loc){ r->file, ceb_yaml_line(n), ceb_yaml_col(n) };
+	d->loc = (struct ceb_loc){r->file, ceb_yaml_line(n), ceb_yaml_col(n)};
 	if (!ceb_config_get_fields(r, n, path, fields, v, NULL))
 		return false;
 	ceb_config_get_str(r, v[2], ceb_config_path_key(p, sizeof(p), path, "CACerts"),
-			   &d->ca_certs);
+	                   &d->ca_certs);
 	ceb_config_get_str(r, v[3], ceb_config_path_key(p, sizeof(p), path, "audience"),
-			   &d->audience);
+	                   &d->audience);
 	if (v[0] && v[1]) {
 		ceb_config_err(r, n, path, "give either uri or ref, not both");
 		goto out;
@@ -257,33 +260,33 @@ bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node 
 	}
 	if (v[0]) {
 		ceb_config_path_key(p, sizeof(p), path, "uri");
-		d->loc = (struct ceb_loc){ r->file, ceb_yaml_line(v[0]), ceb_yaml_col(v[0]) };
+		d->loc = (struct ceb_loc){r->file, ceb_yaml_line(v[0]), ceb_yaml_col(v[0])};
 		if (!ceb_config_get_str(r, v[0], p, &d->uri))
 			goto out;
 		if (!http_uri(d->uri, &why))
 			ceb_config_err(r, v[0], p, "\"%s\" %s",
-				       ceb_config_quoted(q, sizeof(q), d->uri), why);
+			               ceb_config_quoted(q, sizeof(q), d->uri), why);
 		goto out;
 	}
 	ceb_config_path_key(p, sizeof(p), path, "ref");
-	d->loc = (struct ceb_loc){ r->file, ceb_yaml_line(v[1]), ceb_yaml_col(v[1]) };
+	d->loc = (struct ceb_loc){r->file, ceb_yaml_line(v[1]), ceb_yaml_col(v[1])};
 	if (!ceb_config_get_fields(r, v[1], p, ref_fields, rv, NULL))
 		goto out;
 	for (int i = 0; i < 3; i++)
 		if (!rv[i])
 			ceb_config_err(r, v[1],
-				       ceb_config_path_key(fp, sizeof(fp), p, ref_fields[i]),
-				       "required field missing");
+			               ceb_config_path_key(fp, sizeof(fp), p, ref_fields[i]),
+			               "required field missing");
 	if (r->nerr != nerr)
 		goto out;
 	if (!ceb_config_get_str(r, rv[0], ceb_config_path_key(fp, sizeof(fp), p, "apiVersion"),
-				&d->ref_api) ||
+	                        &d->ref_api) ||
 	    !ceb_config_get_str(r, rv[1], ceb_config_path_key(fp, sizeof(fp), p, "kind"),
-				&d->ref_kind) ||
+	                        &d->ref_kind) ||
 	    !ceb_config_get_str(r, rv[2], ceb_config_path_key(fp, sizeof(fp), p, "name"),
-				&d->ref_name) ||
+	                        &d->ref_name) ||
 	    !ceb_config_get_str(r, rv[3], ceb_config_path_key(fp, sizeof(fp), p, "namespace"),
-				&d->ref_ns))
+	                        &d->ref_ns))
 		goto out;
 	if (!d->ref_ns)
 		d->ref_ns = ceb_config_strdup(r, r->ns);
@@ -291,11 +294,11 @@ bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node 
 		goto out;
 	if (strcmp(d->ref_kind, "Broker") || strcmp(d->ref_api, CEB_EVENTING_V1)) {
 		ceb_config_err(r, v[1], p,
-			       "cebroker cannot serve a ref to %s (%s): without Kubernetes it "
-			       "resolves only its own Brokers; give the address as uri: instead "
-			       "(e.g. uri: http://127.0.0.1:8081/)",
-			       ceb_config_quoted(q, sizeof(q), d->ref_kind),
-			       ceb_config_quoted(q2, sizeof(q2), d->ref_api));
+		               "cebroker cannot serve a ref to %s (%s): without Kubernetes it "
+		               "resolves only its own Brokers; give the address as uri: instead "
+		               "(e.g. uri: http://127.0.0.1:8081/)",
+		               ceb_config_quoted(q, sizeof(q), d->ref_kind),
+		               ceb_config_quoted(q2, sizeof(q2), d->ref_api));
 		goto out;
 	}
 	ceb_config_add_check(r, "Broker", d->ref_ns, d->ref_name, v[1], p, NULL, NULL);
@@ -333,10 +336,11 @@ bool ceb_config_delivery_copy(struct ceb_delivery *dst, const struct ceb_deliver
 }
 
 void ceb_config_parse_delivery(struct ceb_config_res *r, const struct ceb_yaml_node *n,
-			       const char *path, struct ceb_delivery *dl)
+                               const char *path, struct ceb_delivery *dl)
 {
-	static const char *const fields[] = { "deadLetterSink", "retry", "backoffPolicy", "backoffDelay",
-					      "timeout", "retryAfterMax", "format", NULL };
+	static const char *const fields[] = {"deadLetterSink", "retry",   "backoffPolicy",
+	                                     "backoffDelay",   "timeout", "retryAfterMax",
+	                                     "format",         NULL};
 	const struct ceb_yaml_node *v[7];
 	char p[512], *s = NULL, q[80];
 	uint64_t ms;
@@ -349,40 +353,37 @@ void ceb_config_parse_delivery(struct ceb_config_res *r, const struct ceb_yaml_n
 	if (v[0]) {
 		dl->has_dls = true;
 		ceb_config_parse_dest(r, v[0],
-				      ceb_config_path_key(p, sizeof(p), path, "deadLetterSink"),
-				      &dl->dls);
+		                      ceb_config_path_key(p, sizeof(p), path, "deadLetterSink"),
+		                      &dl->dls);
 	}
 	if (v[1])
 		ceb_config_get_int(r, v[1], ceb_config_path_key(p, sizeof(p), path, "retry"), 0,
-				   INT32_MAX, &dl->retry);
+		                   INT32_MAX, &dl->retry);
 	if (v[2] &&
-	    ceb_config_get_str(r, v[2],
-			       ceb_config_path_key(p, sizeof(p), path, "backoffPolicy"), &s)) {
+	    ceb_config_get_str(r, v[2], ceb_config_path_key(p, sizeof(p), path, "backoffPolicy"),
+	                       &s)) {
 		if (!strcmp(s, "linear"))
 			dl->backoff_policy = CEB_BACKOFF_LINEAR;
 		else if (!strcmp(s, "exponential"))
 			dl->backoff_policy = CEB_BACKOFF_EXPONENTIAL;
 		else
 			ceb_config_err(r, v[2], p,
-				       "\"%s\" is not a backoff policy (linear or exponential)",
-				       ceb_config_quoted(q, sizeof(q), s));
+			               "\"%s\" is not a backoff policy (linear or exponential)",
+			               ceb_config_quoted(q, sizeof(q), s));
 	}
 	free(s);
 	s = NULL;
-	if (v[3] &&
-	    ceb_config_get_duration(r, v[3],
-				    ceb_config_path_key(p, sizeof(p), path, "backoffDelay"), &ms))
+	if (v[3] && ceb_config_get_duration(
+	                    r, v[3], ceb_config_path_key(p, sizeof(p), path, "backoffDelay"), &ms))
 		dl->backoff_delay_ms = ms;
-	if (v[4] &&
-	    ceb_config_get_duration(r, v[4], ceb_config_path_key(p, sizeof(p), path, "timeout"),
-				    &ms)) {
+	if (v[4] && ceb_config_get_duration(
+	                    r, v[4], ceb_config_path_key(p, sizeof(p), path, "timeout"), &ms)) {
 		if (ms == 0)
 			ceb_config_err(r, v[4], p, "must be greater than zero");
 		dl->timeout_ms = ms;
 	}
-	if (v[5] &&
-	    ceb_config_get_duration(r, v[5],
-				    ceb_config_path_key(p, sizeof(p), path, "retryAfterMax"), &ms))
+	if (v[5] && ceb_config_get_duration(
+	                    r, v[5], ceb_config_path_key(p, sizeof(p), path, "retryAfterMax"), &ms))
 		dl->retry_after_max_ms = (int64_t)ms;
 	if (v[6] &&
 	    ceb_config_get_str(r, v[6], ceb_config_path_key(p, sizeof(p), path, "format"), &s)) {
@@ -392,7 +393,7 @@ void ceb_config_parse_delivery(struct ceb_config_res *r, const struct ceb_yaml_n
 			dl->format = CEB_FORMAT_BINARY;
 		else
 			ceb_config_err(r, v[6], p, "\"%s\" is not a format (json or binary)",
-				       ceb_config_quoted(q, sizeof(q), s));
+			               ceb_config_quoted(q, sizeof(q), s));
 	}
 	free(s);
 }

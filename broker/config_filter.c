@@ -21,7 +21,8 @@ static const char *filter_reason(const char *path, const char *errbuf, int rc)
 	if (!sep)
 		return errbuf;
 	k = (size_t)(sep - errbuf);
-	if (k <= plen && !memcmp(path + plen - k, errbuf, k) && (k == plen || path[plen - k - 1] == '.'))
+	if (k <= plen && !memcmp(path + plen - k, errbuf, k) &&
+	    (k == plen || path[plen - k - 1] == '.'))
 		return sep + 2;
 	return errbuf;
 }
@@ -36,7 +37,7 @@ static struct ceb_filter *filter_true(struct ceb_config_res *r)
 }
 
 static struct ceb_filter *parse_attr_filter(struct ceb_config_res *r, const struct ceb_yaml_node *n,
-					    const char *path, enum ceb_filter_kind kind)
+                                            const char *path, enum ceb_filter_kind kind)
 {
 	struct ceb_filter *flt = NULL;
 	char **keys, **vals, errbuf[256] = "";
@@ -54,7 +55,7 @@ static struct ceb_filter *parse_attr_filter(struct ceb_config_res *r, const stru
 		goto out;
 	}
 	rc = ceb_filter_attrs(kind, cnt, (const char *const *)keys, (const char *const *)vals, &flt,
-			      errbuf, sizeof(errbuf));
+	                      errbuf, sizeof(errbuf));
 	if (rc == CEB_ENOMEM)
 		ceb_config_oom(r);
 	else if (rc < 0)
@@ -68,11 +69,11 @@ out:
 }
 
 static struct ceb_filter *parse_filter_obj(struct ceb_config_res *r, const struct ceb_yaml_node *n,
-					   const char *path);
+                                           const char *path);
 
 /* all / any: a list of filter objects. An empty list constrains nothing, as in Knative. */
 static struct ceb_filter *parse_filter_list(struct ceb_config_res *r, const struct ceb_yaml_node *n,
-					    const char *path, enum ceb_filter_kind kind)
+                                            const char *path, enum ceb_filter_kind kind)
 {
 	struct ceb_filter **kids = NULL, *flt = NULL;
 	char p[512], errbuf[256] = "";
@@ -91,7 +92,7 @@ static struct ceb_filter *parse_filter_list(struct ceb_config_res *r, const stru
 	}
 	for (size_t i = 0; i < ceb_yaml_size(n); i++) {
 		kids[cnt] = parse_filter_obj(r, ceb_yaml_seq_item(n, i),
-					     ceb_config_path_idx(p, sizeof(p), path, i));
+		                             ceb_config_path_idx(p, sizeof(p), path, i));
 		if (kids[cnt])
 			cnt++;
 		else
@@ -119,7 +120,7 @@ out:
 }
 
 static struct ceb_filter *parse_cesql(struct ceb_config_res *r, const struct ceb_yaml_node *n,
-				      const char *path)
+                                      const char *path)
 {
 	struct ceb_filter *flt = NULL;
 	char errbuf[256] = "";
@@ -127,7 +128,7 @@ static struct ceb_filter *parse_cesql(struct ceb_config_res *r, const struct ceb
 
 	if (ceb_yaml_type(n) != CEB_YAML_SCALAR) {
 		ceb_config_err(r, n, path, "expected a CESQL expression string, got %s",
-			       ceb_yaml_describe(n));
+		               ceb_yaml_describe(n));
 		return NULL;
 	}
 	rc = ceb_filter_cesql(ceb_yaml_str(n), NULL, &flt, errbuf, sizeof(errbuf), &col);
@@ -137,7 +138,7 @@ static struct ceb_filter *parse_cesql(struct ceb_config_res *r, const struct ceb
 		/* the node's position is the scalar's; the column inside the expression says where */
 		if (col > 0 && !strstr(errbuf, "column"))
 			ceb_config_err(r, n, path, "%s at column %d",
-				       *errbuf ? errbuf : "syntax error", col);
+			               *errbuf ? errbuf : "syntax error", col);
 		else
 			ceb_config_err(r, n, path, "%s", *errbuf ? errbuf : ceb_strerror(rc));
 	}
@@ -146,10 +147,10 @@ static struct ceb_filter *parse_cesql(struct ceb_config_res *r, const struct ceb
 
 /* One element of spec.filters: an object with exactly one dialect key. */
 static struct ceb_filter *parse_filter_obj(struct ceb_config_res *r, const struct ceb_yaml_node *n,
-					   const char *path)
+                                           const char *path)
 {
-	static const char *const dialects[] = { "exact", "prefix", "suffix", "all", "any", "not", "cesql",
-						NULL };
+	static const char *const dialects[] = {"exact", "prefix", "suffix", "all",
+	                                       "any",   "not",    "cesql",  NULL};
 	const struct ceb_yaml_node *v[7], *k[7];
 	struct ceb_filter *flt = NULL, *kid;
 	char p[512], errbuf[256] = "", found[128] = "";
@@ -164,16 +165,19 @@ static struct ceb_filter *parse_filter_obj(struct ceb_config_res *r, const struc
 			which = i;
 			cnt++;
 			/* seven short names always fit */
-			len += (size_t)snprintf(found + len, sizeof(found) - len, "%s%s", cnt > 1 ? ", " : "",
-						dialects[i]);
+			len += (size_t)snprintf(found + len, sizeof(found) - len, "%s%s",
+			                        cnt > 1 ? ", " : "", dialects[i]);
 		}
 	if (cnt != 1) {
 		if (cnt == 0)
-			ceb_config_err(r, n, path, "a filter needs one dialect: exact, prefix, "
-				       "suffix, all, any, not or cesql");
+			ceb_config_err(r, n, path,
+			               "a filter needs one dialect: exact, prefix, "
+			               "suffix, all, any, not or cesql");
 		else
-			ceb_config_err(r, n, path, "a filter takes exactly one dialect, found %zu "
-				       "(%s); combine them with all:", cnt, found);
+			ceb_config_err(r, n, path,
+			               "a filter takes exactly one dialect, found %zu "
+			               "(%s); combine them with all:",
+			               cnt, found);
 		return NULL;
 	}
 	ceb_config_path_key(p, sizeof(p), path, dialects[which]);
@@ -200,12 +204,11 @@ static struct ceb_filter *parse_filter_obj(struct ceb_config_res *r, const struc
 	return rc < 0 ? NULL : flt;
 }
 
-
 struct ceb_filter *ceb_config_parse_filters(struct ceb_config_res *r,
-					    const struct ceb_yaml_node *filter,
-					    const struct ceb_yaml_node *filters)
+                                            const struct ceb_yaml_node *filter,
+                                            const struct ceb_yaml_node *filters)
 {
-	static const char *const filter_fields[] = { "attributes", NULL };
+	static const char *const filter_fields[] = {"attributes", NULL};
 	const struct ceb_yaml_node *fv[1];
 	struct ceb_filter *legacy = NULL, *flt = NULL;
 

@@ -27,8 +27,8 @@ const char *ceb_config_path_key(char *buf, size_t sz, const char *base, const ch
 	bool ident = *key != '\0';
 
 	for (const char *p = key; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      *p == '_' || *p == '-'))
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
 			ident = false;
 	if (!*base)
 		snprintf(buf, sz, ident ? "%s" : "[\"%s\"]", key);
@@ -64,8 +64,8 @@ bool ceb_config_want_seq(struct ceb_config_res *r, const struct ceb_yaml_node *n
 }
 
 bool ceb_config_get_fields(struct ceb_config_res *r, const struct ceb_yaml_node *map,
-			   const char *path, const char *const *names,
-			   const struct ceb_yaml_node **vals, const struct ceb_yaml_node **keys)
+                           const char *path, const char *const *names,
+                           const struct ceb_yaml_node **vals, const struct ceb_yaml_node **keys)
 {
 	const struct ceb_yaml_node *seen[16];
 	char p[512], known[256];
@@ -86,7 +86,7 @@ bool ceb_config_get_fields(struct ceb_config_res *r, const struct ceb_yaml_node 
 
 		if (ceb_yaml_type(k) != CEB_YAML_SCALAR) {
 			ceb_config_err(r, k, path, "keys must be strings, got %s",
-				       ceb_yaml_describe(k));
+			               ceb_yaml_describe(k));
 			continue;
 		}
 		for (j = 0; j < nn && strcmp(names[j], ceb_yaml_str(k)); j++)
@@ -97,12 +97,12 @@ bool ceb_config_get_fields(struct ceb_config_res *r, const struct ceb_yaml_node 
 			len = 0;
 			for (size_t m = 0; m < nn && len < sizeof(known); m++)
 				len += (size_t)snprintf(known + len, sizeof(known) - len, "%s%s",
-							m ? ", " : "", names[m]);
+				                        m ? ", " : "", names[m]);
 			ceb_config_err(r, k, p, "unknown field (%s takes %s)",
-				       *path ? path : "a resource", known);
+			               *path ? path : "a resource", known);
 		} else if (seen[j]) {
 			ceb_config_err(r, k, p, "duplicate key (first at line %d)",
-				       ceb_yaml_line(seen[j]));
+			               ceb_yaml_line(seen[j]));
 		} else {
 			seen[j] = k;
 			vals[j] = ceb_yaml_is_null(v) ? NULL : v;
@@ -114,7 +114,7 @@ bool ceb_config_get_fields(struct ceb_config_res *r, const struct ceb_yaml_node 
 }
 
 bool ceb_config_get_str(struct ceb_config_res *r, const struct ceb_yaml_node *n, const char *path,
-			char **out)
+                        char **out)
 {
 	*out = NULL;
 	if (!n)
@@ -128,7 +128,7 @@ bool ceb_config_get_str(struct ceb_config_res *r, const struct ceb_yaml_node *n,
 }
 
 bool ceb_config_get_int(struct ceb_config_res *r, const struct ceb_yaml_node *n, const char *path,
-			long min, long max, int *out)
+                        long min, long max, int *out)
 {
 	const char *s = ceb_yaml_str(n);
 	char *end;
@@ -144,7 +144,7 @@ bool ceb_config_get_int(struct ceb_config_res *r, const struct ceb_yaml_node *n,
 		char q[80];
 
 		ceb_config_err(r, n, path, "expected an integer, got \"%s\"",
-			       ceb_config_quoted(q, sizeof(q), s));
+		               ceb_config_quoted(q, sizeof(q), s));
 		return false;
 	}
 	if (v < min || v > max) {
@@ -178,7 +178,7 @@ void ceb_config_strv_free(char **v, size_t n)
 }
 
 bool ceb_config_get_strmap(struct ceb_config_res *r, const struct ceb_yaml_node *map,
-			   const char *path, char ***keys_out, char ***vals_out, size_t *n_out)
+                           const char *path, char ***keys_out, char ***vals_out, size_t *n_out)
 {
 	struct keyref *sorted = NULL;
 	size_t *first = NULL; /* per pair: the index of the first pair with its key */
@@ -205,7 +205,7 @@ bool ceb_config_get_strmap(struct ceb_config_res *r, const struct ceb_yaml_node 
 
 		if (ceb_yaml_type(k) != CEB_YAML_SCALAR) {
 			ceb_config_err(r, k, path, "keys must be strings, got %s",
-				       ceb_yaml_describe(k));
+			               ceb_yaml_describe(k));
 			bad = true;
 		}
 	}
@@ -213,7 +213,7 @@ bool ceb_config_get_strmap(struct ceb_config_res *r, const struct ceb_yaml_node 
 		goto out;
 	/* Duplicates: sort the key nodes (O(n log n) even for a hostile map), then flag repeats. */
 	for (size_t i = 0; i < pairs; i++) {
-		sorted[i] = (struct keyref){ ceb_yaml_str(ceb_yaml_map_key(map, i)), i };
+		sorted[i] = (struct keyref){ceb_yaml_str(ceb_yaml_map_key(map, i)), i};
 		first[i] = i;
 	}
 	if (pairs > 1)
@@ -228,7 +228,7 @@ bool ceb_config_get_strmap(struct ceb_config_res *r, const struct ceb_yaml_node 
 		ceb_config_path_key(p, sizeof(p), path, ceb_yaml_str(k));
 		if (first[i] != i) {
 			ceb_config_err(r, k, p, "duplicate key (first at line %d)",
-				       ceb_yaml_line(ceb_yaml_map_key(map, first[i])));
+			               ceb_yaml_line(ceb_yaml_map_key(map, first[i])));
 			bad = true;
 			continue;
 		}

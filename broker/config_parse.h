@@ -47,15 +47,15 @@ struct ceb_config_meta {
 /* A kind's parse function: vals[i] is the value of the kind's fields[i] (NULL when absent or null).
  * root is the whole resource, for "required field missing" at its start. */
 typedef void ceb_config_kind_f(struct ceb_config_res *r, struct ceb_config_meta *md,
-			       const struct ceb_yaml_node *root,
-			       const struct ceb_yaml_node *const *vals);
+                               const struct ceb_yaml_node *root,
+                               const struct ceb_yaml_node *const *vals);
 
 /* ---- errors and memory ---- */
 
 /* Report "file:line:col: who: path: message" at node `at`, and count it in r->nerr. */
-__attribute__((format(printf, 4, 5)))
-void ceb_config_err(struct ceb_config_res *r, const struct ceb_yaml_node *at, const char *path,
-		    const char *fmt, ...);
+__attribute__((format(printf, 4, 5))) void ceb_config_err(struct ceb_config_res *r,
+                                                          const struct ceb_yaml_node *at,
+                                                          const char *path, const char *fmt, ...);
 /* Out of memory: the whole load then fails with CEB_ENOMEM; callers just return what they have. */
 void ceb_config_oom(struct ceb_config_res *r);
 bool ceb_config_is_oom(const struct ceb_config_res *r);
@@ -80,39 +80,39 @@ bool ceb_config_want_seq(struct ceb_config_res *r, const struct ceb_yaml_node *n
  * value of names[i], or NULL when absent or null; keys[i] (keys may be NULL) its key. False only
  * when map is not a mapping. The nodes stay the YAML reader's. */
 bool ceb_config_get_fields(struct ceb_config_res *r, const struct ceb_yaml_node *map,
-			   const char *path, const char *const *names,
-			   const struct ceb_yaml_node **vals, const struct ceb_yaml_node **keys);
+                           const char *path, const char *const *names,
+                           const struct ceb_yaml_node **vals, const struct ceb_yaml_node **keys);
 /* A string field: any scalar is taken as its text. n NULL (absent) leaves *out NULL and is true.
  * The caller owns *out. */
 bool ceb_config_get_str(struct ceb_config_res *r, const struct ceb_yaml_node *n, const char *path,
-			char **out);
+                        char **out);
 /* A decimal integer in [min, max], as a plain scalar; n not NULL. *out set only on success. */
 bool ceb_config_get_int(struct ceb_config_res *r, const struct ceb_yaml_node *n, const char *path,
-			long min, long max, int *out);
+                        long min, long max, int *out);
 /* A map of strings (labels, annotations, ConfigMap data, filter attributes): any scalar value is
  * taken as its text (10 is "10"), null as "". Duplicate keys are reported in document order. On
  * success the caller owns both arrays (ceb_config_strv_free each with *n_out); on failure they are
  * NULL. */
 bool ceb_config_get_strmap(struct ceb_config_res *r, const struct ceb_yaml_node *map,
-			   const char *path, char ***keys_out, char ***vals_out, size_t *n_out);
+                           const char *path, char ***keys_out, char ***vals_out, size_t *n_out);
 void ceb_config_strv_free(char **v, size_t n);
 /* An ISO 8601 duration (ceb_duration_parse) into *ms; n not NULL. *ms set only on success. */
 bool ceb_config_get_duration(struct ceb_config_res *r, const struct ceb_yaml_node *n,
-			     const char *path, uint64_t *ms);
+                             const char *path, uint64_t *ms);
 
 /* ---- resources and references ---- */
 
 /* Register a loaded resource (obj, owned by the config) for duplicate checks and for the references
  * to it; located at md->name_node. kind, ns and name must live as long as the config. */
 void ceb_config_add_entry(struct ceb_config_res *r, const char *kind, const char *ns,
-			  const char *name, const struct ceb_config_meta *md, void *obj);
+                          const char *name, const struct ceb_config_meta *md, void *obj);
 /* Require that kind ns/name exists once every file is loaded ("not found" reported at node `at`,
  * field `path`, otherwise). When it does, *cm_out or *broker_out (either may be NULL) is pointed at
  * it. The strings are copied. */
 void ceb_config_add_check(struct ceb_config_res *r, const char *kind, const char *ns,
-			  const char *name, const struct ceb_yaml_node *at, const char *path,
-			  const struct ceb_configmap **cm_out,
-			  const struct ceb_broker_cfg **broker_out);
+                          const char *name, const struct ceb_yaml_node *at, const char *path,
+                          const struct ceb_configmap **cm_out,
+                          const struct ceb_broker_cfg **broker_out);
 
 /* ---- Destination and DeliverySpec (config_delivery.c) ---- */
 
@@ -120,7 +120,7 @@ void ceb_config_add_check(struct ceb_config_res *r, const char *kind, const char
  * ref only to a Broker of this daemon (checked once every file is loaded). Fills *d (which the
  * caller frees with ceb_config_dest_free, also after a failure). True when nothing was wrong. */
 bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node *n,
-			   const char *path, struct ceb_dest *d);
+                           const char *path, struct ceb_dest *d);
 void ceb_config_dest_free(struct ceb_dest *d);
 
 /* The unset DeliverySpec (exponential, Retry-After ignored, binary). */
@@ -128,7 +128,7 @@ void ceb_config_delivery_init(struct ceb_delivery *dl);
 /* Knative's DeliverySpec into *dl, which ceb_config_delivery_init prepared; the caller frees it
  * with ceb_config_delivery_free, also after errors. dl->set tells whether any field was given. */
 void ceb_config_parse_delivery(struct ceb_config_res *r, const struct ceb_yaml_node *n,
-			       const char *path, struct ceb_delivery *dl);
+                               const char *path, struct ceb_delivery *dl);
 /* Free what *dl holds and make it unset again. */
 void ceb_config_delivery_free(struct ceb_delivery *dl);
 /* A deep copy; false when out of memory (then *dst is unset and owns nothing). */
@@ -142,7 +142,7 @@ bool ceb_config_delivery_copy(struct ceb_delivery *dst, const struct ceb_deliver
  * the result is then what did compile (the load fails anyway). The caller owns the result
  * (ceb_filter_free); NULL only when out of memory. */
 struct ceb_filter *ceb_config_parse_filters(struct ceb_config_res *r,
-					    const struct ceb_yaml_node *filter,
-					    const struct ceb_yaml_node *filters);
+                                            const struct ceb_yaml_node *filter,
+                                            const struct ceb_yaml_node *filters);
 
 #endif

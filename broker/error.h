@@ -5,18 +5,18 @@
 
 enum ceb_err {
 	CEB_OK = 0,
-	CEB_ENOMEM = -1,      /* out of memory */
-	CEB_EINVAL = -2,      /* invalid input: a bad event, a bad value (HTTP 400) */
-	CEB_ETOOBIG = -3,     /* over a size or count limit (HTTP 413) */
-	CEB_EUNSUPPORTED = -4, /* unknown format or media type (HTTP 415) */
-	CEB_ENOTFOUND = -5,   /* no such resource (HTTP 404) */
-	CEB_EFULL = -6,       /* a bounded queue is full (HTTP 429) */
-	CEB_EUNAVAIL = -7,    /* a backend is unavailable or the daemon is stopping (HTTP 503) */
-	CEB_ETIMEDOUT = -8,   /* an operation did not complete in time */
-	CEB_EIO = -9,         /* an I/O or system call failed */
-	CEB_ECONFIG = -10,    /* configuration error */
+	CEB_ENOMEM = -1,        /* out of memory */
+	CEB_EINVAL = -2,        /* invalid input: a bad event, a bad value (HTTP 400) */
+	CEB_ETOOBIG = -3,       /* over a size or count limit (HTTP 413) */
+	CEB_EUNSUPPORTED = -4,  /* unknown format or media type (HTTP 415) */
+	CEB_ENOTFOUND = -5,     /* no such resource (HTTP 404) */
+	CEB_EFULL = -6,         /* a bounded queue is full (HTTP 429) */
+	CEB_EUNAVAIL = -7,      /* a backend is unavailable or the daemon is stopping (HTTP 503) */
+	CEB_ETIMEDOUT = -8,     /* an operation did not complete in time */
+	CEB_EIO = -9,           /* an I/O or system call failed */
+	CEB_ECONFIG = -10,      /* configuration error */
 	CEB_ENOTCOMPILED = -11, /* a backend or source that this build does not include */
-	CEB_ESTATE = -12,     /* the object is in the wrong state for the call */
+	CEB_ESTATE = -12,       /* the object is in the wrong state for the call */
 };
 
 /* The static description of an error code; never NULL. */

@@ -12,11 +12,11 @@
 #include "broker/event.h"
 
 const struct ceb_limits ceb_limits_default = {
-	.max_event_size = 1024 * 1024,
-	.max_attrs = 64,
-	.max_value_len = 4096,
-	.max_json_depth = 64,
-	.max_batch = 100,
+        .max_event_size = 1024 * 1024,
+        .max_attrs = 64,
+        .max_value_len = 4096,
+        .max_json_depth = 64,
+        .max_batch = 100,
 };
 
 /* The known attributes, in the order ceb_event_attr_at() lists them. */
@@ -36,20 +36,20 @@ static const struct {
 	const char *name;
 	enum ceb_type type;
 } known_attrs[K_COUNT] = {
-	[K_SPECVERSION] = { "specversion", CEB_TYPE_STRING },
-	[K_ID] = { "id", CEB_TYPE_STRING },
-	[K_SOURCE] = { "source", CEB_TYPE_URIREF },
-	[K_TYPE] = { "type", CEB_TYPE_STRING },
-	[K_DATACONTENTTYPE] = { "datacontenttype", CEB_TYPE_STRING },
-	[K_DATASCHEMA] = { "dataschema", CEB_TYPE_URI },
-	[K_SUBJECT] = { "subject", CEB_TYPE_STRING },
-	[K_TIME] = { "time", CEB_TYPE_TIMESTAMP },
+        [K_SPECVERSION] = {"specversion", CEB_TYPE_STRING},
+        [K_ID] = {"id", CEB_TYPE_STRING},
+        [K_SOURCE] = {"source", CEB_TYPE_URIREF},
+        [K_TYPE] = {"type", CEB_TYPE_STRING},
+        [K_DATACONTENTTYPE] = {"datacontenttype", CEB_TYPE_STRING},
+        [K_DATASCHEMA] = {"dataschema", CEB_TYPE_URI},
+        [K_SUBJECT] = {"subject", CEB_TYPE_STRING},
+        [K_TIME] = {"time", CEB_TYPE_TIMESTAMP},
 };
 
 #define MAX_NAME_LEN 64
 #define INLINE_ARENA 768 /* bytes for strings and data in a new event */
-#define INLINE_EXTS 4     /* extension slots carved from the arena of a new event */
-#define CHUNK_MIN 1024
+#define INLINE_EXTS  4   /* extension slots carved from the arena of a new event */
+#define CHUNK_MIN    1024
 
 /* Overflow storage for strings once the inline arena is full; chunks never move, so attribute
  * pointers stay valid while the event grows. */
@@ -65,9 +65,9 @@ struct ceb_event {
 	unsigned data_flags;
 	unsigned known_mask; /* bit k set: known[k] holds a value */
 	bool has_data;
-	const char *data;    /* NULL when absent; "" (static) when present and empty */
+	const char *data; /* NULL when absent; "" (static) when present and empty */
 	size_t data_len;
-	void *data_owned;    /* malloc'd data buffer, or NULL when the data lives in the arena */
+	void *data_owned; /* malloc'd data buffer, or NULL when the data lives in the arena */
 	struct ceb_attr known[K_COUNT];
 	struct ceb_attr *ext; /* extensions in the order they were set: slots at the start of the
 				 arena, until they grow into a malloc'd array (ext_owned) */
@@ -84,10 +84,10 @@ struct ceb_event {
 
 /* The extension slots live at the start of the arena. */
 _Static_assert(offsetof(struct ceb_event, inl) % _Alignof(struct ceb_attr) == 0,
-	       "the arena must be aligned for struct ceb_attr");
+               "the arena must be aligned for struct ceb_attr");
 
 static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
 {
@@ -288,14 +288,15 @@ static int check_string(const char *name, const char *s, size_t len, char *errbu
 		}
 		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
 			seterr(errbuf, errlen,
-			       "attribute '%s': control character U+%04lX is not allowed in a String",
+			       "attribute '%s': control character U+%04lX is not allowed in a "
+			       "String",
 			       name, cp);
 			return CEB_EINVAL;
 		}
 		if ((cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe) {
 			seterr(errbuf, errlen,
-			       "attribute '%s': noncharacter U+%04lX is not allowed in a String", name,
-			       cp);
+			       "attribute '%s': noncharacter U+%04lX is not allowed in a String",
+			       name, cp);
 			return CEB_EINVAL;
 		}
 	}
@@ -362,7 +363,7 @@ static int digits(const char *s, size_t n)
  * with the ranges of section 5.7. */
 bool ceb_timestamp_valid(const char *s, size_t len)
 {
-	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	int year, mon, day, hour, min, sec;
 	size_t i;
 
@@ -559,7 +560,8 @@ static int known_index(const char *name, size_t len)
 	case 'd': k = len == 15 ? K_DATACONTENTTYPE : K_DATASCHEMA; break;
 	default: return -1;
 	}
-	if (k >= 0 && strlen(known_attrs[k].name) == len && memcmp(known_attrs[k].name, name, len) == 0)
+	if (k >= 0 && strlen(known_attrs[k].name) == len &&
+	    memcmp(known_attrs[k].name, name, len) == 0)
 		return k;
 	return -1;
 }
@@ -567,7 +569,7 @@ static int known_index(const char *name, size_t len)
 /* Checks a value against its type (and, for a known attribute, its extra rules); for an Integer or a
  * Boolean stores the number in *ival. */
 static int check_value(const char *name, int k, enum ceb_type type, const char *v, size_t len,
-		       int32_t *ival, char *errbuf, size_t errlen)
+                       int32_t *ival, char *errbuf, size_t errlen)
 {
 	char ex[48];
 
@@ -615,8 +617,8 @@ static int check_value(const char *name, int k, enum ceb_type type, const char *
 	case CEB_TYPE_URI:
 		if (!ceb_uri_valid(v, len)) {
 			seterr(errbuf, errlen,
-			       "attribute '%s': '%s' is not an absolute URI (RFC 3986 scheme:...)", name,
-			       excerpt(ex, sizeof(ex), v, len));
+			       "attribute '%s': '%s' is not an absolute URI (RFC 3986 scheme:...)",
+			       name, excerpt(ex, sizeof(ex), v, len));
 			return CEB_EINVAL;
 		}
 		return 0;
@@ -632,7 +634,8 @@ static int check_value(const char *name, int k, enum ceb_type type, const char *
 	case CEB_TYPE_TIMESTAMP:
 		if (!ceb_timestamp_valid(v, len)) {
 			seterr(errbuf, errlen,
-			       "attribute '%s': not an RFC 3339 timestamp (e.g. 2018-04-05T17:31:00Z)",
+			       "attribute '%s': not an RFC 3339 timestamp (e.g. "
+			       "2018-04-05T17:31:00Z)",
 			       name);
 			return CEB_EINVAL;
 		}
@@ -643,6 +646,26 @@ static int check_value(const char *name, int k, enum ceb_type type, const char *
 }
 
 /* --- storage --- */
+
+/* The canonical decimal form of an Integer into buf (at least 12 bytes), NUL-terminated; returns its
+ * length. Every ingress sets one (knativebrokerttl), where snprintf would cost more than the rest. */
+static size_t format_int32(char *buf, int32_t v)
+{
+	char tmp[12];
+	uint32_t u = v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v;
+	size_t n = 0, len = 0;
+
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		buf[len++] = '-';
+	while (n)
+		buf[len++] = tmp[--n];
+	buf[len] = '\0';
+	return len;
+}
 
 static struct ceb_attr *find_ext(const struct ceb_event *ev, const char *name, size_t len)
 {
@@ -658,7 +681,7 @@ static struct ceb_attr *find_ext(const struct ceb_event *ev, const char *name, s
 /* Stores a checked value in a (an existing slot, or a new one whose name is set). Reuses the old
  * value's bytes when the new value fits, so that repeated sets do not grow the arena. */
 static int store_value(struct ceb_event *ev, struct ceb_attr *a, enum ceb_type type, const char *v,
-		       size_t len, int32_t ival)
+                       size_t len, int32_t ival)
 {
 	char *dst;
 
@@ -714,7 +737,7 @@ static struct ceb_attr *new_ext(struct ceb_event *ev, const char *name, size_t n
 
 /* Stores an already checked value under a checked name. */
 static int put(struct ceb_event *ev, const char *name, size_t nlen, int k, enum ceb_type type,
-	       const char *v, size_t len, int32_t ival)
+               const char *v, size_t len, int32_t ival)
 {
 	struct ceb_attr *a;
 	int rc;
@@ -755,11 +778,12 @@ static int check_name(const char *name, size_t nlen, char *errbuf, size_t errlen
 		if (nlen == 4 && memcmp(name, "data", 4) == 0)
 			seterr(errbuf, errlen, "attribute name 'data' is reserved");
 		else if (nlen > MAX_NAME_LEN)
-			seterr(errbuf, errlen, "attribute name '%s' is longer than %d characters", ex,
-			       MAX_NAME_LEN);
+			seterr(errbuf, errlen, "attribute name '%s' is longer than %d characters",
+			       ex, MAX_NAME_LEN);
 		else
 			seterr(errbuf, errlen,
-			       "attribute name '%s' is invalid: only lower-case letters a-z and digits "
+			       "attribute name '%s' is invalid: only lower-case letters a-z and "
+			       "digits "
 			       "0-9 are allowed",
 			       ex);
 		return -2;
@@ -768,7 +792,7 @@ static int check_name(const char *name, size_t nlen, char *errbuf, size_t errlen
 }
 
 int ceb_event_set(struct ceb_event *ev, const char *name, enum ceb_type type, const char *value,
-		  size_t len, char *errbuf, size_t errlen)
+                  size_t len, char *errbuf, size_t errlen)
 {
 	size_t nlen = strlen(name);
 	char canon[16];
@@ -784,7 +808,7 @@ int ceb_event_set(struct ceb_event *ev, const char *name, enum ceb_type type, co
 		return CEB_EINVAL;
 	if (type == CEB_TYPE_INTEGER) {
 		/* One canonical form ("-0" is 0), so that equal numbers compare equal. */
-		len = (size_t)snprintf(canon, sizeof(canon), "%d", (int)ival);
+		len = format_int32(canon, ival);
 		value = canon;
 	}
 	if (put(ev, name, nlen, k, type, value, len, ival) < 0) {
@@ -802,7 +826,7 @@ int ceb_event_set_int(struct ceb_event *ev, const char *name, int32_t v)
 
 	if (check_name(name, nlen, NULL, 0) != -1)
 		return CEB_EINVAL;
-	len = snprintf(canon, sizeof(canon), "%d", (int)v);
+	len = (int)format_int32(canon, v);
 	return put(ev, name, nlen, -1, CEB_TYPE_INTEGER, canon, (size_t)len, v);
 }
 
@@ -990,8 +1014,8 @@ struct ceb_event *ceb_event_clone(const struct ceb_event *ev)
 		goto out;
 	for (i = 0; i < n; i++) {
 		a = ceb_event_attr_at(ev, i);
-		if (put(cp, a->name, strlen(a->name), known_index(a->name, strlen(a->name)), a->type,
-			a->value, a->len, a->ival) < 0)
+		if (put(cp, a->name, strlen(a->name), known_index(a->name, strlen(a->name)),
+		        a->type, a->value, a->len, a->ival) < 0)
 			goto out;
 	}
 	if (ev->has_data && ceb_event_set_data(cp, ev->data, ev->data_len, ev->data_flags) < 0)
@@ -1006,9 +1030,9 @@ out:
 /* --- whole-event checks --- */
 
 int ceb_event_validate(const struct ceb_event *ev, const struct ceb_limits *lim, char *errbuf,
-		       size_t errlen)
+                       size_t errlen)
 {
-	static const int required[] = { K_SPECVERSION, K_ID, K_SOURCE, K_TYPE };
+	static const int required[] = {K_SPECVERSION, K_ID, K_SOURCE, K_TYPE};
 	const struct ceb_attr *a;
 	char ex[48];
 	size_t i, n, size;
@@ -1040,8 +1064,8 @@ int ceb_event_validate(const struct ceb_event *ev, const struct ceb_limits *lim,
 	for (i = 0; i < n; i++) {
 		a = ceb_event_attr_at(ev, i);
 		if (a->len > lim->max_value_len) {
-			seterr(errbuf, errlen, "attribute '%s': value is %zu bytes (limit %zu)", a->name,
-			       a->len, lim->max_value_len);
+			seterr(errbuf, errlen, "attribute '%s': value is %zu bytes (limit %zu)",
+			       a->name, a->len, lim->max_value_len);
 			return CEB_EINVAL;
 		}
 	}
@@ -1064,7 +1088,8 @@ bool ceb_event_equal(const struct ceb_event *a, const struct ceb_event *b)
 	for (i = 0; i < n; i++) {
 		x = ceb_event_attr_at(a, i);
 		y = ceb_event_get(b, x->name);
-		if (!y || x->type != y->type || x->len != y->len || memcmp(x->value, y->value, x->len))
+		if (!y || x->type != y->type || x->len != y->len ||
+		    memcmp(x->value, y->value, x->len))
 			return false;
 	}
 	if (a->has_data != b->has_data || a->data_len != b->data_len)

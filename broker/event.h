@@ -24,16 +24,16 @@ struct ceb_attr {
 	const char *value; /* canonical string, NUL-terminated: "true", "42", RFC 3339... */
 	size_t len;        /* strlen(value) */
 	enum ceb_type type;
-	int32_t ival;      /* the value of an Integer; 1 or 0 for a Boolean; 0 otherwise */
+	int32_t ival; /* the value of an Integer; 1 or 0 for a Boolean; 0 otherwise */
 };
 
 /* Limits applied while decoding untrusted input. */
 struct ceb_limits {
-	size_t max_event_size;  /* bytes of one event on the wire (body + ce- headers); default 1 MiB */
-	size_t max_attrs;       /* attributes per event, extensions included; default 64 */
-	size_t max_value_len;   /* bytes of one attribute value; default 4096 */
-	size_t max_json_depth;  /* nesting of a JSON document, data included; default 64 */
-	size_t max_batch;       /* events in one batch; default 100 */
+	size_t max_event_size; /* bytes of one event on the wire (body + ce- headers); default 1 MiB */
+	size_t max_attrs;      /* attributes per event, extensions included; default 64 */
+	size_t max_value_len;  /* bytes of one attribute value; default 4096 */
+	size_t max_json_depth; /* nesting of a JSON document, data included; default 64 */
+	size_t max_batch;      /* events in one batch; default 100 */
 };
 
 extern const struct ceb_limits ceb_limits_default;
@@ -44,7 +44,8 @@ struct ceb_event;
 enum {
 	CEB_DATA_JSON = 1 << 0, /* the bytes are a JSON text (from a JSON-format `data` member whose
 				   datacontenttype is JSON or absent) */
-	CEB_DATA_BASE64 = 1 << 1, /* the bytes came from a JSON-format `data_base64` member: the JSON
+	CEB_DATA_BASE64 =
+	        1 << 1, /* the bytes came from a JSON-format `data_base64` member: the JSON
 				     encoder writes them back as `data_base64`, whatever their content */
 };
 
@@ -63,7 +64,7 @@ void ceb_event_unref(struct ceb_event *ev);
  * datacontenttype, dataschema, subject, time) always take their spec type, whatever `type` says.
  * Replaces an existing attribute of the same name. The event copies name and value. */
 int ceb_event_set(struct ceb_event *ev, const char *name, enum ceb_type type, const char *value,
-		  size_t len, char *errbuf, size_t errlen);
+                  size_t len, char *errbuf, size_t errlen);
 int ceb_event_set_int(struct ceb_event *ev, const char *name, int32_t v);
 int ceb_event_set_bool(struct ceb_event *ev, const char *name, bool v);
 /* Remove an attribute; 0 if removed, CEB_ENOTFOUND if absent. */
@@ -94,7 +95,7 @@ size_t ceb_event_size(const struct ceb_event *ev);
  * specversion "1.0", and the limits in lim (may be NULL). 0 or CEB_EINVAL / CEB_ETOOBIG with a
  * reason in errbuf. */
 int ceb_event_validate(const struct ceb_event *ev, const struct ceb_limits *lim, char *errbuf,
-		       size_t errlen);
+                       size_t errlen);
 
 /* Same attributes (names, types, canonical values; extensions in any order), both with data or both
  * without, and byte-identical data. Data flags are not compared. For tests. */

@@ -13,7 +13,7 @@
 #define MAX_NAME_LEN 64
 
 static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
 {
@@ -55,7 +55,7 @@ int ceb_percent_encode(const char *s, size_t len, struct ceb_buf *out)
 {
 	static const char hex[] = "0123456789ABCDEF";
 	const unsigned char *u = (const unsigned char *)s;
-	char esc[3] = { '%', 0, 0 };
+	char esc[3] = {'%', 0, 0};
 	size_t i = 0, run;
 
 	if (ceb_buf_reserve(out, len) < 0)
@@ -210,8 +210,8 @@ static bool has_prefix_ci(const char *s, size_t len, const char *prefix)
 }
 
 static int decode_binary(const struct ceb_http_request *req, const char *ct,
-			 const struct ceb_limits *lim, struct ceb_event **out, char *errbuf,
-			 size_t errlen)
+                         const struct ceb_limits *lim, struct ceb_event **out, char *errbuf,
+                         size_t errlen)
 {
 	struct ceb_event *ev = ceb_event_new();
 	struct ceb_buf val = CEB_BUF_INIT;
@@ -236,7 +236,8 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 			continue;
 		nlen = strlen(hname + 3);
 		if (nlen > MAX_NAME_LEN) {
-			seterr(errbuf, errlen, "header '%s': attribute name longer than %d characters",
+			seterr(errbuf, errlen,
+			       "header '%s': attribute name longer than %d characters",
 			       excerpt(ex, sizeof(ex), hname, strlen(hname)), MAX_NAME_LEN);
 			rc = CEB_EINVAL;
 			goto out;
@@ -257,7 +258,8 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 		}
 		if (strcmp(name, "datacontenttype") == 0) {
 			seterr(errbuf, errlen,
-			       "header 'ce-datacontenttype' is not allowed in binary mode; send the "
+			       "header 'ce-datacontenttype' is not allowed in binary mode; send "
+			       "the "
 			       "media type in Content-Type");
 			rc = CEB_EINVAL;
 			goto out;
@@ -289,8 +291,8 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 			goto out;
 		}
 		if (val.len > lim->max_value_len) {
-			seterr(errbuf, errlen, "attribute '%s': value is %zu bytes (limit %zu)", name,
-			       val.len, lim->max_value_len);
+			seterr(errbuf, errlen, "attribute '%s': value is %zu bytes (limit %zu)",
+			       name, val.len, lim->max_value_len);
 			rc = CEB_EINVAL;
 			goto out;
 		}
@@ -322,7 +324,8 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 			rc = CEB_ETOOBIG;
 			goto out;
 		}
-		rc = ceb_event_set(ev, "datacontenttype", CEB_TYPE_STRING, ct, vlen, errbuf, errlen);
+		rc = ceb_event_set(ev, "datacontenttype", CEB_TYPE_STRING, ct, vlen, errbuf,
+		                   errlen);
 		if (rc < 0)
 			goto out;
 	}
@@ -345,8 +348,8 @@ out:
 }
 
 int ceb_http_decode(const struct ceb_http_request *req, const struct ceb_limits *lim,
-		    struct ceb_event ***evs, size_t *nevs, enum ceb_http_mode *mode, char *errbuf,
-		    size_t errlen)
+                    struct ceb_event ***evs, size_t *nevs, enum ceb_http_mode *mode, char *errbuf,
+                    size_t errlen)
 {
 	struct ceb_event *ev = NULL, **one = NULL;
 	const char *ct = NULL, *mt;
@@ -381,7 +384,7 @@ int ceb_http_decode(const struct ceb_http_request *req, const struct ceb_limits 
 		if (rc < 0)
 			return rc;
 		return ceb_json_decode_batch(req->body, req->body_len, lim, evs, nevs, errbuf,
-					     errlen);
+		                             errlen);
 	}
 	one = malloc(sizeof(*one));
 	if (!one) {
@@ -392,7 +395,8 @@ int ceb_http_decode(const struct ceb_http_request *req, const struct ceb_limits 
 		*mode = CEB_HTTP_STRUCTURED;
 		if (mlen != 28 || strncasecmp(mt, "application/cloudevents+json", 28) != 0) {
 			seterr(errbuf, errlen,
-			       "event format '%s' is not supported; use application/cloudevents+json "
+			       "event format '%s' is not supported; use "
+			       "application/cloudevents+json "
 			       "or binary mode",
 			       excerpt(ex, sizeof(ex), mt, mlen));
 			rc = CEB_EUNSUPPORTED;
@@ -424,7 +428,7 @@ bool ceb_http_binary_possible(const struct ceb_event *ev)
 }
 
 int ceb_http_encode_headers(const struct ceb_event *ev, enum ceb_http_mode mode,
-			    ceb_http_header_f *cb, void *arg)
+                            ceb_http_header_f *cb, void *arg)
 {
 	struct ceb_buf val = CEB_BUF_INIT;
 	char name[3 + MAX_NAME_LEN + 1];
@@ -446,7 +450,8 @@ int ceb_http_encode_headers(const struct ceb_event *ev, enum ceb_http_mode mode,
 			continue;
 		snprintf(name, sizeof(name), "ce-%s", a->name);
 		ceb_buf_reset(&val);
-		if (ceb_percent_encode(a->value, a->len, &val) < 0 || ceb_buf_reserve(&val, 0) < 0) {
+		if (ceb_percent_encode(a->value, a->len, &val) < 0 ||
+		    ceb_buf_reserve(&val, 0) < 0) {
 			rc = CEB_ENOMEM;
 			goto out;
 		}

@@ -21,11 +21,15 @@ struct ceb_http_request {
 	size_t body_len;
 };
 
-enum ceb_http_mode { CEB_HTTP_BINARY, CEB_HTTP_STRUCTURED, CEB_HTTP_BATCH };
+enum ceb_http_mode {
+	CEB_HTTP_BINARY,
+	CEB_HTTP_STRUCTURED,
+	CEB_HTTP_BATCH
+};
 
 /* The media types of structured and batched mode that this binding writes. */
 #define CEB_HTTP_STRUCTURED_CT "application/cloudevents+json; charset=utf-8"
-#define CEB_HTTP_BATCH_CT "application/cloudevents-batch+json; charset=utf-8"
+#define CEB_HTTP_BATCH_CT      "application/cloudevents-batch+json; charset=utf-8"
 
 /* Decode the events of a request. The mode comes from Content-Type (case-insensitive):
  * application/cloudevents-batch... is batched, application/cloudevents... structured (only +json is
@@ -38,8 +42,8 @@ enum ceb_http_mode { CEB_HTTP_BINARY, CEB_HTTP_STRUCTURED, CEB_HTTP_BATCH };
  * reason for the sender in errbuf and nothing returned: CEB_EINVAL (400, also for too many attributes or too long a value), CEB_ETOOBIG (413: size, batch count),
  * CEB_EUNSUPPORTED (415), CEB_ENOMEM. *mode is set whenever the mode was recognised. Any thread. */
 int ceb_http_decode(const struct ceb_http_request *req, const struct ceb_limits *lim,
-		    struct ceb_event ***evs, size_t *nevs, enum ceb_http_mode *mode, char *errbuf,
-		    size_t errlen);
+                    struct ceb_event ***evs, size_t *nevs, enum ceb_http_mode *mode, char *errbuf,
+                    size_t errlen);
 
 /* Receives one header to send; a non-zero return stops ceb_http_encode_headers, which returns it. */
 typedef int ceb_http_header_f(void *arg, const char *name, const char *value);
@@ -55,7 +59,7 @@ bool ceb_http_binary_possible(const struct ceb_event *ev);
  * binary mode, ceb_json_encode() in structured mode. 0, CEB_ENOMEM, CEB_EUNSUPPORTED for binary mode
  * when ceb_http_binary_possible() is false (nothing was emitted), or cb's non-zero return. */
 int ceb_http_encode_headers(const struct ceb_event *ev, enum ceb_http_mode mode,
-			    ceb_http_header_f *cb, void *arg);
+                            ceb_http_header_f *cb, void *arg);
 
 /* Append the binding's percent-encoding of s: space, '"', '%' and every byte outside 0x21-0x7E as
  * %XX (upper-case hex). 0 or CEB_ENOMEM. */

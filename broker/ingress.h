@@ -9,7 +9,7 @@ struct ceb_ingress;
 
 /* Bind and start serving; *port is the port bound. 0 or an error with a reason in errbuf. */
 int ceb_ingress_start(struct ceb_daemon *dmn, struct ceb_ingress **out, int *port, char *errbuf,
-		      size_t errlen);
+                      size_t errlen);
 /* Stop serving. Call after the channels stopped (every publish completed), so that no request is
  * left suspended. */
 void ceb_ingress_stop(struct ceb_ingress *ing);

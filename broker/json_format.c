@@ -11,9 +11,9 @@
 #include "broker/json_format.h"
 
 /* Nesting is tracked in a bit stack (1 = object); deeper limits than this are capped. */
-#define DEPTH_CAP 1024
+#define DEPTH_CAP       1024
 #define MAX_MEMBER_NAME 64
-#define ERRTMP 256
+#define ERRTMP          256
 
 struct scan {
 	const char *buf; /* the whole input, for byte offsets in messages */
@@ -25,7 +25,7 @@ struct scan {
 };
 
 static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
 {
@@ -44,8 +44,8 @@ static int syntax(struct scan *s, const char *what)
 	if (s->p >= s->end)
 		seterr(s->errbuf, s->errlen, "invalid JSON: unexpected end of input (%s)", what);
 	else
-		seterr(s->errbuf, s->errlen, "invalid JSON at byte %zu: %s", (size_t)(s->p - s->buf),
-		       what);
+		seterr(s->errbuf, s->errlen, "invalid JSON at byte %zu: %s",
+		       (size_t)(s->p - s->buf), what);
 	return CEB_EINVAL;
 }
 
@@ -123,14 +123,16 @@ static int scan_string(struct scan *s, const char **start, const char **stop, bo
 			return syntax(s, "unterminated string");
 		}
 		switch (p[1]) {
-		case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-			p += 2;
-			continue;
-		case 'u':
-			break;
-		default:
-			s->p = p;
-			return syntax(s, "invalid escape in a string");
+		case '"':
+		case '\\':
+		case '/':
+		case 'b':
+		case 'f':
+		case 'n':
+		case 'r':
+		case 't': p += 2; continue;
+		case 'u': break;
+		default: s->p = p; return syntax(s, "invalid escape in a string");
 		}
 		if (s->end - p < 6 || (u = hex4(p + 2)) < 0) {
 			s->p = p;
@@ -142,8 +144,8 @@ static int scan_string(struct scan *s, const char **start, const char **stop, bo
 			return syntax(s, "unpaired surrogate in a \\u escape");
 		}
 		if (u >= 0xd800 && u <= 0xdbff) {
-			if (s->end - p < 6 || p[0] != '\\' || p[1] != 'u' || (lo = hex4(p + 2)) < 0 ||
-			    lo < 0xdc00 || lo > 0xdfff) {
+			if (s->end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
+			    (lo = hex4(p + 2)) < 0 || lo < 0xdc00 || lo > 0xdfff) {
 				s->p = p - 6;
 				return syntax(s, "unpaired surrogate in a \\u escape");
 			}
@@ -271,7 +273,7 @@ static int scan_number(struct scan *s, bool *is_int)
 
 static int scan_literal(struct scan *s)
 {
-	static const char *const lits[] = { "true", "false", "null" };
+	static const char *const lits[] = {"true", "false", "null"};
 	size_t n, avail = (size_t)(s->end - s->p);
 
 	for (int i = 0; i < 3; i++) {
@@ -304,8 +306,8 @@ static int member_key(struct scan *s)
 
 static int too_deep(struct scan *s)
 {
-	seterr(s->errbuf, s->errlen, "JSON nested deeper than %zu levels at byte %zu",
-	       s->max_depth, (size_t)(s->p - s->buf));
+	seterr(s->errbuf, s->errlen, "JSON nested deeper than %zu levels at byte %zu", s->max_depth,
+	       (size_t)(s->p - s->buf));
 	return CEB_EINVAL;
 }
 
@@ -366,7 +368,8 @@ static int skip_value(struct scan *s, size_t depth)
 				break;
 			}
 			if (*s->p != (obj ? '}' : ']'))
-				return syntax(s, obj ? "expected ',' or '}'" : "expected ',' or ']'");
+				return syntax(s,
+				              obj ? "expected ',' or '}'" : "expected ',' or ']'");
 			s->p++;
 			top--;
 		}
@@ -375,7 +378,7 @@ static int skip_value(struct scan *s, size_t depth)
 
 bool ceb_json_valid(const char *s, size_t len, size_t max_depth)
 {
-	struct scan sc = { s, s, NULL, max_depth, NULL, 0 };
+	struct scan sc = {s, s, NULL, max_depth, NULL, 0};
 
 	if (len == 0 || s[0] == ' ' || s[0] == '\t' || s[0] == '\n' || s[0] == '\r')
 		return false;
@@ -390,8 +393,8 @@ struct dec {
 	struct scan *s;
 	const struct ceb_limits *lim;
 	struct ceb_event *ev;
-	struct ceb_buf tmp;   /* unescaped strings */
-	struct ceb_buf nulls; /* names of members that were null, NUL-separated, for duplicates */
+	struct ceb_buf tmp;    /* unescaped strings */
+	struct ceb_buf nulls;  /* names of members that were null, NUL-separated, for duplicates */
 	struct ceb_buf b64buf; /* data_base64 text when it had escapes */
 	const char *data, *data_end; /* raw `data` value */
 	const char *b64, *b64_end;   /* text of `data_base64` */
@@ -417,8 +420,8 @@ static bool seen_null(const struct dec *d, const char *name, size_t len)
 
 static bool is_core(const char *name)
 {
-	static const char *const core[] = { "specversion", "id", "source", "type",
-					    "datacontenttype", "dataschema", "subject", "time" };
+	static const char *const core[] = {"specversion",     "id",         "source",  "type",
+	                                   "datacontenttype", "dataschema", "subject", "time"};
 
 	for (size_t i = 0; i < sizeof(core) / sizeof(core[0]); i++)
 		if (strcmp(name, core[i]) == 0)
@@ -456,8 +459,9 @@ static int attr_member(struct dec *d, const char *name, size_t nlen)
 			len = d->tmp.len;
 		}
 		if (len > d->lim->max_value_len) {
-			seterr(s->errbuf, s->errlen, "attribute '%s': value is %zu bytes (limit %zu)",
-			       name, len, d->lim->max_value_len);
+			seterr(s->errbuf, s->errlen,
+			       "attribute '%s': value is %zu bytes (limit %zu)", name, len,
+			       d->lim->max_value_len);
 			return CEB_EINVAL;
 		}
 		return ceb_event_set(d->ev, name, CEB_TYPE_STRING, v, len, s->errbuf, s->errlen);
@@ -478,7 +482,8 @@ static int attr_member(struct dec *d, const char *name, size_t nlen)
 			return want_string(s, name);
 		if (!flag) {
 			seterr(s->errbuf, s->errlen,
-			       "attribute '%s': %.*s is not an Integer (no fraction or exponent allowed)",
+			       "attribute '%s': %.*s is not an Integer (no fraction or exponent "
+			       "allowed)",
 			       name, (int)(len > 40 ? 40 : len), a);
 			return CEB_EINVAL;
 		}
@@ -501,7 +506,7 @@ static int attr_member(struct dec *d, const char *name, size_t nlen)
 	if (is_core(name))
 		return want_string(s, name);
 	return ceb_event_set(d->ev, name, CEB_TYPE_BOOLEAN, a, (size_t)(s->p - a), s->errbuf,
-			     s->errlen);
+	                     s->errlen);
 }
 
 /* Reads a member name into name (NUL-terminated) and checks it; *kind: 0 attribute, 1 data,
@@ -541,11 +546,13 @@ static int member_name(struct dec *d, char *name, size_t *nlen, int *kind)
 		if (len == 0)
 			seterr(s->errbuf, s->errlen, "attribute name must not be empty");
 		else if (len > MAX_MEMBER_NAME)
-			seterr(s->errbuf, s->errlen, "attribute name '%s...' is longer than %d characters",
-			       ex, MAX_MEMBER_NAME);
+			seterr(s->errbuf, s->errlen,
+			       "attribute name '%s...' is longer than %d characters", ex,
+			       MAX_MEMBER_NAME);
 		else
 			seterr(s->errbuf, s->errlen,
-			       "attribute name '%s' is invalid: only lower-case letters a-z and digits "
+			       "attribute name '%s' is invalid: only lower-case letters a-z and "
+			       "digits "
 			       "0-9 are allowed",
 			       ex);
 		return CEB_EINVAL;
@@ -596,7 +603,7 @@ static int finish_data(struct dec *d)
 	ct = ceb_event_get(d->ev, "datacontenttype");
 	if (!ct || ceb_media_type_is_json(ct->value))
 		return ceb_event_set_data(d->ev, d->data, (size_t)(d->data_end - d->data),
-					  CEB_DATA_JSON);
+		                          CEB_DATA_JSON);
 	if (*d->data != '"')
 		/* A non-string value with a non-JSON type: keep its text, as sdk-go does. */
 		return ceb_event_set_data(d->ev, d->data, (size_t)(d->data_end - d->data), 0);
@@ -621,10 +628,13 @@ static int finish_data(struct dec *d)
 
 /* Decodes the object at s->p ('{'), nested at depth (0 for a single event), into a new event. */
 static int decode_object(struct scan *s, size_t depth, const struct ceb_limits *lim,
-			 struct ceb_event **out)
+                         struct ceb_event **out)
 {
-	struct dec d = { .s = s, .lim = lim, .tmp = CEB_BUF_INIT, .nulls = CEB_BUF_INIT,
-			 .b64buf = CEB_BUF_INIT };
+	struct dec d = {.s = s,
+	                .lim = lim,
+	                .tmp = CEB_BUF_INIT,
+	                .nulls = CEB_BUF_INIT,
+	                .b64buf = CEB_BUF_INIT};
 	char name[MAX_MEMBER_NAME + 1];
 	size_t nlen = 0, members = 0;
 	int rc, kind = 0;
@@ -647,7 +657,8 @@ static int decode_object(struct scan *s, size_t depth, const struct ceb_limits *
 		if (rc < 0)
 			goto out;
 		if (++members > lim->max_attrs + 2) {
-			seterr(s->errbuf, s->errlen, "too many members in the event (limit %zu attributes)",
+			seterr(s->errbuf, s->errlen,
+			       "too many members in the event (limit %zu attributes)",
 			       lim->max_attrs);
 			rc = CEB_EINVAL;
 			goto out;
@@ -741,7 +752,7 @@ out:
 }
 
 static void scan_init(struct scan *s, const char *buf, size_t len, const struct ceb_limits *lim,
-		      char *errbuf, size_t errlen)
+                      char *errbuf, size_t errlen)
 {
 	/* An empty body may come as NULL; arithmetic on NULL is undefined even with 0. */
 	if (!buf)
@@ -755,7 +766,7 @@ static void scan_init(struct scan *s, const char *buf, size_t len, const struct 
 }
 
 int ceb_json_decode(const char *buf, size_t len, const struct ceb_limits *lim,
-		    struct ceb_event **out, char *errbuf, size_t errlen)
+                    struct ceb_event **out, char *errbuf, size_t errlen)
 {
 	struct ceb_event *ev = NULL;
 	struct scan s;
@@ -771,7 +782,7 @@ int ceb_json_decode(const char *buf, size_t len, const struct ceb_limits *lim,
 	ws(&s);
 	if (s.p >= s.end || *s.p != '{') {
 		rc = s.p >= s.end ? syntax(&s, "empty body")
-				  : syntax(&s, "a JSON-format event must be an object");
+		                  : syntax(&s, "a JSON-format event must be an object");
 		goto out;
 	}
 	rc = decode_object(&s, 0, lim, &ev);
@@ -792,7 +803,7 @@ out:
 /* Decodes the elements of a batch after its '['. The events decoded so far stay in *evs and *count,
  * also on failure; the caller releases them. */
 static int batch_elements(struct scan *s, const struct ceb_limits *lim, struct ceb_event ***evs,
-			  size_t *count, char *errbuf, size_t errlen)
+                          size_t *count, char *errbuf, size_t errlen)
 {
 	struct ceb_event **grown;
 	const struct ceb_attr *sv0, *sv;
@@ -842,7 +853,8 @@ static int batch_elements(struct scan *s, const struct ceb_limits *lim, struct c
 		sv = ceb_event_get((*evs)[n - 1], "specversion");
 		if (strcmp(sv0->value, sv->value) != 0) {
 			seterr(errbuf, errlen,
-			       "event %zu: specversion differs from the first event's; a batch holds "
+			       "event %zu: specversion differs from the first event's; a batch "
+			       "holds "
 			       "one specversion",
 			       n);
 			return CEB_EINVAL;
@@ -861,7 +873,7 @@ static int batch_elements(struct scan *s, const struct ceb_limits *lim, struct c
 }
 
 int ceb_json_decode_batch(const char *buf, size_t len, const struct ceb_limits *lim,
-			  struct ceb_event ***out, size_t *n, char *errbuf, size_t errlen)
+                          struct ceb_event ***out, size_t *n, char *errbuf, size_t errlen)
 {
 	struct ceb_event **evs = NULL;
 	size_t count = 0, max_len;
@@ -871,8 +883,8 @@ int ceb_json_decode_batch(const char *buf, size_t len, const struct ceb_limits *
 	if (!lim)
 		lim = &ceb_limits_default;
 	max_len = lim->max_batch && lim->max_event_size > SIZE_MAX / lim->max_batch
-			  ? SIZE_MAX
-			  : lim->max_event_size * (lim->max_batch ? lim->max_batch : 1);
+	                  ? SIZE_MAX
+	                  : lim->max_event_size * (lim->max_batch ? lim->max_batch : 1);
 	if (len > max_len) {
 		seterr(errbuf, errlen, "batch is %zu bytes (limit %zu)", len, max_len);
 		return CEB_ETOOBIG;
@@ -881,7 +893,7 @@ int ceb_json_decode_batch(const char *buf, size_t len, const struct ceb_limits *
 	ws(&s);
 	if (s.p >= s.end || *s.p != '[') {
 		rc = s.p >= s.end ? syntax(&s, "empty body")
-				  : syntax(&s, "a JSON batch must be an array of events");
+		                  : syntax(&s, "a JSON batch must be an array of events");
 		goto out;
 	}
 	if (s.max_depth < 1) {
@@ -922,7 +934,7 @@ int ceb_json_put_string(struct ceb_buf *out, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	const char *end, *run;
-	char esc[6] = { '\\', 'u', '0', '0', 0, 0 };
+	char esc[6] = {'\\', 'u', '0', '0', 0, 0};
 	unsigned char c;
 
 	if (!s)
@@ -956,7 +968,12 @@ int ceb_json_put_string(struct ceb_buf *out, const char *s, size_t len)
 	return out->failed ? CEB_ENOMEM : 0;
 }
 
-enum data_form { DATA_NONE, DATA_RAW, DATA_STRING, DATA_BASE64 };
+enum data_form {
+	DATA_NONE,
+	DATA_RAW,
+	DATA_STRING,
+	DATA_BASE64
+};
 
 /* How the data goes into JSON; depth is the nesting the envelope adds around `data`. */
 static enum data_form data_form(const struct ceb_event *ev, size_t depth)
@@ -973,7 +990,8 @@ static enum data_form data_form(const struct ceb_event *ev, size_t depth)
 		return DATA_BASE64;
 	/* The data must decode again under the default depth limit, inside the envelope. */
 	if (ct ? ceb_media_type_is_json(ct->value) : (flags & CEB_DATA_JSON))
-		return max > depth && ceb_json_valid(data, len, max - depth) ? DATA_RAW : DATA_BASE64;
+		return max > depth && ceb_json_valid(data, len, max - depth) ? DATA_RAW
+		                                                             : DATA_BASE64;
 	if (ct && ceb_utf8_valid(data, len))
 		return DATA_STRING;
 	return DATA_BASE64;
@@ -1000,8 +1018,7 @@ static int encode_event(const struct ceb_event *ev, size_t depth, struct ceb_buf
 	}
 	data = ceb_event_data(ev, &len);
 	switch (data_form(ev, depth)) {
-	case DATA_NONE:
-		break;
+	case DATA_NONE: break;
 	case DATA_RAW:
 		ceb_buf_puts(out, n ? ",\"data\":" : "\"data\":");
 		ceb_buf_append(out, data, len);

@@ -19,14 +19,14 @@
  * event), CEB_ETOOBIG (over the size limit), CEB_EINVAL also for too deep or too many attributes, CEB_ENOMEM, with a one-line reason in errbuf; *out is untouched on
  * failure. Any thread. */
 int ceb_json_decode(const char *buf, size_t len, const struct ceb_limits *lim,
-		    struct ceb_event **out, char *errbuf, size_t errlen);
+                    struct ceb_event **out, char *errbuf, size_t errlen);
 
 /* Decode a JSON batch (application/cloudevents-batch+json): an array of events, possibly empty, at
  * most lim->max_batch (else CEB_ETOOBIG), all with the same specversion. On success *out is a
  * malloc'd array of *n new events (NULL when *n is 0); the caller unrefs each and frees the array.
  * On failure nothing is returned and errbuf names the failing element ("event 3: ..."). */
 int ceb_json_decode_batch(const char *buf, size_t len, const struct ceb_limits *lim,
-			  struct ceb_event ***out, size_t *n, char *errbuf, size_t errlen);
+                          struct ceb_event ***out, size_t *n, char *errbuf, size_t errlen);
 
 /* Append the JSON-format form of ev to out: compact, attributes in ceb_event_attr_at() order, typed
  * extensions as JSON numbers and booleans. Data: CEB_DATA_BASE64 data as `data_base64`; a JSON

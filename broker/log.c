@@ -13,7 +13,7 @@
 int ceb_log_level = CEB_LOG_INFO;
 static int log_json;
 
-static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void ceb_log_setup(enum ceb_log_level level, int json)
 {
@@ -63,14 +63,14 @@ void ceb_log_write(enum ceb_log_level level, const char *component, const char *
 
 	if (log_json) {
 		ceb_buf_printf(&b, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"component\":\"", ts,
-			       now.tv_nsec / 1000000, level_names[level]);
+		               now.tv_nsec / 1000000, level_names[level]);
 		json_escape(&b, component);
 		ceb_buf_puts(&b, "\",\"msg\":\"");
 		json_escape(&b, msg);
 		ceb_buf_puts(&b, "\"}\n");
 	} else {
 		ceb_buf_printf(&b, "%s.%03ldZ %-5s [%s] %s\n", ts, now.tv_nsec / 1000000,
-			       level_names[level], component, msg);
+		               level_names[level], component, msg);
 	}
 	if (b.p)
 		w = write(STDERR_FILENO, b.p, b.len);

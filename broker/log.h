@@ -3,7 +3,12 @@
 #ifndef CEB_LOG_H
 #define CEB_LOG_H
 
-enum ceb_log_level { CEB_LOG_ERROR = 0, CEB_LOG_WARN, CEB_LOG_INFO, CEB_LOG_DEBUG };
+enum ceb_log_level {
+	CEB_LOG_ERROR = 0,
+	CEB_LOG_WARN,
+	CEB_LOG_INFO,
+	CEB_LOG_DEBUG
+};
 
 extern int ceb_log_level;
 
@@ -13,14 +18,17 @@ void ceb_log_setup(enum ceb_log_level level, int json);
 int ceb_log_level_parse(const char *s, enum ceb_log_level *out);
 
 void ceb_log_write(enum ceb_log_level level, const char *component, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* comp is the component prefix: "ingress", "trigger default/orders"... */
-#define CEB_LOG(lvl, comp, ...) \
-	do { if ((lvl) <= ceb_log_level) ceb_log_write((lvl), (comp), __VA_ARGS__); } while (0)
-#define LOG_ERR(comp, ...) CEB_LOG(CEB_LOG_ERROR, comp, __VA_ARGS__)
-#define LOG_WARN(comp, ...) CEB_LOG(CEB_LOG_WARN, comp, __VA_ARGS__)
-#define LOG_INFO(comp, ...) CEB_LOG(CEB_LOG_INFO, comp, __VA_ARGS__)
+#define CEB_LOG(lvl, comp, ...)                                    \
+	do {                                                       \
+		if ((lvl) <= ceb_log_level)                        \
+			ceb_log_write((lvl), (comp), __VA_ARGS__); \
+	} while (0)
+#define LOG_ERR(comp, ...)   CEB_LOG(CEB_LOG_ERROR, comp, __VA_ARGS__)
+#define LOG_WARN(comp, ...)  CEB_LOG(CEB_LOG_WARN, comp, __VA_ARGS__)
+#define LOG_INFO(comp, ...)  CEB_LOG(CEB_LOG_INFO, comp, __VA_ARGS__)
 #define LOG_DEBUG(comp, ...) CEB_LOG(CEB_LOG_DEBUG, comp, __VA_ARGS__)
 
 #endif

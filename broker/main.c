@@ -8,15 +8,16 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: cebroker COMMAND [options]\n"
-		"A CloudEvents broker that runs Knative Broker and Trigger manifests.\n\n"
-		"Commands:\n"
-		"  run       run the broker:            cebroker run -f samples/quickstart.yaml\n"
-		"  validate  check configuration files: cebroker validate -f samples/\n"
-		"  send      post one CloudEvent:       cebroker send --to URL --type T --data '{}'\n"
-		"  display   print received events:     cebroker display --listen 127.0.0.1:9099\n"
-		"  version   print the version\n\n"
-		"'cebroker COMMAND --help' describes each.\n");
+	        "Usage: cebroker COMMAND [options]\n"
+	        "A CloudEvents broker that runs Knative Broker and Trigger manifests.\n\n"
+	        "Commands:\n"
+	        "  run       run the broker:            cebroker run -f samples/quickstart.yaml\n"
+	        "  validate  check configuration files: cebroker validate -f samples/\n"
+	        "  send      post one CloudEvent:       cebroker send --to URL --type T --data "
+	        "'{}'\n"
+	        "  display   print received events:     cebroker display --listen 127.0.0.1:9099\n"
+	        "  version   print the version\n\n"
+	        "'cebroker COMMAND --help' describes each.\n");
 }
 
 int main(int argc, char **argv)
@@ -37,7 +38,8 @@ int main(int argc, char **argv)
 		printf("cebroker %s\n", PACKAGE_VERSION);
 		return 0;
 	}
-	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+	if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "-h") == 0) {
 		usage(stdout);
 		return 0;
 	}

@@ -9,22 +9,27 @@ struct metric {
 	size_t offset;
 };
 
-#define M(field, help) { "cebroker_" #field "_total", help, offsetof(struct ceb_counters, field) }
+#define M(field, help)                                                                  \
+	{                                                                               \
+		"cebroker_" #field "_total", help, offsetof(struct ceb_counters, field) \
+	}
 static const struct metric broker_metrics[] = {
-	M(accepted, "Events stored and answered 202."),
-	M(rejected_4xx, "Requests refused with a 4xx status (bad event, unknown broker, too large...)."),
-	M(rejected_full, "Requests refused with 429 because the channel was full."),
-	M(rejected_unavail, "Requests refused with 503 (backend unavailable or shutting down)."),
+        M(accepted, "Events stored and answered 202."),
+        M(rejected_4xx,
+          "Requests refused with a 4xx status (bad event, unknown broker, too large...)."),
+        M(rejected_full, "Requests refused with 429 because the channel was full."),
+        M(rejected_unavail, "Requests refused with 503 (backend unavailable or shutting down)."),
 };
 static const struct metric trigger_metrics[] = {
-	M(delivered, "Events the subscriber accepted."),
-	M(attempts, "Delivery attempts, retries and dead-letter attempts included."),
-	M(retries, "Attempts that were retries."),
-	M(dead_lettered, "Events the dead-letter sink accepted."),
-	M(dropped, "Events dropped after the last retry, with no dead-letter sink."),
-	M(lost, "Events neither delivered nor dead-lettered (dead-letter sink failed, or shutdown)."),
-	M(replies, "Reply events published into the broker."),
-	M(ttl_exhausted, "Reply events dropped by the knativebrokerttl loop guard."),
+        M(delivered, "Events the subscriber accepted."),
+        M(attempts, "Delivery attempts, retries and dead-letter attempts included."),
+        M(retries, "Attempts that were retries."),
+        M(dead_lettered, "Events the dead-letter sink accepted."),
+        M(dropped, "Events dropped after the last retry, with no dead-letter sink."),
+        M(lost,
+          "Events neither delivered nor dead-lettered (dead-letter sink failed, or shutdown)."),
+        M(replies, "Reply events published into the broker."),
+        M(ttl_exhausted, "Reply events dropped by the knativebrokerttl loop guard."),
 };
 #undef M
 
@@ -40,19 +45,23 @@ void ceb_daemon_metrics(struct ceb_daemon *dmn, struct ceb_buf *out)
 		ceb_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", m->name, m->help, m->name);
 		for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
 			ceb_buf_printf(out, "%s{namespace=\"%s\",broker=\"%s\"} %lu\n", m->name,
-				       brk->cfg->ns, brk->cfg->name, counter(&brk->cnt, m->offset));
+			               brk->cfg->ns, brk->cfg->name, counter(&brk->cnt, m->offset));
 	}
 	for (size_t i = 0; i < sizeof(trigger_metrics) / sizeof(trigger_metrics[0]); i++) {
 		const struct metric *m = &trigger_metrics[i];
 		ceb_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", m->name, m->help, m->name);
 		for (struct ceb_trigger *trg = dmn->triggers; trg; trg = trg->next)
-			ceb_buf_printf(out, "%s{namespace=\"%s\",trigger=\"%s\",broker=\"%s\"} %lu\n",
-				       m->name, trg->cfg->ns, trg->cfg->name, trg->brk->cfg->name,
-				       counter(&trg->cnt, m->offset));
+			ceb_buf_printf(out,
+			               "%s{namespace=\"%s\",trigger=\"%s\",broker=\"%s\"} %lu\n",
+			               m->name, trg->cfg->ns, trg->cfg->name, trg->brk->cfg->name,
+			               counter(&trg->cnt, m->offset));
 	}
-	ceb_buf_puts(out, "# HELP cebroker_channel_pending_events Events stored and not yet settled.\n"
-			  "# TYPE cebroker_channel_pending_events gauge\n");
+	ceb_buf_puts(out,
+	             "# HELP cebroker_channel_pending_events Events stored and not yet settled.\n"
+	             "# TYPE cebroker_channel_pending_events gauge\n");
 	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
-		ceb_buf_printf(out, "cebroker_channel_pending_events{namespace=\"%s\",broker=\"%s\"} %zu\n",
-			       brk->cfg->ns, brk->cfg->name, brk->ch.ops->pending(brk->ch.ctx));
+		ceb_buf_printf(
+		        out,
+		        "cebroker_channel_pending_events{namespace=\"%s\",broker=\"%s\"} %zu\n",
+		        brk->cfg->ns, brk->cfg->name, brk->ch.ops->pending(brk->ch.ctx));
 }

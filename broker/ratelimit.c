@@ -69,7 +69,7 @@ static size_t key_hash(const uint8_t key[16])
 }
 
 bool ceb_ratelimit_allow(struct ceb_ratelimit *rl, const struct sockaddr *addr, uint64_t now_ms,
-			 unsigned *retry_after_s)
+                         unsigned *retry_after_s)
 {
 	uint8_t key[16];
 	struct bucket *b;

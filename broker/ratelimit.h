@@ -19,7 +19,7 @@ struct ceb_ratelimit *ceb_ratelimit_new(double rate, double burst, size_t slots)
  * seconds until one token is back (at least 1). An address of another family than IPv4/IPv6 always
  * passes. */
 bool ceb_ratelimit_allow(struct ceb_ratelimit *rl, const struct sockaddr *addr, uint64_t now_ms,
-			 unsigned *retry_after_s);
+                         unsigned *retry_after_s);
 
 void ceb_ratelimit_free(struct ceb_ratelimit *rl);
 

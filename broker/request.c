@@ -29,7 +29,7 @@ const char *ceb_status_text(int status)
 }
 
 void ceb_request_init(struct ceb_request *req, struct ceb_daemon *dmn,
-		      ceb_request_suspend_f *suspend, ceb_request_resume_f *resume, void *arg)
+                      ceb_request_suspend_f *suspend, ceb_request_resume_f *resume, void *arg)
 {
 	memset(req, 0, sizeof(*req));
 	req->dmn = dmn;
@@ -47,7 +47,7 @@ void ceb_request_fini(struct ceb_request *req)
 }
 
 static enum ceb_route refuse(struct ceb_request *req, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 static enum ceb_route refuse(struct ceb_request *req, int status, const char *fmt, ...)
 {
@@ -60,9 +60,9 @@ static enum ceb_route refuse(struct ceb_request *req, int status, const char *fm
 	va_end(ap);
 	if (status == 429 || status == 503)
 		req->retry_after = req->retry_after ? req->retry_after : 1;
-	cnt = status == 429 ? &(req->brk ? &req->brk->cnt : &req->dmn->cnt)->rejected_full
+	cnt = status == 429   ? &(req->brk ? &req->brk->cnt : &req->dmn->cnt)->rejected_full
 	      : status == 503 ? &(req->brk ? &req->brk->cnt : &req->dmn->cnt)->rejected_unavail
-			      : &(req->brk ? &req->brk->cnt : &req->dmn->cnt)->rejected_4xx;
+	                      : &(req->brk ? &req->brk->cnt : &req->dmn->cnt)->rejected_4xx;
 	atomic_fetch_add(cnt, 1);
 	return CEB_ROUTE_ANSWER;
 }
@@ -79,7 +79,7 @@ static bool path_is_broker(const char *url)
 }
 
 enum ceb_route ceb_request_route(struct ceb_request *req, const char *method, const char *url,
-				 const char *content_length, const struct sockaddr *client)
+                                 const char *content_length, const struct sockaddr *client)
 {
 	struct ceb_daemon *dmn = req->dmn;
 
@@ -99,7 +99,8 @@ enum ceb_route ceb_request_route(struct ceb_request *req, const char *method, co
 			return CEB_ROUTE_METRICS;
 	}
 	if (!path_is_broker(url))
-		return refuse(req, 404, "no broker here: the ingress path is /<namespace>/<broker>");
+		return refuse(req, 404,
+		              "no broker here: the ingress path is /<namespace>/<broker>");
 	req->brk = ceb_broker_find(dmn, url, strlen(url));
 	if (!req->brk)
 		return refuse(req, 404, "no broker at %.250s", url);
@@ -108,17 +109,18 @@ enum ceb_route ceb_request_route(struct ceb_request *req, const char *method, co
 	if (strcmp(method, "POST") != 0)
 		return refuse(req, 405, "only POST is allowed on a broker");
 	if (!atomic_load(&dmn->ready) || atomic_load(&dmn->draining))
-		return refuse(req, 503, atomic_load(&dmn->draining) ? "shutting down" : "not ready yet");
+		return refuse(req, 503,
+		              atomic_load(&dmn->draining) ? "shutting down" : "not ready yet");
 	if (dmn->rl && !ceb_ratelimit_allow(dmn->rl, client, req->start_ms, &req->retry_after))
 		return refuse(req, 429, "too many requests from this client (limit %g per second)",
-			      dmn->set.rate_limit);
+		              dmn->set.rate_limit);
 	if (content_length) {
 		char *end;
 		unsigned long long n = strtoull(content_length, &end, 10);
 		/* Refused before reading (or inviting, with 100-continue) the body. */
 		if (*end == '\0' && n > dmn->set.limits.max_event_size)
-			return refuse(req, 413, "body of %llu bytes is over the limit of %zu bytes", n,
-				      dmn->set.limits.max_event_size);
+			return refuse(req, 413, "body of %llu bytes is over the limit of %zu bytes",
+			              n, dmn->set.limits.max_event_size);
 	}
 	return CEB_ROUTE_BODY;
 }
@@ -126,14 +128,16 @@ enum ceb_route ceb_request_route(struct ceb_request *req, const char *method, co
 bool ceb_request_body(struct ceb_request *req, const char *data, size_t len)
 {
 	struct ceb_daemon *dmn = req->dmn;
-	uint64_t limit = (uint64_t)dmn->set.request_timeout_s * 1000, took = ceb_now_ms() - req->start_ms;
+	uint64_t limit = (uint64_t)dmn->set.request_timeout_s * 1000,
+	         took = ceb_now_ms() - req->start_ms;
 	bool late = limit && took > limit;
 
 	if (req->status) {
 		/* Refused already: the rest of the body is read and dropped so that the client can read
 		 * the answer, but for one more timeout period and one more body at most. */
 		req->dropped += len;
-		return !(limit && took > 2 * limit) && req->dropped <= dmn->set.limits.max_event_size;
+		return !(limit && took > 2 * limit) &&
+		       req->dropped <= dmn->set.limits.max_event_size;
 	}
 	if (late) {
 		refuse(req, 408, "request took longer than %u s", dmn->set.request_timeout_s);
@@ -141,7 +145,8 @@ bool ceb_request_body(struct ceb_request *req, const char *data, size_t len)
 		return true;
 	}
 	if (req->body.len + len > dmn->set.limits.max_event_size) {
-		refuse(req, 413, "body is over the limit of %zu bytes", dmn->set.limits.max_event_size);
+		refuse(req, 413, "body is over the limit of %zu bytes",
+		       dmn->set.limits.max_event_size);
 		ceb_buf_free(&req->body);
 		return true;
 	}
@@ -199,7 +204,7 @@ static int decode_status(int err)
 }
 
 bool ceb_request_complete(struct ceb_request *req, const struct ceb_http_header *headers,
-			  size_t nheaders)
+                          size_t nheaders)
 {
 	struct ceb_http_request hr;
 	struct ceb_event **evs = NULL;
@@ -227,7 +232,8 @@ bool ceb_request_complete(struct ceb_request *req, const struct ceb_http_header 
 	}
 	for (size_t i = 0; i < nevs; i++) {
 		const struct ceb_attr *ttl = ceb_event_get(evs[i], "knativebrokerttl");
-		if (ttl && (ttl->type == CEB_TYPE_INTEGER ? ttl->ival : strtol(ttl->value, NULL, 10)) <= 0) {
+		if (ttl && (ttl->type == CEB_TYPE_INTEGER ? ttl->ival
+		                                          : strtol(ttl->value, NULL, 10)) <= 0) {
 			refuse(req, 400, "event %.100s: knativebrokerttl is exhausted (loop guard)",
 			       ceb_event_get(evs[i], "id")->value);
 			goto out;

@@ -30,31 +30,31 @@ typedef void ceb_request_resume_f(void *arg);
 struct ceb_request {
 	struct ceb_daemon *dmn;
 	struct ceb_broker *brk;
-	int status;             /* the answer's HTTP status once known, else 0 */
-	char reason[300];       /* one line for the client; empty for 202 */
-	unsigned retry_after;   /* seconds, sent with 429 and 503 */
+	int status;           /* the answer's HTTP status once known, else 0 */
+	char reason[300];     /* one line for the client; empty for 202 */
+	unsigned retry_after; /* seconds, sent with 429 and 503 */
 	struct ceb_buf body;
 	uint64_t start_ms;
 	ceb_request_suspend_f *suspend;
 	ceb_request_resume_f *resume;
 	void *arg;
-	size_t nevents;         /* events in the request, for the accepted counter */
-	pthread_mutex_t lock;   /* guards the publish completion fields below */
+	size_t nevents;       /* events in the request, for the accepted counter */
+	pthread_mutex_t lock; /* guards the publish completion fields below */
 	size_t pending;
 	int worst;
 	bool waiting;
-	bool published;         /* the publishes were started */
-	size_t dropped;         /* body bytes dropped after a refusal */
+	bool published; /* the publishes were started */
+	size_t dropped; /* body bytes dropped after a refusal */
 };
 
 void ceb_request_init(struct ceb_request *req, struct ceb_daemon *dmn,
-		      ceb_request_suspend_f *suspend, ceb_request_resume_f *resume, void *arg);
+                      ceb_request_suspend_f *suspend, ceb_request_resume_f *resume, void *arg);
 void ceb_request_fini(struct ceb_request *req);
 
 /* Route a request whose headers are in. content_length is the header's value or NULL; client is the
  * peer's address or NULL (rate limiting). Refusals are counted and answered before any body. */
 enum ceb_route ceb_request_route(struct ceb_request *req, const char *method, const char *url,
-				 const char *content_length, const struct sockaddr *client);
+                                 const char *content_length, const struct sockaddr *client);
 
 /* Append a piece of the body (CEB_ROUTE_BODY). Over a limit the request is refused (status set) and
  * the rest of the body is dropped. Returns false when the connection should be closed at once: a
@@ -67,7 +67,7 @@ bool ceb_request_body(struct ceb_request *req, const char *data, size_t len);
  * follows once, after which ceb_request_complete() is called again and returns true. headers are only read on the
  * first call. */
 bool ceb_request_complete(struct ceb_request *req, const struct ceb_http_header *headers,
-			  size_t nheaders);
+                          size_t nheaders);
 
 /* The reason phrase of a status ("Accepted"). */
 const char *ceb_status_text(int status);

@@ -16,11 +16,11 @@
 #include "broker/yaml.h"
 
 #define MAX_FILE_SIZE CEB_YAML_MAX_FILE_SIZE
-#define MAX_DEPTH CEB_YAML_MAX_DEPTH
+#define MAX_DEPTH     CEB_YAML_MAX_DEPTH
 #define MAX_DOC_NODES CEB_YAML_MAX_NODES
-#define PRESCAN_DEPTH 1000    /* see prescan() */
-#define CEB_STR_(x) #x
-#define CEB_STR(x) CEB_STR_(x)
+#define PRESCAN_DEPTH 1000 /* see prescan() */
+#define CEB_STR_(x)   #x
+#define CEB_STR(x)    CEB_STR_(x)
 
 /* ------------------------------------------------------------------------------------------------
  * The tree. Nodes and strings live in an arena freed after each document.
@@ -28,10 +28,10 @@
 
 struct ceb_yaml_node {
 	enum ceb_yaml_type type;
-	bool plain;     /* plain scalar: may be null; quoted and block scalars are always strings */
-	int line, col;  /* 1-based */
-	size_t n;       /* scalar: bytes; map: pairs; sequence: items */
-	char *str;      /* scalar text, NUL-terminated */
+	bool plain;    /* plain scalar: may be null; quoted and block scalars are always strings */
+	int line, col; /* 1-based */
+	size_t n;      /* scalar: bytes; map: pairs; sequence: items */
+	char *str;     /* scalar text, NUL-terminated */
 	struct ceb_yaml_node **kids; /* map: key, value, key, value...; sequence: items */
 };
 
@@ -100,8 +100,8 @@ bool ceb_yaml_is_null(const struct ceb_yaml_node *n)
 		return true;
 	if (n->type != CEB_YAML_SCALAR || !n->plain)
 		return false;
-	return n->n == 0 || !strcmp(n->str, "~") || !strcmp(n->str, "null") || !strcmp(n->str, "Null") ||
-	       !strcmp(n->str, "NULL");
+	return n->n == 0 || !strcmp(n->str, "~") || !strcmp(n->str, "null") ||
+	       !strcmp(n->str, "Null") || !strcmp(n->str, "NULL");
 }
 
 const char *ceb_yaml_describe(const struct ceb_yaml_node *n)
@@ -164,15 +164,15 @@ const struct ceb_yaml_node *ceb_yaml_seq_item(const struct ceb_yaml_node *seq, s
 
 struct reader {
 	const struct ceb_yaml_handler *h;
-	struct arena arena;            /* the document being built */
-	struct ceb_yaml_node **pend;   /* finished children of the open collections */
+	struct arena arena;          /* the document being built */
+	struct ceb_yaml_node **pend; /* finished children of the open collections */
 	size_t npend, cappend;
-	size_t nodes;                  /* in the document being built */
+	size_t nodes; /* in the document being built */
 	bool enomem, stop, reported;
 };
 
-__attribute__((format(printf, 4, 5)))
-static void rd_err(struct reader *rd, int line, int col, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void rd_err(struct reader *rd, int line, int col,
+                                                         const char *fmt, ...)
 {
 	struct ceb_buf b = CEB_BUF_INIT;
 	va_list ap;
@@ -266,16 +266,17 @@ static char *single_quoted(struct arena *a, const char *src, size_t len, size_t 
 
 /* Fill a scalar node's text (val NULL: an empty scalar). False when out of memory. */
 static bool scalar_text(struct reader *rd, struct fy_token *val, const char *data, size_t len,
-			struct ceb_yaml_node *n)
+                        struct ceb_yaml_node *n)
 {
 	const struct fy_mark *sm, *em;
 	const char *text;
 	size_t tlen = 0;
 
-	if (val && fy_token_scalar_style(val) == FYSS_SINGLE_QUOTED && (sm = fy_token_start_mark(val)) &&
-	    (em = fy_token_end_mark(val)) && sm->input_pos <= em->input_pos && em->input_pos <= len) {
-		n->str = single_quoted(&rd->arena, data + sm->input_pos, em->input_pos - sm->input_pos,
-				       &n->n);
+	if (val && fy_token_scalar_style(val) == FYSS_SINGLE_QUOTED &&
+	    (sm = fy_token_start_mark(val)) && (em = fy_token_end_mark(val)) &&
+	    sm->input_pos <= em->input_pos && em->input_pos <= len) {
+		n->str = single_quoted(&rd->arena, data + sm->input_pos,
+		                       em->input_pos - sm->input_pos, &n->n);
 	} else {
 		text = val ? fy_token_get_text(val, &tlen) : "";
 		n->str = text ? arena_alloc(&rd->arena, tlen + 1) : NULL;
@@ -292,8 +293,8 @@ static bool scalar_text(struct reader *rd, struct fy_token *val, const char *dat
 
 /* Report at a token (an anchor, a tag) rather than at the node it decorates. An anchor's mark is
  * its name: back is 1 to point at the '&' before it. */
-static void token_err(struct reader *rd, struct fy_token *fyt, int back, int line,
-		      int col, const char *msg)
+static void token_err(struct reader *rd, struct fy_token *fyt, int back, int line, int col,
+                      const char *msg)
 {
 	const struct fy_mark *m = fyt ? fy_token_start_mark(fyt) : NULL;
 
@@ -331,8 +332,8 @@ static bool yaml_printable(uint32_t cp)
 /* YAML is printable Unicode, and the strings end up in URIs, headers and logs: refuse what is not
  * UTF-8 (which also refuses UTF-16 and UTF-32 files, by their byte order marks) and control
  * characters, at their position. Raw NUL bytes also crash libfyaml 0.7.12 in fy_parser_destroy(). */
-static const char ctrl_msg[] =
-	"control characters are not allowed in YAML (write them as escapes in a double-quoted string)";
+static const char ctrl_msg[] = "control characters are not allowed in YAML (write them as escapes "
+                               "in a double-quoted string)";
 
 static const char *text_invalid(const char *str, size_t len, int *line, int *col)
 {
@@ -437,7 +438,8 @@ static const char *prescan(const char *s, size_t len, int *line, int *col)
 			    (s[j] != '-' || j + 1 == len || strchr(" \t\r\n", s[j + 1]))) {
 				*line = ln;
 				*col = (int)(j - bol) + 1;
-				return "a tab before a block indicator is not supported; use spaces";
+				return "a tab before a block indicator is not supported; use "
+				       "spaces";
 			}
 			break;
 		case '[':
@@ -467,7 +469,7 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 {
 	struct fy_diag_cfg dcfg;
 	struct fy_diag *diag = NULL;
-	struct fy_parse_cfg pcfg = { 0 };
+	struct fy_parse_cfg pcfg = {0};
 	struct fy_parser *fyp = NULL;
 	struct fy_event *fye = NULL;
 	struct frame frames[MAX_DEPTH + 1];
@@ -515,9 +517,7 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 			col = m->column + 1;
 		}
 		switch (fye->type) {
-		case FYET_STREAM_END:
-			done = true;
-			break;
+		case FYET_STREAM_END: done = true; break;
 		case FYET_DOCUMENT_START:
 			skip = false;
 			root = NULL;
@@ -534,7 +534,7 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 		case FYET_ALIAS:
 			if (!skip)
 				rd_err(rd, line, col > 1 ? col - 1 : col, /* at the '*' */
-					 "YAML aliases are not supported");
+				       "YAML aliases are not supported");
 			skip = true;
 			break;
 		case FYET_MAPPING_START:
@@ -544,7 +544,8 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 			tag = fy_event_get_tag_token(fye);
 			if (fye->type != FYET_SCALAR && ++depth > MAX_DEPTH) {
 				/* stop reading the file: the parser's own stack grows with the nesting */
-				rd_err(rd, line, col, "YAML nesting deeper than %d levels", MAX_DEPTH);
+				rd_err(rd, line, col, "YAML nesting deeper than %d levels",
+				       MAX_DEPTH);
 				done = true;
 				break;
 			}
@@ -552,21 +553,24 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 				break;
 			if (anchor) {
 				/* refused at the anchor, so an alias bomb is never expanded */
-				token_err(rd, anchor, 1, line, col, "YAML anchors are not supported (nor aliases)");
+				token_err(rd, anchor, 1, line, col,
+				          "YAML anchors are not supported (nor aliases)");
 				skip = true;
 				break;
 			}
 			if (tag) {
 				text = fy_token_get_text(tag, &tlen);
-				if (!text || tlen != 21 || memcmp(text, "tag:yaml.org,2002:str", 21)) {
-					token_err(rd, tag, 0, line, col, "YAML tags are not supported (except !!str)");
+				if (!text || tlen != 21 ||
+				    memcmp(text, "tag:yaml.org,2002:str", 21)) {
+					token_err(rd, tag, 0, line, col,
+					          "YAML tags are not supported (except !!str)");
 					skip = true;
 					break;
 				}
 			}
 			if (++rd->nodes > MAX_DOC_NODES) {
 				rd_err(rd, line, col, "document has more than %d YAML nodes",
-					 MAX_DOC_NODES);
+				       MAX_DOC_NODES);
 				skip = true;
 				break;
 			}
@@ -582,20 +586,25 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 				struct fy_token *val = fye->scalar.value;
 
 				n->type = CEB_YAML_SCALAR;
-				n->plain = !tag && (!val || fy_token_scalar_style(val) == FYSS_PLAIN);
+				n->plain =
+				        !tag && (!val || fy_token_scalar_style(val) == FYSS_PLAIN);
 				/* libfyaml marks a quoted scalar after its opening quote; users count from it */
-				if (val && n->col > 1 && (fy_token_scalar_style(val) == FYSS_SINGLE_QUOTED ||
-							  fy_token_scalar_style(val) == FYSS_DOUBLE_QUOTED))
+				if (val && n->col > 1 &&
+				    (fy_token_scalar_style(val) == FYSS_SINGLE_QUOTED ||
+				     fy_token_scalar_style(val) == FYSS_DOUBLE_QUOTED))
 					n->col--;
 				if (!scalar_text(rd, val, data, len, n))
 					break;
-				if (memchr(n->str, '\0', n->n)) { /* "\0" in a double-quoted string */
-					rd_err(rd, n->line, n->col, "NUL characters are not allowed in strings");
+				if (memchr(n->str, '\0',
+				           n->n)) { /* "\0" in a double-quoted string */
+					rd_err(rd, n->line, n->col,
+					       "NUL characters are not allowed in strings");
 					skip = true;
 					break;
 				}
 			} else {
-				n->type = fye->type == FYET_MAPPING_START ? CEB_YAML_MAP : CEB_YAML_SEQ;
+				n->type = fye->type == FYET_MAPPING_START ? CEB_YAML_MAP
+				                                          : CEB_YAML_SEQ;
 			}
 			/* depth counts the open collections, this one included */
 			if (depth > (fye->type == FYET_SCALAR ? 0 : 1)) {
@@ -605,7 +614,7 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 				root = n;
 			}
 			if (fye->type != FYET_SCALAR)
-				frames[depth] = (struct frame){ n, rd->npend };
+				frames[depth] = (struct frame){n, rd->npend};
 			break;
 		case FYET_MAPPING_END:
 		case FYET_SEQUENCE_END:
@@ -616,20 +625,21 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 				size_t cnt = rd->npend - f->base;
 
 				if (cnt) {
-					f->node->kids = arena_alloc(&rd->arena, cnt * sizeof(*f->node->kids));
+					f->node->kids = arena_alloc(&rd->arena,
+					                            cnt * sizeof(*f->node->kids));
 					if (!f->node->kids) {
 						rd->enomem = true;
 						break;
 					}
-					memcpy(f->node->kids, rd->pend + f->base, cnt * sizeof(*f->node->kids));
+					memcpy(f->node->kids, rd->pend + f->base,
+					       cnt * sizeof(*f->node->kids));
 				}
 				f->node->n = f->node->type == CEB_YAML_MAP ? cnt / 2 : cnt;
 				rd->npend = f->base;
 			}
 			depth--;
 			break;
-		default:
-			break;
+		default: break;
 		}
 		fy_parser_event_free(fyp, fye);
 		fye = NULL;
@@ -642,7 +652,7 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 			;
 		if (e && e->msg)
 			rd_err(rd, e->line > 0 ? e->line : line, e->line > 0 ? e->column : col,
-				 "invalid YAML: %s", e->msg);
+			       "invalid YAML: %s", e->msg);
 		else
 			rd_err(rd, line, col, "invalid YAML");
 	}
@@ -660,7 +670,7 @@ out:
 
 int ceb_yaml_load_buffer(const char *data, size_t len, const struct ceb_yaml_handler *h)
 {
-	struct reader rd = { .h = h };
+	struct reader rd = {.h = h};
 	int rc;
 
 	if (!h || !h->document || !h->error || (!data && len))
@@ -682,7 +692,7 @@ int ceb_yaml_load_buffer(const char *data, size_t len, const struct ceb_yaml_han
 
 int ceb_yaml_load_file(const char *path, const struct ceb_yaml_handler *h)
 {
-	struct reader rd = { .h = h };
+	struct reader rd = {.h = h};
 	struct stat st;
 	char *data = NULL;
 	size_t len = 0;

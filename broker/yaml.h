@@ -11,10 +11,14 @@
  * more than CEB_YAML_MAX_NODES nodes (so that a 16 MiB file cannot build a huge tree), text that is
  * not UTF-8 or holds control characters or NUL, anchors, aliases and tags (but !!str). */
 #define CEB_YAML_MAX_FILE_SIZE (16u << 20)
-#define CEB_YAML_MAX_DEPTH 64
-#define CEB_YAML_MAX_NODES 1000000
+#define CEB_YAML_MAX_DEPTH     64
+#define CEB_YAML_MAX_NODES     1000000
 
-enum ceb_yaml_type { CEB_YAML_SCALAR, CEB_YAML_MAP, CEB_YAML_SEQ };
+enum ceb_yaml_type {
+	CEB_YAML_SCALAR,
+	CEB_YAML_MAP,
+	CEB_YAML_SEQ
+};
 
 /* A node of a document's tree. The reader owns every node and every string in it; they stay valid
  * until the document callback that received the root returns, so keep copies, not pointers. */

@@ -13,7 +13,7 @@ static const struct channel_ops *const channels[] = {
 #define CHANNEL(x) &ceb_channel_##x,
 #include "channels/channel_list.h"
 #undef CHANNEL
-	NULL,
+        NULL,
 };
 
 const struct channel_ops *ceb_channel_ops_find(const char *name)
@@ -28,10 +28,10 @@ static const struct {
 	const char *broker_class;
 	const char *channel;
 } classes[] = {
-	{ "MTChannelBasedBroker", "memory" },
-	{ "Kafka", "kafka" },
-	{ "RabbitMQBroker", "amqp" },
-	{ "NatsJetStreamBroker", "nats" },
+        {"MTChannelBasedBroker", "memory"},
+        {"Kafka", "kafka"},
+        {"RabbitMQBroker", "amqp"},
+        {"NatsJetStreamBroker", "nats"},
 };
 
 const char *ceb_channel_for_class(const char *broker_class)

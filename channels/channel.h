@@ -30,24 +30,25 @@ typedef void ceb_channel_msg_f(void *arg, struct ceb_event *ev, void *handle);
 
 /* Settles a subscription's message. */
 enum ceb_settle {
-	CEB_SETTLE_DONE = 0,  /* delivered, filtered out or dead-lettered: never again */
-	CEB_SETTLE_FAILED,    /* could not be delivered nor dead-lettered: a durable channel keeps it and
+	CEB_SETTLE_DONE = 0, /* delivered, filtered out or dead-lettered: never again */
+	CEB_SETTLE_FAILED, /* could not be delivered nor dead-lettered: a durable channel keeps it and
 				 redelivers later; the memory channel counts it as lost */
 };
 
 struct ceb_channel_cfg {
-	const char *ns, *name;               /* the Broker */
-	const struct ceb_configmap *config;  /* its spec.config ConfigMap, or NULL */
-	size_t max_events;                   /* memory: bound on stored events */
-	size_t max_bytes;                    /* memory: bound on stored bytes */
+	const char *ns, *name;              /* the Broker */
+	const struct ceb_configmap *config; /* its spec.config ConfigMap, or NULL */
+	size_t max_events;                  /* memory: bound on stored events */
+	size_t max_bytes;                   /* memory: bound on stored bytes */
 };
 
 struct ceb_sub_cfg {
-	const char *ns, *name;           /* the Trigger */
-	const struct ceb_filter *filter; /* the Trigger's filter: a channel may apply it early (memory
+	const char *ns, *name; /* the Trigger */
+	const struct ceb_filter
+	        *filter;     /* the Trigger's filter: a channel may apply it early (memory
 					    does, at publish); the dispatcher then skips it */
-	size_t max_inflight;             /* unsettled messages at most (>= 1) */
-	bool ordered;                    /* one in flight per partition key */
+	size_t max_inflight; /* unsettled messages at most (>= 1) */
+	bool ordered;        /* one in flight per partition key */
 	ceb_channel_msg_f *on_msg;
 	void *arg;
 };
@@ -57,12 +58,13 @@ struct ceb_sub;
 
 /* The operations of one backend. */
 typedef int channel_create_f(const struct ceb_channel_cfg *cfg, void **ctx, char *errbuf,
-			     size_t errlen);
+                             size_t errlen);
 typedef void channel_destroy_f(void *ctx);
 /* Start background work once every subscription is open (e.g. consumer threads). */
 typedef int channel_start_f(void *ctx, char *errbuf, size_t errlen);
 /* Publish; takes its own reference to ev. Completes through done exactly once. */
-typedef void channel_publish_f(void *ctx, struct ceb_event *ev, ceb_publish_done_f *done, void *arg);
+typedef void channel_publish_f(void *ctx, struct ceb_event *ev, ceb_publish_done_f *done,
+                               void *arg);
 typedef int channel_subscribe_f(void *ctx, const struct ceb_sub_cfg *cfg, void **sub);
 /* Settle one message handed to `sub`. May be called from any thread, concurrently for the same
  * subscription (dispatchers spread a Trigger's messages over their threads). */

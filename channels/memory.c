@@ -14,7 +14,7 @@
 struct mem_entry {
 	struct ceb_event *ev;
 	size_t size;
-	size_t pending; /* subscriptions that have not settled it yet */
+	size_t pending;                /* subscriptions that have not settled it yet */
 	struct mem_entry *prev, *next; /* every live entry, so that destroy finds those in flight */
 };
 
@@ -196,7 +196,7 @@ static int route_one(void *arg, void *item)
 static void mem_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *done, void *arg)
 {
 	struct mem_channel *mc = ctx;
-	struct route_ctx rc = { mc, NULL, 0 };
+	struct route_ctx rc = {mc, NULL, 0};
 	size_t size = ceb_event_size(ev);
 	int status = 0;
 
@@ -283,14 +283,14 @@ static void mem_stop(void *ctx)
 }
 
 const struct channel_ops ceb_channel_memory = {
-	.name = "memory",
-	.create = mem_create,
-	.destroy = mem_destroy,
-	.start = mem_start,
-	.publish = mem_publish,
-	.subscribe = mem_subscribe,
-	.settle = mem_settle,
-	.pending = mem_pending,
-	.prefilters = mem_prefilters,
-	.stop = mem_stop,
+        .name = "memory",
+        .create = mem_create,
+        .destroy = mem_destroy,
+        .start = mem_start,
+        .publish = mem_publish,
+        .subscribe = mem_subscribe,
+        .settle = mem_settle,
+        .pending = mem_pending,
+        .prefilters = mem_prefilters,
+        .stop = mem_stop,
 };

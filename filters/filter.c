@@ -9,8 +9,8 @@
 #include "filters/filter.h"
 
 const struct ceb_cesql_limits ceb_cesql_limits_default = {
-	.max_length = 4096,
-	.max_depth = 64,
+        .max_length = 4096,
+        .max_depth = 64,
 };
 
 struct filter_attr {
@@ -21,11 +21,11 @@ struct filter_attr {
 
 struct ceb_filter {
 	enum ceb_filter_kind kind;
-	size_t n;                       /* attrs or children */
-	struct filter_attr *attrs;      /* EXACT, PREFIX, SUFFIX, LEGACY */
-	struct ceb_filter **children;   /* ALL, ANY, NOT */
-	struct ceb_cesql *cesql;        /* CESQL */
-	const char *required_type;      /* points into attrs or a child; NULL when none */
+	size_t n;                     /* attrs or children */
+	struct filter_attr *attrs;    /* EXACT, PREFIX, SUFFIX, LEGACY */
+	struct ceb_filter **children; /* ALL, ANY, NOT */
+	struct ceb_cesql *cesql;      /* CESQL */
+	const char *required_type;    /* points into attrs or a child; NULL when none */
 };
 
 static const char *kind_name(enum ceb_filter_kind kind)
@@ -66,7 +66,8 @@ static bool name_valid(const char *name)
 }
 
 int ceb_filter_attrs(enum ceb_filter_kind kind, size_t n, const char *const *names,
-		     const char *const *values, struct ceb_filter **out, char *errbuf, size_t errlen)
+                     const char *const *values, struct ceb_filter **out, char *errbuf,
+                     size_t errlen)
 {
 	struct ceb_filter *flt = NULL;
 	int rc = CEB_EINVAL;
@@ -88,19 +89,19 @@ int ceb_filter_attrs(enum ceb_filter_kind kind, size_t n, const char *const *nam
 		}
 		if (!name_valid(names[i])) {
 			snprintf(errbuf, errlen,
-				 "%s: attribute name '%.64s' must be lower-case letters and digits",
-				 kind_name(kind), names[i]);
+			         "%s: attribute name '%.64s' must be lower-case letters and digits",
+			         kind_name(kind), names[i]);
 			goto out;
 		}
 		if (!values[i] || (!*values[i] && kind != CEB_FILTER_LEGACY)) {
 			snprintf(errbuf, errlen, "%s: attribute '%.64s' has an empty value",
-				 kind_name(kind), names[i]);
+			         kind_name(kind), names[i]);
 			goto out;
 		}
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(names[i], names[j]) == 0) {
 				snprintf(errbuf, errlen, "%s: attribute '%.64s' given twice",
-					 kind_name(kind), names[i]);
+				         kind_name(kind), names[i]);
 				goto out;
 			}
 		}
@@ -136,7 +137,7 @@ out:
 }
 
 int ceb_filter_group(enum ceb_filter_kind kind, struct ceb_filter **children, size_t n,
-		     struct ceb_filter **out, char *errbuf, size_t errlen)
+                     struct ceb_filter **out, char *errbuf, size_t errlen)
 {
 	struct ceb_filter *flt = NULL;
 	int rc = CEB_EINVAL;
@@ -172,7 +173,8 @@ int ceb_filter_group(enum ceb_filter_kind kind, struct ceb_filter **children, si
 		/* Every event an `all` matches passes each child, so one child's required type holds
 		 * for the whole group. */
 		if (kind == CEB_FILTER_ALL && !flt->required_type &&
-		    (children[i]->kind == CEB_FILTER_EXACT || children[i]->kind == CEB_FILTER_LEGACY))
+		    (children[i]->kind == CEB_FILTER_EXACT ||
+		     children[i]->kind == CEB_FILTER_LEGACY))
 			flt->required_type = children[i]->required_type;
 	}
 	rc = 0;
@@ -189,7 +191,7 @@ out:
 }
 
 int ceb_filter_cesql(const char *expr, const struct ceb_cesql_limits *lim, struct ceb_filter **out,
-		     char *errbuf, size_t errlen, int *errcol)
+                     char *errbuf, size_t errlen, int *errcol)
 {
 	struct ceb_filter *flt = NULL;
 	struct ceb_cesql *q = NULL;
@@ -258,8 +260,7 @@ static bool match_attrs(const struct ceb_filter *flt, const struct ceb_event *ev
 			    memcmp(attr->value + attr->len - fa->len, fa->value, fa->len) != 0)
 				return false;
 			break;
-		default:
-			return false;
+		default: return false;
 		}
 	}
 	return true;
@@ -268,13 +269,11 @@ static bool match_attrs(const struct ceb_filter *flt, const struct ceb_event *ev
 bool ceb_filter_match(const struct ceb_filter *flt, const struct ceb_event *ev)
 {
 	switch (flt->kind) {
-	case CEB_FILTER_TRUE:
-		return true;
+	case CEB_FILTER_TRUE: return true;
 	case CEB_FILTER_EXACT:
 	case CEB_FILTER_PREFIX:
 	case CEB_FILTER_SUFFIX:
-	case CEB_FILTER_LEGACY:
-		return match_attrs(flt, ev);
+	case CEB_FILTER_LEGACY: return match_attrs(flt, ev);
 	case CEB_FILTER_ALL:
 		for (size_t i = 0; i < flt->n; i++)
 			if (!ceb_filter_match(flt->children[i], ev))
@@ -285,10 +284,8 @@ bool ceb_filter_match(const struct ceb_filter *flt, const struct ceb_event *ev)
 			if (ceb_filter_match(flt->children[i], ev))
 				return true;
 		return false;
-	case CEB_FILTER_NOT:
-		return !ceb_filter_match(flt->children[0], ev);
-	case CEB_FILTER_CESQL:
-		return ceb_cesql_match(flt->cesql, ev);
+	case CEB_FILTER_NOT: return !ceb_filter_match(flt->children[0], ev);
+	case CEB_FILTER_CESQL: return ceb_cesql_match(flt->cesql, ev);
 	}
 	return false;
 }

@@ -16,7 +16,7 @@ enum ceb_filter_kind {
 	CEB_FILTER_EXACT,
 	CEB_FILTER_PREFIX,
 	CEB_FILTER_SUFFIX,
-	CEB_FILTER_LEGACY,   /* filter.attributes: exact, but "" means "present, any value" */
+	CEB_FILTER_LEGACY, /* filter.attributes: exact, but "" means "present, any value" */
 	CEB_FILTER_ALL,
 	CEB_FILTER_ANY,
 	CEB_FILTER_NOT,
@@ -37,17 +37,18 @@ struct ceb_filter *ceb_filter_true(void);
  * copied. Names and values must be non-empty (except legacy values, where "" means "present");
  * otherwise CEB_EINVAL with a reason in errbuf. */
 int ceb_filter_attrs(enum ceb_filter_kind kind, size_t n, const char *const *names,
-		     const char *const *values, struct ceb_filter **out, char *errbuf, size_t errlen);
+                     const char *const *values, struct ceb_filter **out, char *errbuf,
+                     size_t errlen);
 
 /* all / any over n children (n >= 1), not over exactly one. Takes ownership of the children, also on
  * failure. */
 int ceb_filter_group(enum ceb_filter_kind kind, struct ceb_filter **children, size_t n,
-		     struct ceb_filter **out, char *errbuf, size_t errlen);
+                     struct ceb_filter **out, char *errbuf, size_t errlen);
 
 /* Compile a CESQL v1 expression. On a parse error returns CEB_EINVAL, writes the reason to errbuf
  * and the 1-based column inside the expression to *errcol (when errcol is not NULL). lim may be NULL. */
 int ceb_filter_cesql(const char *expr, const struct ceb_cesql_limits *lim, struct ceb_filter **out,
-		     char *errbuf, size_t errlen, int *errcol);
+                     char *errbuf, size_t errlen, int *errcol);
 
 /* Does the event pass? Never allocates for exact, prefix, suffix and legacy. Thread-safe. */
 bool ceb_filter_match(const struct ceb_filter *flt, const struct ceb_event *ev);
@@ -71,7 +72,7 @@ int ceb_filter_index_add(struct ceb_filter_index *idx, const struct ceb_filter *
  * added within each bucket. Stops early if cb returns non-zero, and returns that value; else 0. */
 typedef int ceb_filter_index_cb(void *arg, void *item);
 int ceb_filter_index_match(const struct ceb_filter_index *idx, const struct ceb_event *ev,
-			   ceb_filter_index_cb *cb, void *arg);
+                           ceb_filter_index_cb *cb, void *arg);
 void ceb_filter_index_free(struct ceb_filter_index *idx);
 
 #endif

@@ -59,7 +59,7 @@ static int entries_push(struct entries *es, const struct entry *e)
 }
 
 static struct bucket *find(const struct ceb_filter_index *idx, const char *type, size_t len,
-			   uint64_t h)
+                           uint64_t h)
 {
 	if (!idx->cap)
 		return NULL;
@@ -104,7 +104,7 @@ struct ceb_filter_index *ceb_filter_index_new(void)
 int ceb_filter_index_add(struct ceb_filter_index *idx, const struct ceb_filter *flt, void *item)
 {
 	const char *type = ceb_filter_required_type(flt);
-	struct entry e = { .flt = flt, .item = item, .seq = idx->seq };
+	struct entry e = {.flt = flt, .item = item, .seq = idx->seq};
 	struct bucket *b;
 	size_t len;
 	uint64_t h;
@@ -144,7 +144,7 @@ out:
 }
 
 int ceb_filter_index_match(const struct ceb_filter_index *idx, const struct ceb_event *ev,
-			   ceb_filter_index_cb *cb, void *arg)
+                           ceb_filter_index_cb *cb, void *arg)
 {
 	const struct ceb_attr *type = ceb_event_get(ev, "type");
 	const struct bucket *b = NULL;

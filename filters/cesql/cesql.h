@@ -52,13 +52,13 @@ struct ceb_cesql;
  * "unexpected token ')' at column 14" style reasons to errbuf and the 1-based column (in characters)
  * to *errcol (when not NULL). CEB_ENOMEM when out of memory. The caller owns *out. */
 int ceb_cesql_compile(const char *expr, size_t len, const struct ceb_cesql_limits *lim,
-		      struct ceb_cesql **out, char *errbuf, size_t errlen, int *errcol);
+                      struct ceb_cesql **out, char *errbuf, size_t errlen, int *errcol);
 
 /* Evaluates the expression against ev and returns the error kind (CEB_CESQL_OK when none); *out gets
  * the value that goes with it (the zero value of the failing node's type on error), to be released
  * with ceb_cesql_value_clear. Running out of memory is reported as CEB_CESQL_EGENERIC. Thread-safe. */
 enum ceb_cesql_error ceb_cesql_eval(const struct ceb_cesql *q, const struct ceb_event *ev,
-				    struct ceb_cesql_value *out);
+                                    struct ceb_cesql_value *out);
 
 /* The filter verdict: true only for Boolean TRUE with no error. Allocates only for string functions
  * whose results outgrow a small stack buffer. Thread-safe. */
@@ -75,10 +75,10 @@ void ceb_cesql_free(struct ceb_cesql *q);
 
 enum ceb_cesql_tok {
 	CEB_CESQL_T_EOF = 0,
-	CEB_CESQL_T_INT,     /* digits; value in ival (saturates above 2^31, see ovf) */
-	CEB_CESQL_T_STR,     /* quoted literal; raw text including the quotes */
-	CEB_CESQL_T_IDENT,   /* attribute name */
-	CEB_CESQL_T_FUNC,    /* a name directly followed (blanks allowed) by '(' */
+	CEB_CESQL_T_INT,   /* digits; value in ival (saturates above 2^31, see ovf) */
+	CEB_CESQL_T_STR,   /* quoted literal; raw text including the quotes */
+	CEB_CESQL_T_IDENT, /* attribute name */
+	CEB_CESQL_T_FUNC,  /* a name directly followed (blanks allowed) by '(' */
 	CEB_CESQL_T_TRUE,
 	CEB_CESQL_T_FALSE,
 	CEB_CESQL_T_AND,
@@ -97,7 +97,7 @@ enum ceb_cesql_tok {
 	CEB_CESQL_T_SLASH,
 	CEB_CESQL_T_PERCENT,
 	CEB_CESQL_T_EQ,
-	CEB_CESQL_T_NE,      /* != and <> */
+	CEB_CESQL_T_NE, /* != and <> */
 	CEB_CESQL_T_LT,
 	CEB_CESQL_T_LE,
 	CEB_CESQL_T_GT,
@@ -109,7 +109,7 @@ struct ceb_cesql_token {
 	size_t pos; /* byte offset in the expression */
 	size_t len; /* bytes of the token's text */
 	uint32_t ival;
-	bool ovf;   /* an integer literal above 2147483648 */
+	bool ovf; /* an integer literal above 2147483648 */
 };
 
 struct ceb_cesql_lexer {
@@ -127,21 +127,21 @@ int ceb_cesql_column(const char *src, size_t pos);
 int ceb_cesql_lex_next(struct ceb_cesql_lexer *lx, struct ceb_cesql_token *tok);
 /* A short printable name of a token for messages ("')'", "end of expression", "identifier 'foo'"). */
 void ceb_cesql_tok_describe(const struct ceb_cesql_lexer *lx, const struct ceb_cesql_token *tok,
-			    char *buf, size_t len);
+                            char *buf, size_t len);
 /* The value of a string literal token: the text between the quotes with \' (or \") unescaped and every
  * other backslash kept. dst must hold tok->len bytes; returns the length written. */
 size_t ceb_cesql_lex_unquote(const struct ceb_cesql_lexer *lx, const struct ceb_cesql_token *tok,
-			     char *dst);
+                             char *dst);
 
 enum ceb_cesql_node_kind {
 	CEB_CESQL_N_LITERAL,
 	CEB_CESQL_N_ATTR,
 	CEB_CESQL_N_NOT,
 	CEB_CESQL_N_NEG,
-	CEB_CESQL_N_ARITH,   /* op: + - * / % */
-	CEB_CESQL_N_ORDER,   /* op: < <= > >= (Integer only) */
-	CEB_CESQL_N_EQUAL,   /* op: = or != (right operand picks the type) */
-	CEB_CESQL_N_LOGIC,   /* n-ary chain of AND/OR/XOR, right-associative */
+	CEB_CESQL_N_ARITH, /* op: + - * / % */
+	CEB_CESQL_N_ORDER, /* op: < <= > >= (Integer only) */
+	CEB_CESQL_N_EQUAL, /* op: = or != (right operand picks the type) */
+	CEB_CESQL_N_LOGIC, /* n-ary chain of AND/OR/XOR, right-associative */
 	CEB_CESQL_N_LIKE,
 	CEB_CESQL_N_EXISTS,
 	CEB_CESQL_N_IN,
@@ -165,12 +165,12 @@ struct ceb_cesql_val {
 };
 
 typedef enum ceb_cesql_error ceb_cesql_fn(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *args,
-					   size_t n, struct ceb_cesql_val *out);
+                                          size_t n, struct ceb_cesql_val *out);
 
 struct ceb_cesql_func {
-	const char *name;    /* upper case */
-	size_t nfixed;       /* fixed parameters */
-	bool variadic;       /* then any number more Strings */
+	const char *name; /* upper case */
+	size_t nfixed;    /* fixed parameters */
+	bool variadic;    /* then any number more Strings */
 	enum ceb_cesql_type params[3];
 	enum ceb_cesql_type ret;
 	ceb_cesql_fn *fn;
@@ -181,16 +181,16 @@ const struct ceb_cesql_func *ceb_cesql_func_find(const char *name, size_t namele
 
 struct ceb_cesql_node {
 	enum ceb_cesql_node_kind kind;
-	enum ceb_cesql_tok op;     /* ARITH/ORDER/EQUAL: the operator token */
-	enum ceb_cesql_type type;  /* the static return type (zero value on error) */
-	bool negate;               /* NOT LIKE, NOT IN, != */
-	size_t pos;                /* byte offset in the expression, for messages */
-	size_t depth;              /* height of the subtree, for the depth limit */
-	struct ceb_cesql_val lit;  /* LITERAL */
-	char *name;                /* ATTR/EXISTS: lower-cased name; CALL: the name as written */
-	int16_t *pattern;          /* LIKE */
+	enum ceb_cesql_tok op;    /* ARITH/ORDER/EQUAL: the operator token */
+	enum ceb_cesql_type type; /* the static return type (zero value on error) */
+	bool negate;              /* NOT LIKE, NOT IN, != */
+	size_t pos;               /* byte offset in the expression, for messages */
+	size_t depth;             /* height of the subtree, for the depth limit */
+	struct ceb_cesql_val lit; /* LITERAL */
+	char *name;               /* ATTR/EXISTS: lower-cased name; CALL: the name as written */
+	int16_t *pattern;         /* LIKE */
 	size_t npattern;
-	enum ceb_cesql_tok *ops;   /* LOGIC: nkids - 1 operators */
+	enum ceb_cesql_tok *ops;         /* LOGIC: nkids - 1 operators */
 	const struct ceb_cesql_func *fn; /* CALL: NULL when unresolved */
 	struct ceb_cesql_node **kids;
 	size_t nkids;
@@ -198,7 +198,7 @@ struct ceb_cesql_node {
 
 struct ceb_cesql {
 	struct ceb_cesql_node *root;
-	char *unresolved;          /* "NAME/n" of the first unresolved call, or NULL */
+	char *unresolved; /* "NAME/n" of the first unresolved call, or NULL */
 	int unresolved_col;
 };
 

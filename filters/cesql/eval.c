@@ -16,8 +16,8 @@
  * chunks, all released when the evaluation ends. The cap stops CONCAT(CONCAT(x, x), ...) from
  * doubling its way through memory: past it, a function fails with functionEvaluation. */
 #define SCRATCH_INLINE 512
-#define SCRATCH_CHUNK 8192
-#define SCRATCH_MAX ((size_t)4 << 20)
+#define SCRATCH_CHUNK  8192
+#define SCRATCH_MAX    ((size_t)4 << 20)
 
 struct chunk {
 	struct chunk *next;
@@ -88,7 +88,7 @@ static void zero(struct ceb_cesql_val *v, enum ceb_cesql_type type)
 
 /* The node could not produce its value: the zero value of its own type goes with the error. */
 static enum ceb_cesql_error fail(struct ceb_cesql_val *out, enum ceb_cesql_type type,
-				 enum ceb_cesql_error err)
+                                 enum ceb_cesql_error err)
 {
 	zero(out, type);
 	return err;
@@ -140,7 +140,7 @@ static bool parse_int(const char *s, size_t len, int32_t *out)
 }
 
 static enum ceb_cesql_error cast(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *v,
-				 enum ceb_cesql_type to)
+                                 enum ceb_cesql_type to)
 {
 	int32_t i;
 
@@ -202,12 +202,9 @@ static enum ceb_cesql_error cast(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val
 static bool equal(const struct ceb_cesql_val *a, const struct ceb_cesql_val *b)
 {
 	switch (a->type) {
-	case CEB_CESQL_BOOLEAN:
-		return a->b == b->b;
-	case CEB_CESQL_INTEGER:
-		return a->i == b->i;
-	case CEB_CESQL_STRING:
-		return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
+	case CEB_CESQL_BOOLEAN: return a->b == b->b;
+	case CEB_CESQL_INTEGER: return a->i == b->i;
+	case CEB_CESQL_STRING: return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
 	}
 	return false;
 }
@@ -438,8 +435,8 @@ static uint32_t map_case(uint32_t c, bool upper)
 
 /* ---- built-in functions (§4, plus INT, BOOL, STRING); arguments arrive cast to their types ---- */
 
-static enum ceb_cesql_error fn_length(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a,
-				      size_t n, struct ceb_cesql_val *out)
+static enum ceb_cesql_error fn_length(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a, size_t n,
+                                      struct ceb_cesql_val *out)
 {
 	size_t len = u8_length(a[0].s, a[0].len);
 
@@ -448,7 +445,7 @@ static enum ceb_cesql_error fn_length(struct ceb_cesql_ctx *ctx, struct ceb_cesq
 }
 
 static enum ceb_cesql_error join(struct ceb_cesql_ctx *ctx, const struct ceb_cesql_val *sep,
-				 struct ceb_cesql_val *items, size_t n, struct ceb_cesql_val *out)
+                                 struct ceb_cesql_val *items, size_t n, struct ceb_cesql_val *out)
 {
 	size_t total = 0, at = 0;
 	char *buf;
@@ -479,20 +476,20 @@ static enum ceb_cesql_error join(struct ceb_cesql_ctx *ctx, const struct ceb_ces
 	return CEB_CESQL_OK;
 }
 
-static enum ceb_cesql_error fn_concat(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a,
-				      size_t n, struct ceb_cesql_val *out)
+static enum ceb_cesql_error fn_concat(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a, size_t n,
+                                      struct ceb_cesql_val *out)
 {
 	return join(ctx, NULL, a, n, out);
 }
 
 static enum ceb_cesql_error fn_concat_ws(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a,
-					 size_t n, struct ceb_cesql_val *out)
+                                         size_t n, struct ceb_cesql_val *out)
 {
 	return join(ctx, &a[0], a + 1, n - 1, out);
 }
 
 static enum ceb_cesql_error change_case(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a,
-					struct ceb_cesql_val *out, bool upper)
+                                        struct ceb_cesql_val *out, bool upper)
 {
 	const char *s = a->s;
 	size_t len = a->len, need = 0, at = 0, k;
@@ -522,14 +519,14 @@ static enum ceb_cesql_error change_case(struct ceb_cesql_ctx *ctx, struct ceb_ce
 	return CEB_CESQL_OK;
 }
 
-static enum ceb_cesql_error fn_lower(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a,
-				     size_t n, struct ceb_cesql_val *out)
+static enum ceb_cesql_error fn_lower(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a, size_t n,
+                                     struct ceb_cesql_val *out)
 {
 	return change_case(ctx, a, out, false);
 }
 
-static enum ceb_cesql_error fn_upper(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a,
-				     size_t n, struct ceb_cesql_val *out)
+static enum ceb_cesql_error fn_upper(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a, size_t n,
+                                     struct ceb_cesql_val *out)
 {
 	return change_case(ctx, a, out, true);
 }
@@ -542,8 +539,8 @@ static bool is_space(uint32_t c)
 	       c == 0x205F || c == 0x3000;
 }
 
-static enum ceb_cesql_error fn_trim(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a,
-				    size_t n, struct ceb_cesql_val *out)
+static enum ceb_cesql_error fn_trim(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a, size_t n,
+                                    struct ceb_cesql_val *out)
 {
 	size_t start = a->len, end = 0, k;
 	bool seen = false;
@@ -565,8 +562,8 @@ static enum ceb_cesql_error fn_trim(struct ceb_cesql_ctx *ctx, struct ceb_cesql_
 	return CEB_CESQL_OK;
 }
 
-static enum ceb_cesql_error fn_left(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a,
-				    size_t n, struct ceb_cesql_val *out)
+static enum ceb_cesql_error fn_left(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a, size_t n,
+                                    struct ceb_cesql_val *out)
 {
 	if (a[1].i < 0) {
 		set_str(out, a[0].s, a[0].len);
@@ -576,8 +573,8 @@ static enum ceb_cesql_error fn_left(struct ceb_cesql_ctx *ctx, struct ceb_cesql_
 	return CEB_CESQL_OK;
 }
 
-static enum ceb_cesql_error fn_right(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a,
-				     size_t n, struct ceb_cesql_val *out)
+static enum ceb_cesql_error fn_right(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a, size_t n,
+                                     struct ceb_cesql_val *out)
 {
 	size_t len, skip;
 
@@ -594,7 +591,7 @@ static enum ceb_cesql_error fn_right(struct ceb_cesql_ctx *ctx, struct ceb_cesql
 
 /* SUBSTRING(x, pos [, len]): 1-based, negative pos counts from the end, pos 0 is ''. */
 static enum ceb_cesql_error fn_substring(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a,
-					 size_t n, struct ceb_cesql_val *out)
+                                         size_t n, struct ceb_cesql_val *out)
 {
 	int64_t len = (int64_t)u8_length(a[0].s, a[0].len), pos = a[1].i, begin, end;
 	size_t from, to;
@@ -615,8 +612,8 @@ static enum ceb_cesql_error fn_substring(struct ceb_cesql_ctx *ctx, struct ceb_c
 	return CEB_CESQL_OK;
 }
 
-static enum ceb_cesql_error fn_abs(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a,
-				   size_t n, struct ceb_cesql_val *out)
+static enum ceb_cesql_error fn_abs(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a, size_t n,
+                                   struct ceb_cesql_val *out)
 {
 	if (a[0].i == INT32_MIN) {
 		set_int(out, INT32_MAX);
@@ -628,7 +625,7 @@ static enum ceb_cesql_error fn_abs(struct ceb_cesql_ctx *ctx, struct ceb_cesql_v
 
 /* INT, BOOL, STRING: the call already cast the argument to the parameter type. */
 static enum ceb_cesql_error fn_identity(struct ceb_cesql_ctx *ctx, struct ceb_cesql_val *a,
-					size_t n, struct ceb_cesql_val *out)
+                                        size_t n, struct ceb_cesql_val *out)
 {
 	*out = a[0];
 	return CEB_CESQL_OK;
@@ -638,20 +635,20 @@ static enum ceb_cesql_error fn_identity(struct ceb_cesql_ctx *ctx, struct ceb_ce
 #define I CEB_CESQL_INTEGER
 #define B CEB_CESQL_BOOLEAN
 static const struct ceb_cesql_func funcs[] = {
-	{ "ABS", 1, false, { I }, I, fn_abs },
-	{ "BOOL", 1, false, { B }, B, fn_identity },
-	{ "CONCAT", 0, true, { S }, S, fn_concat },
-	{ "CONCAT_WS", 1, true, { S }, S, fn_concat_ws },
-	{ "INT", 1, false, { I }, I, fn_identity },
-	{ "LEFT", 2, false, { S, I }, S, fn_left },
-	{ "LENGTH", 1, false, { S }, I, fn_length },
-	{ "LOWER", 1, false, { S }, S, fn_lower },
-	{ "RIGHT", 2, false, { S, I }, S, fn_right },
-	{ "STRING", 1, false, { S }, S, fn_identity },
-	{ "SUBSTRING", 2, false, { S, I }, S, fn_substring },
-	{ "SUBSTRING", 3, false, { S, I, I }, S, fn_substring },
-	{ "TRIM", 1, false, { S }, S, fn_trim },
-	{ "UPPER", 1, false, { S }, S, fn_upper },
+        {"ABS", 1, false, {I}, I, fn_abs},
+        {"BOOL", 1, false, {B}, B, fn_identity},
+        {"CONCAT", 0, true, {S}, S, fn_concat},
+        {"CONCAT_WS", 1, true, {S}, S, fn_concat_ws},
+        {"INT", 1, false, {I}, I, fn_identity},
+        {"LEFT", 2, false, {S, I}, S, fn_left},
+        {"LENGTH", 1, false, {S}, I, fn_length},
+        {"LOWER", 1, false, {S}, S, fn_lower},
+        {"RIGHT", 2, false, {S, I}, S, fn_right},
+        {"STRING", 1, false, {S}, S, fn_identity},
+        {"SUBSTRING", 2, false, {S, I}, S, fn_substring},
+        {"SUBSTRING", 3, false, {S, I, I}, S, fn_substring},
+        {"TRIM", 1, false, {S}, S, fn_trim},
+        {"UPPER", 1, false, {S}, S, fn_upper},
 };
 #undef S
 #undef I
@@ -678,11 +675,11 @@ const struct ceb_cesql_func *ceb_cesql_func_find(const char *name, size_t namele
 /* ---- the tree walk ---- */
 
 static enum ceb_cesql_error eval(struct ceb_cesql_ctx *ctx, const struct ceb_cesql_node *node,
-				 struct ceb_cesql_val *out);
+                                 struct ceb_cesql_val *out);
 
 /* Evaluates a kid and casts it; on any error the caller's node returns its own zero value. */
 static enum ceb_cesql_error eval_as(struct ceb_cesql_ctx *ctx, const struct ceb_cesql_node *node,
-				    enum ceb_cesql_type type, struct ceb_cesql_val *out)
+                                    enum ceb_cesql_type type, struct ceb_cesql_val *out)
 {
 	enum ceb_cesql_error err = eval(ctx, node, out);
 
@@ -690,7 +687,7 @@ static enum ceb_cesql_error eval_as(struct ceb_cesql_ctx *ctx, const struct ceb_
 }
 
 static enum ceb_cesql_error eval_attr(struct ceb_cesql_ctx *ctx, const struct ceb_cesql_node *node,
-				      struct ceb_cesql_val *out)
+                                      struct ceb_cesql_val *out)
 {
 	const struct ceb_attr *attr = ceb_event_get(ctx->ev, node->name);
 
@@ -707,7 +704,7 @@ static enum ceb_cesql_error eval_attr(struct ceb_cesql_ctx *ctx, const struct ce
 }
 
 static enum ceb_cesql_error eval_arith(struct ceb_cesql_ctx *ctx, const struct ceb_cesql_node *node,
-				       struct ceb_cesql_val *out)
+                                       struct ceb_cesql_val *out)
 {
 	struct ceb_cesql_val l, r;
 	enum ceb_cesql_error err;
@@ -720,15 +717,9 @@ static enum ceb_cesql_error eval_arith(struct ceb_cesql_ctx *ctx, const struct c
 	a = (uint32_t)l.i;
 	b = (uint32_t)r.i;
 	switch (node->op) {
-	case CEB_CESQL_T_PLUS:
-		set_int(out, (int32_t)(a + b));
-		return CEB_CESQL_OK;
-	case CEB_CESQL_T_MINUS:
-		set_int(out, (int32_t)(a - b));
-		return CEB_CESQL_OK;
-	case CEB_CESQL_T_STAR:
-		set_int(out, (int32_t)(a * b));
-		return CEB_CESQL_OK;
+	case CEB_CESQL_T_PLUS: set_int(out, (int32_t)(a + b)); return CEB_CESQL_OK;
+	case CEB_CESQL_T_MINUS: set_int(out, (int32_t)(a - b)); return CEB_CESQL_OK;
+	case CEB_CESQL_T_STAR: set_int(out, (int32_t)(a * b)); return CEB_CESQL_OK;
 	case CEB_CESQL_T_SLASH:
 	case CEB_CESQL_T_PERCENT:
 		if (r.i == 0)
@@ -738,13 +729,12 @@ static enum ceb_cesql_error eval_arith(struct ceb_cesql_ctx *ctx, const struct c
 		else
 			set_int(out, node->op == CEB_CESQL_T_SLASH ? l.i / r.i : l.i % r.i);
 		return CEB_CESQL_OK;
-	default:
-		return fail(out, CEB_CESQL_INTEGER, CEB_CESQL_EGENERIC);
+	default: return fail(out, CEB_CESQL_INTEGER, CEB_CESQL_EGENERIC);
 	}
 }
 
 static enum ceb_cesql_error eval_order(struct ceb_cesql_ctx *ctx, const struct ceb_cesql_node *node,
-				       struct ceb_cesql_val *out)
+                                       struct ceb_cesql_val *out)
 {
 	struct ceb_cesql_val l, r;
 	enum ceb_cesql_error err;
@@ -753,25 +743,17 @@ static enum ceb_cesql_error eval_order(struct ceb_cesql_ctx *ctx, const struct c
 	    (err = eval_as(ctx, node->kids[1], CEB_CESQL_INTEGER, &r)))
 		return fail(out, CEB_CESQL_BOOLEAN, err);
 	switch (node->op) {
-	case CEB_CESQL_T_LT:
-		set_bool(out, l.i < r.i);
-		break;
-	case CEB_CESQL_T_LE:
-		set_bool(out, l.i <= r.i);
-		break;
-	case CEB_CESQL_T_GT:
-		set_bool(out, l.i > r.i);
-		break;
-	default:
-		set_bool(out, l.i >= r.i);
-		break;
+	case CEB_CESQL_T_LT: set_bool(out, l.i < r.i); break;
+	case CEB_CESQL_T_LE: set_bool(out, l.i <= r.i); break;
+	case CEB_CESQL_T_GT: set_bool(out, l.i > r.i); break;
+	default: set_bool(out, l.i >= r.i); break;
 	}
 	return CEB_CESQL_OK;
 }
 
 /* = != <>: the right operand's type picks the overload and the left one is cast to it (§3.7). */
 static enum ceb_cesql_error eval_equal(struct ceb_cesql_ctx *ctx, const struct ceb_cesql_node *node,
-				       struct ceb_cesql_val *out)
+                                       struct ceb_cesql_val *out)
 {
 	struct ceb_cesql_val l, r;
 	enum ceb_cesql_error err;
@@ -787,7 +769,7 @@ static enum ceb_cesql_error eval_equal(struct ceb_cesql_ctx *ctx, const struct c
  * side or an OR with a true one decides its whole subtree (short-circuit, §3.4); XOR only flips what
  * the rest of the chain yields. */
 static enum ceb_cesql_error eval_logic(struct ceb_cesql_ctx *ctx, const struct ceb_cesql_node *node,
-				       struct ceb_cesql_val *out)
+                                       struct ceb_cesql_val *out)
 {
 	bool flip = false;
 
@@ -814,16 +796,14 @@ static enum ceb_cesql_error eval_logic(struct ceb_cesql_ctx *ctx, const struct c
 				return CEB_CESQL_OK;
 			}
 			break;
-		default:
-			flip = flip != v.b;
-			break;
+		default: flip = flip != v.b; break;
 		}
 	}
 	return CEB_CESQL_OK;
 }
 
 static enum ceb_cesql_error eval_in(struct ceb_cesql_ctx *ctx, const struct ceb_cesql_node *node,
-				    struct ceb_cesql_val *out)
+                                    struct ceb_cesql_val *out)
 {
 	struct ceb_cesql_val l, r;
 	enum ceb_cesql_error err;
@@ -842,7 +822,7 @@ static enum ceb_cesql_error eval_in(struct ceb_cesql_ctx *ctx, const struct ceb_
 }
 
 static enum ceb_cesql_error eval_call(struct ceb_cesql_ctx *ctx, const struct ceb_cesql_node *node,
-				      struct ceb_cesql_val *out)
+                                      struct ceb_cesql_val *out)
 {
 	const struct ceb_cesql_func *fn = node->fn;
 	struct ceb_cesql_val local[4], *args = local;
@@ -865,17 +845,14 @@ static enum ceb_cesql_error eval_call(struct ceb_cesql_ctx *ctx, const struct ce
 }
 
 static enum ceb_cesql_error eval(struct ceb_cesql_ctx *ctx, const struct ceb_cesql_node *node,
-				 struct ceb_cesql_val *out)
+                                 struct ceb_cesql_val *out)
 {
 	struct ceb_cesql_val v;
 	enum ceb_cesql_error err;
 
 	switch (node->kind) {
-	case CEB_CESQL_N_LITERAL:
-		*out = node->lit;
-		return CEB_CESQL_OK;
-	case CEB_CESQL_N_ATTR:
-		return eval_attr(ctx, node, out);
+	case CEB_CESQL_N_LITERAL: *out = node->lit; return CEB_CESQL_OK;
+	case CEB_CESQL_N_ATTR: return eval_attr(ctx, node, out);
 	case CEB_CESQL_N_EXISTS:
 		set_bool(out, ceb_event_get(ctx->ev, node->name) != NULL);
 		return CEB_CESQL_OK;
@@ -889,29 +866,24 @@ static enum ceb_cesql_error eval(struct ceb_cesql_ctx *ctx, const struct ceb_ces
 			return fail(out, CEB_CESQL_INTEGER, err);
 		set_int(out, (int32_t)(0u - (uint32_t)v.i));
 		return CEB_CESQL_OK;
-	case CEB_CESQL_N_ARITH:
-		return eval_arith(ctx, node, out);
-	case CEB_CESQL_N_ORDER:
-		return eval_order(ctx, node, out);
-	case CEB_CESQL_N_EQUAL:
-		return eval_equal(ctx, node, out);
-	case CEB_CESQL_N_LOGIC:
-		return eval_logic(ctx, node, out);
+	case CEB_CESQL_N_ARITH: return eval_arith(ctx, node, out);
+	case CEB_CESQL_N_ORDER: return eval_order(ctx, node, out);
+	case CEB_CESQL_N_EQUAL: return eval_equal(ctx, node, out);
+	case CEB_CESQL_N_LOGIC: return eval_logic(ctx, node, out);
 	case CEB_CESQL_N_LIKE:
 		if ((err = eval_as(ctx, node->kids[0], CEB_CESQL_STRING, &v)))
 			return fail(out, CEB_CESQL_BOOLEAN, err);
-		set_bool(out, like_match(v.s, v.len, node->pattern, node->npattern) != node->negate);
+		set_bool(out,
+		         like_match(v.s, v.len, node->pattern, node->npattern) != node->negate);
 		return CEB_CESQL_OK;
-	case CEB_CESQL_N_IN:
-		return eval_in(ctx, node, out);
-	case CEB_CESQL_N_CALL:
-		return eval_call(ctx, node, out);
+	case CEB_CESQL_N_IN: return eval_in(ctx, node, out);
+	case CEB_CESQL_N_CALL: return eval_call(ctx, node, out);
 	}
 	return fail(out, node->type, CEB_CESQL_EGENERIC);
 }
 
 enum ceb_cesql_error ceb_cesql_eval(const struct ceb_cesql *q, const struct ceb_event *ev,
-				    struct ceb_cesql_value *out)
+                                    struct ceb_cesql_value *out)
 {
 	struct ceb_cesql_ctx ctx;
 	struct ceb_cesql_val v;

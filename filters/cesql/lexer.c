@@ -11,11 +11,9 @@ static const struct {
 	const char *word;
 	enum ceb_cesql_tok kind;
 } keywords[] = {
-	{ "AND", CEB_CESQL_T_AND },       { "OR", CEB_CESQL_T_OR },
-	{ "XOR", CEB_CESQL_T_XOR },       { "NOT", CEB_CESQL_T_NOT },
-	{ "LIKE", CEB_CESQL_T_LIKE },     { "EXISTS", CEB_CESQL_T_EXISTS },
-	{ "IN", CEB_CESQL_T_IN },         { "TRUE", CEB_CESQL_T_TRUE },
-	{ "FALSE", CEB_CESQL_T_FALSE },
+        {"AND", CEB_CESQL_T_AND}, {"OR", CEB_CESQL_T_OR},     {"XOR", CEB_CESQL_T_XOR},
+        {"NOT", CEB_CESQL_T_NOT}, {"LIKE", CEB_CESQL_T_LIKE}, {"EXISTS", CEB_CESQL_T_EXISTS},
+        {"IN", CEB_CESQL_T_IN},   {"TRUE", CEB_CESQL_T_TRUE}, {"FALSE", CEB_CESQL_T_FALSE},
 };
 
 int ceb_cesql_column(const char *src, size_t pos)
@@ -43,7 +41,8 @@ static bool is_blank(char c)
 
 static bool is_word(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_';
 }
 
 static bool is_alpha(char c)
@@ -103,14 +102,15 @@ static int lex_word(struct ceb_cesql_lexer *lx, struct ceb_cesql_token *tok)
 			ok = is_alpha(s[i]) || s[i] == '_';
 		if (!ok) {
 			snprintf(msg, sizeof(msg), "invalid function name '%.*s'",
-				 (int)(n > 40 ? 40 : n), s);
+			         (int)(n > 40 ? 40 : n), s);
 			return lex_error(lx, tok->pos, msg);
 		}
 		tok->kind = CEB_CESQL_T_FUNC;
 		return 0;
 	}
 	if (underscore) {
-		snprintf(msg, sizeof(msg), "invalid attribute name '%.*s'", (int)(n > 40 ? 40 : n), s);
+		snprintf(msg, sizeof(msg), "invalid attribute name '%.*s'", (int)(n > 40 ? 40 : n),
+		         s);
 		return lex_error(lx, tok->pos, msg);
 	}
 	tok->kind = CEB_CESQL_T_IDENT;
@@ -200,7 +200,7 @@ int ceb_cesql_lex_next(struct ceb_cesql_lexer *lx, struct ceb_cesql_token *tok)
 			snprintf(msg, sizeof(msg), "unexpected character '%c'", c);
 		else
 			snprintf(msg, sizeof(msg), "unexpected byte 0x%02X",
-				 (unsigned)(unsigned char)c);
+			         (unsigned)(unsigned char)c);
 		return lex_error(lx, tok->pos, msg);
 	}
 	lx->pos += tok->len;
@@ -208,7 +208,7 @@ int ceb_cesql_lex_next(struct ceb_cesql_lexer *lx, struct ceb_cesql_token *tok)
 }
 
 void ceb_cesql_tok_describe(const struct ceb_cesql_lexer *lx, const struct ceb_cesql_token *tok,
-			    char *buf, size_t len)
+                            char *buf, size_t len)
 {
 	size_t n = tok->len > 32 ? 32 : tok->len;
 
@@ -216,11 +216,11 @@ void ceb_cesql_tok_describe(const struct ceb_cesql_lexer *lx, const struct ceb_c
 		snprintf(buf, len, "end of expression");
 	else
 		snprintf(buf, len, "token '%.*s%s'", (int)n, lx->src + tok->pos,
-			 n < tok->len ? "..." : "");
+		         n < tok->len ? "..." : "");
 }
 
 size_t ceb_cesql_lex_unquote(const struct ceb_cesql_lexer *lx, const struct ceb_cesql_token *tok,
-			     char *dst)
+                             char *dst)
 {
 	const char *s = lx->src + tok->pos;
 	char quote = s[0];

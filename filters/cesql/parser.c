@@ -12,16 +12,16 @@ struct parser {
 	struct ceb_cesql_lexer lx;
 	struct ceb_cesql_token tok;
 	const struct ceb_cesql_limits *lim;
-	size_t depth;  /* current recursion into nested expressions */
-	int err;       /* first error: CEB_EINVAL or CEB_ENOMEM */
+	size_t depth; /* current recursion into nested expressions */
+	int err;      /* first error: CEB_EINVAL or CEB_ENOMEM */
 	struct ceb_cesql *q;
 };
 
 static struct ceb_cesql_node *parse_logic(struct parser *p);
 static struct ceb_cesql_node *parse_unary(struct parser *p);
 
-__attribute__((format(printf, 3, 4)))
-static void perr(struct parser *p, size_t pos, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void perr(struct parser *p, size_t pos,
+                                                       const char *fmt, ...)
 {
 	char what[160];
 	va_list ap;
@@ -34,7 +34,7 @@ static void perr(struct parser *p, size_t pos, const char *fmt, ...)
 	p->err = CEB_EINVAL;
 	p->lx.errpos = pos;
 	snprintf(p->lx.errbuf, p->lx.errlen, "%s at column %d", what,
-		 ceb_cesql_column(p->lx.src, pos));
+	         ceb_cesql_column(p->lx.src, pos));
 }
 
 static void nomem(struct parser *p)
@@ -128,8 +128,8 @@ static bool add_kid(struct parser *p, struct ceb_cesql_node *node, struct ceb_ce
 }
 
 static struct ceb_cesql_node *binary(struct parser *p, enum ceb_cesql_node_kind kind,
-				     struct ceb_cesql_token op, struct ceb_cesql_node *left,
-				     struct ceb_cesql_node *right)
+                                     struct ceb_cesql_token op, struct ceb_cesql_node *left,
+                                     struct ceb_cesql_node *right)
 {
 	struct ceb_cesql_node *node = node_new(p, kind, op.pos);
 
@@ -237,7 +237,8 @@ static char *lower_name(const char *s, size_t n)
 
 /* An attribute name; the grammar says [a-z0-9]+ but the TCK expects EXISTS SOURCE to find `source`,
  * so names are lower-cased (as sdk-go does). */
-static struct ceb_cesql_node *parse_attr(struct parser *p, enum ceb_cesql_node_kind kind, size_t pos)
+static struct ceb_cesql_node *parse_attr(struct parser *p, enum ceb_cesql_node_kind kind,
+                                         size_t pos)
 {
 	struct ceb_cesql_node *node = node_new(p, kind, pos);
 
@@ -320,10 +321,8 @@ static struct ceb_cesql_node *parse_primary(struct parser *p)
 	if (p->err)
 		return NULL;
 	switch (p->tok.kind) {
-	case CEB_CESQL_T_INT:
-		return parse_int(p, false, pos);
-	case CEB_CESQL_T_STR:
-		return parse_string(p);
+	case CEB_CESQL_T_INT: return parse_int(p, false, pos);
+	case CEB_CESQL_T_STR: return parse_string(p);
 	case CEB_CESQL_T_TRUE:
 	case CEB_CESQL_T_FALSE:
 		node = node_new(p, CEB_CESQL_N_LITERAL, pos);
@@ -333,8 +332,7 @@ static struct ceb_cesql_node *parse_primary(struct parser *p)
 		node->lit.b = p->tok.kind == CEB_CESQL_T_TRUE;
 		advance(p);
 		return node;
-	case CEB_CESQL_T_IDENT:
-		return parse_attr(p, CEB_CESQL_N_ATTR, pos);
+	case CEB_CESQL_T_IDENT: return parse_attr(p, CEB_CESQL_N_ATTR, pos);
 	case CEB_CESQL_T_EXISTS:
 		advance(p);
 		if (p->err)
@@ -343,7 +341,8 @@ static struct ceb_cesql_node *parse_primary(struct parser *p)
 			char desc[64];
 
 			ceb_cesql_tok_describe(&p->lx, &p->tok, desc, sizeof(desc));
-			perr(p, p->tok.pos, "expected an attribute name after EXISTS, got %s", desc);
+			perr(p, p->tok.pos, "expected an attribute name after EXISTS, got %s",
+			     desc);
 			return NULL;
 		}
 		return parse_attr(p, CEB_CESQL_N_EXISTS, pos);
@@ -366,9 +365,7 @@ static struct ceb_cesql_node *parse_primary(struct parser *p)
 		}
 		advance(p);
 		return node;
-	default:
-		unexpected(p);
-		return NULL;
+	default: unexpected(p); return NULL;
 	}
 }
 
@@ -509,8 +506,8 @@ typedef struct ceb_cesql_node *parse_level_f(struct parser *p);
 
 /* One left-associative binary level: the operators in ops[0..n) over operands from next. */
 static struct ceb_cesql_node *parse_binary(struct parser *p, parse_level_f *next,
-					   enum ceb_cesql_node_kind kind,
-					   const enum ceb_cesql_tok *ops, size_t nops)
+                                           enum ceb_cesql_node_kind kind,
+                                           const enum ceb_cesql_tok *ops, size_t nops)
 {
 	struct ceb_cesql_node *left = next(p);
 
@@ -531,15 +528,15 @@ static struct ceb_cesql_node *parse_binary(struct parser *p, parse_level_f *next
 
 static struct ceb_cesql_node *parse_mul(struct parser *p)
 {
-	static const enum ceb_cesql_tok ops[] = { CEB_CESQL_T_STAR, CEB_CESQL_T_SLASH,
-						  CEB_CESQL_T_PERCENT };
+	static const enum ceb_cesql_tok ops[] = {CEB_CESQL_T_STAR, CEB_CESQL_T_SLASH,
+	                                         CEB_CESQL_T_PERCENT};
 
 	return parse_binary(p, parse_postfix, CEB_CESQL_N_ARITH, ops, 3);
 }
 
 static struct ceb_cesql_node *parse_add(struct parser *p)
 {
-	static const enum ceb_cesql_tok ops[] = { CEB_CESQL_T_PLUS, CEB_CESQL_T_MINUS };
+	static const enum ceb_cesql_tok ops[] = {CEB_CESQL_T_PLUS, CEB_CESQL_T_MINUS};
 
 	return parse_binary(p, parse_mul, CEB_CESQL_N_ARITH, ops, 2);
 }
@@ -547,15 +544,15 @@ static struct ceb_cesql_node *parse_add(struct parser *p)
 /* The grammar puts = != <> one level above < <= > >=. */
 static struct ceb_cesql_node *parse_eq(struct parser *p)
 {
-	static const enum ceb_cesql_tok ops[] = { CEB_CESQL_T_EQ, CEB_CESQL_T_NE };
+	static const enum ceb_cesql_tok ops[] = {CEB_CESQL_T_EQ, CEB_CESQL_T_NE};
 
 	return parse_binary(p, parse_add, CEB_CESQL_N_EQUAL, ops, 2);
 }
 
 static struct ceb_cesql_node *parse_order(struct parser *p)
 {
-	static const enum ceb_cesql_tok ops[] = { CEB_CESQL_T_LT, CEB_CESQL_T_LE, CEB_CESQL_T_GT,
-						  CEB_CESQL_T_GE };
+	static const enum ceb_cesql_tok ops[] = {CEB_CESQL_T_LT, CEB_CESQL_T_LE, CEB_CESQL_T_GT,
+	                                         CEB_CESQL_T_GE};
 
 	return parse_binary(p, parse_eq, CEB_CESQL_N_ORDER, ops, 4);
 }
@@ -607,10 +604,10 @@ static struct ceb_cesql_node *parse_logic(struct parser *p)
 }
 
 int ceb_cesql_compile(const char *expr, size_t len, const struct ceb_cesql_limits *lim,
-		      struct ceb_cesql **out, char *errbuf, size_t errlen, int *errcol)
+                      struct ceb_cesql **out, char *errbuf, size_t errlen, int *errcol)
 {
 	char dummy[1];
-	struct parser p = { 0 };
+	struct parser p = {0};
 	struct ceb_cesql *q = NULL;
 	int rc;
 

@@ -13,7 +13,7 @@
 struct xfer {
 	CURL *easy;
 	struct curl_slist *hdrs;
-	char *sent;  /* the digits inside this transfer's ce-benchsent header line */
+	char *sent; /* the digits inside this transfer's ce-benchsent header line */
 	struct xfer *next_idle;
 };
 
@@ -22,9 +22,9 @@ struct opts {
 	const char *type;
 	unsigned long connections;
 	double duration;
-	double rate;          /* 0: flood */
-	unsigned long total;  /* flood: stop after this many 2xx (0: no limit) */
-	unsigned long size;   /* bytes of data */
+	double rate;         /* 0: flood */
+	unsigned long total; /* flood: stop after this many 2xx (0: no limit) */
+	unsigned long size;  /* bytes of data */
 };
 
 struct stats {
@@ -73,8 +73,11 @@ static int setup_xfer(struct xfer *x, const struct opts *o, const char *body)
 	char line[256];
 	struct curl_slist *l;
 	static const char *const fixed[] = {
-		"ce-specversion: 1.0", "ce-id: bench-1", "ce-source: /cebroker/bench",
-		"Content-Type: application/json", "Expect:",
+	        "ce-specversion: 1.0",
+	        "ce-id: bench-1",
+	        "ce-source: /cebroker/bench",
+	        "Content-Type: application/json",
+	        "Expect:",
 	};
 
 	x->easy = curl_easy_init();
@@ -135,18 +138,22 @@ static int parse_num(const char *s, double *out)
 static void usage(void)
 {
 	fprintf(stderr,
-		"Usage: bare_curl --url URL [--connections N] [--duration S] [--rate R] [--total N]\n"
-		"                 [--size BYTES] [--type TYPE]\n"
-		"Posts a binary-mode CloudEvent with BYTES of JSON data (default 300) on N connections\n"
-		"(default 64) for S seconds (default 5): as fast as it can, or R per second with a\n"
-		"ce-benchsent header (CLOCK_MONOTONIC ns); --total stops after N 2xx answers.\n"
-		"Prints sent, ok (2xx), full (429), other, failed, late, elapsed and rate (ok/s).\n");
+	        "Usage: bare_curl --url URL [--connections N] [--duration S] [--rate R] [--total "
+	        "N]\n"
+	        "                 [--size BYTES] [--type TYPE]\n"
+	        "Posts a binary-mode CloudEvent with BYTES of JSON data (default 300) on N "
+	        "connections\n"
+	        "(default 64) for S seconds (default 5): as fast as it can, or R per second with "
+	        "a\n"
+	        "ce-benchsent header (CLOCK_MONOTONIC ns); --total stops after N 2xx answers.\n"
+	        "Prints sent, ok (2xx), full (429), other, failed, late, elapsed and rate "
+	        "(ok/s).\n");
 }
 
 int main(int argc, char **argv)
 {
-	struct opts o = { NULL, "dev.cebroker.bench", 64, 5.0, 0, 0, 300 };
-	struct stats st = { 0 };
+	struct opts o = {NULL, "dev.cebroker.bench", 64, 5.0, 0, 0, 300};
+	struct stats st = {0};
 	struct xfer *xs, *idle = NULL;
 	unsigned long busy = 0;
 	double t0, t, v;
@@ -200,9 +207,9 @@ int main(int argc, char **argv)
 		t = now_s() - t0;
 		if (t < o.duration && !(o.total && st.ok >= o.total)) {
 			/* Paced: start what is due by now; flood: keep every connection busy. */
-			unsigned long due = o.rate > 0 ? (unsigned long)(t * o.rate) : (unsigned long)-1;
-			while (st.sent < due && idle &&
-			       !(o.total && st.ok + busy >= o.total)) {
+			unsigned long due =
+			        o.rate > 0 ? (unsigned long)(t * o.rate) : (unsigned long)-1;
+			while (st.sent < due && idle && !(o.total && st.ok + busy >= o.total)) {
 				struct xfer *x = idle;
 				idle = x->next_idle;
 				busy++;
@@ -242,7 +249,8 @@ int main(int argc, char **argv)
 		curl_multi_poll(multi, NULL, 0, o.rate > 0 ? 1 : 100, NULL);
 	}
 	t = now_s() - t0;
-	printf("sent %lu\nok %lu\nfull %lu\nother %lu\nfailed %lu\nlate %lu\nelapsed %.3f\nrate %.1f\n",
+	printf("sent %lu\nok %lu\nfull %lu\nother %lu\nfailed %lu\nlate %lu\nelapsed %.3f\nrate "
+	       "%.1f\n",
 	       st.sent, st.ok, st.full, st.other, st.failed, st.late, t, (double)st.ok / t);
 	for (unsigned long i = 0; i < o.connections; i++) {
 		curl_easy_cleanup(xs[i].easy);

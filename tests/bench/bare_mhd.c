@@ -88,10 +88,10 @@ static enum MHD_Result answer_stats(struct MHD_Connection *conn)
 	char text[512];
 
 	snprintf(text, sizeof(text),
-		 "count %lu\nlatency_n %lu\nlatency_p50_us %llu\nlatency_p90_us %llu\n"
-		 "latency_p99_us %llu\nlatency_p999_us %llu\nlatency_max_us %lu\n",
-		 atomic_load(&count), n, percentile(n, 0.50), percentile(n, 0.90), percentile(n, 0.99),
-		 percentile(n, 0.999), atomic_load(&hist_max_us));
+	         "count %lu\nlatency_n %lu\nlatency_p50_us %llu\nlatency_p90_us %llu\n"
+	         "latency_p99_us %llu\nlatency_p999_us %llu\nlatency_max_us %lu\n",
+	         atomic_load(&count), n, percentile(n, 0.50), percentile(n, 0.90),
+	         percentile(n, 0.99), percentile(n, 0.999), atomic_load(&hist_max_us));
 	if (reset && strcmp(reset, "1") == 0) {
 		for (size_t i = 0; i <= HIST_BUCKETS; i++)
 			atomic_store(&hist[i], 0);
@@ -102,15 +102,15 @@ static enum MHD_Result answer_stats(struct MHD_Connection *conn)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version, const char *upload_data,
-				  size_t *upload_data_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
 	struct MHD_Response *accepted = cls;
 	static int marker;
 
 	if (strcmp(method, "GET") == 0)
 		return strcmp(url, "/stats") == 0 ? answer_stats(conn)
-						  : answer_text(conn, MHD_HTTP_NOT_FOUND, "");
+		                                  : answer_text(conn, MHD_HTTP_NOT_FOUND, "");
 	if (!*con_cls) {
 		/* Headers are in: come back with the body. */
 		*con_cls = &marker;
@@ -134,9 +134,10 @@ static void on_signal(int sig)
 
 static void usage(void)
 {
-	fprintf(stderr, "Usage: bare_mhd [--port N] [--threads N] [--sink]\n"
-			"Answers 202 to every POST on 127.0.0.1:PORT (0 picks one, printed on stdout).\n"
-			"--sink records the latency from the ce-benchsent header; GET /stats reports.\n");
+	fprintf(stderr,
+	        "Usage: bare_mhd [--port N] [--threads N] [--sink]\n"
+	        "Answers 202 to every POST on 127.0.0.1:PORT (0 picks one, printed on stdout).\n"
+	        "--sink records the latency from the ce-benchsent header; GET /stats reports.\n");
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -181,13 +182,11 @@ int main(int argc, char **argv)
 	MHD_add_response_header(accepted, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
 	/* The flags and options of cebroker's ingress (broker/ingress.c), so that the ratio compares
 	 * the work per request, not the threading. */
-	mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, 0, NULL, NULL,
-			       on_request, accepted,
-			       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-			       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
-			       MHD_OPTION_CONNECTION_LIMIT, 10000u,
-			       MHD_OPTION_CONNECTION_TIMEOUT, 15u,
-			       MHD_OPTION_END);
+	mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, 0,
+	                       NULL, NULL, on_request, accepted, MHD_OPTION_SOCK_ADDR,
+	                       (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,
+	                       (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT, 10000u,
+	                       MHD_OPTION_CONNECTION_TIMEOUT, 15u, MHD_OPTION_END);
 	if (!mhd) {
 		fprintf(stderr, "bare_mhd: cannot listen on 127.0.0.1:%lu\n", port);
 		goto out;

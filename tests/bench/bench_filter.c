@@ -8,7 +8,7 @@
 #include "broker/event.h"
 #include "filters/filter.h"
 
-#define ROUNDS 3          /* best of, to dampen noise on a shared machine */
+#define ROUNDS        3 /* best of, to dampen noise on a shared machine */
 #define ROUND_SECONDS 0.3
 
 static volatile unsigned long sink;
@@ -24,13 +24,13 @@ static double now(void)
 static struct ceb_event *make_event(void)
 {
 	static const char *const attrs[][2] = {
-		{ "specversion", "1.0" },
-		{ "id", "b5a0c2d4-1f0e-4c55-9a86-7d1f1b0e4b1a" },
-		{ "source", "/orders/eu-west" },
-		{ "type", "com.example.order.created" },
-		{ "subject", "order-123" },
-		{ "time", "2024-05-01T10:00:00Z" },
-		{ "tenant", "acme" },
+	        {"specversion", "1.0"},
+	        {"id", "b5a0c2d4-1f0e-4c55-9a86-7d1f1b0e4b1a"},
+	        {"source", "/orders/eu-west"},
+	        {"type", "com.example.order.created"},
+	        {"subject", "order-123"},
+	        {"time", "2024-05-01T10:00:00Z"},
+	        {"tenant", "acme"},
 	};
 	struct ceb_event *ev = ceb_event_new();
 	char err[128];
@@ -38,8 +38,8 @@ static struct ceb_event *make_event(void)
 	if (!ev)
 		exit(1);
 	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
-		if (ceb_event_set(ev, attrs[i][0], CEB_TYPE_STRING, attrs[i][1], strlen(attrs[i][1]),
-				  err, sizeof(err)) != 0) {
+		if (ceb_event_set(ev, attrs[i][0], CEB_TYPE_STRING, attrs[i][1],
+		                  strlen(attrs[i][1]), err, sizeof(err)) != 0) {
 			fprintf(stderr, "event: %s\n", err);
 			exit(1);
 		}
@@ -62,9 +62,9 @@ static struct ceb_filter *attrs1(enum ceb_filter_kind kind, const char *name, co
 }
 
 static struct ceb_filter *group(enum ceb_filter_kind kind, struct ceb_filter *a,
-				struct ceb_filter *b)
+                                struct ceb_filter *b)
 {
-	struct ceb_filter *kids[2] = { a, b }, *flt;
+	struct ceb_filter *kids[2] = {a, b}, *flt;
 	char err[128];
 
 	if (ceb_filter_group(kind, kids, b ? 2 : 1, &flt, err, sizeof(err)) != 0) {
@@ -190,9 +190,9 @@ int main(void)
 		const char *name;
 		struct ceb_filter *flt;
 	} cases[7];
-	static const size_t sizes[3] = { 1, 100, 10000 };
+	static const size_t sizes[3] = {1, 100, 10000};
 	struct route_arg routes[3];
-	double best[3] = { 0 }, r, lin1, lin10000;
+	double best[3] = {0}, r, lin1, lin10000;
 
 	cases[0].name = "exact";
 	cases[0].flt = attrs1(CEB_FILTER_EXACT, "type", "com.example.order.created");
@@ -201,17 +201,17 @@ int main(void)
 	cases[2].name = "suffix";
 	cases[2].flt = attrs1(CEB_FILTER_SUFFIX, "type", ".created");
 	cases[3].name = "all";
-	cases[3].flt = group(CEB_FILTER_ALL,
-			     attrs1(CEB_FILTER_EXACT, "type", "com.example.order.created"),
-			     attrs1(CEB_FILTER_PREFIX, "source", "/orders/"));
+	cases[3].flt =
+	        group(CEB_FILTER_ALL, attrs1(CEB_FILTER_EXACT, "type", "com.example.order.created"),
+	              attrs1(CEB_FILTER_PREFIX, "source", "/orders/"));
 	cases[4].name = "any";
 	cases[4].flt = group(CEB_FILTER_ANY, attrs1(CEB_FILTER_EXACT, "type", "com.example.refund"),
-			     attrs1(CEB_FILTER_SUFFIX, "type", ".created"));
+	                     attrs1(CEB_FILTER_SUFFIX, "type", ".created"));
 	cases[5].name = "not";
-	cases[5].flt = group(CEB_FILTER_NOT, attrs1(CEB_FILTER_EXACT, "type", "com.example.refund"),
-			     NULL);
-	if (ceb_filter_cesql("type LIKE 'com.example.%' AND tenant = 'acme' AND priority > 10", NULL,
-			     &cq, err, sizeof(err), NULL) != 0) {
+	cases[5].flt =
+	        group(CEB_FILTER_NOT, attrs1(CEB_FILTER_EXACT, "type", "com.example.refund"), NULL);
+	if (ceb_filter_cesql("type LIKE 'com.example.%' AND tenant = 'acme' AND priority > 10",
+	                     NULL, &cq, err, sizeof(err), NULL) != 0) {
 		fprintf(stderr, "cesql: %s\n", err);
 		return 1;
 	}
@@ -220,7 +220,7 @@ int main(void)
 
 	printf("filter evaluations per second (one event, every filter matches it):\n");
 	for (size_t i = 0; i < 7; i++) {
-		struct match_arg m = { cases[i].flt, ev };
+		struct match_arg m = {cases[i].flt, ev};
 
 		if (!ceb_filter_match(cases[i].flt, ev)) {
 			fprintf(stderr, "%s does not match\n", cases[i].name);

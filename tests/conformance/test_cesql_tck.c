@@ -17,20 +17,20 @@ static const struct erratum {
 	const char *name;
 	const char *errata_file;
 } errata[] = {
-	{ "not_operator.yaml", "Invalid int cast", "sdk-java/not_operator.yaml" },
-	{ "binary_logical_operators.yaml",
-	  "AND operator is NOT short circuit evaluated when the first operand evaluates to true",
-	  "sdk-java/binary_logical_operators.yaml" },
-	{ "binary_logical_operators.yaml",
-	  "OR operator is NOT short circuit evaluated when the first operand evaluates to false",
-	  "sdk-java/binary_logical_operators.yaml" },
+        {"not_operator.yaml", "Invalid int cast", "sdk-java/not_operator.yaml"},
+        {"binary_logical_operators.yaml",
+         "AND operator is NOT short circuit evaluated when the first operand evaluates to true",
+         "sdk-java/binary_logical_operators.yaml"},
+        {"binary_logical_operators.yaml",
+         "OR operator is NOT short circuit evaluated when the first operand evaluates to false",
+         "sdk-java/binary_logical_operators.yaml"},
 };
 
 /* Whole errata files that must pass as well (they are the SDKs' versions of the same suites). */
 static const char *const errata_files[] = {
-	"sdk-go/not_operator.yaml",
-	"sdk-java/not_operator.yaml",
-	"sdk-java/binary_logical_operators.yaml",
+        "sdk-go/not_operator.yaml",
+        "sdk-java/not_operator.yaml",
+        "sdk-java/binary_logical_operators.yaml",
 };
 
 static char topdir[2048];
@@ -56,8 +56,8 @@ static bool plain(struct fy_node *v)
 /* YAML 1.2 core schema for plain scalars: the booleans and decimal integers that matter here. */
 static int yaml_bool(const char *s, size_t len)
 {
-	static const char *const t[] = { "true", "True", "TRUE" }, *const f[] = { "false", "False",
-										 "FALSE" };
+	static const char *const t[] = {"true", "True", "TRUE"}, *const f[] = {"false", "False",
+	                                                                       "FALSE"};
 
 	for (size_t i = 0; i < 3; i++) {
 		if (len == strlen(t[i]) && memcmp(s, t[i], len) == 0)
@@ -126,22 +126,22 @@ static int apply_map(struct ceb_event *ev, struct fy_node *map, char *err, size_
 static struct ceb_event *base_event(void)
 {
 	static const char *const attrs[][2] = {
-		{ "specversion", "1.0" },
-		{ "id", "full-event" },
-		{ "source", "http://example.com/source" },
-		{ "type", "com.example.FullEvent" },
-		{ "subject", "topic" },
-		{ "time", "2018-04-26T14:48:09+02:00" },
-		{ "dataschema", "http://example.com/schema" },
-		{ "datacontenttype", "text/plain" },
-		{ "exstring", "a string" },
+	        {"specversion", "1.0"},
+	        {"id", "full-event"},
+	        {"source", "http://example.com/source"},
+	        {"type", "com.example.FullEvent"},
+	        {"subject", "topic"},
+	        {"time", "2018-04-26T14:48:09+02:00"},
+	        {"dataschema", "http://example.com/schema"},
+	        {"datacontenttype", "text/plain"},
+	        {"exstring", "a string"},
 	};
 	struct ceb_event *ev = ceb_event_new();
 	char err[128];
 
 	for (size_t i = 0; ev && i < sizeof(attrs) / sizeof(attrs[0]); i++) {
-		if (ceb_event_set(ev, attrs[i][0], CEB_TYPE_STRING, attrs[i][1], strlen(attrs[i][1]),
-				  err, sizeof(err)) != 0) {
+		if (ceb_event_set(ev, attrs[i][0], CEB_TYPE_STRING, attrs[i][1],
+		                  strlen(attrs[i][1]), err, sizeof(err)) != 0) {
 			fprintf(stderr, "base event: %s\n", err);
 			ceb_event_unref(ev);
 			return NULL;
@@ -157,15 +157,9 @@ static struct ceb_event *base_event(void)
 static void describe(const struct ceb_cesql_value *v, char *buf, size_t len)
 {
 	switch (v->type) {
-	case CEB_CESQL_BOOLEAN:
-		snprintf(buf, len, "Boolean %s", v->b ? "true" : "false");
-		break;
-	case CEB_CESQL_INTEGER:
-		snprintf(buf, len, "Integer %d", (int)v->i);
-		break;
-	case CEB_CESQL_STRING:
-		snprintf(buf, len, "String '%s'", v->s ? v->s : "");
-		break;
+	case CEB_CESQL_BOOLEAN: snprintf(buf, len, "Boolean %s", v->b ? "true" : "false"); break;
+	case CEB_CESQL_INTEGER: snprintf(buf, len, "Integer %d", (int)v->i); break;
+	case CEB_CESQL_STRING: snprintf(buf, len, "String '%s'", v->s ? v->s : ""); break;
 	}
 }
 
@@ -179,7 +173,7 @@ static int run_case(const char *file, struct fy_node *tc)
 	struct fy_node *res = fy_node_mapping_lookup_by_string(tc, "result", (size_t)-1);
 	struct fy_node *evnode = fy_node_mapping_lookup_by_string(tc, "event", (size_t)-1);
 	struct fy_node *over = fy_node_mapping_lookup_by_string(tc, "eventOverrides", (size_t)-1);
-	struct ceb_cesql_value got = { 0 }, want = { 0 };
+	struct ceb_cesql_value got = {0}, want = {0};
 	struct ceb_cesql *q = NULL;
 	struct ceb_event *ev = NULL;
 	enum ceb_cesql_error err;
@@ -228,12 +222,12 @@ static int run_case(const char *file, struct fy_node *tc)
 	if (strlen(ceb_cesql_error_name(err)) != xlen ||
 	    strncmp(ceb_cesql_error_name(err), experr ? experr : "", xlen) != 0) {
 		snprintf(msg, sizeof(msg), "error: expected '%s', got '%s'", experr ? experr : "",
-			 ceb_cesql_error_name(err));
+		         ceb_cesql_error_name(err));
 		goto out;
 	}
 	if (res && (got.type != want.type || got.b != want.b || got.i != want.i ||
-		    (want.type == CEB_CESQL_STRING &&
-		     (got.len != want.len || memcmp(got.s, want.s, want.len) != 0)))) {
+	            (want.type == CEB_CESQL_STRING &&
+	             (got.len != want.len || memcmp(got.s, want.s, want.len) != 0)))) {
 		describe(&want, wantd, sizeof(wantd));
 		describe(&got, gotd, sizeof(gotd));
 		snprintf(msg, sizeof(msg), "result: expected %s, got %s", wantd, gotd);
@@ -253,7 +247,7 @@ out:
 
 /* The test case named `name` in an errata file (a document the caller destroys). */
 static struct fy_node *erratum_case(const char *errata_file, const char *name,
-				    struct fy_document **doc)
+                                    struct fy_document **doc)
 {
 	char path[4096];
 	struct fy_node *tests, *tc;
@@ -286,7 +280,7 @@ static int run_file(const char *dir, const char *file, bool with_errata, int *pa
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	doc = fy_document_build_from_file(NULL, path);
 	tests = doc ? fy_node_mapping_lookup_by_string(fy_document_root(doc), "tests", (size_t)-1)
-		    : NULL;
+	            : NULL;
 	if (!tests) {
 		printf("%s: cannot read the test list\n", path);
 		fy_document_destroy(doc);
@@ -297,7 +291,8 @@ static int run_file(const char *dir, const char *file, bool with_errata, int *pa
 		struct fy_document *edoc = NULL;
 		struct fy_node *use = tc;
 
-		for (size_t i = 0; with_errata && name && i < sizeof(errata) / sizeof(errata[0]); i++) {
+		for (size_t i = 0; with_errata && name && i < sizeof(errata) / sizeof(errata[0]);
+		     i++) {
 			if (strcmp(errata[i].file, file) != 0 || strcmp(errata[i].name, name) != 0)
 				continue;
 			use = erratum_case(errata[i].errata_file, name, &edoc);
@@ -349,8 +344,8 @@ int main(void)
 		free(names[i]);
 	}
 	free(names);
-	printf("total: %d passed, %d failed (%zu errata cases applied)\n", total_passed, total_failed,
-	       errata_applied);
+	printf("total: %d passed, %d failed (%zu errata cases applied)\n", total_passed,
+	       total_failed, errata_applied);
 	if (errata_applied != sizeof(errata) / sizeof(errata[0]))
 		total_failed++;
 	for (size_t i = 0; i < sizeof(errata_files) / sizeof(errata_files[0]); i++) {

@@ -15,16 +15,17 @@ static struct ceb_event *events[2];
 static struct ceb_event *make_event(bool typed)
 {
 	static const char *const attrs[][2] = {
-		{ "specversion", "1.0" },
-		{ "id", "fuzz-1" },
-		{ "source", "http://example.com/source" },
-		{ "type", "com.example.fuzz" },
-		{ "subject", "topic" },
-		{ "time", "2018-04-26T14:48:09+02:00" },
-		{ "myext", "customext" },
-		{ "hop", "5" },
-		{ "ttl", "10" },
-		{ "uni", "\xc3\xb1" "and\xc3\xba \xce\x91\xce\x92 \xe6\x97\xa5\xe6\x9c\xac" },
+	        {"specversion", "1.0"},
+	        {"id", "fuzz-1"},
+	        {"source", "http://example.com/source"},
+	        {"type", "com.example.fuzz"},
+	        {"subject", "topic"},
+	        {"time", "2018-04-26T14:48:09+02:00"},
+	        {"myext", "customext"},
+	        {"hop", "5"},
+	        {"ttl", "10"},
+	        {"uni", "\xc3\xb1"
+	                "and\xc3\xba \xce\x91\xce\x92 \xe6\x97\xa5\xe6\x9c\xac"},
 	};
 	struct ceb_event *ev = ceb_event_new();
 	char err[128];
@@ -32,12 +33,12 @@ static struct ceb_event *make_event(bool typed)
 	if (!ev)
 		abort();
 	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++)
-		if (ceb_event_set(ev, attrs[i][0], CEB_TYPE_STRING, attrs[i][1], strlen(attrs[i][1]),
-				  err, sizeof(err)) != 0)
+		if (ceb_event_set(ev, attrs[i][0], CEB_TYPE_STRING, attrs[i][1],
+		                  strlen(attrs[i][1]), err, sizeof(err)) != 0)
 			abort();
 	if (typed && (ceb_event_set_int(ev, "myint", -2147483647 - 1) != 0 ||
-		      ceb_event_set_bool(ev, "mybool", true) != 0 ||
-		      ceb_event_set_int(ev, "sequence", 10) != 0))
+	              ceb_event_set_bool(ev, "mybool", true) != 0 ||
+	              ceb_event_set_int(ev, "sequence", 10) != 0))
 		abort();
 	return ev;
 }

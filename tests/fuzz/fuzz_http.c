@@ -48,8 +48,8 @@ static void check_event(const struct ceb_event *ev)
 static void check_batch(struct ceb_event **evs, size_t n)
 {
 	struct ceb_buf body = CEB_BUF_INIT;
-	struct ceb_http_header h = { "Content-Type", CEB_HTTP_BATCH_CT };
-	struct ceb_http_request req = { &h, 1, NULL, 0 };
+	struct ceb_http_header h = {"Content-Type", CEB_HTTP_BATCH_CT};
+	struct ceb_http_request req = {&h, 1, NULL, 0};
 	struct ceb_event **back = NULL;
 	enum ceb_http_mode got;
 	size_t m = 0;
@@ -75,7 +75,7 @@ static void check_batch(struct ceb_event **evs, size_t n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ceb_http_header h[MAX_HEADERS];
-	struct ceb_http_request req = { h, 0, NULL, 0 };
+	struct ceb_http_request req = {h, 0, NULL, 0};
 	struct ceb_event **evs = NULL;
 	enum ceb_http_mode mode;
 	char *buf, *p, *end, *nl, *colon;
@@ -97,7 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	*nl = '\0';
 	if (nl > p)
-		h[req.nheaders++] = (struct ceb_http_header){ "Content-Type", p };
+		h[req.nheaders++] = (struct ceb_http_header){"Content-Type", p};
 	p = nl + 1;
 	while (p < end && *p != '\n') {
 		nl = memchr(p, '\n', (size_t)(end - p));
@@ -107,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		colon = strchr(p, ':');
 		if (colon && req.nheaders < MAX_HEADERS) {
 			*colon = '\0';
-			h[req.nheaders++] = (struct ceb_http_header){ p, colon + 1 };
+			h[req.nheaders++] = (struct ceb_http_header){p, colon + 1};
 		}
 		p = nl + 1;
 	}

@@ -16,24 +16,26 @@
 #include "broker/request.h"
 
 static const char config_yaml[] =
-	"apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: default\n---\n"
-	"apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: other\n  namespace: ns\n---\n"
-	"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: a\nspec:\n"
-	"  broker: default\n  filter:\n    attributes:\n      type: t\n"
-	"  subscriber:\n    uri: http://127.0.0.1:9/a\n---\n"
-	"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: b\nspec:\n"
-	"  broker: default\n  filters:\n    - any:\n        - prefix:\n            type: com.\n"
-	"        - cesql: \"source LIKE '/s%' AND EXISTS x\"\n"
-	"  subscriber:\n    uri: http://127.0.0.1:9/b\n---\n"
-	"apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: c\n  namespace: ns\nspec:\n"
-	"  broker: other\n  subscriber:\n    uri: http://127.0.0.1:9/c\n";
+        "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: default\n---\n"
+        "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: other\n  namespace: "
+        "ns\n---\n"
+        "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: a\nspec:\n"
+        "  broker: default\n  filter:\n    attributes:\n      type: t\n"
+        "  subscriber:\n    uri: http://127.0.0.1:9/a\n---\n"
+        "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: b\nspec:\n"
+        "  broker: default\n  filters:\n    - any:\n        - prefix:\n            type: com.\n"
+        "        - cesql: \"source LIKE '/s%' AND EXISTS x\"\n"
+        "  subscriber:\n    uri: http://127.0.0.1:9/b\n---\n"
+        "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: c\n  namespace: "
+        "ns\nspec:\n"
+        "  broker: other\n  subscriber:\n    uri: http://127.0.0.1:9/c\n";
 
 static struct ceb_daemon *dmn;
 
 static void setup(void)
 {
 	struct ceb_settings set = ceb_settings_default;
-	struct ceb_config_errors errs = { CEB_BUF_INIT, 0 };
+	struct ceb_config_errors errs = {CEB_BUF_INIT, 0};
 	struct ceb_config *cfg;
 	char err[512];
 
@@ -41,10 +43,12 @@ static void setup(void)
 	set.channel_max_events = 64;
 	set.dispatchers = 1;
 	set.request_timeout_s = 0;
-	if (ceb_config_load_string("fuzz.yaml", config_yaml, sizeof(config_yaml) - 1, &cfg, &errs) < 0 ||
+	if (ceb_config_load_string("fuzz.yaml", config_yaml, sizeof(config_yaml) - 1, &cfg, &errs) <
+	            0 ||
 	    ceb_daemon_create(&set, cfg, &dmn, err, sizeof(err)) < 0 ||
 	    ceb_daemon_start_offline(dmn, err, sizeof(err)) < 0) {
-		fprintf(stderr, "fuzz_ingress: setup failed: %s %s\n", errs.text.p ? errs.text.p : "", err);
+		fprintf(stderr, "fuzz_ingress: setup failed: %s %s\n",
+		        errs.text.p ? errs.text.p : "", err);
 		abort();
 	}
 	ceb_buf_free(&errs.text);
@@ -52,7 +56,7 @@ static void setup(void)
 
 static int documented(int status)
 {
-	static const int ok[] = { 200, 202, 400, 404, 405, 408, 413, 415, 429, 503 };
+	static const int ok[] = {200, 202, 400, 404, 405, 408, 413, 415, 429, 503};
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		if (status == ok[i])
@@ -114,7 +118,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	route = ceb_request_route(&req, method, url, cl, NULL);
 	if (route == CEB_ROUTE_BODY) {
 		for (char *b = p; b < end; b += chunk)
-			if (!ceb_request_body(&req, b, (size_t)(end - b) < chunk ? (size_t)(end - b) : chunk))
+			if (!ceb_request_body(
+			            &req, b, (size_t)(end - b) < chunk ? (size_t)(end - b) : chunk))
 				break;
 		/* The memory channel stores at once: the answer is always ready. */
 		if (!ceb_request_complete(&req, hdrs, nh))

@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ceb_config *cfg = NULL;
-	struct ceb_config_errors errs = { CEB_BUF_INIT, 0 };
+	struct ceb_config_errors errs = {CEB_BUF_INIT, 0};
 	int rc = ceb_config_load_string("fuzz.yaml", (const char *)data, size, &cfg, &errs);
 
 	/* Loaded means no errors and a config; refused means at least one error line, each naming the

@@ -46,12 +46,12 @@ static inline void rt_headers_free(struct rt_headers *hs)
  * ceb_http_encode_headers or ceb_http_decode returned; on success *out is the one decoded event and
  * *got the mode the receiver saw. */
 static inline int rt_http(const struct ceb_event *ev, enum ceb_http_mode mode,
-			  const struct ceb_limits *lim, struct ceb_event **out,
-			  enum ceb_http_mode *got, char *errbuf, size_t errlen)
+                          const struct ceb_limits *lim, struct ceb_event **out,
+                          enum ceb_http_mode *got, char *errbuf, size_t errlen)
 {
-	struct rt_headers hs = { 0 };
+	struct rt_headers hs = {0};
 	struct ceb_buf body = CEB_BUF_INIT;
-	struct ceb_http_request req = { 0 };
+	struct ceb_http_request req = {0};
 	struct ceb_event **evs = NULL;
 	size_t n = 0;
 	int rc;

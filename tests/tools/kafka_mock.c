@@ -32,12 +32,23 @@ static const struct {
 	const char *name;
 	int key;
 } api_keys[] = {
-	{ "Produce", 0 },        { "Fetch", 1 },           { "ListOffsets", 2 },
-	{ "Metadata", 3 },       { "OffsetCommit", 8 },    { "OffsetFetch", 9 },
-	{ "FindCoordinator", 10 }, { "JoinGroup", 11 },    { "Heartbeat", 12 },
-	{ "LeaveGroup", 13 },    { "SyncGroup", 14 },      { "DescribeGroups", 15 },
-	{ "ListGroups", 16 },    { "ApiVersions", 18 },    { "CreateTopics", 19 },
-	{ "InitProducerId", 22 }, { "OffsetForLeaderEpoch", 23 },
+        {"Produce", 0},
+        {"Fetch", 1},
+        {"ListOffsets", 2},
+        {"Metadata", 3},
+        {"OffsetCommit", 8},
+        {"OffsetFetch", 9},
+        {"FindCoordinator", 10},
+        {"JoinGroup", 11},
+        {"Heartbeat", 12},
+        {"LeaveGroup", 13},
+        {"SyncGroup", 14},
+        {"DescribeGroups", 15},
+        {"ListGroups", 16},
+        {"ApiVersions", 18},
+        {"CreateTopics", 19},
+        {"InitProducerId", 22},
+        {"OffsetForLeaderEpoch", 23},
 };
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -124,7 +135,7 @@ static int split(char *s, char **words, int max)
 
 /* Run one command; writes the answer line into ans. */
 static int run(rd_kafka_mock_cluster_t *mc, int brokers, char **argv, int argc, char *ans,
-	       size_t anslen)
+               size_t anslen)
 {
 	rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR, inj;
 	const char *cmd = argv[0];
@@ -136,7 +147,7 @@ static int run(rd_kafka_mock_cluster_t *mc, int brokers, char **argv, int argc, 
 		if (parse_broker(argv[1], brokers, &id) < 0)
 			goto bad_broker;
 		rerr = cmd[0] == 'd' ? rd_kafka_mock_broker_set_down(mc, id)
-				     : rd_kafka_mock_broker_set_up(mc, id);
+		                     : rd_kafka_mock_broker_set_up(mc, id);
 	} else if (strcmp(cmd, "err") == 0 && argc == 4) {
 		if (parse_api(argv[1], &api) < 0)
 			goto bad_api;
@@ -158,7 +169,8 @@ static int run(rd_kafka_mock_cluster_t *mc, int brokers, char **argv, int argc, 
 		if (parse_long(argv[5], 0, 3600000, &ms) < 0)
 			goto bad_ms;
 		for (long i = 0; i < n && !rerr; i++)
-			rerr = rd_kafka_mock_broker_push_request_error_rtts(mc, id, api, 1, inj, (int)ms);
+			rerr = rd_kafka_mock_broker_push_request_error_rtts(mc, id, api, 1, inj,
+			                                                    (int)ms);
 	} else if (strcmp(cmd, "clear") == 0 && argc == 2) {
 		if (parse_api(argv[1], &api) < 0)
 			goto bad_api;
@@ -171,18 +183,21 @@ static int run(rd_kafka_mock_cluster_t *mc, int brokers, char **argv, int argc, 
 		rerr = rd_kafka_mock_broker_set_rtt(mc, id, (int)ms);
 	} else if (strcmp(cmd, "topic") == 0 && (argc == 3 || argc == 4)) {
 		if (parse_long(argv[2], 1, 100000, &parts) < 0) {
-			snprintf(ans, anslen, "error: partitions: expected a number from 1, got '%s'", argv[2]);
+			snprintf(ans, anslen,
+			         "error: partitions: expected a number from 1, got '%s'", argv[2]);
 			return 0;
 		}
 		rf = brokers < 3 ? brokers : 3;
 		if (argc == 4 && parse_long(argv[3], 1, brokers, &rf) < 0) {
-			snprintf(ans, anslen, "error: replication factor: expected 1 to %d", brokers);
+			snprintf(ans, anslen, "error: replication factor: expected 1 to %d",
+			         brokers);
 			return 0;
 		}
 		rerr = rd_kafka_mock_topic_create(mc, argv[1], (int)parts, (int)rf);
 	} else if (strcmp(cmd, "leader") == 0 && argc == 4) {
 		if (parse_long(argv[2], 0, 100000, &parts) < 0) {
-			snprintf(ans, anslen, "error: partition: expected a number, got '%s'", argv[2]);
+			snprintf(ans, anslen, "error: partition: expected a number, got '%s'",
+			         argv[2]);
 			return 0;
 		}
 		if (parse_broker(argv[3], brokers, &id) < 0 || id < 0)
@@ -192,8 +207,10 @@ static int run(rd_kafka_mock_cluster_t *mc, int brokers, char **argv, int argc, 
 		snprintf(ans, anslen, "ok");
 		return 1;
 	} else {
-		snprintf(ans, anslen, "error: unknown command or wrong arguments: %s (down, up, err, berr, "
-			 "clear, rtt, topic, leader, quit)", cmd);
+		snprintf(ans, anslen,
+		         "error: unknown command or wrong arguments: %s (down, up, err, berr, "
+		         "clear, rtt, topic, leader, quit)",
+		         cmd);
 		return 0;
 	}
 	if (rerr)
@@ -203,8 +220,9 @@ static int run(rd_kafka_mock_cluster_t *mc, int brokers, char **argv, int argc, 
 	return 0;
 bad_broker:
 	snprintf(ans, anslen, "error: broker: expected an id from 1 to %d%s", brokers,
-		 strcmp(cmd, "down") == 0 || strcmp(cmd, "up") == 0 || strcmp(cmd, "rtt") == 0
-			 ? " or all" : "");
+	         strcmp(cmd, "down") == 0 || strcmp(cmd, "up") == 0 || strcmp(cmd, "rtt") == 0
+	                 ? " or all"
+	                 : "");
 	return 0;
 bad_api:
 	snprintf(ans, anslen, "error: unknown ApiKey (a name such as Produce, or a number)");
@@ -213,7 +231,8 @@ bad_count:
 	snprintf(ans, anslen, "error: count: expected a number from 1");
 	return 0;
 bad_error:
-	snprintf(ans, anslen, "error: unknown error (a name such as NOT_ENOUGH_REPLICAS, or a code)");
+	snprintf(ans, anslen,
+	         "error: unknown error (a name such as NOT_ENOUGH_REPLICAS, or a code)");
 	return 0;
 bad_ms:
 	snprintf(ans, anslen, "error: expected milliseconds");

@@ -104,10 +104,15 @@ static struct ceb_event *make_event(const char *type, int i)
 
 	snprintf(id, sizeof(id), "id-%d", i);
 	ck_assert_ptr_nonnull(ev);
-	ck_assert_int_eq(ceb_event_set(ev, "specversion", CEB_TYPE_STRING, "1.0", 3, err, sizeof(err)), 0);
-	ck_assert_int_eq(ceb_event_set(ev, "id", CEB_TYPE_STRING, id, strlen(id), err, sizeof(err)), 0);
-	ck_assert_int_eq(ceb_event_set(ev, "source", CEB_TYPE_URIREF, "/contract", 9, err, sizeof(err)), 0);
-	ck_assert_int_eq(ceb_event_set(ev, "type", CEB_TYPE_STRING, type, strlen(type), err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	        ceb_event_set(ev, "specversion", CEB_TYPE_STRING, "1.0", 3, err, sizeof(err)), 0);
+	ck_assert_int_eq(ceb_event_set(ev, "id", CEB_TYPE_STRING, id, strlen(id), err, sizeof(err)),
+	                 0);
+	ck_assert_int_eq(
+	        ceb_event_set(ev, "source", CEB_TYPE_URIREF, "/contract", 9, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	        ceb_event_set(ev, "type", CEB_TYPE_STRING, type, strlen(type), err, sizeof(err)),
+	        0);
 	ck_assert_int_eq(ceb_event_set_data(ev, "payload", 7, 0), 0);
 	return ev;
 }
@@ -115,7 +120,7 @@ static struct ceb_event *make_event(const char *type, int i)
 /* Publish and wait for the completion; returns its status. Checks it completes exactly once. */
 static int publish_wait(struct ceb_channel *ch, struct ceb_event *ev)
 {
-	struct pub p = { .calls = 0 };
+	struct pub p = {.calls = 0};
 	struct timespec ts;
 	int st;
 
@@ -141,7 +146,7 @@ struct fixture {
 
 static void fixture_open(struct fixture *fx, const char *name, size_t max_events)
 {
-	struct ceb_channel_cfg cfg = { .ns = "contract", .name = name };
+	struct ceb_channel_cfg cfg = {.ns = "contract", .name = name};
 	char err[256];
 
 	memset(fx, 0, sizeof(*fx));
@@ -152,17 +157,22 @@ static void fixture_open(struct fixture *fx, const char *name, size_t max_events
 	ck_assert_msg(be->ops->create(&cfg, &fx->ch.ctx, err, sizeof(err)) == 0, "create: %s", err);
 	fx->flt_all = ceb_filter_true();
 	{
-		const char *names[] = { "type" }, *values[] = { "a" };
-		ck_assert_int_eq(ceb_filter_attrs(CEB_FILTER_EXACT, 1, names, values, &fx->flt_a, err,
-						  sizeof(err)), 0);
+		const char *names[] = {"type"}, *values[] = {"a"};
+		ck_assert_int_eq(ceb_filter_attrs(CEB_FILTER_EXACT, 1, names, values, &fx->flt_a,
+		                                  err, sizeof(err)),
+		                 0);
 	}
 }
 
 static void subscribe(struct fixture *fx, const char *name, const struct ceb_filter *flt,
-		      size_t max_inflight, struct collector *c, void **sub)
+                      size_t max_inflight, struct collector *c, void **sub)
 {
-	struct ceb_sub_cfg sc = { .ns = "contract", .name = name, .filter = flt,
-				  .max_inflight = max_inflight, .on_msg = on_msg, .arg = c };
+	struct ceb_sub_cfg sc = {.ns = "contract",
+	                         .name = name,
+	                         .filter = flt,
+	                         .max_inflight = max_inflight,
+	                         .on_msg = on_msg,
+	                         .arg = c};
 
 	collector_init(c);
 	ck_assert_int_eq(fx->ch.ops->subscribe(fx->ch.ctx, &sc, sub), 0);
@@ -251,7 +261,8 @@ START_TEST(test_no_more_than_max_inflight_are_unsettled_and_settling_hands_the_n
 	fx.ch.ops->settle(fx.ch.ctx, s, c.handles[0], CEB_SETTLE_DONE);
 	ck_assert_uint_eq(collector_wait(&c, 4, be->wait_ms), 4);
 	for (size_t k = 1; k < 10; k++) {
-		ck_assert_uint_eq(collector_wait(&c, k + 3 < 10 ? k + 3 : 10, be->wait_ms), k + 3 < 10 ? k + 3 : 10);
+		ck_assert_uint_eq(collector_wait(&c, k + 3 < 10 ? k + 3 : 10, be->wait_ms),
+		                  k + 3 < 10 ? k + 3 : 10);
 		fx.ch.ops->settle(fx.ch.ctx, s, c.handles[k], CEB_SETTLE_DONE);
 	}
 	ck_assert_uint_eq(c.n, 10);
@@ -434,7 +445,7 @@ END_TEST
 
 START_TEST(test_unsettled_messages_are_handed_again_after_the_channel_is_created_again)
 {
-	static const char *const unsettled[] = { "id-3", "id-4", "id-5" };
+	static const char *const unsettled[] = {"id-3", "id-4", "id-5"};
 	struct fixture fx;
 	struct collector c;
 	void *s;
@@ -449,8 +460,11 @@ START_TEST(test_unsettled_messages_are_handed_again_after_the_channel_is_created
 		ck_assert_int_eq(publish_wait(&fx.ch, ev), 0);
 		ceb_event_unref(ev);
 	}
-	ck_assert_uint_eq(collector_wait_ids(&c, (const char *const[]){ "id-0", "id-1", "id-2", "id-3",
-					     "id-4", "id-5" }, 6, be->wait_ms), 6);
+	ck_assert_uint_eq(collector_wait_ids(&c,
+	                                     (const char *const[]){"id-0", "id-1", "id-2", "id-3",
+	                                                           "id-4", "id-5"},
+	                                     6, be->wait_ms),
+	                  6);
 	for (size_t k = 0; k < c.n; k++) {
 		const char *id = ceb_event_get(c.evs[k], "id")->value;
 		if (strcmp(id, "id-0") == 0 || strcmp(id, "id-1") == 0 || strcmp(id, "id-2") == 0)
@@ -508,7 +522,7 @@ START_TEST(test_settles_may_come_from_several_threads_at_once)
 		ceb_event_unref(ev);
 	}
 	for (int i = 0; i < 2; i++) {
-		st[i] = (struct settler){ &fx, &c, s, (size_t)i, 2, 200 };
+		st[i] = (struct settler){&fx, &c, s, (size_t)i, 2, 200};
 		pthread_create(&t[i], NULL, settle_thread, &st[i]);
 	}
 	for (int i = 0; i < 2; i++)
@@ -524,12 +538,14 @@ void contract_add_tests(TCase *tc, const struct contract_backend *backend)
 {
 	be = backend;
 	tcase_add_test(tc, test_publish_completes_once_and_every_subscription_gets_each_event_once);
-	tcase_add_test(tc, test_no_more_than_max_inflight_are_unsettled_and_settling_hands_the_next);
+	tcase_add_test(tc,
+	               test_no_more_than_max_inflight_are_unsettled_and_settling_hands_the_next);
 	tcase_add_test(tc, test_a_stalled_subscription_does_not_stall_another);
 	tcase_add_test(tc, test_subscriptions_receive_only_what_their_filter_can_match);
 	tcase_add_test(tc, test_a_full_bounded_channel_refuses_and_recovers_after_settles);
 	tcase_add_test(tc, test_fan_out_shares_one_event_instead_of_copying);
 	tcase_add_test(tc, test_settles_may_come_from_several_threads_at_once);
 	tcase_add_test(tc, test_a_message_settled_failed_is_handed_again_by_a_durable_channel);
-	tcase_add_test(tc, test_unsettled_messages_are_handed_again_after_the_channel_is_created_again);
+	tcase_add_test(tc,
+	               test_unsettled_messages_are_handed_again_after_the_channel_is_created_again);
 }

@@ -84,7 +84,7 @@ const char *fixture_header(const struct fixture_headers *hs, const char *name)
 }
 
 int fixture_http_roundtrip(const struct ceb_event *ev, enum ceb_http_mode mode,
-			   struct ceb_event **out, char *errbuf, size_t errlen)
+                           struct ceb_event **out, char *errbuf, size_t errlen)
 {
 	enum ceb_http_mode got = mode;
 	int rc = rt_http(ev, mode, NULL, out, &got, errbuf, errlen);

@@ -29,7 +29,7 @@ const char *fixture_header(const struct fixture_headers *hs, const char *name);
 /* Encodes ev for HTTP in mode (binary: headers + data; structured: Content-Type + JSON) and decodes
  * the request again with the default limits. Returns what ceb_http_decode returns. */
 int fixture_http_roundtrip(const struct ceb_event *ev, enum ceb_http_mode mode,
-			   struct ceb_event **out, char *errbuf, size_t errlen);
+                           struct ceb_event **out, char *errbuf, size_t errlen);
 
 /* Equality after a binary-mode round trip: see rt_equal_after_binary() in tests/fuzz/roundtrip.h
  * (extension types may become String, JSON data gains datacontenttype application/json, empty data

@@ -127,11 +127,11 @@ static void kafka_cfg(struct ceb_channel_cfg *cfg, const char *name)
 }
 
 static const struct contract_backend kafka = {
-	.ops = &ceb_channel_kafka,
-	.setup_cfg = kafka_cfg,
-	.bounded = 0,
-	.wait_ms = WAIT_MS,
-	.durable = 1,
+        .ops = &ceb_channel_kafka,
+        .setup_cfg = kafka_cfg,
+        .bounded = 0,
+        .wait_ms = WAIT_MS,
+        .durable = 1,
 };
 
 /* ---- a channel with subscriptions that collect what they get ---- */
@@ -209,22 +209,27 @@ struct chan {
 
 static void chan_open(struct chan *ch, const char *name, const char *const *pairs)
 {
-	struct ceb_channel_cfg cfg = { .ns = "kafka", .name = name };
+	struct ceb_channel_cfg cfg = {.ns = "kafka", .name = name};
 	char err[512];
 
 	memset(ch, 0, sizeof(*ch));
 	cfg.config = cm_make(&ch->cm, pairs);
 	ch->ch.ops = &ceb_channel_kafka;
-	ck_assert_msg(ch->ch.ops->create(&cfg, &ch->ch.ctx, err, sizeof(err)) == 0, "create: %s", err);
+	ck_assert_msg(ch->ch.ops->create(&cfg, &ch->ch.ctx, err, sizeof(err)) == 0, "create: %s",
+	              err);
 	ch->all = ceb_filter_true();
 }
 
 static void chan_sub(struct chan *ch, const char *name, size_t max_inflight, bool ordered,
-		     struct coll *c)
+                     struct coll *c)
 {
-	struct ceb_sub_cfg sc = { .ns = "kafka", .name = name, .filter = ch->all,
-				  .max_inflight = max_inflight, .ordered = ordered,
-				  .on_msg = coll_on_msg, .arg = c };
+	struct ceb_sub_cfg sc = {.ns = "kafka",
+	                         .name = name,
+	                         .filter = ch->all,
+	                         .max_inflight = max_inflight,
+	                         .ordered = ordered,
+	                         .on_msg = coll_on_msg,
+	                         .arg = c};
 
 	memset(c, 0, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
@@ -288,13 +293,17 @@ static struct ceb_event *event(const char *id, const char *key)
 	struct ceb_event *ev = ceb_event_new();
 	char err[128];
 
-	ck_assert_int_eq(ceb_event_set(ev, "specversion", CEB_TYPE_STRING, "1.0", 3, err, sizeof(err)), 0);
-	ck_assert_int_eq(ceb_event_set(ev, "id", CEB_TYPE_STRING, id, strlen(id), err, sizeof(err)), 0);
-	ck_assert_int_eq(ceb_event_set(ev, "source", CEB_TYPE_URIREF, "/test", 5, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	        ceb_event_set(ev, "specversion", CEB_TYPE_STRING, "1.0", 3, err, sizeof(err)), 0);
+	ck_assert_int_eq(ceb_event_set(ev, "id", CEB_TYPE_STRING, id, strlen(id), err, sizeof(err)),
+	                 0);
+	ck_assert_int_eq(ceb_event_set(ev, "source", CEB_TYPE_URIREF, "/test", 5, err, sizeof(err)),
+	                 0);
 	ck_assert_int_eq(ceb_event_set(ev, "type", CEB_TYPE_STRING, "t", 1, err, sizeof(err)), 0);
 	if (key)
-		ck_assert_int_eq(ceb_event_set(ev, "partitionkey", CEB_TYPE_STRING, key, strlen(key), err,
-					       sizeof(err)), 0);
+		ck_assert_int_eq(ceb_event_set(ev, "partitionkey", CEB_TYPE_STRING, key,
+		                               strlen(key), err, sizeof(err)),
+		                 0);
 	ck_assert_int_eq(ceb_event_set_data(ev, id, strlen(id), 0), 0);
 	return ev;
 }
@@ -303,7 +312,7 @@ static struct ceb_event *event(const char *id, const char *key)
  * within ms, and exactly once. */
 static int publish_ms(struct chan *ch, struct ceb_event *ev, int ms, int *elapsed_ms)
 {
-	struct pubwait p = { .calls = 0 };
+	struct pubwait p = {.calls = 0};
 	struct timespec ts, t0, t1;
 	int st;
 
@@ -321,7 +330,8 @@ static int publish_ms(struct chan *ch, struct ceb_event *ev, int ms, int *elapse
 	ck_assert_msg(p.calls > 0, "publish did not complete within %d ms", ms);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	if (elapsed_ms)
-		*elapsed_ms = (int)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		*elapsed_ms =
+		        (int)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
 	usleep(100 * 1000);
 	ck_assert_int_le(p.calls, 1);
 	return st;
@@ -343,7 +353,8 @@ static rd_kafka_t *raw_client(rd_kafka_type_t type, const char *group)
 	char err[256];
 	rd_kafka_t *rk;
 
-	ck_assert_int_eq(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err)), 0);
+	ck_assert_int_eq(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err)),
+	                 0);
 	rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
 	if (group) {
 		rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
@@ -365,10 +376,12 @@ static void raw_produce(const char *topic, int32_t part, const char *value, cons
 
 	for (size_t i = 0; hdrs && hdrs[i]; i += 2)
 		rd_kafka_header_add(h, hdrs[i], -1, hdrs[i + 1], -1);
-	ck_assert_int_eq(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
-					   RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0),
-					   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-					   RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END), 0);
+	ck_assert_int_eq(
+	        rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
+	                          RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0),
+	                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+	                          RD_KAFKA_V_END),
+	        0);
 	ck_assert_int_eq(rd_kafka_flush(rk, 10000), 0);
 	rd_kafka_destroy(rk);
 }
@@ -457,7 +470,7 @@ END_TEST
 
 static int create_fails(const char *const *pairs, int with_config, char *err, size_t errlen)
 {
-	struct ceb_channel_cfg cfg = { .ns = "kafka", .name = "bad" };
+	struct ceb_channel_cfg cfg = {.ns = "kafka", .name = "bad"};
 	struct cm cm;
 	void *ctx = NULL;
 	int rc;
@@ -475,21 +488,31 @@ START_TEST(test_configuration_errors_name_the_configmap_and_the_key)
 
 	ck_assert_int_eq(create_fails(NULL, 0, err, sizeof(err)), CEB_ECONFIG);
 	ck_assert_ptr_nonnull(strstr(err, "spec.config"));
-	ck_assert_int_eq(create_fails((const char *const[]){ "default.topic.partitions", "ten", NULL }, 1,
-				      err, sizeof(err)), CEB_ECONFIG);
+	ck_assert_int_eq(
+	        create_fails((const char *const[]){"default.topic.partitions", "ten", NULL}, 1, err,
+	                     sizeof(err)),
+	        CEB_ECONFIG);
 	ck_assert_ptr_nonnull(strstr(err, "test.yaml:3:1: ConfigMap kafka/kafka-broker-config"));
 	ck_assert_ptr_nonnull(strstr(err, "default.topic.partitions"));
-	ck_assert_int_eq(create_fails((const char *const[]){ "auth.secret.ref.name", "creds", NULL }, 1,
-				      err, sizeof(err)), CEB_ECONFIG);
+	ck_assert_int_eq(create_fails((const char *const[]){"auth.secret.ref.name", "creds", NULL},
+	                              1, err, sizeof(err)),
+	                 CEB_ECONFIG);
 	ck_assert_ptr_nonnull(strstr(err, "auth.secret.ref.name"));
-	ck_assert_int_eq(create_fails((const char *const[]){ "librdkafka.no.such.property", "1", NULL },
-				      1, err, sizeof(err)), CEB_ECONFIG);
+	ck_assert_int_eq(
+	        create_fails((const char *const[]){"librdkafka.no.such.property", "1", NULL}, 1,
+	                     err, sizeof(err)),
+	        CEB_ECONFIG);
 	ck_assert_ptr_nonnull(strstr(err, "no.such.property"));
-	ck_assert_int_eq(create_fails((const char *const[]){ "cebroker.confirm.timeout.ms", "-5", NULL },
-				      1, err, sizeof(err)), CEB_ECONFIG);
-	ck_assert_int_eq(create_fails((const char *const[]){ "security.protocol", "SASL_PLAINTEXT",
-				      "sasl.mechanism", "PLAIN", "sasl.username", "u", "sasl.password", "p",
-				      NULL }, 1, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	        create_fails((const char *const[]){"cebroker.confirm.timeout.ms", "-5", NULL}, 1,
+	                     err, sizeof(err)),
+	        CEB_ECONFIG);
+	ck_assert_int_eq(
+	        create_fails((const char *const[]){"security.protocol", "SASL_PLAINTEXT",
+	                                           "sasl.mechanism", "PLAIN", "sasl.username", "u",
+	                                           "sasl.password", "p", NULL},
+	                     1, err, sizeof(err)),
+	        0);
 }
 END_TEST
 
@@ -505,14 +528,17 @@ START_TEST(test_secret_values_never_reach_the_log_or_an_error)
 	unlink(path);
 	dup2(fd, 2);
 	ceb_log_setup(CEB_LOG_DEBUG, 0);
-	create_fails((const char *const[]){ "security.protocol", "SASL_PLAINTEXT", "sasl.mechanism",
-		     "PLAIN", "sasl.username", "u", "sasl.password", canary, "librdkafka.debug",
-		     "conf,security", NULL }, 1, err, sizeof(err));
+	create_fails((const char *const[]){"security.protocol", "SASL_PLAINTEXT", "sasl.mechanism",
+	                                   "PLAIN", "sasl.username", "u", "sasl.password", canary,
+	                                   "librdkafka.debug", "conf,security", NULL},
+	             1, err, sizeof(err));
 	ck_assert_ptr_null(strstr(err, canary));
 	/* A value librdkafka refuses: the error names the key, never the value. */
-	create_fails((const char *const[]){ "sasl.password", canary, "librdkafka.sasl.password", canary,
-		     "librdkafka.ssl.key.password", canary, "sasl.oauthbearer.config", canary,
-		     "librdkafka.linger.ms", "never", NULL }, 1, err, sizeof(err));
+	create_fails((const char *const[]){"sasl.password", canary, "librdkafka.sasl.password",
+	                                   canary, "librdkafka.ssl.key.password", canary,
+	                                   "sasl.oauthbearer.config", canary,
+	                                   "librdkafka.linger.ms", "never", NULL},
+	             1, err, sizeof(err));
 	ck_assert_ptr_null(strstr(err, canary));
 	ck_assert_ptr_nonnull(strstr(err, "linger.ms"));
 	fflush(stderr);
@@ -537,10 +563,12 @@ START_TEST(test_records_follow_the_kafka_binding_in_binary_mode)
 
 	chan_open(&ch, "binding", NULL);
 	chan_start(&ch);
-	ck_assert_int_eq(ceb_event_set(ev, "datacontenttype", CEB_TYPE_STRING, "text/plain", 10, err,
-				       sizeof(err)), 0);
-	ck_assert_int_eq(ceb_event_set(ev, "myext", CEB_TYPE_STRING, "a b%20\xc3\xa4", 8, err,
-				       sizeof(err)), 0);
+	ck_assert_int_eq(ceb_event_set(ev, "datacontenttype", CEB_TYPE_STRING, "text/plain", 10,
+	                               err, sizeof(err)),
+	                 0);
+	ck_assert_int_eq(
+	        ceb_event_set(ev, "myext", CEB_TYPE_STRING, "a b%20\xc3\xa4", 8, err, sizeof(err)),
+	        0);
 	ck_assert_int_eq(publish_ms(&ch, ev, WAIT_MS, NULL), 0);
 	ceb_event_unref(ev);
 	n = raw_read("knative-broker-kafka-binding", m, 8, 3000);
@@ -568,10 +596,11 @@ END_TEST
 
 START_TEST(test_binary_and_structured_records_of_other_producers_become_events)
 {
-	static const char structured[] =
-		"{\"specversion\":\"1.0\",\"type\":\"com.example.someevent\",\"time\":\"2018-04-05T03:56:24Z\","
-		"\"id\":\"%s\",\"source\":\"/mycontext/subcontext\",\"datacontenttype\":\"application/json\","
-		"\"data\":{\"message\":\"Hello World!\"}}";
+	static const char structured[] = "{\"specversion\":\"1.0\",\"type\":\"com.example."
+	                                 "someevent\",\"time\":\"2018-04-05T03:56:24Z\","
+	                                 "\"id\":\"%s\",\"source\":\"/mycontext/"
+	                                 "subcontext\",\"datacontenttype\":\"application/json\","
+	                                 "\"data\":{\"message\":\"Hello World!\"}}";
 	const char *topic = "knative-broker-kafka-foreign";
 	struct chan ch;
 	struct coll c;
@@ -585,16 +614,19 @@ START_TEST(test_binary_and_structured_records_of_other_producers_become_events)
 	chan_sub(&ch, "reader", 10, false, &c);
 	chan_start(&ch);
 	/* The conformance scenarios of the CloudEvents Kafka binding (tck/conformance). */
-	raw_produce(topic, 0, "{\"message\": \"Hello World!\"}", (const char *const[]){
-		"ce_specversion", "1.0", "ce_id", "1234-1234-1234", "ce_type", "com.example.someevent",
-		"ce_source", "/mycontext/subcontext", "ce_time", "2018-04-05T03:56:24Z",
-		"content-type", "application/json", NULL });
+	raw_produce(topic, 0, "{\"message\": \"Hello World!\"}",
+	            (const char *const[]){"ce_specversion", "1.0", "ce_id", "1234-1234-1234",
+	                                  "ce_type", "com.example.someevent", "ce_source",
+	                                  "/mycontext/subcontext", "ce_time",
+	                                  "2018-04-05T03:56:24Z", "content-type",
+	                                  "application/json", NULL});
 	snprintf(s1, sizeof(s1), structured, "s-1");
 	snprintf(s2, sizeof(s2), structured, "s-2");
-	raw_produce(topic, 0, s1, (const char *const[]){ "content-type", "application/cloudevents+json",
-		    NULL });
-	raw_produce(topic, 0, s2, (const char *const[]){ "content-type",
-		    "application/cloudevents+json; charset=utf-8", NULL });
+	raw_produce(topic, 0, s1,
+	            (const char *const[]){"content-type", "application/cloudevents+json", NULL});
+	raw_produce(topic, 0, s2,
+	            (const char *const[]){"content-type",
+	                                  "application/cloudevents+json; charset=utf-8", NULL});
 	ck_assert_uint_eq(coll_wait(&c, 3, WAIT_MS), 3);
 	ck_assert_str_eq(coll_id(&c, 0), "1234-1234-1234");
 	ck_assert_str_eq(ceb_event_get(c.evs[0], "time")->value, "2018-04-05T03:56:24Z");
@@ -607,7 +639,8 @@ START_TEST(test_binary_and_structured_records_of_other_producers_become_events)
 		ck_assert_str_eq(coll_id(&c, i), i == 1 ? "s-1" : "s-2");
 		a = ceb_event_get(c.evs[i], "type");
 		ck_assert_str_eq(a->value, "com.example.someevent");
-		ck_assert_str_eq(ceb_event_get(c.evs[i], "datacontenttype")->value, "application/json");
+		ck_assert_str_eq(ceb_event_get(c.evs[i], "datacontenttype")->value,
+		                 "application/json");
 		data = ceb_event_data(c.evs[i], &len);
 		ck_assert_int_eq((int)len, 26);
 		ck_assert_int_eq(memcmp(data, "{\"message\":\"Hello World!\"}", len), 0);
@@ -629,16 +662,20 @@ START_TEST(test_records_that_are_not_cloudevents_are_skipped_and_committed)
 	chan_sub(&ch, "reader", 10, false, &c);
 	chan_start(&ch);
 	raw_produce(topic, 0, "plain bytes", NULL);
-	raw_produce(topic, 0, "{not json", (const char *const[]){ "content-type",
-		    "application/cloudevents+json", NULL });
-	raw_produce(topic, 0, "[]", (const char *const[]){ "content-type",
-		    "application/cloudevents-batch+json", NULL });
-	raw_produce(topic, 0, "x", (const char *const[]){ "ce_specversion", "1.0", "ce_type", "t",
-		    "ce_source", "/s", NULL }); /* no id */
-	raw_produce(topic, 0, "x", (const char *const[]){ "ce_specversion", "1.0", "ce_id", "bad name",
-		    "ce_type", "t", "ce_source", "/s", "ce_Bad-Name", "v", NULL });
-	raw_produce(topic, 0, "ok", (const char *const[]){ "ce_specversion", "1.0", "ce_id", "good-1",
-		    "ce_type", "t", "ce_source", "/s", NULL });
+	raw_produce(topic, 0, "{not json",
+	            (const char *const[]){"content-type", "application/cloudevents+json", NULL});
+	raw_produce(
+	        topic, 0, "[]",
+	        (const char *const[]){"content-type", "application/cloudevents-batch+json", NULL});
+	raw_produce(topic, 0, "x",
+	            (const char *const[]){"ce_specversion", "1.0", "ce_type", "t", "ce_source",
+	                                  "/s", NULL}); /* no id */
+	raw_produce(topic, 0, "x",
+	            (const char *const[]){"ce_specversion", "1.0", "ce_id", "bad name", "ce_type",
+	                                  "t", "ce_source", "/s", "ce_Bad-Name", "v", NULL});
+	raw_produce(topic, 0, "ok",
+	            (const char *const[]){"ce_specversion", "1.0", "ce_id", "good-1", "ce_type",
+	                                  "t", "ce_source", "/s", NULL});
 	ck_assert_uint_eq(coll_wait(&c, 1, WAIT_MS), 1);
 	ck_assert_uint_eq(coll_wait(&c, 2, 500), 1);
 	ck_assert_str_eq(coll_id(&c, 0), "good-1");
@@ -714,7 +751,7 @@ END_TEST
 
 START_TEST(test_ordered_subscription_hands_one_record_per_partition_at_a_time)
 {
-	static const char *const keys[] = { "alpha", "beta", "gamma" };
+	static const char *const keys[] = {"alpha", "beta", "gamma"};
 	struct chan ch;
 	struct coll c;
 	char id[32];
@@ -731,7 +768,8 @@ START_TEST(test_ordered_subscription_hands_one_record_per_partition_at_a_time)
 	while (settled < 12) {
 		size_t n = coll_wait(&c, settled + 1, WAIT_MS);
 		ck_assert_uint_gt(n, settled);
-		coll_wait(&c, settled + 3, 300); /* give a second or third one the chance to show up */
+		coll_wait(&c, settled + 3,
+		          300); /* give a second or third one the chance to show up */
 		pthread_mutex_lock(&c.lock);
 		n = c.n;
 		pthread_mutex_unlock(&c.lock);
@@ -739,7 +777,7 @@ START_TEST(test_ordered_subscription_hands_one_record_per_partition_at_a_time)
 		ck_assert_uint_le(n - settled, 2);
 		if (n - settled == 2)
 			ck_assert_str_ne(ceb_event_get(c.evs[settled], "partitionkey")->value,
-					 ceb_event_get(c.evs[settled + 1], "partitionkey")->value);
+			                 ceb_event_get(c.evs[settled + 1], "partitionkey")->value);
 		for (size_t i = settled; i < n; i++)
 			settle(&ch, &c, i, CEB_SETTLE_DONE);
 		settled = n;
@@ -764,28 +802,43 @@ START_TEST(test_publish_is_refused_when_kafka_does_not_confirm_in_time)
 {
 	struct chan ch;
 	struct ceb_event *ev = event("outage-1", NULL), *ev2 = event("outage-2", NULL);
+	struct pubwait first = { .calls = 0 };
+	struct timespec t0, t1, deadline;
 	int ms = 0, st;
 
+	pthread_mutex_init(&first.lock, NULL);
+	pthread_cond_init(&first.cond, NULL);
 	chan_open(&ch, "outage", (const char *const[]){ "cebroker.confirm.timeout.ms", "1500",
 		  "librdkafka.queue.buffering.max.messages", "1", NULL });
 	chan_start(&ch);
 	publish_ok(&ch, "before", NULL);
 	mock_cmd("down all");
-	/* 503 once the confirm timeout passed, not later (librdkafka itself would take seconds
-	 * more with every broker down). */
-	st = publish_ms(&ch, ev, 5000, &ms);
-	ck_assert_int_eq(st, CEB_EUNAVAIL);
-	ck_assert_int_ge(ms, 1400);
-	ck_assert_int_le(ms, 2500);
-	/* librdkafka still holds that one in its local queue of one: the next is refused as full
-	 * at once (429). */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ch.ch.ops->publish(ch.ch.ctx, ev, pub_done, &first);
+	/* librdkafka's local queue holds one, and that one waits for Kafka: the next is refused as
+	 * full at once (429). */
 	ck_assert_int_eq(publish_ms(&ch, ev2, 1000, &ms), CEB_EFULL);
 	ck_assert_int_le(ms, 200);
+	/* The first gets its 503 once the confirm timeout passed, not later (librdkafka alone can
+	 * take seconds more with every broker down). */
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 5;
+	pthread_mutex_lock(&first.lock);
+	while (first.calls == 0 && pthread_cond_timedwait(&first.cond, &first.lock, &deadline) == 0)
+		;
+	pthread_mutex_unlock(&first.lock);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (int)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+	ck_assert_int_eq(first.calls, 1);
+	ck_assert_int_eq(first.status, CEB_EUNAVAIL);
+	ck_assert_int_ge(ms, 1000);
+	ck_assert_int_le(ms, 2500);
 	mock_cmd("up all");
 	/* Recovery: publishes are confirmed again once librdkafka reconnected. */
 	for (int i = 0; i < 30 && (st = publish_ms(&ch, ev2, 3000, NULL)) != 0; i++)
 		usleep(200 * 1000);
 	ck_assert_int_eq(st, 0);
+	ck_assert_int_eq(first.calls, 1);
 	ceb_event_unref(ev);
 	ceb_event_unref(ev2);
 	chan_close(&ch);
@@ -816,7 +869,7 @@ START_TEST(test_produce_errors_are_retried_without_duplicates_in_the_topic)
 END_TEST
 
 static void raw_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-			  rd_kafka_topic_partition_list_t *parts, void *opaque)
+                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
 		rd_kafka_assign(rk, parts);
@@ -832,20 +885,22 @@ START_TEST(test_after_a_rebalance_only_the_settled_prefix_is_committed_and_late_
 	rd_kafka_t *other;
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	rd_kafka_topic_partition_list_t *sub;
-	int64_t first[2] = { -1, -1 };
+	int64_t first[2] = {-1, -1};
 	char err[256], id[32];
 	struct timespec t0, t;
 
 	mock_cmd("topic knative-broker-kafka-k9 2");
-	chan_open(&ch, "k9", (const char *const[]){ "librdkafka.session.timeout.ms", "6000",
-		  "librdkafka.heartbeat.interval.ms", "500", NULL });
+	chan_open(&ch, "k9",
+	          (const char *const[]){"librdkafka.session.timeout.ms", "6000",
+	                                "librdkafka.heartbeat.interval.ms", "500", NULL});
 	chan_sub(&ch, "k9", 100, false, &c);
 	chan_start(&ch);
 	for (int p = 0; p < 2; p++) {
 		for (int o = 0; o < 5; o++) {
 			snprintf(id, sizeof(id), "p%d-%d", p, o);
-			raw_produce(topic, p, "x", (const char *const[]){ "ce_specversion", "1.0",
-				    "ce_id", id, "ce_type", "t", "ce_source", "/s", NULL });
+			raw_produce(topic, p, "x",
+			            (const char *const[]){"ce_specversion", "1.0", "ce_id", id,
+			                                  "ce_type", "t", "ce_source", "/s", NULL});
 		}
 	}
 	ck_assert_uint_eq(coll_wait(&c, 10, WAIT_MS), 10);
@@ -858,7 +913,8 @@ START_TEST(test_after_a_rebalance_only_the_settled_prefix_is_committed_and_late_
 
 	/* A second member joins the group: the eager protocol revokes both partitions, then gives
 	 * one to each. */
-	ck_assert_int_eq(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err)), 0);
+	ck_assert_int_eq(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err)),
+	                 0);
 	rd_kafka_conf_set(conf, "group.id", "knative-trigger-kafka-k9", err, sizeof(err));
 	rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err));
 	rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err));
@@ -924,11 +980,15 @@ int main(void)
 	tcase_add_test(tk, test_records_follow_the_kafka_binding_in_binary_mode);
 	tcase_add_test(tk, test_binary_and_structured_records_of_other_producers_become_events);
 	tcase_add_test(tk, test_records_that_are_not_cloudevents_are_skipped_and_committed);
-	tcase_add_test(tk, test_a_new_subscription_starts_at_the_end_and_misses_nothing_accepted_after_start);
+	tcase_add_test(
+	        tk,
+	        test_a_new_subscription_starts_at_the_end_and_misses_nothing_accepted_after_start);
 	tcase_add_test(tk, test_ordered_subscription_hands_one_record_per_partition_at_a_time);
 	tcase_add_test(tk, test_publish_is_refused_when_kafka_does_not_confirm_in_time);
 	tcase_add_test(tk, test_produce_errors_are_retried_without_duplicates_in_the_topic);
-	tcase_add_test(tk, test_after_a_rebalance_only_the_settled_prefix_is_committed_and_late_settles_are_ignored);
+	tcase_add_test(
+	        tk,
+	        test_after_a_rebalance_only_the_settled_prefix_is_committed_and_late_settles_are_ignored);
 	suite_add_tcase(s, tk);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

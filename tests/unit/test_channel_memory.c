@@ -13,10 +13,10 @@ static void memory_cfg(struct ceb_channel_cfg *cfg, const char *name)
 }
 
 static const struct contract_backend memory = {
-	.ops = &ceb_channel_memory,
-	.setup_cfg = memory_cfg,
-	.bounded = 1,
-	.wait_ms = 2000,
+        .ops = &ceb_channel_memory,
+        .setup_cfg = memory_cfg,
+        .bounded = 1,
+        .wait_ms = 2000,
 };
 
 START_TEST(test_memory_backend_is_found_by_name_and_broker_class)

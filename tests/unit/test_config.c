@@ -14,27 +14,27 @@
 
 /* A Broker default/default (lines 1-4), then a Trigger default/orders whose spec starts at line 10:
  *   6 apiVersion  7 kind  8 metadata:  9 name  10 spec:  11 broker  12 subscriber:  13 uri */
-#define BROKER \
+#define BROKER                                  \
 	"apiVersion: eventing.knative.dev/v1\n" \
-	"kind: Broker\n" \
-	"metadata:\n" \
+	"kind: Broker\n"                        \
+	"metadata:\n"                           \
 	"  name: default\n"
-#define TRIGGER_HEAD \
-	"---\n" \
+#define TRIGGER_HEAD                            \
+	"---\n"                                 \
 	"apiVersion: eventing.knative.dev/v1\n" \
-	"kind: Trigger\n" \
-	"metadata:\n" \
-	"  name: orders\n" \
-	"spec:\n" \
+	"kind: Trigger\n"                       \
+	"metadata:\n"                           \
+	"  name: orders\n"                      \
+	"spec:\n"                               \
 	"  broker: default\n"
-#define SUBSCRIBER \
+#define SUBSCRIBER        \
 	"  subscriber:\n" \
 	"    uri: http://127.0.0.1:9099/orders\n"
 
 static struct ceb_config *load_ok(const char *yaml)
 {
 	struct ceb_config *cfg = NULL;
-	struct ceb_config_errors errs = { CEB_BUF_INIT, 0 };
+	struct ceb_config_errors errs = {CEB_BUF_INIT, 0};
 	int rc = ceb_config_load_string("test.yaml", yaml, strlen(yaml), &cfg, &errs);
 
 	ck_assert_msg(rc == 0, "load failed (%d):\n%s", rc, errs.text.p ? errs.text.p : "");
@@ -48,7 +48,7 @@ static struct ceb_config *load_ok(const char *yaml)
 static char *load_err(const char *yaml, size_t len, size_t *count)
 {
 	struct ceb_config *cfg = NULL;
-	struct ceb_config_errors errs = { CEB_BUF_INIT, 0 };
+	struct ceb_config_errors errs = {CEB_BUF_INIT, 0};
 	int rc = ceb_config_load_string("test.yaml", yaml, len, &cfg, &errs);
 
 	ck_assert_int_eq(rc, CEB_ECONFIG);
@@ -59,12 +59,12 @@ static char *load_err(const char *yaml, size_t len, size_t *count)
 	return ceb_buf_steal(&errs.text, NULL);
 }
 
-#define ck_errors(yaml, expected) \
-	do { \
-		size_t n_; \
+#define ck_errors(yaml, expected)                               \
+	do {                                                    \
+		size_t n_;                                      \
 		char *t_ = load_err((yaml), strlen(yaml), &n_); \
-		ck_assert_str_eq(t_, (expected)); \
-		free(t_); \
+		ck_assert_str_eq(t_, (expected));               \
+		free(t_);                                       \
 	} while (0)
 
 static const struct ceb_trigger_cfg *trigger_named(const struct ceb_config *cfg, const char *name)
@@ -82,9 +82,9 @@ START_TEST(test_quickstart_sample_loads_a_broker_and_two_triggers)
 {
 	const char *top = getenv("top_srcdir");
 	char path[4096];
-	const char *paths[1] = { path };
+	const char *paths[1] = {path};
 	struct ceb_config *cfg = NULL;
-	struct ceb_config_errors errs = { CEB_BUF_INIT, 0 };
+	struct ceb_config_errors errs = {CEB_BUF_INIT, 0};
 	const struct ceb_trigger_cfg *orders, *audit;
 	const struct ceb_broker_cfg *b;
 	int rc;
@@ -151,26 +151,23 @@ START_TEST(test_a_trigger_finds_only_the_broker_of_its_own_namespace)
 {
 	struct ceb_config *cfg;
 
-	ck_errors(BROKER
-		  "---\n"
-		  "apiVersion: eventing.knative.dev/v1\n"
-		  "kind: Trigger\n"
-		  "metadata:\n"
-		  "  name: orders\n"
-		  "  namespace: team\n"
-		  "spec:\n"
-		  "  broker: default\n"
-		  SUBSCRIBER,
-		  "test.yaml:12:11: Trigger team/orders: spec.broker: Broker team/default not found\n");
-	cfg = load_ok(BROKER
-		      "  namespace: team\n"
-		      "---\n"
-		      "apiVersion: eventing.knative.dev/v1\n"
-		      "kind: Trigger\n"
-		      "metadata: {name: orders, namespace: team}\n"
-		      "spec:\n"
-		      "  broker: default\n"
-		      SUBSCRIBER);
+	ck_errors(BROKER "---\n"
+	                 "apiVersion: eventing.knative.dev/v1\n"
+	                 "kind: Trigger\n"
+	                 "metadata:\n"
+	                 "  name: orders\n"
+	                 "  namespace: team\n"
+	                 "spec:\n"
+	                 "  broker: default\n" SUBSCRIBER,
+	          "test.yaml:12:11: Trigger team/orders: spec.broker: Broker team/default not "
+	          "found\n");
+	cfg = load_ok(BROKER "  namespace: team\n"
+	                     "---\n"
+	                     "apiVersion: eventing.knative.dev/v1\n"
+	                     "kind: Trigger\n"
+	                     "metadata: {name: orders, namespace: team}\n"
+	                     "spec:\n"
+	                     "  broker: default\n" SUBSCRIBER);
 	ck_assert_str_eq(cfg->brokers->ns, "team");
 	ck_assert_ptr_eq(cfg->triggers->broker_cfg, cfg->brokers);
 	ck_assert_ptr_null(ceb_config_find_broker(cfg, "default", "default"));
@@ -181,186 +178,193 @@ END_TEST
 
 START_TEST(test_a_trigger_naming_a_missing_broker_is_reported_at_spec_broker)
 {
-	ck_errors(BROKER
-		  "---\n"
-		  "apiVersion: eventing.knative.dev/v1\n"
-		  "kind: Trigger\n"
-		  "metadata:\n"
-		  "  name: x\n"
-		  "spec:\n"
-		  "  broker: nope\n"
-		  SUBSCRIBER,
-		  "test.yaml:11:11: Trigger default/x: spec.broker: Broker default/nope not found\n");
+	ck_errors(
+	        BROKER "---\n"
+	               "apiVersion: eventing.knative.dev/v1\n"
+	               "kind: Trigger\n"
+	               "metadata:\n"
+	               "  name: x\n"
+	               "spec:\n"
+	               "  broker: nope\n" SUBSCRIBER,
+	        "test.yaml:11:11: Trigger default/x: spec.broker: Broker default/nope not found\n");
 }
 END_TEST
 
 START_TEST(test_spec_broker_is_required_and_broker_ref_is_not_supported)
 {
-	ck_errors(BROKER
-		  "---\n"
-		  "apiVersion: eventing.knative.dev/v1\n"
-		  "kind: Trigger\n"
-		  "metadata:\n"
-		  "  name: x\n"
-		  "spec:\n"
-		  SUBSCRIBER,
-		  "test.yaml:11:3: Trigger default/x: spec.broker: required field missing\n");
-	ck_errors(BROKER
-		  "---\n"
-		  "apiVersion: eventing.knative.dev/v1\n"
-		  "kind: Trigger\n"
-		  "metadata:\n"
-		  "  name: x\n"
-		  "spec:\n"
-		  "  brokerRef:\n"
-		  "    name: default\n"
-		  SUBSCRIBER,
-		  "test.yaml:12:5: Trigger default/x: spec.brokerRef: not supported (cross-namespace "
-		  "Triggers); use spec.broker with a Broker in the Trigger's namespace\n");
+	ck_errors(BROKER "---\n"
+	                 "apiVersion: eventing.knative.dev/v1\n"
+	                 "kind: Trigger\n"
+	                 "metadata:\n"
+	                 "  name: x\n"
+	                 "spec:\n" SUBSCRIBER,
+	          "test.yaml:11:3: Trigger default/x: spec.broker: required field missing\n");
+	ck_errors(
+	        BROKER "---\n"
+	               "apiVersion: eventing.knative.dev/v1\n"
+	               "kind: Trigger\n"
+	               "metadata:\n"
+	               "  name: x\n"
+	               "spec:\n"
+	               "  brokerRef:\n"
+	               "    name: default\n" SUBSCRIBER,
+	        "test.yaml:12:5: Trigger default/x: spec.brokerRef: not supported (cross-namespace "
+	        "Triggers); use spec.broker with a Broker in the Trigger's namespace\n");
 }
 END_TEST
 
 START_TEST(test_an_unknown_kind_names_the_supported_kinds)
 {
 	ck_errors("apiVersion: sources.knative.dev/v1\n"
-		  "kind: PingSource\n"
-		  "metadata:\n"
-		  "  name: tick\n",
-		  "test.yaml:2:7: PingSource default/tick: kind: unknown kind \"PingSource\" (supported: "
-		  "Broker (eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), ConfigMap (v1))\n");
+	          "kind: PingSource\n"
+	          "metadata:\n"
+	          "  name: tick\n",
+	          "test.yaml:2:7: PingSource default/tick: kind: unknown kind \"PingSource\" "
+	          "(supported: "
+	          "Broker (eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), ConfigMap "
+	          "(v1))\n");
 	ck_errors("apiVersion: v1\n"
-		  "metadata:\n"
-		  "  name: tick\n",
-		  "test.yaml:1:1: resource default/tick: kind: required field missing (supported: "
-		  "Broker (eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), ConfigMap (v1))\n");
+	          "metadata:\n"
+	          "  name: tick\n",
+	          "test.yaml:1:1: resource default/tick: kind: required field missing (supported: "
+	          "Broker (eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), ConfigMap "
+	          "(v1))\n");
 }
 END_TEST
 
 START_TEST(test_a_known_kind_with_another_api_version_is_rejected)
 {
 	ck_errors("apiVersion: eventing.knative.dev/v1beta1\n"
-		  "kind: Broker\n"
-		  "metadata:\n"
-		  "  name: default\n",
-		  "test.yaml:1:13: Broker default/default: apiVersion: unknown apiVersion "
-		  "\"eventing.knative.dev/v1beta1\" for Broker (supported: Broker (eventing.knative.dev/v1), "
-		  "Trigger (eventing.knative.dev/v1), ConfigMap (v1))\n");
+	          "kind: Broker\n"
+	          "metadata:\n"
+	          "  name: default\n",
+	          "test.yaml:1:13: Broker default/default: apiVersion: unknown apiVersion "
+	          "\"eventing.knative.dev/v1beta1\" for Broker (supported: Broker "
+	          "(eventing.knative.dev/v1), "
+	          "Trigger (eventing.knative.dev/v1), ConfigMap (v1))\n");
 	ck_errors("kind: ConfigMap\n"
-		  "metadata:\n"
-		  "  name: c\n",
-		  "test.yaml:1:1: ConfigMap default/c: apiVersion: required field missing (supported: "
-		  "Broker (eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), ConfigMap (v1))\n");
+	          "metadata:\n"
+	          "  name: c\n",
+	          "test.yaml:1:1: ConfigMap default/c: apiVersion: required field missing "
+	          "(supported: "
+	          "Broker (eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), ConfigMap "
+	          "(v1))\n");
 }
 END_TEST
 
 START_TEST(test_an_unknown_spec_field_is_named_with_the_known_ones)
 {
-	ck_errors(BROKER TRIGGER_HEAD SUBSCRIBER
-		  "  replicas: 3\n",
-		  "test.yaml:14:3: Trigger default/orders: spec.replicas: unknown field (spec takes broker, "
-		  "brokerRef, filter, filters, subscriber, delivery)\n");
-	ck_errors(BROKER
-		  "spec:\n"
-		  "  delivery:\n"
-		  "    retries: 3\n",
-		  "test.yaml:7:5: Broker default/default: spec.delivery.retries: unknown field "
-		  "(spec.delivery takes deadLetterSink, retry, backoffPolicy, backoffDelay, timeout, "
-		  "retryAfterMax, format)\n");
+	ck_errors(BROKER TRIGGER_HEAD SUBSCRIBER "  replicas: 3\n",
+	          "test.yaml:14:3: Trigger default/orders: spec.replicas: unknown field (spec "
+	          "takes broker, "
+	          "brokerRef, filter, filters, subscriber, delivery)\n");
+	ck_errors(
+	        BROKER "spec:\n"
+	               "  delivery:\n"
+	               "    retries: 3\n",
+	        "test.yaml:7:5: Broker default/default: spec.delivery.retries: unknown field "
+	        "(spec.delivery takes deadLetterSink, retry, backoffPolicy, backoffDelay, timeout, "
+	        "retryAfterMax, format)\n");
 }
 END_TEST
 
 START_TEST(test_metadata_takes_only_name_namespace_labels_and_annotations)
 {
-	ck_errors(BROKER
-		  "  uid: 1234\n"
-		  "  labels:\n"
-		  "    app: shop\n",
-		  "test.yaml:5:3: Broker default/default: metadata.uid: unknown field (metadata takes name, "
-		  "namespace, labels, annotations)\n");
+	ck_errors(BROKER "  uid: 1234\n"
+	                 "  labels:\n"
+	                 "    app: shop\n",
+	          "test.yaml:5:3: Broker default/default: metadata.uid: unknown field (metadata "
+	          "takes name, "
+	          "namespace, labels, annotations)\n");
 }
 END_TEST
 
 START_TEST(test_status_is_refused)
 {
-	ck_errors(BROKER
-		  "status:\n"
-		  "  ready: true\n",
-		  "test.yaml:5:1: Broker default/default: status: not accepted: status is reported by the "
-		  "system, not configured\n");
+	ck_errors(BROKER "status:\n"
+	                 "  ready: true\n",
+	          "test.yaml:5:1: Broker default/default: status: not accepted: status is reported "
+	          "by the "
+	          "system, not configured\n");
 }
 END_TEST
 
 START_TEST(test_names_must_be_present_and_dns_labels)
 {
 	ck_errors("apiVersion: eventing.knative.dev/v1\n"
-		  "kind: Broker\n"
-		  "metadata:\n"
-		  "  namespace: shop\n",
-		  "test.yaml:4:3: Broker shop/(no name): metadata.name: required field missing\n");
+	          "kind: Broker\n"
+	          "metadata:\n"
+	          "  namespace: shop\n",
+	          "test.yaml:4:3: Broker shop/(no name): metadata.name: required field missing\n");
+	ck_errors(
+	        "apiVersion: eventing.knative.dev/v1\n"
+	        "kind: Broker\n",
+	        "test.yaml:1:1: Broker default/(no name): metadata.name: required field missing\n");
 	ck_errors("apiVersion: eventing.knative.dev/v1\n"
-		  "kind: Broker\n",
-		  "test.yaml:1:1: Broker default/(no name): metadata.name: required field missing\n");
-	ck_errors("apiVersion: eventing.knative.dev/v1\n"
-		  "kind: Broker\n"
-		  "metadata:\n"
-		  "  name: My_Broker\n"
-		  "  namespace: -shop\n",
-		  "test.yaml:4:9: Broker -shop/My_Broker: metadata.name: \"My_Broker\" is not a valid name "
-		  "(lower-case letters, digits and '-', starting and ending with a letter or digit, at most "
-		  "63 characters)\n"
-		  "test.yaml:5:14: Broker -shop/My_Broker: metadata.namespace: \"-shop\" is not a valid "
-		  "namespace (lower-case letters, digits and '-', starting and ending with a letter or digit, "
-		  "at most 63 characters)\n");
+	          "kind: Broker\n"
+	          "metadata:\n"
+	          "  name: My_Broker\n"
+	          "  namespace: -shop\n",
+	          "test.yaml:4:9: Broker -shop/My_Broker: metadata.name: \"My_Broker\" is not a "
+	          "valid name "
+	          "(lower-case letters, digits and '-', starting and ending with a letter or "
+	          "digit, at most "
+	          "63 characters)\n"
+	          "test.yaml:5:14: Broker -shop/My_Broker: metadata.namespace: \"-shop\" is not a "
+	          "valid "
+	          "namespace (lower-case letters, digits and '-', starting and ending with a "
+	          "letter or digit, "
+	          "at most 63 characters)\n");
 }
 END_TEST
 
 START_TEST(test_broker_class_defaults_and_unknown_classes_are_refused)
 {
-	struct ceb_config *cfg = load_ok(BROKER
-					 "  annotations:\n"
-					 "    eventing.knative.dev/broker.class: Kafka\n"
-					 "    example.com/owner: shop\n");
+	struct ceb_config *cfg = load_ok(BROKER "  annotations:\n"
+	                                        "    eventing.knative.dev/broker.class: Kafka\n"
+	                                        "    example.com/owner: shop\n");
 
 	ck_assert_str_eq(cfg->brokers->broker_class, "Kafka");
 	ck_assert_uint_eq(cfg->brokers->nannot, 2);
 	ck_assert_str_eq(ceb_annotation(cfg->brokers->annot_keys, cfg->brokers->annot_values,
-					cfg->brokers->nannot, "example.com/owner"), "shop");
+	                                cfg->brokers->nannot, "example.com/owner"),
+	                 "shop");
 	ck_assert_ptr_null(ceb_annotation(cfg->brokers->annot_keys, cfg->brokers->annot_values,
-					  cfg->brokers->nannot, "nope"));
+	                                  cfg->brokers->nannot, "nope"));
 	ceb_config_free(cfg);
-	ck_errors(BROKER
-		  "  annotations:\n"
-		  "    eventing.knative.dev/broker.class: Redis\n",
-		  "test.yaml:6:40: Broker default/default: "
-		  "metadata.annotations[\"eventing.knative.dev/broker.class\"]: unknown broker class \"Redis\" "
-		  "(known: MTChannelBasedBroker, Kafka, RabbitMQBroker, NatsJetStreamBroker)\n");
+	ck_errors(BROKER "  annotations:\n"
+	                 "    eventing.knative.dev/broker.class: Redis\n",
+	          "test.yaml:6:40: Broker default/default: "
+	          "metadata.annotations[\"eventing.knative.dev/broker.class\"]: unknown broker "
+	          "class \"Redis\" "
+	          "(known: MTChannelBasedBroker, Kafka, RabbitMQBroker, NatsJetStreamBroker)\n");
 }
 END_TEST
 
 START_TEST(test_broker_config_resolves_a_configmap_in_the_brokers_namespace)
 {
 	struct ceb_config *cfg = load_ok("apiVersion: v1\n"
-					 "kind: ConfigMap\n"
-					 "metadata:\n"
-					 "  name: kafka-broker-config\n"
-					 "  namespace: shop\n"
-					 "data:\n"
-					 "  bootstrap.servers: localhost:9092\n"
-					 "  default.topic.partitions: 10\n"
-					 "  empty:\n"
-					 "---\n"
-					 "apiVersion: eventing.knative.dev/v1\n"
-					 "kind: Broker\n"
-					 "metadata:\n"
-					 "  name: default\n"
-					 "  namespace: shop\n"
-					 "  annotations:\n"
-					 "    eventing.knative.dev/broker.class: Kafka\n"
-					 "spec:\n"
-					 "  config:\n"
-					 "    apiVersion: v1\n"
-					 "    kind: ConfigMap\n"
-					 "    name: kafka-broker-config\n");
+	                                 "kind: ConfigMap\n"
+	                                 "metadata:\n"
+	                                 "  name: kafka-broker-config\n"
+	                                 "  namespace: shop\n"
+	                                 "data:\n"
+	                                 "  bootstrap.servers: localhost:9092\n"
+	                                 "  default.topic.partitions: 10\n"
+	                                 "  empty:\n"
+	                                 "---\n"
+	                                 "apiVersion: eventing.knative.dev/v1\n"
+	                                 "kind: Broker\n"
+	                                 "metadata:\n"
+	                                 "  name: default\n"
+	                                 "  namespace: shop\n"
+	                                 "  annotations:\n"
+	                                 "    eventing.knative.dev/broker.class: Kafka\n"
+	                                 "spec:\n"
+	                                 "  config:\n"
+	                                 "    apiVersion: v1\n"
+	                                 "    kind: ConfigMap\n"
+	                                 "    name: kafka-broker-config\n");
 	const struct ceb_configmap *cm = cfg->brokers->config;
 
 	ck_assert_ptr_eq(cm, cfg->configmaps);
@@ -374,58 +378,57 @@ END_TEST
 
 START_TEST(test_broker_config_must_name_an_existing_configmap)
 {
-	ck_errors(BROKER
-		  "spec:\n"
-		  "  config:\n"
-		  "    apiVersion: v1\n"
-		  "    kind: ConfigMap\n"
-		  "    name: missing\n"
-		  "    namespace: knative-eventing\n",
-		  "test.yaml:7:5: Broker default/default: spec.config: ConfigMap knative-eventing/missing "
-		  "not found\n");
-	ck_errors(BROKER
-		  "spec:\n"
-		  "  config:\n"
-		  "    apiVersion: eventing.knative.dev/v1alpha1\n"
-		  "    kind: RabbitmqBrokerConfig\n"
-		  "    name: rmq\n",
-		  "test.yaml:7:5: Broker default/default: spec.config: only a ConfigMap (apiVersion v1) can "
-		  "hold a Broker's config, got RabbitmqBrokerConfig\n");
+	ck_errors(BROKER "spec:\n"
+	                 "  config:\n"
+	                 "    apiVersion: v1\n"
+	                 "    kind: ConfigMap\n"
+	                 "    name: missing\n"
+	                 "    namespace: knative-eventing\n",
+	          "test.yaml:7:5: Broker default/default: spec.config: ConfigMap "
+	          "knative-eventing/missing "
+	          "not found\n");
+	ck_errors(BROKER "spec:\n"
+	                 "  config:\n"
+	                 "    apiVersion: eventing.knative.dev/v1alpha1\n"
+	                 "    kind: RabbitmqBrokerConfig\n"
+	                 "    name: rmq\n",
+	          "test.yaml:7:5: Broker default/default: spec.config: only a ConfigMap "
+	          "(apiVersion v1) can "
+	          "hold a Broker's config, got RabbitmqBrokerConfig\n");
 }
 END_TEST
 
 START_TEST(test_configmap_data_must_be_strings)
 {
 	ck_errors("apiVersion: v1\n"
-		  "kind: ConfigMap\n"
-		  "metadata:\n"
-		  "  name: c\n"
-		  "data:\n"
-		  "  a: \"1\"\n"
-		  "  b:\n"
-		  "    nested: map\n"
-		  "  c: [1, 2]\n",
-		  "test.yaml:8:5: ConfigMap default/c: data.b: expected a string, got a mapping\n"
-		  "test.yaml:9:6: ConfigMap default/c: data.c: expected a string, got a list\n");
+	          "kind: ConfigMap\n"
+	          "metadata:\n"
+	          "  name: c\n"
+	          "data:\n"
+	          "  a: \"1\"\n"
+	          "  b:\n"
+	          "    nested: map\n"
+	          "  c: [1, 2]\n",
+	          "test.yaml:8:5: ConfigMap default/c: data.b: expected a string, got a mapping\n"
+	          "test.yaml:9:6: ConfigMap default/c: data.c: expected a string, got a list\n");
 }
 END_TEST
 
 START_TEST(test_filter_attributes_compile_to_a_legacy_filter)
 {
-	struct ceb_config *cfg = load_ok(BROKER TRIGGER_HEAD SUBSCRIBER
-					 "  filter:\n"
-					 "    attributes:\n"
-					 "      type: com.example.order.created\n"
-					 "      myext: \"\"\n");
+	struct ceb_config *cfg =
+	        load_ok(BROKER TRIGGER_HEAD SUBSCRIBER "  filter:\n"
+	                                               "    attributes:\n"
+	                                               "      type: com.example.order.created\n"
+	                                               "      myext: \"\"\n");
 	const struct ceb_trigger_cfg *t = cfg->triggers;
 
 	ck_assert_int_eq(ceb_filter_kind(t->filter), CEB_FILTER_LEGACY);
 	ck_assert_str_eq(ceb_filter_required_type(t->filter), "com.example.order.created");
 	ceb_config_free(cfg);
 
-	cfg = load_ok(BROKER TRIGGER_HEAD SUBSCRIBER
-		      "  filter:\n"
-		      "    attributes: {}\n");
+	cfg = load_ok(BROKER TRIGGER_HEAD SUBSCRIBER "  filter:\n"
+	                                             "    attributes: {}\n");
 	ck_assert_int_eq(ceb_filter_kind(cfg->triggers->filter), CEB_FILTER_TRUE);
 	ceb_config_free(cfg);
 }
@@ -433,22 +436,20 @@ END_TEST
 
 START_TEST(test_filters_win_over_filter_when_both_are_set)
 {
-	struct ceb_config *cfg = load_ok(BROKER TRIGGER_HEAD SUBSCRIBER
-					 "  filter:\n"
-					 "    attributes:\n"
-					 "      type: a\n"
-					 "  filters:\n"
-					 "    - prefix:\n"
-					 "        type: com.\n");
+	struct ceb_config *cfg = load_ok(BROKER TRIGGER_HEAD SUBSCRIBER "  filter:\n"
+	                                                                "    attributes:\n"
+	                                                                "      type: a\n"
+	                                                                "  filters:\n"
+	                                                                "    - prefix:\n"
+	                                                                "        type: com.\n");
 
 	ck_assert_int_eq(ceb_filter_kind(cfg->triggers->filter), CEB_FILTER_PREFIX);
 	ceb_config_free(cfg);
 	/* an empty filters list constrains nothing, so the legacy filter stays in force (Knative) */
-	cfg = load_ok(BROKER TRIGGER_HEAD SUBSCRIBER
-		      "  filter:\n"
-		      "    attributes:\n"
-		      "      type: a\n"
-		      "  filters: []\n");
+	cfg = load_ok(BROKER TRIGGER_HEAD SUBSCRIBER "  filter:\n"
+	                                             "    attributes:\n"
+	                                             "      type: a\n"
+	                                             "  filters: []\n");
 	ck_assert_int_eq(ceb_filter_kind(cfg->triggers->filter), CEB_FILTER_LEGACY);
 	ceb_config_free(cfg);
 }
@@ -457,22 +458,21 @@ END_TEST
 START_TEST(test_filter_dialects_nest_into_one_tree)
 {
 	struct ceb_config *cfg = load_ok(BROKER TRIGGER_HEAD SUBSCRIBER
-					 "  filters:\n"
-					 "    - exact: {type: com.example.a}\n"
-					 "    - suffix: {source: /web}\n"
-					 "    - any:\n"
-					 "        - not:\n"
-					 "            exact: {subject: x}\n"
-					 "        - all:\n"
-					 "            - cesql: \"source LIKE '/shop/%'\"\n"
-					 "            - prefix: {type: com.}\n");
+	                                 "  filters:\n"
+	                                 "    - exact: {type: com.example.a}\n"
+	                                 "    - suffix: {source: /web}\n"
+	                                 "    - any:\n"
+	                                 "        - not:\n"
+	                                 "            exact: {subject: x}\n"
+	                                 "        - all:\n"
+	                                 "            - cesql: \"source LIKE '/shop/%'\"\n"
+	                                 "            - prefix: {type: com.}\n");
 
 	ck_assert_int_eq(ceb_filter_kind(cfg->triggers->filter), CEB_FILTER_ALL);
 	ck_assert_str_eq(ceb_filter_required_type(cfg->triggers->filter), "com.example.a");
 	ceb_config_free(cfg);
-	cfg = load_ok(BROKER TRIGGER_HEAD SUBSCRIBER
-		      "  filters:\n"
-		      "    - not: {cesql: \"type = 'x'\"}\n");
+	cfg = load_ok(BROKER TRIGGER_HEAD SUBSCRIBER "  filters:\n"
+	                                             "    - not: {cesql: \"type = 'x'\"}\n");
 	ck_assert_int_eq(ceb_filter_kind(cfg->triggers->filter), CEB_FILTER_NOT);
 	ceb_config_free(cfg);
 }
@@ -480,66 +480,69 @@ END_TEST
 
 START_TEST(test_a_filter_object_takes_exactly_one_known_dialect)
 {
-	ck_errors(BROKER TRIGGER_HEAD SUBSCRIBER
-		  "  filters:\n"
-		  "    - exact: {type: a}\n"
-		  "      prefix: {source: b}\n"
-		  "    - {}\n"
-		  "    - regex: {type: a.*}\n"
-		  "    - all:\n"
-		  "        - exact: {}\n",
-		  "test.yaml:15:7: Trigger default/orders: spec.filters[0]: a filter takes exactly one "
-		  "dialect, found 2 (exact, prefix); combine them with all:\n"
-		  "test.yaml:17:7: Trigger default/orders: spec.filters[1]: a filter needs one dialect: "
-		  "exact, prefix, suffix, all, any, not or cesql\n"
-		  "test.yaml:18:7: Trigger default/orders: spec.filters[2].regex: unknown field "
-		  "(spec.filters[2] takes exact, prefix, suffix, all, any, not, cesql)\n"
-		  "test.yaml:20:18: Trigger default/orders: spec.filters[3].all[0].exact: needs at least one "
-		  "attribute\n");
+	ck_errors(BROKER TRIGGER_HEAD SUBSCRIBER "  filters:\n"
+	                                         "    - exact: {type: a}\n"
+	                                         "      prefix: {source: b}\n"
+	                                         "    - {}\n"
+	                                         "    - regex: {type: a.*}\n"
+	                                         "    - all:\n"
+	                                         "        - exact: {}\n",
+	          "test.yaml:15:7: Trigger default/orders: spec.filters[0]: a filter takes exactly "
+	          "one "
+	          "dialect, found 2 (exact, prefix); combine them with all:\n"
+	          "test.yaml:17:7: Trigger default/orders: spec.filters[1]: a filter needs one "
+	          "dialect: "
+	          "exact, prefix, suffix, all, any, not or cesql\n"
+	          "test.yaml:18:7: Trigger default/orders: spec.filters[2].regex: unknown field "
+	          "(spec.filters[2] takes exact, prefix, suffix, all, any, not, cesql)\n"
+	          "test.yaml:20:18: Trigger default/orders: spec.filters[3].all[0].exact: needs at "
+	          "least one "
+	          "attribute\n");
 }
 END_TEST
 
 START_TEST(test_a_filter_the_filter_module_refuses_is_reported_at_its_map)
 {
-	ck_errors(BROKER TRIGGER_HEAD SUBSCRIBER
-		  "  filters:\n"
-		  "    - exact:\n"
-		  "        Type: com.example\n",
-		  "test.yaml:16:9: Trigger default/orders: spec.filters[0].exact: attribute name 'Type' must "
-		  "be lower-case letters and digits\n");
+	ck_errors(BROKER TRIGGER_HEAD SUBSCRIBER "  filters:\n"
+	                                         "    - exact:\n"
+	                                         "        Type: com.example\n",
+	          "test.yaml:16:9: Trigger default/orders: spec.filters[0].exact: attribute name "
+	          "'Type' must "
+	          "be lower-case letters and digits\n");
 }
 END_TEST
 
 START_TEST(test_a_cesql_error_points_at_the_expression_and_its_column)
 {
-	ck_errors(BROKER TRIGGER_HEAD SUBSCRIBER
-		  "  filters:\n"
-		  "    - cesql: \"source =)\"\n",
-		  "test.yaml:15:14: Trigger default/orders: spec.filters[0].cesql: unexpected token ')' at "
-		  "column 9\n");
-	ck_errors(BROKER TRIGGER_HEAD SUBSCRIBER
-		  "  filters:\n"
-		  "    - cesql: [type]\n",
-		  "test.yaml:15:14: Trigger default/orders: spec.filters[0].cesql: expected a CESQL "
-		  "expression string, got a list\n");
+	ck_errors(BROKER TRIGGER_HEAD SUBSCRIBER "  filters:\n"
+	                                         "    - cesql: \"source =)\"\n",
+	          "test.yaml:15:14: Trigger default/orders: spec.filters[0].cesql: unexpected "
+	          "token ')' at "
+	          "column 9\n");
+	ck_errors(
+	        BROKER TRIGGER_HEAD SUBSCRIBER "  filters:\n"
+	                                       "    - cesql: [type]\n",
+	        "test.yaml:15:14: Trigger default/orders: spec.filters[0].cesql: expected a CESQL "
+	        "expression string, got a list\n");
 }
 END_TEST
 
 START_TEST(test_a_subscriber_needs_exactly_one_of_uri_or_ref)
 {
+	ck_errors(BROKER TRIGGER_HEAD "  subscriber:\n"
+	                              "    CACerts: pem\n",
+	          "test.yaml:13:5: Trigger default/orders: spec.subscriber: needs a uri (or a ref "
+	          "to a "
+	          "Broker)\n");
 	ck_errors(BROKER TRIGGER_HEAD
-		  "  subscriber:\n"
-		  "    CACerts: pem\n",
-		  "test.yaml:13:5: Trigger default/orders: spec.subscriber: needs a uri (or a ref to a "
-		  "Broker)\n");
-	ck_errors(BROKER TRIGGER_HEAD
-		  "  subscriber:\n"
-		  "    uri: http://127.0.0.1:9099/\n"
-		  "    ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}\n",
-		  "test.yaml:13:5: Trigger default/orders: spec.subscriber: give either uri or ref, not "
-		  "both\n");
-	ck_errors(BROKER TRIGGER_HEAD,
-		  "test.yaml:11:3: Trigger default/orders: spec.subscriber: required field missing\n");
+	          "  subscriber:\n"
+	          "    uri: http://127.0.0.1:9099/\n"
+	          "    ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}\n",
+	          "test.yaml:13:5: Trigger default/orders: spec.subscriber: give either uri or "
+	          "ref, not "
+	          "both\n");
+	ck_errors(BROKER TRIGGER_HEAD, "test.yaml:11:3: Trigger default/orders: spec.subscriber: "
+	                               "required field missing\n");
 }
 END_TEST
 
@@ -548,29 +551,30 @@ START_TEST(test_a_subscriber_uri_must_be_absolute_http_or_https)
 	static const struct {
 		const char *uri, *why;
 	} bad[] = {
-		{ "ftp://host/x", "must be an absolute http:// or https:// URI" },
-		{ "/orders", "must be an absolute http:// or https:// URI" },
-		{ "http:///x", "has no host" },
-		{ "http://host:99999/", "has an invalid port" },
-		{ "http://host:/", "has an invalid port" },
-		{ "http://[::1/", "has a malformed IPv6 host" },
+	        {"ftp://host/x", "must be an absolute http:// or https:// URI"},
+	        {"/orders", "must be an absolute http:// or https:// URI"},
+	        {"http:///x", "has no host"},
+	        {"http://host:99999/", "has an invalid port"},
+	        {"http://host:/", "has an invalid port"},
+	        {"http://[::1/", "has a malformed IPv6 host"},
 	};
 	char yaml[1024], want[1024];
 	struct ceb_config *cfg;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		snprintf(yaml, sizeof(yaml), BROKER TRIGGER_HEAD "  subscriber:\n    uri: \"%s\"\n", bad[i].uri);
-		snprintf(want, sizeof(want),
-			 "test.yaml:13:10: Trigger default/orders: spec.subscriber.uri: \"%s\" %s\n",
-			 bad[i].uri, bad[i].why);
+		snprintf(yaml, sizeof(yaml), BROKER TRIGGER_HEAD "  subscriber:\n    uri: \"%s\"\n",
+		         bad[i].uri);
+		snprintf(
+		        want, sizeof(want),
+		        "test.yaml:13:10: Trigger default/orders: spec.subscriber.uri: \"%s\" %s\n",
+		        bad[i].uri, bad[i].why);
 		ck_errors(yaml, want);
 	}
-	cfg = load_ok(BROKER TRIGGER_HEAD
-		      "  subscriber:\n"
-		      "    uri: HTTPS://user@[::1]:8443/a?b#c\n"
-		      "    CACerts: |\n"
-		      "      -----BEGIN CERTIFICATE-----\n"
-		      "    audience: my-service\n");
+	cfg = load_ok(BROKER TRIGGER_HEAD "  subscriber:\n"
+	                                  "    uri: HTTPS://user@[::1]:8443/a?b#c\n"
+	                                  "    CACerts: |\n"
+	                                  "      -----BEGIN CERTIFICATE-----\n"
+	                                  "    audience: my-service\n");
 	ck_assert_str_eq(cfg->triggers->subscriber.uri, "HTTPS://user@[::1]:8443/a?b#c");
 	ck_assert_str_eq(cfg->triggers->subscriber.ca_certs, "-----BEGIN CERTIFICATE-----\n");
 	ck_assert_str_eq(cfg->triggers->subscriber.audience, "my-service");
@@ -582,32 +586,34 @@ END_TEST
 
 START_TEST(test_a_ref_to_a_service_says_cebroker_cannot_serve_it)
 {
-	ck_errors(BROKER TRIGGER_HEAD
-		  "  subscriber:\n"
-		  "    ref:\n"
-		  "      apiVersion: serving.knative.dev/v1\n"
-		  "      kind: Service\n"
-		  "      name: event-display\n",
-		  "test.yaml:14:7: Trigger default/orders: spec.subscriber.ref: cebroker cannot serve a ref "
-		  "to Service (serving.knative.dev/v1): without Kubernetes it resolves only its own Brokers; "
-		  "give the address as uri: instead (e.g. uri: http://127.0.0.1:8081/)\n");
-	ck_errors(BROKER TRIGGER_HEAD
-		  "  subscriber:\n"
-		  "    ref: {apiVersion: v1, kind: Service, name: svc}\n",
-		  "test.yaml:13:10: Trigger default/orders: spec.subscriber.ref: cebroker cannot serve a ref "
-		  "to Service (v1): without Kubernetes it resolves only its own Brokers; give the address as "
-		  "uri: instead (e.g. uri: http://127.0.0.1:8081/)\n");
+	ck_errors(BROKER TRIGGER_HEAD "  subscriber:\n"
+	                              "    ref:\n"
+	                              "      apiVersion: serving.knative.dev/v1\n"
+	                              "      kind: Service\n"
+	                              "      name: event-display\n",
+	          "test.yaml:14:7: Trigger default/orders: spec.subscriber.ref: cebroker cannot "
+	          "serve a ref "
+	          "to Service (serving.knative.dev/v1): without Kubernetes it resolves only its "
+	          "own Brokers; "
+	          "give the address as uri: instead (e.g. uri: http://127.0.0.1:8081/)\n");
+	ck_errors(BROKER TRIGGER_HEAD "  subscriber:\n"
+	                              "    ref: {apiVersion: v1, kind: Service, name: svc}\n",
+	          "test.yaml:13:10: Trigger default/orders: spec.subscriber.ref: cebroker cannot "
+	          "serve a ref "
+	          "to Service (v1): without Kubernetes it resolves only its own Brokers; give the "
+	          "address as "
+	          "uri: instead (e.g. uri: http://127.0.0.1:8081/)\n");
 }
 END_TEST
 
 START_TEST(test_a_ref_to_a_broker_must_exist_and_defaults_its_namespace)
 {
-	struct ceb_config *cfg = load_ok(BROKER TRIGGER_HEAD
-					 "  subscriber:\n"
-					 "    ref:\n"
-					 "      apiVersion: eventing.knative.dev/v1\n"
-					 "      kind: Broker\n"
-					 "      name: default\n");
+	struct ceb_config *cfg =
+	        load_ok(BROKER TRIGGER_HEAD "  subscriber:\n"
+	                                    "    ref:\n"
+	                                    "      apiVersion: eventing.knative.dev/v1\n"
+	                                    "      kind: Broker\n"
+	                                    "      name: default\n");
 
 	ck_assert_ptr_null(cfg->triggers->subscriber.uri);
 	ck_assert_str_eq(cfg->triggers->subscriber.ref_kind, "Broker");
@@ -615,75 +621,76 @@ START_TEST(test_a_ref_to_a_broker_must_exist_and_defaults_its_namespace)
 	ck_assert_str_eq(cfg->triggers->subscriber.ref_ns, "default");
 	ck_assert_str_eq(cfg->triggers->subscriber.ref_name, "default");
 	ceb_config_free(cfg);
-	ck_errors(BROKER TRIGGER_HEAD
-		  "  subscriber:\n"
-		  "    ref:\n"
-		  "      apiVersion: eventing.knative.dev/v1\n"
-		  "      kind: Broker\n"
-		  "      name: other\n"
-		  "      namespace: shop\n",
-		  "test.yaml:14:7: Trigger default/orders: spec.subscriber.ref: Broker shop/other not "
-		  "found\n");
-	ck_errors(BROKER TRIGGER_HEAD
-		  "  subscriber:\n"
-		  "    ref:\n"
-		  "      kind: Broker\n"
-		  "      name: default\n",
-		  "test.yaml:14:7: Trigger default/orders: spec.subscriber.ref.apiVersion: required field "
-		  "missing\n");
+	ck_errors(BROKER TRIGGER_HEAD "  subscriber:\n"
+	                              "    ref:\n"
+	                              "      apiVersion: eventing.knative.dev/v1\n"
+	                              "      kind: Broker\n"
+	                              "      name: other\n"
+	                              "      namespace: shop\n",
+	          "test.yaml:14:7: Trigger default/orders: spec.subscriber.ref: Broker shop/other "
+	          "not "
+	          "found\n");
+	ck_errors(BROKER TRIGGER_HEAD "  subscriber:\n"
+	                              "    ref:\n"
+	                              "      kind: Broker\n"
+	                              "      name: default\n",
+	          "test.yaml:14:7: Trigger default/orders: spec.subscriber.ref.apiVersion: "
+	          "required field "
+	          "missing\n");
 }
 END_TEST
 
 START_TEST(test_the_delivery_order_annotation_sets_ordered)
 {
-	struct ceb_config *cfg = load_ok(BROKER
-					 "---\n"
-					 "apiVersion: eventing.knative.dev/v1\n"
-					 "kind: Trigger\n"
-					 "metadata:\n"
-					 "  name: a\n"
-					 "  annotations:\n"
-					 "    kafka.eventing.knative.dev/delivery.order: ordered\n"
-					 "spec: {broker: default, subscriber: {uri: \"http://h/\"}}\n"
-					 "---\n"
-					 "apiVersion: eventing.knative.dev/v1\n"
-					 "kind: Trigger\n"
-					 "metadata:\n"
-					 "  name: b\n"
-					 "  annotations:\n"
-					 "    kafka.eventing.knative.dev/delivery.order: unordered\n"
-					 "spec: {broker: default, subscriber: {uri: \"http://h/\"}}\n");
+	struct ceb_config *cfg =
+	        load_ok(BROKER "---\n"
+	                       "apiVersion: eventing.knative.dev/v1\n"
+	                       "kind: Trigger\n"
+	                       "metadata:\n"
+	                       "  name: a\n"
+	                       "  annotations:\n"
+	                       "    kafka.eventing.knative.dev/delivery.order: ordered\n"
+	                       "spec: {broker: default, subscriber: {uri: \"http://h/\"}}\n"
+	                       "---\n"
+	                       "apiVersion: eventing.knative.dev/v1\n"
+	                       "kind: Trigger\n"
+	                       "metadata:\n"
+	                       "  name: b\n"
+	                       "  annotations:\n"
+	                       "    kafka.eventing.knative.dev/delivery.order: unordered\n"
+	                       "spec: {broker: default, subscriber: {uri: \"http://h/\"}}\n");
 
 	ck_assert(trigger_named(cfg, "a")->ordered);
 	ck_assert(!trigger_named(cfg, "b")->ordered);
 	ceb_config_free(cfg);
-	ck_errors(BROKER
-		  "---\n"
-		  "apiVersion: eventing.knative.dev/v1\n"
-		  "kind: Trigger\n"
-		  "metadata:\n"
-		  "  name: a\n"
-		  "  annotations:\n"
-		  "    kafka.eventing.knative.dev/delivery.order: fifo\n"
-		  "spec: {broker: default, subscriber: {uri: \"http://h/\"}}\n",
-		  "test.yaml:11:48: Trigger default/a: "
-		  "metadata.annotations[\"kafka.eventing.knative.dev/delivery.order\"]: \"fifo\" is not a "
-		  "delivery order (ordered or unordered)\n");
+	ck_errors(BROKER "---\n"
+	                 "apiVersion: eventing.knative.dev/v1\n"
+	                 "kind: Trigger\n"
+	                 "metadata:\n"
+	                 "  name: a\n"
+	                 "  annotations:\n"
+	                 "    kafka.eventing.knative.dev/delivery.order: fifo\n"
+	                 "spec: {broker: default, subscriber: {uri: \"http://h/\"}}\n",
+	          "test.yaml:11:48: Trigger default/a: "
+	          "metadata.annotations[\"kafka.eventing.knative.dev/delivery.order\"]: \"fifo\" "
+	          "is not a "
+	          "delivery order (ordered or unordered)\n");
 }
 END_TEST
 
 START_TEST(test_every_delivery_field_is_read)
 {
-	struct ceb_config *cfg = load_ok(BROKER TRIGGER_HEAD SUBSCRIBER
-					 "  delivery:\n"
-					 "    retry: 5\n"
-					 "    backoffPolicy: linear\n"
-					 "    backoffDelay: PT0.5S\n"
-					 "    timeout: PT30S\n"
-					 "    retryAfterMax: PT2M\n"
-					 "    format: json\n"
-					 "    deadLetterSink:\n"
-					 "      ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}\n");
+	struct ceb_config *cfg = load_ok(
+	        BROKER TRIGGER_HEAD SUBSCRIBER
+	        "  delivery:\n"
+	        "    retry: 5\n"
+	        "    backoffPolicy: linear\n"
+	        "    backoffDelay: PT0.5S\n"
+	        "    timeout: PT30S\n"
+	        "    retryAfterMax: PT2M\n"
+	        "    format: json\n"
+	        "    deadLetterSink:\n"
+	        "      ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}\n");
 	const struct ceb_delivery *dl = &cfg->triggers->delivery;
 
 	ck_assert(dl->set);
@@ -701,59 +708,66 @@ END_TEST
 
 START_TEST(test_bad_delivery_values_are_each_reported)
 {
-	ck_errors(BROKER
-		  "spec:\n"
-		  "  delivery:\n"
-		  "    retry: -1\n"
-		  "    backoffPolicy: fibonacci\n"
-		  "    backoffDelay: 5s\n"
-		  "    timeout: PT0S\n"
-		  "    retryAfterMax: P1M\n"
-		  "    format: xml\n"
-		  "    deadLetterSink:\n"
-		  "      uri: mailto:ops@example.com\n",
-		  "test.yaml:7:12: Broker default/default: spec.delivery.retry: -1 is out of range (0 to "
-		  "2147483647)\n"
-		  "test.yaml:8:20: Broker default/default: spec.delivery.backoffPolicy: \"fibonacci\" is not a "
-		  "backoff policy (linear or exponential)\n"
-		  "test.yaml:9:19: Broker default/default: spec.delivery.backoffDelay: invalid duration "
-		  "\"5s\": not an ISO 8601 duration (e.g. PT10S, PT0.5S, PT1M30S, P1D)\n"
-		  "test.yaml:10:14: Broker default/default: spec.delivery.timeout: must be greater than "
-		  "zero\n"
-		  "test.yaml:11:20: Broker default/default: spec.delivery.retryAfterMax: invalid duration "
-		  "\"P1M\": years and months are not supported (their length varies); use days, e.g. P30D\n"
-		  "test.yaml:12:13: Broker default/default: spec.delivery.format: \"xml\" is not a format "
-		  "(json or binary)\n"
-		  "test.yaml:14:12: Broker default/default: spec.delivery.deadLetterSink.uri: "
-		  "\"mailto:ops@example.com\" must be an absolute http:// or https:// URI\n");
-	ck_errors(BROKER
-		  "spec:\n"
-		  "  delivery:\n"
-		  "    retry: \"3\"\n"
-		  "    backoffDelay: 10\n",
-		  "test.yaml:7:12: Broker default/default: spec.delivery.retry: expected an integer, got a "
-		  "string\n"
-		  "test.yaml:8:19: Broker default/default: spec.delivery.backoffDelay: invalid duration "
-		  "\"10\": not an ISO 8601 duration (e.g. PT10S, PT0.5S, PT1M30S, P1D)\n");
+	ck_errors(BROKER "spec:\n"
+	                 "  delivery:\n"
+	                 "    retry: -1\n"
+	                 "    backoffPolicy: fibonacci\n"
+	                 "    backoffDelay: 5s\n"
+	                 "    timeout: PT0S\n"
+	                 "    retryAfterMax: P1M\n"
+	                 "    format: xml\n"
+	                 "    deadLetterSink:\n"
+	                 "      uri: mailto:ops@example.com\n",
+	          "test.yaml:7:12: Broker default/default: spec.delivery.retry: -1 is out of range "
+	          "(0 to "
+	          "2147483647)\n"
+	          "test.yaml:8:20: Broker default/default: spec.delivery.backoffPolicy: "
+	          "\"fibonacci\" is not a "
+	          "backoff policy (linear or exponential)\n"
+	          "test.yaml:9:19: Broker default/default: spec.delivery.backoffDelay: invalid "
+	          "duration "
+	          "\"5s\": not an ISO 8601 duration (e.g. PT10S, PT0.5S, PT1M30S, P1D)\n"
+	          "test.yaml:10:14: Broker default/default: spec.delivery.timeout: must be greater "
+	          "than "
+	          "zero\n"
+	          "test.yaml:11:20: Broker default/default: spec.delivery.retryAfterMax: invalid "
+	          "duration "
+	          "\"P1M\": years and months are not supported (their length varies); use days, "
+	          "e.g. P30D\n"
+	          "test.yaml:12:13: Broker default/default: spec.delivery.format: \"xml\" is not a "
+	          "format "
+	          "(json or binary)\n"
+	          "test.yaml:14:12: Broker default/default: spec.delivery.deadLetterSink.uri: "
+	          "\"mailto:ops@example.com\" must be an absolute http:// or https:// URI\n");
+	ck_errors(BROKER "spec:\n"
+	                 "  delivery:\n"
+	                 "    retry: \"3\"\n"
+	                 "    backoffDelay: 10\n",
+	          "test.yaml:7:12: Broker default/default: spec.delivery.retry: expected an "
+	          "integer, got a "
+	          "string\n"
+	          "test.yaml:8:19: Broker default/default: spec.delivery.backoffDelay: invalid "
+	          "duration "
+	          "\"10\": not an ISO 8601 duration (e.g. PT10S, PT0.5S, PT1M30S, P1D)\n");
 }
 END_TEST
 
 START_TEST(test_a_trigger_delivery_replaces_the_brokers_as_a_whole)
 {
-	struct ceb_config *cfg = load_ok(BROKER
-					 "spec:\n"
-					 "  delivery:\n"
-					 "    retry: 3\n"
-					 "    format: json\n"
-					 "    deadLetterSink: {uri: \"http://127.0.0.1:9099/dls\"}\n"
-					 TRIGGER_HEAD SUBSCRIBER
-					 "  delivery:\n"
-					 "    timeout: PT5S\n"
-					 "---\n"
-					 "apiVersion: eventing.knative.dev/v1\n"
-					 "kind: Trigger\n"
-					 "metadata: {name: inherits}\n"
-					 "spec: {broker: default, subscriber: {uri: \"http://h/\"}, delivery: {}}\n");
+	struct ceb_config *cfg = load_ok(
+	        BROKER
+	        "spec:\n"
+	        "  delivery:\n"
+	        "    retry: 3\n"
+	        "    format: json\n"
+	        "    deadLetterSink: {uri: \"http://127.0.0.1:9099/dls\"}\n" TRIGGER_HEAD SUBSCRIBER
+	        "  delivery:\n"
+	        "    timeout: PT5S\n"
+	        "---\n"
+	        "apiVersion: eventing.knative.dev/v1\n"
+	        "kind: Trigger\n"
+	        "metadata: {name: inherits}\n"
+	        "spec: {broker: default, subscriber: {uri: \"http://h/\"}, delivery: {}}\n");
 	const struct ceb_trigger_cfg *own = trigger_named(cfg, "orders");
 	const struct ceb_trigger_cfg *inh = trigger_named(cfg, "inherits");
 
@@ -780,9 +794,10 @@ START_TEST(test_durations_parse_iso8601)
 		const char *s;
 		uint64_t ms;
 	} good[] = {
-		{ "PT1S", 1000 }, { "PT0.5S", 500 }, { "PT0,25S", 250 }, { "PT0S", 0 },
-		{ "PT1M30S", 90000 }, { "PT1.5H", 5400000 }, { "P1D", 86400000 }, { "P1W", 604800000 },
-		{ "P1DT2H3M4.5S", 93784500 }, { "PT10M", 600000 }, { "PT0.0001S", 0 }, { "P2W1D", 1296000000 },
+	        {"PT1S", 1000},    {"PT0.5S", 500},    {"PT0,25S", 250},
+	        {"PT0S", 0},       {"PT1M30S", 90000}, {"PT1.5H", 5400000},
+	        {"P1D", 86400000}, {"P1W", 604800000}, {"P1DT2H3M4.5S", 93784500},
+	        {"PT10M", 600000}, {"PT0.0001S", 0},   {"P2W1D", 1296000000},
 	};
 	uint64_t ms;
 
@@ -797,9 +812,29 @@ END_TEST
 START_TEST(test_durations_refuse_years_months_negatives_and_garbage)
 {
 	static const char *const bad[] = {
-		"", "P", "PT", "P1DT", "1S", "PT1", "-PT1S", "P1Y", "P1M", "P1Y2M", "PT1D", "P1H", "PT1S1M",
-		"PT1S2S", "pt1s", "PT.5S", "PT1.S", "PT1SX", "P1DT1H ", "PT99999999999999999999S",
-		"P9999999999999W", "10", "PT-1S",
+	        "",
+	        "P",
+	        "PT",
+	        "P1DT",
+	        "1S",
+	        "PT1",
+	        "-PT1S",
+	        "P1Y",
+	        "P1M",
+	        "P1Y2M",
+	        "PT1D",
+	        "P1H",
+	        "PT1S1M",
+	        "PT1S2S",
+	        "pt1s",
+	        "PT.5S",
+	        "PT1.S",
+	        "PT1SX",
+	        "P1DT1H ",
+	        "PT99999999999999999999S",
+	        "P9999999999999W",
+	        "10",
+	        "PT-1S",
 	};
 	uint64_t ms = 7;
 
@@ -813,43 +848,46 @@ END_TEST
 START_TEST(test_wrong_types_are_reported_where_they_are)
 {
 	ck_errors("apiVersion: eventing.knative.dev/v1\n"
-		  "kind: Broker\n"
-		  "metadata:\n"
-		  "  - name: default\n",
-		  "test.yaml:4:3: Broker default/(no name): metadata: expected a mapping, got a list\n");
-	ck_errors(BROKER
-		  "  labels: [a, b]\n"
-		  "spec: nothing\n",
-		  "test.yaml:5:11: Broker default/default: metadata.labels: expected a mapping, got a list\n"
-		  "test.yaml:6:7: Broker default/default: spec: expected a mapping, got a string\n");
-	ck_errors(BROKER TRIGGER_HEAD
-		  "  subscriber: http://127.0.0.1/\n"
-		  "  filters:\n"
-		  "    type: a\n",
-		  "test.yaml:12:15: Trigger default/orders: spec.subscriber: expected a mapping, got a "
-		  "string\n"
-		  "test.yaml:14:5: Trigger default/orders: spec.filters: expected a list, got a mapping\n");
-	ck_errors(BROKER TRIGGER_HEAD SUBSCRIBER
-		  "  filter:\n"
-		  "    attributes:\n"
-		  "      type: [a]\n",
-		  "test.yaml:16:13: Trigger default/orders: spec.filter.attributes.type: expected a string, "
-		  "got a list\n");
-	ck_errors("- apiVersion: v1\n", "test.yaml:1:1: a resource must be a mapping with apiVersion, "
-				      "kind and metadata, got a list\n");
+	          "kind: Broker\n"
+	          "metadata:\n"
+	          "  - name: default\n",
+	          "test.yaml:4:3: Broker default/(no name): metadata: expected a mapping, got a "
+	          "list\n");
+	ck_errors(
+	        BROKER "  labels: [a, b]\n"
+	               "spec: nothing\n",
+	        "test.yaml:5:11: Broker default/default: metadata.labels: expected a mapping, got "
+	        "a list\n"
+	        "test.yaml:6:7: Broker default/default: spec: expected a mapping, got a string\n");
+	ck_errors(BROKER TRIGGER_HEAD "  subscriber: http://127.0.0.1/\n"
+	                              "  filters:\n"
+	                              "    type: a\n",
+	          "test.yaml:12:15: Trigger default/orders: spec.subscriber: expected a mapping, "
+	          "got a "
+	          "string\n"
+	          "test.yaml:14:5: Trigger default/orders: spec.filters: expected a list, got a "
+	          "mapping\n");
+	ck_errors(BROKER TRIGGER_HEAD SUBSCRIBER "  filter:\n"
+	                                         "    attributes:\n"
+	                                         "      type: [a]\n",
+	          "test.yaml:16:13: Trigger default/orders: spec.filter.attributes.type: expected "
+	          "a string, "
+	          "got a list\n");
+	ck_errors("- apiVersion: v1\n",
+	          "test.yaml:1:1: a resource must be a mapping with apiVersion, "
+	          "kind and metadata, got a list\n");
 	/* a key with a newline in it still makes one line of error */
-	ck_errors(BROKER "  \"a\\nb\": 1\n",
-		  "test.yaml:5:3: Broker default/default: metadata[\"a?b\"]: unknown field (metadata takes "
-		  "name, namespace, labels, annotations)\n");
+	ck_errors(BROKER "  \"a\\nb\": 1\n", "test.yaml:5:3: Broker default/default: "
+	                                     "metadata[\"a?b\"]: unknown field (metadata takes "
+	                                     "name, namespace, labels, annotations)\n");
 }
 END_TEST
 
 START_TEST(test_null_fields_count_as_absent)
 {
-	struct ceb_config *cfg = load_ok(BROKER
-					 "  namespace:\n"
-					 "  labels: ~\n"
-					 "spec: null\n");
+	struct ceb_config *cfg = load_ok(BROKER "  namespace:\n"
+	                                        "  labels: ~\n"
+	                                        "spec: null\n");
 
 	ck_assert_str_eq(cfg->brokers->ns, "default");
 	ceb_config_free(cfg);
@@ -858,16 +896,16 @@ END_TEST
 
 START_TEST(test_duplicate_keys_are_refused)
 {
-	ck_errors(BROKER TRIGGER_HEAD SUBSCRIBER
-		  "  broker: other\n",
-		  "test.yaml:14:3: Trigger default/orders: spec.broker: duplicate key (first at line 11)\n");
-	ck_errors(BROKER
-		  "  annotations:\n"
-		  "    a: 1\n"
-		  "    b: 2\n"
-		  "    a: 3\n",
-		  "test.yaml:8:5: Broker default/default: metadata.annotations.a: duplicate key (first at "
-		  "line 6)\n");
+	ck_errors(BROKER TRIGGER_HEAD SUBSCRIBER "  broker: other\n",
+	          "test.yaml:14:3: Trigger default/orders: spec.broker: duplicate key (first at "
+	          "line 11)\n");
+	ck_errors(BROKER "  annotations:\n"
+	                 "    a: 1\n"
+	                 "    b: 2\n"
+	                 "    a: 3\n",
+	          "test.yaml:8:5: Broker default/default: metadata.annotations.a: duplicate key "
+	          "(first at "
+	          "line 6)\n");
 }
 END_TEST
 
@@ -875,23 +913,22 @@ START_TEST(test_duplicate_resources_are_refused_at_the_second_name)
 {
 	struct ceb_config *cfg;
 
-	ck_errors(BROKER
-		  "---\n"
-		  "apiVersion: eventing.knative.dev/v1\n"
-		  "kind: Broker\n"
-		  "metadata: {name: default}\n",
-		  "test.yaml:8:18: Broker default/default: metadata.name: duplicate Broker (first defined at "
-		  "test.yaml:4:9)\n");
+	ck_errors(BROKER "---\n"
+	                 "apiVersion: eventing.knative.dev/v1\n"
+	                 "kind: Broker\n"
+	                 "metadata: {name: default}\n",
+	          "test.yaml:8:18: Broker default/default: metadata.name: duplicate Broker (first "
+	          "defined at "
+	          "test.yaml:4:9)\n");
 	/* same name, another namespace or another kind: fine */
-	cfg = load_ok(BROKER
-		      "---\n"
-		      "apiVersion: eventing.knative.dev/v1\n"
-		      "kind: Broker\n"
-		      "metadata: {name: default, namespace: shop}\n"
-		      "---\n"
-		      "apiVersion: v1\n"
-		      "kind: ConfigMap\n"
-		      "metadata: {name: default}\n");
+	cfg = load_ok(BROKER "---\n"
+	                     "apiVersion: eventing.knative.dev/v1\n"
+	                     "kind: Broker\n"
+	                     "metadata: {name: default, namespace: shop}\n"
+	                     "---\n"
+	                     "apiVersion: v1\n"
+	                     "kind: ConfigMap\n"
+	                     "metadata: {name: default}\n");
 	ck_assert_uint_eq(cfg->nbrokers, 2);
 	ceb_config_free(cfg);
 }
@@ -899,16 +936,14 @@ END_TEST
 
 START_TEST(test_anchors_and_aliases_are_refused)
 {
-	ck_errors(BROKER
-		  "spec:\n"
-		  "  delivery: &d\n"
-		  "    retry: 1\n",
-		  "test.yaml:6:13: YAML anchors are not supported (nor aliases)\n");
+	ck_errors(BROKER "spec:\n"
+	                 "  delivery: &d\n"
+	                 "    retry: 1\n",
+	          "test.yaml:6:13: YAML anchors are not supported (nor aliases)\n");
 	ck_errors("a: &x b\n", "test.yaml:1:4: YAML anchors are not supported (nor aliases)\n");
-	ck_errors(BROKER
-		  "spec:\n"
-		  "  delivery: *d\n",
-		  "test.yaml:6:13: YAML aliases are not supported\n");
+	ck_errors(BROKER "spec:\n"
+	                 "  delivery: *d\n",
+	          "test.yaml:6:13: YAML aliases are not supported\n");
 }
 END_TEST
 
@@ -924,7 +959,8 @@ START_TEST(test_an_alias_bomb_is_refused_before_anything_expands)
 	for (int i = 1; i <= 10; i++) {
 		len += (size_t)snprintf(yaml + len, sizeof(yaml) - len, "a%d: &a%d [", i, i);
 		for (int j = 0; j < 10; j++)
-			len += (size_t)snprintf(yaml + len, sizeof(yaml) - len, "%s*a%d", j ? ", " : "", i - 1);
+			len += (size_t)snprintf(yaml + len, sizeof(yaml) - len, "%s*a%d",
+			                        j ? ", " : "", i - 1);
 		len += (size_t)snprintf(yaml + len, sizeof(yaml) - len, "]\n");
 	}
 	ck_assert_uint_lt(len, sizeof(yaml));
@@ -949,8 +985,10 @@ START_TEST(test_nesting_deeper_than_64_is_refused)
 	free(text);
 	/* flow nesting on one line, caught by the events */
 	len = (size_t)snprintf(yaml, sizeof(yaml), "a: %.100s%.100s\n",
-			       "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
-			       "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]");
+	                       "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+	                       "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+	                       "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+	                       "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]");
 	text = load_err(yaml, len, NULL);
 	ck_assert_str_eq(text, "test.yaml:1:67: YAML nesting deeper than 64 levels\n");
 	free(text);
@@ -977,8 +1015,8 @@ END_TEST
  * before a block indicator from the bytes. A tab elsewhere still parses. */
 START_TEST(test_a_tab_before_a_block_indicator_is_refused_before_parsing)
 {
-	static const char *const bad[] = { "? k:\t-", "? k:\t?x", "? -:\t:u", "? k:\t|", "? k:\t>-",
-					   "a:\n  ? k: \t-\n" };
+	static const char *const bad[] = {"? k:\t-", "? k:\t?x", "? -:\t:u",
+	                                  "? k:\t|", "? k:\t>-", "a:\n  ? k: \t-\n"};
 	struct ceb_config *cfg;
 	char want[256];
 
@@ -990,17 +1028,18 @@ START_TEST(test_a_tab_before_a_block_indicator_is_refused_before_parsing)
 			if (*p == '\n')
 				line++, bol = p + 1;
 		snprintf(want, sizeof(want),
-			 "test.yaml:%d:%d: a tab before a block indicator is not supported; use spaces\n", line,
-			 (int)(at - bol) + 1);
+		         "test.yaml:%d:%d: a tab before a block indicator is not supported; use "
+		         "spaces\n",
+		         line, (int)(at - bol) + 1);
 		ck_errors(bad[i], want);
 	}
-	cfg = load_ok(BROKER
-		      "  annotations:\n"
-		      "    a:\t-5\n"
-		      "    b: \"x:\t-\"\n"
-		      "    c: x # y:\t-\n");
+	cfg = load_ok(BROKER "  annotations:\n"
+	                     "    a:\t-5\n"
+	                     "    b: \"x:\t-\"\n"
+	                     "    c: x # y:\t-\n");
 	ck_assert_str_eq(ceb_annotation(cfg->brokers->annot_keys, cfg->brokers->annot_values,
-					cfg->brokers->nannot, "a"), "-5");
+	                                cfg->brokers->nannot, "a"),
+	                 "-5");
 	ceb_config_free(cfg);
 }
 END_TEST
@@ -1008,17 +1047,19 @@ END_TEST
 START_TEST(test_yaml_syntax_errors_have_a_position)
 {
 	ck_errors("apiVersion: v1\n"
-		  "kind: ConfigMap\n"
-		  "metadata: {name: c\n",
-		  "test.yaml:4:1: invalid YAML: missing comma in flow mapping\n");
-	ck_errors("a: b: c\n", "test.yaml:1:5: invalid YAML: invalid nested block mapping on the same line\n");
+	          "kind: ConfigMap\n"
+	          "metadata: {name: c\n",
+	          "test.yaml:4:1: invalid YAML: missing comma in flow mapping\n");
+	ck_errors("a: b: c\n",
+	          "test.yaml:1:5: invalid YAML: invalid nested block mapping on the same line\n");
 	/* documents before the error are still checked */
 	ck_errors("kind: Nope\n"
-		  "---\n"
-		  "\tx: 1\n",
-		  "test.yaml:1:7: Nope default/(no name): kind: unknown kind \"Nope\" (supported: Broker "
-		  "(eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), ConfigMap (v1))\n"
-		  "test.yaml:3:1: invalid YAML: invalid tab as indendation in a mapping\n");
+	          "---\n"
+	          "\tx: 1\n",
+	          "test.yaml:1:7: Nope default/(no name): kind: unknown kind \"Nope\" (supported: "
+	          "Broker "
+	          "(eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), ConfigMap (v1))\n"
+	          "test.yaml:3:1: invalid YAML: invalid tab as indendation in a mapping\n");
 }
 END_TEST
 
@@ -1027,28 +1068,32 @@ START_TEST(test_tags_other_than_str_control_characters_and_invalid_utf8_are_refu
 	struct ceb_config *cfg;
 	static const char nul[] = "a: \"x\\0y\"\n";
 
-	ck_errors("apiVersion: !custom v1\n", "test.yaml:1:13: YAML tags are not supported (except !!str)\n");
+	ck_errors("apiVersion: !custom v1\n",
+	          "test.yaml:1:13: YAML tags are not supported (except !!str)\n");
 	ck_errors(nul, "test.yaml:1:4: NUL characters are not allowed in strings\n");
-	ck_errors("a: b\nc: \xc3\x28\n", "test.yaml:2:4: invalid UTF-8 (YAML files must be UTF-8)\n");
-	ck_errors("\xff\xfe" "a:", /* a UTF-16 byte order mark */
-		  "test.yaml:1:1: invalid UTF-8 (YAML files must be UTF-8)\n");
+	ck_errors("a: b\nc: \xc3\x28\n",
+	          "test.yaml:2:4: invalid UTF-8 (YAML files must be UTF-8)\n");
+	ck_errors("\xff\xfe"
+	          "a:", /* a UTF-16 byte order mark */
+	          "test.yaml:1:1: invalid UTF-8 (YAML files must be UTF-8)\n");
 	ck_errors("a: \xed\xa0\x80\n", "test.yaml:1:4: invalid UTF-8 (YAML files must be UTF-8)\n");
-	ck_errors("a: b\x01\n", "test.yaml:1:5: control characters are not allowed in YAML (write them "
-				"as escapes in a double-quoted string)\n");
+	ck_errors("a: b\x01\n",
+	          "test.yaml:1:5: control characters are not allowed in YAML (write them "
+	          "as escapes in a double-quoted string)\n");
 	{
 		/* a raw NUL: found by fuzzing, it crashes libfyaml 0.7.12 when the parser is destroyed */
 		static const char raw_nul[] = "? k:\t\0";
 		size_t n;
 		char *text = load_err(raw_nul, sizeof(raw_nul) - 1, &n);
 
-		ck_assert_str_eq(text, "test.yaml:1:6: control characters are not allowed in YAML (write "
-				       "them as escapes in a double-quoted string)\n");
+		ck_assert_str_eq(text,
+		                 "test.yaml:1:6: control characters are not allowed in YAML (write "
+		                 "them as escapes in a double-quoted string)\n");
 		free(text);
 	}
-	cfg = load_ok(BROKER
-		      "  annotations:\n"
-		      "    example.com/port: !!str 8080\n"
-		      "    example.com/team: \"caf\xc3\xa9 \xf0\x9f\x9a\x80\"\n");
+	cfg = load_ok(BROKER "  annotations:\n"
+	                     "    example.com/port: !!str 8080\n"
+	                     "    example.com/team: \"caf\xc3\xa9 \xf0\x9f\x9a\x80\"\n");
 	ck_assert_str_eq(cfg->brokers->annot_values[0], "8080");
 	ceb_config_free(cfg);
 }
@@ -1057,20 +1102,20 @@ END_TEST
 /* Single-quoted scalars are decoded by the loader itself (libfyaml 0.7.12 leaks on runs of ''). */
 START_TEST(test_single_quoted_strings_unescape_quotes_and_fold_lines)
 {
-	struct ceb_config *cfg = load_ok(BROKER
-					 "  annotations:\n"
-					 "    a: 'it''s'\n"
-					 "    b: 'x''''''''y'\n"
-					 "    c: ' one\n"
-					 "\n"
-					 "      two \n"
-					 "      three '\n"
-					 "    d: ''\n");
+	struct ceb_config *cfg = load_ok(BROKER "  annotations:\n"
+	                                        "    a: 'it''s'\n"
+	                                        "    b: 'x''''''''y'\n"
+	                                        "    c: ' one\n"
+	                                        "\n"
+	                                        "      two \n"
+	                                        "      three '\n"
+	                                        "    d: ''\n");
 	const struct ceb_broker_cfg *b = cfg->brokers;
 
 	ck_assert_str_eq(ceb_annotation(b->annot_keys, b->annot_values, b->nannot, "a"), "it's");
 	ck_assert_str_eq(ceb_annotation(b->annot_keys, b->annot_values, b->nannot, "b"), "x''''y");
-	ck_assert_str_eq(ceb_annotation(b->annot_keys, b->annot_values, b->nannot, "c"), " one\ntwo three ");
+	ck_assert_str_eq(ceb_annotation(b->annot_keys, b->annot_values, b->nannot, "c"),
+	                 " one\ntwo three ");
 	ck_assert_str_eq(ceb_annotation(b->annot_keys, b->annot_values, b->nannot, "d"), "");
 	ceb_config_free(cfg);
 }
@@ -1079,11 +1124,11 @@ END_TEST
 START_TEST(test_empty_documents_are_skipped)
 {
 	struct ceb_config *cfg = load_ok("---\n"
-					 "---\n"
-					 "# only a comment\n"
-					 "---\n"
-					 "~\n"
-					 "---\n" BROKER "---\n");
+	                                 "---\n"
+	                                 "# only a comment\n"
+	                                 "---\n"
+	                                 "~\n"
+	                                 "---\n" BROKER "---\n");
 
 	ck_assert_uint_eq(cfg->nbrokers, 1);
 	ck_assert_int_eq(cfg->brokers->loc.line, 7);
@@ -1098,35 +1143,38 @@ START_TEST(test_several_errors_in_one_file_are_all_reported_in_order)
 {
 	size_t n;
 	char *text;
-	const char *yaml = BROKER
-			   "  annotations:\n"
-			   "    eventing.knative.dev/broker.class: Nope\n"
-			   "---\n"
-			   "apiVersion: eventing.knative.dev/v1\n"
-			   "kind: Trigger\n"
-			   "metadata:\n"
-			   "  name: orders\n"
-			   "spec:\n"
-			   "  broker: missing\n"
-			   "  filters:\n"
-			   "    - cesql: \"type =\"\n"
-			   "  subscriber:\n"
-			   "    uri: nowhere\n"
-			   "  extra: 1\n";
+	const char *yaml = BROKER "  annotations:\n"
+	                          "    eventing.knative.dev/broker.class: Nope\n"
+	                          "---\n"
+	                          "apiVersion: eventing.knative.dev/v1\n"
+	                          "kind: Trigger\n"
+	                          "metadata:\n"
+	                          "  name: orders\n"
+	                          "spec:\n"
+	                          "  broker: missing\n"
+	                          "  filters:\n"
+	                          "    - cesql: \"type =\"\n"
+	                          "  subscriber:\n"
+	                          "    uri: nowhere\n"
+	                          "  extra: 1\n";
 
 	text = load_err(yaml, strlen(yaml), &n);
-	ck_assert_str_eq(text,
-			 "test.yaml:6:40: Broker default/default: "
-			 "metadata.annotations[\"eventing.knative.dev/broker.class\"]: unknown broker class "
-			 "\"Nope\" (known: MTChannelBasedBroker, Kafka, RabbitMQBroker, NatsJetStreamBroker)\n"
-			 "test.yaml:13:11: Trigger default/orders: spec.broker: Broker default/missing not "
-			 "found\n"
-			 "test.yaml:15:14: Trigger default/orders: spec.filters[0].cesql: unexpected end of "
-			 "expression at column 7\n"
-			 "test.yaml:17:10: Trigger default/orders: spec.subscriber.uri: \"nowhere\" must be an "
-			 "absolute http:// or https:// URI\n"
-			 "test.yaml:18:3: Trigger default/orders: spec.extra: unknown field (spec takes broker, "
-			 "brokerRef, filter, filters, subscriber, delivery)\n");
+	ck_assert_str_eq(
+	        text,
+	        "test.yaml:6:40: Broker default/default: "
+	        "metadata.annotations[\"eventing.knative.dev/broker.class\"]: unknown broker class "
+	        "\"Nope\" (known: MTChannelBasedBroker, Kafka, RabbitMQBroker, "
+	        "NatsJetStreamBroker)\n"
+	        "test.yaml:13:11: Trigger default/orders: spec.broker: Broker default/missing not "
+	        "found\n"
+	        "test.yaml:15:14: Trigger default/orders: spec.filters[0].cesql: unexpected end of "
+	        "expression at column 7\n"
+	        "test.yaml:17:10: Trigger default/orders: spec.subscriber.uri: \"nowhere\" must be "
+	        "an "
+	        "absolute http:// or https:// URI\n"
+	        "test.yaml:18:3: Trigger default/orders: spec.extra: unknown field (spec takes "
+	        "broker, "
+	        "brokerRef, filter, filters, subscriber, delivery)\n");
 	ck_assert_uint_eq(n, 5);
 	free(text);
 }
@@ -1181,11 +1229,12 @@ static void remove_tree(const char *dir, const char *const *names, size_t n)
 START_TEST(test_a_directory_loads_its_yaml_files_in_name_order)
 {
 	char dir[] = "test_config.XXXXXX", sub[4096], a[4096];
-	static const char *const names[] = { "20-triggers.yml", "10-broker.yaml", "05-cm.yaml",
-					     "notes.txt", ".hidden.yaml", "sub.yaml/x.yaml", "sub.yaml" };
-	const char *paths[1] = { dir };
+	static const char *const names[] = {"20-triggers.yml", "10-broker.yaml", "05-cm.yaml",
+	                                    "notes.txt",       ".hidden.yaml",   "sub.yaml/x.yaml",
+	                                    "sub.yaml"};
+	const char *paths[1] = {dir};
 	struct ceb_config *cfg = NULL;
-	struct ceb_config_errors errs = { CEB_BUF_INIT, 0 };
+	struct ceb_config_errors errs = {CEB_BUF_INIT, 0};
 	int rc;
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -1211,15 +1260,19 @@ START_TEST(test_a_directory_loads_its_yaml_files_in_name_order)
 	/* errors come in file order, whichever pass found them */
 	write_file(dir, "10-broker.yaml", BROKER "  bogus: 1\n");
 	write_file(dir, "20-triggers.yml", TRIGGER_HEAD "  subscriber: {uri: x}\n");
-	write_file(dir, "05-cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: 1\n");
+	write_file(dir, "05-cm.yaml",
+	           "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: 1\n");
 	rc = ceb_config_load(paths, 1, &cfg, &errs);
 	ck_assert_int_eq(rc, CEB_ECONFIG);
 	snprintf(a, sizeof(a),
-		 "%s/05-cm.yaml:4:7: ConfigMap default/c: data: expected a mapping, got a string\n"
-		 "%s/10-broker.yaml:5:3: Broker default/default: metadata.bogus: unknown field (metadata "
-		 "takes name, namespace, labels, annotations)\n"
-		 "%s/20-triggers.yml:8:21: Trigger default/orders: spec.subscriber.uri: \"x\" must be an "
-		 "absolute http:// or https:// URI\n", dir, dir, dir);
+	         "%s/05-cm.yaml:4:7: ConfigMap default/c: data: expected a mapping, got a string\n"
+	         "%s/10-broker.yaml:5:3: Broker default/default: metadata.bogus: unknown field "
+	         "(metadata "
+	         "takes name, namespace, labels, annotations)\n"
+	         "%s/20-triggers.yml:8:21: Trigger default/orders: spec.subscriber.uri: \"x\" must "
+	         "be an "
+	         "absolute http:// or https:// URI\n",
+	         dir, dir, dir);
 	ck_assert_str_eq(errs.text.p, a);
 	ck_assert_uint_eq(errs.count, 3);
 	ceb_buf_free(&errs.text);
@@ -1230,16 +1283,17 @@ END_TEST
 START_TEST(test_an_empty_directory_and_a_missing_file_are_errors)
 {
 	char dir[] = "test_config.XXXXXX", want[4096];
-	const char *paths[2] = { dir, "no-such-file.yaml" };
+	const char *paths[2] = {dir, "no-such-file.yaml"};
 	struct ceb_config *cfg = NULL;
-	struct ceb_config_errors errs = { CEB_BUF_INIT, 0 };
+	struct ceb_config_errors errs = {CEB_BUF_INIT, 0};
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	ck_assert_int_eq(ceb_config_load(paths, 2, &cfg, &errs), CEB_ECONFIG);
 	ck_assert_ptr_null(cfg);
 	snprintf(want, sizeof(want),
-		 "%s: no *.yaml or *.yml files in this directory\n"
-		 "no-such-file.yaml: cannot read: No such file or directory\n", dir);
+	         "%s: no *.yaml or *.yml files in this directory\n"
+	         "no-such-file.yaml: cannot read: No such file or directory\n",
+	         dir);
 	ck_assert_str_eq(errs.text.p, want);
 	ck_assert_uint_eq(errs.count, 2);
 	ceb_buf_free(&errs.text);
@@ -1250,9 +1304,9 @@ END_TEST
 START_TEST(test_files_over_16_mib_are_refused)
 {
 	char dir[] = "test_config.XXXXXX", path[4096], want[4096];
-	const char *paths[1] = { path };
+	const char *paths[1] = {path};
 	struct ceb_config *cfg = NULL;
-	struct ceb_config_errors errs = { CEB_BUF_INIT, 0 };
+	struct ceb_config_errors errs = {CEB_BUF_INIT, 0};
 	int fd;
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -1273,17 +1327,20 @@ END_TEST
 START_TEST(test_errors_append_to_what_the_caller_already_has)
 {
 	struct ceb_config *cfg = NULL;
-	struct ceb_config_errors errs = { CEB_BUF_INIT, 0 };
+	struct ceb_config_errors errs = {CEB_BUF_INIT, 0};
 	const char *bad = "kind: Nope\n";
 
-	ck_assert_int_eq(ceb_config_load_string("a.yaml", bad, strlen(bad), &cfg, &errs), CEB_ECONFIG);
-	ck_assert_int_eq(ceb_config_load_string("b.yaml", bad, strlen(bad), &cfg, &errs), CEB_ECONFIG);
+	ck_assert_int_eq(ceb_config_load_string("a.yaml", bad, strlen(bad), &cfg, &errs),
+	                 CEB_ECONFIG);
+	ck_assert_int_eq(ceb_config_load_string("b.yaml", bad, strlen(bad), &cfg, &errs),
+	                 CEB_ECONFIG);
 	ck_assert_uint_eq(errs.count, 2);
 	ck_assert_ptr_nonnull(strstr(errs.text.p, "a.yaml:1:7: "));
 	ck_assert_ptr_nonnull(strstr(errs.text.p, "\nb.yaml:1:7: "));
 	ceb_buf_free(&errs.text);
 	/* and a caller that wants no messages may pass NULL */
-	ck_assert_int_eq(ceb_config_load_string("c.yaml", bad, strlen(bad), &cfg, NULL), CEB_ECONFIG);
+	ck_assert_int_eq(ceb_config_load_string("c.yaml", bad, strlen(bad), &cfg, NULL),
+	                 CEB_ECONFIG);
 	ck_assert_ptr_null(cfg);
 	ceb_config_free(NULL);
 }
@@ -1347,7 +1404,8 @@ static Suite *config_suite(void)
 	tcase_add_test(hostile, test_a_long_line_of_open_brackets_is_refused_before_parsing);
 	tcase_add_test(hostile, test_a_tab_before_a_block_indicator_is_refused_before_parsing);
 	tcase_add_test(hostile, test_yaml_syntax_errors_have_a_position);
-	tcase_add_test(hostile, test_tags_other_than_str_control_characters_and_invalid_utf8_are_refused);
+	tcase_add_test(hostile,
+	               test_tags_other_than_str_control_characters_and_invalid_utf8_are_refused);
 	tcase_add_test(hostile, test_errors_stop_at_a_thousand);
 	suite_add_tcase(s, hostile);
 	return s;

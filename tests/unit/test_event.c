@@ -19,9 +19,11 @@ static struct ceb_event *minimal(void)
 	struct ceb_event *ev = ceb_event_new();
 
 	ck_assert_ptr_nonnull(ev);
-	ck_assert_int_eq(ceb_event_set(ev, "specversion", CEB_TYPE_STRING, "1.0", 3, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	        ceb_event_set(ev, "specversion", CEB_TYPE_STRING, "1.0", 3, err, sizeof(err)), 0);
 	ck_assert_int_eq(ceb_event_set(ev, "id", CEB_TYPE_STRING, "1", 1, err, sizeof(err)), 0);
-	ck_assert_int_eq(ceb_event_set(ev, "source", CEB_TYPE_STRING, "/src", 4, err, sizeof(err)), 0);
+	ck_assert_int_eq(ceb_event_set(ev, "source", CEB_TYPE_STRING, "/src", 4, err, sizeof(err)),
+	                 0);
 	ck_assert_int_eq(ceb_event_set(ev, "type", CEB_TYPE_STRING, "t", 1, err, sizeof(err)), 0);
 	return ev;
 }
@@ -34,14 +36,14 @@ static int set(struct ceb_event *ev, const char *name, enum ceb_type type, const
 
 /* Asserts that setting value fails with a message containing want. */
 static void assert_rejected(const char *name, enum ceb_type type, const char *value,
-			    const char *want)
+                            const char *want)
 {
 	struct ceb_event *ev = ceb_event_new();
 	int rc = set(ev, name, type, value);
 
 	ck_assert_msg(rc == CEB_EINVAL, "'%s' = '%s' was accepted", name, value);
 	ck_assert_msg(strstr(err, want), "'%s' = '%s': message '%s' lacks '%s'", name, value, err,
-		      want);
+	              want);
 	ck_assert_ptr_null(ceb_event_get(ev, name));
 	ceb_event_unref(ev);
 }
@@ -85,8 +87,9 @@ END_TEST
 
 START_TEST(test_attributes_are_listed_core_first_then_extensions_in_set_order)
 {
-	static const char *const want[] = { "specversion", "id", "source", "type", "datacontenttype",
-					     "dataschema", "subject", "time", "zext", "aext" };
+	static const char *const want[] = {
+	        "specversion", "id",      "source", "type", "datacontenttype",
+	        "dataschema",  "subject", "time",   "zext", "aext"};
 	struct ceb_event *ev = ceb_event_new();
 
 	ck_assert_int_eq(set(ev, "zext", CEB_TYPE_STRING, "z"), 0);
@@ -238,7 +241,7 @@ END_TEST
 
 START_TEST(test_validate_names_each_missing_required_attribute)
 {
-	static const char *const req[] = { "specversion", "id", "source", "type" };
+	static const char *const req[] = {"specversion", "id", "source", "type"};
 	char want[64];
 
 	for (int i = 0; i < 4; i++) {
@@ -264,7 +267,8 @@ START_TEST(test_required_and_subject_values_must_not_be_empty)
 	assert_rejected("id", CEB_TYPE_STRING, "", "attribute 'id': must not be empty");
 	assert_rejected("source", CEB_TYPE_STRING, "", "attribute 'source': must not be empty");
 	assert_rejected("type", CEB_TYPE_STRING, "", "attribute 'type': must not be empty");
-	assert_rejected("specversion", CEB_TYPE_STRING, "", "attribute 'specversion': must not be empty");
+	assert_rejected("specversion", CEB_TYPE_STRING, "",
+	                "attribute 'specversion': must not be empty");
 	assert_rejected("subject", CEB_TYPE_STRING, "", "attribute 'subject': must not be empty");
 	assert_rejected("dataschema", CEB_TYPE_STRING, "", "attribute 'dataschema'");
 	assert_rejected("time", CEB_TYPE_STRING, "", "attribute 'time'");
@@ -323,29 +327,33 @@ END_TEST
 START_TEST(test_time_must_be_an_rfc3339_timestamp)
 {
 	static const char *const good[] = {
-		"2018-04-05T17:31:00Z", "2018-04-26T14:48:09+02:00", "2018-04-26T14:48:09.1234Z",
-		"2020-02-29T00:00:00Z", "2000-02-29T23:59:59-05:30", "1990-12-31T23:59:60Z",
-		"2018-04-05t17:31:00z", "0000-01-01T00:00:00.0+00:00", "2018-01-31T10:00:00Z",
+	        "2018-04-05T17:31:00Z", "2018-04-26T14:48:09+02:00",   "2018-04-26T14:48:09.1234Z",
+	        "2020-02-29T00:00:00Z", "2000-02-29T23:59:59-05:30",   "1990-12-31T23:59:60Z",
+	        "2018-04-05t17:31:00z", "0000-01-01T00:00:00.0+00:00", "2018-01-31T10:00:00Z",
 	};
 	static const char *const bad[] = {
-		"2019-02-29T00:00:00Z",  "1900-02-29T00:00:00Z", "2018-13-01T00:00:00Z",
-		"2018-00-01T00:00:00Z",  "2018-01-32T00:00:00Z", "2018-04-31T00:00:00Z",
-		"2018-01-00T00:00:00Z",  "2018-01-01T24:00:00Z", "2018-01-01T00:60:00Z",
-		"2018-01-01T00:00:61Z",  "2018-01-01T00:00:00",  "2018-01-01 00:00:00Z",
-		"2018-01-01T00:00:00.Z", "2018-01-01T00:00:00+2:00", "2018-01-01T00:00:00+24:00",
-		"2018-01-01T00:00:00+02:60", "2018-01-01T00:00:00Zjunk", "2018-01-01",
-		"18-01-01T00:00:00Z",    "2018-1-01T00:00:00Z",  "2018-01-01T00:00:00+0200",
-		"now",                   "2018-01-01T0a:00:00Z", "2018-01-01T00:00:00.123",
+	        "2019-02-29T00:00:00Z",      "1900-02-29T00:00:00Z",
+	        "2018-13-01T00:00:00Z",      "2018-00-01T00:00:00Z",
+	        "2018-01-32T00:00:00Z",      "2018-04-31T00:00:00Z",
+	        "2018-01-00T00:00:00Z",      "2018-01-01T24:00:00Z",
+	        "2018-01-01T00:60:00Z",      "2018-01-01T00:00:61Z",
+	        "2018-01-01T00:00:00",       "2018-01-01 00:00:00Z",
+	        "2018-01-01T00:00:00.Z",     "2018-01-01T00:00:00+2:00",
+	        "2018-01-01T00:00:00+24:00", "2018-01-01T00:00:00+02:60",
+	        "2018-01-01T00:00:00Zjunk",  "2018-01-01",
+	        "18-01-01T00:00:00Z",        "2018-1-01T00:00:00Z",
+	        "2018-01-01T00:00:00+0200",  "now",
+	        "2018-01-01T0a:00:00Z",      "2018-01-01T00:00:00.123",
 	};
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		assert_accepted("time", CEB_TYPE_TIMESTAMP, good[i]);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_rejected("time", CEB_TYPE_TIMESTAMP, bad[i],
-				"attribute 'time': not an RFC 3339 timestamp");
+		                "attribute 'time': not an RFC 3339 timestamp");
 	/* The same rule for a Timestamp extension. */
 	assert_rejected("when", CEB_TYPE_TIMESTAMP, "2019-02-29T00:00:00Z",
-			"attribute 'when': not an RFC 3339 timestamp");
+	                "attribute 'when': not an RFC 3339 timestamp");
 }
 END_TEST
 
@@ -361,27 +369,36 @@ START_TEST(test_dataschema_must_be_an_absolute_uri)
 	assert_rejected("dataschema", CEB_TYPE_URI, "1http://x", "not an absolute URI");
 	assert_rejected("dataschema", CEB_TYPE_URI, "http://x/%zz", "not an absolute URI");
 	assert_rejected("dataschema", CEB_TYPE_URI, "http://x/#a#b", "not an absolute URI");
-	assert_rejected("myuri", CEB_TYPE_URI, "relative", "attribute 'myuri': 'relative' is not an absolute URI");
+	assert_rejected("myuri", CEB_TYPE_URI, "relative",
+	                "attribute 'myuri': 'relative' is not an absolute URI");
 }
 END_TEST
 
 START_TEST(test_source_must_be_a_uri_reference)
 {
 	static const char *const good[] = {
-		"/cloudevents/spec/pull/123", "1-555-123-4567", "urn:event:from:myapi/resource/123",
-		"https://github.com/cloudevents", "mailto:cncf-wg-serverless@lists.cncf.io",
-		"%20x", "//host/path?q=a&b=c#frag", "a", ".", "?q", "#f", "x/y:z",
+	        "/cloudevents/spec/pull/123",
+	        "1-555-123-4567",
+	        "urn:event:from:myapi/resource/123",
+	        "https://github.com/cloudevents",
+	        "mailto:cncf-wg-serverless@lists.cncf.io",
+	        "%20x",
+	        "//host/path?q=a&b=c#frag",
+	        "a",
+	        ".",
+	        "?q",
+	        "#f",
+	        "x/y:z",
 	};
 	static const char *const bad[] = {
-		"a b", "http://x/%G1", "http://x/%4", ":foo", "a\"b", "a#b#c", "\xc3\xbc",
-		"a<b", "a\\b", "a^b", "{x}", "1a:b", "http://x/a|b",
+	        "a b", "http://x/%G1", "http://x/%4", ":foo", "a\"b", "a#b#c",        "\xc3\xbc",
+	        "a<b", "a\\b",         "a^b",         "{x}",  "1a:b", "http://x/a|b",
 	};
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		assert_accepted("source", CEB_TYPE_URIREF, good[i]);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_rejected("source", CEB_TYPE_URIREF, bad[i],
-				"attribute 'source': '");
+		assert_rejected("source", CEB_TYPE_URIREF, bad[i], "attribute 'source': '");
 	assert_rejected("source", CEB_TYPE_URIREF, "a b", "is not a URI-reference (RFC 3986");
 }
 END_TEST
@@ -394,7 +411,8 @@ START_TEST(test_integers_are_canonical_and_within_int32)
 	assert_accepted("n", CEB_TYPE_INTEGER, "-2147483648");
 	assert_accepted("n", CEB_TYPE_INTEGER, "2147483647");
 	assert_accepted("n", CEB_TYPE_INTEGER, "42");
-	assert_rejected("n", CEB_TYPE_INTEGER, "2147483648", "attribute 'n': '2147483648' is not an Integer");
+	assert_rejected("n", CEB_TYPE_INTEGER, "2147483648",
+	                "attribute 'n': '2147483648' is not an Integer");
 	assert_rejected("n", CEB_TYPE_INTEGER, "-2147483649", "is not an Integer");
 	assert_rejected("n", CEB_TYPE_INTEGER, "4247483647", "is not an Integer");
 	assert_rejected("n", CEB_TYPE_INTEGER, "99999999999", "is not an Integer");
@@ -423,7 +441,8 @@ START_TEST(test_booleans_are_true_or_false_only)
 
 	assert_accepted("b", CEB_TYPE_BOOLEAN, "true");
 	assert_accepted("b", CEB_TYPE_BOOLEAN, "false");
-	assert_rejected("b", CEB_TYPE_BOOLEAN, "True", "attribute 'b': a Boolean must be 'true' or 'false'");
+	assert_rejected("b", CEB_TYPE_BOOLEAN, "True",
+	                "attribute 'b': a Boolean must be 'true' or 'false'");
 	assert_rejected("b", CEB_TYPE_BOOLEAN, "1", "a Boolean must be");
 	assert_rejected("b", CEB_TYPE_BOOLEAN, "", "a Boolean must be");
 	ck_assert_int_eq(ceb_event_set_bool(ev, "b", false), 0);
@@ -438,8 +457,8 @@ START_TEST(test_strings_reject_controls_noncharacters_and_bad_utf8)
 {
 	assert_accepted("s", CEB_TYPE_STRING, "Euro \xe2\x82\xac \xf0\x9f\x98\x80");
 	assert_accepted("s", CEB_TYPE_STRING, "nbsp\xc2\xa0ok");
-	assert_accepted("s", CEB_TYPE_STRING, "\xef\xbf\xbd");       /* U+FFFD */
-	assert_accepted("s", CEB_TYPE_STRING, "\xf4\x8f\xbf\xbd");   /* U+10FFFD */
+	assert_accepted("s", CEB_TYPE_STRING, "\xef\xbf\xbd");     /* U+FFFD */
+	assert_accepted("s", CEB_TYPE_STRING, "\xf4\x8f\xbf\xbd"); /* U+10FFFD */
 	assert_rejected("s", CEB_TYPE_STRING, "a\x01", "attribute 's': control character U+0001");
 	assert_rejected("s", CEB_TYPE_STRING, "tab\there", "control character U+0009");
 	assert_rejected("s", CEB_TYPE_STRING, "a\x7f", "control character U+007F");
@@ -460,8 +479,9 @@ START_TEST(test_strings_reject_controls_noncharacters_and_bad_utf8)
 		/* NUL inside the value (len counts it) is a control character too. */
 		struct ceb_event *ev = ceb_event_new();
 
-		ck_assert_int_eq(ceb_event_set(ev, "s", CEB_TYPE_STRING, "a\0b", 3, err, sizeof(err)),
-				 CEB_EINVAL);
+		ck_assert_int_eq(
+		        ceb_event_set(ev, "s", CEB_TYPE_STRING, "a\0b", 3, err, sizeof(err)),
+		        CEB_EINVAL);
 		ck_assert_ptr_nonnull(strstr(err, "U+0000"));
 		ceb_event_unref(ev);
 	}
@@ -472,14 +492,14 @@ START_TEST(test_utf8_validation_is_strict)
 {
 	ck_assert(ceb_utf8_valid("", 0));
 	ck_assert(ceb_utf8_valid("abc\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 12));
-	ck_assert(!ceb_utf8_valid("\xc0\xaf", 2));          /* overlong '/' */
-	ck_assert(!ceb_utf8_valid("\xe0\x80\xaf", 3));      /* overlong */
-	ck_assert(!ceb_utf8_valid("\xf0\x80\x80\xaf", 4));  /* overlong */
-	ck_assert(!ceb_utf8_valid("\xed\xbf\xbf", 3));      /* surrogate U+DFFF */
-	ck_assert(!ceb_utf8_valid("\xf4\x90\x80\x80", 4));  /* above U+10FFFF */
-	ck_assert(!ceb_utf8_valid("\x80", 1));              /* lone continuation */
-	ck_assert(!ceb_utf8_valid("\xe2\x82", 2));          /* truncated */
-	ck_assert(!ceb_utf8_valid("\xe2\x28\xa1", 3));      /* bad continuation */
+	ck_assert(!ceb_utf8_valid("\xc0\xaf", 2));         /* overlong '/' */
+	ck_assert(!ceb_utf8_valid("\xe0\x80\xaf", 3));     /* overlong */
+	ck_assert(!ceb_utf8_valid("\xf0\x80\x80\xaf", 4)); /* overlong */
+	ck_assert(!ceb_utf8_valid("\xed\xbf\xbf", 3));     /* surrogate U+DFFF */
+	ck_assert(!ceb_utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+	ck_assert(!ceb_utf8_valid("\x80", 1));             /* lone continuation */
+	ck_assert(!ceb_utf8_valid("\xe2\x82", 2));         /* truncated */
+	ck_assert(!ceb_utf8_valid("\xe2\x28\xa1", 3));     /* bad continuation */
 	ck_assert(!ceb_utf8_valid("\xff", 1));
 }
 END_TEST
@@ -487,23 +507,38 @@ END_TEST
 START_TEST(test_datacontenttype_must_be_a_media_type)
 {
 	static const char *const good[] = {
-		"application/json", "text/plain; charset=utf-8", "text/plain;charset=UTF-8",
-		"multipart/form-data; boundary=\"a b\"", "application/cloudevents+json; charset=utf-8",
-		"application/vnd.api+json", "text/plain; a=1; b=2", "text/plain; x=\"q\\\"uote\"",
+	        "application/json",
+	        "text/plain; charset=utf-8",
+	        "text/plain;charset=UTF-8",
+	        "multipart/form-data; boundary=\"a b\"",
+	        "application/cloudevents+json; charset=utf-8",
+	        "application/vnd.api+json",
+	        "text/plain; a=1; b=2",
+	        "text/plain; x=\"q\\\"uote\"",
 	};
 	static const char *const bad[] = {
-		"json", "text/", "/plain", "text/plain;", "text/plain; charset", "text plain",
-		"text/plain ", " text/plain", "text/pl@in", "text/plain; charset=", "a/b/c",
-		"text/plain; x=\"unterminated", "text/plain; x=a b",
+	        "json",
+	        "text/",
+	        "/plain",
+	        "text/plain;",
+	        "text/plain; charset",
+	        "text plain",
+	        "text/plain ",
+	        " text/plain",
+	        "text/pl@in",
+	        "text/plain; charset=",
+	        "a/b/c",
+	        "text/plain; x=\"unterminated",
+	        "text/plain; x=a b",
 	};
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		assert_accepted("datacontenttype", CEB_TYPE_STRING, good[i]);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_rejected("datacontenttype", CEB_TYPE_STRING, bad[i],
-				"attribute 'datacontenttype': '");
+		                "attribute 'datacontenttype': '");
 	assert_rejected("datacontenttype", CEB_TYPE_STRING, "json",
-			"'json' is not a media type (RFC 2046");
+	                "'json' is not a media type (RFC 2046");
 	assert_rejected("datacontenttype", CEB_TYPE_STRING, "", "is not a media type");
 }
 END_TEST
@@ -668,8 +703,8 @@ END_TEST
 
 START_TEST(test_base64_rejects_malformed_text)
 {
-	static const char *const bad[] = { "Zg", "Zg=", "Z===", "Zg==Zg==", "Zm9v\n", "Zm 9",
-					   "Zm9-", "Zm9_", "=Zm9", "Zm=v", "@@@@" };
+	static const char *const bad[] = {"Zg",   "Zg=",  "Z===", "Zg==Zg==", "Zm9v\n", "Zm 9",
+	                                  "Zm9-", "Zm9_", "=Zm9", "Zm=v",     "@@@@"};
 	struct ceb_buf out = CEB_BUF_INIT;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -20,14 +20,16 @@ static struct ceb_event *make_event(const char *type)
 	char err[128];
 
 	ck_assert_ptr_nonnull(ev);
-	ck_assert_int_eq(ceb_event_set(ev, "specversion", CEB_TYPE_STRING, "1.0", 3, err,
-				       sizeof(err)), 0);
+	ck_assert_int_eq(
+	        ceb_event_set(ev, "specversion", CEB_TYPE_STRING, "1.0", 3, err, sizeof(err)), 0);
 	ck_assert_int_eq(ceb_event_set(ev, "id", CEB_TYPE_STRING, "e-1", 3, err, sizeof(err)), 0);
-	ck_assert_int_eq(ceb_event_set(ev, "source", CEB_TYPE_STRING, "/orders/eu", 10, err,
-				       sizeof(err)), 0);
+	ck_assert_int_eq(
+	        ceb_event_set(ev, "source", CEB_TYPE_STRING, "/orders/eu", 10, err, sizeof(err)),
+	        0);
 	if (type)
 		ck_assert_int_eq(ceb_event_set(ev, "type", CEB_TYPE_STRING, type, strlen(type), err,
-					       sizeof(err)), 0);
+		                               sizeof(err)),
+		                 0);
 	return ev;
 }
 
@@ -36,7 +38,8 @@ static void set_str(struct ceb_event *ev, const char *name, const char *value)
 	char err[128];
 
 	ck_assert_msg(ceb_event_set(ev, name, CEB_TYPE_STRING, value, strlen(value), err,
-				    sizeof(err)) == 0, "set %s: %s", name, err);
+	                            sizeof(err)) == 0,
+	              "set %s: %s", name, err);
 }
 
 static struct ceb_filter *attrs1(enum ceb_filter_kind kind, const char *name, const char *value)
@@ -45,7 +48,7 @@ static struct ceb_filter *attrs1(enum ceb_filter_kind kind, const char *name, co
 	char err[256];
 
 	ck_assert_msg(ceb_filter_attrs(kind, 1, &name, &value, &flt, err, sizeof(err)) == 0, "%s",
-		      err);
+	              err);
 	return flt;
 }
 
@@ -54,31 +57,32 @@ static struct ceb_filter *cesql(const char *expr)
 	struct ceb_filter *flt = NULL;
 	char err[256];
 
-	ck_assert_msg(ceb_filter_cesql(expr, NULL, &flt, err, sizeof(err), NULL) == 0, "%s: %s", expr,
-		      err);
+	ck_assert_msg(ceb_filter_cesql(expr, NULL, &flt, err, sizeof(err), NULL) == 0, "%s: %s",
+	              expr, err);
 	return flt;
 }
 
 static struct ceb_filter *group2(enum ceb_filter_kind kind, struct ceb_filter *a,
-				 struct ceb_filter *b)
+                                 struct ceb_filter *b)
 {
-	struct ceb_filter *kids[2] = { a, b }, *flt = NULL;
+	struct ceb_filter *kids[2] = {a, b}, *flt = NULL;
 	char err[256];
 
-	ck_assert_msg(ceb_filter_group(kind, kids, b ? 2 : 1, &flt, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_msg(ceb_filter_group(kind, kids, b ? 2 : 1, &flt, err, sizeof(err)) == 0, "%s",
+	              err);
 	return flt;
 }
 
 /* Evaluates expr against ev with the TCK-facing API. */
 static enum ceb_cesql_error eval(const char *expr, const struct ceb_event *ev,
-				 struct ceb_cesql_value *out)
+                                 struct ceb_cesql_value *out)
 {
 	struct ceb_cesql *q = NULL;
 	enum ceb_cesql_error err;
 	char msg[256];
 
 	ck_assert_msg(ceb_cesql_compile(expr, strlen(expr), NULL, &q, msg, sizeof(msg), NULL) == 0,
-		      "%s: %s", expr, msg);
+	              "%s: %s", expr, msg);
 	err = ceb_cesql_eval(q, ev, out);
 	ceb_cesql_free(q);
 	return err;
@@ -96,7 +100,7 @@ static void expect_str(const char *expr, const struct ceb_event *ev, const char 
 }
 
 static void expect_int(const char *expr, const struct ceb_event *ev, int32_t want,
-		       enum ceb_cesql_error want_err)
+                       enum ceb_cesql_error want_err)
 {
 	struct ceb_cesql_value v;
 	enum ceb_cesql_error err = eval(expr, ev, &v);
@@ -108,7 +112,7 @@ static void expect_int(const char *expr, const struct ceb_event *ev, int32_t wan
 }
 
 static void expect_bool(const char *expr, const struct ceb_event *ev, bool want,
-			enum ceb_cesql_error want_err)
+                        enum ceb_cesql_error want_err)
 {
 	struct ceb_cesql_value v;
 	enum ceb_cesql_error err = eval(expr, ev, &v);
@@ -121,18 +125,18 @@ static void expect_bool(const char *expr, const struct ceb_event *ev, bool want,
 
 /* Compiles expr expecting a syntax error; returns the column and checks the message. */
 static int expect_parse_error(const char *expr, const char *want_msg,
-			      const struct ceb_cesql_limits *lim)
+                              const struct ceb_cesql_limits *lim)
 {
 	struct ceb_cesql *q = NULL;
 	char msg[256];
 	int col = -1;
 
 	ck_assert_int_eq(ceb_cesql_compile(expr, strlen(expr), lim, &q, msg, sizeof(msg), &col),
-			 CEB_EINVAL);
+	                 CEB_EINVAL);
 	ck_assert_ptr_null(q);
 	if (want_msg)
 		ck_assert_msg(strcmp(msg, want_msg) == 0, "%s: got \"%s\", want \"%s\"", expr, msg,
-			      want_msg);
+		              want_msg);
 	return col;
 }
 
@@ -158,14 +162,14 @@ END_TEST
 
 START_TEST(test_exact_requires_every_named_attribute_to_match)
 {
-	const char *names[] = { "type", "source", "region" };
-	const char *values[] = { "t", "/orders/eu", "eu-west" };
+	const char *names[] = {"type", "source", "region"};
+	const char *values[] = {"t", "/orders/eu", "eu-west"};
 	struct ceb_filter *flt = NULL;
 	struct ceb_event *ev = make_event("t");
 	char err[128];
 
-	ck_assert_int_eq(ceb_filter_attrs(CEB_FILTER_EXACT, 3, names, values, &flt, err,
-					  sizeof(err)), 0);
+	ck_assert_int_eq(
+	        ceb_filter_attrs(CEB_FILTER_EXACT, 3, names, values, &flt, err, sizeof(err)), 0);
 	ck_assert(!ceb_filter_match(flt, ev)); /* extension `region` missing */
 	set_str(ev, "region", "eu-west");
 	ck_assert(ceb_filter_match(flt, ev));
@@ -178,7 +182,7 @@ END_TEST
 
 START_TEST(test_missing_attribute_fails_exact_prefix_and_suffix)
 {
-	enum ceb_filter_kind kinds[] = { CEB_FILTER_EXACT, CEB_FILTER_PREFIX, CEB_FILTER_SUFFIX };
+	enum ceb_filter_kind kinds[] = {CEB_FILTER_EXACT, CEB_FILTER_PREFIX, CEB_FILTER_SUFFIX};
 	struct ceb_event *ev = make_event("t");
 
 	for (size_t i = 0; i < 3; i++) {
@@ -303,13 +307,13 @@ END_TEST
 
 START_TEST(test_legacy_non_empty_values_match_exactly)
 {
-	const char *names[] = { "type", "tenant" }, *values[] = { "order.created", "" };
+	const char *names[] = {"type", "tenant"}, *values[] = {"order.created", ""};
 	struct ceb_filter *flt = NULL;
 	struct ceb_event *ev = make_event("order.created"), *other = make_event("order.Created");
 	char err[128];
 
-	ck_assert_int_eq(ceb_filter_attrs(CEB_FILTER_LEGACY, 2, names, values, &flt, err,
-					  sizeof(err)), 0);
+	ck_assert_int_eq(
+	        ceb_filter_attrs(CEB_FILTER_LEGACY, 2, names, values, &flt, err, sizeof(err)), 0);
 	set_str(ev, "tenant", "acme");
 	set_str(other, "tenant", "acme");
 	ck_assert(ceb_filter_match(flt, ev));
@@ -328,7 +332,7 @@ START_TEST(test_legacy_filter_without_attributes_matches_every_event)
 	char err[128];
 
 	ck_assert_int_eq(ceb_filter_attrs(CEB_FILTER_LEGACY, 0, NULL, NULL, &flt, err, sizeof(err)),
-			 0);
+	                 0);
 	ck_assert(ceb_filter_match(flt, ev));
 	ceb_filter_free(flt);
 	ceb_event_unref(ev);
@@ -338,27 +342,28 @@ END_TEST
 START_TEST(test_empty_names_and_values_are_rejected_when_compiling)
 {
 	struct ceb_filter *flt = NULL;
-	const char *empty = "", *type = "type", *v = "x", *upper = "Type", *dup[] = { "id", "id" };
+	const char *empty = "", *type = "type", *v = "x", *upper = "Type", *dup[] = {"id", "id"};
 	char err[128];
 
-	ck_assert_int_eq(ceb_filter_attrs(CEB_FILTER_EXACT, 1, &type, &empty, &flt, err, sizeof(err)),
-			 CEB_EINVAL);
+	ck_assert_int_eq(
+	        ceb_filter_attrs(CEB_FILTER_EXACT, 1, &type, &empty, &flt, err, sizeof(err)),
+	        CEB_EINVAL);
 	ck_assert_str_eq(err, "exact: attribute 'type' has an empty value");
 	ck_assert_int_eq(ceb_filter_attrs(CEB_FILTER_PREFIX, 1, &empty, &v, &flt, err, sizeof(err)),
-			 CEB_EINVAL);
+	                 CEB_EINVAL);
 	ck_assert_str_eq(err, "prefix: empty attribute name");
 	ck_assert_int_eq(ceb_filter_attrs(CEB_FILTER_SUFFIX, 0, NULL, NULL, &flt, err, sizeof(err)),
-			 CEB_EINVAL);
+	                 CEB_EINVAL);
 	ck_assert_str_eq(err, "suffix: needs at least one attribute");
 	ck_assert_int_eq(ceb_filter_attrs(CEB_FILTER_LEGACY, 1, &empty, &v, &flt, err, sizeof(err)),
-			 CEB_EINVAL);
+	                 CEB_EINVAL);
 	ck_assert_int_eq(ceb_filter_attrs(CEB_FILTER_EXACT, 1, &upper, &v, &flt, err, sizeof(err)),
-			 CEB_EINVAL);
+	                 CEB_EINVAL);
 	ck_assert_str_eq(err, "exact: attribute name 'Type' must be lower-case letters and digits");
 	ck_assert_int_eq(ceb_filter_attrs(CEB_FILTER_EXACT, 2, dup, dup, &flt, err, sizeof(err)),
-			 CEB_EINVAL);
+	                 CEB_EINVAL);
 	ck_assert_int_eq(ceb_filter_attrs(CEB_FILTER_ALL, 1, &type, &v, &flt, err, sizeof(err)),
-			 CEB_EINVAL);
+	                 CEB_EINVAL);
 	ck_assert_ptr_null(flt);
 }
 END_TEST
@@ -368,9 +373,9 @@ END_TEST
 START_TEST(test_all_requires_every_child_and_any_at_least_one)
 {
 	struct ceb_filter *all = group2(CEB_FILTER_ALL, attrs1(CEB_FILTER_PREFIX, "type", "com."),
-					attrs1(CEB_FILTER_SUFFIX, "type", ".error"));
+	                                attrs1(CEB_FILTER_SUFFIX, "type", ".error"));
 	struct ceb_filter *any = group2(CEB_FILTER_ANY, attrs1(CEB_FILTER_PREFIX, "type", "com."),
-					attrs1(CEB_FILTER_SUFFIX, "type", ".error"));
+	                                attrs1(CEB_FILTER_SUFFIX, "type", ".error"));
 	struct ceb_event *both = make_event("com.x.error"), *one = make_event("com.x.ok");
 	struct ceb_event *none = make_event("org.x.ok");
 
@@ -390,8 +395,8 @@ END_TEST
 
 START_TEST(test_not_negates_its_child_including_a_missing_attribute)
 {
-	struct ceb_filter *flt = group2(CEB_FILTER_NOT, attrs1(CEB_FILTER_EXACT, "tenant", "acme"),
-					NULL);
+	struct ceb_filter *flt =
+	        group2(CEB_FILTER_NOT, attrs1(CEB_FILTER_EXACT, "tenant", "acme"), NULL);
 	struct ceb_event *ev = make_event("t");
 
 	ck_assert(ceb_filter_match(flt, ev)); /* missing: the child fails, so `not` passes */
@@ -410,20 +415,20 @@ START_TEST(test_groups_with_the_wrong_number_of_children_are_rejected)
 	char err[128];
 
 	ck_assert_int_eq(ceb_filter_group(CEB_FILTER_ALL, NULL, 0, &flt, err, sizeof(err)),
-			 CEB_EINVAL);
+	                 CEB_EINVAL);
 	ck_assert_str_eq(err, "all: needs at least one filter");
 	ck_assert_int_eq(ceb_filter_group(CEB_FILTER_ANY, NULL, 0, &flt, err, sizeof(err)),
-			 CEB_EINVAL);
+	                 CEB_EINVAL);
 	ck_assert_str_eq(err, "any: needs at least one filter");
 	/* The children are freed on failure too (the sanitizer build checks for leaks). */
 	kids[0] = ceb_filter_true();
 	kids[1] = ceb_filter_true();
 	ck_assert_int_eq(ceb_filter_group(CEB_FILTER_NOT, kids, 2, &flt, err, sizeof(err)),
-			 CEB_EINVAL);
+	                 CEB_EINVAL);
 	ck_assert_str_eq(err, "not: takes exactly one filter, got 2");
 	kids[0] = ceb_filter_true();
 	ck_assert_int_eq(ceb_filter_group(CEB_FILTER_EXACT, kids, 1, &flt, err, sizeof(err)),
-			 CEB_EINVAL);
+	                 CEB_EINVAL);
 	ck_assert_ptr_null(flt);
 }
 END_TEST
@@ -459,11 +464,11 @@ START_TEST(test_required_type_comes_from_exact_legacy_or_an_all_group)
 	ck_assert_ptr_null(ceb_filter_required_type(flt));
 	ceb_filter_free(flt);
 	flt = group2(CEB_FILTER_ALL, attrs1(CEB_FILTER_PREFIX, "source", "/"),
-		     attrs1(CEB_FILTER_EXACT, "type", "c"));
+	             attrs1(CEB_FILTER_EXACT, "type", "c"));
 	ck_assert_str_eq(ceb_filter_required_type(flt), "c");
 	ceb_filter_free(flt);
 	flt = group2(CEB_FILTER_ANY, attrs1(CEB_FILTER_EXACT, "type", "d"),
-		     attrs1(CEB_FILTER_EXACT, "type", "e"));
+	             attrs1(CEB_FILTER_EXACT, "type", "e"));
 	ck_assert_ptr_null(ceb_filter_required_type(flt));
 	ceb_filter_free(flt);
 	flt = group2(CEB_FILTER_NOT, attrs1(CEB_FILTER_EXACT, "type", "f"), NULL);
@@ -499,7 +504,7 @@ static void check_index(size_t n)
 	struct ceb_filter_index *idx = ceb_filter_index_new();
 	size_t total = n + 4, k = 0;
 	struct ceb_filter **flts = calloc(total, sizeof(*flts));
-	const char *types[] = { "type.0", NULL, NULL, "nobody", "other" };
+	const char *types[] = {"type.0", NULL, NULL, "nobody", "other"};
 	char buf[32], mid[32], last[32];
 
 	ck_assert_ptr_nonnull(idx);
@@ -510,9 +515,10 @@ static void check_index(size_t n)
 			flts[k++] = cesql("source LIKE '/orders/%'");
 		}
 		snprintf(buf, sizeof(buf), "type.%zu", i);
-		flts[k++] = i % 3 == 2 ? group2(CEB_FILTER_ALL, attrs1(CEB_FILTER_EXACT, "type", buf),
-						 attrs1(CEB_FILTER_PREFIX, "id", "e-"))
-				       : attrs1(CEB_FILTER_EXACT, "type", buf);
+		flts[k++] = i % 3 == 2
+		                    ? group2(CEB_FILTER_ALL, attrs1(CEB_FILTER_EXACT, "type", buf),
+		                             attrs1(CEB_FILTER_PREFIX, "id", "e-"))
+		                    : attrs1(CEB_FILTER_EXACT, "type", buf);
 	}
 	flts[k++] = ceb_filter_true();
 	flts[k++] = attrs1(CEB_FILTER_EXACT, "type", "nobody"); /* typed, never an event's type */
@@ -525,7 +531,7 @@ static void check_index(size_t n)
 	types[2] = last;
 	for (size_t t = 0; t < 6; t++) {
 		struct ceb_event *ev = make_event(t < 5 ? types[t] : NULL);
-		struct collect c = { 0 };
+		struct collect c = {0};
 		void *want[64];
 		size_t nwant = 0;
 
@@ -569,7 +575,7 @@ START_TEST(test_index_keeps_insertion_order_and_stops_when_the_callback_says_so)
 	struct ceb_filter *b = ceb_filter_true();
 	struct ceb_filter *c = attrs1(CEB_FILTER_LEGACY, "type", "t");
 	struct ceb_event *ev = make_event("t");
-	struct collect col = { 0 };
+	struct collect col = {0};
 	int items[3];
 
 	ck_assert_int_eq(ceb_filter_index_add(idx, a, &items[0]), 0);
@@ -597,9 +603,11 @@ END_TEST
 
 START_TEST(test_cesql_filter_passes_only_boolean_true_without_error)
 {
-	const char *pass[] = { "TRUE", "type = 'order'", "EXISTS id", "myint > 1" };
-	const char *fail[] = { "FALSE", "1", "'true'", "missing = 1", "NOT missing",
-			       "true AND (1 = 1 / 0)", "INT('x') = 0", "type = 'Order'" };
+	const char *pass[] = {"TRUE", "type = 'order'", "EXISTS id", "myint > 1"};
+	const char *fail[] = {"FALSE",        "1",
+	                      "'true'",       "missing = 1",
+	                      "NOT missing",  "true AND (1 = 1 / 0)",
+	                      "INT('x') = 0", "type = 'Order'"};
 	struct ceb_event *ev = make_event("order");
 
 	ck_assert_int_eq(ceb_event_set_int(ev, "myint", 42), 0);
@@ -622,25 +630,36 @@ END_TEST
 
 START_TEST(test_cesql_parse_errors_name_the_column)
 {
-	ck_assert_int_eq(expect_parse_error("(type = 'a'))", "unexpected token ')' at column 13",
-					    NULL), 13);
-	ck_assert_int_eq(expect_parse_error("type = 'a' AND )", "unexpected token ')' at column 16",
-					    NULL), 16);
-	ck_assert_int_eq(expect_parse_error("ABC(", "unexpected end of expression at column 5",
-					    NULL), 5);
-	ck_assert_int_eq(expect_parse_error("x LIKE 123", "expected a string literal after LIKE, "
-					    "got token '123' at column 8", NULL), 8);
-	ck_assert_int_eq(expect_parse_error("id = 'abc", "unterminated string literal at column 6",
-					    NULL), 6);
-	ck_assert_int_eq(expect_parse_error("1 # 2", "unexpected character '#' at column 3", NULL), 3);
-	ck_assert_int_eq(expect_parse_error("2147483648", "integer literal out of range at column 1",
-					    NULL), 1);
-	ck_assert_int_eq(expect_parse_error("x IN ()", "unexpected token ')' at column 7", NULL), 7);
-	ck_assert_int_eq(expect_parse_error("a NOT b", "unexpected token 'b' at column 7", NULL), 7);
+	ck_assert_int_eq(
+	        expect_parse_error("(type = 'a'))", "unexpected token ')' at column 13", NULL), 13);
+	ck_assert_int_eq(
+	        expect_parse_error("type = 'a' AND )", "unexpected token ')' at column 16", NULL),
+	        16);
+	ck_assert_int_eq(
+	        expect_parse_error("ABC(", "unexpected end of expression at column 5", NULL), 5);
+	ck_assert_int_eq(expect_parse_error("x LIKE 123",
+	                                    "expected a string literal after LIKE, "
+	                                    "got token '123' at column 8",
+	                                    NULL),
+	                 8);
+	ck_assert_int_eq(
+	        expect_parse_error("id = 'abc", "unterminated string literal at column 6", NULL),
+	        6);
+	ck_assert_int_eq(expect_parse_error("1 # 2", "unexpected character '#' at column 3", NULL),
+	                 3);
+	ck_assert_int_eq(
+	        expect_parse_error("2147483648", "integer literal out of range at column 1", NULL),
+	        1);
+	ck_assert_int_eq(expect_parse_error("x IN ()", "unexpected token ')' at column 7", NULL),
+	                 7);
+	ck_assert_int_eq(expect_parse_error("a NOT b", "unexpected token 'b' at column 7", NULL),
+	                 7);
 	ck_assert_int_eq(expect_parse_error("EXISTS 1", NULL, NULL), 8);
 	ck_assert_int_eq(expect_parse_error("my_ext = 1",
-					    "invalid attribute name 'my_ext' at column 1", NULL), 1);
-	ck_assert_int_eq(expect_parse_error("", "unexpected end of expression at column 1", NULL), 1);
+	                                    "invalid attribute name 'my_ext' at column 1", NULL),
+	                 1);
+	ck_assert_int_eq(expect_parse_error("", "unexpected end of expression at column 1", NULL),
+	                 1);
 	/* Columns count characters, not bytes. */
 	ck_assert_int_eq(expect_parse_error("'\xc3\xa9\xc3\xa9' = )", NULL, NULL), 8);
 }
@@ -666,12 +685,13 @@ START_TEST(test_unknown_functions_are_rejected_by_the_filter_not_the_evaluator)
 	char err[128];
 	int col = 0;
 
-	ck_assert_int_eq(ceb_filter_cesql("TRUE AND NOPE(1, 2)", NULL, &flt, err, sizeof(err), &col),
-			 CEB_EINVAL);
+	ck_assert_int_eq(
+	        ceb_filter_cesql("TRUE AND NOPE(1, 2)", NULL, &flt, err, sizeof(err), &col),
+	        CEB_EINVAL);
 	ck_assert_str_eq(err, "unknown function NOPE/2 at column 10");
 	ck_assert_int_eq(col, 10);
 	ck_assert_int_eq(ceb_filter_cesql("LENGTH()", NULL, &flt, err, sizeof(err), &col),
-			 CEB_EINVAL);
+	                 CEB_EINVAL);
 	ck_assert_ptr_null(flt);
 	expect_bool("NOPE(1)", ev, false, CEB_CESQL_EMISSING_FUNCTION);
 	expect_bool("concat_ws()", ev, false, CEB_CESQL_EMISSING_FUNCTION);
@@ -684,7 +704,7 @@ START_TEST(test_cesql_expressions_over_the_length_limit_are_rejected)
 {
 	char *expr = malloc(5000);
 	struct ceb_cesql *q = NULL;
-	struct ceb_cesql_limits small = { .max_length = 10, .max_depth = 64 };
+	struct ceb_cesql_limits small = {.max_length = 10, .max_depth = 64};
 	char err[128];
 
 	ck_assert_ptr_nonnull(expr);
@@ -697,10 +717,11 @@ START_TEST(test_cesql_expressions_over_the_length_limit_are_rejected)
 	q = NULL;
 	memmove(expr + 1, expr, 4096);
 	expr[0] = ' ';
-	ck_assert_int_eq(ceb_cesql_compile(expr, 4097, NULL, &q, err, sizeof(err), NULL), CEB_EINVAL);
+	ck_assert_int_eq(ceb_cesql_compile(expr, 4097, NULL, &q, err, sizeof(err), NULL),
+	                 CEB_EINVAL);
 	ck_assert_str_eq(err, "expression longer than 4096 bytes");
 	ck_assert_int_eq(ceb_cesql_compile("1 + 2 + 3 + 4", 13, &small, &q, err, sizeof(err), NULL),
-			 CEB_EINVAL);
+	                 CEB_EINVAL);
 	ck_assert_int_eq(ceb_cesql_compile("1 + 2 + 3", 9, &small, &q, err, sizeof(err), NULL), 0);
 	ceb_cesql_free(q);
 	free(expr);
@@ -737,21 +758,21 @@ START_TEST(test_cesql_nesting_deeper_than_the_limit_is_rejected)
 	free(s);
 	s = nest("(", "TRUE", ")", 65);
 	ck_assert_int_eq(ceb_cesql_compile(s, strlen(s), NULL, &q, err, sizeof(err), NULL),
-			 CEB_EINVAL);
+	                 CEB_EINVAL);
 	ck_assert_str_eq(err, "expression nested deeper than 64 levels at column 65");
 	free(s);
 	s = nest("NOT ", "TRUE", "", 100);
 	ck_assert_int_eq(ceb_cesql_compile(s, strlen(s), NULL, &q, err, sizeof(err), NULL),
-			 CEB_EINVAL);
+	                 CEB_EINVAL);
 	free(s);
 	s = nest("ABS(", "1", ")", 500);
 	ck_assert_int_eq(ceb_cesql_compile(s, strlen(s), NULL, &q, err, sizeof(err), NULL),
-			 CEB_EINVAL);
+	                 CEB_EINVAL);
 	free(s);
 	/* Left-associative sums deepen the tree: 80 terms is too deep. */
 	s = nest("1 + ", "1", "", 80);
 	ck_assert_int_eq(ceb_cesql_compile(s, strlen(s), NULL, &q, err, sizeof(err), NULL),
-			 CEB_EINVAL);
+	                 CEB_EINVAL);
 	free(s);
 	/* A chain of 250 ANDs is one n-ary node, not 250 levels. */
 	s = nest("EXISTS id AND ", "TRUE", "", 250);
@@ -873,8 +894,8 @@ START_TEST(test_cesql_integer_and_boolean_attributes_keep_their_types)
 	ck_assert_int_eq(ceb_event_set_bool(ev, "mybool", true), 0);
 	expect_int("myint + 1", ev, 43, CEB_CESQL_OK);
 	expect_bool("mybool AND TRUE", ev, true, CEB_CESQL_OK);
-	expect_bool("myint = '42'", ev, true, CEB_CESQL_OK);  /* right side String: "42" = "42" */
-	expect_bool("'42' = myint", ev, true, CEB_CESQL_OK);  /* right side Integer: 42 = 42 */
+	expect_bool("myint = '42'", ev, true, CEB_CESQL_OK); /* right side String: "42" = "42" */
+	expect_bool("'42' = myint", ev, true, CEB_CESQL_OK); /* right side Integer: 42 = 42 */
 	expect_bool("mybool = 'true'", ev, true, CEB_CESQL_OK);
 	expect_bool("myint IN ('41', '42')", ev, true, CEB_CESQL_OK);
 	expect_str("STRING(myint)", ev, "42");
@@ -889,16 +910,21 @@ START_TEST(test_cesql_string_functions_count_characters_not_bytes)
 
 	expect_int("LENGTH('h\xc3\xa9llo')", ev, 5, CEB_CESQL_OK);
 	expect_int("LENGTH('\xf0\x9f\x98\x80')", ev, 1, CEB_CESQL_OK);
-	expect_str("LEFT('\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e', 2)", ev, "\xe6\x97\xa5\xe6\x9c\xac");
+	expect_str("LEFT('\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e', 2)", ev,
+	           "\xe6\x97\xa5\xe6\x9c\xac");
 	expect_str("RIGHT('\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e', 1)", ev, "\xe8\xaa\x9e");
-	expect_str("SUBSTRING('\xc3\xb1" "and\xc3\xba', 2, 3)", ev, "and");
-	expect_str("SUBSTRING('\xc3\xb1" "and\xc3\xba', -2)", ev, "d\xc3\xba");
+	expect_str("SUBSTRING('\xc3\xb1"
+	           "and\xc3\xba', 2, 3)",
+	           ev, "and");
+	expect_str("SUBSTRING('\xc3\xb1"
+	           "and\xc3\xba', -2)",
+	           ev, "d\xc3\xba");
 	expect_str("SUBSTRING('abc', 2, 100)", ev, "bc");
 	{
 		struct ceb_cesql_value v;
 
 		ck_assert_int_eq(eval("SUBSTRING('abc', 1, -1)", ev, &v),
-				 CEB_CESQL_EFUNCTION_EVALUATION);
+		                 CEB_CESQL_EFUNCTION_EVALUATION);
 		ck_assert_str_eq(v.s, "");
 		ceb_cesql_value_clear(&v);
 		ck_assert_int_eq(eval("RIGHT('abc', -1)", ev, &v), CEB_CESQL_EFUNCTION_EVALUATION);
@@ -919,15 +945,22 @@ START_TEST(test_lower_and_upper_map_latin1_greek_and_cyrillic)
 {
 	struct ceb_event *ev = make_event("t");
 
-	expect_str("UPPER('stra\xc3\x9f" "e \xc3\xa9t\xc3\xa9 \xc3\xbf')", ev,
-		   "STRA\xc3\x9f" "E \xc3\x89T\xc3\x89 \xc5\xb8");
+	expect_str("UPPER('stra\xc3\x9f"
+	           "e \xc3\xa9t\xc3\xa9 \xc3\xbf')",
+	           ev,
+	           "STRA\xc3\x9f"
+	           "E \xc3\x89T\xc3\x89 \xc5\xb8");
 	expect_str("LOWER('\xce\x91\xce\x92\xce\x93 \xce\xa3')", ev,
-		   "\xce\xb1\xce\xb2\xce\xb3 \xcf\x83");
+	           "\xce\xb1\xce\xb2\xce\xb3 \xcf\x83");
 	expect_str("UPPER('\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82')", ev,
-		   "\xd0\x9f\xd0\xa0\xd0\x98\xd0\x92\xd0\x95\xd0\xa2");
-	expect_str("LOWER('\xc4\xb0I')", ev, "ii");      /* U+0130 to i: one byte shorter */
-	expect_str("UPPER('\xc4\xb1')", ev, "I");        /* U+0131 dotless i */
-	expect_str("UPPER('a\xff" "b')", ev, "A\xff" "B"); /* invalid bytes pass through */
+	           "\xd0\x9f\xd0\xa0\xd0\x98\xd0\x92\xd0\x95\xd0\xa2");
+	expect_str("LOWER('\xc4\xb0I')", ev, "ii"); /* U+0130 to i: one byte shorter */
+	expect_str("UPPER('\xc4\xb1')", ev, "I");   /* U+0131 dotless i */
+	expect_str("UPPER('a\xff"
+	           "b')",
+	           ev,
+	           "A\xff"
+	           "B"); /* invalid bytes pass through */
 	ceb_event_unref(ev);
 }
 END_TEST
@@ -935,7 +968,7 @@ END_TEST
 START_TEST(test_case_table_agrees_with_the_c_utf8_locale)
 {
 	locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-	const uint32_t ranges[][2] = { { 0, 0x17F }, { 0x370, 0x3FF }, { 0x400, 0x4FF } };
+	const uint32_t ranges[][2] = {{0, 0x17F}, {0x370, 0x3FF}, {0x400, 0x4FF}};
 	size_t checked = 0;
 
 	if (!loc)
@@ -947,9 +980,11 @@ START_TEST(test_case_table_agrees_with_the_c_utf8_locale)
 
 			/* The table maps a subset; where it maps, it must agree with glibc. */
 			if (up != c)
-				ck_assert_msg(up == (uint32_t)towupper_l(c, loc), "upper U+%04X", c);
+				ck_assert_msg(up == (uint32_t)towupper_l(c, loc), "upper U+%04X",
+				              c);
 			if (lo != c)
-				ck_assert_msg(lo == (uint32_t)towlower_l(c, loc), "lower U+%04X", c);
+				ck_assert_msg(lo == (uint32_t)towlower_l(c, loc), "lower U+%04X",
+				              c);
 			checked += up != c || lo != c;
 		}
 	}
@@ -969,7 +1004,9 @@ START_TEST(test_trim_removes_unicode_white_space_but_not_control_characters)
 {
 	struct ceb_event *ev = make_event("t");
 
-	expect_str("TRIM(' \t\xc2\xa0" "a b\xe3\x80\x80\n')", ev, "a b");
+	expect_str("TRIM(' \t\xc2\xa0"
+	           "a b\xe3\x80\x80\n')",
+	           ev, "a b");
 	expect_str("TRIM('\x01 a \x01')", ev, "\x01 a \x01");
 	expect_str("TRIM('   ')", ev, "");
 	ceb_event_unref(ev);
@@ -1018,7 +1055,8 @@ START_TEST(test_cesql_error_names_match_the_tck)
 	ck_assert_str_eq(ceb_cesql_error_name(CEB_CESQL_ECAST), "cast");
 	ck_assert_str_eq(ceb_cesql_error_name(CEB_CESQL_EMISSING_ATTRIBUTE), "missingAttribute");
 	ck_assert_str_eq(ceb_cesql_error_name(CEB_CESQL_EMISSING_FUNCTION), "missingFunction");
-	ck_assert_str_eq(ceb_cesql_error_name(CEB_CESQL_EFUNCTION_EVALUATION), "functionEvaluation");
+	ck_assert_str_eq(ceb_cesql_error_name(CEB_CESQL_EFUNCTION_EVALUATION),
+	                 "functionEvaluation");
 	ck_assert_str_eq(ceb_cesql_error_name(CEB_CESQL_EGENERIC), "generic");
 }
 END_TEST
@@ -1037,7 +1075,8 @@ static Suite *filter_suite(void)
 	tcase_add_test(attrs, test_prefix_matches_the_leading_text_case_sensitively);
 	tcase_add_test(attrs, test_suffix_matches_the_trailing_text_case_sensitively);
 	tcase_add_test(attrs, test_extension_attributes_are_matched_like_context_attributes);
-	tcase_add_test(attrs, test_integer_and_boolean_extensions_compare_by_their_canonical_string);
+	tcase_add_test(attrs,
+	               test_integer_and_boolean_extensions_compare_by_their_canonical_string);
 	tcase_add_test(attrs, test_legacy_empty_value_means_present_with_any_non_empty_value);
 	tcase_add_test(attrs, test_legacy_non_empty_values_match_exactly);
 	tcase_add_test(attrs, test_legacy_filter_without_attributes_matches_every_event);
@@ -1068,7 +1107,8 @@ static Suite *filter_suite(void)
 	tcase_add_test(sql, test_like_wildcards_escapes_and_characters);
 	tcase_add_test(sql, test_cesql_keywords_are_case_insensitive_and_names_are_lowered);
 	tcase_add_test(sql, test_cesql_logical_operators_are_right_associative_and_short_circuit);
-	tcase_add_test(sql, test_cesql_integer_arithmetic_wraps_and_division_by_zero_is_a_math_error);
+	tcase_add_test(sql,
+	               test_cesql_integer_arithmetic_wraps_and_division_by_zero_is_a_math_error);
 	tcase_add_test(sql, test_cesql_integer_and_boolean_attributes_keep_their_types);
 	tcase_add_test(sql, test_cesql_string_functions_count_characters_not_bytes);
 	tcase_add_test(sql, test_lower_and_upper_map_latin1_greek_and_cyrillic);

@@ -21,22 +21,22 @@ struct hdr {
 };
 
 static const struct hdr required[] = {
-	{ "ce-specversion", "1.0" }, { "ce-id", "1" }, { "ce-source", "/s" }, { "ce-type", "t" },
-	{ NULL, NULL },
+        {"ce-specversion", "1.0"}, {"ce-id", "1"}, {"ce-source", "/s"},
+        {"ce-type", "t"},          {NULL, NULL},
 };
 
 /* Decodes a request made of the required ce- headers (when with_required), extra, and body. */
 static int request(bool with_required, const struct hdr *extra, const char *body, size_t body_len,
-		   const struct ceb_limits *lim, struct ceb_event ***evs, size_t *n,
-		   enum ceb_http_mode *mode)
+                   const struct ceb_limits *lim, struct ceb_event ***evs, size_t *n,
+                   enum ceb_http_mode *mode)
 {
 	struct ceb_http_header h[64];
-	struct ceb_http_request req = { h, 0, body, body_len };
+	struct ceb_http_request req = {h, 0, body, body_len};
 
 	for (int i = 0; with_required && required[i].name; i++)
-		h[req.nheaders++] = (struct ceb_http_header){ required[i].name, required[i].value };
+		h[req.nheaders++] = (struct ceb_http_header){required[i].name, required[i].value};
 	for (int i = 0; extra && extra[i].name; i++)
-		h[req.nheaders++] = (struct ceb_http_header){ extra[i].name, extra[i].value };
+		h[req.nheaders++] = (struct ceb_http_header){extra[i].name, extra[i].value};
 	err[0] = '\0';
 	*evs = NULL;
 	*n = 0;
@@ -68,12 +68,13 @@ static struct ceb_event *binary(const struct hdr *extra, const char *body)
 
 /* Asserts a request is rejected with rc and a message containing want. */
 static void assert_request_rejected(bool with_required, const struct hdr *extra, const char *body,
-				    int rc, const char *want)
+                                    int rc, const char *want)
 {
 	struct ceb_event **evs;
 	enum ceb_http_mode mode;
 	size_t n;
-	int got = request(with_required, extra, body, body ? strlen(body) : 0, NULL, &evs, &n, &mode);
+	int got =
+	        request(with_required, extra, body, body ? strlen(body) : 0, NULL, &evs, &n, &mode);
 
 	ck_assert_msg(got == rc, "got %d (%s), want %d", got, err, rc);
 	ck_assert_msg(strstr(err, want), "message '%s' lacks '%s'", err, want);
@@ -83,7 +84,7 @@ static void assert_request_rejected(bool with_required, const struct hdr *extra,
 
 static void assert_ext(const char *header_value, const char *want)
 {
-	const struct hdr extra[] = { { "ce-myext", header_value }, { NULL, NULL } };
+	const struct hdr extra[] = {{"ce-myext", header_value}, {NULL, NULL}};
 	struct ceb_event *ev = binary(extra, NULL);
 
 	ck_assert_str_eq(ceb_event_get(ev, "myext")->value, want);
@@ -92,7 +93,7 @@ static void assert_ext(const char *header_value, const char *want)
 
 static void assert_ext_rejected(const char *header_value, const char *want)
 {
-	const struct hdr extra[] = { { "ce-myext", header_value }, { NULL, NULL } };
+	const struct hdr extra[] = {{"ce-myext", header_value}, {NULL, NULL}};
 
 	assert_request_rejected(true, extra, NULL, CEB_EINVAL, want);
 }
@@ -103,24 +104,25 @@ static const char feature_body[] = "{\n    \"message\": \"Hello World!\"\n}";
 
 START_TEST(test_binary_mode_maps_ce_headers_content_type_and_body)
 {
-	static const char *const cts[] = { "application/json", "application/json; charset=utf-8" };
+	static const char *const cts[] = {"application/json", "application/json; charset=utf-8"};
 	const struct hdr h[] = {
-		{ "Host", "example.com" },
-		{ "ce-specversion", "1.0" },
-		{ "ce-type", "com.example.someevent" },
-		{ "ce-time", "2018-04-05T03:56:24Z" },
-		{ "ce-id", "1234-1234-1234" },
-		{ "ce-source", "/mycontext/subcontext" },
-		{ "Content-Type", cts[_i] },
-		{ "Content-Length", "33" },
-		{ NULL, NULL },
+	        {"Host", "example.com"},
+	        {"ce-specversion", "1.0"},
+	        {"ce-type", "com.example.someevent"},
+	        {"ce-time", "2018-04-05T03:56:24Z"},
+	        {"ce-id", "1234-1234-1234"},
+	        {"ce-source", "/mycontext/subcontext"},
+	        {"Content-Type", cts[_i]},
+	        {"Content-Length", "33"},
+	        {NULL, NULL},
 	};
 	struct ceb_event **evs;
 	enum ceb_http_mode mode;
 	size_t n, len;
 	const char *data;
 
-	ck_assert_int_eq(request(false, h, feature_body, strlen(feature_body), NULL, &evs, &n, &mode), 0);
+	ck_assert_int_eq(
+	        request(false, h, feature_body, strlen(feature_body), NULL, &evs, &n, &mode), 0);
 	ck_assert_int_eq(mode, CEB_HTTP_BINARY);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_uint_eq(ceb_event_attr_count(evs[0]), 6);
@@ -140,22 +142,24 @@ END_TEST
 START_TEST(test_structured_mode_accepts_cloudevents_json_with_or_without_charset)
 {
 	static const char *const cts[] = {
-		"application/cloudevents+json", "application/cloudevents+json; charset=utf-8",
-		"Application/CloudEvents+JSON; Charset=UTF-8", "application/cloudevents+json;charset=\"utf-8\"",
+	        "application/cloudevents+json",
+	        "application/cloudevents+json; charset=utf-8",
+	        "Application/CloudEvents+JSON; Charset=UTF-8",
+	        "application/cloudevents+json;charset=\"utf-8\"",
 	};
 	static const char body[] = "{\n"
-				   "    \"specversion\": \"1.0\",\n"
-				   "    \"type\": \"com.example.someevent\",\n"
-				   "    \"time\": \"2018-04-05T03:56:24Z\",\n"
-				   "    \"id\": \"1234-1234-1234\",\n"
-				   "    \"source\": \"/mycontext/subcontext\",\n"
-				   "    \"datacontenttype\": \"application/json\",\n"
-				   "    \"data\": {\n"
-				   "        \"message\": \"Hello World!\"\n"
-				   "    }\n"
-				   "}";
+	                           "    \"specversion\": \"1.0\",\n"
+	                           "    \"type\": \"com.example.someevent\",\n"
+	                           "    \"time\": \"2018-04-05T03:56:24Z\",\n"
+	                           "    \"id\": \"1234-1234-1234\",\n"
+	                           "    \"source\": \"/mycontext/subcontext\",\n"
+	                           "    \"datacontenttype\": \"application/json\",\n"
+	                           "    \"data\": {\n"
+	                           "        \"message\": \"Hello World!\"\n"
+	                           "    }\n"
+	                           "}";
 	static const char data_want[] = "{\n        \"message\": \"Hello World!\"\n    }";
-	const struct hdr h[] = { { "Content-Type", cts[_i] }, { "ce-id", "ignored" }, { NULL, NULL } };
+	const struct hdr h[] = {{"Content-Type", cts[_i]}, {"ce-id", "ignored"}, {NULL, NULL}};
 	struct ceb_event **evs;
 	enum ceb_http_mode mode;
 	size_t n, len;
@@ -179,8 +183,8 @@ END_TEST
 START_TEST(test_batch_mode_is_tested_first_and_case_insensitively)
 {
 	const char *body = "[" MIN_JSON "," MIN_JSON "]";
-	const struct hdr h[] = { { "CONTENT-TYPE", "Application/CloudEvents-Batch+Json" },
-				 { NULL, NULL } };
+	const struct hdr h[] = {{"CONTENT-TYPE", "Application/CloudEvents-Batch+Json"},
+	                        {NULL, NULL}};
 	struct ceb_event **evs;
 	enum ceb_http_mode mode;
 	size_t n;
@@ -199,13 +203,16 @@ END_TEST
 START_TEST(test_other_event_formats_are_unsupported_media_types)
 {
 	static const char *const cts[] = {
-		"application/cloudevents+avro", "application/cloudevents+xml",
-		"application/cloudevents", "application/cloudevents-batch+xml",
-		"application/cloudevents-batch", "application/cloudeventsjson",
-		"application/cloudevents+json; charset=iso-8859-1",
-		"application/cloudevents-batch+json; charset=utf-16",
+	        "application/cloudevents+avro",
+	        "application/cloudevents+xml",
+	        "application/cloudevents",
+	        "application/cloudevents-batch+xml",
+	        "application/cloudevents-batch",
+	        "application/cloudeventsjson",
+	        "application/cloudevents+json; charset=iso-8859-1",
+	        "application/cloudevents-batch+json; charset=utf-16",
 	};
-	const struct hdr h[] = { { "Content-Type", cts[_i] }, { NULL, NULL } };
+	const struct hdr h[] = {{"Content-Type", cts[_i]}, {NULL, NULL}};
 
 	assert_request_rejected(false, h, MIN_JSON, CEB_EUNSUPPORTED, "is not supported");
 }
@@ -213,26 +220,26 @@ END_TEST
 
 START_TEST(test_structured_and_batch_errors_are_reported)
 {
-	const struct hdr st[] = { { "Content-Type", "application/cloudevents+json" }, { NULL, NULL } };
-	const struct hdr bt[] = { { "Content-Type", "application/cloudevents-batch+json" },
-				  { NULL, NULL } };
+	const struct hdr st[] = {{"Content-Type", "application/cloudevents+json"}, {NULL, NULL}};
+	const struct hdr bt[] = {{"Content-Type", "application/cloudevents-batch+json"},
+	                         {NULL, NULL}};
 
 	assert_request_rejected(false, st, "{\"id\":\"1\"}", CEB_EINVAL,
-				"missing required attribute 'specversion'");
+	                        "missing required attribute 'specversion'");
 	assert_request_rejected(false, st, "", CEB_EINVAL, "invalid JSON");
 	/* An empty body may come as NULL (a fuzzer finding: NULL + 0 is undefined). */
 	assert_request_rejected(false, st, NULL, CEB_EINVAL, "empty body");
 	assert_request_rejected(false, bt, NULL, CEB_EINVAL, "empty body");
 	assert_request_rejected(false, bt, MIN_JSON, CEB_EINVAL, "must be an array of events");
 	assert_request_rejected(false, bt, "[" MIN_JSON ",{}]", CEB_EINVAL,
-				"event 2: missing required attribute");
+	                        "event 2: missing required attribute");
 }
 END_TEST
 
 START_TEST(test_more_than_one_content_type_is_rejected)
 {
-	const struct hdr h[] = { { "Content-Type", "text/plain" }, { "content-type", "text/plain" },
-				 { NULL, NULL } };
+	const struct hdr h[] = {
+	        {"Content-Type", "text/plain"}, {"content-type", "text/plain"}, {NULL, NULL}};
 
 	assert_request_rejected(true, h, "x", CEB_EINVAL, "more than one Content-Type header");
 }
@@ -293,18 +300,19 @@ START_TEST(test_binary_mode_applies_the_type_system_after_decoding)
 	assert_ext_rejected("a%0Ab", "attribute 'myext': control character U+000A");
 	assert_ext_rejected("%EF%BF%BE", "noncharacter U+FFFE");
 	{
-		const struct hdr h[] = { { "ce-time", "2018-02-30T00:00:00Z" }, { NULL, NULL } };
+		const struct hdr h[] = {{"ce-time", "2018-02-30T00:00:00Z"}, {NULL, NULL}};
 
 		assert_request_rejected(true, h, NULL, CEB_EINVAL,
-					"attribute 'time': not an RFC 3339 timestamp");
+		                        "attribute 'time': not an RFC 3339 timestamp");
 	}
 	{
-		const struct hdr h[] = { { "ce-subject", "" }, { NULL, NULL } };
+		const struct hdr h[] = {{"ce-subject", ""}, {NULL, NULL}};
 
-		assert_request_rejected(true, h, NULL, CEB_EINVAL, "attribute 'subject': must not be empty");
+		assert_request_rejected(true, h, NULL, CEB_EINVAL,
+		                        "attribute 'subject': must not be empty");
 	}
 	{
-		const struct hdr h[] = { { "Content-Type", "not a media type" }, { NULL, NULL } };
+		const struct hdr h[] = {{"Content-Type", "not a media type"}, {NULL, NULL}};
 
 		assert_request_rejected(true, h, "x", CEB_EINVAL, "attribute 'datacontenttype'");
 	}
@@ -314,8 +322,8 @@ END_TEST
 START_TEST(test_binary_mode_header_names_are_case_insensitive_and_stored_lower_case)
 {
 	const struct hdr h[] = {
-		{ "CE-SPECVERSION", "1.0" }, { "Ce-Id", "1" }, { "cE-sOuRcE", "/s" }, { "ce-type", "t" },
-		{ "CE-MyExtension", "x" },   { NULL, NULL },
+	        {"CE-SPECVERSION", "1.0"}, {"Ce-Id", "1"},          {"cE-sOuRcE", "/s"},
+	        {"ce-type", "t"},          {"CE-MyExtension", "x"}, {NULL, NULL},
 	};
 	struct ceb_event **evs;
 	enum ceb_http_mode mode;
@@ -331,21 +339,22 @@ END_TEST
 
 START_TEST(test_binary_mode_rejects_ce_datacontenttype)
 {
-	const struct hdr h[] = { { "ce-datacontenttype", "text/plain" }, { NULL, NULL } };
-	const struct hdr h2[] = { { "Content-Type", "text/plain" },
-				  { "CE-DataContentType", "text/plain" }, { NULL, NULL } };
+	const struct hdr h[] = {{"ce-datacontenttype", "text/plain"}, {NULL, NULL}};
+	const struct hdr h2[] = {
+	        {"Content-Type", "text/plain"}, {"CE-DataContentType", "text/plain"}, {NULL, NULL}};
 
-	assert_request_rejected(true, h, "x", CEB_EINVAL,
-				"header 'ce-datacontenttype' is not allowed in binary mode; send the "
-				"media type in Content-Type");
+	assert_request_rejected(
+	        true, h, "x", CEB_EINVAL,
+	        "header 'ce-datacontenttype' is not allowed in binary mode; send the "
+	        "media type in Content-Type");
 	assert_request_rejected(true, h2, "x", CEB_EINVAL, "'ce-datacontenttype' is not allowed");
 }
 END_TEST
 
 START_TEST(test_binary_mode_rejects_duplicate_ce_headers)
 {
-	const struct hdr h[] = { { "ce-id", "2" }, { NULL, NULL } };
-	const struct hdr h2[] = { { "ce-x", "1" }, { "CE-X", "2" }, { NULL, NULL } };
+	const struct hdr h[] = {{"ce-id", "2"}, {NULL, NULL}};
+	const struct hdr h2[] = {{"ce-x", "1"}, {"CE-X", "2"}, {NULL, NULL}};
 
 	assert_request_rejected(true, h, NULL, CEB_EINVAL, "header 'ce-id' appears more than once");
 	assert_request_rejected(true, h2, NULL, CEB_EINVAL, "header 'ce-x' appears more than once");
@@ -354,8 +363,8 @@ END_TEST
 
 START_TEST(test_binary_mode_rejects_invalid_attribute_names)
 {
-	static const char *const names[] = { "ce-my_ext", "ce-", "ce-data", "ce-a.b", "ce-\xc3\xa9" };
-	const struct hdr h[] = { { names[_i], "v" }, { NULL, NULL } };
+	static const char *const names[] = {"ce-my_ext", "ce-", "ce-data", "ce-a.b", "ce-\xc3\xa9"};
+	const struct hdr h[] = {{names[_i], "v"}, {NULL, NULL}};
 
 	assert_request_rejected(true, h, NULL, CEB_EINVAL, "not a valid attribute name");
 }
@@ -383,7 +392,7 @@ END_TEST
 
 START_TEST(test_a_request_without_ce_headers_is_not_a_cloudevent)
 {
-	const struct hdr h[] = { { "Content-Type", "application/json" }, { NULL, NULL } };
+	const struct hdr h[] = {{"Content-Type", "application/json"}, {NULL, NULL}};
 
 	assert_request_rejected(false, h, "{}", CEB_EINVAL, "not a CloudEvent: no ce- headers");
 }
@@ -391,8 +400,8 @@ END_TEST
 
 START_TEST(test_binary_mode_names_a_missing_required_attribute)
 {
-	const struct hdr h[] = { { "ce-specversion", "1.0" }, { "ce-source", "/s" }, { "ce-type", "t" },
-				 { NULL, NULL } };
+	const struct hdr h[] = {
+	        {"ce-specversion", "1.0"}, {"ce-source", "/s"}, {"ce-type", "t"}, {NULL, NULL}};
 
 	assert_request_rejected(false, h, NULL, CEB_EINVAL, "missing required attribute 'id'");
 }
@@ -401,10 +410,10 @@ END_TEST
 START_TEST(test_limits_give_too_big)
 {
 	struct ceb_limits lim = ceb_limits_default;
-	const struct hdr st[] = { { "Content-Type", "application/cloudevents+json" }, { NULL, NULL } };
-	const struct hdr ext[] = { { "ce-a", "1" }, { "ce-b", "2" }, { NULL, NULL } };
-	const struct hdr bt[] = { { "Content-Type", "application/cloudevents-batch+json" },
-				  { NULL, NULL } };
+	const struct hdr st[] = {{"Content-Type", "application/cloudevents+json"}, {NULL, NULL}};
+	const struct hdr ext[] = {{"ce-a", "1"}, {"ce-b", "2"}, {NULL, NULL}};
+	const struct hdr bt[] = {{"Content-Type", "application/cloudevents-batch+json"},
+	                         {NULL, NULL}};
 	struct ceb_event **evs;
 	enum ceb_http_mode mode;
 	size_t n;
@@ -412,9 +421,11 @@ START_TEST(test_limits_give_too_big)
 
 	memset(body, 'b', sizeof(body));
 	lim.max_event_size = 100;
-	ck_assert_int_eq(request(true, NULL, body, sizeof(body), &lim, &evs, &n, &mode), CEB_ETOOBIG);
+	ck_assert_int_eq(request(true, NULL, body, sizeof(body), &lim, &evs, &n, &mode),
+	                 CEB_ETOOBIG);
 	ck_assert_ptr_nonnull(strstr(err, "event is over 100 bytes"));
-	ck_assert_int_eq(request(false, st, body, sizeof(body), &lim, &evs, &n, &mode), CEB_ETOOBIG);
+	ck_assert_int_eq(request(false, st, body, sizeof(body), &lim, &evs, &n, &mode),
+	                 CEB_ETOOBIG);
 	lim = ceb_limits_default;
 	lim.max_attrs = 5;
 	/* Too many attributes or too long a value is a bad event (400), not a big one (413). */
@@ -422,13 +433,15 @@ START_TEST(test_limits_give_too_big)
 	ck_assert_str_eq(err, "too many ce- headers (limit 5 attributes)");
 	lim = ceb_limits_default;
 	lim.max_value_len = 3;
-	ck_assert_int_eq(request(true, (const struct hdr[]){ { "ce-a", "%41%42%43%44" }, { NULL, NULL } },
-				 NULL, 0, &lim, &evs, &n, &mode), CEB_EINVAL);
+	ck_assert_int_eq(request(true, (const struct hdr[]){{"ce-a", "%41%42%43%44"}, {NULL, NULL}},
+	                         NULL, 0, &lim, &evs, &n, &mode),
+	                 CEB_EINVAL);
 	ck_assert_str_eq(err, "attribute 'a': value is 4 bytes (limit 3)");
 	lim = ceb_limits_default;
 	lim.max_batch = 1;
 	ck_assert_int_eq(request(false, bt, "[" MIN_JSON "," MIN_JSON "]", 2 * strlen(MIN_JSON) + 3,
-				 &lim, &evs, &n, &mode), CEB_ETOOBIG);
+	                         &lim, &evs, &n, &mode),
+	                 CEB_ETOOBIG);
 	ck_assert_ptr_null(evs);
 }
 END_TEST
@@ -466,10 +479,11 @@ END_TEST
 START_TEST(test_binary_encoding_writes_one_ce_header_per_attribute)
 {
 	struct ceb_event *ev = fixture_json_event(
-		"{\"specversion\":\"1.0\",\"id\":\"Euro \xe2\x82\xac \xf0\x9f\x98\x80\",\"source\":\"/s\","
-		"\"type\":\"t\",\"datacontenttype\":\"text/plain; charset=\\\"utf-8\\\"\","
-		"\"subject\":\"100% \\\"quoted\\\"\",\"n\":42,\"b\":true,\"data\":\"x\"}");
-	struct fixture_headers hs = { 0 };
+	        "{\"specversion\":\"1.0\",\"id\":\"Euro \xe2\x82\xac "
+	        "\xf0\x9f\x98\x80\",\"source\":\"/s\","
+	        "\"type\":\"t\",\"datacontenttype\":\"text/plain; charset=\\\"utf-8\\\"\","
+	        "\"subject\":\"100% \\\"quoted\\\"\",\"n\":42,\"b\":true,\"data\":\"x\"}");
+	struct fixture_headers hs = {0};
 
 	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_BINARY, fixture_headers_add, &hs), 0);
 	ck_assert_uint_eq(hs.n, 8);
@@ -490,14 +504,15 @@ END_TEST
 START_TEST(test_binary_encoding_sets_application_json_for_json_data_without_a_type)
 {
 	struct ceb_event *ev = fixture_json_event(MIN_JSON);
-	struct fixture_headers hs = { 0 };
+	struct fixture_headers hs = {0};
 
 	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_BINARY, fixture_headers_add, &hs), 0);
 	ck_assert_ptr_null(fixture_header(&hs, "Content-Type"));
 	fixture_headers_free(&hs);
 	ceb_event_unref(ev);
-	ev = fixture_json_event("{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\","
-				"\"data\":\"I'm just a string\"}");
+	ev = fixture_json_event(
+	        "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\","
+	        "\"data\":\"I'm just a string\"}");
 	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_BINARY, fixture_headers_add, &hs), 0);
 	ck_assert_str_eq(fixture_header(&hs, "Content-Type"), "application/json");
 	fixture_headers_free(&hs);
@@ -508,9 +523,10 @@ END_TEST
 START_TEST(test_structured_encoding_sends_only_the_format_content_type)
 {
 	struct ceb_event *ev = fixture_json_event(MIN_JSON);
-	struct fixture_headers hs = { 0 };
+	struct fixture_headers hs = {0};
 
-	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_STRUCTURED, fixture_headers_add, &hs), 0);
+	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_STRUCTURED, fixture_headers_add, &hs),
+	                 0);
 	ck_assert_uint_eq(hs.n, 1);
 	ck_assert_str_eq(hs.h[0].name, "Content-Type");
 	ck_assert_str_eq(hs.h[0].value, "application/cloudevents+json; charset=utf-8");
@@ -543,17 +559,18 @@ END_TEST
 START_TEST(test_data_typed_application_cloudevents_cannot_go_in_binary_mode)
 {
 	struct ceb_event *ev = fixture_json_event(
-		"{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\","
-		"\"datacontenttype\":\"application/cloudevents+json\",\"data\":" MIN_JSON "}");
-	struct fixture_headers hs = { 0 };
+	        "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\","
+	        "\"datacontenttype\":\"application/cloudevents+json\",\"data\":" MIN_JSON "}");
+	struct fixture_headers hs = {0};
 	struct ceb_event *back = NULL;
 
 	/* A receiver would take such a body for a structured event, so binary mode refuses it. */
 	ck_assert(!ceb_http_binary_possible(ev));
 	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_BINARY, fixture_headers_add, &hs),
-			 CEB_EUNSUPPORTED);
+	                 CEB_EUNSUPPORTED);
 	ck_assert_uint_eq(hs.n, 0);
-	ck_assert_int_eq(fixture_http_roundtrip(ev, CEB_HTTP_STRUCTURED, &back, err, sizeof(err)), 0);
+	ck_assert_int_eq(fixture_http_roundtrip(ev, CEB_HTTP_STRUCTURED, &back, err, sizeof(err)),
+	                 0);
 	ck_assert(ceb_event_equal(ev, back));
 	ceb_event_unref(back);
 	ceb_event_unref(ev);
@@ -566,22 +583,22 @@ END_TEST
 /* --- round trips --- */
 
 static const char *const fixtures[] = {
-	"tests/data/sdk-java-json/v1/min.json",
-	"tests/data/sdk-java-json/v1/min_subject_null.json",
-	"tests/data/sdk-java-json/v1/json_data.json",
-	"tests/data/sdk-java-json/v1/json_data_with_ext.json",
-	"tests/data/sdk-java-json/v1/json_data_with_fractional_time.json",
-	"tests/data/sdk-java-json/v1/base64_json_data.json",
-	"tests/data/sdk-java-json/v1/base64_json_data_with_ext.json",
-	"tests/data/sdk-java-json/v1/base64_text_data.json",
-	"tests/data/sdk-java-json/v1/base64_xml_data.json",
-	"tests/data/sdk-java-json/v1/text_data.json",
-	"tests/data/sdk-java-json/v1/xml_data.json",
-	"tests/data/sdk-java-json/v1/binary_attr.json",
-	"tests/data/sdk-java-json/v1/numeric_ext.json",
-	"tests/data/sdk-javascript/structured-event-0.json",
-	"tests/data/sdk-javascript/structured-event-1.json",
-	"tests/data/sdk-javascript/structured-event-2.json",
+        "tests/data/sdk-java-json/v1/min.json",
+        "tests/data/sdk-java-json/v1/min_subject_null.json",
+        "tests/data/sdk-java-json/v1/json_data.json",
+        "tests/data/sdk-java-json/v1/json_data_with_ext.json",
+        "tests/data/sdk-java-json/v1/json_data_with_fractional_time.json",
+        "tests/data/sdk-java-json/v1/base64_json_data.json",
+        "tests/data/sdk-java-json/v1/base64_json_data_with_ext.json",
+        "tests/data/sdk-java-json/v1/base64_text_data.json",
+        "tests/data/sdk-java-json/v1/base64_xml_data.json",
+        "tests/data/sdk-java-json/v1/text_data.json",
+        "tests/data/sdk-java-json/v1/xml_data.json",
+        "tests/data/sdk-java-json/v1/binary_attr.json",
+        "tests/data/sdk-java-json/v1/numeric_ext.json",
+        "tests/data/sdk-javascript/structured-event-0.json",
+        "tests/data/sdk-javascript/structured-event-1.json",
+        "tests/data/sdk-javascript/structured-event-2.json",
 };
 
 START_TEST(test_every_valid_fixture_survives_both_modes)
@@ -594,7 +611,7 @@ START_TEST(test_every_valid_fixture_survives_both_modes)
 	ev = fixture_json_event(json);
 	/* Structured mode carries everything, types included. */
 	ck_assert_msg(fixture_http_roundtrip(ev, CEB_HTTP_STRUCTURED, &back, err, sizeof(err)) == 0,
-		      "%s: %s", fixtures[_i], err);
+	              "%s: %s", fixtures[_i], err);
 	ck_assert_msg(ceb_event_equal(ev, back), "%s changed in structured mode", fixtures[_i]);
 	ceb_event_unref(back);
 	back = NULL;
@@ -602,8 +619,9 @@ START_TEST(test_every_valid_fixture_survives_both_modes)
 	 * data without datacontenttype comes back with application/json, typed extensions as
 	 * Strings with the same canonical value. */
 	ck_assert_msg(fixture_http_roundtrip(ev, CEB_HTTP_BINARY, &back, err, sizeof(err)) == 0,
-		      "%s: %s", fixtures[_i], err);
-	ck_assert_msg(fixture_equal_after_binary(ev, back), "%s changed in binary mode", fixtures[_i]);
+	              "%s: %s", fixtures[_i], err);
+	ck_assert_msg(fixture_equal_after_binary(ev, back), "%s changed in binary mode",
+	              fixtures[_i]);
 	ceb_event_unref(back);
 	ceb_event_unref(ev);
 	free(json);
@@ -613,8 +631,8 @@ END_TEST
 START_TEST(test_binary_round_trip_adds_application_json_and_loses_types_only)
 {
 	struct ceb_event *ev = fixture_json_event(
-		"{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\",\"n\":7,"
-		"\"data\":[1]}");
+	        "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\",\"n\":7,"
+	        "\"data\":[1]}");
 	struct ceb_event *back = NULL;
 
 	ck_assert_int_eq(fixture_http_roundtrip(ev, CEB_HTTP_BINARY, &back, err, sizeof(err)), 0);
@@ -635,7 +653,7 @@ END_TEST
 
 struct conf_event {
 	char mode[16];
-	struct ceb_buf attrs;  /* name\0value\0 pairs, core attributes and extensions */
+	struct ceb_buf attrs; /* name\0value\0 pairs, core attributes and extensions */
 	size_t nattrs;
 	struct ceb_buf transport; /* name\0value\0 pairs */
 	size_t ntransport;
@@ -664,7 +682,7 @@ static void add_pair(struct ceb_buf *b, const char *k, size_t kl, const char *v,
 static size_t conf_load(const char *rel, struct conf_event *events, size_t max)
 {
 	const char *top = getenv("top_srcdir");
-	struct fy_parse_cfg cfg = { .flags = FYPCF_QUIET };
+	struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET};
 	struct fy_parser *fyp = fy_parser_create(&cfg);
 	struct fy_document *fyd;
 	char path[4096];
@@ -754,7 +772,7 @@ static const char *next_pair(const char **p, const char **v)
 static void conf_check(const struct conf_event *e, bool structured, const char *want_err)
 {
 	struct ceb_http_header h[32];
-	struct ceb_http_request req = { h, 0, NULL, 0 };
+	struct ceb_http_request req = {h, 0, NULL, 0};
 	struct ceb_buf vals[32], body = CEB_BUF_INIT;
 	struct ceb_event **evs = NULL;
 	enum ceb_http_mode mode;
@@ -769,7 +787,7 @@ static void conf_check(const struct conf_event *e, bool structured, const char *
 	p = e->transport.p;
 	for (i = 0; i < e->ntransport; i++) {
 		k = next_pair(&p, &v);
-		h[req.nheaders++] = (struct ceb_http_header){ k, v };
+		h[req.nheaders++] = (struct ceb_http_header){k, v};
 	}
 	p = e->attrs.p;
 	if (structured) {
@@ -786,7 +804,8 @@ static void conf_check(const struct conf_event *e, bool structured, const char *
 		 * what the decoder keeps); a string for other types. */
 		ceb_buf_puts(&body, "\"data\":");
 		if (json) {
-			while (want_len && (want[want_len - 1] == '\n' || want[want_len - 1] == ' '))
+			while (want_len &&
+			       (want[want_len - 1] == '\n' || want[want_len - 1] == ' '))
 				want_len--;
 			while (want_len && (*want == ' ' || *want == '\n')) {
 				want++;
@@ -798,18 +817,18 @@ static void conf_check(const struct conf_event *e, bool structured, const char *
 		}
 		ceb_buf_putc(&body, '}');
 		h[req.nheaders++] =
-			(struct ceb_http_header){ "Content-Type", "application/cloudevents+json" };
+		        (struct ceb_http_header){"Content-Type", "application/cloudevents+json"};
 	} else {
 		for (i = 0; i < e->nattrs; i++) {
 			k = next_pair(&p, &v);
 			if (strcmp(k, "datacontenttype") == 0) {
-				h[req.nheaders++] = (struct ceb_http_header){ "Content-Type", v };
+				h[req.nheaders++] = (struct ceb_http_header){"Content-Type", v};
 				continue;
 			}
 			snprintf(names[i], sizeof(names[i]), "ce-%s", k);
 			ck_assert_int_eq(ceb_percent_encode(v, strlen(v), &vals[i]), 0);
 			ck_assert_int_eq(ceb_buf_reserve(&vals[i], 0), 0);
-			h[req.nheaders++] = (struct ceb_http_header){ names[i], vals[i].p };
+			h[req.nheaders++] = (struct ceb_http_header){names[i], vals[i].p};
 		}
 		ceb_buf_append(&body, e->data, e->data_len);
 	}
@@ -817,13 +836,13 @@ static void conf_check(const struct conf_event *e, bool structured, const char *
 	req.body_len = body.len;
 	if (want_err) {
 		ck_assert_int_eq(ceb_http_decode(&req, NULL, &evs, &n, &mode, err, sizeof(err)),
-				 CEB_EINVAL);
+		                 CEB_EINVAL);
 		ck_assert_msg(strstr(err, want_err), "'%s' lacks '%s'", err, want_err);
 		goto out;
 	}
 	ck_assert_msg(ceb_http_decode(&req, NULL, &evs, &n, &mode, err, sizeof(err)) == 0,
-		      "conformance event rejected (%s mode): %s", structured ? "structured" : "binary",
-		      err);
+	              "conformance event rejected (%s mode): %s",
+	              structured ? "structured" : "binary", err);
 	ck_assert_int_eq(mode, structured ? CEB_HTTP_STRUCTURED : CEB_HTTP_BINARY);
 	ck_assert_uint_eq(ceb_event_attr_count(evs[0]), e->nattrs);
 	p = e->attrs.p;
@@ -838,7 +857,7 @@ static void conf_check(const struct conf_event *e, bool structured, const char *
 	data = ceb_event_data(evs[0], &len);
 	ck_assert_uint_eq(len, want_len);
 	ck_assert_msg(memcmp(data, want, len) == 0, "data '%.*s' != '%.*s'", (int)len, data,
-		      (int)want_len, want);
+	              (int)want_len, want);
 	free_events(evs, n);
 out:
 	ceb_buf_free(&body);
@@ -875,8 +894,8 @@ START_TEST(test_conformance_yaml_events_decode_in_both_modes)
 		size_t count;
 		size_t with_newline;
 	} files[] = {
-		{ "tests/data/conformance/v1.yaml", 2, 2 },
-		{ "tests/data/conformance/v1_minimum.yaml", 6, 0 },
+	        {"tests/data/conformance/v1.yaml", 2, 2},
+	        {"tests/data/conformance/v1_minimum.yaml", 6, 0},
 	};
 	struct conf_event events[8];
 	size_t n = conf_load(files[_i].path, events, 8), with_newline = 0;
@@ -896,8 +915,10 @@ START_TEST(test_conformance_yaml_events_decode_in_both_modes)
 		ceb_buf_append(&stripped.attrs, e->attrs.p, e->attrs.len);
 		if (conf_strip_newlines(&stripped)) {
 			with_newline++;
-			conf_check(e, false, "attribute 'comexampleextension2': control character U+000A");
-			conf_check(e, true, "attribute 'comexampleextension2': control character U+000A");
+			conf_check(e, false,
+			           "attribute 'comexampleextension2': control character U+000A");
+			conf_check(e, true,
+			           "attribute 'comexampleextension2': control character U+000A");
 		}
 		conf_check(&stripped, false, NULL);
 		conf_check(&stripped, true, NULL);
@@ -914,8 +935,8 @@ static Suite *http_suite(void)
 	TCase *tc = tcase_create("modes");
 
 	tcase_add_loop_test(tc, test_binary_mode_maps_ce_headers_content_type_and_body, 0, 2);
-	tcase_add_loop_test(tc, test_structured_mode_accepts_cloudevents_json_with_or_without_charset,
-			    0, 4);
+	tcase_add_loop_test(
+	        tc, test_structured_mode_accepts_cloudevents_json_with_or_without_charset, 0, 4);
 	tcase_add_test(tc, test_batch_mode_is_tested_first_and_case_insensitively);
 	tcase_add_loop_test(tc, test_other_event_formats_are_unsupported_media_types, 0, 8);
 	tcase_add_test(tc, test_structured_and_batch_errors_are_reported);
@@ -929,7 +950,8 @@ static Suite *http_suite(void)
 	tcase_add_test(tc, test_binary_mode_rejects_invalid_utf8_after_decoding);
 	tcase_add_test(tc, test_binary_mode_rejects_bad_percent_escapes);
 	tcase_add_test(tc, test_binary_mode_applies_the_type_system_after_decoding);
-	tcase_add_test(tc, test_binary_mode_header_names_are_case_insensitive_and_stored_lower_case);
+	tcase_add_test(tc,
+	               test_binary_mode_header_names_are_case_insensitive_and_stored_lower_case);
 	tcase_add_test(tc, test_binary_mode_rejects_ce_datacontenttype);
 	tcase_add_test(tc, test_binary_mode_rejects_duplicate_ce_headers);
 	tcase_add_loop_test(tc, test_binary_mode_rejects_invalid_attribute_names, 0, 5);
@@ -949,7 +971,7 @@ static Suite *http_suite(void)
 
 	tc = tcase_create("round trips and conformance");
 	tcase_add_loop_test(tc, test_every_valid_fixture_survives_both_modes, 0,
-			    sizeof(fixtures) / sizeof(fixtures[0]));
+	                    sizeof(fixtures) / sizeof(fixtures[0]));
 	tcase_add_test(tc, test_binary_round_trip_adds_application_json_and_loses_types_only);
 	tcase_add_loop_test(tc, test_conformance_yaml_events_decode_in_both_modes, 0, 2);
 	suite_add_tcase(s, tc);

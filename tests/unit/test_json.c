@@ -38,12 +38,12 @@ static void assert_data(const struct ceb_event *ev, const char *want, size_t len
 	ck_assert(ceb_event_has_data(ev));
 	ck_assert_uint_eq(got_len, len);
 	ck_assert_msg(memcmp(got, want, len) == 0, "data '%.*s' != '%.*s'", (int)got_len, got,
-		      (int)len, want);
+	              (int)len, want);
 	ck_assert_uint_eq(ceb_event_data_flags(ev), flags);
 }
 
 static void assert_attr(const struct ceb_event *ev, const char *name, enum ceb_type type,
-			const char *value)
+                        const char *value)
 {
 	const struct ceb_attr *a = ceb_event_get(ev, name);
 
@@ -69,43 +69,113 @@ static const struct valid_fixture {
 	const char *time;
 	struct ext ext[4];
 } valid[] = {
-	{ "sdk-java-json/v1/min.json", 4, NULL, 0, NULL, NULL, { { 0 } } },
-	{ "sdk-java-json/v1/min_subject_null.json", 4, NULL, 0, NULL, NULL, { { 0 } } },
-	{ "sdk-java-json/v1/json_data.json", 8, "{}", CEB_DATA_JSON, "application/json",
-	  "2018-04-26T14:48:09+02:00", { { 0 } } },
-	{ "sdk-java-json/v1/json_data_with_ext.json", 11, "{}", CEB_DATA_JSON, "application/json",
-	  "2018-04-26T14:48:09+02:00",
-	  { { "astring", CEB_TYPE_STRING, "aaa" }, { "aboolean", CEB_TYPE_BOOLEAN, "true" },
-	    { "anumber", CEB_TYPE_INTEGER, "10" } } },
-	{ "sdk-java-json/v1/json_data_with_fractional_time.json", 8, "{}", CEB_DATA_JSON,
-	  "application/json", "2018-04-26T14:48:09.1234Z", { { 0 } } },
-	{ "sdk-java-json/v1/base64_json_data.json", 8, "{}", CEB_DATA_BASE64, "application/json",
-	  "2018-04-26T14:48:09+02:00", { { 0 } } },
-	{ "sdk-java-json/v1/base64_json_data_with_ext.json", 11, "{}", CEB_DATA_BASE64,
-	  "application/json", "2018-04-26T14:48:09+02:00",
-	  { { "astring", CEB_TYPE_STRING, "aaa" }, { "aboolean", CEB_TYPE_BOOLEAN, "true" },
-	    { "anumber", CEB_TYPE_INTEGER, "10" } } },
-	{ "sdk-java-json/v1/base64_text_data.json", 7, "Hello World Lorena!", CEB_DATA_BASE64,
-	  "text/plain", "2018-04-26T14:48:09+02:00", { { 0 } } },
-	{ "sdk-java-json/v1/base64_xml_data.json", 7, "<stuff></stuff>", CEB_DATA_BASE64,
-	  "application/xml", "2018-04-26T14:48:09+02:00", { { 0 } } },
-	{ "sdk-java-json/v1/text_data.json", 7, "Hello World Lorena!", 0, "text/plain",
-	  "2018-04-26T14:48:09+02:00", { { 0 } } },
-	{ "sdk-java-json/v1/xml_data.json", 7, "<stuff></stuff>", 0, "application/xml",
-	  "2018-04-26T14:48:09+02:00", { { 0 } } },
-	{ "sdk-java-json/v1/binary_attr.json", 5, NULL, 0, NULL, NULL,
-	  { { "binary", CEB_TYPE_STRING, "4P8ARKo=" } } },
-	{ "sdk-java-json/v1/numeric_ext.json", 8, NULL, 0, NULL, NULL,
-	  { { "integer", CEB_TYPE_INTEGER, "42" }, { "decimal", CEB_TYPE_STRING, "42.42" },
-	    { "float", CEB_TYPE_STRING, "4.2" }, { "long", CEB_TYPE_STRING, "4200" } } },
-	{ "sdk-javascript/structured-event-0.json", 6, "{\n    \"much\":\"wow\"\n  }",
-	  CEB_DATA_JSON, "application/json", "2019-11-06T11:08:00Z", { { 0 } } },
-	{ "sdk-javascript/structured-event-1.json", 7, "{\n    \"much\":\"wow\"\n  }",
-	  CEB_DATA_JSON, "application/json", "2019-11-06T11:08:00Z",
-	  { { "myextension", CEB_TYPE_STRING, "something" } } },
-	{ "sdk-javascript/structured-event-2.json", 7, "{\"much\":\"wow\"}", CEB_DATA_BASE64,
-	  "application/json", "2019-11-06T11:08:00Z",
-	  { { "myextension", CEB_TYPE_STRING, "something" } } },
+        {"sdk-java-json/v1/min.json", 4, NULL, 0, NULL, NULL, {{0}}},
+        {"sdk-java-json/v1/min_subject_null.json", 4, NULL, 0, NULL, NULL, {{0}}},
+        {"sdk-java-json/v1/json_data.json",
+         8,
+         "{}",
+         CEB_DATA_JSON,
+         "application/json",
+         "2018-04-26T14:48:09+02:00",
+         {{0}}},
+        {"sdk-java-json/v1/json_data_with_ext.json",
+         11,
+         "{}",
+         CEB_DATA_JSON,
+         "application/json",
+         "2018-04-26T14:48:09+02:00",
+         {{"astring", CEB_TYPE_STRING, "aaa"},
+          {"aboolean", CEB_TYPE_BOOLEAN, "true"},
+          {"anumber", CEB_TYPE_INTEGER, "10"}}},
+        {"sdk-java-json/v1/json_data_with_fractional_time.json",
+         8,
+         "{}",
+         CEB_DATA_JSON,
+         "application/json",
+         "2018-04-26T14:48:09.1234Z",
+         {{0}}},
+        {"sdk-java-json/v1/base64_json_data.json",
+         8,
+         "{}",
+         CEB_DATA_BASE64,
+         "application/json",
+         "2018-04-26T14:48:09+02:00",
+         {{0}}},
+        {"sdk-java-json/v1/base64_json_data_with_ext.json",
+         11,
+         "{}",
+         CEB_DATA_BASE64,
+         "application/json",
+         "2018-04-26T14:48:09+02:00",
+         {{"astring", CEB_TYPE_STRING, "aaa"},
+          {"aboolean", CEB_TYPE_BOOLEAN, "true"},
+          {"anumber", CEB_TYPE_INTEGER, "10"}}},
+        {"sdk-java-json/v1/base64_text_data.json",
+         7,
+         "Hello World Lorena!",
+         CEB_DATA_BASE64,
+         "text/plain",
+         "2018-04-26T14:48:09+02:00",
+         {{0}}},
+        {"sdk-java-json/v1/base64_xml_data.json",
+         7,
+         "<stuff></stuff>",
+         CEB_DATA_BASE64,
+         "application/xml",
+         "2018-04-26T14:48:09+02:00",
+         {{0}}},
+        {"sdk-java-json/v1/text_data.json",
+         7,
+         "Hello World Lorena!",
+         0,
+         "text/plain",
+         "2018-04-26T14:48:09+02:00",
+         {{0}}},
+        {"sdk-java-json/v1/xml_data.json",
+         7,
+         "<stuff></stuff>",
+         0,
+         "application/xml",
+         "2018-04-26T14:48:09+02:00",
+         {{0}}},
+        {"sdk-java-json/v1/binary_attr.json",
+         5,
+         NULL,
+         0,
+         NULL,
+         NULL,
+         {{"binary", CEB_TYPE_STRING, "4P8ARKo="}}},
+        {"sdk-java-json/v1/numeric_ext.json",
+         8,
+         NULL,
+         0,
+         NULL,
+         NULL,
+         {{"integer", CEB_TYPE_INTEGER, "42"},
+          {"decimal", CEB_TYPE_STRING, "42.42"},
+          {"float", CEB_TYPE_STRING, "4.2"},
+          {"long", CEB_TYPE_STRING, "4200"}}},
+        {"sdk-javascript/structured-event-0.json",
+         6,
+         "{\n    \"much\":\"wow\"\n  }",
+         CEB_DATA_JSON,
+         "application/json",
+         "2019-11-06T11:08:00Z",
+         {{0}}},
+        {"sdk-javascript/structured-event-1.json",
+         7,
+         "{\n    \"much\":\"wow\"\n  }",
+         CEB_DATA_JSON,
+         "application/json",
+         "2019-11-06T11:08:00Z",
+         {{"myextension", CEB_TYPE_STRING, "something"}}},
+        {"sdk-javascript/structured-event-2.json",
+         7,
+         "{\"much\":\"wow\"}",
+         CEB_DATA_BASE64,
+         "application/json",
+         "2019-11-06T11:08:00Z",
+         {{"myextension", CEB_TYPE_STRING, "something"}}},
 };
 #define NVALID (sizeof(valid) / sizeof(valid[0]))
 
@@ -178,14 +248,14 @@ static const struct {
 	const char *path;
 	const char *want;
 } invalid[] = {
-	{ "sdk-java-json/v1/fail_numeric_decimal.json",
-	  "attribute 'decimal': 42.42 is not an Integer (no fraction or exponent allowed)" },
-	{ "sdk-java-json/v1/fail_numeric_long.json",
-	  "attribute 'long': 4247483647 is outside the Integer range" },
-	{ "sdk-java-json/v1/json_data_with_ext_invalid.json",
-	  "attribute name 'a_invalid_name' is invalid" },
-	{ "sdk-java-json/v1/json_data_with_ext_upper_case.json",
-	  "attribute name 'aString' is invalid" },
+        {"sdk-java-json/v1/fail_numeric_decimal.json",
+         "attribute 'decimal': 42.42 is not an Integer (no fraction or exponent allowed)"},
+        {"sdk-java-json/v1/fail_numeric_long.json",
+         "attribute 'long': 4247483647 is outside the Integer range"},
+        {"sdk-java-json/v1/json_data_with_ext_invalid.json",
+         "attribute name 'a_invalid_name' is invalid"},
+        {"sdk-java-json/v1/json_data_with_ext_upper_case.json",
+         "attribute name 'aString' is invalid"},
 };
 
 START_TEST(test_invalid_sdk_java_fixtures_are_rejected_with_a_reason)
@@ -221,13 +291,13 @@ END_TEST
 START_TEST(test_json_data_is_kept_byte_identical)
 {
 	static const char data[] =
-		"{ \"n\" : 1.000000000000000000001, \"big\": 123456789012345678901234567890,\n"
-		"\t\"s\": \"\\u00e9\\n\", \"a\": [ 1e400, -0, true, null ] }";
+	        "{ \"n\" : 1.000000000000000000001, \"big\": 123456789012345678901234567890,\n"
+	        "\t\"s\": \"\\u00e9\\n\", \"a\": [ 1e400, -0, true, null ] }";
 	char json[512];
 	struct ceb_event *ev;
 
-	snprintf(json, sizeof(json), HEAD ",\"datacontenttype\":\"application/json\",\"data\": %s }",
-		 data);
+	snprintf(json, sizeof(json),
+	         HEAD ",\"datacontenttype\":\"application/json\",\"data\": %s }", data);
 	ev = fixture_json_event(json);
 	assert_data(ev, data, strlen(data), CEB_DATA_JSON);
 	ceb_event_unref(ev);
@@ -248,7 +318,7 @@ START_TEST(test_json_string_data_is_not_parsed_again)
 	assert_data(ev, "\"I'm just a string\"", 19, CEB_DATA_JSON);
 	ceb_event_unref(ev);
 	ev = fixture_json_event(HEAD ",\"datacontenttype\":\"application/vnd.x+json\","
-				     "\"data\":\"{\\\"a\\\":1}\"}");
+	                             "\"data\":\"{\\\"a\\\":1}\"}");
 	assert_data(ev, "\"{\\\"a\\\":1}\"", 11, CEB_DATA_JSON);
 	ceb_event_unref(ev);
 }
@@ -257,8 +327,8 @@ END_TEST
 START_TEST(test_text_data_string_becomes_its_utf8_bytes)
 {
 	struct ceb_event *ev = fixture_json_event(
-		HEAD ",\"datacontenttype\":\"text/plain; charset=utf-8\","
-		     "\"data\":\"a\\nb\\u00e9\\ud83d\\ude00\\\"\\\\\\/\\u0000\"}");
+	        HEAD ",\"datacontenttype\":\"text/plain; charset=utf-8\","
+	             "\"data\":\"a\\nb\\u00e9\\ud83d\\ude00\\\"\\\\\\/\\u0000\"}");
 
 	assert_data(ev, "a\nb\xc3\xa9\xf0\x9f\x98\x80\"\\/\0", 13, 0);
 	ceb_event_unref(ev);
@@ -271,7 +341,7 @@ END_TEST
 START_TEST(test_non_string_data_with_a_text_type_keeps_its_json_text)
 {
 	struct ceb_event *ev = fixture_json_event(
-		HEAD ",\"datacontenttype\":\"text/plain\",\"data\":{ \"a\" : [1, 2] }}");
+	        HEAD ",\"datacontenttype\":\"text/plain\",\"data\":{ \"a\" : [1, 2] }}");
 
 	assert_data(ev, "{ \"a\" : [1, 2] }", 16, 0);
 	ceb_event_unref(ev);
@@ -311,21 +381,24 @@ END_TEST
 
 START_TEST(test_bad_data_base64_is_rejected)
 {
-	assert_rejected(HEAD ",\"data_base64\":\"e30\"}", CEB_EINVAL, "'data_base64': not valid Base64");
+	assert_rejected(HEAD ",\"data_base64\":\"e30\"}", CEB_EINVAL,
+	                "'data_base64': not valid Base64");
 	assert_rejected(HEAD ",\"data_base64\":\"e3=0\"}", CEB_EINVAL, "not valid Base64");
 	assert_rejected(HEAD ",\"data_base64\":\"e30= \"}", CEB_EINVAL, "not valid Base64");
 	assert_rejected(HEAD ",\"data_base64\":\"@@@@\"}", CEB_EINVAL, "not valid Base64");
-	assert_rejected(HEAD ",\"data_base64\":12}", CEB_EINVAL, "'data_base64' must be a JSON string");
-	assert_rejected(HEAD ",\"data_base64\":{}}", CEB_EINVAL, "'data_base64' must be a JSON string");
+	assert_rejected(HEAD ",\"data_base64\":12}", CEB_EINVAL,
+	                "'data_base64' must be a JSON string");
+	assert_rejected(HEAD ",\"data_base64\":{}}", CEB_EINVAL,
+	                "'data_base64' must be a JSON string");
 }
 END_TEST
 
 START_TEST(test_data_and_data_base64_together_are_rejected)
 {
 	assert_rejected(HEAD ",\"data\":{},\"data_base64\":\"e30=\"}", CEB_EINVAL,
-			"'data' and 'data_base64' must not both be present");
+	                "'data' and 'data_base64' must not both be present");
 	assert_rejected(HEAD ",\"data_base64\":\"e30=\",\"data\":null}", CEB_EINVAL,
-			"must not both be present");
+	                "must not both be present");
 }
 END_TEST
 
@@ -334,20 +407,20 @@ END_TEST
 START_TEST(test_null_attributes_are_unset)
 {
 	struct ceb_event *ev = fixture_json_event(
-		HEAD ",\"subject\":null,\"time\":null,\"myext\":null,\"datacontenttype\":null}");
+	        HEAD ",\"subject\":null,\"time\":null,\"myext\":null,\"datacontenttype\":null}");
 
 	ck_assert_uint_eq(ceb_event_attr_count(ev), 4);
 	ceb_event_unref(ev);
 	assert_rejected("{\"specversion\":\"1.0\",\"id\":null,\"source\":\"/s\",\"type\":\"t\"}",
-			CEB_EINVAL, "missing required attribute 'id'");
+	                CEB_EINVAL, "missing required attribute 'id'");
 }
 END_TEST
 
 START_TEST(test_typed_extensions_are_kept)
 {
 	struct ceb_event *ev = fixture_json_event(
-		HEAD ",\"i\":-2147483648,\"j\":2147483647,\"z\":-0,\"b\":true,\"f\":false,"
-		     "\"s\":\"true\",\"n\":\"42\"}");
+	        HEAD ",\"i\":-2147483648,\"j\":2147483647,\"z\":-0,\"b\":true,\"f\":false,"
+	             "\"s\":\"true\",\"n\":\"42\"}");
 
 	assert_attr(ev, "i", CEB_TYPE_INTEGER, "-2147483648");
 	ck_assert_int_eq(ceb_event_get(ev, "i")->ival, INT32_MIN);
@@ -365,26 +438,28 @@ END_TEST
 START_TEST(test_extension_numbers_must_be_int32_integers)
 {
 	assert_rejected(HEAD ",\"x\":42.42}", CEB_EINVAL,
-			"attribute 'x': 42.42 is not an Integer (no fraction or exponent allowed)");
+	                "attribute 'x': 42.42 is not an Integer (no fraction or exponent allowed)");
 	assert_rejected(HEAD ",\"x\":1e3}", CEB_EINVAL, "1e3 is not an Integer");
 	assert_rejected(HEAD ",\"x\":1.0}", CEB_EINVAL, "1.0 is not an Integer");
-	assert_rejected(HEAD ",\"x\":4247483647}", CEB_EINVAL,
-			"attribute 'x': 4247483647 is outside the Integer range (-2147483648..2147483647)");
+	assert_rejected(
+	        HEAD ",\"x\":4247483647}", CEB_EINVAL,
+	        "attribute 'x': 4247483647 is outside the Integer range (-2147483648..2147483647)");
 	assert_rejected(HEAD ",\"x\":-2147483649}", CEB_EINVAL, "outside the Integer range");
 	assert_rejected(HEAD ",\"x\":123456789012345678901234567890}", CEB_EINVAL,
-			"outside the Integer range");
+	                "outside the Integer range");
 }
 END_TEST
 
 START_TEST(test_attributes_of_the_wrong_json_type_are_rejected)
 {
-	assert_rejected("{\"specversion\":\"1.0\",\"id\":5,\"source\":\"/s\",\"type\":\"t\"}", CEB_EINVAL,
-			"attribute 'id': must be a JSON string");
+	assert_rejected("{\"specversion\":\"1.0\",\"id\":5,\"source\":\"/s\",\"type\":\"t\"}",
+	                CEB_EINVAL, "attribute 'id': must be a JSON string");
 	assert_rejected(HEAD ",\"subject\":{}}", CEB_EINVAL,
-			"attribute 'subject': a JSON object is not an attribute value");
-	assert_rejected(HEAD ",\"time\":true}", CEB_EINVAL, "attribute 'time': must be a JSON string");
-	assert_rejected("{\"specversion\":1.0,\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\"}", CEB_EINVAL,
-			"attribute 'specversion': must be a JSON string");
+	                "attribute 'subject': a JSON object is not an attribute value");
+	assert_rejected(HEAD ",\"time\":true}", CEB_EINVAL,
+	                "attribute 'time': must be a JSON string");
+	assert_rejected("{\"specversion\":1.0,\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\"}",
+	                CEB_EINVAL, "attribute 'specversion': must be a JSON string");
 	assert_rejected(HEAD ",\"ext\":[1]}", CEB_EINVAL, "attribute 'ext': a JSON array is not");
 	assert_rejected(HEAD ",\"ext\":{\"a\":1}}", CEB_EINVAL, "attribute 'ext': a JSON object");
 }
@@ -393,23 +468,24 @@ END_TEST
 START_TEST(test_attribute_values_are_validated)
 {
 	assert_rejected(HEAD ",\"time\":\"2019-02-29T00:00:00Z\"}", CEB_EINVAL,
-			"attribute 'time': not an RFC 3339 timestamp");
+	                "attribute 'time': not an RFC 3339 timestamp");
 	assert_rejected(HEAD ",\"dataschema\":\"/relative\"}", CEB_EINVAL,
-			"attribute 'dataschema': '/relative' is not an absolute URI");
-	assert_rejected(HEAD ",\"subject\":\"\"}", CEB_EINVAL, "attribute 'subject': must not be empty");
+	                "attribute 'dataschema': '/relative' is not an absolute URI");
+	assert_rejected(HEAD ",\"subject\":\"\"}", CEB_EINVAL,
+	                "attribute 'subject': must not be empty");
 	assert_rejected(HEAD ",\"datacontenttype\":\"json\"}", CEB_EINVAL,
-			"attribute 'datacontenttype': 'json' is not a media type");
+	                "attribute 'datacontenttype': 'json' is not a media type");
 	assert_rejected(HEAD ",\"ext\":\"a\\u0007b\"}", CEB_EINVAL,
-			"attribute 'ext': control character U+0007");
+	                "attribute 'ext': control character U+0007");
 	assert_rejected(HEAD ",\"ext\":\"\\ufdd0\"}", CEB_EINVAL, "noncharacter U+FDD0");
 	assert_rejected("{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"a b\",\"type\":\"t\"}",
-			CEB_EINVAL, "attribute 'source': 'a b' is not a URI-reference");
+	                CEB_EINVAL, "attribute 'source': 'a b' is not a URI-reference");
 	assert_rejected("{\"specversion\":\"0.3\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\"}",
-			CEB_EINVAL, "attribute 'specversion': '0.3' is not supported");
+	                CEB_EINVAL, "attribute 'specversion': '0.3' is not supported");
 	assert_rejected("{\"specversion\":\"1.0\",\"source\":\"/s\",\"type\":\"t\"}", CEB_EINVAL,
-			"missing required attribute 'id'");
+	                "missing required attribute 'id'");
 	assert_rejected("{\"specversion\":\"1.0\",\"id\":\"\",\"source\":\"/s\",\"type\":\"t\"}",
-			CEB_EINVAL, "attribute 'id': must not be empty");
+	                CEB_EINVAL, "attribute 'id': must not be empty");
 	assert_rejected(HEAD ",\"\":\"x\"}", CEB_EINVAL, "attribute name must not be empty");
 	assert_rejected(HEAD ",\"Data\":\"x\"}", CEB_EINVAL, "attribute name 'Data' is invalid");
 }
@@ -418,13 +494,17 @@ END_TEST
 START_TEST(test_duplicate_members_are_rejected)
 {
 	assert_rejected(HEAD ",\"id\":\"2\"}", CEB_EINVAL, "member 'id' appears more than once");
-	assert_rejected(HEAD ",\"\\u0069d\":\"2\"}", CEB_EINVAL, "member 'id' appears more than once");
+	assert_rejected(HEAD ",\"\\u0069d\":\"2\"}", CEB_EINVAL,
+	                "member 'id' appears more than once");
 	assert_rejected(HEAD ",\"e\":1,\"e\":1}", CEB_EINVAL, "member 'e' appears more than once");
-	assert_rejected(HEAD ",\"e\":null,\"e\":\"x\"}", CEB_EINVAL, "member 'e' appears more than once");
-	assert_rejected(HEAD ",\"e\":\"x\",\"e\":null}", CEB_EINVAL, "member 'e' appears more than once");
-	assert_rejected(HEAD ",\"data\":1,\"data\":2}", CEB_EINVAL, "member 'data' appears more than once");
+	assert_rejected(HEAD ",\"e\":null,\"e\":\"x\"}", CEB_EINVAL,
+	                "member 'e' appears more than once");
+	assert_rejected(HEAD ",\"e\":\"x\",\"e\":null}", CEB_EINVAL,
+	                "member 'e' appears more than once");
+	assert_rejected(HEAD ",\"data\":1,\"data\":2}", CEB_EINVAL,
+	                "member 'data' appears more than once");
 	assert_rejected(HEAD ",\"data_base64\":\"\",\"data_base64\":\"\"}", CEB_EINVAL,
-			"member 'data_base64' appears more than once");
+	                "member 'data_base64' appears more than once");
 }
 END_TEST
 
@@ -433,47 +513,48 @@ END_TEST
 START_TEST(test_json_syntax_is_strict)
 {
 	static const char *const bad[] = {
-		HEAD ",}",
-		HEAD ",\"e\":'x'}",
-		HEAD ",\"e\":1,/* c */\"f\":2}",
-		HEAD ",\"e\":01}",
-		HEAD ",\"e\":-}",
-		HEAD ",\"e\":1.}",
-		HEAD ",\"e\":1e}",
-		HEAD ",\"e\":NaN}",
-		HEAD ",\"e\":tru}",
-		HEAD ",\"e\":\"a\tb\"}",
-		HEAD ",\"e\":\"\\x41\"}",
-		HEAD ",\"e\":\"\\u12G4\"}",
-		HEAD ",\"e\":\"abc}",
-		HEAD ",\"data\":[1,]}",
-		HEAD ",\"data\":{\"a\"}}",
-		HEAD ",\"data\":{\"a\":1,}}",
-		HEAD ",\"data\":{a:1}}",
-		HEAD ",\"data\":[1 2]}",
-		HEAD ",\"data\":+1}",
-		HEAD ",\"data\":.5}",
-		HEAD ",\"data\":\"\x01\"}",
-		HEAD "} x",
-		HEAD "}}",
-		HEAD,
-		HEAD " \"e\":1}",
-		"\xef\xbb\xbf" HEAD "}",
-		"",
-		"   ",
-		"[]",
-		"\"event\"",
+	        HEAD ",}",
+	        HEAD ",\"e\":'x'}",
+	        HEAD ",\"e\":1,/* c */\"f\":2}",
+	        HEAD ",\"e\":01}",
+	        HEAD ",\"e\":-}",
+	        HEAD ",\"e\":1.}",
+	        HEAD ",\"e\":1e}",
+	        HEAD ",\"e\":NaN}",
+	        HEAD ",\"e\":tru}",
+	        HEAD ",\"e\":\"a\tb\"}",
+	        HEAD ",\"e\":\"\\x41\"}",
+	        HEAD ",\"e\":\"\\u12G4\"}",
+	        HEAD ",\"e\":\"abc}",
+	        HEAD ",\"data\":[1,]}",
+	        HEAD ",\"data\":{\"a\"}}",
+	        HEAD ",\"data\":{\"a\":1,}}",
+	        HEAD ",\"data\":{a:1}}",
+	        HEAD ",\"data\":[1 2]}",
+	        HEAD ",\"data\":+1}",
+	        HEAD ",\"data\":.5}",
+	        HEAD ",\"data\":\"\x01\"}",
+	        HEAD "} x",
+	        HEAD "}}",
+	        HEAD,
+	        HEAD " \"e\":1}",
+	        "\xef\xbb\xbf" HEAD "}",
+	        "",
+	        "   ",
+	        "[]",
+	        "\"event\"",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct ceb_event *ev = NULL;
 
 		ck_assert_msg(decode(bad[i], &ev) == CEB_EINVAL, "accepted: %s", bad[i]);
-		ck_assert_msg(strncmp(err, "invalid JSON", 12) == 0, "%s: message '%s'", bad[i], err);
+		ck_assert_msg(strncmp(err, "invalid JSON", 12) == 0, "%s: message '%s'", bad[i],
+		              err);
 	}
 	/* Whitespace of every JSON kind around tokens is fine. */
 	ceb_event_unref(fixture_json_event(" \t\r\n{ \"specversion\" :\"1.0\" , \"id\":\"1\",\r\n"
-					   "\"source\":\"/s\",\"type\":\"t\" }\n"));
+	                                   "\"source\":\"/s\",\"type\":\"t\" }\n"));
 }
 END_TEST
 
@@ -527,7 +608,8 @@ START_TEST(test_nesting_deeper_than_the_limit_is_rejected)
 	lim.max_json_depth = 3;
 	ck_assert_int_eq(ceb_json_decode(ok, strlen(ok), &lim, &ev, err, sizeof(err)), CEB_EINVAL);
 	ck_assert_int_eq(ceb_json_decode(HEAD ",\"data\":[[]]}", strlen(HEAD) + 13, &lim, &ev, err,
-					 sizeof(err)), 0);
+	                                 sizeof(err)),
+	                 0);
 	ceb_event_unref(ev);
 	free(ok);
 	free(deep);
@@ -543,12 +625,14 @@ START_TEST(test_size_and_batch_limits_give_too_big_and_count_limits_invalid)
 	const char *one = HEAD "}";
 
 	lim.max_event_size = strlen(one) - 1;
-	ck_assert_int_eq(ceb_json_decode(one, strlen(one), &lim, &ev, err, sizeof(err)), CEB_ETOOBIG);
+	ck_assert_int_eq(ceb_json_decode(one, strlen(one), &lim, &ev, err, sizeof(err)),
+	                 CEB_ETOOBIG);
 	ck_assert_ptr_nonnull(strstr(err, "bytes (limit"));
 	lim = ceb_limits_default;
 	lim.max_value_len = 3;
 	ck_assert_int_eq(ceb_json_decode(HEAD ",\"e\":\"abcd\"}", strlen(HEAD) + 13, &lim, &ev, err,
-					 sizeof(err)), CEB_EINVAL);
+	                                 sizeof(err)),
+	                 CEB_EINVAL);
 	ck_assert_str_eq(err, "attribute 'e': value is 4 bytes (limit 3)");
 	lim = ceb_limits_default;
 	lim.max_attrs = 6;
@@ -557,7 +641,8 @@ START_TEST(test_size_and_batch_limits_give_too_big_and_count_limits_invalid)
 	for (int i = 0; i < 10; i++)
 		p += snprintf(p, sizeof(json) - (size_t)(p - json), ",\"e%d\":null", i);
 	snprintf(p, sizeof(json) - (size_t)(p - json), "}");
-	ck_assert_int_eq(ceb_json_decode(json, strlen(json), &lim, &ev, err, sizeof(err)), CEB_EINVAL);
+	ck_assert_int_eq(ceb_json_decode(json, strlen(json), &lim, &ev, err, sizeof(err)),
+	                 CEB_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "too many members"));
 	ck_assert_ptr_null(ev);
 }
@@ -595,13 +680,14 @@ START_TEST(test_encoding_is_compact_ordered_and_typed)
 
 	/* Insignificant whitespace goes, member order becomes the canonical one, data stays. */
 	ev = fixture_json_event(
-		"{ \"zz\" : \"q\\\"\\\\/\",\"n\": 10, \"b\" : false, \"time\":"
-		"\"2018-04-05T17:31:00Z\", \"type\":\"t\", \"source\":\"/s\", \"id\":\"\xc3\xa9\","
-		"\"specversion\":\"1.0\", \"data\" : { \"a\" : 1 } }");
+	        "{ \"zz\" : \"q\\\"\\\\/\",\"n\": 10, \"b\" : false, \"time\":"
+	        "\"2018-04-05T17:31:00Z\", \"type\":\"t\", \"source\":\"/s\", \"id\":\"\xc3\xa9\","
+	        "\"specversion\":\"1.0\", \"data\" : { \"a\" : 1 } }");
 	out = encode(ev);
-	ck_assert_str_eq(out, "{\"specversion\":\"1.0\",\"id\":\"\xc3\xa9\",\"source\":\"/s\","
-			      "\"type\":\"t\",\"time\":\"2018-04-05T17:31:00Z\",\"zz\":\"q\\\"\\\\/\","
-			      "\"n\":10,\"b\":false,\"data\":{ \"a\" : 1 }}");
+	ck_assert_str_eq(out,
+	                 "{\"specversion\":\"1.0\",\"id\":\"\xc3\xa9\",\"source\":\"/s\","
+	                 "\"type\":\"t\",\"time\":\"2018-04-05T17:31:00Z\",\"zz\":\"q\\\"\\\\/\","
+	                 "\"n\":10,\"b\":false,\"data\":{ \"a\" : 1 }}");
 	free(out);
 	ceb_event_unref(ev);
 }
@@ -609,20 +695,21 @@ END_TEST
 
 /* Encodes an event with the given content type and data, and checks the output's data part. */
 static void assert_data_form(const char *ct, const char *data, size_t len, unsigned flags,
-			     const char *want_tail)
+                             const char *want_tail)
 {
 	struct ceb_event *ev = fixture_json_event(HEAD "}"), *back = NULL;
 	char *out;
 	size_t n;
 
 	if (ct)
-		ck_assert_int_eq(ceb_event_set(ev, "datacontenttype", CEB_TYPE_STRING, ct, strlen(ct),
-					       err, sizeof(err)), 0);
+		ck_assert_int_eq(ceb_event_set(ev, "datacontenttype", CEB_TYPE_STRING, ct,
+		                               strlen(ct), err, sizeof(err)),
+		                 0);
 	ck_assert_int_eq(ceb_event_set_data(ev, data, len, flags), 0);
 	out = encode(ev);
 	n = strlen(out);
 	ck_assert_msg(n > strlen(want_tail) && strcmp(out + n - strlen(want_tail), want_tail) == 0,
-		      "%s does not end with %s", out, want_tail);
+	              "%s does not end with %s", out, want_tail);
 	/* Whatever the form, decoding gives the same bytes back. */
 	ck_assert_int_eq(ceb_json_decode(out, n, NULL, &back, err, sizeof(err)), 0);
 	ck_assert(ceb_event_equal(ev, back));
@@ -642,12 +729,14 @@ START_TEST(test_data_is_encoded_in_the_form_that_keeps_its_bytes)
 	assert_data_form("application/json", "nope", 4, 0, ",\"data_base64\":\"bm9wZQ==\"}");
 	/* Text types: a string. */
 	assert_data_form("text/plain", "a\"b\n\x01\xc3\xa9", 7, 0,
-			 ",\"data\":\"a\\\"b\\n\\u0001\xc3\xa9\"}");
+	                 ",\"data\":\"a\\\"b\\n\\u0001\xc3\xa9\"}");
 	assert_data_form("application/xml", "<a/>", 4, 0, ",\"data\":\"<a/>\"}");
 	/* Bytes that are not UTF-8, no type at all, or data that came as data_base64: Base64. */
-	assert_data_form("application/octet-stream", "\xff\x00", 2, 0, ",\"data_base64\":\"/wA=\"}");
+	assert_data_form("application/octet-stream", "\xff\x00", 2, 0,
+	                 ",\"data_base64\":\"/wA=\"}");
 	assert_data_form(NULL, "hi", 2, 0, ",\"data_base64\":\"aGk=\"}");
-	assert_data_form("application/json", "{}", 2, CEB_DATA_BASE64, ",\"data_base64\":\"e30=\"}");
+	assert_data_form("application/json", "{}", 2, CEB_DATA_BASE64,
+	                 ",\"data_base64\":\"e30=\"}");
 	assert_data_form("text/plain", "", 0, 0, ",\"data\":\"\"}");
 }
 END_TEST
@@ -668,20 +757,22 @@ END_TEST
 START_TEST(test_batch_decodes_every_event)
 {
 	const char *json = "[" HEAD ",\"datacontenttype\":\"text/plain\",\"data\":\"x\"},\n"
-			   "{\"specversion\":\"1.0\",\"id\":\"2\",\"source\":\"/s\",\"type\":\"t\","
-			   "\"data\":{\"deep\":[1]}} ]";
+	                   "{\"specversion\":\"1.0\",\"id\":\"2\",\"source\":\"/s\",\"type\":\"t\","
+	                   "\"data\":{\"deep\":[1]}} ]";
 	struct ceb_event **evs = NULL;
 	struct ceb_buf out = CEB_BUF_INIT;
 	struct ceb_event **back = NULL;
 	size_t n = 0, m = 0;
 
-	ck_assert_int_eq(ceb_json_decode_batch(json, strlen(json), NULL, &evs, &n, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	        ceb_json_decode_batch(json, strlen(json), NULL, &evs, &n, err, sizeof(err)), 0);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_str_eq(ceb_event_get(evs[1], "id")->value, "2");
 	assert_data(evs[0], "x", 1, 0);
 	assert_data(evs[1], "{\"deep\":[1]}", 12, CEB_DATA_JSON);
 	ck_assert_int_eq(ceb_json_encode_batch(evs, n, &out), 0);
-	ck_assert_int_eq(ceb_json_decode_batch(out.p, out.len, NULL, &back, &m, err, sizeof(err)), 0);
+	ck_assert_int_eq(ceb_json_decode_batch(out.p, out.len, NULL, &back, &m, err, sizeof(err)),
+	                 0);
 	ck_assert_uint_eq(m, 2);
 	for (size_t i = 0; i < n; i++) {
 		ck_assert(ceb_event_equal(evs[i], back[i]));
@@ -709,12 +800,14 @@ START_TEST(test_batch_over_max_batch_is_too_big)
 	for (int i = 0; i < 4; i++)
 		p += snprintf(p, sizeof(json) - (size_t)(p - json), "%s%s}", i ? "," : "", HEAD);
 	snprintf(p, sizeof(json) - (size_t)(p - json), "]");
-	ck_assert_int_eq(ceb_json_decode_batch(json, strlen(json), &lim, &evs, &n, err, sizeof(err)),
-			 CEB_ETOOBIG);
+	ck_assert_int_eq(
+	        ceb_json_decode_batch(json, strlen(json), &lim, &evs, &n, err, sizeof(err)),
+	        CEB_ETOOBIG);
 	ck_assert_str_eq(err, "batch has more than 3 events");
 	ck_assert_ptr_null(evs);
 	lim.max_batch = 4;
-	ck_assert_int_eq(ceb_json_decode_batch(json, strlen(json), &lim, &evs, &n, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+	        ceb_json_decode_batch(json, strlen(json), &lim, &evs, &n, err, sizeof(err)), 0);
 	ck_assert_uint_eq(n, 4);
 	for (size_t i = 0; i < n; i++)
 		ceb_event_unref(evs[i]);
@@ -728,20 +821,24 @@ START_TEST(test_batch_names_the_bad_element)
 	size_t n = 0;
 	const char *json = "[" HEAD "},{\"specversion\":\"1.0\",\"source\":\"/s\",\"type\":\"t\"}]";
 
-	ck_assert_int_eq(ceb_json_decode_batch(json, strlen(json), NULL, &evs, &n, err, sizeof(err)),
-			 CEB_EINVAL);
+	ck_assert_int_eq(
+	        ceb_json_decode_batch(json, strlen(json), NULL, &evs, &n, err, sizeof(err)),
+	        CEB_EINVAL);
 	ck_assert_str_eq(err, "event 2: missing required attribute 'id'");
 	json = "[" HEAD "}, 5]";
-	ck_assert_int_eq(ceb_json_decode_batch(json, strlen(json), NULL, &evs, &n, err, sizeof(err)),
-			 CEB_EINVAL);
+	ck_assert_int_eq(
+	        ceb_json_decode_batch(json, strlen(json), NULL, &evs, &n, err, sizeof(err)),
+	        CEB_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "event 2: invalid JSON at byte"));
 	json = "[" HEAD "} " HEAD "}]";
-	ck_assert_int_eq(ceb_json_decode_batch(json, strlen(json), NULL, &evs, &n, err, sizeof(err)),
-			 CEB_EINVAL);
+	ck_assert_int_eq(
+	        ceb_json_decode_batch(json, strlen(json), NULL, &evs, &n, err, sizeof(err)),
+	        CEB_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "expected ',' or ']'"));
 	json = HEAD "}";
-	ck_assert_int_eq(ceb_json_decode_batch(json, strlen(json), NULL, &evs, &n, err, sizeof(err)),
-			 CEB_EINVAL);
+	ck_assert_int_eq(
+	        ceb_json_decode_batch(json, strlen(json), NULL, &evs, &n, err, sizeof(err)),
+	        CEB_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "must be an array"));
 	ck_assert_ptr_null(evs);
 }
@@ -752,12 +849,14 @@ START_TEST(test_batch_with_mixed_specversions_is_rejected)
 	struct ceb_event **evs = NULL;
 	size_t n = 0;
 	const char *json = "[" HEAD "},{\"specversion\":\"0.3\",\"id\":\"2\",\"source\":\"/s\","
-			   "\"type\":\"t\"}]";
+	                   "\"type\":\"t\"}]";
 
 	/* Only 1.0 is supported, so the second event already fails validation. */
-	ck_assert_int_eq(ceb_json_decode_batch(json, strlen(json), NULL, &evs, &n, err, sizeof(err)),
-			 CEB_EINVAL);
-	ck_assert_str_eq(err, "event 2: attribute 'specversion': '0.3' is not supported, only '1.0'");
+	ck_assert_int_eq(
+	        ceb_json_decode_batch(json, strlen(json), NULL, &evs, &n, err, sizeof(err)),
+	        CEB_EINVAL);
+	ck_assert_str_eq(err,
+	                 "event 2: attribute 'specversion': '0.3' is not supported, only '1.0'");
 	ck_assert_ptr_null(evs);
 }
 END_TEST
@@ -767,10 +866,11 @@ static Suite *json_suite(void)
 	Suite *s = suite_create("json_format");
 	TCase *tc = tcase_create("fixtures");
 
-	tcase_add_loop_test(tc, test_valid_sdk_fixtures_are_accepted_with_every_attribute, 0, NVALID);
+	tcase_add_loop_test(tc, test_valid_sdk_fixtures_are_accepted_with_every_attribute, 0,
+	                    NVALID);
 	tcase_add_loop_test(tc, test_valid_fixtures_survive_a_json_round_trip, 0, NVALID);
 	tcase_add_loop_test(tc, test_invalid_sdk_java_fixtures_are_rejected_with_a_reason, 0,
-			    sizeof(invalid) / sizeof(invalid[0]));
+	                    sizeof(invalid) / sizeof(invalid[0]));
 	tcase_add_test(tc, test_null_subject_is_the_same_as_no_subject);
 	suite_add_tcase(s, tc);
 
