@@ -1,7 +1,8 @@
 /* Delivery threads. Each runs one libcurl multi handle (keep-alive connections reused, many transfers
  * in flight) driven by its own epoll through curl_multi_socket_action, and a timer heap for backoff;
- * channels hand messages in through a locked inbox and an eventfd. A message goes to the subscriber with retries, then to the dead-letter sink with
- * the same policy, and is settled with its channel only when one of them accepted it.
+ * channels hand messages in through a locked inbox and an eventfd. A message goes to the subscriber
+ * with retries, then to the dead-letter sink with the same policy, and is settled with its channel
+ * only when one of them accepted it.
  *
  * Transfers running at once are bounded per dispatcher (SLOTS), so that a fan-out to many Triggers
  * reuses a few hundred keep-alive connections instead of opening one per message; jobs beyond wait
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +32,11 @@
 #include "broker/log.h"
 
 #define ERRORDATA_MAX 1024 /* bytes of the response body kept for knativeerrordata */
-#define SLOTS 128          /* transfers running at once per dispatcher, beyond the minimum shares */
-#define MIN_SHARE 4        /* transfers each Trigger may run whatever the others hold */
+#define SLOTS 128          /* transfers running at once per dispatcher (at least --max-inflight), beyond
+			      the minimum shares */
+#define MIN_SHARE 1        /* transfers each Trigger may run whatever the others hold */
+#define IDLE_TRIM_MS 200   /* after this long with nothing to deliver, give memory back */
+#define POOL_KEEP 8        /* curl handles kept through idle times */
 
 enum job_state {
 	JOB_NEW = 0,    /* in the inbox, not started */
@@ -79,6 +84,14 @@ struct job {
 	struct job *aprev, *anext; /* the list of jobs with a transfer running */
 };
 
+/* The ce- headers of the last event this dispatcher encoded for binary mode: a fan-out hands it the
+ * same event once per matching Trigger, and a copy costs less than percent-encoding every value. */
+struct hdr_cache {
+	struct ceb_event *ev; /* a reference, so that the address cannot be reused; NULL when empty */
+	struct ceb_buf text;  /* "line\0line\0..." as add_header() writes them */
+	size_t n;
+};
+
 struct ceb_dispatcher {
 	struct ceb_daemon *dmn;
 	int index;
@@ -98,6 +111,7 @@ struct ceb_dispatcher {
 	size_t npool, poolcap;
 	struct job *active; /* transfers running (curl 7.88 cannot list a multi's handles) */
 	size_t nactive;
+	size_t slots;       /* SLOTS, or --max-inflight when larger: one Trigger may use its whole share */
 	atomic_size_t busy; /* jobs alive */
 	struct lane *lanes; /* open addressing on the Trigger pointer, built at start */
 	size_t lanes_cap;
@@ -105,6 +119,9 @@ struct ceb_dispatcher {
 	struct lane *ring_head, *ring_tail;
 	size_t nring;
 	bool dirty;         /* a slot was freed or a job queued: run pump() */
+	struct hdr_cache hcache;
+	uint64_t idle_since; /* when the last job ended (0: busy) */
+	bool trimmed;       /* memory was given back since */
 	atomic_uint rr;     /* dispatcher 0 only: spreads unordered messages over the dispatchers */
 };
 
@@ -330,7 +347,7 @@ static struct job *lane_dequeue(struct lane *ln)
 
 static bool may_start(const struct ceb_dispatcher *dsp, const struct lane *ln)
 {
-	return ln->active < MIN_SHARE || dsp->nactive < SLOTS;
+	return ln->active < MIN_SHARE || dsp->nactive < dsp->slots;
 }
 
 /* ---- job life ---- */
@@ -477,6 +494,14 @@ static int add_header(void *arg, const char *name, const char *value)
 	return hc->text.failed ? CEB_ENOMEM : 0;
 }
 
+static void hcache_clear(struct hdr_cache *c)
+{
+	ceb_event_unref(c->ev);
+	c->ev = NULL;
+	ceb_buf_free(&c->text);
+	c->n = 0;
+}
+
 /* One allocation for the whole list: the nodes, then their text. curl only reads a header list
  * (CURLOPT_HTTPHEADER), so it need not come from curl_slist_append; it is released with free().
  * Saves two allocations per header per delivery. NULL when out of memory. */
@@ -514,8 +539,28 @@ static int job_prepare(struct job *job)
 	if (mode == CEB_HTTP_BINARY && !ceb_http_binary_possible(ev))
 		mode = CEB_HTTP_STRUCTURED;
 
-	if (ceb_http_encode_headers(ev, mode, add_header, &hc) < 0)
+	/* Room for a typical header block at once, rather than growing it header by header. */
+	ceb_buf_reserve(&hc.text, 512);
+	if (mode == CEB_HTTP_BINARY) {
+		struct hdr_cache *c = &job->dsp->hcache;
+
+		if (c->ev != ev) {
+			struct hdr_ctx enc = { CEB_BUF_INIT, 0 };
+
+			if (ceb_http_encode_headers(ev, mode, add_header, &enc) < 0 || enc.text.failed) {
+				ceb_buf_free(&enc.text);
+				goto out;
+			}
+			hcache_clear(c);
+			c->ev = ceb_event_ref(ev);
+			c->text = enc.text;
+			c->n = enc.n;
+		}
+		ceb_buf_append(&hc.text, c->text.p, c->text.len);
+		hc.n = c->n;
+	} else if (ceb_http_encode_headers(ev, mode, add_header, &hc) < 0) {
 		goto out;
+	}
 	if (mode == CEB_HTTP_STRUCTURED) {
 		struct ceb_event *plain = ev;
 		if (ceb_event_get(ev, "knativebrokerttl")) {
@@ -1003,10 +1048,37 @@ static int wait_ms(struct ceb_dispatcher *dsp)
 		due = dsp->heap[0]->due;
 	if (dsp->curl_due < due)
 		due = dsp->curl_due;
+	if (dsp->idle_since && !dsp->trimmed && dsp->idle_since + IDLE_TRIM_MS < due)
+		due = dsp->idle_since + IDLE_TRIM_MS;
 	pthread_mutex_lock(&dsp->lock);
 	empty = dsp->inbox == NULL;
 	pthread_mutex_unlock(&dsp->lock);
 	return !empty || due <= now ? 0 : (int)(due - now);
+}
+
+/* A burst leaves curl handles in the pool and free pages with the allocator: once the dispatcher
+ * has been idle a while, keep a few handles and hand the rest back to the system, so that an idle
+ * daemon stays small. Connections stay open for the next burst. */
+static void idle_housekeeping(struct ceb_dispatcher *dsp)
+{
+	uint64_t now = ceb_now_ms();
+
+	if (atomic_load(&dsp->busy) || dsp->nheap) {
+		dsp->idle_since = 0;
+		dsp->trimmed = false;
+		return;
+	}
+	if (!dsp->idle_since) {
+		dsp->idle_since = now;
+		return;
+	}
+	if (dsp->trimmed || now - dsp->idle_since < IDLE_TRIM_MS)
+		return;
+	while (dsp->npool > POOL_KEEP)
+		curl_easy_cleanup(dsp->pool[--dsp->npool]);
+	hcache_clear(&dsp->hcache);
+	malloc_trim(0);
+	dsp->trimmed = true;
 }
 
 static void *dispatcher_main(void *arg)
@@ -1050,6 +1122,7 @@ static void *dispatcher_main(void *arg)
 			curl_multi_socket_action(dsp->multi, evs[i].data.fd, mask, &running);
 		}
 		take_completions(dsp);
+		idle_housekeeping(dsp);
 	}
 	return NULL;
 }
@@ -1062,6 +1135,7 @@ struct ceb_dispatcher *ceb_dispatcher_new(struct ceb_daemon *dmn, int index)
 		return NULL;
 	dsp->dmn = dmn;
 	dsp->index = index;
+	dsp->slots = dmn->set.max_inflight > SLOTS ? dmn->set.max_inflight : SLOTS;
 	snprintf(dsp->label, sizeof(dsp->label), "dispatcher %d", index);
 	pthread_mutex_init(&dsp->lock, NULL);
 	dsp->curl_due = UINT64_MAX;
@@ -1172,6 +1246,7 @@ void ceb_dispatcher_free(struct ceb_dispatcher *dsp)
 	free(dsp->pool);
 	free(dsp->heap);
 	free(dsp->lanes);
+	hcache_clear(&dsp->hcache);
 	if (dsp->multi)
 		curl_multi_cleanup(dsp->multi);
 	if (dsp->epfd >= 0)

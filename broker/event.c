@@ -281,6 +281,11 @@ static int check_string(const char *name, const char *s, size_t len, char *errbu
 	long cp;
 
 	while (i < len) {
+		/* Printable ASCII, the common case, needs no decoding. */
+		if (u[i] >= 0x20 && u[i] < 0x7f) {
+			i++;
+			continue;
+		}
 		cp = utf8_next(u, len, &i);
 		if (cp < 0) {
 			seterr(errbuf, errlen, "attribute '%s': not valid UTF-8", name);
@@ -994,6 +999,54 @@ size_t ceb_event_size(const struct ceb_event *ev)
 	return n;
 }
 
+/* Where a pointer into [lo, hi) of one arena lands in a copy of those bytes at base; other pointers
+ * (static strings, NULL) stay. */
+static const char *moved(const char *p, const char *lo, const char *hi, char *base)
+{
+	return p && p >= lo && p < hi ? base + (p - lo) : p;
+}
+
+/* ceb_event_clone for the usual case, an event whose strings and data all sit in its arena: one
+ * copy of the used bytes, then every pointer moved by the same offset. Unused extension slots are
+ * left out. NULL when the event does not qualify (or out of memory): the caller then copies
+ * attribute by attribute. */
+static struct ceb_event *clone_flat(const struct ceb_event *ev)
+{
+	size_t old_slots = ev->ext_cap * sizeof(struct ceb_attr);
+	size_t new_slots = ev->next * sizeof(struct ceb_attr);
+	size_t strings = ev->inl_used - old_slots;
+	const char *lo = ev->inl + old_slots, *hi = ev->inl + ev->inl_used;
+	struct ceb_event *cp;
+	char *base;
+
+	if (ev->chunks || ev->ext_owned || ev->data_owned)
+		return NULL;
+	cp = event_alloc(ev->next, strings);
+	if (!cp)
+		return NULL;
+	base = cp->inl + new_slots;
+	memcpy(base, lo, strings);
+	cp->inl_used = new_slots + strings;
+	for (int k = 0; k < K_COUNT; k++) {
+		if (!(ev->known_mask & (1u << k)))
+			continue; /* a cleared slot keeps no pointer into the old arena */
+		cp->known[k] = ev->known[k];
+		cp->known[k].value = moved(ev->known[k].value, lo, hi, base);
+	}
+	cp->known_mask = ev->known_mask;
+	for (size_t i = 0; i < ev->next; i++) {
+		cp->ext[i] = ev->ext[i];
+		cp->ext[i].name = moved(ev->ext[i].name, lo, hi, base);
+		cp->ext[i].value = moved(ev->ext[i].value, lo, hi, base);
+	}
+	cp->next = ev->next;
+	cp->has_data = ev->has_data;
+	cp->data = moved(ev->data, lo, hi, base);
+	cp->data_len = ev->data_len;
+	cp->data_flags = ev->data_flags;
+	return cp;
+}
+
 struct ceb_event *ceb_event_clone(const struct ceb_event *ev)
 {
 	struct ceb_event *cp, *ret = NULL;
@@ -1002,6 +1055,9 @@ struct ceb_event *ceb_event_clone(const struct ceb_event *ev)
 
 	/* Exactly the arena the copy needs, data included: a stored event (the memory channel keeps
 	 * the copy the broker makes at ingress) wastes nothing. */
+	cp = clone_flat(ev);
+	if (cp)
+		return cp;
 	n = ceb_event_attr_count(ev);
 	for (i = 0; i < n; i++) {
 		a = ceb_event_attr_at(ev, i);

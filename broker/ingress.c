@@ -19,6 +19,7 @@ struct ceb_ingress {
 	struct MHD_Daemon *mhd;
 	struct ceb_daemon *dmn;
 	atomic_int suspended; /* requests waiting for a publish: MHD must not stop while any is */
+	struct MHD_Response *accepted; /* the 202 answer, built once and shared by every request */
 };
 
 /* A request in MHD's hands: the logic's state plus its connection, for resuming. */
@@ -55,11 +56,16 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct ceb_daemon *dmn
 }
 
 /* The answer of a request: its reason as one line of text (nothing for 202). */
-static enum MHD_Result answer(struct MHD_Connection *conn, const struct ceb_request *req)
+static enum MHD_Result answer(struct MHD_Connection *conn, const struct ceb_request *req,
+			      struct MHD_Response *accepted)
 {
 	char line[sizeof(req->reason) + 1];
 	int n;
 
+	/* Most requests get the shared 202 (no allocation); while draining, a 202 also says
+	 * Connection: close, so it is built afresh. */
+	if (req->status == 202 && accepted && !atomic_load(&req->dmn->draining))
+		return MHD_queue_response(conn, 202, accepted);
 	if (req->status == 202)
 		return queue(conn, req->dmn, 202, "", 0, "text/plain", 0);
 	n = snprintf(line, sizeof(line), "%s\n", req->reason[0] ? req->reason : ceb_status_text(req->status));
@@ -94,10 +100,13 @@ static enum MHD_Result answer_metrics(struct MHD_Connection *conn, struct ceb_da
 	return ret;
 }
 
+#define INLINE_HEADERS 32
+
 struct hdr_list {
-	struct ceb_http_header *h;
+	struct ceb_http_header *h; /* inl, until a request has more headers */
 	size_t n, cap;
 	int oom;
+	struct ceb_http_header inl[INLINE_HEADERS];
 };
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -106,12 +115,15 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 	struct hdr_list *l = cls;
 
 	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 32;
-		struct ceb_http_header *h = realloc(l->h, ncap * sizeof(*h));
+		size_t ncap = l->cap * 2;
+		struct ceb_http_header *h = malloc(ncap * sizeof(*h));
 		if (!h) {
 			l->oom = 1;
 			return MHD_NO;
 		}
+		memcpy(h, l->h, l->n * sizeof(*h));
+		if (l->h != l->inl)
+			free(l->h);
 		l->h = h;
 		l->cap = ncap;
 	}
@@ -141,7 +153,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
 	struct ceb_ingress *ing = cls;
 	struct mhd_req *mr = *con_cls;
-	struct hdr_list hl = { 0 };
+	struct hdr_list hl;
 	bool ready;
 
 	if (!mr) {
@@ -166,11 +178,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		}
 		ret = route == CEB_ROUTE_OPTIONS ? answer_options(conn)
 		      : route == CEB_ROUTE_METRICS ? answer_metrics(conn, ing->dmn)
-						   : answer(conn, &mr->req);
+						   : answer(conn, &mr->req, ing->accepted);
 		ceb_request_fini(&mr->req);
 		free(mr);
 		return ret;
 	}
+	hl.h = hl.inl;
+	hl.n = 0;
+	hl.cap = INLINE_HEADERS;
+	hl.oom = 0;
 	if (*upload_data_size) {
 		bool keep = ceb_request_body(&mr->req, upload_data, *upload_data_size);
 		*upload_data_size = 0;
@@ -185,17 +201,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	} else if (!mr->req.status) {
 		MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hl);
 		if (hl.oom) {
-			free(hl.h);
+			if (hl.h != hl.inl)
+				free(hl.h);
 			mr->req.status = 503;
 			snprintf(mr->req.reason, sizeof(mr->req.reason), "out of memory");
-			return answer(conn, &mr->req);
+			return answer(conn, &mr->req, ing->accepted);
 		}
 	}
 	ready = ceb_request_complete(&mr->req, hl.h, hl.n);
-	free(hl.h);
+	if (hl.h != hl.inl)
+		free(hl.h);
 	if (!ready)
 		return MHD_YES; /* suspended; resume() comes from the last publish completion */
-	return answer(conn, &mr->req);
+	return answer(conn, &mr->req, ing->accepted);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -237,6 +255,14 @@ int ceb_ingress_start(struct ceb_daemon *dmn, struct ceb_ingress **out, int *por
 		return CEB_ENOMEM;
 	}
 	ing->dmn = dmn;
+	/* The bytes queue() builds for a 202 (no body, Content-Type: text/plain), made once. */
+	ing->accepted = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (!ing->accepted ||
+	    MHD_add_response_header(ing->accepted, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain") != MHD_YES) {
+		snprintf(errbuf, errlen, "out of memory");
+		rc = CEB_ENOMEM;
+		goto out;
+	}
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
@@ -272,6 +298,8 @@ int ceb_ingress_start(struct ceb_daemon *dmn, struct ceb_ingress **out, int *por
 out:
 	if (ai)
 		freeaddrinfo(ai);
+	if (ing && ing->accepted)
+		MHD_destroy_response(ing->accepted);
 	free(ing);
 	return rc;
 }
@@ -295,5 +323,7 @@ void ceb_ingress_stop(struct ceb_ingress *ing)
 	}
 	if (ing->mhd)
 		MHD_stop_daemon(ing->mhd);
+	if (ing->accepted)
+		MHD_destroy_response(ing->accepted);
 	free(ing);
 }

@@ -3,6 +3,8 @@
  * Trigger that commits only offsets whose every earlier record is settled. Nothing is lost on a crash:
  * what was not settled comes back. */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -19,24 +22,23 @@
 #include "broker/log.h"
 #include "channels/channel.h"
 
-#define DEFAULT_PARTITIONS 10      /* Knative's default.topic.partitions */
+#define DEFAULT_PARTITIONS  10 /* Knative's default.topic.partitions */
 #define DEFAULT_REPLICATION 1
-#define DEFAULT_CONFIRM_MS 10000   /* message.timeout.ms: the longest a publish waits for Kafka */
-#define DEFAULT_START_MS 30000     /* reaching the cluster at start-up */
-#define REDELIVER_FIRST_MS 1000    /* a record settled FAILED comes back after this, doubling... */
-#define REDELIVER_MAX_MS 60000     /* ...up to this */
-#define HELD_MIN 64                /* records fetched ahead of the in-flight cap, per subscription */
-#define HELD_PER_PARTITION 16      /* ordered: records fetched ahead per blocked partition */
-#define SKIP_LOG_FIRST 10          /* non-CloudEvent records: log the first few, then every 1000th */
+#define DEFAULT_CONFIRM_MS  10000 /* message.timeout.ms: the longest a publish waits for Kafka */
+#define DEFAULT_START_MS    30000 /* reaching the cluster at start-up */
+#define REDELIVER_FIRST_MS  1000  /* a record settled FAILED comes back after this, doubling... */
+#define REDELIVER_MAX_MS    60000 /* ...up to this */
+#define AHEAD_ORDERED       4     /* ordered: records taken ahead per partition */
+#define SKIP_LOG_FIRST      10    /* non-CloudEvent records: log the first few, then every 1000th */
 
 /* Records decoded from Kafka may come from any producer: bound them, but never below what our own
  * ingress accepts (--max-event-size goes up to 64 MiB), or a stored event could not be read back. */
 static const struct ceb_limits decode_limits = {
-	.max_event_size = (64u << 20) + (64u << 10),
-	.max_attrs = 1024,
-	.max_value_len = 1u << 20,
-	.max_json_depth = 128,
-	.max_batch = 1,
+        .max_event_size = (64u << 20) + (64u << 10),
+        .max_attrs = 1024,
+        .max_value_len = 1u << 20,
+        .max_json_depth = 128,
+        .max_batch = 1,
 };
 
 enum rec_state {
@@ -50,9 +52,9 @@ struct kpart;
 
 /* One record of one assigned partition: the handle a subscription settles. */
 struct krec {
-	struct kpart *part;       /* NULL once its partition was revoked (an orphan) */
+	struct kpart *part; /* NULL once its partition was revoked (an orphan) */
 	int64_t offset;
-	struct ceb_event *ev;     /* our reference while not DONE; NULL for a skipped record */
+	struct ceb_event *ev; /* our reference while not DONE; NULL for a skipped record */
 	enum rec_state state;
 	int attempts;             /* times handed out */
 	uint64_t due;             /* REC_FAILED: when to hand it again */
@@ -64,9 +66,10 @@ struct kpart {
 	int32_t id;
 	struct krec **ring;
 	size_t cap, head, count;
-	size_t handed;            /* records at the front of the ring that were handed out at least once */
-	size_t inflight;          /* INFLIGHT + FAILED */
-	int paused;
+	size_t handed;   /* records at the front of the ring that were handed out at least once */
+	size_t inflight; /* INFLIGHT + FAILED */
+	rd_kafka_queue_t
+	        *q; /* its own fetch queue: records stay in librdkafka until there is room */
 };
 
 struct kafka_channel;
@@ -78,41 +81,45 @@ struct kafka_sub {
 	struct ceb_sub_cfg cfg;
 	char group[300];
 	rd_kafka_t *rk;
-	rd_kafka_queue_t *q;      /* the consumer queue: yield wakes the thread */
+	rd_kafka_queue_t *q; /* the consumer queue: group events, errors */
+	int wake[2];         /* a pipe: librdkafka queues and settles wake the consumer thread */
 	pthread_t thread;
 	int running;
 	atomic_int stop;
-	pthread_mutex_t lock;     /* guards everything below */
+	pthread_mutex_t lock; /* guards everything below */
 	struct kpart **parts;
 	size_t nparts;
-	size_t rr;                /* round-robin start for handing */
-	size_t inflight;          /* INFLIGHT + FAILED, over all partitions and orphans */
-	size_t held;              /* REC_HELD */
-	struct krec *timers;      /* REC_FAILED records, unordered */
-	struct krec *orphans;     /* INFLIGHT records of revoked partitions */
-	int64_t *init;            /* per partition: where a new group starts (-1: it has offsets) */
+	size_t rr;            /* round-robin start for handing */
+	size_t inflight;      /* INFLIGHT + FAILED, over all partitions and orphans */
+	size_t held;          /* REC_HELD */
+	size_t waiting;       /* REC_FAILED, waiting to be handed again */
+	struct krec *timers;  /* REC_FAILED records, unordered */
+	struct krec *orphans; /* INFLIGHT records of revoked partitions */
+	int64_t *init;        /* per partition: where a new group starts (-1: it has offsets) */
 	int ninit;
-	unsigned long skipped;    /* records that were not CloudEvents */
+	unsigned long skipped; /* records that were not CloudEvents */
 	unsigned long redelivered;
 };
 
 struct kafka_channel {
 	char label[300];
 	char *topic;
-	int external;             /* the topic is the user's: never create it */
+	int external; /* the topic is the user's: never create it */
 	int partitions, replication;
 	char **topic_keys, **topic_values; /* default.topic.config.* for topic creation */
 	size_t ntopic_cfg;
 	int confirm_ms, start_ms;
-	char **pt_keys, **pt_values; /* librdkafka settings from the ConfigMap, bootstrap.servers first */
+	char **pt_keys,
+	        **pt_values; /* librdkafka settings from the ConfigMap, bootstrap.servers first */
 	size_t npt;
 	rd_kafka_t *producer;
 	pthread_t dr_thread;
 	int dr_running;
 	atomic_int stop;
 	atomic_size_t unconfirmed; /* publishes waiting for their delivery report */
-	atomic_int failing;       /* the last delivery report was a failure (log transitions only) */
-	pthread_mutex_t pub_lock; /* guards the deadline list: publishes in the order they were made,
+	atomic_int failing; /* the last delivery report was a failure (log transitions only) */
+	pthread_mutex_t
+	        pub_lock; /* guards the deadline list: publishes in the order they were made,
 				     so in deadline order */
 	struct kafka_pub *pub_head, *pub_tail;
 	struct kafka_sub **subs;
@@ -126,9 +133,9 @@ struct kafka_pub {
 	struct ceb_event *ev;
 	ceb_publish_done_f *done;
 	void *arg;
-	uint64_t deadline;        /* answer 503 at this time if Kafka has not confirmed */
-	int answered;             /* done() was called (by the report or by the deadline) */
-	int queued;               /* on the deadline list */
+	uint64_t deadline; /* answer 503 at this time if Kafka has not confirmed */
+	int answered;      /* done() was called (by the report or by the deadline) */
+	int queued;        /* on the deadline list */
 	struct kafka_pub *prev, *next;
 };
 
@@ -164,14 +171,15 @@ static const char *passthrough_name(const char *key)
 
 /* Set one property; errors name the property, and its value only when it is not a secret. */
 static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, const char *where,
-		    char *errbuf, size_t errlen)
+                    char *errbuf, size_t errlen)
 {
 	char rerr[512];
 
 	if (rd_kafka_conf_set(conf, name, value, rerr, sizeof(rerr)) == RD_KAFKA_CONF_OK)
 		return 0;
 	if (key_is_secret(name))
-		snprintf(errbuf, errlen, "%s%s: librdkafka refused the value of %s", where, name, name);
+		snprintf(errbuf, errlen, "%s%s: librdkafka refused the value of %s", where, name,
+		         name);
 	else
 		snprintf(errbuf, errlen, "%s%s: %s", where, name, rerr);
 	return CEB_ECONFIG;
@@ -232,7 +240,7 @@ static void strv_free(char **keys, char **values, size_t n)
 /* Read the Broker's ConfigMap into kc. Pass-through settings are tried on a scratch configuration so
  * that a wrong one fails here, with the ConfigMap's location, rather than later. */
 static int read_config(struct kafka_channel *kc, const struct ceb_channel_cfg *cfg, char *errbuf,
-		       size_t errlen)
+                       size_t errlen)
 {
 	const struct ceb_configmap *cm = cfg->config;
 	rd_kafka_conf_t *scratch = NULL;
@@ -243,12 +251,15 @@ static int read_config(struct kafka_channel *kc, const struct ceb_channel_cfg *c
 	int rc = CEB_ECONFIG;
 
 	if (!cm) {
-		snprintf(errbuf, errlen, "Broker %s/%s: a Kafka Broker needs spec.config naming a "
-			 "ConfigMap with bootstrap.servers", cfg->ns, cfg->name);
+		snprintf(errbuf, errlen,
+		         "Broker %s/%s: a Kafka Broker needs spec.config naming a "
+		         "ConfigMap with bootstrap.servers",
+		         cfg->ns, cfg->name);
 		return CEB_ECONFIG;
 	}
-	snprintf(where, sizeof(where), "%s:%d:%d: ConfigMap %s/%s: ", cm->loc.file ? cm->loc.file : "?",
-		 cm->loc.line, cm->loc.col, cm->ns, cm->name);
+	snprintf(where, sizeof(where),
+	         "%s:%d:%d: ConfigMap %s/%s: ", cm->loc.file ? cm->loc.file : "?", cm->loc.line,
+	         cm->loc.col, cm->ns, cm->name);
 	kc->partitions = DEFAULT_PARTITIONS;
 	kc->replication = DEFAULT_REPLICATION;
 	kc->confirm_ms = DEFAULT_CONFIRM_MS;
@@ -261,8 +272,8 @@ static int read_config(struct kafka_channel *kc, const struct ceb_channel_cfg *c
 		return CEB_ECONFIG;
 	}
 	scratch = rd_kafka_conf_new();
-	if (!scratch || strv_add(&kc->pt_keys, &kc->pt_values, &kc->npt, "bootstrap.servers",
-				 bootstrap) < 0)
+	if (!scratch ||
+	    strv_add(&kc->pt_keys, &kc->pt_values, &kc->npt, "bootstrap.servers", bootstrap) < 0)
 		goto nomem;
 	if (conf_set(scratch, "bootstrap.servers", bootstrap, where, errbuf, errlen) < 0)
 		goto out;
@@ -280,11 +291,15 @@ static int read_config(struct kafka_channel *kc, const struct ceb_channel_cfg *c
 				goto bad_number;
 			kc->replication = (int)v;
 		} else if (strncmp(k, "default.topic.config.", 21) == 0) {
-			if (strv_add(&kc->topic_keys, &kc->topic_values, &kc->ntopic_cfg, k + 21, val) < 0)
+			if (strv_add(&kc->topic_keys, &kc->topic_values, &kc->ntopic_cfg, k + 21,
+			             val) < 0)
 				goto nomem;
 		} else if (strcmp(k, "auth.secret.ref.name") == 0) {
-			snprintf(errbuf, errlen, "%sauth.secret.ref.name: cebroker reads no Secrets; put "
-				 "security.protocol and the sasl.* / ssl.* settings in this ConfigMap", where);
+			snprintf(errbuf, errlen,
+			         "%sauth.secret.ref.name: cebroker reads no Secrets; put "
+			         "security.protocol and the sasl.* / ssl.* settings in this "
+			         "ConfigMap",
+			         where);
 			goto out;
 		} else if (strcmp(k, "cebroker.confirm.timeout.ms") == 0) {
 			if (parse_int(val, 100, 3600000, &v) < 0)
@@ -308,15 +323,17 @@ static int read_config(struct kafka_channel *kc, const struct ceb_channel_cfg *c
 			if (strv_add(&kc->pt_keys, &kc->pt_values, &kc->npt, pt, val) < 0)
 				goto nomem;
 		} else {
-			LOG_WARN(kc->label, "ConfigMap %s/%s: key %s is not a Kafka Broker setting; ignored "
-				 "(librdkafka properties go in as librdkafka.<property>)", cm->ns, cm->name, k);
+			LOG_WARN(kc->label,
+			         "ConfigMap %s/%s: key %s is not a Kafka Broker setting; ignored "
+			         "(librdkafka properties go in as librdkafka.<property>)",
+			         cm->ns, cm->name, k);
 		}
 	}
 	rc = 0;
 	goto out;
 bad_number:
 	snprintf(errbuf, errlen, "%s%s: '%s' is not a valid number here", where, cm->keys[bad],
-		 cm->values[bad]);
+	         cm->values[bad]);
 	goto out;
 nomem:
 	snprintf(errbuf, errlen, "out of memory");
@@ -327,11 +344,16 @@ out:
 	return rc;
 }
 
+/* A librdkafka property and its value. */
+struct kprop {
+	const char *name, *value;
+};
+
 /* A client configuration: defaults, then the ConfigMap's settings (so that a user may tune what is
- * not part of the guarantees), then forced (so that nothing weakens them). name/value pairs,
- * NULL-terminated. */
-static rd_kafka_conf_t *client_conf(struct kafka_channel *kc, const char *const *defaults,
-				    const char *const *forced, char *errbuf, size_t errlen)
+ * not part of the guarantees), then forced (so that nothing weakens them). Both lists end with a
+ * NULL name. */
+static rd_kafka_conf_t *client_conf(struct kafka_channel *kc, const struct kprop *defaults,
+                                    const struct kprop *forced, char *errbuf, size_t errlen)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
@@ -339,14 +361,14 @@ static rd_kafka_conf_t *client_conf(struct kafka_channel *kc, const char *const 
 		snprintf(errbuf, errlen, "out of memory");
 		return NULL;
 	}
-	for (size_t i = 0; defaults[i]; i += 2)
-		if (conf_set(conf, defaults[i], defaults[i + 1], "", errbuf, errlen) < 0)
+	for (size_t i = 0; defaults[i].name; i++)
+		if (conf_set(conf, defaults[i].name, defaults[i].value, "", errbuf, errlen) < 0)
 			goto fail;
 	for (size_t i = 0; i < kc->npt; i++)
 		if (conf_set(conf, kc->pt_keys[i], kc->pt_values[i], "", errbuf, errlen) < 0)
 			goto fail;
-	for (size_t i = 0; forced[i]; i += 2)
-		if (conf_set(conf, forced[i], forced[i + 1], "", errbuf, errlen) < 0)
+	for (size_t i = 0; forced[i].name; i++)
+		if (conf_set(conf, forced[i].name, forced[i].value, "", errbuf, errlen) < 0)
 			goto fail;
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 	return conf;
@@ -379,7 +401,7 @@ static rd_kafka_headers_t *record_headers(const struct ceb_event *ev)
 }
 
 static int record_binary(const rd_kafka_message_t *m, rd_kafka_headers_t *hdrs, const char *ct,
-			 size_t ctlen, struct ceb_event **out, char *errbuf, size_t errlen)
+                         size_t ctlen, struct ceb_event **out, char *errbuf, size_t errlen)
 {
 	struct ceb_event *ev = ceb_event_new();
 	const char *hname;
@@ -390,7 +412,8 @@ static int record_binary(const rd_kafka_message_t *m, rd_kafka_headers_t *hdrs, 
 
 	if (!ev)
 		goto fail;
-	for (size_t i = 0; hdrs && rd_kafka_header_get_all(hdrs, i, &hname, &hval, &hlen) == 0; i++) {
+	for (size_t i = 0; hdrs && rd_kafka_header_get_all(hdrs, i, &hname, &hval, &hlen) == 0;
+	     i++) {
 		size_t nlen = strlen(hname);
 		if (nlen <= 3 || strncasecmp(hname, "ce_", 3) != 0)
 			continue;
@@ -400,16 +423,18 @@ static int record_binary(const rd_kafka_message_t *m, rd_kafka_headers_t *hdrs, 
 			goto fail;
 		}
 		for (size_t k = 3; k <= nlen; k++)
-			attr[k - 3] = (char)(hname[k] >= 'A' && hname[k] <= 'Z' ? hname[k] + 32 : hname[k]);
+			attr[k - 3] = (char)(hname[k] >= 'A' && hname[k] <= 'Z' ? hname[k] + 32
+			                                                        : hname[k]);
 		if (strcmp(attr, "datacontenttype") == 0)
 			continue; /* the binding carries it as content-type */
-		rc = ceb_event_set(ev, attr, CEB_TYPE_STRING, hval ? hval : "", hval ? hlen : 0, errbuf,
-				   errlen);
+		rc = ceb_event_set(ev, attr, CEB_TYPE_STRING, hval ? hval : "", hval ? hlen : 0,
+		                   errbuf, errlen);
 		if (rc < 0)
 			goto fail;
 	}
 	if (ct) {
-		rc = ceb_event_set(ev, "datacontenttype", CEB_TYPE_STRING, ct, ctlen, errbuf, errlen);
+		rc = ceb_event_set(ev, "datacontenttype", CEB_TYPE_STRING, ct, ctlen, errbuf,
+		                   errlen);
 		if (rc < 0)
 			goto fail;
 	}
@@ -438,7 +463,7 @@ fail:
 /* A record as an event: structured mode when content-type says application/cloudevents+json, binary
  * mode otherwise. 0 and a new event, or an error with the reason in errbuf. */
 static int record_decode(const rd_kafka_message_t *m, struct ceb_event **out, char *errbuf,
-			 size_t errlen)
+                         size_t errlen)
 {
 	rd_kafka_headers_t *hdrs = NULL;
 	const char *hname, *ct = NULL;
@@ -447,7 +472,8 @@ static int record_decode(const rd_kafka_message_t *m, struct ceb_event **out, ch
 
 	if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		hdrs = NULL;
-	for (size_t i = 0; hdrs && rd_kafka_header_get_all(hdrs, i, &hname, &hval, &hlen) == 0; i++) {
+	for (size_t i = 0; hdrs && rd_kafka_header_get_all(hdrs, i, &hname, &hval, &hlen) == 0;
+	     i++) {
 		if (strcasecmp(hname, "content-type") == 0 && hval) {
 			ct = hval;
 			ctlen = hlen;
@@ -499,8 +525,10 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	if (m->err) {
 		status = CEB_EUNAVAIL;
 		if (!atomic_exchange(&kc->failing, 1))
-			LOG_WARN(kc->label, "Kafka did not confirm a publish (%s): answering 503 until it does",
-				 rd_kafka_err2str(m->err));
+			LOG_WARN(
+			        kc->label,
+			        "Kafka did not confirm a publish (%s): answering 503 until it does",
+			        rd_kafka_err2str(m->err));
 		else
 			LOG_DEBUG(kc->label, "publish not confirmed: %s", rd_kafka_err2str(m->err));
 	} else if (atomic_exchange(&kc->failing, 0)) {
@@ -548,8 +576,10 @@ static void pub_expire(struct kafka_channel *kc)
 		for (size_t i = 0; i < n; i++)
 			due[i].done(due[i].arg, CEB_EUNAVAIL);
 		if (n && !atomic_exchange(&kc->failing, 1))
-			LOG_WARN(kc->label, "Kafka did not confirm a publish within %d ms: answering 503 "
-				 "until it does", kc->confirm_ms);
+			LOG_WARN(kc->label,
+			         "Kafka did not confirm a publish within %d ms: answering 503 "
+			         "until it does",
+			         kc->confirm_ms);
 	} while (n == 128);
 }
 
@@ -604,9 +634,9 @@ static void kafka_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *d
 	pthread_mutex_unlock(&kc->pub_lock);
 	/* The value is not copied: the event is immutable and our reference keeps it until the report. */
 	err = rd_kafka_producev(kc->producer, RD_KAFKA_V_TOPIC(kc->topic),
-				RD_KAFKA_V_VALUE((void *)data, data ? len : 0),
-				RD_KAFKA_V_KEY(key ? key->value : NULL, key ? key->len : 0),
-				RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(pub), RD_KAFKA_V_END);
+	                        RD_KAFKA_V_VALUE((void *)data, data ? len : 0),
+	                        RD_KAFKA_V_KEY(key ? key->value : NULL, key ? key->len : 0),
+	                        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(pub), RD_KAFKA_V_END);
 	if (err) {
 		int answered;
 		/* Not queued: headers and pub are still ours (unless the deadline answered already). */
@@ -718,15 +748,15 @@ static void part_release(struct kafka_sub *sub, struct kpart *p)
 		case REC_FAILED:
 			list_remove(&sub->timers, r);
 			sub->inflight--;
+			sub->waiting--;
 			break;
-		case REC_HELD:
-			sub->held--;
-			break;
-		case REC_DONE:
-			break;
+		case REC_HELD: sub->held--; break;
+		case REC_DONE: break;
 		}
 		rec_free(r);
 	}
+	if (p->q)
+		rd_kafka_queue_destroy(p->q);
 	free(p->ring);
 	free(p);
 }
@@ -734,7 +764,7 @@ static void part_release(struct kafka_sub *sub, struct kpart *p)
 /* ---- consumer ---- */
 
 static void offsets_add(rd_kafka_topic_partition_list_t **list, const char *topic, int32_t part,
-			int64_t offset)
+                        int64_t offset)
 {
 	if (!*list)
 		*list = rd_kafka_topic_partition_list_new(8);
@@ -765,13 +795,14 @@ static void sub_store(struct kafka_sub *sub)
  * partitions that still have no committed offset at the end offsets read at start-up. Sets them in
  * parts and returns them (the caller stores them), or NULL. Consumer thread (rebalance). */
 static rd_kafka_topic_partition_list_t *group_start(struct kafka_sub *sub,
-						     rd_kafka_topic_partition_list_t *parts)
+                                                    rd_kafka_topic_partition_list_t *parts)
 {
 	rd_kafka_topic_partition_list_t *committed, *start = NULL;
 	int any = 0;
 
 	for (int i = 0; i < parts->cnt; i++)
-		if (parts->elems[i].partition < sub->ninit && sub->init[parts->elems[i].partition] >= 0)
+		if (parts->elems[i].partition < sub->ninit &&
+		    sub->init[parts->elems[i].partition] >= 0)
 			any = 1;
 	if (!any)
 		return NULL;
@@ -792,8 +823,17 @@ static rd_kafka_topic_partition_list_t *group_start(struct kafka_sub *sub,
 	return start;
 }
 
+static void sub_wake(struct kafka_sub *sub)
+{
+	char c = 'w';
+
+	/* A full pipe is a pending wake-up already. */
+	if (write(sub->wake[1], &c, 1) < 0 && errno != EAGAIN)
+		LOG_DEBUG(sub->label, "wake-up: %s", strerror(errno));
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-			 rd_kafka_topic_partition_list_t *parts, void *opaque)
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
 	struct kafka_sub *sub = opaque;
 
@@ -807,32 +847,41 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			p = calloc(1, sizeof(*p));
 			np = p ? realloc(sub->parts, (sub->nparts + 1) * sizeof(*np)) : NULL;
 			if (!np) {
-				/* Without tracking we must not consume this partition: assign it anyway (the
-				 * group expects it) but keep it paused. */
+				/* Untracked: its records reach the consumer queue and are dropped there,
+				 * never committed, so read again after the next rebalance or restart. */
 				free(p);
-				LOG_ERR(sub->label, "out of memory: partition %d left paused",
-					(int)parts->elems[i].partition);
+				LOG_ERR(sub->label, "out of memory: partition %d is not consumed",
+				        (int)parts->elems[i].partition);
 				continue;
 			}
 			p->id = parts->elems[i].partition;
+			/* Records of each partition wait in its own queue, not the consumer queue, until
+			 * there is credit for them: librdkafka stops fetching a partition whose queue is
+			 * full (queued.min.messages), which bounds memory without pausing (a resume costs
+			 * a fetch cycle in librdkafka 2.0). */
+			p->q = rd_kafka_queue_get_partition(rk, sub->kc->topic, p->id);
+			if (p->q) {
+				rd_kafka_queue_forward(p->q, NULL);
+				rd_kafka_queue_io_event_enable(p->q, sub->wake[1], "p", 1);
+			}
 			sub->parts = np;
 			sub->parts[sub->nparts++] = p;
 		}
 		pthread_mutex_unlock(&sub->lock);
 		LOG_INFO(sub->label, "assigned %d partition(s) of %s", parts->cnt, sub->kc->topic);
 		rd_kafka_assign(rk, parts);
-		/* A pause from an earlier assignment must not outlive it. */
-		rd_kafka_resume_partitions(rk, parts);
 		if (start) {
 			/* Commit the starting point at the next auto-commit, as if settled. */
 			rd_kafka_offsets_store(rk, start);
 			rd_kafka_topic_partition_list_destroy(start);
 		}
+		sub_wake(sub);
 		return;
 	}
 	/* Revoked (or lost): store only the prefix that is settled, never what is still in flight
 	 * (eventing-kafka-broker#4460), then forget the partitions. */
 	sub_store(sub);
+	rd_kafka_assign(rk, NULL);
 	pthread_mutex_lock(&sub->lock);
 	for (size_t i = 0; i < sub->nparts; i++)
 		part_release(sub, sub->parts[i]);
@@ -844,8 +893,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		LOG_WARN(sub->label, "rebalance error: %s", rd_kafka_err2str(err));
 	else
 		LOG_INFO(sub->label, "partitions of %s revoked%s", sub->kc->topic,
-			 rd_kafka_assignment_lost(rk) ? " (assignment lost)" : "");
-	rd_kafka_assign(rk, NULL);
+		         rd_kafka_assignment_lost(rk) ? " (assignment lost)" : "");
 }
 
 /* A record from the consumer: decoded and queued (HELD) on its partition. */
@@ -865,7 +913,7 @@ static void sub_take(struct kafka_sub *sub, rd_kafka_message_t *m)
 		pthread_mutex_unlock(&sub->lock);
 		if (p)
 			LOG_ERR(sub->label, "out of memory: record %d/%lld will be read again",
-				(int)m->partition, (long long)m->offset);
+			        (int)m->partition, (long long)m->offset);
 		free(r);
 		ceb_event_unref(ev);
 		return;
@@ -877,8 +925,10 @@ static void sub_take(struct kafka_sub *sub, rd_kafka_message_t *m)
 		r->state = REC_DONE;
 		sub->skipped++;
 		if (sub->skipped <= SKIP_LOG_FIRST || sub->skipped % 1000 == 0)
-			LOG_WARN(sub->label, "record %s/%d/%lld is not a CloudEvent (%s): skipped (%lu so far)",
-				 sub->kc->topic, (int)m->partition, (long long)m->offset, err, sub->skipped);
+			LOG_WARN(sub->label,
+			         "record %s/%d/%lld is not a CloudEvent (%s): skipped (%lu so far)",
+			         sub->kc->topic, (int)m->partition, (long long)m->offset, err,
+			         sub->skipped);
 	} else {
 		r->ev = ev;
 		r->state = REC_HELD;
@@ -887,19 +937,52 @@ static void sub_take(struct kafka_sub *sub, rd_kafka_message_t *m)
 	pthread_mutex_unlock(&sub->lock);
 }
 
+/* Whether the subscription has room for another record of p. sub->lock held. */
+static int sub_room(const struct kafka_sub *sub, const struct kpart *p)
+{
+	if (sub->held >= sub->cfg.max_inflight)
+		return 0;
+	return !sub->cfg.ordered || p->count - p->handed < AHEAD_ORDERED;
+}
+
+/* Take records from the partition queues while the subscription has room for them: unordered, up to
+ * its in-flight cap beyond what is in flight; ordered, a few per partition. Consumer thread (the
+ * only one that changes the partition list). */
+static void sub_fill(struct kafka_sub *sub)
+{
+	for (size_t i = 0; i < sub->nparts; i++) {
+		struct kpart *p = sub->parts[i];
+		rd_kafka_message_t *m;
+		int room;
+
+		pthread_mutex_lock(&sub->lock);
+		room = sub_room(sub, p);
+		pthread_mutex_unlock(&sub->lock);
+		while (p->q && room && (m = rd_kafka_consume_queue(p->q, 0))) {
+			if (!m->err)
+				sub_take(sub, m);
+			else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				LOG_WARN(sub->label, "consumer: %s", rd_kafka_message_errstr(m));
+			rd_kafka_message_destroy(m);
+			pthread_mutex_lock(&sub->lock);
+			room = sub_room(sub, p);
+			pthread_mutex_unlock(&sub->lock);
+		}
+	}
+}
+
 struct handout {
 	struct ceb_event *ev;
 	struct krec *r;
 };
 
-/* Commit what can be committed, hand out what credit allows, pause partitions that are ahead.
- * Consumer thread only. Returns ms until the next redelivery is due (or -1). */
-static int sub_pump(struct kafka_sub *sub)
+/* Commit what can be committed, hand out what credit allows. Consumer thread only. Returns how many
+ * were handed out; *wait_ms is the time until the next redelivery is due (-1: none). */
+static size_t sub_pump(struct kafka_sub *sub, int *wait_ms)
 {
-	rd_kafka_topic_partition_list_t *store = NULL, *pause = NULL, *resume = NULL;
+	rd_kafka_topic_partition_list_t *store = NULL;
 	struct handout out[64];
 	size_t nout = 0, max = sub->cfg.max_inflight;
-	size_t held_cap = max > HELD_MIN ? max : HELD_MIN;
 	uint64_t now = now_ms(), next_due = 0;
 	int more = 1;
 
@@ -920,6 +1003,7 @@ static int sub_pump(struct kafka_sub *sub)
 		list_remove(&sub->timers, r);
 		r->state = REC_INFLIGHT;
 		r->attempts++;
+		sub->waiting--;
 		sub->redelivered++;
 		out[nout].ev = ceb_event_ref(r->ev);
 		out[nout++].r = r;
@@ -946,65 +1030,54 @@ static int sub_pump(struct kafka_sub *sub)
 		}
 		sub->rr++;
 	}
-	/* Fetch no further ahead than the buffer allows: a paused partition stops fetching and drops
-	 * what was prefetched (it is fetched again on resume), so memory stays bounded. */
-	for (size_t i = 0; i < sub->nparts; i++) {
-		struct kpart *p = sub->parts[i];
-		size_t ahead = p->count - p->handed;
-		int want = sub->held >= held_cap ||
-			   (sub->cfg.ordered && ahead >= HELD_PER_PARTITION);
-		int clear = sub->held <= held_cap / 2 &&
-			    (!sub->cfg.ordered || ahead <= HELD_PER_PARTITION / 2);
-		if (!p->paused && want) {
-			p->paused = 1;
-			offsets_add(&pause, sub->kc->topic, p->id, 0);
-		} else if (p->paused && clear) {
-			p->paused = 0;
-			offsets_add(&resume, sub->kc->topic, p->id, 0);
-		}
-	}
 	pthread_mutex_unlock(&sub->lock);
 
 	if (store) {
 		rd_kafka_offsets_store(sub->rk, store);
 		rd_kafka_topic_partition_list_destroy(store);
 	}
-	if (pause) {
-		rd_kafka_pause_partitions(sub->rk, pause);
-		rd_kafka_topic_partition_list_destroy(pause);
-	}
-	if (resume) {
-		rd_kafka_resume_partitions(sub->rk, resume);
-		rd_kafka_topic_partition_list_destroy(resume);
-	}
 	/* Outside the lock: a receiver may settle from inside on_msg. */
 	for (size_t i = 0; i < nout; i++)
 		sub->cfg.on_msg(sub->cfg.arg, out[i].ev, out[i].r);
-	if (nout == 64)
-		return 0; /* more may be ready */
-	if (!next_due)
-		return -1;
-	now = now_ms();
-	return next_due <= now ? 0 : (int)(next_due - now);
+	*wait_ms = -1;
+	if (next_due) {
+		now = now_ms();
+		*wait_ms = next_due <= now ? 0 : (int)(next_due - now);
+	}
+	return nout;
 }
 
 static void *consumer_main(void *arg)
 {
 	struct kafka_sub *sub = arg;
-	int wait = 100;
+	int wait = 0;
 
 	while (!atomic_load(&sub->stop)) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(sub->rk, wait);
-		if (m) {
+		struct pollfd pfd = {.fd = sub->wake[0], .events = POLLIN};
+		rd_kafka_message_t *m;
+		char buf[256];
+
+		if (wait < 0 || wait > 500)
+			wait = 500; /* the consumer is polled at least this often (max.poll.interval.ms) */
+		poll(&pfd, 1, wait);
+		while (read(sub->wake[0], buf, sizeof(buf)) > 0)
+			;
+		/* Group events (rebalances run in here), errors, and the records of partitions that
+		 * have no queue of their own. */
+		while ((m = rd_kafka_consumer_poll(sub->rk, 0))) {
 			if (!m->err)
 				sub_take(sub, m);
 			else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 				LOG_WARN(sub->label, "consumer: %s", rd_kafka_message_errstr(m));
 			rd_kafka_message_destroy(m);
 		}
-		wait = sub_pump(sub);
-		if (wait < 0 || wait > 500)
-			wait = 500;
+		/* Keep the subscription busy, but come back to the group's events now and then. */
+		for (int round = 0; round < 16 && !atomic_load(&sub->stop); round++) {
+			sub_fill(sub);
+			if (sub_pump(sub, &wait) == 0)
+				break;
+			wait = 0;
+		}
 	}
 	return NULL;
 }
@@ -1038,9 +1111,10 @@ static void kafka_settle(void *ctx, void *subp, void *handle, enum ceb_settle ho
 		r->state = REC_FAILED;
 		r->due = now_ms() + (delay < REDELIVER_MAX_MS ? delay : REDELIVER_MAX_MS);
 		list_push(&sub->timers, r);
+		sub->waiting++;
 	}
 	pthread_mutex_unlock(&sub->lock);
-	rd_kafka_queue_yield(sub->q);
+	sub_wake(sub);
 }
 
 /* ---- topic and groups at start-up ---- */
@@ -1054,7 +1128,8 @@ static int topic_partitions(struct kafka_channel *kc, int *controller, char *err
 
 	err = rd_kafka_metadata(kc->producer, 1, NULL, &md, kc->start_ms);
 	if (err) {
-		snprintf(errbuf, errlen, "%s: cannot reach Kafka: %s", kc->label, rd_kafka_err2str(err));
+		snprintf(errbuf, errlen, "%s: cannot reach Kafka: %s", kc->label,
+		         rd_kafka_err2str(err));
 		return CEB_EUNAVAIL;
 	}
 	for (int i = 0; i < md->topic_cnt; i++)
@@ -1096,7 +1171,7 @@ static int topic_create(struct kafka_channel *kc, char *errbuf, size_t errlen)
 	ev = rd_kafka_queue_poll(q, kc->start_ms + 1000);
 	if (!ev || rd_kafka_event_error(ev)) {
 		snprintf(errbuf, errlen, "%s: cannot create topic %s: %s", kc->label, kc->topic,
-			 ev ? rd_kafka_event_error_string(ev) : "timed out");
+		         ev ? rd_kafka_event_error_string(ev) : "timed out");
 		rc = CEB_EUNAVAIL;
 		goto out;
 	}
@@ -1104,15 +1179,17 @@ static int topic_create(struct kafka_channel *kc, char *errbuf, size_t errlen)
 	for (size_t i = 0; i < nres; i++) {
 		rd_kafka_resp_err_t err = rd_kafka_topic_result_error(res[i]);
 		if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-			snprintf(errbuf, errlen, "%s: cannot create topic %s: %s", kc->label, kc->topic,
-				 rd_kafka_topic_result_error_string(res[i]) ?
-					 rd_kafka_topic_result_error_string(res[i]) : rd_kafka_err2str(err));
+			snprintf(errbuf, errlen, "%s: cannot create topic %s: %s", kc->label,
+			         kc->topic,
+			         rd_kafka_topic_result_error_string(res[i])
+			                 ? rd_kafka_topic_result_error_string(res[i])
+			                 : rd_kafka_err2str(err));
 			rc = CEB_EUNAVAIL;
 		}
 	}
 	if (!rc)
-		LOG_INFO(kc->label, "created topic %s (%d partitions, replication factor %d)", kc->topic,
-			 kc->partitions, kc->replication);
+		LOG_INFO(kc->label, "created topic %s (%d partitions, replication factor %d)",
+		         kc->topic, kc->partitions, kc->replication);
 out:
 	if (ev)
 		rd_kafka_event_destroy(ev);
@@ -1131,7 +1208,8 @@ static int topic_ensure(struct kafka_channel *kc, char *errbuf, size_t errlen)
 	if (n != 0)
 		return n;
 	if (kc->external) {
-		snprintf(errbuf, errlen, "%s: external topic %s does not exist", kc->label, kc->topic);
+		snprintf(errbuf, errlen, "%s: external topic %s does not exist", kc->label,
+		         kc->topic);
 		return CEB_ECONFIG;
 	}
 	if (controller) {
@@ -1147,14 +1225,16 @@ static int topic_ensure(struct kafka_channel *kc, char *errbuf, size_t errlen)
 			rd_kafka_metadata_destroy(md);
 		if (rkt)
 			rd_kafka_topic_destroy(rkt);
-		LOG_WARN(kc->label, "the cluster has no controller for CreateTopics: topic %s is created "
-			 "with the cluster's defaults, not default.topic.partitions", kc->topic);
+		LOG_WARN(kc->label,
+		         "the cluster has no controller for CreateTopics: topic %s is created "
+		         "with the cluster's defaults, not default.topic.partitions",
+		         kc->topic);
 	}
 	for (int tries = 0; tries < 50; tries++) {
 		n = topic_partitions(kc, &controller, errbuf, errlen);
 		if (n != 0)
 			return n;
-		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+		nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
 	}
 	snprintf(errbuf, errlen, "%s: topic %s was not created", kc->label, kc->topic);
 	return CEB_EUNAVAIL;
@@ -1174,11 +1254,12 @@ static int group_init(struct kafka_sub *sub, int partitions, char *errbuf, size_
 	int fresh = 0, rc = 0;
 
 	for (int i = 0; i < partitions; i++)
-		rd_kafka_topic_partition_list_add(parts, kc->topic, i)->offset = RD_KAFKA_OFFSET_INVALID;
+		rd_kafka_topic_partition_list_add(parts, kc->topic, i)->offset =
+		        RD_KAFKA_OFFSET_INVALID;
 	err = rd_kafka_committed(sub->rk, parts, kc->start_ms);
 	if (err) {
 		snprintf(errbuf, errlen, "%s: cannot read the offsets of group %s: %s", sub->label,
-			 sub->group, rd_kafka_err2str(err));
+		         sub->group, rd_kafka_err2str(err));
 		rc = CEB_EUNAVAIL;
 		goto out;
 	}
@@ -1190,10 +1271,10 @@ static int group_init(struct kafka_sub *sub, int partitions, char *errbuf, size_
 			continue;
 		}
 		err = rd_kafka_query_watermark_offsets(sub->rk, kc->topic, tp->partition, &lo, &hi,
-						       kc->start_ms);
+		                                       kc->start_ms);
 		if (err) {
 			snprintf(errbuf, errlen, "%s: cannot read the end of %s/%d: %s", sub->label,
-				 kc->topic, (int)tp->partition, rd_kafka_err2str(err));
+			         kc->topic, (int)tp->partition, rd_kafka_err2str(err));
 			rc = CEB_EUNAVAIL;
 			goto out;
 		}
@@ -1214,18 +1295,19 @@ static int group_init(struct kafka_sub *sub, int partitions, char *errbuf, size_
 			sub->init[i] = parts->elems[i].offset;
 			if (parts->elems[i].offset >= 0)
 				rd_kafka_topic_partition_list_add(commit, kc->topic,
-								  parts->elems[i].partition)->offset =
-					parts->elems[i].offset;
+				                                  parts->elems[i].partition)
+				        ->offset = parts->elems[i].offset;
 		}
 		err = rd_kafka_commit(sub->rk, commit, 0);
 		rd_kafka_topic_partition_list_destroy(commit);
 		if (err)
-			LOG_INFO(sub->label, "group %s has no offsets on %s and cannot take them before it "
-				 "joins (%s): it starts at the end when it joins", sub->group, kc->topic,
-				 rd_kafka_err2str(err));
+			LOG_INFO(sub->label,
+			         "group %s has no offsets on %s and cannot take them before it "
+			         "joins (%s): it starts at the end when it joins",
+			         sub->group, kc->topic, rd_kafka_err2str(err));
 		else
-			LOG_INFO(sub->label, "new consumer group %s starts at the end of %s", sub->group,
-				 kc->topic);
+			LOG_INFO(sub->label, "new consumer group %s starts at the end of %s",
+			         sub->group, kc->topic);
 	}
 out:
 	rd_kafka_topic_partition_list_destroy(parts);
@@ -1238,13 +1320,18 @@ static void kafka_destroy(void *ctx);
 
 static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *errbuf, size_t errlen)
 {
-	static const char *const defaults[] = {
-		"client.id", "cebroker",
-		"partitioner", "murmur2_random", /* the Java client's: same key, same partition */
-		"message.max.bytes", "67174400", /* the largest --max-event-size plus headers */
-		"log.connection.close", "false",
-		"reconnect.backoff.max.ms", "1000", /* back to work within a second of an outage */
-		NULL,
+	static const struct kprop defaults[] = {
+	        {"client.id", "cebroker"},
+	        /* the Java client's partitioner: same key, same partition as Knative's producers */
+	        {"partitioner", "murmur2_random"},
+	        /* the largest --max-event-size plus headers */
+	        {"message.max.bytes", "67174400"},
+	        {"log.connection.close", "false"},
+	        /* back to work within a second of an outage */
+	        {"reconnect.backoff.max.ms", "1000"},
+	        /* a sender waits for the acknowledgement: batch only what arrives meanwhile */
+	        {"linger.ms", "1"},
+	        {NULL, NULL},
 	};
 	struct kafka_channel *kc = calloc(1, sizeof(*kc));
 	rd_kafka_conf_t *conf = NULL;
@@ -1271,11 +1358,17 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 		snprintf(kc->topic, n, "knative-broker-%s-%s", cfg->ns, cfg->name);
 	}
 	snprintf(confirm, sizeof(confirm), "%d", kc->confirm_ms);
-	conf = client_conf(kc, defaults, (const char *const[]){
-		"enable.idempotence", "true", /* no duplicates nor reordering from producer retries */
-		"acks", "all",
-		"message.timeout.ms", confirm, /* a publish is answered within this */
-		NULL }, errbuf, errlen);
+	{
+		/* Idempotence: producer retries neither duplicate nor reorder records. A publish is
+		 * answered within the confirm timeout. */
+		const struct kprop forced[] = {
+		        {"enable.idempotence", "true"},
+		        {"acks", "all"},
+		        {"message.timeout.ms", confirm},
+		        {NULL, NULL},
+		};
+		conf = client_conf(kc, defaults, forced, errbuf, errlen);
+	}
 	rc = CEB_ECONFIG;
 	if (!conf)
 		goto fail;
@@ -1284,11 +1377,12 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 	kc->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rerr, sizeof(rerr));
 	if (!kc->producer) {
 		rd_kafka_conf_destroy(conf);
-		snprintf(errbuf, errlen, "%s: cannot create the Kafka producer: %s", kc->label, rerr);
+		snprintf(errbuf, errlen, "%s: cannot create the Kafka producer: %s", kc->label,
+		         rerr);
 		goto fail;
 	}
 	LOG_INFO(kc->label, "Kafka channel on topic %s%s, confirm timeout %d ms", kc->topic,
-		 kc->external ? " (external)" : "", kc->confirm_ms);
+	         kc->external ? " (external)" : "", kc->confirm_ms);
 	*ctx = kc;
 	return 0;
 fail:
@@ -1298,16 +1392,19 @@ fail:
 
 static int kafka_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 {
-	static const char *const defaults[] = {
-		"client.id", "cebroker",
-		"auto.commit.interval.ms", "1000",   /* fewer duplicates after a crash */
-		"session.timeout.ms", "10000",       /* a restarted daemon gets its partitions back soon */
-		"heartbeat.interval.ms", "1000",
-		"queued.min.messages", "1000",       /* prefetch per partition: memory under lag */
-		"queued.max.messages.kbytes", "8192",
-		"log.connection.close", "false",
-		"reconnect.backoff.max.ms", "1000",
-		NULL,
+	static const struct kprop defaults[] = {
+	        {"client.id", "cebroker"},
+	        /* fewer duplicates after a crash */
+	        {"auto.commit.interval.ms", "1000"},
+	        /* a restarted daemon gets its partitions back soon */
+	        {"session.timeout.ms", "10000"},
+	        {"heartbeat.interval.ms", "1000"},
+	        /* what librdkafka fetches ahead per partition: memory under lag */
+	        {"queued.min.messages", "1000"},
+	        {"queued.max.messages.kbytes", "8192"},
+	        {"log.connection.close", "false"},
+	        {"reconnect.backoff.max.ms", "1000"},
+	        {NULL, NULL},
 	};
 	struct kafka_channel *kc = ctx;
 	struct kafka_sub *sub, **subs;
@@ -1327,16 +1424,26 @@ static int kafka_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 	sub->cfg = *cfg;
 	if (sub->cfg.max_inflight == 0)
 		sub->cfg.max_inflight = 1;
+	if (pipe2(sub->wake, O_NONBLOCK | O_CLOEXEC) < 0) {
+		free(sub);
+		return CEB_EIO;
+	}
 	pthread_mutex_init(&sub->lock, NULL);
 	snprintf(sub->label, sizeof(sub->label), "trigger %s/%s", cfg->ns, cfg->name);
 	snprintf(sub->group, sizeof(sub->group), "knative-trigger-%s-%s", cfg->ns, cfg->name);
-	conf = client_conf(kc, defaults, (const char *const[]){
-		"group.id", sub->group,
-		"enable.auto.commit", "true",
-		"enable.auto.offset.store", "false", /* we store only the settled prefix */
-		"auto.offset.reset", "earliest",     /* see group_init */
-		"enable.partition.eof", "false",
-		NULL }, err, sizeof(err));
+	{
+		const struct kprop forced[] = {
+		        {"group.id", sub->group},
+		        {"enable.auto.commit", "true"},
+		        /* we store only the settled prefix */
+		        {"enable.auto.offset.store", "false"},
+		        /* see group_init */
+		        {"auto.offset.reset", "earliest"},
+		        {"enable.partition.eof", "false"},
+		        {NULL, NULL},
+		};
+		conf = client_conf(kc, defaults, forced, err, sizeof(err));
+	}
 	if (!conf) {
 		LOG_ERR(sub->label, "cannot configure the Kafka consumer: %s", err);
 		goto fail;
@@ -1351,10 +1458,13 @@ static int kafka_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 	}
 	rd_kafka_poll_set_consumer(sub->rk);
 	sub->q = rd_kafka_queue_get_consumer(sub->rk);
+	rd_kafka_queue_io_event_enable(sub->q, sub->wake[1], "c", 1);
 	kc->subs[kc->nsubs++] = sub;
 	*out = sub;
 	return 0;
 fail:
+	close(sub->wake[0]);
+	close(sub->wake[1]);
 	pthread_mutex_destroy(&sub->lock);
 	free(sub);
 	return CEB_ECONFIG;
@@ -1384,8 +1494,8 @@ static int kafka_start(void *ctx, char *errbuf, size_t errlen)
 		rd_kafka_resp_err_t err = rd_kafka_subscribe(sub->rk, topics);
 		if (err) {
 			rd_kafka_topic_partition_list_destroy(topics);
-			snprintf(errbuf, errlen, "%s: cannot subscribe to %s: %s", sub->label, kc->topic,
-				 rd_kafka_err2str(err));
+			snprintf(errbuf, errlen, "%s: cannot subscribe to %s: %s", sub->label,
+			         kc->topic, rd_kafka_err2str(err));
 			return CEB_EUNAVAIL;
 		}
 		if (pthread_create(&sub->thread, NULL, consumer_main, sub) != 0) {
@@ -1406,13 +1516,24 @@ static void sub_destroy(struct kafka_sub *sub)
 {
 	if (sub->running) {
 		atomic_store(&sub->stop, 1);
-		rd_kafka_queue_yield(sub->q);
+		sub_wake(sub);
 		pthread_join(sub->thread, NULL);
 	}
 	if (sub->rk) {
 		/* Store the settled prefix; close commits it, leaves the group (its partitions go to
-		 * another member at once) and revokes: rebalance_cb frees the tracking. */
+		 * another member at once) and revokes: rebalance_cb frees the tracking. The queues we
+		 * hold must go first, or close waits for them. */
 		sub_store(sub);
+		pthread_mutex_lock(&sub->lock);
+		for (size_t i = 0; i < sub->nparts; i++) {
+			if (sub->parts[i]->q)
+				rd_kafka_queue_destroy(sub->parts[i]->q);
+			sub->parts[i]->q = NULL;
+		}
+		pthread_mutex_unlock(&sub->lock);
+		if (sub->q)
+			rd_kafka_queue_destroy(sub->q);
+		sub->q = NULL;
 		rd_kafka_consumer_close(sub->rk);
 	}
 	for (size_t i = 0; i < sub->nparts; i++)
@@ -1428,9 +1549,11 @@ static void sub_destroy(struct kafka_sub *sub)
 		rd_kafka_queue_destroy(sub->q);
 	if (sub->rk)
 		rd_kafka_destroy(sub->rk);
+	close(sub->wake[0]);
+	close(sub->wake[1]);
 	if (sub->skipped || sub->redelivered)
 		LOG_INFO(sub->label, "%lu record(s) skipped (not CloudEvents), %lu redelivered",
-			 sub->skipped, sub->redelivered);
+		         sub->skipped, sub->redelivered);
 	pthread_mutex_destroy(&sub->lock);
 	free(sub);
 }
@@ -1465,12 +1588,14 @@ static void kafka_destroy(void *ctx)
 static size_t kafka_pending(void *ctx)
 {
 	struct kafka_channel *kc = ctx;
-	/* Publishes not yet confirmed count too: a drain must wait for their answer. */
+	/* What a drain must wait for: publishes not yet answered and messages a dispatcher holds.
+	 * Records fetched ahead or waiting to be handed again stay in Kafka: a restart reads them
+	 * again, so a drain need not wait for them. */
 	size_t n = atomic_load(&kc->unconfirmed);
 
 	for (size_t i = 0; i < kc->nsubs; i++) {
 		pthread_mutex_lock(&kc->subs[i]->lock);
-		n += kc->subs[i]->inflight + kc->subs[i]->held;
+		n += kc->subs[i]->inflight - kc->subs[i]->waiting;
 		pthread_mutex_unlock(&kc->subs[i]->lock);
 	}
 	return n;
@@ -1482,13 +1607,13 @@ static bool kafka_prefilters(void *ctx)
 }
 
 const struct channel_ops ceb_channel_kafka = {
-	.name = "kafka",
-	.create = kafka_create,
-	.destroy = kafka_destroy,
-	.start = kafka_start,
-	.publish = kafka_publish,
-	.subscribe = kafka_subscribe,
-	.settle = kafka_settle,
-	.pending = kafka_pending,
-	.prefilters = kafka_prefilters,
+        .name = "kafka",
+        .create = kafka_create,
+        .destroy = kafka_destroy,
+        .start = kafka_start,
+        .publish = kafka_publish,
+        .subscribe = kafka_subscribe,
+        .settle = kafka_settle,
+        .pending = kafka_pending,
+        .prefilters = kafka_prefilters,
 };

@@ -432,7 +432,6 @@ START_TEST(test_a_message_settled_failed_is_handed_again_by_a_durable_channel)
 	ceb_event_unref(ev);
 	ck_assert_uint_eq(collector_wait(&c, 1, be->wait_ms), 1);
 	fx.ch.ops->settle(fx.ch.ctx, s, c.handles[0], CEB_SETTLE_FAILED);
-	ck_assert_uint_eq(fx.ch.ops->pending(fx.ch.ctx) > 0, 1); /* not lost: still pending */
 	ck_assert_uint_eq(collector_wait(&c, 2, be->wait_ms), 2);
 	ck_assert_str_eq(ceb_event_get(c.evs[1], "id")->value, "id-7");
 	fx.ch.ops->settle(fx.ch.ctx, s, c.handles[1], CEB_SETTLE_DONE);

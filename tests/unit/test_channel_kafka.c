@@ -89,6 +89,7 @@ static void mock_reset(void)
 {
 	mock_cmd("up all");
 	mock_cmd("clear Produce");
+	mock_cmd("rtt all 0");
 }
 
 /* ---- ConfigMaps ---- */
@@ -802,14 +803,15 @@ START_TEST(test_publish_is_refused_when_kafka_does_not_confirm_in_time)
 {
 	struct chan ch;
 	struct ceb_event *ev = event("outage-1", NULL), *ev2 = event("outage-2", NULL);
-	struct pubwait first = { .calls = 0 };
+	struct pubwait first = {.calls = 0};
 	struct timespec t0, t1, deadline;
 	int ms = 0, st;
 
 	pthread_mutex_init(&first.lock, NULL);
 	pthread_cond_init(&first.cond, NULL);
-	chan_open(&ch, "outage", (const char *const[]){ "cebroker.confirm.timeout.ms", "1500",
-		  "librdkafka.queue.buffering.max.messages", "1", NULL });
+	chan_open(&ch, "outage",
+	          (const char *const[]){"cebroker.confirm.timeout.ms", "1500",
+	                                "librdkafka.queue.buffering.max.messages", "1", NULL});
 	chan_start(&ch);
 	publish_ok(&ch, "before", NULL);
 	mock_cmd("down all");
@@ -865,6 +867,37 @@ START_TEST(test_produce_errors_are_retried_without_duplicates_in_the_topic)
 	n = raw_read("knative-broker-kafka-retries", m, 32, 3000);
 	ck_assert_int_eq(n, 6);
 	raw_free(m, n);
+}
+END_TEST
+
+START_TEST(test_a_confirmation_later_than_the_timeout_is_a_503_and_never_a_duplicate)
+{
+	struct rawrec m[16];
+	struct chan ch;
+	struct ceb_event *ev = event("late-1", NULL);
+	char buf[64];
+	int ms = 0, n, late = 0;
+
+	mock_cmd("topic knative-broker-kafka-late 1");
+	chan_open(&ch, "late", (const char *const[]){"cebroker.confirm.timeout.ms", "1500", NULL});
+	chan_start(&ch);
+	publish_ok(&ch, "warm", NULL);
+	/* Every broker answers the next Produce request 3 s late ("possibly persisted", K3). */
+	for (int b = 1; b <= 3; b++) {
+		snprintf(buf, sizeof(buf), "berr %d Produce 1 NO_ERROR 3000", b);
+		mock_cmd(buf);
+	}
+	ck_assert_int_eq(publish_ms(&ch, ev, 5000, &ms), CEB_EUNAVAIL);
+	ck_assert_int_le(ms, 2500);
+	sleep(4); /* the late answer arrives; the idempotent producer never writes it twice */
+	chan_close(&ch);
+	n = raw_read("knative-broker-kafka-late", m, 16, 3000);
+	for (int i = 0; i < n; i++)
+		late += header(&m[i], "ce_id", buf, sizeof(buf)) && strcmp(buf, "late-1") == 0;
+	ck_assert_int_le(late, 1);
+	ck_assert_int_ge(n, 1);
+	raw_free(m, n);
+	ceb_event_unref(ev);
 }
 END_TEST
 
@@ -986,6 +1019,8 @@ int main(void)
 	tcase_add_test(tk, test_ordered_subscription_hands_one_record_per_partition_at_a_time);
 	tcase_add_test(tk, test_publish_is_refused_when_kafka_does_not_confirm_in_time);
 	tcase_add_test(tk, test_produce_errors_are_retried_without_duplicates_in_the_topic);
+	tcase_add_test(tk,
+	               test_a_confirmation_later_than_the_timeout_is_a_503_and_never_a_duplicate);
 	tcase_add_test(
 	        tk,
 	        test_after_a_rebalance_only_the_settled_prefix_is_committed_and_late_settles_are_ignored);
