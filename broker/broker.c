@@ -69,10 +69,10 @@ void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publis
 		return;
 	}
 	/* A decoded event sits in an arena sized for any event (about 1.2 KiB). The memory channel
-	 * may hold 100 000 of them, so it gets a copy without the slack: a 300-byte event then costs
-	 * about 750 bytes instead of 1 250. Larger events keep their data in a buffer of their own,
-	 * where the slack matters little and a copy would cost more. Without memory for the copy,
-	 * the original does. */
+	 * may hold 100 000 of them, so it gets a copy without the slack: a 300-byte event then
+	 * costs about 750 bytes instead of 1 250. Larger events keep their data in a buffer of
+	 * their own, where the slack matters little and a copy would cost more. Without memory for
+	 * the copy, the original does. */
 	if (ceb_event_size(ev) <= COMPACT_MAX && strcmp(brk->ch.ops->name, "memory") == 0)
 		stored = ceb_event_clone(ev);
 	brk->ch.ops->publish(brk->ch.ctx, stored ? stored : ev, done, arg);
@@ -147,6 +147,8 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 		        .config = bc->config,
 		        .max_events = set->channel_max_events,
 		        .max_bytes = set->channel_max_bytes,
+		        .external_topic = ceb_annotation(bc->annot_keys, bc->annot_values, bc->nannot,
+		                                         "kafka.eventing.knative.dev/external.topic"),
 		};
 		if (!brk)
 			goto nomem;

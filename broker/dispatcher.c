@@ -1,13 +1,13 @@
-/* Delivery threads. Each runs one libcurl multi handle (keep-alive connections reused, many transfers
- * in flight) driven by its own epoll through curl_multi_socket_action, and a timer heap for backoff;
- * channels hand messages in through a locked inbox and an eventfd. A message goes to the subscriber
- * with retries, then to the dead-letter sink with the same policy, and is settled with its channel
- * only when one of them accepted it.
+/* Delivery threads. Each runs one libcurl multi handle (keep-alive connections reused, many
+ * transfers in flight) driven by its own epoll through curl_multi_socket_action, and a timer heap
+ * for backoff; channels hand messages in through a locked inbox and an eventfd. A message goes to
+ * the subscriber with retries, then to the dead-letter sink with the same policy, and is settled
+ * with its channel only when one of them accepted it.
  *
  * Transfers running at once are bounded per dispatcher (SLOTS), so that a fan-out to many Triggers
  * reuses a few hundred keep-alive connections instead of opening one per message; jobs beyond wait
- * in their Trigger's lane, without a curl handle, and lanes take turns. Every Trigger may always run
- * MIN_SHARE transfers, so that subscribers that hang cannot starve the others. */
+ * in their Trigger's lane, without a curl handle, and lanes take turns. Every Trigger may always
+ * run MIN_SHARE transfers, so that subscribers that hang cannot starve the others. */
 #include "autoconfig.h"
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,8 +32,8 @@
 #include "broker/log.h"
 
 #define ERRORDATA_MAX 1024 /* bytes of the response body kept for knativeerrordata */
-#define SLOTS 128          /* transfers running at once per dispatcher (at least --max-inflight), beyond
-			      the minimum shares */
+#define SLOTS 128          /* transfers running at once per dispatcher (or --max-inflight if more),
+			      beyond the minimum shares */
 #define MIN_SHARE 1        /* transfers each Trigger may run whatever the others hold */
 #define IDLE_TRIM_MS 200   /* after this long with nothing to deliver, give memory back */
 #define POOL_KEEP 8        /* curl handles kept through idle times */
@@ -87,7 +87,7 @@ struct job {
 /* The ce- headers of the last event this dispatcher encoded for binary mode: a fan-out hands it the
  * same event once per matching Trigger, and a copy costs less than percent-encoding every value. */
 struct hdr_cache {
-	struct ceb_event *ev; /* a reference, so that the address cannot be reused; NULL when empty */
+	struct ceb_event *ev; /* a reference, so that its address cannot be reused; NULL: empty */
 	struct ceb_buf text;  /* "line\0line\0..." as add_header() writes them */
 	size_t n;
 };
@@ -102,7 +102,7 @@ struct ceb_dispatcher {
 	CURLM *multi;
 	int epfd;           /* curl's sockets and the wake-up eventfd */
 	int wakefd;         /* written when the inbox turns non-empty, and to stop */
-	uint64_t curl_due;  /* when curl wants curl_multi_socket_action(TIMEOUT); UINT64_MAX: never */
+	uint64_t curl_due;  /* when curl wants socket_action(TIMEOUT); UINT64_MAX: never */
 	pthread_mutex_t lock; /* guards the inbox */
 	struct job *inbox, *inbox_tail;
 	struct job **heap;
@@ -111,7 +111,7 @@ struct ceb_dispatcher {
 	size_t npool, poolcap;
 	struct job *active; /* transfers running (curl 7.88 cannot list a multi's handles) */
 	size_t nactive;
-	size_t slots;       /* SLOTS, or --max-inflight when larger: one Trigger may use its whole share */
+	size_t slots;       /* SLOTS, or --max-inflight if larger: one Trigger may use all of it */
 	atomic_size_t busy; /* jobs alive */
 	struct lane *lanes; /* open addressing on the Trigger pointer, built at start */
 	size_t lanes_cap;
@@ -282,7 +282,9 @@ static int lanes_build(struct ceb_dispatcher *dsp)
 static struct lane *lane_of(struct ceb_dispatcher *dsp, const struct ceb_trigger *trg)
 {
 	if (dsp->lanes_cap) {
-		for (size_t i = lane_hash(trg, dsp->lanes_cap);; i = (i + 1) & (dsp->lanes_cap - 1)) {
+		size_t mask = dsp->lanes_cap - 1;
+
+		for (size_t i = lane_hash(trg, dsp->lanes_cap);; i = (i + 1) & mask) {
 			if (dsp->lanes[i].trg == trg)
 				return &dsp->lanes[i];
 			if (!dsp->lanes[i].trg)
@@ -547,7 +549,8 @@ static int job_prepare(struct job *job)
 		if (c->ev != ev) {
 			struct hdr_ctx enc = { CEB_BUF_INIT, 0 };
 
-			if (ceb_http_encode_headers(ev, mode, add_header, &enc) < 0 || enc.text.failed) {
+			if (ceb_http_encode_headers(ev, mode, add_header, &enc) < 0 ||
+			    enc.text.failed) {
 				ceb_buf_free(&enc.text);
 				goto out;
 			}
@@ -987,7 +990,7 @@ static void take_inbox(struct ceb_dispatcher *dsp)
 }
 
 /* ---- the loop: curl's sockets in our epoll (curl_multi_socket_action), so that an event costs
- * work only on the connection it concerns; curl_multi_perform would poll every transfer each time. */
+ * work only on its connection; curl_multi_perform would poll every transfer each time. */
 
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *arg, void *socketp)
 {
@@ -1107,8 +1110,8 @@ static void *dispatcher_main(void *arg)
 
 			if (evs[i].data.fd == dsp->wakefd) {
 				uint64_t cnt;
-				/* Reset the counter; the inbox is taken at the top of the loop. EAGAIN
-				 * only means there was nothing left to reset. */
+				/* Reset the counter; the inbox is taken at the top of the
+				 * loop. EAGAIN only means there was nothing left to reset. */
 				if (read(dsp->wakefd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
 					LOG_DEBUG(dsp->label, "wake-up: %s", strerror(errno));
 				continue;

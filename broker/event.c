@@ -77,8 +77,8 @@ struct ceb_event {
 	struct chunk *chunks;
 	size_t inl_used;
 	size_t inl_cap;
-	/* The arena. Its size is chosen at allocation: a fixed size for events being built, the exact
-	 * size for copies (ceb_event_clone), so that stored events carry no slack. */
+	/* The arena. Its size is chosen at allocation: a fixed size for events being built, the
+	 * exact size for copies (ceb_event_clone), so that stored events carry no slack. */
 	char inl[];
 };
 
@@ -141,7 +141,8 @@ static char *arena_alloc(struct ceb_event *ev, size_t n)
 	return c->mem;
 }
 
-/* An empty event whose arena holds ext_cap extension slots, then arena bytes for strings and data. */
+/* An empty event whose arena holds ext_cap extension slots, then `arena` bytes for strings and
+ * data. */
 static struct ceb_event *event_alloc(size_t ext_cap, size_t arena)
 {
 	size_t slots = ext_cap * sizeof(struct ceb_attr);

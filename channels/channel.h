@@ -40,6 +40,8 @@ struct ceb_channel_cfg {
 	const struct ceb_configmap *config; /* its spec.config ConfigMap, or NULL */
 	size_t max_events;                  /* memory: bound on stored events */
 	size_t max_bytes;                   /* memory: bound on stored bytes */
+	const char *external_topic;         /* kafka: the Broker's annotation
+					       kafka.eventing.knative.dev/external.topic, or NULL */
 };
 
 struct ceb_sub_cfg {

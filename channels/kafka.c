@@ -117,6 +117,9 @@ struct kafka_channel {
 	int dr_running;
 	atomic_int stop;
 	atomic_size_t unconfirmed; /* publishes waiting for their delivery report */
+	atomic_int stopping;       /* stop(): publishes are refused from now on */
+	atomic_int publishing;     /* publish() calls between that check and librdkafka */
+	int halted;                /* stop() has run */
 	atomic_int failing; /* the last delivery report was a failure (log transitions only) */
 	pthread_mutex_t
 	        pub_lock; /* guards the deadline list: publishes in the order they were made,
@@ -310,8 +313,8 @@ static int read_config(struct kafka_channel *kc, const struct ceb_channel_cfg *c
 				goto bad_number;
 			kc->start_ms = (int)v;
 		} else if (strcmp(k, "external.topic") == 0) {
-			/* Knative's annotation kafka.eventing.knative.dev/external.topic, as a ConfigMap key
-			 * until the channel is told the Broker's annotations. */
+			/* The same as the Broker annotation kafka.eventing.knative.dev/external.topic, which
+			 * wins when both are set. */
 			free(kc->topic);
 			kc->topic = strdup(val);
 			if (!kc->topic)
@@ -604,13 +607,18 @@ static void kafka_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *d
 	const void *data;
 	size_t len = 0;
 
-	if (!kc->started) {
+	/* stop() waits for the calls past this check, so that none reaches librdkafka after it
+	 * collected the last delivery reports. */
+	atomic_fetch_add(&kc->publishing, 1);
+	if (!kc->started || atomic_load(&kc->stopping)) {
+		atomic_fetch_sub(&kc->publishing, 1);
 		done(arg, CEB_EUNAVAIL);
 		return;
 	}
 	pub = calloc(1, sizeof(*pub));
 	hdrs = pub ? record_headers(ev) : NULL;
 	if (!pub || !hdrs) {
+		atomic_fetch_sub(&kc->publishing, 1);
 		free(pub);
 		done(arg, CEB_EFULL);
 		return;
@@ -637,6 +645,7 @@ static void kafka_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *d
 	                        RD_KAFKA_V_VALUE((void *)data, data ? len : 0),
 	                        RD_KAFKA_V_KEY(key ? key->value : NULL, key ? key->len : 0),
 	                        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(pub), RD_KAFKA_V_END);
+	atomic_fetch_sub(&kc->publishing, 1);
 	if (err) {
 		int answered;
 		/* Not queued: headers and pub are still ours (unless the deadline answered already). */
@@ -1347,6 +1356,17 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 	rc = read_config(kc, cfg, errbuf, errlen);
 	if (rc < 0)
 		goto fail;
+	if (cfg->external_topic) {
+		/* Knative's annotation: an existing topic instead of knative-broker-<ns>-<name>. */
+		free(kc->topic);
+		kc->topic = strdup(cfg->external_topic);
+		if (!kc->topic) {
+			snprintf(errbuf, errlen, "out of memory");
+			rc = CEB_ENOMEM;
+			goto fail;
+		}
+		kc->external = 1;
+	}
 	if (!kc->topic) {
 		size_t n = strlen(cfg->ns) + strlen(cfg->name) + 32;
 		kc->topic = malloc(n);
@@ -1558,23 +1578,52 @@ static void sub_destroy(struct kafka_sub *sub)
 	free(sub);
 }
 
+/* Shutdown: every publish completes, no thread of ours runs afterwards; settle still works. */
+static void kafka_stop(void *ctx)
+{
+	struct kafka_channel *kc = ctx;
+
+	if (!kc || kc->halted)
+		return;
+	kc->halted = 1;
+	atomic_store(&kc->stopping, 1);
+	while (atomic_load(&kc->publishing))
+		nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+	atomic_store(&kc->stop, 1);
+	if (kc->dr_running)
+		pthread_join(kc->dr_thread, NULL);
+	kc->dr_running = 0;
+	if (kc->producer) {
+		/* Every publish completes exactly once: wait for the reports still due, then fail what
+		 * Kafka has not confirmed (purged messages report at the next poll). */
+		rd_kafka_flush(kc->producer, kc->confirm_ms + 1000);
+		rd_kafka_purge(kc->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		for (int i = 0; i < 300 && atomic_load(&kc->unconfirmed); i++)
+			rd_kafka_poll(kc->producer, 10);
+		if (atomic_load(&kc->unconfirmed))
+			LOG_ERR(kc->label, "%zu publish(es) never got a delivery report",
+			        (size_t)atomic_load(&kc->unconfirmed));
+	}
+	for (size_t i = 0; i < kc->nsubs; i++) {
+		struct kafka_sub *sub = kc->subs[i];
+		if (!sub->running)
+			continue;
+		atomic_store(&sub->stop, 1);
+		sub_wake(sub);
+		pthread_join(sub->thread, NULL);
+		sub->running = 0;
+	}
+}
+
 static void kafka_destroy(void *ctx)
 {
 	struct kafka_channel *kc = ctx;
 
 	if (!kc)
 		return;
-	atomic_store(&kc->stop, 1);
-	if (kc->dr_running)
-		pthread_join(kc->dr_thread, NULL);
-	if (kc->producer) {
-		/* Every publish completes exactly once: wait for the reports still due, then fail what
-		 * Kafka did not confirm in time. */
-		rd_kafka_flush(kc->producer, kc->confirm_ms + 1000);
-		rd_kafka_purge(kc->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-		rd_kafka_poll(kc->producer, 0);
+	kafka_stop(kc);
+	if (kc->producer)
 		rd_kafka_destroy(kc->producer);
-	}
 	for (size_t i = 0; i < kc->nsubs; i++)
 		sub_destroy(kc->subs[i]);
 	free(kc->subs);
@@ -1616,4 +1665,5 @@ const struct channel_ops ceb_channel_kafka = {
         .settle = kafka_settle,
         .pending = kafka_pending,
         .prefilters = kafka_prefilters,
+        .stop = kafka_stop,
 };

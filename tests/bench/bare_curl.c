@@ -1,5 +1,5 @@
-/* Benchmark baseline and load tool (a program, not a test): a bare libcurl-multi client on one thread
- * posting a binary-mode CloudEvent, as fast as it can (flood) or at a fixed rate (paced, timestamped). */
+/* Benchmark baseline and load tool (a program, not a test): a bare libcurl-multi client (one
+ * thread) posting a binary-mode CloudEvent as fast as it can, or at a set rate with timestamps. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -243,7 +243,7 @@ int main(int argc, char **argv)
 			busy--;
 			done++;
 		}
-		/* A flood restarts finished transfers at once; waiting would leave connections idle. */
+		/* A flood restarts finished transfers at once: waiting would idle connections. */
 		if (done && o.rate == 0)
 			continue;
 		curl_multi_poll(multi, NULL, 0, o.rate > 0 ? 1 : 100, NULL);

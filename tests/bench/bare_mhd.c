@@ -180,8 +180,8 @@ int main(int argc, char **argv)
 	if (!accepted)
 		return 1;
 	MHD_add_response_header(accepted, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
-	/* The flags and options of cebroker's ingress (broker/ingress.c), so that the ratio compares
-	 * the work per request, not the threading. */
+	/* The threading of cebroker's ingress (broker/ingress.c: epoll, a pool of --threads), so
+	 * that the ratio compares the work per request; other options are the defaults. */
 	mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC, 0,
 	                       NULL, NULL, on_request, accepted, MHD_OPTION_SOCK_ADDR,
 	                       (struct sockaddr *)&sa, MHD_OPTION_THREAD_POOL_SIZE,

@@ -901,6 +901,31 @@ START_TEST(test_a_confirmation_later_than_the_timeout_is_a_503_and_never_a_dupli
 }
 END_TEST
 
+START_TEST(test_stop_refuses_publishes_hands_out_nothing_more_and_still_takes_settles)
+{
+	struct chan ch;
+	struct coll c;
+	struct ceb_event *ev = event("after-stop", NULL);
+	int ms = 0;
+
+	chan_open(&ch, "stopping", NULL);
+	chan_sub(&ch, "one-at-a-time", 1, false, &c);
+	chan_start(&ch);
+	publish_ok(&ch, "s-1", NULL);
+	publish_ok(&ch, "s-2", NULL);
+	ck_assert_uint_eq(coll_wait(&c, 1, WAIT_MS), 1);
+	ch.ch.ops->stop(ch.ch.ctx);
+	ck_assert_int_eq(publish_ms(&ch, ev, 1000, &ms), CEB_EUNAVAIL);
+	ck_assert_int_le(ms, 200);
+	settle(&ch, &c, 0, CEB_SETTLE_DONE);
+	ck_assert_uint_eq(coll_wait(&c, 2, 1000), 1); /* s-2 stays in Kafka for the next start */
+	ck_assert_uint_eq(ch.ch.ops->pending(ch.ch.ctx), 0);
+	ceb_event_unref(ev);
+	coll_free(&c);
+	chan_close(&ch);
+}
+END_TEST
+
 static void raw_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                           rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -1021,6 +1046,8 @@ int main(void)
 	tcase_add_test(tk, test_produce_errors_are_retried_without_duplicates_in_the_topic);
 	tcase_add_test(tk,
 	               test_a_confirmation_later_than_the_timeout_is_a_503_and_never_a_duplicate);
+	tcase_add_test(tk,
+	               test_stop_refuses_publishes_hands_out_nothing_more_and_still_takes_settles);
 	tcase_add_test(
 	        tk,
 	        test_after_a_rebalance_only_the_settled_prefix_is_committed_and_late_settles_are_ignored);
