@@ -230,16 +230,15 @@ void ceb_dispatcher_on_msg(void *trigger, struct ceb_event *ev, void *handle)
 	struct ceb_dispatcher *dsp = pick_dispatcher(trg);
 	struct job *job = calloc(1, sizeof(*job));
 
-	atomic_fetch_add(&dsp->busy, 1);
 	if (!job) {
-		/* Cannot even queue it: give it back; a durable channel redelivers it. */
-		LOG_ERR(trg->label, "out of memory: message not delivered");
-		atomic_fetch_add(&trg->cnt.lost, 1);
-		ceb_event_unref(ev);
-		atomic_fetch_sub(&dsp->busy, 1);
-		trg->brk->ch.ops->settle(trg->brk->ch.ctx, trg->sub, handle, CEB_SETTLE_FAILED);
-		return;
+		/* The channel calls us under its own lock, so the message cannot be given back from
+		 * here (settle would deadlock), and dropping it would lose an acknowledged event
+		 * silently. Out of memory for a 200-byte job: stop loudly; a durable channel
+		 * redelivers after the restart. */
+		LOG_ERR(trg->label, "out of memory queueing a delivery: exiting");
+		abort();
 	}
+	atomic_fetch_add(&dsp->busy, 1);
 	job->trg = trg;
 	job->dsp = dsp;
 	job->ev = ev;
@@ -434,8 +433,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 			job->resp_over = 1;
 			return 0; /* aborts the transfer: the reply is too big */
 		}
-		ceb_buf_append(&job->resp, data, n);
-		return n;
+		/* A reply cut short by a failed allocation must not be published. */
+		return ceb_buf_append(&job->resp, data, n) < 0 ? 0 : n;
 	}
 	/* Only the start of an error body matters (knativeerrordata). */
 	if (job->resp.len < ERRORDATA_MAX) {
@@ -854,6 +853,18 @@ static void reply_done(void *arg, int status)
 	inbox_push(job->dsp, job);
 }
 
+/* Is `name` among the response headers kept ("name\0value\0" pairs)? */
+static bool has_header(const struct ceb_buf *hdrs, const char *name)
+{
+	for (const char *p = hdrs->p, *end = p + hdrs->len; p && p < end;) {
+		if (strcasecmp(p, name) == 0)
+			return true;
+		p += strlen(p) + 1;
+		p += strlen(p) + 1;
+	}
+	return false;
+}
+
 /* A 200 with a body: it must be a CloudEvent, which goes into the same Broker. */
 static void job_reply(struct ceb_dispatcher *dsp, struct job *job)
 {
@@ -869,7 +880,13 @@ static void job_reply(struct ceb_dispatcher *dsp, struct job *job)
 	long ttlv;
 	int rc;
 
-	for (const char *p = job->resp_hdrs.p, *end = p + job->resp_hdrs.len; p && p < end && n < 64;) {
+	for (const char *p = job->resp_hdrs.p, *end = p + job->resp_hdrs.len; p && p < end;) {
+		if (n == 64) {
+			/* More ce- headers than an event may have attributes: a reply we must not cut. */
+			n = 0;
+			job->resp.len = 0;
+			break;
+		}
 		hdrs[n].name = p;
 		p += strlen(p) + 1;
 		hdrs[n].value = p;
@@ -929,12 +946,18 @@ static void job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLc
 			job->status = 0;
 		} else if (job->status >= 200 && job->status < 300) {
 			job->status = 0; /* the answer was cut short: not a success */
+		} else if (job->status >= 100 && !status_retryable(job->status)) {
+			/* A final status arrived, its body did not: still final. */
+			job_failed_attempt(dsp, job, 0);
+			return;
 		}
 		job_failed_attempt(dsp, job, 1);
 		return;
 	}
 	if (job->status >= 200 && job->status < 300) {
-		if (!job->dls && job->status == 200 && job->resp.len) {
+		/* A reply is a 200 with a body, or a binary-mode event with no data (ce- headers only). */
+		if (!job->dls && job->status == 200 &&
+		    (job->resp.len || has_header(&job->resp_hdrs, "ce-specversion"))) {
 			job_reply(dsp, job);
 			return;
 		}

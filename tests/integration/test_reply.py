@@ -28,6 +28,7 @@ class Replies(unittest.TestCase):
         cfg += trigger_yaml("garbage", s.at("/garbage"), filter_attrs={"type": "garbage"},
                             delivery="retry: 1\n" + dls)
         cfg += trigger_yaml("loop", s.at("/loop"), filter_attrs={"type": "loop"})
+        cfg += trigger_yaml("empty-reply", s.at("/empty-reply"), filter_attrs={"type": "question3"})
         s.responses["/ask"] = [reply("answer", "a-1")]
         s.responses["/structured-reply"] = [(200, {"Content-Type": "application/cloudevents+json"},
                                              json.dumps({"specversion": "1.0", "id": "a-2",
@@ -37,6 +38,8 @@ class Replies(unittest.TestCase):
                                            "ce-source": "/r"}, b"{}")]
         s.responses["/garbage"] = [(200, {"Content-Type": "text/html"}, b"<html>hello</html>")]
         s.responses["/loop"] = lambda req: reply("loop", "again")
+        s.responses["/empty-reply"] = [(200, {"ce-specversion": "1.0", "ce-id": "a-3", "ce-type": "answer",
+                                              "ce-source": "/r"}, b"")]
         cls.d = Daemon(cfg)
 
     @classmethod
@@ -50,8 +53,8 @@ class Replies(unittest.TestCase):
 
     def test_binary_reply_is_routed_to_the_trigger_that_matches_it(self):
         self.post("question", "q-1")
-        r = self.sub.wait("/answers", 1)
-        a = [x for x in r if x.ce("id") == "a-1"][0]
+        a = wait_for(lambda: [x for x in self.sub.got("/answers") if x.ce("id") == "a-1"], 5,
+                     what="a-1")[0]
         self.assertEqual(a.ce("source"), "/replier")
         self.assertEqual(a.body, b'{"ok":true}')
         self.assertIsNone(a.ce("knativebrokerttl"))
@@ -59,6 +62,11 @@ class Replies(unittest.TestCase):
     def test_structured_reply_is_routed_too(self):
         self.post("question2", "q-2")
         wait_for(lambda: [x for x in self.sub.got("/answers") if x.ce("id") == "a-2"], 5, what="a-2")
+
+    def test_a_binary_reply_without_data_is_a_reply_too(self):
+        self.post("question3", "q-3")
+        a = wait_for(lambda: [x for x in self.sub.got("/answers") if x.ce("id") == "a-3"], 5, what="a-3")
+        self.assertEqual(a[0].body, b"")
 
     def test_202_with_a_body_is_never_a_reply(self):
         self.post("accepted-with-body", "acc-1")
