@@ -1,4 +1,8 @@
 /* Descriptions of the shared error codes. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "broker/error.h"
 
 const char *ceb_strerror(int err)
@@ -19,4 +23,29 @@ const char *ceb_strerror(int err)
 	case CEB_ESTATE: return "wrong state";
 	}
 	return "unknown error";
+}
+
+void ceb_seterr(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!errbuf || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, errlen, fmt, ap);
+	va_end(ap);
+}
+
+const char *ceb_excerpt(char *dst, size_t n, const char *s, size_t len)
+{
+	size_t i, max = len < 40 ? len : 40;
+
+	for (i = 0; i < max && i + 4 < n; i++)
+		dst[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	if (i < len && i + 3 < n) {
+		memcpy(dst + i, "...", 3);
+		i += 3;
+	}
+	dst[i] = '\0';
+	return dst;
 }

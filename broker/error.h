@@ -3,6 +3,8 @@
 #ifndef CEB_ERROR_H
 #define CEB_ERROR_H
 
+#include <stddef.h>
+
 enum ceb_err {
 	CEB_OK = 0,
 	CEB_ENOMEM = -1,        /* out of memory */
@@ -21,5 +23,13 @@ enum ceb_err {
 
 /* The static description of an error code; never NULL. */
 const char *ceb_strerror(int err);
+
+/* Write a message into errbuf (errbuf may be NULL or errlen 0: nothing is written). */
+void ceb_seterr(char *errbuf, size_t errlen, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+/* A printable excerpt of untrusted text for messages: at most 40 bytes, anything outside printable
+ * ASCII shown as '?', "..." when cut. Writes into dst (n bytes) and returns it. */
+const char *ceb_excerpt(char *dst, size_t n, const char *s, size_t len);
 
 #endif

@@ -86,35 +86,6 @@ struct ceb_event {
 _Static_assert(offsetof(struct ceb_event, inl) % _Alignof(struct ceb_attr) == 0,
                "the arena must be aligned for struct ceb_attr");
 
-static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!errbuf || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
-
-/* A printable excerpt of untrusted text for error messages: at most 40 bytes, non-ASCII and
- * controls shown as '?'. */
-static const char *excerpt(char *dst, size_t n, const char *s, size_t len)
-{
-	size_t i, max = len < 40 ? len : 40;
-
-	for (i = 0; i < max && i + 4 < n; i++)
-		dst[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	if (i < len && i + 3 < n) {
-		memcpy(dst + i, "...", 3);
-		i += 3;
-	}
-	dst[i] = '\0';
-	return dst;
-}
 
 static char *arena_alloc(struct ceb_event *ev, size_t n)
 {
@@ -289,18 +260,18 @@ static int check_string(const char *name, const char *s, size_t len, char *errbu
 		}
 		cp = utf8_next(u, len, &i);
 		if (cp < 0) {
-			seterr(errbuf, errlen, "attribute '%s': not valid UTF-8", name);
+			ceb_seterr(errbuf, errlen, "attribute '%s': not valid UTF-8", name);
 			return CEB_EINVAL;
 		}
 		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
-			seterr(errbuf, errlen,
+			ceb_seterr(errbuf, errlen,
 			       "attribute '%s': control character U+%04lX is not allowed in a "
 			       "String",
 			       name, cp);
 			return CEB_EINVAL;
 		}
 		if ((cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe) {
-			seterr(errbuf, errlen,
+			ceb_seterr(errbuf, errlen,
 			       "attribute '%s': noncharacter U+%04lX is not allowed in a String",
 			       name, cp);
 			return CEB_EINVAL;
@@ -580,7 +551,7 @@ static int check_value(const char *name, int k, enum ceb_type type, const char *
 	char ex[48];
 
 	if (k >= 0 && k != K_DATACONTENTTYPE && len == 0) {
-		seterr(errbuf, errlen, "attribute '%s': must not be empty", name);
+		ceb_seterr(errbuf, errlen, "attribute '%s': must not be empty", name);
 		return CEB_EINVAL;
 	}
 	*ival = 0;
@@ -589,19 +560,19 @@ static int check_value(const char *name, int k, enum ceb_type type, const char *
 		if (check_string(name, v, len, errbuf, errlen) < 0)
 			return CEB_EINVAL;
 		if (k == K_DATACONTENTTYPE && !ceb_media_type_valid(v, len)) {
-			seterr(errbuf, errlen,
+			ceb_seterr(errbuf, errlen,
 			       "attribute 'datacontenttype': '%s' is not a media type (RFC 2046 "
 			       "type/subtype[; name=value])",
-			       excerpt(ex, sizeof(ex), v, len));
+			       ceb_excerpt(ex, sizeof(ex), v, len));
 			return CEB_EINVAL;
 		}
 		return 0;
 	case CEB_TYPE_INTEGER:
 		if (!ceb_integer_parse(v, len, ival)) {
-			seterr(errbuf, errlen,
+			ceb_seterr(errbuf, errlen,
 			       "attribute '%s': '%s' is not an Integer (-?(0|[1-9][0-9]*) within "
 			       "-2147483648..2147483647)",
-			       name, excerpt(ex, sizeof(ex), v, len));
+			       name, ceb_excerpt(ex, sizeof(ex), v, len));
 			return CEB_EINVAL;
 		}
 		return 0;
@@ -612,34 +583,34 @@ static int check_value(const char *name, int k, enum ceb_type type, const char *
 		}
 		if (len == 5 && memcmp(v, "false", 5) == 0)
 			return 0;
-		seterr(errbuf, errlen, "attribute '%s': a Boolean must be 'true' or 'false'", name);
+		ceb_seterr(errbuf, errlen, "attribute '%s': a Boolean must be 'true' or 'false'", name);
 		return CEB_EINVAL;
 	case CEB_TYPE_BINARY:
 		if (!ceb_base64_valid(v, len)) {
-			seterr(errbuf, errlen, "attribute '%s': not valid Base64 (RFC 4648)", name);
+			ceb_seterr(errbuf, errlen, "attribute '%s': not valid Base64 (RFC 4648)", name);
 			return CEB_EINVAL;
 		}
 		return 0;
 	case CEB_TYPE_URI:
 		if (!ceb_uri_valid(v, len)) {
-			seterr(errbuf, errlen,
+			ceb_seterr(errbuf, errlen,
 			       "attribute '%s': '%s' is not an absolute URI (RFC 3986 scheme:...)",
-			       name, excerpt(ex, sizeof(ex), v, len));
+			       name, ceb_excerpt(ex, sizeof(ex), v, len));
 			return CEB_EINVAL;
 		}
 		return 0;
 	case CEB_TYPE_URIREF:
 		if (!ceb_uriref_valid(v, len)) {
-			seterr(errbuf, errlen,
+			ceb_seterr(errbuf, errlen,
 			       "attribute '%s': '%s' is not a URI-reference (RFC 3986: invalid "
 			       "character, bad %%-escape or misplaced ':' or '#')",
-			       name, excerpt(ex, sizeof(ex), v, len));
+			       name, ceb_excerpt(ex, sizeof(ex), v, len));
 			return CEB_EINVAL;
 		}
 		return 0;
 	case CEB_TYPE_TIMESTAMP:
 		if (!ceb_timestamp_valid(v, len)) {
-			seterr(errbuf, errlen,
+			ceb_seterr(errbuf, errlen,
 			       "attribute '%s': not an RFC 3339 timestamp (e.g. "
 			       "2018-04-05T17:31:00Z)",
 			       name);
@@ -647,7 +618,7 @@ static int check_value(const char *name, int k, enum ceb_type type, const char *
 		}
 		return 0;
 	}
-	seterr(errbuf, errlen, "attribute '%s': unknown type %d", name, (int)type);
+	ceb_seterr(errbuf, errlen, "attribute '%s': unknown type %d", name, (int)type);
 	return CEB_EINVAL;
 }
 
@@ -773,21 +744,21 @@ static int check_name(const char *name, size_t nlen, char *errbuf, size_t errlen
 	int k;
 
 	if (nlen == 0) {
-		seterr(errbuf, errlen, "attribute name must not be empty");
+		ceb_seterr(errbuf, errlen, "attribute name must not be empty");
 		return -2;
 	}
 	k = known_index(name, nlen);
 	if (k >= 0)
 		return k;
 	if (!ceb_attr_name_valid(name, nlen)) {
-		excerpt(ex, sizeof(ex), name, nlen);
+		ceb_excerpt(ex, sizeof(ex), name, nlen);
 		if (nlen == 4 && memcmp(name, "data", 4) == 0)
-			seterr(errbuf, errlen, "attribute name 'data' is reserved");
+			ceb_seterr(errbuf, errlen, "attribute name 'data' is reserved");
 		else if (nlen > MAX_NAME_LEN)
-			seterr(errbuf, errlen, "attribute name '%s' is longer than %d characters",
+			ceb_seterr(errbuf, errlen, "attribute name '%s' is longer than %d characters",
 			       ex, MAX_NAME_LEN);
 		else
-			seterr(errbuf, errlen,
+			ceb_seterr(errbuf, errlen,
 			       "attribute name '%s' is invalid: only lower-case letters a-z and "
 			       "digits "
 			       "0-9 are allowed",
@@ -818,7 +789,7 @@ int ceb_event_set(struct ceb_event *ev, const char *name, enum ceb_type type, co
 		value = canon;
 	}
 	if (put(ev, name, nlen, k, type, value, len, ival) < 0) {
-		seterr(errbuf, errlen, "out of memory");
+		ceb_seterr(errbuf, errlen, "out of memory");
 		return CEB_ENOMEM;
 	}
 	return 0;
@@ -1097,38 +1068,38 @@ int ceb_event_validate(const struct ceb_event *ev, const struct ceb_limits *lim,
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
 		a = &ev->known[required[i]];
 		if (!(ev->known_mask & (1u << required[i]))) {
-			seterr(errbuf, errlen, "missing required attribute '%s'", a->name);
+			ceb_seterr(errbuf, errlen, "missing required attribute '%s'", a->name);
 			return CEB_EINVAL;
 		}
 		if (a->len == 0) {
-			seterr(errbuf, errlen, "attribute '%s': must not be empty", a->name);
+			ceb_seterr(errbuf, errlen, "attribute '%s': must not be empty", a->name);
 			return CEB_EINVAL;
 		}
 	}
 	a = &ev->known[K_SPECVERSION];
 	if (a->len != 3 || memcmp(a->value, "1.0", 3) != 0) {
-		seterr(errbuf, errlen, "attribute 'specversion': '%s' is not supported, only '1.0'",
-		       excerpt(ex, sizeof(ex), a->value, a->len));
+		ceb_seterr(errbuf, errlen, "attribute 'specversion': '%s' is not supported, only '1.0'",
+		       ceb_excerpt(ex, sizeof(ex), a->value, a->len));
 		return CEB_EINVAL;
 	}
 	if (!lim)
 		return 0;
 	n = ceb_event_attr_count(ev);
 	if (n > lim->max_attrs) {
-		seterr(errbuf, errlen, "too many attributes: %zu (limit %zu)", n, lim->max_attrs);
+		ceb_seterr(errbuf, errlen, "too many attributes: %zu (limit %zu)", n, lim->max_attrs);
 		return CEB_EINVAL;
 	}
 	for (i = 0; i < n; i++) {
 		a = ceb_event_attr_at(ev, i);
 		if (a->len > lim->max_value_len) {
-			seterr(errbuf, errlen, "attribute '%s': value is %zu bytes (limit %zu)",
+			ceb_seterr(errbuf, errlen, "attribute '%s': value is %zu bytes (limit %zu)",
 			       a->name, a->len, lim->max_value_len);
 			return CEB_EINVAL;
 		}
 	}
 	size = ceb_event_size(ev);
 	if (size > lim->max_event_size) {
-		seterr(errbuf, errlen, "event is %zu bytes (limit %zu)", size, lim->max_event_size);
+		ceb_seterr(errbuf, errlen, "event is %zu bytes (limit %zu)", size, lim->max_event_size);
 		return CEB_ETOOBIG;
 	}
 	return 0;

@@ -12,34 +12,6 @@
 
 #define MAX_NAME_LEN 64
 
-static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!errbuf || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
-
-/* A printable excerpt of a header name or value for messages. */
-static const char *excerpt(char *dst, size_t n, const char *s, size_t len)
-{
-	size_t i, max = len < 40 ? len : 40;
-
-	for (i = 0; i < max && i + 4 < n; i++)
-		dst[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	if (i < len && i + 3 < n) {
-		memcpy(dst + i, "...", 3);
-		i += 3;
-	}
-	dst[i] = '\0';
-	return dst;
-}
 
 static void trim(const char **s, size_t *len)
 {
@@ -191,9 +163,9 @@ static int check_charset(const char *ct, char *errbuf, size_t errlen)
 			}
 			if (!((n == 5 && strncasecmp(v, "utf-8", 5) == 0) ||
 			      (n == 8 && strncasecmp(v, "us-ascii", 8) == 0))) {
-				seterr(errbuf, errlen,
+				ceb_seterr(errbuf, errlen,
 				       "charset '%s' is not supported; send the event as UTF-8",
-				       excerpt(ex, sizeof(ex), v, n));
+				       ceb_excerpt(ex, sizeof(ex), v, n));
 				return CEB_EUNSUPPORTED;
 			}
 		}
@@ -225,7 +197,7 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 		goto out;
 	}
 	if (size > lim->max_event_size) {
-		seterr(errbuf, errlen, "event is over %zu bytes (body and ce- headers)",
+		ceb_seterr(errbuf, errlen, "event is over %zu bytes (body and ce- headers)",
 		       lim->max_event_size);
 		rc = CEB_ETOOBIG;
 		goto out;
@@ -236,9 +208,9 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 			continue;
 		nlen = strlen(hname + 3);
 		if (nlen > MAX_NAME_LEN) {
-			seterr(errbuf, errlen,
+			ceb_seterr(errbuf, errlen,
 			       "header '%s': attribute name longer than %d characters",
-			       excerpt(ex, sizeof(ex), hname, strlen(hname)), MAX_NAME_LEN);
+			       ceb_excerpt(ex, sizeof(ex), hname, strlen(hname)), MAX_NAME_LEN);
 			rc = CEB_EINVAL;
 			goto out;
 		}
@@ -249,15 +221,15 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 		}
 		name[nlen] = '\0';
 		if (!ceb_attr_name_valid(name, nlen)) {
-			seterr(errbuf, errlen,
+			ceb_seterr(errbuf, errlen,
 			       "header '%s': not a valid attribute name (after 'ce-': a-z and 0-9 "
 			       "only, not 'data')",
-			       excerpt(ex, sizeof(ex), hname, strlen(hname)));
+			       ceb_excerpt(ex, sizeof(ex), hname, strlen(hname)));
 			rc = CEB_EINVAL;
 			goto out;
 		}
 		if (strcmp(name, "datacontenttype") == 0) {
-			seterr(errbuf, errlen,
+			ceb_seterr(errbuf, errlen,
 			       "header 'ce-datacontenttype' is not allowed in binary mode; send "
 			       "the "
 			       "media type in Content-Type");
@@ -265,12 +237,12 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 			goto out;
 		}
 		if (ceb_event_get(ev, name)) {
-			seterr(errbuf, errlen, "header 'ce-%s' appears more than once", name);
+			ceb_seterr(errbuf, errlen, "header 'ce-%s' appears more than once", name);
 			rc = CEB_EINVAL;
 			goto out;
 		}
 		if (++ce > lim->max_attrs) {
-			seterr(errbuf, errlen, "too many ce- headers (limit %zu attributes)",
+			ceb_seterr(errbuf, errlen, "too many ce- headers (limit %zu attributes)",
 			       lim->max_attrs);
 			rc = CEB_EINVAL;
 			goto out;
@@ -278,7 +250,7 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 		vlen = strlen(req->headers[i].value);
 		size += nlen + vlen;
 		if (size > lim->max_event_size) {
-			seterr(errbuf, errlen, "event is over %zu bytes (body and ce- headers)",
+			ceb_seterr(errbuf, errlen, "event is over %zu bytes (body and ce- headers)",
 			       lim->max_event_size);
 			rc = CEB_ETOOBIG;
 			goto out;
@@ -287,11 +259,11 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 		rc = decode_value(req->headers[i].value, vlen, &val, &why);
 		if (rc < 0) {
 			if (rc == CEB_EINVAL)
-				seterr(errbuf, errlen, "header 'ce-%s': %s", name, why);
+				ceb_seterr(errbuf, errlen, "header 'ce-%s': %s", name, why);
 			goto out;
 		}
 		if (val.len > lim->max_value_len) {
-			seterr(errbuf, errlen, "attribute '%s': value is %zu bytes (limit %zu)",
+			ceb_seterr(errbuf, errlen, "attribute '%s': value is %zu bytes (limit %zu)",
 			       name, val.len, lim->max_value_len);
 			rc = CEB_EINVAL;
 			goto out;
@@ -301,7 +273,7 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 			goto out;
 	}
 	if (ce == 0) {
-		seterr(errbuf, errlen,
+		ceb_seterr(errbuf, errlen,
 		       "not a CloudEvent: no ce- headers (binary mode needs ce-specversion, ce-id, "
 		       "ce-source and ce-type; structured mode needs Content-Type: "
 		       "application/cloudevents+json)");
@@ -313,13 +285,13 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 		trim(&ct, &vlen);
 		size += vlen;
 		if (size > lim->max_event_size) {
-			seterr(errbuf, errlen, "event is over %zu bytes (body and ce- headers)",
+			ceb_seterr(errbuf, errlen, "event is over %zu bytes (body and ce- headers)",
 			       lim->max_event_size);
 			rc = CEB_ETOOBIG;
 			goto out;
 		}
 		if (vlen > lim->max_value_len) {
-			seterr(errbuf, errlen, "Content-Type is %zu bytes (limit %zu)", vlen,
+			ceb_seterr(errbuf, errlen, "Content-Type is %zu bytes (limit %zu)", vlen,
 			       lim->max_value_len);
 			rc = CEB_ETOOBIG;
 			goto out;
@@ -341,7 +313,7 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 	ev = NULL;
 out:
 	if (rc == CEB_ENOMEM)
-		seterr(errbuf, errlen, "out of memory");
+		ceb_seterr(errbuf, errlen, "out of memory");
 	ceb_buf_free(&val);
 	ceb_event_unref(ev);
 	return rc;
@@ -363,7 +335,7 @@ int ceb_http_decode(const struct ceb_http_request *req, const struct ceb_limits 
 		if (strcasecmp(req->headers[i].name, "content-type") != 0)
 			continue;
 		if (ct) {
-			seterr(errbuf, errlen, "more than one Content-Type header");
+			ceb_seterr(errbuf, errlen, "more than one Content-Type header");
 			return CEB_EINVAL;
 		}
 		ct = req->headers[i].value;
@@ -374,10 +346,10 @@ int ceb_http_decode(const struct ceb_http_request *req, const struct ceb_limits 
 	if (has_prefix_ci(mt, mlen, "application/cloudevents-batch")) {
 		*mode = CEB_HTTP_BATCH;
 		if (mlen != 34 || strncasecmp(mt, "application/cloudevents-batch+json", 34) != 0) {
-			seterr(errbuf, errlen,
+			ceb_seterr(errbuf, errlen,
 			       "batch format '%s' is not supported; use "
 			       "application/cloudevents-batch+json",
-			       excerpt(ex, sizeof(ex), mt, mlen));
+			       ceb_excerpt(ex, sizeof(ex), mt, mlen));
 			return CEB_EUNSUPPORTED;
 		}
 		rc = check_charset(ct, errbuf, errlen);
@@ -388,17 +360,17 @@ int ceb_http_decode(const struct ceb_http_request *req, const struct ceb_limits 
 	}
 	one = malloc(sizeof(*one));
 	if (!one) {
-		seterr(errbuf, errlen, "out of memory");
+		ceb_seterr(errbuf, errlen, "out of memory");
 		return CEB_ENOMEM;
 	}
 	if (has_prefix_ci(mt, mlen, "application/cloudevents")) {
 		*mode = CEB_HTTP_STRUCTURED;
 		if (mlen != 28 || strncasecmp(mt, "application/cloudevents+json", 28) != 0) {
-			seterr(errbuf, errlen,
+			ceb_seterr(errbuf, errlen,
 			       "event format '%s' is not supported; use "
 			       "application/cloudevents+json "
 			       "or binary mode",
-			       excerpt(ex, sizeof(ex), mt, mlen));
+			       ceb_excerpt(ex, sizeof(ex), mt, mlen));
 			rc = CEB_EUNSUPPORTED;
 			goto out;
 		}

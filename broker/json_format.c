@@ -24,27 +24,13 @@ struct scan {
 	size_t errlen;
 };
 
-static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!errbuf || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Reports a syntax error at the current position; always returns CEB_EINVAL. */
 static int syntax(struct scan *s, const char *what)
 {
 	if (s->p >= s->end)
-		seterr(s->errbuf, s->errlen, "invalid JSON: unexpected end of input (%s)", what);
+		ceb_seterr(s->errbuf, s->errlen, "invalid JSON: unexpected end of input (%s)", what);
 	else
-		seterr(s->errbuf, s->errlen, "invalid JSON at byte %zu: %s",
+		ceb_seterr(s->errbuf, s->errlen, "invalid JSON at byte %zu: %s",
 		       (size_t)(s->p - s->buf), what);
 	return CEB_EINVAL;
 }
@@ -306,7 +292,7 @@ static int member_key(struct scan *s)
 
 static int too_deep(struct scan *s)
 {
-	seterr(s->errbuf, s->errlen, "JSON nested deeper than %zu levels at byte %zu", s->max_depth,
+	ceb_seterr(s->errbuf, s->errlen, "JSON nested deeper than %zu levels at byte %zu", s->max_depth,
 	       (size_t)(s->p - s->buf));
 	return CEB_EINVAL;
 }
@@ -431,7 +417,7 @@ static bool is_core(const char *name)
 
 static int want_string(struct scan *s, const char *name)
 {
-	seterr(s->errbuf, s->errlen, "attribute '%s': must be a JSON string", name);
+	ceb_seterr(s->errbuf, s->errlen, "attribute '%s': must be a JSON string", name);
 	return CEB_EINVAL;
 }
 
@@ -459,7 +445,7 @@ static int attr_member(struct dec *d, const char *name, size_t nlen)
 			len = d->tmp.len;
 		}
 		if (len > d->lim->max_value_len) {
-			seterr(s->errbuf, s->errlen,
+			ceb_seterr(s->errbuf, s->errlen,
 			       "attribute '%s': value is %zu bytes (limit %zu)", name, len,
 			       d->lim->max_value_len);
 			return CEB_EINVAL;
@@ -467,7 +453,7 @@ static int attr_member(struct dec *d, const char *name, size_t nlen)
 		return ceb_event_set(d->ev, name, CEB_TYPE_STRING, v, len, s->errbuf, s->errlen);
 	}
 	if (c == '{' || c == '[') {
-		seterr(s->errbuf, s->errlen,
+		ceb_seterr(s->errbuf, s->errlen,
 		       "attribute '%s': a JSON %s is not an attribute value (string, number or "
 		       "boolean)",
 		       name, c == '{' ? "object" : "array");
@@ -481,7 +467,7 @@ static int attr_member(struct dec *d, const char *name, size_t nlen)
 		if (is_core(name))
 			return want_string(s, name);
 		if (!flag) {
-			seterr(s->errbuf, s->errlen,
+			ceb_seterr(s->errbuf, s->errlen,
 			       "attribute '%s': %.*s is not an Integer (no fraction or exponent "
 			       "allowed)",
 			       name, (int)(len > 40 ? 40 : len), a);
@@ -489,7 +475,7 @@ static int attr_member(struct dec *d, const char *name, size_t nlen)
 		}
 		rc = ceb_event_set(d->ev, name, CEB_TYPE_INTEGER, a, len, s->errbuf, s->errlen);
 		if (rc == CEB_EINVAL)
-			seterr(s->errbuf, s->errlen,
+			ceb_seterr(s->errbuf, s->errlen,
 			       "attribute '%s': %.*s is outside the Integer range "
 			       "(-2147483648..2147483647)",
 			       name, (int)(len > 40 ? 40 : len), a);
@@ -544,13 +530,13 @@ static int member_name(struct dec *d, char *name, size_t *nlen, int *kind)
 			ex[i] = (v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?';
 		ex[i] = '\0';
 		if (len == 0)
-			seterr(s->errbuf, s->errlen, "attribute name must not be empty");
+			ceb_seterr(s->errbuf, s->errlen, "attribute name must not be empty");
 		else if (len > MAX_MEMBER_NAME)
-			seterr(s->errbuf, s->errlen,
+			ceb_seterr(s->errbuf, s->errlen,
 			       "attribute name '%s...' is longer than %d characters", ex,
 			       MAX_MEMBER_NAME);
 		else
-			seterr(s->errbuf, s->errlen,
+			ceb_seterr(s->errbuf, s->errlen,
 			       "attribute name '%s' is invalid: only lower-case letters a-z and "
 			       "digits "
 			       "0-9 are allowed",
@@ -565,7 +551,7 @@ static int member_name(struct dec *d, char *name, size_t *nlen, int *kind)
 
 static int duplicate(struct scan *s, const char *name)
 {
-	seterr(s->errbuf, s->errlen, "member '%s' appears more than once", name);
+	ceb_seterr(s->errbuf, s->errlen, "member '%s' appears more than once", name);
 	return CEB_EINVAL;
 }
 
@@ -582,13 +568,13 @@ static int finish_data(struct dec *d)
 	int rc;
 
 	if (d->has_data && d->has_b64) {
-		seterr(s->errbuf, s->errlen, "'data' and 'data_base64' must not both be present");
+		ceb_seterr(s->errbuf, s->errlen, "'data' and 'data_base64' must not both be present");
 		return CEB_EINVAL;
 	}
 	if (d->has_b64) {
 		rc = ceb_base64_decode(d->b64, (size_t)(d->b64_end - d->b64), &bytes);
 		if (rc == CEB_EINVAL) {
-			seterr(s->errbuf, s->errlen,
+			ceb_seterr(s->errbuf, s->errlen,
 			       "'data_base64': not valid Base64 (RFC 4648, padded, no whitespace)");
 			ceb_buf_free(&bytes);
 			return rc;
@@ -657,7 +643,7 @@ static int decode_object(struct scan *s, size_t depth, const struct ceb_limits *
 		if (rc < 0)
 			goto out;
 		if (++members > lim->max_attrs + 2) {
-			seterr(s->errbuf, s->errlen,
+			ceb_seterr(s->errbuf, s->errlen,
 			       "too many members in the event (limit %zu attributes)",
 			       lim->max_attrs);
 			rc = CEB_EINVAL;
@@ -709,7 +695,7 @@ static int decode_object(struct scan *s, size_t depth, const struct ceb_limits *
 				s->p += 4;
 				rc = 0;
 			} else {
-				seterr(s->errbuf, s->errlen, "'data_base64' must be a JSON string");
+				ceb_seterr(s->errbuf, s->errlen, "'data_base64' must be a JSON string");
 				rc = CEB_EINVAL;
 			}
 		} else {
@@ -743,7 +729,7 @@ static int decode_object(struct scan *s, size_t depth, const struct ceb_limits *
 	d.ev = NULL;
 out:
 	if (rc == CEB_ENOMEM)
-		seterr(s->errbuf, s->errlen, "out of memory");
+		ceb_seterr(s->errbuf, s->errlen, "out of memory");
 	ceb_event_unref(d.ev);
 	ceb_buf_free(&d.tmp);
 	ceb_buf_free(&d.nulls);
@@ -775,7 +761,7 @@ int ceb_json_decode(const char *buf, size_t len, const struct ceb_limits *lim,
 	if (!lim)
 		lim = &ceb_limits_default;
 	if (len > lim->max_event_size) {
-		seterr(errbuf, errlen, "event is %zu bytes (limit %zu)", len, lim->max_event_size);
+		ceb_seterr(errbuf, errlen, "event is %zu bytes (limit %zu)", len, lim->max_event_size);
 		return CEB_ETOOBIG;
 	}
 	scan_init(&s, buf, len, lim, errbuf, errlen);
@@ -816,14 +802,14 @@ static int batch_elements(struct scan *s, const struct ceb_limits *lim, struct c
 		ws(s);
 		n = *count;
 		if (n == lim->max_batch) {
-			seterr(errbuf, errlen, "batch has more than %zu events", lim->max_batch);
+			ceb_seterr(errbuf, errlen, "batch has more than %zu events", lim->max_batch);
 			return CEB_ETOOBIG;
 		}
 		if (n == cap) {
 			cap = cap ? 2 * cap : 8;
 			grown = realloc(*evs, cap * sizeof(**evs));
 			if (!grown) {
-				seterr(errbuf, errlen, "out of memory");
+				ceb_seterr(errbuf, errlen, "out of memory");
 				return CEB_ENOMEM;
 			}
 			*evs = grown;
@@ -839,12 +825,12 @@ static int batch_elements(struct scan *s, const struct ceb_limits *lim, struct c
 		s->errbuf = errbuf;
 		s->errlen = errlen;
 		if (rc < 0) {
-			seterr(errbuf, errlen, "event %zu: %s", n + 1, tmp);
+			ceb_seterr(errbuf, errlen, "event %zu: %s", n + 1, tmp);
 			return rc;
 		}
 		*count = ++n;
 		if ((size_t)(s->p - start) > lim->max_event_size) {
-			seterr(errbuf, errlen, "event %zu: %zu bytes (limit %zu)", n,
+			ceb_seterr(errbuf, errlen, "event %zu: %zu bytes (limit %zu)", n,
 			       (size_t)(s->p - start), lim->max_event_size);
 			return CEB_ETOOBIG;
 		}
@@ -852,7 +838,7 @@ static int batch_elements(struct scan *s, const struct ceb_limits *lim, struct c
 		sv0 = ceb_event_get((*evs)[0], "specversion");
 		sv = ceb_event_get((*evs)[n - 1], "specversion");
 		if (strcmp(sv0->value, sv->value) != 0) {
-			seterr(errbuf, errlen,
+			ceb_seterr(errbuf, errlen,
 			       "event %zu: specversion differs from the first event's; a batch "
 			       "holds "
 			       "one specversion",
@@ -886,7 +872,7 @@ int ceb_json_decode_batch(const char *buf, size_t len, const struct ceb_limits *
 	                  ? SIZE_MAX
 	                  : lim->max_event_size * (lim->max_batch ? lim->max_batch : 1);
 	if (len > max_len) {
-		seterr(errbuf, errlen, "batch is %zu bytes (limit %zu)", len, max_len);
+		ceb_seterr(errbuf, errlen, "batch is %zu bytes (limit %zu)", len, max_len);
 		return CEB_ETOOBIG;
 	}
 	scan_init(&s, buf, len, lim, errbuf, errlen);
