@@ -18,6 +18,7 @@
 
 #include "broker/base64.h"
 #include "broker/buf.h"
+#include "broker/cmdline.h"
 #include "broker/commands.h"
 #include "broker/error.h"
 #include "broker/event.h"
@@ -71,13 +72,7 @@ enum display_opt_id {
 	OPT_HELP
 };
 
-struct display_opt_def {
-	const char *name;
-	int has_arg;
-	enum display_opt_id id;
-};
-
-static const struct display_opt_def display_opt_defs[] = {
+static const struct ceb_cmd_opt display_opt_defs[] = {
         {"--listen", 1, OPT_LISTEN}, {"--status", 1, OPT_STATUS}, {"--count", 1, OPT_COUNT},
         {"--json", 0, OPT_JSON},     {"-h", 0, OPT_HELP},         {"--help", 0, OPT_HELP},
 };
@@ -128,14 +123,13 @@ static void display_error(const char *fmt, ...)
 static int display_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int display_usage_error(const char *fmt, ...)
 {
+	char msg[512];
 	va_list ap;
 
-	fputs("cebroker display: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputs("\nTry 'cebroker display --help'.\n", stderr);
-	return DISPLAY_EXIT_USAGE;
+	return ceb_cmd_usage_error("display", "%s", msg);
 }
 
 static int display_parse_ulong(const char *s, unsigned long min, unsigned long max,
@@ -160,36 +154,19 @@ static int display_parse_args(int argc, char **argv, struct display_opts *o)
 	unsigned long v;
 	int i;
 
-	for (i = 1; i < argc; i++) {
-		const char *arg = argv[i], *val = NULL, *eq;
-		const struct display_opt_def *def = NULL;
-		size_t k, nlen;
+	for (i = 1;;) {
+		const char *val;
+		int id, rc = ceb_cmd_next_opt("display", display_opt_defs,
+		                              sizeof(display_opt_defs) /
+		                                      sizeof(display_opt_defs[0]),
+		                              argc, argv, &i, &id, &val);
 
-		eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
-		nlen = eq ? (size_t)(eq - arg) : strlen(arg);
-		for (k = 0; k < sizeof(display_opt_defs) / sizeof(display_opt_defs[0]); k++) {
-			if (strlen(display_opt_defs[k].name) == nlen &&
-			    strncmp(display_opt_defs[k].name, arg, nlen) == 0) {
-				def = &display_opt_defs[k];
+		if (rc != 1) {
+			if (rc == 0)
 				break;
-			}
+			return rc;
 		}
-		if (!def) {
-			if (arg[0] == '-')
-				return display_usage_error("unknown option '%s'", arg);
-			return display_usage_error("unexpected argument '%s'", arg);
-		}
-		if (def->has_arg) {
-			if (eq)
-				val = eq + 1;
-			else if (i + 1 < argc)
-				val = argv[++i];
-			else
-				return display_usage_error("option '%s' needs a value", def->name);
-		} else if (eq) {
-			return display_usage_error("option '%.*s' takes no value", (int)nlen, arg);
-		}
-		switch (def->id) {
+		switch (id) {
 		case OPT_LISTEN: o->listen = val; break;
 		case OPT_STATUS:
 			if (display_parse_ulong(val, 200, 599, &v) < 0)

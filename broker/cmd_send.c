@@ -16,6 +16,7 @@
 #include <curl/curl.h>
 
 #include "broker/buf.h"
+#include "broker/cmdline.h"
 #include "broker/commands.h"
 #include "broker/error.h"
 #include "broker/event.h"
@@ -81,13 +82,7 @@ enum send_opt_id {
 	OPT_HELP,
 };
 
-struct send_opt_def {
-	const char *name;
-	int has_arg;
-	enum send_opt_id id;
-};
-
-static const struct send_opt_def send_opt_defs[] = {
+static const struct ceb_cmd_opt send_opt_defs[] = {
         {"--to", 1, OPT_TO},
         {"--id", 1, OPT_ID},
         {"--source", 1, OPT_SOURCE},
@@ -140,14 +135,13 @@ static void send_error(const char *fmt, ...)
 static int send_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int send_usage_error(const char *fmt, ...)
 {
+	char msg[512];
 	va_list ap;
 
-	fputs("cebroker send: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputs("\nTry 'cebroker send --help'.\n", stderr);
-	return SEND_EXIT_USAGE;
+	return ceb_cmd_usage_error("send", "%s", msg);
 }
 
 /* Accepts "--opt value" and "--opt=value". Returns 0 or SEND_EXIT_USAGE after saying why. */
@@ -155,36 +149,18 @@ static int send_parse_args(int argc, char **argv, struct send_opts *o)
 {
 	int i;
 
-	for (i = 1; i < argc; i++) {
-		const char *arg = argv[i], *val = NULL, *eq;
-		const struct send_opt_def *def = NULL;
-		size_t k, nlen;
+	for (i = 1;;) {
+		const char *val;
+		int id, rc = ceb_cmd_next_opt("send", send_opt_defs,
+		                              sizeof(send_opt_defs) / sizeof(send_opt_defs[0]),
+		                              argc, argv, &i, &id, &val);
 
-		eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
-		nlen = eq ? (size_t)(eq - arg) : strlen(arg);
-		for (k = 0; k < sizeof(send_opt_defs) / sizeof(send_opt_defs[0]); k++) {
-			if (strlen(send_opt_defs[k].name) == nlen &&
-			    strncmp(send_opt_defs[k].name, arg, nlen) == 0) {
-				def = &send_opt_defs[k];
+		if (rc != 1) {
+			if (rc == 0)
 				break;
-			}
+			return rc;
 		}
-		if (!def) {
-			if (arg[0] == '-')
-				return send_usage_error("unknown option '%s'", arg);
-			return send_usage_error("unexpected argument '%s'", arg);
-		}
-		if (def->has_arg) {
-			if (eq)
-				val = eq + 1;
-			else if (i + 1 < argc)
-				val = argv[++i];
-			else
-				return send_usage_error("option '%s' needs a value", def->name);
-		} else if (eq) {
-			return send_usage_error("option '%.*s' takes no value", (int)nlen, arg);
-		}
-		switch (def->id) {
+		switch (id) {
 		case OPT_TO: o->to = val; break;
 		case OPT_ID: o->id = val; break;
 		case OPT_SOURCE: o->source = val; break;
