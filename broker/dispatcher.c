@@ -32,19 +32,20 @@
 #include "broker/log.h"
 
 #define ERRORDATA_MAX 1024 /* bytes of the response body kept for knativeerrordata */
-#define SLOTS 128          /* transfers running at once per dispatcher (or --max-inflight if more),
+#define SLOTS \
+	128              /* transfers running at once per dispatcher (or --max-inflight if more),
 			      beyond the minimum shares */
-#define MIN_SHARE 1        /* transfers each Trigger may run whatever the others hold */
-#define IDLE_TRIM_MS 200   /* after this long with nothing to deliver, give memory back */
-#define POOL_KEEP 8        /* curl handles kept through idle times */
+#define MIN_SHARE    1   /* transfers each Trigger may run whatever the others hold */
+#define IDLE_TRIM_MS 200 /* after this long with nothing to deliver, give memory back */
+#define POOL_KEEP    8   /* curl handles kept through idle times */
 
 enum job_state {
-	JOB_NEW = 0,    /* in the inbox, not started */
-	JOB_WAITING,    /* in the timer heap */
-	JOB_SENDING,    /* a transfer is running */
-	JOB_REPLYING,   /* the reply is being published */
-	JOB_REPLIED,    /* back in the inbox with the reply's publish status */
-	JOB_QUEUED,     /* in its lane, waiting for a transfer slot */
+	JOB_NEW = 0,  /* in the inbox, not started */
+	JOB_WAITING,  /* in the timer heap */
+	JOB_SENDING,  /* a transfer is running */
+	JOB_REPLYING, /* the reply is being published */
+	JOB_REPLIED,  /* back in the inbox with the reply's publish status */
+	JOB_QUEUED,   /* in its lane, waiting for a transfer slot */
 };
 
 struct job;
@@ -53,8 +54,8 @@ struct job;
 struct lane {
 	const struct ceb_trigger *trg; /* NULL for an unused slot of the table */
 	size_t active;
-	struct job *qhead, *qtail;     /* waiting, oldest first */
-	struct lane *rnext;            /* the ring of lanes with waiting jobs */
+	struct job *qhead, *qtail; /* waiting, oldest first */
+	struct lane *rnext;        /* the ring of lanes with waiting jobs */
 	bool in_ring;
 };
 
@@ -62,25 +63,26 @@ struct lane {
 struct job {
 	struct ceb_trigger *trg;
 	struct ceb_dispatcher *dsp; /* the dispatcher that runs it */
-	struct lane *lane;        /* set when the dispatcher takes the job in */
-	struct ceb_event *ev;     /* as the channel gave it */
-	struct ceb_event *dls_ev; /* ev + knativeerror* extensions, in the dead-letter phase */
+	struct lane *lane;          /* set when the dispatcher takes the job in */
+	struct ceb_event *ev;       /* as the channel gave it */
+	struct ceb_event *dls_ev;   /* ev + knativeerror* extensions, in the dead-letter phase */
 	void *handle;
 	enum job_state state;
-	int dls;                  /* 0: subscriber, 1: dead-letter sink */
-	int attempt;              /* attempts made in this phase */
-	long status;              /* last HTTP status, 0 for none */
+	int dls;     /* 0: subscriber, 1: dead-letter sink */
+	int attempt; /* attempts made in this phase */
+	long status; /* last HTTP status, 0 for none */
 	CURLcode cerr;
 	int reply_status;
 	uint64_t due;
 	size_t heap_idx;
 	CURL *easy;
-	struct curl_slist *hdrs;  /* built once per phase, one allocation (see build_headers) */
-	struct ceb_buf body;      /* structured-mode body, per phase */
-	struct ceb_buf resp;      /* response body, capped */
-	struct ceb_buf resp_hdrs; /* "name\0value\0" pairs of content-type and ce-* response headers */
-	int resp_over;            /* a 200 body went over the reply cap */
-	struct job *next;         /* inbox, or the lane's queue */
+	struct curl_slist *hdrs; /* built once per phase, one allocation (see build_headers) */
+	struct ceb_buf body;     /* structured-mode body, per phase */
+	struct ceb_buf resp;     /* response body, capped */
+	struct ceb_buf
+	        resp_hdrs; /* "name\0value\0" pairs of content-type and ce-* response headers */
+	int resp_over;     /* a 200 body went over the reply cap */
+	struct job *next;  /* inbox, or the lane's queue */
 	struct job *aprev, *anext; /* the list of jobs with a transfer running */
 };
 
@@ -100,9 +102,9 @@ struct ceb_dispatcher {
 	int started;
 	atomic_int stop;
 	CURLM *multi;
-	int epfd;           /* curl's sockets and the wake-up eventfd */
-	int wakefd;         /* written when the inbox turns non-empty, and to stop */
-	uint64_t curl_due;  /* when curl wants socket_action(TIMEOUT); UINT64_MAX: never */
+	int epfd;             /* curl's sockets and the wake-up eventfd */
+	int wakefd;           /* written when the inbox turns non-empty, and to stop */
+	uint64_t curl_due;    /* when curl wants socket_action(TIMEOUT); UINT64_MAX: never */
 	pthread_mutex_t lock; /* guards the inbox */
 	struct job *inbox, *inbox_tail;
 	struct job **heap;
@@ -115,15 +117,28 @@ struct ceb_dispatcher {
 	atomic_size_t busy; /* jobs alive */
 	struct lane *lanes; /* open addressing on the Trigger pointer, built at start */
 	size_t lanes_cap;
-	struct lane spare;  /* for a Trigger missing from the table (none should) */
+	struct lane spare; /* for a Trigger missing from the table (none should) */
 	struct lane *ring_head, *ring_tail;
 	size_t nring;
-	bool dirty;         /* a slot was freed or a job queued: run pump() */
+	bool dirty; /* a slot was freed or a job queued: run pump() */
 	struct hdr_cache hcache;
 	uint64_t idle_since; /* when the last job ended (0: busy) */
-	bool trimmed;       /* memory was given back since */
-	atomic_uint rr;     /* dispatcher 0 only: spreads unordered messages over the dispatchers */
+	bool trimmed;        /* memory was given back since */
+	atomic_uint rr; /* dispatcher 0 only: spreads unordered messages over the dispatchers */
 };
+
+/* Give free pages back to the system. Under AddressSanitizer, whose allocator replaces glibc's,
+ * glibc's arena is never set up and malloc_trim() crashes in it: there it does nothing. */
+#if defined(__SANITIZE_ADDRESS__)
+#define release_free_pages() ((void)0)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define release_free_pages() ((void)0)
+#endif
+#endif
+#ifndef release_free_pages
+#define release_free_pages() malloc_trim(0)
+#endif
 
 /* ---- timer heap (min-heap on due) ---- */
 
@@ -530,9 +545,10 @@ static int job_prepare(struct job *job)
 {
 	const struct ceb_delivery *dlv = job_delivery(job);
 	struct ceb_event *ev = job->dls ? job->dls_ev : job->ev;
-	struct hdr_ctx hc = { CEB_BUF_INIT, 0 };
+	struct hdr_ctx hc = {CEB_BUF_INIT, 0};
 	const struct ceb_attr *tp;
-	enum ceb_http_mode mode = dlv->format == CEB_FORMAT_JSON ? CEB_HTTP_STRUCTURED : CEB_HTTP_BINARY;
+	enum ceb_http_mode mode =
+	        dlv->format == CEB_FORMAT_JSON ? CEB_HTTP_STRUCTURED : CEB_HTTP_BINARY;
 	int rc = CEB_ENOMEM;
 
 	/* Data whose own media type is application/cloudevents... would read as a structured event at
@@ -546,7 +562,7 @@ static int job_prepare(struct job *job)
 		struct hdr_cache *c = &job->dsp->hcache;
 
 		if (c->ev != ev) {
-			struct hdr_ctx enc = { CEB_BUF_INIT, 0 };
+			struct hdr_ctx enc = {CEB_BUF_INIT, 0};
 
 			if (ceb_http_encode_headers(ev, mode, add_header, &enc) < 0 ||
 			    enc.text.failed) {
@@ -579,7 +595,8 @@ static int job_prepare(struct job *job)
 		rc = CEB_ENOMEM;
 	}
 	if (mode == CEB_HTTP_BINARY && !ceb_event_content_type(ev))
-		add_header(&hc, "Content-Type", ""); /* no datacontenttype: send none, not curl's form type */
+		add_header(&hc, "Content-Type",
+		           ""); /* no datacontenttype: send none, not curl's form type */
 	add_header(&hc, "Prefer", "reply");
 	add_header(&hc, "Kn-Namespace", job->trg->cfg->ns);
 	tp = ceb_event_get(ev, "traceparent");
@@ -744,8 +761,9 @@ static void job_schedule_retry(struct ceb_dispatcher *dsp, struct job *job)
 	uint64_t wait = backoff_ms(dlv, job->attempt);
 	curl_off_t ra = -1;
 
-	if (dlv->retry_after_max_ms > 0 && (job->status == 429 || job->status == 503) && job->easy &&
-	    curl_easy_getinfo(job->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0) {
+	if (dlv->retry_after_max_ms > 0 && (job->status == 429 || job->status == 503) &&
+	    job->easy && curl_easy_getinfo(job->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
+	    ra > 0) {
 		uint64_t ra_ms = (uint64_t)ra * 1000;
 		if (ra_ms > (uint64_t)dlv->retry_after_max_ms)
 			ra_ms = (uint64_t)dlv->retry_after_max_ms;
@@ -754,12 +772,13 @@ static void job_schedule_retry(struct ceb_dispatcher *dsp, struct job *job)
 	}
 	release_easy(dsp, job);
 	atomic_fetch_add(&job->trg->cnt.retries, 1);
-	LOG_DEBUG(job->trg->label, "attempt %d to %s failed (%ld), retrying in %llu ms", job->attempt,
-		  job_url(job), job->status, (unsigned long long)wait);
+	LOG_DEBUG(job->trg->label, "attempt %d to %s failed (%ld), retrying in %llu ms",
+	          job->attempt, job_url(job), job->status, (unsigned long long)wait);
 	job->due = ceb_now_ms() + wait;
 	job->state = JOB_WAITING;
 	if (heap_push(dsp, job) < 0)
-		job_start(dsp, job); /* no memory for the timer: retry at once rather than lose it */
+		job_start(dsp,
+		          job); /* no memory for the timer: retry at once rather than lose it */
 }
 
 /* Add the knativeerror* extensions to a copy of the event, for the dead-letter sink. */
@@ -777,12 +796,14 @@ static struct ceb_event *make_dls_event(struct job *job)
 	ceb_event_set(ev, "knativeerrordest", CEB_TYPE_STRING, url, strlen(url), err, sizeof(err));
 	if (job->status) {
 		snprintf(code, sizeof(code), "%ld", job->status);
-		ceb_event_set(ev, "knativeerrorcode", CEB_TYPE_STRING, code, strlen(code), err, sizeof(err));
+		ceb_event_set(ev, "knativeerrorcode", CEB_TYPE_STRING, code, strlen(code), err,
+		              sizeof(err));
 	}
 	if (job->resp.len) {
 		size_t n = job->resp.len < ERRORDATA_MAX ? job->resp.len : ERRORDATA_MAX;
 		if (ceb_base64_encode(job->resp.p, n, &b) == 0 && b.p)
-			ceb_event_set(ev, "knativeerrordata", CEB_TYPE_STRING, b.p, b.len, err, sizeof(err));
+			ceb_event_set(ev, "knativeerrordata", CEB_TYPE_STRING, b.p, b.len, err,
+			              sizeof(err));
 	}
 	ceb_buf_free(&b);
 	return ev;
@@ -793,7 +814,8 @@ static const char *job_why(const struct job *job, char *buf, size_t len)
 	if (job->status)
 		snprintf(buf, len, "HTTP %ld", job->status);
 	else if (job->resp_over)
-		snprintf(buf, len, "reply over %zu bytes", job->trg->brk->dmn->set.limits.max_event_size);
+		snprintf(buf, len, "reply over %zu bytes",
+		         job->trg->brk->dmn->set.limits.max_event_size);
 	else
 		snprintf(buf, len, "%s", curl_easy_strerror(job->cerr));
 	return buf;
@@ -809,8 +831,9 @@ static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job)
 	release_easy(dsp, job);
 	job_why(job, why, sizeof(why));
 	if (!job->dls && trg->dls.url) {
-		LOG_INFO(trg->label, "event %s: %s after %d attempt(s) to %s; sending to the dead-letter sink",
-			 id ? id->value : "?", why, job->attempt, job_url(job));
+		LOG_INFO(trg->label,
+		         "event %s: %s after %d attempt(s) to %s; sending to the dead-letter sink",
+		         id ? id->value : "?", why, job->attempt, job_url(job));
 		job->dls_ev = make_dls_event(job);
 		job_reset_phase(job);
 		job->dls = 1;
@@ -824,14 +847,16 @@ static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job)
 		return;
 	}
 	if (!job->dls) {
-		LOG_WARN(trg->label, "event %s dropped: %s after %d attempt(s) to %s, and no dead-letter sink",
-			 id ? id->value : "?", why, job->attempt, job_url(job));
+		LOG_WARN(trg->label,
+		         "event %s dropped: %s after %d attempt(s) to %s, and no dead-letter sink",
+		         id ? id->value : "?", why, job->attempt, job_url(job));
 		atomic_fetch_add(&trg->cnt.dropped, 1);
 		job_settle(dsp, job, CEB_SETTLE_DONE);
 		return;
 	}
-	LOG_ERR(trg->label, "event %s not delivered: dead-letter sink %s failed too (%s after %d attempt(s))",
-		id ? id->value : "?", job_url(job), why, job->attempt);
+	LOG_ERR(trg->label,
+	        "event %s not delivered: dead-letter sink %s failed too (%s after %d attempt(s))",
+	        id ? id->value : "?", job_url(job), why, job->attempt);
 	atomic_fetch_add(&trg->cnt.lost, 1);
 	job_settle(dsp, job, CEB_SETTLE_FAILED);
 }
@@ -900,7 +925,7 @@ static void job_reply(struct ceb_dispatcher *dsp, struct job *job)
 	rc = ceb_http_decode(&req, &dmn->set.limits, &evs, &nevs, &mode, err, sizeof(err));
 	if (rc < 0 || nevs != 1) {
 		LOG_WARN(trg->label, "reply from %s is not a CloudEvent: %s", job_url(job),
-			 rc < 0 ? err : "a batch is not a reply");
+		         rc < 0 ? err : "a batch is not a reply");
 		for (size_t i = 0; i < nevs; i++)
 			ceb_event_unref(evs[i]);
 		free(evs);
@@ -913,12 +938,12 @@ static void job_reply(struct ceb_dispatcher *dsp, struct job *job)
 	release_easy(dsp, job);
 	ttl = ceb_event_get(job->ev, "knativebrokerttl");
 	ttlv = ttl ? (ttl->type == CEB_TYPE_INTEGER ? ttl->ival : strtol(ttl->value, NULL, 10))
-		   : dmn->set.max_ttl;
+	           : dmn->set.max_ttl;
 	ttlv--;
 	if (ttlv <= 0) {
 		const struct ceb_attr *id = ceb_event_get(evs[0], "id");
 		LOG_WARN(trg->label, "reply %s dropped: knativebrokerttl exhausted (a reply loop?)",
-			 id ? id->value : "?");
+		         id ? id->value : "?");
 		atomic_fetch_add(&trg->cnt.ttl_exhausted, 1);
 		ceb_event_unref(evs[0]);
 		free(evs);
@@ -942,7 +967,7 @@ static void job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLc
 	if (res != CURLE_OK) {
 		if (job->resp_over) {
 			LOG_WARN(trg->label, "reply from %s is over %zu bytes", job_url(job),
-				 trg->brk->dmn->set.limits.max_event_size);
+			         trg->brk->dmn->set.limits.max_event_size);
 			job->status = 0;
 		} else if (job->status >= 200 && job->status < 300) {
 			job->status = 0; /* the answer was cut short: not a success */
@@ -1000,8 +1025,9 @@ static void take_inbox(struct ceb_dispatcher *dsp)
 				job_settle(dsp, job, CEB_SETTLE_DONE);
 			} else {
 				/* The reply could not be stored: the whole delivery failed (Knative's rule). */
-				LOG_WARN(job->trg->label, "reply not stored (%s): delivery will be retried",
-					 ceb_strerror(job->reply_status));
+				LOG_WARN(job->trg->label,
+				         "reply not stored (%s): delivery will be retried",
+				         ceb_strerror(job->reply_status));
 				job->status = job->reply_status == CEB_EFULL ? 429 : 503;
 				job_failed_attempt(dsp, job, 1);
 			}
@@ -1018,7 +1044,7 @@ static void take_inbox(struct ceb_dispatcher *dsp)
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *arg, void *socketp)
 {
 	struct ceb_dispatcher *dsp = arg;
-	struct epoll_event ev = { 0 };
+	struct epoll_event ev = {0};
 
 	(void)easy;
 	if (what == CURL_POLL_REMOVE) {
@@ -1103,7 +1129,7 @@ static void idle_housekeeping(struct ceb_dispatcher *dsp)
 	while (dsp->npool > POOL_KEEP)
 		curl_easy_cleanup(dsp->pool[--dsp->npool]);
 	hcache_clear(&dsp->hcache);
-	malloc_trim(0);
+	release_free_pages();
 	dsp->trimmed = true;
 }
 
@@ -1173,7 +1199,7 @@ struct ceb_dispatcher *ceb_dispatcher_new(struct ceb_daemon *dmn, int index)
 		return NULL;
 	}
 	{
-		struct epoll_event ev = { .events = EPOLLIN, .data.fd = dsp->wakefd };
+		struct epoll_event ev = {.events = EPOLLIN, .data.fd = dsp->wakefd};
 		if (epoll_ctl(dsp->epfd, EPOLL_CTL_ADD, dsp->wakefd, &ev) < 0) {
 			ceb_dispatcher_free(dsp);
 			return NULL;
