@@ -50,7 +50,7 @@ uint64_t ceb_now_ms(void)
 struct ceb_broker *ceb_broker_find(struct ceb_daemon *dmn, const char *path, size_t len)
 {
 	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
-		if (strlen(brk->path) == len && memcmp(brk->path, path, len) == 0)
+		if (brk->path[0] && strlen(brk->path) == len && memcmp(brk->path, path, len) == 0)
 			return brk;
 	return NULL;
 }
@@ -63,7 +63,8 @@ void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publis
 {
 	struct ceb_event *stored = NULL;
 
-	if (!ceb_event_get(ev, "knativebrokerttl") &&
+	/* A KafkaSink stores events as they come; only a Broker counts hops. */
+	if (brk->kind == CEB_EP_BROKER && !ceb_event_get(ev, "knativebrokerttl") &&
 	    ceb_event_set_int(ev, "knativebrokerttl", brk->dmn->set.max_ttl) < 0) {
 		done(arg, CEB_EUNAVAIL);
 		return;
@@ -100,6 +101,78 @@ static int resolve_dest(struct ceb_daemon *dmn, const struct ceb_dest *d, struct
 		ceb_buf_printf(&b, "http://%s:%d/%s/%s", host, dmn->port, d->ref_ns, d->ref_name);
 	t->url = ceb_buf_steal(&b, NULL);
 	return t->url ? 0 : CEB_ENOMEM;
+}
+
+/* A new Broker or Kafka endpoint at the end of the daemon's list; NULL when out of memory. */
+static struct ceb_broker *endpoint_new(struct ceb_daemon *dmn, struct ceb_broker ***tail,
+                                       enum ceb_endpoint kind, const char *ns, const char *name)
+{
+	static const char *const labels[] = {"broker", "kafkasink", "kafkasource"};
+	struct ceb_broker *brk = calloc(1, sizeof(*brk));
+
+	if (!brk)
+		return NULL;
+	**tail = brk;
+	*tail = &brk->next;
+	brk->kind = kind;
+	brk->ns = ns;
+	brk->name = name;
+	brk->dmn = dmn;
+	if (kind != CEB_EP_KAFKA_SOURCE)
+		snprintf(brk->path, sizeof(brk->path), "/%s/%s", ns, name);
+	snprintf(brk->label, sizeof(brk->label), "%s %s/%s", labels[kind], ns, name);
+	return brk;
+}
+
+/* Create an endpoint's channel; an error names the resource (what, declared at loc). */
+static int endpoint_channel(struct ceb_broker *brk, const char *chname,
+                            const struct ceb_channel_cfg *cc, const struct ceb_loc *loc,
+                            const char *what, const char *cls, char *errbuf, size_t errlen)
+{
+	int rc;
+
+	brk->ch.ops = chname ? ceb_channel_ops_find(chname) : NULL;
+	if (!brk->ch.ops) {
+		if (cls)
+			snprintf(errbuf, errlen,
+			         "%s:%d:%d: %s %s/%s: class %s needs the %s channel, which this "
+			         "build does not include",
+			         loc->file, loc->line, loc->col, what, brk->ns, brk->name, cls,
+			         chname ? chname : "?");
+		else
+			snprintf(errbuf, errlen,
+			         "%s:%d:%d: %s %s/%s: needs the %s channel, which this build does "
+			         "not include (configure found no librdkafka)",
+			         loc->file, loc->line, loc->col, what, brk->ns, brk->name, chname);
+		return CEB_ENOTCOMPILED;
+	}
+	rc = brk->ch.ops->create(cc, &brk->ch.ctx, errbuf, errlen);
+	if (rc < 0)
+		brk->ch.ops = NULL;
+	return rc;
+}
+
+/* Open a delivery's subscription on its channel. */
+static int trigger_subscribe(struct ceb_trigger *trg, const struct ceb_settings *set, char *errbuf,
+                             size_t errlen)
+{
+	struct ceb_sub_cfg sc = {
+	        .ns = trg->ns,
+	        .name = trg->name,
+	        .filter = trg->filter,
+	        .max_inflight = set->max_inflight,
+	        .ordered = trg->ordered,
+	        .on_msg = ceb_dispatcher_on_msg,
+	        .arg = trg,
+	};
+	int rc = trg->brk->ch.ops->subscribe(trg->brk->ch.ctx, &sc, &trg->sub);
+
+	if (rc < 0) {
+		snprintf(errbuf, errlen, "%s: cannot subscribe: %s", trg->label, ceb_strerror(rc));
+		return rc;
+	}
+	trg->prefiltered = !trg->filter || trg->brk->ch.ops->prefilters(trg->brk->ch.ctx);
+	return 0;
 }
 
 static struct ceb_broker *broker_of(struct ceb_daemon *dmn, const struct ceb_broker_cfg *bc)
@@ -139,7 +212,6 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 
 	btail = &dmn->brokers;
 	for (const struct ceb_broker_cfg *bc = cfg->brokers; bc; bc = bc->next) {
-		struct ceb_broker *brk = calloc(1, sizeof(*brk));
 		const char *chname = ceb_channel_for_class(bc->broker_class);
 		struct ceb_channel_cfg cc = {
 		        .ns = bc->ns,
@@ -147,62 +219,82 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 		        .config = bc->config,
 		        .max_events = set->channel_max_events,
 		        .max_bytes = set->channel_max_bytes,
-		        .external_topic = ceb_annotation(bc->annot_keys, bc->annot_values, bc->nannot,
-		                                         "kafka.eventing.knative.dev/external.topic"),
+		        .external_topic =
+		                ceb_annotation(bc->annot_keys, bc->annot_values, bc->nannot,
+		                               "kafka.eventing.knative.dev/external.topic"),
 		};
+		struct ceb_broker *brk = endpoint_new(dmn, &btail, CEB_EP_BROKER, bc->ns, bc->name);
 		if (!brk)
 			goto nomem;
-		*btail = brk;
-		btail = &brk->next;
 		brk->cfg = bc;
-		brk->dmn = dmn;
-		snprintf(brk->path, sizeof(brk->path), "/%s/%s", bc->ns, bc->name);
-		snprintf(brk->label, sizeof(brk->label), "broker %s/%s", bc->ns, bc->name);
-		brk->ch.ops = chname ? ceb_channel_ops_find(chname) : NULL;
-		if (!brk->ch.ops) {
-			snprintf(errbuf, errlen,
-			         "%s:%d:%d: Broker %s/%s: class %s needs the %s channel, which "
-			         "this build does not include",
-			         bc->loc.file, bc->loc.line, bc->loc.col, bc->ns, bc->name,
-			         bc->broker_class ? bc->broker_class : "?", chname ? chname : "?");
-			rc = CEB_ENOTCOMPILED;
+		rc = endpoint_channel(brk, chname, &cc, &bc->loc, "Broker", bc->broker_class,
+		                      errbuf, errlen);
+		if (rc < 0)
 			goto fail;
-		}
-		rc = brk->ch.ops->create(&cc, &brk->ch.ctx, errbuf, errlen);
-		if (rc < 0) {
-			brk->ch.ops = NULL;
+	}
+	for (const struct ceb_kafka_sink_cfg *kc = cfg->kafka_sinks; kc; kc = kc->next) {
+		struct ceb_channel_cfg cc = {.ns = kc->ns, .name = kc->name, .kafka_sink = kc};
+		struct ceb_broker *brk =
+		        endpoint_new(dmn, &btail, CEB_EP_KAFKA_SINK, kc->ns, kc->name);
+		if (!brk)
+			goto nomem;
+		rc = endpoint_channel(brk, "kafka", &cc, &kc->loc, "KafkaSink", NULL, errbuf,
+		                      errlen);
+		if (rc < 0)
 			goto fail;
-		}
 	}
 
 	ttail = &dmn->triggers;
 	i = 0;
 	for (const struct ceb_trigger_cfg *tc = cfg->triggers; tc; tc = tc->next, i++) {
 		struct ceb_trigger *trg = calloc(1, sizeof(*trg));
-		struct ceb_sub_cfg sc;
 		if (!trg)
 			goto nomem;
 		*ttail = trg;
 		ttail = &trg->next;
 		trg->cfg = tc;
+		trg->ns = tc->ns;
+		trg->name = tc->name;
+		trg->filter = tc->filter;
+		trg->delivery = &tc->delivery;
+		trg->dest = &tc->subscriber;
+		trg->ordered = tc->ordered;
 		trg->brk = broker_of(dmn, tc->broker_cfg);
 		trg->dsp = dmn->dsp[i % dmn->ndsp];
 		snprintf(trg->label, sizeof(trg->label), "trigger %s/%s", tc->ns, tc->name);
-		memset(&sc, 0, sizeof(sc));
-		sc.ns = tc->ns;
-		sc.name = tc->name;
-		sc.filter = tc->filter;
-		sc.max_inflight = set->max_inflight;
-		sc.ordered = tc->ordered;
-		sc.on_msg = ceb_dispatcher_on_msg;
-		sc.arg = trg;
-		rc = trg->brk->ch.ops->subscribe(trg->brk->ch.ctx, &sc, &trg->sub);
-		if (rc < 0) {
-			snprintf(errbuf, errlen, "%s: cannot subscribe: %s", trg->label,
-			         ceb_strerror(rc));
+		rc = trigger_subscribe(trg, set, errbuf, errlen);
+		if (rc < 0)
 			goto fail;
-		}
-		trg->prefiltered = trg->brk->ch.ops->prefilters(trg->brk->ch.ctx);
+	}
+	/* A KafkaSource is a channel of its own with one delivery to its sink: no filter, and what
+	 * the sink answers is not an event to publish. */
+	for (const struct ceb_kafka_source_cfg *kc = cfg->kafka_sources; kc; kc = kc->next, i++) {
+		struct ceb_channel_cfg cc = {.ns = kc->ns, .name = kc->name, .kafka_source = kc};
+		struct ceb_broker *brk =
+		        endpoint_new(dmn, &btail, CEB_EP_KAFKA_SOURCE, kc->ns, kc->name);
+		struct ceb_trigger *trg;
+		if (!brk)
+			goto nomem;
+		rc = endpoint_channel(brk, "kafka", &cc, &kc->loc, "KafkaSource", NULL, errbuf,
+		                      errlen);
+		if (rc < 0)
+			goto fail;
+		if (!(trg = calloc(1, sizeof(*trg))))
+			goto nomem;
+		*ttail = trg;
+		ttail = &trg->next;
+		trg->ns = kc->ns;
+		trg->name = kc->name;
+		trg->delivery = &kc->delivery;
+		trg->dest = &kc->sink;
+		trg->ordered = kc->ordered;
+		trg->discard_reply = true;
+		trg->brk = brk;
+		trg->dsp = dmn->dsp[i % dmn->ndsp];
+		snprintf(trg->label, sizeof(trg->label), "kafkasource %s/%s", kc->ns, kc->name);
+		rc = trigger_subscribe(trg, set, errbuf, errlen);
+		if (rc < 0)
+			goto fail;
 	}
 	*out = dmn;
 	return 0;
@@ -224,8 +316,8 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 	if (rc < 0)
 		return rc;
 	for (struct ceb_trigger *trg = dmn->triggers; trg; trg = trg->next) {
-		const struct ceb_delivery *dlv = &trg->cfg->delivery;
-		if (resolve_dest(dmn, &trg->cfg->subscriber, &trg->subscriber) < 0 ||
+		const struct ceb_delivery *dlv = trg->delivery;
+		if (resolve_dest(dmn, trg->dest, &trg->subscriber) < 0 ||
 		    (dlv->has_dls && resolve_dest(dmn, &dlv->dls, &trg->dls) < 0)) {
 			snprintf(errbuf, errlen, "out of memory");
 			return CEB_ENOMEM;
@@ -238,11 +330,22 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 		}
 	}
 	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
+		if (brk->kind == CEB_EP_KAFKA_SOURCE)
+			continue;
 		rc = brk->ch.ops->start(brk->ch.ctx, errbuf, errlen);
 		if (rc < 0)
 			return rc;
 	}
 	atomic_store(&dmn->ready, 1);
+	/* Sources last: what they read may go to a Broker or KafkaSink of ours, which must be
+	 * ready to take it. */
+	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
+		if (brk->kind != CEB_EP_KAFKA_SOURCE)
+			continue;
+		rc = brk->ch.ops->start(brk->ch.ctx, errbuf, errlen);
+		if (rc < 0)
+			return rc;
+	}
 	return 0;
 }
 
@@ -266,6 +369,14 @@ size_t ceb_daemon_pending(struct ceb_daemon *dmn)
 	for (size_t i = 0; i < dmn->ndsp; i++)
 		n += ceb_dispatcher_busy(dmn->dsp[i]);
 	return n;
+}
+
+void ceb_daemon_drain(struct ceb_daemon *dmn)
+{
+	atomic_store(&dmn->draining, 1);
+	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
+		if (brk->kind == CEB_EP_KAFKA_SOURCE && brk->ch.ops->stop)
+			brk->ch.ops->stop(brk->ch.ctx);
 }
 
 void ceb_daemon_destroy(struct ceb_daemon *dmn)

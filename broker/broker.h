@@ -55,11 +55,21 @@ struct ceb_counters {
 	atomic_ulong ttl_exhausted; /* replies dropped by the loop guard */
 };
 
+/* What owns a channel: a Broker, or a Kafka endpoint (a KafkaSink takes events at its path like a
+ * Broker; a KafkaSource has no path, its channel only feeds its one delivery). */
+enum ceb_endpoint {
+	CEB_EP_BROKER = 0,
+	CEB_EP_KAFKA_SINK,
+	CEB_EP_KAFKA_SOURCE,
+};
+
 struct ceb_broker {
-	const struct ceb_broker_cfg *cfg;
+	const struct ceb_broker_cfg *cfg; /* NULL unless a Broker */
+	enum ceb_endpoint kind;
+	const char *ns, *name;
 	struct ceb_daemon *dmn;
-	char path[512];  /* "/<namespace>/<name>" */
-	char label[300]; /* "broker ns/name" for logs */
+	char path[512];  /* "/<namespace>/<name>"; "" for a KafkaSource */
+	char label[300]; /* "broker ns/name", "kafkasink ns/name"... for logs and answers */
 	struct ceb_channel ch;
 	struct ceb_counters cnt;
 	struct ceb_broker *next;
@@ -70,15 +80,22 @@ struct ceb_target {
 	char *url;
 };
 
+/* A delivery: a Trigger of a Broker, or a KafkaSource to its sink (no filter, replies discarded). */
 struct ceb_trigger {
-	const struct ceb_trigger_cfg *cfg;
+	const struct ceb_trigger_cfg *cfg; /* NULL for a KafkaSource */
+	const char *ns, *name;
+	const struct ceb_filter *filter; /* NULL: everything */
+	const struct ceb_delivery *delivery;
+	const struct ceb_dest *dest; /* the subscriber or the sink */
+	bool ordered;
+	bool discard_reply; /* a source: a 200 body is not an event to publish */
 	struct ceb_broker *brk;
 	struct ceb_dispatcher *dsp;
 	void *sub;        /* channel subscription */
 	bool prefiltered; /* the channel applied the filter already */
 	struct ceb_target subscriber;
 	struct ceb_target dls; /* url NULL without a dead-letter sink */
-	char label[300];       /* "trigger ns/name" */
+	char label[300];       /* "trigger ns/name", "kafkasource ns/name" */
 	struct ceb_counters cnt;
 	struct ceb_trigger *next;
 };
@@ -116,6 +133,9 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen);
 int ceb_daemon_start_offline(struct ceb_daemon *dmn, char *errbuf, size_t errlen);
 /* Events stored and not settled, plus deliveries held by dispatchers. Any thread. */
 size_t ceb_daemon_pending(struct ceb_daemon *dmn);
+/* SIGTERM: the ingress answers 503 from now on and KafkaSources hand out no more records (what they
+ * hold is still delivered; what fails now is left uncommitted for the next start, not retried). */
+void ceb_daemon_drain(struct ceb_daemon *dmn);
 void ceb_daemon_destroy(struct ceb_daemon *dmn);
 
 /* Write Prometheus text metrics. */

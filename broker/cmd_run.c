@@ -264,16 +264,20 @@ int ceb_cmd_run(int argc, char **argv)
 		fprintf(stderr, "cebroker: %s\n", err);
 		goto out;
 	}
-	LOG_INFO("cebroker", "listening on http://%s%s%s:%d (%zu broker%s, %zu trigger%s)",
+	LOG_INFO("cebroker",
+	         "listening on http://%s%s%s:%d (%zu broker%s, %zu trigger%s, %zu KafkaSource%s, "
+	         "%zu KafkaSink%s)",
 	         strchr(set.listen_host, ':') ? "[" : "", set.listen_host,
 	         strchr(set.listen_host, ':') ? "]" : "", dmn->port, dmn->cfg->nbrokers,
 	         dmn->cfg->nbrokers == 1 ? "" : "s", dmn->cfg->ntriggers,
-	         dmn->cfg->ntriggers == 1 ? "" : "s");
+	         dmn->cfg->ntriggers == 1 ? "" : "s", dmn->cfg->nkafka_sources,
+	         dmn->cfg->nkafka_sources == 1 ? "" : "s", dmn->cfg->nkafka_sinks,
+	         dmn->cfg->nkafka_sinks == 1 ? "" : "s");
 
 	sigwait(&sigs, &sig);
 	LOG_INFO("cebroker", "%s: draining (up to %llu ms); a second signal exits at once",
 	         strsignal(sig), (unsigned long long)set.drain_timeout_ms);
-	atomic_store(&dmn->draining, 1);
+	ceb_daemon_drain(dmn);
 	deadline = ceb_now_ms() + set.drain_timeout_ms;
 	while ((left = ceb_daemon_pending(dmn)) > 0 && ceb_now_ms() < deadline) {
 		if (sigtimedwait(&sigs, NULL, &tick) > 0) {
@@ -303,7 +307,7 @@ static void usage_validate(FILE *f)
 	fprintf(f, "Usage: cebroker validate -f FILE|DIR [-f ...]\n"
 	           "Check the YAML resources and report every error as FILE:LINE:COL; exit 1 if "
 	           "any.\n\n"
-	           "Example:\n  cebroker validate -f samples/\n");
+	           "Example:\n  cebroker validate -f samples/quickstart.yaml\n");
 }
 
 int ceb_cmd_validate(int argc, char **argv)
@@ -338,8 +342,11 @@ int ceb_cmd_validate(int argc, char **argv)
 	}
 	if (load(paths, npaths, &cfg) < 0)
 		return 1;
-	printf("ok: %zu broker%s, %zu trigger%s\n", cfg->nbrokers, cfg->nbrokers == 1 ? "" : "s",
-	       cfg->ntriggers, cfg->ntriggers == 1 ? "" : "s");
+	printf("ok: %zu broker%s, %zu trigger%s, %zu KafkaSource%s, %zu KafkaSink%s\n",
+	       cfg->nbrokers, cfg->nbrokers == 1 ? "" : "s", cfg->ntriggers,
+	       cfg->ntriggers == 1 ? "" : "s", cfg->nkafka_sources,
+	       cfg->nkafka_sources == 1 ? "" : "s", cfg->nkafka_sinks,
+	       cfg->nkafka_sinks == 1 ? "" : "s");
 	ceb_config_free(cfg);
 	return 0;
 }

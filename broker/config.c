@@ -1,5 +1,6 @@
-/* The resource loader: Knative Broker, Trigger and ConfigMap manifests from the YAML reader's
- * trees, checked against a table of kinds, errors as file:line:col; references resolved last. */
+/* The resource loader: Knative Broker, Trigger, ConfigMap, KafkaSource and KafkaSink manifests from
+ * the YAML reader's trees, checked against a table of kinds, errors as file:line:col; references
+ * resolved last. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -28,7 +29,7 @@ struct entry { /* a loaded resource, for duplicates and references */
 };
 
 struct check {            /* a reference to resolve once every file is loaded */
-	const char *kind; /* what must exist: "Broker" or "ConfigMap" */
+	const char *kind; /* what must exist: "Broker", "ConfigMap" or "KafkaSink" */
 	char *ns, *name;
 	char *who, *path; /* for the message */
 	struct ceb_loc loc;
@@ -54,6 +55,8 @@ struct ceb_config_loader {
 	struct ceb_configmap **cm_tail;
 	struct ceb_broker_cfg **broker_tail;
 	struct ceb_trigger_cfg **trigger_tail;
+	struct ceb_kafka_source_cfg **kafka_source_tail;
+	struct ceb_kafka_sink_cfg **kafka_sink_tail;
 	struct entry *entries;
 	size_t nentries, capentries;
 	struct check *checks;
@@ -240,6 +243,8 @@ static void meta_free(struct ceb_config_meta *md)
 	free(md->ns);
 	ceb_config_strv_free(md->akeys, md->nannot);
 	ceb_config_strv_free(md->avals, md->nannot);
+	ceb_config_strv_free(md->lkeys, md->nlabels);
+	ceb_config_strv_free(md->lvals, md->nlabels);
 	memset(md, 0, sizeof(*md));
 }
 
@@ -261,8 +266,7 @@ static void parse_meta(struct ceb_config_res *r, const struct ceb_yaml_node *roo
 {
 	static const char *const fields[] = {"name", "namespace", "labels", "annotations", NULL};
 	const struct ceb_yaml_node *v[4];
-	char **lk, **lv, q[80];
-	size_t nl;
+	char q[80];
 
 	if (!n) {
 		ceb_config_err(r, root, "metadata.name", "required field missing");
@@ -285,10 +289,11 @@ static void parse_meta(struct ceb_config_res *r, const struct ceb_yaml_node *roo
 		               "'-', starting and ending with a letter or digit, at most 63 "
 		               "characters)",
 		               ceb_config_quoted(q, sizeof(q), md->ns));
-	/* labels are checked but not kept: nothing in the data plane selects on them yet */
-	if (v[2] && ceb_config_get_strmap(r, v[2], "metadata.labels", &lk, &lv, &nl)) {
-		ceb_config_strv_free(lk, nl);
-		ceb_config_strv_free(lv, nl);
+	/* labels are kept for the kinds that read one (a KafkaSource's key-type) */
+	if (v[2]) {
+		md->labels = v[2];
+		ceb_config_get_strmap(r, v[2], "metadata.labels", &md->lkeys, &md->lvals,
+		                      &md->nlabels);
 	}
 	if (v[3]) {
 		md->annots = v[3];
@@ -325,6 +330,20 @@ void ceb_config_add_entry(struct ceb_config_res *r, const char *kind, const char
 	}
 	ld->entries[ld->nentries] = (struct entry){kind, ns, name, loc, obj, ld->nentries};
 	ld->nentries++;
+}
+
+void ceb_config_append_kafka_source(struct ceb_config_res *r, struct ceb_kafka_source_cfg *src)
+{
+	*r->ld->kafka_source_tail = src;
+	r->ld->kafka_source_tail = &src->next;
+	r->ld->cfg->nkafka_sources++;
+}
+
+void ceb_config_append_kafka_sink(struct ceb_config_res *r, struct ceb_kafka_sink_cfg *snk)
+{
+	*r->ld->kafka_sink_tail = snk;
+	r->ld->kafka_sink_tail = &snk->next;
+	r->ld->cfg->nkafka_sinks++;
 }
 
 static void configmap_free(struct ceb_configmap *cm)
@@ -369,7 +388,8 @@ static void trigger_free(struct ceb_trigger_cfg *t)
 /* A kind's parse function gets the metadata (and takes what it keeps from it) and the values of its
  * own top-level fields, in the order of its fields list (see config_parse.h). */
 struct kind_def {
-	const char *api_version;
+	/* NULL-terminated: Knative serves some kinds under several versions */
+	const char *const *api_versions;
 	const char *kind;
 	const char *const *fields; /* top-level fields besides apiVersion, kind, metadata */
 	ceb_config_kind_f *parse;
@@ -552,25 +572,47 @@ static const char *peek_str(const struct ceb_yaml_node *n)
 
 static const char *const spec_only[] = {"spec", NULL};
 static const char *const data_only[] = {"data", NULL};
+static const char *const eventing_v1[] = {CEB_EVENTING_V1, NULL};
+static const char *const eventing_v1alpha1[] = {CEB_EVENTING_V1ALPHA1, NULL};
+static const char *const core_v1[] = {"v1", NULL};
+static const char *const sources_v1[] = {"sources.knative.dev/v1", "sources.knative.dev/v1beta1",
+                                         NULL};
 
 /* The kinds this build loads. A new kind is one entry here and its parse function (see
  * config_parse.h). */
 static const struct kind_def kinds[] = {
-        {CEB_EVENTING_V1, "Broker", spec_only, parse_broker},
-        {CEB_EVENTING_V1, "Trigger", spec_only, parse_trigger},
-        {"v1", "ConfigMap", data_only, parse_configmap},
+        {eventing_v1, "Broker", spec_only, parse_broker},
+        {eventing_v1, "Trigger", spec_only, parse_trigger},
+        {core_v1, "ConfigMap", data_only, parse_configmap},
+        {sources_v1, "KafkaSource", spec_only, ceb_config_parse_kafka_source},
+        {eventing_v1alpha1, "KafkaSink", spec_only, ceb_config_parse_kafka_sink},
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
+/* "Broker (eventing.knative.dev/v1), ..., KafkaSource (sources.knative.dev/v1 or ...v1beta1), ..." */
 static const char *supported_kinds(char *buf, size_t sz)
 {
 	size_t len = 0;
 
 	buf[0] = '\0';
-	for (size_t i = 0; i < NKINDS && len < sz; i++)
-		len += (size_t)snprintf(buf + len, sz - len, "%s%s (%s)", i ? ", " : "",
-		                        kinds[i].kind, kinds[i].api_version);
+	for (size_t i = 0; i < NKINDS && len < sz; i++) {
+		len += (size_t)snprintf(buf + len, sz - len, "%s%s (", i ? ", " : "",
+		                        kinds[i].kind);
+		for (size_t j = 0; kinds[i].api_versions[j] && len < sz; j++)
+			len += (size_t)snprintf(buf + len, sz - len, "%s%s", j ? " or " : "",
+			                        kinds[i].api_versions[j]);
+		if (len < sz)
+			len += (size_t)snprintf(buf + len, sz - len, ")");
+	}
 	return buf;
+}
+
+static bool kind_serves(const struct kind_def *def, const char *api)
+{
+	for (size_t j = 0; def->api_versions[j]; j++)
+		if (!strcmp(api, def->api_versions[j]))
+			return true;
+	return false;
 }
 
 static void load_resource(struct ceb_config_loader *ld, const char *file,
@@ -581,7 +623,7 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 	const struct kind_def *def = NULL;
 	struct ceb_config_res r = {.ld = ld, .file = file};
 	struct ceb_config_meta md = {0};
-	char q[80], q2[80], sup[256];
+	char q[80], q2[80], sup[512];
 	bool kind_known = false;
 	size_t nf = 0;
 
@@ -606,7 +648,7 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 	for (size_t i = 0; kind && i < NKINDS; i++)
 		if (!strcmp(kind, kinds[i].kind)) {
 			kind_known = true;
-			if (api && !strcmp(api, kinds[i].api_version))
+			if (api && kind_serves(&kinds[i], api))
 				def = &kinds[i];
 		}
 	if (!kind) {
@@ -874,6 +916,18 @@ static void resolve(struct ceb_config_loader *ld)
 		if (c->broker_out)
 			*c->broker_out = e->obj;
 	}
+	/* a KafkaSink takes events at /<ns>/<name> on the Brokers' ingress: one path, one owner */
+	for (size_t i = 0; i < ld->nentries; i++) {
+		const struct entry *e = &ld->entries[i];
+
+		if (strcmp(e->kind, "KafkaSink") ||
+		    !find_entry(sorted, n, "Broker", e->ns, e->name))
+			continue;
+		file_err(ld, e->loc.file, e->loc.line, e->loc.col,
+		         "KafkaSink %s/%s: metadata.name: /%s/%s is already the address of Broker "
+		         "%s/%s",
+		         e->ns, e->name, e->ns, e->name, e->ns, e->name);
+	}
 	/* Knative: a Trigger that sets any delivery field ignores its Broker's delivery as a whole */
 	for (struct ceb_trigger_cfg *t = ld->cfg->triggers; t && !ld->enomem; t = t->next) {
 		if (t->delivery.set || !t->broker_cfg)
@@ -913,6 +967,18 @@ void ceb_config_free(struct ceb_config *cfg)
 		trigger_free(cfg->triggers);
 		cfg->triggers = next;
 	}
+	while (cfg->kafka_sources) {
+		struct ceb_kafka_source_cfg *next = cfg->kafka_sources->next;
+
+		ceb_config_kafka_source_free(cfg->kafka_sources);
+		cfg->kafka_sources = next;
+	}
+	while (cfg->kafka_sinks) {
+		struct ceb_kafka_sink_cfg *next = cfg->kafka_sinks->next;
+
+		ceb_config_kafka_sink_free(cfg->kafka_sinks);
+		cfg->kafka_sinks = next;
+	}
 	ceb_config_strv_free(cfg->files, cfg->nfiles);
 	free(cfg);
 }
@@ -927,6 +993,8 @@ static int loader_begin(struct ceb_config_loader *ld, struct ceb_config_errors *
 	ld->cm_tail = &ld->cfg->configmaps;
 	ld->broker_tail = &ld->cfg->brokers;
 	ld->trigger_tail = &ld->cfg->triggers;
+	ld->kafka_source_tail = &ld->cfg->kafka_sources;
+	ld->kafka_sink_tail = &ld->cfg->kafka_sinks;
 	return 0;
 }
 
@@ -1017,6 +1085,16 @@ const struct ceb_broker_cfg *ceb_config_find_broker(const struct ceb_config *cfg
 	for (const struct ceb_broker_cfg *b = cfg ? cfg->brokers : NULL; b; b = b->next)
 		if (!strcmp(b->ns, ns) && !strcmp(b->name, name))
 			return b;
+	return NULL;
+}
+
+const struct ceb_kafka_sink_cfg *ceb_config_find_kafka_sink(const struct ceb_config *cfg,
+                                                            const char *ns, const char *name)
+{
+	for (const struct ceb_kafka_sink_cfg *snk = cfg ? cfg->kafka_sinks : NULL; snk;
+	     snk = snk->next)
+		if (!strcmp(snk->ns, ns) && !strcmp(snk->name, name))
+			return snk;
 	return NULL;
 }
 

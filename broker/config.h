@@ -29,7 +29,7 @@ enum ceb_format {
 /* A destination: spec.subscriber, deadLetterSink, a source's sink. Exactly one of uri or ref_kind. */
 struct ceb_dest {
 	char *uri;      /* absolute http(s) URI, or NULL */
-	char *ref_kind; /* "Broker" (or a later served kind) when given by ref */
+	char *ref_kind; /* "Broker" or "KafkaSink" when given by ref */
 	char *ref_api;  /* its apiVersion */
 	char *ref_ns;   /* namespace, defaulted to the referring resource's */
 	char *ref_name;
@@ -85,12 +85,56 @@ struct ceb_trigger_cfg {
 	struct ceb_trigger_cfg *next;
 };
 
-/* Any other kind (sources, sinks, channels) that a later module handles: kept as parsed for it. */
+/* How a KafkaSource turns a record key into the `key` extension (the label
+ * kafkasources.sources.knative.dev/key-type). */
+enum ceb_key_type {
+	CEB_KEY_STRING = 0, /* UTF-8 text (the default) */
+	CEB_KEY_INT,        /* 4 or 8 bytes, big-endian signed */
+	CEB_KEY_FLOAT,      /* 4 or 8 bytes, big-endian IEEE 754 */
+	CEB_KEY_BYTES       /* any bytes, as base64 (byte-array) */
+};
+
+/* KafkaSource (sources.knative.dev/v1 or v1beta1): records of existing topics to a sink. */
+struct ceb_kafka_source_cfg {
+	char *ns, *name;
+	char *bootstrap; /* spec.bootstrapServers joined with ',' */
+	char **topics;   /* spec.topics, at least one */
+	size_t ntopics;
+	char *group;   /* spec.consumerGroup; default "knative-kafka-source-<ns>-<name>" */
+	bool earliest; /* spec.initialOffset: earliest; latest (the default) when false */
+	bool ordered;  /* spec.ordering: ordered (the default) or unordered */
+	enum ceb_key_type key_type;
+	struct ceb_dest sink;         /* spec.sink: uri, or ref to a Broker or KafkaSink here */
+	struct ceb_delivery delivery; /* spec.delivery */
+	char **ce_ext_keys, **ce_ext_values; /* spec.ceOverrides.extensions: set on every event */
+	size_t nce_ext;
+	char **annot_keys, **annot_values;
+	size_t nannot;
+	struct ceb_loc loc;
+	struct ceb_kafka_source_cfg *next;
+};
+
+/* KafkaSink (eventing.knative.dev/v1alpha1): events posted to /<ns>/<name> stored in a topic. */
+struct ceb_kafka_sink_cfg {
+	char *ns, *name;
+	char *topic;     /* spec.topic */
+	char *bootstrap; /* spec.bootstrapServers joined with ',' */
+	int partitions;  /* spec.numPartitions; 0 when unset: the topic must exist */
+	int replication; /* spec.replicationFactor; 0 when unset */
+	bool structured; /* spec.contentMode: structured; binary (the default) when false */
+	char **annot_keys, **annot_values;
+	size_t nannot;
+	struct ceb_loc loc;
+	struct ceb_kafka_sink_cfg *next;
+};
+
 struct ceb_config {
 	struct ceb_configmap *configmaps;
 	struct ceb_broker_cfg *brokers;
 	struct ceb_trigger_cfg *triggers;
-	size_t nbrokers, ntriggers;
+	struct ceb_kafka_source_cfg *kafka_sources;
+	struct ceb_kafka_sink_cfg *kafka_sinks;
+	size_t nbrokers, ntriggers, nkafka_sources, nkafka_sinks;
 	char **files;
 	size_t nfiles; /* file names the locations point to */
 };
@@ -116,6 +160,8 @@ void ceb_config_free(struct ceb_config *cfg);
 
 const struct ceb_broker_cfg *ceb_config_find_broker(const struct ceb_config *cfg, const char *ns,
                                                     const char *name);
+const struct ceb_kafka_sink_cfg *ceb_config_find_kafka_sink(const struct ceb_config *cfg,
+                                                            const char *ns, const char *name);
 /* Value of a ConfigMap key, or NULL. */
 const char *ceb_configmap_get(const struct ceb_configmap *cm, const char *key);
 /* Value of an annotation, or NULL. */

@@ -255,7 +255,7 @@ bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node 
 		goto out;
 	}
 	if (!v[0] && !v[1]) {
-		ceb_config_err(r, n, path, "needs a uri (or a ref to a Broker)");
+		ceb_config_err(r, n, path, "needs a uri (or a ref to a Broker or a KafkaSink)");
 		goto out;
 	}
 	if (v[0]) {
@@ -292,16 +292,20 @@ bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node 
 		d->ref_ns = ceb_config_strdup(r, r->ns);
 	if (!d->ref_ns)
 		goto out;
-	if (strcmp(d->ref_kind, "Broker") || strcmp(d->ref_api, CEB_EVENTING_V1)) {
+	if (!strcmp(d->ref_kind, "Broker") && !strcmp(d->ref_api, CEB_EVENTING_V1)) {
+		ceb_config_add_check(r, "Broker", d->ref_ns, d->ref_name, v[1], p, NULL, NULL);
+	} else if (!strcmp(d->ref_kind, "KafkaSink") &&
+	           !strcmp(d->ref_api, CEB_EVENTING_V1ALPHA1)) {
+		ceb_config_add_check(r, "KafkaSink", d->ref_ns, d->ref_name, v[1], p, NULL, NULL);
+	} else {
 		ceb_config_err(r, v[1], p,
 		               "cebroker cannot serve a ref to %s (%s): without Kubernetes it "
-		               "resolves only its own Brokers; give the address as uri: instead "
-		               "(e.g. uri: http://127.0.0.1:8081/)",
+		               "resolves only its own Brokers (%s) and KafkaSinks (%s); give the "
+		               "address as uri: instead (e.g. uri: http://127.0.0.1:8081/)",
 		               ceb_config_quoted(q, sizeof(q), d->ref_kind),
-		               ceb_config_quoted(q2, sizeof(q2), d->ref_api));
-		goto out;
+		               ceb_config_quoted(q2, sizeof(q2), d->ref_api), CEB_EVENTING_V1,
+		               CEB_EVENTING_V1ALPHA1);
 	}
-	ceb_config_add_check(r, "Broker", d->ref_ns, d->ref_name, v[1], p, NULL, NULL);
 out:
 	return r->nerr == nerr && !ceb_config_is_oom(r);
 }

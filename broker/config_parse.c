@@ -127,6 +127,33 @@ bool ceb_config_get_str(struct ceb_config_res *r, const struct ceb_yaml_node *n,
 	return *out != NULL;
 }
 
+bool ceb_config_get_bool(struct ceb_config_res *r, const struct ceb_yaml_node *n, const char *path,
+                         bool *out)
+{
+	static const char *const yes[] = {"true", "True", "TRUE", NULL};
+	static const char *const no[] = {"false", "False", "FALSE", NULL};
+	const char *s = ceb_yaml_str(n);
+	char q[80];
+
+	if (!ceb_yaml_plain(n)) {
+		ceb_config_err(r, n, path, "expected true or false, got %s", ceb_yaml_describe(n));
+		return false;
+	}
+	for (size_t i = 0; yes[i]; i++) {
+		if (!strcmp(s, yes[i])) {
+			*out = true;
+			return true;
+		}
+		if (!strcmp(s, no[i])) {
+			*out = false;
+			return true;
+		}
+	}
+	ceb_config_err(r, n, path, "expected true or false, got \"%s\"",
+	               ceb_config_quoted(q, sizeof(q), s));
+	return false;
+}
+
 bool ceb_config_get_int(struct ceb_config_res *r, const struct ceb_yaml_node *n, const char *path,
                         long min, long max, int *out)
 {

@@ -11,12 +11,14 @@
 #include "broker/yaml.h"
 #include "filters/filter.h"
 
-#define CEB_EVENTING_V1 "eventing.knative.dev/v1"
+#define CEB_EVENTING_V1       "eventing.knative.dev/v1"
+#define CEB_EVENTING_V1ALPHA1 "eventing.knative.dev/v1alpha1"
 
-/* Adding a kind (KafkaSource, PingSource...): its struct in config.h, a list for it in struct
- * ceb_config (freed by ceb_config_free), a parse function of type ceb_config_kind_f in config.c
- * (which appends to that list through a tail pointer in the loader, as parse_broker does, so that
- * resources keep their file order), and one line in the kinds table there. By then the loader has
+/* Adding a kind (PingSource...): its struct in config.h, a list for it in struct ceb_config (freed
+ * by ceb_config_free), a parse function of type ceb_config_kind_f in config.c or a file of its own
+ * like config_kafka.c (which appends to that list through a tail pointer in the loader, as
+ * parse_broker does or through a ceb_config_append_* function, so that resources keep their file
+ * order), and one line in the kinds table in config.c. By then the loader has
  * checked apiVersion, kind and the top-level field names, and parsed metadata for it. Every helper
  * below reports what is wrong itself (at the node, with the field's path) and goes on, so that one
  * run shows every error: a parse function keeps what it can and does not stop at the first problem.
@@ -40,7 +42,10 @@ struct ceb_config_meta {
 	char *name, *ns;
 	char **akeys, **avals; /* annotations, nannot pairs */
 	size_t nannot;
-	const struct ceb_yaml_node *annots;    /* to point errors at an annotation's value */
+	const struct ceb_yaml_node *annots; /* to point errors at an annotation's value */
+	char **lkeys, **lvals;              /* labels, nlabels pairs */
+	size_t nlabels;
+	const struct ceb_yaml_node *labels;    /* to point errors at a label's value */
 	const struct ceb_yaml_node *name_node; /* where duplicates are reported */
 };
 
@@ -86,6 +91,10 @@ bool ceb_config_get_fields(struct ceb_config_res *r, const struct ceb_yaml_node 
  * The caller owns *out. */
 bool ceb_config_get_str(struct ceb_config_res *r, const struct ceb_yaml_node *n, const char *path,
                         char **out);
+/* A YAML boolean (true, True, TRUE, false, False, FALSE) as a plain scalar; n not NULL. *out set
+ * only on success. */
+bool ceb_config_get_bool(struct ceb_config_res *r, const struct ceb_yaml_node *n, const char *path,
+                         bool *out);
 /* A decimal integer in [min, max], as a plain scalar; n not NULL. *out set only on success. */
 bool ceb_config_get_int(struct ceb_config_res *r, const struct ceb_yaml_node *n, const char *path,
                         long min, long max, int *out);
@@ -106,19 +115,25 @@ bool ceb_config_get_duration(struct ceb_config_res *r, const struct ceb_yaml_nod
  * to it; located at md->name_node. kind, ns and name must live as long as the config. */
 void ceb_config_add_entry(struct ceb_config_res *r, const char *kind, const char *ns,
                           const char *name, const struct ceb_config_meta *md, void *obj);
-/* Require that kind ns/name exists once every file is loaded ("not found" reported at node `at`,
- * field `path`, otherwise). When it does, *cm_out or *broker_out (either may be NULL) is pointed at
- * it. The strings are copied. */
+/* Require that kind ns/name ("Broker", "ConfigMap" or "KafkaSink") exists once every file is loaded
+ * ("not found" reported at node `at`, field `path`, otherwise). When it does, *cm_out or *broker_out
+ * (either may be NULL; both NULL for any other kind) is pointed at it. The strings are copied. */
 void ceb_config_add_check(struct ceb_config_res *r, const char *kind, const char *ns,
                           const char *name, const struct ceb_yaml_node *at, const char *path,
                           const struct ceb_configmap **cm_out,
                           const struct ceb_broker_cfg **broker_out);
 
+/* Append a parsed resource to its list in the config being built (which then owns it), in file
+ * order, and count it. */
+void ceb_config_append_kafka_source(struct ceb_config_res *r, struct ceb_kafka_source_cfg *src);
+void ceb_config_append_kafka_sink(struct ceb_config_res *r, struct ceb_kafka_sink_cfg *snk);
+
 /* ---- Destination and DeliverySpec (config_delivery.c) ---- */
 
 /* A Knative Destination (a subscriber, a sink, a deadLetterSink): exactly one of uri or ref, and a
- * ref only to a Broker of this daemon (checked once every file is loaded). Fills *d (which the
- * caller frees with ceb_config_dest_free, also after a failure). True when nothing was wrong. */
+ * ref only to a Broker or a KafkaSink of this daemon (checked once every file is loaded). Fills *d
+ * (which the caller frees with ceb_config_dest_free, also after a failure). True when nothing was
+ * wrong. */
 bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node *n,
                            const char *path, struct ceb_dest *d);
 void ceb_config_dest_free(struct ceb_dest *d);
@@ -144,5 +159,19 @@ bool ceb_config_delivery_copy(struct ceb_delivery *dst, const struct ceb_deliver
 struct ceb_filter *ceb_config_parse_filters(struct ceb_config_res *r,
                                             const struct ceb_yaml_node *filter,
                                             const struct ceb_yaml_node *filters);
+
+/* ---- Kafka kinds (config_kafka.c) ---- */
+
+/* KafkaSource (sources.knative.dev/v1 and v1beta1) and KafkaSink (eventing.knative.dev/v1alpha1):
+ * parse functions of the kinds table (ceb_config_kind_f). */
+void ceb_config_parse_kafka_source(struct ceb_config_res *r, struct ceb_config_meta *md,
+                                   const struct ceb_yaml_node *root,
+                                   const struct ceb_yaml_node *const *vals);
+void ceb_config_parse_kafka_sink(struct ceb_config_res *r, struct ceb_config_meta *md,
+                                 const struct ceb_yaml_node *root,
+                                 const struct ceb_yaml_node *const *vals);
+/* Free a resource and all it holds; NULL and half-built ones are fine. */
+void ceb_config_kafka_source_free(struct ceb_kafka_source_cfg *src);
+void ceb_config_kafka_sink_free(struct ceb_kafka_sink_cfg *snk);
 
 #endif

@@ -233,7 +233,7 @@ static struct ceb_dispatcher *pick_dispatcher(struct ceb_trigger *trg)
 	struct ceb_daemon *dmn = trg->dsp->dmn;
 	unsigned i;
 
-	if (dmn->ndsp < 2 || trg->cfg->ordered)
+	if (dmn->ndsp < 2 || trg->ordered)
 		return trg->dsp;
 	i = atomic_fetch_add_explicit(&dmn->dsp[0]->rr, 1, memory_order_relaxed);
 	return dmn->dsp[i % dmn->ndsp];
@@ -425,7 +425,7 @@ static void job_settle(struct ceb_dispatcher *dsp, struct job *job, enum ceb_set
 
 static const struct ceb_delivery *job_delivery(const struct job *job)
 {
-	return &job->trg->cfg->delivery;
+	return job->trg->delivery;
 }
 
 static const char *job_url(const struct job *job)
@@ -441,6 +441,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	size_t cap;
 
 	curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 200 && status < 300 && job->trg->discard_reply)
+		return n; /* a source's sink answered: its body means nothing */
 	if (status == 200 && !job->dls) {
 		/* A possible reply: keep it whole, up to the event size limit. */
 		cap = job->trg->brk->dmn->set.limits.max_event_size;
@@ -597,8 +599,9 @@ static int job_prepare(struct job *job)
 	if (mode == CEB_HTTP_BINARY && !ceb_event_content_type(ev))
 		add_header(&hc, "Content-Type",
 		           ""); /* no datacontenttype: send none, not curl's form type */
-	add_header(&hc, "Prefer", "reply");
-	add_header(&hc, "Kn-Namespace", job->trg->cfg->ns);
+	if (!job->trg->discard_reply)
+		add_header(&hc, "Prefer", "reply");
+	add_header(&hc, "Kn-Namespace", job->trg->ns);
 	tp = ceb_event_get(ev, "traceparent");
 	if (tp)
 		add_header(&hc, "traceparent", tp->value);
@@ -863,6 +866,14 @@ static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job)
 
 static void job_failed_attempt(struct ceb_dispatcher *dsp, struct job *job, int retryable)
 {
+	/* Shutting down, a KafkaSource's record that failed is left uncommitted: the next start
+	 * reads it again, sooner than a retry would (its sink may be our own Broker, which now
+	 * answers 503 to everyone). */
+	if (job->trg->brk->kind == CEB_EP_KAFKA_SOURCE && atomic_load(&dsp->dmn->draining)) {
+		LOG_DEBUG(job->trg->label, "shutting down: record left for the next start");
+		job_settle(dsp, job, CEB_SETTLE_FAILED);
+		return;
+	}
 	if (retryable && job->attempt <= job_delivery(job)->retry)
 		job_schedule_retry(dsp, job);
 	else
@@ -981,7 +992,7 @@ static void job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLc
 	}
 	if (job->status >= 200 && job->status < 300) {
 		/* A reply is a 200 with a body, or a binary-mode event with no data (ce- headers only). */
-		if (!job->dls && job->status == 200 &&
+		if (!job->dls && job->status == 200 && !trg->discard_reply &&
 		    (job->resp.len || has_header(&job->resp_hdrs, "ce-specversion"))) {
 			job_reply(dsp, job);
 			return;
@@ -1001,7 +1012,7 @@ static void job_begin(struct ceb_dispatcher *dsp, struct job *job)
 {
 	struct ceb_trigger *trg = job->trg;
 
-	if (!trg->prefiltered && !ceb_filter_match(trg->cfg->filter, job->ev)) {
+	if (!trg->prefiltered && trg->filter && !ceb_filter_match(trg->filter, job->ev)) {
 		job_settle(dsp, job, CEB_SETTLE_DONE);
 		return;
 	}

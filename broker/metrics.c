@@ -38,30 +38,50 @@ static unsigned long counter(const struct ceb_counters *c, size_t offset)
 	return atomic_load((const atomic_ulong *)((const char *)c + offset));
 }
 
+/* The labels naming what a series counts: {namespace,broker}, {namespace,kafkasink} or
+ * {namespace,kafkasource}; a Trigger's series also name its Broker. */
+static void endpoint_labels(struct ceb_buf *out, const struct ceb_broker *brk)
+{
+	static const char *const kinds[] = {"broker", "kafkasink", "kafkasource"};
+
+	ceb_buf_printf(out, "namespace=\"%s\",%s=\"%s\"", brk->ns, kinds[brk->kind], brk->name);
+}
+
 void ceb_daemon_metrics(struct ceb_daemon *dmn, struct ceb_buf *out)
 {
 	for (size_t i = 0; i < sizeof(broker_metrics) / sizeof(broker_metrics[0]); i++) {
 		const struct metric *m = &broker_metrics[i];
 		ceb_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", m->name, m->help, m->name);
-		for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
-			ceb_buf_printf(out, "%s{namespace=\"%s\",broker=\"%s\"} %lu\n", m->name,
-			               brk->cfg->ns, brk->cfg->name, counter(&brk->cnt, m->offset));
+		for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
+			if (brk->kind == CEB_EP_KAFKA_SOURCE)
+				continue; /* takes no requests */
+			ceb_buf_printf(out, "%s{", m->name);
+			endpoint_labels(out, brk);
+			ceb_buf_printf(out, "} %lu\n", counter(&brk->cnt, m->offset));
+		}
 	}
 	for (size_t i = 0; i < sizeof(trigger_metrics) / sizeof(trigger_metrics[0]); i++) {
 		const struct metric *m = &trigger_metrics[i];
 		ceb_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", m->name, m->help, m->name);
-		for (struct ceb_trigger *trg = dmn->triggers; trg; trg = trg->next)
-			ceb_buf_printf(out,
-			               "%s{namespace=\"%s\",trigger=\"%s\",broker=\"%s\"} %lu\n",
-			               m->name, trg->cfg->ns, trg->cfg->name, trg->brk->cfg->name,
-			               counter(&trg->cnt, m->offset));
+		for (struct ceb_trigger *trg = dmn->triggers; trg; trg = trg->next) {
+			if (trg->brk->kind == CEB_EP_KAFKA_SOURCE)
+				ceb_buf_printf(out, "%s{namespace=\"%s\",kafkasource=\"%s\"} %lu\n",
+				               m->name, trg->ns, trg->name,
+				               counter(&trg->cnt, m->offset));
+			else
+				ceb_buf_printf(out,
+				               "%s{namespace=\"%s\",trigger=\"%s\",broker=\"%s\"} "
+				               "%lu\n",
+				               m->name, trg->ns, trg->name, trg->brk->name,
+				               counter(&trg->cnt, m->offset));
+		}
 	}
 	ceb_buf_puts(out,
 	             "# HELP cebroker_channel_pending_events Events stored and not yet settled.\n"
 	             "# TYPE cebroker_channel_pending_events gauge\n");
-	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
-		ceb_buf_printf(
-		        out,
-		        "cebroker_channel_pending_events{namespace=\"%s\",broker=\"%s\"} %zu\n",
-		        brk->cfg->ns, brk->cfg->name, brk->ch.ops->pending(brk->ch.ctx));
+	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
+		ceb_buf_puts(out, "cebroker_channel_pending_events{");
+		endpoint_labels(out, brk);
+		ceb_buf_printf(out, "} %zu\n", brk->ch.ops->pending(brk->ch.ctx));
+	}
 }

@@ -180,16 +180,16 @@ static void publish_done(void *arg, int status)
 /* Every publish completed: the one answer for all events of the request. */
 static void finish(struct ceb_request *req)
 {
-	const struct ceb_broker_cfg *bc = req->brk->cfg;
+	const struct ceb_broker *brk = req->brk;
 
 	if (req->worst == 0) {
 		req->status = 202;
 		req->reason[0] = '\0';
 		atomic_fetch_add(&req->brk->cnt.accepted, req->nevents);
 	} else if (req->worst == CEB_EFULL) {
-		refuse(req, 429, "broker %s/%s is full, retry later", bc->ns, bc->name);
+		refuse(req, 429, "%s is full, retry later", brk->label);
 	} else {
-		refuse(req, 503, "broker %s/%s cannot store events now", bc->ns, bc->name);
+		refuse(req, 503, "%s cannot store events now", brk->label);
 	}
 }
 

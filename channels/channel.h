@@ -19,6 +19,8 @@
 #include "filters/filter.h"
 
 struct ceb_configmap;
+struct ceb_kafka_source_cfg;
+struct ceb_kafka_sink_cfg;
 
 /* Completion of a publish; status is 0, CEB_EFULL or CEB_EUNAVAIL. Called once, from any thread. */
 typedef void ceb_publish_done_f(void *arg, int status);
@@ -42,6 +44,10 @@ struct ceb_channel_cfg {
 	size_t max_bytes;                   /* memory: bound on stored bytes */
 	const char *external_topic;         /* kafka: the Broker's annotation
 					       kafka.eventing.knative.dev/external.topic, or NULL */
+	/* kafka: instead of a Broker, the channel is a KafkaSource (consume only, one subscription)
+	 * or a KafkaSink (publish only); ns and name are then the source's or the sink's. */
+	const struct ceb_kafka_source_cfg *kafka_source;
+	const struct ceb_kafka_sink_cfg *kafka_sink;
 };
 
 struct ceb_sub_cfg {

@@ -1,7 +1,11 @@
-/* The Kafka channel (Broker class "Kafka"): events stored in a topic with the CloudEvents Kafka binding
- * (binary mode), 202 only after an idempotent acks=all producer confirmed, one consumer group per
- * Trigger that commits only offsets whose every earlier record is settled. Nothing is lost on a crash:
- * what was not settled comes back. */
+/* The Kafka channel, in three roles:
+ * - a Broker of class "Kafka": events stored in a topic with the CloudEvents Kafka binding (binary
+ *   mode), 202 only after an idempotent acks=all producer confirmed, one consumer group per Trigger
+ *   that commits only offsets whose every earlier record is settled;
+ * - a KafkaSink: the producer half, on the sink's topic, in binary or structured mode;
+ * - a KafkaSource: the consumer half, one group over the source's topics, whose plain records become
+ *   CloudEvents as Knative maps them.
+ * Nothing is lost on a crash: what was not settled comes back. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -18,9 +22,9 @@
 
 #include "broker/config.h"
 #include "broker/error.h"
-#include "broker/json_format.h"
 #include "broker/log.h"
 #include "channels/channel.h"
+#include "channels/kafka_binding.h"
 
 #define DEFAULT_PARTITIONS  10 /* Knative's default.topic.partitions */
 #define DEFAULT_REPLICATION 1
@@ -30,16 +34,6 @@
 #define REDELIVER_MAX_MS    60000 /* ...up to this */
 #define AHEAD_ORDERED       4     /* ordered: records taken ahead per partition */
 #define SKIP_LOG_FIRST      10    /* non-CloudEvent records: log the first few, then every 1000th */
-
-/* Records decoded from Kafka may come from any producer: bound them, but never below what our own
- * ingress accepts (--max-event-size goes up to 64 MiB), or a stored event could not be read back. */
-static const struct ceb_limits decode_limits = {
-        .max_event_size = (64u << 20) + (64u << 10),
-        .max_attrs = 1024,
-        .max_value_len = 1u << 20,
-        .max_json_depth = 128,
-        .max_batch = 1,
-};
 
 enum rec_state {
 	REC_HELD = 0, /* fetched, waiting for in-flight credit */
@@ -63,6 +57,7 @@ struct krec {
 
 /* An assigned partition: its records in offset order, from the oldest not yet committable. */
 struct kpart {
+	const char *topic; /* one of the channel's topics */
 	int32_t id;
 	struct krec **ring;
 	size_t cap, head, count;
@@ -73,6 +68,13 @@ struct kpart {
 };
 
 struct kafka_channel;
+
+/* A partition of a new group and where it starts. */
+struct kinit {
+	const char *topic;
+	int32_t part;
+	int64_t offset;
+};
 
 /* label comes first in both structs: it is the librdkafka opaque that log_cb prints. */
 struct kafka_sub {
@@ -95,16 +97,27 @@ struct kafka_sub {
 	size_t waiting;       /* REC_FAILED, waiting to be handed again */
 	struct krec *timers;  /* REC_FAILED records, unordered */
 	struct krec *orphans; /* INFLIGHT records of revoked partitions */
-	int64_t *init;        /* per partition: where a new group starts (-1: it has offsets) */
-	int ninit;
+	struct kinit *init;   /* where a new group starts (offset -1: it has offsets) */
+	size_t ninit;
 	unsigned long skipped; /* records that were not CloudEvents */
 	unsigned long redelivered;
 };
 
+enum kafka_role {
+	ROLE_BROKER = 0,
+	ROLE_SINK,   /* produce only */
+	ROLE_SOURCE, /* consume only */
+};
+
 struct kafka_channel {
 	char label[300];
-	char *topic;
-	int external; /* the topic is the user's: never create it */
+	enum kafka_role role;
+	const struct ceb_kafka_source_cfg *source; /* ROLE_SOURCE */
+	char *topic;                               /* where publishes go (Broker, KafkaSink) */
+	char **topics; /* what subscriptions read: the Broker's topic or the source's topics */
+	size_t ntopics;
+	int external;   /* the topic is the user's: never create it */
+	int structured; /* KafkaSink contentMode: structured */
 	int partitions, replication;
 	char **topic_keys, **topic_values; /* default.topic.config.* for topic creation */
 	size_t ntopic_cfg;
@@ -134,6 +147,7 @@ struct kafka_channel {
  * into librdkafka) alive until then. */
 struct kafka_pub {
 	struct ceb_event *ev;
+	char *value; /* structured mode: the encoded event, ours until the report */
 	ceb_publish_done_f *done;
 	void *arg;
 	uint64_t deadline; /* answer 503 at this time if Kafka has not confirmed */
@@ -380,125 +394,40 @@ fail:
 	return NULL;
 }
 
-/* ---- the CloudEvents Kafka binding ---- */
-
-/* Binary mode: ce_<name> headers with the canonical strings (no percent-encoding: Kafka headers are
- * UTF-8), content-type for the data's media type. datacontenttype travels as content-type only. */
-static rd_kafka_headers_t *record_headers(const struct ceb_event *ev)
+/* A KafkaSource's or a KafkaSink's settings: their spec names the servers and the topics. */
+static int endpoint_config(struct kafka_channel *kc, const struct ceb_channel_cfg *cfg,
+                           char *errbuf, size_t errlen)
 {
-	size_t n = ceb_event_attr_count(ev);
-	rd_kafka_headers_t *hdrs = rd_kafka_headers_new(n + 1);
-	const char *ct = ceb_event_content_type(ev);
-	char name[80];
+	const struct ceb_kafka_source_cfg *src = cfg->kafka_source;
+	const struct ceb_kafka_sink_cfg *snk = cfg->kafka_sink;
+	const char *bootstrap = src ? src->bootstrap : snk->bootstrap;
 
-	for (size_t i = 0; i < n; i++) {
-		const struct ceb_attr *a = ceb_event_attr_at(ev, i);
-		if (strcmp(a->name, "datacontenttype") == 0)
-			continue;
-		snprintf(name, sizeof(name), "ce_%s", a->name);
-		rd_kafka_header_add(hdrs, name, -1, a->value, (ssize_t)a->len);
+	kc->confirm_ms = DEFAULT_CONFIRM_MS;
+	kc->start_ms = DEFAULT_START_MS;
+	if (strv_add(&kc->pt_keys, &kc->pt_values, &kc->npt, "bootstrap.servers", bootstrap) < 0)
+		goto nomem;
+	if (src) {
+		kc->source = src;
+		kc->topics = calloc(src->ntopics, sizeof(*kc->topics));
+		if (!kc->topics)
+			goto nomem;
+		for (size_t i = 0; i < src->ntopics; i++)
+			if (!(kc->topics[kc->ntopics++] = strdup(src->topics[i])))
+				goto nomem;
+		return 0;
 	}
-	if (ct)
-		rd_kafka_header_add(hdrs, "content-type", -1, ct, -1);
-	return hdrs;
-}
-
-static int record_binary(const rd_kafka_message_t *m, rd_kafka_headers_t *hdrs, const char *ct,
-                         size_t ctlen, struct ceb_event **out, char *errbuf, size_t errlen)
-{
-	struct ceb_event *ev = ceb_event_new();
-	const char *hname;
-	const void *hval;
-	size_t hlen;
-	char attr[80];
-	int rc = CEB_ENOMEM;
-
-	if (!ev)
-		goto fail;
-	for (size_t i = 0; hdrs && rd_kafka_header_get_all(hdrs, i, &hname, &hval, &hlen) == 0;
-	     i++) {
-		size_t nlen = strlen(hname);
-		if (nlen <= 3 || strncasecmp(hname, "ce_", 3) != 0)
-			continue;
-		if (nlen - 3 >= sizeof(attr)) {
-			snprintf(errbuf, errlen, "header %.40s...: name too long", hname);
-			rc = CEB_EINVAL;
-			goto fail;
-		}
-		for (size_t k = 3; k <= nlen; k++)
-			attr[k - 3] = (char)(hname[k] >= 'A' && hname[k] <= 'Z' ? hname[k] + 32
-			                                                        : hname[k]);
-		if (strcmp(attr, "datacontenttype") == 0)
-			continue; /* the binding carries it as content-type */
-		rc = ceb_event_set(ev, attr, CEB_TYPE_STRING, hval ? hval : "", hval ? hlen : 0,
-		                   errbuf, errlen);
-		if (rc < 0)
-			goto fail;
-	}
-	if (ct) {
-		rc = ceb_event_set(ev, "datacontenttype", CEB_TYPE_STRING, ct, ctlen, errbuf,
-		                   errlen);
-		if (rc < 0)
-			goto fail;
-	}
-	if (m->payload) {
-		unsigned flags = 0;
-		const struct ceb_attr *dct = ceb_event_get(ev, "datacontenttype");
-		if (dct && ceb_media_type_is_json(dct->value) &&
-		    ceb_json_valid(m->payload, m->len, decode_limits.max_json_depth))
-			flags = CEB_DATA_JSON;
-		rc = ceb_event_set_data(ev, m->payload, m->len, flags);
-		if (rc < 0)
-			goto fail;
-	}
-	rc = ceb_event_validate(ev, &decode_limits, errbuf, errlen);
-	if (rc < 0)
-		goto fail;
-	*out = ev;
+	/* A KafkaSink's topic is created only when numPartitions says how (Knative's rule). */
+	kc->topic = strdup(snk->topic);
+	if (!kc->topic)
+		goto nomem;
+	kc->external = snk->partitions == 0;
+	kc->partitions = snk->partitions;
+	kc->replication = snk->replication ? snk->replication : DEFAULT_REPLICATION;
+	kc->structured = snk->structured;
 	return 0;
-fail:
-	if (rc == CEB_ENOMEM)
-		snprintf(errbuf, errlen, "out of memory");
-	ceb_event_unref(ev);
-	return rc;
-}
-
-/* A record as an event: structured mode when content-type says application/cloudevents+json, binary
- * mode otherwise. 0 and a new event, or an error with the reason in errbuf. */
-static int record_decode(const rd_kafka_message_t *m, struct ceb_event **out, char *errbuf,
-                         size_t errlen)
-{
-	rd_kafka_headers_t *hdrs = NULL;
-	const char *hname, *ct = NULL;
-	const void *hval;
-	size_t hlen, ctlen = 0;
-
-	if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
-		hdrs = NULL;
-	for (size_t i = 0; hdrs && rd_kafka_header_get_all(hdrs, i, &hname, &hval, &hlen) == 0;
-	     i++) {
-		if (strcasecmp(hname, "content-type") == 0 && hval) {
-			ct = hval;
-			ctlen = hlen;
-		}
-	}
-	if (ct && ctlen >= 23 && strncasecmp(ct, "application/cloudevents", 23) == 0) {
-		if (ctlen >= 29 && strncasecmp(ct + 23, "-batch", 6) == 0) {
-			snprintf(errbuf, errlen, "batched mode is not part of the Kafka binding");
-			return CEB_EUNSUPPORTED;
-		}
-		if (ctlen < 28 || strncasecmp(ct + 23, "+json", 5) != 0 ||
-		    (ctlen > 28 && ct[28] != ';' && ct[28] != ' ')) {
-			snprintf(errbuf, errlen, "structured mode with a format other than JSON");
-			return CEB_EUNSUPPORTED;
-		}
-		if (!m->payload) {
-			snprintf(errbuf, errlen, "structured mode record without a value");
-			return CEB_EINVAL;
-		}
-		return ceb_json_decode(m->payload, m->len, &decode_limits, out, errbuf, errlen);
-	}
-	return record_binary(m, hdrs, ct, ctlen, out, errbuf, errlen);
+nomem:
+	snprintf(errbuf, errlen, "out of memory");
+	return CEB_ENOMEM;
 }
 
 /* ---- producer ---- */
@@ -546,6 +475,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	if (!answered)
 		pub->done(pub->arg, status);
 	ceb_event_unref(pub->ev);
+	free(pub->value);
 	free(pub);
 	atomic_fetch_sub(&kc->unconfirmed, 1);
 }
@@ -602,23 +532,37 @@ static void kafka_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *d
 	struct kafka_channel *kc = ctx;
 	struct kafka_pub *pub;
 	const struct ceb_attr *key;
-	rd_kafka_headers_t *hdrs;
+	rd_kafka_headers_t *hdrs = NULL;
 	rd_kafka_resp_err_t err;
-	const void *data;
+	const void *data = NULL;
 	size_t len = 0;
 
 	/* stop() waits for the calls past this check, so that none reaches librdkafka after it
 	 * collected the last delivery reports. */
 	atomic_fetch_add(&kc->publishing, 1);
-	if (!kc->started || atomic_load(&kc->stopping)) {
+	if (!kc->started || !kc->producer || atomic_load(&kc->stopping)) {
 		atomic_fetch_sub(&kc->publishing, 1);
 		done(arg, CEB_EUNAVAIL);
 		return;
 	}
 	pub = calloc(1, sizeof(*pub));
-	hdrs = pub ? record_headers(ev) : NULL;
+	if (pub && kc->structured) {
+		struct ceb_buf b = CEB_BUF_INIT;
+		if (ceb_kafka_structured(ev, &b, &hdrs) == 0) {
+			pub->value = ceb_buf_steal(&b, &len);
+			data = pub->value;
+		}
+		ceb_buf_free(&b);
+	} else if (pub) {
+		hdrs = ceb_kafka_binary_headers(ev);
+		data = ceb_event_data(ev, &len);
+	}
 	if (!pub || !hdrs) {
 		atomic_fetch_sub(&kc->publishing, 1);
+		if (hdrs)
+			rd_kafka_headers_destroy(hdrs);
+		if (pub)
+			free(pub->value);
 		free(pub);
 		done(arg, CEB_EFULL);
 		return;
@@ -626,7 +570,6 @@ static void kafka_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *d
 	pub->ev = ceb_event_ref(ev);
 	pub->done = done;
 	pub->arg = arg;
-	data = ceb_event_data(ev, &len);
 	key = ceb_event_get(ev, "partitionkey");
 	atomic_fetch_add(&kc->unconfirmed, 1);
 	/* On the deadline list before librdkafka has it: its report may come at once. */
@@ -657,6 +600,7 @@ static void kafka_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *d
 		atomic_fetch_sub(&kc->unconfirmed, 1);
 		rd_kafka_headers_destroy(hdrs);
 		ceb_event_unref(pub->ev);
+		free(pub->value);
 		free(pub);
 		LOG_DEBUG(kc->label, "publish refused: %s", rd_kafka_err2str(err));
 		if (!answered)
@@ -716,11 +660,20 @@ static int part_push(struct kpart *p, struct krec *r)
 	return 0;
 }
 
-static struct kpart *sub_part(struct kafka_sub *sub, int32_t id)
+static struct kpart *sub_part(struct kafka_sub *sub, const char *topic, int32_t id)
 {
 	for (size_t i = 0; i < sub->nparts; i++)
-		if (sub->parts[i]->id == id)
+		if (sub->parts[i]->id == id && strcmp(sub->parts[i]->topic, topic) == 0)
 			return sub->parts[i];
+	return NULL;
+}
+
+/* The channel's own copy of a topic name (partitions point to it), or NULL. */
+static const char *chan_topic(const struct kafka_channel *kc, const char *topic)
+{
+	for (size_t i = 0; i < kc->ntopics; i++)
+		if (strcmp(kc->topics[i], topic) == 0)
+			return kc->topics[i];
 	return NULL;
 }
 
@@ -790,13 +743,23 @@ static void sub_store(struct kafka_sub *sub)
 	for (size_t i = 0; i < sub->nparts; i++) {
 		int64_t next = part_advance(sub->parts[i]);
 		if (next >= 0)
-			offsets_add(&store, sub->kc->topic, sub->parts[i]->id, next);
+			offsets_add(&store, sub->parts[i]->topic, sub->parts[i]->id, next);
 	}
 	pthread_mutex_unlock(&sub->lock);
 	if (store) {
 		rd_kafka_offsets_store(sub->rk, store);
 		rd_kafka_topic_partition_list_destroy(store);
 	}
+}
+
+/* Where a partition of a new group starts, or NULL when it keeps its committed offset. */
+static struct kinit *sub_init(struct kafka_sub *sub, const char *topic, int32_t part)
+{
+	for (size_t i = 0; i < sub->ninit; i++)
+		if (sub->init[i].part == part && sub->init[i].offset >= 0 &&
+		    strcmp(sub->init[i].topic, topic) == 0)
+			return &sub->init[i];
+	return NULL;
 }
 
 /* A new group whose starting offsets could not be committed before it joined (a group that exists
@@ -810,22 +773,22 @@ static rd_kafka_topic_partition_list_t *group_start(struct kafka_sub *sub,
 	int any = 0;
 
 	for (int i = 0; i < parts->cnt; i++)
-		if (parts->elems[i].partition < sub->ninit &&
-		    sub->init[parts->elems[i].partition] >= 0)
+		if (sub_init(sub, parts->elems[i].topic, parts->elems[i].partition))
 			any = 1;
 	if (!any)
 		return NULL;
 	committed = rd_kafka_topic_partition_list_copy(parts);
 	if (rd_kafka_committed(sub->rk, committed, sub->kc->start_ms) == 0) {
 		for (int i = 0; i < committed->cnt; i++) {
-			int32_t p = committed->elems[i].partition;
-			if (p >= sub->ninit || sub->init[p] < 0)
+			rd_kafka_topic_partition_t *tp = &committed->elems[i];
+			struct kinit *in = sub_init(sub, tp->topic, tp->partition);
+			if (!in)
 				continue;
-			if (committed->elems[i].offset < 0) {
-				parts->elems[i].offset = sub->init[p];
-				offsets_add(&start, sub->kc->topic, p, sub->init[p]);
+			if (tp->offset < 0) {
+				parts->elems[i].offset = in->offset;
+				offsets_add(&start, in->topic, in->part, in->offset);
 			}
-			sub->init[p] = -1;
+			in->offset = -1;
 		}
 	}
 	rd_kafka_topic_partition_list_destroy(committed);
@@ -851,7 +814,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		pthread_mutex_lock(&sub->lock);
 		for (int i = 0; i < parts->cnt; i++) {
 			struct kpart *p, **np;
-			if (sub_part(sub, parts->elems[i].partition))
+			const char *topic = chan_topic(sub->kc, parts->elems[i].topic);
+			if (!topic || sub_part(sub, topic, parts->elems[i].partition))
 				continue;
 			p = calloc(1, sizeof(*p));
 			np = p ? realloc(sub->parts, (sub->nparts + 1) * sizeof(*np)) : NULL;
@@ -863,12 +827,13 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 				        (int)parts->elems[i].partition);
 				continue;
 			}
+			p->topic = topic;
 			p->id = parts->elems[i].partition;
 			/* Records of each partition wait in its own queue, not the consumer queue, until
 			 * there is credit for them: librdkafka stops fetching a partition whose queue is
 			 * full (queued.min.messages), which bounds memory without pausing (a resume costs
 			 * a fetch cycle in librdkafka 2.0). */
-			p->q = rd_kafka_queue_get_partition(rk, sub->kc->topic, p->id);
+			p->q = rd_kafka_queue_get_partition(rk, topic, p->id);
 			if (p->q) {
 				rd_kafka_queue_forward(p->q, NULL);
 				rd_kafka_queue_io_event_enable(p->q, sub->wake[1], "p", 1);
@@ -877,7 +842,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			sub->parts[sub->nparts++] = p;
 		}
 		pthread_mutex_unlock(&sub->lock);
-		LOG_INFO(sub->label, "assigned %d partition(s) of %s", parts->cnt, sub->kc->topic);
+		LOG_INFO(sub->label, "assigned %d partition(s) of %s%s", parts->cnt,
+		         sub->kc->topics[0], sub->kc->ntopics > 1 ? " and more topics" : "");
 		rd_kafka_assign(rk, parts);
 		if (start) {
 			/* Commit the starting point at the next auto-commit, as if settled. */
@@ -901,28 +867,71 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
 		LOG_WARN(sub->label, "rebalance error: %s", rd_kafka_err2str(err));
 	else
-		LOG_INFO(sub->label, "partitions of %s revoked%s", sub->kc->topic,
+		LOG_INFO(sub->label, "partitions of %s%s revoked%s", sub->kc->topics[0],
+		         sub->kc->ntopics > 1 ? " and more topics" : "",
 		         rd_kafka_assignment_lost(rk) ? " (assignment lost)" : "");
+}
+
+/* A record as the event to hand out. A Broker's records are CloudEvents (others are skipped); a
+ * KafkaSource passes CloudEvents as they are and maps any other record as Knative does (a record
+ * that claims to be a CloudEvent and is not valid is mapped too: a source never drops a record). Its
+ * ceOverrides extensions go on every event. */
+static int sub_decode(struct kafka_sub *sub, const rd_kafka_message_t *m, struct ceb_event **out,
+                      char *err, size_t errlen)
+{
+	const struct ceb_kafka_source_cfg *src = sub->kc->source;
+	struct ceb_event *ev = NULL;
+	int rc;
+
+	if (!src)
+		return ceb_kafka_decode(m, out, err, errlen);
+	if (ceb_kafka_is_cloudevent(m)) {
+		rc = ceb_kafka_decode(m, &ev, err, errlen);
+		if (rc < 0)
+			LOG_WARN(sub->label,
+			         "record %s/%d/%lld claims to be a CloudEvent but is not (%s): "
+			         "sent as a plain record",
+			         rd_kafka_topic_name(m->rkt), (int)m->partition,
+			         (long long)m->offset, err);
+	}
+	if (!ev && (rc = ceb_kafka_map_record(m, src->ns, src->name, src->key_type, &ev)) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return rc;
+	}
+	for (size_t i = 0; i < src->nce_ext; i++) {
+		rc = ceb_event_set(ev, src->ce_ext_keys[i], CEB_TYPE_STRING, src->ce_ext_values[i],
+		                   strlen(src->ce_ext_values[i]), err, errlen);
+		if (rc == CEB_ENOMEM) {
+			ceb_event_unref(ev);
+			return rc;
+		}
+	}
+	*out = ev;
+	return 0;
 }
 
 /* A record from the consumer: decoded and queued (HELD) on its partition. */
 static void sub_take(struct kafka_sub *sub, rd_kafka_message_t *m)
 {
 	struct ceb_event *ev = NULL;
+	const char *topic = rd_kafka_topic_name(m->rkt);
 	struct kpart *p;
 	struct krec *r;
 	char err[256];
-	int rc = record_decode(m, &ev, err, sizeof(err));
+	int rc = sub_decode(sub, m, &ev, err, sizeof(err));
 
 	r = calloc(1, sizeof(*r));
 	pthread_mutex_lock(&sub->lock);
-	p = sub_part(sub, m->partition);
-	if (!p || !r || part_push(p, r) < 0) {
-		/* Revoked meanwhile, or out of memory: not tracked, so never committed; it comes back. */
+	p = sub_part(sub, topic, m->partition);
+	if (!p || !r || rc == CEB_ENOMEM || part_push(p, r) < 0) {
+		/* Revoked meanwhile: not tracked, the next owner reads it. Out of memory: fetch the
+		 * partition again from this record, so that no later record is committed past it. */
 		pthread_mutex_unlock(&sub->lock);
-		if (p)
-			LOG_ERR(sub->label, "out of memory: record %d/%lld will be read again",
-			        (int)m->partition, (long long)m->offset);
+		if (p) {
+			LOG_ERR(sub->label, "out of memory: record %s/%d/%lld will be read again",
+			        topic, (int)m->partition, (long long)m->offset);
+			rd_kafka_seek(m->rkt, m->partition, m->offset, 0);
+		}
 		free(r);
 		ceb_event_unref(ev);
 		return;
@@ -936,8 +945,7 @@ static void sub_take(struct kafka_sub *sub, rd_kafka_message_t *m)
 		if (sub->skipped <= SKIP_LOG_FIRST || sub->skipped % 1000 == 0)
 			LOG_WARN(sub->label,
 			         "record %s/%d/%lld is not a CloudEvent (%s): skipped (%lu so far)",
-			         sub->kc->topic, (int)m->partition, (long long)m->offset, err,
-			         sub->skipped);
+			         topic, (int)m->partition, (long long)m->offset, err, sub->skipped);
 	} else {
 		r->ev = ev;
 		r->state = REC_HELD;
@@ -999,7 +1007,7 @@ static size_t sub_pump(struct kafka_sub *sub, int *wait_ms)
 	for (size_t i = 0; i < sub->nparts; i++) {
 		int64_t next = part_advance(sub->parts[i]);
 		if (next >= 0)
-			offsets_add(&store, sub->kc->topic, sub->parts[i]->id, next);
+			offsets_add(&store, sub->parts[i]->topic, sub->parts[i]->id, next);
 	}
 	/* Redeliveries keep the credit they had. */
 	for (struct krec *r = sub->timers, *nx; r && nout < 64; r = nx) {
@@ -1128,24 +1136,26 @@ static void kafka_settle(void *ctx, void *subp, void *handle, enum ceb_settle ho
 
 /* ---- topic and groups at start-up ---- */
 
-/* The partition count of the topic, 0 when it does not exist, or a negative error. */
-static int topic_partitions(struct kafka_channel *kc, int *controller, char *errbuf, size_t errlen)
+/* The partition count of a topic, 0 when it does not exist, or a negative error. rk is any client
+ * of the channel. */
+static int topic_partitions(struct kafka_channel *kc, rd_kafka_t *rk, const char *topic,
+                            int *controller, char *errbuf, size_t errlen)
 {
 	const struct rd_kafka_metadata *md;
 	rd_kafka_resp_err_t err;
 	int n = 0, ctl;
 
-	err = rd_kafka_metadata(kc->producer, 1, NULL, &md, kc->start_ms);
+	err = rd_kafka_metadata(rk, 1, NULL, &md, kc->start_ms);
 	if (err) {
 		snprintf(errbuf, errlen, "%s: cannot reach Kafka: %s", kc->label,
 		         rd_kafka_err2str(err));
 		return CEB_EUNAVAIL;
 	}
 	for (int i = 0; i < md->topic_cnt; i++)
-		if (strcmp(md->topics[i].topic, kc->topic) == 0 && !md->topics[i].err)
+		if (strcmp(md->topics[i].topic, topic) == 0 && !md->topics[i].err)
 			n = md->topics[i].partition_cnt;
 	/* A real cluster names one of its brokers as controller; the librdkafka mock names none. */
-	ctl = rd_kafka_controllerid(kc->producer, 0);
+	ctl = rd_kafka_controllerid(rk, 0);
 	*controller = 0;
 	for (int i = 0; i < md->broker_cnt; i++)
 		if (md->brokers[i].id == ctl)
@@ -1213,12 +1223,14 @@ static int topic_ensure(struct kafka_channel *kc, char *errbuf, size_t errlen)
 {
 	int n, controller, rc;
 
-	n = topic_partitions(kc, &controller, errbuf, errlen);
+	n = topic_partitions(kc, kc->producer, kc->topic, &controller, errbuf, errlen);
 	if (n != 0)
 		return n;
 	if (kc->external) {
-		snprintf(errbuf, errlen, "%s: external topic %s does not exist", kc->label,
-		         kc->topic);
+		snprintf(errbuf, errlen, "%s: %stopic %s does not exist%s", kc->label,
+		         kc->role == ROLE_SINK ? "" : "external ", kc->topic,
+		         kc->role == ROLE_SINK ? " (set spec.numPartitions to have it created)"
+		                               : "");
 		return CEB_ECONFIG;
 	}
 	if (controller) {
@@ -1236,11 +1248,12 @@ static int topic_ensure(struct kafka_channel *kc, char *errbuf, size_t errlen)
 			rd_kafka_topic_destroy(rkt);
 		LOG_WARN(kc->label,
 		         "the cluster has no controller for CreateTopics: topic %s is created "
-		         "with the cluster's defaults, not default.topic.partitions",
-		         kc->topic);
+		         "with the cluster's defaults, not %s",
+		         kc->topic,
+		         kc->role == ROLE_SINK ? "spec.numPartitions" : "default.topic.partitions");
 	}
 	for (int tries = 0; tries < 50; tries++) {
-		n = topic_partitions(kc, &controller, errbuf, errlen);
+		n = topic_partitions(kc, kc->producer, kc->topic, &controller, errbuf, errlen);
 		if (n != 0)
 			return n;
 		nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
@@ -1249,22 +1262,24 @@ static int topic_ensure(struct kafka_channel *kc, char *errbuf, size_t errlen)
 	return CEB_EUNAVAIL;
 }
 
-/* A Trigger's group with no committed offsets is new: it starts at the end of the topic. Commit the
- * end offsets now, before the ingress is ready, so that every event accepted afterwards is at or past
- * them, whenever the group actually joins (K8: a later auto.offset.reset=latest would resolve "the
- * end" only at join time and silently skip what was accepted in between, eventing-kafka#549). A
- * group that has offsets keeps them. auto.offset.reset=earliest then only applies when committed
- * offsets are gone (deleted by retention): replay rather than skip. */
-static int group_init(struct kafka_sub *sub, int partitions, char *errbuf, size_t errlen)
+/* A group with no committed offsets is new: a Trigger's (and a KafkaSource's with initialOffset
+ * latest) starts at the end of its topics. Commit the end offsets now, before the ingress is ready,
+ * so that every event accepted afterwards is at or past them, whenever the group actually joins (K8:
+ * a later auto.offset.reset=latest would resolve "the end" only at join time and silently skip what
+ * was accepted in between, eventing-kafka#549). A group that has offsets keeps them.
+ * auto.offset.reset=earliest then only applies when committed offsets are gone (deleted by
+ * retention): replay rather than skip. partitions[i] is the partition count of kc->topics[i]. */
+static int group_init(struct kafka_sub *sub, const int *partitions, char *errbuf, size_t errlen)
 {
 	struct kafka_channel *kc = sub->kc;
-	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(partitions);
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(16);
 	rd_kafka_resp_err_t err;
 	int fresh = 0, rc = 0;
 
-	for (int i = 0; i < partitions; i++)
-		rd_kafka_topic_partition_list_add(parts, kc->topic, i)->offset =
-		        RD_KAFKA_OFFSET_INVALID;
+	for (size_t t = 0; t < kc->ntopics; t++)
+		for (int i = 0; i < partitions[t]; i++)
+			rd_kafka_topic_partition_list_add(parts, kc->topics[t], i)->offset =
+			        RD_KAFKA_OFFSET_INVALID;
 	err = rd_kafka_committed(sub->rk, parts, kc->start_ms);
 	if (err) {
 		snprintf(errbuf, errlen, "%s: cannot read the offsets of group %s: %s", sub->label,
@@ -1279,11 +1294,11 @@ static int group_init(struct kafka_sub *sub, int partitions, char *errbuf, size_
 			tp->offset = RD_KAFKA_OFFSET_INVALID; /* keep it: not committed again */
 			continue;
 		}
-		err = rd_kafka_query_watermark_offsets(sub->rk, kc->topic, tp->partition, &lo, &hi,
+		err = rd_kafka_query_watermark_offsets(sub->rk, tp->topic, tp->partition, &lo, &hi,
 		                                       kc->start_ms);
 		if (err) {
 			snprintf(errbuf, errlen, "%s: cannot read the end of %s/%d: %s", sub->label,
-			         kc->topic, (int)tp->partition, rd_kafka_err2str(err));
+			         tp->topic, (int)tp->partition, rd_kafka_err2str(err));
 			rc = CEB_EUNAVAIL;
 			goto out;
 		}
@@ -1292,20 +1307,21 @@ static int group_init(struct kafka_sub *sub, int partitions, char *errbuf, size_
 	}
 	if (fresh) {
 		rd_kafka_topic_partition_list_t *commit = rd_kafka_topic_partition_list_new(fresh);
-		sub->init = malloc((size_t)partitions * sizeof(*sub->init));
+		sub->init = calloc((size_t)fresh, sizeof(*sub->init));
 		if (!sub->init) {
 			rd_kafka_topic_partition_list_destroy(commit);
 			snprintf(errbuf, errlen, "out of memory");
 			rc = CEB_ENOMEM;
 			goto out;
 		}
-		sub->ninit = partitions;
 		for (int i = 0; i < parts->cnt; i++) {
-			sub->init[i] = parts->elems[i].offset;
-			if (parts->elems[i].offset >= 0)
-				rd_kafka_topic_partition_list_add(commit, kc->topic,
-				                                  parts->elems[i].partition)
-				        ->offset = parts->elems[i].offset;
+			rd_kafka_topic_partition_t *tp = &parts->elems[i];
+			if (tp->offset < 0)
+				continue;
+			sub->init[sub->ninit++] = (struct kinit){chan_topic(kc, tp->topic),
+			                                         tp->partition, tp->offset};
+			rd_kafka_topic_partition_list_add(commit, tp->topic, tp->partition)
+			        ->offset = tp->offset;
 		}
 		err = rd_kafka_commit(sub->rk, commit, 0);
 		rd_kafka_topic_partition_list_destroy(commit);
@@ -1313,10 +1329,11 @@ static int group_init(struct kafka_sub *sub, int partitions, char *errbuf, size_
 			LOG_INFO(sub->label,
 			         "group %s has no offsets on %s and cannot take them before it "
 			         "joins (%s): it starts at the end when it joins",
-			         sub->group, kc->topic, rd_kafka_err2str(err));
+			         sub->group, kc->topics[0], rd_kafka_err2str(err));
 		else
-			LOG_INFO(sub->label, "new consumer group %s starts at the end of %s",
-			         sub->group, kc->topic);
+			LOG_INFO(sub->label, "new consumer group %s starts at the end of %s%s",
+			         sub->group, kc->topics[0],
+			         kc->ntopics > 1 ? " and its other topics" : "");
 	}
 out:
 	rd_kafka_topic_partition_list_destroy(parts);
@@ -1351,12 +1368,26 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 		snprintf(errbuf, errlen, "out of memory");
 		return CEB_ENOMEM;
 	}
-	snprintf(kc->label, sizeof(kc->label), "broker %s/%s", cfg->ns, cfg->name);
 	pthread_mutex_init(&kc->pub_lock, NULL);
-	rc = read_config(kc, cfg, errbuf, errlen);
+	kc->role = cfg->kafka_source ? ROLE_SOURCE : cfg->kafka_sink ? ROLE_SINK : ROLE_BROKER;
+	snprintf(kc->label, sizeof(kc->label), "%s %s/%s",
+	         kc->role == ROLE_SOURCE ? "kafkasource"
+	         : kc->role == ROLE_SINK ? "kafkasink"
+	                                 : "broker",
+	         cfg->ns, cfg->name);
+	rc = kc->role == ROLE_BROKER ? read_config(kc, cfg, errbuf, errlen)
+	                             : endpoint_config(kc, cfg, errbuf, errlen);
 	if (rc < 0)
 		goto fail;
-	if (cfg->external_topic) {
+	if (kc->role == ROLE_SOURCE) {
+		/* Consume only: no producer. */
+		LOG_INFO(kc->label, "KafkaSource on %zu topic(s), group %s, from the %s",
+		         kc->ntopics, cfg->kafka_source->group,
+		         cfg->kafka_source->earliest ? "earliest" : "latest");
+		*ctx = kc;
+		return 0;
+	}
+	if (cfg->external_topic && kc->role == ROLE_BROKER) {
 		/* Knative's annotation: an existing topic instead of knative-broker-<ns>-<name>. */
 		free(kc->topic);
 		kc->topic = strdup(cfg->external_topic);
@@ -1377,6 +1408,13 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 		}
 		snprintf(kc->topic, n, "knative-broker-%s-%s", cfg->ns, cfg->name);
 	}
+	kc->topics = calloc(1, sizeof(*kc->topics));
+	if (!kc->topics || !(kc->topics[0] = strdup(kc->topic))) {
+		snprintf(errbuf, errlen, "out of memory");
+		rc = CEB_ENOMEM;
+		goto fail;
+	}
+	kc->ntopics = 1;
 	snprintf(confirm, sizeof(confirm), "%d", kc->confirm_ms);
 	{
 		/* Idempotence: producer retries neither duplicate nor reorder records. A publish is
@@ -1401,8 +1439,9 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 		         rerr);
 		goto fail;
 	}
-	LOG_INFO(kc->label, "Kafka channel on topic %s%s, confirm timeout %d ms", kc->topic,
-	         kc->external ? " (external)" : "", kc->confirm_ms);
+	LOG_INFO(kc->label, "Kafka %s on topic %s%s, confirm timeout %d ms",
+	         kc->role == ROLE_SINK ? "sink" : "channel", kc->topic,
+	         kc->external && kc->role == ROLE_BROKER ? " (external)" : "", kc->confirm_ms);
 	*ctx = kc;
 	return 0;
 fail:
@@ -1431,7 +1470,7 @@ static int kafka_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 	rd_kafka_conf_t *conf;
 	char err[512];
 
-	if (kc->started)
+	if (kc->started || kc->role == ROLE_SINK || (kc->source && kc->nsubs))
 		return CEB_ESTATE;
 	sub = calloc(1, sizeof(*sub));
 	subs = sub ? realloc(kc->subs, (kc->nsubs + 1) * sizeof(*subs)) : NULL;
@@ -1449,8 +1488,14 @@ static int kafka_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 		return CEB_EIO;
 	}
 	pthread_mutex_init(&sub->lock, NULL);
-	snprintf(sub->label, sizeof(sub->label), "trigger %s/%s", cfg->ns, cfg->name);
-	snprintf(sub->group, sizeof(sub->group), "knative-trigger-%s-%s", cfg->ns, cfg->name);
+	if (kc->source) {
+		snprintf(sub->label, sizeof(sub->label), "%s", kc->label);
+		snprintf(sub->group, sizeof(sub->group), "%s", kc->source->group);
+	} else {
+		snprintf(sub->label, sizeof(sub->label), "trigger %s/%s", cfg->ns, cfg->name);
+		snprintf(sub->group, sizeof(sub->group), "knative-trigger-%s-%s", cfg->ns,
+		         cfg->name);
+	}
 	{
 		const struct kprop forced[] = {
 		        {"group.id", sub->group},
@@ -1490,32 +1535,68 @@ fail:
 	return CEB_ECONFIG;
 }
 
+/* The partition count of each topic a KafkaSource reads; they must exist (a source never creates
+ * its topics). */
+static int source_topics(struct kafka_channel *kc, int *partitions, char *errbuf, size_t errlen)
+{
+	int controller;
+
+	if (!kc->nsubs) {
+		snprintf(errbuf, errlen, "%s: no subscription", kc->label);
+		return CEB_ESTATE;
+	}
+	for (size_t t = 0; t < kc->ntopics; t++) {
+		partitions[t] = topic_partitions(kc, kc->subs[0]->rk, kc->topics[t], &controller,
+		                                 errbuf, errlen);
+		if (partitions[t] < 0)
+			return partitions[t];
+		if (partitions[t] == 0) {
+			snprintf(errbuf, errlen, "%s: topic %s does not exist", kc->label,
+			         kc->topics[t]);
+			return CEB_ECONFIG;
+		}
+	}
+	return 0;
+}
+
 static int kafka_start(void *ctx, char *errbuf, size_t errlen)
 {
 	struct kafka_channel *kc = ctx;
 	rd_kafka_topic_partition_list_t *topics;
-	int partitions, rc;
+	int *partitions = calloc(kc->ntopics ? kc->ntopics : 1, sizeof(*partitions));
+	int rc = 0;
 
-	partitions = topic_ensure(kc, errbuf, errlen);
-	if (partitions < 0)
-		return partitions;
-	for (size_t i = 0; i < kc->nsubs; i++) {
-		rc = group_init(kc->subs[i], partitions, errbuf, errlen);
-		if (rc < 0)
-			return rc;
+	if (!partitions) {
+		snprintf(errbuf, errlen, "out of memory");
+		return CEB_ENOMEM;
 	}
-	if (pthread_create(&kc->dr_thread, NULL, dr_main, kc) != 0)
-		goto nothread;
-	kc->dr_running = 1;
-	topics = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(topics, kc->topic, RD_KAFKA_PARTITION_UA);
+	if (kc->role == ROLE_SOURCE)
+		rc = source_topics(kc, partitions, errbuf, errlen);
+	else if ((partitions[0] = topic_ensure(kc, errbuf, errlen)) < 0)
+		rc = partitions[0];
+	/* A KafkaSource with initialOffset earliest starts a new group at the beginning:
+	 * auto.offset.reset=earliest does that. */
+	for (size_t i = 0; rc == 0 && i < kc->nsubs; i++)
+		if (!kc->source || !kc->source->earliest)
+			rc = group_init(kc->subs[i], partitions, errbuf, errlen);
+	free(partitions);
+	if (rc < 0)
+		return rc;
+	if (kc->producer) {
+		if (pthread_create(&kc->dr_thread, NULL, dr_main, kc) != 0)
+			goto nothread;
+		kc->dr_running = 1;
+	}
+	topics = rd_kafka_topic_partition_list_new((int)kc->ntopics);
+	for (size_t t = 0; t < kc->ntopics; t++)
+		rd_kafka_topic_partition_list_add(topics, kc->topics[t], RD_KAFKA_PARTITION_UA);
 	for (size_t i = 0; i < kc->nsubs; i++) {
 		struct kafka_sub *sub = kc->subs[i];
 		rd_kafka_resp_err_t err = rd_kafka_subscribe(sub->rk, topics);
 		if (err) {
 			rd_kafka_topic_partition_list_destroy(topics);
 			snprintf(errbuf, errlen, "%s: cannot subscribe to %s: %s", sub->label,
-			         kc->topic, rd_kafka_err2str(err));
+			         kc->topics[0], rd_kafka_err2str(err));
 			return CEB_EUNAVAIL;
 		}
 		if (pthread_create(&sub->thread, NULL, consumer_main, sub) != 0) {
@@ -1630,6 +1711,9 @@ static void kafka_destroy(void *ctx)
 	strv_free(kc->topic_keys, kc->topic_values, kc->ntopic_cfg);
 	strv_free(kc->pt_keys, kc->pt_values, kc->npt);
 	pthread_mutex_destroy(&kc->pub_lock);
+	for (size_t i = 0; i < kc->ntopics; i++)
+		free(kc->topics[i]);
+	free(kc->topics);
 	free(kc->topic);
 	free(kc);
 }

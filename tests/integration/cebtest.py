@@ -339,6 +339,68 @@ def kafka_broker_yaml(bootstrap, name="default", namespace="default", delivery=N
     return y + "---\n"
 
 
+def kafka_source_yaml(name, bootstrap, topics, sink, namespace="default", api="v1beta1",
+                      extra=None, labels=None, delivery=None):
+    """A KafkaSource; sink is a uri string or a (kind, name) ref to a Broker or KafkaSink."""
+    y = "apiVersion: sources.knative.dev/%s\nkind: KafkaSource\nmetadata:\n  name: %s\n" % (api, name)
+    y += "  namespace: %s\n" % namespace
+    if labels:
+        y += "  labels:\n" + "".join("    %s: %s\n" % (k, json.dumps(v)) for k, v in labels.items())
+    y += "spec:\n  bootstrapServers:\n" + "".join("  - %s\n" % b for b in bootstrap.split(","))
+    y += "  topics:\n" + "".join("  - %s\n" % t for t in topics)
+    if extra:
+        y += _indent(extra, 2)
+    if delivery:
+        y += "  delivery:\n" + _indent(delivery, 4)
+    if isinstance(sink, str):
+        y += "  sink:\n    uri: %s\n" % sink
+    else:
+        api_of = {"Broker": "eventing.knative.dev/v1", "KafkaSink": "eventing.knative.dev/v1alpha1"}
+        y += "  sink:\n    ref:\n      apiVersion: %s\n      kind: %s\n      name: %s\n" % (
+            api_of[sink[0]], sink[0], sink[1])
+    return y + "---\n"
+
+
+def kafka_sink_yaml(name, bootstrap, topic, namespace="default", content_mode=None,
+                    partitions=None):
+    y = "apiVersion: eventing.knative.dev/v1alpha1\nkind: KafkaSink\nmetadata:\n  name: %s\n" % name
+    y += "  namespace: %s\nspec:\n  topic: %s\n  bootstrapServers:\n" % (namespace, topic)
+    y += "".join("  - %s\n" % b for b in bootstrap.split(","))
+    if content_mode:
+        y += "  contentMode: %s\n" % content_mode
+    if partitions:
+        y += "  numPartitions: %d\n" % partitions
+    return y + "---\n"
+
+
+def kcat_read(bootstrap, topic, timeout=30):
+    """Every record of a topic, as kcat (an independent Kafka client) sees it: a list of dicts with
+    key, payload, partition, offset and headers (a dict)."""
+    out = subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-J",
+                          "-q"], capture_output=True, timeout=timeout, check=True).stdout.decode()
+    recs = []
+    for line in out.splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            h = rec.get("headers") or []
+            rec["headers"] = dict(zip(h[0::2], h[1::2]))
+            recs.append(rec)
+    return recs
+
+
+def kcat_write(bootstrap, topic, value, key=None, headers=None, partition=None):
+    """Produce one record with kcat."""
+    cmd = ["kcat", "-P", "-b", bootstrap, "-t", topic]
+    if key is not None:
+        cmd += ["-k", key]
+    if partition is not None:
+        cmd += ["-p", str(partition)]
+    for k, v in (headers or {}).items():
+        cmd += ["-H", "%s=%s" % (k, v)]
+    subprocess.run(cmd, input=value if isinstance(value, bytes) else value.encode(), timeout=30,
+                   check=True, capture_output=True)
+
+
 def main():
     """Run the calling module's tests; exit 0 on success, 1 on failure."""
     prog = unittest.main(module="__main__", verbosity=2, exit=False)

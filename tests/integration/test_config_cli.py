@@ -73,6 +73,16 @@ class CommandLine(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn("ok: 1 broker, 2 triggers", out)
 
+    def test_every_sample_validates(self):
+        expect = {"quickstart.yaml": "ok: 1 broker, 2 triggers, 0 KafkaSources, 0 KafkaSinks",
+                  "kafka-broker.yaml": "ok: 1 broker, 2 triggers, 0 KafkaSources, 0 KafkaSinks",
+                  "kafka-source-sink.yaml": "ok: 1 broker, 2 triggers, 1 KafkaSource, 1 KafkaSink"}
+        self.assertEqual(sorted(os.listdir(os.path.join(TOP, "samples"))), sorted(expect))
+        for name, summary in expect.items():
+            rc, out, err = run("validate", "-f", os.path.join(TOP, "samples", name))
+            self.assertEqual(rc, 0, name + ": " + err)
+            self.assertIn(summary, out)
+
     def test_help_for_every_command(self):
         for cmd in ("run", "validate", "send", "display"):
             rc, out, err = run(cmd, "--help")

@@ -926,6 +926,246 @@ START_TEST(test_stop_refuses_publishes_hands_out_nothing_more_and_still_takes_se
 }
 END_TEST
 
+/* ---- KafkaSource ---- */
+
+/* Produce one record with a key of any bytes (key may be NULL). */
+static void raw_produce_key(const char *topic, const void *key, size_t keylen, const char *value,
+                            const char *const *hdrs)
+{
+	rd_kafka_t *rk = raw_client(RD_KAFKA_PRODUCER, NULL);
+	rd_kafka_headers_t *h = rd_kafka_headers_new(8);
+
+	for (size_t i = 0; hdrs && hdrs[i]; i += 2)
+		rd_kafka_header_add(h, hdrs[i], -1, hdrs[i + 1], -1);
+	ck_assert_int_eq(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
+	                                   RD_KAFKA_V_KEY(key, keylen),
+	                                   RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+	                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	                                   RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END),
+	                 0);
+	ck_assert_int_eq(rd_kafka_flush(rk, 10000), 0);
+	rd_kafka_destroy(rk);
+}
+
+static void source_open(struct chan *ch, struct ceb_kafka_source_cfg *src, struct coll *c)
+{
+	struct ceb_channel_cfg cfg = {.ns = src->ns, .name = src->name, .kafka_source = src};
+	char err[512];
+
+	memset(ch, 0, sizeof(*ch));
+	ch->ch.ops = &ceb_channel_kafka;
+	ck_assert_msg(ch->ch.ops->create(&cfg, &ch->ch.ctx, err, sizeof(err)) == 0, "create: %s",
+	              err);
+	chan_sub(ch, src->name, 10, src->ordered, c);
+	/* a source takes one subscription, and publishes nothing */
+	ck_assert_int_eq(ch->ch.ops->subscribe(ch->ch.ctx,
+	                                       &(struct ceb_sub_cfg){.ns = "kafka",
+	                                                             .name = "second",
+	                                                             .max_inflight = 1,
+	                                                             .on_msg = coll_on_msg,
+	                                                             .arg = c},
+	                                       &(void *){NULL}),
+	                 CEB_ESTATE);
+}
+
+static const char *attr(struct coll *c, size_t i, const char *name)
+{
+	const struct ceb_attr *a = ceb_event_get(c->evs[i], name);
+	return a ? a->value : "(none)";
+}
+
+START_TEST(test_a_kafka_source_maps_plain_records_keys_and_headers_as_knative_does)
+{
+	static char *topics[] = {"src-keys"};
+	static char *ext_k[] = {"origin"}, *ext_v[] = {"kafka-lab"};
+	struct ceb_kafka_source_cfg ints = {
+	        .ns = "kafka",
+	        .name = "ints",
+	        .bootstrap = bootstrap,
+	        .topics = topics,
+	        .ntopics = 1,
+	        .group = "g-ints",
+	        .earliest = true,
+	        .ordered = true,
+	        .key_type = CEB_KEY_INT,
+	        .ce_ext_keys = ext_k,
+	        .ce_ext_values = ext_v,
+	        .nce_ext = 1,
+	};
+	struct ceb_kafka_source_cfg floats = ints, bytes = ints;
+	struct chan ci, cf, cb;
+	struct coll c_int, c_float, c_bytes;
+	const unsigned char k4[] = {0xff, 0xff, 0xff, 0xfe}, k8[] = {0, 0, 0, 1, 0, 0, 0, 0},
+	                    k3[] = {1, 2, 3},
+	                    kd[] = {0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18};
+	const void *data;
+	size_t len;
+
+	floats.name = "floats";
+	floats.group = "g-floats";
+	floats.key_type = CEB_KEY_FLOAT;
+	floats.nce_ext = 0;
+	bytes.name = "bytes";
+	bytes.group = "g-bytes";
+	bytes.key_type = CEB_KEY_BYTES;
+	bytes.nce_ext = 0;
+	mock_cmd("topic src-keys 1");
+	raw_produce_key("src-keys", k4, 4, "{\"n\": 1}",
+	                (const char *const[]){"X-Trace_ID", "t-1", "bin", "\x01\x02", NULL});
+	raw_produce_key("src-keys", k8, 8, "plain text", NULL);
+	raw_produce_key("src-keys", k3, 3, "odd key", NULL);
+	raw_produce_key("src-keys", kd, 8, "pi",
+	                (const char *const[]){"content-type", "text/x-pi", NULL});
+	/* claims to be a CloudEvent (ce_specversion) but has no id: sent as a plain record */
+	raw_produce_key("src-keys", NULL, 0, "half",
+	                (const char *const[]){"ce_specversion", "1.0", "ce_type", "t", NULL});
+	source_open(&ci, &ints, &c_int);
+	source_open(&cf, &floats, &c_float);
+	source_open(&cb, &bytes, &c_bytes);
+	chan_start(&ci);
+	chan_start(&cf);
+	chan_start(&cb);
+	/* ordered: one record at a time per partition, so settle as they come */
+	for (size_t i = 0; i < 5; i++) {
+		ck_assert_uint_eq(coll_wait(&c_int, i + 1, WAIT_MS), i + 1);
+		settle(&ci, &c_int, i, CEB_SETTLE_DONE);
+		ck_assert_uint_eq(coll_wait(&c_float, i + 1, WAIT_MS), i + 1);
+		settle(&cf, &c_float, i, CEB_SETTLE_DONE);
+		ck_assert_uint_eq(coll_wait(&c_bytes, i + 1, WAIT_MS), i + 1);
+		settle(&cb, &c_bytes, i, CEB_SETTLE_DONE);
+	}
+	ck_assert_str_eq(attr(&c_int, 0, "type"), "dev.knative.kafka.event");
+	ck_assert_str_eq(attr(&c_int, 0, "source"),
+	                 "/apis/v1/namespaces/kafka/kafkasources/ints#src-keys");
+	ck_assert_str_eq(attr(&c_int, 0, "id"), "partition:0/offset:0");
+	ck_assert_str_eq(attr(&c_int, 0, "subject"), "partition:0#0");
+	ck_assert_str_eq(attr(&c_int, 0, "datacontenttype"), "application/json");
+	ck_assert(ceb_event_data_flags(c_int.evs[0]) & CEB_DATA_JSON);
+	ck_assert_int_eq(ceb_event_get(c_int.evs[0], "key")->type, CEB_TYPE_INTEGER);
+	ck_assert_str_eq(attr(&c_int, 0, "key"), "-2");
+	ck_assert_str_eq(attr(&c_int, 0, "kafkaheaderxtraceid"), "t-1");
+	/* a header value that is no CloudEvents String goes as base64 */
+	ck_assert_int_eq(ceb_event_get(c_int.evs[0], "kafkaheaderbin")->type, CEB_TYPE_BINARY);
+	ck_assert_str_eq(attr(&c_int, 0, "kafkaheaderbin"), "AQI=");
+	ck_assert_str_eq(attr(&c_int, 0, "origin"), "kafka-lab");
+	{
+		char verr[256];
+		ck_assert_msg(ceb_event_validate(c_int.evs[0], NULL, verr, sizeof(verr)) == 0, "%s",
+		              verr);
+	}
+	ck_assert_str_eq(attr(&c_int, 1, "key"), "4294967296");
+	ck_assert_str_eq(attr(&c_int, 1, "datacontenttype"), "(none)");
+	data = ceb_event_data(c_int.evs[1], &len);
+	ck_assert_int_eq((int)len, 10);
+	ck_assert_int_eq(memcmp(data, "plain text", len), 0);
+	ck_assert_str_eq(attr(&c_int, 2, "key"), "AQID"); /* 3 bytes: no int, byte-array */
+	ck_assert_str_eq(attr(&c_int, 3, "datacontenttype"), "text/x-pi");
+	ck_assert_str_eq(attr(&c_int, 4, "type"), "dev.knative.kafka.event");
+	ck_assert_str_eq(attr(&c_int, 4, "kafkaheadercetype"), "t");
+	ck_assert_str_eq(attr(&c_int, 4, "key"), "(none)");
+	ck_assert_str_eq(attr(&c_float, 3, "key"), "3.1415926535897931");
+	ck_assert_str_eq(attr(&c_float, 3, "origin"), "(none)");
+	ck_assert_str_eq(attr(&c_bytes, 0, "key"), "/////g==");
+	ck_assert_str_eq(attr(&c_bytes, 0, "source"),
+	                 "/apis/v1/namespaces/kafka/kafkasources/bytes#src-keys");
+	/* a source publishes nothing */
+	{
+		struct pubwait pw = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+		struct ceb_event *ev = event("x", NULL);
+		ci.ch.ops->publish(ci.ch.ctx, ev, pub_done, &pw);
+		ck_assert_int_eq(pw.calls, 1);
+		ck_assert_int_eq(pw.status, CEB_EUNAVAIL);
+		ceb_event_unref(ev);
+	}
+	coll_free(&c_int);
+	coll_free(&c_float);
+	coll_free(&c_bytes);
+	ci.ch.ops->destroy(ci.ch.ctx);
+	cf.ch.ops->destroy(cf.ch.ctx);
+	cb.ch.ops->destroy(cb.ch.ctx);
+}
+END_TEST
+
+START_TEST(test_a_kafka_source_with_initial_offset_latest_starts_at_the_end)
+{
+	static char *topics[] = {"src-late-a", "src-late-b"};
+	struct ceb_kafka_source_cfg late = {
+	        .ns = "kafka",
+	        .name = "late",
+	        .bootstrap = bootstrap,
+	        .topics = topics,
+	        .ntopics = 2,
+	        .group = "g-late",
+	};
+	struct chan ch;
+	struct coll c;
+
+	mock_cmd("topic src-late-a 2");
+	mock_cmd("topic src-late-b 1");
+	raw_produce_key("src-late-a", NULL, 0, "old", NULL);
+	source_open(&ch, &late, &c);
+	chan_start(&ch);
+	/* started: what comes now is read, on either topic, whenever the group joins */
+	raw_produce_key("src-late-b", NULL, 0, "new-b", NULL);
+	raw_produce_key("src-late-a", NULL, 0, "new-a", NULL);
+	ck_assert_uint_eq(coll_wait(&c, 2, WAIT_MS), 2);
+	ck_assert_uint_eq(coll_wait(&c, 3, 2000), 2);
+	for (size_t i = 0; i < 2; i++) {
+		size_t len;
+		const char *d = ceb_event_data(c.evs[i], &len);
+		ck_assert(len == 5 && (memcmp(d, "new-a", 5) == 0 || memcmp(d, "new-b", 5) == 0));
+	}
+	settle_all(&ch, &c);
+	coll_free(&c);
+	ch.ch.ops->destroy(ch.ch.ctx);
+}
+END_TEST
+
+START_TEST(test_a_kafka_sink_writes_structured_mode_and_refuses_subscriptions)
+{
+	struct ceb_kafka_sink_cfg snk = {
+	        .ns = "kafka",
+	        .name = "out",
+	        .topic = "sink-structured",
+	        .bootstrap = bootstrap,
+	        .structured = true,
+	};
+	struct ceb_channel_cfg cfg = {.ns = "kafka", .name = "out", .kafka_sink = &snk};
+	struct ceb_channel ch = {.ops = &ceb_channel_kafka};
+	struct coll c;
+	struct rawrec r[4];
+	char err[512], buf[128];
+	void *sub = NULL;
+	int n;
+
+	mock_cmd("topic sink-structured 1");
+	ck_assert_msg(ch.ops->create(&cfg, &ch.ctx, err, sizeof(err)) == 0, "create: %s", err);
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(ch.ops->subscribe(ch.ctx,
+	                                   &(struct ceb_sub_cfg){.ns = "kafka",
+	                                                         .name = "t",
+	                                                         .max_inflight = 1,
+	                                                         .on_msg = coll_on_msg,
+	                                                         .arg = &c},
+	                                   &sub),
+	                 CEB_ESTATE);
+	ck_assert_msg(ch.ops->start(ch.ctx, err, sizeof(err)) == 0, "start: %s", err);
+	{
+		struct chan wrap = {.ch = ch};
+		publish_ok(&wrap, "st-1", "key-1");
+	}
+	n = raw_read("sink-structured", r, 4, 3000);
+	ck_assert_int_eq(n, 1);
+	ck_assert_str_eq(header(&r[0], "content-type", buf, sizeof(buf)),
+	                 "application/cloudevents+json; charset=UTF-8");
+	ck_assert(strstr(r[0].value, "\"id\":\"st-1\"") != NULL);
+	ck_assert_int_eq((int)r[0].keylen, 5);
+	ck_assert_int_eq(memcmp(r[0].key, "key-1", 5), 0);
+	raw_free(r, n);
+	ch.ops->destroy(ch.ctx);
+}
+END_TEST
+
 static void raw_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                           rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -1051,6 +1291,9 @@ int main(void)
 	tcase_add_test(
 	        tk,
 	        test_after_a_rebalance_only_the_settled_prefix_is_committed_and_late_settles_are_ignored);
+	tcase_add_test(tk, test_a_kafka_source_maps_plain_records_keys_and_headers_as_knative_does);
+	tcase_add_test(tk, test_a_kafka_source_with_initial_offset_latest_starts_at_the_end);
+	tcase_add_test(tk, test_a_kafka_sink_writes_structured_mode_and_refuses_subscriptions);
 	suite_add_tcase(s, tk);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
