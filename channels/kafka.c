@@ -7,16 +7,12 @@
  *   CloudEvents as Knative maps them.
  * Nothing is lost on a crash: what was not settled comes back. */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -24,139 +20,14 @@
 #include "broker/error.h"
 #include "broker/log.h"
 #include "channels/channel.h"
-#include "channels/kafka_binding.h"
+#include "channels/kafka_internal.h"
 
 #define DEFAULT_PARTITIONS  10 /* Knative's default.topic.partitions */
 #define DEFAULT_REPLICATION 1
 #define DEFAULT_CONFIRM_MS  10000 /* message.timeout.ms: the longest a publish waits for Kafka */
 #define DEFAULT_START_MS    30000 /* reaching the cluster at start-up */
-#define REDELIVER_FIRST_MS  1000  /* a record settled FAILED comes back after this, doubling... */
-#define REDELIVER_MAX_MS    60000 /* ...up to this */
-#define AHEAD_ORDERED       4     /* ordered: records taken ahead per partition */
-#define SKIP_LOG_FIRST      10    /* non-CloudEvent records: log the first few, then every 1000th */
 
-enum rec_state {
-	REC_HELD = 0, /* fetched, waiting for in-flight credit */
-	REC_INFLIGHT, /* handed to the subscription, not settled */
-	REC_FAILED,   /* settled FAILED: keeps its credit and comes back at `due` */
-	REC_DONE,     /* settled, filtered or skipped: its offset may be committed */
-};
-
-struct kpart;
-
-/* One record of one assigned partition: the handle a subscription settles. */
-struct krec {
-	struct kpart *part; /* NULL once its partition was revoked (an orphan) */
-	int64_t offset;
-	struct ceb_event *ev; /* our reference while not DONE; NULL for a skipped record */
-	enum rec_state state;
-	int attempts;             /* times handed out */
-	uint64_t due;             /* REC_FAILED: when to hand it again */
-	struct krec *prev, *next; /* the timer list (REC_FAILED) or the orphan list */
-};
-
-/* An assigned partition: its records in offset order, from the oldest not yet committable. */
-struct kpart {
-	const char *topic; /* one of the channel's topics */
-	int32_t id;
-	struct krec **ring;
-	size_t cap, head, count;
-	size_t handed;   /* records at the front of the ring that were handed out at least once */
-	size_t inflight; /* INFLIGHT + FAILED */
-	rd_kafka_queue_t
-	        *q; /* its own fetch queue: records stay in librdkafka until there is room */
-};
-
-struct kafka_channel;
-
-/* A partition of a new group and where it starts. */
-struct kinit {
-	const char *topic;
-	int32_t part;
-	int64_t offset;
-};
-
-/* label comes first in both structs: it is the librdkafka opaque that log_cb prints. */
-struct kafka_sub {
-	char label[300];
-	struct kafka_channel *kc;
-	struct ceb_sub_cfg cfg;
-	char group[300];
-	rd_kafka_t *rk;
-	rd_kafka_queue_t *q; /* the consumer queue: group events, errors */
-	int wake[2];         /* a pipe: librdkafka queues and settles wake the consumer thread */
-	pthread_t thread;
-	int running;
-	atomic_int stop;
-	pthread_mutex_t lock; /* guards everything below */
-	struct kpart **parts;
-	size_t nparts;
-	size_t rr;            /* round-robin start for handing */
-	size_t inflight;      /* INFLIGHT + FAILED, over all partitions and orphans */
-	size_t held;          /* REC_HELD */
-	size_t waiting;       /* REC_FAILED, waiting to be handed again */
-	struct krec *timers;  /* REC_FAILED records, unordered */
-	struct krec *orphans; /* INFLIGHT records of revoked partitions */
-	struct kinit *init;   /* where a new group starts (offset -1: it has offsets) */
-	size_t ninit;
-	unsigned long skipped; /* records that were not CloudEvents */
-	unsigned long redelivered;
-};
-
-enum kafka_role {
-	ROLE_BROKER = 0,
-	ROLE_SINK,   /* produce only */
-	ROLE_SOURCE, /* consume only */
-};
-
-struct kafka_channel {
-	char label[300];
-	enum kafka_role role;
-	const struct ceb_kafka_source_cfg *source; /* ROLE_SOURCE */
-	char *topic;                               /* where publishes go (Broker, KafkaSink) */
-	char **topics; /* what subscriptions read: the Broker's topic or the source's topics */
-	size_t ntopics;
-	int external;   /* the topic is the user's: never create it */
-	int structured; /* KafkaSink contentMode: structured */
-	int partitions, replication;
-	char **topic_keys, **topic_values; /* default.topic.config.* for topic creation */
-	size_t ntopic_cfg;
-	int confirm_ms, start_ms;
-	char **pt_keys,
-	        **pt_values; /* librdkafka settings from the ConfigMap, bootstrap.servers first */
-	size_t npt;
-	rd_kafka_t *producer;
-	pthread_t dr_thread;
-	int dr_running;
-	atomic_int stop;
-	atomic_size_t unconfirmed; /* publishes waiting for their delivery report */
-	atomic_int stopping;       /* stop(): publishes are refused from now on */
-	atomic_int publishing;     /* publish() calls between that check and librdkafka */
-	int halted;                /* stop() has run */
-	atomic_int failing; /* the last delivery report was a failure (log transitions only) */
-	pthread_mutex_t
-	        pub_lock; /* guards the deadline list: publishes in the order they were made,
-				     so in deadline order */
-	struct kafka_pub *pub_head, *pub_tail;
-	struct kafka_sub **subs;
-	size_t nsubs;
-	int started;
-};
-
-/* A publish waiting for its delivery report. The event reference keeps the record value (not copied
- * into librdkafka) alive until then. */
-struct kafka_pub {
-	struct ceb_event *ev;
-	char *value; /* structured mode: the encoded event, ours until the report */
-	ceb_publish_done_f *done;
-	void *arg;
-	uint64_t deadline; /* answer 503 at this time if Kafka has not confirmed */
-	int answered;      /* done() was called (by the report or by the deadline) */
-	int queued;        /* on the deadline list */
-	struct kafka_pub *prev, *next;
-};
-
-static uint64_t now_ms(void)
+uint64_t kafka_now_ms(void)
 {
 	struct timespec ts;
 
@@ -219,6 +90,16 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 {
 	const char *comp = rd_kafka_opaque(rk);
 
+	/* A consumer whose offset is gone from the topic (deleted by retention before it was read)
+	 * starts again at the earliest record left: those records are lost to it, say so loudly. */
+	if (strcmp(fac, "OFFSET") == 0 && strstr(buf, "offset reset") &&
+	    strstr(buf, "out of range")) {
+		LOG_WARN(comp ? comp : "kafka",
+		         "records were deleted from the topic before they were read (retention too "
+		         "short for the backlog?): %s",
+		         buf);
+		return;
+	}
 	if (level <= 3)
 		LOG_WARN(comp ? comp : "kafka", "librdkafka %s: %s", fac, buf);
 	else if (level <= 5)
@@ -361,16 +242,11 @@ out:
 	return rc;
 }
 
-/* A librdkafka property and its value. */
-struct kprop {
-	const char *name, *value;
-};
-
 /* A client configuration: defaults, then the ConfigMap's settings (so that a user may tune what is
  * not part of the guarantees), then forced (so that nothing weakens them). Both lists end with a
  * NULL name. */
-static rd_kafka_conf_t *client_conf(struct kafka_channel *kc, const struct kprop *defaults,
-                                    const struct kprop *forced, char *errbuf, size_t errlen)
+rd_kafka_conf_t *kafka_client_conf(struct kafka_channel *kc, const struct kprop *defaults,
+                                   const struct kprop *forced, char *errbuf, size_t errlen)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
@@ -428,710 +304,6 @@ static int endpoint_config(struct kafka_channel *kc, const struct ceb_channel_cf
 nomem:
 	snprintf(errbuf, errlen, "out of memory");
 	return CEB_ENOMEM;
-}
-
-/* ---- producer ---- */
-
-static void pub_unlink(struct kafka_channel *kc, struct kafka_pub *pub)
-{
-	if (pub->prev)
-		pub->prev->next = pub->next;
-	else
-		kc->pub_head = pub->next;
-	if (pub->next)
-		pub->next->prev = pub->prev;
-	else
-		kc->pub_tail = pub->prev;
-	pub->prev = pub->next = NULL;
-	pub->queued = 0;
-}
-
-static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-	struct kafka_channel *kc = opaque;
-	struct kafka_pub *pub = m->_private;
-	int status = 0, answered;
-
-	/* With acks=all and idempotence a report without error means stored by every in-sync replica.
-	 * Anything else, possibly persisted included, is not a 202. */
-	if (m->err) {
-		status = CEB_EUNAVAIL;
-		if (!atomic_exchange(&kc->failing, 1))
-			LOG_WARN(
-			        kc->label,
-			        "Kafka did not confirm a publish (%s): answering 503 until it does",
-			        rd_kafka_err2str(m->err));
-		else
-			LOG_DEBUG(kc->label, "publish not confirmed: %s", rd_kafka_err2str(m->err));
-	} else if (atomic_exchange(&kc->failing, 0)) {
-		LOG_INFO(kc->label, "Kafka confirms publishes again");
-	}
-	pthread_mutex_lock(&kc->pub_lock);
-	if (pub->queued)
-		pub_unlink(kc, pub);
-	answered = pub->answered;
-	pub->answered = 1;
-	pthread_mutex_unlock(&kc->pub_lock);
-	if (!answered)
-		pub->done(pub->arg, status);
-	ceb_event_unref(pub->ev);
-	free(pub->value);
-	free(pub);
-	atomic_fetch_sub(&kc->unconfirmed, 1);
-}
-
-/* Answer 503 for publishes past their deadline. librdkafka enforces message.timeout.ms only lazily
- * while every broker is down (seconds late): the sender gets its answer on time all the same. The
- * report still comes later and frees the publish; if it says stored, the sender's retry is a
- * duplicate, which at-least-once allows. */
-static void pub_expire(struct kafka_channel *kc)
-{
-	struct {
-		ceb_publish_done_f *done;
-		void *arg;
-	} due[128];
-	size_t n;
-	uint64_t now = now_ms();
-
-	do {
-		/* Only done and arg are used outside the lock: once answered, a publish may be freed by
-		 * a failed producev() at any time. */
-		n = 0;
-		pthread_mutex_lock(&kc->pub_lock);
-		while (n < 128 && kc->pub_head && kc->pub_head->deadline <= now) {
-			struct kafka_pub *pub = kc->pub_head;
-			pub_unlink(kc, pub);
-			pub->answered = 1;
-			due[n].done = pub->done;
-			due[n++].arg = pub->arg;
-		}
-		pthread_mutex_unlock(&kc->pub_lock);
-		for (size_t i = 0; i < n; i++)
-			due[i].done(due[i].arg, CEB_EUNAVAIL);
-		if (n && !atomic_exchange(&kc->failing, 1))
-			LOG_WARN(kc->label,
-			         "Kafka did not confirm a publish within %d ms: answering 503 "
-			         "until it does",
-			         kc->confirm_ms);
-	} while (n == 128);
-}
-
-static void *dr_main(void *arg)
-{
-	struct kafka_channel *kc = arg;
-
-	while (!atomic_load(&kc->stop)) {
-		rd_kafka_poll(kc->producer, 100);
-		pub_expire(kc);
-	}
-	return NULL;
-}
-
-static void kafka_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *done, void *arg)
-{
-	struct kafka_channel *kc = ctx;
-	struct kafka_pub *pub;
-	const struct ceb_attr *key;
-	rd_kafka_headers_t *hdrs = NULL;
-	rd_kafka_resp_err_t err;
-	const void *data = NULL;
-	size_t len = 0;
-
-	/* stop() waits for the calls past this check, so that none reaches librdkafka after it
-	 * collected the last delivery reports. */
-	atomic_fetch_add(&kc->publishing, 1);
-	if (!kc->started || !kc->producer || atomic_load(&kc->stopping)) {
-		atomic_fetch_sub(&kc->publishing, 1);
-		done(arg, CEB_EUNAVAIL);
-		return;
-	}
-	pub = calloc(1, sizeof(*pub));
-	if (pub && kc->structured) {
-		struct ceb_buf b = CEB_BUF_INIT;
-		if (ceb_kafka_structured(ev, &b, &hdrs) == 0) {
-			pub->value = ceb_buf_steal(&b, &len);
-			data = pub->value;
-		}
-		ceb_buf_free(&b);
-	} else if (pub) {
-		hdrs = ceb_kafka_binary_headers(ev);
-		data = ceb_event_data(ev, &len);
-	}
-	if (!pub || !hdrs) {
-		atomic_fetch_sub(&kc->publishing, 1);
-		if (hdrs)
-			rd_kafka_headers_destroy(hdrs);
-		if (pub)
-			free(pub->value);
-		free(pub);
-		done(arg, CEB_EFULL);
-		return;
-	}
-	pub->ev = ceb_event_ref(ev);
-	pub->done = done;
-	pub->arg = arg;
-	key = ceb_event_get(ev, "partitionkey");
-	atomic_fetch_add(&kc->unconfirmed, 1);
-	/* On the deadline list before librdkafka has it: its report may come at once. */
-	pthread_mutex_lock(&kc->pub_lock);
-	pub->deadline = now_ms() + (uint64_t)kc->confirm_ms;
-	pub->queued = 1;
-	pub->prev = kc->pub_tail;
-	if (kc->pub_tail)
-		kc->pub_tail->next = pub;
-	else
-		kc->pub_head = pub;
-	kc->pub_tail = pub;
-	pthread_mutex_unlock(&kc->pub_lock);
-	/* The value is not copied: the event is immutable and our reference keeps it until the report. */
-	err = rd_kafka_producev(kc->producer, RD_KAFKA_V_TOPIC(kc->topic),
-	                        RD_KAFKA_V_VALUE((void *)data, data ? len : 0),
-	                        RD_KAFKA_V_KEY(key ? key->value : NULL, key ? key->len : 0),
-	                        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(pub), RD_KAFKA_V_END);
-	atomic_fetch_sub(&kc->publishing, 1);
-	if (err) {
-		int answered;
-		/* Not queued: headers and pub are still ours (unless the deadline answered already). */
-		pthread_mutex_lock(&kc->pub_lock);
-		if (pub->queued)
-			pub_unlink(kc, pub);
-		answered = pub->answered;
-		pthread_mutex_unlock(&kc->pub_lock);
-		atomic_fetch_sub(&kc->unconfirmed, 1);
-		rd_kafka_headers_destroy(hdrs);
-		ceb_event_unref(pub->ev);
-		free(pub->value);
-		free(pub);
-		LOG_DEBUG(kc->label, "publish refused: %s", rd_kafka_err2str(err));
-		if (!answered)
-			done(arg, err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? CEB_EFULL : CEB_EUNAVAIL);
-	}
-}
-
-/* ---- records and partitions of a subscription (sub->lock held) ---- */
-
-static void list_remove(struct krec **head, struct krec *r)
-{
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		*head = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
-	r->prev = r->next = NULL;
-}
-
-static void list_push(struct krec **head, struct krec *r)
-{
-	r->prev = NULL;
-	r->next = *head;
-	if (*head)
-		(*head)->prev = r;
-	*head = r;
-}
-
-static void rec_free(struct krec *r)
-{
-	ceb_event_unref(r->ev);
-	free(r);
-}
-
-static struct krec *part_at(const struct kpart *p, size_t i)
-{
-	return p->ring[(p->head + i) % p->cap];
-}
-
-static int part_push(struct kpart *p, struct krec *r)
-{
-	if (p->count == p->cap) {
-		size_t ncap = p->cap ? p->cap * 2 : 64;
-		struct krec **ring = malloc(ncap * sizeof(*ring));
-		if (!ring)
-			return CEB_ENOMEM;
-		for (size_t i = 0; i < p->count; i++)
-			ring[i] = part_at(p, i);
-		free(p->ring);
-		p->ring = ring;
-		p->cap = ncap;
-		p->head = 0;
-	}
-	p->ring[(p->head + p->count) % p->cap] = r;
-	p->count++;
-	return 0;
-}
-
-static struct kpart *sub_part(struct kafka_sub *sub, const char *topic, int32_t id)
-{
-	for (size_t i = 0; i < sub->nparts; i++)
-		if (sub->parts[i]->id == id && strcmp(sub->parts[i]->topic, topic) == 0)
-			return sub->parts[i];
-	return NULL;
-}
-
-/* The channel's own copy of a topic name (partitions point to it), or NULL. */
-static const char *chan_topic(const struct kafka_channel *kc, const char *topic)
-{
-	for (size_t i = 0; i < kc->ntopics; i++)
-		if (strcmp(kc->topics[i], topic) == 0)
-			return kc->topics[i];
-	return NULL;
-}
-
-/* Drop the DONE records at the front of p; returns the offset to commit (the first record not yet
- * settled, or one past the last settled), or -1 when nothing moved. */
-static int64_t part_advance(struct kpart *p)
-{
-	int64_t next = -1;
-
-	while (p->count && part_at(p, 0)->state == REC_DONE) {
-		struct krec *r = part_at(p, 0);
-		next = r->offset + 1;
-		p->head = (p->head + 1) % p->cap;
-		p->count--;
-		if (p->handed)
-			p->handed--;
-		rec_free(r);
-	}
-	return next;
-}
-
-/* Let go of a revoked partition: settled records are freed, records a dispatcher still holds become
- * orphans (their settle only returns credit), the rest is forgotten: the next owner reads them again
- * from the committed offset. */
-static void part_release(struct kafka_sub *sub, struct kpart *p)
-{
-	for (size_t i = 0; i < p->count; i++) {
-		struct krec *r = part_at(p, i);
-		switch (r->state) {
-		case REC_INFLIGHT:
-			r->part = NULL;
-			list_push(&sub->orphans, r);
-			continue;
-		case REC_FAILED:
-			list_remove(&sub->timers, r);
-			sub->inflight--;
-			sub->waiting--;
-			break;
-		case REC_HELD: sub->held--; break;
-		case REC_DONE: break;
-		}
-		rec_free(r);
-	}
-	if (p->q)
-		rd_kafka_queue_destroy(p->q);
-	free(p->ring);
-	free(p);
-}
-
-/* ---- consumer ---- */
-
-static void offsets_add(rd_kafka_topic_partition_list_t **list, const char *topic, int32_t part,
-                        int64_t offset)
-{
-	if (!*list)
-		*list = rd_kafka_topic_partition_list_new(8);
-	rd_kafka_topic_partition_list_add(*list, topic, part)->offset = offset;
-}
-
-/* Store the settled prefix of every partition (librdkafka commits stored offsets every
- * auto.commit.interval.ms, on revoke and on close). Consumer thread only, or after it stopped. */
-static void sub_store(struct kafka_sub *sub)
-{
-	rd_kafka_topic_partition_list_t *store = NULL;
-
-	pthread_mutex_lock(&sub->lock);
-	for (size_t i = 0; i < sub->nparts; i++) {
-		int64_t next = part_advance(sub->parts[i]);
-		if (next >= 0)
-			offsets_add(&store, sub->parts[i]->topic, sub->parts[i]->id, next);
-	}
-	pthread_mutex_unlock(&sub->lock);
-	if (store) {
-		rd_kafka_offsets_store(sub->rk, store);
-		rd_kafka_topic_partition_list_destroy(store);
-	}
-}
-
-/* Where a partition of a new group starts, or NULL when it keeps its committed offset. */
-static struct kinit *sub_init(struct kafka_sub *sub, const char *topic, int32_t part)
-{
-	for (size_t i = 0; i < sub->ninit; i++)
-		if (sub->init[i].part == part && sub->init[i].offset >= 0 &&
-		    strcmp(sub->init[i].topic, topic) == 0)
-			return &sub->init[i];
-	return NULL;
-}
-
-/* A new group whose starting offsets could not be committed before it joined (a group that exists
- * without offsets for this topic refuses commits from outside it: the librdkafka mock does): start the
- * partitions that still have no committed offset at the end offsets read at start-up. Sets them in
- * parts and returns them (the caller stores them), or NULL. Consumer thread (rebalance). */
-static rd_kafka_topic_partition_list_t *group_start(struct kafka_sub *sub,
-                                                    rd_kafka_topic_partition_list_t *parts)
-{
-	rd_kafka_topic_partition_list_t *committed, *start = NULL;
-	int any = 0;
-
-	for (int i = 0; i < parts->cnt; i++)
-		if (sub_init(sub, parts->elems[i].topic, parts->elems[i].partition))
-			any = 1;
-	if (!any)
-		return NULL;
-	committed = rd_kafka_topic_partition_list_copy(parts);
-	if (rd_kafka_committed(sub->rk, committed, sub->kc->start_ms) == 0) {
-		for (int i = 0; i < committed->cnt; i++) {
-			rd_kafka_topic_partition_t *tp = &committed->elems[i];
-			struct kinit *in = sub_init(sub, tp->topic, tp->partition);
-			if (!in)
-				continue;
-			if (tp->offset < 0) {
-				parts->elems[i].offset = in->offset;
-				offsets_add(&start, in->topic, in->part, in->offset);
-			}
-			in->offset = -1;
-		}
-	}
-	rd_kafka_topic_partition_list_destroy(committed);
-	return start;
-}
-
-static void sub_wake(struct kafka_sub *sub)
-{
-	char c = 'w';
-
-	/* A full pipe is a pending wake-up already. */
-	if (write(sub->wake[1], &c, 1) < 0 && errno != EAGAIN)
-		LOG_DEBUG(sub->label, "wake-up: %s", strerror(errno));
-}
-
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts, void *opaque)
-{
-	struct kafka_sub *sub = opaque;
-
-	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-		rd_kafka_topic_partition_list_t *start = group_start(sub, parts);
-		pthread_mutex_lock(&sub->lock);
-		for (int i = 0; i < parts->cnt; i++) {
-			struct kpart *p, **np;
-			const char *topic = chan_topic(sub->kc, parts->elems[i].topic);
-			if (!topic || sub_part(sub, topic, parts->elems[i].partition))
-				continue;
-			p = calloc(1, sizeof(*p));
-			np = p ? realloc(sub->parts, (sub->nparts + 1) * sizeof(*np)) : NULL;
-			if (!np) {
-				/* Untracked: its records reach the consumer queue and are dropped there,
-				 * never committed, so read again after the next rebalance or restart. */
-				free(p);
-				LOG_ERR(sub->label, "out of memory: partition %d is not consumed",
-				        (int)parts->elems[i].partition);
-				continue;
-			}
-			p->topic = topic;
-			p->id = parts->elems[i].partition;
-			/* Records of each partition wait in its own queue, not the consumer queue, until
-			 * there is credit for them: librdkafka stops fetching a partition whose queue is
-			 * full (queued.min.messages), which bounds memory without pausing (a resume costs
-			 * a fetch cycle in librdkafka 2.0). */
-			p->q = rd_kafka_queue_get_partition(rk, topic, p->id);
-			if (p->q) {
-				rd_kafka_queue_forward(p->q, NULL);
-				rd_kafka_queue_io_event_enable(p->q, sub->wake[1], "p", 1);
-			}
-			sub->parts = np;
-			sub->parts[sub->nparts++] = p;
-		}
-		pthread_mutex_unlock(&sub->lock);
-		LOG_INFO(sub->label, "assigned %d partition(s) of %s%s", parts->cnt,
-		         sub->kc->topics[0], sub->kc->ntopics > 1 ? " and more topics" : "");
-		rd_kafka_assign(rk, parts);
-		if (start) {
-			/* Commit the starting point at the next auto-commit, as if settled. */
-			rd_kafka_offsets_store(rk, start);
-			rd_kafka_topic_partition_list_destroy(start);
-		}
-		sub_wake(sub);
-		return;
-	}
-	/* Revoked (or lost): store only the prefix that is settled, never what is still in flight
-	 * (eventing-kafka-broker#4460), then forget the partitions. */
-	sub_store(sub);
-	rd_kafka_assign(rk, NULL);
-	pthread_mutex_lock(&sub->lock);
-	for (size_t i = 0; i < sub->nparts; i++)
-		part_release(sub, sub->parts[i]);
-	free(sub->parts);
-	sub->parts = NULL;
-	sub->nparts = 0;
-	pthread_mutex_unlock(&sub->lock);
-	if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
-		LOG_WARN(sub->label, "rebalance error: %s", rd_kafka_err2str(err));
-	else
-		LOG_INFO(sub->label, "partitions of %s%s revoked%s", sub->kc->topics[0],
-		         sub->kc->ntopics > 1 ? " and more topics" : "",
-		         rd_kafka_assignment_lost(rk) ? " (assignment lost)" : "");
-}
-
-/* A record as the event to hand out. A Broker's records are CloudEvents (others are skipped); a
- * KafkaSource passes CloudEvents as they are and maps any other record as Knative does (a record
- * that claims to be a CloudEvent and is not valid is mapped too: a source never drops a record). Its
- * ceOverrides extensions go on every event. */
-static int sub_decode(struct kafka_sub *sub, const rd_kafka_message_t *m, struct ceb_event **out,
-                      char *err, size_t errlen)
-{
-	const struct ceb_kafka_source_cfg *src = sub->kc->source;
-	struct ceb_event *ev = NULL;
-	int rc;
-
-	if (!src)
-		return ceb_kafka_decode(m, out, err, errlen);
-	if (ceb_kafka_is_cloudevent(m)) {
-		rc = ceb_kafka_decode(m, &ev, err, errlen);
-		if (rc < 0)
-			LOG_WARN(sub->label,
-			         "record %s/%d/%lld claims to be a CloudEvent but is not (%s): "
-			         "sent as a plain record",
-			         rd_kafka_topic_name(m->rkt), (int)m->partition,
-			         (long long)m->offset, err);
-	}
-	if (!ev && (rc = ceb_kafka_map_record(m, src->ns, src->name, src->key_type, &ev)) < 0) {
-		snprintf(err, errlen, "out of memory");
-		return rc;
-	}
-	for (size_t i = 0; i < src->nce_ext; i++) {
-		rc = ceb_event_set(ev, src->ce_ext_keys[i], CEB_TYPE_STRING, src->ce_ext_values[i],
-		                   strlen(src->ce_ext_values[i]), err, errlen);
-		if (rc == CEB_ENOMEM) {
-			ceb_event_unref(ev);
-			return rc;
-		}
-	}
-	*out = ev;
-	return 0;
-}
-
-/* A record from the consumer: decoded and queued (HELD) on its partition. */
-static void sub_take(struct kafka_sub *sub, rd_kafka_message_t *m)
-{
-	struct ceb_event *ev = NULL;
-	const char *topic = rd_kafka_topic_name(m->rkt);
-	struct kpart *p;
-	struct krec *r;
-	char err[256];
-	int rc = sub_decode(sub, m, &ev, err, sizeof(err));
-
-	r = calloc(1, sizeof(*r));
-	pthread_mutex_lock(&sub->lock);
-	p = sub_part(sub, topic, m->partition);
-	if (!p || !r || rc == CEB_ENOMEM || part_push(p, r) < 0) {
-		/* Revoked meanwhile: not tracked, the next owner reads it. Out of memory: fetch the
-		 * partition again from this record, so that no later record is committed past it. */
-		pthread_mutex_unlock(&sub->lock);
-		if (p) {
-			LOG_ERR(sub->label, "out of memory: record %s/%d/%lld will be read again",
-			        topic, (int)m->partition, (long long)m->offset);
-			rd_kafka_seek(m->rkt, m->partition, m->offset, 0);
-		}
-		free(r);
-		ceb_event_unref(ev);
-		return;
-	}
-	r->part = p;
-	r->offset = m->offset;
-	if (rc < 0) {
-		/* Not a CloudEvent: nobody can deliver it, so it counts as settled. */
-		r->state = REC_DONE;
-		sub->skipped++;
-		if (sub->skipped <= SKIP_LOG_FIRST || sub->skipped % 1000 == 0)
-			LOG_WARN(sub->label,
-			         "record %s/%d/%lld is not a CloudEvent (%s): skipped (%lu so far)",
-			         topic, (int)m->partition, (long long)m->offset, err, sub->skipped);
-	} else {
-		r->ev = ev;
-		r->state = REC_HELD;
-		sub->held++;
-	}
-	pthread_mutex_unlock(&sub->lock);
-}
-
-/* Whether the subscription has room for another record of p. sub->lock held. */
-static int sub_room(const struct kafka_sub *sub, const struct kpart *p)
-{
-	if (sub->held >= sub->cfg.max_inflight)
-		return 0;
-	return !sub->cfg.ordered || p->count - p->handed < AHEAD_ORDERED;
-}
-
-/* Take records from the partition queues while the subscription has room for them: unordered, up to
- * its in-flight cap beyond what is in flight; ordered, a few per partition. Consumer thread (the
- * only one that changes the partition list). */
-static void sub_fill(struct kafka_sub *sub)
-{
-	for (size_t i = 0; i < sub->nparts; i++) {
-		struct kpart *p = sub->parts[i];
-		rd_kafka_message_t *m;
-		int room;
-
-		pthread_mutex_lock(&sub->lock);
-		room = sub_room(sub, p);
-		pthread_mutex_unlock(&sub->lock);
-		while (p->q && room && (m = rd_kafka_consume_queue(p->q, 0))) {
-			if (!m->err)
-				sub_take(sub, m);
-			else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				LOG_WARN(sub->label, "consumer: %s", rd_kafka_message_errstr(m));
-			rd_kafka_message_destroy(m);
-			pthread_mutex_lock(&sub->lock);
-			room = sub_room(sub, p);
-			pthread_mutex_unlock(&sub->lock);
-		}
-	}
-}
-
-struct handout {
-	struct ceb_event *ev;
-	struct krec *r;
-};
-
-/* Commit what can be committed, hand out what credit allows. Consumer thread only. Returns how many
- * were handed out; *wait_ms is the time until the next redelivery is due (-1: none). */
-static size_t sub_pump(struct kafka_sub *sub, int *wait_ms)
-{
-	rd_kafka_topic_partition_list_t *store = NULL;
-	struct handout out[64];
-	size_t nout = 0, max = sub->cfg.max_inflight;
-	uint64_t now = now_ms(), next_due = 0;
-	int more = 1;
-
-	pthread_mutex_lock(&sub->lock);
-	for (size_t i = 0; i < sub->nparts; i++) {
-		int64_t next = part_advance(sub->parts[i]);
-		if (next >= 0)
-			offsets_add(&store, sub->parts[i]->topic, sub->parts[i]->id, next);
-	}
-	/* Redeliveries keep the credit they had. */
-	for (struct krec *r = sub->timers, *nx; r && nout < 64; r = nx) {
-		nx = r->next;
-		if (r->due > now) {
-			if (!next_due || r->due < next_due)
-				next_due = r->due;
-			continue;
-		}
-		list_remove(&sub->timers, r);
-		r->state = REC_INFLIGHT;
-		r->attempts++;
-		sub->waiting--;
-		sub->redelivered++;
-		out[nout].ev = ceb_event_ref(r->ev);
-		out[nout++].r = r;
-	}
-	/* New records, one partition after the other so that none starves. */
-	while (more && sub->inflight < max && nout < 64) {
-		more = 0;
-		for (size_t k = 0; k < sub->nparts && sub->inflight < max && nout < 64; k++) {
-			struct kpart *p = sub->parts[(sub->rr + k) % sub->nparts];
-			struct krec *r;
-			while (p->handed < p->count && part_at(p, p->handed)->state == REC_DONE)
-				p->handed++; /* skipped records: not CloudEvents */
-			if (p->handed == p->count || (sub->cfg.ordered && p->inflight))
-				continue;
-			r = part_at(p, p->handed++);
-			r->state = REC_INFLIGHT;
-			r->attempts++;
-			p->inflight++;
-			sub->inflight++;
-			sub->held--;
-			out[nout].ev = ceb_event_ref(r->ev);
-			out[nout++].r = r;
-			more = 1;
-		}
-		sub->rr++;
-	}
-	pthread_mutex_unlock(&sub->lock);
-
-	if (store) {
-		rd_kafka_offsets_store(sub->rk, store);
-		rd_kafka_topic_partition_list_destroy(store);
-	}
-	/* Outside the lock: a receiver may settle from inside on_msg. */
-	for (size_t i = 0; i < nout; i++)
-		sub->cfg.on_msg(sub->cfg.arg, out[i].ev, out[i].r);
-	*wait_ms = -1;
-	if (next_due) {
-		now = now_ms();
-		*wait_ms = next_due <= now ? 0 : (int)(next_due - now);
-	}
-	return nout;
-}
-
-static void *consumer_main(void *arg)
-{
-	struct kafka_sub *sub = arg;
-	int wait = 0;
-
-	while (!atomic_load(&sub->stop)) {
-		struct pollfd pfd = {.fd = sub->wake[0], .events = POLLIN};
-		rd_kafka_message_t *m;
-		char buf[256];
-
-		if (wait < 0 || wait > 500)
-			wait = 500; /* the consumer is polled at least this often (max.poll.interval.ms) */
-		poll(&pfd, 1, wait);
-		while (read(sub->wake[0], buf, sizeof(buf)) > 0)
-			;
-		/* Group events (rebalances run in here), errors, and the records of partitions that
-		 * have no queue of their own. */
-		while ((m = rd_kafka_consumer_poll(sub->rk, 0))) {
-			if (!m->err)
-				sub_take(sub, m);
-			else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				LOG_WARN(sub->label, "consumer: %s", rd_kafka_message_errstr(m));
-			rd_kafka_message_destroy(m);
-		}
-		/* Keep the subscription busy, but come back to the group's events now and then. */
-		for (int round = 0; round < 16 && !atomic_load(&sub->stop); round++) {
-			sub_fill(sub);
-			if (sub_pump(sub, &wait) == 0)
-				break;
-			wait = 0;
-		}
-	}
-	return NULL;
-}
-
-static void kafka_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
-{
-	struct kafka_sub *sub = subp;
-	struct krec *r = handle;
-
-	pthread_mutex_lock(&sub->lock);
-	if (r->state != REC_INFLIGHT) {
-		pthread_mutex_unlock(&sub->lock);
-		LOG_ERR(sub->label, "a message was settled twice; ignored");
-		return;
-	}
-	if (!r->part) {
-		/* Its partition went to another consumer, which reads it again from the committed
-		 * offset: this settle only gives back the credit. */
-		list_remove(&sub->orphans, r);
-		sub->inflight--;
-		rec_free(r);
-	} else if (how == CEB_SETTLE_DONE) {
-		r->state = REC_DONE;
-		ceb_event_unref(r->ev);
-		r->ev = NULL;
-		r->part->inflight--;
-		sub->inflight--;
-	} else {
-		int shift = r->attempts < 7 ? r->attempts - 1 : 6;
-		uint64_t delay = (uint64_t)REDELIVER_FIRST_MS << (shift > 0 ? shift : 0);
-		r->state = REC_FAILED;
-		r->due = now_ms() + (delay < REDELIVER_MAX_MS ? delay : REDELIVER_MAX_MS);
-		list_push(&sub->timers, r);
-		sub->waiting++;
-	}
-	pthread_mutex_unlock(&sub->lock);
-	sub_wake(sub);
 }
 
 /* ---- topic and groups at start-up ---- */
@@ -1262,6 +434,15 @@ static int topic_ensure(struct kafka_channel *kc, char *errbuf, size_t errlen)
 	return CEB_EUNAVAIL;
 }
 
+/* The channel's own copy of a topic name (partitions point to it), or NULL. */
+const char *kafka_chan_topic(const struct kafka_channel *kc, const char *topic)
+{
+	for (size_t i = 0; i < kc->ntopics; i++)
+		if (strcmp(kc->topics[i], topic) == 0)
+			return kc->topics[i];
+	return NULL;
+}
+
 /* A group with no committed offsets is new: a Trigger's (and a KafkaSource's with initialOffset
  * latest) starts at the end of its topics. Commit the end offsets now, before the ingress is ready,
  * so that every event accepted afterwards is at or past them, whenever the group actually joins (K8:
@@ -1318,7 +499,7 @@ static int group_init(struct kafka_sub *sub, const int *partitions, char *errbuf
 			rd_kafka_topic_partition_t *tp = &parts->elems[i];
 			if (tp->offset < 0)
 				continue;
-			sub->init[sub->ninit++] = (struct kinit){chan_topic(kc, tp->topic),
+			sub->init[sub->ninit++] = (struct kinit){kafka_chan_topic(kc, tp->topic),
 			                                         tp->partition, tp->offset};
 			rd_kafka_topic_partition_list_add(commit, tp->topic, tp->partition)
 			        ->offset = tp->offset;
@@ -1425,12 +606,12 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 		        {"message.timeout.ms", confirm},
 		        {NULL, NULL},
 		};
-		conf = client_conf(kc, defaults, forced, errbuf, errlen);
+		conf = kafka_client_conf(kc, defaults, forced, errbuf, errlen);
 	}
 	rc = CEB_ECONFIG;
 	if (!conf)
 		goto fail;
-	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+	rd_kafka_conf_set_dr_msg_cb(conf, kafka_dr_cb);
 	rd_kafka_conf_set_opaque(conf, kc);
 	kc->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, rerr, sizeof(rerr));
 	if (!kc->producer) {
@@ -1447,92 +628,6 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 fail:
 	kafka_destroy(kc);
 	return rc;
-}
-
-static int kafka_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
-{
-	static const struct kprop defaults[] = {
-	        {"client.id", "cebroker"},
-	        /* fewer duplicates after a crash */
-	        {"auto.commit.interval.ms", "1000"},
-	        /* a restarted daemon gets its partitions back soon */
-	        {"session.timeout.ms", "10000"},
-	        {"heartbeat.interval.ms", "1000"},
-	        /* what librdkafka fetches ahead per partition: memory under lag */
-	        {"queued.min.messages", "1000"},
-	        {"queued.max.messages.kbytes", "8192"},
-	        {"log.connection.close", "false"},
-	        {"reconnect.backoff.max.ms", "1000"},
-	        {NULL, NULL},
-	};
-	struct kafka_channel *kc = ctx;
-	struct kafka_sub *sub, **subs;
-	rd_kafka_conf_t *conf;
-	char err[512];
-
-	if (kc->started || kc->role == ROLE_SINK || (kc->source && kc->nsubs))
-		return CEB_ESTATE;
-	sub = calloc(1, sizeof(*sub));
-	subs = sub ? realloc(kc->subs, (kc->nsubs + 1) * sizeof(*subs)) : NULL;
-	if (!subs) {
-		free(sub);
-		return CEB_ENOMEM;
-	}
-	kc->subs = subs;
-	sub->kc = kc;
-	sub->cfg = *cfg;
-	if (sub->cfg.max_inflight == 0)
-		sub->cfg.max_inflight = 1;
-	if (pipe2(sub->wake, O_NONBLOCK | O_CLOEXEC) < 0) {
-		free(sub);
-		return CEB_EIO;
-	}
-	pthread_mutex_init(&sub->lock, NULL);
-	if (kc->source) {
-		snprintf(sub->label, sizeof(sub->label), "%s", kc->label);
-		snprintf(sub->group, sizeof(sub->group), "%s", kc->source->group);
-	} else {
-		snprintf(sub->label, sizeof(sub->label), "trigger %s/%s", cfg->ns, cfg->name);
-		snprintf(sub->group, sizeof(sub->group), "knative-trigger-%s-%s", cfg->ns,
-		         cfg->name);
-	}
-	{
-		const struct kprop forced[] = {
-		        {"group.id", sub->group},
-		        {"enable.auto.commit", "true"},
-		        /* we store only the settled prefix */
-		        {"enable.auto.offset.store", "false"},
-		        /* see group_init */
-		        {"auto.offset.reset", "earliest"},
-		        {"enable.partition.eof", "false"},
-		        {NULL, NULL},
-		};
-		conf = client_conf(kc, defaults, forced, err, sizeof(err));
-	}
-	if (!conf) {
-		LOG_ERR(sub->label, "cannot configure the Kafka consumer: %s", err);
-		goto fail;
-	}
-	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-	rd_kafka_conf_set_opaque(conf, sub);
-	sub->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-	if (!sub->rk) {
-		rd_kafka_conf_destroy(conf);
-		LOG_ERR(sub->label, "cannot create the Kafka consumer: %s", err);
-		goto fail;
-	}
-	rd_kafka_poll_set_consumer(sub->rk);
-	sub->q = rd_kafka_queue_get_consumer(sub->rk);
-	rd_kafka_queue_io_event_enable(sub->q, sub->wake[1], "c", 1);
-	kc->subs[kc->nsubs++] = sub;
-	*out = sub;
-	return 0;
-fail:
-	close(sub->wake[0]);
-	close(sub->wake[1]);
-	pthread_mutex_destroy(&sub->lock);
-	free(sub);
-	return CEB_ECONFIG;
 }
 
 /* The partition count of each topic a KafkaSource reads; they must exist (a source never creates
@@ -1583,7 +678,7 @@ static int kafka_start(void *ctx, char *errbuf, size_t errlen)
 	if (rc < 0)
 		return rc;
 	if (kc->producer) {
-		if (pthread_create(&kc->dr_thread, NULL, dr_main, kc) != 0)
+		if (pthread_create(&kc->dr_thread, NULL, kafka_dr_main, kc) != 0)
 			goto nothread;
 		kc->dr_running = 1;
 	}
@@ -1599,7 +694,7 @@ static int kafka_start(void *ctx, char *errbuf, size_t errlen)
 			         kc->topics[0], rd_kafka_err2str(err));
 			return CEB_EUNAVAIL;
 		}
-		if (pthread_create(&sub->thread, NULL, consumer_main, sub) != 0) {
+		if (pthread_create(&sub->thread, NULL, kafka_consumer_main, sub) != 0) {
 			rd_kafka_topic_partition_list_destroy(topics);
 			goto nothread;
 		}
@@ -1611,52 +706,6 @@ static int kafka_start(void *ctx, char *errbuf, size_t errlen)
 nothread:
 	snprintf(errbuf, errlen, "%s: cannot start a thread", kc->label);
 	return CEB_EIO;
-}
-
-static void sub_destroy(struct kafka_sub *sub)
-{
-	if (sub->running) {
-		atomic_store(&sub->stop, 1);
-		sub_wake(sub);
-		pthread_join(sub->thread, NULL);
-	}
-	if (sub->rk) {
-		/* Store the settled prefix; close commits it, leaves the group (its partitions go to
-		 * another member at once) and revokes: rebalance_cb frees the tracking. The queues we
-		 * hold must go first, or close waits for them. */
-		sub_store(sub);
-		pthread_mutex_lock(&sub->lock);
-		for (size_t i = 0; i < sub->nparts; i++) {
-			if (sub->parts[i]->q)
-				rd_kafka_queue_destroy(sub->parts[i]->q);
-			sub->parts[i]->q = NULL;
-		}
-		pthread_mutex_unlock(&sub->lock);
-		if (sub->q)
-			rd_kafka_queue_destroy(sub->q);
-		sub->q = NULL;
-		rd_kafka_consumer_close(sub->rk);
-	}
-	for (size_t i = 0; i < sub->nparts; i++)
-		part_release(sub, sub->parts[i]);
-	free(sub->parts);
-	while (sub->orphans) {
-		struct krec *r = sub->orphans;
-		list_remove(&sub->orphans, r);
-		rec_free(r);
-	}
-	free(sub->init);
-	if (sub->q)
-		rd_kafka_queue_destroy(sub->q);
-	if (sub->rk)
-		rd_kafka_destroy(sub->rk);
-	close(sub->wake[0]);
-	close(sub->wake[1]);
-	if (sub->skipped || sub->redelivered)
-		LOG_INFO(sub->label, "%lu record(s) skipped (not CloudEvents), %lu redelivered",
-		         sub->skipped, sub->redelivered);
-	pthread_mutex_destroy(&sub->lock);
-	free(sub);
 }
 
 /* Shutdown: every publish completes, no thread of ours runs afterwards; settle still works. */
@@ -1690,7 +739,7 @@ static void kafka_stop(void *ctx)
 		if (!sub->running)
 			continue;
 		atomic_store(&sub->stop, 1);
-		sub_wake(sub);
+		kafka_sub_wake(sub);
 		pthread_join(sub->thread, NULL);
 		sub->running = 0;
 	}
@@ -1706,7 +755,7 @@ static void kafka_destroy(void *ctx)
 	if (kc->producer)
 		rd_kafka_destroy(kc->producer);
 	for (size_t i = 0; i < kc->nsubs; i++)
-		sub_destroy(kc->subs[i]);
+		kafka_sub_destroy(kc->subs[i]);
 	free(kc->subs);
 	strv_free(kc->topic_keys, kc->topic_values, kc->ntopic_cfg);
 	strv_free(kc->pt_keys, kc->pt_values, kc->npt);
