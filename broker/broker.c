@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "broker/broker.h"
@@ -80,6 +81,29 @@ void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publis
 	ceb_event_unref(stored);
 }
 
+/* 128 random bits as hex: proves a request comes from this daemon (a delivery to its own ingress). */
+static int make_token(char *out, size_t sz)
+{
+	unsigned char r[16];
+
+	if (sz < 2 * sizeof(r) + 1 || getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+		return -1;
+	for (size_t i = 0; i < sizeof(r); i++)
+		snprintf(out + 2 * i, 3, "%02x", r[i]);
+	return 0;
+}
+
+bool ceb_daemon_is_internal(const struct ceb_daemon *dmn, const char *value)
+{
+	unsigned char diff = 0;
+
+	if (!value || strlen(value) != 32)
+		return false;
+	for (size_t i = 0; i < 32; i++) /* no early exit: the time says nothing about the token */
+		diff |= (unsigned char)(value[i] ^ dmn->token[i]);
+	return diff == 0;
+}
+
 /* A destination to a URL: a uri as given, a ref to a Broker of this daemon as its ingress URL. */
 static int resolve_dest(struct ceb_daemon *dmn, const struct ceb_dest *d, struct ceb_target *t)
 {
@@ -90,6 +114,7 @@ static int resolve_dest(struct ceb_daemon *dmn, const struct ceb_dest *d, struct
 		t->url = strdup(d->uri);
 		return t->url ? 0 : CEB_ENOMEM;
 	}
+	t->internal = true;
 	/* A wildcard listen address is reached on loopback (an IPv6 wildcard binds IPv6 only). */
 	if (strcmp(host, "0.0.0.0") == 0 || strcmp(host, "") == 0)
 		host = "127.0.0.1";
@@ -101,6 +126,28 @@ static int resolve_dest(struct ceb_daemon *dmn, const struct ceb_dest *d, struct
 		ceb_buf_printf(&b, "http://%s:%d/%s/%s", host, dmn->port, d->ref_ns, d->ref_name);
 	t->url = ceb_buf_steal(&b, NULL);
 	return t->url ? 0 : CEB_ENOMEM;
+}
+
+/* Two KafkaSources in one consumer group that read a topic in common share its partitions: each
+ * gets only part of the records. Legal in Kafka (and in Knative), rarely meant: say so. */
+static void warn_shared_groups(const struct ceb_config *cfg)
+{
+	for (const struct ceb_kafka_source_cfg *a = cfg->kafka_sources; a; a = a->next)
+		for (const struct ceb_kafka_source_cfg *b = a->next; b; b = b->next) {
+			if (strcmp(a->group, b->group) || strcmp(a->bootstrap, b->bootstrap))
+				continue;
+			for (size_t i = 0; i < a->ntopics; i++)
+				for (size_t j = 0; j < b->ntopics; j++)
+					if (strcmp(a->topics[i], b->topics[j]) == 0)
+						LOG_WARN("cebroker",
+						         "KafkaSources %s/%s and %s/%s share "
+						         "consumer "
+						         "group %s on topic %s: each gets only "
+						         "part of "
+						         "its records",
+						         a->ns, a->name, b->ns, b->name, a->group,
+						         a->topics[i]);
+		}
 }
 
 /* A new Broker or Kafka endpoint at the end of the daemon's list; NULL when out of memory. */
@@ -178,7 +225,7 @@ static int trigger_subscribe(struct ceb_trigger *trg, const struct ceb_settings 
 static struct ceb_broker *broker_of(struct ceb_daemon *dmn, const struct ceb_broker_cfg *bc)
 {
 	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
-		if (brk->cfg == bc)
+		if (brk->kind == CEB_EP_BROKER && brk->cfg == bc)
 			return brk;
 	return NULL;
 }
@@ -199,6 +246,12 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 	}
 	dmn->set = *set;
 	dmn->cfg = cfg;
+	if (make_token(dmn->token, sizeof(dmn->token)) < 0) {
+		snprintf(errbuf, errlen, "no random bytes for the internal token");
+		ceb_config_free(cfg);
+		free(dmn);
+		return CEB_EIO;
+	}
 	if (set->rate_limit > 0 &&
 	    !(dmn->rl = ceb_ratelimit_new(set->rate_limit, 2 * set->rate_limit, 65536)))
 		goto nomem;
@@ -268,6 +321,7 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 	}
 	/* A KafkaSource is a channel of its own with one delivery to its sink: no filter, and what
 	 * the sink answers is not an event to publish. */
+	warn_shared_groups(cfg);
 	for (const struct ceb_kafka_source_cfg *kc = cfg->kafka_sources; kc; kc = kc->next, i++) {
 		struct ceb_channel_cfg cc = {.ns = kc->ns, .name = kc->name, .kafka_source = kc};
 		struct ceb_broker *brk =
@@ -336,9 +390,9 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 		if (rc < 0)
 			return rc;
 	}
-	atomic_store(&dmn->ready, 1);
-	/* Sources last: what they read may go to a Broker or KafkaSink of ours, which must be
-	 * ready to take it. */
+	/* Sources last, once what they feed runs (their deliveries to our own Brokers and
+	 * KafkaSinks carry the internal token, which the ingress serves before it is ready). Ready
+	 * only when everything started: a start that fails must not have answered any 202. */
 	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
 		if (brk->kind != CEB_EP_KAFKA_SOURCE)
 			continue;
@@ -346,6 +400,7 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 		if (rc < 0)
 			return rc;
 	}
+	atomic_store(&dmn->ready, 1);
 	return 0;
 }
 

@@ -78,6 +78,7 @@ struct ceb_broker {
 /* Where a delivery goes: a URL (a ref to a Broker of this daemon resolves to its ingress URL). */
 struct ceb_target {
 	char *url;
+	bool internal; /* a ref to an endpoint of this daemon: sent with the internal token */
 };
 
 /* A delivery: a Trigger of a Broker, or a KafkaSource to its sink (no filter, replies discarded). */
@@ -111,6 +112,7 @@ struct ceb_daemon {
 	struct ceb_ratelimit *rl; /* NULL without --rate-limit */
 	int port;                 /* the port actually bound */
 	atomic_int draining;      /* SIGTERM seen: ingress answers 503 */
+	char token[33];           /* random, for deliveries to ourselves (CEB_INTERNAL_HEADER) */
 	atomic_int ready;
 	struct ceb_counters cnt; /* daemon-wide */
 };
@@ -141,6 +143,9 @@ void ceb_daemon_destroy(struct ceb_daemon *dmn);
 /* Write Prometheus text metrics. */
 struct ceb_buf;
 void ceb_daemon_metrics(struct ceb_daemon *dmn, struct ceb_buf *out);
+
+/* Whether a request header value is this daemon's internal token (NULL: no). */
+bool ceb_daemon_is_internal(const struct ceb_daemon *dmn, const char *value);
 
 /* Monotonic milliseconds. */
 uint64_t ceb_now_ms(void);

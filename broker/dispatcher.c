@@ -29,6 +29,7 @@
 #include "broker/error.h"
 #include "broker/http_binding.h"
 #include "broker/json_format.h"
+#include "broker/request.h"
 #include "broker/log.h"
 
 #define ERRORDATA_MAX 1024 /* bytes of the response body kept for knativeerrordata */
@@ -602,6 +603,8 @@ static int job_prepare(struct job *job)
 	if (!job->trg->discard_reply)
 		add_header(&hc, "Prefer", "reply");
 	add_header(&hc, "Kn-Namespace", job->trg->ns);
+	if ((job->dls ? &job->trg->dls : &job->trg->subscriber)->internal)
+		add_header(&hc, CEB_INTERNAL_HEADER, job->trg->brk->dmn->token);
 	tp = ceb_event_get(ev, "traceparent");
 	if (tp)
 		add_header(&hc, "traceparent", tp->value);

@@ -31,7 +31,7 @@ struct mhd_req {
 };
 
 static enum MHD_Result queue(struct MHD_Connection *conn, struct ceb_daemon *dmn, int status,
-			     const char *body, size_t len, const char *ctype, unsigned retry_after)
+                             const char *body, size_t len, const char *ctype, unsigned retry_after)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -57,7 +57,7 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct ceb_daemon *dmn
 
 /* The answer of a request: its reason as one line of text (nothing for 202). */
 static enum MHD_Result answer(struct MHD_Connection *conn, const struct ceb_request *req,
-			      struct MHD_Response *accepted)
+                              struct MHD_Response *accepted)
 {
 	char line[sizeof(req->reason) + 1];
 	int n;
@@ -68,14 +68,16 @@ static enum MHD_Result answer(struct MHD_Connection *conn, const struct ceb_requ
 		return MHD_queue_response(conn, 202, accepted);
 	if (req->status == 202)
 		return queue(conn, req->dmn, 202, "", 0, "text/plain", 0);
-	n = snprintf(line, sizeof(line), "%s\n", req->reason[0] ? req->reason : ceb_status_text(req->status));
+	n = snprintf(line, sizeof(line), "%s\n",
+	             req->reason[0] ? req->reason : ceb_status_text(req->status));
 	return queue(conn, req->dmn, req->status, line, (size_t)n, "text/plain; charset=utf-8",
-		     req->retry_after);
+	             req->retry_after);
 }
 
 static enum MHD_Result answer_options(struct MHD_Connection *conn)
 {
-	struct MHD_Response *resp = MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
+	struct MHD_Response *resp =
+	        MHD_create_response_from_buffer(0, (char *)"", MHD_RESPMEM_PERSISTENT);
 	enum MHD_Result ret;
 
 	if (!resp)
@@ -110,7 +112,7 @@ struct hdr_list {
 };
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
-				      const char *value)
+                                      const char *value)
 {
 	struct hdr_list *l = cls;
 
@@ -148,8 +150,8 @@ static void resume(void *arg)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version, const char *upload_data,
-				  size_t *upload_data_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
 	struct ceb_ingress *ing = cls;
 	struct mhd_req *mr = *con_cls;
@@ -159,9 +161,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (!mr) {
 		/* Headers are complete: route before reading any body. */
 		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							     MHD_HTTP_HEADER_CONTENT_LENGTH);
+		                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
 		enum ceb_route route;
 		enum MHD_Result ret;
 
@@ -171,14 +173,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		mr->conn = conn;
 		mr->ing = ing;
 		ceb_request_init(&mr->req, ing->dmn, suspend, resume, mr);
+		mr->req.internal = ceb_daemon_is_internal(
+		        ing->dmn,
+		        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, CEB_INTERNAL_HEADER));
 		route = ceb_request_route(&mr->req, method, url, cl, ci ? ci->client_addr : NULL);
 		if (route == CEB_ROUTE_BODY) {
 			*con_cls = mr;
 			return MHD_YES;
 		}
-		ret = route == CEB_ROUTE_OPTIONS ? answer_options(conn)
+		ret = route == CEB_ROUTE_OPTIONS   ? answer_options(conn)
 		      : route == CEB_ROUTE_METRICS ? answer_metrics(conn, ing->dmn)
-						   : answer(conn, &mr->req, ing->accepted);
+		                                   : answer(conn, &mr->req, ing->accepted);
 		ceb_request_fini(&mr->req);
 		free(mr);
 		return ret;
@@ -217,7 +222,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-			 enum MHD_RequestTerminationCode toe)
+                         enum MHD_RequestTerminationCode toe)
 {
 	struct mhd_req *mr = *con_cls;
 
@@ -241,10 +246,10 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 int ceb_ingress_start(struct ceb_daemon *dmn, struct ceb_ingress **out, int *port, char *errbuf,
-		      size_t errlen)
+                      size_t errlen)
 {
 	struct ceb_ingress *ing = calloc(1, sizeof(*ing));
-	struct addrinfo hints = { 0 }, *ai = NULL;
+	struct addrinfo hints = {0}, *ai = NULL;
 	char portstr[16];
 	const union MHD_DaemonInfo *info;
 	unsigned flags;
@@ -257,8 +262,8 @@ int ceb_ingress_start(struct ceb_daemon *dmn, struct ceb_ingress **out, int *por
 	ing->dmn = dmn;
 	/* The bytes queue() builds for a 202 (no body, Content-Type: text/plain), made once. */
 	ing->accepted = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-	if (!ing->accepted ||
-	    MHD_add_response_header(ing->accepted, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain") != MHD_YES) {
+	if (!ing->accepted || MHD_add_response_header(ing->accepted, MHD_HTTP_HEADER_CONTENT_TYPE,
+	                                              "text/plain") != MHD_YES) {
 		snprintf(errbuf, errlen, "out of memory");
 		rc = CEB_ENOMEM;
 		goto out;
@@ -272,22 +277,22 @@ int ceb_ingress_start(struct ceb_daemon *dmn, struct ceb_ingress **out, int *por
 		goto out;
 	}
 	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-		MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	        MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	ing->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, ing,
-		MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)dmn->set.ingress_threads,
-		MHD_OPTION_CONNECTION_LIMIT, dmn->set.max_connections,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, dmn->set.max_conn_per_ip,
-		MHD_OPTION_CONNECTION_TIMEOUT, dmn->set.idle_timeout_s,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, dmn->set.max_header_block,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, ing,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-		MHD_OPTION_END);
+	ing->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, ing, MHD_OPTION_SOCK_ADDR,
+	                            ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
+	                            (unsigned)dmn->set.ingress_threads, MHD_OPTION_CONNECTION_LIMIT,
+	                            dmn->set.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	                            dmn->set.max_conn_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+	                            dmn->set.idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	                            dmn->set.max_header_block, MHD_OPTION_NOTIFY_COMPLETED,
+	                            on_completed, ing, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+	                            MHD_OPTION_END);
 	if (!ing->mhd) {
-		snprintf(errbuf, errlen, "cannot listen on %s:%d (in use, or not an address of this host)",
-			 dmn->set.listen_host, dmn->set.listen_port);
+		snprintf(errbuf, errlen,
+		         "cannot listen on %s:%d (in use, or not an address of this host)",
+		         dmn->set.listen_host, dmn->set.listen_port);
 		goto out;
 	}
 	info = MHD_get_daemon_info(ing->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -317,8 +322,9 @@ void ceb_ingress_stop(struct ceb_ingress *ing)
 	while (atomic_load(&ing->suspended) > 0 && ceb_now_ms() < deadline)
 		usleep(1000);
 	if (atomic_load(&ing->suspended) > 0) {
-		LOG_ERR("ingress", "%d requests still suspended at exit; leaving the server to the OS",
-			atomic_load(&ing->suspended));
+		LOG_ERR("ingress",
+		        "%d requests still suspended at exit; leaving the server to the OS",
+		        atomic_load(&ing->suspended));
 		return;
 	}
 	if (ing->mhd)

@@ -108,10 +108,13 @@ enum ceb_route ceb_request_route(struct ceb_request *req, const char *method, co
 		return CEB_ROUTE_OPTIONS;
 	if (strcmp(method, "POST") != 0)
 		return refuse(req, 405, "only POST is allowed on a broker");
-	if (!atomic_load(&dmn->ready) || atomic_load(&dmn->draining))
+	/* A delivery of our own is served while draining: refusing it would fail an event this
+	 * daemon already acknowledged (a Trigger to a KafkaSink here, a KafkaSource to a Broker). */
+	if ((!atomic_load(&dmn->ready) || atomic_load(&dmn->draining)) && !req->internal)
 		return refuse(req, 503,
 		              atomic_load(&dmn->draining) ? "shutting down" : "not ready yet");
-	if (dmn->rl && !ceb_ratelimit_allow(dmn->rl, client, req->start_ms, &req->retry_after))
+	if (dmn->rl && !req->internal &&
+	    !ceb_ratelimit_allow(dmn->rl, client, req->start_ms, &req->retry_after))
 		return refuse(req, 429, "too many requests from this client (limit %g per second)",
 		              dmn->set.rate_limit);
 	if (content_length) {

@@ -44,8 +44,14 @@ struct ceb_request {
 	int worst;
 	bool waiting;
 	bool published; /* the publishes were started */
+	bool internal;  /* a delivery of this daemon to one of its own Brokers or KafkaSinks
+			   (header CEB_INTERNAL_HEADER with the daemon's token): served while not
+			   ready or draining, never rate limited */
 	size_t dropped; /* body bytes dropped after a refusal */
 };
+
+/* Carries the daemon's token on its deliveries to itself (refs to its Brokers and KafkaSinks). */
+#define CEB_INTERNAL_HEADER "Cebroker-Internal"
 
 void ceb_request_init(struct ceb_request *req, struct ceb_daemon *dmn,
                       ceb_request_suspend_f *suspend, ceb_request_resume_f *resume, void *arg);

@@ -292,13 +292,20 @@ static int endpoint_config(struct kafka_channel *kc, const struct ceb_channel_cf
 				goto nomem;
 		return 0;
 	}
-	/* A KafkaSink's topic is created only when numPartitions says how (Knative's rule). */
+	/* A KafkaSink's topic is created only when numPartitions and replicationFactor say how
+	 * (Knative's rule); otherwise it must exist. */
 	kc->topic = strdup(snk->topic);
 	if (!kc->topic)
 		goto nomem;
-	kc->external = snk->partitions == 0;
+	kc->external = !(snk->partitions && snk->replication);
+	if (kc->external && (snk->partitions || snk->replication))
+		LOG_WARN(kc->label,
+		         "spec.%s without spec.%s: topic %s is not created when missing (both are "
+		         "needed, as in Knative)",
+		         snk->partitions ? "numPartitions" : "replicationFactor",
+		         snk->partitions ? "replicationFactor" : "numPartitions", snk->topic);
 	kc->partitions = snk->partitions;
-	kc->replication = snk->replication ? snk->replication : DEFAULT_REPLICATION;
+	kc->replication = snk->replication;
 	kc->structured = snk->structured;
 	return 0;
 nomem:
@@ -401,8 +408,10 @@ static int topic_ensure(struct kafka_channel *kc, char *errbuf, size_t errlen)
 	if (kc->external) {
 		snprintf(errbuf, errlen, "%s: %stopic %s does not exist%s", kc->label,
 		         kc->role == ROLE_SINK ? "" : "external ", kc->topic,
-		         kc->role == ROLE_SINK ? " (set spec.numPartitions to have it created)"
-		                               : "");
+		         kc->role == ROLE_SINK
+		                 ? " (set spec.numPartitions and spec.replicationFactor "
+		                   "to have it created)"
+		                 : "");
 		return CEB_ECONFIG;
 	}
 	if (controller) {

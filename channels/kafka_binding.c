@@ -269,6 +269,8 @@ static int set_headers(struct ceb_event *ev, rd_kafka_headers_t *hdrs)
 	for (size_t i = 0; hdrs && rd_kafka_header_get_all(hdrs, i, &hname, &hval, &hlen) == 0;
 	     i++) {
 		size_t n = 11;
+		if (strcasecmp(hname, "content-type") == 0)
+			continue; /* it is the datacontenttype */
 		memcpy(name, "kafkaheader", 11);
 		for (const char *c = hname; *c && n < sizeof(name) - 1; c++) {
 			if (*c >= 'A' && *c <= 'Z')
@@ -321,8 +323,17 @@ int ceb_kafka_map_record(const rd_kafka_message_t *m, const char *ns, const char
 		snprintf(buf + n, sizeof(buf) - n, ".%03dZ", (int)(ts % 1000));
 		ceb_event_set(ev, "time", CEB_TYPE_TIMESTAMP, buf, strlen(buf), err, sizeof(err));
 	}
-	if (m->key && set_key(ev, m->key, m->key_len, key_type) == CEB_ENOMEM)
-		goto fail;
+	if (m->key) {
+		const struct ceb_attr *k;
+		if (set_key(ev, m->key, m->key_len, key_type) == CEB_ENOMEM)
+			goto fail;
+		/* Knative also sets partitionkey to the key: a KafkaSink or Kafka Broker downstream
+		 * then writes the record with the same key. */
+		if ((k = ceb_event_get(ev, "key")) &&
+		    ceb_event_set(ev, "partitionkey", CEB_TYPE_STRING, k->value, k->len, err,
+		                  sizeof(err)) == CEB_ENOMEM)
+			goto fail;
+	}
 	if (set_headers(ev, hdrs) < 0)
 		goto fail;
 	if (ct && ceb_media_type_valid(ct, ctlen)) {

@@ -38,9 +38,10 @@ int ceb_kafka_decode(const rd_kafka_message_t *m, struct ceb_event **out, char *
 /* A plain record as Knative's KafkaSource maps it: type dev.knative.kafka.event, source
  * /apis/v1/namespaces/<ns>/kafkasources/<name>#<topic>, subject partition:<p>#<offset>, id
  * partition:<p>/offset:<offset>, time the record's timestamp, the key as extension `key` (typed by
- * key_type; a key that does not fit its type goes as byte-array), each header as extension
- * kafkaheader<name> (name lower-cased, characters other than [a-z0-9] dropped), the value as data
- * with the content-type header as datacontenttype (application/json for a JSON value without one).
+ * key_type; a key that does not fit its type goes as byte-array) and as `partitionkey`, each header
+ * but content-type as extension kafkaheader<name> (name lower-cased, characters other than [a-z0-9]
+ * dropped), the value as data with the content-type header as datacontenttype (application/json for
+ * a JSON value without one).
  * 0 and a new event, or CEB_ENOMEM. */
 int ceb_kafka_map_record(const rd_kafka_message_t *m, const char *ns, const char *name,
                          enum ceb_key_type key_type, struct ceb_event **out);

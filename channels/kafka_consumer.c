@@ -36,6 +36,8 @@ enum rec_state {
 /* One record of one assigned partition: the handle a subscription settles. */
 struct krec {
 	struct kpart *part; /* NULL once its partition was revoked (an orphan) */
+	const char *topic;  /* its partition, also once an orphan */
+	int32_t pid;
 	int64_t offset;
 	struct ceb_event *ev; /* our reference while not DONE; NULL for a skipped record */
 	enum rec_state state;
@@ -52,6 +54,7 @@ struct kpart {
 	size_t cap, head, count;
 	size_t handed;   /* records at the front of the ring that were handed out at least once */
 	size_t inflight; /* INFLIGHT + FAILED */
+	size_t orphans;  /* records of an earlier assignment of this partition still in flight */
 	rd_kafka_queue_t
 	        *q; /* its own fetch queue: records stay in librdkafka until there is room */
 };
@@ -268,6 +271,11 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			}
 			p->topic = topic;
 			p->id = parts->elems[i].partition;
+			/* Got back while deliveries of its previous assignment are in flight: an
+			 * ordered subscription waits for them, or a record would overtake them. */
+			for (struct krec *o = sub->orphans; o; o = o->next)
+				if (o->pid == p->id && strcmp(o->topic, topic) == 0)
+					p->orphans++;
 			/* Records of each partition wait in its own queue, not the consumer queue, until
 			 * there is credit for them: librdkafka stops fetching a partition whose queue is
 			 * full (queued.min.messages), which bounds memory without pausing (a resume costs
@@ -326,12 +334,13 @@ static int sub_decode(struct kafka_sub *sub, const rd_kafka_message_t *m, struct
 		return ceb_kafka_decode(m, out, err, errlen);
 	if (ceb_kafka_is_cloudevent(m)) {
 		rc = ceb_kafka_decode(m, &ev, err, errlen);
-		if (rc < 0)
+		/* Consumer thread only: no lock for the counter. */
+		if (rc < 0 && (++sub->invalid <= SKIP_LOG_FIRST || sub->invalid % 1000 == 0))
 			LOG_WARN(sub->label,
 			         "record %s/%d/%lld claims to be a CloudEvent but is not (%s): "
-			         "sent as a plain record",
+			         "sent as a plain record (%lu so far)",
 			         rd_kafka_topic_name(m->rkt), (int)m->partition,
-			         (long long)m->offset, err);
+			         (long long)m->offset, err, sub->invalid);
 	}
 	if (!ev && (rc = ceb_kafka_map_record(m, src->ns, src->name, src->key_type, &ev)) < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -376,6 +385,8 @@ static void sub_take(struct kafka_sub *sub, rd_kafka_message_t *m)
 		return;
 	}
 	r->part = p;
+	r->topic = p->topic;
+	r->pid = p->id;
 	r->offset = m->offset;
 	if (rc < 0) {
 		/* Not a CloudEvent: nobody can deliver it, so it counts as settled. */
@@ -472,7 +483,8 @@ static size_t sub_pump(struct kafka_sub *sub, int *wait_ms)
 			struct krec *r;
 			while (p->handed < p->count && part_at(p, p->handed)->state == REC_DONE)
 				p->handed++; /* skipped records: not CloudEvents */
-			if (p->handed == p->count || (sub->cfg.ordered && p->inflight))
+			if (p->handed == p->count ||
+			    (sub->cfg.ordered && (p->inflight || p->orphans)))
 				continue;
 			r = part_at(p, p->handed++);
 			r->state = REC_INFLIGHT;
@@ -552,8 +564,11 @@ void kafka_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
 	if (!r->part) {
 		/* Its partition went to another consumer, which reads it again from the committed
 		 * offset: this settle only gives back the credit. */
+		struct kpart *p = sub_part(sub, r->topic, r->pid);
 		list_remove(&sub->orphans, r);
 		sub->inflight--;
+		if (p && p->orphans)
+			p->orphans--;
 		rec_free(r);
 	} else if (how == CEB_SETTLE_DONE) {
 		r->state = REC_DONE;

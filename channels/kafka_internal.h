@@ -55,6 +55,8 @@ struct kafka_sub {
 	struct kinit *init;   /* where a new group starts (offset -1: it has offsets) */
 	size_t ninit;
 	unsigned long skipped; /* records that were not CloudEvents */
+	unsigned long
+	        invalid; /* KafkaSource: records that claimed to be CloudEvents and were not */
 	unsigned long redelivered;
 };
 

@@ -362,7 +362,7 @@ def kafka_source_yaml(name, bootstrap, topics, sink, namespace="default", api="v
 
 
 def kafka_sink_yaml(name, bootstrap, topic, namespace="default", content_mode=None,
-                    partitions=None):
+                    partitions=None, replication=None):
     y = "apiVersion: eventing.knative.dev/v1alpha1\nkind: KafkaSink\nmetadata:\n  name: %s\n" % name
     y += "  namespace: %s\nspec:\n  topic: %s\n  bootstrapServers:\n" % (namespace, topic)
     y += "".join("  - %s\n" % b for b in bootstrap.split(","))
@@ -370,6 +370,8 @@ def kafka_sink_yaml(name, bootstrap, topic, namespace="default", content_mode=No
         y += "  contentMode: %s\n" % content_mode
     if partitions:
         y += "  numPartitions: %d\n" % partitions
+    if replication:
+        y += "  replicationFactor: %d\n" % replication
     return y + "---\n"
 
 

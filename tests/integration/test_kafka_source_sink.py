@@ -61,6 +61,7 @@ class Source(unittest.TestCase):
         self.assertEqual(r.ce("source"), "/apis/v1/namespaces/default/kafkasources/orders#src-plain")
         self.assertEqual(r.ce("specversion"), "1.0")
         self.assertEqual(r.ce("key"), "customer-7")
+        self.assertEqual(r.ce("partitionkey"), "customer-7", "as Knative: the key is the partition key")
         self.assertEqual(r.ce("kafkaheaderxtraceid"), "abc-1")
         self.assertEqual(r.ce("kafkaheaderretries"), "2")
         self.assertRegex(r.ce("time"), r"^20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -177,7 +178,7 @@ class Sink(unittest.TestCase):
         cfg += kafka_sink_yaml("bin", k.bootstrap, "sink-bin")
         cfg += kafka_sink_yaml("str", k.bootstrap, "sink-str", content_mode="structured")
         cfg += kafka_sink_yaml("dls", k.bootstrap, "sink-dls")
-        cfg += kafka_sink_yaml("made", k.bootstrap, "sink-made", partitions=2)
+        cfg += kafka_sink_yaml("made", k.bootstrap, "sink-made", partitions=2, replication=1)
         cfg += trigger_yaml("to-sink", s.at("/unused"), filter_attrs={"type": "com.example.order"})
         cfg = cfg.replace("    uri: %s\n" % s.at("/unused"),
                           "    ref:\n      apiVersion: eventing.knative.dev/v1alpha1\n"
@@ -244,6 +245,31 @@ class Sink(unittest.TestCase):
         self.assertEqual(hd["ce_knativeerrorcode"], "400")
         self.assertEqual(hd["ce_knativeerrordata"], "YmFkIG9yZGVy")  # base64("bad order")
 
+    def test_sigterm_still_delivers_to_a_kafka_sink_of_the_same_daemon(self):
+        # Kafka answers slowly: the ordered Trigger still has events to hand to the KafkaSink when
+        # SIGTERM comes. The ingress refuses outside posts from then on, not the daemon's own.
+        kafka = KafkaMock(brokers=1)
+        try:
+            kafka.cmd("topic drain-out 1")
+            cfg = broker_yaml("default") + trigger_yaml("t", "http://unused/", annotations={
+                "kafka.eventing.knative.dev/delivery.order": "ordered"}).replace(
+                "    uri: http://unused/\n", "    ref:\n      apiVersion: eventing.knative.dev/v1alpha1\n"
+                "      kind: KafkaSink\n      name: out\n")
+            cfg += kafka_sink_yaml("out", kafka.bootstrap, "drain-out")
+            d = Daemon(cfg, args=["--drain-timeout", "20000"])
+            kafka.cmd("rtt all 600")
+            for i in range(5):
+                st, _, body = d.post("/default/default", binary_headers(id="drain-%d" % i), b"x")
+                self.assertEqual(st, 202, body)
+            time.sleep(0.5)
+            d.stop()
+            self.assertNotIn("dropped", d.log())
+            kafka.cmd("rtt all 0")
+            ids = sorted(r["headers"]["ce_id"] for r in kcat_read(kafka.bootstrap, "drain-out"))
+            self.assertEqual(ids, ["drain-%d" % i for i in range(5)])
+        finally:
+            kafka.close()
+
     def test_sink_with_num_partitions_gets_its_topic(self):
         st, _, body = self.d.post("/default/made", binary_headers(id="m-1"), b"m")
         self.assertEqual(st, 202, body)
@@ -257,10 +283,32 @@ class StartErrors(unittest.TestCase):
             with self.assertRaises(AssertionError) as cm:
                 Daemon(kafka_sink_yaml("nope", kafka.bootstrap, "no-such-topic"))
             self.assertIn("kafkasink default/nope: topic no-such-topic does not exist (set "
-                          "spec.numPartitions to have it created)", str(cm.exception))
+                          "spec.numPartitions and spec.replicationFactor to have it created)",
+                          str(cm.exception))
             with self.assertRaises(AssertionError) as cm:
                 Daemon(kafka_source_yaml("src", kafka.bootstrap, ["absent"], "http://127.0.0.1:1/"))
             self.assertIn("kafkasource default/src: topic absent does not exist", str(cm.exception))
+        finally:
+            kafka.close()
+
+
+class SharedGroup(unittest.TestCase):
+    def test_two_sources_sharing_a_group_on_a_topic_get_a_warning(self):
+        kafka = KafkaMock()
+        try:
+            kafka.cmd("topic shared 2")
+            cfg = kafka_source_yaml("a", kafka.bootstrap, ["shared"], "http://127.0.0.1:1/a",
+                                    extra="consumerGroup: g\n")
+            cfg += kafka_source_yaml("b", kafka.bootstrap, ["other", "shared"], "http://127.0.0.1:1/b",
+                                     extra="consumerGroup: g\n")
+            cfg += kafka_source_yaml("c", kafka.bootstrap, ["shared"], "http://127.0.0.1:1/c")
+            kafka.cmd("topic other 1")
+            d = Daemon(cfg)
+            d.stop()
+            warnings = [l for l in d.log().splitlines() if "share consumer group" in l]
+            self.assertEqual(len(warnings), 1, d.log())
+            self.assertIn("KafkaSources default/a and default/b share consumer group g on topic shared",
+                          warnings[0])
         finally:
             kafka.close()
 

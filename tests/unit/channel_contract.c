@@ -315,7 +315,15 @@ START_TEST(test_subscriptions_receive_only_what_their_filter_can_match)
 		ceb_event_unref(ev);
 	}
 	ck_assert_uint_eq(collector_wait(&call, 10, be->wait_ms), 10);
-	collector_wait(&ca, 10, 200);
+	/* Each subscription is on its own: "only-a" may lag behind "all" (a Kafka consumer group of
+	 * its own joins when it joins). A prefiltering channel hands it the 5 matching events and
+	 * no more; another hands it all 10. */
+	if (fx.ch.ops->prefilters(fx.ch.ctx)) {
+		collector_wait(&ca, 5, be->wait_ms);
+		collector_wait(&ca, 6, 200);
+	} else {
+		collector_wait(&ca, 10, be->wait_ms);
+	}
 	/* A channel may hand everything and let the dispatcher filter, or prefilter: either way what
 	 * a consumer delivers is exactly the matching half. */
 	ck_assert_uint_eq(matching(&ca, fx.flt_a), 5);

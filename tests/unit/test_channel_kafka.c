@@ -1059,7 +1059,9 @@ START_TEST(test_a_kafka_source_maps_plain_records_keys_and_headers_as_knative_do
 	ck_assert_int_eq((int)len, 10);
 	ck_assert_int_eq(memcmp(data, "plain text", len), 0);
 	ck_assert_str_eq(attr(&c_int, 2, "key"), "AQID"); /* 3 bytes: no int, byte-array */
+	ck_assert_str_eq(attr(&c_int, 0, "partitionkey"), "-2");
 	ck_assert_str_eq(attr(&c_int, 3, "datacontenttype"), "text/x-pi");
+	ck_assert_str_eq(attr(&c_int, 3, "kafkaheadercontenttype"), "(none)");
 	ck_assert_str_eq(attr(&c_int, 4, "type"), "dev.knative.kafka.event");
 	ck_assert_str_eq(attr(&c_int, 4, "kafkaheadercetype"), "t");
 	ck_assert_str_eq(attr(&c_int, 4, "key"), "(none)");
@@ -1174,6 +1176,89 @@ static void raw_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	else
 		rd_kafka_assign(rk, NULL);
 }
+
+/* A consumer in the group of `group`, subscribed to topic: a second member. */
+static rd_kafka_t *other_member(const char *group, const char *topic)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *sub;
+	rd_kafka_t *rk;
+	char err[256];
+
+	ck_assert_int_eq(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err)),
+	                 0);
+	rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
+	rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err));
+	rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err));
+	rd_kafka_conf_set(conf, "session.timeout.ms", "6000", err, sizeof(err));
+	rd_kafka_conf_set(conf, "heartbeat.interval.ms", "500", err, sizeof(err));
+	rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
+	rd_kafka_conf_set_rebalance_cb(conf, raw_rebalance);
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	ck_assert_ptr_nonnull(rk);
+	rd_kafka_poll_set_consumer(rk);
+	sub = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
+	ck_assert_int_eq(rd_kafka_subscribe(rk, sub), 0);
+	rd_kafka_topic_partition_list_destroy(sub);
+	return rk;
+}
+
+START_TEST(test_ordered_partition_got_back_waits_for_the_deliveries_of_its_previous_assignment)
+{
+	const char *topic = "knative-broker-kafka-back";
+	struct chan ch;
+	struct coll c;
+	rd_kafka_t *other;
+	int got = -1, mine;
+	char id[32];
+	struct timespec t0, t;
+
+	mock_cmd("topic knative-broker-kafka-back 2");
+	chan_open(&ch, "back",
+	          (const char *const[]){"librdkafka.session.timeout.ms", "6000",
+	                                "librdkafka.heartbeat.interval.ms", "500", NULL});
+	chan_sub(&ch, "back", 100, true, &c);
+	chan_start(&ch);
+	for (int p = 0; p < 2; p++)
+		for (int o = 0; o < 3; o++) {
+			snprintf(id, sizeof(id), "p%d-%d", p, o);
+			raw_produce(topic, p, "x",
+			            (const char *const[]){"ce_specversion", "1.0", "ce_id", id,
+			                                  "ce_type", "t", "ce_source", "/s", NULL});
+		}
+	/* ordered: the first record of each partition, and nothing more until they settle */
+	ck_assert_uint_eq(coll_wait(&c, 2, WAIT_MS), 2);
+	ck_assert_uint_eq(coll_wait(&c, 3, 1000), 2);
+	/* A second member joins: both partitions are revoked while p0-0 and p1-0 are in flight,
+	 * then one comes back to us. */
+	other = other_member("knative-trigger-kafka-back", topic);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (got < 0) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(other, 100);
+		if (m && !m->err)
+			got = m->partition;
+		if (m)
+			rd_kafka_message_destroy(m);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		ck_assert_int_lt(t.tv_sec - t0.tv_sec, 30);
+	}
+	mine = 1 - got;
+	/* Our partition came back, its first record still in flight from before: nothing of it
+	 * may be handed out now, or it would overtake (and duplicate) that delivery. */
+	ck_assert_uint_eq(coll_wait(&c, 3, 3000), 2);
+	settle_all(&ch, &c);
+	/* Settled: the partition goes on from its committed offset, in order. */
+	ck_assert_uint_eq(coll_wait(&c, 3, WAIT_MS), 3);
+	snprintf(id, sizeof(id), "p%d-0", mine);
+	ck_assert_str_eq(coll_id(&c, 2), id);
+	rd_kafka_consumer_close(other);
+	rd_kafka_destroy(other);
+	settle_all(&ch, &c);
+	coll_free(&c);
+	chan_close(&ch);
+}
+END_TEST
 
 START_TEST(test_after_a_rebalance_only_the_settled_prefix_is_committed_and_late_settles_are_ignored)
 {
@@ -1291,6 +1376,9 @@ int main(void)
 	tcase_add_test(
 	        tk,
 	        test_after_a_rebalance_only_the_settled_prefix_is_committed_and_late_settles_are_ignored);
+	tcase_add_test(
+	        tk,
+	        test_ordered_partition_got_back_waits_for_the_deliveries_of_its_previous_assignment);
 	tcase_add_test(tk, test_a_kafka_source_maps_plain_records_keys_and_headers_as_knative_does);
 	tcase_add_test(tk, test_a_kafka_source_with_initial_offset_latest_starts_at_the_end);
 	tcase_add_test(tk, test_a_kafka_sink_writes_structured_mode_and_refuses_subscriptions);
