@@ -5,7 +5,9 @@ independent Kafka client on the other side:
 - initialOffset earliest and latest; offsets committed only after the sink accepted (a record the
   sink refused comes back after a restart, an accepted one does not);
 - Kafka Broker -> Trigger -> KafkaSink (ref) -> topic, read back with kcat, in binary and structured
-  content mode; a KafkaSink as dead-letter sink; POST /<ns>/<sink> answered 202 only once stored."""
+  content mode; a KafkaSink as dead-letter sink; POST /<ns>/<sink> answered 202 only once stored;
+  topic -> KafkaSource -> KafkaSink -> topic keeps the record key; SIGTERM does not cut the daemon's
+  own deliveries to its KafkaSink."""
 
 import json
 import os
@@ -172,6 +174,8 @@ class Sink(unittest.TestCase):
         k.cmd("topic sink-bin 3")
         k.cmd("topic sink-str 1")
         k.cmd("topic sink-dls 1")
+        k.cmd("topic bridge-in 2")
+        k.cmd("topic bridge-out 1")
         cls.sub = s = Subscriber()
         s.responses["/broken"] = [(400, {"Content-Type": "text/plain"}, b"bad order")]
         cfg = kafka_broker_yaml(k.bootstrap)
@@ -179,6 +183,9 @@ class Sink(unittest.TestCase):
         cfg += kafka_sink_yaml("str", k.bootstrap, "sink-str", content_mode="structured")
         cfg += kafka_sink_yaml("dls", k.bootstrap, "sink-dls")
         cfg += kafka_sink_yaml("made", k.bootstrap, "sink-made", partitions=2, replication=1)
+        # topic to topic: a KafkaSource whose sink is a KafkaSink of the same daemon
+        cfg += kafka_sink_yaml("bridge-out", k.bootstrap, "bridge-out")
+        cfg += kafka_source_yaml("bridge", k.bootstrap, ["bridge-in"], ("KafkaSink", "bridge-out"))
         cfg += trigger_yaml("to-sink", s.at("/unused"), filter_attrs={"type": "com.example.order"})
         cfg = cfg.replace("    uri: %s\n" % s.at("/unused"),
                           "    ref:\n      apiVersion: eventing.knative.dev/v1alpha1\n"
@@ -269,6 +276,19 @@ class Sink(unittest.TestCase):
             self.assertEqual(ids, ["drain-%d" % i for i in range(5)])
         finally:
             kafka.close()
+
+    def test_a_source_bridges_a_topic_to_a_kafka_sink_with_its_key(self):
+        kcat_write(self.kafka.bootstrap, "bridge-in", "payload-1", key="acct-3",
+                   headers={"origin": "billing"})
+        rec = wait_for(lambda: kcat_read(self.kafka.bootstrap, "bridge-out") or None, 30,
+                       interval=0.5, what="a record in bridge-out")[0]
+        hd = rec["headers"]
+        self.assertEqual(rec["key"], "acct-3", "the record key survives the hop (partitionkey)")
+        self.assertEqual(rec["payload"], "payload-1")
+        self.assertEqual(hd["ce_type"], "dev.knative.kafka.event")
+        self.assertEqual(hd["ce_source"], "/apis/v1/namespaces/default/kafkasources/bridge#bridge-in")
+        self.assertEqual(hd["ce_kafkaheaderorigin"], "billing")
+        self.assertEqual(hd["ce_key"], "acct-3")
 
     def test_sink_with_num_partitions_gets_its_topic(self):
         st, _, body = self.d.post("/default/made", binary_headers(id="m-1"), b"m")
