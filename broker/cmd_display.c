@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,30 +107,6 @@ struct display_headers {
 	size_t n, cap;
 };
 
-static void display_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void display_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("cebroker display: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static int display_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int display_usage_error(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return ceb_cmd_usage_error("display", "%s", msg);
-}
-
 static int display_parse_ulong(const char *s, unsigned long min, unsigned long max,
                                unsigned long *out)
 {
@@ -170,7 +145,8 @@ static int display_parse_args(int argc, char **argv, struct display_opts *o)
 		case OPT_LISTEN: o->listen = val; break;
 		case OPT_STATUS:
 			if (display_parse_ulong(val, 200, 599, &v) < 0)
-				return display_usage_error(
+				return ceb_cmd_usage_error(
+				        "display",
 				        "--status must be an HTTP status from 200 "
 				        "to 599, not '%s'",
 				        val);
@@ -178,7 +154,8 @@ static int display_parse_args(int argc, char **argv, struct display_opts *o)
 			break;
 		case OPT_COUNT:
 			if (display_parse_ulong(val, 1, (unsigned long)-1, &v) < 0)
-				return display_usage_error("--count must be a positive number, not "
+				return ceb_cmd_usage_error("display",
+				                           "--count must be a positive number, not "
 				                           "'%s'",
 				                           val);
 			o->count = v;
@@ -565,7 +542,8 @@ static enum MHD_Result display_event_request(struct display *dsp, struct MHD_Con
 		goto rejected;
 	for (i = 0; i < nevs; i++) {
 		if (display_print(dsp, evs[i]) < 0)
-			display_error("cannot print an event: %s", ceb_strerror(CEB_ENOMEM));
+			ceb_cmd_error("display", "cannot print an event: %s",
+			              ceb_strerror(CEB_ENOMEM));
 		dsp->seen++;
 	}
 	if (dsp->opts.count && dsp->seen >= dsp->opts.count) {
@@ -578,7 +556,7 @@ rejected:
 	status = display_status_for(rc);
 	if (!errbuf[0])
 		snprintf(errbuf, sizeof(errbuf), "%s", ceb_strerror(rc));
-	display_error("rejected POST %s (%u): %s", url, status, errbuf);
+	ceb_cmd_error("display", "rejected POST %s (%u): %s", url, status, errbuf);
 	snprintf(reason, sizeof(reason), "%s\n", errbuf);
 	ret = display_reply(conn, status, reason, 0);
 out:
@@ -676,9 +654,9 @@ int ceb_cmd_display(int argc, char **argv)
 
 	rc = display_listen(dsp.opts.listen, &fd, &family, errbuf, sizeof(errbuf));
 	if (rc == CEB_EINVAL)
-		return display_usage_error("--listen: %s", errbuf);
+		return ceb_cmd_usage_error("display", "--listen: %s", errbuf);
 	if (rc < 0) {
-		display_error("%s", errbuf);
+		ceb_cmd_error("display", "%s", errbuf);
 		return DISPLAY_EXIT_FAIL;
 	}
 	/* Block the stop signals before MHD starts its thread, which inherits the mask, so that
@@ -688,7 +666,7 @@ int ceb_cmd_display(int argc, char **argv)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, DISPLAY_SIG_DONE);
 	if (pthread_sigmask(SIG_BLOCK, &set, &old) != 0) {
-		display_error("cannot block signals");
+		ceb_cmd_error("display", "cannot block signals");
 		rc = DISPLAY_EXIT_FAIL;
 		goto out;
 	}
@@ -701,7 +679,7 @@ int ceb_cmd_display(int argc, char **argv)
 	                     DISPLAY_CONNECTION_TIMEOUT, MHD_OPTION_NOTIFY_COMPLETED,
 	                     display_completed, &dsp, MHD_OPTION_END);
 	if (!d) {
-		display_error("cannot start the HTTP server on %s", dsp.opts.listen);
+		ceb_cmd_error("display", "cannot start the HTTP server on %s", dsp.opts.listen);
 		rc = DISPLAY_EXIT_FAIL;
 		goto out;
 	}

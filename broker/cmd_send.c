@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,31 +118,6 @@ struct send_xfer {
 	int truncated;
 };
 
-/* The error paths all print "cebroker send: ..." so a user can tell which tool spoke. */
-static void send_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void send_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("cebroker send: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-static int send_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int send_usage_error(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return ceb_cmd_usage_error("send", "%s", msg);
-}
-
 /* Accepts "--opt value" and "--opt=value". Returns 0 or SEND_EXIT_USAGE after saying why. */
 static int send_parse_args(int argc, char **argv, struct send_opts *o)
 {
@@ -178,8 +152,9 @@ static int send_parse_args(int argc, char **argv, struct send_opts *o)
 			else if (strcmp(val, "structured") == 0)
 				o->mode = CEB_HTTP_STRUCTURED;
 			else
-				return send_usage_error(
-				        "--mode must be binary or structured, not '%s'", val);
+				return ceb_cmd_usage_error(
+				        "send", "--mode must be binary or structured, not '%s'",
+				        val);
 			break;
 		case OPT_VERBOSE: o->verbose = 1; break;
 		case OPT_HELP: o->help = 1; break;
@@ -188,11 +163,11 @@ static int send_parse_args(int argc, char **argv, struct send_opts *o)
 	if (o->help)
 		return 0;
 	if (!o->to)
-		return send_usage_error("--to URL is required");
+		return ceb_cmd_usage_error("send", "--to URL is required");
 	if (!o->type)
-		return send_usage_error("--type is required");
+		return ceb_cmd_usage_error("send", "--type is required");
 	if (o->data && o->data_file)
-		return send_usage_error("--data and --data-file cannot both be given");
+		return ceb_cmd_usage_error("send", "--data and --data-file cannot both be given");
 	return 0;
 }
 
@@ -236,7 +211,7 @@ static int send_read_file(const char *path, struct ceb_buf *buf)
 
 	fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		send_error("cannot open '%s': %s", path, strerror(errno));
+		ceb_cmd_error("send", "cannot open '%s': %s", path, strerror(errno));
 		return CEB_EIO;
 	}
 	for (;;) {
@@ -244,7 +219,7 @@ static int send_read_file(const char *path, struct ceb_buf *buf)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			send_error("cannot read '%s': %s", path, strerror(errno));
+			ceb_cmd_error("send", "cannot read '%s': %s", path, strerror(errno));
 			rc = CEB_EIO;
 			goto out;
 		}
@@ -252,7 +227,7 @@ static int send_read_file(const char *path, struct ceb_buf *buf)
 			break;
 		rc = ceb_buf_append(buf, chunk, (size_t)n);
 		if (rc < 0) {
-			send_error("'%s': %s", path, ceb_strerror(rc));
+			ceb_cmd_error("send", "'%s': %s", path, ceb_strerror(rc));
 			goto out;
 		}
 	}
@@ -291,12 +266,13 @@ static int send_set_ext(struct ceb_event *ev, const char *spec)
 	size_t nlen, k;
 
 	if (!eq)
-		return send_usage_error("--ext '%s': expected NAME=VALUE or NAME:TYPE=VALUE", spec);
+		return ceb_cmd_usage_error(
+		        "send", "--ext '%s': expected NAME=VALUE or NAME:TYPE=VALUE", spec);
 	value = eq + 1;
 	colon = memchr(spec, ':', (size_t)(eq - spec));
 	nlen = (size_t)((colon ? colon : eq) - spec);
 	if (nlen == 0 || nlen >= sizeof(name))
-		return send_usage_error("--ext '%s': bad extension name", spec);
+		return ceb_cmd_usage_error("send", "--ext '%s': bad extension name", spec);
 	memcpy(name, spec, nlen);
 	name[nlen] = '\0';
 	if (colon) {
@@ -311,7 +287,8 @@ static int send_set_ext(struct ceb_event *ev, const char *spec)
 			}
 		}
 		if (!t)
-			return send_usage_error(
+			return ceb_cmd_usage_error(
+			        "send",
 			        "--ext '%s': unknown type '%.*s' (string, int, bool, "
 			        "uri, urlref, time or binary)",
 			        spec, (int)tlen, colon + 1);
@@ -319,11 +296,12 @@ static int send_set_ext(struct ceb_event *ev, const char *spec)
 	}
 	for (k = 0; k < sizeof(send_core_attrs) / sizeof(send_core_attrs[0]); k++) {
 		if (strcmp(name, send_core_attrs[k]) == 0)
-			return send_usage_error(
-			        "--ext: '%s' is not an extension; use its own option", name);
+			return ceb_cmd_usage_error(
+			        "send", "--ext: '%s' is not an extension; use its own option",
+			        name);
 	}
 	if (ceb_event_set(ev, name, type, value, strlen(value), errbuf, sizeof(errbuf)) < 0)
-		return send_usage_error("--ext '%s': %s", spec, errbuf);
+		return ceb_cmd_usage_error("send", "--ext '%s': %s", spec, errbuf);
 	return 0;
 }
 
@@ -333,7 +311,7 @@ static int send_set_attr(struct ceb_event *ev, const char *name, const char *val
 
 	if (ceb_event_set(ev, name, CEB_TYPE_STRING, value, strlen(value), errbuf, sizeof(errbuf)) <
 	    0)
-		return send_usage_error("%s", errbuf);
+		return ceb_cmd_usage_error("send", "%s", errbuf);
 	return 0;
 }
 
@@ -376,13 +354,13 @@ static int send_build_event(const struct send_opts *o, struct ceb_event **evp)
 
 	ev = ceb_event_new();
 	if (!ev) {
-		send_error("%s", ceb_strerror(CEB_ENOMEM));
+		ceb_cmd_error("send", "%s", ceb_strerror(CEB_ENOMEM));
 		return SEND_EXIT_USAGE;
 	}
 	if (send_set_attr(ev, "specversion", "1.0"))
 		goto out;
 	if (!o->id && send_uuid4(id, sizeof(id)) < 0) {
-		send_error("cannot make a random id: %s", strerror(errno));
+		ceb_cmd_error("send", "cannot make a random id: %s", strerror(errno));
 		goto out;
 	}
 	if (send_set_attr(ev, "id", o->id ? o->id : id) ||
@@ -396,7 +374,7 @@ static int send_build_event(const struct send_opts *o, struct ceb_event **evp)
 
 		if (strcmp(t, "now") == 0) {
 			if (send_time_now(now, sizeof(now)) < 0) {
-				send_error("cannot read the clock: %s", strerror(errno));
+				ceb_cmd_error("send", "cannot read the clock: %s", strerror(errno));
 				goto out;
 			}
 			t = now;
@@ -432,7 +410,8 @@ static int send_build_event(const struct send_opts *o, struct ceb_event **evp)
 			if (send_trim_json(&dp, &dlen))
 				flags |= CEB_DATA_JSON;
 			else if (o->mode == CEB_HTTP_STRUCTURED) {
-				rc = send_usage_error(
+				rc = ceb_cmd_usage_error(
+				        "send",
 				        "the data is not valid JSON, which structured mode "
 				        "needs for content type '%s'; fix the data or set "
 				        "--content-type",
@@ -441,12 +420,12 @@ static int send_build_event(const struct send_opts *o, struct ceb_event **evp)
 			}
 		}
 		if (ceb_event_set_data(ev, dp, dlen, flags) < 0) {
-			send_error("%s", ceb_strerror(CEB_ENOMEM));
+			ceb_cmd_error("send", "%s", ceb_strerror(CEB_ENOMEM));
 			goto out;
 		}
 	}
 	if (ceb_event_validate(ev, NULL, errbuf, sizeof(errbuf)) < 0) {
-		rc = send_usage_error("%s", errbuf);
+		rc = ceb_cmd_usage_error("send", "%s", errbuf);
 		goto out;
 	}
 	*evp = ev;
@@ -590,17 +569,21 @@ static void send_report_curl_error(CURL *curl, CURLcode cc, const char *url, con
 	switch (cc) {
 	case CURLE_COULDNT_CONNECT:
 		if (oserr == ECONNREFUSED || oserr == 0)
-			send_error("connection refused: %s", url);
+			ceb_cmd_error("send", "connection refused: %s", url);
 		else
-			send_error("cannot connect (%s): %s", strerror((int)oserr), url);
+			ceb_cmd_error("send", "cannot connect (%s): %s", strerror((int)oserr), url);
 		break;
-	case CURLE_COULDNT_RESOLVE_HOST: send_error("cannot resolve host: %s", url); break;
-	case CURLE_OPERATION_TIMEDOUT: send_error("timed out: %s", url); break;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		ceb_cmd_error("send", "cannot resolve host: %s", url);
+		break;
+	case CURLE_OPERATION_TIMEDOUT: ceb_cmd_error("send", "timed out: %s", url); break;
 	case CURLE_UNSUPPORTED_PROTOCOL:
-		send_error("unsupported URL scheme (use http:// or https://): %s", url);
+		ceb_cmd_error("send", "unsupported URL scheme (use http:// or https://): %s", url);
 		break;
-	case CURLE_URL_MALFORMAT: send_error("malformed URL: %s", url); break;
-	default: send_error("%s: %s", *detail ? detail : curl_easy_strerror(cc), url); break;
+	case CURLE_URL_MALFORMAT: ceb_cmd_error("send", "malformed URL: %s", url); break;
+	default:
+		ceb_cmd_error("send", "%s: %s", *detail ? detail : curl_easy_strerror(cc), url);
+		break;
 	}
 }
 
@@ -619,20 +602,22 @@ static int send_post(const struct send_opts *o, const struct ceb_event *ev)
 	int rc = SEND_EXIT_USAGE, err;
 
 	if (o->mode == CEB_HTTP_BINARY && !ceb_http_binary_possible(ev)) {
-		rc = send_usage_error("content type '%s' cannot travel in binary mode; use --mode "
-		                      "structured",
-		                      ceb_event_content_type(ev));
+		rc = ceb_cmd_usage_error(
+		        "send",
+		        "content type '%s' cannot travel in binary mode; use --mode "
+		        "structured",
+		        ceb_event_content_type(ev));
 		goto out;
 	}
 	err = ceb_http_encode_headers(ev, o->mode, send_add_header, &x);
 	if (err < 0) {
-		send_error("cannot encode the event: %s", ceb_strerror(err));
+		ceb_cmd_error("send", "cannot encode the event: %s", ceb_strerror(err));
 		goto out;
 	}
 	if (o->mode == CEB_HTTP_STRUCTURED) {
 		err = ceb_json_encode(ev, &body);
 		if (err < 0) {
-			send_error("cannot encode the event: %s", ceb_strerror(err));
+			ceb_cmd_error("send", "cannot encode the event: %s", ceb_strerror(err));
 			goto out;
 		}
 		bp = body.p;
@@ -686,12 +671,12 @@ static int send_post(const struct send_opts *o, const struct ceb_event *ev)
 			putchar('\n');
 	}
 	if (x.truncated)
-		send_error("response body cut at %d bytes", SEND_MAX_RESPONSE);
+		ceb_cmd_error("send", "response body cut at %d bytes", SEND_MAX_RESPONSE);
 	fflush(stdout);
 	rc = code >= 200 && code < 300 ? SEND_EXIT_OK : SEND_EXIT_STATUS;
 	goto out;
 nomem:
-	send_error("%s", ceb_strerror(CEB_ENOMEM));
+	ceb_cmd_error("send", "%s", ceb_strerror(CEB_ENOMEM));
 out:
 	curl_easy_cleanup(curl);
 	curl_slist_free_all(x.headers);
@@ -708,7 +693,7 @@ int ceb_cmd_send(int argc, char **argv)
 
 	o.exts = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*o.exts));
 	if (!o.exts) {
-		send_error("%s", ceb_strerror(CEB_ENOMEM));
+		ceb_cmd_error("send", "%s", ceb_strerror(CEB_ENOMEM));
 		return SEND_EXIT_USAGE;
 	}
 	rc = send_parse_args(argc, argv, &o);
@@ -722,7 +707,7 @@ int ceb_cmd_send(int argc, char **argv)
 	if (rc)
 		goto out;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		send_error("cannot initialise libcurl");
+		ceb_cmd_error("send", "cannot initialise libcurl");
 		rc = SEND_EXIT_USAGE;
 		goto out;
 	}

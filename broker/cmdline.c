@@ -6,15 +6,31 @@
 
 #include "broker/cmdline.h"
 
+/* "cebroker CMD: <message>\n" on stderr. */
+static void say(const char *cmd, const char *fmt, va_list ap)
+{
+	fprintf(stderr, "cebroker %s: ", cmd);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void ceb_cmd_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	say(cmd, fmt, ap);
+	va_end(ap);
+}
+
 int ceb_cmd_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "cebroker %s: ", cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(cmd, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'cebroker %s --help'.\n", cmd);
+	fprintf(stderr, "Try 'cebroker %s --help'.\n", cmd);
 	return 2;
 }
 

@@ -11,6 +11,9 @@ struct ceb_cmd_opt {
 	int id;
 };
 
+/* Print "cebroker CMD: <message>" on stderr, so that a user can tell which tool spoke. */
+void ceb_cmd_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Print "cebroker CMD: <message>" and "Try 'cebroker CMD --help'." on stderr; returns 2, the
  * exit status of a usage error. */
 int ceb_cmd_usage_error(const char *cmd, const char *fmt, ...)

@@ -119,5 +119,16 @@ bool ceb_uri_valid(const char *s, size_t len);
 bool ceb_uriref_valid(const char *s, size_t len);
 bool ceb_media_type_valid(const char *s, size_t len);
 bool ceb_integer_parse(const char *s, size_t len, int32_t *v);
+/* The value of a hexadecimal digit (either case), or -1: percent-encoding and JSON \u escapes. */
+static inline int ceb_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
 
 #endif

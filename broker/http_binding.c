@@ -12,7 +12,6 @@
 
 #define MAX_NAME_LEN 64
 
-
 static void trim(const char **s, size_t *len)
 {
 	while (*len && (**s == ' ' || **s == '\t')) {
@@ -45,17 +44,6 @@ int ceb_percent_encode(const char *s, size_t len, struct ceb_buf *out)
 		i++;
 	}
 	return out->failed ? CEB_ENOMEM : 0;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* ceb_percent_decode with the reason for a rejection in *why. */
@@ -99,8 +87,8 @@ static int decode_value(const char *s, size_t len, struct ceb_buf *out, const ch
 	for (r = w = start; r < out->len; r++, w++) {
 		c = (unsigned char)out->p[r];
 		if (c == '%') {
-			if (out->len - r < 3 || (hi = hexval(out->p[r + 1])) < 0 ||
-			    (lo = hexval(out->p[r + 2])) < 0) {
+			if (out->len - r < 3 || (hi = ceb_hex_digit(out->p[r + 1])) < 0 ||
+			    (lo = ceb_hex_digit(out->p[r + 2])) < 0) {
 				*why = "bad percent-escape (% must be followed by two hex digits)";
 				out->len = w;
 				out->p[w] = '\0';
@@ -164,8 +152,8 @@ static int check_charset(const char *ct, char *errbuf, size_t errlen)
 			if (!((n == 5 && strncasecmp(v, "utf-8", 5) == 0) ||
 			      (n == 8 && strncasecmp(v, "us-ascii", 8) == 0))) {
 				ceb_seterr(errbuf, errlen,
-				       "charset '%s' is not supported; send the event as UTF-8",
-				       ceb_excerpt(ex, sizeof(ex), v, n));
+				           "charset '%s' is not supported; send the event as UTF-8",
+				           ceb_excerpt(ex, sizeof(ex), v, n));
 				return CEB_EUNSUPPORTED;
 			}
 		}
@@ -198,7 +186,7 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 	}
 	if (size > lim->max_event_size) {
 		ceb_seterr(errbuf, errlen, "event is over %zu bytes (body and ce- headers)",
-		       lim->max_event_size);
+		           lim->max_event_size);
 		rc = CEB_ETOOBIG;
 		goto out;
 	}
@@ -209,8 +197,8 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 		nlen = strlen(hname + 3);
 		if (nlen > MAX_NAME_LEN) {
 			ceb_seterr(errbuf, errlen,
-			       "header '%s': attribute name longer than %d characters",
-			       ceb_excerpt(ex, sizeof(ex), hname, strlen(hname)), MAX_NAME_LEN);
+			           "header '%s': attribute name longer than %d characters",
+			           ceb_excerpt(ex, sizeof(ex), hname, strlen(hname)), MAX_NAME_LEN);
 			rc = CEB_EINVAL;
 			goto out;
 		}
@@ -221,18 +209,20 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 		}
 		name[nlen] = '\0';
 		if (!ceb_attr_name_valid(name, nlen)) {
-			ceb_seterr(errbuf, errlen,
-			       "header '%s': not a valid attribute name (after 'ce-': a-z and 0-9 "
-			       "only, not 'data')",
-			       ceb_excerpt(ex, sizeof(ex), hname, strlen(hname)));
+			ceb_seterr(
+			        errbuf, errlen,
+			        "header '%s': not a valid attribute name (after 'ce-': a-z and 0-9 "
+			        "only, not 'data')",
+			        ceb_excerpt(ex, sizeof(ex), hname, strlen(hname)));
 			rc = CEB_EINVAL;
 			goto out;
 		}
 		if (strcmp(name, "datacontenttype") == 0) {
-			ceb_seterr(errbuf, errlen,
-			       "header 'ce-datacontenttype' is not allowed in binary mode; send "
-			       "the "
-			       "media type in Content-Type");
+			ceb_seterr(
+			        errbuf, errlen,
+			        "header 'ce-datacontenttype' is not allowed in binary mode; send "
+			        "the "
+			        "media type in Content-Type");
 			rc = CEB_EINVAL;
 			goto out;
 		}
@@ -243,7 +233,7 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 		}
 		if (++ce > lim->max_attrs) {
 			ceb_seterr(errbuf, errlen, "too many ce- headers (limit %zu attributes)",
-			       lim->max_attrs);
+			           lim->max_attrs);
 			rc = CEB_EINVAL;
 			goto out;
 		}
@@ -251,7 +241,7 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 		size += nlen + vlen;
 		if (size > lim->max_event_size) {
 			ceb_seterr(errbuf, errlen, "event is over %zu bytes (body and ce- headers)",
-			       lim->max_event_size);
+			           lim->max_event_size);
 			rc = CEB_ETOOBIG;
 			goto out;
 		}
@@ -264,7 +254,7 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 		}
 		if (val.len > lim->max_value_len) {
 			ceb_seterr(errbuf, errlen, "attribute '%s': value is %zu bytes (limit %zu)",
-			       name, val.len, lim->max_value_len);
+			           name, val.len, lim->max_value_len);
 			rc = CEB_EINVAL;
 			goto out;
 		}
@@ -274,9 +264,10 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 	}
 	if (ce == 0) {
 		ceb_seterr(errbuf, errlen,
-		       "not a CloudEvent: no ce- headers (binary mode needs ce-specversion, ce-id, "
-		       "ce-source and ce-type; structured mode needs Content-Type: "
-		       "application/cloudevents+json)");
+		           "not a CloudEvent: no ce- headers (binary mode needs ce-specversion, "
+		           "ce-id, "
+		           "ce-source and ce-type; structured mode needs Content-Type: "
+		           "application/cloudevents+json)");
 		rc = CEB_EINVAL;
 		goto out;
 	}
@@ -286,13 +277,13 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 		size += vlen;
 		if (size > lim->max_event_size) {
 			ceb_seterr(errbuf, errlen, "event is over %zu bytes (body and ce- headers)",
-			       lim->max_event_size);
+			           lim->max_event_size);
 			rc = CEB_ETOOBIG;
 			goto out;
 		}
 		if (vlen > lim->max_value_len) {
 			ceb_seterr(errbuf, errlen, "Content-Type is %zu bytes (limit %zu)", vlen,
-			       lim->max_value_len);
+			           lim->max_value_len);
 			rc = CEB_ETOOBIG;
 			goto out;
 		}
@@ -347,9 +338,9 @@ int ceb_http_decode(const struct ceb_http_request *req, const struct ceb_limits 
 		*mode = CEB_HTTP_BATCH;
 		if (mlen != 34 || strncasecmp(mt, "application/cloudevents-batch+json", 34) != 0) {
 			ceb_seterr(errbuf, errlen,
-			       "batch format '%s' is not supported; use "
-			       "application/cloudevents-batch+json",
-			       ceb_excerpt(ex, sizeof(ex), mt, mlen));
+			           "batch format '%s' is not supported; use "
+			           "application/cloudevents-batch+json",
+			           ceb_excerpt(ex, sizeof(ex), mt, mlen));
 			return CEB_EUNSUPPORTED;
 		}
 		rc = check_charset(ct, errbuf, errlen);
@@ -367,10 +358,10 @@ int ceb_http_decode(const struct ceb_http_request *req, const struct ceb_limits 
 		*mode = CEB_HTTP_STRUCTURED;
 		if (mlen != 28 || strncasecmp(mt, "application/cloudevents+json", 28) != 0) {
 			ceb_seterr(errbuf, errlen,
-			       "event format '%s' is not supported; use "
-			       "application/cloudevents+json "
-			       "or binary mode",
-			       ceb_excerpt(ex, sizeof(ex), mt, mlen));
+			           "event format '%s' is not supported; use "
+			           "application/cloudevents+json "
+			           "or binary mode",
+			           ceb_excerpt(ex, sizeof(ex), mt, mlen));
 			rc = CEB_EUNSUPPORTED;
 			goto out;
 		}

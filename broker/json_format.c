@@ -28,10 +28,11 @@ struct scan {
 static int syntax(struct scan *s, const char *what)
 {
 	if (s->p >= s->end)
-		ceb_seterr(s->errbuf, s->errlen, "invalid JSON: unexpected end of input (%s)", what);
+		ceb_seterr(s->errbuf, s->errlen, "invalid JSON: unexpected end of input (%s)",
+		           what);
 	else
 		ceb_seterr(s->errbuf, s->errlen, "invalid JSON at byte %zu: %s",
-		       (size_t)(s->p - s->buf), what);
+		           (size_t)(s->p - s->buf), what);
 	return CEB_EINVAL;
 }
 
@@ -41,17 +42,6 @@ static void ws(struct scan *s)
 		s->p++;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Four hex digits at p (the caller checked there are four bytes), or -1. */
 static long hex4(const char *p)
 {
@@ -59,7 +49,7 @@ static long hex4(const char *p)
 	int h;
 
 	for (int i = 0; i < 4; i++) {
-		h = hexval(p[i]);
+		h = ceb_hex_digit(p[i]);
 		if (h < 0)
 			return -1;
 		v = v << 4 | h;
@@ -292,8 +282,8 @@ static int member_key(struct scan *s)
 
 static int too_deep(struct scan *s)
 {
-	ceb_seterr(s->errbuf, s->errlen, "JSON nested deeper than %zu levels at byte %zu", s->max_depth,
-	       (size_t)(s->p - s->buf));
+	ceb_seterr(s->errbuf, s->errlen, "JSON nested deeper than %zu levels at byte %zu",
+	           s->max_depth, (size_t)(s->p - s->buf));
 	return CEB_EINVAL;
 }
 
@@ -446,17 +436,17 @@ static int attr_member(struct dec *d, const char *name, size_t nlen)
 		}
 		if (len > d->lim->max_value_len) {
 			ceb_seterr(s->errbuf, s->errlen,
-			       "attribute '%s': value is %zu bytes (limit %zu)", name, len,
-			       d->lim->max_value_len);
+			           "attribute '%s': value is %zu bytes (limit %zu)", name, len,
+			           d->lim->max_value_len);
 			return CEB_EINVAL;
 		}
 		return ceb_event_set(d->ev, name, CEB_TYPE_STRING, v, len, s->errbuf, s->errlen);
 	}
 	if (c == '{' || c == '[') {
 		ceb_seterr(s->errbuf, s->errlen,
-		       "attribute '%s': a JSON %s is not an attribute value (string, number or "
-		       "boolean)",
-		       name, c == '{' ? "object" : "array");
+		           "attribute '%s': a JSON %s is not an attribute value (string, number or "
+		           "boolean)",
+		           name, c == '{' ? "object" : "array");
 		return CEB_EINVAL;
 	}
 	a = s->p;
@@ -467,18 +457,19 @@ static int attr_member(struct dec *d, const char *name, size_t nlen)
 		if (is_core(name))
 			return want_string(s, name);
 		if (!flag) {
-			ceb_seterr(s->errbuf, s->errlen,
-			       "attribute '%s': %.*s is not an Integer (no fraction or exponent "
-			       "allowed)",
-			       name, (int)(len > 40 ? 40 : len), a);
+			ceb_seterr(
+			        s->errbuf, s->errlen,
+			        "attribute '%s': %.*s is not an Integer (no fraction or exponent "
+			        "allowed)",
+			        name, (int)(len > 40 ? 40 : len), a);
 			return CEB_EINVAL;
 		}
 		rc = ceb_event_set(d->ev, name, CEB_TYPE_INTEGER, a, len, s->errbuf, s->errlen);
 		if (rc == CEB_EINVAL)
 			ceb_seterr(s->errbuf, s->errlen,
-			       "attribute '%s': %.*s is outside the Integer range "
-			       "(-2147483648..2147483647)",
-			       name, (int)(len > 40 ? 40 : len), a);
+			           "attribute '%s': %.*s is outside the Integer range "
+			           "(-2147483648..2147483647)",
+			           name, (int)(len > 40 ? 40 : len), a);
 		return rc;
 	}
 	if (scan_literal(s) < 0)
@@ -533,14 +524,15 @@ static int member_name(struct dec *d, char *name, size_t *nlen, int *kind)
 			ceb_seterr(s->errbuf, s->errlen, "attribute name must not be empty");
 		else if (len > MAX_MEMBER_NAME)
 			ceb_seterr(s->errbuf, s->errlen,
-			       "attribute name '%s...' is longer than %d characters", ex,
-			       MAX_MEMBER_NAME);
+			           "attribute name '%s...' is longer than %d characters", ex,
+			           MAX_MEMBER_NAME);
 		else
-			ceb_seterr(s->errbuf, s->errlen,
-			       "attribute name '%s' is invalid: only lower-case letters a-z and "
-			       "digits "
-			       "0-9 are allowed",
-			       ex);
+			ceb_seterr(
+			        s->errbuf, s->errlen,
+			        "attribute name '%s' is invalid: only lower-case letters a-z and "
+			        "digits "
+			        "0-9 are allowed",
+			        ex);
 		return CEB_EINVAL;
 	}
 	memcpy(name, v, len);
@@ -568,14 +560,16 @@ static int finish_data(struct dec *d)
 	int rc;
 
 	if (d->has_data && d->has_b64) {
-		ceb_seterr(s->errbuf, s->errlen, "'data' and 'data_base64' must not both be present");
+		ceb_seterr(s->errbuf, s->errlen,
+		           "'data' and 'data_base64' must not both be present");
 		return CEB_EINVAL;
 	}
 	if (d->has_b64) {
 		rc = ceb_base64_decode(d->b64, (size_t)(d->b64_end - d->b64), &bytes);
 		if (rc == CEB_EINVAL) {
 			ceb_seterr(s->errbuf, s->errlen,
-			       "'data_base64': not valid Base64 (RFC 4648, padded, no whitespace)");
+			           "'data_base64': not valid Base64 (RFC 4648, padded, no "
+			           "whitespace)");
 			ceb_buf_free(&bytes);
 			return rc;
 		}
@@ -644,8 +638,8 @@ static int decode_object(struct scan *s, size_t depth, const struct ceb_limits *
 			goto out;
 		if (++members > lim->max_attrs + 2) {
 			ceb_seterr(s->errbuf, s->errlen,
-			       "too many members in the event (limit %zu attributes)",
-			       lim->max_attrs);
+			           "too many members in the event (limit %zu attributes)",
+			           lim->max_attrs);
 			rc = CEB_EINVAL;
 			goto out;
 		}
@@ -695,7 +689,8 @@ static int decode_object(struct scan *s, size_t depth, const struct ceb_limits *
 				s->p += 4;
 				rc = 0;
 			} else {
-				ceb_seterr(s->errbuf, s->errlen, "'data_base64' must be a JSON string");
+				ceb_seterr(s->errbuf, s->errlen,
+				           "'data_base64' must be a JSON string");
 				rc = CEB_EINVAL;
 			}
 		} else {
@@ -761,7 +756,8 @@ int ceb_json_decode(const char *buf, size_t len, const struct ceb_limits *lim,
 	if (!lim)
 		lim = &ceb_limits_default;
 	if (len > lim->max_event_size) {
-		ceb_seterr(errbuf, errlen, "event is %zu bytes (limit %zu)", len, lim->max_event_size);
+		ceb_seterr(errbuf, errlen, "event is %zu bytes (limit %zu)", len,
+		           lim->max_event_size);
 		return CEB_ETOOBIG;
 	}
 	scan_init(&s, buf, len, lim, errbuf, errlen);
@@ -802,7 +798,8 @@ static int batch_elements(struct scan *s, const struct ceb_limits *lim, struct c
 		ws(s);
 		n = *count;
 		if (n == lim->max_batch) {
-			ceb_seterr(errbuf, errlen, "batch has more than %zu events", lim->max_batch);
+			ceb_seterr(errbuf, errlen, "batch has more than %zu events",
+			           lim->max_batch);
 			return CEB_ETOOBIG;
 		}
 		if (n == cap) {
@@ -831,7 +828,7 @@ static int batch_elements(struct scan *s, const struct ceb_limits *lim, struct c
 		*count = ++n;
 		if ((size_t)(s->p - start) > lim->max_event_size) {
 			ceb_seterr(errbuf, errlen, "event %zu: %zu bytes (limit %zu)", n,
-			       (size_t)(s->p - start), lim->max_event_size);
+			           (size_t)(s->p - start), lim->max_event_size);
 			return CEB_ETOOBIG;
 		}
 		/* Validation requires 1.0 today; the rule stands on its own should 0.3 come back. */
@@ -839,10 +836,10 @@ static int batch_elements(struct scan *s, const struct ceb_limits *lim, struct c
 		sv = ceb_event_get((*evs)[n - 1], "specversion");
 		if (strcmp(sv0->value, sv->value) != 0) {
 			ceb_seterr(errbuf, errlen,
-			       "event %zu: specversion differs from the first event's; a batch "
-			       "holds "
-			       "one specversion",
-			       n);
+			           "event %zu: specversion differs from the first event's; a batch "
+			           "holds "
+			           "one specversion",
+			           n);
 			return CEB_EINVAL;
 		}
 		ws(s);

@@ -67,6 +67,15 @@ static void *scratch(struct ceb_cesql_ctx *ctx, size_t n)
 	return ch->data;
 }
 
+/* An evaluation of ev with empty scratch space. */
+static void scratch_init(struct ceb_cesql_ctx *ctx, const struct ceb_event *ev)
+{
+	ctx->ev = ev;
+	ctx->inline_used = 0;
+	ctx->chunks = NULL;
+	ctx->total = 0;
+}
+
 static void scratch_release(struct ceb_cesql_ctx *ctx)
 {
 	while (ctx->chunks) {
@@ -889,10 +898,7 @@ enum ceb_cesql_error ceb_cesql_eval(const struct ceb_cesql *q, const struct ceb_
 	struct ceb_cesql_val v;
 	enum ceb_cesql_error err;
 
-	ctx.ev = ev;
-	ctx.inline_used = 0;
-	ctx.chunks = NULL;
-	ctx.total = 0;
+	scratch_init(&ctx, ev);
 	memset(out, 0, sizeof(*out));
 	err = eval(&ctx, q->root, &v);
 	out->type = v.type;
@@ -919,10 +925,7 @@ bool ceb_cesql_match(const struct ceb_cesql *q, const struct ceb_event *ev)
 	struct ceb_cesql_val v;
 	enum ceb_cesql_error err;
 
-	ctx.ev = ev;
-	ctx.inline_used = 0;
-	ctx.chunks = NULL;
-	ctx.total = 0;
+	scratch_init(&ctx, ev);
 	err = eval(&ctx, q->root, &v);
 	scratch_release(&ctx);
 	return err == CEB_CESQL_OK && v.type == CEB_CESQL_BOOLEAN && v.b;

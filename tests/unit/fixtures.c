@@ -52,30 +52,7 @@ struct ceb_event *fixture_json_event(const char *json)
 	return ev;
 }
 
-int fixture_headers_add(void *arg, const char *name, const char *value)
-{
-	struct fixture_headers *hs = arg;
-
-	if (hs->n == FIXTURE_MAX_HEADERS)
-		return CEB_ETOOBIG;
-	hs->h[hs->n].name = strdup(name);
-	hs->h[hs->n].value = strdup(value);
-	hs->n++;
-	if (!hs->h[hs->n - 1].name || !hs->h[hs->n - 1].value)
-		return CEB_ENOMEM;
-	return 0;
-}
-
-void fixture_headers_free(struct fixture_headers *hs)
-{
-	for (size_t i = 0; i < hs->n; i++) {
-		free((char *)hs->h[i].name);
-		free((char *)hs->h[i].value);
-	}
-	hs->n = 0;
-}
-
-const char *fixture_header(const struct fixture_headers *hs, const char *name)
+const char *fixture_header(const struct rt_headers *hs, const char *name)
 {
 	for (size_t i = 0; i < hs->n; i++)
 		if (strcasecmp(hs->h[i].name, name) == 0)

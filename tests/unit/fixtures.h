@@ -8,6 +8,7 @@
 
 #include "broker/event.h"
 #include "broker/http_binding.h"
+#include "tests/fuzz/roundtrip.h"
 
 /* The contents of $top_srcdir/relpath (NUL-terminated, malloc'd, *len bytes), or NULL. */
 char *fixture_read(const char *relpath, size_t *len);
@@ -15,16 +16,10 @@ char *fixture_read(const char *relpath, size_t *len);
 /* Decodes a JSON-format event, failing the test (with the decoder's reason) when it does not. */
 struct ceb_event *fixture_json_event(const char *json);
 
-/* Headers collected from ceb_http_encode_headers(), usable as a request's header array. */
-#define FIXTURE_MAX_HEADERS 160
-struct fixture_headers {
-	size_t n;
-	struct ceb_http_header h[FIXTURE_MAX_HEADERS];
-};
-int fixture_headers_add(void *arg, const char *name, const char *value);
-void fixture_headers_free(struct fixture_headers *hs);
-/* The value of the first header of that name (case-insensitive), or NULL. */
-const char *fixture_header(const struct fixture_headers *hs, const char *name);
+/* Headers collected from ceb_http_encode_headers() are a struct rt_headers (rt_headers_add,
+ * rt_headers_free in tests/fuzz/roundtrip.h). The value of the first header of that name
+ * (case-insensitive), or NULL. */
+const char *fixture_header(const struct rt_headers *hs, const char *name);
 
 /* Encodes ev for HTTP in mode (binary: headers + data; structured: Content-Type + JSON) and decodes
  * the request again with the default limits. Returns what ceb_http_decode returns. */

@@ -369,8 +369,10 @@ static rd_kafka_t *raw_client(rd_kafka_type_t type, const char *group)
 	return rk;
 }
 
-/* Produce one record to a partition; headers: name, value pairs, NULL-terminated. */
-static void raw_produce(const char *topic, int32_t part, const char *value, const char *const *hdrs)
+/* Produce one record to a partition, with a key of any bytes (key may be NULL); headers: name,
+ * value pairs, NULL-terminated. */
+static void raw_produce_key(const char *topic, int32_t part, const void *key, size_t keylen,
+                            const char *value, const char *const *hdrs)
 {
 	rd_kafka_t *rk = raw_client(RD_KAFKA_PRODUCER, NULL);
 	rd_kafka_headers_t *h = rd_kafka_headers_new(8);
@@ -379,12 +381,18 @@ static void raw_produce(const char *topic, int32_t part, const char *value, cons
 		rd_kafka_header_add(h, hdrs[i], -1, hdrs[i + 1], -1);
 	ck_assert_int_eq(
 	        rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(part),
+	                          RD_KAFKA_V_KEY(key, keylen),
 	                          RD_KAFKA_V_VALUE((void *)value, value ? strlen(value) : 0),
 	                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
 	                          RD_KAFKA_V_END),
 	        0);
 	ck_assert_int_eq(rd_kafka_flush(rk, 10000), 0);
 	rd_kafka_destroy(rk);
+}
+
+static void raw_produce(const char *topic, int32_t part, const char *value, const char *const *hdrs)
+{
+	raw_produce_key(topic, part, NULL, 0, value, hdrs);
 }
 
 /* A record as read back, copied out of librdkafka (whose messages must not outlive the client). */
@@ -928,25 +936,6 @@ END_TEST
 
 /* ---- KafkaSource ---- */
 
-/* Produce one record with a key of any bytes (key may be NULL). */
-static void raw_produce_key(const char *topic, const void *key, size_t keylen, const char *value,
-                            const char *const *hdrs)
-{
-	rd_kafka_t *rk = raw_client(RD_KAFKA_PRODUCER, NULL);
-	rd_kafka_headers_t *h = rd_kafka_headers_new(8);
-
-	for (size_t i = 0; hdrs && hdrs[i]; i += 2)
-		rd_kafka_header_add(h, hdrs[i], -1, hdrs[i + 1], -1);
-	ck_assert_int_eq(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
-	                                   RD_KAFKA_V_KEY(key, keylen),
-	                                   RD_KAFKA_V_VALUE((void *)value, strlen(value)),
-	                                   RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-	                                   RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END),
-	                 0);
-	ck_assert_int_eq(rd_kafka_flush(rk, 10000), 0);
-	rd_kafka_destroy(rk);
-}
-
 static void source_open(struct chan *ch, struct ceb_kafka_source_cfg *src, struct coll *c)
 {
 	struct ceb_channel_cfg cfg = {.ns = src->ns, .name = src->name, .kafka_source = src};
@@ -1010,15 +999,15 @@ START_TEST(test_a_kafka_source_maps_plain_records_keys_and_headers_as_knative_do
 	bytes.key_type = CEB_KEY_BYTES;
 	bytes.nce_ext = 0;
 	mock_cmd("topic src-keys 1");
-	raw_produce_key("src-keys", k4, 4, "{\"n\": 1}",
+	raw_produce_key("src-keys", 0, k4, 4, "{\"n\": 1}",
 	                (const char *const[]){"X-Trace_ID", "t-1", "bin", "\x01\x02", NULL});
-	raw_produce_key("src-keys", k8, 8, "plain text", NULL);
-	raw_produce_key("src-keys", k3, 3, "odd key", NULL);
-	raw_produce_key("src-keys", kd, 8, "pi",
+	raw_produce_key("src-keys", 0, k8, 8, "plain text", NULL);
+	raw_produce_key("src-keys", 0, k3, 3, "odd key", NULL);
+	raw_produce_key("src-keys", 0, kd, 8, "pi",
 	                (const char *const[]){"content-type", "text/x-pi", NULL});
 	/* claims to be a CloudEvent (ce_specversion) but has no id: sent as a plain record */
-	raw_produce_key("src-keys", NULL, 0, "half",
-	                (const char *const[]){"ce_specversion", "1.0", "ce_type", "t", NULL});
+	raw_produce("src-keys", 0, "half",
+	            (const char *const[]){"ce_specversion", "1.0", "ce_type", "t", NULL});
 	source_open(&ci, &ints, &c_int);
 	source_open(&cf, &floats, &c_float);
 	source_open(&cb, &bytes, &c_bytes);
@@ -1104,12 +1093,12 @@ START_TEST(test_a_kafka_source_with_initial_offset_latest_starts_at_the_end)
 
 	mock_cmd("topic src-late-a 2");
 	mock_cmd("topic src-late-b 1");
-	raw_produce_key("src-late-a", NULL, 0, "old", NULL);
+	raw_produce("src-late-a", 0, "old", NULL);
 	source_open(&ch, &late, &c);
 	chan_start(&ch);
 	/* started: what comes now is read, on either topic, whenever the group joins */
-	raw_produce_key("src-late-b", NULL, 0, "new-b", NULL);
-	raw_produce_key("src-late-a", NULL, 0, "new-a", NULL);
+	raw_produce("src-late-b", 0, "new-b", NULL);
+	raw_produce("src-late-a", 0, "new-a", NULL);
 	ck_assert_uint_eq(coll_wait(&c, 2, WAIT_MS), 2);
 	ck_assert_uint_eq(coll_wait(&c, 3, 2000), 2);
 	for (size_t i = 0; i < 2; i++) {
@@ -1266,10 +1255,8 @@ START_TEST(test_after_a_rebalance_only_the_settled_prefix_is_committed_and_late_
 	struct chan ch;
 	struct coll c;
 	rd_kafka_t *other;
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	rd_kafka_topic_partition_list_t *sub;
 	int64_t first[2] = {-1, -1};
-	char err[256], id[32];
+	char id[32];
 	struct timespec t0, t;
 
 	mock_cmd("topic knative-broker-kafka-k9 2");
@@ -1296,22 +1283,7 @@ START_TEST(test_after_a_rebalance_only_the_settled_prefix_is_committed_and_late_
 
 	/* A second member joins the group: the eager protocol revokes both partitions, then gives
 	 * one to each. */
-	ck_assert_int_eq(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, err, sizeof(err)),
-	                 0);
-	rd_kafka_conf_set(conf, "group.id", "knative-trigger-kafka-k9", err, sizeof(err));
-	rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err));
-	rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err));
-	rd_kafka_conf_set(conf, "session.timeout.ms", "6000", err, sizeof(err));
-	rd_kafka_conf_set(conf, "heartbeat.interval.ms", "500", err, sizeof(err));
-	rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
-	rd_kafka_conf_set_rebalance_cb(conf, raw_rebalance);
-	other = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-	ck_assert_ptr_nonnull(other);
-	rd_kafka_poll_set_consumer(other);
-	sub = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
-	ck_assert_int_eq(rd_kafka_subscribe(other, sub), 0);
-	rd_kafka_topic_partition_list_destroy(sub);
+	other = other_member("knative-trigger-kafka-k9", topic);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(other, 100);

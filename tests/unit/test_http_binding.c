@@ -483,9 +483,9 @@ START_TEST(test_binary_encoding_writes_one_ce_header_per_attribute)
 	        "\xf0\x9f\x98\x80\",\"source\":\"/s\","
 	        "\"type\":\"t\",\"datacontenttype\":\"text/plain; charset=\\\"utf-8\\\"\","
 	        "\"subject\":\"100% \\\"quoted\\\"\",\"n\":42,\"b\":true,\"data\":\"x\"}");
-	struct fixture_headers hs = {0};
+	struct rt_headers hs = {0};
 
-	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_BINARY, fixture_headers_add, &hs), 0);
+	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_BINARY, rt_headers_add, &hs), 0);
 	ck_assert_uint_eq(hs.n, 8);
 	ck_assert_str_eq(hs.h[0].name, "ce-specversion");
 	ck_assert_str_eq(fixture_header(&hs, "ce-id"), "Euro%20%E2%82%AC%20%F0%9F%98%80");
@@ -496,7 +496,7 @@ START_TEST(test_binary_encoding_writes_one_ce_header_per_attribute)
 	ck_assert_ptr_null(fixture_header(&hs, "ce-datacontenttype"));
 	ck_assert_str_eq(hs.h[hs.n - 1].name, "Content-Type");
 	ck_assert_str_eq(hs.h[hs.n - 1].value, "text/plain; charset=\"utf-8\"");
-	fixture_headers_free(&hs);
+	rt_headers_free(&hs);
 	ceb_event_unref(ev);
 }
 END_TEST
@@ -504,18 +504,18 @@ END_TEST
 START_TEST(test_binary_encoding_sets_application_json_for_json_data_without_a_type)
 {
 	struct ceb_event *ev = fixture_json_event(MIN_JSON);
-	struct fixture_headers hs = {0};
+	struct rt_headers hs = {0};
 
-	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_BINARY, fixture_headers_add, &hs), 0);
+	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_BINARY, rt_headers_add, &hs), 0);
 	ck_assert_ptr_null(fixture_header(&hs, "Content-Type"));
-	fixture_headers_free(&hs);
+	rt_headers_free(&hs);
 	ceb_event_unref(ev);
 	ev = fixture_json_event(
 	        "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\","
 	        "\"data\":\"I'm just a string\"}");
-	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_BINARY, fixture_headers_add, &hs), 0);
+	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_BINARY, rt_headers_add, &hs), 0);
 	ck_assert_str_eq(fixture_header(&hs, "Content-Type"), "application/json");
-	fixture_headers_free(&hs);
+	rt_headers_free(&hs);
 	ceb_event_unref(ev);
 }
 END_TEST
@@ -523,17 +523,16 @@ END_TEST
 START_TEST(test_structured_encoding_sends_only_the_format_content_type)
 {
 	struct ceb_event *ev = fixture_json_event(MIN_JSON);
-	struct fixture_headers hs = {0};
+	struct rt_headers hs = {0};
 
-	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_STRUCTURED, fixture_headers_add, &hs),
-	                 0);
+	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_STRUCTURED, rt_headers_add, &hs), 0);
 	ck_assert_uint_eq(hs.n, 1);
 	ck_assert_str_eq(hs.h[0].name, "Content-Type");
 	ck_assert_str_eq(hs.h[0].value, "application/cloudevents+json; charset=utf-8");
-	fixture_headers_free(&hs);
-	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_BATCH, fixture_headers_add, &hs), 0);
+	rt_headers_free(&hs);
+	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_BATCH, rt_headers_add, &hs), 0);
 	ck_assert_str_eq(hs.h[0].value, "application/cloudevents-batch+json; charset=utf-8");
-	fixture_headers_free(&hs);
+	rt_headers_free(&hs);
 	ceb_event_unref(ev);
 }
 END_TEST
@@ -561,12 +560,12 @@ START_TEST(test_data_typed_application_cloudevents_cannot_go_in_binary_mode)
 	struct ceb_event *ev = fixture_json_event(
 	        "{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\","
 	        "\"datacontenttype\":\"application/cloudevents+json\",\"data\":" MIN_JSON "}");
-	struct fixture_headers hs = {0};
+	struct rt_headers hs = {0};
 	struct ceb_event *back = NULL;
 
 	/* A receiver would take such a body for a structured event, so binary mode refuses it. */
 	ck_assert(!ceb_http_binary_possible(ev));
-	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_BINARY, fixture_headers_add, &hs),
+	ck_assert_int_eq(ceb_http_encode_headers(ev, CEB_HTTP_BINARY, rt_headers_add, &hs),
 	                 CEB_EUNSUPPORTED);
 	ck_assert_uint_eq(hs.n, 0);
 	ck_assert_int_eq(fixture_http_roundtrip(ev, CEB_HTTP_STRUCTURED, &back, err, sizeof(err)),
