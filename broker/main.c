@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "autoconfig.h"
-#include "broker/commands.h"
+#include "broker/cli/commands.h"
 
 static void usage(FILE *f)
 {

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "broker/event.h"
+#include "broker/ce/event.h"
 #include "filters/filter.h"
 
 struct ceb_configmap;

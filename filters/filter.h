@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "broker/event.h"
+#include "broker/ce/event.h"
 
 struct ceb_filter;
 

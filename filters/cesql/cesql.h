@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "broker/event.h"
+#include "broker/ce/event.h"
 #include "filters/filter.h"
 
 /* The three value types of CESQL v1 (§2.1). */

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "broker/event.h"
+#include "broker/ce/event.h"
 #include "filters/filter.h"
 
 #define ROUNDS        3 /* best of, to dampen noise on a shared machine */

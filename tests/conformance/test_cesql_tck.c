@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/event.h"
+#include "broker/ce/event.h"
 #include "filters/cesql/cesql.h"
 
 /* Cases where the spec repository's TCK disagrees with CESQL v1 §3.7 and the SDKs fixed their copy:

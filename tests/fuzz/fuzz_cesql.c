@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "broker/error.h"
-#include "broker/event.h"
+#include "broker/ce/event.h"
 #include "filters/cesql/cesql.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -9,11 +9,11 @@
 #include <string.h>
 #include <strings.h>
 
-#include "broker/broker.h"
+#include "broker/daemon.h"
 #include "broker/buf.h"
-#include "broker/config.h"
-#include "broker/dispatcher.h"
-#include "broker/request.h"
+#include "broker/config/config.h"
+#include "broker/delivery/dispatcher.h"
+#include "broker/ingress/request.h"
 
 static const char config_yaml[] =
         "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: default\n---\n"

@@ -6,8 +6,8 @@
 
 #include "broker/buf.h"
 #include "broker/error.h"
-#include "broker/event.h"
-#include "broker/json_format.h"
+#include "broker/ce/event.h"
+#include "broker/ce/json_format.h"
 #include "tests/fuzz/roundtrip.h"
 
 static void fail(const char *what, const char *detail)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/config.h"
+#include "broker/config/config.h"
 #include "broker/error.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

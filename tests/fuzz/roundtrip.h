@@ -8,9 +8,9 @@
 
 #include "broker/buf.h"
 #include "broker/error.h"
-#include "broker/event.h"
-#include "broker/http_binding.h"
-#include "broker/json_format.h"
+#include "broker/ce/event.h"
+#include "broker/ce/http_binding.h"
+#include "broker/ce/json_format.h"
 
 #define RT_MAX_HEADERS 160
 

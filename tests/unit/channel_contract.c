@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "broker/error.h"
-#include "broker/event.h"
+#include "broker/ce/event.h"
 #include "channel_contract.h"
 
 static const struct contract_backend *be;

@@ -7,7 +7,7 @@
 
 #include "broker/buf.h"
 #include "broker/error.h"
-#include "broker/json_format.h"
+#include "broker/ce/json_format.h"
 #include "tests/fuzz/roundtrip.h"
 #include "tests/unit/fixtures.h"
 

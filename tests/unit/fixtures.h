@@ -6,8 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "broker/event.h"
-#include "broker/http_binding.h"
+#include "broker/ce/event.h"
+#include "broker/ce/http_binding.h"
 #include "tests/fuzz/roundtrip.h"
 
 /* The contents of $top_srcdir/relpath (NUL-terminated, malloc'd, *len bytes), or NULL. */

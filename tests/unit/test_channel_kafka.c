@@ -16,9 +16,9 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "broker/config.h"
+#include "broker/config/config.h"
 #include "broker/error.h"
-#include "broker/event.h"
+#include "broker/ce/event.h"
 #include "broker/log.h"
 #include "channel_contract.h"
 

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "broker/config.h"
+#include "broker/config/config.h"
 #include "broker/error.h"
 
 /* A Broker default/default (lines 1-4), then a Trigger default/orders whose spec starts at line 10:

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/base64.h"
+#include "broker/ce/base64.h"
 #include "broker/error.h"
-#include "broker/event.h"
+#include "broker/ce/event.h"
 #include "tests/unit/fixtures.h"
 
 static char err[256];

@@ -8,7 +8,7 @@
 #include <wctype.h>
 
 #include "broker/error.h"
-#include "broker/event.h"
+#include "broker/ce/event.h"
 #include "filters/cesql/cesql.h"
 #include "filters/filter.h"
 

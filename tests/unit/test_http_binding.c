@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "broker/error.h"
-#include "broker/json_format.h"
+#include "broker/ce/json_format.h"
 #include "tests/unit/fixtures.h"
 
 static char err[512];

@@ -1,0 +1,778 @@
+/* The CloudEvents event model: attribute storage, the type system's syntax checks, validation.
+ * One allocation holds a typical event: known attributes in fixed slots, strings in an inline arena. */
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/ce/base64.h"
+#include "broker/error.h"
+#include "broker/ce/event.h"
+
+const struct ceb_limits ceb_limits_default = {
+        .max_event_size = 1024 * 1024,
+        .max_attrs = 64,
+        .max_value_len = 4096,
+        .max_json_depth = 64,
+        .max_batch = 100,
+};
+
+/* The known attributes, in the order ceb_event_attr_at() lists them. */
+enum {
+	K_SPECVERSION,
+	K_ID,
+	K_SOURCE,
+	K_TYPE,
+	K_DATACONTENTTYPE,
+	K_DATASCHEMA,
+	K_SUBJECT,
+	K_TIME,
+	K_COUNT
+};
+
+static const struct {
+	const char *name;
+	enum ceb_type type;
+} known_attrs[K_COUNT] = {
+        [K_SPECVERSION] = {"specversion", CEB_TYPE_STRING},
+        [K_ID] = {"id", CEB_TYPE_STRING},
+        [K_SOURCE] = {"source", CEB_TYPE_URIREF},
+        [K_TYPE] = {"type", CEB_TYPE_STRING},
+        [K_DATACONTENTTYPE] = {"datacontenttype", CEB_TYPE_STRING},
+        [K_DATASCHEMA] = {"dataschema", CEB_TYPE_URI},
+        [K_SUBJECT] = {"subject", CEB_TYPE_STRING},
+        [K_TIME] = {"time", CEB_TYPE_TIMESTAMP},
+};
+
+#define INLINE_ARENA 768 /* bytes for strings and data in a new event */
+#define INLINE_EXTS  4   /* extension slots carved from the arena of a new event */
+#define CHUNK_MIN    1024
+
+/* Overflow storage for strings once the inline arena is full; chunks never move, so attribute
+ * pointers stay valid while the event grows. */
+struct chunk {
+	struct chunk *next;
+	size_t cap;
+	size_t used;
+	char mem[];
+};
+
+struct ceb_event {
+	atomic_uint refs;
+	unsigned data_flags;
+	unsigned known_mask; /* bit k set: known[k] holds a value */
+	bool has_data;
+	const char *data; /* NULL when absent; "" (static) when present and empty */
+	size_t data_len;
+	void *data_owned; /* malloc'd data buffer, or NULL when the data lives in the arena */
+	struct ceb_attr known[K_COUNT];
+	struct ceb_attr *ext; /* extensions in the order they were set: slots at the start of the
+				 arena, until they grow into a malloc'd array (ext_owned) */
+	size_t next;
+	size_t ext_cap;
+	bool ext_owned;
+	struct chunk *chunks;
+	size_t inl_used;
+	size_t inl_cap;
+	/* The arena. Its size is chosen at allocation: a fixed size for events being built, the
+	 * exact size for copies (ceb_event_clone), so that stored events carry no slack. */
+	char inl[];
+};
+
+/* The extension slots live at the start of the arena. */
+_Static_assert(offsetof(struct ceb_event, inl) % _Alignof(struct ceb_attr) == 0,
+               "the arena must be aligned for struct ceb_attr");
+
+
+static char *arena_alloc(struct ceb_event *ev, size_t n)
+{
+	struct chunk *c;
+	size_t cap;
+
+	if (ev->inl_cap - ev->inl_used >= n) {
+		ev->inl_used += n;
+		return ev->inl + ev->inl_used - n;
+	}
+	c = ev->chunks;
+	if (c && c->cap - c->used >= n) {
+		c->used += n;
+		return c->mem + c->used - n;
+	}
+	cap = n > CHUNK_MIN ? n : CHUNK_MIN;
+	c = malloc(sizeof(*c) + cap);
+	if (!c)
+		return NULL;
+	c->cap = cap;
+	c->used = n;
+	c->next = ev->chunks;
+	ev->chunks = c;
+	return c->mem;
+}
+
+/* An empty event whose arena holds ext_cap extension slots, then `arena` bytes for strings and
+ * data. */
+static struct ceb_event *event_alloc(size_t ext_cap, size_t arena)
+{
+	size_t slots = ext_cap * sizeof(struct ceb_attr);
+	struct ceb_event *ev = malloc(sizeof(*ev) + slots + arena);
+
+	if (!ev)
+		return NULL;
+	atomic_init(&ev->refs, 1);
+	ev->data_flags = 0;
+	ev->known_mask = 0;
+	ev->has_data = false;
+	ev->data = NULL;
+	ev->data_len = 0;
+	ev->data_owned = NULL;
+	ev->ext = (struct ceb_attr *)(void *)ev->inl;
+	ev->next = 0;
+	ev->ext_cap = ext_cap;
+	ev->ext_owned = false;
+	ev->chunks = NULL;
+	ev->inl_used = slots;
+	ev->inl_cap = slots + arena;
+	for (int k = 0; k < K_COUNT; k++) {
+		ev->known[k].name = known_attrs[k].name;
+		ev->known[k].value = NULL;
+		ev->known[k].len = 0;
+		ev->known[k].type = known_attrs[k].type;
+		ev->known[k].ival = 0;
+	}
+	return ev;
+}
+
+struct ceb_event *ceb_event_new(void)
+{
+	return event_alloc(INLINE_EXTS, INLINE_ARENA);
+}
+
+static void event_free(struct ceb_event *ev)
+{
+	struct chunk *c, *next;
+
+	for (c = ev->chunks; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	if (ev->ext_owned)
+		free(ev->ext);
+	free(ev->data_owned);
+	free(ev);
+}
+
+struct ceb_event *ceb_event_ref(struct ceb_event *ev)
+{
+	if (ev)
+		atomic_fetch_add_explicit(&ev->refs, 1, memory_order_relaxed);
+	return ev;
+}
+
+void ceb_event_unref(struct ceb_event *ev)
+{
+	if (ev && atomic_fetch_sub_explicit(&ev->refs, 1, memory_order_acq_rel) == 1)
+		event_free(ev);
+}
+
+static int known_index(const char *name, size_t len)
+{
+	int k;
+
+	switch (name[0]) {
+	case 's':
+		k = len == 11 ? K_SPECVERSION : len == 6 ? K_SOURCE : len == 7 ? K_SUBJECT : -1;
+		break;
+	case 'i': k = K_ID; break;
+	case 't': k = len == 4 && name[1] == 'y' ? K_TYPE : K_TIME; break;
+	case 'd': k = len == 15 ? K_DATACONTENTTYPE : K_DATASCHEMA; break;
+	default: return -1;
+	}
+	if (k >= 0 && strlen(known_attrs[k].name) == len &&
+	    memcmp(known_attrs[k].name, name, len) == 0)
+		return k;
+	return -1;
+}
+
+/* Checks a value against its type (and, for a known attribute, its extra rules); for an Integer or a
+ * Boolean stores the number in *ival. */
+static int check_value(const char *name, int k, enum ceb_type type, const char *v, size_t len,
+                       int32_t *ival, char *errbuf, size_t errlen)
+{
+	char ex[48];
+
+	if (k >= 0 && k != K_DATACONTENTTYPE && len == 0) {
+		ceb_seterr(errbuf, errlen, "attribute '%s': must not be empty", name);
+		return CEB_EINVAL;
+	}
+	*ival = 0;
+	switch (type) {
+	case CEB_TYPE_STRING:
+		if (ceb_string_check(name, v, len, errbuf, errlen) < 0)
+			return CEB_EINVAL;
+		if (k == K_DATACONTENTTYPE && !ceb_media_type_valid(v, len)) {
+			ceb_seterr(errbuf, errlen,
+			       "attribute 'datacontenttype': '%s' is not a media type (RFC 2046 "
+			       "type/subtype[; name=value])",
+			       ceb_excerpt(ex, sizeof(ex), v, len));
+			return CEB_EINVAL;
+		}
+		return 0;
+	case CEB_TYPE_INTEGER:
+		if (!ceb_integer_parse(v, len, ival)) {
+			ceb_seterr(errbuf, errlen,
+			       "attribute '%s': '%s' is not an Integer (-?(0|[1-9][0-9]*) within "
+			       "-2147483648..2147483647)",
+			       name, ceb_excerpt(ex, sizeof(ex), v, len));
+			return CEB_EINVAL;
+		}
+		return 0;
+	case CEB_TYPE_BOOLEAN:
+		if (len == 4 && memcmp(v, "true", 4) == 0) {
+			*ival = 1;
+			return 0;
+		}
+		if (len == 5 && memcmp(v, "false", 5) == 0)
+			return 0;
+		ceb_seterr(errbuf, errlen, "attribute '%s': a Boolean must be 'true' or 'false'", name);
+		return CEB_EINVAL;
+	case CEB_TYPE_BINARY:
+		if (!ceb_base64_valid(v, len)) {
+			ceb_seterr(errbuf, errlen, "attribute '%s': not valid Base64 (RFC 4648)", name);
+			return CEB_EINVAL;
+		}
+		return 0;
+	case CEB_TYPE_URI:
+		if (!ceb_uri_valid(v, len)) {
+			ceb_seterr(errbuf, errlen,
+			       "attribute '%s': '%s' is not an absolute URI (RFC 3986 scheme:...)",
+			       name, ceb_excerpt(ex, sizeof(ex), v, len));
+			return CEB_EINVAL;
+		}
+		return 0;
+	case CEB_TYPE_URIREF:
+		if (!ceb_uriref_valid(v, len)) {
+			ceb_seterr(errbuf, errlen,
+			       "attribute '%s': '%s' is not a URI-reference (RFC 3986: invalid "
+			       "character, bad %%-escape or misplaced ':' or '#')",
+			       name, ceb_excerpt(ex, sizeof(ex), v, len));
+			return CEB_EINVAL;
+		}
+		return 0;
+	case CEB_TYPE_TIMESTAMP:
+		if (!ceb_timestamp_valid(v, len)) {
+			ceb_seterr(errbuf, errlen,
+			       "attribute '%s': not an RFC 3339 timestamp (e.g. "
+			       "2018-04-05T17:31:00Z)",
+			       name);
+			return CEB_EINVAL;
+		}
+		return 0;
+	}
+	ceb_seterr(errbuf, errlen, "attribute '%s': unknown type %d", name, (int)type);
+	return CEB_EINVAL;
+}
+
+/* --- storage --- */
+
+/* The canonical decimal form of an Integer into buf (at least 12 bytes), NUL-terminated; returns its
+ * length. Every ingress sets one (knativebrokerttl), where snprintf would cost more than the rest. */
+static size_t format_int32(char *buf, int32_t v)
+{
+	char tmp[12];
+	uint32_t u = v < 0 ? (uint32_t)0 - (uint32_t)v : (uint32_t)v;
+	size_t n = 0, len = 0;
+
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		buf[len++] = '-';
+	while (n)
+		buf[len++] = tmp[--n];
+	buf[len] = '\0';
+	return len;
+}
+
+static struct ceb_attr *find_ext(const struct ceb_event *ev, const char *name, size_t len)
+{
+	for (size_t i = 0; i < ev->next; i++) {
+		struct ceb_attr *a = &ev->ext[i];
+
+		if (strncmp(a->name, name, len) == 0 && a->name[len] == '\0')
+			return a;
+	}
+	return NULL;
+}
+
+/* Stores a checked value in a (an existing slot, or a new one whose name is set). Reuses the old
+ * value's bytes when the new value fits, so that repeated sets do not grow the arena. */
+static int store_value(struct ceb_event *ev, struct ceb_attr *a, enum ceb_type type, const char *v,
+                       size_t len, int32_t ival)
+{
+	char *dst;
+
+	if (a->value && a->len >= len) {
+		dst = (char *)a->value;
+	} else {
+		dst = arena_alloc(ev, len + 1);
+		if (!dst)
+			return CEB_ENOMEM;
+	}
+	if (len)
+		memmove(dst, v, len);
+	dst[len] = '\0';
+	a->value = dst;
+	a->len = len;
+	a->type = type;
+	a->ival = ival;
+	return 0;
+}
+
+static struct ceb_attr *new_ext(struct ceb_event *ev, const char *name, size_t nlen)
+{
+	struct ceb_attr *a, *grown;
+	char *n;
+
+	if (ev->next == ev->ext_cap) {
+		size_t ncap = ev->ext_cap ? 2 * ev->ext_cap : INLINE_EXTS;
+
+		grown = malloc(ncap * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		if (ev->next)
+			memcpy(grown, ev->ext, ev->next * sizeof(*grown));
+		if (ev->ext_owned)
+			free(ev->ext);
+		ev->ext = grown;
+		ev->ext_cap = ncap;
+		ev->ext_owned = true;
+	}
+	n = arena_alloc(ev, nlen + 1);
+	if (!n)
+		return NULL;
+	memcpy(n, name, nlen);
+	n[nlen] = '\0';
+	a = &ev->ext[ev->next];
+	a->name = n;
+	a->value = NULL;
+	a->len = 0;
+	a->type = CEB_TYPE_STRING;
+	a->ival = 0;
+	return a;
+}
+
+/* Stores an already checked value under a checked name. */
+static int put(struct ceb_event *ev, const char *name, size_t nlen, int k, enum ceb_type type,
+               const char *v, size_t len, int32_t ival)
+{
+	struct ceb_attr *a;
+	int rc;
+
+	if (k >= 0) {
+		rc = store_value(ev, &ev->known[k], type, v, len, ival);
+		if (rc == 0)
+			ev->known_mask |= 1u << k;
+		return rc;
+	}
+	a = find_ext(ev, name, nlen);
+	if (a)
+		return store_value(ev, a, type, v, len, ival);
+	a = new_ext(ev, name, nlen);
+	if (!a)
+		return CEB_ENOMEM;
+	rc = store_value(ev, a, type, v, len, ival);
+	if (rc == 0)
+		ev->next++;
+	return rc;
+}
+
+/* Checks the name; returns the known index, -1 for an extension, or -2 for an invalid name. */
+static int check_name(const char *name, size_t nlen, char *errbuf, size_t errlen)
+{
+	char ex[48];
+	int k;
+
+	if (nlen == 0) {
+		ceb_seterr(errbuf, errlen, "attribute name must not be empty");
+		return -2;
+	}
+	k = known_index(name, nlen);
+	if (k >= 0)
+		return k;
+	if (!ceb_attr_name_valid(name, nlen)) {
+		ceb_excerpt(ex, sizeof(ex), name, nlen);
+		if (nlen == 4 && memcmp(name, "data", 4) == 0)
+			ceb_seterr(errbuf, errlen, "attribute name 'data' is reserved");
+		else if (nlen > CEB_ATTR_NAME_MAX)
+			ceb_seterr(errbuf, errlen, "attribute name '%s' is longer than %d characters",
+			       ex, CEB_ATTR_NAME_MAX);
+		else
+			ceb_seterr(errbuf, errlen,
+			       "attribute name '%s' is invalid: only lower-case letters a-z and "
+			       "digits "
+			       "0-9 are allowed",
+			       ex);
+		return -2;
+	}
+	return -1;
+}
+
+int ceb_event_set(struct ceb_event *ev, const char *name, enum ceb_type type, const char *value,
+                  size_t len, char *errbuf, size_t errlen)
+{
+	size_t nlen = strlen(name);
+	char canon[16];
+	int32_t ival;
+	int k;
+
+	k = check_name(name, nlen, errbuf, errlen);
+	if (k == -2)
+		return CEB_EINVAL;
+	if (k >= 0)
+		type = known_attrs[k].type;
+	if (check_value(name, k, type, value, len, &ival, errbuf, errlen) < 0)
+		return CEB_EINVAL;
+	if (type == CEB_TYPE_INTEGER) {
+		/* One canonical form ("-0" is 0), so that equal numbers compare equal. */
+		len = format_int32(canon, ival);
+		value = canon;
+	}
+	if (put(ev, name, nlen, k, type, value, len, ival) < 0) {
+		ceb_seterr(errbuf, errlen, "out of memory");
+		return CEB_ENOMEM;
+	}
+	return 0;
+}
+
+int ceb_event_set_int(struct ceb_event *ev, const char *name, int32_t v)
+{
+	size_t nlen = strlen(name);
+	char canon[16];
+	int len;
+
+	if (check_name(name, nlen, NULL, 0) != -1)
+		return CEB_EINVAL;
+	len = (int)format_int32(canon, v);
+	return put(ev, name, nlen, -1, CEB_TYPE_INTEGER, canon, (size_t)len, v);
+}
+
+int ceb_event_set_bool(struct ceb_event *ev, const char *name, bool v)
+{
+	size_t nlen = strlen(name);
+
+	if (check_name(name, nlen, NULL, 0) != -1)
+		return CEB_EINVAL;
+	return put(ev, name, nlen, -1, CEB_TYPE_BOOLEAN, v ? "true" : "false", v ? 4 : 5, v);
+}
+
+int ceb_event_unset(struct ceb_event *ev, const char *name)
+{
+	size_t nlen = strlen(name);
+	struct ceb_attr *a;
+	int k;
+
+	if (nlen == 0)
+		return CEB_ENOTFOUND;
+	k = known_index(name, nlen);
+	if (k >= 0) {
+		if (!(ev->known_mask & (1u << k)))
+			return CEB_ENOTFOUND;
+		ev->known_mask &= ~(1u << k);
+		return 0;
+	}
+	a = find_ext(ev, name, nlen);
+	if (!a)
+		return CEB_ENOTFOUND;
+	memmove(a, a + 1, (size_t)(ev->ext + ev->next - (a + 1)) * sizeof(*a));
+	ev->next--;
+	return 0;
+}
+
+static void drop_data(struct ceb_event *ev)
+{
+	free(ev->data_owned);
+	ev->data_owned = NULL;
+	ev->data = NULL;
+	ev->data_len = 0;
+	ev->has_data = false;
+	ev->data_flags = 0;
+}
+
+int ceb_event_take_data(struct ceb_event *ev, void *data, size_t len, unsigned flags)
+{
+	drop_data(ev);
+	if (!data) {
+		if (len)
+			return CEB_EINVAL;
+		return 0;
+	}
+	ev->data_owned = data;
+	ev->data = len ? data : "";
+	ev->data_len = len;
+	ev->has_data = true;
+	ev->data_flags = flags;
+	return 0;
+}
+
+int ceb_event_set_data(struct ceb_event *ev, const void *data, size_t len, unsigned flags)
+{
+	char *copy;
+
+	if (!data) {
+		drop_data(ev);
+		return len ? CEB_EINVAL : 0;
+	}
+	if (len == 0) {
+		drop_data(ev);
+		ev->data = "";
+		ev->has_data = true;
+		ev->data_flags = flags;
+		return 0;
+	}
+	/* Small data shares the event's inline arena: one allocation for the whole event. */
+	if (ev->inl_cap - ev->inl_used >= len) {
+		copy = arena_alloc(ev, len);
+		memcpy(copy, data, len);
+		drop_data(ev);
+	} else {
+		copy = malloc(len);
+		if (!copy)
+			return CEB_ENOMEM;
+		memcpy(copy, data, len);
+		drop_data(ev);
+		ev->data_owned = copy;
+	}
+	ev->data = copy;
+	ev->data_len = len;
+	ev->has_data = true;
+	ev->data_flags = flags;
+	return 0;
+}
+
+/* --- look-ups --- */
+
+const struct ceb_attr *ceb_event_get(const struct ceb_event *ev, const char *name)
+{
+	size_t nlen = strlen(name);
+	int k;
+
+	if (nlen == 0)
+		return NULL;
+	k = known_index(name, nlen);
+	if (k >= 0)
+		return (ev->known_mask & (1u << k)) ? &ev->known[k] : NULL;
+	return find_ext(ev, name, nlen);
+}
+
+size_t ceb_event_attr_count(const struct ceb_event *ev)
+{
+	return (size_t)__builtin_popcount(ev->known_mask) + ev->next;
+}
+
+const struct ceb_attr *ceb_event_attr_at(const struct ceb_event *ev, size_t i)
+{
+	for (int k = 0; k < K_COUNT; k++) {
+		if (!(ev->known_mask & (1u << k)))
+			continue;
+		if (i == 0)
+			return &ev->known[k];
+		i--;
+	}
+	return i < ev->next ? &ev->ext[i] : NULL;
+}
+
+const void *ceb_event_data(const struct ceb_event *ev, size_t *len)
+{
+	if (len)
+		*len = ev->data_len;
+	return ev->data;
+}
+
+bool ceb_event_has_data(const struct ceb_event *ev)
+{
+	return ev->has_data;
+}
+
+unsigned ceb_event_data_flags(const struct ceb_event *ev)
+{
+	return ev->data_flags;
+}
+
+const char *ceb_event_content_type(const struct ceb_event *ev)
+{
+	if (ev->known_mask & (1u << K_DATACONTENTTYPE))
+		return ev->known[K_DATACONTENTTYPE].value;
+	if (ev->has_data && (ev->data_flags & CEB_DATA_JSON))
+		return "application/json";
+	return NULL;
+}
+
+size_t ceb_event_size(const struct ceb_event *ev)
+{
+	size_t n = ev->data_len;
+
+	/* Roughly what the JSON format spends: "name":"value", per attribute. */
+	for (int k = 0; k < K_COUNT; k++)
+		if (ev->known_mask & (1u << k))
+			n += strlen(ev->known[k].name) + ev->known[k].len + 6;
+	for (size_t i = 0; i < ev->next; i++)
+		n += strlen(ev->ext[i].name) + ev->ext[i].len + 6;
+	return n;
+}
+
+/* Where a pointer into [lo, hi) of one arena lands in a copy of those bytes at base; other pointers
+ * (static strings, NULL) stay. */
+static const char *moved(const char *p, const char *lo, const char *hi, char *base)
+{
+	return p && p >= lo && p < hi ? base + (p - lo) : p;
+}
+
+/* ceb_event_clone for the usual case, an event whose strings and data all sit in its arena: one
+ * copy of the used bytes, then every pointer moved by the same offset. Unused extension slots are
+ * left out. NULL when the event does not qualify (or out of memory): the caller then copies
+ * attribute by attribute. */
+static struct ceb_event *clone_flat(const struct ceb_event *ev)
+{
+	size_t old_slots = ev->ext_cap * sizeof(struct ceb_attr);
+	size_t new_slots = ev->next * sizeof(struct ceb_attr);
+	size_t strings = ev->inl_used - old_slots;
+	const char *lo = ev->inl + old_slots, *hi = ev->inl + ev->inl_used;
+	struct ceb_event *cp;
+	char *base;
+
+	if (ev->chunks || ev->ext_owned || ev->data_owned)
+		return NULL;
+	cp = event_alloc(ev->next, strings);
+	if (!cp)
+		return NULL;
+	base = cp->inl + new_slots;
+	memcpy(base, lo, strings);
+	cp->inl_used = new_slots + strings;
+	for (int k = 0; k < K_COUNT; k++) {
+		if (!(ev->known_mask & (1u << k)))
+			continue; /* a cleared slot keeps no pointer into the old arena */
+		cp->known[k] = ev->known[k];
+		cp->known[k].value = moved(ev->known[k].value, lo, hi, base);
+	}
+	cp->known_mask = ev->known_mask;
+	for (size_t i = 0; i < ev->next; i++) {
+		cp->ext[i] = ev->ext[i];
+		cp->ext[i].name = moved(ev->ext[i].name, lo, hi, base);
+		cp->ext[i].value = moved(ev->ext[i].value, lo, hi, base);
+	}
+	cp->next = ev->next;
+	cp->has_data = ev->has_data;
+	cp->data = moved(ev->data, lo, hi, base);
+	cp->data_len = ev->data_len;
+	cp->data_flags = ev->data_flags;
+	return cp;
+}
+
+struct ceb_event *ceb_event_clone(const struct ceb_event *ev)
+{
+	struct ceb_event *cp, *ret = NULL;
+	const struct ceb_attr *a;
+	size_t i, n, arena = ev->data_len;
+
+	/* Exactly the arena the copy needs, data included: a stored event (the memory channel keeps
+	 * the copy the broker makes at ingress) wastes nothing. */
+	cp = clone_flat(ev);
+	if (cp)
+		return cp;
+	n = ceb_event_attr_count(ev);
+	for (i = 0; i < n; i++) {
+		a = ceb_event_attr_at(ev, i);
+		arena += a->len + 1;
+		if (i >= (size_t)__builtin_popcount(ev->known_mask))
+			arena += strlen(a->name) + 1;
+	}
+	cp = event_alloc(ev->next, arena);
+	if (!cp)
+		goto out;
+	for (i = 0; i < n; i++) {
+		a = ceb_event_attr_at(ev, i);
+		if (put(cp, a->name, strlen(a->name), known_index(a->name, strlen(a->name)),
+		        a->type, a->value, a->len, a->ival) < 0)
+			goto out;
+	}
+	if (ev->has_data && ceb_event_set_data(cp, ev->data, ev->data_len, ev->data_flags) < 0)
+		goto out;
+	ret = cp;
+	cp = NULL;
+out:
+	ceb_event_unref(cp);
+	return ret;
+}
+
+/* --- whole-event checks --- */
+
+int ceb_event_validate(const struct ceb_event *ev, const struct ceb_limits *lim, char *errbuf,
+                       size_t errlen)
+{
+	static const int required[] = {K_SPECVERSION, K_ID, K_SOURCE, K_TYPE};
+	const struct ceb_attr *a;
+	char ex[48];
+	size_t i, n, size;
+
+	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+		a = &ev->known[required[i]];
+		if (!(ev->known_mask & (1u << required[i]))) {
+			ceb_seterr(errbuf, errlen, "missing required attribute '%s'", a->name);
+			return CEB_EINVAL;
+		}
+		if (a->len == 0) {
+			ceb_seterr(errbuf, errlen, "attribute '%s': must not be empty", a->name);
+			return CEB_EINVAL;
+		}
+	}
+	a = &ev->known[K_SPECVERSION];
+	if (a->len != 3 || memcmp(a->value, "1.0", 3) != 0) {
+		ceb_seterr(errbuf, errlen, "attribute 'specversion': '%s' is not supported, only '1.0'",
+		       ceb_excerpt(ex, sizeof(ex), a->value, a->len));
+		return CEB_EINVAL;
+	}
+	if (!lim)
+		return 0;
+	n = ceb_event_attr_count(ev);
+	if (n > lim->max_attrs) {
+		ceb_seterr(errbuf, errlen, "too many attributes: %zu (limit %zu)", n, lim->max_attrs);
+		return CEB_EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		a = ceb_event_attr_at(ev, i);
+		if (a->len > lim->max_value_len) {
+			ceb_seterr(errbuf, errlen, "attribute '%s': value is %zu bytes (limit %zu)",
+			       a->name, a->len, lim->max_value_len);
+			return CEB_EINVAL;
+		}
+	}
+	size = ceb_event_size(ev);
+	if (size > lim->max_event_size) {
+		ceb_seterr(errbuf, errlen, "event is %zu bytes (limit %zu)", size, lim->max_event_size);
+		return CEB_ETOOBIG;
+	}
+	return 0;
+}
+
+bool ceb_event_equal(const struct ceb_event *a, const struct ceb_event *b)
+{
+	const struct ceb_attr *x, *y;
+	size_t i, n;
+
+	n = ceb_event_attr_count(a);
+	if (n != ceb_event_attr_count(b))
+		return false;
+	for (i = 0; i < n; i++) {
+		x = ceb_event_attr_at(a, i);
+		y = ceb_event_get(b, x->name);
+		if (!y || x->type != y->type || x->len != y->len ||
+		    memcmp(x->value, y->value, x->len))
+			return false;
+	}
+	if (a->has_data != b->has_data || a->data_len != b->data_len)
+		return false;
+	return a->data_len == 0 || memcmp(a->data, b->data, a->data_len) == 0;
+}

@@ -1,0 +1,352 @@
+/* `cebroker run` (the daemon: load, start, serve until SIGTERM, drain, exit) and `cebroker validate`
+ * (report every configuration error). */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/daemon.h"
+#include "broker/cli/commands.h"
+#include "broker/config/config.h"
+#include "broker/error.h"
+#include "broker/log.h"
+
+#define MAX_PATHS 64
+
+static int parse_ulong(const char *opt, const char *s, unsigned long min, unsigned long max,
+                       unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
+		fprintf(stderr,
+		        "cebroker: --%s: expected a whole number from %lu to %lu, got '%s'\n", opt,
+		        min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* HOST:PORT, [V6]:PORT or :PORT. */
+static int parse_listen(const char *s, struct ceb_settings *set)
+{
+	const char *colon;
+	unsigned long port;
+	size_t hlen;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			goto bad;
+		hlen = (size_t)(close - s - 1);
+		memcpy(set->listen_host, s + 1, hlen < sizeof(set->listen_host) ? hlen : 0);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			goto bad;
+		hlen = (size_t)(colon - s);
+		if (hlen >= sizeof(set->listen_host))
+			goto bad;
+		memcpy(set->listen_host, s, hlen);
+	}
+	if (hlen >= sizeof(set->listen_host))
+		goto bad;
+	set->listen_host[hlen] = '\0';
+	if (hlen == 0)
+		snprintf(set->listen_host, sizeof(set->listen_host), "0.0.0.0");
+	if (parse_ulong("listen", colon + 1, 0, 65535, &port) < 0)
+		return -1;
+	set->listen_port = (int)port;
+	return 0;
+bad:
+	fprintf(stderr, "cebroker: --listen: expected HOST:PORT, got '%s'\n", s);
+	return -1;
+}
+
+static void usage_run(FILE *f)
+{
+	fprintf(f,
+	        "Usage: cebroker run -f FILE|DIR [-f ...] [options]\n"
+	        "Run the broker on Knative Broker/Trigger YAML.\n\n"
+	        "  -f, --file PATH             YAML file or directory (repeatable)\n"
+	        "  -l, --listen HOST:PORT      listen address (default 127.0.0.1:8080; port 0 "
+	        "picks one)\n"
+	        "      --log-level LEVEL       error, warn, info (default) or debug\n"
+	        "      --log-json              log JSON lines instead of text\n"
+	        "      --max-event-size BYTES  largest event accepted (default 1048576)\n"
+	        "      --max-header-size BYTES request line and headers per connection (default "
+	        "65536)\n"
+	        "      --max-connections N     connections in total (default 10000)\n"
+	        "      --max-connections-per-ip N (default 0 = no limit)\n"
+	        "      --idle-timeout SECONDS  close idle connections (default 15)\n"
+	        "      --request-timeout SECONDS whole request, body included (default 30)\n"
+	        "      --ingress-threads N     (default 2)\n"
+	        "      --dispatchers N         delivery threads (default 2)\n"
+	        "      --max-inflight N        deliveries in flight per Trigger (default 100)\n"
+	        "      --delivery-timeout MS   per attempt when a Trigger sets no timeout (default "
+	        "30000)\n"
+	        "      --drain-timeout MS      on SIGTERM, time to finish deliveries (default "
+	        "30000)\n"
+	        "      --channel-max-events N  memory channel bound per Broker (default 100000)\n"
+	        "      --channel-max-bytes N   memory channel bound per Broker (default "
+	        "268435456)\n"
+	        "      --max-ttl N             knativebrokerttl given at first ingress (default "
+	        "255)\n"
+	        "      --rate-limit N          requests per second per client address, bursts of "
+	        "2N;\n"
+	        "                              over it: 429 (default 0 = no limit)\n"
+	        "  -h, --help\n\n"
+	        "Example:\n  cebroker run -f samples/quickstart.yaml --listen 127.0.0.1:8080\n");
+}
+
+enum {
+	OPT_LOG_LEVEL = 1000,
+	OPT_LOG_JSON,
+	OPT_MAX_EVENT,
+	OPT_MAX_HEADER,
+	OPT_MAX_CONN,
+	OPT_MAX_CONN_IP,
+	OPT_IDLE,
+	OPT_REQ_TIMEOUT,
+	OPT_INGRESS_THREADS,
+	OPT_DISPATCHERS,
+	OPT_MAX_INFLIGHT,
+	OPT_DELIVERY_TIMEOUT,
+	OPT_DRAIN,
+	OPT_CH_EVENTS,
+	OPT_CH_BYTES,
+	OPT_MAX_TTL,
+	OPT_RATE_LIMIT,
+};
+
+static const struct option run_opts[] = {
+        {"file", required_argument, NULL, 'f'},
+        {"listen", required_argument, NULL, 'l'},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"log-json", no_argument, NULL, OPT_LOG_JSON},
+        {"max-event-size", required_argument, NULL, OPT_MAX_EVENT},
+        {"max-header-size", required_argument, NULL, OPT_MAX_HEADER},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+        {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONN_IP},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE},
+        {"request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT},
+        {"ingress-threads", required_argument, NULL, OPT_INGRESS_THREADS},
+        {"dispatchers", required_argument, NULL, OPT_DISPATCHERS},
+        {"max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT},
+        {"delivery-timeout", required_argument, NULL, OPT_DELIVERY_TIMEOUT},
+        {"drain-timeout", required_argument, NULL, OPT_DRAIN},
+        {"channel-max-events", required_argument, NULL, OPT_CH_EVENTS},
+        {"channel-max-bytes", required_argument, NULL, OPT_CH_BYTES},
+        {"max-ttl", required_argument, NULL, OPT_MAX_TTL},
+        {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+};
+
+static int load(const char *const *paths, size_t npaths, struct ceb_config **cfg)
+{
+	struct ceb_config_errors errs = {CEB_BUF_INIT, 0};
+	int rc = ceb_config_load(paths, npaths, cfg, &errs);
+
+	if (rc < 0) {
+		if (errs.text.p)
+			fputs(errs.text.p, stderr);
+		fprintf(stderr, "cebroker: %zu error%s in the configuration\n", errs.count,
+		        errs.count == 1 ? "" : "s");
+	}
+	ceb_buf_free(&errs.text);
+	return rc;
+}
+
+int ceb_cmd_run(int argc, char **argv)
+{
+	struct ceb_settings set = ceb_settings_default;
+	const char *paths[MAX_PATHS];
+	struct ceb_config *cfg = NULL;
+	struct ceb_daemon *dmn = NULL;
+	enum ceb_log_level level = CEB_LOG_INFO;
+	size_t npaths = 0, left;
+	unsigned long v;
+	int json = 0, c, sig, rc = 2;
+	char err[1024];
+	sigset_t sigs;
+	uint64_t deadline;
+	struct timespec tick = {0, 50 * 1000 * 1000};
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f:l:h", run_opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (npaths == MAX_PATHS) {
+				fprintf(stderr, "cebroker: at most %d -f options\n", MAX_PATHS);
+				return 2;
+			}
+			paths[npaths++] = optarg;
+			break;
+		case 'l':
+			if (parse_listen(optarg, &set) < 0)
+				return 2;
+			break;
+		case OPT_LOG_LEVEL:
+			if (ceb_log_level_parse(optarg, &level) < 0) {
+				fprintf(stderr,
+				        "cebroker: --log-level: error, warn, info or debug\n");
+				return 2;
+			}
+			break;
+		case OPT_LOG_JSON: json = 1; break;
+#define NUM(opt, name, min, max, field)                          \
+	case opt:                                                \
+		if (parse_ulong(name, optarg, min, max, &v) < 0) \
+			return 2;                                \
+		set.field = v;                                   \
+		break;
+			NUM(OPT_MAX_EVENT, "max-event-size", 1024, 64UL << 20,
+			    limits.max_event_size)
+			NUM(OPT_MAX_HEADER, "max-header-size", 4096, 16UL << 20, max_header_block)
+			NUM(OPT_MAX_CONN, "max-connections", 1, 1000000, max_connections)
+			NUM(OPT_MAX_CONN_IP, "max-connections-per-ip", 0, 1000000, max_conn_per_ip)
+			NUM(OPT_IDLE, "idle-timeout", 0, 86400, idle_timeout_s)
+			NUM(OPT_REQ_TIMEOUT, "request-timeout", 0, 86400, request_timeout_s)
+			NUM(OPT_INGRESS_THREADS, "ingress-threads", 1, 256, ingress_threads)
+			NUM(OPT_DISPATCHERS, "dispatchers", 1, 256, dispatchers)
+			NUM(OPT_MAX_INFLIGHT, "max-inflight", 1, 100000, max_inflight)
+			NUM(OPT_DELIVERY_TIMEOUT, "delivery-timeout", 1, 86400000,
+			    default_timeout_ms)
+			NUM(OPT_DRAIN, "drain-timeout", 0, 86400000, drain_timeout_ms)
+			NUM(OPT_CH_EVENTS, "channel-max-events", 1, 100000000, channel_max_events)
+			NUM(OPT_CH_BYTES, "channel-max-bytes", 1024, ULONG_MAX, channel_max_bytes)
+			NUM(OPT_MAX_TTL, "max-ttl", 1, 100000, max_ttl)
+#undef NUM
+		case OPT_RATE_LIMIT:
+			if (parse_ulong("rate-limit", optarg, 0, 10000000, &v) < 0)
+				return 2;
+			set.rate_limit = (double)v;
+			break;
+		case 'h': usage_run(stdout); return 0;
+		default: usage_run(stderr); return 2;
+		}
+	}
+	if (optind < argc || npaths == 0) {
+		if (npaths == 0)
+			fprintf(stderr, "cebroker run: give the configuration with -f FILE|DIR\n");
+		else
+			fprintf(stderr, "cebroker run: unexpected argument '%s'\n", argv[optind]);
+		usage_run(stderr);
+		return 2;
+	}
+	ceb_log_setup(level, json);
+
+	/* Signals go to this thread only (sigwait below); every other thread inherits the mask. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	if (load(paths, npaths, &cfg) < 0)
+		return 2;
+	curl_global_init(CURL_GLOBAL_ALL);
+	if (ceb_daemon_create(&set, cfg, &dmn, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cebroker: %s\n", err);
+		goto out;
+	}
+	if (ceb_daemon_start(dmn, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cebroker: %s\n", err);
+		goto out;
+	}
+	LOG_INFO("cebroker",
+	         "listening on http://%s%s%s:%d (%zu broker%s, %zu trigger%s, %zu KafkaSource%s, "
+	         "%zu KafkaSink%s)",
+	         strchr(set.listen_host, ':') ? "[" : "", set.listen_host,
+	         strchr(set.listen_host, ':') ? "]" : "", dmn->port, dmn->cfg->nbrokers,
+	         dmn->cfg->nbrokers == 1 ? "" : "s", dmn->cfg->ntriggers,
+	         dmn->cfg->ntriggers == 1 ? "" : "s", dmn->cfg->nkafka_sources,
+	         dmn->cfg->nkafka_sources == 1 ? "" : "s", dmn->cfg->nkafka_sinks,
+	         dmn->cfg->nkafka_sinks == 1 ? "" : "s");
+
+	sigwait(&sigs, &sig);
+	LOG_INFO("cebroker", "%s: draining (up to %llu ms); a second signal exits at once",
+	         strsignal(sig), (unsigned long long)set.drain_timeout_ms);
+	ceb_daemon_drain(dmn);
+	deadline = ceb_now_ms() + set.drain_timeout_ms;
+	while ((left = ceb_daemon_pending(dmn)) > 0 && ceb_now_ms() < deadline) {
+		if (sigtimedwait(&sigs, NULL, &tick) > 0) {
+			LOG_WARN("cebroker",
+			         "second signal: exiting without finishing %zu deliveries", left);
+			break;
+		}
+	}
+	left = ceb_daemon_pending(dmn);
+	if (left)
+		LOG_WARN("cebroker",
+		         "%zu event deliveries not finished at exit (memory channel: lost)", left);
+	else
+		LOG_INFO("cebroker", "drained; exiting");
+	rc = 0;
+out:
+	if (dmn)
+		ceb_daemon_destroy(dmn);
+	else
+		ceb_config_free(NULL);
+	curl_global_cleanup();
+	return rc;
+}
+
+static void usage_validate(FILE *f)
+{
+	fprintf(f, "Usage: cebroker validate -f FILE|DIR [-f ...]\n"
+	           "Check the YAML resources and report every error as FILE:LINE:COL; exit 1 if "
+	           "any.\n\n"
+	           "Example:\n  cebroker validate -f samples/quickstart.yaml\n");
+}
+
+int ceb_cmd_validate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	        {"file", required_argument, NULL, 'f'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	const char *paths[MAX_PATHS];
+	struct ceb_config *cfg = NULL;
+	size_t npaths = 0;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (npaths == MAX_PATHS)
+				return 2;
+			paths[npaths++] = optarg;
+			break;
+		case 'h': usage_validate(stdout); return 0;
+		default: usage_validate(stderr); return 2;
+		}
+	}
+	while (optind < argc && npaths < MAX_PATHS)
+		paths[npaths++] = argv[optind++];
+	if (npaths == 0) {
+		usage_validate(stderr);
+		return 2;
+	}
+	if (load(paths, npaths, &cfg) < 0)
+		return 1;
+	printf("ok: %zu broker%s, %zu trigger%s, %zu KafkaSource%s, %zu KafkaSink%s\n",
+	       cfg->nbrokers, cfg->nbrokers == 1 ? "" : "s", cfg->ntriggers,
+	       cfg->ntriggers == 1 ? "" : "s", cfg->nkafka_sources,
+	       cfg->nkafka_sources == 1 ? "" : "s", cfg->nkafka_sinks,
+	       cfg->nkafka_sinks == 1 ? "" : "s");
+	ceb_config_free(cfg);
+	return 0;
+}

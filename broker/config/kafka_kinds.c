@@ -1,0 +1,541 @@
+/* The Kafka kinds of the resource loader: KafkaSource (records of existing topics to a sink) and
+ * KafkaSink (events posted to /<ns>/<name> stored in a topic), as Knative's eventing-kafka has them. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/buf.h"
+#include "broker/config/config.h"
+#include "broker/config/fields.h"
+#include "broker/config/yaml.h"
+
+#define KEY_TYPE_LABEL "kafkasources.sources.knative.dev/key-type"
+#define NO_SECRETS     "not supported: cebroker reads no Secrets"
+#define MAX_TOPIC      249 /* Kafka's limit (kafka.common.internals.Topic) */
+#define MAX_GROUP_ID   255
+#define MAX_EXT_NAME   20 /* CloudEvents: extension names SHOULD NOT exceed 20 characters */
+
+/* ------------------------------------------------------------------------------------------------
+ * Values both kinds use.
+ */
+
+/* Kafka's rule for topic names: what a broker accepts. */
+static bool topic_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > MAX_TOPIC || !strcmp(s, ".") || !strcmp(s, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '_' || s[i] == '-'))
+			return false;
+	return true;
+}
+
+static bool check_topic(struct ceb_config_res *r, const struct ceb_yaml_node *at, const char *path,
+                        const char *s)
+{
+	char q[80];
+
+	if (topic_name(s))
+		return true;
+	ceb_config_err(r, at, path,
+	               "\"%s\" is not a valid Kafka topic name (1 to 249 characters of a-z, A-Z, "
+	               "0-9, '.', '_' and '-', but not \".\" or \"..\")",
+	               ceb_config_quoted(q, sizeof(q), s));
+	return false;
+}
+
+/* The text of a list item that must be a string, or NULL (reported). The reader owns it. */
+static const char *item_str(struct ceb_config_res *r, const struct ceb_yaml_node *n,
+                            const char *path)
+{
+	if (ceb_yaml_type(n) == CEB_YAML_SCALAR && !ceb_yaml_is_null(n))
+		return ceb_yaml_str(n);
+	ceb_config_err(r, n, path, "expected a string, got %s", ceb_yaml_describe(n));
+	return NULL;
+}
+
+/* The index of s in choices (NULL-terminated), or -1 after reporting at `at`: "\"s\" is not
+ * <what> (a, b or c)". */
+static int choose(struct ceb_config_res *r, const struct ceb_yaml_node *at, const char *path,
+                  const char *what, const char *s, const char *const *choices)
+{
+	char list[128], q[80];
+	size_t n, len = 0;
+
+	for (n = 0; choices[n]; n++)
+		if (!strcmp(s, choices[n]))
+			return (int)n;
+	list[0] = '\0';
+	for (size_t i = 0; i < n && len < sizeof(list); i++) {
+		const char *sep = i == 0 ? "" : i + 1 == n ? " or " : ", ";
+
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", sep, choices[i]);
+	}
+	ceb_config_err(r, at, path, "\"%s\" is not %s (%s)", ceb_config_quoted(q, sizeof(q), s),
+	               what, list);
+	return -1;
+}
+
+/* A string field that must be one of choices: its index, or -1 (reported). n not NULL. */
+static int get_choice(struct ceb_config_res *r, const struct ceb_yaml_node *n, const char *path,
+                      const char *what, const char *const *choices)
+{
+	char *s = NULL;
+	int i = -1;
+
+	if (ceb_config_get_str(r, n, path, &s))
+		i = choose(r, n, path, what, s, choices);
+	free(s);
+	return i;
+}
+
+/* spec.bootstrapServers: a non-empty list of non-empty host:port strings, into *out joined with ','
+ * as librdkafka's bootstrap.servers takes them. *out is set only when all is well; the caller owns
+ * it. A single string is refused rather than split: Knative's API has a list. */
+static void parse_bootstrap(struct ceb_config_res *r, const struct ceb_yaml_node *spec,
+                            const struct ceb_yaml_node *n, char **out)
+{
+	static const char path[] = "spec.bootstrapServers";
+	struct ceb_buf b = CEB_BUF_INIT;
+	size_t nerr = r->nerr;
+	const char *s;
+	char p[64];
+
+	if (!n) {
+		ceb_config_err(r, spec, path, "required field missing");
+		goto out;
+	}
+	if (ceb_yaml_type(n) != CEB_YAML_SEQ) {
+		ceb_config_err(r, n, path,
+		               "must be a list of host:port strings, one server per item (e.g. "
+		               "[a:9092, b:9092]), got %s",
+		               ceb_yaml_describe(n));
+		goto out;
+	}
+	if (ceb_yaml_size(n) == 0) {
+		ceb_config_err(r, n, path, "needs at least one server (host:port)");
+		goto out;
+	}
+	for (size_t i = 0; i < ceb_yaml_size(n); i++) {
+		const struct ceb_yaml_node *it = ceb_yaml_seq_item(n, i);
+
+		ceb_config_path_idx(p, sizeof(p), path, i);
+		if (!(s = item_str(r, it, p)))
+			continue;
+		if (!*s) {
+			ceb_config_err(r, it, p, "must not be empty (host:port)");
+			continue;
+		}
+		if (b.len)
+			ceb_buf_putc(&b, ',');
+		ceb_buf_puts(&b, s);
+	}
+	if (r->nerr == nerr && !(*out = ceb_buf_steal(&b, NULL)))
+		ceb_config_oom(r);
+out:
+	ceb_buf_free(&b);
+}
+
+struct topic_ref {
+	const char *name;
+	size_t idx;
+};
+
+static int cmp_topic_ref(const void *a, const void *b)
+{
+	const struct topic_ref *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* spec.topics: a non-empty list of distinct topic names. *out and *nout are set only when all is
+ * well; the caller owns the array (ceb_config_strv_free). Duplicates are found by sorting, so a
+ * hostile list of a million topics costs n log n, not n squared. */
+static void parse_topics(struct ceb_config_res *r, const struct ceb_yaml_node *spec,
+                         const struct ceb_yaml_node *n, char ***out, size_t *nout)
+{
+	static const char path[] = "spec.topics";
+	size_t cnt = ceb_yaml_size(n), nvalid = 0, nerr = r->nerr, *first = NULL;
+	struct topic_ref *sorted = NULL;
+	char **topics = NULL, p[64];
+	const char *s;
+
+	if (!n) {
+		ceb_config_err(r, spec, path, "required field missing");
+		goto out;
+	}
+	if (!ceb_config_want_seq(r, n, path))
+		goto out;
+	if (cnt == 0) {
+		ceb_config_err(r, n, path, "needs at least one topic");
+		goto out;
+	}
+	sorted = malloc(cnt * sizeof(*sorted));
+	first = malloc(cnt * sizeof(*first));
+	topics = calloc(cnt, sizeof(*topics));
+	if (!sorted || !first || !topics) {
+		ceb_config_oom(r);
+		goto out;
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		const struct ceb_yaml_node *it = ceb_yaml_seq_item(n, i);
+
+		first[i] = i;
+		ceb_config_path_idx(p, sizeof(p), path, i);
+		if ((s = item_str(r, it, p)) && check_topic(r, it, p, s))
+			sorted[nvalid++] = (struct topic_ref){s, i};
+	}
+	if (nvalid > 1)
+		qsort(sorted, nvalid, sizeof(*sorted), cmp_topic_ref);
+	for (size_t i = 1; i < nvalid; i++)
+		if (!strcmp(sorted[i].name, sorted[i - 1].name))
+			first[sorted[i].idx] = first[sorted[i - 1].idx];
+	for (size_t i = 0; i < cnt; i++) {
+		char q[80];
+
+		if (first[i] == i)
+			continue;
+		ceb_config_err(
+		        r, ceb_yaml_seq_item(n, i), ceb_config_path_idx(p, sizeof(p), path, i),
+		        "duplicate topic \"%s\" (first at %s[%zu])",
+		        ceb_config_quoted(q, sizeof(q), ceb_yaml_str(ceb_yaml_seq_item(n, i))),
+		        path, first[i]);
+	}
+	if (r->nerr != nerr)
+		goto out;
+	for (size_t i = 0; i < cnt; i++)
+		if (!(topics[i] = ceb_config_strdup(r, ceb_yaml_str(ceb_yaml_seq_item(n, i)))))
+			goto out;
+	*out = topics;
+	*nout = cnt;
+	topics = NULL;
+out:
+	ceb_config_strv_free(topics, cnt);
+	free(sorted);
+	free(first);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * KafkaSource.
+ */
+
+void ceb_config_kafka_source_free(struct ceb_kafka_source_cfg *src)
+{
+	if (!src)
+		return;
+	free(src->ns);
+	free(src->name);
+	free(src->bootstrap);
+	ceb_config_strv_free(src->topics, src->ntopics);
+	free(src->group);
+	ceb_config_dest_free(&src->sink);
+	ceb_config_delivery_free(&src->delivery);
+	ceb_config_strv_free(src->ce_ext_keys, src->nce_ext);
+	ceb_config_strv_free(src->ce_ext_values, src->nce_ext);
+	ceb_config_strv_free(src->annot_keys, src->nannot);
+	ceb_config_strv_free(src->annot_values, src->nannot);
+	free(src);
+}
+
+/* spec.consumerGroup, or Knative's default for a source of that name. */
+static void parse_group(struct ceb_config_res *r, const struct ceb_yaml_node *n,
+                        struct ceb_kafka_source_cfg *src)
+{
+	struct ceb_buf b = CEB_BUF_INIT;
+	char *s = NULL, q[80];
+
+	if (n) {
+		if (!ceb_config_get_str(r, n, "spec.consumerGroup", &s))
+			goto out;
+		if (!*s || strlen(s) > MAX_GROUP_ID) {
+			ceb_config_err(r, n, "spec.consumerGroup",
+			               "\"%s\" is not a valid consumer group id (1 to 255 bytes)",
+			               ceb_config_quoted(q, sizeof(q), s));
+			goto out;
+		}
+		src->group = s;
+		s = NULL;
+		goto out;
+	}
+	ceb_buf_printf(&b, "knative-kafka-source-%s-%s", src->ns, src->name);
+	if (!(src->group = ceb_buf_steal(&b, NULL)))
+		ceb_config_oom(r);
+out:
+	free(s);
+	ceb_buf_free(&b);
+}
+
+/* A CloudEvents extension name: lower-case letters and digits. */
+static bool ext_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > MAX_EXT_NAME)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
+
+static bool core_attribute(const char *s)
+{
+	static const char *const core[] = {
+	        "id",   "source", "specversion", "type", "datacontenttype", "dataschema", "subject",
+	        "time", "data",   "data_base64", NULL};
+
+	for (size_t i = 0; core[i]; i++)
+		if (!strcmp(s, core[i]))
+			return true;
+	return false;
+}
+
+/* spec.ceOverrides: extensions set on every event, kept only when every name is valid. */
+static void parse_ce_overrides(struct ceb_config_res *r, const struct ceb_yaml_node *n,
+                               struct ceb_kafka_source_cfg *src)
+{
+	static const char *const fields[] = {"extensions", NULL};
+	static const char path[] = "spec.ceOverrides.extensions";
+	const struct ceb_yaml_node *v[1];
+	char **keys = NULL, **vals = NULL, p[512], q[80];
+	size_t cnt = 0, nerr = r->nerr;
+
+	if (!ceb_config_get_fields(r, n, "spec.ceOverrides", fields, v, NULL) || !v[0])
+		goto out;
+	if (!ceb_config_get_strmap(r, v[0], path, &keys, &vals, &cnt))
+		goto out;
+	/* get_strmap succeeded: pair i of the map is keys[i] */
+	for (size_t i = 0; i < cnt; i++) {
+		const struct ceb_yaml_node *k = ceb_yaml_map_key(v[0], i);
+
+		ceb_config_path_key(p, sizeof(p), path, keys[i]);
+		if (!ext_name(keys[i]))
+			ceb_config_err(r, k, p,
+			               "\"%s\" is not a valid CloudEvents extension name (1 to 20 "
+			               "lower-case letters and digits)",
+			               ceb_config_quoted(q, sizeof(q), keys[i]));
+		else if (core_attribute(keys[i]))
+			ceb_config_err(r, k, p,
+			               "\"%s\" is a core CloudEvents attribute, not an extension",
+			               keys[i]);
+	}
+	if (r->nerr != nerr)
+		goto out;
+	src->ce_ext_keys = keys;
+	src->ce_ext_values = vals;
+	src->nce_ext = cnt;
+	keys = vals = NULL;
+out:
+	ceb_config_strv_free(keys, cnt);
+	ceb_config_strv_free(vals, cnt);
+}
+
+/* spec.net: SASL and TLS take their credentials from Secrets, which cebroker does not read, so
+ * both must stay off; what else the map holds (secretKeyRefs) is Knative's and is not looked at. */
+static void parse_net(struct ceb_config_res *r, const struct ceb_yaml_node *n)
+{
+	static const char *const fields[] = {"sasl", "tls", NULL};
+	static const char *const sasl_fields[] = {"enable", "user", "password", "type", NULL};
+	static const char *const tls_fields[] = {"enable", "cert", "key", "caCert", NULL};
+	static const char *const paths[] = {"spec.net.sasl", "spec.net.tls"};
+	const struct ceb_yaml_node *v[2], *sv[4];
+	char p[64];
+	bool on;
+
+	if (!ceb_config_get_fields(r, n, "spec.net", fields, v, NULL))
+		return;
+	for (size_t i = 0; i < 2; i++) {
+		if (!v[i] || !ceb_config_get_fields(r, v[i], paths[i], i ? tls_fields : sasl_fields,
+		                                    sv, NULL))
+			continue;
+		ceb_config_path_key(p, sizeof(p), paths[i], "enable");
+		if (sv[0] && ceb_config_get_bool(r, sv[0], p, &on) && on)
+			ceb_config_err(r, sv[0], p,
+			               "%s; SASL/TLS for KafkaSource is not available yet",
+			               NO_SECRETS);
+	}
+}
+
+void ceb_config_parse_kafka_source(struct ceb_config_res *r, struct ceb_config_meta *md,
+                                   const struct ceb_yaml_node *root,
+                                   const struct ceb_yaml_node *const *vals)
+{
+	static const char *const spec_fields[] = {"bootstrapServers",
+	                                          "topics",
+	                                          "consumerGroup",
+	                                          "initialOffset",
+	                                          "ordering",
+	                                          "consumers",
+	                                          "sink",
+	                                          "delivery",
+	                                          "ceOverrides",
+	                                          "net",
+	                                          NULL};
+	static const char *const offsets[] = {"earliest", "latest", NULL};
+	static const char *const orderings[] = {"ordered", "unordered", NULL};
+	static const char *const key_types[] = {"string", "int", "float", "byte-array",
+	                                        NULL}; /* in enum ceb_key_type order */
+	const char *key_type = ceb_annotation(md->lkeys, md->lvals, md->nlabels, KEY_TYPE_LABEL);
+	const struct ceb_yaml_node *v[10];
+	struct ceb_kafka_source_cfg *src;
+	char p[512];
+	int i, consumers;
+
+	if (!md->name)
+		return;
+	src = calloc(1, sizeof(*src));
+	if (!src) {
+		ceb_config_oom(r);
+		return;
+	}
+	ceb_config_delivery_init(&src->delivery);
+	src->ns = md->ns;
+	src->name = md->name;
+	src->annot_keys = md->akeys;
+	src->annot_values = md->avals;
+	src->nannot = md->nannot;
+	md->ns = md->name = NULL;
+	md->akeys = md->avals = NULL;
+	src->ordered = true;
+	src->key_type = CEB_KEY_STRING;
+	src->loc = (struct ceb_loc){r->file, ceb_yaml_line(root), ceb_yaml_col(root)};
+	ceb_config_append_kafka_source(r, src);
+	ceb_config_add_entry(r, "KafkaSource", src->ns, src->name, md, src);
+
+	if (key_type) {
+		i = choose(r, ceb_yaml_map_get(md->labels, KEY_TYPE_LABEL),
+		           ceb_config_path_key(p, sizeof(p), "metadata.labels", KEY_TYPE_LABEL),
+		           "a key type", key_type, key_types);
+		if (i >= 0)
+			src->key_type = (enum ceb_key_type)i;
+	}
+
+	if (!vals[0]) {
+		ceb_config_err(r, root, "spec",
+		               "required field missing (a KafkaSource needs "
+		               "spec.bootstrapServers, spec.topics and spec.sink)");
+		return;
+	}
+	if (!ceb_config_get_fields(r, vals[0], "spec", spec_fields, v, NULL))
+		return;
+	parse_bootstrap(r, vals[0], v[0], &src->bootstrap);
+	parse_topics(r, vals[0], v[1], &src->topics, &src->ntopics);
+	parse_group(r, v[2], src);
+	if (v[3] &&
+	    (i = get_choice(r, v[3], "spec.initialOffset", "an initial offset", offsets)) >= 0)
+		src->earliest = i == 0;
+	if (v[4] && (i = get_choice(r, v[4], "spec.ordering", "an ordering", orderings)) >= 0)
+		src->ordered = i == 0;
+	/* one process consumes each partition: there are no consumer replicas to scale */
+	if (v[5])
+		ceb_config_get_int(r, v[5], "spec.consumers", 1, INT32_MAX, &consumers);
+	if (!v[6])
+		ceb_config_err(r, vals[0], "spec.sink", "required field missing");
+	else
+		ceb_config_parse_dest(r, v[6], "spec.sink", &src->sink);
+	if (v[7])
+		ceb_config_parse_delivery(r, v[7], "spec.delivery", &src->delivery);
+	if (v[8])
+		parse_ce_overrides(r, v[8], src);
+	if (v[9])
+		parse_net(r, v[9]);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * KafkaSink.
+ */
+
+void ceb_config_kafka_sink_free(struct ceb_kafka_sink_cfg *snk)
+{
+	if (!snk)
+		return;
+	free(snk->ns);
+	free(snk->name);
+	free(snk->topic);
+	free(snk->bootstrap);
+	ceb_config_strv_free(snk->annot_keys, snk->nannot);
+	ceb_config_strv_free(snk->annot_values, snk->nannot);
+	free(snk);
+}
+
+/* spec.auth: the only thing it can say is which Secret holds the credentials. */
+static void parse_auth(struct ceb_config_res *r, const struct ceb_yaml_node *n)
+{
+	static const char *const auth_fields[] = {"secret", NULL};
+	static const char *const secret_fields[] = {"ref", NULL};
+	static const char *const ref_fields[] = {"name", NULL};
+	const struct ceb_yaml_node *secret, *ref, *name;
+
+	if (ceb_config_get_fields(r, n, "spec.auth", auth_fields, &secret, NULL) && secret &&
+	    ceb_config_get_fields(r, secret, "spec.auth.secret", secret_fields, &ref, NULL) &&
+	    ref && ceb_config_get_fields(r, ref, "spec.auth.secret.ref", ref_fields, &name, NULL) &&
+	    name)
+		ceb_config_err(r, name, "spec.auth.secret.ref.name", "%s", NO_SECRETS);
+}
+
+void ceb_config_parse_kafka_sink(struct ceb_config_res *r, struct ceb_config_meta *md,
+                                 const struct ceb_yaml_node *root,
+                                 const struct ceb_yaml_node *const *vals)
+{
+	static const char *const spec_fields[] = {"topic",
+	                                          "bootstrapServers",
+	                                          "numPartitions",
+	                                          "replicationFactor",
+	                                          "contentMode",
+	                                          "auth",
+	                                          NULL};
+	static const char *const modes[] = {"binary", "structured", NULL};
+	const struct ceb_yaml_node *v[6];
+	struct ceb_kafka_sink_cfg *snk;
+	char *topic = NULL;
+	int i;
+
+	if (!md->name)
+		return;
+	snk = calloc(1, sizeof(*snk));
+	if (!snk) {
+		ceb_config_oom(r);
+		return;
+	}
+	snk->ns = md->ns;
+	snk->name = md->name;
+	snk->annot_keys = md->akeys;
+	snk->annot_values = md->avals;
+	snk->nannot = md->nannot;
+	md->ns = md->name = NULL;
+	md->akeys = md->avals = NULL;
+	snk->loc = (struct ceb_loc){r->file, ceb_yaml_line(root), ceb_yaml_col(root)};
+	ceb_config_append_kafka_sink(r, snk);
+	ceb_config_add_entry(r, "KafkaSink", snk->ns, snk->name, md, snk);
+
+	if (!vals[0]) {
+		ceb_config_err(r, root, "spec",
+		               "required field missing (a KafkaSink needs spec.topic and "
+		               "spec.bootstrapServers)");
+		return;
+	}
+	if (!ceb_config_get_fields(r, vals[0], "spec", spec_fields, v, NULL))
+		return;
+	if (!v[0])
+		ceb_config_err(r, vals[0], "spec.topic", "required field missing");
+	else if (ceb_config_get_str(r, v[0], "spec.topic", &topic) &&
+	         check_topic(r, v[0], "spec.topic", topic)) {
+		snk->topic = topic;
+		topic = NULL;
+	}
+	free(topic);
+	parse_bootstrap(r, vals[0], v[1], &snk->bootstrap);
+	if (v[2])
+		ceb_config_get_int(r, v[2], "spec.numPartitions", 1, 100000, &snk->partitions);
+	if (v[3])
+		ceb_config_get_int(r, v[3], "spec.replicationFactor", 1, 32767, &snk->replication);
+	if (v[4] && (i = get_choice(r, v[4], "spec.contentMode", "a content mode", modes)) >= 0)
+		snk->structured = i == 1;
+	if (v[5])
+		parse_auth(r, v[5]);
+}

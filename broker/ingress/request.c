@@ -1,0 +1,268 @@
+/* The ingress's request logic, without any HTTP server: Knative's routing (/<namespace>/<broker>,
+ * 404, 405, OPTIONS), the size and time limits, the per-client rate limit, decoding, the
+ * knativebrokerttl loop guard, and publishing with one answer for all events of a batch. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/error.h"
+#include "broker/ratelimit.h"
+#include "broker/ingress/request.h"
+
+const char *ceb_status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	}
+	return "";
+}
+
+void ceb_request_init(struct ceb_request *req, struct ceb_daemon *dmn,
+                      ceb_request_suspend_f *suspend, ceb_request_resume_f *resume, void *arg)
+{
+	memset(req, 0, sizeof(*req));
+	req->dmn = dmn;
+	req->suspend = suspend;
+	req->resume = resume;
+	req->arg = arg;
+	req->start_ms = ceb_now_ms();
+	pthread_mutex_init(&req->lock, NULL);
+}
+
+void ceb_request_fini(struct ceb_request *req)
+{
+	ceb_buf_free(&req->body);
+	pthread_mutex_destroy(&req->lock);
+}
+
+static enum ceb_route refuse(struct ceb_request *req, int status, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+static enum ceb_route refuse(struct ceb_request *req, int status, const char *fmt, ...)
+{
+	va_list ap;
+	atomic_ulong *cnt;
+
+	req->status = status;
+	va_start(ap, fmt);
+	vsnprintf(req->reason, sizeof(req->reason), fmt, ap);
+	va_end(ap);
+	if (status == 429 || status == 503)
+		req->retry_after = req->retry_after ? req->retry_after : 1;
+	cnt = status == 429   ? &(req->brk ? &req->brk->cnt : &req->dmn->cnt)->rejected_full
+	      : status == 503 ? &(req->brk ? &req->brk->cnt : &req->dmn->cnt)->rejected_unavail
+	                      : &(req->brk ? &req->brk->cnt : &req->dmn->cnt)->rejected_4xx;
+	atomic_fetch_add(cnt, 1);
+	return CEB_ROUTE_ANSWER;
+}
+
+/* "/ns/name" with two non-empty segments and nothing else. */
+static bool path_is_broker(const char *url)
+{
+	const char *p;
+
+	if (url[0] != '/' || url[1] == '/' || url[1] == '\0')
+		return false;
+	p = strchr(url + 1, '/');
+	return p && p[1] != '\0' && !strchr(p + 1, '/');
+}
+
+enum ceb_route ceb_request_route(struct ceb_request *req, const char *method, const char *url,
+                                 const char *content_length, const struct sockaddr *client)
+{
+	struct ceb_daemon *dmn = req->dmn;
+
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) {
+		if (strcmp(url, "/healthz") == 0) {
+			req->status = 200;
+			snprintf(req->reason, sizeof(req->reason), "ok");
+			return CEB_ROUTE_ANSWER;
+		}
+		if (strcmp(url, "/readyz") == 0) {
+			bool ok = atomic_load(&dmn->ready) && !atomic_load(&dmn->draining);
+			req->status = ok ? 200 : 503;
+			snprintf(req->reason, sizeof(req->reason), ok ? "ready" : "not ready");
+			return CEB_ROUTE_ANSWER;
+		}
+		if (strcmp(url, "/metrics") == 0)
+			return CEB_ROUTE_METRICS;
+	}
+	if (!path_is_broker(url))
+		return refuse(req, 404,
+		              "no broker here: the ingress path is /<namespace>/<broker>");
+	req->brk = ceb_broker_find(dmn, url, strlen(url));
+	if (!req->brk)
+		return refuse(req, 404, "no broker at %.250s", url);
+	if (strcmp(method, "OPTIONS") == 0)
+		return CEB_ROUTE_OPTIONS;
+	if (strcmp(method, "POST") != 0)
+		return refuse(req, 405, "only POST is allowed on a broker");
+	/* A delivery of our own is served while draining: refusing it would fail an event this
+	 * daemon already acknowledged (a Trigger to a KafkaSink here, a KafkaSource to a Broker). */
+	if ((!atomic_load(&dmn->ready) || atomic_load(&dmn->draining)) && !req->internal)
+		return refuse(req, 503,
+		              atomic_load(&dmn->draining) ? "shutting down" : "not ready yet");
+	if (dmn->rl && !req->internal &&
+	    !ceb_ratelimit_allow(dmn->rl, client, req->start_ms, &req->retry_after))
+		return refuse(req, 429, "too many requests from this client (limit %g per second)",
+		              dmn->set.rate_limit);
+	if (content_length) {
+		char *end;
+		unsigned long long n = strtoull(content_length, &end, 10);
+		/* Refused before reading (or inviting, with 100-continue) the body. */
+		if (*end == '\0' && n > dmn->set.limits.max_event_size)
+			return refuse(req, 413, "body of %llu bytes is over the limit of %zu bytes",
+			              n, dmn->set.limits.max_event_size);
+	}
+	return CEB_ROUTE_BODY;
+}
+
+bool ceb_request_body(struct ceb_request *req, const char *data, size_t len)
+{
+	struct ceb_daemon *dmn = req->dmn;
+	uint64_t limit = (uint64_t)dmn->set.request_timeout_s * 1000,
+	         took = ceb_now_ms() - req->start_ms;
+	bool late = limit && took > limit;
+
+	if (req->status) {
+		/* Refused already: the rest of the body is read and dropped so that the client can read
+		 * the answer, but for one more timeout period and one more body at most. */
+		req->dropped += len;
+		return !(limit && took > 2 * limit) &&
+		       req->dropped <= dmn->set.limits.max_event_size;
+	}
+	if (late) {
+		refuse(req, 408, "request took longer than %u s", dmn->set.request_timeout_s);
+		ceb_buf_free(&req->body);
+		return true;
+	}
+	if (req->body.len + len > dmn->set.limits.max_event_size) {
+		refuse(req, 413, "body is over the limit of %zu bytes",
+		       dmn->set.limits.max_event_size);
+		ceb_buf_free(&req->body);
+		return true;
+	}
+	if (ceb_buf_append(&req->body, data, len) < 0)
+		refuse(req, 503, "out of memory");
+	return true;
+}
+
+static int rank(int st)
+{
+	return st == 0 ? 0 : st == CEB_EFULL ? 1 : 2;
+}
+
+static void publish_done(void *arg, int status)
+{
+	struct ceb_request *req = arg;
+	bool resume;
+
+	pthread_mutex_lock(&req->lock);
+	if (rank(status) > rank(req->worst))
+		req->worst = status;
+	req->pending--;
+	resume = req->pending == 0 && req->waiting;
+	if (resume)
+		req->waiting = false;
+	pthread_mutex_unlock(&req->lock);
+	if (resume && req->resume)
+		req->resume(req->arg);
+}
+
+/* Every publish completed: the one answer for all events of the request. */
+static void finish(struct ceb_request *req)
+{
+	const struct ceb_broker *brk = req->brk;
+
+	if (req->worst == 0) {
+		req->status = 202;
+		req->reason[0] = '\0';
+		atomic_fetch_add(&req->brk->cnt.accepted, req->nevents);
+	} else if (req->worst == CEB_EFULL) {
+		refuse(req, 429, "%s is full, retry later", brk->label);
+	} else {
+		refuse(req, 503, "%s cannot store events now", brk->label);
+	}
+}
+
+static int decode_status(int err)
+{
+	switch (err) {
+	case CEB_ETOOBIG: return 413;
+	case CEB_EUNSUPPORTED: return 415;
+	case CEB_ENOMEM: return 503;
+	default: return 400;
+	}
+}
+
+bool ceb_request_complete(struct ceb_request *req, const struct ceb_http_header *headers,
+                          size_t nheaders)
+{
+	struct ceb_http_request hr;
+	struct ceb_event **evs = NULL;
+	enum ceb_http_mode mode;
+	size_t nevs = 0;
+	bool ready;
+	char err[256];
+	int rc;
+
+	if (req->status)
+		return true;
+	if (req->published) {
+		/* Resumed: every publish has completed. */
+		finish(req);
+		return true;
+	}
+	hr.headers = headers;
+	hr.nheaders = nheaders;
+	hr.body = req->body.p ? req->body.p : "";
+	hr.body_len = req->body.len;
+	rc = ceb_http_decode(&hr, &req->dmn->set.limits, &evs, &nevs, &mode, err, sizeof(err));
+	if (rc < 0) {
+		refuse(req, decode_status(rc), "%s", err);
+		return true;
+	}
+	for (size_t i = 0; i < nevs; i++) {
+		const struct ceb_attr *ttl = ceb_event_get(evs[i], "knativebrokerttl");
+		if (ttl && (ttl->type == CEB_TYPE_INTEGER ? ttl->ival
+		                                          : strtol(ttl->value, NULL, 10)) <= 0) {
+			refuse(req, 400, "event %.100s: knativebrokerttl is exhausted (loop guard)",
+			       ceb_event_get(evs[i], "id")->value);
+			goto out;
+		}
+	}
+	/* One extra count, held until every publish was started, so that completions running on
+	 * other threads cannot finish the request half-way. */
+	req->pending = nevs + 1;
+	req->nevents = nevs;
+	req->published = true;
+	for (size_t i = 0; i < nevs; i++)
+		ceb_broker_publish(req->brk, evs[i], publish_done, req);
+	pthread_mutex_lock(&req->lock);
+	req->pending--;
+	ready = req->pending == 0;
+	if (!ready) {
+		req->waiting = true;
+		if (req->suspend)
+			req->suspend(req->arg);
+	}
+	pthread_mutex_unlock(&req->lock);
+	if (ready)
+		finish(req);
+out:
+	for (size_t i = 0; i < nevs; i++)
+		ceb_event_unref(evs[i]);
+	free(evs);
+	return req->status != 0;
+}
