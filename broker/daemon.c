@@ -13,6 +13,7 @@
 #include "broker/ingress/ingress.h"
 #include "broker/log.h"
 #include "broker/ratelimit.h"
+#include "sources/source.h"
 
 const struct ceb_settings ceb_settings_default = {
         .listen_host = "127.0.0.1",
@@ -65,7 +66,7 @@ void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publis
 	struct ceb_event *stored = NULL;
 
 	/* A KafkaSink stores events as they come; only a Broker counts hops. */
-	if (brk->kind == CEB_EP_BROKER && !ceb_event_get(ev, "knativebrokerttl") &&
+	if (brk->cfg && !ceb_event_get(ev, "knativebrokerttl") &&
 	    ceb_event_set_int(ev, "knativebrokerttl", brk->dmn->set.max_ttl) < 0) {
 		done(arg, CEB_EUNAVAIL);
 		return;
@@ -75,7 +76,7 @@ void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publis
 	 * costs about 750 bytes instead of 1 250. Larger events keep their data in a buffer of
 	 * their own, where the slack matters little and a copy would cost more. Without memory for
 	 * the copy, the original does. */
-	if (ceb_event_size(ev) <= COMPACT_MAX && strcmp(brk->ch.ops->name, "memory") == 0)
+	if (ceb_event_size(ev) <= COMPACT_MAX && ceb_channel_has(&brk->ch, CEB_CHANNEL_IN_MEMORY))
 		stored = ceb_event_clone(ev);
 	brk->ch.ops->publish(brk->ch.ctx, stored ? stored : ev, done, arg);
 	ceb_event_unref(stored);
@@ -128,33 +129,12 @@ static int resolve_dest(struct ceb_daemon *dmn, const struct ceb_dest *d, struct
 	return t->url ? 0 : CEB_ENOMEM;
 }
 
-/* Two KafkaSources in one consumer group that read a topic in common share its partitions: each
- * gets only part of the records. Legal in Kafka (and in Knative), rarely meant: say so. */
-static void warn_shared_groups(const struct ceb_config *cfg)
-{
-	for (const struct ceb_kafka_source_cfg *a = cfg->kafka_sources; a; a = a->next)
-		for (const struct ceb_kafka_source_cfg *b = a->next; b; b = b->next) {
-			if (strcmp(a->group, b->group) || strcmp(a->bootstrap, b->bootstrap))
-				continue;
-			for (size_t i = 0; i < a->ntopics; i++)
-				for (size_t j = 0; j < b->ntopics; j++)
-					if (strcmp(a->topics[i], b->topics[j]) == 0)
-						LOG_WARN("cebroker",
-						         "KafkaSources %s/%s and %s/%s share "
-						         "consumer "
-						         "group %s on topic %s: each gets only "
-						         "part of "
-						         "its records",
-						         a->ns, a->name, b->ns, b->name, a->group,
-						         a->topics[i]);
-		}
-}
-
-/* A new Broker or Kafka endpoint at the end of the daemon's list; NULL when out of memory. */
+/* A new endpoint at the end of the daemon's list (kind: "broker", "kafkasink", "kafkasource"...);
+ * a source has no path. NULL when out of memory. */
 static struct ceb_broker *endpoint_new(struct ceb_daemon *dmn, struct ceb_broker ***tail,
-                                       enum ceb_endpoint kind, const char *ns, const char *name)
+                                       const char *kind, bool has_path, const char *ns,
+                                       const char *name)
 {
-	static const char *const labels[] = {"broker", "kafkasink", "kafkasource"};
 	struct ceb_broker *brk = calloc(1, sizeof(*brk));
 
 	if (!brk)
@@ -165,21 +145,20 @@ static struct ceb_broker *endpoint_new(struct ceb_daemon *dmn, struct ceb_broker
 	brk->ns = ns;
 	brk->name = name;
 	brk->dmn = dmn;
-	if (kind != CEB_EP_KAFKA_SOURCE)
+	if (has_path)
 		snprintf(brk->path, sizeof(brk->path), "/%s/%s", ns, name);
-	snprintf(brk->label, sizeof(brk->label), "%s %s/%s", labels[kind], ns, name);
+	snprintf(brk->label, sizeof(brk->label), "%s %s/%s", kind, ns, name);
 	return brk;
 }
 
-/* Create an endpoint's channel; an error names the resource (what, declared at loc). */
+/* Create an endpoint's channel of backend chname; an error names the resource (what, at loc). */
 static int endpoint_channel(struct ceb_broker *brk, const char *chname,
                             const struct ceb_channel_cfg *cc, const struct ceb_loc *loc,
                             const char *what, const char *cls, char *errbuf, size_t errlen)
 {
-	int rc;
+	const struct channel_ops *ops = chname ? ceb_channel_ops_find(chname) : NULL;
 
-	brk->ch.ops = chname ? ceb_channel_ops_find(chname) : NULL;
-	if (!brk->ch.ops) {
+	if (!ops) {
 		if (cls)
 			snprintf(errbuf, errlen,
 			         "%s:%d:%d: %s %s/%s: class %s needs the %s channel, which this "
@@ -189,14 +168,83 @@ static int endpoint_channel(struct ceb_broker *brk, const char *chname,
 		else
 			snprintf(errbuf, errlen,
 			         "%s:%d:%d: %s %s/%s: needs the %s channel, which this build does "
-			         "not include (configure found no librdkafka)",
+			         "not include",
 			         loc->file, loc->line, loc->col, what, brk->ns, brk->name, chname);
 		return CEB_ENOTCOMPILED;
 	}
-	rc = brk->ch.ops->create(cc, &brk->ch.ctx, errbuf, errlen);
-	if (rc < 0)
-		brk->ch.ops = NULL;
-	return rc;
+	return ceb_channel_create(&brk->ch, ops, cc, errbuf, errlen);
+}
+
+/* A source without a channel of its own publishes into the daemon's memory channel for it. */
+static void emit_done(void *arg, int status)
+{
+	*(int *)arg = status;
+}
+
+static int source_emit(void *arg, struct ceb_event *ev)
+{
+	struct ceb_broker *brk = arg;
+	int status = CEB_EUNAVAIL;
+
+	/* The in-process backend completes before publish returns. */
+	brk->ch.ops->publish(brk->ch.ctx, ev, emit_done, &status);
+	return status;
+}
+
+/* A source and the endpoint its channel hangs on; its one delivery is added by the caller. */
+static int source_new(struct ceb_daemon *dmn, struct ceb_broker ***tail,
+                      const struct ceb_source_cfg *sc, struct ceb_broker **out, char *errbuf,
+                      size_t errlen)
+{
+	const struct source_ops *ops = ceb_source_ops_find(sc->kind);
+	struct ceb_broker *brk;
+	struct ceb_channel *own;
+	int rc;
+
+	if (!ops) {
+		snprintf(errbuf, errlen,
+		         "%s:%d:%d: %s %s/%s: this build does not include the %s source",
+		         sc->loc.file, sc->loc.line, sc->loc.col, sc->kind, sc->ns, sc->name,
+		         sc->kind);
+		return CEB_ENOTCOMPILED;
+	}
+	brk = endpoint_new(dmn, tail, ops->label, false, sc->ns, sc->name);
+	if (!brk)
+		goto nomem;
+	brk->src = ops;
+	brk->src_env = (struct ceb_source_env){
+	        .label = brk->label,
+	        .max_events = dmn->set.channel_max_events,
+	        .max_bytes = dmn->set.channel_max_bytes,
+	        .emit = source_emit,
+	        .emit_arg = brk,
+	};
+	rc = ops->create(sc, &brk->src_env, &brk->src_ctx, errbuf, errlen);
+	if (rc < 0) {
+		brk->src = NULL;
+		return rc;
+	}
+	own = ops->channel ? ops->channel(brk->src_ctx) : NULL;
+	if (own) {
+		brk->ch = *own;
+		brk->src_channel = true;
+	} else {
+		struct ceb_channel_cfg cc = {
+		        .kind = sc->kind,
+		        .ns = sc->ns,
+		        .name = sc->name,
+		        .max_events = dmn->set.channel_max_events,
+		        .max_bytes = dmn->set.channel_max_bytes,
+		};
+		rc = ceb_channel_create(&brk->ch, ceb_channel_ops_default(), &cc, errbuf, errlen);
+		if (rc < 0)
+			return rc;
+	}
+	*out = brk;
+	return 0;
+nomem:
+	snprintf(errbuf, errlen, "out of memory");
+	return CEB_ENOMEM;
 }
 
 /* Open a delivery's subscription on its channel. */
@@ -218,14 +266,14 @@ static int trigger_subscribe(struct ceb_trigger *trg, const struct ceb_settings 
 		snprintf(errbuf, errlen, "%s: cannot subscribe: %s", trg->label, ceb_strerror(rc));
 		return rc;
 	}
-	trg->prefiltered = !trg->filter || trg->brk->ch.ops->prefilters(trg->brk->ch.ctx);
+	trg->prefiltered = !trg->filter || ceb_channel_has(&trg->brk->ch, CEB_CHANNEL_PREFILTERS);
 	return 0;
 }
 
 static struct ceb_broker *broker_of(struct ceb_daemon *dmn, const struct ceb_broker_cfg *bc)
 {
 	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
-		if (brk->kind == CEB_EP_BROKER && brk->cfg == bc)
+		if (brk->cfg == bc)
 			return brk;
 	return NULL;
 }
@@ -267,16 +315,14 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 	for (const struct ceb_broker_cfg *bc = cfg->brokers; bc; bc = bc->next) {
 		const char *chname = ceb_channel_for_class(bc->broker_class);
 		struct ceb_channel_cfg cc = {
+		        .kind = "Broker",
 		        .ns = bc->ns,
 		        .name = bc->name,
-		        .config = bc->config,
+		        .spec = bc,
 		        .max_events = set->channel_max_events,
 		        .max_bytes = set->channel_max_bytes,
-		        .external_topic =
-		                ceb_annotation(bc->annot_keys, bc->annot_values, bc->nannot,
-		                               "kafka.eventing.knative.dev/external.topic"),
 		};
-		struct ceb_broker *brk = endpoint_new(dmn, &btail, CEB_EP_BROKER, bc->ns, bc->name);
+		struct ceb_broker *brk = endpoint_new(dmn, &btail, "broker", true, bc->ns, bc->name);
 		if (!brk)
 			goto nomem;
 		brk->cfg = bc;
@@ -285,13 +331,31 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 		if (rc < 0)
 			goto fail;
 	}
-	for (const struct ceb_kafka_sink_cfg *kc = cfg->kafka_sinks; kc; kc = kc->next) {
-		struct ceb_channel_cfg cc = {.ns = kc->ns, .name = kc->name, .kafka_sink = kc};
-		struct ceb_broker *brk =
-		        endpoint_new(dmn, &btail, CEB_EP_KAFKA_SINK, kc->ns, kc->name);
-		if (!brk)
+	/* Endpoints of a backend's own kinds (a KafkaSink): the kind's backend reads its settings. */
+	for (const struct ceb_endpoint_cfg *ec = cfg->endpoints; ec; ec = ec->next) {
+		struct ceb_channel_cfg cc = {
+		        .kind = ec->kind,
+		        .ns = ec->ns,
+		        .name = ec->name,
+		        .spec = ec->own,
+		        .max_events = set->channel_max_events,
+		        .max_bytes = set->channel_max_bytes,
+		};
+		char kind[64];
+		struct ceb_broker *brk;
+		size_t k = 0;
+
+		for (; ec->kind[k] && k + 1 < sizeof(kind); k++)
+			kind[k] = (char)(ec->kind[k] >= 'A' && ec->kind[k] <= 'Z' ? ec->kind[k] + 32
+			                                                          : ec->kind[k]);
+		kind[k] = '\0';
+		if (!(brk = endpoint_new(dmn, &btail, NULL, true, ec->ns, ec->name)))
 			goto nomem;
-		rc = endpoint_channel(brk, "kafka", &cc, &kc->loc, "KafkaSink", NULL, errbuf,
+		if (!(brk->kind_buf = strdup(kind)))
+			goto nomem;
+		brk->kind = brk->kind_buf;
+		snprintf(brk->label, sizeof(brk->label), "%s %s/%s", kind, ec->ns, ec->name);
+		rc = endpoint_channel(brk, ec->backend, &cc, &ec->loc, ec->kind, NULL, errbuf,
 		                      errlen);
 		if (rc < 0)
 			goto fail;
@@ -319,33 +383,28 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 		if (rc < 0)
 			goto fail;
 	}
-	/* A KafkaSource is a channel of its own with one delivery to its sink: no filter, and what
-	 * the sink answers is not an event to publish. */
-	warn_shared_groups(cfg);
-	for (const struct ceb_kafka_source_cfg *kc = cfg->kafka_sources; kc; kc = kc->next, i++) {
-		struct ceb_channel_cfg cc = {.ns = kc->ns, .name = kc->name, .kafka_source = kc};
-		struct ceb_broker *brk =
-		        endpoint_new(dmn, &btail, CEB_EP_KAFKA_SOURCE, kc->ns, kc->name);
+	/* A source is a channel of its own with one delivery to its sink: no filter, and what the
+	 * sink answers is not an event to publish. */
+	for (const struct ceb_source_cfg *sc = cfg->sources; sc; sc = sc->next, i++) {
+		struct ceb_broker *brk = NULL;
 		struct ceb_trigger *trg;
-		if (!brk)
-			goto nomem;
-		rc = endpoint_channel(brk, "kafka", &cc, &kc->loc, "KafkaSource", NULL, errbuf,
-		                      errlen);
+
+		rc = source_new(dmn, &btail, sc, &brk, errbuf, errlen);
 		if (rc < 0)
 			goto fail;
 		if (!(trg = calloc(1, sizeof(*trg))))
 			goto nomem;
 		*ttail = trg;
 		ttail = &trg->next;
-		trg->ns = kc->ns;
-		trg->name = kc->name;
-		trg->delivery = &kc->delivery;
-		trg->dest = &kc->sink;
-		trg->ordered = kc->ordered;
-		trg->discard_reply = true;
+		trg->ns = sc->ns;
+		trg->name = sc->name;
+		trg->delivery = sc->delivery;
+		trg->dest = sc->sink;
+		trg->ordered = sc->ordered;
+		trg->source = true;
 		trg->brk = brk;
 		trg->dsp = dmn->dsp[i % dmn->ndsp];
-		snprintf(trg->label, sizeof(trg->label), "kafkasource %s/%s", kc->ns, kc->name);
+		snprintf(trg->label, sizeof(trg->label), "%s", brk->label);
 		rc = trigger_subscribe(trg, set, errbuf, errlen);
 		if (rc < 0)
 			goto fail;
@@ -384,9 +443,9 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 		}
 	}
 	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
-		if (brk->kind == CEB_EP_KAFKA_SOURCE)
+		if (brk->src)
 			continue;
-		rc = brk->ch.ops->start(brk->ch.ctx, errbuf, errlen);
+		rc = ceb_channel_start(&brk->ch, errbuf, errlen);
 		if (rc < 0)
 			return rc;
 	}
@@ -394,9 +453,11 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 	 * KafkaSinks carry the internal token, which the ingress serves before it is ready). Ready
 	 * only when everything started: a start that fails must not have answered any 202. */
 	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
-		if (brk->kind != CEB_EP_KAFKA_SOURCE)
+		if (!brk->src)
 			continue;
-		rc = brk->ch.ops->start(brk->ch.ctx, errbuf, errlen);
+		rc = ceb_channel_start(&brk->ch, errbuf, errlen);
+		if (rc == 0 && brk->src->start)
+			rc = brk->src->start(brk->src_ctx, errbuf, errlen);
 		if (rc < 0)
 			return rc;
 	}
@@ -407,7 +468,7 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 int ceb_daemon_start_offline(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 {
 	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
-		int rc = brk->ch.ops->start(brk->ch.ctx, errbuf, errlen);
+		int rc = ceb_channel_start(&brk->ch, errbuf, errlen);
 		if (rc < 0)
 			return rc;
 	}
@@ -420,7 +481,7 @@ size_t ceb_daemon_pending(struct ceb_daemon *dmn)
 	size_t n = 0;
 
 	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
-		n += brk->ch.ops->pending(brk->ch.ctx);
+		n += brk->ch.ops ? brk->ch.ops->pending(brk->ch.ctx) : 0;
 	for (size_t i = 0; i < dmn->ndsp; i++)
 		n += ceb_dispatcher_busy(dmn->dsp[i]);
 	return n;
@@ -430,8 +491,8 @@ void ceb_daemon_drain(struct ceb_daemon *dmn)
 {
 	atomic_store(&dmn->draining, 1);
 	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
-		if (brk->kind == CEB_EP_KAFKA_SOURCE && brk->ch.ops->stop)
-			brk->ch.ops->stop(brk->ch.ctx);
+		if (brk->src && brk->src->stop)
+			brk->src->stop(brk->src_ctx);
 }
 
 void ceb_daemon_destroy(struct ceb_daemon *dmn)
@@ -446,9 +507,11 @@ void ceb_daemon_destroy(struct ceb_daemon *dmn)
 	 * suspended connection). 3: every dispatcher thread stops, then what they hold is given back,
 	 * over and over until nothing is left, since settling on one dispatcher may have handed a
 	 * message to another. 4: only then channels and Triggers go away. */
-	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
-		if (brk->ch.ops && brk->ch.ops->stop)
-			brk->ch.ops->stop(brk->ch.ctx);
+	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
+		if (brk->src && brk->src->stop)
+			brk->src->stop(brk->src_ctx);
+		ceb_channel_stop(&brk->ch);
+	}
 	ceb_ingress_stop(dmn->ing);
 	for (size_t i = 0; dmn->dsp && i < dmn->ndsp; i++)
 		ceb_dispatcher_stop(dmn->dsp[i]);
@@ -459,8 +522,11 @@ void ceb_daemon_destroy(struct ceb_daemon *dmn)
 	} while (held);
 	for (struct ceb_broker *brk = dmn->brokers, *next; brk; brk = next) {
 		next = brk->next;
-		if (brk->ch.ops)
-			brk->ch.ops->destroy(brk->ch.ctx);
+		if (!brk->src_channel)
+			ceb_channel_destroy(&brk->ch);
+		if (brk->src)
+			brk->src->destroy(brk->src_ctx);
+		free(brk->kind_buf);
 		free(brk);
 	}
 	for (struct ceb_trigger *trg = dmn->triggers, *next; trg; trg = next) {

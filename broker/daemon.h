@@ -12,6 +12,7 @@
 #include "broker/config/config.h"
 #include "broker/ce/event.h"
 #include "channels/channel.h"
+#include "sources/source.h"
 
 struct ceb_dispatcher;
 struct ceb_daemon;
@@ -55,22 +56,21 @@ struct ceb_counters {
 	atomic_ulong ttl_exhausted; /* replies dropped by the loop guard */
 };
 
-/* What owns a channel: a Broker, or a Kafka endpoint (a KafkaSink takes events at its path like a
- * Broker; a KafkaSource has no path, its channel only feeds its one delivery). */
-enum ceb_endpoint {
-	CEB_EP_BROKER = 0,
-	CEB_EP_KAFKA_SINK,
-	CEB_EP_KAFKA_SOURCE,
-};
-
+/* What owns a channel: a Broker, an endpoint of a backend's own kind (a KafkaSink takes events at its
+ * path like a Broker), or a source (no path; its channel only feeds its one delivery). */
 struct ceb_broker {
 	const struct ceb_broker_cfg *cfg; /* NULL unless a Broker */
-	enum ceb_endpoint kind;
+	const char *kind;                 /* lower case, for logs and metric labels: "broker" */
 	const char *ns, *name;
 	struct ceb_daemon *dmn;
-	char path[512];  /* "/<namespace>/<name>"; "" for a KafkaSource */
+	char path[512];  /* "/<namespace>/<name>"; "" for a source */
 	char label[300]; /* "broker ns/name", "kafkasink ns/name"... for logs and answers */
 	struct ceb_channel ch;
+	const struct source_ops *src; /* a source: its kind's ops, instance and environment */
+	void *src_ctx;
+	struct ceb_source_env src_env;
+	bool src_channel; /* ch is the source's own (it destroys it), not the daemon's */
+	char *kind_buf;   /* kind, when made from a resource kind */
 	struct ceb_counters cnt;
 	struct ceb_broker *next;
 };
@@ -81,15 +81,15 @@ struct ceb_target {
 	bool internal; /* a ref to an endpoint of this daemon: sent with the internal token */
 };
 
-/* A delivery: a Trigger of a Broker, or a KafkaSource to its sink (no filter, replies discarded). */
+/* A delivery: a Trigger of a Broker, or a source to its sink (no filter, replies discarded). */
 struct ceb_trigger {
-	const struct ceb_trigger_cfg *cfg; /* NULL for a KafkaSource */
+	const struct ceb_trigger_cfg *cfg; /* NULL for a source */
 	const char *ns, *name;
 	const struct ceb_filter *filter; /* NULL: everything */
 	const struct ceb_delivery *delivery;
 	const struct ceb_dest *dest; /* the subscriber or the sink */
 	bool ordered;
-	bool discard_reply; /* a source: a 200 body is not an event to publish */
+	bool source; /* a source's delivery: a 200 body is not an event to publish */
 	struct ceb_broker *brk;
 	struct ceb_dispatcher *dsp;
 	void *sub;        /* channel subscription */
@@ -135,8 +135,8 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen);
 int ceb_daemon_start_offline(struct ceb_daemon *dmn, char *errbuf, size_t errlen);
 /* Events stored and not settled, plus deliveries held by dispatchers. Any thread. */
 size_t ceb_daemon_pending(struct ceb_daemon *dmn);
-/* SIGTERM: the ingress answers 503 from now on and KafkaSources hand out no more records (what they
- * hold is still delivered; what fails now is left uncommitted for the next start, not retried). */
+/* SIGTERM: the ingress answers 503 from now on and sources emit nothing more (what they emitted is
+ * still delivered; a delivery of a durable source that fails now is left for the next start). */
 void ceb_daemon_drain(struct ceb_daemon *dmn);
 void ceb_daemon_destroy(struct ceb_daemon *dmn);
 

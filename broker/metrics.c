@@ -39,12 +39,10 @@ static unsigned long counter(const struct ceb_counters *c, size_t offset)
 }
 
 /* The labels naming what a series counts: {namespace,broker}, {namespace,kafkasink} or
- * {namespace,kafkasource}; a Trigger's series also name its Broker. */
+ * {namespace,kafkasource}: the owner's kind; a Trigger's series also name its Broker. */
 static void endpoint_labels(struct ceb_buf *out, const struct ceb_broker *brk)
 {
-	static const char *const kinds[] = {"broker", "kafkasink", "kafkasource"};
-
-	ceb_buf_printf(out, "namespace=\"%s\",%s=\"%s\"", brk->ns, kinds[brk->kind], brk->name);
+	ceb_buf_printf(out, "namespace=\"%s\",%s=\"%s\"", brk->ns, brk->kind, brk->name);
 }
 
 void ceb_daemon_metrics(struct ceb_daemon *dmn, struct ceb_buf *out)
@@ -53,8 +51,8 @@ void ceb_daemon_metrics(struct ceb_daemon *dmn, struct ceb_buf *out)
 		const struct metric *m = &broker_metrics[i];
 		ceb_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", m->name, m->help, m->name);
 		for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
-			if (brk->kind == CEB_EP_KAFKA_SOURCE)
-				continue; /* takes no requests */
+			if (!brk->path[0])
+				continue; /* a source: takes no requests */
 			ceb_buf_printf(out, "%s{", m->name);
 			endpoint_labels(out, brk);
 			ceb_buf_printf(out, "} %lu\n", counter(&brk->cnt, m->offset));
@@ -64,9 +62,9 @@ void ceb_daemon_metrics(struct ceb_daemon *dmn, struct ceb_buf *out)
 		const struct metric *m = &trigger_metrics[i];
 		ceb_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", m->name, m->help, m->name);
 		for (struct ceb_trigger *trg = dmn->triggers; trg; trg = trg->next) {
-			if (trg->brk->kind == CEB_EP_KAFKA_SOURCE)
-				ceb_buf_printf(out, "%s{namespace=\"%s\",kafkasource=\"%s\"} %lu\n",
-				               m->name, trg->ns, trg->name,
+			if (trg->source)
+				ceb_buf_printf(out, "%s{namespace=\"%s\",%s=\"%s\"} %lu\n", m->name,
+				               trg->ns, trg->brk->kind, trg->name,
 				               counter(&trg->cnt, m->offset));
 			else
 				ceb_buf_printf(out,

@@ -24,6 +24,11 @@ const struct channel_ops *ceb_channel_ops_find(const char *name)
 	return NULL;
 }
 
+const struct channel_ops *ceb_channel_ops_default(void)
+{
+	return channels[0];
+}
+
 static const struct {
 	const char *broker_class;
 	const char *channel;
@@ -42,4 +47,32 @@ const char *ceb_channel_for_class(const char *broker_class)
 		if (strcmp(classes[i].broker_class, broker_class) == 0)
 			return classes[i].channel;
 	return NULL;
+}
+
+int ceb_channel_create(struct ceb_channel *ch, const struct channel_ops *ops,
+                       const struct ceb_channel_cfg *cfg, char *errbuf, size_t errlen)
+{
+	int rc = ops->create(cfg, &ch->ctx, errbuf, errlen);
+
+	ch->ops = rc < 0 ? NULL : ops;
+	return rc;
+}
+
+int ceb_channel_start(struct ceb_channel *ch, char *errbuf, size_t errlen)
+{
+	return ch->ops && ch->ops->start ? ch->ops->start(ch->ctx, errbuf, errlen) : 0;
+}
+
+void ceb_channel_stop(struct ceb_channel *ch)
+{
+	if (ch->ops && ch->ops->stop)
+		ch->ops->stop(ch->ctx);
+}
+
+void ceb_channel_destroy(struct ceb_channel *ch)
+{
+	if (ch->ops)
+		ch->ops->destroy(ch->ctx);
+	ch->ops = NULL;
+	ch->ctx = NULL;
 }

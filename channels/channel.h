@@ -18,10 +18,6 @@
 #include "broker/ce/event.h"
 #include "filters/filter.h"
 
-struct ceb_configmap;
-struct ceb_kafka_source_cfg;
-struct ceb_kafka_sink_cfg;
-
 /* Completion of a publish; status is 0, CEB_EFULL or CEB_EUNAVAIL. Called once, from any thread. */
 typedef void ceb_publish_done_f(void *arg, int status);
 
@@ -37,17 +33,16 @@ enum ceb_settle {
 				 redelivers later; the memory channel counts it as lost */
 };
 
+/* What a channel is for. A Broker's channel comes from its class; other resources of a backend's
+ * own family (a KafkaSink, the consume-only half under a KafkaSource) name the backend themselves.
+ * The backend reads `spec` as the kind says: struct ceb_broker_cfg for "Broker" (its spec.config
+ * ConfigMap and annotations), else the kind's own settings struct, which the backend defines. */
 struct ceb_channel_cfg {
-	const char *ns, *name;              /* the Broker */
-	const struct ceb_configmap *config; /* its spec.config ConfigMap, or NULL */
-	size_t max_events;                  /* memory: bound on stored events */
-	size_t max_bytes;                   /* memory: bound on stored bytes */
-	const char *external_topic;         /* kafka: the Broker's annotation
-					       kafka.eventing.knative.dev/external.topic, or NULL */
-	/* kafka: instead of a Broker, the channel is a KafkaSource (consume only, one subscription)
-	 * or a KafkaSink (publish only); ns and name are then the source's or the sink's. */
-	const struct ceb_kafka_source_cfg *kafka_source;
-	const struct ceb_kafka_sink_cfg *kafka_sink;
+	const char *kind;      /* "Broker", or a kind of the backend's family */
+	const char *ns, *name; /* the resource */
+	const void *spec;      /* its settings, as above; owned by the configuration */
+	size_t max_events;     /* bounds for a backend that keeps events in memory */
+	size_t max_bytes;
 };
 
 struct ceb_sub_cfg {
@@ -79,15 +74,28 @@ typedef int channel_subscribe_f(void *ctx, const struct ceb_sub_cfg *cfg, void *
 typedef void channel_settle_f(void *ctx, void *sub, void *handle, enum ceb_settle how);
 /* Messages stored and not yet settled by every subscription (for drain and metrics). */
 typedef size_t channel_pending_f(void *ctx);
-/* True if publish/settle already applied the subscription filters (see ceb_sub_cfg.filter). */
-typedef bool channel_prefilters_f(void *ctx);
 /* Shutdown, before destroy: complete every pending publish (stored, or CEB_EUNAVAIL), stop the
  * background threads, and hand no more messages to subscriptions; later publishes complete at once
  * with CEB_EUNAVAIL. Settle still works (the dispatchers give back what they hold). */
 typedef void channel_stop_f(void *ctx);
 
+/* Properties of a backend that the core acts on (channel_ops.flags). */
+enum {
+	/* Survives a restart: what was not settled is handed out again. */
+	CEB_CHANNEL_DURABLE = 1 << 0,
+	/* publish()/settle() apply the subscription filters (ceb_sub_cfg.filter): the dispatcher
+	 * need not. */
+	CEB_CHANNEL_PREFILTERS = 1 << 1,
+	/* Keeps events in this process's memory: a publisher hands it a compact copy
+	 * (ceb_event_clone) rather than the decoder's arena. */
+	CEB_CHANNEL_IN_MEMORY = 1 << 2,
+};
+
+/* The operations of one backend. All are required but start and stop, which may be NULL (nothing
+ * to start; nothing to stop before destroy). */
 struct channel_ops {
 	const char *name; /* "memory", "kafka", ... */
+	unsigned flags;   /* CEB_CHANNEL_* */
 	channel_create_f *create;
 	channel_destroy_f *destroy;
 	channel_start_f *start;
@@ -95,12 +103,14 @@ struct channel_ops {
 	channel_subscribe_f *subscribe;
 	channel_settle_f *settle;
 	channel_pending_f *pending;
-	channel_prefilters_f *prefilters;
 	channel_stop_f *stop;
 };
 
 /* The backends compiled into this build (see channels/channel_list.h). */
 const struct channel_ops *ceb_channel_ops_find(const char *name);
+/* The in-process backend, always compiled in (the first line of channels/channel_list.h): what a
+ * source without a channel of its own publishes into. */
+const struct channel_ops *ceb_channel_ops_default(void);
 /* A Broker class annotation to a backend name: MTChannelBasedBroker -> memory, Kafka -> kafka,
  * RabbitMQBroker -> amqp, NatsJetStreamBroker -> nats; NULL if the class is unknown. */
 const char *ceb_channel_for_class(const char *broker_class);
@@ -110,5 +120,17 @@ struct ceb_channel {
 	const struct channel_ops *ops;
 	void *ctx;
 };
+
+/* Calls through a channel instance, for the optional operations too. A channel whose ops are NULL
+ * (never created) is ignored by start, stop and destroy. */
+int ceb_channel_create(struct ceb_channel *ch, const struct channel_ops *ops,
+                       const struct ceb_channel_cfg *cfg, char *errbuf, size_t errlen);
+int ceb_channel_start(struct ceb_channel *ch, char *errbuf, size_t errlen);
+void ceb_channel_stop(struct ceb_channel *ch);
+void ceb_channel_destroy(struct ceb_channel *ch);
+static inline bool ceb_channel_has(const struct ceb_channel *ch, unsigned flag)
+{
+	return ch->ops && (ch->ops->flags & flag);
+}
 
 #endif

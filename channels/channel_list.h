@@ -1,5 +1,5 @@
 /* The channel backends compiled into this build: one line each (X-macro). A backend that needs a
- * library is listed inside its HAVE_* guard. */
+ * library is listed inside its HAVE_* guard. The first is the in-process default. */
 CHANNEL(memory)
 #ifdef HAVE_RDKAFKA
 CHANNEL(kafka)

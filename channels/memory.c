@@ -268,11 +268,6 @@ static size_t mem_pending(void *ctx)
 	return n;
 }
 
-static bool mem_prefilters(void *ctx)
-{
-	return true;
-}
-
 static void mem_stop(void *ctx)
 {
 	struct mem_channel *mc = ctx;
@@ -284,6 +279,7 @@ static void mem_stop(void *ctx)
 
 const struct channel_ops ceb_channel_memory = {
         .name = "memory",
+        .flags = CEB_CHANNEL_PREFILTERS | CEB_CHANNEL_IN_MEMORY,
         .create = mem_create,
         .destroy = mem_destroy,
         .start = mem_start,
@@ -291,6 +287,5 @@ const struct channel_ops ceb_channel_memory = {
         .subscribe = mem_subscribe,
         .settle = mem_settle,
         .pending = mem_pending,
-        .prefilters = mem_prefilters,
         .stop = mem_stop,
 };

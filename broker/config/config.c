@@ -57,6 +57,8 @@ struct ceb_config_loader {
 	struct ceb_trigger_cfg **trigger_tail;
 	struct ceb_kafka_source_cfg **kafka_source_tail;
 	struct ceb_kafka_sink_cfg **kafka_sink_tail;
+	struct ceb_source_cfg **source_tail;
+	struct ceb_endpoint_cfg **endpoint_tail;
 	struct entry *entries;
 	size_t nentries, capentries;
 	struct check *checks;
@@ -337,6 +339,22 @@ void ceb_config_append_kafka_source(struct ceb_config_res *r, struct ceb_kafka_s
 	*r->ld->kafka_source_tail = src;
 	r->ld->kafka_source_tail = &src->next;
 	r->ld->cfg->nkafka_sources++;
+	src->source = (struct ceb_source_cfg){
+	        .kind = "KafkaSource",
+	        .ns = src->ns,
+	        .name = src->name,
+	        .sink = &src->sink,
+	        .delivery = &src->delivery,
+	        .ce_ext_keys = src->ce_ext_keys,
+	        .ce_ext_values = src->ce_ext_values,
+	        .nce_ext = src->nce_ext,
+	        .ordered = src->ordered,
+	        .own = src,
+	        .loc = src->loc,
+	};
+	*r->ld->source_tail = &src->source;
+	r->ld->source_tail = &src->source.next;
+	r->ld->cfg->nsources++;
 }
 
 void ceb_config_append_kafka_sink(struct ceb_config_res *r, struct ceb_kafka_sink_cfg *snk)
@@ -344,6 +362,17 @@ void ceb_config_append_kafka_sink(struct ceb_config_res *r, struct ceb_kafka_sin
 	*r->ld->kafka_sink_tail = snk;
 	r->ld->kafka_sink_tail = &snk->next;
 	r->ld->cfg->nkafka_sinks++;
+	snk->endpoint = (struct ceb_endpoint_cfg){
+	        .kind = "KafkaSink",
+	        .backend = "kafka",
+	        .ns = snk->ns,
+	        .name = snk->name,
+	        .own = snk,
+	        .loc = snk->loc,
+	};
+	*r->ld->endpoint_tail = &snk->endpoint;
+	r->ld->endpoint_tail = &snk->endpoint.next;
+	r->ld->cfg->nendpoints++;
 }
 
 static void configmap_free(struct ceb_configmap *cm)
@@ -995,6 +1024,8 @@ static int loader_begin(struct ceb_config_loader *ld, struct ceb_config_errors *
 	ld->trigger_tail = &ld->cfg->triggers;
 	ld->kafka_source_tail = &ld->cfg->kafka_sources;
 	ld->kafka_sink_tail = &ld->cfg->kafka_sinks;
+	ld->source_tail = &ld->cfg->sources;
+	ld->endpoint_tail = &ld->cfg->endpoints;
 	return 0;
 }
 

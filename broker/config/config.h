@@ -85,6 +85,33 @@ struct ceb_trigger_cfg {
 	struct ceb_trigger_cfg *next;
 };
 
+/* What the core reads of every source (Knative's SourceSpec: sink, ceOverrides; with the source's
+ * delivery and ordering), whatever its kind; sources/source.h builds the source from it. The
+ * pointers go into the kind's own settings (`own`), which hold the values. */
+struct ceb_source_cfg {
+	const char *kind; /* "KafkaSource" */
+	const char *ns, *name;
+	const struct ceb_dest *sink;
+	const struct ceb_delivery *delivery;
+	char *const *ce_ext_keys, *const *ce_ext_values; /* ceOverrides.extensions */
+	size_t nce_ext;
+	bool ordered;    /* one delivery in flight per partition key */
+	const void *own; /* the kind's own settings */
+	struct ceb_loc loc;
+	struct ceb_source_cfg *next;
+};
+
+/* A resource other than a Broker that takes events at /<ns>/<name> into a channel of a backend's
+ * own kind (a KafkaSink): the daemon creates that backend's channel with the kind and `own`. */
+struct ceb_endpoint_cfg {
+	const char *kind;    /* "KafkaSink" */
+	const char *backend; /* "kafka": the channel backend that serves the kind */
+	const char *ns, *name;
+	const void *own; /* the kind's own settings, read by the backend */
+	struct ceb_loc loc;
+	struct ceb_endpoint_cfg *next;
+};
+
 /* How a KafkaSource turns a record key into the `key` extension (the label
  * kafkasources.sources.knative.dev/key-type). */
 enum ceb_key_type {
@@ -111,6 +138,7 @@ struct ceb_kafka_source_cfg {
 	char **annot_keys, **annot_values;
 	size_t nannot;
 	struct ceb_loc loc;
+	struct ceb_source_cfg source; /* the generic view, in ceb_config.sources */
 	struct ceb_kafka_source_cfg *next;
 };
 
@@ -125,6 +153,7 @@ struct ceb_kafka_sink_cfg {
 	char **annot_keys, **annot_values;
 	size_t nannot;
 	struct ceb_loc loc;
+	struct ceb_endpoint_cfg endpoint; /* the generic view, in ceb_config.endpoints */
 	struct ceb_kafka_sink_cfg *next;
 };
 
@@ -135,6 +164,10 @@ struct ceb_config {
 	struct ceb_kafka_source_cfg *kafka_sources;
 	struct ceb_kafka_sink_cfg *kafka_sinks;
 	size_t nbrokers, ntriggers, nkafka_sources, nkafka_sinks;
+	/* Every source and every endpoint that is not a Broker, whatever their kind. */
+	struct ceb_source_cfg *sources;
+	struct ceb_endpoint_cfg *endpoints;
+	size_t nsources, nendpoints;
 	char **files;
 	size_t nfiles; /* file names the locations point to */
 };

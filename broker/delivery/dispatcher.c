@@ -442,7 +442,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	size_t cap;
 
 	curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (status >= 200 && status < 300 && job->trg->discard_reply)
+	if (status >= 200 && status < 300 && job->trg->source)
 		return n; /* a source's sink answered: its body means nothing */
 	if (status == 200 && !job->dls) {
 		/* A possible reply: keep it whole, up to the event size limit. */
@@ -600,7 +600,7 @@ static int job_prepare(struct job *job)
 	if (mode == CEB_HTTP_BINARY && !ceb_event_content_type(ev))
 		add_header(&hc, "Content-Type",
 		           ""); /* no datacontenttype: send none, not curl's form type */
-	if (!job->trg->discard_reply)
+	if (!job->trg->source)
 		add_header(&hc, "Prefer", "reply");
 	add_header(&hc, "Kn-Namespace", job->trg->ns);
 	if ((job->dls ? &job->trg->dls : &job->trg->subscriber)->internal)
@@ -872,7 +872,8 @@ static void job_failed_attempt(struct ceb_dispatcher *dsp, struct job *job, int 
 	/* Shutting down, a KafkaSource's record that failed is left uncommitted: the next start
 	 * reads it again, sooner than a retry would (its sink may be our own Broker, which now
 	 * answers 503 to everyone). */
-	if (job->trg->brk->kind == CEB_EP_KAFKA_SOURCE && atomic_load(&dsp->dmn->draining)) {
+	if (job->trg->source && ceb_channel_has(&job->trg->brk->ch, CEB_CHANNEL_DURABLE) &&
+	    atomic_load(&dsp->dmn->draining)) {
 		LOG_DEBUG(job->trg->label, "shutting down: record left for the next start");
 		job_settle(dsp, job, CEB_SETTLE_FAILED);
 		return;
@@ -995,7 +996,7 @@ static void job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLc
 	}
 	if (job->status >= 200 && job->status < 300) {
 		/* A reply is a 200 with a body, or a binary-mode event with no data (ce- headers only). */
-		if (!job->dls && job->status == 200 && !trg->discard_reply &&
+		if (!job->dls && job->status == 200 && !trg->source &&
 		    (job->resp.len || has_header(&job->resp_hdrs, "ce-specversion"))) {
 			job_reply(dsp, job);
 			return;

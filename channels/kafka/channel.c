@@ -21,6 +21,7 @@
 #include "broker/log.h"
 #include "channels/channel.h"
 #include "channels/kafka/kafka.h"
+#include "channels/kafka/kinds.h"
 
 #define DEFAULT_PARTITIONS  10 /* Knative's default.topic.partitions */
 #define DEFAULT_REPLICATION 1
@@ -140,7 +141,8 @@ static void strv_free(char **keys, char **values, size_t n)
 static int read_config(struct kafka_channel *kc, const struct ceb_channel_cfg *cfg, char *errbuf,
                        size_t errlen)
 {
-	const struct ceb_configmap *cm = cfg->config;
+	const struct ceb_broker_cfg *bc = cfg->spec;
+	const struct ceb_configmap *cm = bc ? bc->config : NULL;
 	rd_kafka_conf_t *scratch = NULL;
 	char where[600];
 	const char *bootstrap = NULL;
@@ -274,8 +276,10 @@ fail:
 static int endpoint_config(struct kafka_channel *kc, const struct ceb_channel_cfg *cfg,
                            char *errbuf, size_t errlen)
 {
-	const struct ceb_kafka_source_cfg *src = cfg->kafka_source;
-	const struct ceb_kafka_sink_cfg *snk = cfg->kafka_sink;
+	const struct ceb_kafka_source_cfg *src =
+	        kc->role == ROLE_SOURCE ? (const struct ceb_kafka_source_cfg *)cfg->spec : NULL;
+	const struct ceb_kafka_sink_cfg *snk =
+	        kc->role == ROLE_SINK ? (const struct ceb_kafka_sink_cfg *)cfg->spec : NULL;
 	const char *bootstrap = src ? src->bootstrap : snk->bootstrap;
 
 	kc->confirm_ms = DEFAULT_CONFIRM_MS;
@@ -534,6 +538,14 @@ out:
 
 static void kafka_destroy(void *ctx);
 
+/* A Kafka Broker's annotation kafka.eventing.knative.dev/external.topic, or NULL. */
+static const char *broker_external_topic(const struct ceb_broker_cfg *bc)
+{
+	return bc ? ceb_annotation(bc->annot_keys, bc->annot_values, bc->nannot,
+	                           "kafka.eventing.knative.dev/external.topic")
+	          : NULL;
+}
+
 static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *errbuf, size_t errlen)
 {
 	static const struct kprop defaults[] = {
@@ -552,6 +564,7 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 	struct kafka_channel *kc = calloc(1, sizeof(*kc));
 	rd_kafka_conf_t *conf = NULL;
 	char rerr[512], confirm[16];
+	const char *external;
 	int rc;
 
 	if (!kc) {
@@ -559,7 +572,11 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 		return CEB_ENOMEM;
 	}
 	pthread_mutex_init(&kc->pub_lock, NULL);
-	kc->role = cfg->kafka_source ? ROLE_SOURCE : cfg->kafka_sink ? ROLE_SINK : ROLE_BROKER;
+	/* The kind says which half: a Broker's channel, or a kind of the Kafka family. */
+	kc->role = !cfg->kind                                      ? ROLE_BROKER
+	           : strcmp(cfg->kind, CEB_KAFKA_SOURCE_KIND) == 0 ? ROLE_SOURCE
+	           : strcmp(cfg->kind, CEB_KAFKA_SINK_KIND) == 0   ? ROLE_SINK
+	                                                           : ROLE_BROKER;
 	snprintf(kc->label, sizeof(kc->label), "%s %s/%s",
 	         kc->role == ROLE_SOURCE ? "kafkasource"
 	         : kc->role == ROLE_SINK ? "kafkasink"
@@ -572,15 +589,14 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 	if (kc->role == ROLE_SOURCE) {
 		/* Consume only: no producer. */
 		LOG_INFO(kc->label, "KafkaSource on %zu topic(s), group %s, from the %s",
-		         kc->ntopics, cfg->kafka_source->group,
-		         cfg->kafka_source->earliest ? "earliest" : "latest");
+		         kc->ntopics, kc->source->group, kc->source->earliest ? "earliest" : "latest");
 		*ctx = kc;
 		return 0;
 	}
-	if (cfg->external_topic && kc->role == ROLE_BROKER) {
+	if (kc->role == ROLE_BROKER && (external = broker_external_topic(cfg->spec))) {
 		/* Knative's annotation: an existing topic instead of knative-broker-<ns>-<name>. */
 		free(kc->topic);
-		kc->topic = strdup(cfg->external_topic);
+		kc->topic = strdup(external);
 		if (!kc->topic) {
 			snprintf(errbuf, errlen, "out of memory");
 			rc = CEB_ENOMEM;
@@ -792,13 +808,9 @@ static size_t kafka_pending(void *ctx)
 	return n;
 }
 
-static bool kafka_prefilters(void *ctx)
-{
-	return false;
-}
-
 const struct channel_ops ceb_channel_kafka = {
         .name = "kafka",
+        .flags = CEB_CHANNEL_DURABLE,
         .create = kafka_create,
         .destroy = kafka_destroy,
         .start = kafka_start,
@@ -806,6 +818,5 @@ const struct channel_ops ceb_channel_kafka = {
         .subscribe = kafka_subscribe,
         .settle = kafka_settle,
         .pending = kafka_pending,
-        .prefilters = kafka_prefilters,
         .stop = kafka_stop,
 };

@@ -318,7 +318,7 @@ START_TEST(test_subscriptions_receive_only_what_their_filter_can_match)
 	/* Each subscription is on its own: "only-a" may lag behind "all" (a Kafka consumer group of
 	 * its own joins when it joins). A prefiltering channel hands it the 5 matching events and
 	 * no more; another hands it all 10. */
-	if (fx.ch.ops->prefilters(fx.ch.ctx)) {
+	if (ceb_channel_has(&fx.ch, CEB_CHANNEL_PREFILTERS)) {
 		collector_wait(&ca, 5, be->wait_ms);
 		collector_wait(&ca, 6, 200);
 	} else {
@@ -327,7 +327,7 @@ START_TEST(test_subscriptions_receive_only_what_their_filter_can_match)
 	/* A channel may hand everything and let the dispatcher filter, or prefilter: either way what
 	 * a consumer delivers is exactly the matching half. */
 	ck_assert_uint_eq(matching(&ca, fx.flt_a), 5);
-	if (fx.ch.ops->prefilters(fx.ch.ctx))
+	if (ceb_channel_has(&fx.ch, CEB_CHANNEL_PREFILTERS))
 		ck_assert_uint_eq(ca.n, 5);
 	for (size_t k = 0; k < ca.n; k++)
 		fx.ch.ops->settle(fx.ch.ctx, sa, ca.handles[k], CEB_SETTLE_DONE);
@@ -384,7 +384,7 @@ START_TEST(test_fan_out_shares_one_event_instead_of_copying)
 	ck_assert_int_eq(publish_wait(&fx.ch, ev), 0);
 	ck_assert_uint_eq(collector_wait(&c1, 1, be->wait_ms), 1);
 	ck_assert_uint_eq(collector_wait(&c2, 1, be->wait_ms), 1);
-	if (fx.ch.ops->prefilters(fx.ch.ctx)) {
+	if (ceb_channel_has(&fx.ch, CEB_CHANNEL_PREFILTERS)) {
 		/* memory: the very same immutable event object, reference-counted */
 		ck_assert_ptr_eq(c1.evs[0], ev);
 		ck_assert_ptr_eq(c2.evs[0], ev);
@@ -430,7 +430,7 @@ START_TEST(test_a_message_settled_failed_is_handed_again_by_a_durable_channel)
 	struct ceb_event *ev;
 	void *s;
 
-	if (!be->durable)
+	if (!(be->ops->flags & CEB_CHANNEL_DURABLE))
 		return;
 	fixture_open(&fx, "redeliver", 0);
 	subscribe(&fx, "flaky", fx.flt_all, 10, &c, &s);
@@ -457,7 +457,7 @@ START_TEST(test_unsettled_messages_are_handed_again_after_the_channel_is_created
 	struct collector c;
 	void *s;
 
-	if (!be->durable)
+	if (!(be->ops->flags & CEB_CHANNEL_DURABLE))
 		return;
 	fixture_open(&fx, "restart", 0);
 	subscribe(&fx, "crashes", fx.flt_all, 10, &c, &s);

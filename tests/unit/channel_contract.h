@@ -15,9 +15,8 @@ struct contract_backend {
 	int bounded;
 	/* How long to wait for asynchronous completions, in ms. */
 	int wait_ms;
-	/* Whether the backend keeps what was not settled (Kafka, RabbitMQ, JetStream) and hands it
-	 * again: after a FAILED settle, and after the channel was destroyed and created again. */
-	int durable;
+	/* A backend with CEB_CHANNEL_DURABLE must keep what was not settled and hand it again: after a
+	 * FAILED settle, and after the channel was destroyed and created again. */
 };
 
 /* Add the contract cases, run against `be`, to tcase. */

@@ -20,9 +20,9 @@
 #include "broker/error.h"
 #include "broker/ce/event.h"
 #include "broker/log.h"
+#include "channels/kafka/kinds.h"
 #include "channel_contract.h"
 
-extern const struct channel_ops ceb_channel_kafka;
 
 #define WAIT_MS 20000 /* a consumer group's first join alone takes 3 s on the mock */
 
@@ -97,11 +97,13 @@ static void mock_reset(void)
 
 struct cm {
 	struct ceb_configmap m;
+	struct ceb_broker_cfg b;
 	char *keys[16], *values[16];
 };
 
-/* A ConfigMap with bootstrap.servers and the given key, value pairs (NULL-terminated). */
-static const struct ceb_configmap *cm_make(struct cm *cm, const char *const *pairs)
+/* A Broker whose spec.config is a ConfigMap with bootstrap.servers and the given key, value pairs
+ * (NULL-terminated). */
+static const struct ceb_broker_cfg *cm_make(struct cm *cm, const char *const *pairs)
 {
 	memset(cm, 0, sizeof(*cm));
 	cm->m.ns = "kafka";
@@ -118,14 +120,17 @@ static const struct ceb_configmap *cm_make(struct cm *cm, const char *const *pai
 	}
 	cm->m.keys = cm->keys;
 	cm->m.values = cm->values;
-	return &cm->m;
+	cm->b.ns = "kafka";
+	cm->b.name = "broker";
+	cm->b.config = &cm->m;
+	return &cm->b;
 }
 
 static struct cm contract_cm;
 
 static void kafka_cfg(struct ceb_channel_cfg *cfg, const char *name)
 {
-	cfg->config = cm_make(&contract_cm, NULL);
+	cfg->spec = cm_make(&contract_cm, NULL);
 }
 
 static const struct contract_backend kafka = {
@@ -133,7 +138,6 @@ static const struct contract_backend kafka = {
         .setup_cfg = kafka_cfg,
         .bounded = 0,
         .wait_ms = WAIT_MS,
-        .durable = 1,
 };
 
 /* ---- a channel with subscriptions that collect what they get ---- */
@@ -215,7 +219,7 @@ static void chan_open(struct chan *ch, const char *name, const char *const *pair
 	char err[512];
 
 	memset(ch, 0, sizeof(*ch));
-	cfg.config = cm_make(&ch->cm, pairs);
+	cfg.spec = cm_make(&ch->cm, pairs);
 	ch->ch.ops = &ceb_channel_kafka;
 	ck_assert_msg(ch->ch.ops->create(&cfg, &ch->ch.ctx, err, sizeof(err)) == 0, "create: %s",
 	              err);
@@ -474,7 +478,7 @@ START_TEST(test_kafka_backend_is_found_by_name_and_broker_class)
 {
 	ck_assert_ptr_eq(ceb_channel_ops_find("kafka"), &ceb_channel_kafka);
 	ck_assert_str_eq(ceb_channel_for_class("Kafka"), "kafka");
-	ck_assert_int_eq(ceb_channel_kafka.prefilters(NULL), 0);
+	ck_assert_uint_eq(ceb_channel_kafka.flags & CEB_CHANNEL_PREFILTERS, 0);
 }
 END_TEST
 
@@ -485,7 +489,7 @@ static int create_fails(const char *const *pairs, int with_config, char *err, si
 	void *ctx = NULL;
 	int rc;
 
-	cfg.config = with_config ? cm_make(&cm, pairs) : NULL;
+	cfg.spec = with_config ? cm_make(&cm, pairs) : NULL;
 	rc = ceb_channel_kafka.create(&cfg, &ctx, err, errlen);
 	if (rc == 0)
 		ceb_channel_kafka.destroy(ctx);
@@ -939,7 +943,7 @@ END_TEST
 
 static void source_open(struct chan *ch, struct ceb_kafka_source_cfg *src, struct coll *c)
 {
-	struct ceb_channel_cfg cfg = {.ns = src->ns, .name = src->name, .kafka_source = src};
+	struct ceb_channel_cfg cfg = {.ns = src->ns, .name = src->name, .kind = CEB_KAFKA_SOURCE_KIND, .spec = src};
 	char err[512];
 
 	memset(ch, 0, sizeof(*ch));
@@ -1122,7 +1126,7 @@ START_TEST(test_a_kafka_sink_writes_structured_mode_and_refuses_subscriptions)
 	        .bootstrap = bootstrap,
 	        .structured = true,
 	};
-	struct ceb_channel_cfg cfg = {.ns = "kafka", .name = "out", .kafka_sink = &snk};
+	struct ceb_channel_cfg cfg = {.ns = "kafka", .name = "out", .kind = CEB_KAFKA_SINK_KIND, .spec = &snk};
 	struct ceb_channel ch = {.ops = &ceb_channel_kafka};
 	struct coll c;
 	struct rawrec r[4];

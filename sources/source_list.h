@@ -1,0 +1,5 @@
+/* The source kinds compiled into this build: one line each (X-macro). A source that needs a library
+ * is listed inside its HAVE_* guard. */
+#ifdef HAVE_RDKAFKA
+SOURCE(kafka)
+#endif
