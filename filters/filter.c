@@ -8,11 +8,6 @@
 #include "filters/cesql/cesql.h"
 #include "filters/filter.h"
 
-const struct ceb_cesql_limits ceb_cesql_limits_default = {
-        .max_length = 4096,
-        .max_depth = 64,
-};
-
 struct filter_attr {
 	char *name;
 	char *value;

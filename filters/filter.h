@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "broker/ce/event.h"
+#include "filters/cesql/cesql.h"
 
 struct ceb_filter;
 
@@ -22,13 +23,6 @@ enum ceb_filter_kind {
 	CEB_FILTER_NOT,
 	CEB_FILTER_CESQL,
 };
-
-/* Limits on CESQL expressions (untrusted-ish configuration). */
-struct ceb_cesql_limits {
-	size_t max_length; /* bytes of the expression; default 4096 */
-	size_t max_depth;  /* nesting of the syntax tree; default 64 */
-};
-extern const struct ceb_cesql_limits ceb_cesql_limits_default;
 
 /* A filter that matches every event. NULL on ENOMEM. */
 struct ceb_filter *ceb_filter_true(void);

@@ -8,7 +8,13 @@
 #include <stdint.h>
 
 #include "broker/ce/event.h"
-#include "filters/filter.h"
+
+/* Limits on CESQL expressions (untrusted-ish configuration). */
+struct ceb_cesql_limits {
+	size_t max_length; /* bytes of the expression; default 4096 */
+	size_t max_depth;  /* nesting of the syntax tree; default 64 */
+};
+extern const struct ceb_cesql_limits ceb_cesql_limits_default;
 
 /* The three value types of CESQL v1 (§2.1). */
 enum ceb_cesql_type {

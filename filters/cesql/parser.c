@@ -8,6 +8,11 @@
 #include "broker/error.h"
 #include "filters/cesql/cesql.h"
 
+const struct ceb_cesql_limits ceb_cesql_limits_default = {
+        .max_length = 4096,
+        .max_depth = 64,
+};
+
 struct parser {
 	struct ceb_cesql_lexer lx;
 	struct ceb_cesql_token tok;
