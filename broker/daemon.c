@@ -41,14 +41,6 @@ const struct ceb_settings ceb_settings_default = {
         .max_ttl = 255,
 };
 
-uint64_t ceb_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 struct ceb_broker *ceb_broker_find(struct ceb_daemon *dmn, const char *path, size_t len)
 {
 	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker/clock.h"
 #include "broker/config/config.h"
 #include "broker/ce/event.h"
 #include "channels/channel.h"
@@ -147,7 +148,5 @@ void ceb_daemon_metrics(struct ceb_daemon *dmn, struct ceb_buf *out);
 /* Whether a request header value is this daemon's internal token (NULL: no). */
 bool ceb_daemon_is_internal(const struct ceb_daemon *dmn, const char *value);
 
-/* Monotonic milliseconds. */
-uint64_t ceb_now_ms(void);
 
 #endif

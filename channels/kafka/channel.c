@@ -16,6 +16,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "broker/clock.h"
 #include "broker/config/config.h"
 #include "broker/error.h"
 #include "broker/log.h"
@@ -27,14 +28,6 @@
 #define DEFAULT_REPLICATION 1
 #define DEFAULT_CONFIRM_MS  10000 /* message.timeout.ms: the longest a publish waits for Kafka */
 #define DEFAULT_START_MS    30000 /* reaching the cluster at start-up */
-
-uint64_t kafka_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- configuration ---- */
 

@@ -450,7 +450,7 @@ static size_t sub_pump(struct kafka_sub *sub, int *wait_ms)
 	rd_kafka_topic_partition_list_t *store = NULL;
 	struct handout out[64];
 	size_t nout = 0, max = sub->cfg.max_inflight;
-	uint64_t now = kafka_now_ms(), next_due = 0;
+	uint64_t now = ceb_now_ms(), next_due = 0;
 	int more = 1;
 
 	pthread_mutex_lock(&sub->lock);
@@ -509,7 +509,7 @@ static size_t sub_pump(struct kafka_sub *sub, int *wait_ms)
 		sub->cfg.on_msg(sub->cfg.arg, out[i].ev, out[i].r);
 	*wait_ms = -1;
 	if (next_due) {
-		now = kafka_now_ms();
+		now = ceb_now_ms();
 		*wait_ms = next_due <= now ? 0 : (int)(next_due - now);
 	}
 	return nout;
@@ -580,7 +580,7 @@ void kafka_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
 		int shift = r->attempts < 7 ? r->attempts - 1 : 6;
 		uint64_t delay = (uint64_t)REDELIVER_FIRST_MS << (shift > 0 ? shift : 0);
 		r->state = REC_FAILED;
-		r->due = kafka_now_ms() + (delay < REDELIVER_MAX_MS ? delay : REDELIVER_MAX_MS);
+		r->due = ceb_now_ms() + (delay < REDELIVER_MAX_MS ? delay : REDELIVER_MAX_MS);
 		list_push(&sub->timers, r);
 		sub->waiting++;
 	}

@@ -10,6 +10,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "broker/clock.h"
 #include "channels/channel.h"
 
 struct kafka_channel;
@@ -104,9 +105,6 @@ struct kafka_channel {
 };
 
 /* ---- kafka.c ---- */
-
-/* Milliseconds on the monotonic clock. Any thread. */
-uint64_t kafka_now_ms(void);
 
 /* A client configuration: defaults, then the channel's settings from its ConfigMap or spec, then
  * forced; both lists end with a NULL name. A new configuration the caller owns, or NULL with the

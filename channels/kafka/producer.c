@@ -87,7 +87,7 @@ static void pub_expire(struct kafka_channel *kc)
 		void *arg;
 	} due[128];
 	size_t n;
-	uint64_t now = kafka_now_ms();
+	uint64_t now = ceb_now_ms();
 
 	do {
 		/* Only done and arg are used outside the lock: once answered, a publish may be freed by
@@ -170,7 +170,7 @@ void kafka_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *done, vo
 	atomic_fetch_add(&kc->unconfirmed, 1);
 	/* On the deadline list before librdkafka has it: its report may come at once. */
 	pthread_mutex_lock(&kc->pub_lock);
-	pub->deadline = kafka_now_ms() + (uint64_t)kc->confirm_ms;
+	pub->deadline = ceb_now_ms() + (uint64_t)kc->confirm_ms;
 	pub->queued = 1;
 	pub->prev = kc->pub_tail;
 	if (kc->pub_tail)
