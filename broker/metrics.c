@@ -1,6 +1,6 @@
 /* Prometheus text exposition of the daemon's counters, per Broker and per Trigger. */
 #include <stdio.h>
-#include "broker/daemon.h"
+#include "broker/metrics.h"
 #include "broker/buf.h"
 
 struct metric {

@@ -29,7 +29,6 @@
 #include "broker/error.h"
 #include "broker/ce/http_binding.h"
 #include "broker/ce/json_format.h"
-#include "broker/ingress/request.h"
 #include "broker/log.h"
 
 #define ERRORDATA_MAX 1024 /* bytes of the response body kept for knativeerrordata */

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-#include "broker/daemon.h"
+#include "broker/endpoint.h"
 
 struct ceb_dispatcher;
 

@@ -13,6 +13,7 @@
 #include "broker/error.h"
 #include "broker/ingress/ingress.h"
 #include "broker/log.h"
+#include "broker/metrics.h"
 #include "broker/ingress/request.h"
 
 struct ceb_ingress {

@@ -3,7 +3,7 @@
 #ifndef CEB_INGRESS_H
 #define CEB_INGRESS_H
 
-#include "broker/daemon.h"
+#include "broker/endpoint.h"
 
 struct ceb_ingress;
 

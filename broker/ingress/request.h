@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "broker/daemon.h"
+#include "broker/endpoint.h"
 #include "broker/buf.h"
 #include "broker/ce/http_binding.h"
 
@@ -50,8 +50,6 @@ struct ceb_request {
 	size_t dropped; /* body bytes dropped after a refusal */
 };
 
-/* Carries the daemon's token on its deliveries to itself (refs to its Brokers and KafkaSinks). */
-#define CEB_INTERNAL_HEADER "Cebroker-Internal"
 
 void ceb_request_init(struct ceb_request *req, struct ceb_daemon *dmn,
                       ceb_request_suspend_f *suspend, ceb_request_resume_f *resume, void *arg);
