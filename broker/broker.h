@@ -124,6 +124,11 @@ struct ceb_broker *ceb_broker_find(struct ceb_daemon *dmn, const char *path, siz
  * without the extension gets max_ttl. Takes its own reference. done runs once (maybe before return). */
 void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publish_done_f *done,
                         void *arg);
+/* The same for the n events of one request: all or nothing where the channel is batch_atomic, else
+ * event by event, with each event's status (see ceb_batch_done_f). done runs once (maybe before
+ * return). */
+void ceb_broker_publish_batch(struct ceb_broker *brk, struct ceb_event *const *evs, size_t n,
+                              ceb_batch_done_f *done, void *arg);
 
 /* The whole daemon: build from a configuration (which it then owns), start, drain, stop. */
 int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
