@@ -1,6 +1,7 @@
 /* The runtime model's shared services: the default settings, finding an endpoint by its path,
  * publishing into an endpoint's channel with the loop guard, and telling the daemon's own requests. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker/endpoint.h"
@@ -43,17 +44,16 @@ struct ceb_broker *ceb_broker_find(struct ceb_daemon *dmn, const char *path, siz
 /* Events up to this wire size are stored as an exact-size copy in the memory channel. */
 #define COMPACT_MAX 4096
 
-void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publish_done_f *done,
-                        void *arg)
+/* The event as the channel stores it: the loop guard applied, compacted for an in-memory channel.
+ * Returns a new reference, or NULL when out of memory. */
+static struct ceb_event *to_store(struct ceb_broker *brk, struct ceb_event *ev)
 {
 	struct ceb_event *stored = NULL;
 
 	/* A KafkaSink stores events as they come; only a Broker counts hops. */
 	if (brk->cfg && !ceb_event_get(ev, "knativebrokerttl") &&
-	    ceb_event_set_int(ev, "knativebrokerttl", brk->dmn->set.max_ttl) < 0) {
-		done(arg, CEB_EUNAVAIL);
-		return;
-	}
+	    ceb_event_set_int(ev, "knativebrokerttl", brk->dmn->set.max_ttl) < 0)
+		return NULL;
 	/* A decoded event sits in an arena sized for any event (about 1.2 KiB). The memory channel
 	 * may hold 100 000 of them, so it gets a copy without the slack: a 300-byte event then
 	 * costs about 750 bytes instead of 1 250. Larger events keep their data in a buffer of
@@ -61,8 +61,38 @@ void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publis
 	 * the copy, the original does. */
 	if (ceb_event_size(ev) <= COMPACT_MAX && ceb_channel_has(&brk->ch, CEB_CHANNEL_IN_MEMORY))
 		stored = ceb_event_clone(ev);
-	brk->ch.ops->publish(brk->ch.ctx, stored ? stored : ev, done, arg);
+	return stored ? stored : ceb_event_ref(ev);
+}
+
+void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publish_done_f *done,
+                        void *arg)
+{
+	struct ceb_event *stored = to_store(brk, ev);
+
+	if (!stored) {
+		done(arg, CEB_EUNAVAIL);
+		return;
+	}
+	brk->ch.ops->publish(brk->ch.ctx, stored, done, arg);
 	ceb_event_unref(stored);
+}
+
+void ceb_broker_publish_batch(struct ceb_broker *brk, struct ceb_event *const *evs, size_t n,
+                              ceb_batch_done_f *done, void *arg)
+{
+	struct ceb_event **stored = calloc(n, sizeof(*stored));
+	size_t i = 0;
+
+	for (; stored && i < n; i++)
+		if (!(stored[i] = to_store(brk, evs[i])))
+			break;
+	if (stored && i == n)
+		ceb_channel_publish_batch(&brk->ch, stored, n, done, arg);
+	else
+		done(arg, CEB_EUNAVAIL, NULL, n); /* out of memory: nothing was published */
+	for (size_t k = 0; stored && k < i; k++)
+		ceb_event_unref(stored[k]);
+	free(stored);
 }
 
 bool ceb_daemon_is_internal(const struct ceb_daemon *dmn, const char *value)

@@ -132,6 +132,12 @@ struct ceb_broker *ceb_broker_find(struct ceb_daemon *dmn, const char *path, siz
  * without the extension gets max_ttl. Takes its own reference. done runs once (maybe before return). */
 void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publish_done_f *done,
                         void *arg);
+/* The same for the n events of one request: all or nothing where the channel is
+ * CEB_CHANNEL_BATCH_ATOMIC, else
+ * event by event, with each event's status (see ceb_batch_done_f). done runs once (maybe before
+ * return). */
+void ceb_broker_publish_batch(struct ceb_broker *brk, struct ceb_event *const *evs, size_t n,
+                              ceb_batch_done_f *done, void *arg);
 
 /* Whether a request header value is this daemon's internal token (NULL: no). */
 bool ceb_daemon_is_internal(const struct ceb_daemon *dmn, const char *value);

@@ -1,8 +1,11 @@
-/* The registry of channel backends compiled into this build, built from channels/channel_list.h, and
- * the mapping from Knative Broker classes to backends. */
+/* The registry of channel backends compiled into this build (channels/channel_list.h), the mapping
+ * from Knative Broker classes to backends, and batches for backends that store event by event. */
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "autoconfig.h"
+#include "broker/error.h"
 #include "channels/channel.h"
 
 #define CHANNEL(x) extern const struct channel_ops ceb_channel_##x;
@@ -75,4 +78,77 @@ void ceb_channel_destroy(struct ceb_channel *ch)
 		ch->ops->destroy(ch->ctx);
 	ch->ops = NULL;
 	ch->ctx = NULL;
+}
+
+/* A batch published event by event: one completion per event, the batch's after the last. */
+struct each_slot {
+	struct each_batch *batch;
+	size_t i;
+};
+
+struct each_batch {
+	pthread_mutex_t lock;
+	size_t left; /* completions still due, plus one until every publish was started */
+	ceb_batch_done_f *done;
+	void *arg;
+	size_t n;
+	int *status;
+	struct each_slot *slots;
+};
+
+static void each_release(struct each_batch *b, size_t i, int status, bool record)
+{
+	bool last;
+	int first = 0;
+
+	pthread_mutex_lock(&b->lock);
+	if (record)
+		b->status[i] = status;
+	last = --b->left == 0;
+	pthread_mutex_unlock(&b->lock);
+	if (!last)
+		return;
+	for (size_t k = 0; k < b->n && !first; k++)
+		first = b->status[k];
+	b->done(b->arg, first, b->status, b->n);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
+static void each_done(void *arg, int status)
+{
+	struct each_slot *slot = arg;
+
+	each_release(slot->batch, slot->i, status, true);
+}
+
+void ceb_channel_publish_batch(const struct ceb_channel *ch, struct ceb_event *const *evs, size_t n,
+                               ceb_batch_done_f *done, void *arg)
+{
+	struct each_batch *b;
+
+	if (ch->ops->publish_batch) {
+		ch->ops->publish_batch(ch->ctx, evs, n, done, arg);
+		return;
+	}
+	/* One block for the batch, its statuses and its slots: a completion frees it at once. */
+	b = calloc(1, sizeof(*b) + n * (sizeof(*b->status) + sizeof(*b->slots)));
+	if (!b) {
+		done(arg, CEB_EFULL, NULL, n); /* nothing was published */
+		return;
+	}
+	pthread_mutex_init(&b->lock, NULL);
+	b->slots = (struct each_slot *)(b + 1);
+	b->status = (int *)(b->slots + n);
+	b->done = done;
+	b->arg = arg;
+	b->n = n;
+	/* The extra count keeps completions that run at once, inside publish, from finishing the
+	 * batch before its last event was even published. */
+	b->left = n + 1;
+	for (size_t i = 0; i < n; i++) {
+		b->slots[i] = (struct each_slot){b, i};
+		ch->ops->publish(ch->ctx, evs[i], each_done, &b->slots[i]);
+	}
+	each_release(b, 0, 0, false);
 }

@@ -1,9 +1,15 @@
 /* The channel contract: where a Broker stores events and how Triggers consume them. Every backend
  * (memory, kafka, amqp, nats) implements these operations; one contract test suite runs against each.
  *
- * publish() is asynchronous and completes exactly once, through its callback: 0 = stored (the backend
- * confirmed), CEB_EFULL = full (ingress answers 429), CEB_EUNAVAIL = unavailable (503). The callback
- * may run before publish() returns (memory) or later from a backend thread.
+ * publish() is asynchronous and completes exactly once, through its callback: 0 = stored (the
+ * backend confirmed), CEB_EFULL = full (ingress answers 429), CEB_EUNAVAIL = unavailable (503),
+ * CEB_ETOOBIG = larger than the channel can ever hold, however empty (413). The callback may run
+ * before publish() returns (memory) or later from a backend thread.
+ *
+ * publish_batch() stores the events of one request (a CloudEvents batch) and completes once, with
+ * each event's status. An atomic backend (CEB_CHANNEL_BATCH_ATOMIC: memory) stores all of them or none, so a
+ * sender that retries a refused batch never causes duplicates. A backend that writes each event as
+ * a record of its own (Kafka) cannot: it reports which events were stored, and the ingress says so.
  *
  * subscribe() opens one subscription per Trigger with its own progress. The channel hands messages to
  * the subscription's callback, at most `max_inflight` unsettled at a time (1 per partition key when
@@ -18,8 +24,15 @@
 #include "broker/ce/event.h"
 #include "filters/filter.h"
 
-/* Completion of a publish; status is 0, CEB_EFULL or CEB_EUNAVAIL. Called once, from any thread. */
+/* Completion of a publish; status is 0, CEB_EFULL, CEB_EUNAVAIL or CEB_ETOOBIG. Called once, from
+ * any thread. */
 typedef void ceb_publish_done_f(void *arg, int status);
+
+/* Completion of a batch publish of n events. each == NULL: every event got `status` (always so
+ * for a CEB_CHANNEL_BATCH_ATOMIC backend). Otherwise each[i] is event i's status, as for one publish, and
+ * `status` is 0 when all were stored, else the first failure; the array is valid during the call
+ * only. Called once, from any thread. */
+typedef void ceb_batch_done_f(void *arg, int status, const int *each, size_t n);
 
 /* A message handed to a subscription: the event (a reference the receiver owns and must unref) and an
  * opaque handle for settle(). Called from a channel thread or from inside publish()/settle(): the
@@ -68,6 +81,11 @@ typedef int channel_start_f(void *ctx, char *errbuf, size_t errlen);
 /* Publish; takes its own reference to ev. Completes through done exactly once. */
 typedef void channel_publish_f(void *ctx, struct ceb_event *ev, ceb_publish_done_f *done,
                                void *arg);
+/* Publish n >= 1 events; takes its own references. Completes through done exactly once. With
+ * CEB_CHANNEL_BATCH_ATOMIC, each is NULL and status 0 (all stored) or one failure (none stored).
+ * Optional: a backend without it gets ceb_channel_publish_batch()'s event-by-event publish. */
+typedef void channel_publish_batch_f(void *ctx, struct ceb_event *const *evs, size_t n,
+                                     ceb_batch_done_f *done, void *arg);
 typedef int channel_subscribe_f(void *ctx, const struct ceb_sub_cfg *cfg, void **sub);
 /* Settle one message handed to `sub`. May be called from any thread, concurrently for the same
  * subscription (dispatchers spread a Trigger's messages over their threads). */
@@ -89,6 +107,8 @@ enum {
 	/* Keeps events in this process's memory: a publisher hands it a compact copy
 	 * (ceb_event_clone) rather than the decoder's arena. */
 	CEB_CHANNEL_IN_MEMORY = 1 << 2,
+	/* publish_batch stores all of a batch or none of it. */
+	CEB_CHANNEL_BATCH_ATOMIC = 1 << 3,
 };
 
 /* The operations of one backend. All are required but start and stop, which may be NULL (nothing
@@ -100,6 +120,7 @@ struct channel_ops {
 	channel_destroy_f *destroy;
 	channel_start_f *start;
 	channel_publish_f *publish;
+	channel_publish_batch_f *publish_batch; /* NULL: event by event */
 	channel_subscribe_f *subscribe;
 	channel_settle_f *settle;
 	channel_pending_f *pending;
@@ -132,5 +153,10 @@ static inline bool ceb_channel_has(const struct ceb_channel *ch, unsigned flag)
 {
 	return ch->ops && (ch->ops->flags & flag);
 }
+/* Publish a batch through ch->ops->publish_batch, or, for a backend without one, event by event
+ * through publish: done then runs once, after the last event completed, with each event's status
+ * (some may be stored and others not). Takes its own references; any thread. */
+void ceb_channel_publish_batch(const struct ceb_channel *ch, struct ceb_event *const *evs, size_t n,
+                               ceb_batch_done_f *done, void *arg);
 
 #endif

@@ -1,6 +1,7 @@
 /* The memory channel: a bounded, non-durable store like Knative's InMemoryChannel. Publish applies the
  * Trigger index once and queues the shared event on the subscriptions it matches; nothing survives a
- * restart, and a full channel answers CEB_EFULL (429) rather than grow. */
+ * restart, a full channel answers CEB_EFULL (429) rather than grow, and a batch is stored whole or
+ * not at all. */
 #include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ struct mem_sub {
 	size_t cap, head, count;
 	size_t inflight;
 	size_t lost;
+	size_t want; /* entries a batch being stored will queue here (under the channel's lock) */
 };
 
 struct mem_channel {
@@ -154,20 +156,32 @@ static void sub_pump(struct mem_channel *mc, struct mem_sub *sub)
 	}
 }
 
+/* Make room for `more` entries in the subscription's queue. */
+static int sub_grow(struct mem_sub *sub, size_t more)
+{
+	size_t ncap = sub->cap ? sub->cap : 64;
+	struct mem_entry **ring;
+
+	if (sub->count + more <= sub->cap)
+		return 0;
+	while (ncap < sub->count + more)
+		ncap *= 2;
+	ring = malloc(ncap * sizeof(*ring));
+	if (!ring)
+		return CEB_ENOMEM;
+	for (size_t k = 0; k < sub->count; k++)
+		ring[k] = sub->ring[(sub->head + k) % sub->cap];
+	free(sub->ring);
+	sub->ring = ring;
+	sub->cap = ncap;
+	sub->head = 0;
+	return 0;
+}
+
 static int sub_push(struct mem_sub *sub, struct mem_entry *e)
 {
-	if (sub->count == sub->cap) {
-		size_t ncap = sub->cap ? sub->cap * 2 : 64;
-		struct mem_entry **ring = malloc(ncap * sizeof(*ring));
-		if (!ring)
-			return CEB_ENOMEM;
-		for (size_t k = 0; k < sub->count; k++)
-			ring[k] = sub->ring[(sub->head + k) % sub->cap];
-		free(sub->ring);
-		sub->ring = ring;
-		sub->cap = ncap;
-		sub->head = 0;
-	}
+	if (sub_grow(sub, 1) < 0)
+		return CEB_ENOMEM;
 	sub->ring[(sub->head + sub->count) % sub->cap] = e;
 	sub->count++;
 	return 0;
@@ -205,6 +219,11 @@ static void mem_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *don
 		status = CEB_EUNAVAIL;
 		goto out;
 	}
+	if (size > mc->max_bytes) {
+		/* It would not fit an empty channel either: 413, not a 429 to retry forever. */
+		status = CEB_ETOOBIG;
+		goto out;
+	}
 	if (mc->events + 1 > mc->max_events || mc->bytes + size > mc->max_bytes) {
 		status = CEB_EFULL;
 		goto out;
@@ -236,6 +255,99 @@ static void mem_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *don
 out:
 	pthread_mutex_unlock(&mc->lock);
 	done(arg, status);
+}
+
+static int count_one(void *arg, void *item)
+{
+	struct mem_sub *sub = item;
+
+	(void)arg;
+	sub->want++;
+	return 0;
+}
+
+/* Queue an entry whose room sub_grow() reserved: cannot fail, and hands nothing out yet. */
+static int push_reserved(void *arg, void *item)
+{
+	struct mem_entry *e = arg;
+	struct mem_sub *sub = item;
+
+	sub->ring[(sub->head + sub->count) % sub->cap] = e;
+	sub->count++;
+	e->pending++;
+	return 0;
+}
+
+/* A batch is stored whole or not at all, so that a sender that retries a refused batch never causes
+ * duplicates: the room for every event is checked, every entry allocated and every queue grown
+ * before the first event is queued, and nothing is handed out before the last one is. */
+static void mem_publish_batch(void *ctx, struct ceb_event *const *evs, size_t n,
+                              ceb_batch_done_f *done, void *arg)
+{
+	struct mem_channel *mc = ctx;
+	struct mem_entry **es = calloc(n, sizeof(*es));
+	size_t bytes = 0, i;
+	int status = 0;
+
+	for (i = 0; es && i < n; i++) {
+		es[i] = calloc(1, sizeof(*es[i]));
+		if (!es[i])
+			break;
+		es[i]->size = ceb_event_size(evs[i]);
+		bytes += es[i]->size;
+	}
+	pthread_mutex_lock(&mc->lock);
+	if (!mc->started || mc->stopped) {
+		status = CEB_EUNAVAIL;
+		goto out;
+	}
+	if (!es || i < n) {
+		status = CEB_EFULL; /* out of memory, as for one event */
+		goto out;
+	}
+	if (n > mc->max_events || bytes > mc->max_bytes) {
+		status = CEB_ETOOBIG; /* not even into an empty channel */
+		goto out;
+	}
+	if (mc->events + n > mc->max_events || mc->bytes + bytes > mc->max_bytes) {
+		status = CEB_EFULL;
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		ceb_filter_index_match(mc->idx, evs[i], count_one, NULL);
+	for (size_t k = 0; k < mc->nsubs; k++) {
+		if (mc->subs[k]->want && sub_grow(mc->subs[k], mc->subs[k]->want) < 0) {
+			status = CEB_EFULL;
+			goto out;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		struct mem_entry *e = es[i];
+
+		es[i] = NULL;
+		e->ev = ceb_event_ref(evs[i]);
+		entry_link(mc, e);
+		ceb_filter_index_match(mc->idx, evs[i], push_reserved, e);
+		if (e->pending == 0) {
+			/* No Trigger matches: accepted and dropped, as Knative does. */
+			entry_free(mc, e);
+			continue;
+		}
+		mc->events++;
+		mc->bytes += e->size;
+	}
+	/* Settle cannot run before we unlock, so handing out now cannot free what we still use. */
+	for (size_t k = 0; k < mc->nsubs; k++)
+		if (mc->subs[k]->want)
+			sub_pump(mc, mc->subs[k]);
+out:
+	for (size_t k = 0; k < mc->nsubs; k++)
+		mc->subs[k]->want = 0;
+	pthread_mutex_unlock(&mc->lock);
+	for (i = 0; es && i < n; i++)
+		free(es[i]); /* entries that were never stored */
+	free(es);
+	done(arg, status, NULL, n);
 }
 
 static void mem_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
@@ -279,11 +391,12 @@ static void mem_stop(void *ctx)
 
 const struct channel_ops ceb_channel_memory = {
         .name = "memory",
-        .flags = CEB_CHANNEL_PREFILTERS | CEB_CHANNEL_IN_MEMORY,
+        .flags = CEB_CHANNEL_PREFILTERS | CEB_CHANNEL_IN_MEMORY | CEB_CHANNEL_BATCH_ATOMIC,
         .create = mem_create,
         .destroy = mem_destroy,
         .start = mem_start,
         .publish = mem_publish,
+        .publish_batch = mem_publish_batch,
         .subscribe = mem_subscribe,
         .settle = mem_settle,
         .pending = mem_pending,

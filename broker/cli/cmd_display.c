@@ -40,7 +40,8 @@ static const char display_usage[] =
         "Usage: cebroker display [options]\n"
         "\n"
         "Accept CloudEvents over HTTP (binary, structured or batched mode) on any path and print\n"
-        "each one on stdout, like Knative's event_display.\n"
+        "each one on stdout, like Knative's event_display. The request's path is printed on\n"
+        "stderr before its events (POST /orders).\n"
         "\n"
         "Options:\n"
         "  --listen HOST:PORT  where to listen (default: " DISPLAY_DEFAULT_LISTEN
@@ -513,6 +514,19 @@ static unsigned display_status_for(int err)
 	return MHD_HTTP_BAD_REQUEST;
 }
 
+/* A request path for the terminal: control bytes (the path is percent-decoded) shown as '?', cut
+ * with "..." past n - 1 bytes. */
+static void display_safe(char *dst, size_t n, const char *s)
+{
+	size_t i = 0;
+
+	for (; s[i] && i + 1 < n; i++)
+		dst[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	dst[i] = '\0';
+	if (s[i] && n > 4)
+		memcpy(dst + n - 4, "...", 4);
+}
+
 /* A whole POST body is here: decode, print, answer. */
 static enum MHD_Result display_event_request(struct display *dsp, struct MHD_Connection *conn,
                                              struct display_req *req, const char *url)
@@ -523,7 +537,7 @@ static enum MHD_Result display_event_request(struct display *dsp, struct MHD_Con
 	size_t nevs = 0, i;
 	enum ceb_http_mode mode;
 	enum MHD_Result ret;
-	char errbuf[512] = "", reason[600];
+	char errbuf[512] = "", reason[600], path[256];
 	unsigned status;
 	int rc;
 
@@ -540,6 +554,13 @@ static enum MHD_Result display_event_request(struct display *dsp, struct MHD_Con
 	rc = ceb_http_decode(&hreq, &dsp->lim, &evs, &nevs, &mode, errbuf, sizeof(errbuf));
 	if (rc < 0)
 		goto rejected;
+	/* The path tells apart the copies that several Triggers send to one display (/orders,
+	 * /audit). On stderr, so that stdout stays in the event_display (or JSON) format. */
+	display_safe(path, sizeof(path), url);
+	if (nevs == 1)
+		fprintf(stderr, "POST %s\n", path);
+	else
+		fprintf(stderr, "POST %s (%zu events)\n", path, nevs);
 	for (i = 0; i < nevs; i++) {
 		if (display_print(dsp, evs[i]) < 0)
 			ceb_cmd_error("display", "cannot print an event: %s",

@@ -1,5 +1,5 @@
-/* `cebroker run` (the daemon: load, start, serve until SIGTERM, drain, exit) and `cebroker validate`
- * (report every configuration error). */
+/* `cebroker run` (the daemon: load, start, serve until SIGTERM, SIGINT or SIGHUP, drain, exit) and
+ * `cebroker validate` (report every configuration error). */
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
@@ -104,6 +104,9 @@ static void usage_run(FILE *f)
 	        "      --rate-limit N          requests per second per client address, bursts of "
 	        "2N;\n"
 	        "                              over it: 429 (default 0 = no limit)\n"
+	        "      --allow-empty           start even if the files declare no Broker, "
+	        "KafkaSink or\n"
+	        "                              KafkaSource (serving nothing)\n"
 	        "  -h, --help\n\n"
 	        "Example:\n  cebroker run -f samples/quickstart.yaml --listen 127.0.0.1:8080\n");
 }
@@ -126,6 +129,7 @@ enum {
 	OPT_CH_BYTES,
 	OPT_MAX_TTL,
 	OPT_RATE_LIMIT,
+	OPT_ALLOW_EMPTY,
 };
 
 static const struct option run_opts[] = {
@@ -148,11 +152,13 @@ static const struct option run_opts[] = {
         {"channel-max-bytes", required_argument, NULL, OPT_CH_BYTES},
         {"max-ttl", required_argument, NULL, OPT_MAX_TTL},
         {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
+        {"allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
 
-static int load(const char *const *paths, size_t npaths, struct ceb_config **cfg)
+/* Load the files; with !allow_empty, a configuration that serves nothing is an error too. */
+static int load(const char *const *paths, size_t npaths, bool allow_empty, struct ceb_config **cfg)
 {
 	struct ceb_config_errors errs = {CEB_BUF_INIT, 0};
 	int rc = ceb_config_load(paths, npaths, cfg, &errs);
@@ -162,9 +168,34 @@ static int load(const char *const *paths, size_t npaths, struct ceb_config **cfg
 			fputs(errs.text.p, stderr);
 		fprintf(stderr, "cebroker: %zu error%s in the configuration\n", errs.count,
 		        errs.count == 1 ? "" : "s");
+	} else if (!allow_empty &&
+	           (*cfg)->nbrokers + (*cfg)->nkafka_sinks + (*cfg)->nkafka_sources == 0) {
+		/* A daemon with nothing to serve would answer /readyz 200 and 404 to every event:
+		 * nearly always a wrong -f path or a file not saved yet. */
+		fprintf(stderr, "cebroker: the configuration declares no Broker, KafkaSink or "
+		                "KafkaSource, so there is nothing to serve (check the -f paths; "
+		                "--allow-empty accepts it)\n");
+		ceb_config_free(*cfg);
+		*cfg = NULL;
+		rc = CEB_ECONFIG;
 	}
 	ceb_buf_free(&errs.text);
 	return rc;
+}
+
+/* "1 broker, 2 triggers", then the Kafka kinds only where there are some. */
+static void counts(const struct ceb_config *cfg, char *out, size_t sz)
+{
+	int n = snprintf(out, sz, "%zu broker%s, %zu trigger%s", cfg->nbrokers,
+	                 cfg->nbrokers == 1 ? "" : "s", cfg->ntriggers,
+	                 cfg->ntriggers == 1 ? "" : "s");
+
+	if (n > 0 && (size_t)n < sz && cfg->nkafka_sources)
+		n += snprintf(out + n, sz - (size_t)n, ", %zu KafkaSource%s", cfg->nkafka_sources,
+		              cfg->nkafka_sources == 1 ? "" : "s");
+	if (n > 0 && (size_t)n < sz && cfg->nkafka_sinks)
+		snprintf(out + n, sz - (size_t)n, ", %zu KafkaSink%s", cfg->nkafka_sinks,
+		         cfg->nkafka_sinks == 1 ? "" : "s");
 }
 
 int ceb_cmd_run(int argc, char **argv)
@@ -177,7 +208,8 @@ int ceb_cmd_run(int argc, char **argv)
 	size_t npaths = 0, left;
 	unsigned long v;
 	int json = 0, c, sig, rc = 2;
-	char err[1024];
+	bool allow_empty = false;
+	char err[1024], what[160];
 	sigset_t sigs;
 	uint64_t deadline;
 	struct timespec tick = {0, 50 * 1000 * 1000};
@@ -232,6 +264,7 @@ int ceb_cmd_run(int argc, char **argv)
 				return 2;
 			set.rate_limit = (double)v;
 			break;
+		case OPT_ALLOW_EMPTY: allow_empty = true; break;
 		case 'h': usage_run(stdout); return 0;
 		default: usage_run(stderr); return 2;
 		}
@@ -244,16 +277,28 @@ int ceb_cmd_run(int argc, char **argv)
 		usage_run(stderr);
 		return 2;
 	}
+	if (set.channel_max_bytes < set.limits.max_event_size) {
+		/* The largest event accepted could never be stored: it would get 429 forever. */
+		fprintf(stderr,
+		        "cebroker: --channel-max-bytes %zu is below --max-event-size %zu: an event "
+		        "of the largest accepted size could never be stored; raise "
+		        "--channel-max-bytes or lower --max-event-size\n",
+		        set.channel_max_bytes, set.limits.max_event_size);
+		return 2;
+	}
 	ceb_log_setup(level, json);
 
-	/* Signals go to this thread only (sigwait below); every other thread inherits the mask. */
+	/* Signals go to this thread only (sigwait below); every other thread inherits the mask.
+	 * SIGHUP is what closing the terminal sends: it drains as SIGTERM does rather than kill the
+	 * process with what it accepted. Under nohup (SIGHUP ignored) it never arrives. */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	if (load(paths, npaths, &cfg) < 0)
+	if (load(paths, npaths, allow_empty, &cfg) < 0)
 		return 2;
 	curl_global_init(CURL_GLOBAL_ALL);
 	if (ceb_daemon_create(&set, cfg, &dmn, err, sizeof(err)) < 0) {
@@ -264,23 +309,29 @@ int ceb_cmd_run(int argc, char **argv)
 		fprintf(stderr, "cebroker: %s\n", err);
 		goto out;
 	}
-	LOG_INFO("cebroker",
-	         "listening on http://%s%s%s:%d (%zu broker%s, %zu trigger%s, %zu KafkaSource%s, "
-	         "%zu KafkaSink%s)",
+	counts(dmn->cfg, what, sizeof(what));
+	LOG_INFO("cebroker", "listening on http://%s%s%s:%d (%s)",
 	         strchr(set.listen_host, ':') ? "[" : "", set.listen_host,
-	         strchr(set.listen_host, ':') ? "]" : "", dmn->port, dmn->cfg->nbrokers,
-	         dmn->cfg->nbrokers == 1 ? "" : "s", dmn->cfg->ntriggers,
-	         dmn->cfg->ntriggers == 1 ? "" : "s", dmn->cfg->nkafka_sources,
-	         dmn->cfg->nkafka_sources == 1 ? "" : "s", dmn->cfg->nkafka_sinks,
-	         dmn->cfg->nkafka_sinks == 1 ? "" : "s");
+	         strchr(set.listen_host, ':') ? "]" : "", dmn->port, what);
+	if (allow_empty && !dmn->brokers)
+		LOG_WARN("cebroker", "the configuration declares nothing to serve (--allow-empty)");
 
 	sigwait(&sigs, &sig);
-	LOG_INFO("cebroker", "%s: draining (up to %llu ms); a second signal exits at once",
+	if (sig == SIGHUP)
+		LOG_INFO("cebroker", "SIGHUP (the terminal closed?): stopping as for SIGTERM; "
+		                     "cebroker does not reload its configuration");
+	LOG_INFO("cebroker",
+	         "%s: draining (up to %llu ms); a second SIGTERM or SIGINT exits at once",
 	         strsignal(sig), (unsigned long long)set.drain_timeout_ms);
 	ceb_daemon_drain(dmn);
 	deadline = ceb_now_ms() + set.drain_timeout_ms;
 	while ((left = ceb_daemon_pending(dmn)) > 0 && ceb_now_ms() < deadline) {
-		if (sigtimedwait(&sigs, NULL, &tick) > 0) {
+		sig = sigtimedwait(&sigs, NULL, &tick);
+		/* A closing terminal may send SIGHUP twice (the kernel, then the shell): that must
+		 * not cut the drain short. */
+		if (sig == SIGHUP) {
+			LOG_INFO("cebroker", "SIGHUP while draining: ignored");
+		} else if (sig > 0) {
 			LOG_WARN("cebroker",
 			         "second signal: exiting without finishing %zu deliveries", left);
 			break;
@@ -304,9 +355,12 @@ out:
 
 static void usage_validate(FILE *f)
 {
-	fprintf(f, "Usage: cebroker validate -f FILE|DIR [-f ...]\n"
+	fprintf(f, "Usage: cebroker validate -f FILE|DIR [-f ...] [--allow-empty]\n"
 	           "Check the YAML resources and report every error as FILE:LINE:COL; exit 1 if "
-	           "any.\n\n"
+	           "any.\n"
+	           "A configuration that declares no Broker, KafkaSink or KafkaSource is an error "
+	           "unless\n"
+	           "--allow-empty is given, as for `cebroker run`.\n\n"
 	           "Example:\n  cebroker validate -f samples/quickstart.yaml\n");
 }
 
@@ -314,12 +368,14 @@ int ceb_cmd_validate(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	        {"file", required_argument, NULL, 'f'},
+	        {"allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
 	const char *paths[MAX_PATHS];
 	struct ceb_config *cfg = NULL;
 	size_t npaths = 0;
+	bool allow_empty = false;
 	int c;
 
 	optind = 1;
@@ -330,6 +386,7 @@ int ceb_cmd_validate(int argc, char **argv)
 				return 2;
 			paths[npaths++] = optarg;
 			break;
+		case OPT_ALLOW_EMPTY: allow_empty = true; break;
 		case 'h': usage_validate(stdout); return 0;
 		default: usage_validate(stderr); return 2;
 		}
@@ -340,7 +397,7 @@ int ceb_cmd_validate(int argc, char **argv)
 		usage_validate(stderr);
 		return 2;
 	}
-	if (load(paths, npaths, &cfg) < 0)
+	if (load(paths, npaths, allow_empty, &cfg) < 0)
 		return 1;
 	printf("ok: %zu broker%s, %zu trigger%s, %zu KafkaSource%s, %zu KafkaSink%s\n",
 	       cfg->nbrokers, cfg->nbrokers == 1 ? "" : "s", cfg->ntriggers,

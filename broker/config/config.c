@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "broker/config/config.h"
 #include "broker/config/fields.h"
@@ -26,6 +27,11 @@ struct entry { /* a loaded resource, for duplicates and references */
 	struct ceb_loc loc;
 	void *obj;
 	size_t seq;
+};
+
+struct seen_file { /* a file read, by identity: one path, another path or a link to it */
+	dev_t dev;
+	ino_t ino;
 };
 
 struct check {            /* a reference to resolve once every file is loaded */
@@ -63,6 +69,8 @@ struct ceb_config_loader {
 	size_t nentries, capentries;
 	struct check *checks;
 	size_t nchecks, capchecks;
+	struct seen_file *seen; /* files read, so that one named twice is read once */
+	size_t nseen, capseen;
 };
 
 static void verr(struct ceb_config_loader *ld, const char *file, int line, int col, const char *who,
@@ -778,10 +786,56 @@ static void load_yaml(struct ceb_config_loader *ld, const char *file, const char
 		ld->enomem = true;
 }
 
+/* Whether the file was read already (a -f given twice, or a directory and a file in it); else note
+ * it. Its resources would otherwise be reported as duplicates of themselves. */
+static bool seen_before(struct ceb_config_loader *ld, const struct stat *st)
+{
+	struct seen_file *grown;
+
+	for (size_t i = 0; i < ld->nseen; i++)
+		if (ld->seen[i].dev == st->st_dev && ld->seen[i].ino == st->st_ino)
+			return true;
+	if (ld->nseen == ld->capseen) {
+		size_t cap = ld->capseen ? 2 * ld->capseen : 16;
+
+		grown = realloc(ld->seen, cap * sizeof(*grown));
+		if (!grown) {
+			ld->enomem = true;
+			return true;
+		}
+		ld->seen = grown;
+		ld->capseen = cap;
+	}
+	ld->seen[ld->nseen++] = (struct seen_file){st->st_dev, st->st_ino};
+	return false;
+}
+
+/* A file named with -f or found in a directory: the same error either way when it cannot be read,
+ * and a dangling symbolic link says where it points. */
 static void load_file(struct ceb_config_loader *ld, const char *name)
 {
-	const char *path = add_file(ld, name);
+	struct stat st;
+	const char *path;
+	char target[512];
+	ssize_t n;
+	int err;
 
+	if (stat(name, &st) == 0) {
+		if (seen_before(ld, &st))
+			return;
+	} else {
+		err = errno;
+		if (lstat(name, &st) == 0 && S_ISLNK(st.st_mode)) {
+			n = readlink(name, target, sizeof(target) - 1);
+			target[n > 0 ? n : 0] = '\0';
+			if ((path = add_file(ld, name)))
+				file_err(ld, path, 0, 0,
+				         "cannot read: a symbolic link to '%s', which %s", target,
+				         err == ENOENT ? "does not exist" : strerror(err));
+			return;
+		}
+	}
+	path = add_file(ld, name);
 	if (path)
 		load_yaml(ld, path, NULL, 0);
 }
@@ -845,7 +899,9 @@ static void load_dir(struct ceb_config_loader *ld, const char *name)
 			ceb_buf_free(&full);
 			break;
 		}
-		if (stat(full.p, &st) == 0 && S_ISREG(st.st_mode)) { /* not recursive */
+		/* Not recursive. A name that cannot be followed (a dangling link) is an error, as
+		 * when it is named with -f: skipping it would drop its resources unseen. */
+		if (stat(full.p, &st) != 0 || S_ISREG(st.st_mode)) {
 			load_file(ld, full.p);
 			found++;
 		}
@@ -1051,6 +1107,7 @@ static int loader_end(struct ceb_config_loader *ld, struct ceb_config **out)
 		check_free(&ld->checks[i]);
 	free(ld->checks);
 	free(ld->entries);
+	free(ld->seen);
 	return rc;
 }
 

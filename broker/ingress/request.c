@@ -158,9 +158,15 @@ bool ceb_request_body(struct ceb_request *req, const char *data, size_t len)
 	return true;
 }
 
+/* Which failure answers a request: one that retrying cannot cure beats one that it may. */
 static int rank(int st)
 {
-	return st == 0 ? 0 : st == CEB_EFULL ? 1 : 2;
+	switch (st) {
+	case 0: return 0;
+	case CEB_EFULL: return 1;
+	case CEB_ETOOBIG: return 3;
+	default: return 2;
+	}
 }
 
 static void publish_done(void *arg, int status)
@@ -180,19 +186,87 @@ static void publish_done(void *arg, int status)
 		req->resume(req->arg);
 }
 
+/* "1-3, 5": the 1-based positions of the batch's events that were not stored. Cut with "..." when
+ * it does not fit (a batch holds at most 100 events, so it nearly always does). */
+static void positions(char *out, size_t sz, const int *each, size_t n)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		const char *sep = len ? ", " : "";
+		size_t j = i;
+		int w;
+
+		if (each[i] == 0)
+			continue;
+		while (j + 1 < n && each[j + 1] != 0)
+			j++;
+		w = j > i ? snprintf(out + len, sz - len, "%s%zu-%zu", sep, i + 1, j + 1)
+		          : snprintf(out + len, sz - len, "%s%zu", sep, i + 1);
+		if (w < 0 || (size_t)w >= sz - len) {
+			snprintf(out + (sz > 4 ? sz - 4 : 0), sz > 4 ? 4 : sz, "...");
+			return;
+		}
+		len += (size_t)w;
+		i = j;
+	}
+}
+
+/* The completion of a batch (a request of several events). */
+static void batch_done(void *arg, int status, const int *each, size_t n)
+{
+	struct ceb_request *req = arg;
+	bool resume;
+
+	pthread_mutex_lock(&req->lock);
+	req->stored = 0;
+	for (size_t i = 0; i < n; i++) {
+		int st = each ? each[i] : status;
+		if (rank(st) > rank(req->worst))
+			req->worst = st;
+		req->stored += st == 0;
+	}
+	if (each && req->stored && req->stored < n)
+		positions(req->unstored, sizeof(req->unstored), each, n);
+	req->pending--;
+	resume = req->pending == 0 && req->waiting;
+	if (resume)
+		req->waiting = false;
+	pthread_mutex_unlock(&req->lock);
+	if (resume && req->resume)
+		req->resume(req->arg);
+}
+
 /* Every publish completed: the one answer for all events of the request. */
 static void finish(struct ceb_request *req)
 {
 	const struct ceb_broker *brk = req->brk;
+	int status = req->worst == CEB_EFULL ? 429 : req->worst == CEB_ETOOBIG ? 413 : 503;
+	const char *why = req->worst == CEB_EFULL     ? "is full"
+	                  : req->worst == CEB_ETOOBIG ? "cannot hold an event this large"
+	                                              : "cannot store events now";
 
 	if (req->worst == 0) {
 		req->status = 202;
 		req->reason[0] = '\0';
 		atomic_fetch_add(&req->brk->cnt.accepted, req->nevents);
-	} else if (req->worst == CEB_EFULL) {
-		refuse(req, 429, "%s is full, retry later", brk->label);
+	} else if (req->stored) {
+		/* Part of a batch, on a channel that stores event by event (Kafka): the sender must
+		 * know which events to send again, and that the others must not be. */
+		atomic_fetch_add(&req->brk->cnt.accepted, req->stored);
+		refuse(req, status,
+		       "%s %s: events %s of %zu (counting from 1) were not stored, the other %zu "
+		       "were (do not send them again)",
+		       brk->label, why, req->unstored, req->nevents, req->stored);
+	} else if (req->worst == CEB_ETOOBIG) {
+		refuse(req, 413, "%s cannot hold %s, however empty: send %s", brk->label,
+		       req->nevents > 1 ? "a batch this large" : "an event this large",
+		       req->nevents > 1 ? "fewer events at once (nothing was stored)"
+		                        : "a smaller event");
 	} else {
-		refuse(req, 503, "%s cannot store events now", brk->label);
+		refuse(req, status, "%s %s, retry later%s", brk->label, why,
+		       req->nevents > 1 ? " (none of the batch's events was stored)" : "");
 	}
 }
 
@@ -242,13 +316,17 @@ bool ceb_request_complete(struct ceb_request *req, const struct ceb_http_header 
 			goto out;
 		}
 	}
-	/* One extra count, held until every publish was started, so that completions running on
-	 * other threads cannot finish the request half-way. */
-	req->pending = nevs + 1;
+	/* One extra count, held until the publish was started, so that a completion running on
+	 * another thread cannot finish the request before it is suspended. */
+	req->pending = nevs ? 2 : 1; /* an empty batch stores nothing and is accepted */
 	req->nevents = nevs;
 	req->published = true;
-	for (size_t i = 0; i < nevs; i++)
-		ceb_broker_publish(req->brk, evs[i], publish_done, req);
+	/* A batch as one: all or nothing where the channel can (memory), else each event on its
+	 * own, and the answer says which were stored. */
+	if (nevs == 1)
+		ceb_broker_publish(req->brk, evs[0], publish_done, req);
+	else if (nevs > 1)
+		ceb_broker_publish_batch(req->brk, evs, nevs, batch_done, req);
 	pthread_mutex_lock(&req->lock);
 	req->pending--;
 	ready = req->pending == 0;

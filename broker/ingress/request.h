@@ -42,6 +42,8 @@ struct ceb_request {
 	pthread_mutex_t lock; /* guards the publish completion fields below */
 	size_t pending;
 	int worst;
+	size_t stored;      /* events of a batch stored, when some were and others not (Kafka) */
+	char unstored[200]; /* then the positions of the others, "2-4, 7" */
 	bool waiting;
 	bool published; /* the publishes were started */
 	bool internal;  /* a delivery of this daemon to one of its own Brokers or KafkaSinks

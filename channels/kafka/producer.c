@@ -199,7 +199,10 @@ void kafka_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *done, vo
 		free(pub->value);
 		free(pub);
 		LOG_DEBUG(kc->label, "publish refused: %s", rd_kafka_err2str(err));
+		/* A record over message.max.bytes never fits: 413, not a 503 to retry forever. */
 		if (!answered)
-			done(arg, err == RD_KAFKA_RESP_ERR__QUEUE_FULL ? CEB_EFULL : CEB_EUNAVAIL);
+			done(arg, err == RD_KAFKA_RESP_ERR__QUEUE_FULL          ? CEB_EFULL
+			          : err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ? CEB_ETOOBIG
+			                                                        : CEB_EUNAVAIL);
 	}
 }

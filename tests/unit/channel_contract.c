@@ -541,6 +541,181 @@ START_TEST(test_settles_may_come_from_several_threads_at_once)
 }
 END_TEST
 
+/* A batch completion, with a copy of each event's status. */
+struct batch {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int calls;
+	int status;
+	int each[16];
+	bool has_each;
+	size_t n;
+};
+
+static void batch_done(void *arg, int status, const int *each, size_t n)
+{
+	struct batch *b = arg;
+
+	pthread_mutex_lock(&b->lock);
+	b->calls++;
+	b->status = status;
+	b->n = n;
+	b->has_each = each != NULL;
+	for (size_t i = 0; i < n && i < 16; i++)
+		b->each[i] = each ? each[i] : status;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* Publish events ids first..first+n-1 of type "a" as one batch and wait for its one completion;
+ * returns the batch's status and fills b. Checks that it completes exactly once, for n events, and
+ * that an atomic backend gives every event the same status. */
+static int publish_batch_wait(struct ceb_channel *ch, int first, size_t n, struct batch *b)
+{
+	struct ceb_event *evs[16];
+	struct timespec ts;
+
+	ck_assert_uint_le(n, 16);
+	memset(b, 0, sizeof(*b));
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->cond, NULL);
+	for (size_t i = 0; i < n; i++)
+		evs[i] = make_event("a", first + (int)i);
+	ceb_channel_publish_batch(ch, evs, n, batch_done, b);
+	for (size_t i = 0; i < n; i++)
+		ceb_event_unref(evs[i]);
+	deadline_in(&ts, be->wait_ms);
+	pthread_mutex_lock(&b->lock);
+	while (b->calls == 0 && pthread_cond_timedwait(&b->cond, &b->lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&b->lock);
+	ck_assert_msg(b->calls == 1, "batch publish completed %d times", b->calls);
+	ck_assert_uint_eq(b->n, n);
+	for (size_t i = 0; i < n; i++) {
+		if (ch->ops->flags & CEB_CHANNEL_BATCH_ATOMIC)
+			ck_assert_int_eq(b->each[i], b->status);
+		else if (b->status == 0)
+			ck_assert_int_eq(b->each[i], 0);
+	}
+	pthread_mutex_destroy(&b->lock);
+	pthread_cond_destroy(&b->cond);
+	return b->status;
+}
+
+/* How many of the collector's events have ids first..first+n-1. */
+static size_t count_ids(struct collector *c, int first, size_t n)
+{
+	size_t found = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t k = 0; k < c->n; k++) {
+		int id = atoi(ceb_event_get(c->evs[k], "id")->value + 3);
+		found += id >= first && id < first + (int)n;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return found;
+}
+
+START_TEST(test_a_batch_completes_once_and_each_event_it_stored_is_handed_once)
+{
+	struct fixture fx;
+	struct collector c;
+	struct batch b;
+	void *s;
+
+	fixture_open(&fx, "batch", 0);
+	subscribe(&fx, "all", fx.flt_all, 100, &c, &s);
+	start(&fx);
+	ck_assert_int_eq(publish_batch_wait(&fx.ch, 0, 5, &b), 0);
+	ck_assert_uint_eq(collector_wait(&c, 5, be->wait_ms), 5);
+	ck_assert_uint_eq(collector_wait(&c, 6, 200), 5); /* each once */
+	ck_assert_uint_eq(count_ids(&c, 0, 5), 5);
+	for (size_t k = 0; k < c.n; k++)
+		fx.ch.ops->settle(fx.ch.ctx, s, c.handles[k], CEB_SETTLE_DONE);
+	ck_assert_uint_eq(fx.ch.ops->pending(fx.ch.ctx), 0);
+	collector_free(&c);
+	fixture_close(&fx);
+}
+END_TEST
+
+START_TEST(test_a_batch_that_does_not_fit_whole_stores_none_of_it)
+{
+	struct fixture fx;
+	struct collector c;
+	struct batch b;
+	struct ceb_event *ev;
+	void *s;
+
+	if (!be->bounded)
+		return;
+	/* A bounded channel is all or nothing; a backend that stores event by event would have
+	 * stored the first two of the refused batch below, the sender's retry duplicating them. */
+	ck_assert_msg(be->ops->flags & CEB_CHANNEL_BATCH_ATOMIC, "a bounded channel must store batches all or nothing");
+	fixture_open(&fx, "batch-full", 4);
+	subscribe(&fx, "stuck", fx.flt_all, 1, &c, &s);
+	start(&fx);
+	for (int i = 0; i < 2; i++) {
+		ev = make_event("a", i);
+		ck_assert_int_eq(publish_wait(&fx.ch, ev), 0);
+		ceb_event_unref(ev);
+	}
+	/* Room for 2, a batch of 3: refused whole, nothing of it queued. */
+	ck_assert_int_eq(publish_batch_wait(&fx.ch, 10, 3, &b), CEB_EFULL);
+	ck_assert_uint_eq(fx.ch.ops->pending(fx.ch.ctx), 2);
+	/* Larger than the empty channel: never fits, so not "full" either. */
+	ck_assert_int_eq(publish_batch_wait(&fx.ch, 30, 5, &b), CEB_ETOOBIG);
+	ck_assert_uint_eq(collector_wait(&c, 1, be->wait_ms), 1);
+	fx.ch.ops->settle(fx.ch.ctx, s, c.handles[0], CEB_SETTLE_DONE);
+	ck_assert_uint_eq(collector_wait(&c, 2, be->wait_ms), 2);
+	fx.ch.ops->settle(fx.ch.ctx, s, c.handles[1], CEB_SETTLE_DONE);
+	/* Emptied: the same three fit now, and only they come out. */
+	ck_assert_int_eq(publish_batch_wait(&fx.ch, 20, 3, &b), 0);
+	for (size_t k = 2; k < 5; k++) {
+		ck_assert_uint_eq(collector_wait(&c, k + 1, be->wait_ms), k + 1);
+		fx.ch.ops->settle(fx.ch.ctx, s, c.handles[k], CEB_SETTLE_DONE);
+	}
+	ck_assert_uint_eq(collector_wait(&c, 6, 200), 5);
+	ck_assert_uint_eq(count_ids(&c, 10, 3), 0);
+	ck_assert_uint_eq(count_ids(&c, 30, 5), 0);
+	ck_assert_uint_eq(count_ids(&c, 20, 3), 3);
+	ck_assert_uint_eq(fx.ch.ops->pending(fx.ch.ctx), 0);
+	collector_free(&c);
+	fixture_close(&fx);
+}
+END_TEST
+
+START_TEST(test_an_event_larger_than_the_whole_channel_is_too_big_not_full)
+{
+	struct fixture fx;
+	struct collector c;
+	struct ceb_event *ev;
+	struct ceb_channel_cfg cfg = {.ns = "contract", .name = "huge"};
+	size_t big;
+	char *data;
+	void *s;
+
+	if (!be->bounded)
+		return;
+	fixture_open(&fx, "huge", 0);
+	be->setup_cfg(&cfg, "huge");
+	subscribe(&fx, "all", fx.flt_all, 1, &c, &s);
+	start(&fx);
+	big = cfg.max_bytes + 1;
+	data = calloc(1, big);
+	ck_assert_ptr_nonnull(data);
+	memset(data, 'x', big);
+	ev = make_event("a", 1);
+	ck_assert_int_eq(ceb_event_set_data(ev, data, big, 0), 0);
+	/* Empty, and still it could never hold it: 413, where 429 would be retried forever. */
+	ck_assert_int_eq(publish_wait(&fx.ch, ev), CEB_ETOOBIG);
+	ck_assert_uint_eq(fx.ch.ops->pending(fx.ch.ctx), 0);
+	ceb_event_unref(ev);
+	free(data);
+	collector_free(&c);
+	fixture_close(&fx);
+}
+END_TEST
+
 void contract_add_tests(TCase *tc, const struct contract_backend *backend)
 {
 	be = backend;
@@ -555,4 +730,7 @@ void contract_add_tests(TCase *tc, const struct contract_backend *backend)
 	tcase_add_test(tc, test_a_message_settled_failed_is_handed_again_by_a_durable_channel);
 	tcase_add_test(tc,
 	               test_unsettled_messages_are_handed_again_after_the_channel_is_created_again);
+	tcase_add_test(tc, test_a_batch_completes_once_and_each_event_it_stored_is_handed_once);
+	tcase_add_test(tc, test_a_batch_that_does_not_fit_whole_stores_none_of_it);
+	tcase_add_test(tc, test_an_event_larger_than_the_whole_channel_is_too_big_not_full);
 }
