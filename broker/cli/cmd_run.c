@@ -169,7 +169,7 @@ static int load(const char *const *paths, size_t npaths, bool allow_empty, struc
 		fprintf(stderr, "cebroker: %zu error%s in the configuration\n", errs.count,
 		        errs.count == 1 ? "" : "s");
 	} else if (!allow_empty &&
-	           (*cfg)->nbrokers + (*cfg)->nkafka_sinks + (*cfg)->nkafka_sources == 0) {
+	           (*cfg)->nbrokers + (*cfg)->nendpoints + (*cfg)->nsources == 0) {
 		/* A daemon with nothing to serve would answer /readyz 200 and 404 to every event:
 		 * nearly always a wrong -f path or a file not saved yet. */
 		fprintf(stderr, "cebroker: the configuration declares no Broker, KafkaSink or "
@@ -183,19 +183,39 @@ static int load(const char *const *paths, size_t npaths, bool allow_empty, struc
 	return rc;
 }
 
-/* "1 broker, 2 triggers", then the Kafka kinds only where there are some. */
+/* How many resources of a kind: kinds[] holds the distinct kinds in first-seen order. */
+struct kind_count {
+	const char *kind;
+	size_t n;
+};
+
+static void count_kind(struct kind_count *kinds, size_t *nkinds, size_t cap, const char *kind)
+{
+	for (size_t i = 0; i < *nkinds; i++)
+		if (strcmp(kinds[i].kind, kind) == 0) {
+			kinds[i].n++;
+			return;
+		}
+	if (*nkinds < cap)
+		kinds[(*nkinds)++] = (struct kind_count){kind, 1};
+}
+
+/* "1 broker, 2 triggers", then each source and endpoint kind that has resources ("1 KafkaSource"). */
 static void counts(const struct ceb_config *cfg, char *out, size_t sz)
 {
+	struct kind_count kinds[32];
+	size_t nkinds = 0;
 	int n = snprintf(out, sz, "%zu broker%s, %zu trigger%s", cfg->nbrokers,
 	                 cfg->nbrokers == 1 ? "" : "s", cfg->ntriggers,
 	                 cfg->ntriggers == 1 ? "" : "s");
 
-	if (n > 0 && (size_t)n < sz && cfg->nkafka_sources)
-		n += snprintf(out + n, sz - (size_t)n, ", %zu KafkaSource%s", cfg->nkafka_sources,
-		              cfg->nkafka_sources == 1 ? "" : "s");
-	if (n > 0 && (size_t)n < sz && cfg->nkafka_sinks)
-		snprintf(out + n, sz - (size_t)n, ", %zu KafkaSink%s", cfg->nkafka_sinks,
-		         cfg->nkafka_sinks == 1 ? "" : "s");
+	for (const struct ceb_source_cfg *sc = cfg->sources; sc; sc = sc->next)
+		count_kind(kinds, &nkinds, sizeof(kinds) / sizeof(kinds[0]), sc->kind);
+	for (const struct ceb_endpoint_cfg *ec = cfg->endpoints; ec; ec = ec->next)
+		count_kind(kinds, &nkinds, sizeof(kinds) / sizeof(kinds[0]), ec->kind);
+	for (size_t i = 0; i < nkinds && n > 0 && (size_t)n < sz; i++)
+		n += snprintf(out + n, sz - (size_t)n, ", %zu %s%s", kinds[i].n, kinds[i].kind,
+		              kinds[i].n == 1 ? "" : "s");
 }
 
 int ceb_cmd_run(int argc, char **argv)
@@ -376,6 +396,7 @@ int ceb_cmd_validate(int argc, char **argv)
 	struct ceb_config *cfg = NULL;
 	size_t npaths = 0;
 	bool allow_empty = false;
+	char line[512];
 	int c;
 
 	optind = 1;
@@ -399,11 +420,8 @@ int ceb_cmd_validate(int argc, char **argv)
 	}
 	if (load(paths, npaths, allow_empty, &cfg) < 0)
 		return 1;
-	printf("ok: %zu broker%s, %zu trigger%s, %zu KafkaSource%s, %zu KafkaSink%s\n",
-	       cfg->nbrokers, cfg->nbrokers == 1 ? "" : "s", cfg->ntriggers,
-	       cfg->ntriggers == 1 ? "" : "s", cfg->nkafka_sources,
-	       cfg->nkafka_sources == 1 ? "" : "s", cfg->nkafka_sinks,
-	       cfg->nkafka_sinks == 1 ? "" : "s");
+	counts(cfg, line, sizeof(line));
+	printf("ok: %s\n", line);
 	ceb_config_free(cfg);
 	return 0;
 }

@@ -74,8 +74,8 @@ class CommandLine(unittest.TestCase):
         self.assertIn("ok: 1 broker, 2 triggers", out)
 
     def test_every_sample_validates(self):
-        expect = {"quickstart.yaml": "ok: 1 broker, 2 triggers, 0 KafkaSources, 0 KafkaSinks",
-                  "kafka-broker.yaml": "ok: 1 broker, 2 triggers, 0 KafkaSources, 0 KafkaSinks",
+        expect = {"quickstart.yaml": "ok: 1 broker, 2 triggers\n",
+                  "kafka-broker.yaml": "ok: 1 broker, 2 triggers\n",
                   "kafka-source-sink.yaml": "ok: 1 broker, 2 triggers, 1 KafkaSource, 1 KafkaSink"}
         self.assertEqual(sorted(os.listdir(os.path.join(TOP, "samples"))), sorted(expect))
         for name, summary in expect.items():

@@ -266,7 +266,7 @@ class ConfigFiles(unittest.TestCase):
             rc, out, err = run("validate", *how)
             self.assertEqual(rc, 0, err)
             self.assertNotIn("duplicate", err)
-            self.assertIn("ok: 1 broker, 1 trigger,", out)
+            self.assertIn("ok: 1 broker, 1 trigger\n", out)
         # Two files with the same resource are still duplicates.
         other = self.file("other.yaml", broker_yaml())
         rc, out, err = run("validate", "-f", path, "-f", other)
