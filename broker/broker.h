@@ -53,6 +53,10 @@ struct ceb_counters {
 	atomic_ulong lost;          /* dead-letter sink failed too (memory channel) */
 	atomic_ulong replies;       /* reply events published */
 	atomic_ulong ttl_exhausted; /* replies dropped by the loop guard */
+	/* 429 to a client over --rate-limit (rejected_full is the channel's); HTTP requests written
+	 * to subscribers (at most one per attempt, none when no connection was made). */
+	atomic_ulong rejected_rate_limited;
+	atomic_ulong requests;
 };
 
 /* What owns a channel: a Broker, or a Kafka endpoint (a KafkaSink takes events at its path like a
@@ -133,7 +137,8 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen);
  * mark the daemon ready, so that requests can be driven through broker/request.h; messages then
  * wait in the dispatchers until ceb_dispatcher_abandon(). */
 int ceb_daemon_start_offline(struct ceb_daemon *dmn, char *errbuf, size_t errlen);
-/* Events stored and not settled, plus deliveries held by dispatchers. Any thread. */
+/* What a drain waits for: events stored and not settled, or deliveries held by dispatchers, whichever
+ * is more (a delivery held is of an event stored: never both). Any thread. */
 size_t ceb_daemon_pending(struct ceb_daemon *dmn);
 /* SIGTERM: the ingress answers 503 from now on and KafkaSources hand out no more records (what they
  * hold is still delivered; what fails now is left uncommitted for the next start, not retried). */
