@@ -400,13 +400,16 @@ int ceb_daemon_start_offline(struct ceb_daemon *dmn, char *errbuf, size_t errlen
 
 size_t ceb_daemon_pending(struct ceb_daemon *dmn)
 {
-	size_t n = 0;
+	size_t n = 0, held = 0;
 
 	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
 		n += brk->ch.ops ? brk->ch.ops->pending(brk->ch.ctx) : 0;
+	/* A message a dispatcher holds is one its channel handed out and counts until it is settled:
+	 * adding the two counted every delivery in flight twice. The larger one still waits for a
+	 * dispatcher whose channel would not count what it handed out. */
 	for (size_t i = 0; i < dmn->ndsp; i++)
-		n += ceb_dispatcher_busy(dmn->dsp[i]);
-	return n;
+		held += ceb_dispatcher_busy(dmn->dsp[i]);
+	return n > held ? n : held;
 }
 
 void ceb_daemon_drain(struct ceb_daemon *dmn)

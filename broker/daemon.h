@@ -17,7 +17,8 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen);
  * mark the daemon ready, so that requests can be driven through broker/request.h; messages then
  * wait in the dispatchers until ceb_dispatcher_abandon(). */
 int ceb_daemon_start_offline(struct ceb_daemon *dmn, char *errbuf, size_t errlen);
-/* Events stored and not settled, plus deliveries held by dispatchers. Any thread. */
+/* What a drain waits for: events stored and not settled, or deliveries held by dispatchers, whichever
+ * is more (a delivery held is of an event stored: never both). Any thread. */
 size_t ceb_daemon_pending(struct ceb_daemon *dmn);
 /* SIGTERM: the ingress answers 503 from now on and sources emit nothing more (what they emitted is
  * still delivered; a delivery of a durable source that fails now is left for the next start). */

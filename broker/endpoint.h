@@ -62,6 +62,10 @@ struct ceb_counters {
 	atomic_ulong lost;          /* dead-letter sink failed too (memory channel) */
 	atomic_ulong replies;       /* reply events published */
 	atomic_ulong ttl_exhausted; /* replies dropped by the loop guard */
+	/* 429 to a client over --rate-limit (rejected_full is the channel's); HTTP requests written
+	 * to subscribers (at most one per attempt, none when no connection was made). */
+	atomic_ulong rejected_rate_limited;
+	atomic_ulong requests;
 };
 
 /* What owns a channel: a Broker, an endpoint of a backend's own kind (a KafkaSink takes events at its
@@ -133,8 +137,7 @@ struct ceb_broker *ceb_broker_find(struct ceb_daemon *dmn, const char *path, siz
 void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publish_done_f *done,
                         void *arg);
 /* The same for the n events of one request: all or nothing where the channel is
- * CEB_CHANNEL_BATCH_ATOMIC, else
- * event by event, with each event's status (see ceb_batch_done_f). done runs once (maybe before
+ * CEB_CHANNEL_BATCH_ATOMIC, else event by event, with each event's status (see ceb_batch_done_f). done runs once (maybe before
  * return). */
 void ceb_broker_publish_batch(struct ceb_broker *brk, struct ceb_event *const *evs, size_t n,
                               ceb_batch_done_f *done, void *arg);

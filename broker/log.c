@@ -77,3 +77,24 @@ void ceb_log_write(enum ceb_log_level level, const char *component, const char *
 	(void)w;
 	ceb_buf_free(&b);
 }
+
+const char *ceb_log_url(const char *url, char *buf, size_t len)
+{
+	const char *auth = strstr(url, "://"), *end, *at = NULL;
+
+	/* "://" inside a path or query is no scheme separator. */
+	if (!auth || strcspn(url, "/?#") < (size_t)(auth - url))
+		return url;
+	auth += 3;
+	end = auth + strcspn(auth, "/?#");
+	/* The last '@' ends the userinfo, as libcurl and browsers read it: a password may hold an '@'. */
+	for (const char *p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	if (!at)
+		return url;
+	if (!len)
+		return "***";
+	snprintf(buf, len, "%.*s***%s", (int)(auth - url), url, at);
+	return buf;
+}

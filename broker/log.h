@@ -3,6 +3,8 @@
 #ifndef CEB_LOG_H
 #define CEB_LOG_H
 
+#include <stddef.h>
+
 enum ceb_log_level {
 	CEB_LOG_ERROR = 0,
 	CEB_LOG_WARN,
@@ -19,6 +21,12 @@ int ceb_log_level_parse(const char *s, enum ceb_log_level *out);
 
 void ceb_log_write(enum ceb_log_level level, const char *component, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
+
+/* A URL as the daemon may show it in logs, errors and the knativeerrordest extension: the userinfo
+ * of its authority (`user:password@`), which holds credentials, becomes `***@`. Returns url itself
+ * when it has no userinfo, else buf, holding the first len - 1 bytes of the result; a buffer of
+ * strlen(url) + 4 bytes always holds all of it. Any thread. */
+const char *ceb_log_url(const char *url, char *buf, size_t len);
 
 /* comp is the component prefix: "ingress", "trigger default/orders"... */
 #define CEB_LOG(lvl, comp, ...)                                    \

@@ -19,11 +19,16 @@ static const struct metric broker_metrics[] = {
           "Requests refused with a 4xx status (bad event, unknown broker, too large...)."),
         M(rejected_full, "Requests refused with 429 because the channel was full."),
         M(rejected_unavail, "Requests refused with 503 (backend unavailable or shutting down)."),
+        M(rejected_rate_limited,
+          "Requests refused with 429 because the client was over --rate-limit."),
 };
 static const struct metric trigger_metrics[] = {
         M(delivered, "Events the subscriber accepted."),
-        M(attempts, "Delivery attempts, retries and dead-letter attempts included."),
-        M(retries, "Attempts that were retries."),
+        M(attempts, "Delivery attempts, retries and dead-letter attempts included; each makes at "
+                    "most one HTTP request."),
+        M(requests, "HTTP requests written to the subscriber or the dead-letter sink (an attempt "
+                    "that could not connect makes none)."),
+        M(retries, "Attempts that were retries, counted when made."),
         M(dead_lettered, "Events the dead-letter sink accepted."),
         M(dropped, "Events dropped after the last retry, with no dead-letter sink."),
         M(lost,

@@ -10,6 +10,7 @@
 #include "broker/config/fields.h"
 #include "broker/error.h"
 #include "broker/config/yaml.h"
+#include "broker/log.h"
 
 /* An absolute http or https URI with a host (and a numeric port if any): what libcurl will POST to. */
 static bool http_uri(const char *s, const char **why)
@@ -263,9 +264,14 @@ bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node 
 		d->loc = (struct ceb_loc){r->file, ceb_yaml_line(v[0]), ceb_yaml_col(v[0])};
 		if (!ceb_config_get_str(r, v[0], p, &d->uri))
 			goto out;
-		if (!http_uri(d->uri, &why))
+		if (!http_uri(d->uri, &why)) {
+			char shown[512]; /* no credentials in an error message */
+
 			ceb_config_err(r, v[0], p, "\"%s\" %s",
-			               ceb_config_quoted(q, sizeof(q), d->uri), why);
+			               ceb_config_quoted(q, sizeof(q),
+			                                 ceb_log_url(d->uri, shown, sizeof(shown))),
+			               why);
+		}
 		goto out;
 	}
 	ceb_config_path_key(p, sizeof(p), path, "ref");

@@ -39,6 +39,9 @@
 #define IDLE_TRIM_MS 200 /* after this long with nothing to deliver, give memory back */
 #define POOL_KEEP    8   /* curl handles kept through idle times */
 
+#define URL_SHOWN 1024 /* bytes of a URL in a log line */
+#define WHY_MAX   400  /* bytes of job_why(), with room for a Broker's label */
+
 enum job_state {
 	JOB_NEW = 0,  /* in the inbox, not started */
 	JOB_WAITING,  /* in the timer heap */
@@ -46,6 +49,17 @@ enum job_state {
 	JOB_REPLYING, /* the reply is being published */
 	JOB_REPLIED,  /* back in the inbox with the reply's publish status */
 	JOB_QUEUED,   /* in its lane, waiting for a transfer slot */
+};
+
+/* Why an attempt failed although the subscriber answered 2xx, or failed with no answer at all. */
+enum job_fail {
+	FAIL_NONE = 0,
+	FAIL_REPLY_INVALID, /* a body that is not one CloudEvent */
+	FAIL_REPLY_TOO_BIG, /* a body over the event size limit */
+	FAIL_ANSWER_CUT,    /* the 2xx answer's body stopped short */
+	FAIL_REPLY_FULL,    /* the reply could not be stored: the Broker's channel is full */
+	FAIL_REPLY_UNAVAIL, /* the reply could not be stored: the channel is unavailable */
+	FAIL_NOT_RESENT,    /* no answer after the request was written: not sent again */
 };
 
 struct job;
@@ -68,9 +82,11 @@ struct job {
 	struct ceb_event *dls_ev;   /* ev + knativeerror* extensions, in the dead-letter phase */
 	void *handle;
 	enum job_state state;
-	int dls;     /* 0: subscriber, 1: dead-letter sink */
-	int attempt; /* attempts made in this phase */
-	long status; /* last HTTP status, 0 for none */
+	int dls;            /* 0: subscriber, 1: dead-letter sink */
+	int attempt;        /* attempts made in this phase */
+	long status;        /* the subscriber's last HTTP status, 0 for none */
+	enum job_fail fail; /* what went wrong beyond status and cerr */
+	bool requested;     /* this transfer let libcurl write a request (on_prereq) */
 	CURLcode cerr;
 	int reply_status;
 	uint64_t due;
@@ -379,6 +395,16 @@ static void release_easy(struct ceb_dispatcher *dsp, struct job *job)
 {
 	if (!job->easy)
 		return;
+	if (job->requested) {
+		/* Bytes of request written in this transfer: on_prereq lets at most one request
+		 * write any, so this counts each request that reached the subscriber once. */
+		long sent = 0;
+
+		if (curl_easy_getinfo(job->easy, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK &&
+		    sent > 0)
+			atomic_fetch_add(&job->trg->cnt.requests, 1);
+		job->requested = false;
+	}
 	if (job->state == JOB_SENDING) {
 		if (job->aprev)
 			job->aprev->anext = job->anext;
@@ -433,6 +459,20 @@ static const char *job_url(const struct job *job)
 	return job->dls ? job->trg->dls.url : job->trg->subscriber.url;
 }
 
+/* The URL of the phase as logs may show it (without credentials). */
+static const char *job_shown_url(const struct job *job, char *buf, size_t len)
+{
+	return ceb_log_url(job_url(job), buf, len);
+}
+
+/* May an answer with this status carry a reply? Any 2xx but 202, which the Knative data plane
+ * contract says is never one (Knative's dispatcher reads a reply from every other 2xx). */
+static bool may_reply(const struct job *job, long status)
+{
+	return !job->dls && !job->trg->source && status >= 200 && status < 300 &&
+	       status != 202;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct job *job = arg;
@@ -443,7 +483,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (status >= 200 && status < 300 && job->trg->source)
 		return n; /* a source's sink answered: its body means nothing */
-	if (status == 200 && !job->dls) {
+	if (may_reply(job, status)) {
 		/* A possible reply: keep it whole, up to the event size limit. */
 		cap = job->trg->brk->dmn->set.limits.max_event_size;
 		if (job->resp.len + n > cap) {
@@ -619,6 +659,32 @@ out:
 	return rc;
 }
 
+/* libcurl calls this before it writes a request, on a new or a reused connection. A reused
+ * connection that closes without answering makes libcurl send the same request again on a new one
+ * (Curl_retry_request), a POST whose bytes were written included: the subscriber would get the event
+ * twice in one attempt, uncounted. Go's client, which Knative uses, sends a POST again only when
+ * none of it was written; so do we: once bytes of a request left (CURLINFO_REQUEST_SIZE, summed over
+ * the transfer), another request is refused and the attempt fails, for the retry policy to decide.
+ * A pooled connection found dead before writing (libcurl checks before reuse) is still replaced.
+ * One call per request, no per-byte work. */
+static int on_prereq(void *arg, char *conn_ip, char *local_ip, int conn_port, int local_port)
+{
+	struct job *job = arg;
+	long sent = 0;
+
+	(void)conn_ip;
+	(void)local_ip;
+	(void)conn_port;
+	(void)local_port;
+	if (job->requested &&
+	    curl_easy_getinfo(job->easy, CURLINFO_REQUEST_SIZE, &sent) == CURLE_OK && sent > 0) {
+		job->fail = FAIL_NOT_RESENT;
+		return CURL_PREREQFUNC_ABORT;
+	}
+	job->requested = true;
+	return CURL_PREREQFUNC_OK;
+}
+
 /* A curl handle from the pool, or a new one with the options every delivery shares. */
 static CURL *easy_get(struct ceb_dispatcher *dsp)
 {
@@ -632,6 +698,7 @@ static CURL *easy_get(struct ceb_dispatcher *dsp)
 	curl_easy_setopt(easy, CURLOPT_POST, 1L);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -671,6 +738,8 @@ static void job_launch(struct ceb_dispatcher *dsp, struct job *job)
 	ceb_buf_reset(&job->resp_hdrs);
 	job->resp_over = 0;
 	job->status = 0;
+	job->fail = FAIL_NONE;
+	job->requested = false;
 	job->cerr = CURLE_OK;
 	if (job->body.p) {
 		body = job->body.p;
@@ -689,6 +758,7 @@ static void job_launch(struct ceb_dispatcher *dsp, struct job *job)
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, job);
 	curl_easy_setopt(easy, CURLOPT_HEADERDATA, job);
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, job);
+	curl_easy_setopt(easy, CURLOPT_PREREQDATA, job);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)timeout);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 5000 ? timeout : 5000));
 	job->state = JOB_SENDING;
@@ -699,6 +769,9 @@ static void job_launch(struct ceb_dispatcher *dsp, struct job *job)
 	if (dsp->active)
 		dsp->active->aprev = job;
 	dsp->active = job;
+	/* Counted when made: a retry still waiting at shutdown was never one. */
+	if (job->attempt)
+		atomic_fetch_add(&job->trg->cnt.retries, 1);
 	job->attempt++;
 	atomic_fetch_add(&job->trg->cnt.attempts, 1);
 	if (curl_multi_add_handle(dsp->multi, easy) != CURLM_OK) {
@@ -760,15 +833,68 @@ static uint64_t backoff_ms(const struct ceb_delivery *dlv, int k)
 	return d << (k - 1);
 }
 
+/* What went wrong with the last attempt, for logs: the subscriber's status only where the
+ * subscriber gave it, never a code of our own. */
+static const char *job_why(const struct job *job, char *buf, size_t len)
+{
+	const struct ceb_broker *brk = job->trg->brk;
+
+	switch (job->fail) {
+	case FAIL_REPLY_INVALID:
+		snprintf(buf, len, "reply is not a CloudEvent (HTTP %ld)", job->status);
+		break;
+	case FAIL_REPLY_TOO_BIG:
+		snprintf(buf, len, "reply over %zu bytes (HTTP %ld)",
+		         brk->dmn->set.limits.max_event_size, job->status);
+		break;
+	case FAIL_ANSWER_CUT:
+		snprintf(buf, len, "answer cut short (HTTP %ld): %s", job->status,
+		         curl_easy_strerror(job->cerr));
+		break;
+	case FAIL_REPLY_FULL: snprintf(buf, len, "reply not stored: %s is full", brk->label); break;
+	case FAIL_REPLY_UNAVAIL:
+		snprintf(buf, len, "reply not stored: %s cannot store events now", brk->label);
+		break;
+	case FAIL_NOT_RESENT:
+		snprintf(buf, len,
+		         "connection closed with no answer (the request is not sent twice)");
+		break;
+	case FAIL_NONE:
+		if (job->status)
+			snprintf(buf, len, "HTTP %ld", job->status);
+		else
+			snprintf(buf, len, "%s", curl_easy_strerror(job->cerr));
+		break;
+	}
+	return buf;
+}
+
+/* knativeerrorcode: the subscriber's last status, except that a 2xx whose reply could not be taken
+ * is the code Knative's broker answers for it (502 for a bad reply), or the one our ingress would have
+ * given the reply (429, 503). 0: none. */
+static long job_error_code(const struct job *job)
+{
+	switch (job->fail) {
+	case FAIL_REPLY_INVALID:
+	case FAIL_REPLY_TOO_BIG:
+	case FAIL_ANSWER_CUT: return 502;
+	case FAIL_REPLY_FULL: return 429;
+	case FAIL_REPLY_UNAVAIL: return 503;
+	case FAIL_NOT_RESENT:
+	case FAIL_NONE: break;
+	}
+	return job->status;
+}
+
 static void job_schedule_retry(struct ceb_dispatcher *dsp, struct job *job)
 {
 	const struct ceb_delivery *dlv = job_delivery(job);
 	uint64_t wait = backoff_ms(dlv, job->attempt);
 	curl_off_t ra = -1;
 
-	if (dlv->retry_after_max_ms > 0 && (job->status == 429 || job->status == 503) &&
-	    job->easy && curl_easy_getinfo(job->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK &&
-	    ra > 0) {
+	if (dlv->retry_after_max_ms > 0 && !job->fail &&
+	    (job->status == 429 || job->status == 503) && job->easy &&
+	    curl_easy_getinfo(job->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0) {
 		uint64_t ra_ms = (uint64_t)ra * 1000;
 		if (ra_ms > (uint64_t)dlv->retry_after_max_ms)
 			ra_ms = (uint64_t)dlv->retry_after_max_ms;
@@ -776,9 +902,13 @@ static void job_schedule_retry(struct ceb_dispatcher *dsp, struct job *job)
 			wait = ra_ms;
 	}
 	release_easy(dsp, job);
-	atomic_fetch_add(&job->trg->cnt.retries, 1);
-	LOG_DEBUG(job->trg->label, "attempt %d to %s failed (%ld), retrying in %llu ms",
-	          job->attempt, job_url(job), job->status, (unsigned long long)wait);
+	if (ceb_log_level >= CEB_LOG_DEBUG) {
+		char why[WHY_MAX], url[URL_SHOWN];
+
+		LOG_DEBUG(job->trg->label, "attempt %d to %s failed (%s), retrying in %llu ms",
+		          job->attempt, job_shown_url(job, url, sizeof(url)),
+		          job_why(job, why, sizeof(why)), (unsigned long long)wait);
+	}
 	job->due = ceb_now_ms() + wait;
 	job->state = JOB_WAITING;
 	if (heap_push(dsp, job) < 0)
@@ -792,15 +922,22 @@ static struct ceb_event *make_dls_event(struct job *job)
 	struct ceb_event *ev = ceb_event_clone(job->ev);
 	struct ceb_buf b = CEB_BUF_INIT;
 	const char *url = job->trg->subscriber.url;
+	size_t urlcap = strlen(url) + 4;
+	char *shown = malloc(urlcap);
+	long status = job_error_code(job);
 	char code[16];
-
 	char err[128];
 
-	if (!ev)
-		return NULL;
+	if (!ev || !shown) {
+		ceb_event_unref(ev);
+		ev = NULL;
+		goto out;
+	}
+	/* The subscriber's credentials are not the dead-letter sink's to see. */
+	url = ceb_log_url(url, shown, urlcap);
 	ceb_event_set(ev, "knativeerrordest", CEB_TYPE_STRING, url, strlen(url), err, sizeof(err));
-	if (job->status) {
-		snprintf(code, sizeof(code), "%ld", job->status);
+	if (status) {
+		snprintf(code, sizeof(code), "%ld", status);
 		ceb_event_set(ev, "knativeerrorcode", CEB_TYPE_STRING, code, strlen(code), err,
 		              sizeof(err));
 	}
@@ -810,20 +947,10 @@ static struct ceb_event *make_dls_event(struct job *job)
 			ceb_event_set(ev, "knativeerrordata", CEB_TYPE_STRING, b.p, b.len, err,
 			              sizeof(err));
 	}
+out:
 	ceb_buf_free(&b);
+	free(shown);
 	return ev;
-}
-
-static const char *job_why(const struct job *job, char *buf, size_t len)
-{
-	if (job->status)
-		snprintf(buf, len, "HTTP %ld", job->status);
-	else if (job->resp_over)
-		snprintf(buf, len, "reply over %zu bytes",
-		         job->trg->brk->dmn->set.limits.max_event_size);
-	else
-		snprintf(buf, len, "%s", curl_easy_strerror(job->cerr));
-	return buf;
 }
 
 /* The current phase is out of attempts (or met a status that is not retried). */
@@ -831,19 +958,22 @@ static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job)
 {
 	struct ceb_trigger *trg = job->trg;
 	const struct ceb_attr *id = ceb_event_get(job->ev, "id");
-	char why[128];
+	char why[WHY_MAX], buf[URL_SHOWN];
+	const char *url = job_shown_url(job, buf, sizeof(buf));
 
 	release_easy(dsp, job);
 	job_why(job, why, sizeof(why));
 	if (!job->dls && trg->dls.url) {
 		LOG_INFO(trg->label,
 		         "event %s: %s after %d attempt(s) to %s; sending to the dead-letter sink",
-		         id ? id->value : "?", why, job->attempt, job_url(job));
+		         id ? id->value : "?", why, job->attempt, url);
 		job->dls_ev = make_dls_event(job);
 		job_reset_phase(job);
 		job->dls = 1;
 		job->attempt = 0;
 		if (!job->dls_ev) {
+			job->status = 0;
+			job->fail = FAIL_NONE;
 			job->cerr = CURLE_OUT_OF_MEMORY;
 			job_fail_phase(dsp, job);
 			return;
@@ -854,14 +984,14 @@ static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job)
 	if (!job->dls) {
 		LOG_WARN(trg->label,
 		         "event %s dropped: %s after %d attempt(s) to %s, and no dead-letter sink",
-		         id ? id->value : "?", why, job->attempt, job_url(job));
+		         id ? id->value : "?", why, job->attempt, url);
 		atomic_fetch_add(&trg->cnt.dropped, 1);
 		job_settle(dsp, job, CEB_SETTLE_DONE);
 		return;
 	}
 	LOG_ERR(trg->label,
 	        "event %s not delivered: dead-letter sink %s failed too (%s after %d attempt(s))",
-	        id ? id->value : "?", job_url(job), why, job->attempt);
+	        id ? id->value : "?", url, why, job->attempt);
 	atomic_fetch_add(&trg->cnt.lost, 1);
 	job_settle(dsp, job, CEB_SETTLE_FAILED);
 }
@@ -938,14 +1068,17 @@ static void job_reply(struct ceb_dispatcher *dsp, struct job *job)
 	req.body_len = job->resp.len;
 	rc = ceb_http_decode(&req, &dmn->set.limits, &evs, &nevs, &mode, err, sizeof(err));
 	if (rc < 0 || nevs != 1) {
-		LOG_WARN(trg->label, "reply from %s is not a CloudEvent: %s", job_url(job),
+		char url[URL_SHOWN];
+
+		LOG_WARN(trg->label, "reply from %s is not a CloudEvent: %s",
+		         job_shown_url(job, url, sizeof(url)),
 		         rc < 0 ? err : "a batch is not a reply");
 		for (size_t i = 0; i < nevs; i++)
 			ceb_event_unref(evs[i]);
 		free(evs);
 		release_easy(dsp, job);
 		/* Knative's broker answers 502 here, which its channel retries. */
-		job->status = 502;
+		job->fail = FAIL_REPLY_INVALID;
 		job_failed_attempt(dsp, job, 1);
 		return;
 	}
@@ -979,12 +1112,17 @@ static void job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLc
 	job->cerr = res;
 	curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &job->status);
 	if (res != CURLE_OK) {
-		if (job->resp_over) {
-			LOG_WARN(trg->label, "reply from %s is over %zu bytes", job_url(job),
+		if (job->fail == FAIL_NOT_RESENT) {
+			/* on_prereq refused to write the request again: no answer came. */
+		} else if (job->resp_over) {
+			char url[URL_SHOWN];
+
+			LOG_WARN(trg->label, "reply from %s is over %zu bytes",
+			         job_shown_url(job, url, sizeof(url)),
 			         trg->brk->dmn->set.limits.max_event_size);
-			job->status = 0;
+			job->fail = FAIL_REPLY_TOO_BIG;
 		} else if (job->status >= 200 && job->status < 300) {
-			job->status = 0; /* the answer was cut short: not a success */
+			job->fail = FAIL_ANSWER_CUT; /* not a success */
 		} else if (job->status >= 100 && !status_retryable(job->status)) {
 			/* A final status arrived, its body did not: still final. */
 			job_failed_attempt(dsp, job, 0);
@@ -994,8 +1132,8 @@ static void job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLc
 		return;
 	}
 	if (job->status >= 200 && job->status < 300) {
-		/* A reply is a 200 with a body, or a binary-mode event with no data (ce- headers only). */
-		if (!job->dls && job->status == 200 && !trg->source &&
+		/* A reply is a body, or a binary-mode event with no data (ce- headers only). */
+		if (may_reply(job, job->status) &&
 		    (job->resp.len || has_header(&job->resp_hdrs, "ce-specversion"))) {
 			job_reply(dsp, job);
 			return;
@@ -1038,11 +1176,10 @@ static void take_inbox(struct ceb_dispatcher *dsp)
 				atomic_fetch_add(&job->trg->cnt.delivered, 1);
 				job_settle(dsp, job, CEB_SETTLE_DONE);
 			} else {
-				/* The reply could not be stored: the whole delivery failed (Knative's rule). */
-				LOG_WARN(job->trg->label,
-				         "reply not stored (%s): delivery will be retried",
-				         ceb_strerror(job->reply_status));
-				job->status = job->reply_status == CEB_EFULL ? 429 : 503;
+				/* The reply could not be stored: the whole delivery failed (Knative's rule).
+				 * The subscriber answered well: the log must not say it did not. */
+				job->fail = job->reply_status == CEB_EFULL ? FAIL_REPLY_FULL
+				                                           : FAIL_REPLY_UNAVAIL;
 				job_failed_attempt(dsp, job, 1);
 			}
 		} else {

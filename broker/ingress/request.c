@@ -114,9 +114,16 @@ enum ceb_route ceb_request_route(struct ceb_request *req, const char *method, co
 		return refuse(req, 503,
 		              atomic_load(&dmn->draining) ? "shutting down" : "not ready yet");
 	if (dmn->rl && !req->internal &&
-	    !ceb_ratelimit_allow(dmn->rl, client, req->start_ms, &req->retry_after))
-		return refuse(req, 429, "too many requests from this client (limit %g per second)",
-		              dmn->set.rate_limit);
+	    !ceb_ratelimit_allow(dmn->rl, client, req->start_ms, &req->retry_after)) {
+		/* Not through refuse(), which counts a 429 as a full channel: an operator must tell
+		 * a client over its limit from a Broker out of room. */
+		req->status = 429;
+		snprintf(req->reason, sizeof(req->reason),
+		         "too many requests from this client (limit %g per second)",
+		         dmn->set.rate_limit);
+		atomic_fetch_add(&req->brk->cnt.rejected_rate_limited, 1);
+		return CEB_ROUTE_ANSWER;
+	}
 	if (content_length) {
 		char *end;
 		unsigned long long n = strtoull(content_length, &end, 10);
