@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "broker/buf.h"
-#include "broker/delivery/dispatcher.h"
+#include "broker/endpoint.h"
 
 #define ERRORDATA_MAX 1024 /* bytes of the response body kept for knativeerrordata */
 #define SLOTS \
