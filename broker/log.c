@@ -10,7 +10,7 @@
 #include "broker/error.h"
 #include "broker/log.h"
 
-int ceb_log_level = CEB_LOG_INFO;
+int ceb_log_level = CEB_LOGLEVEL_INFO;
 static int log_json;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -23,7 +23,7 @@ void ceb_log_setup(enum ceb_log_level level, int json)
 
 int ceb_log_level_parse(const char *s, enum ceb_log_level *out)
 {
-	for (int i = 0; i <= CEB_LOG_DEBUG; i++) {
+	for (int i = 0; i <= CEB_LOGLEVEL_DEBUG; i++) {
 		if (strcmp(s, level_names[i]) == 0) {
 			*out = (enum ceb_log_level)i;
 			return 0;

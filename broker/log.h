@@ -6,10 +6,10 @@
 #include <stddef.h>
 
 enum ceb_log_level {
-	CEB_LOG_ERROR = 0,
-	CEB_LOG_WARN,
-	CEB_LOG_INFO,
-	CEB_LOG_DEBUG
+	CEB_LOGLEVEL_ERROR = 0,
+	CEB_LOGLEVEL_WARN,
+	CEB_LOGLEVEL_INFO,
+	CEB_LOGLEVEL_DEBUG
 };
 
 extern int ceb_log_level;
@@ -34,9 +34,9 @@ const char *ceb_log_url(const char *url, char *buf, size_t len);
 		if ((lvl) <= ceb_log_level)                        \
 			ceb_log_write((lvl), (comp), __VA_ARGS__); \
 	} while (0)
-#define LOG_ERR(comp, ...)   CEB_LOG(CEB_LOG_ERROR, comp, __VA_ARGS__)
-#define LOG_WARN(comp, ...)  CEB_LOG(CEB_LOG_WARN, comp, __VA_ARGS__)
-#define LOG_INFO(comp, ...)  CEB_LOG(CEB_LOG_INFO, comp, __VA_ARGS__)
-#define LOG_DEBUG(comp, ...) CEB_LOG(CEB_LOG_DEBUG, comp, __VA_ARGS__)
+#define CEB_LOG_ERR(comp, ...)   CEB_LOG(CEB_LOGLEVEL_ERROR, comp, __VA_ARGS__)
+#define CEB_LOG_WARN(comp, ...)  CEB_LOG(CEB_LOGLEVEL_WARN, comp, __VA_ARGS__)
+#define CEB_LOG_INFO(comp, ...)  CEB_LOG(CEB_LOGLEVEL_INFO, comp, __VA_ARGS__)
+#define CEB_LOG_DEBUG(comp, ...) CEB_LOG(CEB_LOGLEVEL_DEBUG, comp, __VA_ARGS__)
 
 #endif

@@ -40,7 +40,7 @@ static void warn_shared_group(const struct ceb_source_cfg *cfg)
 		for (size_t i = 0; i < a->ntopics; i++)
 			for (size_t j = 0; j < b->ntopics; j++)
 				if (strcmp(a->topics[i], b->topics[j]) == 0)
-					LOG_WARN("cebroker",
+					CEB_LOG_WARN("cebroker",
 					         "KafkaSources %s/%s and %s/%s share consumer group %s "
 					         "on topic %s: each gets only part of its records",
 					         a->ns, a->name, b->ns, b->name, a->group, a->topics[i]);

@@ -224,7 +224,7 @@ int ceb_cmd_run(int argc, char **argv)
 	const char *paths[MAX_PATHS];
 	struct ceb_config *cfg = NULL;
 	struct ceb_daemon *dmn = NULL;
-	enum ceb_log_level level = CEB_LOG_INFO;
+	enum ceb_log_level level = CEB_LOGLEVEL_INFO;
 	size_t npaths = 0, left;
 	unsigned long v;
 	int json = 0, c, sig, rc = 2;
@@ -330,17 +330,17 @@ int ceb_cmd_run(int argc, char **argv)
 		goto out;
 	}
 	counts(dmn->cfg, what, sizeof(what));
-	LOG_INFO("cebroker", "listening on http://%s%s%s:%d (%s)",
+	CEB_LOG_INFO("cebroker", "listening on http://%s%s%s:%d (%s)",
 	         strchr(set.listen_host, ':') ? "[" : "", set.listen_host,
 	         strchr(set.listen_host, ':') ? "]" : "", dmn->port, what);
 	if (allow_empty && !dmn->brokers)
-		LOG_WARN("cebroker", "the configuration declares nothing to serve (--allow-empty)");
+		CEB_LOG_WARN("cebroker", "the configuration declares nothing to serve (--allow-empty)");
 
 	sigwait(&sigs, &sig);
 	if (sig == SIGHUP)
-		LOG_INFO("cebroker", "SIGHUP (the terminal closed?): stopping as for SIGTERM; "
+		CEB_LOG_INFO("cebroker", "SIGHUP (the terminal closed?): stopping as for SIGTERM; "
 		                     "cebroker does not reload its configuration");
-	LOG_INFO("cebroker",
+	CEB_LOG_INFO("cebroker",
 	         "%s: draining (up to %llu ms); a second SIGTERM or SIGINT exits at once",
 	         strsignal(sig), (unsigned long long)set.drain_timeout_ms);
 	ceb_daemon_drain(dmn);
@@ -350,19 +350,19 @@ int ceb_cmd_run(int argc, char **argv)
 		/* A closing terminal may send SIGHUP twice (the kernel, then the shell): that must
 		 * not cut the drain short. */
 		if (sig == SIGHUP) {
-			LOG_INFO("cebroker", "SIGHUP while draining: ignored");
+			CEB_LOG_INFO("cebroker", "SIGHUP while draining: ignored");
 		} else if (sig > 0) {
-			LOG_WARN("cebroker",
+			CEB_LOG_WARN("cebroker",
 			         "second signal: exiting without finishing %zu deliveries", left);
 			break;
 		}
 	}
 	left = ceb_daemon_pending(dmn);
 	if (left)
-		LOG_WARN("cebroker",
+		CEB_LOG_WARN("cebroker",
 		         "%zu event deliveries not finished at exit (memory channel: lost)", left);
 	else
-		LOG_INFO("cebroker", "drained; exiting");
+		CEB_LOG_INFO("cebroker", "drained; exiting");
 	rc = 0;
 out:
 	if (dmn)

@@ -354,7 +354,7 @@ void dsp_job_launch(struct ceb_dispatcher *dsp, struct job *job)
 	CURL *easy;
 
 	if (!job->hdrs && job_prepare(job) < 0) {
-		LOG_ERR(job->trg->label, "out of memory preparing a delivery");
+		CEB_LOG_ERR(job->trg->label, "out of memory preparing a delivery");
 		job->status = 0;
 		job->cerr = CURLE_OUT_OF_MEMORY;
 		job_fail_phase(dsp, job);
@@ -514,10 +514,10 @@ static void job_schedule_retry(struct ceb_dispatcher *dsp, struct job *job)
 			wait = ra_ms;
 	}
 	release_easy(dsp, job);
-	if (ceb_log_level >= CEB_LOG_DEBUG) {
+	if (ceb_log_level >= CEB_LOGLEVEL_DEBUG) {
 		char why[WHY_MAX], url[URL_SHOWN];
 
-		LOG_DEBUG(job->trg->label, "attempt %d to %s failed (%s), retrying in %llu ms",
+		CEB_LOG_DEBUG(job->trg->label, "attempt %d to %s failed (%s), retrying in %llu ms",
 		          job->attempt, job_shown_url(job, url, sizeof(url)),
 		          dsp_job_why(job, why, sizeof(why)), (unsigned long long)wait);
 	}
@@ -576,7 +576,7 @@ static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job)
 	release_easy(dsp, job);
 	dsp_job_why(job, why, sizeof(why));
 	if (!job->dls && trg->dls.url) {
-		LOG_INFO(trg->label,
+		CEB_LOG_INFO(trg->label,
 		         "event %s: %s after %d attempt(s) to %s; sending to the dead-letter sink",
 		         id ? id->value : "?", why, job->attempt, url);
 		job->dls_ev = make_dls_event(job);
@@ -594,14 +594,14 @@ static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job)
 		return;
 	}
 	if (!job->dls) {
-		LOG_WARN(trg->label,
+		CEB_LOG_WARN(trg->label,
 		         "event %s dropped: %s after %d attempt(s) to %s, and no dead-letter sink",
 		         id ? id->value : "?", why, job->attempt, url);
 		atomic_fetch_add(&trg->cnt.dropped, 1);
 		dsp_job_settle(dsp, job, CEB_SETTLE_DONE);
 		return;
 	}
-	LOG_ERR(trg->label,
+	CEB_LOG_ERR(trg->label,
 	        "event %s not delivered: dead-letter sink %s failed too (%s after %d attempt(s))",
 	        id ? id->value : "?", url, why, job->attempt);
 	atomic_fetch_add(&trg->cnt.lost, 1);
@@ -615,7 +615,7 @@ void dsp_job_failed_attempt(struct ceb_dispatcher *dsp, struct job *job, int ret
 	 * answers 503 to everyone). */
 	if (job->trg->source && ceb_channel_has(&job->trg->brk->ch, CEB_CHANNEL_DURABLE) &&
 	    atomic_load(&dsp->dmn->draining)) {
-		LOG_DEBUG(job->trg->label, "shutting down: record left for the next start");
+		CEB_LOG_DEBUG(job->trg->label, "shutting down: record left for the next start");
 		dsp_job_settle(dsp, job, CEB_SETTLE_FAILED);
 		return;
 	}
@@ -682,7 +682,7 @@ static void job_reply(struct ceb_dispatcher *dsp, struct job *job)
 	if (rc < 0 || nevs != 1) {
 		char url[URL_SHOWN];
 
-		LOG_WARN(trg->label, "reply from %s is not a CloudEvent: %s",
+		CEB_LOG_WARN(trg->label, "reply from %s is not a CloudEvent: %s",
 		         job_shown_url(job, url, sizeof(url)),
 		         rc < 0 ? err : "a batch is not a reply");
 		for (size_t i = 0; i < nevs; i++)
@@ -701,7 +701,7 @@ static void job_reply(struct ceb_dispatcher *dsp, struct job *job)
 	ttlv--;
 	if (ttlv <= 0) {
 		const struct ceb_attr *id = ceb_event_get(evs[0], "id");
-		LOG_WARN(trg->label, "reply %s dropped: knativebrokerttl exhausted (a reply loop?)",
+		CEB_LOG_WARN(trg->label, "reply %s dropped: knativebrokerttl exhausted (a reply loop?)",
 		         id ? id->value : "?");
 		atomic_fetch_add(&trg->cnt.ttl_exhausted, 1);
 		ceb_event_unref(evs[0]);
@@ -729,7 +729,7 @@ void dsp_job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLcode
 		} else if (job->resp_over) {
 			char url[URL_SHOWN];
 
-			LOG_WARN(trg->label, "reply from %s is over %zu bytes",
+			CEB_LOG_WARN(trg->label, "reply from %s is over %zu bytes",
 			         job_shown_url(job, url, sizeof(url)),
 			         trg->brk->dmn->set.limits.max_event_size);
 			job->fail = FAIL_REPLY_TOO_BIG;

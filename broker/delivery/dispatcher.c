@@ -151,7 +151,7 @@ void ceb_dispatcher_on_msg(void *trigger, struct ceb_event *ev, void *handle)
 		 * here (settle would deadlock), and dropping it would lose an acknowledged event
 		 * silently. Out of memory for a 200-byte job: stop loudly; a durable channel
 		 * redelivers after the restart. */
-		LOG_ERR(trg->label, "out of memory queueing a delivery: exiting");
+		CEB_LOG_ERR(trg->label, "out of memory queueing a delivery: exiting");
 		abort();
 	}
 	atomic_fetch_add(&dsp->busy, 1);
@@ -337,7 +337,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *arg, void *soc
 	ev.data.fd = s;
 	/* A socket new to curl's watch list has no assigned pointer yet: add it, else modify. */
 	if (epoll_ctl(dsp->epfd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) < 0) {
-		LOG_ERR(dsp->label, "cannot watch a socket: %s", strerror(errno));
+		CEB_LOG_ERR(dsp->label, "cannot watch a socket: %s", strerror(errno));
 		return -1;
 	}
 	if (!socketp)
@@ -443,7 +443,7 @@ static void *dispatcher_main(void *arg)
 				/* Reset the counter; the inbox is taken at the top of the
 				 * loop. EAGAIN only means there was nothing left to reset. */
 				if (read(dsp->wakefd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
-					LOG_DEBUG(dsp->label, "wake-up: %s", strerror(errno));
+					CEB_LOG_DEBUG(dsp->label, "wake-up: %s", strerror(errno));
 				continue;
 			}
 			if (evs[i].events & EPOLLIN)

@@ -243,7 +243,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';
-	LOG_DEBUG("ingress", "%s", msg);
+	CEB_LOG_DEBUG("ingress", "%s", msg);
 }
 
 int ceb_ingress_start(struct ceb_daemon *dmn, struct ceb_ingress **out, int *port, char *errbuf,
@@ -323,7 +323,7 @@ void ceb_ingress_stop(struct ceb_ingress *ing)
 	while (atomic_load(&ing->suspended) > 0 && ceb_now_ms() < deadline)
 		usleep(1000);
 	if (atomic_load(&ing->suspended) > 0) {
-		LOG_ERR("ingress",
+		CEB_LOG_ERR("ingress",
 		        "%d requests still suspended at exit; leaving the server to the OS",
 		        atomic_load(&ing->suspended));
 		return;

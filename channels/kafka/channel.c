@@ -88,18 +88,18 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 	 * starts again at the earliest record left: those records are lost to it, say so loudly. */
 	if (strcmp(fac, "OFFSET") == 0 && strstr(buf, "offset reset") &&
 	    strstr(buf, "out of range")) {
-		LOG_WARN(comp ? comp : "kafka",
+		CEB_LOG_WARN(comp ? comp : "kafka",
 		         "records were deleted from the topic before they were read (retention too "
 		         "short for the backlog?): %s",
 		         buf);
 		return;
 	}
 	if (level <= 3)
-		LOG_WARN(comp ? comp : "kafka", "librdkafka %s: %s", fac, buf);
+		CEB_LOG_WARN(comp ? comp : "kafka", "librdkafka %s: %s", fac, buf);
 	else if (level <= 5)
-		LOG_INFO(comp ? comp : "kafka", "librdkafka %s: %s", fac, buf);
+		CEB_LOG_INFO(comp ? comp : "kafka", "librdkafka %s: %s", fac, buf);
 	else
-		LOG_DEBUG(comp ? comp : "kafka", "librdkafka %s: %s", fac, buf);
+		CEB_LOG_DEBUG(comp ? comp : "kafka", "librdkafka %s: %s", fac, buf);
 }
 
 static int strv_add(char ***keys, char ***values, size_t *n, const char *k, const char *v)
@@ -216,7 +216,7 @@ static int read_config(struct kafka_channel *kc, const struct ceb_channel_cfg *c
 			if (strv_add(&kc->pt_keys, &kc->pt_values, &kc->npt, pt, val) < 0)
 				goto nomem;
 		} else {
-			LOG_WARN(kc->label,
+			CEB_LOG_WARN(kc->label,
 			         "ConfigMap %s/%s: key %s is not a Kafka Broker setting; ignored "
 			         "(librdkafka properties go in as librdkafka.<property>)",
 			         cm->ns, cm->name, k);
@@ -296,7 +296,7 @@ static int endpoint_config(struct kafka_channel *kc, const struct ceb_channel_cf
 		goto nomem;
 	kc->external = !(snk->partitions && snk->replication);
 	if (kc->external && (snk->partitions || snk->replication))
-		LOG_WARN(kc->label,
+		CEB_LOG_WARN(kc->label,
 		         "spec.%s without spec.%s: topic %s is not created when missing (both are "
 		         "needed, as in Knative)",
 		         snk->partitions ? "numPartitions" : "replicationFactor",
@@ -383,7 +383,7 @@ static int topic_create(struct kafka_channel *kc, char *errbuf, size_t errlen)
 		}
 	}
 	if (!rc)
-		LOG_INFO(kc->label, "created topic %s (%d partitions, replication factor %d)",
+		CEB_LOG_INFO(kc->label, "created topic %s (%d partitions, replication factor %d)",
 		         kc->topic, kc->partitions, kc->replication);
 out:
 	if (ev)
@@ -424,7 +424,7 @@ static int topic_ensure(struct kafka_channel *kc, char *errbuf, size_t errlen)
 			rd_kafka_metadata_destroy(md);
 		if (rkt)
 			rd_kafka_topic_destroy(rkt);
-		LOG_WARN(kc->label,
+		CEB_LOG_WARN(kc->label,
 		         "the cluster has no controller for CreateTopics: topic %s is created "
 		         "with the cluster's defaults, not %s",
 		         kc->topic,
@@ -513,12 +513,12 @@ static int group_init(struct kafka_sub *sub, const int *partitions, char *errbuf
 		err = rd_kafka_commit(sub->rk, commit, 0);
 		rd_kafka_topic_partition_list_destroy(commit);
 		if (err)
-			LOG_INFO(sub->label,
+			CEB_LOG_INFO(sub->label,
 			         "group %s has no offsets on %s and cannot take them before it "
 			         "joins (%s): it starts at the end when it joins",
 			         sub->group, kc->topics[0], rd_kafka_err2str(err));
 		else
-			LOG_INFO(sub->label, "new consumer group %s starts at the end of %s%s",
+			CEB_LOG_INFO(sub->label, "new consumer group %s starts at the end of %s%s",
 			         sub->group, kc->topics[0],
 			         kc->ntopics > 1 ? " and its other topics" : "");
 	}
@@ -581,7 +581,7 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 		goto fail;
 	if (kc->role == ROLE_SOURCE) {
 		/* Consume only: no producer. */
-		LOG_INFO(kc->label, "KafkaSource on %zu topic(s), group %s, from the %s",
+		CEB_LOG_INFO(kc->label, "KafkaSource on %zu topic(s), group %s, from the %s",
 		         kc->ntopics, kc->source->group, kc->source->earliest ? "earliest" : "latest");
 		*ctx = kc;
 		return 0;
@@ -638,7 +638,7 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 		         rerr);
 		goto fail;
 	}
-	LOG_INFO(kc->label, "Kafka %s on topic %s%s, confirm timeout %d ms",
+	CEB_LOG_INFO(kc->label, "Kafka %s on topic %s%s, confirm timeout %d ms",
 	         kc->role == ROLE_SINK ? "sink" : "channel", kc->topic,
 	         kc->external && kc->role == ROLE_BROKER ? " (external)" : "", kc->confirm_ms);
 	*ctx = kc;
@@ -749,7 +749,7 @@ static void kafka_stop(void *ctx)
 		for (int i = 0; i < 300 && atomic_load(&kc->unconfirmed); i++)
 			rd_kafka_poll(kc->producer, 10);
 		if (atomic_load(&kc->unconfirmed))
-			LOG_ERR(kc->label, "%zu publish(es) never got a delivery report",
+			CEB_LOG_ERR(kc->label, "%zu publish(es) never got a delivery report",
 			        (size_t)atomic_load(&kc->unconfirmed));
 	}
 	for (size_t i = 0; i < kc->nsubs; i++) {

@@ -243,7 +243,7 @@ void kafka_sub_wake(struct kafka_sub *sub)
 
 	/* A full pipe is a pending wake-up already. */
 	if (write(sub->wake[1], &c, 1) < 0 && errno != EAGAIN)
-		LOG_DEBUG(sub->label, "wake-up: %s", strerror(errno));
+		CEB_LOG_DEBUG(sub->label, "wake-up: %s", strerror(errno));
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -265,7 +265,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 				/* Untracked: its records reach the consumer queue and are dropped there,
 				 * never committed, so read again after the next rebalance or restart. */
 				free(p);
-				LOG_ERR(sub->label, "out of memory: partition %d is not consumed",
+				CEB_LOG_ERR(sub->label, "out of memory: partition %d is not consumed",
 				        (int)parts->elems[i].partition);
 				continue;
 			}
@@ -289,7 +289,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			sub->parts[sub->nparts++] = p;
 		}
 		pthread_mutex_unlock(&sub->lock);
-		LOG_INFO(sub->label, "assigned %d partition(s) of %s%s", parts->cnt,
+		CEB_LOG_INFO(sub->label, "assigned %d partition(s) of %s%s", parts->cnt,
 		         sub->kc->topics[0], sub->kc->ntopics > 1 ? " and more topics" : "");
 		rd_kafka_assign(rk, parts);
 		if (start) {
@@ -312,9 +312,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	sub->nparts = 0;
 	pthread_mutex_unlock(&sub->lock);
 	if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS)
-		LOG_WARN(sub->label, "rebalance error: %s", rd_kafka_err2str(err));
+		CEB_LOG_WARN(sub->label, "rebalance error: %s", rd_kafka_err2str(err));
 	else
-		LOG_INFO(sub->label, "partitions of %s%s revoked%s", sub->kc->topics[0],
+		CEB_LOG_INFO(sub->label, "partitions of %s%s revoked%s", sub->kc->topics[0],
 		         sub->kc->ntopics > 1 ? " and more topics" : "",
 		         rd_kafka_assignment_lost(rk) ? " (assignment lost)" : "");
 }
@@ -336,7 +336,7 @@ static int sub_decode(struct kafka_sub *sub, const rd_kafka_message_t *m, struct
 		rc = ceb_kafka_decode(m, &ev, err, errlen);
 		/* Consumer thread only: no lock for the counter. */
 		if (rc < 0 && (++sub->invalid <= SKIP_LOG_FIRST || sub->invalid % 1000 == 0))
-			LOG_WARN(sub->label,
+			CEB_LOG_WARN(sub->label,
 			         "record %s/%d/%lld claims to be a CloudEvent but is not (%s): "
 			         "sent as a plain record (%lu so far)",
 			         rd_kafka_topic_name(m->rkt), (int)m->partition,
@@ -376,7 +376,7 @@ static void sub_take(struct kafka_sub *sub, rd_kafka_message_t *m)
 		 * partition again from this record, so that no later record is committed past it. */
 		pthread_mutex_unlock(&sub->lock);
 		if (p) {
-			LOG_ERR(sub->label, "out of memory: record %s/%d/%lld will be read again",
+			CEB_LOG_ERR(sub->label, "out of memory: record %s/%d/%lld will be read again",
 			        topic, (int)m->partition, (long long)m->offset);
 			rd_kafka_seek(m->rkt, m->partition, m->offset, 0);
 		}
@@ -393,7 +393,7 @@ static void sub_take(struct kafka_sub *sub, rd_kafka_message_t *m)
 		r->state = REC_DONE;
 		sub->skipped++;
 		if (sub->skipped <= SKIP_LOG_FIRST || sub->skipped % 1000 == 0)
-			LOG_WARN(sub->label,
+			CEB_LOG_WARN(sub->label,
 			         "record %s/%d/%lld is not a CloudEvent (%s): skipped (%lu so far)",
 			         topic, (int)m->partition, (long long)m->offset, err, sub->skipped);
 	} else {
@@ -429,7 +429,7 @@ static void sub_fill(struct kafka_sub *sub)
 			if (!m->err)
 				sub_take(sub, m);
 			else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				LOG_WARN(sub->label, "consumer: %s", rd_kafka_message_errstr(m));
+				CEB_LOG_WARN(sub->label, "consumer: %s", rd_kafka_message_errstr(m));
 			rd_kafka_message_destroy(m);
 			pthread_mutex_lock(&sub->lock);
 			room = sub_room(sub, p);
@@ -536,7 +536,7 @@ void *kafka_consumer_main(void *arg)
 			if (!m->err)
 				sub_take(sub, m);
 			else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				LOG_WARN(sub->label, "consumer: %s", rd_kafka_message_errstr(m));
+				CEB_LOG_WARN(sub->label, "consumer: %s", rd_kafka_message_errstr(m));
 			rd_kafka_message_destroy(m);
 		}
 		/* Keep the subscription busy, but come back to the group's events now and then. */
@@ -558,7 +558,7 @@ void kafka_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
 	pthread_mutex_lock(&sub->lock);
 	if (r->state != REC_INFLIGHT) {
 		pthread_mutex_unlock(&sub->lock);
-		LOG_ERR(sub->label, "a message was settled twice; ignored");
+		CEB_LOG_ERR(sub->label, "a message was settled twice; ignored");
 		return;
 	}
 	if (!r->part) {
@@ -649,7 +649,7 @@ int kafka_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 		conf = kafka_client_conf(kc, defaults, forced, err, sizeof(err));
 	}
 	if (!conf) {
-		LOG_ERR(sub->label, "cannot configure the Kafka consumer: %s", err);
+		CEB_LOG_ERR(sub->label, "cannot configure the Kafka consumer: %s", err);
 		goto fail;
 	}
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
@@ -657,7 +657,7 @@ int kafka_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 	sub->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (!sub->rk) {
 		rd_kafka_conf_destroy(conf);
-		LOG_ERR(sub->label, "cannot create the Kafka consumer: %s", err);
+		CEB_LOG_ERR(sub->label, "cannot create the Kafka consumer: %s", err);
 		goto fail;
 	}
 	rd_kafka_poll_set_consumer(sub->rk);
@@ -714,7 +714,7 @@ void kafka_sub_destroy(struct kafka_sub *sub)
 	close(sub->wake[0]);
 	close(sub->wake[1]);
 	if (sub->skipped || sub->redelivered)
-		LOG_INFO(sub->label, "%lu record(s) skipped (not CloudEvents), %lu redelivered",
+		CEB_LOG_INFO(sub->label, "%lu record(s) skipped (not CloudEvents), %lu redelivered",
 		         sub->skipped, sub->redelivered);
 	pthread_mutex_destroy(&sub->lock);
 	free(sub);

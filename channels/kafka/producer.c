@@ -53,14 +53,14 @@ void kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	if (m->err) {
 		status = CEB_EUNAVAIL;
 		if (!atomic_exchange(&kc->failing, 1))
-			LOG_WARN(
+			CEB_LOG_WARN(
 			        kc->label,
 			        "Kafka did not confirm a publish (%s): answering 503 until it does",
 			        rd_kafka_err2str(m->err));
 		else
-			LOG_DEBUG(kc->label, "publish not confirmed: %s", rd_kafka_err2str(m->err));
+			CEB_LOG_DEBUG(kc->label, "publish not confirmed: %s", rd_kafka_err2str(m->err));
 	} else if (atomic_exchange(&kc->failing, 0)) {
-		LOG_INFO(kc->label, "Kafka confirms publishes again");
+		CEB_LOG_INFO(kc->label, "Kafka confirms publishes again");
 	}
 	pthread_mutex_lock(&kc->pub_lock);
 	if (pub->queued)
@@ -105,7 +105,7 @@ static void pub_expire(struct kafka_channel *kc)
 		for (size_t i = 0; i < n; i++)
 			due[i].done(due[i].arg, CEB_EUNAVAIL);
 		if (n && !atomic_exchange(&kc->failing, 1))
-			LOG_WARN(kc->label,
+			CEB_LOG_WARN(kc->label,
 			         "Kafka did not confirm a publish within %d ms: answering 503 "
 			         "until it does",
 			         kc->confirm_ms);
@@ -198,7 +198,7 @@ void kafka_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *done, vo
 		ceb_event_unref(pub->ev);
 		free(pub->value);
 		free(pub);
-		LOG_DEBUG(kc->label, "publish refused: %s", rd_kafka_err2str(err));
+		CEB_LOG_DEBUG(kc->label, "publish refused: %s", rd_kafka_err2str(err));
 		/* A record over message.max.bytes never fits: 413, not a 503 to retry forever. */
 		if (!answered)
 			done(arg, err == RD_KAFKA_RESP_ERR__QUEUE_FULL          ? CEB_EFULL

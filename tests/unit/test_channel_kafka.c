@@ -541,7 +541,7 @@ START_TEST(test_secret_values_never_reach_the_log_or_an_error)
 	ck_assert_int_ge(fd, 0);
 	unlink(path);
 	dup2(fd, 2);
-	ceb_log_setup(CEB_LOG_DEBUG, 0);
+	ceb_log_setup(CEB_LOGLEVEL_DEBUG, 0);
 	create_fails((const char *const[]){"security.protocol", "SASL_PLAINTEXT", "sasl.mechanism",
 	                                   "PLAIN", "sasl.username", "u", "sasl.password", canary,
 	                                   "librdkafka.debug", "conf,security", NULL},
@@ -563,7 +563,7 @@ START_TEST(test_secret_values_never_reach_the_log_or_an_error)
 	ck_assert_int_ge(n, 0);
 	logbuf[n] = '\0';
 	ck_assert_msg(strstr(logbuf, canary) == NULL, "the secret was logged:\n%s", logbuf);
-	ceb_log_setup(CEB_LOG_WARN, 0);
+	ceb_log_setup(CEB_LOGLEVEL_WARN, 0);
 }
 END_TEST
 
@@ -1350,7 +1350,7 @@ int main(void)
 	int failed;
 
 	signal(SIGPIPE, SIG_IGN);
-	ceb_log_setup(CEB_LOG_WARN, 0);
+	ceb_log_setup(CEB_LOGLEVEL_WARN, 0);
 	mock_start();
 	tcase_set_timeout(tc, 120);
 	contract_add_tests(tc, &kafka);

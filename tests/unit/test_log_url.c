@@ -1,8 +1,10 @@
 /* URLs as logs, errors and dead-letter extensions show them: the userinfo hidden, the rest kept as
- * it was, whatever characters the path and query hold. */
+ * it was, whatever characters the path and query hold. And the log header lives beside <syslog.h>,
+ * which a syslog or journald output will include: no macro of ours may collide with its LOG_*. */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "broker/log.h"
 
@@ -12,6 +14,17 @@ static void assert_shown(const char *url, const char *want)
 
 	ck_assert_str_eq(ceb_log_url(url, buf, sizeof(buf)), want);
 }
+
+START_TEST(test_the_log_macros_leave_syslog_names_alone)
+{
+	/* With a collision this file would not compile ("redefined"), or LOG_ERR would not be 3. */
+	ck_assert_int_eq(LOG_ERR, 3);
+	ck_assert_int_eq(LOG_WARNING, 4);
+	ck_assert_int_eq(LOG_INFO, 6);
+	ck_assert_int_eq(LOG_DEBUG, 7);
+	CEB_LOG_DEBUG("test", "%s", "never shown at the default level");
+}
+END_TEST
 
 START_TEST(test_a_user_and_password_are_hidden)
 {
@@ -63,6 +76,7 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
+	tcase_add_test(tc, test_the_log_macros_leave_syslog_names_alone);
 	tcase_add_test(tc, test_a_user_and_password_are_hidden);
 	tcase_add_test(tc, test_a_password_holding_an_at_sign_is_hidden_whole);
 	tcase_add_test(tc, test_a_url_without_userinfo_is_returned_as_it_is);
