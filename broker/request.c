@@ -247,7 +247,7 @@ enum ceb_route ceb_request_route(struct ceb_request *req, const struct ceb_reque
 		return refuse(req, 503,
 		              atomic_load(&dmn->draining) ? "shutting down" : "not ready yet");
 	if (dmn->rl && !req->internal &&
-	    !ceb_ratelimit_allow(dmn->rl, head->client, req->start_ms, &req->retry_after))
+	    !ceb_ratelimit_allow(dmn->rl, head->client, ceb_now_ms(), &req->retry_after))
 		return refuse(req, 429, "too many requests from this client (limit %g per second)",
 		              dmn->set.rate_limit);
 	if (cl) {
