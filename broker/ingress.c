@@ -440,44 +440,23 @@ static const char *dropped_bytes(const char *method, const char *version, size_t
 	return NULL;
 }
 
-/* Headers are complete: check them and route before reading any body. */
-static enum MHD_Result on_head(struct ceb_ingress *ing, struct MHD_Connection *conn,
-                               const char *url, const char *method, const char *version,
-                               void **con_cls)
+/* The request's header fields (kept in mr for decoding) and its route. */
+static enum ceb_route route_head(struct ceb_ingress *ing, struct mhd_req *mr,
+                                 struct MHD_Connection *conn, const char *url, const char *method,
+                                 const char *version)
 {
 	const union MHD_ConnectionInfo *ci =
 	        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	const union MHD_ConnectionInfo *hs =
 	        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
 	struct ceb_request_head head;
-	struct mhd_req *mr;
-	enum ceb_route route;
-	enum MHD_Result ret;
 	int nfields;
 
-	mr = calloc(1, sizeof(*mr));
-	if (!mr)
-		return MHD_NO;
-	mr->conn = conn;
-	mr->ing = ing;
-	mr->cn = conn_of(conn);
-	mr->hl.h = mr->hl.inl;
-	mr->hl.cap = INLINE_HEADERS;
-	ceb_request_init(&mr->req, ing->dmn, suspend, resume, mr);
-	if (!mr->cn) {
-		free_req(mr);
-		return MHD_NO; /* no memory for its record at connect: closed */
-	}
-	pthread_mutex_lock(&mr->cn->lock);
-	if (mr->cn->start_ms && mr->cn->phase != CONN_IDLE)
-		mr->req.start_ms = mr->cn->start_ms;
-	pthread_mutex_unlock(&mr->cn->lock);
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &mr->hl);
 	if (mr->hl.oom) {
 		mr->req.status = 503;
 		snprintf(mr->req.reason, sizeof(mr->req.reason), "out of memory");
-		route = CEB_ROUTE_ANSWER;
-		goto answer;
+		return CEB_ROUTE_ANSWER;
 	}
 	mr->req.internal = ceb_daemon_is_internal(
 	        ing->dmn, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, CEB_INTERNAL_HEADER));
@@ -492,27 +471,56 @@ static enum MHD_Result on_head(struct ceb_ingress *ing, struct MHD_Connection *c
 	head.size = hs ? hs->header_size : 0;
 	head.client = ci ? ci->client_addr : NULL;
 	head.defect = ing->mhd_0975 ? dropped_bytes(method, version, head.size, &mr->hl) : NULL;
-	route = ceb_request_route(&mr->req, &head);
-	if (route == CEB_ROUTE_BODY) {
-		pthread_mutex_lock(&mr->cn->lock);
-		mr->cn->brk = mr->req.brk;
-		pthread_mutex_unlock(&mr->cn->lock);
-		if (!conn_move(mr->cn, CONN_BODY)) {
-			free_req(mr);
-			return MHD_NO;
-		}
-		*con_cls = mr;
-		return MHD_YES;
-	}
-answer:
-	if (!conn_move(mr->cn, CONN_OWNED)) {
-		free_req(mr);
+	return ceb_request_route(&mr->req, &head);
+}
+
+/* Headers are complete: check them and route before reading any body. */
+static enum MHD_Result on_head(struct ceb_ingress *ing, struct MHD_Connection *conn,
+                               const char *url, const char *method, const char *version,
+                               void **con_cls)
+{
+	struct mhd_req *mr = calloc(1, sizeof(*mr));
+	enum MHD_Result ret = MHD_NO;
+	enum ceb_route route;
+	bool ok;
+
+	if (!mr)
 		return MHD_NO;
+	mr->conn = conn;
+	mr->ing = ing;
+	mr->cn = conn_of(conn);
+	mr->hl.h = mr->hl.inl;
+	mr->hl.cap = INLINE_HEADERS;
+	ceb_request_init(&mr->req, ing->dmn, suspend, resume, mr);
+	if (!mr->cn)
+		goto out; /* no memory for its record when it connected: closed */
+	pthread_mutex_lock(&mr->cn->lock);
+	if (mr->cn->start_ms && mr->cn->phase != CONN_IDLE)
+		mr->req.start_ms = mr->cn->start_ms;
+	pthread_mutex_unlock(&mr->cn->lock);
+	route = route_head(ing, mr, conn, url, method, version);
+	/* Unless the watchdog answered already (MHD_NO then closes without a word from MHD). */
+	pthread_mutex_lock(&mr->cn->lock);
+	ok = mr->cn->phase != CONN_CLOSING;
+	if (ok) {
+		mr->cn->phase = route == CEB_ROUTE_BODY ? CONN_BODY : CONN_OWNED;
+		mr->cn->brk = mr->req.brk;
+	}
+	pthread_mutex_unlock(&mr->cn->lock);
+	if (!ok)
+		goto out;
+	if (route == CEB_ROUTE_BODY) {
+		*con_cls = mr;
+		mr = NULL;
+		ret = MHD_YES;
+		goto out;
 	}
 	ret = route == CEB_ROUTE_OPTIONS   ? answer_options(conn)
 	      : route == CEB_ROUTE_METRICS ? answer_metrics(conn, ing->dmn)
 	                                   : answer(conn, &mr->req, ing->accepted);
-	free_req(mr);
+out:
+	if (mr)
+		free_req(mr);
 	return ret;
 }
 
