@@ -1,12 +1,19 @@
 /* The HTTP ingress on libmicrohttpd (epoll, a thread pool): the glue between MHD's callbacks and the
  * transport-independent request logic of request.c. A publish that completes later suspends the
- * connection and resumes it from the completion, so that no ingress thread waits on a backend. */
+ * connection and resumes it from the completion, so that no ingress thread waits on a backend. A
+ * watchdog thread times each request from its first byte, which MHD 0.9 cannot do. */
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_received (glibc's lacks it) */
+#include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "broker/buf.h"
@@ -16,11 +23,55 @@
 #include "broker/metrics.h"
 #include "broker/ingress/request.h"
 
+/* Where a connection's current request is, as the request timeout sees it. */
+enum conn_phase {
+	CONN_IDLE,  /* between requests: no byte of the next one seen yet */
+	CONN_HEAD,  /* a request began: its line and header block are coming */
+	CONN_BODY,  /* routed: its body is coming */
+	CONN_DRAIN, /* refused (answer in ans_status, ans_reason): the rest of its body is dropped */
+	CONN_OWNED, /* the body is in: the answer is ours to give, the timeout no longer applies */
+	CONN_CLOSING, /* answered straight on the socket; MHD closes the connection */
+};
+
+#define RX_UNKNOWN UINT64_MAX
+
+/* A connection, from MHD's connection notifications (its socket context): the watchdog and MHD's
+ * thread for the connection share it under its lock. It lives in the ingress's list until MHD
+ * notifies the close, which happens before MHD closes the socket: a watchdog holding the list lock
+ * never writes to a socket that was closed, or reused. */
+struct conn {
+	struct conn *prev, *next; /* ing->conns, under ing->lock */
+	int fd;
+	pthread_mutex_t lock; /* guards the fields below */
+	enum conn_phase phase;
+	uint64_t start_ms;      /* the current request's first byte (as seen), 0 in CONN_IDLE */
+	uint64_t rx_mark;       /* bytes received when the previous request ended, or RX_UNKNOWN */
+	struct ceb_broker *brk; /* the request's Broker once routed (its counters), else NULL */
+	int ans_status;         /* CONN_DRAIN: the answer */
+	char ans_reason[sizeof(((struct ceb_request *)0)->reason)];
+};
+
 struct ceb_ingress {
 	struct MHD_Daemon *mhd;
 	struct ceb_daemon *dmn;
 	atomic_int suspended; /* requests waiting for a publish: MHD must not stop while any is */
 	struct MHD_Response *accepted; /* the 202 answer, built once and shared by every request */
+	pthread_mutex_t lock;          /* guards conns and stopping */
+	pthread_cond_t wake;           /* stop the watchdog */
+	struct conn *conns;
+	bool stopping;
+	bool watching; /* the watchdog thread runs */
+	bool mhd_0975; /* the running libmicrohttpd is 0.9.75: dropped_bytes() applies */
+	pthread_t watchdog;
+};
+
+#define INLINE_HEADERS 32
+
+struct hdr_list {
+	struct ceb_http_header *h; /* inl, until a request has more headers */
+	size_t n, cap;
+	int oom;
+	struct ceb_http_header inl[INLINE_HEADERS];
 };
 
 /* A request in MHD's hands: the logic's state plus its connection, for resuming. */
@@ -28,7 +79,10 @@ struct mhd_req {
 	struct ceb_request req;
 	struct MHD_Connection *conn;
 	struct ceb_ingress *ing;
+	struct conn *cn;
+	struct hdr_list hl; /* the header fields, pointing into MHD's memory for the request */
 	bool suspended;
+	bool owned; /* the body is complete: cn moved to CONN_OWNED */
 };
 
 static enum MHD_Result queue(struct MHD_Connection *conn, struct ceb_daemon *dmn, int status,
@@ -103,15 +157,6 @@ static enum MHD_Result answer_metrics(struct MHD_Connection *conn, struct ceb_da
 	return ret;
 }
 
-#define INLINE_HEADERS 32
-
-struct hdr_list {
-	struct ceb_http_header *h; /* inl, until a request has more headers */
-	size_t n, cap;
-	int oom;
-	struct ceb_http_header inl[INLINE_HEADERS];
-};
-
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                       const char *value)
 {
@@ -150,73 +195,378 @@ static void resume(void *arg)
 	MHD_resume_connection(((struct mhd_req *)arg)->conn);
 }
 
+static struct conn *conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
+}
+
+/* Write an answer straight to the socket and shut it down both ways, for the times MHD 0.9 cannot
+ * queue one: in the middle of a header block or of a body. The bytes are those queue() makes for
+ * an error (MHD's reason phrase, a Date, Connection: close, one line of text); MHD then sees the
+ * end of the stream and closes the connection. Called with cn->lock held: the connection is
+ * CONN_CLOSING, so MHD's thread writes nothing more. */
+static void answer_raw(struct conn *cn, int status, const char *reason)
+{
+	char buf[sizeof(cn->ans_reason) + 256], date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	int n;
+
+	gmtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	n = snprintf(buf, sizeof(buf),
+	             "HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\n"
+	             "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n\r\n%s\n",
+	             status, MHD_get_reason_phrase_for((unsigned)status), date, strlen(reason) + 1,
+	             reason);
+	if (n > 0 && (size_t)n < sizeof(buf) &&
+	    send(cn->fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < n)
+		CEB_LOG_DEBUG("ingress", "the %d answer did not fit in the socket: connection closed",
+		          status);
+	shutdown(cn->fd, SHUT_RDWR);
+}
+
+/* Counts a refusal made by the watchdog where request.c's refuse() would have. */
+static void count_refused(struct ceb_daemon *dmn, struct ceb_broker *brk)
+{
+	atomic_fetch_add(&(brk ? &brk->cnt : &dmn->cnt)->rejected_4xx, 1);
+}
+
+/* The current request began (its first byte, or its line, is in). cn->lock held. */
+static void conn_begin(struct conn *cn, uint64_t now)
+{
+	if (cn->phase != CONN_IDLE)
+		return;
+	cn->phase = CONN_HEAD;
+	cn->start_ms = now;
+}
+
+/* Move cn to phase, unless the watchdog answered already: false then, and the request must end
+ * without a word from MHD (its handler returns MHD_NO, which closes the connection). */
+static bool conn_move(struct conn *cn, enum conn_phase phase)
+{
+	bool ok;
+
+	pthread_mutex_lock(&cn->lock);
+	ok = cn->phase != CONN_CLOSING;
+	if (ok)
+		cn->phase = phase;
+	pthread_mutex_unlock(&cn->lock);
+	return ok;
+}
+
+static uint64_t bytes_received(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+	    len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
+		return RX_UNKNOWN;
+	return ti.tcpi_bytes_received;
+}
+
+/* One connection at one tick of the watchdog; cn is in the list and ing->lock held. MHD says when a
+ * request's line is in (on_uri), not when its first byte came: between requests the kernel's count
+ * of received bytes tells, to within a tick. */
+static void watch_conn(struct ceb_ingress *ing, struct conn *cn, uint64_t now, uint64_t limit)
+{
+	uint64_t rx;
+
+	pthread_mutex_lock(&cn->lock);
+	switch (cn->phase) {
+	case CONN_IDLE:
+		rx = bytes_received(cn->fd);
+		if (rx == RX_UNKNOWN)
+			break;
+		if (cn->rx_mark == RX_UNKNOWN)
+			cn->rx_mark = rx;
+		else if (rx > cn->rx_mark)
+			conn_begin(cn, now);
+		break;
+	case CONN_HEAD:
+	case CONN_BODY:
+	case CONN_DRAIN:
+		if (now - cn->start_ms <= limit)
+			break;
+		if (cn->phase == CONN_DRAIN) {
+			/* Refused earlier (the refusal was counted then); the body never ended. */
+			answer_raw(cn, cn->ans_status, cn->ans_reason);
+		} else {
+			char reason[64];
+
+			snprintf(reason, sizeof(reason), "request took longer than %u s",
+			         ing->dmn->set.request_timeout_s);
+			answer_raw(cn, 408, reason);
+			count_refused(ing->dmn, cn->brk);
+		}
+		cn->phase = CONN_CLOSING;
+		break;
+	case CONN_OWNED:
+	case CONN_CLOSING: break;
+	}
+	pthread_mutex_unlock(&cn->lock);
+}
+
+static void *watchdog(void *arg)
+{
+	struct ceb_ingress *ing = arg;
+	uint64_t limit = (uint64_t)ing->dmn->set.request_timeout_s * 1000, tick = limit / 8;
+	struct timespec until;
+
+	if (tick < 50)
+		tick = 50;
+	if (tick > 1000)
+		tick = 1000;
+	pthread_mutex_lock(&ing->lock);
+	while (!ing->stopping) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += (time_t)(tick / 1000);
+		until.tv_nsec += (long)(tick % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&ing->wake, &ing->lock, &until);
+		if (ing->stopping)
+			break;
+		for (struct conn *cn = ing->conns; cn; cn = cn->next)
+			watch_conn(ing, cn, ceb_now_ms(), limit);
+	}
+	pthread_mutex_unlock(&ing->lock);
+	return NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+	struct ceb_ingress *ing = cls;
+	const union MHD_ConnectionInfo *ci;
+	struct conn *cn;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		cn = calloc(1, sizeof(*cn));
+		if (!cn || !ci) {
+			/* on_request() refuses a connection without its record. */
+			free(cn);
+			return;
+		}
+		cn->fd = ci->connect_fd;
+		pthread_mutex_init(&cn->lock, NULL);
+		cn->phase = CONN_IDLE;
+		/* A new connection: every byte it received is of its first request. */
+		cn->rx_mark = 0;
+		pthread_mutex_lock(&ing->lock);
+		cn->next = ing->conns;
+		if (ing->conns)
+			ing->conns->prev = cn;
+		ing->conns = cn;
+		pthread_mutex_unlock(&ing->lock);
+		*socket_context = cn;
+		return;
+	}
+	cn = *socket_context;
+	if (!cn)
+		return;
+	pthread_mutex_lock(&ing->lock);
+	if (cn->prev)
+		cn->prev->next = cn->next;
+	else
+		ing->conns = cn->next;
+	if (cn->next)
+		cn->next->prev = cn->prev;
+	pthread_mutex_unlock(&ing->lock);
+	pthread_mutex_destroy(&cn->lock);
+	free(cn);
+	*socket_context = NULL;
+}
+
+/* MHD's first word on a request: its line is in. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct conn *cn = conn_of(conn);
+
+	(void)cls;
+	(void)uri;
+	if (cn) {
+		pthread_mutex_lock(&cn->lock);
+		conn_begin(cn, ceb_now_ms());
+		pthread_mutex_unlock(&cn->lock);
+	}
+	return NULL; /* the request's context stays NULL until on_request() */
+}
+
+static void free_req(struct mhd_req *mr)
+{
+	if (mr->hl.h != mr->hl.inl)
+		free(mr->hl.h);
+	ceb_request_fini(&mr->req);
+	free(mr);
+}
+
+/* libmicrohttpd 0.9.75 keeps two defects of a header block to itself: a NUL byte in a field value
+ * cuts the value there and drops the rest, and an obs-fold continuation line is glued onto the
+ * field's name ("ce-region: eu" + "  more" becomes "ce-regionmore: eu"). Both show in where the
+ * strings it hands out lie: it parses the block in place, in one buffer and in arrival order,
+ * overwriting each CR, LF and colon with a NUL. So from the end of the version (or of a value) to
+ * the next name there is exactly a line end, 1 or 2 bytes; from the last value to the end of the
+ * block, 2 to 4; and a name lies inside the block. Anything else is bytes that MHD dropped. Only
+ * distances are computed, no byte outside the strings is read; and only with the version whose
+ * layout this describes (is_mhd_0975), since another could lay its buffer out otherwise. */
+static const char *dropped_bytes(const char *method, const char *version, size_t header_size,
+                                 const struct hdr_list *hl)
+{
+	uintptr_t lo = (uintptr_t)method, hi = lo + header_size, end, at;
+
+	end = (uintptr_t)version + strlen(version);
+	if (!header_size || (uintptr_t)version < lo || end > hi)
+		return NULL; /* not the layout this knows: nothing to say */
+	for (size_t i = 0; i < hl->n; i++) {
+		at = (uintptr_t)hl->h[i].name;
+		if (at < lo || at >= hi)
+			return "a folded header line (obs-fold)";
+		if (at - end < 1 || at - end > 2)
+			return "a NUL byte in a header value, or a folded header line (obs-fold)";
+		end = (uintptr_t)hl->h[i].value + strlen(hl->h[i].value);
+		if (end < at || end > hi)
+			return "a malformed header line";
+	}
+	if (hi - end < 2 || hi - end > 4)
+		return "a NUL byte in a header value, or a folded header line (obs-fold)";
+	return NULL;
+}
+
+/* The request's header fields (kept in mr for decoding) and its route. */
+static enum ceb_route route_head(struct ceb_ingress *ing, struct mhd_req *mr,
+                                 struct MHD_Connection *conn, const char *url, const char *method,
+                                 const char *version)
+{
+	const union MHD_ConnectionInfo *ci =
+	        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const union MHD_ConnectionInfo *hs =
+	        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	struct ceb_request_head head;
+	int nfields;
+
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &mr->hl);
+	if (mr->hl.oom) {
+		mr->req.status = 503;
+		snprintf(mr->req.reason, sizeof(mr->req.reason), "out of memory");
+		return CEB_ROUTE_ANSWER;
+	}
+	mr->req.internal = ceb_daemon_is_internal(
+	        ing->dmn, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, CEB_INTERNAL_HEADER));
+	nfields = MHD_get_connection_values(
+	        conn, MHD_HEADER_KIND | MHD_COOKIE_KIND | MHD_GET_ARGUMENT_KIND, NULL, NULL);
+	head.method = method;
+	head.url = url;
+	head.http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
+	head.headers = mr->hl.h;
+	head.nheaders = mr->hl.n;
+	head.nfields = nfields > 0 ? (size_t)nfields : 0;
+	head.size = hs ? hs->header_size : 0;
+	head.client = ci ? ci->client_addr : NULL;
+	head.defect = ing->mhd_0975 ? dropped_bytes(method, version, head.size, &mr->hl) : NULL;
+	return ceb_request_route(&mr->req, &head);
+}
+
+/* Headers are complete: check them and route before reading any body. */
+static enum MHD_Result on_head(struct ceb_ingress *ing, struct MHD_Connection *conn,
+                               const char *url, const char *method, const char *version,
+                               void **con_cls)
+{
+	struct mhd_req *mr = calloc(1, sizeof(*mr));
+	enum MHD_Result ret = MHD_NO;
+	enum ceb_route route;
+	bool ok;
+
+	if (!mr)
+		return MHD_NO;
+	mr->conn = conn;
+	mr->ing = ing;
+	mr->cn = conn_of(conn);
+	mr->hl.h = mr->hl.inl;
+	mr->hl.cap = INLINE_HEADERS;
+	ceb_request_init(&mr->req, ing->dmn, suspend, resume, mr);
+	if (!mr->cn)
+		goto out; /* no memory for its record when it connected: closed */
+	pthread_mutex_lock(&mr->cn->lock);
+	if (mr->cn->start_ms && mr->cn->phase != CONN_IDLE)
+		mr->req.start_ms = mr->cn->start_ms;
+	pthread_mutex_unlock(&mr->cn->lock);
+	route = route_head(ing, mr, conn, url, method, version);
+	/* Unless the watchdog answered already (MHD_NO then closes without a word from MHD). */
+	pthread_mutex_lock(&mr->cn->lock);
+	ok = mr->cn->phase != CONN_CLOSING;
+	if (ok) {
+		mr->cn->phase = route == CEB_ROUTE_BODY ? CONN_BODY : CONN_OWNED;
+		mr->cn->brk = mr->req.brk;
+	}
+	pthread_mutex_unlock(&mr->cn->lock);
+	if (!ok)
+		goto out;
+	if (route == CEB_ROUTE_BODY) {
+		*con_cls = mr;
+		mr = NULL;
+		ret = MHD_YES;
+		goto out;
+	}
+	ret = route == CEB_ROUTE_OPTIONS   ? answer_options(conn)
+	      : route == CEB_ROUTE_METRICS ? answer_metrics(conn, ing->dmn)
+	                                   : answer(conn, &mr->req, ing->accepted);
+out:
+	if (mr)
+		free_req(mr);
+	return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
 	struct ceb_ingress *ing = cls;
 	struct mhd_req *mr = *con_cls;
-	struct hdr_list hl;
+	struct conn *cn;
 	bool ready;
 
-	if (!mr) {
-		/* Headers are complete: route before reading any body. */
-		const union MHD_ConnectionInfo *ci =
-		        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-		                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
-		enum ceb_route route;
-		enum MHD_Result ret;
-
-		mr = calloc(1, sizeof(*mr));
-		if (!mr)
-			return MHD_NO;
-		mr->conn = conn;
-		mr->ing = ing;
-		ceb_request_init(&mr->req, ing->dmn, suspend, resume, mr);
-		mr->req.internal = ceb_daemon_is_internal(
-		        ing->dmn,
-		        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, CEB_INTERNAL_HEADER));
-		route = ceb_request_route(&mr->req, method, url, cl, ci ? ci->client_addr : NULL);
-		if (route == CEB_ROUTE_BODY) {
-			*con_cls = mr;
-			return MHD_YES;
-		}
-		ret = route == CEB_ROUTE_OPTIONS   ? answer_options(conn)
-		      : route == CEB_ROUTE_METRICS ? answer_metrics(conn, ing->dmn)
-		                                   : answer(conn, &mr->req, ing->accepted);
-		ceb_request_fini(&mr->req);
-		free(mr);
-		return ret;
-	}
-	hl.h = hl.inl;
-	hl.n = 0;
-	hl.cap = INLINE_HEADERS;
-	hl.oom = 0;
+	if (!mr)
+		return on_head(ing, conn, url, method, version, con_cls);
+	cn = mr->cn;
 	if (*upload_data_size) {
-		bool keep = ceb_request_body(&mr->req, upload_data, *upload_data_size);
+		bool keep = ceb_request_body(&mr->req, upload_data, *upload_data_size), ok;
+
 		*upload_data_size = 0;
-		/* MHD 0.9 cannot answer in the middle of a body: a refused body that keeps coming past
-		 * the deadline or the size limit gets the connection closed instead. */
-		return keep ? MHD_YES : MHD_NO;
+		pthread_mutex_lock(&cn->lock);
+		ok = cn->phase != CONN_CLOSING;
+		if (ok && !keep) {
+			/* MHD 0.9 cannot answer in the middle of a body: the answer goes out now, on
+			 * the socket, and the connection closes. */
+			answer_raw(cn, mr->req.status, mr->req.reason);
+			cn->phase = CONN_CLOSING;
+		} else if (ok && mr->req.status && cn->phase == CONN_BODY) {
+			/* Refused: the watchdog gives this answer if the rest of the body is late. */
+			cn->ans_status = mr->req.status;
+			snprintf(cn->ans_reason, sizeof(cn->ans_reason), "%s", mr->req.reason);
+			cn->phase = CONN_DRAIN;
+		}
+		pthread_mutex_unlock(&cn->lock);
+		return ok && keep ? MHD_YES : MHD_NO;
 	}
 	if (mr->suspended) {
 		/* Resumed after the last publish completed. */
 		mr->suspended = false;
 		atomic_fetch_sub(&ing->suspended, 1);
-	} else if (!mr->req.status) {
-		MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hl);
-		if (hl.oom) {
-			if (hl.h != hl.inl)
-				free(hl.h);
-			mr->req.status = 503;
-			snprintf(mr->req.reason, sizeof(mr->req.reason), "out of memory");
-			return answer(conn, &mr->req, ing->accepted);
-		}
+	} else if (!mr->owned) {
+		if (!conn_move(cn, CONN_OWNED))
+			return MHD_NO; /* answered by the watchdog as the body ended */
+		mr->owned = true;
 	}
-	ready = ceb_request_complete(&mr->req, hl.h, hl.n);
-	if (hl.h != hl.inl)
-		free(hl.h);
+	ready = ceb_request_complete(&mr->req, mr->hl.h, mr->hl.n);
 	if (!ready)
 		return MHD_YES; /* suspended; resume() comes from the last publish completion */
 	return answer(conn, &mr->req, ing->accepted);
@@ -226,11 +576,24 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
 	struct mhd_req *mr = *con_cls;
+	struct conn *cn = conn_of(conn);
 
+	(void)cls;
+	(void)toe;
+	if (cn) {
+		/* The next request on the connection is timed from its own first byte. */
+		pthread_mutex_lock(&cn->lock);
+		if (cn->phase != CONN_CLOSING) {
+			cn->phase = CONN_IDLE;
+			cn->start_ms = 0;
+			cn->rx_mark = RX_UNKNOWN;
+			cn->brk = NULL;
+		}
+		pthread_mutex_unlock(&cn->lock);
+	}
 	if (!mr)
 		return;
-	ceb_request_fini(&mr->req);
-	free(mr);
+	free_req(mr);
 	*con_cls = NULL;
 }
 
@@ -253,7 +616,9 @@ int ceb_ingress_start(struct ceb_daemon *dmn, struct ceb_ingress **out, int *por
 	struct addrinfo hints = {0}, *ai = NULL;
 	char portstr[16];
 	const union MHD_DaemonInfo *info;
+	pthread_condattr_t cattr;
 	unsigned flags;
+	size_t pool;
 	int rc = CEB_EIO;
 
 	if (!ing) {
@@ -261,6 +626,12 @@ int ceb_ingress_start(struct ceb_daemon *dmn, struct ceb_ingress **out, int *por
 		return CEB_ENOMEM;
 	}
 	ing->dmn = dmn;
+	ing->mhd_0975 = strcmp(MHD_get_version(), "0.9.75") == 0;
+	pthread_mutex_init(&ing->lock, NULL);
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&ing->wake, &cattr);
+	pthread_condattr_destroy(&cattr);
 	/* The bytes queue() builds for a 202 (no body, Content-Type: text/plain), made once. */
 	ing->accepted = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	if (!ing->accepted || MHD_add_response_header(ing->accepted, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -281,20 +652,33 @@ int ceb_ingress_start(struct ceb_daemon *dmn, struct ceb_ingress **out, int *por
 	        MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	ing->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, ing, MHD_OPTION_SOCK_ADDR,
-	                            ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
-	                            (unsigned)dmn->set.ingress_threads, MHD_OPTION_CONNECTION_LIMIT,
-	                            dmn->set.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	                            dmn->set.max_conn_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-	                            dmn->set.idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	                            dmn->set.max_header_block, MHD_OPTION_NOTIFY_COMPLETED,
-	                            on_completed, ing, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-	                            MHD_OPTION_END);
+	/* MHD keeps the header block in a per-connection pool, with a 64-byte record per field: room
+	 * for --max-header-size bytes and max_header_block / CEB_HEADER_FIELD_COST records (and a
+	 * little for the answer's headers), so that a request within the limits reaches
+	 * ceb_request_route(), which refuses one beyond them with its own 431. */
+	pool = 2 * dmn->set.max_header_block + 4096;
+	ing->mhd = MHD_start_daemon(
+	        flags, 0, NULL, NULL, on_request, ing, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+	        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)dmn->set.ingress_threads,
+	        MHD_OPTION_CONNECTION_LIMIT, dmn->set.max_connections,
+	        MHD_OPTION_PER_IP_CONNECTION_LIMIT, dmn->set.max_conn_per_ip,
+	        MHD_OPTION_CONNECTION_TIMEOUT, dmn->set.idle_timeout_s,
+	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+	        ing, MHD_OPTION_NOTIFY_CONNECTION, on_connection, ing, MHD_OPTION_URI_LOG_CALLBACK,
+	        on_uri, ing, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
 	if (!ing->mhd) {
 		snprintf(errbuf, errlen,
 		         "cannot listen on %s:%d (in use, or not an address of this host)",
 		         dmn->set.listen_host, dmn->set.listen_port);
 		goto out;
+	}
+	if (dmn->set.request_timeout_s) {
+		if (pthread_create(&ing->watchdog, NULL, watchdog, ing) != 0) {
+			snprintf(errbuf, errlen, "cannot start the request timeout's thread");
+			MHD_stop_daemon(ing->mhd);
+			goto out;
+		}
+		ing->watching = true;
 	}
 	info = MHD_get_daemon_info(ing->mhd, MHD_DAEMON_INFO_BIND_PORT);
 	*port = info ? info->port : dmn->set.listen_port;
@@ -306,6 +690,10 @@ out:
 		freeaddrinfo(ai);
 	if (ing && ing->accepted)
 		MHD_destroy_response(ing->accepted);
+	if (ing) {
+		pthread_cond_destroy(&ing->wake);
+		pthread_mutex_destroy(&ing->lock);
+	}
 	free(ing);
 	return rc;
 }
@@ -316,6 +704,14 @@ void ceb_ingress_stop(struct ceb_ingress *ing)
 
 	if (!ing)
 		return;
+	if (ing->watching) {
+		pthread_mutex_lock(&ing->lock);
+		ing->stopping = true;
+		pthread_cond_signal(&ing->wake);
+		pthread_mutex_unlock(&ing->lock);
+		pthread_join(ing->watchdog, NULL);
+		ing->watching = false;
+	}
 	/* The channels have completed every publish by now (ceb_daemon_destroy stops them first), so
 	 * suspended requests are being resumed: give MHD's threads a moment to answer them, since
 	 * MHD_stop_daemon() must not run while a connection is suspended. */
@@ -332,5 +728,7 @@ void ceb_ingress_stop(struct ceb_ingress *ing)
 		MHD_stop_daemon(ing->mhd);
 	if (ing->accepted)
 		MHD_destroy_response(ing->accepted);
+	pthread_cond_destroy(&ing->wake);
+	pthread_mutex_destroy(&ing->lock);
 	free(ing);
 }

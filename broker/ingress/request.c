@@ -1,10 +1,12 @@
 /* The ingress's request logic, without any HTTP server: Knative's routing (/<namespace>/<broker>,
  * 404, 405, OPTIONS), the size and time limits, the per-client rate limit, decoding, the
  * knativebrokerttl loop guard, and publishing with one answer for all events of a batch. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "broker/error.h"
 #include "broker/ratelimit.h"
@@ -19,10 +21,13 @@ const char *ceb_status_text(int status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
+	case 411: return "Length Required";
 	case 413: return "Payload Too Large";
 	case 415: return "Unsupported Media Type";
 	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
 	case 503: return "Service Unavailable";
 	}
 	return "";
@@ -78,11 +83,135 @@ static bool path_is_broker(const char *url)
 	return p && p[1] != '\0' && !strchr(p + 1, '/');
 }
 
-enum ceb_route ceb_request_route(struct ceb_request *req, const char *method, const char *url,
-                                 const char *content_length, const struct sockaddr *client)
+/* RFC 9110 section 5.6.2: tchar. */
+static bool is_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool is_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+/* The value of a Transfer-Encoding, trimmed: its last coding in *last (len *llen). */
+static void last_coding(const char *te, const char **last, size_t *llen)
+{
+	const char *p = strrchr(te, ',');
+	size_t n;
+
+	p = p ? p + 1 : te;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	n = strlen(p);
+	while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	*last = p;
+	*llen = n;
+}
+
+/* What the HTTP server leaves to us in a header block: its limits, the syntax of each field and
+ * the body's framing (RFC 9112 sections 5 and 6). A request whose body length is ambiguous is
+ * refused, never guessed: behind a proxy that frames it the other way, a guess smuggles a request.
+ * *cl and *te are set to the Content-Length and Transfer-Encoding values (NULL when absent). */
+static enum ceb_route check_head(struct ceb_request *req, const struct ceb_request_head *head,
+                                 const char **cl, const char **te)
+{
+	const struct ceb_settings *set = &req->dmn->set;
+	size_t max_fields = set->max_header_block / CEB_HEADER_FIELD_COST, nfields;
+	char ex[48];
+
+	*cl = *te = NULL;
+	if (head->size > set->max_header_block)
+		return refuse(req, 431,
+		              "request line and headers are %zu bytes, over the limit of %zu bytes",
+		              head->size, set->max_header_block);
+	nfields = head->nfields ? head->nfields : head->nheaders;
+	if (nfields > max_fields)
+		return refuse(req, 431,
+		              "%zu header fields (query parameters and cookies included), over the "
+		              "limit of %zu",
+		              nfields, max_fields);
+	if (head->defect)
+		return refuse(req, 400, "malformed header block: %s", head->defect);
+	for (size_t i = 0; i < head->nheaders; i++) {
+		const char *name = head->headers[i].name, *value = head->headers[i].value;
+		const unsigned char *c;
+
+		for (c = (const unsigned char *)name; *c && is_tchar(*c); c++)
+			;
+		if (*c || !name[0])
+			return refuse(
+			        req, 400,
+			        "header name '%s' is not a token (whitespace before the colon, "
+			        "or a folded line?)",
+			        ceb_excerpt(ex, sizeof(ex), name, strlen(name)));
+		for (c = (const unsigned char *)value; *c; c++)
+			if ((*c < 0x20 && *c != '\t') || *c == 0x7f)
+				return refuse(req, 400,
+				              "header '%s': control byte 0x%02x in the value",
+				              ceb_excerpt(ex, sizeof(ex), name, strlen(name)), *c);
+		if (strcasecmp(name, "content-length") == 0) {
+			if (*cl)
+				return refuse(req, 400, "Content-Length appears more than once");
+			*cl = value;
+		} else if (strcasecmp(name, "transfer-encoding") == 0) {
+			if (*te)
+				return refuse(req, 400, "Transfer-Encoding appears more than once");
+			*te = value;
+		}
+	}
+	if (*cl && *te)
+		return refuse(req, 400,
+		              "both Transfer-Encoding and Content-Length: the body's length is "
+		              "ambiguous");
+	if (*cl && !is_digits(*cl))
+		return refuse(req, 400, "Content-Length '%s' is not a number of bytes",
+		              ceb_excerpt(ex, sizeof(ex), *cl, strlen(*cl)));
+	if (*te) {
+		const char *last;
+		size_t llen;
+
+		last_coding(*te, &last, &llen);
+		if (llen != 7 || strncasecmp(last, "chunked", 7) != 0)
+			return refuse(
+			        req, 400,
+			        "Transfer-Encoding '%s' does not end with chunked: the body's "
+			        "length is unknown",
+			        ceb_excerpt(ex, sizeof(ex), *te, strlen(*te)));
+		if (last != *te)
+			return refuse(req, 501,
+			              "transfer coding '%s' is not supported; send the body with "
+			              "only chunked, or with a Content-Length",
+			              ceb_excerpt(ex, sizeof(ex), *te, strlen(*te)));
+	}
+	return CEB_ROUTE_BODY;
+}
+
+/* The request timeout passed since the request's first byte. */
+static bool late(const struct ceb_request *req)
+{
+	uint64_t limit = (uint64_t)req->dmn->set.request_timeout_s * 1000;
+
+	return limit && ceb_now_ms() - req->start_ms > limit;
+}
+
+enum ceb_route ceb_request_route(struct ceb_request *req, const struct ceb_request_head *head)
 {
 	struct ceb_daemon *dmn = req->dmn;
+	const char *method = head->method, *url = head->url, *cl, *te;
 
+	if (check_head(req, head, &cl, &te) == CEB_ROUTE_ANSWER)
+		return CEB_ROUTE_ANSWER;
+	if (late(req))
+		return refuse(req, 408, "request took longer than %u s",
+		              dmn->set.request_timeout_s);
 	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) {
 		if (strcmp(url, "/healthz") == 0) {
 			req->status = 200;
@@ -108,13 +237,17 @@ enum ceb_route ceb_request_route(struct ceb_request *req, const char *method, co
 		return CEB_ROUTE_OPTIONS;
 	if (strcmp(method, "POST") != 0)
 		return refuse(req, 405, "only POST is allowed on a broker");
+	/* HTTP/1.0 has no chunked bodies: without a length the body would run to the end of the
+	 * connection, which the server does not read as a body. */
+	if (head->http10 && !cl)
+		return refuse(req, 411, "an HTTP/1.0 POST needs a Content-Length header");
 	/* A delivery of our own is served while draining: refusing it would fail an event this
 	 * daemon already acknowledged (a Trigger to a KafkaSink here, a KafkaSource to a Broker). */
 	if ((!atomic_load(&dmn->ready) || atomic_load(&dmn->draining)) && !req->internal)
 		return refuse(req, 503,
 		              atomic_load(&dmn->draining) ? "shutting down" : "not ready yet");
 	if (dmn->rl && !req->internal &&
-	    !ceb_ratelimit_allow(dmn->rl, client, req->start_ms, &req->retry_after)) {
+	    !ceb_ratelimit_allow(dmn->rl, head->client, ceb_now_ms(), &req->retry_after)) {
 		/* Not through refuse(), which counts a 429 as a full channel: an operator must tell
 		 * a client over its limit from a Broker out of room. */
 		req->status = 429;
@@ -124,13 +257,16 @@ enum ceb_route ceb_request_route(struct ceb_request *req, const char *method, co
 		atomic_fetch_add(&req->brk->cnt.rejected_rate_limited, 1);
 		return CEB_ROUTE_ANSWER;
 	}
-	if (content_length) {
-		char *end;
-		unsigned long long n = strtoull(content_length, &end, 10);
+	if (cl) {
+		unsigned long long n;
+
+		errno = 0;
+		n = strtoull(cl, NULL, 10);
 		/* Refused before reading (or inviting, with 100-continue) the body. */
-		if (*end == '\0' && n > dmn->set.limits.max_event_size)
-			return refuse(req, 413, "body of %llu bytes is over the limit of %zu bytes",
-			              n, dmn->set.limits.max_event_size);
+		if (errno == ERANGE || n > dmn->set.limits.max_event_size)
+			return refuse(req, 413,
+			              "body of %.40s bytes is over the limit of %zu bytes", cl,
+			              dmn->set.limits.max_event_size);
 	}
 	return CEB_ROUTE_BODY;
 }
@@ -138,21 +274,17 @@ enum ceb_route ceb_request_route(struct ceb_request *req, const char *method, co
 bool ceb_request_body(struct ceb_request *req, const char *data, size_t len)
 {
 	struct ceb_daemon *dmn = req->dmn;
-	uint64_t limit = (uint64_t)dmn->set.request_timeout_s * 1000,
-	         took = ceb_now_ms() - req->start_ms;
-	bool late = limit && took > limit;
 
 	if (req->status) {
 		/* Refused already: the rest of the body is read and dropped so that the client can read
-		 * the answer, but for one more timeout period and one more body at most. */
+		 * the answer after it, until the request timeout or one more body at most. */
 		req->dropped += len;
-		return !(limit && took > 2 * limit) &&
-		       req->dropped <= dmn->set.limits.max_event_size;
+		return !late(req) && req->dropped <= dmn->set.limits.max_event_size;
 	}
-	if (late) {
+	if (late(req)) {
 		refuse(req, 408, "request took longer than %u s", dmn->set.request_timeout_s);
 		ceb_buf_free(&req->body);
-		return true;
+		return false;
 	}
 	if (req->body.len + len > dmn->set.limits.max_event_size) {
 		refuse(req, 413, "body is over the limit of %zu bytes",
@@ -287,6 +419,45 @@ static int decode_status(int err)
 	}
 }
 
+/* The loop guard as the sender set it: an Integer (or its string form, as binary mode carries it)
+ * from 1 up; above --max-ttl it is lowered to it, so that a sender cannot buy a longer loop. The
+ * event is still ours alone here, before publishing. 0 or -1 with the request refused. */
+static int check_ttl(struct ceb_request *req, struct ceb_event *ev)
+{
+	const struct ceb_attr *ttl = ceb_event_get(ev, "knativebrokerttl");
+	const char *id = ceb_event_get(ev, "id")->value;
+	long long v;
+	char *end, ex[48];
+
+	if (!ttl)
+		return 0;
+	if (ttl->type == CEB_TYPE_INTEGER) {
+		v = ttl->ival;
+	} else {
+		errno = 0;
+		v = strtoll(ttl->value, &end, 10);
+		/* Out of range (errno ERANGE) is still an integer: clamped below. */
+		if (ttl->type != CEB_TYPE_STRING || end == ttl->value || *end ||
+		    !(ttl->value[0] == '-' || (ttl->value[0] >= '0' && ttl->value[0] <= '9'))) {
+			refuse(req, 400, "event %.100s: knativebrokerttl '%s' is not an integer",
+			       id, ceb_excerpt(ex, sizeof(ex), ttl->value, ttl->len));
+			return -1;
+		}
+	}
+	if (v <= 0) {
+		refuse(req, 400, "event %.100s: knativebrokerttl is exhausted (loop guard)", id);
+		return -1;
+	}
+	if ((ttl->type != CEB_TYPE_INTEGER || v > req->dmn->set.max_ttl) &&
+	    ceb_event_set_int(ev, "knativebrokerttl",
+	                      (int32_t)(v > req->dmn->set.max_ttl ? req->dmn->set.max_ttl : v)) <
+	            0) {
+		refuse(req, 503, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 bool ceb_request_complete(struct ceb_request *req, const struct ceb_http_header *headers,
                           size_t nheaders)
 {
@@ -314,15 +485,9 @@ bool ceb_request_complete(struct ceb_request *req, const struct ceb_http_header 
 		refuse(req, decode_status(rc), "%s", err);
 		return true;
 	}
-	for (size_t i = 0; i < nevs; i++) {
-		const struct ceb_attr *ttl = ceb_event_get(evs[i], "knativebrokerttl");
-		if (ttl && (ttl->type == CEB_TYPE_INTEGER ? ttl->ival
-		                                          : strtol(ttl->value, NULL, 10)) <= 0) {
-			refuse(req, 400, "event %.100s: knativebrokerttl is exhausted (loop guard)",
-			       ceb_event_get(evs[i], "id")->value);
+	for (size_t i = 0; i < nevs; i++)
+		if (check_ttl(req, evs[i]) < 0)
 			goto out;
-		}
-	}
 	/* One extra count, held until the publish was started, so that a completion running on
 	 * another thread cannot finish the request before it is suspended. */
 	req->pending = nevs ? 2 : 1; /* an empty batch stores nothing and is accepted */

@@ -34,7 +34,8 @@ struct ceb_request {
 	char reason[300];     /* one line for the client; empty for 202 */
 	unsigned retry_after; /* seconds, sent with 429 and 503 */
 	struct ceb_buf body;
-	uint64_t start_ms;
+	uint64_t start_ms; /* the request's first byte (ceb_request_init: now); the request timeout
+			      counts from it */
 	ceb_request_suspend_f *suspend;
 	ceb_request_resume_f *resume;
 	void *arg;
@@ -57,15 +58,39 @@ void ceb_request_init(struct ceb_request *req, struct ceb_daemon *dmn,
                       ceb_request_suspend_f *suspend, ceb_request_resume_f *resume, void *arg);
 void ceb_request_fini(struct ceb_request *req);
 
-/* Route a request whose headers are in. content_length is the header's value or NULL; client is the
- * peer's address or NULL (rate limiting). Refusals are counted and answered before any body. */
-enum ceb_route ceb_request_route(struct ceb_request *req, const char *method, const char *url,
-                                 const char *content_length, const struct sockaddr *client);
+/* Bytes of the HTTP server's memory that a header field costs besides its text (libmicrohttpd
+ * keeps a 64-byte record per field, query parameter and cookie): the header block limit admits
+ * max_header_block / CEB_HEADER_FIELD_COST fields, and the server is given room for both. */
+#define CEB_HEADER_FIELD_COST 64
 
-/* Append a piece of the body (CEB_ROUTE_BODY). Over a limit the request is refused (status set) and
- * the rest of the body is dropped. Returns false when the connection should be closed at once: a
- * refused body still streaming in at twice the request timeout, or past another max_event_size
- * bytes. */
+/* A request's line and header fields as the HTTP server parsed them, borrowed for the call. */
+struct ceb_request_head {
+	const char *method;
+	const char *url;
+	bool http10;                           /* HTTP/1.0: a body needs a Content-Length */
+	const struct ceb_http_header *headers; /* the header fields, in the order received */
+	size_t nheaders;
+	size_t nfields; /* header fields, query parameters and cookies: each costs the server the
+			   same bookkeeping; 0 to count only nheaders */
+	size_t size;    /* bytes of the request line and header block; 0 if unknown */
+	const struct sockaddr *client; /* the peer's address, or NULL (no rate limiting) */
+	const char *defect; /* a defect of the header block that the server tolerated but saw (a
+			       NUL byte in a value...): answered 400 with it; NULL when none */
+};
+
+/* Route a request whose header block is in, after the checks the HTTP server leaves to us: the size
+ * and field count limits (431), header field syntax (head->defect, a name that is not a token, a
+ * control byte in a value: 400), the body's framing (Content-Length twice, Transfer-Encoding with Content-Length or
+ * not ending in chunked: 400; a coding other than chunked: 501; an HTTP/1.0 POST without
+ * Content-Length: 411) and the request timeout (408). Refusals are counted and answered before
+ * any body. */
+enum ceb_route ceb_request_route(struct ceb_request *req, const struct ceb_request_head *head);
+
+/* Append a piece of the body (CEB_ROUTE_BODY). Over the size limit the request is refused (status
+ * set) and the rest of the body is read and dropped, so that the answer comes after it. Returns
+ * false when the answer (status and reason) must go out at once, in the middle of the body, and the
+ * connection be closed: the request timeout passed (408, or the earlier refusal), or the dropped
+ * body grew past another max_event_size bytes. */
 bool ceb_request_body(struct ceb_request *req, const char *data, size_t len);
 
 /* The body is complete: decode, check and publish every event. Returns true when the answer is known

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "broker/daemon.h"
 #include "broker/buf.h"
@@ -56,7 +55,7 @@ static void setup(void)
 
 static int documented(int status)
 {
-	static const int ok[] = {200, 202, 400, 404, 405, 408, 413, 415, 429, 503};
+	static const int ok[] = {200, 202, 400, 404, 405, 408, 411, 413, 415, 429, 431, 501, 503};
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		if (status == ok[i])
@@ -67,8 +66,9 @@ static int documented(int status)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ceb_http_header hdrs[64];
+	struct ceb_request_head head;
 	struct ceb_request req;
-	char *buf, *p, *end, *line, *method, *url, *cl = NULL;
+	char *buf, *p, *end, *line, *method, *url;
 	size_t nh = 0, chunk;
 	enum ceb_route route;
 
@@ -106,8 +106,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				colon++;
 			hdrs[nh].name = p;
 			hdrs[nh].value = colon;
-			if (strcasecmp(p, "content-length") == 0)
-				cl = colon;
 			nh++;
 		}
 		p = nl + 1;
@@ -115,7 +113,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (p < end && *p == '\n')
 		p++;
 	ceb_request_init(&req, dmn, NULL, NULL, NULL);
-	route = ceb_request_route(&req, method, url, cl, NULL);
+	head.method = method;
+	head.url = url;
+	head.http10 = false;
+	head.headers = hdrs;
+	head.nheaders = nh;
+	head.nfields = 0;
+	head.size = (size_t)(p - buf);
+	head.client = NULL;
+	head.defect = NULL;
+	route = ceb_request_route(&req, &head);
 	if (route == CEB_ROUTE_BODY) {
 		for (char *b = p; b < end; b += chunk)
 			if (!ceb_request_body(
