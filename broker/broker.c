@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "broker/broker.h"
+#include "broker/buf.h"
 #include "broker/dispatcher.h"
 #include "broker/error.h"
 #include "broker/ingress.h"
@@ -222,6 +223,49 @@ static int trigger_subscribe(struct ceb_trigger *trg, const struct ceb_settings 
 	return 0;
 }
 
+/* A Broker's channel: the backend the loader chose (the class's, or its channel template's). */
+static const char *broker_channel_name(const struct ceb_broker_cfg *bc)
+{
+	return bc->channel ? bc->channel : ceb_channel_for_class(bc->broker_class);
+}
+
+static void broker_channel_cfg(const struct ceb_settings *set, const struct ceb_broker_cfg *bc,
+                               struct ceb_channel_cfg *cc)
+{
+	*cc = (struct ceb_channel_cfg){
+	        .ns = bc->ns,
+	        .name = bc->name,
+	        .config = bc->config,
+	        .max_events = set->channel_max_events,
+	        .max_bytes = set->channel_max_bytes,
+	        .external_topic = ceb_annotation(bc->annot_keys, bc->annot_values, bc->nannot,
+	                                         "kafka.eventing.knative.dev/external.topic"),
+	};
+}
+
+size_t ceb_daemon_check(const struct ceb_settings *set, const struct ceb_config *cfg,
+                        struct ceb_buf *errs)
+{
+	struct ceb_channel_cfg cc;
+	char err[1024];
+	size_t n = 0;
+
+	for (const struct ceb_broker_cfg *bc = cfg->brokers; bc; bc = bc->next) {
+		const char *chname = broker_channel_name(bc);
+		const struct channel_ops *ops = chname ? ceb_channel_ops_find(chname) : NULL;
+
+		if (!ops || !ops->check)
+			continue;
+		broker_channel_cfg(set, bc, &cc);
+		err[0] = '\0';
+		if (ops->check(&cc, err, sizeof(err)) < 0) {
+			ceb_buf_printf(errs, "%s\n", err);
+			n++;
+		}
+	}
+	return n;
+}
+
 static struct ceb_broker *broker_of(struct ceb_daemon *dmn, const struct ceb_broker_cfg *bc)
 {
 	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
@@ -265,18 +309,11 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 
 	btail = &dmn->brokers;
 	for (const struct ceb_broker_cfg *bc = cfg->brokers; bc; bc = bc->next) {
-		const char *chname = ceb_channel_for_class(bc->broker_class);
-		struct ceb_channel_cfg cc = {
-		        .ns = bc->ns,
-		        .name = bc->name,
-		        .config = bc->config,
-		        .max_events = set->channel_max_events,
-		        .max_bytes = set->channel_max_bytes,
-		        .external_topic =
-		                ceb_annotation(bc->annot_keys, bc->annot_values, bc->nannot,
-		                               "kafka.eventing.knative.dev/external.topic"),
-		};
+		const char *chname = broker_channel_name(bc);
+		struct ceb_channel_cfg cc;
 		struct ceb_broker *brk = endpoint_new(dmn, &btail, CEB_EP_BROKER, bc->ns, bc->name);
+
+		broker_channel_cfg(set, bc, &cc);
 		if (!brk)
 			goto nomem;
 		brk->cfg = bc;

@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@
 #include "broker/error.h"
 #include "broker/log.h"
 
-#define MAX_PATHS 64
+#define MAX_PATHS     64
+#define MAX_ADDRESSES 1024
 
 static int parse_ulong(const char *opt, const char *s, unsigned long min, unsigned long max,
                        unsigned long *out)
@@ -72,6 +74,54 @@ bad:
 	return -1;
 }
 
+/* The cluster domain of Services' DNS names, found as Knative finds it (knative.dev/pkg/network):
+ * --cluster-domain, else $CLUSTER_DOMAIN, else the svc.<domain> search domain of /etc/resolv.conf
+ * (what a pod in a cluster has), else cluster.local. */
+static const char *cluster_domain(const char *flag, char *buf, size_t sz)
+{
+	const char *env = getenv("CLUSTER_DOMAIN");
+	char line[1024];
+	FILE *f;
+
+	if (flag)
+		return flag;
+	if (env && *env)
+		return env;
+	f = fopen("/etc/resolv.conf", "re");
+	if (!f)
+		return NULL;
+	buf[0] = '\0';
+	while (!buf[0] && fgets(line, sizeof(line), f)) {
+		const char *p = line, *tok;
+		size_t n;
+		bool search = false;
+
+		/* "search a.svc.cluster.local svc.cluster.local cluster.local": words apart */
+		for (;;) {
+			p += strspn(p, " \t\r\n");
+			if (!*p)
+				break;
+			tok = p;
+			n = strcspn(p, " \t\r\n");
+			p += n;
+			if (!search) {
+				if (n != 6 || memcmp(tok, "search", 6))
+					break;
+				search = true;
+			} else if (n > 4 && !memcmp(tok, "svc.", 4)) {
+				n -= 4 + (tok[n - 1] == '.');
+				if (n && n < sz) {
+					memcpy(buf, tok + 4, n);
+					buf[n] = '\0';
+				}
+				break;
+			}
+		}
+	}
+	fclose(f);
+	return buf[0] ? buf : NULL;
+}
+
 static void usage_run(FILE *f)
 {
 	fprintf(f,
@@ -80,6 +130,14 @@ static void usage_run(FILE *f)
 	        "  -f, --file PATH             YAML file or directory (repeatable)\n"
 	        "  -l, --listen HOST:PORT      listen address (default 127.0.0.1:8080; port 0 "
 	        "picks one)\n"
+	        "      --address 'KIND NS/NAME=URL'  where a ref to that resource delivers "
+	        "(repeatable),\n"
+	        "                              e.g. 'Service default/event-display="
+	        "http://127.0.0.1:9099'\n"
+	        "      --cluster-domain DOMAIN Services' DNS names are NAME.NS.svc.DOMAIN (default: "
+	        "as\n"
+	        "                              Knative finds it: $CLUSTER_DOMAIN, resolv.conf, "
+	        "cluster.local)\n"
 	        "      --log-level LEVEL       error, warn, info (default) or debug\n"
 	        "      --log-json              log JSON lines instead of text\n"
 	        "      --max-event-size BYTES  largest event accepted (default 1048576)\n"
@@ -126,6 +184,8 @@ enum {
 	OPT_CH_BYTES,
 	OPT_MAX_TTL,
 	OPT_RATE_LIMIT,
+	OPT_ADDRESS,
+	OPT_CLUSTER_DOMAIN,
 };
 
 static const struct option run_opts[] = {
@@ -148,14 +208,17 @@ static const struct option run_opts[] = {
         {"channel-max-bytes", required_argument, NULL, OPT_CH_BYTES},
         {"max-ttl", required_argument, NULL, OPT_MAX_TTL},
         {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
+        {"address", required_argument, NULL, OPT_ADDRESS},
+        {"cluster-domain", required_argument, NULL, OPT_CLUSTER_DOMAIN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
 
-static int load(const char *const *paths, size_t npaths, struct ceb_config **cfg)
+static int load(const char *const *paths, size_t npaths, const struct ceb_config_opts *opts,
+                struct ceb_config **cfg)
 {
 	struct ceb_config_errors errs = {CEB_BUF_INIT, 0};
-	int rc = ceb_config_load(paths, npaths, cfg, &errs);
+	int rc = ceb_config_load_opts(paths, npaths, opts, cfg, &errs);
 
 	if (rc < 0) {
 		if (errs.text.p)
@@ -170,14 +233,15 @@ static int load(const char *const *paths, size_t npaths, struct ceb_config **cfg
 int ceb_cmd_run(int argc, char **argv)
 {
 	struct ceb_settings set = ceb_settings_default;
-	const char *paths[MAX_PATHS];
+	const char *paths[MAX_PATHS], *addresses[MAX_ADDRESSES], *domain = NULL;
+	struct ceb_config_opts opts = {.addresses = addresses};
 	struct ceb_config *cfg = NULL;
 	struct ceb_daemon *dmn = NULL;
 	enum ceb_log_level level = CEB_LOG_INFO;
 	size_t npaths = 0, left;
 	unsigned long v;
 	int json = 0, c, sig, rc = 2;
-	char err[1024];
+	char err[1024], dombuf[256];
 	sigset_t sigs;
 	uint64_t deadline;
 	struct timespec tick = {0, 50 * 1000 * 1000};
@@ -232,6 +296,15 @@ int ceb_cmd_run(int argc, char **argv)
 				return 2;
 			set.rate_limit = (double)v;
 			break;
+		case OPT_ADDRESS:
+			if (opts.naddresses == MAX_ADDRESSES) {
+				fprintf(stderr, "cebroker: at most %d --address options\n",
+				        MAX_ADDRESSES);
+				return 2;
+			}
+			addresses[opts.naddresses++] = optarg;
+			break;
+		case OPT_CLUSTER_DOMAIN: domain = optarg; break;
 		case 'h': usage_run(stdout); return 0;
 		default: usage_run(stderr); return 2;
 		}
@@ -253,8 +326,15 @@ int ceb_cmd_run(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	if (load(paths, npaths, &cfg) < 0)
+	opts.cluster_domain = cluster_domain(domain, dombuf, sizeof(dombuf));
+	if (load(paths, npaths, &opts, &cfg) < 0)
 		return 2;
+	for (size_t i = 0; i < cfg->nnotes; i++) {
+		if (cfg->notes[i].warning)
+			LOG_WARN("config", "%s", cfg->notes[i].text);
+		else
+			LOG_INFO("config", "%s", cfg->notes[i].text);
+	}
 	curl_global_init(CURL_GLOBAL_ALL);
 	if (ceb_daemon_create(&set, cfg, &dmn, err, sizeof(err)) < 0) {
 		fprintf(stderr, "cebroker: %s\n", err);
@@ -304,9 +384,13 @@ out:
 
 static void usage_validate(FILE *f)
 {
-	fprintf(f, "Usage: cebroker validate -f FILE|DIR [-f ...]\n"
-	           "Check the YAML resources and report every error as FILE:LINE:COL; exit 1 if "
-	           "any.\n\n"
+	fprintf(f, "Usage: cebroker validate -f FILE|DIR [-f ...] [--address 'KIND NS/NAME=URL' ...]\n"
+	           "                         [--cluster-domain DOMAIN]\n"
+	           "Check the YAML resources as `run` would, short of reaching any server, and "
+	           "report\n"
+	           "every error as FILE:LINE:COL; exit 1 if any. On success, print what was "
+	           "skipped,\n"
+	           "where each ref delivers and any warning, then a summary.\n\n"
 	           "Example:\n  cebroker validate -f samples/quickstart.yaml\n");
 }
 
@@ -314,12 +398,17 @@ int ceb_cmd_validate(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	        {"file", required_argument, NULL, 'f'},
+	        {"address", required_argument, NULL, OPT_ADDRESS},
+	        {"cluster-domain", required_argument, NULL, OPT_CLUSTER_DOMAIN},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
-	const char *paths[MAX_PATHS];
+	const char *paths[MAX_PATHS], *addresses[MAX_ADDRESSES], *domain = NULL;
+	struct ceb_config_opts copts = {.addresses = addresses};
 	struct ceb_config *cfg = NULL;
-	size_t npaths = 0;
+	struct ceb_buf errs = CEB_BUF_INIT;
+	size_t npaths = 0, nerr;
+	char dombuf[256];
 	int c;
 
 	optind = 1;
@@ -330,6 +419,12 @@ int ceb_cmd_validate(int argc, char **argv)
 				return 2;
 			paths[npaths++] = optarg;
 			break;
+		case OPT_ADDRESS:
+			if (copts.naddresses == MAX_ADDRESSES)
+				return 2;
+			addresses[copts.naddresses++] = optarg;
+			break;
+		case OPT_CLUSTER_DOMAIN: domain = optarg; break;
 		case 'h': usage_validate(stdout); return 0;
 		default: usage_validate(stderr); return 2;
 		}
@@ -340,8 +435,22 @@ int ceb_cmd_validate(int argc, char **argv)
 		usage_validate(stderr);
 		return 2;
 	}
-	if (load(paths, npaths, &cfg) < 0)
+	copts.cluster_domain = cluster_domain(domain, dombuf, sizeof(dombuf));
+	if (load(paths, npaths, &copts, &cfg) < 0)
 		return 1;
+	/* what the channels would refuse at start without reaching a server (librdkafka settings) */
+	nerr = ceb_daemon_check(&ceb_settings_default, cfg, &errs);
+	if (nerr) {
+		if (errs.p)
+			fputs(errs.p, stderr);
+		fprintf(stderr, "cebroker: %zu error%s in the configuration\n", nerr,
+		        nerr == 1 ? "" : "s");
+		ceb_buf_free(&errs);
+		ceb_config_free(cfg);
+		return 1;
+	}
+	for (size_t i = 0; i < cfg->nnotes; i++)
+		printf("%s\n", cfg->notes[i].text);
 	printf("ok: %zu broker%s, %zu trigger%s, %zu KafkaSource%s, %zu KafkaSink%s\n",
 	       cfg->nbrokers, cfg->nbrokers == 1 ? "" : "s", cfg->ntriggers,
 	       cfg->ntriggers == 1 ? "" : "s", cfg->nkafka_sources,

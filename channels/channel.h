@@ -85,6 +85,11 @@ typedef bool channel_prefilters_f(void *ctx);
  * background threads, and hand no more messages to subscriptions; later publishes complete at once
  * with CEB_EUNAVAIL. Settle still works (the dispatchers give back what they hold). */
 typedef void channel_stop_f(void *ctx);
+/* Optional (NULL: create refuses nothing that the configuration loader did not): what create would
+ * refuse in cfg (a library's own checks of settings), found without starting anything or reaching a
+ * server, for `cebroker validate`. 0, or CEB_ECONFIG with one line in errbuf, located
+ * (file:line:col: ...) where the setting is. Any thread. */
+typedef int channel_check_f(const struct ceb_channel_cfg *cfg, char *errbuf, size_t errlen);
 
 struct channel_ops {
 	const char *name; /* "memory", "kafka", ... */
@@ -97,6 +102,7 @@ struct channel_ops {
 	channel_pending_f *pending;
 	channel_prefilters_f *prefilters;
 	channel_stop_f *stop;
+	channel_check_f *check;
 };
 
 /* The backends compiled into this build (see channels/channel_list.h). */
