@@ -131,7 +131,7 @@ static void verr(struct ceb_config_loader *ld, const char *file, int line, int c
 		ceb_buf_printf(&b, "too many errors, stopping after %d", MAX_ERRORS);
 		ld->stop = true;
 	} else {
-		if (who)
+		if (who && *who)
 			ceb_buf_printf(&b, "%s: ", who);
 		if (path && *path)
 			ceb_buf_printf(&b, "%s: ", path);

@@ -546,7 +546,7 @@ const char *ceb_config_channel_template(struct ceb_config_res *r, struct ceb_con
 	    tpl->api && !strncmp(tpl->api, MESSAGING, strlen(MESSAGING)))
 		ceb_config_err_at(r, at, "spec.config",
 		                  "ConfigMap %s/%s (%s:%d:%d) asks for a %s, which cebroker cannot back "
-		                  "yet: never an in-memory Broker instead; use %s",
+		                  "yet (it does not fall back to memory); use %s",
 		                  cm->ns, cm->name, tpl->kind_at.file, tpl->kind_at.line,
 		                  tpl->kind_at.col, tpl->kind,
 		                  !strcmp(tpl->kind, "KafkaChannel")

@@ -17,6 +17,7 @@
 struct addr { /* an address table entry */
 	char *kind, *ns, *name, *url;
 	struct ceb_loc at;
+	bool option; /* from --address: the command line wins over the files */
 	size_t seq;
 };
 
@@ -108,7 +109,7 @@ static bool is_space(char c)
 
 /* One entry, s[0..len), into the table; errors about r at `at`, under `path`. */
 static void read_entry(struct ceb_config_res *r, struct ceb_config_refs *refs, const char *s,
-                       size_t len, const struct ceb_loc *at, const char *path)
+                       size_t len, const struct ceb_loc *at, const char *path, bool option)
 {
 	const char *end = s + len, *eq = memchr(s, '=', len), *k, *ke, *nsp, *nse, *nm, *nme, *u,
 	           *ue, *why;
@@ -174,6 +175,7 @@ static void read_entry(struct ceb_config_res *r, struct ceb_config_refs *refs, c
 	a.ns = dupn(r, nsp, (size_t)(nse - nsp));
 	a.name = dupn(r, nm, (size_t)(nme - nm));
 	a.url = url;
+	a.option = option;
 	a.seq = refs->naddrs;
 	url = NULL;
 	if (!a.kind || !a.ns || !a.name) {
@@ -201,7 +203,7 @@ void ceb_config_refs_read_options(struct ceb_config_res *r, struct ceb_config_re
 	struct ceb_loc at = {r->file, 0, 0};
 
 	for (size_t i = 0; o && i < o->naddresses; i++)
-		read_entry(r, refs, o->addresses[i], strlen(o->addresses[i]), &at, NULL);
+		read_entry(r, refs, o->addresses[i], strlen(o->addresses[i]), &at, NULL, true);
 }
 
 bool ceb_config_refs_is_table(const struct ceb_configmap *cm)
@@ -243,7 +245,7 @@ void ceb_config_refs_read_table(struct ceb_config_res *r, struct ceb_config_refs
 				at.line += line;
 				at.col += (int)(b - s);
 			}
-			read_entry(r, refs, b, (size_t)(eol - b), &at, p);
+			read_entry(r, refs, b, (size_t)(eol - b), &at, p, false);
 		}
 	}
 }
@@ -287,13 +289,16 @@ static int cmp_addr(const void *a, const void *b)
 		c = strcmp(x->ns, y->ns);
 	if (!c)
 		c = strcmp(x->name, y->name);
+	if (!c && x->option != y->option) /* --address first: it wins */
+		return x->option ? -1 : 1;
 	return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
 static const struct addr *find_addr(const struct ceb_config_refs *refs, const char *kind,
                                     const char *ns, const char *name)
 {
-	struct addr key = {.kind = (char *)kind, .ns = (char *)ns, .name = (char *)name};
+	struct addr key = {
+	        .kind = (char *)kind, .ns = (char *)ns, .name = (char *)name, .option = true};
 	size_t lo = 0, hi = refs->naddrs;
 
 	while (lo < hi) { /* the first of equal entries (duplicates are errors anyway) */
@@ -327,23 +332,26 @@ void ceb_config_refs_resolve(struct ceb_config_loader *ld, struct ceb_config_ref
 
 	if (refs->naddrs > 1)
 		qsort(refs->addrs, refs->naddrs, sizeof(*refs->addrs), cmp_addr);
+	/* an entry given twice in the files, or twice on the command line, is a mistake; one on the
+	 * command line overrides the files' */
 	for (size_t i = 1; i < refs->naddrs; i++) {
 		const struct addr *a = &refs->addrs[i], *first = &refs->addrs[i - 1];
 		struct ceb_config_res r = {.ld = ld, .file = a->at.file};
 
 		if (strcmp(a->kind, first->kind) || strcmp(a->ns, first->ns) ||
-		    strcmp(a->name, first->name))
+		    strcmp(a->name, first->name) || a->option != first->option)
 			continue;
-		while (first > refs->addrs && !cmp_addr(first - 1, &(struct addr){
-		                                                .kind = a->kind,
-		                                                .ns = a->ns,
-		                                                .name = a->name,
-		                                                .seq = first[-1].seq}))
+		while (first > refs->addrs && first[-1].option == a->option &&
+		       !strcmp(first[-1].kind, a->kind) && !strcmp(first[-1].ns, a->ns) &&
+		       !strcmp(first[-1].name, a->name))
 			first--;
-		ceb_config_err_at(&r, &a->at, NULL,
-		                  "address table: %s %s/%s is given twice (first at %s%s%d)", a->kind,
-		                  a->ns, a->name, first->at.file, first->at.line ? ":" : "",
-		                  first->at.line);
+		if (a->option)
+			ceb_config_err_at(&r, &a->at, NULL, "%s %s/%s is given twice", a->kind, a->ns,
+			                  a->name);
+		else
+			ceb_config_err_at(&r, &a->at, NULL,
+			                  "address table: %s %s/%s is given twice (first at %s:%d)",
+			                  a->kind, a->ns, a->name, first->at.file, first->at.line);
 	}
 	for (size_t i = 0; i < refs->nrefs && !ceb_config_is_oom(&(struct ceb_config_res){.ld = ld});
 	     i++) {
