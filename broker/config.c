@@ -48,6 +48,7 @@ struct broker_rec {
 	struct ceb_broker_cfg *b;
 	const char *file;
 	bool config_given, delivery_given;
+	bool class_defaulted;      /* its class came from config-br-defaults */
 	char *config_kind;         /* spec.config.kind (Knative looks defaults up by it, see
 				      ceb_config_defaults_for) */
 	bool config_bad;           /* its config reference was refused (reported) */
@@ -1306,6 +1307,7 @@ static void broker_defaults(struct ceb_config_loader *ld, struct broker_rec *br)
 		if (!(b->broker_class = ceb_config_strdup(&r, dflt.broker_class)))
 			return;
 		br->class_at = dflt.class_at;
+		br->class_defaulted = true;
 		len += (size_t)snprintf(what + len, sizeof(what) - len, "%sclass %s",
 		                        len ? ", " : "", dflt.broker_class);
 	}
@@ -1327,9 +1329,8 @@ static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
 {
 	struct ceb_broker_cfg *b = br->b;
 	struct ceb_config_res r;
-	bool from_defaults = br->class_at.line && br->class_at.file != br->file;
 	const struct ceb_loc *cls_at = br->class_at.line ? &br->class_at : &br->at;
-	const char *path = from_defaults ? "class (from config-br-defaults)"
+	const char *path = br->class_defaulted ? "class (from config-br-defaults)"
 	                   : br->class_at.line ? "metadata.annotations[\"" CLASS_ANNOTATION "\"]"
 	                                       : "class";
 	size_t i;

@@ -274,9 +274,9 @@ void ceb_config_bind_dest(struct ceb_config_res *r, struct ceb_dest *d, const ch
 	    (!strcmp(d->ref_kind, "KafkaSink") && !strcmp(d->ref_api, CEB_EVENTING_V1ALPHA1))) {
 		/* its address is this daemon's own ingress, /<ns>/<name>, which takes no other path */
 		if (d->uri)
-			ceb_config_err_at(r, &d->loc, ceb_config_path_key(p, sizeof(p), path, "uri"),
-			                  "a ref to a %s of this daemon takes no uri (its address is its "
-			                  "ingress path /%s/%s)",
+			ceb_config_err_at(r, &d->loc, p,
+			                  "a ref to a %s of this daemon takes no uri beside it (its address "
+			                  "is its ingress path /%s/%s)",
 			                  d->ref_kind, d->ref_ns, d->ref_name);
 		else
 			ceb_config_add_check_at(r, d->ref_kind, d->ref_ns, d->ref_name, &d->loc, p,
