@@ -17,8 +17,9 @@ EXPECT = re.compile(r"^# expect(-note)?: (ok|error (\d+):(\d+) (.*)|(\d+):(\d+) 
 
 
 def entries():
-    """Each file of the corpus, and each folder (validated as one directory)."""
-    return sorted(os.listdir(CORPUS))
+    """Each YAML file of the corpus, and each folder (validated as one directory)."""
+    return sorted(e for e in os.listdir(CORPUS)
+                  if e.endswith(".yaml") or os.path.isdir(os.path.join(CORPUS, e)))
 
 
 def expectations(entry):
