@@ -134,7 +134,8 @@ static void usage_run(FILE *f)
 	        "(repeatable),\n"
 	        "                              e.g. 'Service default/event-display="
 	        "http://127.0.0.1:9099'\n"
-	        "      --cluster-domain DOMAIN Services' DNS names are NAME.NS.svc.DOMAIN (default: "
+	        "      --cluster-domain DOMAIN Services' DNS names are NAME.NS.svc.DOMAIN "
+	        "(default: "
 	        "as\n"
 	        "                              Knative finds it: $CLUSTER_DOMAIN, resolv.conf, "
 	        "cluster.local)\n"
@@ -384,14 +385,15 @@ out:
 
 static void usage_validate(FILE *f)
 {
-	fprintf(f, "Usage: cebroker validate -f FILE|DIR [-f ...] [--address 'KIND NS/NAME=URL' ...]\n"
-	           "                         [--cluster-domain DOMAIN]\n"
-	           "Check the YAML resources as `run` would, short of reaching any server, and "
-	           "report\n"
-	           "every error as FILE:LINE:COL; exit 1 if any. On success, print what was "
-	           "skipped,\n"
-	           "where each ref delivers and any warning, then a summary.\n\n"
-	           "Example:\n  cebroker validate -f samples/quickstart.yaml\n");
+	fprintf(f,
+	        "Usage: cebroker validate -f FILE|DIR [-f ...] [--address 'KIND NS/NAME=URL' ...]\n"
+	        "                         [--cluster-domain DOMAIN]\n"
+	        "Check the YAML resources as `run` would, short of reaching any server, and "
+	        "report\n"
+	        "every error as FILE:LINE:COL; exit 1 if any. On success, print what was "
+	        "skipped,\n"
+	        "where each ref delivers and any warning, then a summary.\n\n"
+	        "Example:\n  cebroker validate -f samples/quickstart.yaml\n");
 }
 
 int ceb_cmd_validate(int argc, char **argv)

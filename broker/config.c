@@ -48,15 +48,15 @@ struct broker_rec {
 	struct ceb_broker_cfg *b;
 	const char *file;
 	bool config_given, delivery_given;
-	bool class_defaulted;      /* its class came from config-br-defaults */
-	char *config_kind;         /* spec.config.kind (Knative looks defaults up by it, see
-				      ceb_config_defaults_for) */
-	bool config_bad;           /* its config reference was refused (reported) */
+	bool class_defaulted; /* its class came from config-br-defaults */
+	/* spec.config.kind: Knative looks a Broker's defaults up by it (ceb_config_defaults_for) */
+	char *config_kind;
+	bool config_bad;               /* its config reference was refused (reported) */
 	char *config_ns, *config_name; /* the ConfigMap it refers to, when it does */
-	struct ceb_loc at;         /* metadata.name, where the Broker's own errors go */
-	struct ceb_loc class_at;   /* the class annotation's value, or config-br-defaults' brokerClass
-				      (line 0 for neither) */
-	struct ceb_loc config_at;  /* spec.config, or config-br-defaults' reference */
+	struct ceb_loc at;             /* metadata.name, where the Broker's own errors go */
+	/* the class annotation's value, or config-br-defaults' brokerClass (line 0 for neither) */
+	struct ceb_loc class_at;
+	struct ceb_loc config_at; /* spec.config, or config-br-defaults' reference */
 };
 
 struct noterec {
@@ -256,8 +256,7 @@ static void vnote(struct ceb_config_loader *ld, bool warning, const struct ceb_l
 		ld->enomem = true;
 		return;
 	}
-	ld->notes[ld->nnotes] =
-	        (struct noterec){fi, at->line, at->col, ld->nnotes, warning, b.p};
+	ld->notes[ld->nnotes] = (struct noterec){fi, at->line, at->col, ld->nnotes, warning, b.p};
 	ld->nnotes++;
 }
 
@@ -618,8 +617,8 @@ static void parse_configmap(struct ceb_config_res *r, struct ceb_config_meta *md
 	cm->name = md->name;
 	md->ns = md->name = NULL;
 	cm->loc = (struct ceb_loc){r->file, ceb_yaml_line(root), ceb_yaml_col(root)};
-	if (vals[0] &&
-	    ceb_config_get_strmap(r, vals[0], "data", &cm->keys, &cm->values, &cm->n) && cm->n) {
+	if (vals[0] && ceb_config_get_strmap(r, vals[0], "data", &cm->keys, &cm->values, &cm->n) &&
+	    cm->n) {
 		/* get_strmap succeeded: pair i of the map is keys[i] */
 		cm->at = calloc(cm->n, sizeof(*cm->at));
 		if (!cm->at)
@@ -671,9 +670,10 @@ static void broker_config_ref(struct ceb_config_res *r, struct broker_rec *br, c
 	char q[80];
 
 	if (strcmp(kind, "ConfigMap") || (api && strcmp(api, "v1"))) {
-		ceb_config_err_at(r, &br->config_at, path,
-		                  "only a ConfigMap (apiVersion v1) can hold a Broker's config, got %s",
-		                  ceb_config_quoted(q, sizeof(q), kind));
+		ceb_config_err_at(
+		        r, &br->config_at, path,
+		        "only a ConfigMap (apiVersion v1) can hold a Broker's config, got %s",
+		        ceb_config_quoted(q, sizeof(q), kind));
 		br->config_bad = true;
 		return;
 	}
@@ -726,11 +726,12 @@ static void parse_broker(struct ceb_config_res *r, struct ceb_config_meta *md,
 		for (i = 0; broker_classes[i] && strcmp(cls, broker_classes[i]); i++)
 			;
 		if (!broker_classes[i])
-			ceb_config_err(r, annot_node(md, CLASS_ANNOTATION),
-			               "metadata.annotations[\"" CLASS_ANNOTATION "\"]",
-			               "unknown broker class \"%s\" (known: MTChannelBasedBroker, Kafka, "
-			               "RabbitMQBroker, NatsJetStreamBroker)",
-			               ceb_config_quoted(q, sizeof(q), cls));
+			ceb_config_err(
+			        r, annot_node(md, CLASS_ANNOTATION),
+			        "metadata.annotations[\"" CLASS_ANNOTATION "\"]",
+			        "unknown broker class \"%s\" (known: MTChannelBasedBroker, Kafka, "
+			        "RabbitMQBroker, NatsJetStreamBroker)",
+			        ceb_config_quoted(q, sizeof(q), cls));
 		b->broker_class = ceb_config_strdup(r, cls);
 	}
 
@@ -831,8 +832,8 @@ static void parse_trigger(struct ceb_config_res *r, struct ceb_config_meta *md,
 		ceb_config_parse_dest(r, v[4], "spec.subscriber", &t->subscriber);
 	if (v[5])
 		ceb_config_parse_delivery(r, v[5],
-		                          ceb_config_path_key(p, sizeof(p), "spec", "delivery"), true,
-		                          &t->delivery);
+		                          ceb_config_path_key(p, sizeof(p), "spec", "delivery"),
+		                          true, &t->delivery);
 }
 
 /* The text of a present scalar, else NULL (no report: for names in messages). */
@@ -863,19 +864,36 @@ static const struct kind_def kinds[] = {
 /* API groups that are cebroker's to serve: an unknown kind in one of them is an error (so that a typo
  * such as Triger is caught), where a document of any other group (a Namespace, a Deployment, a
  * Service, a Knative Service...) is skipped with a note: manifests put them in the same files. */
-static const char *const eventing_groups[] = {"eventing.knative.dev", "messaging.knative.dev",
-                                              "sources.knative.dev",  "flows.knative.dev",
-                                              "sinks.knative.dev",    "sources.cebroker.dev",
+static const char *const eventing_groups[] = {"eventing.knative.dev",
+                                              "messaging.knative.dev",
+                                              "sources.knative.dev",
+                                              "flows.knative.dev",
+                                              "sinks.knative.dev",
+                                              "sources.cebroker.dev",
                                               NULL};
 
 /* Knative kinds this build cannot run yet: refused as such, not as unknown. */
-static const char *const later_kinds[] = {
-        "PingSource",       "ContainerSource", "SinkBinding",       "ApiServerSource",
-        "Channel",          "InMemoryChannel", "KafkaChannel",      "NatsJetStreamChannel",
-        "Subscription",     "Sequence",        "Parallel",          "JobSink",
-        "IntegrationSink",  "IntegrationSource", "EventType",       "EventPolicy",
-        "EventTransform",   "RequestReply",    "RabbitmqBrokerConfig", "RabbitmqSource",
-        NULL};
+static const char *const later_kinds[] = {"PingSource",
+                                          "ContainerSource",
+                                          "SinkBinding",
+                                          "ApiServerSource",
+                                          "Channel",
+                                          "InMemoryChannel",
+                                          "KafkaChannel",
+                                          "NatsJetStreamChannel",
+                                          "Subscription",
+                                          "Sequence",
+                                          "Parallel",
+                                          "JobSink",
+                                          "IntegrationSink",
+                                          "IntegrationSource",
+                                          "EventType",
+                                          "EventPolicy",
+                                          "EventTransform",
+                                          "RequestReply",
+                                          "RabbitmqBrokerConfig",
+                                          "RabbitmqSource",
+                                          NULL};
 
 static bool in_list(const char *const *list, const char *s, size_t len)
 {
@@ -955,7 +973,8 @@ static void skip_resource(struct ceb_config_res *r, const struct ceb_yaml_node *
 	char q[80], q2[80], q3[80], q4[80];
 
 	r->who[0] = '\0';
-	ceb_config_note_at(r, false, &at, NULL, "skipped %s %s%s%s (%s): not a kind cebroker serves",
+	ceb_config_note_at(r, false, &at, NULL,
+	                   "skipped %s %s%s%s (%s): not a kind cebroker serves",
 	                   ceb_config_quoted(q, sizeof(q), kind),
 	                   ns ? ceb_config_quoted(q2, sizeof(q2), ns) : "", ns ? "/" : "",
 	                   name ? ceb_config_quoted(q3, sizeof(q3), name) : "(no name)",
@@ -1239,8 +1258,8 @@ static void read_settings(struct ceb_config_loader *ld)
 			ld->defaults_cm = cm;
 		} else if (!strcmp(cm->name, "config-br-defaults")) {
 			ceb_config_note_at(&r, true, &cm->loc, NULL,
-			                   "not read: Knative reads config-br-defaults from namespace "
-			                   SYSTEM_NAMESPACE " only");
+			                   "not read: Knative reads config-br-defaults from "
+			                   "namespace " SYSTEM_NAMESPACE " only");
 		}
 	}
 	if (ld->opts && ld->opts->naddresses && (opt_file = add_file(ld, "--address"))) {
@@ -1317,8 +1336,9 @@ static void broker_defaults(struct ceb_config_loader *ld, struct broker_rec *br)
 		                  "disallowDifferentNamespaceConfig",
 		                  br->config_ns);
 	if (len)
-		ceb_config_note_at(&r, false, &br->at, NULL, "%s from config-br-defaults (%s:%d:%d)",
-		                   what, ld->defaults_cm->loc.file, ld->defaults_cm->loc.line,
+		ceb_config_note_at(&r, false, &br->at, NULL,
+		                   "%s from config-br-defaults (%s:%d:%d)", what,
+		                   ld->defaults_cm->loc.file, ld->defaults_cm->loc.line,
 		                   ld->defaults_cm->loc.col);
 }
 
@@ -1344,8 +1364,8 @@ static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
 		return; /* reported where the class was given */
 	/* a config reference that was refused, or named a ConfigMap that is missing, was reported;
 	 * Knative's own default channel ConfigMap, missing, means InMemoryChannel */
-	if (br->config_bad || (br->config_name && !b->config &&
-	                       !default_channel_cm(br->config_ns, br->config_name)))
+	if (br->config_bad ||
+	    (br->config_name && !b->config && !default_channel_cm(br->config_ns, br->config_name)))
 		return;
 	if (!strcmp(b->broker_class, DEFAULT_BROKER_CLASS)) {
 		b->channel = ceb_config_channel_template(&r, (struct ceb_configmap *)b->config,
@@ -1354,12 +1374,13 @@ static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
 	}
 	b->channel = ceb_channel_for_class(b->broker_class);
 	if (!b->channel || !ceb_channel_ops_find(b->channel)) {
-		ceb_config_err_at(&r, cls_at, path,
-		                  "class %s needs the %s channel, which this build does not include%s",
-		                  b->broker_class, b->channel ? b->channel : "?",
-		                  b->channel && !strcmp(b->channel, "kafka")
-		                          ? " (configure found no librdkafka)"
-		                          : "");
+		ceb_config_err_at(
+		        &r, cls_at, path,
+		        "class %s needs the %s channel, which this build does not include%s",
+		        b->broker_class, b->channel ? b->channel : "?",
+		        b->channel && !strcmp(b->channel, "kafka")
+		                ? " (configure found no librdkafka)"
+		                : "");
 		b->channel = NULL;
 		return;
 	}
@@ -1367,10 +1388,10 @@ static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
 		if (b->config)
 			ceb_config_kafka_broker_read(&r, (struct ceb_configmap *)b->config);
 		else
-			ceb_config_err_at(&r, br->config_name ? &br->config_at : &br->at,
-			                  "spec.config",
-			                  "a Kafka Broker needs spec.config naming a ConfigMap with "
-			                  "bootstrap.servers");
+			ceb_config_err_at(
+			        &r, br->config_name ? &br->config_at : &br->at, "spec.config",
+			        "a Kafka Broker needs spec.config naming a ConfigMap with "
+			        "bootstrap.servers");
 	}
 }
 
@@ -1613,8 +1634,9 @@ int ceb_config_load(const char *const *paths, size_t npaths, struct ceb_config *
 	return load(paths, npaths, NULL, NULL, 0, NULL, out, errs);
 }
 
-int ceb_config_load_opts(const char *const *paths, size_t npaths, const struct ceb_config_opts *opts,
-                         struct ceb_config **out, struct ceb_config_errors *errs)
+int ceb_config_load_opts(const char *const *paths, size_t npaths,
+                         const struct ceb_config_opts *opts, struct ceb_config **out,
+                         struct ceb_config_errors *errs)
 {
 	return load(paths, npaths, NULL, NULL, 0, opts, out, errs);
 }

@@ -59,7 +59,8 @@ struct ceb_channel_template;
 
 /* A setting read from a ConfigMap key: pointers into the ConfigMap, which owns them. */
 struct ceb_config_kv {
-	const char *name;  /* the setting (the key, or what follows a prefix such as librdkafka.) */
+	/* the setting: the key, or what follows a prefix such as librdkafka. */
+	const char *name;
 	const char *value;
 	const char *key;   /* the ConfigMap key, for messages */
 	struct ceb_loc at; /* where its value is */
@@ -68,7 +69,7 @@ struct ceb_config_kv {
 /* A Kafka Broker's ConfigMap, as Knative's eventing-kafka-broker reads it (checked at load, so that
  * `validate` finds what `run` would). Strings point into the ConfigMap. */
 struct ceb_kafka_broker_cfg {
-	const char *bootstrap;      /* bootstrap.servers, required */
+	const char *bootstrap; /* bootstrap.servers, required */
 	struct ceb_loc bootstrap_at;
 	int partitions;             /* default.topic.partitions; 10 */
 	int replication;            /* default.topic.replication.factor; 1 (-1: the cluster's) */
@@ -77,9 +78,9 @@ struct ceb_kafka_broker_cfg {
 	const char *external_topic; /* external.topic, or NULL (the Broker annotation wins) */
 	struct ceb_config_kv *topic_cfg; /* default.topic.config.<name>: settings of a new topic */
 	size_t ntopic_cfg;
-	struct ceb_config_kv *client_cfg; /* librdkafka properties, in ConfigMap order: security.protocol,
-					     sasl.*, ssl.*, enable.ssl.certificate.verification,
-					     librdkafka.<property> */
+	/* librdkafka properties, in ConfigMap order: security.protocol, sasl.*, ssl.*,
+	 * enable.ssl.certificate.verification, librdkafka.<property> */
+	struct ceb_config_kv *client_cfg;
 	size_t nclient_cfg;
 };
 
@@ -87,7 +88,8 @@ struct ceb_configmap {
 	char *ns, *name;
 	size_t n;
 	char **keys, **values; /* data: n pairs */
-	struct ceb_yaml_origin *at; /* where each value is (YAML inside a value is read from there) */
+	/* where each value is (YAML inside a value is read from there) */
+	struct ceb_yaml_origin *at;
 	struct ceb_loc loc;
 	struct ceb_kafka_broker_cfg *kafka; /* read as a Kafka Broker's ConfigMap, or NULL */
 	/* read as an MTChannelBasedBroker's channel template (the loader's), or NULL */
@@ -220,8 +222,9 @@ struct ceb_config_errors {
 int ceb_config_load(const char *const *paths, size_t npaths, struct ceb_config **out,
                     struct ceb_config_errors *errs);
 /* The same with what the command line adds (opts may be NULL). */
-int ceb_config_load_opts(const char *const *paths, size_t npaths, const struct ceb_config_opts *opts,
-                         struct ceb_config **out, struct ceb_config_errors *errs);
+int ceb_config_load_opts(const char *const *paths, size_t npaths,
+                         const struct ceb_config_opts *opts, struct ceb_config **out,
+                         struct ceb_config_errors *errs);
 /* The same from one in-memory document, named `name` in messages (tests, fuzzers). */
 int ceb_config_load_string(const char *name, const char *yaml, size_t len, struct ceb_config **out,
                            struct ceb_config_errors *errs);

@@ -10,12 +10,13 @@
 #include "broker/error.h"
 #include "broker/yaml.h"
 
-#define DEFAULTS_NAME  "config-br-defaults"
-#define DEFAULTS_KEY   "default-br-config"
-#define SYSTEM_NS      "knative-eventing"
-#define TEMPLATE_KEY   "channel-template-spec"
-#define TEMPLATE_KEY_0 "channelTemplateSpec" /* Knative's older key, read when the other is absent */
-#define MESSAGING      "messaging.knative.dev/"
+#define DEFAULTS_NAME "config-br-defaults"
+#define DEFAULTS_KEY  "default-br-config"
+#define SYSTEM_NS     "knative-eventing"
+#define TEMPLATE_KEY  "channel-template-spec"
+#define TEMPLATE_KEY_0 \
+	"channelTemplateSpec" /* Knative's older key, read when the other is absent */
+#define MESSAGING "messaging.knative.dev/"
 
 /* ------------------------------------------------------------------------------------------------
  * YAML inside a ConfigMap value.
@@ -96,9 +97,9 @@ struct brconfig { /* Knative's BrokerConfig: a config reference and a delivery *
 struct dconfig { /* Knative's DefaultConfig */
 	char *broker_class;
 	struct ceb_loc class_at;
-	bool has_inline;        /* its inline BrokerConfig: nil in Go unless one of its fields is set */
+	bool has_inline; /* its inline BrokerConfig: nil in Go unless one of its fields is set */
 	struct brconfig inl;
-	size_t nclasses;        /* brokerClasses */
+	size_t nclasses; /* brokerClasses */
 	char **class_names;
 	struct brconfig **class_cfgs; /* NULL for a null entry */
 	bool disallow;                /* disallowDifferentNamespaceConfig */
@@ -178,8 +179,10 @@ static void read_brconfig(struct ceb_config_res *r, const struct ceb_yaml_node *
 			                         ceb_config_path_key(p, sizeof(p), path, names[i]),
 			                         &s[i]);
 		if (ok && (!s[1] || !s[2])) {
-			ceb_config_err(r, map, ceb_config_path_key(p, sizeof(p), path, !s[1] ? "kind" : "name"),
-			               "required field missing (a config reference needs kind and name)");
+			ceb_config_err(
+			        r, map,
+			        ceb_config_path_key(p, sizeof(p), path, !s[1] ? "kind" : "name"),
+			        "required field missing (a config reference needs kind and name)");
 			ok = false;
 		}
 		if (ok) {
@@ -194,8 +197,9 @@ static void read_brconfig(struct ceb_config_res *r, const struct ceb_yaml_node *
 	ceb_config_delivery_init(&bc->delivery);
 	if (vals[4]) {
 		bc->has_delivery = true;
-		ceb_config_parse_delivery(r, vals[4], ceb_config_path_key(p, sizeof(p), path, "delivery"),
-		                          true, &bc->delivery);
+		ceb_config_parse_delivery(r, vals[4],
+		                          ceb_config_path_key(p, sizeof(p), path, "delivery"), true,
+		                          &bc->delivery);
 	}
 }
 
@@ -217,11 +221,11 @@ static bool known_class(struct ceb_config_res *r, const struct ceb_yaml_node *n,
 }
 
 /* brokerClasses: class name -> BrokerConfig. */
-static void read_classes(struct ceb_config_res *r, const struct ceb_yaml_node *n,
-                         const char *path, struct dconfig *dc)
+static void read_classes(struct ceb_config_res *r, const struct ceb_yaml_node *n, const char *path,
+                         struct dconfig *dc)
 {
-	static const char *const fields[] = {"apiVersion", "kind", "name", "namespace", "delivery",
-	                                     NULL};
+	static const char *const fields[] = {"apiVersion", "kind",     "name",
+	                                     "namespace",  "delivery", NULL};
 	size_t cnt = ceb_yaml_size(n);
 	char p[512];
 
@@ -234,13 +238,15 @@ static void read_classes(struct ceb_config_res *r, const struct ceb_yaml_node *n
 		return;
 	}
 	for (size_t i = 0; i < cnt; i++) {
-		const struct ceb_yaml_node *k = ceb_yaml_map_key(n, i), *v = ceb_yaml_map_value(n, i);
+		const struct ceb_yaml_node *k = ceb_yaml_map_key(n, i),
+		                           *v = ceb_yaml_map_value(n, i);
 		const struct ceb_yaml_node *vals[5];
 		const char *name = ceb_yaml_str(k);
 		struct brconfig *bc;
 
 		if (ceb_yaml_type(k) != CEB_YAML_SCALAR) {
-			ceb_config_err(r, k, path, "keys must be strings, got %s", ceb_yaml_describe(k));
+			ceb_config_err(r, k, path, "keys must be strings, got %s",
+			               ceb_yaml_describe(k));
 			continue;
 		}
 		ceb_config_path_key(p, sizeof(p), path, name);
@@ -262,10 +268,10 @@ static void read_classes(struct ceb_config_res *r, const struct ceb_yaml_node *n
 static struct dconfig *read_dconfig(struct ceb_config_res *r, const struct ceb_yaml_node *n,
                                     const char *path)
 {
-	static const char *const fields[] = {"apiVersion", "kind",          "name",
-	                                     "namespace",  "delivery",      "brokerClass",
-	                                     "brokerClasses", "disallowDifferentNamespaceConfig",
-	                                     NULL};
+	static const char *const fields[] = {
+	        "apiVersion", "kind",        "name",          "namespace",
+	        "delivery",   "brokerClass", "brokerClasses", "disallowDifferentNamespaceConfig",
+	        NULL};
 	const struct ceb_yaml_node *vals[8];
 	struct dconfig *dc;
 	char p[512];
@@ -285,12 +291,13 @@ static struct dconfig *read_dconfig(struct ceb_config_res *r, const struct ceb_y
 			known_class(r, vals[5], p, dc->broker_class);
 	}
 	if (vals[6])
-		read_classes(r, vals[6], ceb_config_path_key(p, sizeof(p), path, "brokerClasses"), dc);
+		read_classes(r, vals[6], ceb_config_path_key(p, sizeof(p), path, "brokerClasses"),
+		             dc);
 	if (vals[7])
-		ceb_config_get_bool(r, vals[7],
-		                    ceb_config_path_key(p, sizeof(p), path,
-		                                        "disallowDifferentNamespaceConfig"),
-		                    &dc->disallow);
+		ceb_config_get_bool(
+		        r, vals[7],
+		        ceb_config_path_key(p, sizeof(p), path, "disallowDifferentNamespaceConfig"),
+		        &dc->disallow);
 	return dc;
 }
 
@@ -306,8 +313,8 @@ static void read_defaults_doc(struct ceb_config_res *r, const struct ceb_yaml_no
 	if (!ceb_config_get_fields(r, root, path, fields, vals, NULL))
 		return;
 	if (vals[0])
-		d->cluster = read_dconfig(r, vals[0], ceb_config_path_key(p, sizeof(p), path,
-		                                                          "clusterDefault"));
+		d->cluster = read_dconfig(
+		        r, vals[0], ceb_config_path_key(p, sizeof(p), path, "clusterDefault"));
 	if (!vals[1])
 		return;
 	ceb_config_path_key(p, sizeof(p), path, "namespaceDefaults");
@@ -324,13 +331,15 @@ static void read_defaults_doc(struct ceb_config_res *r, const struct ceb_yaml_no
 		const struct ceb_yaml_node *k = ceb_yaml_map_key(vals[1], i);
 
 		if (ceb_yaml_type(k) != CEB_YAML_SCALAR) {
-			ceb_config_err(r, k, p, "keys must be strings, got %s", ceb_yaml_describe(k));
+			ceb_config_err(r, k, p, "keys must be strings, got %s",
+			               ceb_yaml_describe(k));
 			continue;
 		}
 		if (!(d->ns_names[d->nns] = ceb_config_strdup(r, ceb_yaml_str(k))))
 			return;
-		d->ns_cfgs[d->nns] = read_dconfig(r, ceb_yaml_map_value(vals[1], i),
-		                                  ceb_config_path_key(q, sizeof(q), p, ceb_yaml_str(k)));
+		d->ns_cfgs[d->nns] =
+		        read_dconfig(r, ceb_yaml_map_value(vals[1], i),
+		                     ceb_config_path_key(q, sizeof(q), p, ceb_yaml_str(k)));
 		d->nns++;
 	}
 }
@@ -455,8 +464,8 @@ void ceb_config_defaults_for(const struct ceb_config_defaults *d, const char *ns
  */
 
 struct ceb_channel_template {
-	bool bad;   /* the template could not be read (reported about the ConfigMap) */
-	char *api;  /* its apiVersion and kind */
+	bool bad;  /* the template could not be read (reported about the ConfigMap) */
+	char *api; /* its apiVersion and kind */
 	char *kind;
 	struct ceb_loc kind_at;
 };
@@ -495,9 +504,10 @@ static void read_template_doc(struct ceb_config_res *r, const struct ceb_yaml_no
 	/* An InMemoryChannel of cebroker is its memory channel, bounded by the command line: its
 	 * spec (a channel-wide delivery) has nothing to set. Other kinds are refused per Broker. */
 	if (!strcmp(tpl->kind, "InMemoryChannel") && vals[2] && ceb_yaml_size(vals[2]))
-		ceb_config_err(r, vals[2], ceb_config_path_key(p, sizeof(p), path, "spec"),
-		               "not supported for an InMemoryChannel (give the delivery on the Broker "
-		               "or its Triggers)");
+		ceb_config_err(
+		        r, vals[2], ceb_config_path_key(p, sizeof(p), path, "spec"),
+		        "not supported for an InMemoryChannel (give the delivery on the Broker "
+		        "or its Triggers)");
 }
 
 const char *ceb_config_channel_template(struct ceb_config_res *r, struct ceb_configmap *cm,
@@ -517,12 +527,13 @@ const char *ceb_config_channel_template(struct ceb_config_res *r, struct ceb_con
 		path = "data." TEMPLATE_KEY_0;
 	}
 	if (i == cm->n) {
-		ceb_config_err_at(r, at, "spec.config",
-		                  "ConfigMap %s/%s has no " TEMPLATE_KEY
-		                  ": the ConfigMap of an MTChannelBasedBroker names its channel there "
-		                  "(e.g. \"apiVersion: messaging.knative.dev/v1\\nkind: "
-		                  "InMemoryChannel\")",
-		                  cm->ns, cm->name);
+		ceb_config_err_at(
+		        r, at, "spec.config",
+		        "ConfigMap %s/%s has no " TEMPLATE_KEY
+		        ": the ConfigMap of an MTChannelBasedBroker names its channel there "
+		        "(e.g. \"apiVersion: messaging.knative.dev/v1\\nkind: "
+		        "InMemoryChannel\")",
+		        cm->ns, cm->name);
 		return NULL;
 	}
 	if (!cm->channel_tpl) { /* read once, however many Brokers name it */
@@ -544,20 +555,22 @@ const char *ceb_config_channel_template(struct ceb_config_res *r, struct ceb_con
 		return "memory";
 	if ((!strcmp(tpl->kind, "KafkaChannel") || !strcmp(tpl->kind, "NatsJetStreamChannel")) &&
 	    tpl->api && !strncmp(tpl->api, MESSAGING, strlen(MESSAGING)))
-		ceb_config_err_at(r, at, "spec.config",
-		                  "ConfigMap %s/%s (%s:%d:%d) asks for a %s, which cebroker cannot back "
-		                  "yet (it does not fall back to memory); use %s",
-		                  cm->ns, cm->name, tpl->kind_at.file, tpl->kind_at.line,
-		                  tpl->kind_at.col, tpl->kind,
-		                  !strcmp(tpl->kind, "KafkaChannel")
-		                          ? "a Broker of class Kafka"
-		                          : "an InMemoryChannel or a Broker of class Kafka");
+		ceb_config_err_at(
+		        r, at, "spec.config",
+		        "ConfigMap %s/%s (%s:%d:%d) asks for a %s, which cebroker cannot back "
+		        "yet (it does not fall back to memory); use %s",
+		        cm->ns, cm->name, tpl->kind_at.file, tpl->kind_at.line, tpl->kind_at.col,
+		        tpl->kind,
+		        !strcmp(tpl->kind, "KafkaChannel")
+		                ? "a Broker of class Kafka"
+		                : "an InMemoryChannel or a Broker of class Kafka");
 	else
-		ceb_config_err_at(r, at, "spec.config",
-		                  "ConfigMap %s/%s (%s:%d:%d) asks for channel %s (%s), which is not a "
-		                  "channel kind cebroker knows (InMemoryChannel, messaging.knative.dev/v1)",
-		                  cm->ns, cm->name, tpl->kind_at.file, tpl->kind_at.line,
-		                  tpl->kind_at.col, ceb_config_quoted(q, sizeof(q), tpl->kind),
-		                  tpl->api ? ceb_config_quoted(q2, sizeof(q2), tpl->api) : "?");
+		ceb_config_err_at(
+		        r, at, "spec.config",
+		        "ConfigMap %s/%s (%s:%d:%d) asks for channel %s (%s), which is not a "
+		        "channel kind cebroker knows (InMemoryChannel, messaging.knative.dev/v1)",
+		        cm->ns, cm->name, tpl->kind_at.file, tpl->kind_at.line, tpl->kind_at.col,
+		        ceb_config_quoted(q, sizeof(q), tpl->kind),
+		        tpl->api ? ceb_config_quoted(q2, sizeof(q2), tpl->api) : "?");
 	return NULL;
 }

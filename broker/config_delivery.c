@@ -84,9 +84,8 @@ static int duration_parse(const char *s, uint64_t *ms, const char **why)
 {
 	/* the date part's units, then the time part's: a unit must come after the one before it */
 	static const char date_units[] = "YMWD", time_units[] = "HMS";
-	static const uint64_t unit_ms[] = {31556952000ull, 2629746000ull, 604800000ull,
-	                                   86400000ull,    3600000ull,    60000ull,
-	                                   1000ull};
+	static const uint64_t unit_ms[] = {31556952000ull, 2629746000ull, 604800000ull, 86400000ull,
+	                                   3600000ull,     60000ull,      1000ull};
 	const uint64_t max = (uint64_t)INT64_MAX;
 	const char *p = s;
 	bool in_time = false, any = false;
@@ -274,10 +273,11 @@ void ceb_config_bind_dest(struct ceb_config_res *r, struct ceb_dest *d, const ch
 	    (!strcmp(d->ref_kind, "KafkaSink") && !strcmp(d->ref_api, CEB_EVENTING_V1ALPHA1))) {
 		/* its address is this daemon's own ingress, /<ns>/<name>, which takes no other path */
 		if (d->uri)
-			ceb_config_err_at(r, &d->loc, p,
-			                  "a ref to a %s of this daemon takes no uri beside it (its address "
-			                  "is its ingress path /%s/%s)",
-			                  d->ref_kind, d->ref_ns, d->ref_name);
+			ceb_config_err_at(
+			        r, &d->loc, p,
+			        "a ref to a %s of this daemon takes no uri beside it (its address "
+			        "is its ingress path /%s/%s)",
+			        d->ref_kind, d->ref_ns, d->ref_name);
 		else
 			ceb_config_add_check_at(r, d->ref_kind, d->ref_ns, d->ref_name, &d->loc, p,
 			                        NULL, NULL);
@@ -308,7 +308,8 @@ bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node 
 	ceb_config_get_str(r, v[3], ceb_config_path_key(p, sizeof(p), path, "audience"),
 	                   &d->audience);
 	if (!v[0] && !v[1]) {
-		ceb_config_err(r, n, path, "needs a uri or a ref (or a ref and a uri relative to it)");
+		ceb_config_err(r, n, path,
+		               "needs a uri or a ref (or a ref and a uri relative to it)");
 		goto out;
 	}
 	if (v[0]) {
@@ -324,15 +325,17 @@ bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node 
 		}
 		/* Knative: "absolute URI is not allowed when Ref ... exists" */
 		if (has_scheme(d->uri) || !strncmp(d->uri, "//", 2)) {
-			ceb_config_err(r, v[0], p,
-			               "\"%s\" is absolute, and a uri beside a ref must be relative to "
-			               "the ref's address (e.g. /path); give one or the other",
-			               ceb_config_quoted(q, sizeof(q), d->uri));
+			ceb_config_err(
+			        r, v[0], p,
+			        "\"%s\" is absolute, and a uri beside a ref must be relative to "
+			        "the ref's address (e.g. /path); give one or the other",
+			        ceb_config_quoted(q, sizeof(q), d->uri));
 			goto out;
 		}
 		for (const char *c = d->uri; *c; c++)
 			if ((unsigned char)*c <= 0x20 || *c == 0x7f) {
-				ceb_config_err(r, v[0], p, "must not contain spaces or control characters");
+				ceb_config_err(r, v[0], p,
+				               "must not contain spaces or control characters");
 				goto out;
 			}
 	}
@@ -394,17 +397,16 @@ bool ceb_config_delivery_copy(struct ceb_delivery *dst, const struct ceb_deliver
 void ceb_config_parse_delivery(struct ceb_config_res *r, const struct ceb_yaml_node *n,
                                const char *path, bool with_format, struct ceb_delivery *dl)
 {
+	/* format last: without it (a KafkaSource's CRD has none), format is an unknown field */
 	static const char *const fields[] = {"deadLetterSink", "retry",   "backoffPolicy",
 	                                     "backoffDelay",   "timeout", "retryAfterMax",
 	                                     "format",         NULL};
+	static const char *const fields_no_format[] = {
+	        "deadLetterSink", "retry", "backoffPolicy", "backoffDelay", "timeout",
+	        "retryAfterMax",  NULL};
 	const struct ceb_yaml_node *v[7] = {NULL};
 	char p[512], *s = NULL, q[80];
 	uint64_t ms;
-
-	/* without format the list ends one earlier: format is then an unknown field */
-	static const char *const fields_no_format[] = {"deadLetterSink", "retry",   "backoffPolicy",
-	                                               "backoffDelay",   "timeout", "retryAfterMax",
-	                                               NULL};
 
 	if (!ceb_config_get_fields(r, n, path, with_format ? fields : fields_no_format, v, NULL))
 		return;

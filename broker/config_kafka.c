@@ -335,10 +335,11 @@ static void parse_ce_overrides(struct ceb_config_res *r, const struct ceb_yaml_n
 
 		ceb_config_path_key(p, sizeof(p), path, keys[i]);
 		if (!ext_name(keys[i])) {
-			ceb_config_err(r, k, p,
-			               "\"%s\" is not a valid CloudEvents extension name (lower-case "
-			               "letters and digits, at most 64)",
-			               ceb_config_quoted(q, sizeof(q), keys[i]));
+			ceb_config_err(
+			        r, k, p,
+			        "\"%s\" is not a valid CloudEvents extension name (lower-case "
+			        "letters and digits, at most 64)",
+			        ceb_config_quoted(q, sizeof(q), keys[i]));
 		} else if (core_attribute(keys[i])) {
 			ceb_config_err(r, k, p,
 			               "\"%s\" is a core CloudEvents attribute, not an extension",
@@ -368,9 +369,8 @@ out:
 static void parse_net(struct ceb_config_res *r, const struct ceb_yaml_node *n)
 {
 	static const char *const fields[] = {"sasl", "tls", NULL};
-	static const char *const sasl_fields[] = {"enable", "user",         "password",
-	                                          "type",   "tokenProvider", "roleARN",
-	                                          NULL};
+	static const char *const sasl_fields[] = {"enable",        "user",    "password", "type",
+	                                          "tokenProvider", "roleARN", NULL};
 	static const char *const tls_fields[] = {"enable", "cert", "key", "caCert", NULL};
 	static const char *const paths[] = {"spec.net.sasl", "spec.net.tls"};
 	const struct ceb_yaml_node *v[2], *sv[6];
@@ -657,7 +657,8 @@ void ceb_config_kafka_broker_read(struct ceb_config_res *r, struct ceb_configmap
 		ceb_config_path_key(p, sizeof(p), "data", k);
 		if (!strcmp(k, "bootstrap.servers")) {
 			if (!*v)
-				ceb_config_err_at(&cr, &at, p, "must not be empty (host:port, ...)");
+				ceb_config_err_at(&cr, &at, p,
+				                  "must not be empty (host:port, ...)");
 			kb->bootstrap = v;
 			kb->bootstrap_at = at;
 		} else if (!strcmp(k, "default.topic.partitions")) {
@@ -669,10 +670,11 @@ void ceb_config_kafka_broker_read(struct ceb_config_res *r, struct ceb_configmap
 			add_kv(&cr, &kb->topic_cfg, &kb->ntopic_cfg,
 			       &(struct ceb_config_kv){k + 21, v, k, at});
 		} else if (!strcmp(k, "auth.secret.ref.name")) {
-			ceb_config_err_at(&cr, &at, p,
-			                  "%s; put security.protocol and the sasl.* / ssl.* settings in "
-			                  "this ConfigMap",
-			                  NO_SECRETS);
+			ceb_config_err_at(
+			        &cr, &at, p,
+			        "%s; put security.protocol and the sasl.* / ssl.* settings in "
+			        "this ConfigMap",
+			        NO_SECRETS);
 		} else if (!strcmp(k, "cebroker.confirm.timeout.ms")) {
 			setting_int(&cr, &at, p, v, 100, 3600000, true, &kb->confirm_ms);
 		} else if (!strcmp(k, "cebroker.start.timeout.ms")) {
@@ -689,14 +691,16 @@ void ceb_config_kafka_broker_read(struct ceb_config_res *r, struct ceb_configmap
 			add_kv(&cr, &kb->client_cfg, &kb->nclient_cfg,
 			       &(struct ceb_config_kv){prop, v, k, at});
 		} else {
-			ceb_config_note_at(&cr, true, &at, p,
-			                   "not a Kafka Broker setting, ignored (librdkafka properties go "
-			                   "in as librdkafka.<property>)");
+			ceb_config_note_at(
+			        &cr, true, &at, p,
+			        "not a Kafka Broker setting, ignored (librdkafka properties go "
+			        "in as librdkafka.<property>)");
 		}
 	}
 	if (!kb->bootstrap)
-		ceb_config_err_at(&cr, &cm->loc, "data[\"bootstrap.servers\"]",
-		                  "required field missing: the ConfigMap of Kafka %s names the Kafka "
-		                  "cluster there",
-		                  r->who);
+		ceb_config_err_at(
+		        &cr, &cm->loc, "data[\"bootstrap.servers\"]",
+		        "required field missing: the ConfigMap of Kafka %s names the Kafka "
+		        "cluster there",
+		        r->who);
 }

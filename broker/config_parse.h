@@ -71,11 +71,9 @@ __attribute__((format(printf, 4, 5))) void ceb_config_err_at(struct ceb_config_r
                                                              const char *path, const char *fmt,
                                                              ...);
 /* A note (struct ceb_config_note) about r, at `at`: what was skipped or resolved, or a warning. */
-__attribute__((format(printf, 5, 6))) void ceb_config_note_at(struct ceb_config_res *r,
-                                                              bool warning,
-                                                              const struct ceb_loc *at,
-                                                              const char *path,
-                                                              const char *fmt, ...);
+__attribute__((format(printf, 5, 6))) void
+ceb_config_note_at(struct ceb_config_res *r, bool warning, const struct ceb_loc *at,
+                   const char *path, const char *fmt, ...);
 /* The position of a node in r's file. */
 struct ceb_loc ceb_config_loc(const struct ceb_config_res *r, const struct ceb_yaml_node *n);
 /* Out of memory: the whole load then fails with CEB_ENOMEM; callers just return what they have. */

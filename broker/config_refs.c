@@ -138,10 +138,11 @@ static void read_entry(struct ceb_config_res *r, struct ceb_config_refs *refs, c
 		goto bad;
 	nm = nse + 1;
 	if (!dns_label(nsp, (size_t)(nse - nsp)) || !dns_label(nm, (size_t)(nme - nm))) {
-		ceb_config_err_at(r, at, path,
-		                  "\"%s\": namespace and name must be DNS labels (lower-case letters, "
-		                  "digits and '-')",
-		                  q);
+		ceb_config_err_at(
+		        r, at, path,
+		        "\"%s\": namespace and name must be DNS labels (lower-case letters, "
+		        "digits and '-')",
+		        q);
 		goto out;
 	}
 	if (!(url = dupn(r, u, (size_t)(ue - u))))
@@ -153,7 +154,8 @@ static void read_entry(struct ceb_config_res *r, struct ceb_config_refs *refs, c
 		                  ceb_config_quoted(q2, sizeof(q2), url), why);
 		goto out;
 	}
-	if ((ke - k == 6 && !memcmp(k, "Broker", 6)) || (ke - k == 9 && !memcmp(k, "KafkaSink", 9))) {
+	if ((ke - k == 6 && !memcmp(k, "Broker", 6)) ||
+	    (ke - k == 9 && !memcmp(k, "KafkaSink", 9))) {
 		ceb_config_err_at(r, at, path,
 		                  "\"%s\": a %.*s of this daemon is served at its own ingress, not "
 		                  "through the address table",
@@ -188,10 +190,11 @@ static void read_entry(struct ceb_config_res *r, struct ceb_config_refs *refs, c
 	refs->addrs[refs->naddrs++] = a;
 	goto out;
 bad:
-	ceb_config_err_at(r, at, path,
-	                  "\"%s\" is not an address table entry: write KIND NAMESPACE/NAME=URL, e.g. "
-	                  "Service default/event-display=http://127.0.0.1:9099",
-	                  q);
+	ceb_config_err_at(
+	        r, at, path,
+	        "\"%s\" is not an address table entry: write KIND NAMESPACE/NAME=URL, e.g. "
+	        "Service default/event-display=http://127.0.0.1:9099",
+	        q);
 out:
 	free(url);
 	free(entry);
@@ -346,15 +349,15 @@ void ceb_config_refs_resolve(struct ceb_config_loader *ld, struct ceb_config_ref
 		       !strcmp(first[-1].name, a->name))
 			first--;
 		if (a->option)
-			ceb_config_err_at(&r, &a->at, NULL, "%s %s/%s is given twice", a->kind, a->ns,
-			                  a->name);
+			ceb_config_err_at(&r, &a->at, NULL, "%s %s/%s is given twice", a->kind,
+			                  a->ns, a->name);
 		else
 			ceb_config_err_at(&r, &a->at, NULL,
 			                  "address table: %s %s/%s is given twice (first at %s:%d)",
 			                  a->kind, a->ns, a->name, first->at.file, first->at.line);
 	}
-	for (size_t i = 0; i < refs->nrefs && !ceb_config_is_oom(&(struct ceb_config_res){.ld = ld});
-	     i++) {
+	for (size_t i = 0;
+	     i < refs->nrefs && !ceb_config_is_oom(&(struct ceb_config_res){.ld = ld}); i++) {
 		const struct pending *pr = &refs->refs[i];
 		struct ceb_dest *d = pr->d;
 		struct ceb_config_res r = {.ld = ld, .file = pr->file};
@@ -367,28 +370,30 @@ void ceb_config_refs_resolve(struct ceb_config_loader *ld, struct ceb_config_ref
 		if (a) {
 			ceb_buf_puts(&base, a->url);
 			if (a->at.line)
-				snprintf(how, sizeof(how), "from the address table at %s:%d", a->at.file,
-				         a->at.line);
+				snprintf(how, sizeof(how), "from the address table at %s:%d",
+				         a->at.file, a->at.line);
 			else
 				snprintf(how, sizeof(how), "from --address");
 		} else if (service_ref(d)) {
 			ceb_buf_printf(&base, "%s://%s.%s.svc.%s",
-			               d->ca_certs && *d->ca_certs && !strcmp(d->ref_api, "v1") ? "https"
-			                                                                        : "http",
+			               d->ca_certs && *d->ca_certs && !strcmp(d->ref_api, "v1")
+			                       ? "https"
+			                       : "http",
 			               d->ref_name, d->ref_ns, domain);
 			snprintf(how, sizeof(how),
 			         "its cluster DNS name; outside a cluster give its address with "
 			         "--address '%s %s/%s=URL'",
 			         d->ref_kind, d->ref_ns, d->ref_name);
 		} else {
-			ceb_config_err_at(&r, &d->loc, pr->path,
-			                  "cebroker cannot serve a ref to %s (%s) %s/%s: it runs only its "
-			                  "own Brokers and KafkaSinks; give the address in the address "
-			                  "table (--address '%s %s/%s=http://HOST:PORT/' or the "
-			                  TABLE_NAME " ConfigMap), or use uri:",
-			                  ceb_config_quoted(q, sizeof(q), d->ref_kind),
-			                  ceb_config_quoted(q2, sizeof(q2), d->ref_api), d->ref_ns,
-			                  d->ref_name, d->ref_kind, d->ref_ns, d->ref_name);
+			ceb_config_err_at(
+			        &r, &d->loc, pr->path,
+			        "cebroker cannot serve a ref to %s (%s) %s/%s: it runs only its "
+			        "own Brokers and KafkaSinks; give the address in the address "
+			        "table (--address '%s %s/%s=http://HOST:PORT/' or the " TABLE_NAME
+			        " ConfigMap), or use uri:",
+			        ceb_config_quoted(q, sizeof(q), d->ref_kind),
+			        ceb_config_quoted(q2, sizeof(q2), d->ref_api), d->ref_ns,
+			        d->ref_name, d->ref_kind, d->ref_ns, d->ref_name);
 			continue;
 		}
 		if (base.failed) {
@@ -403,8 +408,9 @@ void ceb_config_refs_resolve(struct ceb_config_loader *ld, struct ceb_config_ref
 			continue;
 		}
 		if ((why = ceb_config_http_uri_why(url))) {
-			ceb_config_err_at(&r, &d->loc, pr->path, "%s %s/%s resolves to \"%s\", which %s",
-			                  d->ref_kind, d->ref_ns, d->ref_name,
+			ceb_config_err_at(&r, &d->loc, pr->path,
+			                  "%s %s/%s resolves to \"%s\", which %s", d->ref_kind,
+			                  d->ref_ns, d->ref_name,
 			                  ceb_config_quoted(q, sizeof(q), url), why);
 			free(url);
 			continue;
@@ -477,7 +483,8 @@ static void remove_dots(struct ceb_buf *out, const char *in, size_t n)
 			p += 3;
 		} else if (rest >= 2 && !memcmp(p, "./", 2)) {
 			p += 2;
-		} else if ((rest >= 3 && !memcmp(p, "/./", 3)) || (rest == 2 && !memcmp(p, "/.", 2))) {
+		} else if ((rest >= 3 && !memcmp(p, "/./", 3)) ||
+		           (rest == 2 && !memcmp(p, "/.", 2))) {
 			p += 2;
 			if (rest == 2) {
 				ceb_buf_putc(out, '/');

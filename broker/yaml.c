@@ -696,7 +696,8 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 			 * nest deeper than any other YAML (the filters recurse on it). */
 			if (depth + n->height > MAX_DEPTH) {
 				rd_err(rd, line, col,
-				       "YAML nesting deeper than %d levels once aliases are expanded",
+				       "YAML nesting deeper than %d levels once aliases are "
+				       "expanded",
 				       MAX_DEPTH);
 				skip = true;
 				break;
@@ -704,7 +705,8 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 			rd->nodes = add_sat(rd->nodes, n->weight);
 			if (rd->nodes > MAX_DOC_NODES) {
 				rd_err(rd, line, col,
-				       "document has more than %d YAML nodes once aliases are expanded",
+				       "document has more than %d YAML nodes once aliases are "
+				       "expanded",
 				       MAX_DOC_NODES);
 				skip = true;
 				break;
@@ -753,7 +755,8 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 			n->weight = 1;
 			if (fye->type == FYET_SCALAR) {
 				struct fy_token *val = fye->scalar.value;
-				enum fy_scalar_style style = val ? fy_token_scalar_style(val) : FYSS_PLAIN;
+				enum fy_scalar_style style =
+				        val ? fy_token_scalar_style(val) : FYSS_PLAIN;
 
 				n->type = CEB_YAML_SCALAR;
 				n->plain = !tag && style == FYSS_PLAIN;

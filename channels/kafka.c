@@ -131,8 +131,8 @@ static int read_config(struct kafka_channel *kc, const struct ceb_channel_cfg *c
 	kc->confirm_ms = kb->confirm_ms;
 	kc->start_ms = kb->start_ms;
 	scratch = rd_kafka_conf_new();
-	if (!scratch ||
-	    strv_add(&kc->pt_keys, &kc->pt_values, &kc->npt, "bootstrap.servers", kb->bootstrap) < 0)
+	if (!scratch || strv_add(&kc->pt_keys, &kc->pt_values, &kc->npt, "bootstrap.servers",
+	                         kb->bootstrap) < 0)
 		goto nomem;
 	snprintf(where, sizeof(where), "%s:%d:%d: ConfigMap %s/%s: ", kb->bootstrap_at.file,
 	         kb->bootstrap_at.line, kb->bootstrap_at.col, cm->ns, cm->name);
@@ -149,8 +149,8 @@ static int read_config(struct kafka_channel *kc, const struct ceb_channel_cfg *c
 			goto nomem;
 	}
 	for (size_t i = 0; i < kb->ntopic_cfg; i++)
-		if (strv_add(&kc->topic_keys, &kc->topic_values, &kc->ntopic_cfg, kb->topic_cfg[i].name,
-		             kb->topic_cfg[i].value) < 0)
+		if (strv_add(&kc->topic_keys, &kc->topic_values, &kc->ntopic_cfg,
+		             kb->topic_cfg[i].name, kb->topic_cfg[i].value) < 0)
 			goto nomem;
 	if (kb->external_topic) {
 		/* The same as the Broker annotation kafka.eventing.knative.dev/external.topic, which

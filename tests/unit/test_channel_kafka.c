@@ -121,14 +121,16 @@ static const struct ceb_configmap *cm_make(struct cm *cm, const char *const *pai
 	               bootstrap);
 	for (size_t i = 0; pairs && pairs[i]; i += 2)
 		ceb_buf_printf(&y, "  %s: \"%s\"\n", pairs[i], pairs[i + 1]);
-	ceb_buf_puts(&y, "---\n"
-	                 "apiVersion: eventing.knative.dev/v1\n"
-	                 "kind: Broker\n"
-	                 "metadata:\n"
-	                 "  name: b\n"
-	                 "  namespace: kafka\n"
-	                 "  annotations: {eventing.knative.dev/broker.class: Kafka}\n"
-	                 "spec: {config: {apiVersion: v1, kind: ConfigMap, name: kafka-broker-config}}\n");
+	ceb_buf_puts(
+	        &y,
+	        "---\n"
+	        "apiVersion: eventing.knative.dev/v1\n"
+	        "kind: Broker\n"
+	        "metadata:\n"
+	        "  name: b\n"
+	        "  namespace: kafka\n"
+	        "  annotations: {eventing.knative.dev/broker.class: Kafka}\n"
+	        "spec: {config: {apiVersion: v1, kind: ConfigMap, name: kafka-broker-config}}\n");
 	ck_assert(!y.failed);
 	if (ceb_config_load_string("test.yaml", y.p, y.len, &cm->cfg, &errs) < 0)
 		snprintf(cm->err, sizeof(cm->err), "%s", errs.text.p ? errs.text.p : "?");

@@ -524,17 +524,19 @@ END_TEST
 
 START_TEST(test_a_subscriber_needs_a_uri_or_a_ref)
 {
-	ck_errors(BROKER TRIGGER_HEAD "  subscriber:\n"
-	                              "    CACerts: pem\n",
-	          "test.yaml:13:5: Trigger default/orders: spec.subscriber: needs a uri or a ref (or "
-	          "a ref and a uri relative to it)\n");
+	ck_errors(
+	        BROKER TRIGGER_HEAD "  subscriber:\n"
+	                            "    CACerts: pem\n",
+	        "test.yaml:13:5: Trigger default/orders: spec.subscriber: needs a uri or a ref (or "
+	        "a ref and a uri relative to it)\n");
 	/* beside a ref, a uri is relative to the ref's address (Knative refuses an absolute one) */
 	ck_errors(BROKER TRIGGER_HEAD
 	          "  subscriber:\n"
 	          "    uri: http://127.0.0.1:9099/\n"
 	          "    ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}\n",
 	          "test.yaml:13:10: Trigger default/orders: spec.subscriber.uri: "
-	          "\"http://127.0.0.1:9099/\" is absolute, and a uri beside a ref must be relative to "
+	          "\"http://127.0.0.1:9099/\" is absolute, and a uri beside a ref must be relative "
+	          "to "
 	          "the ref's address (e.g. /path); give one or the other\n");
 	ck_errors(BROKER TRIGGER_HEAD, "test.yaml:11:3: Trigger default/orders: spec.subscriber: "
 	                               "required field missing\n");
@@ -1377,7 +1379,9 @@ START_TEST(test_a_kafka_source_sink_ref_to_a_job_sink_says_cebroker_cannot_serve
 END_TEST
 
 /* 64 characters: with one more, a name longer than the event model takes */
-#define LONG64 "123456789012345678901234567890123456789012345678901234567890123" "4"
+#define LONG64                                                            \
+	"123456789012345678901234567890123456789012345678901234567890123" \
+	"4"
 
 START_TEST(test_ce_overrides_need_valid_extension_names)
 {

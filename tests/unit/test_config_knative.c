@@ -57,11 +57,11 @@ static char *load_err_opts(const char *yaml, const struct ceb_config_opts *opts)
 	return ceb_buf_steal(&errs.text, NULL);
 }
 
-#define ck_errors_opts(yaml, opts, expected)             \
-	do {                                             \
+#define ck_errors_opts(yaml, opts, expected)              \
+	do {                                              \
 		char *t_ = load_err_opts((yaml), (opts)); \
-		ck_assert_str_eq(t_, (expected));        \
-		free(t_);                                \
+		ck_assert_str_eq(t_, (expected));         \
+		free(t_);                                 \
 	} while (0)
 #define ck_errors(yaml, expected) ck_errors_opts(yaml, NULL, expected)
 
@@ -126,10 +126,11 @@ START_TEST(test_a_service_ref_resolves_to_its_cluster_dns_name_as_knative_resolv
 	/* Knative: a v1 Service with CACerts is https */
 	ck_assert_str_eq(trigger_named(cfg, "tls")->subscriber.uri,
 	                 "https://svc.default.svc.cluster.local");
-	ck_assert_ptr_nonnull(strstr(notes(cfg, buf, sizeof(buf)),
-	                             "test.yaml:13:10: Trigger default/t: spec.subscriber.ref: Service "
-	                             "default/svc is http://svc.default.svc.cluster.local (its cluster "
-	                             "DNS name;"));
+	ck_assert_ptr_nonnull(
+	        strstr(notes(cfg, buf, sizeof(buf)),
+	               "test.yaml:13:10: Trigger default/t: spec.subscriber.ref: Service "
+	               "default/svc is http://svc.default.svc.cluster.local (its cluster "
+	               "DNS name;"));
 	ceb_config_free(cfg);
 }
 END_TEST
@@ -137,10 +138,10 @@ END_TEST
 START_TEST(test_the_cluster_domain_comes_from_the_options)
 {
 	struct ceb_config_opts opts = {.cluster_domain = "corp.example"};
-	struct ceb_config *cfg =
-	        load_opts(BROKER TRIGGER_HEAD "  subscriber:\n"
-	                                      "    ref: {apiVersion: v1, kind: Service, name: svc}\n",
-	                  &opts);
+	struct ceb_config *cfg = load_opts(BROKER TRIGGER_HEAD
+	                                   "  subscriber:\n"
+	                                   "    ref: {apiVersion: v1, kind: Service, name: svc}\n",
+	                                   &opts);
 
 	ck_assert_str_eq(cfg->triggers->subscriber.uri, "http://svc.default.svc.corp.example");
 	ceb_config_free(cfg);
@@ -201,34 +202,36 @@ END_TEST
 
 START_TEST(test_bad_address_table_entries_are_reported_on_their_line)
 {
-	static const char *const addrs[] = {"Service default/x", "Broker default/default=http://h/"};
+	static const char *const addrs[] = {"Service default/x",
+	                                    "Broker default/default=http://h/"};
 	struct ceb_config_opts opts = {.addresses = addrs, .naddresses = 2};
 
-	ck_errors_opts("apiVersion: v1\n"
-	               "kind: ConfigMap\n"
-	               "metadata: {name: cebroker-addresses}\n"
-	               "data:\n"
-	               "  addresses: |\n"
-	               "    Service default/a = http://127.0.0.1:1/\n"
-	               "    Service Default/b = http://127.0.0.1:1/\n"
-	               "      Service default/c = ftp://x/\n"
-	               "    Service default/a = http://127.0.0.1:2/\n"
-	               "  extra: x\n",
-	               &opts,
-	               "test.yaml:7:5: ConfigMap default/cebroker-addresses: data.addresses: \"Service "
-	               "Default/b = http://127.0.0.1:1/\": namespace and name must be DNS labels "
-	               "(lower-case letters, digits and '-')\n"
-	               "test.yaml:8:7: ConfigMap default/cebroker-addresses: data.addresses: \"Service "
-	               "default/c = ftp://x/\": the address \"ftp://x/\" must be an absolute http:// or "
-	               "https:// URI\n"
-	               "test.yaml:9:5: address table: Service default/a is given twice (first at "
-	               "test.yaml:6)\n"
-	               "test.yaml:10:10: ConfigMap default/cebroker-addresses: data.extra: unknown key "
-	               "(cebroker-addresses takes addresses: one \"KIND NAMESPACE/NAME=URL\" a line)\n"
-	               "--address: \"Service default/x\" is not an address table entry: write KIND "
-	               "NAMESPACE/NAME=URL, e.g. Service default/event-display=http://127.0.0.1:9099\n"
-	               "--address: \"Broker default/default=http://h/\": a Broker of this daemon is "
-	               "served at its own ingress, not through the address table\n");
+	ck_errors_opts(
+	        "apiVersion: v1\n"
+	        "kind: ConfigMap\n"
+	        "metadata: {name: cebroker-addresses}\n"
+	        "data:\n"
+	        "  addresses: |\n"
+	        "    Service default/a = http://127.0.0.1:1/\n"
+	        "    Service Default/b = http://127.0.0.1:1/\n"
+	        "      Service default/c = ftp://x/\n"
+	        "    Service default/a = http://127.0.0.1:2/\n"
+	        "  extra: x\n",
+	        &opts,
+	        "test.yaml:7:5: ConfigMap default/cebroker-addresses: data.addresses: \"Service "
+	        "Default/b = http://127.0.0.1:1/\": namespace and name must be DNS labels "
+	        "(lower-case letters, digits and '-')\n"
+	        "test.yaml:8:7: ConfigMap default/cebroker-addresses: data.addresses: \"Service "
+	        "default/c = ftp://x/\": the address \"ftp://x/\" must be an absolute http:// or "
+	        "https:// URI\n"
+	        "test.yaml:9:5: address table: Service default/a is given twice (first at "
+	        "test.yaml:6)\n"
+	        "test.yaml:10:10: ConfigMap default/cebroker-addresses: data.extra: unknown key "
+	        "(cebroker-addresses takes addresses: one \"KIND NAMESPACE/NAME=URL\" a line)\n"
+	        "--address: \"Service default/x\" is not an address table entry: write KIND "
+	        "NAMESPACE/NAME=URL, e.g. Service default/event-display=http://127.0.0.1:9099\n"
+	        "--address: \"Broker default/default=http://h/\": a Broker of this daemon is "
+	        "served at its own ingress, not through the address table\n");
 }
 END_TEST
 
@@ -238,8 +241,10 @@ START_TEST(test_a_uri_beside_a_ref_must_be_relative_and_not_to_our_own_broker)
 	          "  subscriber:\n"
 	          "    ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}\n"
 	          "    uri: /sub\n",
-	          "test.yaml:13:10: Trigger default/t: spec.subscriber.ref: a ref to a Broker of this "
-	          "daemon takes no uri beside it (its address is its ingress path /default/default)\n");
+	          "test.yaml:13:10: Trigger default/t: spec.subscriber.ref: a ref to a Broker of "
+	          "this "
+	          "daemon takes no uri beside it (its address is its ingress path "
+	          "/default/default)\n");
 	ck_errors(BROKER TRIGGER_HEAD "  subscriber:\n"
 	                              "    ref: {apiVersion: v1, kind: Service, name: s}\n"
 	                              "    uri: //elsewhere/x\n",
@@ -319,13 +324,14 @@ START_TEST(test_documents_of_other_groups_are_skipped_with_a_note)
 	char buf[4096];
 
 	ck_assert_uint_eq(cfg->nbrokers, 1);
-	ck_assert_str_eq(notes(cfg, buf, sizeof(buf)),
-	                 "test.yaml:1:1: skipped Namespace shop (v1): not a kind cebroker serves\n"
-	                 "test.yaml:5:1: skipped Deployment shop/web (apps/v1): not a kind cebroker "
-	                 "serves\n"
-	                 "test.yaml:10:1: skipped Service web (serving.knative.dev/v1): not a kind "
-	                 "cebroker serves\n"
-	                 "test.yaml:14:1: skipped Secret creds (v1): not a kind cebroker serves\n");
+	ck_assert_str_eq(
+	        notes(cfg, buf, sizeof(buf)),
+	        "test.yaml:1:1: skipped Namespace shop (v1): not a kind cebroker serves\n"
+	        "test.yaml:5:1: skipped Deployment shop/web (apps/v1): not a kind cebroker "
+	        "serves\n"
+	        "test.yaml:10:1: skipped Service web (serving.knative.dev/v1): not a kind "
+	        "cebroker serves\n"
+	        "test.yaml:14:1: skipped Secret creds (v1): not a kind cebroker serves\n");
 	ck_assert(!cfg->notes[0].warning);
 	ceb_config_free(cfg);
 }
@@ -333,37 +339,42 @@ END_TEST
 
 START_TEST(test_unknown_kinds_of_eventing_groups_are_still_errors)
 {
-	ck_errors("apiVersion: messaging.knative.dev/v1\n"
-	          "kind: InMemoryChannel\n"
-	          "metadata: {name: c}\n"
-	          "---\n"
-	          "apiVersion: flows.knative.dev/v1\n"
-	          "kind: Sequence\n"
-	          "metadata: {name: s}\n"
-	          "---\n"
-	          "apiVersion: sources.cebroker.dev/v1alpha1\n"
-	          "kind: NatsSorce\n"
-	          "metadata: {name: n}\n"
-	          "---\n"
-	          "apiVersion: v1\n"
-	          "kind: Trigger\n"
-	          "metadata: {name: t}\n",
-	          "test.yaml:2:7: InMemoryChannel default/c: kind: InMemoryChannel is a Knative kind "
-	          "that cebroker does not run yet (supported: Broker (eventing.knative.dev/v1), Trigger "
-	          "(eventing.knative.dev/v1), ConfigMap (v1), KafkaSource (sources.knative.dev/v1 or "
-	          "sources.knative.dev/v1beta1), KafkaSink (eventing.knative.dev/v1alpha1))\n"
-	          "test.yaml:6:7: Sequence default/s: kind: Sequence is a Knative kind that cebroker "
-	          "does not run yet (supported: Broker (eventing.knative.dev/v1), Trigger "
-	          "(eventing.knative.dev/v1), ConfigMap (v1), KafkaSource (sources.knative.dev/v1 or "
-	          "sources.knative.dev/v1beta1), KafkaSink (eventing.knative.dev/v1alpha1))\n"
-	          "test.yaml:10:7: NatsSorce default/n: kind: unknown kind \"NatsSorce\" (supported: "
-	          "Broker (eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), ConfigMap (v1), "
-	          "KafkaSource (sources.knative.dev/v1 or sources.knative.dev/v1beta1), KafkaSink "
-	          "(eventing.knative.dev/v1alpha1))\n"
-	          "test.yaml:13:13: Trigger default/t: apiVersion: unknown apiVersion \"v1\" for Trigger "
-	          "(supported: Broker (eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), "
-	          "ConfigMap (v1), KafkaSource (sources.knative.dev/v1 or sources.knative.dev/v1beta1), "
-	          "KafkaSink (eventing.knative.dev/v1alpha1))\n");
+	ck_errors(
+	        "apiVersion: messaging.knative.dev/v1\n"
+	        "kind: InMemoryChannel\n"
+	        "metadata: {name: c}\n"
+	        "---\n"
+	        "apiVersion: flows.knative.dev/v1\n"
+	        "kind: Sequence\n"
+	        "metadata: {name: s}\n"
+	        "---\n"
+	        "apiVersion: sources.cebroker.dev/v1alpha1\n"
+	        "kind: NatsSorce\n"
+	        "metadata: {name: n}\n"
+	        "---\n"
+	        "apiVersion: v1\n"
+	        "kind: Trigger\n"
+	        "metadata: {name: t}\n",
+	        "test.yaml:2:7: InMemoryChannel default/c: kind: InMemoryChannel is a Knative kind "
+	        "that cebroker does not run yet (supported: Broker (eventing.knative.dev/v1), "
+	        "Trigger "
+	        "(eventing.knative.dev/v1), ConfigMap (v1), KafkaSource (sources.knative.dev/v1 or "
+	        "sources.knative.dev/v1beta1), KafkaSink (eventing.knative.dev/v1alpha1))\n"
+	        "test.yaml:6:7: Sequence default/s: kind: Sequence is a Knative kind that cebroker "
+	        "does not run yet (supported: Broker (eventing.knative.dev/v1), Trigger "
+	        "(eventing.knative.dev/v1), ConfigMap (v1), KafkaSource (sources.knative.dev/v1 or "
+	        "sources.knative.dev/v1beta1), KafkaSink (eventing.knative.dev/v1alpha1))\n"
+	        "test.yaml:10:7: NatsSorce default/n: kind: unknown kind \"NatsSorce\" (supported: "
+	        "Broker (eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), ConfigMap "
+	        "(v1), "
+	        "KafkaSource (sources.knative.dev/v1 or sources.knative.dev/v1beta1), KafkaSink "
+	        "(eventing.knative.dev/v1alpha1))\n"
+	        "test.yaml:13:13: Trigger default/t: apiVersion: unknown apiVersion \"v1\" for "
+	        "Trigger "
+	        "(supported: Broker (eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), "
+	        "ConfigMap (v1), KafkaSource (sources.knative.dev/v1 or "
+	        "sources.knative.dev/v1beta1), "
+	        "KafkaSink (eventing.knative.dev/v1alpha1))\n");
 }
 END_TEST
 
@@ -390,7 +401,8 @@ START_TEST(test_what_kubectl_prints_is_read_and_its_system_fields_ignored)
 	        "      fieldsType: FieldsV1\n"
 	        "      fieldsV1: {f:spec: {}}\n"
 	        "      manager: kubectl-client-side-apply\n"
-	        "  spec: {delivery: {retry: 10, backoffPolicy: exponential, backoffDelay: PT0.2S}}\n"
+	        "  spec: {delivery: {retry: 10, backoffPolicy: exponential, backoffDelay: "
+	        "PT0.2S}}\n"
 	        "  status:\n"
 	        "    address: {url: http://broker-ingress.knative-eventing.svc.cluster.local/d/d}\n"
 	        "    conditions: [{type: Ready, status: \"True\"}]\n"
@@ -452,38 +464,40 @@ START_TEST(test_anchors_and_aliases_share_what_they_name)
 	ck_assert_int_eq(cfg->triggers->delivery.retry, 2);
 	ceb_config_free(cfg);
 	/* within one document: the Deployment of Knative's helloworld samples */
-	cfg = load_ok("apiVersion: apps/v1\n"
-	              "kind: Deployment\n"
-	              "metadata: {name: helloworld-go}\n"
-	              "spec:\n"
-	              "  selector:\n"
-	              "    matchLabels: &labels\n"
-	              "      app: helloworld-go\n"
-	              "  template:\n"
-	              "    metadata:\n"
-	              "      labels: *labels\n"
-	              "---\n"
-	              "apiVersion: eventing.knative.dev/v1\n"
-	              "kind: Broker\n"
-	              "metadata:\n"
-	              "  name: default\n"
-	              "  annotations: &a {eventing.knative.dev/broker.class: MTChannelBasedBroker}\n"
-	              "  labels: *a\n");
+	cfg = load_ok(
+	        "apiVersion: apps/v1\n"
+	        "kind: Deployment\n"
+	        "metadata: {name: helloworld-go}\n"
+	        "spec:\n"
+	        "  selector:\n"
+	        "    matchLabels: &labels\n"
+	        "      app: helloworld-go\n"
+	        "  template:\n"
+	        "    metadata:\n"
+	        "      labels: *labels\n"
+	        "---\n"
+	        "apiVersion: eventing.knative.dev/v1\n"
+	        "kind: Broker\n"
+	        "metadata:\n"
+	        "  name: default\n"
+	        "  annotations: &a {eventing.knative.dev/broker.class: MTChannelBasedBroker}\n"
+	        "  labels: *a\n");
 	ck_assert_uint_eq(cfg->brokers->nannot, 1);
 	ceb_config_free(cfg);
 	/* what an alias holds is checked where it is used, and reported where it was written */
-	ck_errors("apiVersion: eventing.knative.dev/v1\n"
-	          "kind: Broker\n"
-	          "metadata: &m {name: b, colour: red}\n"
-	          "---\n"
-	          "apiVersion: eventing.knative.dev/v1\n"
-	          "kind: Broker\n"
-	          "metadata: {name: c, labels: &l {a: b}}\n"
-	          "spec: *l\n",
-	          "test.yaml:3:24: Broker default/b: metadata.colour: unknown field (metadata takes "
-	          "name, namespace, labels, annotations)\n"
-	          "test.yaml:7:33: Broker default/c: spec.a: unknown field (spec takes config, "
-	          "delivery)\n");
+	ck_errors(
+	        "apiVersion: eventing.knative.dev/v1\n"
+	        "kind: Broker\n"
+	        "metadata: &m {name: b, colour: red}\n"
+	        "---\n"
+	        "apiVersion: eventing.knative.dev/v1\n"
+	        "kind: Broker\n"
+	        "metadata: {name: c, labels: &l {a: b}}\n"
+	        "spec: *l\n",
+	        "test.yaml:3:24: Broker default/b: metadata.colour: unknown field (metadata takes "
+	        "name, namespace, labels, annotations)\n"
+	        "test.yaml:7:33: Broker default/c: spec.a: unknown field (spec takes config, "
+	        "delivery)\n");
 }
 END_TEST
 
@@ -507,8 +521,9 @@ START_TEST(test_aliases_cannot_nest_deeper_than_any_yaml)
 		len += (size_t)snprintf(yaml + len, sizeof(yaml) - len, "]");
 	len += (size_t)snprintf(yaml + len, sizeof(yaml) - len, "\n");
 	text = load_err_opts(yaml, NULL);
-	ck_assert_str_eq(text, "test.yaml:2:44: YAML nesting deeper than 64 levels once aliases are "
-	                       "expanded\n");
+	ck_assert_str_eq(text,
+	                 "test.yaml:2:44: YAML nesting deeper than 64 levels once aliases are "
+	                 "expanded\n");
 	free(text);
 }
 END_TEST
@@ -551,47 +566,49 @@ END_TEST
 
 START_TEST(test_a_long_extension_name_is_taken_with_a_warning)
 {
-	struct ceb_config *cfg =
-	        load_ok("apiVersion: sources.knative.dev/v1\n"
-	                "kind: KafkaSource\n"
-	                "metadata: {name: src}\n"
-	                "spec:\n"
-	                "  bootstrapServers: [kafka:9092]\n"
-	                "  topics: [orders]\n"
-	                "  sink: {uri: \"http://127.0.0.1:9099/\"}\n"
-	                "  ceOverrides:\n"
-	                "    extensions:\n"
-	                "      averyveryverylongextensionname: x\n");
+	struct ceb_config *cfg = load_ok("apiVersion: sources.knative.dev/v1\n"
+	                                 "kind: KafkaSource\n"
+	                                 "metadata: {name: src}\n"
+	                                 "spec:\n"
+	                                 "  bootstrapServers: [kafka:9092]\n"
+	                                 "  topics: [orders]\n"
+	                                 "  sink: {uri: \"http://127.0.0.1:9099/\"}\n"
+	                                 "  ceOverrides:\n"
+	                                 "    extensions:\n"
+	                                 "      averyveryverylongextensionname: x\n");
 	char buf[1024];
 
 	ck_assert_str_eq(cfg->kafka_sources->ce_ext_keys[0], "averyveryverylongextensionname");
 	ck_assert_uint_eq(cfg->nnotes, 1);
 	ck_assert(cfg->notes[0].warning);
-	ck_assert_str_eq(notes(cfg, buf, sizeof(buf)),
-	                 "test.yaml:10:7: warning: KafkaSource default/src: "
-	                 "spec.ceOverrides.extensions.averyveryverylongextensionname: longer than 20 "
-	                 "characters, which CloudEvents advises against (some receivers may refuse "
-	                 "it)\n");
+	ck_assert_str_eq(
+	        notes(cfg, buf, sizeof(buf)),
+	        "test.yaml:10:7: warning: KafkaSource default/src: "
+	        "spec.ceOverrides.extensions.averyveryverylongextensionname: longer than 20 "
+	        "characters, which CloudEvents advises against (some receivers may refuse "
+	        "it)\n");
 	ceb_config_free(cfg);
 }
 END_TEST
 
 START_TEST(test_a_kafka_source_delivery_has_no_format)
 {
-	ck_errors("apiVersion: sources.knative.dev/v1\n"
-	          "kind: KafkaSource\n"
-	          "metadata: {name: src}\n"
-	          "spec:\n"
-	          "  bootstrapServers: [kafka:9092]\n"
-	          "  topics: [orders]\n"
-	          "  sink: {uri: \"http://127.0.0.1:9099/\"}\n"
-	          "  net: {sasl: {enable: false, roleARN: arn, tokenProvider: MSKAccessTokenProvider}}\n"
-	          "  delivery:\n"
-	          "    retry: 1\n"
-	          "    format: json\n",
-	          "test.yaml:11:5: KafkaSource default/src: spec.delivery.format: unknown field "
-	          "(spec.delivery takes deadLetterSink, retry, backoffPolicy, backoffDelay, timeout, "
-	          "retryAfterMax)\n");
+	ck_errors(
+	        "apiVersion: sources.knative.dev/v1\n"
+	        "kind: KafkaSource\n"
+	        "metadata: {name: src}\n"
+	        "spec:\n"
+	        "  bootstrapServers: [kafka:9092]\n"
+	        "  topics: [orders]\n"
+	        "  sink: {uri: \"http://127.0.0.1:9099/\"}\n"
+	        "  net: {sasl: {enable: false, roleARN: arn, tokenProvider: "
+	        "MSKAccessTokenProvider}}\n"
+	        "  delivery:\n"
+	        "    retry: 1\n"
+	        "    format: json\n",
+	        "test.yaml:11:5: KafkaSource default/src: spec.delivery.format: unknown field "
+	        "(spec.delivery takes deadLetterSink, retry, backoffPolicy, backoffDelay, timeout, "
+	        "retryAfterMax)\n");
 }
 END_TEST
 
@@ -600,23 +617,23 @@ END_TEST
  */
 
 /* Knative's stock config-br-defaults (config/core/configmaps/default-broker.yaml), lines 1 to 15 */
-#define STOCK_DEFAULTS                                    \
-	"apiVersion: v1\n"                                \
-	"kind: ConfigMap\n"                               \
-	"metadata:\n"                                     \
-	"  name: config-br-defaults\n"                    \
-	"  namespace: knative-eventing\n"                 \
-	"data:\n"                                         \
-	"  default-br-config: |\n"                        \
-	"    clusterDefault:\n"                           \
-	"      brokerClass: MTChannelBasedBroker\n"       \
-	"      apiVersion: v1\n"                          \
-	"      kind: ConfigMap\n"                         \
-	"      name: config-br-default-channel\n"         \
-	"      namespace: knative-eventing\n"             \
-	"      delivery:\n"                               \
-	"        retry: 10\n"                             \
-	"        backoffPolicy: exponential\n"            \
+#define STOCK_DEFAULTS                              \
+	"apiVersion: v1\n"                          \
+	"kind: ConfigMap\n"                         \
+	"metadata:\n"                               \
+	"  name: config-br-defaults\n"              \
+	"  namespace: knative-eventing\n"           \
+	"data:\n"                                   \
+	"  default-br-config: |\n"                  \
+	"    clusterDefault:\n"                     \
+	"      brokerClass: MTChannelBasedBroker\n" \
+	"      apiVersion: v1\n"                    \
+	"      kind: ConfigMap\n"                   \
+	"      name: config-br-default-channel\n"   \
+	"      namespace: knative-eventing\n"       \
+	"      delivery:\n"                         \
+	"        retry: 10\n"                       \
+	"        backoffPolicy: exponential\n"      \
 	"        backoffDelay: PT0.2S\n"
 
 START_TEST(test_a_broker_without_class_config_or_delivery_takes_knatives_defaults)
@@ -744,20 +761,22 @@ START_TEST(test_a_bad_config_br_defaults_is_reported_where_it_is_written)
 	          "test.yaml:10:5: ConfigMap knative-eventing/config-br-defaults: "
 	          "data.default-br-config.namespaceDefault: unknown field (data.default-br-config "
 	          "takes clusterDefault, namespaceDefaults)\n");
-	ck_errors("apiVersion: v1\n"
-	          "kind: ConfigMap\n"
-	          "metadata: {name: config-br-defaults, namespace: knative-eventing}\n"
-	          "data:\n"
-	          "  default-br-config: |\n"
-	          "    clusterDefault: [\n",
-	          "test.yaml:7:5: ConfigMap knative-eventing/config-br-defaults: "
-	          "data.default-br-config: invalid YAML: flow sequence without a closing bracket\n");
+	ck_errors(
+	        "apiVersion: v1\n"
+	        "kind: ConfigMap\n"
+	        "metadata: {name: config-br-defaults, namespace: knative-eventing}\n"
+	        "data:\n"
+	        "  default-br-config: |\n"
+	        "    clusterDefault: [\n",
+	        "test.yaml:7:5: ConfigMap knative-eventing/config-br-defaults: "
+	        "data.default-br-config: invalid YAML: flow sequence without a closing bracket\n");
 	ck_errors("apiVersion: v1\n"
 	          "kind: ConfigMap\n"
 	          "metadata: {name: config-br-defaults, namespace: knative-eventing}\n"
 	          "data: {_example: x}\n",
 	          "test.yaml:1:1: ConfigMap knative-eventing/config-br-defaults: "
-	          "data.default-br-config: required field missing: Knative's config-br-defaults holds "
+	          "data.default-br-config: required field missing: Knative's config-br-defaults "
+	          "holds "
 	          "its defaults there\n");
 }
 END_TEST
@@ -783,21 +802,22 @@ END_TEST
 
 START_TEST(test_disallow_different_namespace_config_is_enforced)
 {
-	ck_errors("apiVersion: v1\n"
-	          "kind: ConfigMap\n"
-	          "metadata: {name: config-br-defaults, namespace: knative-eventing}\n"
-	          "data:\n"
-	          "  default-br-config: |\n"
-	          "    clusterDefault:\n"
-	          "      disallowDifferentNamespaceConfig: true\n"
-	          "      brokerClass: MTChannelBasedBroker\n"
-	          "      kind: ConfigMap\n"
-	          "      name: config-br-default-channel\n"
-	          "      namespace: knative-eventing\n"
-	          "---\n" BROKER,
-	          "test.yaml:7:7: Broker default/default: spec.config.namespace: knative-eventing is "
-	          "not the Broker's namespace, and config-br-defaults sets "
-	          "disallowDifferentNamespaceConfig\n");
+	ck_errors(
+	        "apiVersion: v1\n"
+	        "kind: ConfigMap\n"
+	        "metadata: {name: config-br-defaults, namespace: knative-eventing}\n"
+	        "data:\n"
+	        "  default-br-config: |\n"
+	        "    clusterDefault:\n"
+	        "      disallowDifferentNamespaceConfig: true\n"
+	        "      brokerClass: MTChannelBasedBroker\n"
+	        "      kind: ConfigMap\n"
+	        "      name: config-br-default-channel\n"
+	        "      namespace: knative-eventing\n"
+	        "---\n" BROKER,
+	        "test.yaml:7:7: Broker default/default: spec.config.namespace: knative-eventing is "
+	        "not the Broker's namespace, and config-br-defaults sets "
+	        "disallowDifferentNamespaceConfig\n");
 }
 END_TEST
 
@@ -807,26 +827,25 @@ END_TEST
 
 START_TEST(test_an_mt_broker_runs_on_the_channel_its_template_names)
 {
-	struct ceb_config *cfg = load_ok(
-	        "apiVersion: v1\n"
-	        "kind: ConfigMap\n"
-	        "metadata: {name: imc}\n"
-	        "data:\n"
-	        "  channelTemplateSpec: |\n"
-	        "    apiVersion: messaging.knative.dev/v1\n"
-	        "    kind: InMemoryChannel\n"
-	        "---\n" BROKER "spec:\n"
-	        "  config: {apiVersion: v1, kind: ConfigMap, name: imc}\n"
-	        "---\n"
-	        "apiVersion: eventing.knative.dev/v1\n"
-	        "kind: Broker\n"
-	        "metadata: {name: stock}\n"
-	        "spec:\n"
-	        "  config:\n"
-	        "    apiVersion: v1\n"
-	        "    kind: ConfigMap\n"
-	        "    name: config-br-default-channel\n"
-	        "    namespace: knative-eventing\n");
+	struct ceb_config *cfg = load_ok("apiVersion: v1\n"
+	                                 "kind: ConfigMap\n"
+	                                 "metadata: {name: imc}\n"
+	                                 "data:\n"
+	                                 "  channelTemplateSpec: |\n"
+	                                 "    apiVersion: messaging.knative.dev/v1\n"
+	                                 "    kind: InMemoryChannel\n"
+	                                 "---\n" BROKER "spec:\n"
+	                                 "  config: {apiVersion: v1, kind: ConfigMap, name: imc}\n"
+	                                 "---\n"
+	                                 "apiVersion: eventing.knative.dev/v1\n"
+	                                 "kind: Broker\n"
+	                                 "metadata: {name: stock}\n"
+	                                 "spec:\n"
+	                                 "  config:\n"
+	                                 "    apiVersion: v1\n"
+	                                 "    kind: ConfigMap\n"
+	                                 "    name: config-br-default-channel\n"
+	                                 "    namespace: knative-eventing\n");
 
 	ck_assert_str_eq(ceb_config_find_broker(cfg, "default", "default")->channel, "memory");
 	ck_assert_str_eq(ceb_config_find_broker(cfg, "default", "stock")->channel, "memory");
@@ -836,51 +855,52 @@ END_TEST
 
 START_TEST(test_a_channel_this_build_cannot_back_is_an_error_never_memory)
 {
-	ck_errors("apiVersion: v1\n"
-	          "kind: ConfigMap\n"
-	          "metadata: {name: kafka-channel, namespace: knative-eventing}\n"
-	          "data:\n"
-	          "  channel-template-spec: |\n"
-	          "    apiVersion: messaging.knative.dev/v1beta1\n"
-	          "    kind: KafkaChannel\n"
-	          "    spec: {numPartitions: 3}\n"
-	          "---\n"
-	          "apiVersion: v1\n"
-	          "kind: ConfigMap\n"
-	          "metadata: {name: other}\n"
-	          "data:\n"
-	          "  channel-template-spec: |\n"
-	          "    apiVersion: messaging.knative.dev/v1\n"
-	          "    kind: InMemoryChannel\n"
-	          "    spec: {delivery: {retry: 2}}\n"
-	          "---\n"
-	          "apiVersion: v1\n"
-	          "kind: ConfigMap\n"
-	          "metadata: {name: none}\n"
-	          "data: {bootstrap.servers: \"k:9092\"}\n"
-	          "---\n" BROKER "spec:\n"
-	          "  config: {apiVersion: v1, kind: ConfigMap, name: kafka-channel, namespace: "
-	          "knative-eventing}\n"
-	          "---\n"
-	          "apiVersion: eventing.knative.dev/v1\n"
-	          "kind: Broker\n"
-	          "metadata: {name: b}\n"
-	          "spec: {config: {apiVersion: v1, kind: ConfigMap, name: other}}\n"
-	          "---\n"
-	          "apiVersion: eventing.knative.dev/v1\n"
-	          "kind: Broker\n"
-	          "metadata: {name: c}\n"
-	          "spec: {config: {apiVersion: v1, kind: ConfigMap, name: none}}\n",
-	          "test.yaml:17:11: ConfigMap default/other: data.channel-template-spec.spec: not "
-	          "supported for an InMemoryChannel (give the delivery on the Broker or its "
-	          "Triggers)\n"
-	          "test.yaml:29:11: Broker default/default: spec.config: ConfigMap "
-	          "knative-eventing/kafka-channel (test.yaml:7:11) asks for a KafkaChannel, which "
-	          "cebroker cannot back yet (it does not fall back to memory); use a Broker of class "
-	          "Kafka\n"
-	          "test.yaml:39:16: Broker default/c: spec.config: ConfigMap default/none has no "
-	          "channel-template-spec: the ConfigMap of an MTChannelBasedBroker names its channel "
-	          "there (e.g. \"apiVersion: messaging.knative.dev/v1\\nkind: InMemoryChannel\")\n");
+	ck_errors(
+	        "apiVersion: v1\n"
+	        "kind: ConfigMap\n"
+	        "metadata: {name: kafka-channel, namespace: knative-eventing}\n"
+	        "data:\n"
+	        "  channel-template-spec: |\n"
+	        "    apiVersion: messaging.knative.dev/v1beta1\n"
+	        "    kind: KafkaChannel\n"
+	        "    spec: {numPartitions: 3}\n"
+	        "---\n"
+	        "apiVersion: v1\n"
+	        "kind: ConfigMap\n"
+	        "metadata: {name: other}\n"
+	        "data:\n"
+	        "  channel-template-spec: |\n"
+	        "    apiVersion: messaging.knative.dev/v1\n"
+	        "    kind: InMemoryChannel\n"
+	        "    spec: {delivery: {retry: 2}}\n"
+	        "---\n"
+	        "apiVersion: v1\n"
+	        "kind: ConfigMap\n"
+	        "metadata: {name: none}\n"
+	        "data: {bootstrap.servers: \"k:9092\"}\n"
+	        "---\n" BROKER "spec:\n"
+	        "  config: {apiVersion: v1, kind: ConfigMap, name: kafka-channel, namespace: "
+	        "knative-eventing}\n"
+	        "---\n"
+	        "apiVersion: eventing.knative.dev/v1\n"
+	        "kind: Broker\n"
+	        "metadata: {name: b}\n"
+	        "spec: {config: {apiVersion: v1, kind: ConfigMap, name: other}}\n"
+	        "---\n"
+	        "apiVersion: eventing.knative.dev/v1\n"
+	        "kind: Broker\n"
+	        "metadata: {name: c}\n"
+	        "spec: {config: {apiVersion: v1, kind: ConfigMap, name: none}}\n",
+	        "test.yaml:17:11: ConfigMap default/other: data.channel-template-spec.spec: not "
+	        "supported for an InMemoryChannel (give the delivery on the Broker or its "
+	        "Triggers)\n"
+	        "test.yaml:29:11: Broker default/default: spec.config: ConfigMap "
+	        "knative-eventing/kafka-channel (test.yaml:7:11) asks for a KafkaChannel, which "
+	        "cebroker cannot back yet (it does not fall back to memory); use a Broker of class "
+	        "Kafka\n"
+	        "test.yaml:39:16: Broker default/c: spec.config: ConfigMap default/none has no "
+	        "channel-template-spec: the ConfigMap of an MTChannelBasedBroker names its channel "
+	        "there (e.g. \"apiVersion: messaging.knative.dev/v1\\nkind: InMemoryChannel\")\n");
 }
 END_TEST
 
@@ -894,37 +914,42 @@ START_TEST(test_a_kafka_brokers_configmap_is_checked_at_load)
 	struct ceb_config *cfg;
 	char buf[1024];
 
-	ck_errors("apiVersion: eventing.knative.dev/v1\n"
-	          "kind: Broker\n"
-	          "metadata:\n"
-	          "  name: k\n"
-	          "  annotations: {eventing.knative.dev/broker.class: Kafka}\n"
-	          "---\n"
-	          "apiVersion: eventing.knative.dev/v1\n"
-	          "kind: Broker\n"
-	          "metadata:\n"
-	          "  name: k2\n"
-	          "  annotations: {eventing.knative.dev/broker.class: Kafka}\n"
-	          "spec: {config: {apiVersion: v1, kind: ConfigMap, name: kcm}}\n"
-	          "---\n"
-	          "apiVersion: v1\n"
-	          "kind: ConfigMap\n"
-	          "metadata: {name: kcm}\n"
-	          "data:\n"
-	          "  default.topic.partitions: ten\n"
-	          "  default.topic.replication.factor: \"0\"\n"
-	          "  auth.secret.ref.name: creds\n",
-	          "test.yaml:4:9: Broker default/k: spec.config: a Kafka Broker needs spec.config "
-	          "naming a ConfigMap with bootstrap.servers\n"
-	          "test.yaml:14:1: ConfigMap default/kcm: data[\"bootstrap.servers\"]: required field "
-	          "missing: the ConfigMap of Kafka Broker default/k2 names the Kafka cluster there\n"
-	          "test.yaml:18:29: ConfigMap default/kcm: data[\"default.topic.partitions\"]: \"ten\" "
-	          "is not a whole number from 1 to 100000\n"
-	          "test.yaml:19:37: ConfigMap default/kcm: data[\"default.topic.replication.factor\"]: "
-	          "\"0\" is not a whole number from -1 to 32767, other than 0\n"
-	          "test.yaml:20:25: ConfigMap default/kcm: data[\"auth.secret.ref.name\"]: not "
-	          "supported: cebroker reads no Secrets; put security.protocol and the sasl.* / ssl.* "
-	          "settings in this ConfigMap\n");
+	ck_errors(
+	        "apiVersion: eventing.knative.dev/v1\n"
+	        "kind: Broker\n"
+	        "metadata:\n"
+	        "  name: k\n"
+	        "  annotations: {eventing.knative.dev/broker.class: Kafka}\n"
+	        "---\n"
+	        "apiVersion: eventing.knative.dev/v1\n"
+	        "kind: Broker\n"
+	        "metadata:\n"
+	        "  name: k2\n"
+	        "  annotations: {eventing.knative.dev/broker.class: Kafka}\n"
+	        "spec: {config: {apiVersion: v1, kind: ConfigMap, name: kcm}}\n"
+	        "---\n"
+	        "apiVersion: v1\n"
+	        "kind: ConfigMap\n"
+	        "metadata: {name: kcm}\n"
+	        "data:\n"
+	        "  default.topic.partitions: ten\n"
+	        "  default.topic.replication.factor: \"0\"\n"
+	        "  auth.secret.ref.name: creds\n",
+	        "test.yaml:4:9: Broker default/k: spec.config: a Kafka Broker needs spec.config "
+	        "naming a ConfigMap with bootstrap.servers\n"
+	        "test.yaml:14:1: ConfigMap default/kcm: data[\"bootstrap.servers\"]: required "
+	        "field "
+	        "missing: the ConfigMap of Kafka Broker default/k2 names the Kafka cluster there\n"
+	        "test.yaml:18:29: ConfigMap default/kcm: data[\"default.topic.partitions\"]: "
+	        "\"ten\" "
+	        "is not a whole number from 1 to 100000\n"
+	        "test.yaml:19:37: ConfigMap default/kcm: "
+	        "data[\"default.topic.replication.factor\"]: "
+	        "\"0\" is not a whole number from -1 to 32767, other than 0\n"
+	        "test.yaml:20:25: ConfigMap default/kcm: data[\"auth.secret.ref.name\"]: not "
+	        "supported: cebroker reads no Secrets; put security.protocol and the sasl.* / "
+	        "ssl.* "
+	        "settings in this ConfigMap\n");
 	cfg = load_ok("apiVersion: eventing.knative.dev/v1\n"
 	              "kind: Broker\n"
 	              "metadata:\n"
@@ -950,10 +975,11 @@ START_TEST(test_a_kafka_brokers_configmap_is_checked_at_load)
 	ck_assert_uint_eq(cfg->brokers->config->kafka->nclient_cfg, 2);
 	ck_assert_str_eq(cfg->brokers->config->kafka->client_cfg[0].name, "linger.ms");
 	ck_assert_int_eq(cfg->brokers->config->kafka->client_cfg[0].at.line, 15);
-	ck_assert_str_eq(notes(cfg, buf, sizeof(buf)),
-	                 "test.yaml:17:11: warning: ConfigMap default/kcm: data.colour: not a Kafka "
-	                 "Broker setting, ignored (librdkafka properties go in as "
-	                 "librdkafka.<property>)\n");
+	ck_assert_str_eq(
+	        notes(cfg, buf, sizeof(buf)),
+	        "test.yaml:17:11: warning: ConfigMap default/kcm: data.colour: not a Kafka "
+	        "Broker setting, ignored (librdkafka properties go in as "
+	        "librdkafka.<property>)\n");
 	ceb_config_free(cfg);
 #endif
 }
@@ -961,25 +987,27 @@ END_TEST
 
 START_TEST(test_a_class_whose_channel_this_build_lacks_is_an_error_at_load)
 {
-	ck_errors("apiVersion: eventing.knative.dev/v1\n"
-	          "kind: Broker\n"
-	          "metadata:\n"
-	          "  name: r\n"
-	          "  annotations: {eventing.knative.dev/broker.class: RabbitMQBroker}\n",
-	          "test.yaml:5:52: Broker default/r: "
-	          "metadata.annotations[\"eventing.knative.dev/broker.class\"]: class RabbitMQBroker "
-	          "needs the amqp channel, which this build does not include\n");
+	ck_errors(
+	        "apiVersion: eventing.knative.dev/v1\n"
+	        "kind: Broker\n"
+	        "metadata:\n"
+	        "  name: r\n"
+	        "  annotations: {eventing.knative.dev/broker.class: RabbitMQBroker}\n",
+	        "test.yaml:5:52: Broker default/r: "
+	        "metadata.annotations[\"eventing.knative.dev/broker.class\"]: class RabbitMQBroker "
+	        "needs the amqp channel, which this build does not include\n");
 	/* from config-br-defaults: reported where the defaults say so */
-	ck_errors("apiVersion: v1\n"
-	          "kind: ConfigMap\n"
-	          "metadata: {name: config-br-defaults, namespace: knative-eventing}\n"
-	          "data:\n"
-	          "  default-br-config: |\n"
-	          "    clusterDefault:\n"
-	          "      brokerClass: NatsJetStreamBroker\n"
-	          "---\n" BROKER,
-	          "test.yaml:7:20: Broker default/default: class (from config-br-defaults): class "
-	          "NatsJetStreamBroker needs the nats channel, which this build does not include\n");
+	ck_errors(
+	        "apiVersion: v1\n"
+	        "kind: ConfigMap\n"
+	        "metadata: {name: config-br-defaults, namespace: knative-eventing}\n"
+	        "data:\n"
+	        "  default-br-config: |\n"
+	        "    clusterDefault:\n"
+	        "      brokerClass: NatsJetStreamBroker\n"
+	        "---\n" BROKER,
+	        "test.yaml:7:20: Broker default/default: class (from config-br-defaults): class "
+	        "NatsJetStreamBroker needs the nats channel, which this build does not include\n");
 }
 END_TEST
 
@@ -990,9 +1018,11 @@ static Suite *config_knative_suite(void)
 	      *vals = tcase_create("values"), *dflt = tcase_create("defaults"),
 	      *run = tcase_create("run");
 
-	tcase_add_test(refs, test_a_service_ref_resolves_to_its_cluster_dns_name_as_knative_resolves_it);
+	tcase_add_test(refs,
+	               test_a_service_ref_resolves_to_its_cluster_dns_name_as_knative_resolves_it);
 	tcase_add_test(refs, test_the_cluster_domain_comes_from_the_options);
-	tcase_add_test(refs, test_the_address_table_resolves_refs_from_options_and_from_its_configmap);
+	tcase_add_test(refs,
+	               test_the_address_table_resolves_refs_from_options_and_from_its_configmap);
 	tcase_add_test(refs, test_bad_address_table_entries_are_reported_on_their_line);
 	tcase_add_test(refs, test_a_uri_beside_a_ref_must_be_relative_and_not_to_our_own_broker);
 	tcase_add_test(refs, test_uri_references_resolve_as_rfc_3986_says);
@@ -1004,8 +1034,10 @@ static Suite *config_knative_suite(void)
 	tcase_add_test(vals, test_durations_are_read_as_knative_reads_them);
 	tcase_add_test(vals, test_a_long_extension_name_is_taken_with_a_warning);
 	tcase_add_test(vals, test_a_kafka_source_delivery_has_no_format);
-	tcase_add_test(dflt, test_a_broker_without_class_config_or_delivery_takes_knatives_defaults);
-	tcase_add_test(dflt, test_namespace_defaults_and_broker_classes_are_looked_up_as_knative_does);
+	tcase_add_test(dflt,
+	               test_a_broker_without_class_config_or_delivery_takes_knatives_defaults);
+	tcase_add_test(dflt,
+	               test_namespace_defaults_and_broker_classes_are_looked_up_as_knative_does);
 	tcase_add_test(dflt, test_a_bad_config_br_defaults_is_reported_where_it_is_written);
 	tcase_add_test(dflt, test_config_br_defaults_outside_knative_eventing_is_not_read);
 	tcase_add_test(dflt, test_disallow_different_namespace_config_is_enforced);
