@@ -7,6 +7,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "broker/buf.h"
 #include "broker/daemon.h"
 #include "broker/delivery/dispatcher.h"
 #include "broker/error.h"
@@ -192,6 +193,48 @@ static int trigger_subscribe(struct ceb_trigger *trg, const struct ceb_settings 
 	return 0;
 }
 
+/* A Broker's channel: the backend the loader chose (the class's, or its channel template's). */
+static const char *broker_channel_name(const struct ceb_broker_cfg *bc)
+{
+	return bc->channel ? bc->channel : ceb_channel_for_class(bc->broker_class);
+}
+
+static void broker_channel_cfg(const struct ceb_settings *set, const struct ceb_broker_cfg *bc,
+                               struct ceb_channel_cfg *cc)
+{
+	*cc = (struct ceb_channel_cfg){
+	        .kind = "Broker",
+	        .ns = bc->ns,
+	        .name = bc->name,
+	        .spec = bc,
+	        .max_events = set->channel_max_events,
+	        .max_bytes = set->channel_max_bytes,
+	};
+}
+
+size_t ceb_daemon_check(const struct ceb_settings *set, const struct ceb_config *cfg,
+                        struct ceb_buf *errs)
+{
+	struct ceb_channel_cfg cc;
+	char err[1024];
+	size_t n = 0;
+
+	for (const struct ceb_broker_cfg *bc = cfg->brokers; bc; bc = bc->next) {
+		const char *chname = broker_channel_name(bc);
+		const struct channel_ops *ops = chname ? ceb_channel_ops_find(chname) : NULL;
+
+		if (!ops || !ops->check)
+			continue;
+		broker_channel_cfg(set, bc, &cc);
+		err[0] = '\0';
+		if (ops->check(&cc, err, sizeof(err)) < 0) {
+			ceb_buf_printf(errs, "%s\n", err);
+			n++;
+		}
+	}
+	return n;
+}
+
 static struct ceb_broker *broker_of(struct ceb_daemon *dmn, const struct ceb_broker_cfg *bc)
 {
 	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
@@ -235,16 +278,11 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 
 	btail = &dmn->brokers;
 	for (const struct ceb_broker_cfg *bc = cfg->brokers; bc; bc = bc->next) {
-		const char *chname = ceb_channel_for_class(bc->broker_class);
-		struct ceb_channel_cfg cc = {
-		        .kind = "Broker",
-		        .ns = bc->ns,
-		        .name = bc->name,
-		        .spec = bc,
-		        .max_events = set->channel_max_events,
-		        .max_bytes = set->channel_max_bytes,
-		};
+		const char *chname = broker_channel_name(bc);
+		struct ceb_channel_cfg cc;
 		struct ceb_broker *brk = endpoint_new(dmn, &btail, "broker", true, bc->ns, bc->name);
+
+		broker_channel_cfg(set, bc, &cc);
 		if (!brk)
 			goto nomem;
 		brk->cfg = bc;

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "broker/buf.h"
 #include "broker/config/config.h"
 #include "broker/endpoint.h"
 
@@ -13,6 +14,11 @@
 int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
                       struct ceb_daemon **out, char *errbuf, size_t errlen);
 int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen);
+/* What the channels would refuse at create that the configuration loader cannot know (settings a
+ * backend library checks), found without starting anything: one line each appended to errs. Returns
+ * their number. For `cebroker validate`. */
+size_t ceb_daemon_check(const struct ceb_settings *set, const struct ceb_config *cfg,
+                        struct ceb_buf *errs);
 /* For tests and fuzzers: start the channels only (no listening socket, no delivery threads) and
  * mark the daemon ready, so that requests can be driven through broker/request.h; messages then
  * wait in the dispatchers until ceb_dispatcher_abandon(). */

@@ -137,8 +137,8 @@ struct ceb_broker *ceb_broker_find(struct ceb_daemon *dmn, const char *path, siz
 void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publish_done_f *done,
                         void *arg);
 /* The same for the n events of one request: all or nothing where the channel is
- * CEB_CHANNEL_BATCH_ATOMIC, else event by event, with each event's status (see ceb_batch_done_f). done runs once (maybe before
- * return). */
+ * CEB_CHANNEL_BATCH_ATOMIC, else event by event, with each event's status (see ceb_batch_done_f).
+ * done runs once (maybe before return). */
 void ceb_broker_publish_batch(struct ceb_broker *brk, struct ceb_event *const *evs, size_t n,
                               ceb_batch_done_f *done, void *arg);
 

@@ -96,6 +96,11 @@ typedef size_t channel_pending_f(void *ctx);
  * background threads, and hand no more messages to subscriptions; later publishes complete at once
  * with CEB_EUNAVAIL. Settle still works (the dispatchers give back what they hold). */
 typedef void channel_stop_f(void *ctx);
+/* Optional (NULL: create refuses nothing that the configuration loader did not): what create would
+ * refuse in cfg (a library's own checks of settings), found without starting anything or reaching a
+ * server, for `cebroker validate`. 0, or CEB_ECONFIG with one line in errbuf, located
+ * (file:line:col: ...) where the setting is. Any thread. */
+typedef int channel_check_f(const struct ceb_channel_cfg *cfg, char *errbuf, size_t errlen);
 
 /* Properties of a backend that the core acts on (channel_ops.flags). */
 enum {
@@ -125,6 +130,7 @@ struct channel_ops {
 	channel_settle_f *settle;
 	channel_pending_f *pending;
 	channel_stop_f *stop;
+	channel_check_f *check;
 };
 
 /* The backends compiled into this build (see channels/channel_list.h). */

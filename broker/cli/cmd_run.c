@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@
 #include "broker/error.h"
 #include "broker/log.h"
 
-#define MAX_PATHS 64
+#define MAX_PATHS     64
+#define MAX_ADDRESSES 1024
 
 static int parse_ulong(const char *opt, const char *s, unsigned long min, unsigned long max,
                        unsigned long *out)
@@ -72,6 +74,54 @@ bad:
 	return -1;
 }
 
+/* The cluster domain of Services' DNS names, found as Knative finds it (knative.dev/pkg/network):
+ * --cluster-domain, else $CLUSTER_DOMAIN, else the svc.<domain> search domain of /etc/resolv.conf
+ * (what a pod in a cluster has), else cluster.local. */
+static const char *cluster_domain(const char *flag, char *buf, size_t sz)
+{
+	const char *env = getenv("CLUSTER_DOMAIN");
+	char line[1024];
+	FILE *f;
+
+	if (flag)
+		return flag;
+	if (env && *env)
+		return env;
+	f = fopen("/etc/resolv.conf", "re");
+	if (!f)
+		return NULL;
+	buf[0] = '\0';
+	while (!buf[0] && fgets(line, sizeof(line), f)) {
+		const char *p = line, *tok;
+		size_t n;
+		bool search = false;
+
+		/* "search a.svc.cluster.local svc.cluster.local cluster.local": words apart */
+		for (;;) {
+			p += strspn(p, " \t\r\n");
+			if (!*p)
+				break;
+			tok = p;
+			n = strcspn(p, " \t\r\n");
+			p += n;
+			if (!search) {
+				if (n != 6 || memcmp(tok, "search", 6))
+					break;
+				search = true;
+			} else if (n > 4 && !memcmp(tok, "svc.", 4)) {
+				n -= 4 + (tok[n - 1] == '.');
+				if (n && n < sz) {
+					memcpy(buf, tok + 4, n);
+					buf[n] = '\0';
+				}
+				break;
+			}
+		}
+	}
+	fclose(f);
+	return buf[0] ? buf : NULL;
+}
+
 static void usage_run(FILE *f)
 {
 	fprintf(f,
@@ -80,6 +130,15 @@ static void usage_run(FILE *f)
 	        "  -f, --file PATH             YAML file or directory (repeatable)\n"
 	        "  -l, --listen HOST:PORT      listen address (default 127.0.0.1:8080; port 0 "
 	        "picks one)\n"
+	        "      --address 'KIND NS/NAME=URL'  where a ref to that resource delivers "
+	        "(repeatable),\n"
+	        "                              e.g. 'Service default/event-display="
+	        "http://127.0.0.1:9099'\n"
+	        "      --cluster-domain DOMAIN Services' DNS names are NAME.NS.svc.DOMAIN "
+	        "(default: "
+	        "as\n"
+	        "                              Knative finds it: $CLUSTER_DOMAIN, resolv.conf, "
+	        "cluster.local)\n"
 	        "      --log-level LEVEL       error, warn, info (default) or debug\n"
 	        "      --log-json              log JSON lines instead of text\n"
 	        "      --max-event-size BYTES  largest event accepted (default 1048576)\n"
@@ -134,6 +193,8 @@ enum {
 	OPT_MAX_TTL,
 	OPT_RATE_LIMIT,
 	OPT_ALLOW_EMPTY,
+	OPT_ADDRESS,
+	OPT_CLUSTER_DOMAIN,
 };
 
 static const struct option run_opts[] = {
@@ -157,15 +218,18 @@ static const struct option run_opts[] = {
         {"max-ttl", required_argument, NULL, OPT_MAX_TTL},
         {"rate-limit", required_argument, NULL, OPT_RATE_LIMIT},
         {"allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY},
+        {"address", required_argument, NULL, OPT_ADDRESS},
+        {"cluster-domain", required_argument, NULL, OPT_CLUSTER_DOMAIN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
 
 /* Load the files; with !allow_empty, a configuration that serves nothing is an error too. */
-static int load(const char *const *paths, size_t npaths, bool allow_empty, struct ceb_config **cfg)
+static int load(const char *const *paths, size_t npaths, const struct ceb_config_opts *opts,
+                bool allow_empty, struct ceb_config **cfg)
 {
 	struct ceb_config_errors errs = {CEB_BUF_INIT, 0};
-	int rc = ceb_config_load(paths, npaths, cfg, &errs);
+	int rc = ceb_config_load_opts(paths, npaths, opts, cfg, &errs);
 
 	if (rc < 0) {
 		if (errs.text.p)
@@ -225,7 +289,8 @@ static void counts(const struct ceb_config *cfg, char *out, size_t sz)
 int ceb_cmd_run(int argc, char **argv)
 {
 	struct ceb_settings set = ceb_settings_default;
-	const char *paths[MAX_PATHS];
+	const char *paths[MAX_PATHS], *addresses[MAX_ADDRESSES], *domain = NULL;
+	struct ceb_config_opts opts = {.addresses = addresses};
 	struct ceb_config *cfg = NULL;
 	struct ceb_daemon *dmn = NULL;
 	enum ceb_log_level level = CEB_LOGLEVEL_INFO;
@@ -233,7 +298,7 @@ int ceb_cmd_run(int argc, char **argv)
 	unsigned long v;
 	int json = 0, c, sig, rc = 2;
 	bool allow_empty = false;
-	char err[1024], what[160];
+	char err[1024], what[160], dombuf[256];
 	sigset_t sigs;
 	uint64_t deadline;
 	struct timespec tick = {0, 50 * 1000 * 1000};
@@ -289,6 +354,15 @@ int ceb_cmd_run(int argc, char **argv)
 			set.rate_limit = (double)v;
 			break;
 		case OPT_ALLOW_EMPTY: allow_empty = true; break;
+		case OPT_ADDRESS:
+			if (opts.naddresses == MAX_ADDRESSES) {
+				fprintf(stderr, "cebroker: at most %d --address options\n",
+				        MAX_ADDRESSES);
+				return 2;
+			}
+			addresses[opts.naddresses++] = optarg;
+			break;
+		case OPT_CLUSTER_DOMAIN: domain = optarg; break;
 		case 'h': usage_run(stdout); return 0;
 		default: usage_run(stderr); return 2;
 		}
@@ -322,8 +396,15 @@ int ceb_cmd_run(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
-	if (load(paths, npaths, allow_empty, &cfg) < 0)
+	opts.cluster_domain = cluster_domain(domain, dombuf, sizeof(dombuf));
+	if (load(paths, npaths, &opts, allow_empty, &cfg) < 0)
 		return 2;
+	for (size_t i = 0; i < cfg->nnotes; i++) {
+		if (cfg->notes[i].warning)
+			CEB_LOG_WARN("config", "%s", cfg->notes[i].text);
+		else
+			CEB_LOG_INFO("config", "%s", cfg->notes[i].text);
+	}
 	curl_global_init(CURL_GLOBAL_ALL);
 	if (ceb_daemon_create(&set, cfg, &dmn, err, sizeof(err)) < 0) {
 		fprintf(stderr, "cebroker: %s\n", err);
@@ -379,13 +460,17 @@ out:
 
 static void usage_validate(FILE *f)
 {
-	fprintf(f, "Usage: cebroker validate -f FILE|DIR [-f ...] [--allow-empty]\n"
-	           "Check the YAML resources and report every error as FILE:LINE:COL; exit 1 if "
-	           "any.\n"
-	           "A configuration that declares no Broker, KafkaSink or KafkaSource is an error "
-	           "unless\n"
-	           "--allow-empty is given, as for `cebroker run`.\n\n"
-	           "Example:\n  cebroker validate -f samples/quickstart.yaml\n");
+	fprintf(f,
+	        "Usage: cebroker validate -f FILE|DIR [-f ...] [--address 'KIND NS/NAME=URL' ...]\n"
+	        "                         [--cluster-domain DOMAIN] [--allow-empty]\n"
+	        "Check the YAML resources as `run` would, short of reaching any server, and "
+	        "report\n"
+	        "every error as FILE:LINE:COL; exit 1 if any. On success, print what was "
+	        "skipped,\n"
+	        "where each ref delivers and any warning, then a summary. A configuration that\n"
+	        "declares nothing to serve is an error unless --allow-empty is given, as for "
+	        "`run`.\n\n"
+	        "Example:\n  cebroker validate -f samples/quickstart.yaml\n");
 }
 
 int ceb_cmd_validate(int argc, char **argv)
@@ -393,14 +478,18 @@ int ceb_cmd_validate(int argc, char **argv)
 	static const struct option opts[] = {
 	        {"file", required_argument, NULL, 'f'},
 	        {"allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY},
+	        {"address", required_argument, NULL, OPT_ADDRESS},
+	        {"cluster-domain", required_argument, NULL, OPT_CLUSTER_DOMAIN},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
-	const char *paths[MAX_PATHS];
+	const char *paths[MAX_PATHS], *addresses[MAX_ADDRESSES], *domain = NULL;
+	struct ceb_config_opts copts = {.addresses = addresses};
 	struct ceb_config *cfg = NULL;
-	size_t npaths = 0;
+	struct ceb_buf errs = CEB_BUF_INIT;
+	size_t npaths = 0, nerr;
 	bool allow_empty = false;
-	char line[512];
+	char line[512], dombuf[256];
 	int c;
 
 	optind = 1;
@@ -412,6 +501,12 @@ int ceb_cmd_validate(int argc, char **argv)
 			paths[npaths++] = optarg;
 			break;
 		case OPT_ALLOW_EMPTY: allow_empty = true; break;
+		case OPT_ADDRESS:
+			if (copts.naddresses == MAX_ADDRESSES)
+				return 2;
+			addresses[copts.naddresses++] = optarg;
+			break;
+		case OPT_CLUSTER_DOMAIN: domain = optarg; break;
 		case 'h': usage_validate(stdout); return 0;
 		default: usage_validate(stderr); return 2;
 		}
@@ -422,8 +517,22 @@ int ceb_cmd_validate(int argc, char **argv)
 		usage_validate(stderr);
 		return 2;
 	}
-	if (load(paths, npaths, allow_empty, &cfg) < 0)
+	copts.cluster_domain = cluster_domain(domain, dombuf, sizeof(dombuf));
+	if (load(paths, npaths, &copts, allow_empty, &cfg) < 0)
 		return 1;
+	/* what the channels would refuse at start without reaching a server (librdkafka settings) */
+	nerr = ceb_daemon_check(&ceb_settings_default, cfg, &errs);
+	if (nerr) {
+		if (errs.p)
+			fputs(errs.p, stderr);
+		fprintf(stderr, "cebroker: %zu error%s in the configuration\n", nerr,
+		        nerr == 1 ? "" : "s");
+		ceb_buf_free(&errs);
+		ceb_config_free(cfg);
+		return 1;
+	}
+	for (size_t i = 0; i < cfg->nnotes; i++)
+		printf("%s\n", cfg->notes[i].text);
 	counts(cfg, line, sizeof(line));
 	printf("ok: %s\n", line);
 	ceb_config_free(cfg);

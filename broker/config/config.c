@@ -1,6 +1,6 @@
 /* The resource loader: Knative Broker, Trigger, ConfigMap, KafkaSource and KafkaSink manifests from
- * the YAML reader's trees, checked against a table of kinds, errors as file:line:col; references
- * resolved last. */
+ * the YAML reader's trees, checked against a table of kinds, errors as file:line:col; what other API
+ * groups define skipped; references, config-br-defaults and the address table applied last. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -14,9 +14,13 @@
 #include "broker/config/fields.h"
 #include "broker/error.h"
 #include "broker/config/yaml.h"
+#include "channels/channel.h"
 
 #define MAX_ERRORS           1000 /* a user fixes the first ones; beyond this we only burn memory */
 #define DEFAULT_BROKER_CLASS "MTChannelBasedBroker"
+#define CLASS_ANNOTATION     "eventing.knative.dev/broker.class"
+#define SYSTEM_NAMESPACE     "knative-eventing" /* where Knative reads its own ConfigMaps */
+#define DEFAULT_CHANNEL_CM   "config-br-default-channel"
 
 /* ------------------------------------------------------------------------------------------------
  * The loader state and error reporting.
@@ -41,6 +45,32 @@ struct check {            /* a reference to resolve once every file is loaded */
 	struct ceb_loc loc;
 	const struct ceb_configmap **cm_out;
 	const struct ceb_broker_cfg **broker_out;
+	bool optional; /* absent is fine (Knative's own default channel ConfigMap) */
+};
+
+/* What resolve() needs of a Broker besides what it keeps: Knative fills in a Broker's class, config
+ * and delivery from config-br-defaults only where the manifest says nothing. */
+struct broker_rec {
+	struct ceb_broker_cfg *b;
+	const char *file;
+	bool config_given, delivery_given;
+	bool class_defaulted; /* its class came from config-br-defaults */
+	/* spec.config.kind: Knative looks a Broker's defaults up by it (ceb_config_defaults_for) */
+	char *config_kind;
+	bool config_bad;               /* its config reference was refused (reported) */
+	char *config_ns, *config_name; /* the ConfigMap it refers to, when it does */
+	struct ceb_loc at;             /* metadata.name, where the Broker's own errors go */
+	/* the class annotation's value, or config-br-defaults' brokerClass (line 0 for neither) */
+	struct ceb_loc class_at;
+	struct ceb_loc config_at; /* spec.config, or config-br-defaults' reference */
+};
+
+struct noterec {
+	size_t file;
+	int line, col;
+	size_t seq;
+	bool warning;
+	char *text;
 };
 
 /* Errors are kept until the end and written sorted by file, line and column: the checks run in
@@ -71,6 +101,14 @@ struct ceb_config_loader {
 	size_t nchecks, capchecks;
 	struct seen_file *seen; /* files read, so that one named twice is read once */
 	size_t nseen, capseen;
+	struct broker_rec *brecs;
+	size_t nbrecs, capbrecs;
+	struct noterec *notes;
+	size_t nnotes, capnotes;
+	const struct ceb_config_opts *opts;
+	struct ceb_config_refs *refs;
+	struct ceb_config_defaults *defaults; /* knative-eventing/config-br-defaults, read */
+	const struct ceb_configmap *defaults_cm;
 };
 
 static void verr(struct ceb_config_loader *ld, const char *file, int line, int col, const char *who,
@@ -104,7 +142,7 @@ static void verr(struct ceb_config_loader *ld, const char *file, int line, int c
 		ceb_buf_printf(&b, "too many errors, stopping after %d", MAX_ERRORS);
 		ld->stop = true;
 	} else {
-		if (who)
+		if (who && *who)
 			ceb_buf_printf(&b, "%s: ", who);
 		if (path && *path)
 			ceb_buf_printf(&b, "%s: ", path);
@@ -173,6 +211,120 @@ void ceb_config_err(struct ceb_config_res *r, const struct ceb_yaml_node *at, co
 	r->nerr++;
 }
 
+void ceb_config_err_at(struct ceb_config_res *r, const struct ceb_loc *at, const char *path,
+                       const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	verr(r->ld, at->file ? at->file : r->file, at->line, at->col, r->who, path, fmt, ap);
+	va_end(ap);
+	r->nerr++;
+}
+
+struct ceb_loc ceb_config_loc(const struct ceb_config_res *r, const struct ceb_yaml_node *n)
+{
+	return (struct ceb_loc){r->file, ceb_yaml_line(n), ceb_yaml_col(n)};
+}
+
+/* Notes are kept like errors, and sorted the same way when the load succeeds. */
+static void vnote(struct ceb_config_loader *ld, bool warning, const struct ceb_loc *at,
+                  const char *who, const char *path, const char *fmt, va_list ap)
+{
+	struct ceb_buf b = CEB_BUF_INIT;
+	size_t fi;
+
+	if (ld->enomem || ld->stop)
+		return;
+	if (ld->nnotes == ld->capnotes) {
+		size_t cap = ld->capnotes ? 2 * ld->capnotes : 16;
+		struct noterec *p = realloc(ld->notes, cap * sizeof(*p));
+
+		if (!p) {
+			ld->enomem = true;
+			return;
+		}
+		ld->notes = p;
+		ld->capnotes = cap;
+	}
+	for (fi = 0; fi < ld->cfg->nfiles && ld->cfg->files[fi] != at->file; fi++)
+		;
+	ceb_buf_puts(&b, at->file);
+	if (at->line > 0)
+		ceb_buf_printf(&b, ":%d:%d", at->line, at->col);
+	ceb_buf_puts(&b, warning ? ": warning: " : ": ");
+	if (who)
+		ceb_buf_printf(&b, "%s: ", who);
+	if (path && *path)
+		ceb_buf_printf(&b, "%s: ", path);
+	ceb_buf_vprintf(&b, fmt, ap);
+	for (size_t i = 0; i < b.len; i++)
+		if ((unsigned char)b.p[i] < 0x20 || b.p[i] == 0x7f)
+			b.p[i] = '?';
+	if (b.failed || !b.p) {
+		ceb_buf_free(&b);
+		ld->enomem = true;
+		return;
+	}
+	ld->notes[ld->nnotes] = (struct noterec){fi, at->line, at->col, ld->nnotes, warning, b.p};
+	ld->nnotes++;
+}
+
+void ceb_config_note_at(struct ceb_config_res *r, bool warning, const struct ceb_loc *at,
+                        const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	struct ceb_loc loc = *at;
+
+	if (!loc.file)
+		loc.file = r->file;
+	va_start(ap, fmt);
+	vnote(r->ld, warning, &loc, r->who[0] ? r->who : NULL, path, fmt, ap);
+	va_end(ap);
+}
+
+static int cmp_noterec(const void *a, const void *b)
+{
+	const struct noterec *x = a, *y = b;
+
+	if (x->file != y->file)
+		return x->file < y->file ? -1 : 1;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	if (x->col != y->col)
+		return x->col < y->col ? -1 : 1;
+	return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Hand the notes to the config (sorted), or drop them when there is none. */
+static void flush_notes(struct ceb_config_loader *ld, struct ceb_config *cfg)
+{
+	if (cfg && ld->nnotes) {
+		cfg->notes = calloc(ld->nnotes, sizeof(*cfg->notes));
+		if (!cfg->notes) {
+			ld->enomem = true;
+		} else {
+			qsort(ld->notes, ld->nnotes, sizeof(*ld->notes), cmp_noterec);
+			for (size_t i = 0; i < ld->nnotes; i++) {
+				cfg->notes[i] = (struct ceb_config_note){ld->notes[i].warning,
+				                                         ld->notes[i].text};
+				ld->notes[i].text = NULL;
+			}
+			cfg->nnotes = ld->nnotes;
+		}
+	}
+	for (size_t i = 0; i < ld->nnotes; i++)
+		free(ld->notes[i].text);
+	free(ld->notes);
+	ld->notes = NULL;
+	ld->nnotes = 0;
+}
+
+struct ceb_config_refs *ceb_config_loader_refs(struct ceb_config_loader *ld)
+{
+	return ld->refs;
+}
+
 static char *xstrdup(struct ceb_config_loader *ld, const char *s)
 {
 	char *p;
@@ -212,10 +364,18 @@ static void check_free(struct check *c)
 	free(c->path);
 }
 
-void ceb_config_add_check(struct ceb_config_res *r, const char *kind, const char *ns,
-                          const char *name, const struct ceb_yaml_node *at, const char *path,
-                          const struct ceb_configmap **cm_out,
-                          const struct ceb_broker_cfg **broker_out)
+/* Knative's own ConfigMap for the default channel: when a Broker names it and the files do not hold
+ * it, it says what Knative installs, InMemoryChannel. */
+static bool default_channel_cm(const char *ns, const char *name)
+{
+	return !strcmp(ns, SYSTEM_NAMESPACE) && !strcmp(name, DEFAULT_CHANNEL_CM);
+}
+
+/* The check that add_check added last, or NULL (out of memory). */
+static struct check *add_check(struct ceb_config_res *r, const char *kind, const char *ns,
+                               const char *name, const struct ceb_loc *at, const char *path,
+                               const struct ceb_configmap **cm_out,
+                               const struct ceb_broker_cfg **broker_out)
 {
 	struct ceb_config_loader *ld = r->ld;
 	struct check c = {.kind = kind, .cm_out = cm_out, .broker_out = broker_out};
@@ -226,7 +386,7 @@ void ceb_config_add_check(struct ceb_config_res *r, const char *kind, const char
 
 		if (!p) {
 			ld->enomem = true;
-			return;
+			return NULL;
 		}
 		ld->checks = p;
 		ld->capchecks = cap;
@@ -235,12 +395,34 @@ void ceb_config_add_check(struct ceb_config_res *r, const char *kind, const char
 	c.name = xstrdup(ld, name);
 	c.who = xstrdup(ld, r->who);
 	c.path = xstrdup(ld, path);
-	c.loc = (struct ceb_loc){r->file, ceb_yaml_line(at), ceb_yaml_col(at)};
+	c.loc = *at;
+	if (!c.loc.file)
+		c.loc.file = r->file;
 	if (!c.ns || !c.name || !c.who || !c.path) {
 		check_free(&c);
-		return;
+		return NULL;
 	}
-	ld->checks[ld->nchecks++] = c;
+	c.optional = !strcmp(kind, "ConfigMap") && default_channel_cm(c.ns, c.name);
+	ld->checks[ld->nchecks] = c;
+	return &ld->checks[ld->nchecks++];
+}
+
+void ceb_config_add_check_at(struct ceb_config_res *r, const char *kind, const char *ns,
+                             const char *name, const struct ceb_loc *at, const char *path,
+                             const struct ceb_configmap **cm_out,
+                             const struct ceb_broker_cfg **broker_out)
+{
+	add_check(r, kind, ns, name, at, path, cm_out, broker_out);
+}
+
+void ceb_config_add_check(struct ceb_config_res *r, const char *kind, const char *ns,
+                          const char *name, const struct ceb_yaml_node *at, const char *path,
+                          const struct ceb_configmap **cm_out,
+                          const struct ceb_broker_cfg **broker_out)
+{
+	struct ceb_loc loc = ceb_config_loc(r, at);
+
+	add_check(r, kind, ns, name, &loc, path, cm_out, broker_out);
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -274,15 +456,32 @@ static bool dns_label(const char *s)
 static void parse_meta(struct ceb_config_res *r, const struct ceb_yaml_node *root,
                        const struct ceb_yaml_node *n, struct ceb_config_meta *md)
 {
-	static const char *const fields[] = {"name", "namespace", "labels", "annotations", NULL};
-	const struct ceb_yaml_node *v[4];
+	/* Kubernetes' ObjectMeta. What the API server fills in (uid, resourceVersion, managedFields...)
+	 * is what `kubectl get -o yaml` prints: read and ignored, so that its output loads as it is. */
+	static const char *const fields[] = {"name",
+	                                     "namespace",
+	                                     "labels",
+	                                     "annotations",
+	                                     "generateName",
+	                                     "selfLink",
+	                                     "uid",
+	                                     "resourceVersion",
+	                                     "generation",
+	                                     "creationTimestamp",
+	                                     "deletionTimestamp",
+	                                     "deletionGracePeriodSeconds",
+	                                     "ownerReferences",
+	                                     "finalizers",
+	                                     "managedFields",
+	                                     NULL};
+	const struct ceb_yaml_node *v[15];
 	char q[80];
 
 	if (!n) {
 		ceb_config_err(r, root, "metadata.name", "required field missing");
 		goto out;
 	}
-	if (!ceb_config_get_fields(r, n, "metadata", fields, v, NULL))
+	if (!ceb_config_get_fields_shown(r, n, "metadata", fields, 4, v, NULL))
 		goto out;
 	md->name_node = v[0];
 	if (!v[0])
@@ -391,6 +590,9 @@ static void configmap_free(struct ceb_configmap *cm)
 	free(cm->name);
 	ceb_config_strv_free(cm->keys, cm->n);
 	ceb_config_strv_free(cm->values, cm->n);
+	free(cm->at);
+	ceb_config_kafka_broker_free(cm->kafka);
+	ceb_config_channel_template_free(cm->channel_tpl);
 	free(cm);
 }
 
@@ -432,6 +634,9 @@ struct kind_def {
 	ceb_config_kind_f *parse;
 };
 
+/* data (binaryData and immutable are read and ignored: nothing here reads bytes). Each value's
+ * position is kept: ConfigMaps that hold settings (a Kafka Broker's, config-br-defaults, a channel
+ * template) are read once every file is loaded, and their errors point at the value. */
 static void parse_configmap(struct ceb_config_res *r, struct ceb_config_meta *md,
                             const struct ceb_yaml_node *root,
                             const struct ceb_yaml_node *const *vals)
@@ -449,8 +654,20 @@ static void parse_configmap(struct ceb_config_res *r, struct ceb_config_meta *md
 	cm->name = md->name;
 	md->ns = md->name = NULL;
 	cm->loc = (struct ceb_loc){r->file, ceb_yaml_line(root), ceb_yaml_col(root)};
-	if (vals[0])
-		ceb_config_get_strmap(r, vals[0], "data", &cm->keys, &cm->values, &cm->n);
+	if (vals[0] && ceb_config_get_strmap(r, vals[0], "data", &cm->keys, &cm->values, &cm->n) &&
+	    cm->n) {
+		/* get_strmap succeeded: pair i of the map is keys[i] */
+		cm->at = calloc(cm->n, sizeof(*cm->at));
+		if (!cm->at)
+			ceb_config_oom(r);
+		for (size_t i = 0; cm->at && i < cm->n; i++)
+			ceb_yaml_origin(ceb_yaml_map_value(vals[0], i), &cm->at[i]);
+	}
+	if (vals[2] && ceb_yaml_type(vals[2]) == CEB_YAML_SCALAR) {
+		bool b;
+
+		ceb_config_get_bool(r, vals[2], "immutable", &b);
+	}
 	*r->ld->cm_tail = cm;
 	r->ld->cm_tail = &cm->next;
 	ceb_config_add_entry(r, "ConfigMap", cm->ns, cm->name, md, cm);
@@ -459,15 +676,62 @@ static void parse_configmap(struct ceb_config_res *r, struct ceb_config_meta *md
 static const char *const broker_classes[] = {"MTChannelBasedBroker", "Kafka", "RabbitMQBroker",
                                              "NatsJetStreamBroker", NULL};
 
+/* The record resolve() keeps for a Broker, or NULL (out of memory). */
+static struct broker_rec *add_broker_rec(struct ceb_config_res *r, struct ceb_broker_cfg *b,
+                                         const struct ceb_config_meta *md)
+{
+	struct ceb_config_loader *ld = r->ld;
+
+	if (ld->nbrecs == ld->capbrecs) {
+		size_t cap = ld->capbrecs ? 2 * ld->capbrecs : 16;
+		struct broker_rec *p = realloc(ld->brecs, cap * sizeof(*p));
+
+		if (!p) {
+			ld->enomem = true;
+			return NULL;
+		}
+		ld->brecs = p;
+		ld->capbrecs = cap;
+	}
+	ld->brecs[ld->nbrecs] = (struct broker_rec){.b = b, .file = r->file};
+	ld->brecs[ld->nbrecs].at = ceb_config_loc(r, md->name_node);
+	return &ld->brecs[ld->nbrecs++];
+}
+
+/* A Broker's config reference (spec.config, or config-br-defaults' at br->config_at): a ConfigMap
+ * that must exist once every file is loaded (but Knative's own default channel's). ns NULL: the
+ * Broker's. */
+static void broker_config_ref(struct ceb_config_res *r, struct broker_rec *br, const char *api,
+                              const char *kind, const char *name, const char *ns, const char *path)
+{
+	char q[80];
+
+	if (strcmp(kind, "ConfigMap") || (api && strcmp(api, "v1"))) {
+		ceb_config_err_at(
+		        r, &br->config_at, path,
+		        "only a ConfigMap (apiVersion v1) can hold a Broker's config, got %s",
+		        ceb_config_quoted(q, sizeof(q), kind));
+		br->config_bad = true;
+		return;
+	}
+	br->config_ns = ceb_config_strdup(r, ns ? ns : br->b->ns);
+	br->config_name = ceb_config_strdup(r, name);
+	if (br->config_ns && br->config_name)
+		add_check(r, "ConfigMap", br->config_ns, br->config_name, &br->config_at, path,
+		          &br->b->config, NULL);
+}
+
+/* The class, spec.config and spec.delivery as the manifest gives them; resolve() fills in what it
+ * leaves out from config-br-defaults, as Knative's webhook does, and checks the class's channel. */
 static void parse_broker(struct ceb_config_res *r, struct ceb_config_meta *md,
                          const struct ceb_yaml_node *root, const struct ceb_yaml_node *const *vals)
 {
 	static const char *const spec_fields[] = {"config", "delivery", NULL};
 	static const char *const ref_fields[] = {"apiVersion", "kind", "name", "namespace", NULL};
-	const char *cls = ceb_annotation(md->akeys, md->avals, md->nannot,
-	                                 "eventing.knative.dev/broker.class");
+	const char *cls = ceb_annotation(md->akeys, md->avals, md->nannot, CLASS_ANNOTATION);
 	const struct ceb_yaml_node *v[2], *rv[4];
 	struct ceb_broker_cfg *b;
+	struct broker_rec *br;
 	char q[80], *api = NULL, *kind = NULL, *name = NULL, *ns = NULL;
 	size_t i;
 
@@ -491,43 +755,51 @@ static void parse_broker(struct ceb_config_res *r, struct ceb_config_meta *md,
 	r->ld->broker_tail = &b->next;
 	r->ld->cfg->nbrokers++;
 	ceb_config_add_entry(r, "Broker", b->ns, b->name, md, b);
+	if (!(br = add_broker_rec(r, b, md)))
+		return;
 
-	for (i = 0; cls && broker_classes[i] && strcmp(cls, broker_classes[i]); i++)
-		;
-	if (cls && !broker_classes[i])
-		ceb_config_err(r, annot_node(md, "eventing.knative.dev/broker.class"),
-		               "metadata.annotations[\"eventing.knative.dev/broker.class\"]",
-		               "unknown broker class \"%s\" (known: MTChannelBasedBroker, Kafka, "
-		               "RabbitMQBroker, NatsJetStreamBroker)",
-		               ceb_config_quoted(q, sizeof(q), cls));
-	b->broker_class = ceb_config_strdup(r, cls ? cls : DEFAULT_BROKER_CLASS);
+	if (cls) {
+		br->class_at = ceb_config_loc(r, annot_node(md, CLASS_ANNOTATION));
+		for (i = 0; broker_classes[i] && strcmp(cls, broker_classes[i]); i++)
+			;
+		if (!broker_classes[i])
+			ceb_config_err(
+			        r, annot_node(md, CLASS_ANNOTATION),
+			        "metadata.annotations[\"" CLASS_ANNOTATION "\"]",
+			        "unknown broker class \"%s\" (known: MTChannelBasedBroker, Kafka, "
+			        "RabbitMQBroker, NatsJetStreamBroker)",
+			        ceb_config_quoted(q, sizeof(q), cls));
+		b->broker_class = ceb_config_strdup(r, cls);
+	}
 
 	if (!vals[0] || !ceb_config_get_fields(r, vals[0], "spec", spec_fields, v, NULL))
 		return;
 	if (v[0] && ceb_config_get_fields(r, v[0], "spec.config", ref_fields, rv, NULL)) {
+		br->config_given = true;
+		br->config_at = ceb_config_loc(r, v[0]);
 		if (!rv[1] || !rv[2]) {
 			ceb_config_err(r, v[0], !rv[1] ? "spec.config.kind" : "spec.config.name",
 			               "required field missing");
+			br->config_bad = true;
 		} else if (ceb_config_get_str(r, rv[0], "spec.config.apiVersion", &api) &&
 		           ceb_config_get_str(r, rv[1], "spec.config.kind", &kind) &&
 		           ceb_config_get_str(r, rv[2], "spec.config.name", &name) &&
 		           ceb_config_get_str(r, rv[3], "spec.config.namespace", &ns)) {
-			if (strcmp(kind, "ConfigMap") || (api && strcmp(api, "v1")))
-				ceb_config_err(r, v[0], "spec.config",
-				               "only a ConfigMap (apiVersion v1) can hold a "
-				               "Broker's config, got %s",
-				               ceb_config_quoted(q, sizeof(q), kind));
-			else
-				ceb_config_add_check(r, "ConfigMap", ns ? ns : b->ns, name, v[0],
-				                     "spec.config", &b->config, NULL);
+			broker_config_ref(r, br, api, kind, name, ns, "spec.config");
+			br->config_kind = kind;
+			kind = NULL;
+		} else {
+			br->config_bad = true;
 		}
 		free(api);
 		free(kind);
 		free(name);
 		free(ns);
 	}
-	if (v[1])
-		ceb_config_parse_delivery(r, v[1], "spec.delivery", &b->delivery);
+	if (v[1]) {
+		br->delivery_given = true;
+		ceb_config_parse_delivery(r, v[1], "spec.delivery", true, &b->delivery);
+	}
 }
 
 static void parse_trigger(struct ceb_config_res *r, struct ceb_config_meta *md,
@@ -598,7 +870,7 @@ static void parse_trigger(struct ceb_config_res *r, struct ceb_config_meta *md,
 	if (v[5])
 		ceb_config_parse_delivery(r, v[5],
 		                          ceb_config_path_key(p, sizeof(p), "spec", "delivery"),
-		                          &t->delivery);
+		                          true, &t->delivery);
 }
 
 /* The text of a present scalar, else NULL (no report: for names in messages). */
@@ -608,7 +880,7 @@ static const char *peek_str(const struct ceb_yaml_node *n)
 }
 
 static const char *const spec_only[] = {"spec", NULL};
-static const char *const data_only[] = {"data", NULL};
+static const char *const configmap_fields[] = {"data", "binaryData", "immutable", NULL};
 static const char *const eventing_v1[] = {CEB_EVENTING_V1, NULL};
 static const char *const eventing_v1alpha1[] = {CEB_EVENTING_V1ALPHA1, NULL};
 static const char *const core_v1[] = {"v1", NULL};
@@ -620,11 +892,61 @@ static const char *const sources_v1[] = {"sources.knative.dev/v1", "sources.knat
 static const struct kind_def kinds[] = {
         {eventing_v1, "Broker", spec_only, parse_broker},
         {eventing_v1, "Trigger", spec_only, parse_trigger},
-        {core_v1, "ConfigMap", data_only, parse_configmap},
+        {core_v1, "ConfigMap", configmap_fields, parse_configmap},
         {sources_v1, "KafkaSource", spec_only, ceb_config_parse_kafka_source},
         {eventing_v1alpha1, "KafkaSink", spec_only, ceb_config_parse_kafka_sink},
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+/* API groups that are cebroker's to serve: an unknown kind in one of them is an error (so that a typo
+ * such as Triger is caught), where a document of any other group (a Namespace, a Deployment, a
+ * Service, a Knative Service...) is skipped with a note: manifests put them in the same files. */
+static const char *const eventing_groups[] = {"eventing.knative.dev",
+                                              "messaging.knative.dev",
+                                              "sources.knative.dev",
+                                              "flows.knative.dev",
+                                              "sinks.knative.dev",
+                                              "sources.cebroker.dev",
+                                              NULL};
+
+/* Knative kinds this build cannot run yet: refused as such, not as unknown. */
+static const char *const later_kinds[] = {"PingSource",
+                                          "ContainerSource",
+                                          "SinkBinding",
+                                          "ApiServerSource",
+                                          "Channel",
+                                          "InMemoryChannel",
+                                          "KafkaChannel",
+                                          "NatsJetStreamChannel",
+                                          "Subscription",
+                                          "Sequence",
+                                          "Parallel",
+                                          "JobSink",
+                                          "IntegrationSink",
+                                          "IntegrationSource",
+                                          "EventType",
+                                          "EventPolicy",
+                                          "EventTransform",
+                                          "RequestReply",
+                                          "RabbitmqBrokerConfig",
+                                          "RabbitmqSource",
+                                          NULL};
+
+static bool in_list(const char *const *list, const char *s, size_t len)
+{
+	for (size_t i = 0; list[i]; i++)
+		if (strlen(list[i]) == len && !memcmp(list[i], s, len))
+			return true;
+	return false;
+}
+
+/* The group of an apiVersion ("" for the core group's "v1"). */
+static bool eventing_group(const char *api)
+{
+	const char *slash = strchr(api, '/');
+
+	return slash && in_list(eventing_groups, api, (size_t)(slash - api));
+}
 
 /* "Broker (eventing.knative.dev/v1), ..., KafkaSource (sources.knative.dev/v1 or ...v1beta1), ..." */
 static const char *supported_kinds(char *buf, size_t sz)
@@ -650,6 +972,50 @@ static bool kind_serves(const struct kind_def *def, const char *api)
 		if (!strcmp(api, def->api_versions[j]))
 			return true;
 	return false;
+}
+
+static void load_resource(struct ceb_config_loader *ld, const char *file,
+                          const struct ceb_yaml_node *root);
+
+/* What `kubectl get -o yaml` prints for several objects: a v1 List whose items are resources. */
+static void load_list(struct ceb_config_loader *ld, struct ceb_config_res *r,
+                      const struct ceb_yaml_node *root)
+{
+	static const char *const fields[] = {"apiVersion", "kind", "metadata", "items", NULL};
+	const struct ceb_yaml_node *v[4];
+	char p[64];
+
+	snprintf(r->who, sizeof(r->who), "List");
+	if (!ceb_config_get_fields(r, root, "", fields, v, NULL) || !v[3])
+		return;
+	if (!ceb_config_want_seq(r, v[3], "items"))
+		return;
+	for (size_t i = 0; i < ceb_yaml_size(v[3]) && !ld->enomem && !ld->stop; i++) {
+		const struct ceb_yaml_node *it = ceb_yaml_seq_item(v[3], i);
+
+		if (ceb_yaml_type(it) != CEB_YAML_MAP)
+			ceb_config_err(r, it, ceb_config_path_idx(p, sizeof(p), "items", i),
+			               "expected a resource (a mapping), got %s",
+			               ceb_yaml_describe(it));
+		else
+			load_resource(ld, r->file, it);
+	}
+}
+
+/* A document of a group cebroker does not serve: one line saying so, and nothing else. */
+static void skip_resource(struct ceb_config_res *r, const struct ceb_yaml_node *root,
+                          const char *kind, const char *api, const char *ns, const char *name)
+{
+	struct ceb_loc at = ceb_config_loc(r, root);
+	char q[80], q2[80], q3[80], q4[80];
+
+	r->who[0] = '\0';
+	ceb_config_note_at(r, false, &at, NULL,
+	                   "skipped %s %s%s%s (%s): not a kind cebroker serves",
+	                   ceb_config_quoted(q, sizeof(q), kind),
+	                   ns ? ceb_config_quoted(q2, sizeof(q2), ns) : "", ns ? "/" : "",
+	                   name ? ceb_config_quoted(q3, sizeof(q3), name) : "(no name)",
+	                   ceb_config_quoted(q4, sizeof(q4), api));
 }
 
 static void load_resource(struct ceb_config_loader *ld, const char *file,
@@ -693,10 +1059,24 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 		               supported_kinds(sup, sizeof(sup)));
 		return;
 	}
+	if (!kind_known && api && !strcmp(kind, "List") && !strcmp(api, "v1")) {
+		load_list(ld, &r, root);
+		return;
+	}
+	if (!kind_known && api && !eventing_group(api)) {
+		skip_resource(&r, root, kind, api, ns, name);
+		return;
+	}
 	if (!kind_known) {
-		ceb_config_err(&r, kn, "kind", "unknown kind \"%s\" (supported: %s)",
-		               ceb_config_quoted(q, sizeof(q), kind),
-		               supported_kinds(sup, sizeof(sup)));
+		if (in_list(later_kinds, kind, strlen(kind)))
+			ceb_config_err(&r, kn, "kind",
+			               "%s is a Knative kind that cebroker does not run yet "
+			               "(supported: %s)",
+			               kind, supported_kinds(sup, sizeof(sup)));
+		else
+			ceb_config_err(&r, kn, "kind", "unknown kind \"%s\" (supported: %s)",
+			               ceb_config_quoted(q, sizeof(q), kind),
+			               supported_kinds(sup, sizeof(sup)));
 		return;
 	}
 	if (!def) {
@@ -712,6 +1092,8 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 		return;
 	}
 
+	/* status is what the system reports (kubectl prints it): read past, like the metadata that
+	 * the API server fills in */
 	names[nf++] = "apiVersion";
 	names[nf++] = "kind";
 	names[nf++] = "metadata";
@@ -724,9 +1106,6 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 	r.ns = md.ns;
 	if (!ld->enomem && md.ns)
 		def->parse(&r, &md, root, vals + 4);
-	if (keys[3])
-		ceb_config_err(&r, keys[3], "status",
-		               "not accepted: status is reported by the system, not configured");
 	meta_free(&md);
 }
 
@@ -947,6 +1326,160 @@ static const struct entry *find_entry(const struct entry *sorted, size_t n, cons
 	return NULL;
 }
 
+/* ConfigMaps that hold settings rather than a Broker's config: cebroker's address tables and
+ * Knative's config-br-defaults (from its own namespace only, as Knative reads it). */
+static void read_settings(struct ceb_config_loader *ld)
+{
+	const char *opt_file = NULL;
+
+	for (struct ceb_configmap *cm = ld->cfg->configmaps; cm && !ld->enomem; cm = cm->next) {
+		struct ceb_config_res r = {.ld = ld, .file = cm->loc.file, .ns = cm->ns};
+
+		snprintf(r.who, sizeof(r.who), "ConfigMap %s/%s", cm->ns, cm->name);
+		if (ceb_config_refs_is_table(cm)) {
+			ceb_config_refs_read_table(&r, ld->refs, cm);
+		} else if (ceb_config_defaults_is(cm)) {
+			ld->defaults = ceb_config_defaults_read(&r, cm);
+			ld->defaults_cm = cm;
+		} else if (!strcmp(cm->name, "config-br-defaults")) {
+			ceb_config_note_at(&r, true, &cm->loc, NULL,
+			                   "not read: Knative reads config-br-defaults from "
+			                   "namespace " SYSTEM_NAMESPACE " only");
+		}
+	}
+	if (ld->opts && ld->opts->naddresses && (opt_file = add_file(ld, "--address"))) {
+		struct ceb_config_res r = {.ld = ld, .file = opt_file, .ns = "default"};
+
+		ceb_config_refs_read_options(&r, ld->refs);
+	}
+}
+
+static void broker_res(struct ceb_config_loader *ld, const struct broker_rec *br,
+                       struct ceb_config_res *r)
+{
+	*r = (struct ceb_config_res){.ld = ld, .file = br->file, .ns = br->b->ns};
+	snprintf(r->who, sizeof(r->who), "Broker %s/%s", br->b->ns, br->b->name);
+}
+
+/* What config-br-defaults gives a Broker that leaves its class, config or delivery out, as Knative's
+ * webhook fills them in: the config reference and the delivery (its dead-letter sink, retry and
+ * backoff only) when the Broker has none, the class when it has no annotation. */
+static void broker_defaults(struct ceb_config_loader *ld, struct broker_rec *br)
+{
+	struct ceb_config_broker_defaults dflt;
+	struct ceb_broker_cfg *b = br->b;
+	struct ceb_config_res r;
+	struct ceb_delivery *dl = &b->delivery;
+	char what[256] = "";
+	size_t len = 0;
+
+	if (!ld->defaults)
+		return;
+	broker_res(ld, br, &r);
+	ceb_config_defaults_for(ld->defaults, b->ns, b->broker_class,
+	                        br->config_given ? br->config_kind : NULL, &dflt);
+	if (!br->config_given && dflt.ref) {
+		br->config_at = dflt.ref->at;
+		broker_config_ref(&r, br, dflt.ref->api, dflt.ref->kind, dflt.ref->name,
+		                  dflt.ref->ns, "spec.config (from config-br-defaults)");
+		len += (size_t)snprintf(what + len, sizeof(what) - len, "spec.config %s/%s",
+		                        dflt.ref->ns ? dflt.ref->ns : b->ns, dflt.ref->name);
+	}
+	if (!br->delivery_given && dflt.delivery && len < sizeof(what)) {
+		const struct ceb_delivery *src = dflt.delivery;
+
+		/* unset fields hold the values that mean unset (0 retries, exponential), so a
+		 * delivery of only unset fields is the same as none, as in Knative */
+		ceb_config_delivery_free(dl);
+		dl->retry = src->retry;
+		dl->backoff_policy = src->backoff_policy;
+		dl->backoff_delay_ms = src->backoff_delay_ms;
+		dl->set = src->has_dls || src->retry || src->backoff_delay_ms ||
+		          src->backoff_policy != CEB_BACKOFF_EXPONENTIAL;
+		if (src->has_dls) {
+			if (!ceb_config_dest_copy(&dl->dls, &src->dls)) {
+				ceb_config_oom(&r);
+				return;
+			}
+			dl->has_dls = true;
+			ceb_config_bind_dest(&r, &dl->dls, "spec.delivery.deadLetterSink");
+		}
+		len += (size_t)snprintf(what + len, sizeof(what) - len, "%sspec.delivery",
+		                        len ? ", " : "");
+	}
+	if (!b->broker_class && dflt.broker_class && len < sizeof(what)) {
+		if (!(b->broker_class = ceb_config_strdup(&r, dflt.broker_class)))
+			return;
+		br->class_at = dflt.class_at;
+		br->class_defaulted = true;
+		len += (size_t)snprintf(what + len, sizeof(what) - len, "%sclass %s",
+		                        len ? ", " : "", dflt.broker_class);
+	}
+	if (dflt.same_namespace && br->config_ns && strcmp(br->config_ns, b->ns))
+		ceb_config_err_at(&r, &br->config_at, "spec.config.namespace",
+		                  "%s is not the Broker's namespace, and config-br-defaults sets "
+		                  "disallowDifferentNamespaceConfig",
+		                  br->config_ns);
+	if (len)
+		ceb_config_note_at(&r, false, &br->at, NULL,
+		                   "%s from config-br-defaults (%s:%d:%d)", what,
+		                   ld->defaults_cm->loc.file, ld->defaults_cm->loc.line,
+		                   ld->defaults_cm->loc.col);
+}
+
+/* The channel that stores a Broker's events, which this build must include: the class's, or for
+ * MTChannelBasedBroker the one its ConfigMap's channel template names. A Kafka Broker's ConfigMap is
+ * read here, so that `validate` finds what the channel would refuse at start. */
+static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
+{
+	struct ceb_broker_cfg *b = br->b;
+	struct ceb_config_res r;
+	const struct ceb_loc *cls_at = br->class_at.line ? &br->class_at : &br->at;
+	const char *path = br->class_defaulted ? "class (from config-br-defaults)"
+	                   : br->class_at.line ? "metadata.annotations[\"" CLASS_ANNOTATION "\"]"
+	                                       : "class";
+	size_t i;
+
+	broker_res(ld, br, &r);
+	if (!b->broker_class && !(b->broker_class = ceb_config_strdup(&r, DEFAULT_BROKER_CLASS)))
+		return;
+	for (i = 0; broker_classes[i] && strcmp(b->broker_class, broker_classes[i]); i++)
+		;
+	if (!broker_classes[i])
+		return; /* reported where the class was given */
+	/* a config reference that was refused, or named a ConfigMap that is missing, was reported;
+	 * Knative's own default channel ConfigMap, missing, means InMemoryChannel */
+	if (br->config_bad ||
+	    (br->config_name && !b->config && !default_channel_cm(br->config_ns, br->config_name)))
+		return;
+	if (!strcmp(b->broker_class, DEFAULT_BROKER_CLASS)) {
+		b->channel = ceb_config_channel_template(&r, (struct ceb_configmap *)b->config,
+		                                         &br->config_at);
+		return;
+	}
+	b->channel = ceb_channel_for_class(b->broker_class);
+	if (!b->channel || !ceb_channel_ops_find(b->channel)) {
+		ceb_config_err_at(
+		        &r, cls_at, path,
+		        "class %s needs the %s channel, which this build does not include%s",
+		        b->broker_class, b->channel ? b->channel : "?",
+		        b->channel && !strcmp(b->channel, "kafka")
+		                ? " (configure found no librdkafka)"
+		                : "");
+		b->channel = NULL;
+		return;
+	}
+	if (!strcmp(b->broker_class, "Kafka")) {
+		if (b->config)
+			ceb_config_kafka_broker_read(&r, (struct ceb_configmap *)b->config);
+		else
+			ceb_config_err_at(
+			        &r, br->config_name ? &br->config_at : &br->at, "spec.config",
+			        "a Kafka Broker needs spec.config naming a ConfigMap with "
+			        "bootstrap.servers");
+	}
+}
+
 static void resolve(struct ceb_config_loader *ld)
 {
 	struct entry *sorted = NULL;
@@ -986,10 +1519,15 @@ static void resolve(struct ceb_config_loader *ld)
 		         first->loc.col);
 		ceb_buf_free(&who);
 	}
+	read_settings(ld);
+	for (size_t i = 0; i < ld->nbrecs && !ld->enomem; i++)
+		broker_defaults(ld, &ld->brecs[i]);
 	for (size_t i = 0; i < ld->nchecks; i++) {
 		const struct check *c = &ld->checks[i];
 		const struct entry *e = find_entry(sorted, n, c->kind, c->ns, c->name);
 
+		if (!e && c->optional)
+			continue;
 		if (!e) {
 			file_err(ld, c->loc.file, c->loc.line, c->loc.col,
 			         "%s: %s: %s %s/%s not found", c->who, c->path, c->kind, c->ns,
@@ -1001,6 +1539,9 @@ static void resolve(struct ceb_config_loader *ld)
 		if (c->broker_out)
 			*c->broker_out = e->obj;
 	}
+	for (size_t i = 0; i < ld->nbrecs && !ld->enomem; i++)
+		broker_channel(ld, &ld->brecs[i]);
+	ceb_config_refs_resolve(ld, ld->refs);
 	/* a KafkaSink takes events at /<ns>/<name> on the Brokers' ingress: one path, one owner */
 	for (size_t i = 0; i < ld->nentries; i++) {
 		const struct entry *e = &ld->entries[i];
@@ -1065,15 +1606,21 @@ void ceb_config_free(struct ceb_config *cfg)
 		cfg->kafka_sinks = next;
 	}
 	ceb_config_strv_free(cfg->files, cfg->nfiles);
+	for (size_t i = 0; i < cfg->nnotes; i++)
+		free(cfg->notes[i].text);
+	free(cfg->notes);
 	free(cfg);
 }
 
-static int loader_begin(struct ceb_config_loader *ld, struct ceb_config_errors *errs)
+static int loader_begin(struct ceb_config_loader *ld, struct ceb_config_errors *errs,
+                        const struct ceb_config_opts *opts)
 {
 	memset(ld, 0, sizeof(*ld));
 	ld->errs = errs;
+	ld->opts = opts;
 	ld->cfg = calloc(1, sizeof(*ld->cfg));
-	if (!ld->cfg)
+	ld->refs = ceb_config_refs_new(opts);
+	if (!ld->cfg || !ld->refs)
 		return CEB_ENOMEM;
 	ld->cm_tail = &ld->cfg->configmaps;
 	ld->broker_tail = &ld->cfg->brokers;
@@ -1099,6 +1646,12 @@ static int loader_end(struct ceb_config_loader *ld, struct ceb_config **out)
 	else
 		rc = 0;
 	if (rc == 0) {
+		flush_notes(ld, ld->cfg);
+		if (ld->enomem)
+			rc = CEB_ENOMEM;
+	}
+	flush_notes(ld, NULL);
+	if (rc == 0) {
 		*out = ld->cfg;
 		ld->cfg = NULL;
 	}
@@ -1108,12 +1661,21 @@ static int loader_end(struct ceb_config_loader *ld, struct ceb_config **out)
 	free(ld->checks);
 	free(ld->entries);
 	free(ld->seen);
+	for (size_t i = 0; i < ld->nbrecs; i++) {
+		free(ld->brecs[i].config_kind);
+		free(ld->brecs[i].config_ns);
+		free(ld->brecs[i].config_name);
+	}
+	free(ld->brecs);
+	ceb_config_refs_free(ld->refs);
+	ceb_config_defaults_free(ld->defaults);
 	return rc;
 }
 
 /* errs may be NULL (nobody reads the messages); the loader still needs somewhere to count. */
 static int load(const char *const *paths, size_t npaths, const char *name, const char *yaml,
-                size_t len, struct ceb_config **out, struct ceb_config_errors *errs)
+                size_t len, const struct ceb_config_opts *opts, struct ceb_config **out,
+                struct ceb_config_errors *errs)
 {
 	struct ceb_config_errors scratch = {CEB_BUF_INIT, 0};
 	struct ceb_config_errors *e = errs ? errs : &scratch;
@@ -1122,9 +1684,10 @@ static int load(const char *const *paths, size_t npaths, const char *name, const
 
 	if (!out)
 		return CEB_EINVAL;
-	rc = loader_begin(&ld, e);
+	rc = loader_begin(&ld, e, opts);
 	if (rc < 0) {
 		free(ld.cfg);
+		ceb_config_refs_free(ld.refs);
 		return rc;
 	}
 	if (yaml) {
@@ -1156,7 +1719,14 @@ static int load(const char *const *paths, size_t npaths, const char *name, const
 int ceb_config_load(const char *const *paths, size_t npaths, struct ceb_config **out,
                     struct ceb_config_errors *errs)
 {
-	return load(paths, npaths, NULL, NULL, 0, out, errs);
+	return load(paths, npaths, NULL, NULL, 0, NULL, out, errs);
+}
+
+int ceb_config_load_opts(const char *const *paths, size_t npaths,
+                         const struct ceb_config_opts *opts, struct ceb_config **out,
+                         struct ceb_config_errors *errs)
+{
+	return load(paths, npaths, NULL, NULL, 0, opts, out, errs);
 }
 
 int ceb_config_load_string(const char *name, const char *yaml, size_t len, struct ceb_config **out,
@@ -1164,7 +1734,16 @@ int ceb_config_load_string(const char *name, const char *yaml, size_t len, struc
 {
 	if (!yaml)
 		return CEB_EINVAL;
-	return load(NULL, 0, name, yaml, len, out, errs);
+	return load(NULL, 0, name, yaml, len, NULL, out, errs);
+}
+
+int ceb_config_load_string_opts(const char *name, const char *yaml, size_t len,
+                                const struct ceb_config_opts *opts, struct ceb_config **out,
+                                struct ceb_config_errors *errs)
+{
+	if (!yaml)
+		return CEB_EINVAL;
+	return load(NULL, 0, name, yaml, len, opts, out, errs);
 }
 
 const struct ceb_broker_cfg *ceb_config_find_broker(const struct ceb_config *cfg, const char *ns,

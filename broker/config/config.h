@@ -26,10 +26,13 @@ enum ceb_format {
 	CEB_FORMAT_JSON
 };
 
-/* A destination: spec.subscriber, deadLetterSink, a source's sink. Exactly one of uri or ref_kind. */
+/* A destination: spec.subscriber, deadLetterSink, a source's sink. uri is where to deliver: the
+ * absolute http(s) URI given, or the address resolved from a ref to something this daemon does not
+ * serve (a Service: from the address table, else its cluster DNS name). uri is NULL for a ref to a
+ * Broker or KafkaSink of this daemon (ref_kind "Broker" or "KafkaSink"): its own ingress. */
 struct ceb_dest {
-	char *uri;      /* absolute http(s) URI, or NULL */
-	char *ref_kind; /* "Broker" or "KafkaSink" when given by ref */
+	char *uri;      /* absolute http(s) URI, or NULL for a ref to this daemon's own endpoint */
+	char *ref_kind; /* the ref's kind when given by ref, else NULL */
 	char *ref_api;  /* its apiVersion */
 	char *ref_ns;   /* namespace, defaulted to the referring resource's */
 	char *ref_name;
@@ -51,19 +54,61 @@ struct ceb_delivery {
 	enum ceb_format format; /* `format: json` sends structured mode */
 };
 
+struct ceb_yaml_origin;
+struct ceb_channel_template;
+
+/* A setting read from a ConfigMap key: pointers into the ConfigMap, which owns them. */
+struct ceb_config_kv {
+	/* the setting: the key, or what follows a prefix such as librdkafka. */
+	const char *name;
+	const char *value;
+	const char *key;   /* the ConfigMap key, for messages */
+	struct ceb_loc at; /* where its value is */
+};
+
+/* A Kafka Broker's ConfigMap, as Knative's eventing-kafka-broker reads it (checked at load, so that
+ * `validate` finds what `run` would). Strings point into the ConfigMap. */
+struct ceb_kafka_broker_cfg {
+	const char *bootstrap; /* bootstrap.servers, required */
+	struct ceb_loc bootstrap_at;
+	int partitions;             /* default.topic.partitions; 10 */
+	int replication;            /* default.topic.replication.factor; 1 (-1: the cluster's) */
+	int confirm_ms;             /* cebroker.confirm.timeout.ms; 10000 */
+	int start_ms;               /* cebroker.start.timeout.ms; 30000 */
+	const char *external_topic; /* external.topic, or NULL (the Broker annotation wins) */
+	struct ceb_config_kv *topic_cfg; /* default.topic.config.<name>: settings of a new topic */
+	size_t ntopic_cfg;
+	/* librdkafka properties, in ConfigMap order: security.protocol, sasl.*, ssl.*,
+	 * enable.ssl.certificate.verification, librdkafka.<property> */
+	struct ceb_config_kv *client_cfg;
+	size_t nclient_cfg;
+};
+
 struct ceb_configmap {
 	char *ns, *name;
 	size_t n;
 	char **keys, **values; /* data: n pairs */
+	/* where each value is (YAML inside a value is read from there) */
+	struct ceb_yaml_origin *at;
 	struct ceb_loc loc;
+	struct ceb_kafka_broker_cfg *kafka; /* read as a Kafka Broker's ConfigMap, or NULL */
+	/* read as an MTChannelBasedBroker's channel template (the loader's), or NULL */
+	struct ceb_channel_template *channel_tpl;
 	struct ceb_configmap *next;
 };
 
 struct ceb_broker_cfg {
 	char *ns, *name;
-	char *broker_class; /* eventing.knative.dev/broker.class; "MTChannelBasedBroker" default */
-	const struct ceb_configmap *config; /* spec.config resolved, or NULL */
-	struct ceb_delivery delivery;
+	/* eventing.knative.dev/broker.class, else config-br-defaults', else "MTChannelBasedBroker" */
+	char *broker_class;
+	/* The channel backend that stores its events ("memory", "kafka"...): the class's, or for
+	 * MTChannelBasedBroker its ConfigMap's channel-template-spec (InMemoryChannel: memory).
+	 * Compiled into this build (checked at load). */
+	const char *channel;
+	/* spec.config (else config-br-defaults') resolved, or NULL (also for Knative's own
+	 * knative-eventing/config-br-default-channel when not given: InMemoryChannel) */
+	const struct ceb_configmap *config;
+	struct ceb_delivery delivery; /* spec.delivery, else config-br-defaults' */
 	char **annot_keys, **annot_values;
 	size_t nannot; /* metadata.annotations */
 	struct ceb_loc loc;
@@ -157,6 +202,14 @@ struct ceb_kafka_sink_cfg {
 	struct ceb_kafka_sink_cfg *next;
 };
 
+/* Something a user should know that is no error, one line each: a document skipped, what a ref
+ * resolved to, a warning. "file:line:col: Kind ns/name: ..." ("warning: " after the position for
+ * warnings). */
+struct ceb_config_note {
+	bool warning;
+	char *text; /* no newline */
+};
+
 struct ceb_config {
 	struct ceb_configmap *configmaps;
 	struct ceb_broker_cfg *brokers;
@@ -170,6 +223,19 @@ struct ceb_config {
 	size_t nsources, nendpoints;
 	char **files;
 	size_t nfiles; /* file names the locations point to */
+	struct ceb_config_note *notes; /* sorted by file, line and column */
+	size_t nnotes;
+};
+
+/* What the command line adds to the files. Every field may be NULL or 0. */
+struct ceb_config_opts {
+	/* The cluster domain of Services' DNS names (<name>.<namespace>.svc.<domain>); cluster.local
+	 * when NULL. */
+	const char *cluster_domain;
+	/* Address table entries, "Kind namespace/name=URL" (the --address option), beside those of
+	 * cebroker-addresses ConfigMaps: where a ref to that resource delivers. */
+	const char *const *addresses;
+	size_t naddresses;
 };
 
 /* Every error found, one line each: "file:line:col: Kind ns/name: field.path: reason". */
@@ -182,13 +248,22 @@ struct ceb_config_errors {
  * recursive, hidden files skipped). Returns 0 and *out, or CEB_ECONFIG with every error appended to
  * errs (sorted by file, line and column; at most 1000) and errs->count raised by their number (and
  * *out untouched), or CEB_ENOMEM. errs may be NULL. Refused outright: files over 16 MiB, text that
- * is not UTF-8 or holds control characters, YAML anchors, aliases and tags (but !!str), nesting
- * deeper than 64. Caller owns *out (ceb_config_free) and errs->text (ceb_buf_free). Any thread. */
+ * is not UTF-8 or holds control characters, YAML tags (but !!str), nesting deeper than 64, aliases
+ * that expand past the YAML reader's bounds. Documents of API groups that cebroker does not serve
+ * (Namespace, Deployment, a Service...) are skipped with a note; an unknown kind in an eventing
+ * group is an error. Caller owns *out (ceb_config_free) and errs->text (ceb_buf_free). Any thread. */
 int ceb_config_load(const char *const *paths, size_t npaths, struct ceb_config **out,
                     struct ceb_config_errors *errs);
+/* The same with what the command line adds (opts may be NULL). */
+int ceb_config_load_opts(const char *const *paths, size_t npaths,
+                         const struct ceb_config_opts *opts, struct ceb_config **out,
+                         struct ceb_config_errors *errs);
 /* The same from one in-memory document, named `name` in messages (tests, fuzzers). */
 int ceb_config_load_string(const char *name, const char *yaml, size_t len, struct ceb_config **out,
                            struct ceb_config_errors *errs);
+int ceb_config_load_string_opts(const char *name, const char *yaml, size_t len,
+                                const struct ceb_config_opts *opts, struct ceb_config **out,
+                                struct ceb_config_errors *errs);
 void ceb_config_free(struct ceb_config *cfg);
 
 const struct ceb_broker_cfg *ceb_config_find_broker(const struct ceb_config *cfg, const char *ns,
@@ -200,8 +275,9 @@ const char *ceb_configmap_get(const struct ceb_configmap *cm, const char *key);
 /* Value of an annotation, or NULL. */
 const char *ceb_annotation(char *const *keys, char *const *values, size_t n, const char *key);
 
-/* Parse an ISO 8601 duration (PT1S, PT0.5S, P1DT2H, PT1M30S, P1W) into milliseconds. 0 or CEB_EINVAL
- * (also for years and months, whose length varies, and for negative durations). */
+/* Parse an ISO 8601 duration into milliseconds as Knative reads it (PT1S, PT0.5S, P1DT2H, PT1M30S,
+ * P1W, P0, +PT1S; a year is 365.2425 days and a month a twelfth of that). 0 or CEB_EINVAL (also for
+ * negative durations). */
 int ceb_duration_parse(const char *s, uint64_t *ms);
 
 #endif

@@ -76,13 +76,17 @@ static bool http_uri(const char *s, const char **why)
 	return true;
 }
 
-/* ISO 8601 durations as Knative's DeliverySpec takes them. Years and months have no fixed length, so
- * they are refused rather than guessed; a fraction may end any number (PT0.5S, PT1.5H). */
+/* ISO 8601 durations as Knative's DeliverySpec takes them (github.com/rickb777/date's period.Parse,
+ * then Duration()): [+]P[nY][nM][nW][nD][T[nH][nM][nS]], each number with an optional fraction
+ * (PT0.5S, P1.5D), "P0" for zero. A year is 365.2425 days and a month a twelfth of a year, as
+ * there. Negative durations are refused: Knative takes -PT1S as a backoffDelay, which means
+ * nothing. */
 static int duration_parse(const char *s, uint64_t *ms, const char **why)
 {
-	static const char units[] = "WDHMS";
-	static const uint64_t unit_ms[] = {604800000ull, 86400000ull, 3600000ull, 60000ull,
-	                                   1000ull};
+	/* the date part's units, then the time part's: a unit must come after the one before it */
+	static const char date_units[] = "YMWD", time_units[] = "HMS";
+	static const uint64_t unit_ms[] = {31556952000ull, 2629746000ull, 604800000ull, 86400000ull,
+	                                   3600000ull,     60000ull,      1000ull};
 	const uint64_t max = (uint64_t)INT64_MAX;
 	const char *p = s;
 	bool in_time = false, any = false;
@@ -94,14 +98,21 @@ static int duration_parse(const char *s, uint64_t *ms, const char **why)
 		*why = "negative durations are not allowed";
 		return CEB_EINVAL;
 	}
+	if (*p == '+')
+		p++;
+	if (!strcmp(p, "P0")) { /* period.Parse's zero */
+		*ms = 0;
+		return 0;
+	}
 	if (*p++ != 'P')
 		return CEB_EINVAL;
 	while (*p) {
 		uint64_t ip = 0, frac = 0, scale = 1, v;
-		int u;
+		const char *units = in_time ? time_units : date_units, *u;
+		int k;
 
 		if (*p == 'T') {
-			if (in_time || !p[1])
+			if (in_time)
 				return CEB_EINVAL;
 			in_time = true;
 			p++;
@@ -127,29 +138,26 @@ static int duration_parse(const char *s, uint64_t *ms, const char **why)
 					scale *= 10;
 				}
 		}
-		if (!in_time && (*p == 'Y' || *p == 'M')) {
-			*why = "years and months are not supported (their length varies); use "
-			       "days, e.g. P30D";
+		if (!*p || !(u = strchr(units, *p))) {
+			if (*p && strchr(in_time ? date_units : time_units, *p) && *p != 'M')
+				*why = in_time ? "years, weeks and days go before T (e.g. P1DT2H)"
+				               : "hours and seconds go after T (e.g. PT2H, PT30S)";
 			return CEB_EINVAL;
 		}
-		if (!*p || !strchr(units, *p))
-			return CEB_EINVAL;
-		u = (int)(strchr(units, *p) - units);
-		if ((in_time && u < 2) || (!in_time && u >= 2)) {
-			*why = in_time ? "days and weeks go before T (e.g. P1DT2H)"
-			               : "hours, minutes and seconds go after T (e.g. PT2H, PT30S)";
-			return CEB_EINVAL;
-		}
-		if (u <= last) {
+		k = (int)(u - units) + (in_time ? 4 : 0);
+		if (k <= last) {
 			*why = "units must appear once each, largest first (e.g. P1DT2H3M4.5S)";
 			return CEB_EINVAL;
 		}
-		last = u;
-		if (ip > max / unit_ms[u]) {
+		last = k;
+		if (ip > max / unit_ms[k]) {
 			*why = "duration too large";
 			return CEB_EINVAL;
 		}
-		v = ip * unit_ms[u] + frac * unit_ms[u] / scale;
+		/* every unit is whole seconds: frac x seconds stays far below 2^64 (10^9 x 3.2 10^7) */
+		v = unit_ms[k] / 1000 * frac;
+		v = scale >= 1000 ? v / (scale / 1000) : v * (1000 / scale);
+		v += ip * unit_ms[k];
 		if (v > max - total) {
 			*why = "duration too large";
 			return CEB_EINVAL;
@@ -158,6 +166,7 @@ static int duration_parse(const char *s, uint64_t *ms, const char **why)
 		any = true;
 		p++;
 	}
+	/* "P1DT" is period.Parse's too; "PT" alone is not a duration */
 	if (!any)
 		return CEB_EINVAL;
 	*ms = total;
@@ -208,6 +217,13 @@ void ceb_config_dest_free(struct ceb_dest *d)
 	memset(d, 0, sizeof(*d));
 }
 
+const char *ceb_config_http_uri_why(const char *s)
+{
+	const char *why;
+
+	return http_uri(s, &why) ? NULL : why;
+}
+
 /* *dst = a copy of src (NULL stays NULL); false when out of memory. */
 static bool dup_opt(char **dst, const char *src)
 {
@@ -215,7 +231,7 @@ static bool dup_opt(char **dst, const char *src)
 	return !src || *dst;
 }
 
-static bool dest_copy(struct ceb_dest *dst, const struct ceb_dest *src)
+bool ceb_config_dest_copy(struct ceb_dest *dst, const struct ceb_dest *src)
 {
 	bool ok = true;
 
@@ -232,14 +248,55 @@ static bool dest_copy(struct ceb_dest *dst, const struct ceb_dest *src)
 	return ok;
 }
 
-/* cebroker resolves refs only to what it serves: without Kubernetes there is no one else to ask. */
+/* A URI with a scheme (RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"). */
+static bool has_scheme(const char *s)
+{
+	const char *p = s;
+
+	if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+		return false;
+	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+	       *p == '+' || *p == '-' || *p == '.')
+		p++;
+	return *p == ':';
+}
+
+void ceb_config_bind_dest(struct ceb_config_res *r, struct ceb_dest *d, const char *path)
+{
+	char p[512];
+
+	if (!d->ref_kind)
+		return;
+	if (!d->ref_ns && !(d->ref_ns = ceb_config_strdup(r, r->ns)))
+		return;
+	ceb_config_path_key(p, sizeof(p), path, "ref");
+	if ((!strcmp(d->ref_kind, "Broker") && !strcmp(d->ref_api, CEB_EVENTING_V1)) ||
+	    (!strcmp(d->ref_kind, "KafkaSink") && !strcmp(d->ref_api, CEB_EVENTING_V1ALPHA1))) {
+		/* its address is this daemon's own ingress, /<ns>/<name>, which takes no other path */
+		if (d->uri)
+			ceb_config_err_at(
+			        r, &d->loc, p,
+			        "a ref to a %s of this daemon takes no uri beside it (its address "
+			        "is its ingress path /%s/%s)",
+			        d->ref_kind, d->ref_ns, d->ref_name);
+		else
+			ceb_config_add_check_at(r, d->ref_kind, d->ref_ns, d->ref_name, &d->loc, p,
+			                        NULL, NULL);
+		return;
+	}
+	ceb_config_refs_queue(r, d, p);
+}
+
+/* Knative's Destination: a uri; or a ref, which cebroker resolves once every file is loaded (its own
+ * Brokers and KafkaSinks; any other kind through the address table, a Service by default to its
+ * cluster DNS name), with a uri beside it taken relative to the ref's address. */
 bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node *n,
                            const char *path, struct ceb_dest *d)
 {
 	static const char *const fields[] = {"uri", "ref", "CACerts", "audience", NULL};
 	static const char *const ref_fields[] = {"apiVersion", "kind", "name", "namespace", NULL};
 	const struct ceb_yaml_node *v[4], *rv[4];
-	char p[512], fp[512], q[80], q2[80];
+	char p[512], fp[512], q[80];
 	const char *why;
 	size_t nerr = r->nerr;
 
@@ -251,12 +308,9 @@ bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node 
 	                   &d->ca_certs);
 	ceb_config_get_str(r, v[3], ceb_config_path_key(p, sizeof(p), path, "audience"),
 	                   &d->audience);
-	if (v[0] && v[1]) {
-		ceb_config_err(r, n, path, "give either uri or ref, not both");
-		goto out;
-	}
 	if (!v[0] && !v[1]) {
-		ceb_config_err(r, n, path, "needs a uri (or a ref to a Broker or a KafkaSink)");
+		ceb_config_err(r, n, path,
+		               "needs a uri or a ref (or a ref and a uri relative to it)");
 		goto out;
 	}
 	if (v[0]) {
@@ -264,15 +318,31 @@ bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node 
 		d->loc = (struct ceb_loc){r->file, ceb_yaml_line(v[0]), ceb_yaml_col(v[0])};
 		if (!ceb_config_get_str(r, v[0], p, &d->uri))
 			goto out;
-		if (!http_uri(d->uri, &why)) {
+		if (!v[1]) {
 			char shown[512]; /* no credentials in an error message */
 
-			ceb_config_err(r, v[0], p, "\"%s\" %s",
-			               ceb_config_quoted(q, sizeof(q),
-			                                 ceb_log_url(d->uri, shown, sizeof(shown))),
-			               why);
+			if (!http_uri(d->uri, &why))
+				ceb_config_err(r, v[0], p, "\"%s\" %s",
+				               ceb_config_quoted(q, sizeof(q),
+				                                 ceb_log_url(d->uri, shown, sizeof(shown))),
+				               why);
+			goto out;
 		}
-		goto out;
+		/* Knative: "absolute URI is not allowed when Ref ... exists" */
+		if (has_scheme(d->uri) || !strncmp(d->uri, "//", 2)) {
+			ceb_config_err(
+			        r, v[0], p,
+			        "\"%s\" is absolute, and a uri beside a ref must be relative to "
+			        "the ref's address (e.g. /path); give one or the other",
+			        ceb_config_quoted(q, sizeof(q), d->uri));
+			goto out;
+		}
+		for (const char *c = d->uri; *c; c++)
+			if ((unsigned char)*c <= 0x20 || *c == 0x7f) {
+				ceb_config_err(r, v[0], p,
+				               "must not contain spaces or control characters");
+				goto out;
+			}
 	}
 	ceb_config_path_key(p, sizeof(p), path, "ref");
 	d->loc = (struct ceb_loc){r->file, ceb_yaml_line(v[1]), ceb_yaml_col(v[1])};
@@ -294,24 +364,8 @@ bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node 
 	    !ceb_config_get_str(r, rv[3], ceb_config_path_key(fp, sizeof(fp), p, "namespace"),
 	                        &d->ref_ns))
 		goto out;
-	if (!d->ref_ns)
-		d->ref_ns = ceb_config_strdup(r, r->ns);
-	if (!d->ref_ns)
-		goto out;
-	if (!strcmp(d->ref_kind, "Broker") && !strcmp(d->ref_api, CEB_EVENTING_V1)) {
-		ceb_config_add_check(r, "Broker", d->ref_ns, d->ref_name, v[1], p, NULL, NULL);
-	} else if (!strcmp(d->ref_kind, "KafkaSink") &&
-	           !strcmp(d->ref_api, CEB_EVENTING_V1ALPHA1)) {
-		ceb_config_add_check(r, "KafkaSink", d->ref_ns, d->ref_name, v[1], p, NULL, NULL);
-	} else {
-		ceb_config_err(r, v[1], p,
-		               "cebroker cannot serve a ref to %s (%s): without Kubernetes it "
-		               "resolves only its own Brokers (%s) and KafkaSinks (%s); give the "
-		               "address as uri: instead (e.g. uri: http://127.0.0.1:8081/)",
-		               ceb_config_quoted(q, sizeof(q), d->ref_kind),
-		               ceb_config_quoted(q2, sizeof(q2), d->ref_api), CEB_EVENTING_V1,
-		               CEB_EVENTING_V1ALPHA1);
-	}
+	if (!r->templ)
+		ceb_config_bind_dest(r, d, path);
 out:
 	return r->nerr == nerr && !ceb_config_is_oom(r);
 }
@@ -338,7 +392,7 @@ void ceb_config_delivery_free(struct ceb_delivery *dl)
 bool ceb_config_delivery_copy(struct ceb_delivery *dst, const struct ceb_delivery *src)
 {
 	*dst = *src;
-	if (src->has_dls && !dest_copy(&dst->dls, &src->dls)) {
+	if (src->has_dls && !ceb_config_dest_copy(&dst->dls, &src->dls)) {
 		ceb_config_delivery_init(dst);
 		return false;
 	}
@@ -346,16 +400,20 @@ bool ceb_config_delivery_copy(struct ceb_delivery *dst, const struct ceb_deliver
 }
 
 void ceb_config_parse_delivery(struct ceb_config_res *r, const struct ceb_yaml_node *n,
-                               const char *path, struct ceb_delivery *dl)
+                               const char *path, bool with_format, struct ceb_delivery *dl)
 {
+	/* format last: without it (a KafkaSource's CRD has none), format is an unknown field */
 	static const char *const fields[] = {"deadLetterSink", "retry",   "backoffPolicy",
 	                                     "backoffDelay",   "timeout", "retryAfterMax",
 	                                     "format",         NULL};
-	const struct ceb_yaml_node *v[7];
+	static const char *const fields_no_format[] = {
+	        "deadLetterSink", "retry", "backoffPolicy", "backoffDelay", "timeout",
+	        "retryAfterMax",  NULL};
+	const struct ceb_yaml_node *v[7] = {NULL};
 	char p[512], *s = NULL, q[80];
 	uint64_t ms;
 
-	if (!ceb_config_get_fields(r, n, path, fields, v, NULL))
+	if (!ceb_config_get_fields(r, n, path, with_format ? fields : fields_no_format, v, NULL))
 		return;
 	for (int i = 0; i < 7; i++)
 		if (v[i])

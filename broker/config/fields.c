@@ -67,6 +67,14 @@ bool ceb_config_get_fields(struct ceb_config_res *r, const struct ceb_yaml_node 
                            const char *path, const char *const *names,
                            const struct ceb_yaml_node **vals, const struct ceb_yaml_node **keys)
 {
+	return ceb_config_get_fields_shown(r, map, path, names, 16, vals, keys);
+}
+
+bool ceb_config_get_fields_shown(struct ceb_config_res *r, const struct ceb_yaml_node *map,
+                                 const char *path, const char *const *names, size_t nshown,
+                                 const struct ceb_yaml_node **vals,
+                                 const struct ceb_yaml_node **keys)
+{
 	const struct ceb_yaml_node *seen[16];
 	char p[512], known[256];
 	size_t nn = 0, len = 0;
@@ -95,7 +103,7 @@ bool ceb_config_get_fields(struct ceb_config_res *r, const struct ceb_yaml_node 
 		if (j == nn) {
 			known[0] = '\0';
 			len = 0;
-			for (size_t m = 0; m < nn && len < sizeof(known); m++)
+			for (size_t m = 0; m < nn && m < nshown && len < sizeof(known); m++)
 				len += (size_t)snprintf(known + len, sizeof(known) - len, "%s%s",
 				                        m ? ", " : "", names[m]);
 			ceb_config_err(r, k, p, "unknown field (%s takes %s)",

@@ -33,6 +33,10 @@ struct ceb_config_res {
 	char who[256];    /* "Kind ns/name", the start of each of its messages */
 	const char *ns;   /* its namespace, for what it refers to; owned by its meta */
 	size_t nerr;      /* errors reported about it so far: compare to see if a part failed */
+	/* Reading a template for other resources (config-br-defaults' delivery): a ref in it is
+	 * neither checked nor resolved here, and its namespace is left NULL, for each Broker that
+	 * takes it to fill in (ceb_config_bind_dest). */
+	bool templ;
 };
 
 /* metadata, parsed for every kind. A parse function takes what it keeps (sets the pointer NULL);
@@ -61,6 +65,17 @@ typedef void ceb_config_kind_f(struct ceb_config_res *r, struct ceb_config_meta 
 __attribute__((format(printf, 4, 5))) void ceb_config_err(struct ceb_config_res *r,
                                                           const struct ceb_yaml_node *at,
                                                           const char *path, const char *fmt, ...);
+/* The same at a position rather than a node (what was read earlier, or from another file). */
+__attribute__((format(printf, 4, 5))) void ceb_config_err_at(struct ceb_config_res *r,
+                                                             const struct ceb_loc *at,
+                                                             const char *path, const char *fmt,
+                                                             ...);
+/* A note (struct ceb_config_note) about r, at `at`: what was skipped or resolved, or a warning. */
+__attribute__((format(printf, 5, 6))) void
+ceb_config_note_at(struct ceb_config_res *r, bool warning, const struct ceb_loc *at,
+                   const char *path, const char *fmt, ...);
+/* The position of a node in r's file. */
+struct ceb_loc ceb_config_loc(const struct ceb_config_res *r, const struct ceb_yaml_node *n);
 /* Out of memory: the whole load then fails with CEB_ENOMEM; callers just return what they have. */
 void ceb_config_oom(struct ceb_config_res *r);
 bool ceb_config_is_oom(const struct ceb_config_res *r);
@@ -87,6 +102,12 @@ bool ceb_config_want_seq(struct ceb_config_res *r, const struct ceb_yaml_node *n
 bool ceb_config_get_fields(struct ceb_config_res *r, const struct ceb_yaml_node *map,
                            const char *path, const char *const *names,
                            const struct ceb_yaml_node **vals, const struct ceb_yaml_node **keys);
+/* The same, naming only the first nshown fields in the message for an unknown one (the others are
+ * read past, not offered). */
+bool ceb_config_get_fields_shown(struct ceb_config_res *r, const struct ceb_yaml_node *map,
+                                 const char *path, const char *const *names, size_t nshown,
+                                 const struct ceb_yaml_node **vals,
+                                 const struct ceb_yaml_node **keys);
 /* A string field: any scalar is taken as its text. n NULL (absent) leaves *out NULL and is true.
  * The caller owns *out. */
 bool ceb_config_get_str(struct ceb_config_res *r, const struct ceb_yaml_node *n, const char *path,
@@ -122,6 +143,10 @@ void ceb_config_add_check(struct ceb_config_res *r, const char *kind, const char
                           const char *name, const struct ceb_yaml_node *at, const char *path,
                           const struct ceb_configmap **cm_out,
                           const struct ceb_broker_cfg **broker_out);
+void ceb_config_add_check_at(struct ceb_config_res *r, const char *kind, const char *ns,
+                             const char *name, const struct ceb_loc *at, const char *path,
+                             const struct ceb_configmap **cm_out,
+                             const struct ceb_broker_cfg **broker_out);
 
 /* Append a parsed resource to its list in the config being built (which then owns it), in file
  * order, and count it. */
@@ -130,20 +155,29 @@ void ceb_config_append_kafka_sink(struct ceb_config_res *r, struct ceb_kafka_sin
 
 /* ---- Destination and DeliverySpec (config_delivery.c) ---- */
 
-/* A Knative Destination (a subscriber, a sink, a deadLetterSink): exactly one of uri or ref, and a
- * ref only to a Broker or a KafkaSink of this daemon (checked once every file is loaded). Fills *d
- * (which the caller frees with ceb_config_dest_free, also after a failure). True when nothing was
- * wrong. */
+/* A Knative Destination (a subscriber, a sink, a deadLetterSink): a uri, a ref, or a ref and a uri
+ * relative to it (Knative's rule: the path is resolved against the ref's address). A ref to a
+ * Broker or a KafkaSink of this daemon must exist once every file is loaded; any other ref is
+ * resolved then through the address table (config_refs.c). Fills *d (which the caller frees with
+ * ceb_config_dest_free, also after a failure). True when nothing was wrong so far. */
 bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node *n,
                            const char *path, struct ceb_dest *d);
+/* What parse_dest does with a ref once its namespace is known: check it (Broker, KafkaSink) or queue
+ * it for the address table. For a dest copied from a template (r->templ was set when it was read),
+ * its ref_ns NULL taken as r->ns. d must live until the load ends. */
+void ceb_config_bind_dest(struct ceb_config_res *r, struct ceb_dest *d, const char *path);
 void ceb_config_dest_free(struct ceb_dest *d);
+/* A deep copy; false when out of memory (then *dst owns nothing). */
+bool ceb_config_dest_copy(struct ceb_dest *dst, const struct ceb_dest *src);
 
 /* The unset DeliverySpec (exponential, Retry-After ignored, binary). */
 void ceb_config_delivery_init(struct ceb_delivery *dl);
 /* Knative's DeliverySpec into *dl, which ceb_config_delivery_init prepared; the caller frees it
- * with ceb_config_delivery_free, also after errors. dl->set tells whether any field was given. */
+ * with ceb_config_delivery_free, also after errors. dl->set tells whether any field was given.
+ * with_format: the resource's CRD has delivery.format (a Broker's and a Trigger's do, a
+ * KafkaSource's does not: there it is an unknown field). */
 void ceb_config_parse_delivery(struct ceb_config_res *r, const struct ceb_yaml_node *n,
-                               const char *path, struct ceb_delivery *dl);
+                               const char *path, bool with_format, struct ceb_delivery *dl);
 /* Free what *dl holds and make it unset again. */
 void ceb_config_delivery_free(struct ceb_delivery *dl);
 /* A deep copy; false when out of memory (then *dst is unset and owns nothing). */
@@ -160,6 +194,70 @@ struct ceb_filter *ceb_config_parse_filters(struct ceb_config_res *r,
                                             const struct ceb_yaml_node *filter,
                                             const struct ceb_yaml_node *filters);
 
+/* ---- Where refs go (config_refs.c): the address table, Services' DNS names ---- */
+
+/* The address table and the refs waiting for it, one per load (the loader owns it). */
+struct ceb_config_refs;
+struct ceb_config_refs *ceb_config_refs_new(const struct ceb_config_opts *opts);
+void ceb_config_refs_free(struct ceb_config_refs *refs);
+struct ceb_config_refs *ceb_config_loader_refs(struct ceb_config_loader *ld);
+/* The --address entries (reported as file `--address`, which must be a name kept by the loader). */
+void ceb_config_refs_read_options(struct ceb_config_res *r, struct ceb_config_refs *refs);
+/* A ConfigMap of cebroker's own, cebroker-addresses: its `addresses` value, one entry a line. */
+bool ceb_config_refs_is_table(const struct ceb_configmap *cm);
+void ceb_config_refs_read_table(struct ceb_config_res *r, struct ceb_config_refs *refs,
+                                const struct ceb_configmap *cm);
+/* A ref this daemon does not serve, to resolve once every file is loaded. */
+void ceb_config_refs_queue(struct ceb_config_res *r, struct ceb_dest *d, const char *path);
+/* Resolve every queued ref into its dest's uri (errors for refs nothing can resolve). */
+void ceb_config_refs_resolve(struct ceb_config_loader *ld, struct ceb_config_refs *refs);
+/* Resolve `ref` (a URI reference, RFC 3986) against the absolute `base`: a newly allocated absolute
+ * URI, or NULL when out of memory. */
+char *ceb_config_uri_resolve(const char *base, const char *ref);
+/* An absolute http or https URI with a host: NULL, or why not. */
+const char *ceb_config_http_uri_why(const char *s);
+
+/* ---- config-br-defaults and channel templates (config_defaults.c) ---- */
+
+/* Knative's ConfigMap knative-eventing/config-br-defaults (its default-br-config), as read. */
+struct ceb_config_defaults;
+bool ceb_config_defaults_is(const struct ceb_configmap *cm);
+/* Read it; NULL after errors (reported about r, the ConfigMap) or when out of memory. The caller
+ * frees it with ceb_config_defaults_free once the load is over: what it gives points into it. */
+struct ceb_config_defaults *ceb_config_defaults_read(struct ceb_config_res *r,
+                                                     const struct ceb_configmap *cm);
+void ceb_config_defaults_free(struct ceb_config_defaults *d);
+
+/* A config reference given in config-br-defaults (ns NULL: the Broker's namespace). */
+struct ceb_config_default_ref {
+	const char *api, *kind, *name, *ns;
+	struct ceb_loc at;
+};
+/* What config-br-defaults has for one Broker; each NULL when it has nothing. */
+struct ceb_config_broker_defaults {
+	const char *broker_class; /* for a Broker without the class annotation */
+	struct ceb_loc class_at;
+	const struct ceb_config_default_ref *ref; /* for a Broker without spec.config */
+	/* for a Broker without spec.delivery: a template (read with r->templ), its dead-letter
+	 * sink's ref not bound yet */
+	const struct ceb_delivery *delivery;
+	bool same_namespace; /* disallowDifferentNamespaceConfig: spec.config in the Broker's ns */
+};
+/* Knative's lookup (pkg/apis/config/defaults.go): the namespace's entry, then the cluster default,
+ * by the Broker's class (annot_class, NULL without the annotation) or, when the Broker has a
+ * spec.config, by that config's kind (config_kind), as Knative's webhook does. */
+void ceb_config_defaults_for(const struct ceb_config_defaults *d, const char *ns,
+                             const char *annot_class, const char *config_kind,
+                             struct ceb_config_broker_defaults *out);
+/* The channel an MTChannelBasedBroker's ConfigMap asks for (channel-template-spec, or Knative's
+ * older key channelTemplateSpec): "memory" for an InMemoryChannel. NULL after an error, about r (the
+ * Broker) at `at` when the ConfigMap has no template or one this build cannot back (KafkaChannel),
+ * about the ConfigMap where the template itself is wrong (once per ConfigMap: the template read is
+ * kept in cm->channel_tpl). cm NULL: Knative's default channel, InMemoryChannel. */
+const char *ceb_config_channel_template(struct ceb_config_res *r, struct ceb_configmap *cm,
+                                        const struct ceb_loc *at);
+void ceb_config_channel_template_free(struct ceb_channel_template *tpl);
+
 /* ---- Kafka kinds (config_kafka.c) ---- */
 
 /* KafkaSource (sources.knative.dev/v1 and v1beta1) and KafkaSink (eventing.knative.dev/v1alpha1):
@@ -173,5 +271,9 @@ void ceb_config_parse_kafka_sink(struct ceb_config_res *r, struct ceb_config_met
 /* Free a resource and all it holds; NULL and half-built ones are fine. */
 void ceb_config_kafka_source_free(struct ceb_kafka_source_cfg *src);
 void ceb_config_kafka_sink_free(struct ceb_kafka_sink_cfg *snk);
+/* A Kafka Broker's ConfigMap into cm->kafka (once per ConfigMap: a second Broker reuses it), its
+ * errors reported at its keys, about ConfigMap ns/name (r is the Broker's, whose loader reports). */
+void ceb_config_kafka_broker_read(struct ceb_config_res *r, struct ceb_configmap *cm);
+void ceb_config_kafka_broker_free(struct ceb_kafka_broker_cfg *kb);
 
 #endif

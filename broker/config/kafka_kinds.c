@@ -1,5 +1,6 @@
 /* The Kafka kinds of the resource loader: KafkaSource (records of existing topics to a sink) and
  * KafkaSink (events posted to /<ns>/<name> stored in a topic), as Knative's eventing-kafka has them. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,12 +10,19 @@
 #include "broker/config/config.h"
 #include "broker/config/fields.h"
 #include "broker/config/yaml.h"
+#include "broker/ce/event.h"
+#include "channels/channel.h"
 
 #define KEY_TYPE_LABEL "kafkasources.sources.knative.dev/key-type"
 #define NO_SECRETS     "not supported: cebroker reads no Secrets"
 #define MAX_TOPIC      249 /* Kafka's limit (kafka.common.internals.Topic) */
 #define MAX_GROUP_ID   255
-#define MAX_EXT_NAME   20 /* CloudEvents: extension names SHOULD NOT exceed 20 characters */
+#define ADVISED_EXT    20 /* CloudEvents: extension names SHOULD NOT exceed 20 characters */
+/* What a Kafka Broker's ConfigMap leaves out, as Knative's eventing-kafka-broker has it */
+#define DEFAULT_PARTITIONS  10
+#define DEFAULT_REPLICATION 1
+#define DEFAULT_CONFIRM_MS  10000 /* how long a POST waits for Kafka's acknowledgement */
+#define DEFAULT_START_MS    30000 /* how long start-up waits for the cluster */
 
 /* ------------------------------------------------------------------------------------------------
  * Values both kinds use.
@@ -220,6 +228,17 @@ out:
 	free(first);
 }
 
+/* Without librdkafka there is no Kafka channel: `validate` says so where `run` would. */
+static void kafka_compiled(struct ceb_config_res *r, const struct ceb_yaml_node *root,
+                           const char *kind)
+{
+	if (!ceb_channel_ops_find("kafka"))
+		ceb_config_err(r, ceb_yaml_map_get(root, "kind"), "kind",
+		               "a %s needs the kafka channel, which this build does not include "
+		               "(configure found no librdkafka)",
+		               kind);
+}
+
 /* ------------------------------------------------------------------------------------------------
  * KafkaSource.
  */
@@ -270,12 +289,13 @@ out:
 	ceb_buf_free(&b);
 }
 
-/* A CloudEvents extension name: lower-case letters and digits. */
+/* A CloudEvents extension name: lower-case letters and digits, as long as the event model takes
+ * (the specification only advises 20 at most: longer ones get a warning). */
 static bool ext_name(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > MAX_EXT_NAME)
+	if (!ceb_attr_name_valid(s, n))
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
@@ -314,15 +334,24 @@ static void parse_ce_overrides(struct ceb_config_res *r, const struct ceb_yaml_n
 		const struct ceb_yaml_node *k = ceb_yaml_map_key(v[0], i);
 
 		ceb_config_path_key(p, sizeof(p), path, keys[i]);
-		if (!ext_name(keys[i]))
-			ceb_config_err(r, k, p,
-			               "\"%s\" is not a valid CloudEvents extension name (1 to 20 "
-			               "lower-case letters and digits)",
-			               ceb_config_quoted(q, sizeof(q), keys[i]));
-		else if (core_attribute(keys[i]))
+		if (!ext_name(keys[i])) {
+			ceb_config_err(
+			        r, k, p,
+			        "\"%s\" is not a valid CloudEvents extension name (lower-case "
+			        "letters and digits, at most 64)",
+			        ceb_config_quoted(q, sizeof(q), keys[i]));
+		} else if (core_attribute(keys[i])) {
 			ceb_config_err(r, k, p,
 			               "\"%s\" is a core CloudEvents attribute, not an extension",
 			               keys[i]);
+		} else if (strlen(keys[i]) > ADVISED_EXT) {
+			struct ceb_loc at = ceb_config_loc(r, k);
+
+			ceb_config_note_at(r, true, &at, p,
+			                   "longer than %d characters, which CloudEvents advises "
+			                   "against (some receivers may refuse it)",
+			                   ADVISED_EXT);
+		}
 	}
 	if (r->nerr != nerr)
 		goto out;
@@ -340,10 +369,11 @@ out:
 static void parse_net(struct ceb_config_res *r, const struct ceb_yaml_node *n)
 {
 	static const char *const fields[] = {"sasl", "tls", NULL};
-	static const char *const sasl_fields[] = {"enable", "user", "password", "type", NULL};
+	static const char *const sasl_fields[] = {"enable",        "user",    "password", "type",
+	                                          "tokenProvider", "roleARN", NULL};
 	static const char *const tls_fields[] = {"enable", "cert", "key", "caCert", NULL};
 	static const char *const paths[] = {"spec.net.sasl", "spec.net.tls"};
-	const struct ceb_yaml_node *v[2], *sv[4];
+	const struct ceb_yaml_node *v[2], *sv[6];
 	char p[64];
 	bool on;
 
@@ -406,6 +436,7 @@ void ceb_config_parse_kafka_source(struct ceb_config_res *r, struct ceb_config_m
 	src->loc = (struct ceb_loc){r->file, ceb_yaml_line(root), ceb_yaml_col(root)};
 	ceb_config_append_kafka_source(r, src);
 	ceb_config_add_entry(r, "KafkaSource", src->ns, src->name, md, src);
+	kafka_compiled(r, root, "KafkaSource");
 
 	if (key_type) {
 		i = choose(r, ceb_yaml_map_get(md->labels, KEY_TYPE_LABEL),
@@ -438,8 +469,8 @@ void ceb_config_parse_kafka_source(struct ceb_config_res *r, struct ceb_config_m
 		ceb_config_err(r, vals[0], "spec.sink", "required field missing");
 	else
 		ceb_config_parse_dest(r, v[6], "spec.sink", &src->sink);
-	if (v[7])
-		ceb_config_parse_delivery(r, v[7], "spec.delivery", &src->delivery);
+	if (v[7]) /* the KafkaSource CRD's DeliverySpec has no format */
+		ceb_config_parse_delivery(r, v[7], "spec.delivery", false, &src->delivery);
 	if (v[8])
 		parse_ce_overrides(r, v[8], src);
 	if (v[9])
@@ -512,6 +543,7 @@ void ceb_config_parse_kafka_sink(struct ceb_config_res *r, struct ceb_config_met
 	snk->loc = (struct ceb_loc){r->file, ceb_yaml_line(root), ceb_yaml_col(root)};
 	ceb_config_append_kafka_sink(r, snk);
 	ceb_config_add_entry(r, "KafkaSink", snk->ns, snk->name, md, snk);
+	kafka_compiled(r, root, "KafkaSink");
 
 	if (!vals[0]) {
 		ceb_config_err(r, root, "spec",
@@ -538,4 +570,137 @@ void ceb_config_parse_kafka_sink(struct ceb_config_res *r, struct ceb_config_met
 		snk->structured = i == 1;
 	if (v[5])
 		parse_auth(r, v[5]);
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * A Kafka Broker's ConfigMap (Knative's keys, and cebroker's own).
+ */
+
+void ceb_config_kafka_broker_free(struct ceb_kafka_broker_cfg *kb)
+{
+	if (!kb)
+		return;
+	free(kb->topic_cfg);
+	free(kb->client_cfg);
+	free(kb);
+}
+
+/* ConfigMap keys handed to librdkafka as they are: security settings (Knative's Kafka broker takes
+ * them from a Secret; cebroker reads no Secrets, so they sit in the ConfigMap), and any librdkafka
+ * property with the prefix "librdkafka." removed. NULL when the key is not one of them. */
+static const char *client_property(const char *key)
+{
+	if (!strncmp(key, "librdkafka.", 11))
+		return key[11] ? key + 11 : NULL;
+	if (!strcmp(key, "security.protocol") || !strncmp(key, "sasl.", 5) ||
+	    !strncmp(key, "ssl.", 4) || !strcmp(key, "enable.ssl.certificate.verification"))
+		return key;
+	return NULL;
+}
+
+static bool add_kv(struct ceb_config_res *r, struct ceb_config_kv **v, size_t *n,
+                   const struct ceb_config_kv *kv)
+{
+	struct ceb_config_kv *p = realloc(*v, (*n + 1) * sizeof(*p));
+
+	if (!p) {
+		ceb_config_oom(r);
+		return false;
+	}
+	p[(*n)++] = *kv;
+	*v = p;
+	return true;
+}
+
+/* A number setting in [min, max] (0 excluded when zero_ok is false). */
+static bool setting_int(struct ceb_config_res *r, const struct ceb_loc *at, const char *path,
+                        const char *s, long min, long max, bool zero_ok, int *out)
+{
+	char *end, q[80];
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || *s == ' ' || v < min || v > max || (!zero_ok && v == 0)) {
+		ceb_config_err_at(r, at, path, "\"%s\" is not a whole number from %ld to %ld%s",
+		                  ceb_config_quoted(q, sizeof(q), s), min, max,
+		                  zero_ok ? "" : ", other than 0");
+		return false;
+	}
+	*out = (int)v;
+	return true;
+}
+
+void ceb_config_kafka_broker_read(struct ceb_config_res *r, struct ceb_configmap *cm)
+{
+	struct ceb_config_res cr = {.ld = r->ld, .file = cm->loc.file, .ns = cm->ns};
+	struct ceb_kafka_broker_cfg *kb;
+	char p[512], q[80];
+
+	if (cm->kafka) /* read for another Broker already */
+		return;
+	if (!(kb = cm->kafka = calloc(1, sizeof(*kb)))) {
+		ceb_config_oom(r);
+		return;
+	}
+	snprintf(cr.who, sizeof(cr.who), "ConfigMap %s/%s", cm->ns, cm->name);
+	kb->partitions = DEFAULT_PARTITIONS;
+	kb->replication = DEFAULT_REPLICATION;
+	kb->confirm_ms = DEFAULT_CONFIRM_MS;
+	kb->start_ms = DEFAULT_START_MS;
+	for (size_t i = 0; i < cm->n && !ceb_config_is_oom(r); i++) {
+		const char *k = cm->keys[i], *v = cm->values[i], *prop;
+		struct ceb_loc at = cm->loc;
+
+		if (cm->at)
+			at = (struct ceb_loc){cm->loc.file, cm->at[i].line, cm->at[i].col};
+		ceb_config_path_key(p, sizeof(p), "data", k);
+		if (!strcmp(k, "bootstrap.servers")) {
+			if (!*v)
+				ceb_config_err_at(&cr, &at, p,
+				                  "must not be empty (host:port, ...)");
+			kb->bootstrap = v;
+			kb->bootstrap_at = at;
+		} else if (!strcmp(k, "default.topic.partitions")) {
+			setting_int(&cr, &at, p, v, 1, 100000, true, &kb->partitions);
+		} else if (!strcmp(k, "default.topic.replication.factor")) {
+			/* -1: the cluster's default.replication.factor */
+			setting_int(&cr, &at, p, v, -1, 32767, false, &kb->replication);
+		} else if (!strncmp(k, "default.topic.config.", 21) && k[21]) {
+			add_kv(&cr, &kb->topic_cfg, &kb->ntopic_cfg,
+			       &(struct ceb_config_kv){k + 21, v, k, at});
+		} else if (!strcmp(k, "auth.secret.ref.name")) {
+			ceb_config_err_at(
+			        &cr, &at, p,
+			        "%s; put security.protocol and the sasl.* / ssl.* settings in "
+			        "this ConfigMap",
+			        NO_SECRETS);
+		} else if (!strcmp(k, "cebroker.confirm.timeout.ms")) {
+			setting_int(&cr, &at, p, v, 100, 3600000, true, &kb->confirm_ms);
+		} else if (!strcmp(k, "cebroker.start.timeout.ms")) {
+			setting_int(&cr, &at, p, v, 100, 3600000, true, &kb->start_ms);
+		} else if (!strcmp(k, "external.topic")) {
+			/* the Broker annotation kafka.eventing.knative.dev/external.topic wins */
+			if (topic_name(v))
+				kb->external_topic = v;
+			else
+				ceb_config_err_at(&cr, &at, p,
+				                  "\"%s\" is not a valid Kafka topic name",
+				                  ceb_config_quoted(q, sizeof(q), v));
+		} else if ((prop = client_property(k))) {
+			add_kv(&cr, &kb->client_cfg, &kb->nclient_cfg,
+			       &(struct ceb_config_kv){prop, v, k, at});
+		} else {
+			ceb_config_note_at(
+			        &cr, true, &at, p,
+			        "not a Kafka Broker setting, ignored (librdkafka properties go "
+			        "in as librdkafka.<property>)");
+		}
+	}
+	if (!kb->bootstrap)
+		ceb_config_err_at(
+		        &cr, &cm->loc, "data[\"bootstrap.servers\"]",
+		        "required field missing: the ConfigMap of Kafka %s names the Kafka "
+		        "cluster there",
+		        r->who);
 }

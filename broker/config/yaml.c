@@ -1,8 +1,10 @@
 /* The YAML reader: libfyaml's event parser into a located tree per document, plus the defences that
- * libfyaml 0.7.12 (Debian 12) needs against hostile input, found by fuzzing. */
+ * libfyaml 0.7.12 (Debian 12) needs against hostile input, found by fuzzing, and a bound on what
+ * aliases may expand to. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libfyaml.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,10 +31,19 @@
 struct ceb_yaml_node {
 	enum ceb_yaml_type type;
 	bool plain;    /* plain scalar: may be null; quoted and block scalars are always strings */
+	bool open;     /* a collection whose end has not been read yet */
 	int line, col; /* 1-based */
 	size_t n;      /* scalar: bytes; map: pairs; sequence: items */
 	char *str;     /* scalar text, NUL-terminated */
 	struct ceb_yaml_node **kids; /* map: key, value, key, value...; sequence: items */
+	/* What the node costs a reader who walks it with its aliases expanded: its nodes, and how
+	 * deep its collections nest (0 for a scalar). An alias is the node it names, shared, so
+	 * these are what bound alias bombs. */
+	size_t weight;
+	int height;
+	/* A literal block scalar (|): where its text starts in the file, so that YAML inside it (a
+	 * ConfigMap value) is located in the file too. 0 otherwise. */
+	int body_line, body_col;
 };
 
 struct chunk {
@@ -162,12 +173,36 @@ const struct ceb_yaml_node *ceb_yaml_seq_item(const struct ceb_yaml_node *seq, s
  * The reader's state for one input, and its problem reports.
  */
 
+/* A position in the text being read to its position in the file (see struct ceb_yaml_origin). */
+static void shift(const struct ceb_yaml_origin *o, int *line, int *col)
+{
+	if (o->line <= 0)
+		return;
+	if (o->exact) {
+		*col += o->col - 1;
+		*line += o->line - 1;
+	} else {
+		*line = o->line;
+		*col = o->col;
+	}
+}
+
+/* An anchor of the document being read: its name (in the arena) and the node it names. */
+struct anchor {
+	const char *name;
+	size_t len;
+	struct ceb_yaml_node *node;
+};
+
 struct reader {
 	const struct ceb_yaml_handler *h;
 	struct arena arena;          /* the document being built */
 	struct ceb_yaml_node **pend; /* finished children of the open collections */
 	size_t npend, cappend;
-	size_t nodes; /* in the document being built */
+	size_t nodes; /* in the document being built, each alias counting as what it expands to */
+	struct anchor *anchors; /* open addressing, power-of-two capacity; reset per document */
+	size_t nanchors, capanchors;
+	struct ceb_yaml_origin origin; /* where the text is in its file (an embedded document) */
 	bool enomem, stop, reported;
 };
 
@@ -186,6 +221,8 @@ __attribute__((format(printf, 4, 5))) static void rd_err(struct reader *rd, int 
 		rd->enomem = true;
 	} else {
 		rd->reported = true;
+		if (line > 0)
+			shift(&rd->origin, &line, &col);
 		if (rd->h->error(rd->h->arg, line, col, b.p))
 			rd->stop = true;
 	}
@@ -291,6 +328,29 @@ static bool scalar_text(struct reader *rd, struct fy_token *val, const char *dat
 	return n->str != NULL;
 }
 
+/* Where a literal block scalar's text is in the file: libfyaml marks the start of its first line;
+ * its first line with text on it sets the indentation that every line of it loses. */
+static void block_body(struct reader *rd, struct fy_token *val, const char *data, size_t len,
+                       struct ceb_yaml_node *n)
+{
+	const struct fy_mark *m = val ? fy_token_start_mark(val) : NULL;
+	size_t p, indent;
+
+	if (!m || m->input_pos > len || (size_t)m->column > m->input_pos)
+		return;
+	p = m->input_pos - (size_t)m->column;
+	for (;;) {
+		for (indent = 0; p < len && data[p] == ' '; p++)
+			indent++;
+		if (p >= len || (data[p] != '\n' && data[p] != '\r'))
+			break;
+		p++; /* a line with no text: the next one decides */
+	}
+	n->body_line = m->line + 1;
+	n->body_col = (int)(indent > INT_MAX - 1 ? INT_MAX - 1 : indent) + 1;
+	shift(&rd->origin, &n->body_line, &n->body_col);
+}
+
 /* Report at a token (an anchor, a tag) rather than at the node it decorates. An anchor's mark is
  * its name: back is 1 to point at the '&' before it. */
 static void token_err(struct reader *rd, struct fy_token *fyt, int back, int line, int col,
@@ -319,6 +379,86 @@ static bool pend_push(struct reader *rd, struct ceb_yaml_node *n)
 	}
 	rd->pend[rd->npend++] = n;
 	return true;
+}
+
+/* ---- anchors: a table per document, names to the nodes they name ---- */
+
+static size_t anchor_hash(const char *s, size_t len)
+{
+	uint64_t h = 14695981039346656037ull; /* FNV-1a */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+	return (size_t)h;
+}
+
+/* Where name is in the table, or the empty slot where it goes. The table is not full. */
+static struct anchor *anchor_slot(struct anchor *tab, size_t cap, const char *name, size_t len)
+{
+	size_t i = anchor_hash(name, len) & (cap - 1);
+
+	while (tab[i].name && (tab[i].len != len || memcmp(tab[i].name, name, len)))
+		i = (i + 1) & (cap - 1);
+	return &tab[i];
+}
+
+/* Name n with an anchor (a later anchor of the same name replaces it, as YAML says). False when
+ * out of memory. A table of every anchor costs O(1) a lookup, so a million anchors and a million
+ * aliases cost a million steps, not a million squared. */
+static bool anchor_set(struct reader *rd, const char *name, size_t len, struct ceb_yaml_node *n)
+{
+	struct anchor *slot;
+
+	if (2 * (rd->nanchors + 1) > rd->capanchors) {
+		size_t cap = rd->capanchors ? 2 * rd->capanchors : 64;
+		struct anchor *tab = calloc(cap, sizeof(*tab));
+
+		if (!tab) {
+			rd->enomem = true;
+			return false;
+		}
+		for (size_t i = 0; i < rd->capanchors; i++)
+			if (rd->anchors[i].name)
+				*anchor_slot(tab, cap, rd->anchors[i].name, rd->anchors[i].len) =
+				        rd->anchors[i];
+		free(rd->anchors);
+		rd->anchors = tab;
+		rd->capanchors = cap;
+	}
+	slot = anchor_slot(rd->anchors, rd->capanchors, name, len);
+	if (!slot->name) {
+		char *copy = arena_alloc(&rd->arena, len + 1);
+
+		if (!copy) {
+			rd->enomem = true;
+			return false;
+		}
+		memcpy(copy, name, len);
+		copy[len] = '\0';
+		*slot = (struct anchor){copy, len, NULL};
+		rd->nanchors++;
+	}
+	slot->node = n;
+	return true;
+}
+
+static struct ceb_yaml_node *anchor_get(struct reader *rd, const char *name, size_t len)
+{
+	return rd->capanchors ? anchor_slot(rd->anchors, rd->capanchors, name, len)->node : NULL;
+}
+
+/* Anchors name nodes of their own document only; the names live in its arena. */
+static void anchors_reset(struct reader *rd)
+{
+	free(rd->anchors);
+	rd->anchors = NULL;
+	rd->nanchors = rd->capanchors = 0;
+}
+
+/* A + B without wrapping: weights only ever get compared with MAX_DOC_NODES. */
+static size_t add_sat(size_t a, size_t b)
+{
+	return a > SIZE_MAX - b ? SIZE_MAX : a + b;
 }
 
 /* YAML's c-printable: tab, line breaks and printable Unicode. */
@@ -524,18 +664,57 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 			depth = 0;
 			rd->npend = 0;
 			rd->nodes = 0;
+			anchors_reset(rd);
 			break;
 		case FYET_DOCUMENT_END:
 			if (!skip && root && rd->h->document(rd->h->arg, root))
 				rd->stop = true;
+			anchors_reset(rd);
 			arena_free(&rd->arena);
 			root = NULL;
 			break;
 		case FYET_ALIAS:
-			if (!skip)
-				rd_err(rd, line, col > 1 ? col - 1 : col, /* at the '*' */
-				       "YAML aliases are not supported");
-			skip = true;
+			if (skip)
+				break;
+			text = fy_token_get_text(fye->alias.anchor, &tlen);
+			n = text ? anchor_get(rd, text, tlen) : NULL;
+			col = col > 1 ? col - 1 : col; /* at the '*' */
+			if (!n) {
+				rd_err(rd, line, col, "YAML alias *%.*s names no anchor before it",
+				       text ? (int)(tlen > 64 ? 64 : tlen) : 0, text ? text : "");
+				skip = true;
+				break;
+			}
+			if (n->open) {
+				rd_err(rd, line, col, "YAML alias *%.*s is inside what it names",
+				       (int)(tlen > 64 ? 64 : tlen), text);
+				skip = true;
+				break;
+			}
+			/* An alias shares its node: nothing is copied, but whoever walks the tree
+			 * walks it once per alias, so it counts as all it holds, and it must not
+			 * nest deeper than any other YAML (the filters recurse on it). */
+			if (depth + n->height > MAX_DEPTH) {
+				rd_err(rd, line, col,
+				       "YAML nesting deeper than %d levels once aliases are "
+				       "expanded",
+				       MAX_DEPTH);
+				skip = true;
+				break;
+			}
+			rd->nodes = add_sat(rd->nodes, n->weight);
+			if (rd->nodes > MAX_DOC_NODES) {
+				rd_err(rd, line, col,
+				       "document has more than %d YAML nodes once aliases are "
+				       "expanded",
+				       MAX_DOC_NODES);
+				skip = true;
+				break;
+			}
+			if (depth > 0)
+				pend_push(rd, n);
+			else
+				root = n;
 			break;
 		case FYET_MAPPING_START:
 		case FYET_SEQUENCE_START:
@@ -551,13 +730,6 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 			}
 			if (skip)
 				break;
-			if (anchor) {
-				/* refused at the anchor, so an alias bomb is never expanded */
-				token_err(rd, anchor, 1, line, col,
-				          "YAML anchors are not supported (nor aliases)");
-				skip = true;
-				break;
-			}
 			if (tag) {
 				text = fy_token_get_text(tag, &tlen);
 				if (!text || tlen != 21 ||
@@ -580,24 +752,25 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 				break;
 			}
 			memset(n, 0, sizeof(*n));
-			n->line = line;
-			n->col = col;
+			n->weight = 1;
 			if (fye->type == FYET_SCALAR) {
 				struct fy_token *val = fye->scalar.value;
+				enum fy_scalar_style style =
+				        val ? fy_token_scalar_style(val) : FYSS_PLAIN;
 
 				n->type = CEB_YAML_SCALAR;
-				n->plain =
-				        !tag && (!val || fy_token_scalar_style(val) == FYSS_PLAIN);
+				n->plain = !tag && style == FYSS_PLAIN;
 				/* libfyaml marks a quoted scalar after its opening quote; users count from it */
-				if (val && n->col > 1 &&
-				    (fy_token_scalar_style(val) == FYSS_SINGLE_QUOTED ||
-				     fy_token_scalar_style(val) == FYSS_DOUBLE_QUOTED))
-					n->col--;
+				if (col > 1 &&
+				    (style == FYSS_SINGLE_QUOTED || style == FYSS_DOUBLE_QUOTED))
+					col--;
+				if (style == FYSS_LITERAL)
+					block_body(rd, val, data, len, n);
 				if (!scalar_text(rd, val, data, len, n))
 					break;
 				if (memchr(n->str, '\0',
 				           n->n)) { /* "\0" in a double-quoted string */
-					rd_err(rd, n->line, n->col,
+					rd_err(rd, line, col,
 					       "NUL characters are not allowed in strings");
 					skip = true;
 					break;
@@ -605,6 +778,15 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 			} else {
 				n->type = fye->type == FYET_MAPPING_START ? CEB_YAML_MAP
 				                                          : CEB_YAML_SEQ;
+				n->open = true;
+			}
+			n->line = line;
+			n->col = col;
+			shift(&rd->origin, &n->line, &n->col);
+			if (anchor) {
+				text = fy_token_get_text(anchor, &tlen);
+				if (!text || !anchor_set(rd, text, tlen, n))
+					break;
 			}
 			/* depth counts the open collections, this one included */
 			if (depth > (fye->type == FYET_SCALAR ? 0 : 1)) {
@@ -622,19 +804,26 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 				break;
 			if (!skip) {
 				struct frame *f = &frames[depth];
+				struct ceb_yaml_node *c = f->node;
 				size_t cnt = rd->npend - f->base;
 
 				if (cnt) {
-					f->node->kids = arena_alloc(&rd->arena,
-					                            cnt * sizeof(*f->node->kids));
-					if (!f->node->kids) {
+					c->kids = arena_alloc(&rd->arena, cnt * sizeof(*c->kids));
+					if (!c->kids) {
 						rd->enomem = true;
 						break;
 					}
-					memcpy(f->node->kids, rd->pend + f->base,
-					       cnt * sizeof(*f->node->kids));
+					memcpy(c->kids, rd->pend + f->base, cnt * sizeof(*c->kids));
 				}
-				f->node->n = f->node->type == CEB_YAML_MAP ? cnt / 2 : cnt;
+				c->n = c->type == CEB_YAML_MAP ? cnt / 2 : cnt;
+				for (size_t i = 0; i < cnt; i++) {
+					c->weight = add_sat(c->weight, c->kids[i]->weight);
+					if (c->kids[i]->height + 1 > c->height)
+						c->height = c->kids[i]->height + 1;
+				}
+				if (c->height == 0)
+					c->height = 1;
+				c->open = false;
 				rd->npend = f->base;
 			}
 			depth--;
@@ -657,6 +846,7 @@ static void parse_stream(struct reader *rd, const char *data, size_t len)
 			rd_err(rd, line, col, "invalid YAML");
 	}
 out:
+	anchors_reset(rd);
 	arena_free(&rd->arena);
 	if (fyp)
 		fy_parser_destroy(fyp);
@@ -668,18 +858,30 @@ out:
  * The API: a buffer or a file.
  */
 
-int ceb_yaml_load_buffer(const char *data, size_t len, const struct ceb_yaml_handler *h)
+void ceb_yaml_origin(const struct ceb_yaml_node *n, struct ceb_yaml_origin *o)
+{
+	if (n && n->body_line)
+		*o = (struct ceb_yaml_origin){n->body_line, n->body_col, true};
+	else
+		*o = (struct ceb_yaml_origin){ceb_yaml_line(n), ceb_yaml_col(n), false};
+}
+
+int ceb_yaml_load_buffer_at(const char *data, size_t len, const struct ceb_yaml_origin *at,
+                            const struct ceb_yaml_handler *h)
 {
 	struct reader rd = {.h = h};
 	int rc;
 
 	if (!h || !h->document || !h->error || (!data && len))
 		return CEB_EINVAL;
+	if (at)
+		rd.origin = *at;
 	if (len > MAX_FILE_SIZE)
 		rd_err(&rd, 0, 0, "larger than %u MiB", MAX_FILE_SIZE >> 20);
 	else
 		parse_stream(&rd, data ? data : "", len);
 	free(rd.pend);
+	anchors_reset(&rd);
 	arena_free(&rd.arena);
 	if (rd.enomem)
 		rc = CEB_ENOMEM;
@@ -688,6 +890,11 @@ int ceb_yaml_load_buffer(const char *data, size_t len, const struct ceb_yaml_han
 	else
 		rc = rd.reported ? CEB_EINVAL : 0;
 	return rc;
+}
+
+int ceb_yaml_load_buffer(const char *data, size_t len, const struct ceb_yaml_handler *h)
+{
+	return ceb_yaml_load_buffer_at(data, len, NULL, h);
 }
 
 int ceb_yaml_load_file(const char *path, const struct ceb_yaml_handler *h)

@@ -9,7 +9,11 @@
 /* What the reader refuses, each as a located error: a file over CEB_YAML_MAX_FILE_SIZE bytes,
  * collections nested deeper than CEB_YAML_MAX_DEPTH (real manifests stay under 10), a document of
  * more than CEB_YAML_MAX_NODES nodes (so that a 16 MiB file cannot build a huge tree), text that is
- * not UTF-8 or holds control characters or NUL, anchors, aliases and tags (but !!str). */
+ * not UTF-8 or holds control characters or NUL, and tags (but !!str). Anchors and aliases are read
+ * (Knative's samples use them): an alias is the very node its anchor names, shared, never copied,
+ * and it counts as every node it holds, so a document whose aliases would expand past
+ * CEB_YAML_MAX_NODES nodes or CEB_YAML_MAX_DEPTH levels (an alias bomb) is refused at the alias
+ * that crosses the line. Merge keys (<<) are not expanded: they stay an ordinary key. */
 #define CEB_YAML_MAX_FILE_SIZE (16u << 20)
 #define CEB_YAML_MAX_DEPTH     64
 #define CEB_YAML_MAX_NODES     1000000
@@ -46,8 +50,19 @@ const char *ceb_yaml_str(const struct ceb_yaml_node *n);
  * and !!str scalars are always strings. False for collections and NULL. */
 bool ceb_yaml_plain(const struct ceb_yaml_node *n);
 
+/* Where the text of a scalar is in the file, for reading YAML held in it (a ConfigMap value such as
+ * config-br-defaults' default-br-config) with positions in the file: exact for a literal block
+ * scalar (|), whose line k is file line line + k - 1 from column col on; otherwise every position
+ * is the scalar's own (line, col). */
+struct ceb_yaml_origin {
+	int line, col;
+	bool exact;
+};
+void ceb_yaml_origin(const struct ceb_yaml_node *n, struct ceb_yaml_origin *o);
+
 /* A mapping's pairs or a list's items, in document order (duplicate keys kept: the caller decides
- * what a duplicate means); 0 for a scalar or NULL. */
+ * what a duplicate means); 0 for a scalar or NULL. An aliased node appears wherever its aliases
+ * are, with the position of its anchor. */
 size_t ceb_yaml_size(const struct ceb_yaml_node *n);
 /* The key and the value of pair i (i < ceb_yaml_size) of a mapping; NULL when out of range or not a
  * mapping. Keys may be any node, not only scalars. */
@@ -84,6 +99,10 @@ struct ceb_yaml_handler {
  * trees are the reader's (see struct ceb_yaml_node), all freed before it returns. Any thread: h is
  * called on the caller's. */
 int ceb_yaml_load_buffer(const char *data, size_t len, const struct ceb_yaml_handler *h);
+/* The same for text that sits in a file at `at` (from ceb_yaml_origin): nodes and problems are
+ * located in that file. It may run inside a document callback of another read. */
+int ceb_yaml_load_buffer_at(const char *data, size_t len, const struct ceb_yaml_origin *at,
+                            const struct ceb_yaml_handler *h);
 /* The same from a file, read whole first. A file that cannot be opened or read is one problem at
  * line 0 ("cannot read: <strerror>") and CEB_EIO; one over CEB_YAML_MAX_FILE_SIZE, CEB_ETOOBIG. */
 int ceb_yaml_load_file(const char *path, const struct ceb_yaml_handler *h);

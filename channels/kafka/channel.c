@@ -24,8 +24,6 @@
 #include "channels/kafka/kafka.h"
 #include "channels/kafka/kinds.h"
 
-#define DEFAULT_PARTITIONS  10 /* Knative's default.topic.partitions */
-#define DEFAULT_REPLICATION 1
 #define DEFAULT_CONFIRM_MS  10000 /* message.timeout.ms: the longest a publish waits for Kafka */
 #define DEFAULT_START_MS    30000 /* reaching the cluster at start-up */
 
@@ -36,19 +34,6 @@ static int key_is_secret(const char *key)
 {
 	return strstr(key, "password") || strstr(key, "secret") || strstr(key, "ssl.key.pem") ||
 	       strstr(key, "sasl.oauthbearer.config") || strstr(key, "ssl_key");
-}
-
-/* ConfigMap keys handed to librdkafka as they are: security settings (Knative's Kafka broker takes
- * them from a Secret; cebroker reads no Secrets, so they sit in the ConfigMap), and any librdkafka
- * property with the prefix "librdkafka." removed. NULL when the key is not one of them. */
-static const char *passthrough_name(const char *key)
-{
-	if (strncmp(key, "librdkafka.", 11) == 0)
-		return key + 11;
-	if (strcmp(key, "security.protocol") == 0 || strncmp(key, "sasl.", 5) == 0 ||
-	    strncmp(key, "ssl.", 4) == 0 || strcmp(key, "enable.ssl.certificate.verification") == 0)
-		return key;
-	return NULL;
 }
 
 /* Set one property; errors name the property, and its value only when it is not a secret. */
@@ -65,19 +50,6 @@ static int conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, 
 	else
 		snprintf(errbuf, errlen, "%s%s: %s", where, name, rerr);
 	return CEB_ECONFIG;
-}
-
-static int parse_int(const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
 }
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -129,104 +101,61 @@ static void strv_free(char **keys, char **values, size_t n)
 	free(values);
 }
 
-/* Read the Broker's ConfigMap into kc. Pass-through settings are tried on a scratch configuration so
- * that a wrong one fails here, with the ConfigMap's location, rather than later. */
+/* The Broker's ConfigMap, as the configuration loader read and checked it (Knative's keys and
+ * cebroker's), into kc. The librdkafka properties are tried on a scratch configuration so that a
+ * wrong one fails here (and in `validate`, through kafka_check), at its ConfigMap key. */
 static int read_config(struct kafka_channel *kc, const struct ceb_channel_cfg *cfg, char *errbuf,
                        size_t errlen)
 {
 	const struct ceb_broker_cfg *bc = cfg->spec;
 	const struct ceb_configmap *cm = bc ? bc->config : NULL;
+	const struct ceb_kafka_broker_cfg *kb = cm ? cm->kafka : NULL;
 	rd_kafka_conf_t *scratch = NULL;
-	char where[600];
-	const char *bootstrap = NULL;
-	size_t bad = 0;
-	long v;
+	char where[700];
 	int rc = CEB_ECONFIG;
 
-	if (!cm) {
+	if (!kb || !kb->bootstrap) { /* the loader refuses a Kafka Broker without them */
 		snprintf(errbuf, errlen,
 		         "Broker %s/%s: a Kafka Broker needs spec.config naming a "
 		         "ConfigMap with bootstrap.servers",
 		         cfg->ns, cfg->name);
 		return CEB_ECONFIG;
 	}
-	snprintf(where, sizeof(where),
-	         "%s:%d:%d: ConfigMap %s/%s: ", cm->loc.file ? cm->loc.file : "?", cm->loc.line,
-	         cm->loc.col, cm->ns, cm->name);
-	kc->partitions = DEFAULT_PARTITIONS;
-	kc->replication = DEFAULT_REPLICATION;
-	kc->confirm_ms = DEFAULT_CONFIRM_MS;
-	kc->start_ms = DEFAULT_START_MS;
-	for (size_t i = 0; i < cm->n; i++)
-		if (strcmp(cm->keys[i], "bootstrap.servers") == 0)
-			bootstrap = cm->values[i];
-	if (!bootstrap || !bootstrap[0]) {
-		snprintf(errbuf, errlen, "%sbootstrap.servers: required by a Kafka Broker", where);
-		return CEB_ECONFIG;
-	}
+	kc->partitions = kb->partitions;
+	kc->replication = kb->replication;
+	kc->confirm_ms = kb->confirm_ms;
+	kc->start_ms = kb->start_ms;
 	scratch = rd_kafka_conf_new();
-	if (!scratch ||
-	    strv_add(&kc->pt_keys, &kc->pt_values, &kc->npt, "bootstrap.servers", bootstrap) < 0)
+	if (!scratch || strv_add(&kc->pt_keys, &kc->pt_values, &kc->npt, "bootstrap.servers",
+	                         kb->bootstrap) < 0)
 		goto nomem;
-	if (conf_set(scratch, "bootstrap.servers", bootstrap, where, errbuf, errlen) < 0)
+	snprintf(where, sizeof(where), "%s:%d:%d: ConfigMap %s/%s: ", kb->bootstrap_at.file,
+	         kb->bootstrap_at.line, kb->bootstrap_at.col, cm->ns, cm->name);
+	if (conf_set(scratch, "bootstrap.servers", kb->bootstrap, where, errbuf, errlen) < 0)
 		goto out;
-	for (size_t i = 0; i < cm->n; i++) {
-		const char *k = cm->keys[i], *val = cm->values[i], *pt;
-		bad = i;
-		if (strcmp(k, "bootstrap.servers") == 0) {
-			continue;
-		} else if (strcmp(k, "default.topic.partitions") == 0) {
-			if (parse_int(val, 1, 100000, &v) < 0)
-				goto bad_number;
-			kc->partitions = (int)v;
-		} else if (strcmp(k, "default.topic.replication.factor") == 0) {
-			if (parse_int(val, -1, 1000, &v) < 0 || v == 0)
-				goto bad_number;
-			kc->replication = (int)v;
-		} else if (strncmp(k, "default.topic.config.", 21) == 0) {
-			if (strv_add(&kc->topic_keys, &kc->topic_values, &kc->ntopic_cfg, k + 21,
-			             val) < 0)
-				goto nomem;
-		} else if (strcmp(k, "auth.secret.ref.name") == 0) {
-			snprintf(errbuf, errlen,
-			         "%sauth.secret.ref.name: cebroker reads no Secrets; put "
-			         "security.protocol and the sasl.* / ssl.* settings in this "
-			         "ConfigMap",
-			         where);
+	for (size_t i = 0; i < kb->nclient_cfg; i++) {
+		const struct ceb_config_kv *kv = &kb->client_cfg[i];
+
+		snprintf(where, sizeof(where), "%s:%d:%d: ConfigMap %s/%s: ", kv->at.file,
+		         kv->at.line, kv->at.col, cm->ns, cm->name);
+		if (conf_set(scratch, kv->name, kv->value, where, errbuf, errlen) < 0)
 			goto out;
-		} else if (strcmp(k, "cebroker.confirm.timeout.ms") == 0) {
-			if (parse_int(val, 100, 3600000, &v) < 0)
-				goto bad_number;
-			kc->confirm_ms = (int)v;
-		} else if (strcmp(k, "cebroker.start.timeout.ms") == 0) {
-			if (parse_int(val, 100, 3600000, &v) < 0)
-				goto bad_number;
-			kc->start_ms = (int)v;
-		} else if (strcmp(k, "external.topic") == 0) {
-			/* The same as the Broker annotation kafka.eventing.knative.dev/external.topic, which
-			 * wins when both are set. */
-			free(kc->topic);
-			kc->topic = strdup(val);
-			if (!kc->topic)
-				goto nomem;
-			kc->external = 1;
-		} else if ((pt = passthrough_name(k))) {
-			if (conf_set(scratch, pt, val, where, errbuf, errlen) < 0)
-				goto out;
-			if (strv_add(&kc->pt_keys, &kc->pt_values, &kc->npt, pt, val) < 0)
-				goto nomem;
-		} else {
-			CEB_LOG_WARN(kc->label,
-			         "ConfigMap %s/%s: key %s is not a Kafka Broker setting; ignored "
-			         "(librdkafka properties go in as librdkafka.<property>)",
-			         cm->ns, cm->name, k);
-		}
+		if (strv_add(&kc->pt_keys, &kc->pt_values, &kc->npt, kv->name, kv->value) < 0)
+			goto nomem;
+	}
+	for (size_t i = 0; i < kb->ntopic_cfg; i++)
+		if (strv_add(&kc->topic_keys, &kc->topic_values, &kc->ntopic_cfg,
+		             kb->topic_cfg[i].name, kb->topic_cfg[i].value) < 0)
+			goto nomem;
+	if (kb->external_topic) {
+		/* The same as the Broker annotation kafka.eventing.knative.dev/external.topic, which
+		 * wins when both are set (kafka_create). */
+		free(kc->topic);
+		if (!(kc->topic = strdup(kb->external_topic)))
+			goto nomem;
+		kc->external = 1;
 	}
 	rc = 0;
-	goto out;
-bad_number:
-	snprintf(errbuf, errlen, "%s%s: '%s' is not a valid number here", where, cm->keys[bad],
-	         cm->values[bad]);
 	goto out;
 nomem:
 	snprintf(errbuf, errlen, "out of memory");
@@ -801,6 +730,26 @@ static size_t kafka_pending(void *ctx)
 	return n;
 }
 
+/* A Broker's librdkafka settings, tried as create tries them; nothing is started. */
+static int kafka_check(const struct ceb_channel_cfg *cfg, char *errbuf, size_t errlen)
+{
+	struct kafka_channel *kc;
+	int rc;
+
+	if (cfg->kind && strcmp(cfg->kind, "Broker") != 0)
+		return 0; /* a KafkaSource's or KafkaSink's spec was checked by the loader */
+	if (!(kc = calloc(1, sizeof(*kc)))) {
+		snprintf(errbuf, errlen, "out of memory");
+		return CEB_ENOMEM;
+	}
+	rc = read_config(kc, cfg, errbuf, errlen);
+	strv_free(kc->topic_keys, kc->topic_values, kc->ntopic_cfg);
+	strv_free(kc->pt_keys, kc->pt_values, kc->npt);
+	free(kc->topic);
+	free(kc);
+	return rc;
+}
+
 const struct channel_ops ceb_channel_kafka = {
         .name = "kafka",
         .flags = CEB_CHANNEL_DURABLE,
@@ -812,4 +761,5 @@ const struct channel_ops ceb_channel_kafka = {
         .settle = kafka_settle,
         .pending = kafka_pending,
         .stop = kafka_stop,
+        .check = kafka_check,
 };

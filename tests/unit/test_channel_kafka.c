@@ -16,6 +16,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "broker/buf.h"
 #include "broker/config/config.h"
 #include "broker/error.h"
 #include "broker/ce/event.h"
@@ -95,35 +96,54 @@ static void mock_reset(void)
 
 /* ---- ConfigMaps ---- */
 
+/* A Kafka Broker's ConfigMap as the configuration loader reads it (the channel takes the settings
+ * the loader checked): the ConfigMap and a Broker naming it, loaded from YAML. */
 struct cm {
-	struct ceb_configmap m;
-	struct ceb_broker_cfg b;
-	char *keys[16], *values[16];
+	struct ceb_config *cfg;
+	char err[512]; /* the loader's errors when it refused */
 };
 
-/* A Broker whose spec.config is a ConfigMap with bootstrap.servers and the given key, value pairs
- * (NULL-terminated). */
+/* A Kafka Broker whose ConfigMap has bootstrap.servers and the given key, value pairs
+ * (NULL-terminated), or NULL when the loader refused it (cm->err says why). Frees what cm held
+ * before. */
 static const struct ceb_broker_cfg *cm_make(struct cm *cm, const char *const *pairs)
 {
+	struct ceb_config_errors errs = {CEB_BUF_INIT, 0};
+	struct ceb_buf y = CEB_BUF_INIT;
+
+	ceb_config_free(cm->cfg);
 	memset(cm, 0, sizeof(*cm));
-	cm->m.ns = "kafka";
-	cm->m.name = "kafka-broker-config";
-	cm->m.loc.file = "test.yaml";
-	cm->m.loc.line = 3;
-	cm->m.loc.col = 1;
-	cm->keys[0] = "bootstrap.servers";
-	cm->values[0] = bootstrap;
-	cm->m.n = 1;
-	for (size_t i = 0; pairs && pairs[i]; i += 2) {
-		cm->keys[cm->m.n] = (char *)pairs[i];
-		cm->values[cm->m.n++] = (char *)pairs[i + 1];
-	}
-	cm->m.keys = cm->keys;
-	cm->m.values = cm->values;
-	cm->b.ns = "kafka";
-	cm->b.name = "broker";
-	cm->b.config = &cm->m;
-	return &cm->b;
+	ceb_buf_printf(&y,
+	               "apiVersion: v1\n"
+	               "kind: ConfigMap\n"
+	               "metadata: {name: kafka-broker-config, namespace: kafka}\n"
+	               "data:\n"
+	               "  bootstrap.servers: \"%s\"\n",
+	               bootstrap);
+	for (size_t i = 0; pairs && pairs[i]; i += 2)
+		ceb_buf_printf(&y, "  %s: \"%s\"\n", pairs[i], pairs[i + 1]);
+	ceb_buf_puts(
+	        &y,
+	        "---\n"
+	        "apiVersion: eventing.knative.dev/v1\n"
+	        "kind: Broker\n"
+	        "metadata:\n"
+	        "  name: b\n"
+	        "  namespace: kafka\n"
+	        "  annotations: {eventing.knative.dev/broker.class: Kafka}\n"
+	        "spec: {config: {apiVersion: v1, kind: ConfigMap, name: kafka-broker-config}}\n");
+	ck_assert(!y.failed);
+	if (ceb_config_load_string("test.yaml", y.p, y.len, &cm->cfg, &errs) < 0)
+		snprintf(cm->err, sizeof(cm->err), "%s", errs.text.p ? errs.text.p : "?");
+	ceb_buf_free(&y);
+	ceb_buf_free(&errs.text);
+	return cm->cfg ? cm->cfg->brokers : NULL;
+}
+
+static void cm_free(struct cm *cm)
+{
+	ceb_config_free(cm->cfg);
+	cm->cfg = NULL;
 }
 
 static struct cm contract_cm;
@@ -131,6 +151,7 @@ static struct cm contract_cm;
 static void kafka_cfg(struct ceb_channel_cfg *cfg, const char *name)
 {
 	cfg->spec = cm_make(&contract_cm, NULL);
+	ck_assert_msg(cfg->spec, "%s", contract_cm.err);
 }
 
 static const struct contract_backend kafka = {
@@ -220,6 +241,7 @@ static void chan_open(struct chan *ch, const char *name, const char *const *pair
 
 	memset(ch, 0, sizeof(*ch));
 	cfg.spec = cm_make(&ch->cm, pairs);
+	ck_assert_msg(cfg.spec, "%s", ch->cm.err);
 	ch->ch.ops = &ceb_channel_kafka;
 	ck_assert_msg(ch->ch.ops->create(&cfg, &ch->ch.ctx, err, sizeof(err)) == 0, "create: %s",
 	              err);
@@ -275,6 +297,7 @@ static void chan_close(struct chan *ch)
 {
 	ch->ch.ops->destroy(ch->ch.ctx);
 	ceb_filter_free(ch->all);
+	cm_free(&ch->cm);
 }
 
 struct pubwait {
@@ -482,17 +505,23 @@ START_TEST(test_kafka_backend_is_found_by_name_and_broker_class)
 }
 END_TEST
 
+/* Create a Broker's channel on a ConfigMap with these settings: what refuses them, the loader (which
+ * `validate` runs too) or the channel (librdkafka's own checks), says why in err. */
 static int create_fails(const char *const *pairs, int with_config, char *err, size_t errlen)
 {
 	struct ceb_channel_cfg cfg = {.ns = "kafka", .name = "bad"};
-	struct cm cm;
+	struct cm cm = {0};
 	void *ctx = NULL;
 	int rc;
 
-	cfg.spec = with_config ? cm_make(&cm, pairs) : NULL;
+	if (with_config && !(cfg.spec = cm_make(&cm, pairs))) {
+		snprintf(err, errlen, "%s", cm.err);
+		return CEB_ECONFIG;
+	}
 	rc = ceb_channel_kafka.create(&cfg, &ctx, err, errlen);
 	if (rc == 0)
 		ceb_channel_kafka.destroy(ctx);
+	cm_free(&cm);
 	return rc;
 }
 
@@ -506,8 +535,8 @@ START_TEST(test_configuration_errors_name_the_configmap_and_the_key)
 	        create_fails((const char *const[]){"default.topic.partitions", "ten", NULL}, 1, err,
 	                     sizeof(err)),
 	        CEB_ECONFIG);
-	ck_assert_ptr_nonnull(strstr(err, "test.yaml:3:1: ConfigMap kafka/kafka-broker-config"));
-	ck_assert_ptr_nonnull(strstr(err, "default.topic.partitions"));
+	ck_assert_ptr_nonnull(strstr(err, "test.yaml:6:29: ConfigMap kafka/kafka-broker-config: "
+	                                  "data[\"default.topic.partitions\"]: \"ten\""));
 	ck_assert_int_eq(create_fails((const char *const[]){"auth.secret.ref.name", "creds", NULL},
 	                              1, err, sizeof(err)),
 	                 CEB_ECONFIG);
@@ -516,7 +545,8 @@ START_TEST(test_configuration_errors_name_the_configmap_and_the_key)
 	        create_fails((const char *const[]){"librdkafka.no.such.property", "1", NULL}, 1,
 	                     err, sizeof(err)),
 	        CEB_ECONFIG);
-	ck_assert_ptr_nonnull(strstr(err, "no.such.property"));
+	ck_assert_ptr_nonnull(strstr(err, "test.yaml:6:32: ConfigMap kafka/kafka-broker-config: "
+	                                  "no.such.property"));
 	ck_assert_int_eq(
 	        create_fails((const char *const[]){"cebroker.confirm.timeout.ms", "-5", NULL}, 1,
 	                     err, sizeof(err)),

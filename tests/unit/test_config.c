@@ -220,12 +220,18 @@ END_TEST
 
 START_TEST(test_an_unknown_kind_names_the_supported_kinds)
 {
+	ck_errors("apiVersion: eventing.knative.dev/v1\n"
+	          "kind: Triger\n"
+	          "metadata:\n"
+	          "  name: tick\n",
+	          "test.yaml:2:7: Triger default/tick: kind: unknown kind \"Triger\" "
+	          "(supported: " SUPPORTED ")\n");
 	ck_errors("apiVersion: sources.knative.dev/v1\n"
 	          "kind: PingSource\n"
 	          "metadata:\n"
 	          "  name: tick\n",
-	          "test.yaml:2:7: PingSource default/tick: kind: unknown kind \"PingSource\" "
-	          "(supported: " SUPPORTED ")\n");
+	          "test.yaml:2:7: PingSource default/tick: kind: PingSource is a Knative kind that "
+	          "cebroker does not run yet (supported: " SUPPORTED ")\n");
 	ck_errors("apiVersion: v1\n"
 	          "metadata:\n"
 	          "  name: tick\n",
@@ -268,22 +274,12 @@ END_TEST
 
 START_TEST(test_metadata_takes_only_name_namespace_labels_and_annotations)
 {
-	ck_errors(BROKER "  uid: 1234\n"
+	ck_errors(BROKER "  colour: blue\n"
 	                 "  labels:\n"
 	                 "    app: shop\n",
-	          "test.yaml:5:3: Broker default/default: metadata.uid: unknown field (metadata "
+	          "test.yaml:5:3: Broker default/default: metadata.colour: unknown field (metadata "
 	          "takes name, "
 	          "namespace, labels, annotations)\n");
-}
-END_TEST
-
-START_TEST(test_status_is_refused)
-{
-	ck_errors(BROKER "status:\n"
-	                 "  ready: true\n",
-	          "test.yaml:5:1: Broker default/default: status: not accepted: status is reported "
-	          "by the "
-	          "system, not configured\n");
 }
 END_TEST
 
@@ -318,11 +314,12 @@ END_TEST
 
 START_TEST(test_broker_class_defaults_and_unknown_classes_are_refused)
 {
-	struct ceb_config *cfg = load_ok(BROKER "  annotations:\n"
-	                                        "    eventing.knative.dev/broker.class: Kafka\n"
-	                                        "    example.com/owner: shop\n");
+	struct ceb_config *cfg =
+	        load_ok(BROKER "  annotations:\n"
+	                       "    eventing.knative.dev/broker.class: MTChannelBasedBroker\n"
+	                       "    example.com/owner: shop\n");
 
-	ck_assert_str_eq(cfg->brokers->broker_class, "Kafka");
+	ck_assert_str_eq(cfg->brokers->broker_class, "MTChannelBasedBroker");
 	ck_assert_uint_eq(cfg->brokers->nannot, 2);
 	ck_assert_str_eq(ceb_annotation(cfg->brokers->annot_keys, cfg->brokers->annot_values,
 	                                cfg->brokers->nannot, "example.com/owner"),
@@ -525,19 +522,22 @@ START_TEST(test_a_cesql_error_points_at_the_expression_and_its_column)
 }
 END_TEST
 
-START_TEST(test_a_subscriber_needs_exactly_one_of_uri_or_ref)
+START_TEST(test_a_subscriber_needs_a_uri_or_a_ref)
 {
-	ck_errors(BROKER TRIGGER_HEAD "  subscriber:\n"
-	                              "    CACerts: pem\n",
-	          "test.yaml:13:5: Trigger default/orders: spec.subscriber: needs a uri (or a ref "
-	          "to a Broker or a KafkaSink)\n");
+	ck_errors(
+	        BROKER TRIGGER_HEAD "  subscriber:\n"
+	                            "    CACerts: pem\n",
+	        "test.yaml:13:5: Trigger default/orders: spec.subscriber: needs a uri or a ref (or "
+	        "a ref and a uri relative to it)\n");
+	/* beside a ref, a uri is relative to the ref's address (Knative refuses an absolute one) */
 	ck_errors(BROKER TRIGGER_HEAD
 	          "  subscriber:\n"
 	          "    uri: http://127.0.0.1:9099/\n"
 	          "    ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}\n",
-	          "test.yaml:13:5: Trigger default/orders: spec.subscriber: give either uri or "
-	          "ref, not "
-	          "both\n");
+	          "test.yaml:13:10: Trigger default/orders: spec.subscriber.uri: "
+	          "\"http://127.0.0.1:9099/\" is absolute, and a uri beside a ref must be relative "
+	          "to "
+	          "the ref's address (e.g. /path); give one or the other\n");
 	ck_errors(BROKER TRIGGER_HEAD, "test.yaml:11:3: Trigger default/orders: spec.subscriber: "
 	                               "required field missing\n");
 }
@@ -581,25 +581,18 @@ START_TEST(test_a_subscriber_uri_must_be_absolute_http_or_https)
 }
 END_TEST
 
-START_TEST(test_a_ref_to_a_service_says_cebroker_cannot_serve_it)
+START_TEST(test_a_ref_to_a_job_sink_says_cebroker_cannot_serve_it)
 {
 	ck_errors(BROKER TRIGGER_HEAD "  subscriber:\n"
 	                              "    ref:\n"
-	                              "      apiVersion: serving.knative.dev/v1\n"
-	                              "      kind: Service\n"
-	                              "      name: event-display\n",
+	                              "      apiVersion: sinks.knative.dev/v1alpha1\n"
+	                              "      kind: JobSink\n"
+	                              "      name: job-sink-logger\n",
 	          "test.yaml:14:7: Trigger default/orders: spec.subscriber.ref: cebroker cannot "
-	          "serve a ref to Service (serving.knative.dev/v1): without Kubernetes it "
-	          "resolves only its own Brokers (eventing.knative.dev/v1) and KafkaSinks "
-	          "(eventing.knative.dev/v1alpha1); give the address as uri: instead (e.g. uri: "
-	          "http://127.0.0.1:8081/)\n");
-	ck_errors(BROKER TRIGGER_HEAD "  subscriber:\n"
-	                              "    ref: {apiVersion: v1, kind: Service, name: svc}\n",
-	          "test.yaml:13:10: Trigger default/orders: spec.subscriber.ref: cebroker cannot "
-	          "serve a ref to Service (v1): without Kubernetes it resolves only its own "
-	          "Brokers (eventing.knative.dev/v1) and KafkaSinks "
-	          "(eventing.knative.dev/v1alpha1); give the address as uri: instead (e.g. uri: "
-	          "http://127.0.0.1:8081/)\n");
+	          "serve a ref to JobSink (sinks.knative.dev/v1alpha1) default/job-sink-logger: it "
+	          "runs only its own Brokers and KafkaSinks; give the address in the address table "
+	          "(--address 'JobSink default/job-sink-logger=http://HOST:PORT/' or the "
+	          "cebroker-addresses ConfigMap), or use uri:\n");
 }
 END_TEST
 
@@ -711,7 +704,7 @@ START_TEST(test_bad_delivery_values_are_each_reported)
 	                 "    backoffPolicy: fibonacci\n"
 	                 "    backoffDelay: 5s\n"
 	                 "    timeout: PT0S\n"
-	                 "    retryAfterMax: P1M\n"
+	                 "    retryAfterMax: -PT1S\n"
 	                 "    format: xml\n"
 	                 "    deadLetterSink:\n"
 	                 "      uri: mailto:ops@example.com\n",
@@ -728,9 +721,7 @@ START_TEST(test_bad_delivery_values_are_each_reported)
 	          "than "
 	          "zero\n"
 	          "test.yaml:11:20: Broker default/default: spec.delivery.retryAfterMax: invalid "
-	          "duration "
-	          "\"P1M\": years and months are not supported (their length varies); use days, "
-	          "e.g. P30D\n"
+	          "duration \"-PT1S\": negative durations are not allowed\n"
 	          "test.yaml:12:13: Broker default/default: spec.delivery.format: \"xml\" is not a "
 	          "format "
 	          "(json or binary)\n"
@@ -806,19 +797,17 @@ START_TEST(test_durations_parse_iso8601)
 }
 END_TEST
 
-START_TEST(test_durations_refuse_years_months_negatives_and_garbage)
+START_TEST(test_durations_refuse_negatives_and_garbage)
 {
 	static const char *const bad[] = {
 	        "",
 	        "P",
 	        "PT",
-	        "P1DT",
 	        "1S",
 	        "PT1",
 	        "-PT1S",
-	        "P1Y",
-	        "P1M",
-	        "P1Y2M",
+	        "-P0",
+	        "P1M1Y",
 	        "PT1D",
 	        "P1H",
 	        "PT1S1M",
@@ -1359,22 +1348,21 @@ START_TEST(test_a_kafka_source_sink_ref_to_a_missing_kafka_sink_is_reported)
 }
 END_TEST
 
-START_TEST(test_a_kafka_source_sink_ref_to_a_service_says_cebroker_cannot_serve_it)
+START_TEST(test_a_kafka_source_sink_ref_to_a_job_sink_says_cebroker_cannot_serve_it)
 {
-	ck_errors(
-	        SOURCE_META "spec:\n"
-	                    "  bootstrapServers: [kafka:9092]\n"
-	                    "  topics: [orders]\n"
-	                    "  sink:\n"
-	                    "    ref:\n"
-	                    "      apiVersion: serving.knative.dev/v1\n"
-	                    "      kind: Service\n"
-	                    "      name: event-display\n",
-	        "test.yaml:10:7: KafkaSource default/src: spec.sink.ref: cebroker cannot serve a "
-	        "ref to Service (serving.knative.dev/v1): without Kubernetes it resolves only its "
-	        "own Brokers (eventing.knative.dev/v1) and KafkaSinks "
-	        "(eventing.knative.dev/v1alpha1); give the address as uri: instead (e.g. uri: "
-	        "http://127.0.0.1:8081/)\n");
+	ck_errors(SOURCE_META "spec:\n"
+	                      "  bootstrapServers: [kafka:9092]\n"
+	                      "  topics: [orders]\n"
+	                      "  sink:\n"
+	                      "    ref:\n"
+	                      "      apiVersion: sinks.knative.dev/v1alpha1\n"
+	                      "      kind: JobSink\n"
+	                      "      name: job\n",
+	          "test.yaml:10:7: KafkaSource default/src: spec.sink.ref: cebroker cannot serve a "
+	          "ref to JobSink (sinks.knative.dev/v1alpha1) default/job: it runs only its own "
+	          "Brokers and KafkaSinks; give the address in the address table (--address "
+	          "'JobSink default/job=http://HOST:PORT/' or the cebroker-addresses ConfigMap), "
+	          "or use uri:\n");
 	/* a KafkaSink under the wrong apiVersion is not one of ours either */
 	ck_errors(SOURCE_META "spec:\n"
 	                      "  bootstrapServers: [kafka:9092]\n"
@@ -1383,12 +1371,17 @@ START_TEST(test_a_kafka_source_sink_ref_to_a_service_says_cebroker_cannot_serve_
 	                      "    ref: {apiVersion: eventing.knative.dev/v1, kind: KafkaSink, "
 	                      "name: s}\n",
 	          "test.yaml:9:10: KafkaSource default/src: spec.sink.ref: cebroker cannot serve a "
-	          "ref to KafkaSink (eventing.knative.dev/v1): without Kubernetes it resolves only "
-	          "its own Brokers (eventing.knative.dev/v1) and KafkaSinks "
-	          "(eventing.knative.dev/v1alpha1); give the address as uri: instead (e.g. uri: "
-	          "http://127.0.0.1:8081/)\n");
+	          "ref to KafkaSink (eventing.knative.dev/v1) default/s: it runs only its own "
+	          "Brokers and KafkaSinks; give the address in the address table (--address "
+	          "'KafkaSink default/s=http://HOST:PORT/' or the cebroker-addresses ConfigMap), "
+	          "or use uri:\n");
 }
 END_TEST
+
+/* 64 characters: with one more, a name longer than the event model takes */
+#define LONG64                                                            \
+	"123456789012345678901234567890123456789012345678901234567890123" \
+	"4"
 
 START_TEST(test_ce_overrides_need_valid_extension_names)
 {
@@ -1397,17 +1390,17 @@ START_TEST(test_ce_overrides_need_valid_extension_names)
 	                                  "    extensions:\n"
 	                                  "      Bad_Name: x\n"
 	                                  "      type: y\n"
-	                                  "      thisnameiswaytoolongforce: z\n"
+	                                  "      a" LONG64 ": z\n"
 	                                  "      ok1: fine\n",
 	        "test.yaml:12:7: KafkaSource default/src: spec.ceOverrides.extensions.Bad_Name: "
-	        "\"Bad_Name\" is not a valid CloudEvents extension name (1 to 20 lower-case "
-	        "letters and digits)\n"
+	        "\"Bad_Name\" is not a valid CloudEvents extension name (lower-case letters and "
+	        "digits, at most 64)\n"
 	        "test.yaml:13:7: KafkaSource default/src: spec.ceOverrides.extensions.type: "
 	        "\"type\" is a core CloudEvents attribute, not an extension\n"
-	        "test.yaml:14:7: KafkaSource default/src: "
-	        "spec.ceOverrides.extensions.thisnameiswaytoolongforce: "
-	        "\"thisnameiswaytoolongforce\" is not a valid CloudEvents extension name (1 to 20 "
-	        "lower-case letters and digits)\n");
+	        "test.yaml:14:7: KafkaSource default/src: spec.ceOverrides.extensions.a" LONG64 ": "
+	        "\"a" LONG64 "\" "
+	        "is not a valid CloudEvents extension name (lower-case letters and digits, at most "
+	        "64)\n");
 	ck_errors(SOURCE_HEAD SOURCE_TOPICS "  ceOverrides:\n"
 	                                    "    source: /mine\n",
 	          "test.yaml:11:5: KafkaSource default/src: spec.ceOverrides.source: unknown field "
@@ -1555,21 +1548,22 @@ START_TEST(test_a_trigger_subscriber_may_ref_a_kafka_sink_of_this_daemon)
 }
 END_TEST
 
-START_TEST(test_anchors_and_aliases_are_refused)
+START_TEST(test_an_alias_needs_an_anchor_before_it_outside_itself)
 {
 	ck_errors(BROKER "spec:\n"
-	                 "  delivery: &d\n"
-	                 "    retry: 1\n",
-	          "test.yaml:6:13: YAML anchors are not supported (nor aliases)\n");
-	ck_errors("a: &x b\n", "test.yaml:1:4: YAML anchors are not supported (nor aliases)\n");
-	ck_errors(BROKER "spec:\n"
 	                 "  delivery: *d\n",
-	          "test.yaml:6:13: YAML aliases are not supported\n");
+	          "test.yaml:6:13: YAML alias *d names no anchor before it\n");
+	/* anchors belong to their document */
+	ck_errors(BROKER "  labels: &l {a: b}\n---\n" BROKER "  labels: *l\n",
+	          "test.yaml:11:11: YAML alias *l names no anchor before it\n");
+	ck_errors("a: &x [1, *x]\n", "test.yaml:1:11: YAML alias *x is inside what it names\n");
 }
 END_TEST
 
-/* Billion laughs: ten levels of ten aliases each would be 10^10 nodes if anything expanded them. The
- * test case's timeout is what "refused quickly" means. */
+/* Billion laughs: ten levels of ten aliases each would be 10^10 nodes if anything expanded them.
+ * Aliases share their node, nothing is copied, but each counts as all it holds: the alias that
+ * takes the document past a million nodes (in a6) is refused, and the test case's timeout is what
+ * "refused quickly" means. */
 START_TEST(test_an_alias_bomb_is_refused_before_anything_expands)
 {
 	char yaml[4096];
@@ -1586,7 +1580,8 @@ START_TEST(test_an_alias_bomb_is_refused_before_anything_expands)
 	}
 	ck_assert_uint_lt(len, sizeof(yaml));
 	text = load_err(yaml, len, &n);
-	ck_assert_str_eq(text, "test.yaml:1:5: YAML anchors are not supported (nor aliases)\n");
+	ck_assert_str_eq(text, "test.yaml:7:25: document has more than 1000000 YAML nodes once "
+	                       "aliases are expanded\n");
 	ck_assert_uint_eq(n, 1);
 	free(text);
 }
@@ -1982,7 +1977,6 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_a_known_kind_with_another_api_version_is_rejected);
 	tcase_add_test(tc, test_an_unknown_spec_field_is_named_with_the_known_ones);
 	tcase_add_test(tc, test_metadata_takes_only_name_namespace_labels_and_annotations);
-	tcase_add_test(tc, test_status_is_refused);
 	tcase_add_test(tc, test_names_must_be_present_and_dns_labels);
 	tcase_add_test(tc, test_broker_class_defaults_and_unknown_classes_are_refused);
 	tcase_add_test(tc, test_broker_config_resolves_a_configmap_in_the_brokers_namespace);
@@ -1994,16 +1988,16 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_a_filter_object_takes_exactly_one_known_dialect);
 	tcase_add_test(tc, test_a_filter_the_filter_module_refuses_is_reported_at_its_map);
 	tcase_add_test(tc, test_a_cesql_error_points_at_the_expression_and_its_column);
-	tcase_add_test(tc, test_a_subscriber_needs_exactly_one_of_uri_or_ref);
+	tcase_add_test(tc, test_a_subscriber_needs_a_uri_or_a_ref);
 	tcase_add_test(tc, test_a_subscriber_uri_must_be_absolute_http_or_https);
-	tcase_add_test(tc, test_a_ref_to_a_service_says_cebroker_cannot_serve_it);
+	tcase_add_test(tc, test_a_ref_to_a_job_sink_says_cebroker_cannot_serve_it);
 	tcase_add_test(tc, test_a_ref_to_a_broker_must_exist_and_defaults_its_namespace);
 	tcase_add_test(tc, test_the_delivery_order_annotation_sets_ordered);
 	tcase_add_test(tc, test_every_delivery_field_is_read);
 	tcase_add_test(tc, test_bad_delivery_values_are_each_reported);
 	tcase_add_test(tc, test_a_trigger_delivery_replaces_the_brokers_as_a_whole);
 	tcase_add_test(tc, test_durations_parse_iso8601);
-	tcase_add_test(tc, test_durations_refuse_years_months_negatives_and_garbage);
+	tcase_add_test(tc, test_durations_refuse_negatives_and_garbage);
 	tcase_add_test(tc, test_wrong_types_are_reported_where_they_are);
 	tcase_add_test(tc, test_null_fields_count_as_absent);
 	tcase_add_test(tc, test_duplicate_keys_are_refused);
@@ -2029,7 +2023,7 @@ static Suite *config_suite(void)
 	tcase_add_test(kafka, test_sasl_or_tls_enabled_is_refused_as_cebroker_reads_no_secrets);
 	tcase_add_test(kafka, test_a_kafka_source_sink_ref_to_a_missing_kafka_sink_is_reported);
 	tcase_add_test(kafka,
-	               test_a_kafka_source_sink_ref_to_a_service_says_cebroker_cannot_serve_it);
+	               test_a_kafka_source_sink_ref_to_a_job_sink_says_cebroker_cannot_serve_it);
 	tcase_add_test(kafka, test_ce_overrides_need_valid_extension_names);
 	tcase_add_test(kafka, test_bad_kafka_numbers_are_reported);
 	tcase_add_test(kafka, test_a_kafka_sink_needs_a_valid_topic);
@@ -2044,7 +2038,7 @@ static Suite *config_suite(void)
 
 	/* a tight timeout: these must be refused without doing the work the input asks for */
 	tcase_set_timeout(hostile, 10);
-	tcase_add_test(hostile, test_anchors_and_aliases_are_refused);
+	tcase_add_test(hostile, test_an_alias_needs_an_anchor_before_it_outside_itself);
 	tcase_add_test(hostile, test_an_alias_bomb_is_refused_before_anything_expands);
 	tcase_add_test(hostile, test_nesting_deeper_than_64_is_refused);
 	tcase_add_test(hostile, test_a_long_line_of_open_brackets_is_refused_before_parsing);
