@@ -1,5 +1,5 @@
-/* Internal to the resource loader (broker/config*.c): what a kind's parse function uses to read its
- * YAML with located errors, and what many kinds share (metadata, Destination, DeliverySpec). */
+/* What a resource kind's parse function uses to read its YAML with located errors, and what many
+ * kinds share (metadata, Destination, DeliverySpec); the kind definition the loader's table lists. */
 #ifndef CEB_CONFIG_PARSE_H
 #define CEB_CONFIG_PARSE_H
 
@@ -14,17 +14,16 @@
 #define CEB_EVENTING_V1       "eventing.knative.dev/v1"
 #define CEB_EVENTING_V1ALPHA1 "eventing.knative.dev/v1alpha1"
 
-/* Adding a kind (PingSource...): its struct in config.h, a list for it in struct ceb_config (freed
- * by ceb_config_free), a parse function of type ceb_config_kind_f in config.c or a file of its own
- * like config_kafka.c (which appends to that list through a tail pointer in the loader, as
- * parse_broker does or through a ceb_config_append_* function, so that resources keep their file
- * order), and one line in the kinds table in config.c. By then the loader has
+/* Adding a kind (PingSource...): a `const struct ceb_kind ceb_kind_<name>` (below) in the kind's own
+ * file, whose parse function keeps the resource (a source appends its struct ceb_source_cfg view to
+ * the configuration, as kafka_kinds.c does, so that resources keep their file order), and one line
+ * in broker/config/kinds.h. By the time parse runs the loader has
  * checked apiVersion, kind and the top-level field names, and parsed metadata for it. Every helper
  * below reports what is wrong itself (at the node, with the field's path) and goes on, so that one
  * run shows every error: a parse function keeps what it can and does not stop at the first problem.
  * One load runs on one thread; nothing here is shared between loads. */
 
-struct ceb_config_loader; /* one load: files, resources, errors (config.c) */
+struct ceb_config_loader; /* one load: files, resources, errors (loader.h) */
 
 /* The resource being checked. */
 struct ceb_config_res {
@@ -58,6 +57,15 @@ struct ceb_config_meta {
 typedef void ceb_config_kind_f(struct ceb_config_res *r, struct ceb_config_meta *md,
                                const struct ceb_yaml_node *root,
                                const struct ceb_yaml_node *const *vals);
+
+/* A resource kind, as broker/config/kinds.h lists them. */
+struct ceb_kind {
+	/* NULL-terminated: Knative serves some kinds under several versions */
+	const char *const *api_versions;
+	const char *kind;
+	const char *const *fields; /* top-level fields besides apiVersion, kind, metadata */
+	ceb_config_kind_f *parse;
+};
 
 /* ---- errors and memory ---- */
 
@@ -258,16 +266,8 @@ const char *ceb_config_channel_template(struct ceb_config_res *r, struct ceb_con
                                         const struct ceb_loc *at);
 void ceb_config_channel_template_free(struct ceb_channel_template *tpl);
 
-/* ---- Kafka kinds (config_kafka.c) ---- */
+/* ---- Kafka kinds (kafka_kinds.c) ---- */
 
-/* KafkaSource (sources.knative.dev/v1 and v1beta1) and KafkaSink (eventing.knative.dev/v1alpha1):
- * parse functions of the kinds table (ceb_config_kind_f). */
-void ceb_config_parse_kafka_source(struct ceb_config_res *r, struct ceb_config_meta *md,
-                                   const struct ceb_yaml_node *root,
-                                   const struct ceb_yaml_node *const *vals);
-void ceb_config_parse_kafka_sink(struct ceb_config_res *r, struct ceb_config_meta *md,
-                                 const struct ceb_yaml_node *root,
-                                 const struct ceb_yaml_node *const *vals);
 /* Free a resource and all it holds; NULL and half-built ones are fine. */
 void ceb_config_kafka_source_free(struct ceb_kafka_source_cfg *src);
 void ceb_config_kafka_sink_free(struct ceb_kafka_sink_cfg *snk);

@@ -391,7 +391,7 @@ static void parse_net(struct ceb_config_res *r, const struct ceb_yaml_node *n)
 	}
 }
 
-void ceb_config_parse_kafka_source(struct ceb_config_res *r, struct ceb_config_meta *md,
+static void parse_kafka_source(struct ceb_config_res *r, struct ceb_config_meta *md,
                                    const struct ceb_yaml_node *root,
                                    const struct ceb_yaml_node *const *vals)
 {
@@ -509,7 +509,7 @@ static void parse_auth(struct ceb_config_res *r, const struct ceb_yaml_node *n)
 		ceb_config_err(r, name, "spec.auth.secret.ref.name", "%s", NO_SECRETS);
 }
 
-void ceb_config_parse_kafka_sink(struct ceb_config_res *r, struct ceb_config_meta *md,
+static void parse_kafka_sink(struct ceb_config_res *r, struct ceb_config_meta *md,
                                  const struct ceb_yaml_node *root,
                                  const struct ceb_yaml_node *const *vals)
 {
@@ -704,3 +704,13 @@ void ceb_config_kafka_broker_read(struct ceb_config_res *r, struct ceb_configmap
 		        "cluster there",
 		        r->who);
 }
+
+static const char *const spec_only[] = {"spec", NULL};
+static const char *const sources_v1[] = {"sources.knative.dev/v1", "sources.knative.dev/v1beta1",
+                                         NULL};
+static const char *const eventing_v1alpha1[] = {CEB_EVENTING_V1ALPHA1, NULL};
+
+const struct ceb_kind ceb_kind_kafka_source = {sources_v1, "KafkaSource", spec_only,
+                                               parse_kafka_source};
+const struct ceb_kind ceb_kind_kafka_sink = {eventing_v1alpha1, "KafkaSink", spec_only,
+                                             parse_kafka_sink};
