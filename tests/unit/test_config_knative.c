@@ -11,14 +11,10 @@
 #include "broker/config/config.h"
 #include "broker/config/fields.h"
 #include "broker/error.h"
+#include "tests/unit/config_fixture.h"
 
-#define BROKER                                  \
-	"apiVersion: eventing.knative.dev/v1\n" \
-	"kind: Broker\n"                        \
-	"metadata:\n"                           \
-	"  name: default\n"
 /* A Trigger of the Broker above, lines 5 to 11; its subscriber (line 12 on) is the test's. */
-#define TRIGGER_HEAD                            \
+#define TRIGGER_T_HEAD                            \
 	"---\n"                                 \
 	"apiVersion: eventing.knative.dev/v1\n" \
 	"kind: Trigger\n"                       \
@@ -37,11 +33,6 @@ static struct ceb_config *load_opts(const char *yaml, const struct ceb_config_op
 	ck_assert_uint_eq(errs.count, 0);
 	ceb_buf_free(&errs.text);
 	return cfg;
-}
-
-static struct ceb_config *load_ok(const char *yaml)
-{
-	return load_opts(yaml, NULL);
 }
 
 /* The errors of a load that must fail; the caller frees them. */
@@ -63,27 +54,6 @@ static char *load_err_opts(const char *yaml, const struct ceb_config_opts *opts)
 		ck_assert_str_eq(t_, (expected));         \
 		free(t_);                                 \
 	} while (0)
-#define ck_errors(yaml, expected) ck_errors_opts(yaml, NULL, expected)
-
-/* The notes of a config, one line each, in a buffer of the caller's. */
-static const char *notes(const struct ceb_config *cfg, char *buf, size_t sz)
-{
-	size_t len = 0;
-
-	buf[0] = '\0';
-	for (size_t i = 0; i < cfg->nnotes && len < sz; i++)
-		len += (size_t)snprintf(buf + len, sz - len, "%s\n", cfg->notes[i].text);
-	return buf;
-}
-
-static const struct ceb_trigger_cfg *trigger_named(const struct ceb_config *cfg, const char *name)
-{
-	for (const struct ceb_trigger_cfg *t = cfg->triggers; t; t = t->next)
-		if (!strcmp(t->name, name))
-			return t;
-	ck_abort_msg("no trigger %s", name);
-	return NULL;
-}
 
 /* ------------------------------------------------------------------------------------------------
  * Refs to Services.
@@ -92,7 +62,7 @@ static const struct ceb_trigger_cfg *trigger_named(const struct ceb_config *cfg,
 START_TEST(test_a_service_ref_resolves_to_its_cluster_dns_name_as_knative_resolves_it)
 {
 	struct ceb_config *cfg =
-	        load_ok(BROKER TRIGGER_HEAD "  subscriber:\n"
+	        load_ok(BROKER TRIGGER_T_HEAD "  subscriber:\n"
 	                                    "    ref: {apiVersion: v1, kind: Service, name: svc}\n"
 	                                    "---\n"
 	                                    "apiVersion: eventing.knative.dev/v1\n"
@@ -138,7 +108,7 @@ END_TEST
 START_TEST(test_the_cluster_domain_comes_from_the_options)
 {
 	struct ceb_config_opts opts = {.cluster_domain = "corp.example"};
-	struct ceb_config *cfg = load_opts(BROKER TRIGGER_HEAD
+	struct ceb_config *cfg = load_opts(BROKER TRIGGER_T_HEAD
 	                                   "  subscriber:\n"
 	                                   "    ref: {apiVersion: v1, kind: Service, name: svc}\n",
 	                                   &opts);
@@ -154,7 +124,7 @@ START_TEST(test_the_address_table_resolves_refs_from_options_and_from_its_config
 	                                    " JobSink  shop/job  =  http://127.0.0.1:9100 "};
 	struct ceb_config_opts opts = {.addresses = addrs, .naddresses = 2};
 	struct ceb_config *cfg = load_opts(
-	        BROKER TRIGGER_HEAD "  subscriber:\n"
+	        BROKER TRIGGER_T_HEAD "  subscriber:\n"
 	                            "    ref: {apiVersion: v1, kind: Service, name: svc}\n"
 	                            "    uri: x/y\n"
 	                            "  delivery:\n"
@@ -237,7 +207,7 @@ END_TEST
 
 START_TEST(test_a_uri_beside_a_ref_must_be_relative_and_not_to_our_own_broker)
 {
-	ck_errors(BROKER TRIGGER_HEAD
+	ck_errors(BROKER TRIGGER_T_HEAD
 	          "  subscriber:\n"
 	          "    ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: default}\n"
 	          "    uri: /sub\n",
@@ -245,7 +215,7 @@ START_TEST(test_a_uri_beside_a_ref_must_be_relative_and_not_to_our_own_broker)
 	          "this "
 	          "daemon takes no uri beside it (its address is its ingress path "
 	          "/default/default)\n");
-	ck_errors(BROKER TRIGGER_HEAD "  subscriber:\n"
+	ck_errors(BROKER TRIGGER_T_HEAD "  subscriber:\n"
 	                              "    ref: {apiVersion: v1, kind: Service, name: s}\n"
 	                              "    uri: //elsewhere/x\n",
 	          "test.yaml:14:10: Trigger default/t: spec.subscriber.uri: \"//elsewhere/x\" is "
@@ -904,119 +874,11 @@ START_TEST(test_a_channel_this_build_cannot_back_is_an_error_never_memory)
 }
 END_TEST
 
-/* ------------------------------------------------------------------------------------------------
- * What `run` would refuse, found at load: Kafka Brokers and classes.
- */
-
-START_TEST(test_a_kafka_brokers_configmap_is_checked_at_load)
-{
-#ifdef HAVE_RDKAFKA
-	struct ceb_config *cfg;
-	char buf[1024];
-
-	ck_errors(
-	        "apiVersion: eventing.knative.dev/v1\n"
-	        "kind: Broker\n"
-	        "metadata:\n"
-	        "  name: k\n"
-	        "  annotations: {eventing.knative.dev/broker.class: Kafka}\n"
-	        "---\n"
-	        "apiVersion: eventing.knative.dev/v1\n"
-	        "kind: Broker\n"
-	        "metadata:\n"
-	        "  name: k2\n"
-	        "  annotations: {eventing.knative.dev/broker.class: Kafka}\n"
-	        "spec: {config: {apiVersion: v1, kind: ConfigMap, name: kcm}}\n"
-	        "---\n"
-	        "apiVersion: v1\n"
-	        "kind: ConfigMap\n"
-	        "metadata: {name: kcm}\n"
-	        "data:\n"
-	        "  default.topic.partitions: ten\n"
-	        "  default.topic.replication.factor: \"0\"\n"
-	        "  auth.secret.ref.name: creds\n",
-	        "test.yaml:4:9: Broker default/k: spec.config: a Kafka Broker needs spec.config "
-	        "naming a ConfigMap with bootstrap.servers\n"
-	        "test.yaml:14:1: ConfigMap default/kcm: data[\"bootstrap.servers\"]: required "
-	        "field "
-	        "missing: the ConfigMap of Kafka Broker default/k2 names the Kafka cluster there\n"
-	        "test.yaml:18:29: ConfigMap default/kcm: data[\"default.topic.partitions\"]: "
-	        "\"ten\" "
-	        "is not a whole number from 1 to 100000\n"
-	        "test.yaml:19:37: ConfigMap default/kcm: "
-	        "data[\"default.topic.replication.factor\"]: "
-	        "\"0\" is not a whole number from -1 to 32767, other than 0\n"
-	        "test.yaml:20:25: ConfigMap default/kcm: data[\"auth.secret.ref.name\"]: not "
-	        "supported: cebroker reads no Secrets; put security.protocol and the sasl.* / "
-	        "ssl.* "
-	        "settings in this ConfigMap\n");
-	cfg = load_ok("apiVersion: eventing.knative.dev/v1\n"
-	              "kind: Broker\n"
-	              "metadata:\n"
-	              "  name: k\n"
-	              "  annotations: {eventing.knative.dev/broker.class: Kafka}\n"
-	              "spec: {config: {apiVersion: v1, kind: ConfigMap, name: kcm}}\n"
-	              "---\n"
-	              "apiVersion: v1\n"
-	              "kind: ConfigMap\n"
-	              "metadata: {name: kcm}\n"
-	              "data:\n"
-	              "  bootstrap.servers: \"a:9092,b:9092\"\n"
-	              "  default.topic.partitions: \"3\"\n"
-	              "  default.topic.config.retention.ms: \"3600\"\n"
-	              "  librdkafka.linger.ms: \"5\"\n"
-	              "  security.protocol: SASL_SSL\n"
-	              "  colour: blue\n");
-	ck_assert_str_eq(cfg->brokers->config->kafka->bootstrap, "a:9092,b:9092");
-	ck_assert_int_eq(cfg->brokers->config->kafka->partitions, 3);
-	ck_assert_int_eq(cfg->brokers->config->kafka->replication, 1);
-	ck_assert_uint_eq(cfg->brokers->config->kafka->ntopic_cfg, 1);
-	ck_assert_str_eq(cfg->brokers->config->kafka->topic_cfg[0].name, "retention.ms");
-	ck_assert_uint_eq(cfg->brokers->config->kafka->nclient_cfg, 2);
-	ck_assert_str_eq(cfg->brokers->config->kafka->client_cfg[0].name, "linger.ms");
-	ck_assert_int_eq(cfg->brokers->config->kafka->client_cfg[0].at.line, 15);
-	ck_assert_str_eq(
-	        notes(cfg, buf, sizeof(buf)),
-	        "test.yaml:17:11: warning: ConfigMap default/kcm: data.colour: not a Kafka "
-	        "Broker setting, ignored (librdkafka properties go in as "
-	        "librdkafka.<property>)\n");
-	ceb_config_free(cfg);
-#endif
-}
-END_TEST
-
-START_TEST(test_a_class_whose_channel_this_build_lacks_is_an_error_at_load)
-{
-	ck_errors(
-	        "apiVersion: eventing.knative.dev/v1\n"
-	        "kind: Broker\n"
-	        "metadata:\n"
-	        "  name: r\n"
-	        "  annotations: {eventing.knative.dev/broker.class: RabbitMQBroker}\n",
-	        "test.yaml:5:52: Broker default/r: "
-	        "metadata.annotations[\"eventing.knative.dev/broker.class\"]: class RabbitMQBroker "
-	        "needs the amqp channel, which this build does not include\n");
-	/* from config-br-defaults: reported where the defaults say so */
-	ck_errors(
-	        "apiVersion: v1\n"
-	        "kind: ConfigMap\n"
-	        "metadata: {name: config-br-defaults, namespace: knative-eventing}\n"
-	        "data:\n"
-	        "  default-br-config: |\n"
-	        "    clusterDefault:\n"
-	        "      brokerClass: NatsJetStreamBroker\n"
-	        "---\n" BROKER,
-	        "test.yaml:7:20: Broker default/default: class (from config-br-defaults): class "
-	        "NatsJetStreamBroker needs the nats channel, which this build does not include\n");
-}
-END_TEST
-
 static Suite *config_knative_suite(void)
 {
 	Suite *s = suite_create("config_knative");
 	TCase *refs = tcase_create("refs"), *docs = tcase_create("documents"),
-	      *vals = tcase_create("values"), *dflt = tcase_create("defaults"),
-	      *run = tcase_create("run");
+	      *vals = tcase_create("values"), *dflt = tcase_create("defaults");
 
 	tcase_add_test(refs,
 	               test_a_service_ref_resolves_to_its_cluster_dns_name_as_knative_resolves_it);
@@ -1043,13 +905,10 @@ static Suite *config_knative_suite(void)
 	tcase_add_test(dflt, test_disallow_different_namespace_config_is_enforced);
 	tcase_add_test(dflt, test_an_mt_broker_runs_on_the_channel_its_template_names);
 	tcase_add_test(dflt, test_a_channel_this_build_cannot_back_is_an_error_never_memory);
-	tcase_add_test(run, test_a_kafka_brokers_configmap_is_checked_at_load);
-	tcase_add_test(run, test_a_class_whose_channel_this_build_lacks_is_an_error_at_load);
 	suite_add_tcase(s, refs);
 	suite_add_tcase(s, docs);
 	suite_add_tcase(s, vals);
 	suite_add_tcase(s, dflt);
-	suite_add_tcase(s, run);
 	return s;
 }
 

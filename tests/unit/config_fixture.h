@@ -1,0 +1,49 @@
+/* What the resource loader's unit tests share: a Broker and a Trigger to build on, and loads that
+ * must succeed or fail, asserting so (a failure ends the test with the loader's errors). */
+#ifndef CEB_TEST_CONFIG_FIXTURE_H
+#define CEB_TEST_CONFIG_FIXTURE_H
+
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "broker/config/config.h"
+
+/* A Broker default/default (lines 1-4), then a Trigger default/orders whose spec starts at line 10:
+ *   6 apiVersion  7 kind  8 metadata:  9 name  10 spec:  11 broker  12 subscriber:  13 uri */
+#define BROKER                                  \
+	"apiVersion: eventing.knative.dev/v1\n" \
+	"kind: Broker\n"                        \
+	"metadata:\n"                           \
+	"  name: default\n"
+#define TRIGGER_HEAD                            \
+	"---\n"                                 \
+	"apiVersion: eventing.knative.dev/v1\n" \
+	"kind: Trigger\n"                       \
+	"metadata:\n"                           \
+	"  name: orders\n"                      \
+	"spec:\n"                               \
+	"  broker: default\n"
+/* The kinds the loader names when a kind or an apiVersion is unknown. */
+#define SUPPORTED                                                                               \
+	"Broker (eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), ConfigMap (v1), " \
+	"KafkaSource (sources.knative.dev/v1 or sources.knative.dev/v1beta1), KafkaSink "       \
+	"(eventing.knative.dev/v1alpha1)"
+
+/* A configuration that must load without an error (the caller frees it). */
+struct ceb_config *load_ok(const char *yaml);
+/* Loads yaml that must be refused; returns the error text (caller frees) and the count. */
+char *load_err(const char *yaml, size_t len, size_t *count);
+/* The notes of a config, one line each, in a buffer of the caller's. */
+const char *notes(const struct ceb_config *cfg, char *buf, size_t sz);
+/* The Trigger of that name (the test fails without one). */
+const struct ceb_trigger_cfg *trigger_named(const struct ceb_config *cfg, const char *name);
+
+#define ck_errors(yaml, expected)                               \
+	do {                                                    \
+		size_t n_;                                      \
+		char *t_ = load_err((yaml), strlen(yaml), &n_); \
+		ck_assert_str_eq(t_, (expected));               \
+		free(t_);                                       \
+	} while (0)
+
+#endif
