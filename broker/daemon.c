@@ -54,11 +54,11 @@ static int resolve_dest(struct ceb_daemon *dmn, const struct ceb_dest *d, struct
 
 /* A new endpoint at the end of the daemon's list (kind: "broker", "kafkasink", "kafkasource"...);
  * a source has no path. NULL when out of memory. */
-static struct ceb_broker *endpoint_new(struct ceb_daemon *dmn, struct ceb_broker ***tail,
+static struct ceb_endpoint *endpoint_new(struct ceb_daemon *dmn, struct ceb_endpoint ***tail,
                                        const char *kind, bool has_path, const char *ns,
                                        const char *name)
 {
-	struct ceb_broker *brk = calloc(1, sizeof(*brk));
+	struct ceb_endpoint *brk = calloc(1, sizeof(*brk));
 
 	if (!brk)
 		return NULL;
@@ -75,7 +75,7 @@ static struct ceb_broker *endpoint_new(struct ceb_daemon *dmn, struct ceb_broker
 }
 
 /* Create an endpoint's channel of backend chname; an error names the resource (what, at loc). */
-static int endpoint_channel(struct ceb_broker *brk, const char *chname,
+static int endpoint_channel(struct ceb_endpoint *brk, const char *chname,
                             const struct ceb_channel_cfg *cc, const struct ceb_loc *loc,
                             const char *what, const char *cls, char *errbuf, size_t errlen)
 {
@@ -106,7 +106,7 @@ static void emit_done(void *arg, int status)
 
 static int source_emit(void *arg, struct ceb_event *ev)
 {
-	struct ceb_broker *brk = arg;
+	struct ceb_endpoint *brk = arg;
 	int status = CEB_EUNAVAIL;
 
 	/* The in-process backend completes before publish returns. */
@@ -115,12 +115,12 @@ static int source_emit(void *arg, struct ceb_event *ev)
 }
 
 /* A source and the endpoint its channel hangs on; its one delivery is added by the caller. */
-static int source_new(struct ceb_daemon *dmn, struct ceb_broker ***tail,
-                      const struct ceb_source_cfg *sc, struct ceb_broker **out, char *errbuf,
+static int source_new(struct ceb_daemon *dmn, struct ceb_endpoint ***tail,
+                      const struct ceb_source_cfg *sc, struct ceb_endpoint **out, char *errbuf,
                       size_t errlen)
 {
 	const struct source_ops *ops = ceb_source_ops_find(sc->kind);
-	struct ceb_broker *brk;
+	struct ceb_endpoint *brk;
 	struct ceb_channel *own;
 	int rc;
 
@@ -171,7 +171,7 @@ nomem:
 }
 
 /* Open a delivery's subscription on its channel. */
-static int trigger_subscribe(struct ceb_trigger *trg, const struct ceb_settings *set, char *errbuf,
+static int trigger_subscribe(struct ceb_subscription *trg, const struct ceb_settings *set, char *errbuf,
                              size_t errlen)
 {
 	struct ceb_sub_cfg sc = {
@@ -235,9 +235,9 @@ size_t ceb_daemon_check(const struct ceb_settings *set, const struct ceb_config 
 	return n;
 }
 
-static struct ceb_broker *broker_of(struct ceb_daemon *dmn, const struct ceb_broker_cfg *bc)
+static struct ceb_endpoint *broker_of(struct ceb_daemon *dmn, const struct ceb_broker_cfg *bc)
 {
-	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
+	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next)
 		if (brk->cfg == bc)
 			return brk;
 	return NULL;
@@ -247,8 +247,8 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
                       struct ceb_daemon **out, char *errbuf, size_t errlen)
 {
 	struct ceb_daemon *dmn = calloc(1, sizeof(*dmn));
-	struct ceb_broker **btail;
-	struct ceb_trigger **ttail;
+	struct ceb_endpoint **btail;
+	struct ceb_subscription **ttail;
 	int rc = CEB_ENOMEM;
 	size_t i = 0;
 
@@ -280,7 +280,7 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 	for (const struct ceb_broker_cfg *bc = cfg->brokers; bc; bc = bc->next) {
 		const char *chname = broker_channel_name(bc);
 		struct ceb_channel_cfg cc;
-		struct ceb_broker *brk = endpoint_new(dmn, &btail, "broker", true, bc->ns, bc->name);
+		struct ceb_endpoint *brk = endpoint_new(dmn, &btail, "broker", true, bc->ns, bc->name);
 
 		broker_channel_cfg(set, bc, &cc);
 		if (!brk)
@@ -302,7 +302,7 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 		        .max_bytes = set->channel_max_bytes,
 		};
 		char kind[64];
-		struct ceb_broker *brk;
+		struct ceb_endpoint *brk;
 		size_t k = 0;
 
 		for (; ec->kind[k] && k + 1 < sizeof(kind); k++)
@@ -324,7 +324,7 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 	ttail = &dmn->triggers;
 	i = 0;
 	for (const struct ceb_trigger_cfg *tc = cfg->triggers; tc; tc = tc->next, i++) {
-		struct ceb_trigger *trg = calloc(1, sizeof(*trg));
+		struct ceb_subscription *trg = calloc(1, sizeof(*trg));
 		if (!trg)
 			goto nomem;
 		*ttail = trg;
@@ -346,8 +346,8 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 	/* A source is a channel of its own with one delivery to its sink: no filter, and what the
 	 * sink answers is not an event to publish. */
 	for (const struct ceb_source_cfg *sc = cfg->sources; sc; sc = sc->next, i++) {
-		struct ceb_broker *brk = NULL;
-		struct ceb_trigger *trg;
+		struct ceb_endpoint *brk = NULL;
+		struct ceb_subscription *trg;
 
 		rc = source_new(dmn, &btail, sc, &brk, errbuf, errlen);
 		if (rc < 0)
@@ -388,7 +388,7 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 	rc = ceb_ingress_start(dmn, &dmn->ing, &dmn->port, errbuf, errlen);
 	if (rc < 0)
 		return rc;
-	for (struct ceb_trigger *trg = dmn->triggers; trg; trg = trg->next) {
+	for (struct ceb_subscription *trg = dmn->triggers; trg; trg = trg->next) {
 		const struct ceb_delivery *dlv = trg->delivery;
 		if (resolve_dest(dmn, trg->dest, &trg->subscriber) < 0 ||
 		    (dlv->has_dls && resolve_dest(dmn, &dlv->dls, &trg->dls) < 0)) {
@@ -402,7 +402,7 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 			return CEB_EIO;
 		}
 	}
-	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
+	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next) {
 		if (brk->src)
 			continue;
 		rc = ceb_channel_start(&brk->ch, errbuf, errlen);
@@ -412,7 +412,7 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 	/* Sources last, once what they feed runs (their deliveries to our own Brokers and
 	 * KafkaSinks carry the internal token, which the ingress serves before it is ready). Ready
 	 * only when everything started: a start that fails must not have answered any 202. */
-	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
+	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next) {
 		if (!brk->src)
 			continue;
 		rc = ceb_channel_start(&brk->ch, errbuf, errlen);
@@ -427,7 +427,7 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 
 int ceb_daemon_start_offline(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 {
-	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
+	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next) {
 		int rc = ceb_channel_start(&brk->ch, errbuf, errlen);
 		if (rc < 0)
 			return rc;
@@ -440,7 +440,7 @@ size_t ceb_daemon_pending(struct ceb_daemon *dmn)
 {
 	size_t n = 0, held = 0;
 
-	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
+	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next)
 		n += brk->ch.ops ? brk->ch.ops->pending(brk->ch.ctx) : 0;
 	/* A message a dispatcher holds is one its channel handed out and counts until it is settled:
 	 * adding the two counted every delivery in flight twice. The larger one still waits for a
@@ -453,7 +453,7 @@ size_t ceb_daemon_pending(struct ceb_daemon *dmn)
 void ceb_daemon_drain(struct ceb_daemon *dmn)
 {
 	atomic_store(&dmn->draining, 1);
-	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
+	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next)
 		if (brk->src && brk->src->stop)
 			brk->src->stop(brk->src_ctx);
 }
@@ -470,7 +470,7 @@ void ceb_daemon_destroy(struct ceb_daemon *dmn)
 	 * suspended connection). 3: every dispatcher thread stops, then what they hold is given back,
 	 * over and over until nothing is left, since settling on one dispatcher may have handed a
 	 * message to another. 4: only then channels and Triggers go away. */
-	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
+	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next) {
 		if (brk->src && brk->src->stop)
 			brk->src->stop(brk->src_ctx);
 		ceb_channel_stop(&brk->ch);
@@ -481,9 +481,9 @@ void ceb_daemon_destroy(struct ceb_daemon *dmn)
 	do {
 		held = 0;
 		for (size_t i = 0; dmn->dsp && i < dmn->ndsp; i++)
-			held += ceb_dispatcher_abandon(dmn->dsp[i]);
+			held += ceb_dispatcher_give_back(dmn->dsp[i]);
 	} while (held);
-	for (struct ceb_broker *brk = dmn->brokers, *next; brk; brk = next) {
+	for (struct ceb_endpoint *brk = dmn->brokers, *next; brk; brk = next) {
 		next = brk->next;
 		if (!brk->src_channel)
 			ceb_channel_destroy(&brk->ch);
@@ -492,7 +492,7 @@ void ceb_daemon_destroy(struct ceb_daemon *dmn)
 		free(brk->kind_buf);
 		free(brk);
 	}
-	for (struct ceb_trigger *trg = dmn->triggers, *next; trg; trg = next) {
+	for (struct ceb_subscription *trg = dmn->triggers, *next; trg; trg = next) {
 		next = trg->next;
 		free(trg->subscriber.url);
 		free(trg->dls.url);

@@ -21,7 +21,7 @@ size_t ceb_daemon_check(const struct ceb_settings *set, const struct ceb_config 
                         struct ceb_buf *errs);
 /* For tests and fuzzers: start the channels only (no listening socket, no delivery threads) and
  * mark the daemon ready, so that requests can be driven through broker/request.h; messages then
- * wait in the dispatchers until ceb_dispatcher_abandon(). */
+ * wait in the dispatchers until ceb_dispatcher_give_back(). */
 int ceb_daemon_start_offline(struct ceb_daemon *dmn, char *errbuf, size_t errlen);
 /* What a drain waits for: events stored and not settled, or deliveries held by dispatchers, whichever
  * is more (a delivery held is of an event stored: never both). Any thread. */

@@ -33,9 +33,9 @@ const struct ceb_settings ceb_settings_default = {
         .max_ttl = 255,
 };
 
-struct ceb_broker *ceb_broker_find(struct ceb_daemon *dmn, const char *path, size_t len)
+struct ceb_endpoint *ceb_endpoint_find(struct ceb_daemon *dmn, const char *path, size_t len)
 {
-	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next)
+	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next)
 		if (brk->path[0] && strlen(brk->path) == len && memcmp(brk->path, path, len) == 0)
 			return brk;
 	return NULL;
@@ -46,7 +46,7 @@ struct ceb_broker *ceb_broker_find(struct ceb_daemon *dmn, const char *path, siz
 
 /* The event as the channel stores it: the loop guard applied, compacted for an in-memory channel.
  * Returns a new reference, or NULL when out of memory. */
-static struct ceb_event *to_store(struct ceb_broker *brk, struct ceb_event *ev)
+static struct ceb_event *to_store(struct ceb_endpoint *brk, struct ceb_event *ev)
 {
 	struct ceb_event *stored = NULL;
 
@@ -64,7 +64,7 @@ static struct ceb_event *to_store(struct ceb_broker *brk, struct ceb_event *ev)
 	return stored ? stored : ceb_event_ref(ev);
 }
 
-void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publish_done_f *done,
+void ceb_endpoint_publish(struct ceb_endpoint *brk, struct ceb_event *ev, ceb_publish_done_f *done,
                         void *arg)
 {
 	struct ceb_event *stored = to_store(brk, ev);
@@ -77,7 +77,7 @@ void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publis
 	ceb_event_unref(stored);
 }
 
-void ceb_broker_publish_batch(struct ceb_broker *brk, struct ceb_event *const *evs, size_t n,
+void ceb_endpoint_publish_batch(struct ceb_endpoint *brk, struct ceb_event *const *evs, size_t n,
                               ceb_batch_done_f *done, void *arg)
 {
 	struct ceb_event **stored = calloc(n, sizeof(*stored));

@@ -20,6 +20,10 @@
  * to one of its own endpoints): served while not ready or draining, never rate-limited. */
 #define CEB_INTERNAL_HEADER "Cebroker-Internal"
 
+/* Room for a label: "kind namespace/name" of a Kubernetes resource (names are DNS labels of at most
+ * 63 characters, kinds a few words). */
+#define CEB_LABEL_MAX 300
+
 struct ceb_ingress;
 struct ceb_ratelimit;
 struct ceb_dispatcher;
@@ -70,13 +74,13 @@ struct ceb_counters {
 
 /* What owns a channel: a Broker, an endpoint of a backend's own kind (a KafkaSink takes events at its
  * path like a Broker), or a source (no path; its channel only feeds its one delivery). */
-struct ceb_broker {
+struct ceb_endpoint {
 	const struct ceb_broker_cfg *cfg; /* NULL unless a Broker */
 	const char *kind;                 /* lower case, for logs and metric labels: "broker" */
 	const char *ns, *name;
 	struct ceb_daemon *dmn;
 	char path[512];  /* "/<namespace>/<name>"; "" for a source */
-	char label[300]; /* "broker ns/name", "kafkasink ns/name"... for logs and answers */
+	char label[CEB_LABEL_MAX]; /* "broker ns/name", "kafkasink ns/name"... for logs and answers */
 	struct ceb_channel ch;
 	const struct source_ops *src; /* a source: its kind's ops, instance and environment */
 	void *src_ctx;
@@ -84,7 +88,7 @@ struct ceb_broker {
 	bool src_channel; /* ch is the source's own (it destroys it), not the daemon's */
 	char *kind_buf;   /* kind, when made from a resource kind */
 	struct ceb_counters cnt;
-	struct ceb_broker *next;
+	struct ceb_endpoint *next;
 };
 
 /* Where a delivery goes: a URL (a ref to a Broker of this daemon resolves to its ingress URL). */
@@ -94,7 +98,7 @@ struct ceb_target {
 };
 
 /* A delivery: a Trigger of a Broker, or a source to its sink (no filter, replies discarded). */
-struct ceb_trigger {
+struct ceb_subscription {
 	const struct ceb_trigger_cfg *cfg; /* NULL for a source */
 	const char *ns, *name;
 	const struct ceb_filter *filter; /* NULL: everything */
@@ -102,22 +106,22 @@ struct ceb_trigger {
 	const struct ceb_dest *dest; /* the subscriber or the sink */
 	bool ordered;
 	bool source; /* a source's delivery: a 200 body is not an event to publish */
-	struct ceb_broker *brk;
+	struct ceb_endpoint *brk;
 	struct ceb_dispatcher *dsp;
 	void *sub;        /* channel subscription */
 	bool prefiltered; /* the channel applied the filter already */
 	struct ceb_target subscriber;
 	struct ceb_target dls; /* url NULL without a dead-letter sink */
-	char label[300];       /* "trigger ns/name", "kafkasource ns/name" */
+	char label[CEB_LABEL_MAX]; /* "trigger ns/name", "kafkasource ns/name" */
 	struct ceb_counters cnt;
-	struct ceb_trigger *next;
+	struct ceb_subscription *next;
 };
 
 struct ceb_daemon {
 	struct ceb_settings set;
 	struct ceb_config *cfg;
-	struct ceb_broker *brokers;
-	struct ceb_trigger *triggers;
+	struct ceb_endpoint *brokers;
+	struct ceb_subscription *triggers;
 	struct ceb_dispatcher **dsp;
 	size_t ndsp;
 	struct ceb_ingress *ing;
@@ -130,16 +134,16 @@ struct ceb_daemon {
 };
 
 /* Find a Broker by its ingress path "/ns/name" (len bytes). */
-struct ceb_broker *ceb_broker_find(struct ceb_daemon *dmn, const char *path, size_t len);
+struct ceb_endpoint *ceb_endpoint_find(struct ceb_daemon *dmn, const char *path, size_t len);
 
 /* Publish an event into a Broker's channel, applying the knativebrokerttl loop guard: an event
  * without the extension gets max_ttl. Takes its own reference. done runs once (maybe before return). */
-void ceb_broker_publish(struct ceb_broker *brk, struct ceb_event *ev, ceb_publish_done_f *done,
+void ceb_endpoint_publish(struct ceb_endpoint *brk, struct ceb_event *ev, ceb_publish_done_f *done,
                         void *arg);
 /* The same for the n events of one request: all or nothing where the channel is
  * CEB_CHANNEL_BATCH_ATOMIC, else event by event, with each event's status (see ceb_batch_done_f).
  * done runs once (maybe before return). */
-void ceb_broker_publish_batch(struct ceb_broker *brk, struct ceb_event *const *evs, size_t n,
+void ceb_endpoint_publish_batch(struct ceb_endpoint *brk, struct ceb_event *const *evs, size_t n,
                               ceb_batch_done_f *done, void *arg);
 
 /* Whether a request header value is this daemon's internal token (NULL: no). */

@@ -45,7 +45,7 @@ static unsigned long counter(const struct ceb_counters *c, size_t offset)
 
 /* The labels naming what a series counts: {namespace,broker}, {namespace,kafkasink} or
  * {namespace,kafkasource}: the owner's kind; a Trigger's series also name its Broker. */
-static void endpoint_labels(struct ceb_buf *out, const struct ceb_broker *brk)
+static void endpoint_labels(struct ceb_buf *out, const struct ceb_endpoint *brk)
 {
 	ceb_buf_printf(out, "namespace=\"%s\",%s=\"%s\"", brk->ns, brk->kind, brk->name);
 }
@@ -55,7 +55,7 @@ void ceb_daemon_metrics(struct ceb_daemon *dmn, struct ceb_buf *out)
 	for (size_t i = 0; i < sizeof(broker_metrics) / sizeof(broker_metrics[0]); i++) {
 		const struct metric *m = &broker_metrics[i];
 		ceb_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", m->name, m->help, m->name);
-		for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
+		for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next) {
 			if (!brk->path[0])
 				continue; /* a source: takes no requests */
 			ceb_buf_printf(out, "%s{", m->name);
@@ -66,7 +66,7 @@ void ceb_daemon_metrics(struct ceb_daemon *dmn, struct ceb_buf *out)
 	for (size_t i = 0; i < sizeof(trigger_metrics) / sizeof(trigger_metrics[0]); i++) {
 		const struct metric *m = &trigger_metrics[i];
 		ceb_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", m->name, m->help, m->name);
-		for (struct ceb_trigger *trg = dmn->triggers; trg; trg = trg->next) {
+		for (struct ceb_subscription *trg = dmn->triggers; trg; trg = trg->next) {
 			if (trg->source)
 				ceb_buf_printf(out, "%s{namespace=\"%s\",%s=\"%s\"} %lu\n", m->name,
 				               trg->ns, trg->brk->kind, trg->name,
@@ -82,7 +82,7 @@ void ceb_daemon_metrics(struct ceb_daemon *dmn, struct ceb_buf *out)
 	ceb_buf_puts(out,
 	             "# HELP cebroker_channel_pending_events Events stored and not yet settled.\n"
 	             "# TYPE cebroker_channel_pending_events gauge\n");
-	for (struct ceb_broker *brk = dmn->brokers; brk; brk = brk->next) {
+	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next) {
 		ceb_buf_puts(out, "cebroker_channel_pending_events{");
 		endpoint_labels(out, brk);
 		ceb_buf_printf(out, "} %zu\n", brk->ch.ops->pending(brk->ch.ctx));

@@ -70,7 +70,7 @@ static void release_easy(struct ceb_dispatcher *dsp, struct job *job)
 
 void dsp_job_settle(struct ceb_dispatcher *dsp, struct job *job, enum ceb_settle how)
 {
-	struct ceb_trigger *trg = job->trg;
+	struct ceb_subscription *trg = job->trg;
 
 	release_easy(dsp, job);
 	job_reset_phase(job);
@@ -449,7 +449,7 @@ static uint64_t backoff_ms(const struct ceb_delivery *dlv, int k)
  * subscriber gave it, never a code of our own. */
 const char *dsp_job_why(const struct job *job, char *buf, size_t len)
 {
-	const struct ceb_broker *brk = job->trg->brk;
+	const struct ceb_endpoint *brk = job->trg->brk;
 
 	switch (job->fail) {
 	case FAIL_REPLY_INVALID:
@@ -568,7 +568,7 @@ out:
 /* The current phase is out of attempts (or met a status that is not retried). */
 static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job)
 {
-	struct ceb_trigger *trg = job->trg;
+	struct ceb_subscription *trg = job->trg;
 	const struct ceb_attr *id = ceb_event_get(job->ev, "id");
 	char why[WHY_MAX], buf[URL_SHOWN];
 	const char *url = job_shown_url(job, buf, sizeof(buf));
@@ -649,7 +649,7 @@ static bool has_header(const struct ceb_buf *hdrs, const char *name)
 /* A 200 with a body: it must be a CloudEvent, which goes into the same Broker. */
 static void job_reply(struct ceb_dispatcher *dsp, struct job *job)
 {
-	struct ceb_trigger *trg = job->trg;
+	struct ceb_subscription *trg = job->trg;
 	struct ceb_daemon *dmn = trg->brk->dmn;
 	struct ceb_http_header hdrs[64];
 	struct ceb_http_request req;
@@ -712,14 +712,14 @@ static void job_reply(struct ceb_dispatcher *dsp, struct job *job)
 	}
 	ceb_event_set_int(evs[0], "knativebrokerttl", (int32_t)ttlv);
 	job->state = JOB_REPLYING;
-	ceb_broker_publish(trg->brk, evs[0], reply_done, job);
+	ceb_endpoint_publish(trg->brk, evs[0], reply_done, job);
 	ceb_event_unref(evs[0]);
 	free(evs);
 }
 
 void dsp_job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLcode res)
 {
-	struct ceb_trigger *trg = job->trg;
+	struct ceb_subscription *trg = job->trg;
 
 	job->cerr = res;
 	curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &job->status);
@@ -763,7 +763,7 @@ void dsp_job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLcode
 
 void dsp_job_begin(struct ceb_dispatcher *dsp, struct job *job)
 {
-	struct ceb_trigger *trg = job->trg;
+	struct ceb_subscription *trg = job->trg;
 
 	if (!trg->prefiltered && trg->filter && !ceb_filter_match(trg->filter, job->ev)) {
 		dsp_job_settle(dsp, job, CEB_SETTLE_DONE);

@@ -129,7 +129,7 @@ void dsp_inbox_push(struct ceb_dispatcher *dsp, struct job *job)
 
 /* The dispatcher for a new message. A Trigger's messages are spread over every dispatcher, so that
  * one busy Trigger uses every delivery thread; ordered ones stay on their own, one at a time. */
-static struct ceb_dispatcher *pick_dispatcher(struct ceb_trigger *trg)
+static struct ceb_dispatcher *pick_dispatcher(struct ceb_subscription *trg)
 {
 	struct ceb_daemon *dmn = trg->dsp->dmn;
 	unsigned i;
@@ -140,9 +140,9 @@ static struct ceb_dispatcher *pick_dispatcher(struct ceb_trigger *trg)
 	return dmn->dsp[i % dmn->ndsp];
 }
 
-void ceb_dispatcher_on_msg(void *trigger, struct ceb_event *ev, void *handle)
+void ceb_dispatcher_on_msg(void *subscription, struct ceb_event *ev, void *handle)
 {
-	struct ceb_trigger *trg = trigger;
+	struct ceb_subscription *trg = subscription;
 	struct ceb_dispatcher *dsp = pick_dispatcher(trg);
 	struct job *job = calloc(1, sizeof(*job));
 
@@ -177,7 +177,7 @@ static int lanes_build(struct ceb_dispatcher *dsp)
 {
 	size_t n = 0, cap = 16;
 
-	for (struct ceb_trigger *trg = dsp->dmn->triggers; trg; trg = trg->next)
+	for (struct ceb_subscription *trg = dsp->dmn->triggers; trg; trg = trg->next)
 		n++;
 	while (cap < 2 * n)
 		cap *= 2;
@@ -185,7 +185,7 @@ static int lanes_build(struct ceb_dispatcher *dsp)
 	if (!dsp->lanes)
 		return CEB_ENOMEM;
 	dsp->lanes_cap = cap;
-	for (struct ceb_trigger *trg = dsp->dmn->triggers; trg; trg = trg->next) {
+	for (struct ceb_subscription *trg = dsp->dmn->triggers; trg; trg = trg->next) {
 		size_t i = lane_hash(trg, cap);
 		while (dsp->lanes[i].trg)
 			i = (i + 1) & (cap - 1);
@@ -194,7 +194,7 @@ static int lanes_build(struct ceb_dispatcher *dsp)
 	return 0;
 }
 
-static struct lane *lane_of(struct ceb_dispatcher *dsp, const struct ceb_trigger *trg)
+static struct lane *lane_of(struct ceb_dispatcher *dsp, const struct ceb_subscription *trg)
 {
 	if (dsp->lanes_cap) {
 		size_t mask = dsp->lanes_cap - 1;
@@ -553,7 +553,7 @@ static size_t fail_all(struct ceb_dispatcher *dsp)
 	return n;
 }
 
-size_t ceb_dispatcher_abandon(struct ceb_dispatcher *dsp)
+size_t ceb_dispatcher_give_back(struct ceb_dispatcher *dsp)
 {
 	return dsp ? fail_all(dsp) : 0;
 }

@@ -12,17 +12,18 @@ struct ceb_dispatcher;
 
 /* Create (not yet running). NULL on failure. */
 struct ceb_dispatcher *ceb_dispatcher_new(struct ceb_daemon *dmn, int index);
-/* The channel calls this (through ceb_sub_cfg.on_msg with arg = the trigger) from any thread. */
-void ceb_dispatcher_on_msg(void *trigger, struct ceb_event *ev, void *handle);
+/* The channel calls this (through ceb_sub_cfg.on_msg with arg = the subscription) from any thread. */
+void ceb_dispatcher_on_msg(void *subscription, struct ceb_event *ev, void *handle);
 int ceb_dispatcher_start(struct ceb_dispatcher *dsp);
 /* Deliveries queued, waiting for a retry or in flight. */
 size_t ceb_dispatcher_busy(struct ceb_dispatcher *dsp);
-/* Stop the thread and wait for it; what it holds stays held (see abandon). */
+/* Stop the thread and wait for it; what it holds stays held (see give_back). */
 void ceb_dispatcher_stop(struct ceb_dispatcher *dsp);
-/* After stop: settle FAILED (and count lost) every message held. Settling may hand messages to other
+/* After stop: give every message held back to its channel (settle FAILED: a durable channel hands it
+ * again at the next start; the memory channel counts it lost). Settling may hand messages to other
  * dispatchers, so the daemon repeats this over all of them until it returns 0 everywhere. Returns
  * how many messages were held. */
-size_t ceb_dispatcher_abandon(struct ceb_dispatcher *dsp);
+size_t ceb_dispatcher_give_back(struct ceb_dispatcher *dsp);
 void ceb_dispatcher_free(struct ceb_dispatcher *dsp);
 
 #endif

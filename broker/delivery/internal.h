@@ -50,7 +50,7 @@ struct job;
 
 /* One Trigger's share of one dispatcher: its running transfers and its jobs waiting for a slot. */
 struct lane {
-	const struct ceb_trigger *trg; /* NULL for an unused slot of the table */
+	const struct ceb_subscription *trg; /* NULL for an unused slot of the table */
 	size_t active;
 	struct job *qhead, *qtail; /* waiting, oldest first */
 	struct lane *rnext;        /* the ring of lanes with waiting jobs */
@@ -59,7 +59,7 @@ struct lane {
 
 /* One message of one Trigger on its way to the subscriber or the dead-letter sink. */
 struct job {
-	struct ceb_trigger *trg;
+	struct ceb_subscription *trg;
 	struct ceb_dispatcher *dsp; /* the dispatcher that runs it */
 	struct lane *lane;          /* set when the dispatcher takes the job in */
 	struct ceb_event *ev;       /* as the channel gave it */

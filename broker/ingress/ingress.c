@@ -46,7 +46,7 @@ struct conn {
 	enum conn_phase phase;
 	uint64_t start_ms;      /* the current request's first byte (as seen), 0 in CONN_IDLE */
 	uint64_t rx_mark;       /* bytes received when the previous request ended, or RX_UNKNOWN */
-	struct ceb_broker *brk; /* the request's Broker once routed (its counters), else NULL */
+	struct ceb_endpoint *brk; /* the request's Broker once routed (its counters), else NULL */
 	int ans_status;         /* CONN_DRAIN: the answer */
 	char ans_reason[sizeof(((struct ceb_request *)0)->reason)];
 };
@@ -230,7 +230,7 @@ static void answer_raw(struct conn *cn, int status, const char *reason)
 }
 
 /* Counts a refusal made by the watchdog where request.c's refuse() would have. */
-static void count_refused(struct ceb_daemon *dmn, struct ceb_broker *brk)
+static void count_refused(struct ceb_daemon *dmn, struct ceb_endpoint *brk)
 {
 	atomic_fetch_add(&(brk ? &brk->cnt : &dmn->cnt)->rejected_4xx, 1);
 }

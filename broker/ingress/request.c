@@ -230,7 +230,7 @@ enum ceb_route ceb_request_route(struct ceb_request *req, const struct ceb_reque
 	if (!path_is_broker(url))
 		return refuse(req, 404,
 		              "no broker here: the ingress path is /<namespace>/<broker>");
-	req->brk = ceb_broker_find(dmn, url, strlen(url));
+	req->brk = ceb_endpoint_find(dmn, url, strlen(url));
 	if (!req->brk)
 		return refuse(req, 404, "no broker at %.250s", url);
 	if (strcmp(method, "OPTIONS") == 0)
@@ -380,7 +380,7 @@ static void batch_done(void *arg, int status, const int *each, size_t n)
 /* Every publish completed: the one answer for all events of the request. */
 static void finish(struct ceb_request *req)
 {
-	const struct ceb_broker *brk = req->brk;
+	const struct ceb_endpoint *brk = req->brk;
 	int status = req->worst == CEB_EFULL ? 429 : req->worst == CEB_ETOOBIG ? 413 : 503;
 	const char *why = req->worst == CEB_EFULL     ? "is full"
 	                  : req->worst == CEB_ETOOBIG ? "cannot hold an event this large"
@@ -496,9 +496,9 @@ bool ceb_request_complete(struct ceb_request *req, const struct ceb_http_header 
 	/* A batch as one: all or nothing where the channel can (memory), else each event on its
 	 * own, and the answer says which were stored. */
 	if (nevs == 1)
-		ceb_broker_publish(req->brk, evs[0], publish_done, req);
+		ceb_endpoint_publish(req->brk, evs[0], publish_done, req);
 	else if (nevs > 1)
-		ceb_broker_publish_batch(req->brk, evs, nevs, batch_done, req);
+		ceb_endpoint_publish_batch(req->brk, evs, nevs, batch_done, req);
 	pthread_mutex_lock(&req->lock);
 	req->pending--;
 	ready = req->pending == 0;

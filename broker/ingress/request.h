@@ -29,7 +29,7 @@ typedef void ceb_request_resume_f(void *arg);
 
 struct ceb_request {
 	struct ceb_daemon *dmn;
-	struct ceb_broker *brk;
+	struct ceb_endpoint *brk;
 	int status;           /* the answer's HTTP status once known, else 0 */
 	char reason[300];     /* one line for the client; empty for 202 */
 	unsigned retry_after; /* seconds, sent with 429 and 503 */

@@ -140,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	ceb_request_fini(&req);
 	/* Give every message back so that the channels never fill up between inputs. */
-	while (ceb_dispatcher_abandon(dmn->dsp[0]))
+	while (ceb_dispatcher_give_back(dmn->dsp[0]))
 		;
 	if (ceb_daemon_pending(dmn) != 0)
 		abort();
