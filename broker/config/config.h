@@ -56,6 +56,7 @@ struct ceb_delivery {
 
 struct ceb_yaml_origin;
 struct ceb_channel_template;
+struct ceb_broker_config_reader;
 
 /* A setting read from a ConfigMap key: pointers into the ConfigMap, which owns them. */
 struct ceb_config_kv {
@@ -66,24 +67,6 @@ struct ceb_config_kv {
 	struct ceb_loc at; /* where its value is */
 };
 
-/* A Kafka Broker's ConfigMap, as Knative's eventing-kafka-broker reads it (checked at load, so that
- * `validate` finds what `run` would). Strings point into the ConfigMap. */
-struct ceb_kafka_broker_cfg {
-	const char *bootstrap; /* bootstrap.servers, required */
-	struct ceb_loc bootstrap_at;
-	int partitions;             /* default.topic.partitions; 10 */
-	int replication;            /* default.topic.replication.factor; 1 (-1: the cluster's) */
-	int confirm_ms;             /* cebroker.confirm.timeout.ms; 10000 */
-	int start_ms;               /* cebroker.start.timeout.ms; 30000 */
-	const char *external_topic; /* external.topic, or NULL (the Broker annotation wins) */
-	struct ceb_config_kv *topic_cfg; /* default.topic.config.<name>: settings of a new topic */
-	size_t ntopic_cfg;
-	/* librdkafka properties, in ConfigMap order: security.protocol, sasl.*, ssl.*,
-	 * enable.ssl.certificate.verification, librdkafka.<property> */
-	struct ceb_config_kv *client_cfg;
-	size_t nclient_cfg;
-};
-
 struct ceb_configmap {
 	char *ns, *name;
 	size_t n;
@@ -91,7 +74,9 @@ struct ceb_configmap {
 	/* where each value is (YAML inside a value is read from there) */
 	struct ceb_yaml_origin *at;
 	struct ceb_loc loc;
-	struct ceb_kafka_broker_cfg *kafka; /* read as a Kafka Broker's ConfigMap, or NULL */
+	/* read as a Broker's settings by its channel backend's reader (a Kafka Broker's), or NULL */
+	void *backend;
+	const struct ceb_broker_config_reader *backend_reader; /* which one, to free it */
 	/* read as an MTChannelBasedBroker's channel template (the loader's), or NULL */
 	struct ceb_channel_template *channel_tpl;
 	struct ceb_configmap *next;
@@ -141,7 +126,8 @@ struct ceb_source_cfg {
 	char *const *ce_ext_keys, *const *ce_ext_values; /* ceOverrides.extensions */
 	size_t nce_ext;
 	bool ordered;    /* one delivery in flight per partition key */
-	const void *own; /* the kind's own settings */
+	const void *own;                /* the kind's own settings */
+	void (*own_free)(void *own);    /* frees them with the configuration */
 	struct ceb_loc loc;
 	struct ceb_source_cfg *next;
 };
@@ -152,54 +138,10 @@ struct ceb_endpoint_cfg {
 	const char *kind;    /* "KafkaSink" */
 	const char *backend; /* "kafka": the channel backend that serves the kind */
 	const char *ns, *name;
-	const void *own; /* the kind's own settings, read by the backend */
+	const void *own;             /* the kind's own settings, read by the backend */
+	void (*own_free)(void *own); /* frees them with the configuration */
 	struct ceb_loc loc;
 	struct ceb_endpoint_cfg *next;
-};
-
-/* How a KafkaSource turns a record key into the `key` extension (the label
- * kafkasources.sources.knative.dev/key-type). */
-enum ceb_key_type {
-	CEB_KEY_STRING = 0, /* UTF-8 text (the default) */
-	CEB_KEY_INT,        /* 4 or 8 bytes, big-endian signed */
-	CEB_KEY_FLOAT,      /* 4 or 8 bytes, big-endian IEEE 754 */
-	CEB_KEY_BYTES       /* any bytes, as base64 (byte-array) */
-};
-
-/* KafkaSource (sources.knative.dev/v1 or v1beta1): records of existing topics to a sink. */
-struct ceb_kafka_source_cfg {
-	char *ns, *name;
-	char *bootstrap; /* spec.bootstrapServers joined with ',' */
-	char **topics;   /* spec.topics, at least one */
-	size_t ntopics;
-	char *group;   /* spec.consumerGroup; default "knative-kafka-source-<ns>-<name>" */
-	bool earliest; /* spec.initialOffset: earliest; latest (the default) when false */
-	bool ordered;  /* spec.ordering: ordered (the default) or unordered */
-	enum ceb_key_type key_type;
-	struct ceb_dest sink;         /* spec.sink: uri, or ref to a Broker or KafkaSink here */
-	struct ceb_delivery delivery; /* spec.delivery */
-	char **ce_ext_keys, **ce_ext_values; /* spec.ceOverrides.extensions: set on every event */
-	size_t nce_ext;
-	char **annot_keys, **annot_values;
-	size_t nannot;
-	struct ceb_loc loc;
-	struct ceb_source_cfg source; /* the generic view, in ceb_config.sources */
-	struct ceb_kafka_source_cfg *next;
-};
-
-/* KafkaSink (eventing.knative.dev/v1alpha1): events posted to /<ns>/<name> stored in a topic. */
-struct ceb_kafka_sink_cfg {
-	char *ns, *name;
-	char *topic;     /* spec.topic */
-	char *bootstrap; /* spec.bootstrapServers joined with ',' */
-	int partitions;  /* spec.numPartitions; 0 when unset: the topic must exist */
-	int replication; /* spec.replicationFactor; 0 when unset */
-	bool structured; /* spec.contentMode: structured; binary (the default) when false */
-	char **annot_keys, **annot_values;
-	size_t nannot;
-	struct ceb_loc loc;
-	struct ceb_endpoint_cfg endpoint; /* the generic view, in ceb_config.endpoints */
-	struct ceb_kafka_sink_cfg *next;
 };
 
 /* Something a user should know that is no error, one line each: a document skipped, what a ref
@@ -214,9 +156,7 @@ struct ceb_config {
 	struct ceb_configmap *configmaps;
 	struct ceb_broker_cfg *brokers;
 	struct ceb_trigger_cfg *triggers;
-	struct ceb_kafka_source_cfg *kafka_sources;
-	struct ceb_kafka_sink_cfg *kafka_sinks;
-	size_t nbrokers, ntriggers, nkafka_sources, nkafka_sinks;
+	size_t nbrokers, ntriggers;
 	/* Every source and every endpoint that is not a Broker, whatever their kind. */
 	struct ceb_source_cfg *sources;
 	struct ceb_endpoint_cfg *endpoints;
@@ -268,8 +208,9 @@ void ceb_config_free(struct ceb_config *cfg);
 
 const struct ceb_broker_cfg *ceb_config_find_broker(const struct ceb_config *cfg, const char *ns,
                                                     const char *name);
-const struct ceb_kafka_sink_cfg *ceb_config_find_kafka_sink(const struct ceb_config *cfg,
-                                                            const char *ns, const char *name);
+/* An endpoint of another kind than Broker (a KafkaSink), or NULL. */
+const struct ceb_endpoint_cfg *ceb_config_find_endpoint(const struct ceb_config *cfg, const char *kind,
+                                                        const char *ns, const char *name);
 /* Value of a ConfigMap key, or NULL. */
 const char *ceb_configmap_get(const struct ceb_configmap *cm, const char *key);
 /* Value of an annotation, or NULL. */

@@ -26,7 +26,8 @@ void ceb_ld_configmap_free(struct ceb_configmap *cm)
 	ceb_config_strv_free(cm->keys, cm->n);
 	ceb_config_strv_free(cm->values, cm->n);
 	free(cm->at);
-	ceb_config_kafka_broker_free(cm->kafka);
+	if (cm->backend_reader)
+		cm->backend_reader->free(cm->backend);
 	ceb_config_channel_template_free(cm->channel_tpl);
 	free(cm);
 }
@@ -98,9 +99,6 @@ static void ceb_ld_parse_configmap(struct ceb_config_res *r, struct ceb_config_m
 	ceb_config_add_entry(r, "ConfigMap", cm->ns, cm->name, md, cm);
 }
 
-const char *const ceb_ld_broker_classes[] = {"MTChannelBasedBroker", "Kafka", "RabbitMQBroker",
-                                             "NatsJetStreamBroker", NULL};
-
 /* The record ceb_ld_resolve() keeps for a Broker, or NULL (out of memory). */
 static struct broker_rec *add_broker_rec(struct ceb_config_res *r, struct ceb_broker_cfg *b,
                                          const struct ceb_config_meta *md)
@@ -158,7 +156,6 @@ static void ceb_ld_parse_broker(struct ceb_config_res *r, struct ceb_config_meta
 	struct ceb_broker_cfg *b;
 	struct broker_rec *br;
 	char q[80], *api = NULL, *kind = NULL, *name = NULL, *ns = NULL;
-	size_t i;
 
 	if (!md->name)
 		return;
@@ -185,9 +182,7 @@ static void ceb_ld_parse_broker(struct ceb_config_res *r, struct ceb_config_meta
 
 	if (cls) {
 		br->class_at = ceb_config_loc(r, ceb_ld_annot_node(md, CLASS_ANNOTATION));
-		for (i = 0; ceb_ld_broker_classes[i] && strcmp(cls, ceb_ld_broker_classes[i]); i++)
-			;
-		if (!ceb_ld_broker_classes[i])
+		if (!ceb_channel_for_class(cls)) /* the classes of channels/channel.c */
 			ceb_config_err(
 			        r, ceb_ld_annot_node(md, CLASS_ANNOTATION),
 			        "metadata.annotations[\"" CLASS_ANNOTATION "\"]",
@@ -304,6 +299,8 @@ static const char *const eventing_v1[] = {CEB_EVENTING_V1, NULL};
 static const char *const core_v1[] = {"v1", NULL};
 
 const struct ceb_kind ceb_kind_configmap = {core_v1, "ConfigMap", configmap_fields,
-                                            ceb_ld_parse_configmap};
-const struct ceb_kind ceb_kind_broker = {eventing_v1, "Broker", spec_only, ceb_ld_parse_broker};
-const struct ceb_kind ceb_kind_trigger = {eventing_v1, "Trigger", spec_only, ceb_ld_parse_trigger};
+                                            ceb_ld_parse_configmap, false};
+const struct ceb_kind ceb_kind_broker = {eventing_v1, "Broker", spec_only, ceb_ld_parse_broker,
+                                         true};
+const struct ceb_kind ceb_kind_trigger = {eventing_v1, "Trigger", spec_only, ceb_ld_parse_trigger,
+                                          false};

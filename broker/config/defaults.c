@@ -8,6 +8,7 @@
 #include "broker/config/config.h"
 #include "broker/config/fields.h"
 #include "broker/error.h"
+#include "channels/channel.h"
 #include "broker/config/yaml.h"
 
 #define DEFAULTS_NAME "config-br-defaults"
@@ -112,9 +113,6 @@ struct ceb_config_defaults {
 	struct dconfig **ns_cfgs; /* NULL for a null entry */
 };
 
-static const char *const broker_classes[] = {"MTChannelBasedBroker", "Kafka", "RabbitMQBroker",
-                                             "NatsJetStreamBroker", NULL};
-
 static void brconfig_free(struct brconfig *bc)
 {
 	if (!bc)
@@ -207,11 +205,8 @@ static bool known_class(struct ceb_config_res *r, const struct ceb_yaml_node *n,
                         const char *cls)
 {
 	char q[80];
-	size_t i;
 
-	for (i = 0; broker_classes[i] && strcmp(cls, broker_classes[i]); i++)
-		;
-	if (broker_classes[i])
+	if (ceb_channel_for_class(cls)) /* the classes of channels/channel.c */
 		return true;
 	ceb_config_err(r, n, path,
 	               "unknown broker class \"%s\" (known: MTChannelBasedBroker, Kafka, "

@@ -270,8 +270,7 @@ void ceb_config_bind_dest(struct ceb_config_res *r, struct ceb_dest *d, const ch
 	if (!d->ref_ns && !(d->ref_ns = ceb_config_strdup(r, r->ns)))
 		return;
 	ceb_config_path_key(p, sizeof(p), path, "ref");
-	if ((!strcmp(d->ref_kind, "Broker") && !strcmp(d->ref_api, CEB_EVENTING_V1)) ||
-	    (!strcmp(d->ref_kind, "KafkaSink") && !strcmp(d->ref_api, CEB_EVENTING_V1ALPHA1))) {
+	if (ceb_config_addressable(d->ref_kind, strlen(d->ref_kind), d->ref_api)) {
 		/* its address is this daemon's own ingress, /<ns>/<name>, which takes no other path */
 		if (d->uri)
 			ceb_config_err_at(

@@ -65,7 +65,25 @@ struct ceb_kind {
 	const char *kind;
 	const char *const *fields; /* top-level fields besides apiVersion, kind, metadata */
 	ceb_config_kind_f *parse;
+	/* takes events at /<namespace>/<name> of this daemon's ingress (a Broker, a KafkaSink): a ref
+	 * to one is delivered there */
+	bool addressable;
 };
+
+/* A channel backend's reader of a Broker's spec.config ConfigMap, as broker/config/kinds.h lists
+ * them (BROKER_CONFIG): run at load for each Broker on that backend, so that its errors are
+ * located and `validate` finds what the channel would refuse. */
+struct ceb_broker_config_reader {
+	const char *channel; /* the backend: "kafka" */
+	/* Read cm for the Broker whose resource r is, reporting what is wrong, into cm->backend (once
+	 * per ConfigMap: a second Broker finds it read). cm NULL: the Broker names none (at: where
+	 * its spec.config would be), which the backend may refuse. */
+	void (*read)(struct ceb_config_res *r, struct ceb_configmap *cm, const struct ceb_loc *at);
+	void (*free)(void *parsed);
+};
+
+/* Whether kind (klen bytes) is an addressable kind of the table served under api (NULL: any). */
+bool ceb_config_addressable(const char *kind, size_t klen, const char *api);
 
 /* ---- errors and memory ---- */
 
@@ -158,8 +176,10 @@ void ceb_config_add_check_at(struct ceb_config_res *r, const char *kind, const c
 
 /* Append a parsed resource to its list in the config being built (which then owns it), in file
  * order, and count it. */
-void ceb_config_append_kafka_source(struct ceb_config_res *r, struct ceb_kafka_source_cfg *src);
-void ceb_config_append_kafka_sink(struct ceb_config_res *r, struct ceb_kafka_sink_cfg *snk);
+/* Keep a source (its generic view, which points into the kind's own struct: src->own) or an
+ * endpoint of a backend's kind, in file order; the configuration frees them with own_free. */
+void ceb_config_add_source(struct ceb_config_res *r, struct ceb_source_cfg *src);
+void ceb_config_add_endpoint(struct ceb_config_res *r, struct ceb_endpoint_cfg *ep);
 
 /* ---- Destination and DeliverySpec (config_delivery.c) ---- */
 
@@ -265,15 +285,5 @@ void ceb_config_defaults_for(const struct ceb_config_defaults *d, const char *ns
 const char *ceb_config_channel_template(struct ceb_config_res *r, struct ceb_configmap *cm,
                                         const struct ceb_loc *at);
 void ceb_config_channel_template_free(struct ceb_channel_template *tpl);
-
-/* ---- Kafka kinds (kafka_kinds.c) ---- */
-
-/* Free a resource and all it holds; NULL and half-built ones are fine. */
-void ceb_config_kafka_source_free(struct ceb_kafka_source_cfg *src);
-void ceb_config_kafka_sink_free(struct ceb_kafka_sink_cfg *snk);
-/* A Kafka Broker's ConfigMap into cm->kafka (once per ConfigMap: a second Broker reuses it), its
- * errors reported at its keys, about ConfigMap ns/name (r is the Broker's, whose loader reports). */
-void ceb_config_kafka_broker_read(struct ceb_config_res *r, struct ceb_configmap *cm);
-void ceb_config_kafka_broker_free(struct ceb_kafka_broker_cfg *kb);
 
 #endif

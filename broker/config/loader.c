@@ -203,44 +203,19 @@ void ceb_config_add_entry(struct ceb_config_res *r, const char *kind, const char
 	ld->nentries++;
 }
 
-void ceb_config_append_kafka_source(struct ceb_config_res *r, struct ceb_kafka_source_cfg *src)
+void ceb_config_add_source(struct ceb_config_res *r, struct ceb_source_cfg *src)
 {
-	*r->ld->kafka_source_tail = src;
-	r->ld->kafka_source_tail = &src->next;
-	r->ld->cfg->nkafka_sources++;
-	src->source = (struct ceb_source_cfg){
-	        .kind = "KafkaSource",
-	        .ns = src->ns,
-	        .name = src->name,
-	        .sink = &src->sink,
-	        .delivery = &src->delivery,
-	        .ce_ext_keys = src->ce_ext_keys,
-	        .ce_ext_values = src->ce_ext_values,
-	        .nce_ext = src->nce_ext,
-	        .ordered = src->ordered,
-	        .own = src,
-	        .loc = src->loc,
-	};
-	*r->ld->source_tail = &src->source;
-	r->ld->source_tail = &src->source.next;
+	src->next = NULL;
+	*r->ld->source_tail = src;
+	r->ld->source_tail = &src->next;
 	r->ld->cfg->nsources++;
 }
 
-void ceb_config_append_kafka_sink(struct ceb_config_res *r, struct ceb_kafka_sink_cfg *snk)
+void ceb_config_add_endpoint(struct ceb_config_res *r, struct ceb_endpoint_cfg *ep)
 {
-	*r->ld->kafka_sink_tail = snk;
-	r->ld->kafka_sink_tail = &snk->next;
-	r->ld->cfg->nkafka_sinks++;
-	snk->endpoint = (struct ceb_endpoint_cfg){
-	        .kind = "KafkaSink",
-	        .backend = "kafka",
-	        .ns = snk->ns,
-	        .name = snk->name,
-	        .own = snk,
-	        .loc = snk->loc,
-	};
-	*r->ld->endpoint_tail = &snk->endpoint;
-	r->ld->endpoint_tail = &snk->endpoint.next;
+	ep->next = NULL;
+	*r->ld->endpoint_tail = ep;
+	r->ld->endpoint_tail = &ep->next;
 	r->ld->cfg->nendpoints++;
 }
 
@@ -250,17 +225,54 @@ static const char *peek_str(const struct ceb_yaml_node *n)
 	return ceb_yaml_is_null(n) ? NULL : ceb_yaml_str(n);
 }
 
-/* The kinds this build loads, from broker/config/kinds.h: the loader names none of them. */
-#define KIND(x) extern const struct ceb_kind ceb_kind_##x;
+/* The kinds this build loads and the Broker settings readers of its backends, from
+ * broker/config/kinds.h: the loader names none of them. */
+#define KIND(x)          extern const struct ceb_kind ceb_kind_##x;
+#define BROKER_CONFIG(x) extern const struct ceb_broker_config_reader ceb_broker_config_##x;
 #include "broker/config/kinds.h"
 #undef KIND
+#undef BROKER_CONFIG
 
 static const struct ceb_kind *const kinds[] = {
 #define KIND(x) &ceb_kind_##x,
+#define BROKER_CONFIG(x)
 #include "broker/config/kinds.h"
 #undef KIND
+#undef BROKER_CONFIG
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+static const struct ceb_broker_config_reader *const broker_configs[] = {
+#define KIND(x)
+#define BROKER_CONFIG(x) &ceb_broker_config_##x,
+#include "broker/config/kinds.h"
+#undef KIND
+#undef BROKER_CONFIG
+        NULL,
+};
+
+const struct ceb_broker_config_reader *ceb_ld_broker_config_reader(const char *channel)
+{
+	for (size_t i = 0; broker_configs[i]; i++)
+		if (!strcmp(broker_configs[i]->channel, channel))
+			return broker_configs[i];
+	return NULL;
+}
+
+bool ceb_config_addressable(const char *kind, size_t klen, const char *api)
+{
+	for (size_t i = 0; i < NKINDS; i++) {
+		if (!kinds[i]->addressable || strlen(kinds[i]->kind) != klen ||
+		    memcmp(kinds[i]->kind, kind, klen))
+			continue;
+		if (!api)
+			return true;
+		for (size_t j = 0; kinds[i]->api_versions[j]; j++)
+			if (!strcmp(kinds[i]->api_versions[j], api))
+				return true;
+	}
+	return false;
+}
 
 /* API groups that are cebroker's to serve: an unknown kind in one of them is an error (so that a typo
  * such as Triger is caught), where a document of any other group (a Namespace, a Deployment, a
@@ -683,17 +695,18 @@ void ceb_config_free(struct ceb_config *cfg)
 		ceb_ld_trigger_free(cfg->triggers);
 		cfg->triggers = next;
 	}
-	while (cfg->kafka_sources) {
-		struct ceb_kafka_source_cfg *next = cfg->kafka_sources->next;
+	/* the generic views live inside the kinds' own structs: take next before freeing */
+	while (cfg->sources) {
+		struct ceb_source_cfg *sc = cfg->sources;
 
-		ceb_config_kafka_source_free(cfg->kafka_sources);
-		cfg->kafka_sources = next;
+		cfg->sources = sc->next;
+		sc->own_free((void *)sc->own);
 	}
-	while (cfg->kafka_sinks) {
-		struct ceb_kafka_sink_cfg *next = cfg->kafka_sinks->next;
+	while (cfg->endpoints) {
+		struct ceb_endpoint_cfg *ec = cfg->endpoints;
 
-		ceb_config_kafka_sink_free(cfg->kafka_sinks);
-		cfg->kafka_sinks = next;
+		cfg->endpoints = ec->next;
+		ec->own_free((void *)ec->own);
 	}
 	ceb_config_strv_free(cfg->files, cfg->nfiles);
 	for (size_t i = 0; i < cfg->nnotes; i++)
@@ -715,8 +728,6 @@ static int loader_begin(struct ceb_config_loader *ld, struct ceb_config_errors *
 	ld->cm_tail = &ld->cfg->configmaps;
 	ld->broker_tail = &ld->cfg->brokers;
 	ld->trigger_tail = &ld->cfg->triggers;
-	ld->kafka_source_tail = &ld->cfg->kafka_sources;
-	ld->kafka_sink_tail = &ld->cfg->kafka_sinks;
 	ld->source_tail = &ld->cfg->sources;
 	ld->endpoint_tail = &ld->cfg->endpoints;
 	return 0;
@@ -845,13 +856,12 @@ const struct ceb_broker_cfg *ceb_config_find_broker(const struct ceb_config *cfg
 	return NULL;
 }
 
-const struct ceb_kafka_sink_cfg *ceb_config_find_kafka_sink(const struct ceb_config *cfg,
-                                                            const char *ns, const char *name)
+const struct ceb_endpoint_cfg *ceb_config_find_endpoint(const struct ceb_config *cfg, const char *kind,
+                                                        const char *ns, const char *name)
 {
-	for (const struct ceb_kafka_sink_cfg *snk = cfg ? cfg->kafka_sinks : NULL; snk;
-	     snk = snk->next)
-		if (!strcmp(snk->ns, ns) && !strcmp(snk->name, name))
-			return snk;
+	for (const struct ceb_endpoint_cfg *ec = cfg ? cfg->endpoints : NULL; ec; ec = ec->next)
+		if (!strcmp(ec->kind, kind) && !strcmp(ec->ns, ns) && !strcmp(ec->name, name))
+			return ec;
 	return NULL;
 }
 

@@ -83,8 +83,6 @@ struct ceb_config_loader {
 	struct ceb_configmap **cm_tail;
 	struct ceb_broker_cfg **broker_tail;
 	struct ceb_trigger_cfg **trigger_tail;
-	struct ceb_kafka_source_cfg **kafka_source_tail;
-	struct ceb_kafka_sink_cfg **kafka_sink_tail;
 	struct ceb_source_cfg **source_tail;
 	struct ceb_endpoint_cfg **endpoint_tail;
 	struct entry *entries;
@@ -128,10 +126,11 @@ const struct ceb_yaml_node *ceb_ld_annot_node(const struct ceb_config_meta *md, 
 /* Knative's own config-br-default-channel ConfigMap, which may be absent. */
 bool ceb_ld_default_channel_cm(const char *ns, const char *name);
 
+/* The Broker settings reader of a channel backend (broker/config/kinds.h), or NULL. */
+const struct ceb_broker_config_reader *ceb_ld_broker_config_reader(const char *channel);
+
 /* ---- core_kinds.c ---- */
 
-/* The Broker classes cebroker knows (NULL-terminated). */
-extern const char *const ceb_ld_broker_classes[];
 /* A Broker's spec.config reference, kept for resolve. */
 void ceb_ld_broker_config_ref(struct ceb_config_res *r, struct broker_rec *br, const char *api,
                               const char *kind, const char *name, const char *ns, const char *path);

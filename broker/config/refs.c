@@ -154,8 +154,7 @@ static void read_entry(struct ceb_config_res *r, struct ceb_config_refs *refs, c
 		                  ceb_config_quoted(q2, sizeof(q2), url), why);
 		goto out;
 	}
-	if ((ke - k == 6 && !memcmp(k, "Broker", 6)) ||
-	    (ke - k == 9 && !memcmp(k, "KafkaSink", 9))) {
+	if (ceb_config_addressable(k, (size_t)(ke - k), NULL)) {
 		ceb_config_err_at(r, at, path,
 		                  "\"%s\": a %.*s of this daemon is served at its own ingress, not "
 		                  "through the address table",

@@ -152,8 +152,9 @@ static void broker_defaults(struct ceb_config_loader *ld, struct broker_rec *br)
 }
 
 /* The channel that stores a Broker's events, which this build must include: the class's, or for
- * MTChannelBasedBroker the one its ConfigMap's channel template names. A Kafka Broker's ConfigMap is
- * read here, so that `validate` finds what the channel would refuse at start. */
+ * MTChannelBasedBroker the one its ConfigMap's channel template names. The backend's reader of the
+ * Broker's ConfigMap (a Kafka Broker's) runs here, so that `validate` finds what the channel would
+ * refuse at start. */
 static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
 {
 	struct ceb_broker_cfg *b = br->b;
@@ -162,14 +163,12 @@ static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
 	const char *path = br->class_defaulted ? "class (from config-br-defaults)"
 	                   : br->class_at.line ? "metadata.annotations[\"" CLASS_ANNOTATION "\"]"
 	                                       : "class";
-	size_t i;
+	const struct ceb_broker_config_reader *reader;
 
 	broker_res(ld, br, &r);
 	if (!b->broker_class && !(b->broker_class = ceb_config_strdup(&r, DEFAULT_BROKER_CLASS)))
 		return;
-	for (i = 0; ceb_ld_broker_classes[i] && strcmp(b->broker_class, ceb_ld_broker_classes[i]); i++)
-		;
-	if (!ceb_ld_broker_classes[i])
+	if (!ceb_channel_for_class(b->broker_class))
 		return; /* reported where the class was given */
 	/* a config reference that was refused, or named a ConfigMap that is missing, was reported;
 	 * Knative's own default channel ConfigMap, missing, means InMemoryChannel */
@@ -193,15 +192,11 @@ static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
 		b->channel = NULL;
 		return;
 	}
-	if (!strcmp(b->broker_class, "Kafka")) {
-		if (b->config)
-			ceb_config_kafka_broker_read(&r, (struct ceb_configmap *)b->config);
-		else
-			ceb_config_err_at(
-			        &r, br->config_name ? &br->config_at : &br->at, "spec.config",
-			        "a Kafka Broker needs spec.config naming a ConfigMap with "
-			        "bootstrap.servers");
-	}
+	/* the backend reads the Broker's settings itself (a Kafka Broker's ConfigMap) */
+	reader = ceb_ld_broker_config_reader(b->channel);
+	if (reader)
+		reader->read(&r, (struct ceb_configmap *)b->config,
+		             br->config_name ? &br->config_at : &br->at);
 }
 
 void ceb_ld_resolve(struct ceb_config_loader *ld)
@@ -266,17 +261,19 @@ void ceb_ld_resolve(struct ceb_config_loader *ld)
 	for (size_t i = 0; i < ld->nbrecs && !ld->enomem; i++)
 		broker_channel(ld, &ld->brecs[i]);
 	ceb_config_refs_resolve(ld, ld->refs);
-	/* a KafkaSink takes events at /<ns>/<name> on the Brokers' ingress: one path, one owner */
+	/* an endpoint of another kind (a KafkaSink) takes events at /<ns>/<name> on the Brokers'
+	 * ingress too: one path, one owner */
 	for (size_t i = 0; i < ld->nentries; i++) {
 		const struct entry *e = &ld->entries[i];
 
-		if (strcmp(e->kind, "KafkaSink") ||
+		if (!strcmp(e->kind, "Broker") ||
+		    !ceb_config_addressable(e->kind, strlen(e->kind), NULL) ||
 		    !find_entry(sorted, n, "Broker", e->ns, e->name))
 			continue;
 		ceb_ld_file_err(ld, e->loc.file, e->loc.line, e->loc.col,
-		         "KafkaSink %s/%s: metadata.name: /%s/%s is already the address of Broker "
-		         "%s/%s",
-		         e->ns, e->name, e->ns, e->name, e->ns, e->name);
+		                "%s %s/%s: metadata.name: /%s/%s is already the address of Broker "
+		                "%s/%s",
+		                e->kind, e->ns, e->name, e->ns, e->name, e->ns, e->name);
 	}
 	/* Knative: a Trigger that sets any delivery field ignores its Broker's delivery as a whole */
 	for (struct ceb_trigger_cfg *t = ld->cfg->triggers; t && !ld->enomem; t = t->next) {

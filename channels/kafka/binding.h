@@ -11,6 +11,7 @@
 
 #include "broker/buf.h"
 #include "broker/config/config.h"
+#include "channels/kafka/kinds.h"
 #include "broker/ce/event.h"
 
 /* Records may come from any producer: bound them, but never below what our own ingress accepts

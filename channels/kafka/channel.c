@@ -109,7 +109,7 @@ static int read_config(struct kafka_channel *kc, const struct ceb_channel_cfg *c
 {
 	const struct ceb_broker_cfg *bc = cfg->spec;
 	const struct ceb_configmap *cm = bc ? bc->config : NULL;
-	const struct ceb_kafka_broker_cfg *kb = cm ? cm->kafka : NULL;
+	const struct ceb_kafka_broker_cfg *kb = cm ? cm->backend : NULL;
 	rd_kafka_conf_t *scratch = NULL;
 	char where[700];
 	int rc = CEB_ECONFIG;

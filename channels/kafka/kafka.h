@@ -12,6 +12,7 @@
 
 #include "broker/clock.h"
 #include "channels/channel.h"
+#include "channels/kafka/kinds.h"
 
 struct kafka_channel;
 struct kpart;     /* kafka_consumer.c */

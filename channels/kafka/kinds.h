@@ -1,12 +1,79 @@
-/* What the Kafka family offers the rest of the tree: its backend's ops and the names of its own
- * kinds, which select the channel's half (a KafkaSink: produce only; a KafkaSource: consume only). */
+/* What the Kafka family offers the rest of the tree: its backend's ops, its resource kinds
+ * (KafkaSource, KafkaSink: their settings as channels/kafka/kinds.c reads them) whose names select
+ * the channel's half (a KafkaSink: produce only; a KafkaSource: consume only), and a Kafka Broker's
+ * ConfigMap as read at load. */
 #ifndef CEB_KAFKA_KINDS_H
 #define CEB_KAFKA_KINDS_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "broker/config/config.h"
 #include "channels/channel.h"
 
 #define CEB_KAFKA_SOURCE_KIND "KafkaSource"
 #define CEB_KAFKA_SINK_KIND   "KafkaSink"
+
+/* A Kafka Broker's ConfigMap, as Knative's eventing-kafka-broker reads it (checked at load, so that
+ * `validate` finds what `run` would). Strings point into the ConfigMap. */
+struct ceb_kafka_broker_cfg {
+	const char *bootstrap; /* bootstrap.servers, required */
+	struct ceb_loc bootstrap_at;
+	int partitions;             /* default.topic.partitions; 10 */
+	int replication;            /* default.topic.replication.factor; 1 (-1: the cluster's) */
+	int confirm_ms;             /* cebroker.confirm.timeout.ms; 10000 */
+	int start_ms;               /* cebroker.start.timeout.ms; 30000 */
+	const char *external_topic; /* external.topic, or NULL (the Broker annotation wins) */
+	struct ceb_config_kv *topic_cfg; /* default.topic.config.<name>: settings of a new topic */
+	size_t ntopic_cfg;
+	/* librdkafka properties, in ConfigMap order: security.protocol, sasl.*, ssl.*,
+	 * enable.ssl.certificate.verification, librdkafka.<property> */
+	struct ceb_config_kv *client_cfg;
+	size_t nclient_cfg;
+};
+
+/* How a KafkaSource turns a record key into the `key` extension (the label
+ * kafkasources.sources.knative.dev/key-type). */
+enum ceb_key_type {
+	CEB_KEY_STRING = 0, /* UTF-8 text (the default) */
+	CEB_KEY_INT,        /* 4 or 8 bytes, big-endian signed */
+	CEB_KEY_FLOAT,      /* 4 or 8 bytes, big-endian IEEE 754 */
+	CEB_KEY_BYTES       /* any bytes, as base64 (byte-array) */
+};
+
+/* KafkaSource (sources.knative.dev/v1 or v1beta1): records of existing topics to a sink. */
+struct ceb_kafka_source_cfg {
+	char *ns, *name;
+	char *bootstrap; /* spec.bootstrapServers joined with ',' */
+	char **topics;   /* spec.topics, at least one */
+	size_t ntopics;
+	char *group;   /* spec.consumerGroup; default "knative-kafka-source-<ns>-<name>" */
+	bool earliest; /* spec.initialOffset: earliest; latest (the default) when false */
+	bool ordered;  /* spec.ordering: ordered (the default) or unordered */
+	enum ceb_key_type key_type;
+	struct ceb_dest sink;         /* spec.sink: uri, or ref to a Broker or KafkaSink here */
+	struct ceb_delivery delivery; /* spec.delivery */
+	char **ce_ext_keys, **ce_ext_values; /* spec.ceOverrides.extensions: set on every event */
+	size_t nce_ext;
+	char **annot_keys, **annot_values;
+	size_t nannot;
+	struct ceb_loc loc;
+	struct ceb_source_cfg source; /* the generic view, in ceb_config.sources */
+};
+
+/* KafkaSink (eventing.knative.dev/v1alpha1): events posted to /<ns>/<name> stored in a topic. */
+struct ceb_kafka_sink_cfg {
+	char *ns, *name;
+	char *topic;     /* spec.topic */
+	char *bootstrap; /* spec.bootstrapServers joined with ',' */
+	int partitions;  /* spec.numPartitions; 0 when unset: the topic must exist */
+	int replication; /* spec.replicationFactor; 0 when unset */
+	bool structured; /* spec.contentMode: structured; binary (the default) when false */
+	char **annot_keys, **annot_values;
+	size_t nannot;
+	struct ceb_loc loc;
+	struct ceb_endpoint_cfg endpoint; /* the generic view, in ceb_config.endpoints */
+};
 
 /* The backend (also listed in channels/channel_list.h). ceb_channel_cfg.spec is a struct
  * ceb_kafka_source_cfg for CEB_KAFKA_SOURCE_KIND, a struct ceb_kafka_sink_cfg for

@@ -9,6 +9,7 @@
 #include "broker/config/config.h"
 #include "broker/config/fields.h"
 #include "broker/error.h"
+#include "channels/kafka/kinds.h"
 #include "tests/unit/config_fixture.h"
 
 /* ---- KafkaSource and KafkaSink ---- */
@@ -37,6 +38,38 @@
 	"  bootstrapServers: [kafka:9092]\n"
 
 /* The KafkaSource of Knative's docs (v1beta1), its sink changed from a Service to a Broker here. */
+
+/* The Kafka kinds as the configuration holds them: generic views over the kinds' own structs. */
+static const struct ceb_kafka_source_cfg *first_source(const struct ceb_config *cfg)
+{
+	return cfg->sources ? cfg->sources->own : NULL;
+}
+
+static const struct ceb_kafka_source_cfg *next_source(const struct ceb_kafka_source_cfg *src)
+{
+	return src->source.next ? src->source.next->own : NULL;
+}
+
+static const struct ceb_kafka_sink_cfg *first_sink(const struct ceb_config *cfg)
+{
+	return cfg->endpoints ? cfg->endpoints->own : NULL;
+}
+
+static const struct ceb_kafka_sink_cfg *next_sink(const struct ceb_kafka_sink_cfg *snk)
+{
+	return snk->endpoint.next ? snk->endpoint.next->own : NULL;
+}
+
+static const struct ceb_kafka_sink_cfg *find_sink(const struct ceb_config *cfg, const char *ns,
+                                                  const char *name)
+{
+	const struct ceb_endpoint_cfg *ec = ceb_config_find_endpoint(cfg, "KafkaSink", ns, name);
+
+	return ec ? ec->own : NULL;
+}
+
+#define KAFKA_BROKER(cm) ((const struct ceb_kafka_broker_cfg *)(cm)->backend)
+
 START_TEST(test_the_docs_kafka_source_v1beta1_loads_with_every_default)
 {
 	struct ceb_config *cfg = load_ok(
@@ -57,10 +90,10 @@ START_TEST(test_the_docs_kafka_source_v1beta1_loads_with_every_default)
 	               "      kind: Broker\n"
 	               "      name: default\n"
 	               "---\n" SOURCE_HEAD SOURCE_TOPICS);
-	const struct ceb_kafka_source_cfg *src = cfg->kafka_sources;
+	const struct ceb_kafka_source_cfg *src = first_source(cfg);
 
-	ck_assert_uint_eq(cfg->nkafka_sources, 2);
-	ck_assert_uint_eq(cfg->nkafka_sinks, 0);
+	ck_assert_uint_eq(cfg->nsources, 2);
+	ck_assert_uint_eq(cfg->nendpoints, 0);
 	ck_assert_str_eq(src->ns, "default");
 	ck_assert_str_eq(src->name, "kafka-source");
 	ck_assert_str_eq(src->bootstrap, "my-cluster-kafka-bootstrap.kafka:9092");
@@ -85,9 +118,9 @@ START_TEST(test_the_docs_kafka_source_v1beta1_loads_with_every_default)
 	ck_assert_int_eq(src->loc.line, 6);
 
 	/* the second, in file order: no consumerGroup, so Knative's default name */
-	src = src->next;
+	src = next_source(src);
 	ck_assert_ptr_nonnull(src);
-	ck_assert_ptr_null(src->next);
+	ck_assert_ptr_null(next_source(src));
 	ck_assert_str_eq(src->name, "src");
 	ck_assert_str_eq(src->group, "knative-kafka-source-default-src");
 	ck_assert_str_eq(src->sink.uri, "http://127.0.0.1:9099/");
@@ -148,10 +181,10 @@ START_TEST(test_a_v1_kafka_source_reads_every_field)
 	                                 "        name: dead-letters\n"
 	                                 "  sink:\n"
 	                                 "    uri: http://event-display.shop.svc.cluster.local\n");
-	const struct ceb_kafka_source_cfg *src = cfg->kafka_sources;
+	const struct ceb_kafka_source_cfg *src = first_source(cfg);
 
-	ck_assert_uint_eq(cfg->nkafka_sources, 1);
-	ck_assert_uint_eq(cfg->nkafka_sinks, 1);
+	ck_assert_uint_eq(cfg->nsources, 1);
+	ck_assert_uint_eq(cfg->nendpoints, 1);
 	ck_assert_str_eq(src->ns, "shop");
 	ck_assert_str_eq(src->name, "kafka-source");
 	ck_assert_str_eq(src->bootstrap, "a.kafka:9092,b.kafka:9092");
@@ -170,7 +203,7 @@ START_TEST(test_a_v1_kafka_source_reads_every_field)
 	ck_assert_str_eq(src->delivery.dls.ref_api, "eventing.knative.dev/v1alpha1");
 	ck_assert_str_eq(src->delivery.dls.ref_ns, "shop");
 	ck_assert_str_eq(src->delivery.dls.ref_name, "dead-letters");
-	ck_assert_ptr_eq(ceb_config_find_kafka_sink(cfg, "shop", "dead-letters"), cfg->kafka_sinks);
+	ck_assert_ptr_eq(find_sink(cfg, "shop", "dead-letters"), first_sink(cfg));
 	ck_assert_uint_eq(src->nce_ext, 2);
 	ck_assert_str_eq(src->ce_ext_keys[0], "extra");
 	ck_assert_str_eq(src->ce_ext_values[0], "this is an extra attribute");
@@ -209,7 +242,7 @@ START_TEST(test_every_key_type_label_value_is_read)
 		                 SOURCE_TOPICS,
 		         types[i].label);
 		cfg = load_ok(yaml);
-		ck_assert_int_eq(cfg->kafka_sources->key_type, types[i].type);
+		ck_assert_int_eq(first_source(cfg)->key_type, types[i].type);
 		ceb_config_free(cfg);
 	}
 }
@@ -252,11 +285,11 @@ START_TEST(test_the_docs_kafka_sinks_load_with_and_without_content_mode)
 	                                 "metadata: {name: binary-sink}\n"
 	                                 "spec: {topic: t, bootstrapServers: [k:9092], "
 	                                 "contentMode: binary}\n");
-	const struct ceb_kafka_sink_cfg *snk = cfg->kafka_sinks;
+	const struct ceb_kafka_sink_cfg *snk = first_sink(cfg);
 
-	ck_assert_uint_eq(cfg->nkafka_sinks, 3);
-	ck_assert_uint_eq(cfg->nkafka_sources, 0);
-	ck_assert_ptr_eq(ceb_config_find_kafka_sink(cfg, "default", "my-kafka-sink"), snk);
+	ck_assert_uint_eq(cfg->nendpoints, 3);
+	ck_assert_uint_eq(cfg->nsources, 0);
+	ck_assert_ptr_eq(find_sink(cfg, "default", "my-kafka-sink"), snk);
 	ck_assert_str_eq(snk->topic, "mytopic");
 	ck_assert_str_eq(snk->bootstrap, "my-cluster-kafka-bootstrap.kafka:9092");
 	ck_assert_int_eq(snk->partitions, 0);
@@ -265,8 +298,8 @@ START_TEST(test_the_docs_kafka_sinks_load_with_and_without_content_mode)
 	ck_assert_uint_eq(snk->nannot, 0);
 	ck_assert_int_eq(snk->loc.line, 1);
 
-	snk = snk->next;
-	ck_assert_ptr_eq(ceb_config_find_kafka_sink(cfg, "default", "my-structured-sink"), snk);
+	snk = next_sink(snk);
+	ck_assert_ptr_eq(find_sink(cfg, "default", "my-structured-sink"), snk);
 	ck_assert_str_eq(snk->topic, "my-topic");
 	ck_assert_str_eq(snk->bootstrap, "a:9092,b:9092");
 	ck_assert_int_eq(snk->partitions, 10);
@@ -277,12 +310,12 @@ START_TEST(test_the_docs_kafka_sinks_load_with_and_without_content_mode)
 	                 "shop");
 	ck_assert_int_eq(snk->loc.line, 11);
 
-	snk = snk->next;
+	snk = next_sink(snk);
 	ck_assert_str_eq(snk->name, "binary-sink");
 	ck_assert(!snk->structured);
-	ck_assert_ptr_null(snk->next);
-	ck_assert_ptr_null(ceb_config_find_kafka_sink(cfg, "shop", "my-kafka-sink"));
-	ck_assert_ptr_null(ceb_config_find_kafka_sink(cfg, "default", "nope"));
+	ck_assert_ptr_null(next_sink(snk));
+	ck_assert_ptr_null(find_sink(cfg, "shop", "my-kafka-sink"));
+	ck_assert_ptr_null(find_sink(cfg, "default", "nope"));
 	ceb_config_free(cfg);
 }
 END_TEST
@@ -363,7 +396,7 @@ START_TEST(test_initial_offset_is_earliest_or_latest)
 {
 	struct ceb_config *cfg = load_ok(SOURCE_HEAD SOURCE_TOPICS "  initialOffset: latest\n");
 
-	ck_assert(!cfg->kafka_sources->earliest);
+	ck_assert(!first_source(cfg)->earliest);
 	ceb_config_free(cfg);
 	ck_errors(SOURCE_HEAD SOURCE_TOPICS "  initialOffset: oldest\n",
 	          "test.yaml:10:18: KafkaSource default/src: spec.initialOffset: \"oldest\" is not "
@@ -375,7 +408,18 @@ START_TEST(test_ordering_is_ordered_or_unordered)
 {
 	struct ceb_config *cfg = load_ok(SOURCE_HEAD SOURCE_TOPICS "  ordering: ordered\n");
 
-	ck_assert(cfg->kafka_sources->ordered);
+	ck_assert(first_source(cfg)->ordered);
+	ck_assert(cfg->sources->ordered);
+	ceb_config_free(cfg);
+	/* the daemon reads the generic view: it must say unordered too (it once kept the default) */
+	cfg = load_ok(SOURCE_HEAD SOURCE_TOPICS "  ordering: unordered\n"
+	                                        "  ceOverrides:\n"
+	                                        "    extensions: {team: shop}\n");
+	ck_assert(!first_source(cfg)->ordered);
+	ck_assert(!cfg->sources->ordered);
+	ck_assert_uint_eq(cfg->sources->nce_ext, 1);
+	ck_assert_str_eq(cfg->sources->ce_ext_keys[0], "team");
+	ck_assert_str_eq(cfg->sources->kind, "KafkaSource");
 	ceb_config_free(cfg);
 	ck_errors(SOURCE_HEAD SOURCE_TOPICS "  ordering: fifo\n",
 	          "test.yaml:10:13: KafkaSource default/src: spec.ordering: \"fifo\" is not an "
@@ -581,8 +625,8 @@ START_TEST(test_a_kafka_sink_cannot_take_the_address_of_a_broker)
 	                     "kind: KafkaSink\n"
 	                     "metadata: {name: default, namespace: shop}\n"
 	                     "spec: {topic: t, bootstrapServers: [k:9092]}\n");
-	ck_assert_ptr_nonnull(ceb_config_find_kafka_sink(cfg, "shop", "default"));
-	ck_assert_ptr_null(ceb_config_find_kafka_sink(cfg, "default", "default"));
+	ck_assert_ptr_nonnull(find_sink(cfg, "shop", "default"));
+	ck_assert_ptr_null(find_sink(cfg, "default", "default"));
 	ceb_config_free(cfg);
 }
 END_TEST
@@ -619,7 +663,7 @@ START_TEST(test_a_trigger_subscriber_may_ref_a_kafka_sink_of_this_daemon)
 	ck_assert_str_eq(t->subscriber.ref_ns, "default");
 	ck_assert_str_eq(t->subscriber.ref_name, "sink");
 	ck_assert_str_eq(t->delivery.dls.ref_kind, "KafkaSink");
-	ck_assert_ptr_nonnull(ceb_config_find_kafka_sink(cfg, "default", "sink"));
+	ck_assert_ptr_nonnull(find_sink(cfg, "default", "sink"));
 	ceb_config_free(cfg);
 	ck_errors(BROKER TRIGGER_HEAD "  subscriber:\n"
 	                              "    ref:\n"
@@ -703,14 +747,14 @@ START_TEST(test_a_kafka_brokers_configmap_is_checked_at_load)
 	              "  librdkafka.linger.ms: \"5\"\n"
 	              "  security.protocol: SASL_SSL\n"
 	              "  colour: blue\n");
-	ck_assert_str_eq(cfg->brokers->config->kafka->bootstrap, "a:9092,b:9092");
-	ck_assert_int_eq(cfg->brokers->config->kafka->partitions, 3);
-	ck_assert_int_eq(cfg->brokers->config->kafka->replication, 1);
-	ck_assert_uint_eq(cfg->brokers->config->kafka->ntopic_cfg, 1);
-	ck_assert_str_eq(cfg->brokers->config->kafka->topic_cfg[0].name, "retention.ms");
-	ck_assert_uint_eq(cfg->brokers->config->kafka->nclient_cfg, 2);
-	ck_assert_str_eq(cfg->brokers->config->kafka->client_cfg[0].name, "linger.ms");
-	ck_assert_int_eq(cfg->brokers->config->kafka->client_cfg[0].at.line, 15);
+	ck_assert_str_eq(KAFKA_BROKER(cfg->brokers->config)->bootstrap, "a:9092,b:9092");
+	ck_assert_int_eq(KAFKA_BROKER(cfg->brokers->config)->partitions, 3);
+	ck_assert_int_eq(KAFKA_BROKER(cfg->brokers->config)->replication, 1);
+	ck_assert_uint_eq(KAFKA_BROKER(cfg->brokers->config)->ntopic_cfg, 1);
+	ck_assert_str_eq(KAFKA_BROKER(cfg->brokers->config)->topic_cfg[0].name, "retention.ms");
+	ck_assert_uint_eq(KAFKA_BROKER(cfg->brokers->config)->nclient_cfg, 2);
+	ck_assert_str_eq(KAFKA_BROKER(cfg->brokers->config)->client_cfg[0].name, "linger.ms");
+	ck_assert_int_eq(KAFKA_BROKER(cfg->brokers->config)->client_cfg[0].at.line, 15);
 	ck_assert_str_eq(
 	        notes(cfg, buf, sizeof(buf)),
 	        "test.yaml:17:11: warning: ConfigMap default/kcm: data.colour: not a Kafka "

@@ -11,6 +11,7 @@
 #include "broker/config/config.h"
 #include "broker/config/fields.h"
 #include "broker/error.h"
+#include "channels/kafka/kinds.h"
 #include "tests/unit/config_fixture.h"
 
 /* A Trigger of the Broker above, lines 5 to 11; its subscriber (line 12 on) is the test's. */
@@ -548,7 +549,7 @@ START_TEST(test_a_long_extension_name_is_taken_with_a_warning)
 	                                 "      averyveryverylongextensionname: x\n");
 	char buf[1024];
 
-	ck_assert_str_eq(cfg->kafka_sources->ce_ext_keys[0], "averyveryverylongextensionname");
+	ck_assert_str_eq(cfg->sources->ce_ext_keys[0], "averyveryverylongextensionname");
 	ck_assert_uint_eq(cfg->nnotes, 1);
 	ck_assert(cfg->notes[0].warning);
 	ck_assert_str_eq(
@@ -691,7 +692,7 @@ START_TEST(test_namespace_defaults_and_broker_classes_are_looked_up_as_knative_d
 	ck_assert_str_eq(k->broker_class, "Kafka");
 	ck_assert_str_eq(k->channel, "kafka");
 	ck_assert_str_eq(k->config->name, "kafka-broker-config");
-	ck_assert_str_eq(k->config->kafka->bootstrap, "k:9092");
+	ck_assert_str_eq(((const struct ceb_kafka_broker_cfg *)k->config->backend)->bootstrap, "k:9092");
 #endif
 	ck_assert_int_eq(k->delivery.retry, 3);
 	/* the dead-letter sink of the defaults, in the Broker's namespace */

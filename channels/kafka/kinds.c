@@ -1,5 +1,6 @@
-/* The Kafka kinds of the resource loader: KafkaSource (records of existing topics to a sink) and
- * KafkaSink (events posted to /<ns>/<name> stored in a topic), as Knative's eventing-kafka has them. */
+/* The Kafka family's resource kinds: KafkaSource (records of existing topics to a sink) and
+ * KafkaSink (events posted to /<ns>/<name> stored in a topic), as Knative's eventing-kafka-broker
+ * has them, and the reader of a Kafka Broker's ConfigMap; listed in broker/config/kinds.h. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,9 @@
 #include "broker/config/yaml.h"
 #include "broker/ce/event.h"
 #include "channels/channel.h"
+#include "channels/kafka/kinds.h"
+
+extern const struct ceb_broker_config_reader ceb_broker_config_kafka;
 
 #define KEY_TYPE_LABEL "kafkasources.sources.knative.dev/key-type"
 #define NO_SECRETS     "not supported: cebroker reads no Secrets"
@@ -243,8 +247,10 @@ static void kafka_compiled(struct ceb_config_res *r, const struct ceb_yaml_node 
  * KafkaSource.
  */
 
-void ceb_config_kafka_source_free(struct ceb_kafka_source_cfg *src)
+static void kafka_source_free(void *own)
 {
+	struct ceb_kafka_source_cfg *src = own;
+
 	if (!src)
 		return;
 	free(src->ns);
@@ -434,7 +440,10 @@ static void parse_kafka_source(struct ceb_config_res *r, struct ceb_config_meta 
 	src->ordered = true;
 	src->key_type = CEB_KEY_STRING;
 	src->loc = (struct ceb_loc){r->file, ceb_yaml_line(root), ceb_yaml_col(root)};
-	ceb_config_append_kafka_source(r, src);
+	/* kept at once, in file order; its generic view is filled once every field was read */
+	src->source.own = src;
+	src->source.own_free = kafka_source_free;
+	ceb_config_add_source(r, &src->source);
 	ceb_config_add_entry(r, "KafkaSource", src->ns, src->name, md, src);
 	kafka_compiled(r, root, "KafkaSource");
 
@@ -450,10 +459,10 @@ static void parse_kafka_source(struct ceb_config_res *r, struct ceb_config_meta 
 		ceb_config_err(r, root, "spec",
 		               "required field missing (a KafkaSource needs "
 		               "spec.bootstrapServers, spec.topics and spec.sink)");
-		return;
+		goto out;
 	}
 	if (!ceb_config_get_fields(r, vals[0], "spec", spec_fields, v, NULL))
-		return;
+		goto out;
 	parse_bootstrap(r, vals[0], v[0], &src->bootstrap);
 	parse_topics(r, vals[0], v[1], &src->topics, &src->ntopics);
 	parse_group(r, v[2], src);
@@ -475,14 +484,32 @@ static void parse_kafka_source(struct ceb_config_res *r, struct ceb_config_meta 
 		parse_ce_overrides(r, v[8], src);
 	if (v[9])
 		parse_net(r, v[9]);
+out:
+	src->source = (struct ceb_source_cfg){
+	        .kind = CEB_KAFKA_SOURCE_KIND,
+	        .ns = src->ns,
+	        .name = src->name,
+	        .sink = &src->sink,
+	        .delivery = &src->delivery,
+	        .ce_ext_keys = src->ce_ext_keys,
+	        .ce_ext_values = src->ce_ext_values,
+	        .nce_ext = src->nce_ext,
+	        .ordered = src->ordered,
+	        .own = src,
+	        .own_free = kafka_source_free,
+	        .loc = src->loc,
+	        .next = src->source.next,
+	};
 }
 
 /* ------------------------------------------------------------------------------------------------
  * KafkaSink.
  */
 
-void ceb_config_kafka_sink_free(struct ceb_kafka_sink_cfg *snk)
+static void kafka_sink_free(void *own)
 {
+	struct ceb_kafka_sink_cfg *snk = own;
+
 	if (!snk)
 		return;
 	free(snk->ns);
@@ -541,7 +568,16 @@ static void parse_kafka_sink(struct ceb_config_res *r, struct ceb_config_meta *m
 	md->ns = md->name = NULL;
 	md->akeys = md->avals = NULL;
 	snk->loc = (struct ceb_loc){r->file, ceb_yaml_line(root), ceb_yaml_col(root)};
-	ceb_config_append_kafka_sink(r, snk);
+	snk->endpoint = (struct ceb_endpoint_cfg){
+	        .kind = CEB_KAFKA_SINK_KIND,
+	        .backend = "kafka",
+	        .ns = snk->ns,
+	        .name = snk->name,
+	        .own = snk,
+	        .own_free = kafka_sink_free,
+	        .loc = snk->loc,
+	};
+	ceb_config_add_endpoint(r, &snk->endpoint);
 	ceb_config_add_entry(r, "KafkaSink", snk->ns, snk->name, md, snk);
 	kafka_compiled(r, root, "KafkaSink");
 
@@ -576,8 +612,10 @@ static void parse_kafka_sink(struct ceb_config_res *r, struct ceb_config_meta *m
  * A Kafka Broker's ConfigMap (Knative's keys, and cebroker's own).
  */
 
-void ceb_config_kafka_broker_free(struct ceb_kafka_broker_cfg *kb)
+static void kafka_broker_free(void *parsed)
 {
+	struct ceb_kafka_broker_cfg *kb = parsed;
+
 	if (!kb)
 		return;
 	free(kb->topic_cfg);
@@ -631,18 +669,28 @@ static bool setting_int(struct ceb_config_res *r, const struct ceb_loc *at, cons
 	return true;
 }
 
-void ceb_config_kafka_broker_read(struct ceb_config_res *r, struct ceb_configmap *cm)
+static void kafka_broker_read(struct ceb_config_res *r, struct ceb_configmap *cm,
+                              const struct ceb_loc *config_at)
 {
-	struct ceb_config_res cr = {.ld = r->ld, .file = cm->loc.file, .ns = cm->ns};
+	struct ceb_config_res cr;
 	struct ceb_kafka_broker_cfg *kb;
 	char p[512], q[80];
 
-	if (cm->kafka) /* read for another Broker already */
+	if (!cm) {
+		ceb_config_err_at(r, config_at, "spec.config",
+		                  "a Kafka Broker needs spec.config naming a ConfigMap with "
+		                  "bootstrap.servers");
 		return;
-	if (!(kb = cm->kafka = calloc(1, sizeof(*kb)))) {
+	}
+	if (cm->backend) /* read for another Broker already */
+		return;
+	if (!(kb = calloc(1, sizeof(*kb)))) {
 		ceb_config_oom(r);
 		return;
 	}
+	cm->backend = kb;
+	cm->backend_reader = &ceb_broker_config_kafka;
+	cr = (struct ceb_config_res){.ld = r->ld, .file = cm->loc.file, .ns = cm->ns};
 	snprintf(cr.who, sizeof(cr.who), "ConfigMap %s/%s", cm->ns, cm->name);
 	kb->partitions = DEFAULT_PARTITIONS;
 	kb->replication = DEFAULT_REPLICATION;
@@ -711,6 +759,8 @@ static const char *const sources_v1[] = {"sources.knative.dev/v1", "sources.knat
 static const char *const eventing_v1alpha1[] = {CEB_EVENTING_V1ALPHA1, NULL};
 
 const struct ceb_kind ceb_kind_kafka_source = {sources_v1, "KafkaSource", spec_only,
-                                               parse_kafka_source};
+                                               parse_kafka_source, false};
 const struct ceb_kind ceb_kind_kafka_sink = {eventing_v1alpha1, "KafkaSink", spec_only,
-                                             parse_kafka_sink};
+                                             parse_kafka_sink, true};
+const struct ceb_broker_config_reader ceb_broker_config_kafka = {"kafka", kafka_broker_read,
+                                                                 kafka_broker_free};
