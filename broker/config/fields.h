@@ -156,6 +156,10 @@ void ceb_config_strv_free(char **v, size_t n);
 bool ceb_config_get_duration(struct ceb_config_res *r, const struct ceb_yaml_node *n,
                              const char *path, uint64_t *ms);
 
+/* An RFC 1123 label, as Kubernetes names namespaces and Services: [a-z0-9-], at most 63, no '-' at
+ * either end. */
+bool ceb_config_dns_label(const char *s, size_t n);
+
 /* ---- resources and references ---- */
 
 /* Register a loaded resource (obj, owned by the config) for duplicate checks and for the references

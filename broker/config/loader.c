@@ -105,14 +105,7 @@ static void meta_free(struct ceb_config_meta *md)
 /* A DNS-1123 label, as Kubernetes requires of most names: what the ingress path /ns/name carries. */
 static bool dns_label(const char *s)
 {
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return false;
-	return true;
+	return ceb_config_dns_label(s, strlen(s));
 }
 
 static void parse_meta(struct ceb_config_res *r, const struct ceb_yaml_node *root,

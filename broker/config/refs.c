@@ -68,16 +68,6 @@ void ceb_config_refs_free(struct ceb_config_refs *refs)
  * The table: "Kind namespace/name = URL", one entry a line.
  */
 
-static bool dns_label(const char *s, size_t n)
-{
-	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return false;
-	return true;
-}
-
 static bool kind_name(const char *s, size_t n)
 {
 	if (n == 0 || n > 63 || !((s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
@@ -137,7 +127,7 @@ static void read_entry(struct ceb_config_res *r, struct ceb_config_refs *refs, c
 	if (!nse || ke == nsp || !kind_name(k, (size_t)(ke - k)))
 		goto bad;
 	nm = nse + 1;
-	if (!dns_label(nsp, (size_t)(nse - nsp)) || !dns_label(nm, (size_t)(nme - nm))) {
+	if (!ceb_config_dns_label(nsp, (size_t)(nse - nsp)) || !ceb_config_dns_label(nm, (size_t)(nme - nm))) {
 		ceb_config_err_at(
 		        r, at, path,
 		        "\"%s\": namespace and name must be DNS labels (lower-case letters, "

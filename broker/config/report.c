@@ -67,17 +67,18 @@ static void verr(struct ceb_config_loader *ld, const char *file, int line, int c
 	ld->nerr++;
 }
 
+/* Errors and notes are written by file, line and column, and in the order made at one place. */
+#define CMP_PLACE(x, y)                                                 \
+	((x)->file != (y)->file   ? ((x)->file < (y)->file ? -1 : 1)    \
+	 : (x)->line != (y)->line ? ((x)->line < (y)->line ? -1 : 1)    \
+	 : (x)->col != (y)->col   ? ((x)->col < (y)->col ? -1 : 1)      \
+	                          : ((x)->seq > (y)->seq) - ((x)->seq < (y)->seq))
+
 static int cmp_errrec(const void *a, const void *b)
 {
 	const struct errrec *x = a, *y = b;
 
-	if (x->file != y->file)
-		return x->file < y->file ? -1 : 1;
-	if (x->line != y->line)
-		return x->line < y->line ? -1 : 1;
-	if (x->col != y->col)
-		return x->col < y->col ? -1 : 1;
-	return (x->seq > y->seq) - (x->seq < y->seq);
+	return CMP_PLACE(x, y);
 }
 
 /* Write the errors, sorted, to the caller's buffer. */
@@ -192,13 +193,7 @@ static int cmp_noterec(const void *a, const void *b)
 {
 	const struct noterec *x = a, *y = b;
 
-	if (x->file != y->file)
-		return x->file < y->file ? -1 : 1;
-	if (x->line != y->line)
-		return x->line < y->line ? -1 : 1;
-	if (x->col != y->col)
-		return x->col < y->col ? -1 : 1;
-	return (x->seq > y->seq) - (x->seq < y->seq);
+	return CMP_PLACE(x, y);
 }
 
 /* Hand the notes to the config (sorted), or drop them when there is none. */

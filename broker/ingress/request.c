@@ -308,14 +308,12 @@ static int rank(int st)
 	}
 }
 
-static void publish_done(void *arg, int status)
+/* One completion counted, under req->lock, which it releases: the last one resumes the request
+ * if it is waiting suspended. */
+static void completed_unlock(struct ceb_request *req)
 {
-	struct ceb_request *req = arg;
 	bool resume;
 
-	pthread_mutex_lock(&req->lock);
-	if (rank(status) > rank(req->worst))
-		req->worst = status;
 	req->pending--;
 	resume = req->pending == 0 && req->waiting;
 	if (resume)
@@ -323,6 +321,16 @@ static void publish_done(void *arg, int status)
 	pthread_mutex_unlock(&req->lock);
 	if (resume && req->resume)
 		req->resume(req->arg);
+}
+
+static void publish_done(void *arg, int status)
+{
+	struct ceb_request *req = arg;
+
+	pthread_mutex_lock(&req->lock);
+	if (rank(status) > rank(req->worst))
+		req->worst = status;
+	completed_unlock(req);
 }
 
 /* "1-3, 5": the 1-based positions of the batch's events that were not stored. Cut with "..." when
@@ -356,7 +364,6 @@ static void positions(char *out, size_t sz, const int *each, size_t n)
 static void batch_done(void *arg, int status, const int *each, size_t n)
 {
 	struct ceb_request *req = arg;
-	bool resume;
 
 	pthread_mutex_lock(&req->lock);
 	req->stored = 0;
@@ -368,13 +375,7 @@ static void batch_done(void *arg, int status, const int *each, size_t n)
 	}
 	if (each && req->stored && req->stored < n)
 		positions(req->unstored, sizeof(req->unstored), each, n);
-	req->pending--;
-	resume = req->pending == 0 && req->waiting;
-	if (resume)
-		req->waiting = false;
-	pthread_mutex_unlock(&req->lock);
-	if (resume && req->resume)
-		req->resume(req->arg);
+	completed_unlock(req);
 }
 
 /* Every publish completed: the one answer for all events of the request. */
