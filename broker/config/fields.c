@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "broker/config/fields.h"
+#include "broker/ce/event.h"
 #include "broker/config/yaml.h"
 
 const char *ceb_config_quoted(char *buf, size_t sz, const char *s)
@@ -301,4 +302,80 @@ bool ceb_config_dns_label(const char *s, size_t n)
 		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
 			return false;
 	return true;
+}
+
+/* Knative's SourceSpec, read the same way for every source. */
+
+#define ADVISED_EXT 20 /* CloudEvents: extension names SHOULD NOT exceed 20 characters */
+
+static bool ext_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!ceb_attr_name_valid(s, n))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
+
+static bool core_attribute(const char *s)
+{
+	static const char *const core[] = {
+	        "id",   "source", "specversion", "type", "datacontenttype", "dataschema", "subject",
+	        "time", "data",   "data_base64", NULL};
+
+	for (size_t i = 0; core[i]; i++)
+		if (!strcmp(s, core[i]))
+			return true;
+	return false;
+}
+
+void ceb_config_parse_ce_overrides(struct ceb_config_res *r, const struct ceb_yaml_node *n,
+                                   char ***keys_out, char ***values_out, size_t *n_out)
+{
+	static const char *const fields[] = {"extensions", NULL};
+	static const char path[] = "spec.ceOverrides.extensions";
+	const struct ceb_yaml_node *v[1];
+	char **keys = NULL, **vals = NULL, p[512], q[80];
+	size_t cnt = 0, nerr = r->nerr;
+
+	if (!ceb_config_get_fields(r, n, "spec.ceOverrides", fields, v, NULL) || !v[0])
+		goto out;
+	if (!ceb_config_get_strmap(r, v[0], path, &keys, &vals, &cnt))
+		goto out;
+	/* get_strmap succeeded: pair i of the map is keys[i] */
+	for (size_t i = 0; i < cnt; i++) {
+		const struct ceb_yaml_node *k = ceb_yaml_map_key(v[0], i);
+
+		ceb_config_path_key(p, sizeof(p), path, keys[i]);
+		if (!ext_name(keys[i])) {
+			ceb_config_err(
+			        r, k, p,
+			        "\"%s\" is not a valid CloudEvents extension name (lower-case "
+			        "letters and digits, at most 64)",
+			        ceb_config_quoted(q, sizeof(q), keys[i]));
+		} else if (core_attribute(keys[i])) {
+			ceb_config_err(r, k, p,
+			               "\"%s\" is a core CloudEvents attribute, not an extension",
+			               keys[i]);
+		} else if (strlen(keys[i]) > ADVISED_EXT) {
+			struct ceb_loc at = ceb_config_loc(r, k);
+
+			ceb_config_note_at(r, true, &at, p,
+			                   "longer than %d characters, which CloudEvents advises "
+			                   "against (some receivers may refuse it)",
+			                   ADVISED_EXT);
+		}
+	}
+	if (r->nerr != nerr)
+		goto out;
+	*keys_out = keys;
+	*values_out = vals;
+	*n_out = cnt;
+	keys = vals = NULL;
+out:
+	ceb_config_strv_free(keys, cnt);
+	ceb_config_strv_free(vals, cnt);
 }

@@ -156,6 +156,13 @@ void ceb_config_strv_free(char **v, size_t n);
 bool ceb_config_get_duration(struct ceb_config_res *r, const struct ceb_yaml_node *n,
                              const char *path, uint64_t *ms);
 
+/* Knative's SourceSpec spec.ceOverrides at n: its extensions (set on every event a source emits)
+ * into the three outputs, set only when every name is a valid extension name and none is a core
+ * attribute; a name over 20 characters is taken with a warning (CloudEvents advises against it).
+ * The caller owns the arrays (ceb_config_strv_free each with *n_out). Every source kind calls it. */
+void ceb_config_parse_ce_overrides(struct ceb_config_res *r, const struct ceb_yaml_node *n,
+                                   char ***keys_out, char ***values_out, size_t *n_out);
+
 /* An RFC 1123 label, as Kubernetes names namespaces and Services: [a-z0-9-], at most 63, no '-' at
  * either end. */
 bool ceb_config_dns_label(const char *s, size_t n);

@@ -21,7 +21,6 @@ extern const struct ceb_broker_config_reader ceb_broker_config_kafka;
 #define NO_SECRETS     "not supported: cebroker reads no Secrets"
 #define MAX_TOPIC      249 /* Kafka's limit (kafka.common.internals.Topic) */
 #define MAX_GROUP_ID   255
-#define ADVISED_EXT    20 /* CloudEvents: extension names SHOULD NOT exceed 20 characters */
 /* What a Kafka Broker's ConfigMap leaves out, as Knative's eventing-kafka-broker has it */
 #define DEFAULT_PARTITIONS  10
 #define DEFAULT_REPLICATION 1
@@ -297,79 +296,6 @@ out:
 
 /* A CloudEvents extension name: lower-case letters and digits, as long as the event model takes
  * (the specification only advises 20 at most: longer ones get a warning). */
-static bool ext_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (!ceb_attr_name_valid(s, n))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
-			return false;
-	return true;
-}
-
-static bool core_attribute(const char *s)
-{
-	static const char *const core[] = {
-	        "id",   "source", "specversion", "type", "datacontenttype", "dataschema", "subject",
-	        "time", "data",   "data_base64", NULL};
-
-	for (size_t i = 0; core[i]; i++)
-		if (!strcmp(s, core[i]))
-			return true;
-	return false;
-}
-
-/* spec.ceOverrides: extensions set on every event, kept only when every name is valid. */
-static void parse_ce_overrides(struct ceb_config_res *r, const struct ceb_yaml_node *n,
-                               struct ceb_kafka_source_cfg *src)
-{
-	static const char *const fields[] = {"extensions", NULL};
-	static const char path[] = "spec.ceOverrides.extensions";
-	const struct ceb_yaml_node *v[1];
-	char **keys = NULL, **vals = NULL, p[512], q[80];
-	size_t cnt = 0, nerr = r->nerr;
-
-	if (!ceb_config_get_fields(r, n, "spec.ceOverrides", fields, v, NULL) || !v[0])
-		goto out;
-	if (!ceb_config_get_strmap(r, v[0], path, &keys, &vals, &cnt))
-		goto out;
-	/* get_strmap succeeded: pair i of the map is keys[i] */
-	for (size_t i = 0; i < cnt; i++) {
-		const struct ceb_yaml_node *k = ceb_yaml_map_key(v[0], i);
-
-		ceb_config_path_key(p, sizeof(p), path, keys[i]);
-		if (!ext_name(keys[i])) {
-			ceb_config_err(
-			        r, k, p,
-			        "\"%s\" is not a valid CloudEvents extension name (lower-case "
-			        "letters and digits, at most 64)",
-			        ceb_config_quoted(q, sizeof(q), keys[i]));
-		} else if (core_attribute(keys[i])) {
-			ceb_config_err(r, k, p,
-			               "\"%s\" is a core CloudEvents attribute, not an extension",
-			               keys[i]);
-		} else if (strlen(keys[i]) > ADVISED_EXT) {
-			struct ceb_loc at = ceb_config_loc(r, k);
-
-			ceb_config_note_at(r, true, &at, p,
-			                   "longer than %d characters, which CloudEvents advises "
-			                   "against (some receivers may refuse it)",
-			                   ADVISED_EXT);
-		}
-	}
-	if (r->nerr != nerr)
-		goto out;
-	src->ce_ext_keys = keys;
-	src->ce_ext_values = vals;
-	src->nce_ext = cnt;
-	keys = vals = NULL;
-out:
-	ceb_config_strv_free(keys, cnt);
-	ceb_config_strv_free(vals, cnt);
-}
-
 /* spec.net: SASL and TLS take their credentials from Secrets, which cebroker does not read, so
  * both must stay off; what else the map holds (secretKeyRefs) is Knative's and is not looked at. */
 static void parse_net(struct ceb_config_res *r, const struct ceb_yaml_node *n)
@@ -481,7 +407,8 @@ static void parse_kafka_source(struct ceb_config_res *r, struct ceb_config_meta 
 	if (v[7]) /* the KafkaSource CRD's DeliverySpec has no format */
 		ceb_config_parse_delivery(r, v[7], "spec.delivery", false, &src->delivery);
 	if (v[8])
-		parse_ce_overrides(r, v[8], src);
+		ceb_config_parse_ce_overrides(r, v[8], &src->ce_ext_keys, &src->ce_ext_values,
+		                              &src->nce_ext);
 	if (v[9])
 		parse_net(r, v[9]);
 out:
