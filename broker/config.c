@@ -16,6 +16,7 @@
 #include "channels/channel.h"
 
 #define MAX_ERRORS           1000 /* a user fixes the first ones; beyond this we only burn memory */
+#define MAX_NOTES            1000 /* the same for notes: a 16 MiB file of skipped documents */
 #define DEFAULT_BROKER_CLASS "MTChannelBasedBroker"
 #define CLASS_ANNOTATION     "eventing.knative.dev/broker.class"
 #define SYSTEM_NAMESPACE     "knative-eventing" /* where Knative reads its own ConfigMaps */
@@ -94,7 +95,7 @@ struct ceb_config_loader {
 	struct broker_rec *brecs;
 	size_t nbrecs, capbrecs;
 	struct noterec *notes;
-	size_t nnotes, capnotes;
+	size_t nnotes, capnotes, notes_dropped;
 	const struct ceb_config_opts *opts;
 	struct ceb_config_refs *refs;
 	struct ceb_config_defaults *defaults; /* knative-eventing/config-br-defaults, read */
@@ -226,6 +227,10 @@ static void vnote(struct ceb_config_loader *ld, bool warning, const struct ceb_l
 
 	if (ld->enomem || ld->stop)
 		return;
+	if (ld->nnotes == MAX_NOTES) {
+		ld->notes_dropped++;
+		return;
+	}
 	if (ld->nnotes == ld->capnotes) {
 		size_t cap = ld->capnotes ? 2 * ld->capnotes : 16;
 		struct noterec *p = realloc(ld->notes, cap * sizeof(*p));
@@ -286,11 +291,12 @@ static int cmp_noterec(const void *a, const void *b)
 	return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-/* Hand the notes to the config (sorted), or drop them when there is none. */
+/* Hand the notes to the config (sorted, and how many more there were), or drop them when there is
+ * no config. */
 static void flush_notes(struct ceb_config_loader *ld, struct ceb_config *cfg)
 {
 	if (cfg && ld->nnotes) {
-		cfg->notes = calloc(ld->nnotes, sizeof(*cfg->notes));
+		cfg->notes = calloc(ld->nnotes + 1, sizeof(*cfg->notes));
 		if (!cfg->notes) {
 			ld->enomem = true;
 		} else {
@@ -301,6 +307,17 @@ static void flush_notes(struct ceb_config_loader *ld, struct ceb_config *cfg)
 				ld->notes[i].text = NULL;
 			}
 			cfg->nnotes = ld->nnotes;
+			if (ld->notes_dropped) {
+				struct ceb_buf b = CEB_BUF_INIT;
+
+				ceb_buf_printf(&b, "cebroker: %zu more note%s not shown",
+				               ld->notes_dropped,
+				               ld->notes_dropped == 1 ? "" : "s");
+				if (!(cfg->notes[cfg->nnotes].text = ceb_buf_steal(&b, NULL)))
+					ld->enomem = true;
+				else
+					cfg->nnotes++;
+			}
 		}
 	}
 	for (size_t i = 0; i < ld->nnotes; i++)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "autoconfig.h"
+#include "broker/buf.h"
 #include "broker/config.h"
 #include "broker/config_parse.h"
 #include "broker/error.h"
@@ -334,6 +335,24 @@ START_TEST(test_documents_of_other_groups_are_skipped_with_a_note)
 	        "test.yaml:14:1: skipped Secret creds (v1): not a kind cebroker serves\n");
 	ck_assert(!cfg->notes[0].warning);
 	ceb_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_notes_stop_at_a_thousand)
+{
+	struct ceb_buf y = CEB_BUF_INIT;
+	struct ceb_config *cfg;
+
+	for (int i = 0; i < 1002; i++)
+		ceb_buf_printf(
+		        &y, "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d%d}\n",
+		        i);
+	ck_assert(!y.failed);
+	cfg = load_ok(y.p);
+	ck_assert_uint_eq(cfg->nnotes, 1001);
+	ck_assert_str_eq(cfg->notes[1000].text, "cebroker: 2 more notes not shown");
+	ceb_config_free(cfg);
+	ceb_buf_free(&y);
 }
 END_TEST
 
@@ -1031,6 +1050,7 @@ static Suite *config_knative_suite(void)
 	tcase_add_test(refs, test_a_uri_beside_a_ref_must_be_relative_and_not_to_our_own_broker);
 	tcase_add_test(refs, test_uri_references_resolve_as_rfc_3986_says);
 	tcase_add_test(docs, test_documents_of_other_groups_are_skipped_with_a_note);
+	tcase_add_test(docs, test_notes_stop_at_a_thousand);
 	tcase_add_test(docs, test_unknown_kinds_of_eventing_groups_are_still_errors);
 	tcase_add_test(docs, test_what_kubectl_prints_is_read_and_its_system_fields_ignored);
 	tcase_add_test(docs, test_anchors_and_aliases_share_what_they_name);
