@@ -13,6 +13,7 @@
 #include "broker/config/fields.h"
 
 #define MAX_ERRORS           1000 /* a user fixes the first ones; beyond this we only burn memory */
+#define MAX_NOTES            1000 /* the same for notes: a 16 MiB file of skipped documents */
 #define DEFAULT_BROKER_CLASS "MTChannelBasedBroker"
 #define CLASS_ANNOTATION     "eventing.knative.dev/broker.class"
 #define SYSTEM_NAMESPACE     "knative-eventing" /* where Knative reads its own ConfigMaps */
@@ -94,7 +95,7 @@ struct ceb_config_loader {
 	struct broker_rec *brecs;
 	size_t nbrecs, capbrecs;
 	struct noterec *notes;
-	size_t nnotes, capnotes;
+	size_t nnotes, capnotes, notes_dropped;
 	const struct ceb_config_opts *opts;
 	struct ceb_config_refs *refs;
 	struct ceb_config_defaults *defaults; /* knative-eventing/config-br-defaults, read */

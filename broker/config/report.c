@@ -142,6 +142,10 @@ static void vnote(struct ceb_config_loader *ld, bool warning, const struct ceb_l
 
 	if (ld->enomem || ld->stop)
 		return;
+	if (ld->nnotes == MAX_NOTES) {
+		ld->notes_dropped++;
+		return;
+	}
 	if (ld->nnotes == ld->capnotes) {
 		size_t cap = ld->capnotes ? 2 * ld->capnotes : 16;
 		struct noterec *p = realloc(ld->notes, cap * sizeof(*p));
@@ -196,11 +200,12 @@ static int cmp_noterec(const void *a, const void *b)
 	return CMP_PLACE(x, y);
 }
 
-/* Hand the notes to the config (sorted), or drop them when there is none. */
+/* Hand the notes to the config (sorted, and how many more there were), or drop them when there is
+ * no config. */
 void ceb_ld_flush_notes(struct ceb_config_loader *ld, struct ceb_config *cfg)
 {
 	if (cfg && ld->nnotes) {
-		cfg->notes = calloc(ld->nnotes, sizeof(*cfg->notes));
+		cfg->notes = calloc(ld->nnotes + 1, sizeof(*cfg->notes));
 		if (!cfg->notes) {
 			ld->enomem = true;
 		} else {
@@ -211,6 +216,17 @@ void ceb_ld_flush_notes(struct ceb_config_loader *ld, struct ceb_config *cfg)
 				ld->notes[i].text = NULL;
 			}
 			cfg->nnotes = ld->nnotes;
+			if (ld->notes_dropped) {
+				struct ceb_buf b = CEB_BUF_INIT;
+
+				ceb_buf_printf(&b, "cebroker: %zu more note%s not shown",
+				               ld->notes_dropped,
+				               ld->notes_dropped == 1 ? "" : "s");
+				if (!(cfg->notes[cfg->nnotes].text = ceb_buf_steal(&b, NULL)))
+					ld->enomem = true;
+				else
+					cfg->nnotes++;
+			}
 		}
 	}
 	for (size_t i = 0; i < ld->nnotes; i++)

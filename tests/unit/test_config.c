@@ -285,14 +285,15 @@ START_TEST(test_broker_config_resolves_a_configmap_in_the_brokers_namespace)
 	                                 "  bootstrap.servers: localhost:9092\n"
 	                                 "  default.topic.partitions: 10\n"
 	                                 "  empty:\n"
+	                                 "  channel-template-spec: |\n"
+	                                 "    apiVersion: messaging.knative.dev/v1\n"
+	                                 "    kind: InMemoryChannel\n"
 	                                 "---\n"
 	                                 "apiVersion: eventing.knative.dev/v1\n"
 	                                 "kind: Broker\n"
 	                                 "metadata:\n"
 	                                 "  name: default\n"
 	                                 "  namespace: shop\n"
-	                                 "  annotations:\n"
-	                                 "    eventing.knative.dev/broker.class: Kafka\n"
 	                                 "spec:\n"
 	                                 "  config:\n"
 	                                 "    apiVersion: v1\n"
@@ -305,6 +306,7 @@ START_TEST(test_broker_config_resolves_a_configmap_in_the_brokers_namespace)
 	ck_assert_str_eq(ceb_configmap_get(cm, "default.topic.partitions"), "10");
 	ck_assert_str_eq(ceb_configmap_get(cm, "empty"), "");
 	ck_assert_ptr_null(ceb_configmap_get(cm, "nope"));
+	ck_assert_str_eq(cfg->brokers->channel, "memory"); /* what its template names */
 	ceb_config_free(cfg);
 }
 END_TEST
