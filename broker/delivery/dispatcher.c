@@ -852,6 +852,16 @@ static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job)
 		job_start(dsp, job);
 		return;
 	}
+	if (!job->dls && trg->source && ceb_channel_has(&trg->brk->ch, CEB_CHANNEL_DURABLE)) {
+		/* A durable source's progress moves only once its sink or dead-letter sink accepted
+		 * (sources/source.h): the record stays, and its channel hands it again later. */
+		LOG_WARN(trg->label,
+		         "event %s: %s after %d attempt(s) to %s, and no dead-letter sink: left in "
+		         "the source, to come again",
+		         id ? id->value : "?", why, job->attempt, job_url(job));
+		job_settle(dsp, job, CEB_SETTLE_FAILED);
+		return;
+	}
 	if (!job->dls) {
 		LOG_WARN(trg->label,
 		         "event %s dropped: %s after %d attempt(s) to %s, and no dead-letter sink",
