@@ -1,5 +1,6 @@
-/* KafkaSource, on librdkafka's mock cluster in its own process (tests/tools/kafka_mock): records
- * mapped to events as Knative maps them, initialOffset, its place in the sources family. */
+/* KafkaSource: the source contract suite against it (the real daemon, records in librdkafka's mock
+ * cluster, tests/tools/kafka_mock), and what only a KafkaSource does: records mapped to events as
+ * Knative maps them, initialOffset, its place in the sources family. */
 #include <check.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,8 +15,80 @@
 #include "channels/kafka/kinds.h"
 #include "sources/source.h"
 #include "kafka_fixture.h"
+#include "source_contract.h"
 
 extern const struct source_ops ceb_source_kafka;
+
+/* ---- the contract's driver: one topic and one consumer group per source ---- */
+
+static void kafka_prepare(void *arg, const char *name)
+{
+	char cmd[256];
+
+	(void)arg;
+	/* One partition: inputs are read in the order they were fed. */
+	snprintf(cmd, sizeof(cmd), "topic contract-%s 1", name);
+	mock_cmd(cmd);
+}
+
+static void kafka_resource(void *arg, const char *name, const char *spec, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	(void)arg;
+	n += (size_t)snprintf(out + n, outlen - n,
+	                      "apiVersion: sources.knative.dev/v1beta1\n"
+	                      "kind: KafkaSource\n"
+	                      "metadata:\n"
+	                      "  name: %s\n"
+	                      "  namespace: %s\n"
+	                      "spec:\n"
+	                      "  bootstrapServers:\n",
+	                      name, SOURCE_CONTRACT_NS);
+	for (const char *b = bootstrap; *b && n < outlen;) {
+		size_t len = strcspn(b, ",");
+		n += (size_t)snprintf(out + n, outlen - n, "  - %.*s\n", (int)len, b);
+		b += len + (b[len] == ',');
+	}
+	if (n < outlen)
+		n += (size_t)snprintf(out + n, outlen - n,
+		                      "  topics:\n"
+		                      "  - contract-%s\n"
+		                      "  consumerGroup: contract-%s\n"
+		                      "  initialOffset: earliest\n"
+		                      "%s---\n",
+		                      name, name, spec);
+	ck_assert_uint_lt(n, outlen);
+}
+
+static int kafka_feed(void *arg, const char *name, const char *url, int n)
+{
+	static int seq;
+	char topic[128], value[64];
+
+	(void)arg;
+	(void)url;
+	snprintf(topic, sizeof(topic), "contract-%s", name);
+	for (int i = 0; i < n; i++) {
+		snprintf(value, sizeof(value), "{\"input\": %d}", ++seq);
+		raw_produce(topic, 0, value, NULL);
+	}
+	return 0;
+}
+
+static const struct source_driver kafka_source = {
+        .kind = "KafkaSource",
+        .durable = true,
+        /* a consumer group's first join takes 3 s on the mock; after a SIGKILL the dead member
+         * holds the partition for its session timeout (10 s) */
+        .wait_ms = 60000,
+        /* records are fetched within fetch.wait.max.ms (500 ms) of being produced, offsets
+         * committed every auto.commit.interval.ms (1 s) */
+        .quiet_ms = 3000,
+        .prepare = kafka_prepare,
+        .resource = kafka_resource,
+        .feed = kafka_feed,
+};
 
 /* ---- KafkaSource's own cases ---- */
 
@@ -260,7 +333,9 @@ END_TEST
 int main(void)
 {
 	Suite *units = suite_create("source_kafka");
+	Suite *contract = suite_create("source_kafka_contract");
 	TCase *tk = tcase_create("kafkasource");
+	TCase *tc = tcase_create("contract");
 	SRunner *sr;
 	int failed;
 
@@ -276,6 +351,15 @@ int main(void)
 	sr = srunner_create(units);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+
+	/* The contract runs the daemon against a sink server in this process: no fork. */
+	source_contract_add_tests(tc, &kafka_source);
+	suite_add_tcase(contract, tc);
+	sr = srunner_create(contract);
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed += srunner_ntests_failed(sr);
 	srunner_free(sr);
 	mock_stop();
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
