@@ -593,6 +593,16 @@ static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job)
 		dsp_job_start(dsp, job);
 		return;
 	}
+	if (!job->dls && trg->source && ceb_channel_has(&trg->brk->ch, CEB_CHANNEL_DURABLE)) {
+		/* A durable source's progress moves only once its sink or dead-letter sink accepted
+		 * (sources/source.h): the record stays, and its channel hands it again later. */
+		CEB_LOG_WARN(trg->label,
+		             "event %s: %s after %d attempt(s) to %s, and no dead-letter sink: left "
+		             "in the source, to come again",
+		             id ? id->value : "?", why, job->attempt, url);
+		dsp_job_settle(dsp, job, CEB_SETTLE_FAILED);
+		return;
+	}
 	if (!job->dls) {
 		CEB_LOG_WARN(trg->label,
 		         "event %s dropped: %s after %d attempt(s) to %s, and no dead-letter sink",
