@@ -425,10 +425,11 @@ int ceb_cmd_run(int argc, char **argv)
 	if (sig == SIGHUP)
 		CEB_LOG_INFO("cebroker", "SIGHUP (the terminal closed?): stopping as for SIGTERM; "
 		                     "cebroker does not reload its configuration");
-	CEB_LOG_INFO("cebroker",
-	         "%s: draining (up to %llu ms); a second SIGTERM or SIGINT exits at once",
-	         strsignal(sig), (unsigned long long)set.drain_timeout_ms);
+	/* Drain first, then say so: once the line is out, the ingress refuses and no source emits. */
 	ceb_daemon_drain(dmn);
+	CEB_LOG_INFO("cebroker",
+	             "%s: draining (up to %llu ms); a second SIGTERM or SIGINT exits at once",
+	             strsignal(sig), (unsigned long long)set.drain_timeout_ms);
 	deadline = ceb_now_ms() + set.drain_timeout_ms;
 	while ((left = ceb_daemon_pending(dmn)) > 0 && ceb_now_ms() < deadline) {
 		sig = sigtimedwait(&sigs, NULL, &tick);
