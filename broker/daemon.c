@@ -70,7 +70,8 @@ static struct ceb_endpoint *endpoint_new(struct ceb_daemon *dmn, struct ceb_endp
 	brk->dmn = dmn;
 	if (has_path)
 		snprintf(brk->path, sizeof(brk->path), "/%s/%s", ns, name);
-	snprintf(brk->label, sizeof(brk->label), "%s %s/%s", kind, ns, name);
+	if (kind) /* else the caller names it */
+		snprintf(brk->label, sizeof(brk->label), "%s %s/%s", kind, ns, name);
 	return brk;
 }
 
@@ -113,6 +114,9 @@ static int source_emit(void *arg, struct ceb_event *ev)
 	brk->ch.ops->publish(brk->ch.ctx, ev, emit_done, &status);
 	return status;
 }
+
+/* The delivery of a source whose kind gives none: one attempt, no dead-letter sink. */
+static const struct ceb_delivery no_delivery = {.retry_after_max_ms = -1};
 
 /* A source and the endpoint its channel hangs on; its one delivery is added by the caller. */
 static int source_new(struct ceb_daemon *dmn, struct ceb_endpoint ***tail,
@@ -358,7 +362,7 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 		ttail = &trg->next;
 		trg->ns = sc->ns;
 		trg->name = sc->name;
-		trg->delivery = sc->delivery;
+		trg->delivery = sc->delivery ? sc->delivery : &no_delivery;
 		trg->dest = sc->sink;
 		trg->ordered = sc->ordered;
 		trg->source = true;
@@ -485,10 +489,12 @@ void ceb_daemon_destroy(struct ceb_daemon *dmn)
 	} while (held);
 	for (struct ceb_endpoint *brk = dmn->brokers, *next; brk; brk = next) {
 		next = brk->next;
-		if (!brk->src_channel)
-			ceb_channel_destroy(&brk->ch);
+		/* the source first: destroying it may stop a thread that still emits into the
+		 * daemon's channel for it */
 		if (brk->src)
 			brk->src->destroy(brk->src_ctx);
+		if (!brk->src_channel)
+			ceb_channel_destroy(&brk->ch);
 		free(brk->kind_buf);
 		free(brk);
 	}

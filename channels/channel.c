@@ -152,3 +152,19 @@ void ceb_channel_publish_batch(const struct ceb_channel *ch, struct ceb_event *c
 	}
 	each_release(b, 0, 0, false);
 }
+
+/* Knative's channel kinds (messaging.knative.dev) that a backend here can back. */
+static const struct {
+	const char *kind;
+	const char *channel;
+} channel_kinds[] = {
+        {"InMemoryChannel", "memory"},
+};
+
+const char *ceb_channel_for_kind(const char *channel_kind)
+{
+	for (size_t i = 0; i < sizeof(channel_kinds) / sizeof(channel_kinds[0]); i++)
+		if (strcmp(channel_kinds[i].kind, channel_kind) == 0)
+			return channel_kinds[i].channel;
+	return NULL;
+}

@@ -141,6 +141,9 @@ const struct channel_ops *ceb_channel_ops_default(void);
 /* A Broker class annotation to a backend name: MTChannelBasedBroker -> memory, Kafka -> kafka,
  * RabbitMQBroker -> amqp, NatsJetStreamBroker -> nats; NULL if the class is unknown. */
 const char *ceb_channel_for_class(const char *broker_class);
+/* A Knative channel kind (a channel template's kind, messaging.knative.dev) to the backend that backs
+ * it here: InMemoryChannel -> memory; NULL for one no backend backs (yet). */
+const char *ceb_channel_for_kind(const char *channel_kind);
 
 /* A channel instance: ops + ctx. */
 struct ceb_channel {

@@ -122,7 +122,7 @@ struct ceb_source_cfg {
 	const char *kind; /* "KafkaSource" */
 	const char *ns, *name;
 	const struct ceb_dest *sink;
-	const struct ceb_delivery *delivery;
+	const struct ceb_delivery *delivery; /* NULL: one attempt, no dead-letter sink */
 	char *const *ce_ext_keys, *const *ce_ext_values; /* ceOverrides.extensions */
 	size_t nce_ext;
 	bool ordered;    /* one delivery in flight per partition key */

@@ -545,9 +545,9 @@ const char *ceb_config_channel_template(struct ceb_config_res *r, struct ceb_con
 	tpl = cm->channel_tpl;
 	if (tpl->bad)
 		return NULL;
-	if (!strcmp(tpl->kind, "InMemoryChannel") && tpl->api &&
-	    !strncmp(tpl->api, MESSAGING, strlen(MESSAGING)))
-		return "memory";
+	if (tpl->api && !strncmp(tpl->api, MESSAGING, strlen(MESSAGING)) &&
+	    ceb_channel_for_kind(tpl->kind))
+		return ceb_channel_for_kind(tpl->kind);
 	if ((!strcmp(tpl->kind, "KafkaChannel") || !strcmp(tpl->kind, "NatsJetStreamChannel")) &&
 	    tpl->api && !strncmp(tpl->api, MESSAGING, strlen(MESSAGING)))
 		ceb_config_err_at(

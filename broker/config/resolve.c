@@ -186,9 +186,7 @@ static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
 		        &r, cls_at, path,
 		        "class %s needs the %s channel, which this build does not include%s",
 		        b->broker_class, b->channel ? b->channel : "?",
-		        b->channel && !strcmp(b->channel, "kafka")
-		                ? " (configure found no librdkafka)"
-		                : "");
+		        b->channel ? " (configure did not find its library)" : "");
 		b->channel = NULL;
 		return;
 	}

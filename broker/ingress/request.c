@@ -486,7 +486,8 @@ bool ceb_request_complete(struct ceb_request *req, const struct ceb_http_header 
 		refuse(req, decode_status(rc), "%s", err);
 		return true;
 	}
-	for (size_t i = 0; i < nevs; i++)
+	/* only a Broker counts hops: a KafkaSink stores events as they come */
+	for (size_t i = 0; req->brk->cfg && i < nevs; i++)
 		if (check_ttl(req, evs[i]) < 0)
 			goto out;
 	/* One extra count, held until the publish was started, so that a completion running on

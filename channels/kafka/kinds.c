@@ -609,8 +609,15 @@ static void kafka_broker_read(struct ceb_config_res *r, struct ceb_configmap *cm
 		                  "bootstrap.servers");
 		return;
 	}
-	if (cm->backend) /* read for another Broker already */
+	if (cm->backend_reader == &ceb_broker_config_kafka) /* read for another Broker already */
 		return;
+	if (cm->backend) {
+		ceb_config_err_at(r, config_at, "spec.config",
+		                  "ConfigMap %s/%s holds another backend's Broker settings; a Kafka "
+		                  "Broker needs a ConfigMap of its own",
+		                  cm->ns, cm->name);
+		return;
+	}
 	if (!(kb = calloc(1, sizeof(*kb)))) {
 		ceb_config_oom(r);
 		return;
