@@ -55,8 +55,8 @@ static int resolve_dest(struct ceb_daemon *dmn, const struct ceb_dest *d, struct
 /* A new endpoint at the end of the daemon's list (kind: "broker", "kafkasink", "kafkasource"...);
  * a source has no path. NULL when out of memory. */
 static struct ceb_endpoint *endpoint_new(struct ceb_daemon *dmn, struct ceb_endpoint ***tail,
-                                       const char *kind, bool has_path, const char *ns,
-                                       const char *name)
+                                         const char *kind, bool has_path, const char *ns,
+                                         const char *name)
 {
 	struct ceb_endpoint *brk = calloc(1, sizeof(*brk));
 
@@ -175,8 +175,8 @@ nomem:
 }
 
 /* Open a delivery's subscription on its channel. */
-static int trigger_subscribe(struct ceb_subscription *trg, const struct ceb_settings *set, char *errbuf,
-                             size_t errlen)
+static int trigger_subscribe(struct ceb_subscription *trg, const struct ceb_settings *set,
+                             char *errbuf, size_t errlen)
 {
 	struct ceb_sub_cfg sc = {
 	        .ns = trg->ns,
@@ -284,7 +284,8 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 	for (const struct ceb_broker_cfg *bc = cfg->brokers; bc; bc = bc->next) {
 		const char *chname = broker_channel_name(bc);
 		struct ceb_channel_cfg cc;
-		struct ceb_endpoint *brk = endpoint_new(dmn, &btail, "broker", true, bc->ns, bc->name);
+		struct ceb_endpoint *brk =
+		        endpoint_new(dmn, &btail, "broker", true, bc->ns, bc->name);
 
 		broker_channel_cfg(set, bc, &cc);
 		if (!brk)

@@ -65,7 +65,7 @@ static struct ceb_event *to_store(struct ceb_endpoint *brk, struct ceb_event *ev
 }
 
 void ceb_endpoint_publish(struct ceb_endpoint *brk, struct ceb_event *ev, ceb_publish_done_f *done,
-                        void *arg)
+                          void *arg)
 {
 	struct ceb_event *stored = to_store(brk, ev);
 
@@ -78,7 +78,7 @@ void ceb_endpoint_publish(struct ceb_endpoint *brk, struct ceb_event *ev, ceb_pu
 }
 
 void ceb_endpoint_publish_batch(struct ceb_endpoint *brk, struct ceb_event *const *evs, size_t n,
-                              ceb_batch_done_f *done, void *arg)
+                                ceb_batch_done_f *done, void *arg)
 {
 	struct ceb_event **stored = calloc(n, sizeof(*stored));
 	size_t i = 0;
@@ -105,4 +105,3 @@ bool ceb_daemon_is_internal(const struct ceb_daemon *dmn, const char *value)
 		diff |= (unsigned char)(value[i] ^ dmn->token[i]);
 	return diff == 0;
 }
-

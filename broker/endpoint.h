@@ -79,8 +79,9 @@ struct ceb_endpoint {
 	const char *kind;                 /* lower case, for logs and metric labels: "broker" */
 	const char *ns, *name;
 	struct ceb_daemon *dmn;
-	char path[512];  /* "/<namespace>/<name>"; "" for a source */
-	char label[CEB_LABEL_MAX]; /* "broker ns/name", "kafkasink ns/name"... for logs and answers */
+	char path[512]; /* "/<namespace>/<name>"; "" for a source */
+	char label
+	        [CEB_LABEL_MAX]; /* "broker ns/name", "kafkasink ns/name"... for logs and answers */
 	struct ceb_channel ch;
 	const struct source_ops *src; /* a source: its kind's ops, instance and environment */
 	void *src_ctx;
@@ -111,7 +112,7 @@ struct ceb_subscription {
 	void *sub;        /* channel subscription */
 	bool prefiltered; /* the channel applied the filter already */
 	struct ceb_target subscriber;
-	struct ceb_target dls; /* url NULL without a dead-letter sink */
+	struct ceb_target dls;     /* url NULL without a dead-letter sink */
 	char label[CEB_LABEL_MAX]; /* "trigger ns/name", "kafkasource ns/name" */
 	struct ceb_counters cnt;
 	struct ceb_subscription *next;
@@ -139,12 +140,12 @@ struct ceb_endpoint *ceb_endpoint_find(struct ceb_daemon *dmn, const char *path,
 /* Publish an event into a Broker's channel, applying the knativebrokerttl loop guard: an event
  * without the extension gets max_ttl. Takes its own reference. done runs once (maybe before return). */
 void ceb_endpoint_publish(struct ceb_endpoint *brk, struct ceb_event *ev, ceb_publish_done_f *done,
-                        void *arg);
+                          void *arg);
 /* The same for the n events of one request: all or nothing where the channel is
  * CEB_CHANNEL_BATCH_ATOMIC, else event by event, with each event's status (see ceb_batch_done_f).
  * done runs once (maybe before return). */
 void ceb_endpoint_publish_batch(struct ceb_endpoint *brk, struct ceb_event *const *evs, size_t n,
-                              ceb_batch_done_f *done, void *arg);
+                                ceb_batch_done_f *done, void *arg);
 
 /* Whether a request header value is this daemon's internal token (NULL: no). */
 bool ceb_daemon_is_internal(const struct ceb_daemon *dmn, const char *value);

@@ -40,15 +40,18 @@ static void warn_shared_group(const struct ceb_source_cfg *cfg)
 		for (size_t i = 0; i < a->ntopics; i++)
 			for (size_t j = 0; j < b->ntopics; j++)
 				if (strcmp(a->topics[i], b->topics[j]) == 0)
-					CEB_LOG_WARN("cebroker",
-					         "KafkaSources %s/%s and %s/%s share consumer group %s "
-					         "on topic %s: each gets only part of its records",
-					         a->ns, a->name, b->ns, b->name, a->group, a->topics[i]);
+					CEB_LOG_WARN(
+					        "cebroker",
+					        "KafkaSources %s/%s and %s/%s share consumer group "
+					        "%s "
+					        "on topic %s: each gets only part of its records",
+					        a->ns, a->name, b->ns, b->name, a->group,
+					        a->topics[i]);
 	}
 }
 
-static int ks_create(const struct ceb_source_cfg *cfg, const struct ceb_source_env *env,
-                     void **ctx, char *errbuf, size_t errlen)
+static int ks_create(const struct ceb_source_cfg *cfg, const struct ceb_source_env *env, void **ctx,
+                     char *errbuf, size_t errlen)
 {
 	struct ceb_channel_cfg cc = {
 	        .kind = CEB_KAFKA_SOURCE_KIND,

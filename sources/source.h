@@ -29,7 +29,7 @@
 struct ceb_source_env {
 	const char *label; /* "kafkasource default/orders": the prefix of the source's log lines */
 	size_t max_events; /* bounds of the memory channel the daemon makes for a source without */
-	size_t max_bytes;  /* a channel of its own (also a sensible bound for the source's buffers) */
+	size_t max_bytes; /* a channel of its own (also a sensible bound for the source's buffers) */
 	/* Publish one event into the source's memory channel (sources whose `channel` is NULL). Takes
 	 * its own reference to ev. Returns 0 (stored), CEB_EFULL or CEB_EUNAVAIL (stopping). */
 	int (*emit)(void *emit_arg, struct ceb_event *ev);
@@ -42,8 +42,8 @@ struct source_ops {
 	const char *label; /* lower case, for logs and metric labels: "kafkasource" */
 	/* Build the source from its resource (cfg->own is the kind's own settings; cfg and env outlive
 	 * the source). 0 and *ctx, or a negative CEB_E* with a reason in errbuf. */
-	int (*create)(const struct ceb_source_cfg *cfg, const struct ceb_source_env *env, void **ctx,
-	              char *errbuf, size_t errlen);
+	int (*create)(const struct ceb_source_cfg *cfg, const struct ceb_source_env *env,
+	              void **ctx, char *errbuf, size_t errlen);
 	/* The consume-only channel the source's events come out of, owned by the source; NULL (or no
 	 * op): the daemon makes a memory channel and the source publishes with env->emit. The daemon
 	 * subscribes once, starts the channel and stops it; the source destroys it. */

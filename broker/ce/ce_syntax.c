@@ -93,15 +93,16 @@ int ceb_string_check(const char *name, const char *s, size_t len, char *errbuf, 
 		}
 		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
 			ceb_seterr(errbuf, errlen,
-			       "attribute '%s': control character U+%04lX is not allowed in a "
-			       "String",
-			       name, cp);
+			           "attribute '%s': control character U+%04lX is not allowed in a "
+			           "String",
+			           name, cp);
 			return CEB_EINVAL;
 		}
 		if ((cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe) {
-			ceb_seterr(errbuf, errlen,
-			       "attribute '%s': noncharacter U+%04lX is not allowed in a String",
-			       name, cp);
+			ceb_seterr(
+			        errbuf, errlen,
+			        "attribute '%s': noncharacter U+%04lX is not allowed in a String",
+			        name, cp);
 			return CEB_EINVAL;
 		}
 	}

@@ -85,7 +85,6 @@ struct ceb_event {
 _Static_assert(offsetof(struct ceb_event, inl) % _Alignof(struct ceb_attr) == 0,
                "the arena must be aligned for struct ceb_attr");
 
-
 static char *arena_alloc(struct ceb_event *ev, size_t n)
 {
 	struct chunk *c;
@@ -212,19 +211,21 @@ static int check_value(const char *name, int k, enum ceb_type type, const char *
 		if (ceb_string_check(name, v, len, errbuf, errlen) < 0)
 			return CEB_EINVAL;
 		if (k == K_DATACONTENTTYPE && !ceb_media_type_valid(v, len)) {
-			ceb_seterr(errbuf, errlen,
-			       "attribute 'datacontenttype': '%s' is not a media type (RFC 2046 "
-			       "type/subtype[; name=value])",
-			       ceb_excerpt(ex, sizeof(ex), v, len));
+			ceb_seterr(
+			        errbuf, errlen,
+			        "attribute 'datacontenttype': '%s' is not a media type (RFC 2046 "
+			        "type/subtype[; name=value])",
+			        ceb_excerpt(ex, sizeof(ex), v, len));
 			return CEB_EINVAL;
 		}
 		return 0;
 	case CEB_TYPE_INTEGER:
 		if (!ceb_integer_parse(v, len, ival)) {
-			ceb_seterr(errbuf, errlen,
-			       "attribute '%s': '%s' is not an Integer (-?(0|[1-9][0-9]*) within "
-			       "-2147483648..2147483647)",
-			       name, ceb_excerpt(ex, sizeof(ex), v, len));
+			ceb_seterr(
+			        errbuf, errlen,
+			        "attribute '%s': '%s' is not an Integer (-?(0|[1-9][0-9]*) within "
+			        "-2147483648..2147483647)",
+			        name, ceb_excerpt(ex, sizeof(ex), v, len));
 			return CEB_EINVAL;
 		}
 		return 0;
@@ -235,37 +236,40 @@ static int check_value(const char *name, int k, enum ceb_type type, const char *
 		}
 		if (len == 5 && memcmp(v, "false", 5) == 0)
 			return 0;
-		ceb_seterr(errbuf, errlen, "attribute '%s': a Boolean must be 'true' or 'false'", name);
+		ceb_seterr(errbuf, errlen, "attribute '%s': a Boolean must be 'true' or 'false'",
+		           name);
 		return CEB_EINVAL;
 	case CEB_TYPE_BINARY:
 		if (!ceb_base64_valid(v, len)) {
-			ceb_seterr(errbuf, errlen, "attribute '%s': not valid Base64 (RFC 4648)", name);
+			ceb_seterr(errbuf, errlen, "attribute '%s': not valid Base64 (RFC 4648)",
+			           name);
 			return CEB_EINVAL;
 		}
 		return 0;
 	case CEB_TYPE_URI:
 		if (!ceb_uri_valid(v, len)) {
-			ceb_seterr(errbuf, errlen,
-			       "attribute '%s': '%s' is not an absolute URI (RFC 3986 scheme:...)",
-			       name, ceb_excerpt(ex, sizeof(ex), v, len));
+			ceb_seterr(
+			        errbuf, errlen,
+			        "attribute '%s': '%s' is not an absolute URI (RFC 3986 scheme:...)",
+			        name, ceb_excerpt(ex, sizeof(ex), v, len));
 			return CEB_EINVAL;
 		}
 		return 0;
 	case CEB_TYPE_URIREF:
 		if (!ceb_uriref_valid(v, len)) {
 			ceb_seterr(errbuf, errlen,
-			       "attribute '%s': '%s' is not a URI-reference (RFC 3986: invalid "
-			       "character, bad %%-escape or misplaced ':' or '#')",
-			       name, ceb_excerpt(ex, sizeof(ex), v, len));
+			           "attribute '%s': '%s' is not a URI-reference (RFC 3986: invalid "
+			           "character, bad %%-escape or misplaced ':' or '#')",
+			           name, ceb_excerpt(ex, sizeof(ex), v, len));
 			return CEB_EINVAL;
 		}
 		return 0;
 	case CEB_TYPE_TIMESTAMP:
 		if (!ceb_timestamp_valid(v, len)) {
 			ceb_seterr(errbuf, errlen,
-			       "attribute '%s': not an RFC 3339 timestamp (e.g. "
-			       "2018-04-05T17:31:00Z)",
-			       name);
+			           "attribute '%s': not an RFC 3339 timestamp (e.g. "
+			           "2018-04-05T17:31:00Z)",
+			           name);
 			return CEB_EINVAL;
 		}
 		return 0;
@@ -407,14 +411,16 @@ static int check_name(const char *name, size_t nlen, char *errbuf, size_t errlen
 		if (nlen == 4 && memcmp(name, "data", 4) == 0)
 			ceb_seterr(errbuf, errlen, "attribute name 'data' is reserved");
 		else if (nlen > CEB_ATTR_NAME_MAX)
-			ceb_seterr(errbuf, errlen, "attribute name '%s' is longer than %d characters",
-			       ex, CEB_ATTR_NAME_MAX);
-		else
 			ceb_seterr(errbuf, errlen,
-			       "attribute name '%s' is invalid: only lower-case letters a-z and "
-			       "digits "
-			       "0-9 are allowed",
-			       ex);
+			           "attribute name '%s' is longer than %d characters", ex,
+			           CEB_ATTR_NAME_MAX);
+		else
+			ceb_seterr(
+			        errbuf, errlen,
+			        "attribute name '%s' is invalid: only lower-case letters a-z and "
+			        "digits "
+			        "0-9 are allowed",
+			        ex);
 		return -2;
 	}
 	return -1;
@@ -730,28 +736,31 @@ int ceb_event_validate(const struct ceb_event *ev, const struct ceb_limits *lim,
 	}
 	a = &ev->known[K_SPECVERSION];
 	if (a->len != 3 || memcmp(a->value, "1.0", 3) != 0) {
-		ceb_seterr(errbuf, errlen, "attribute 'specversion': '%s' is not supported, only '1.0'",
-		       ceb_excerpt(ex, sizeof(ex), a->value, a->len));
+		ceb_seterr(errbuf, errlen,
+		           "attribute 'specversion': '%s' is not supported, only '1.0'",
+		           ceb_excerpt(ex, sizeof(ex), a->value, a->len));
 		return CEB_EINVAL;
 	}
 	if (!lim)
 		return 0;
 	n = ceb_event_attr_count(ev);
 	if (n > lim->max_attrs) {
-		ceb_seterr(errbuf, errlen, "too many attributes: %zu (limit %zu)", n, lim->max_attrs);
+		ceb_seterr(errbuf, errlen, "too many attributes: %zu (limit %zu)", n,
+		           lim->max_attrs);
 		return CEB_EINVAL;
 	}
 	for (i = 0; i < n; i++) {
 		a = ceb_event_attr_at(ev, i);
 		if (a->len > lim->max_value_len) {
 			ceb_seterr(errbuf, errlen, "attribute '%s': value is %zu bytes (limit %zu)",
-			       a->name, a->len, lim->max_value_len);
+			           a->name, a->len, lim->max_value_len);
 			return CEB_EINVAL;
 		}
 	}
 	size = ceb_event_size(ev);
 	if (size > lim->max_event_size) {
-		ceb_seterr(errbuf, errlen, "event is %zu bytes (limit %zu)", size, lim->max_event_size);
+		ceb_seterr(errbuf, errlen, "event is %zu bytes (limit %zu)", size,
+		           lim->max_event_size);
 		return CEB_ETOOBIG;
 	}
 	return 0;

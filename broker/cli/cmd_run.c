@@ -236,8 +236,7 @@ static int load(const char *const *paths, size_t npaths, const struct ceb_config
 			fputs(errs.text.p, stderr);
 		fprintf(stderr, "cebroker: %zu error%s in the configuration\n", errs.count,
 		        errs.count == 1 ? "" : "s");
-	} else if (!allow_empty &&
-	           (*cfg)->nbrokers + (*cfg)->nendpoints + (*cfg)->nsources == 0) {
+	} else if (!allow_empty && (*cfg)->nbrokers + (*cfg)->nendpoints + (*cfg)->nsources == 0) {
 		/* A daemon with nothing to serve would answer /readyz 200 and 404 to every event:
 		 * nearly always a wrong -f path or a file not saved yet. */
 		fprintf(stderr, "cebroker: the configuration declares no Broker, KafkaSink or "
@@ -416,15 +415,16 @@ int ceb_cmd_run(int argc, char **argv)
 	}
 	counts(dmn->cfg, what, sizeof(what));
 	CEB_LOG_INFO("cebroker", "listening on http://%s%s%s:%d (%s)",
-	         strchr(set.listen_host, ':') ? "[" : "", set.listen_host,
-	         strchr(set.listen_host, ':') ? "]" : "", dmn->port, what);
+	             strchr(set.listen_host, ':') ? "[" : "", set.listen_host,
+	             strchr(set.listen_host, ':') ? "]" : "", dmn->port, what);
 	if (allow_empty && !dmn->brokers)
-		CEB_LOG_WARN("cebroker", "the configuration declares nothing to serve (--allow-empty)");
+		CEB_LOG_WARN("cebroker",
+		             "the configuration declares nothing to serve (--allow-empty)");
 
 	sigwait(&sigs, &sig);
 	if (sig == SIGHUP)
 		CEB_LOG_INFO("cebroker", "SIGHUP (the terminal closed?): stopping as for SIGTERM; "
-		                     "cebroker does not reload its configuration");
+		                         "cebroker does not reload its configuration");
 	/* Drain first, then say so: once the line is out, the ingress refuses and no source emits. */
 	ceb_daemon_drain(dmn);
 	CEB_LOG_INFO("cebroker",
@@ -439,14 +439,16 @@ int ceb_cmd_run(int argc, char **argv)
 			CEB_LOG_INFO("cebroker", "SIGHUP while draining: ignored");
 		} else if (sig > 0) {
 			CEB_LOG_WARN("cebroker",
-			         "second signal: exiting without finishing %zu deliveries", left);
+			             "second signal: exiting without finishing %zu deliveries",
+			             left);
 			break;
 		}
 	}
 	left = ceb_daemon_pending(dmn);
 	if (left)
 		CEB_LOG_WARN("cebroker",
-		         "%zu event deliveries not finished at exit (memory channel: lost)", left);
+		             "%zu event deliveries not finished at exit (memory channel: lost)",
+		             left);
 	else
 		CEB_LOG_INFO("cebroker", "drained; exiting");
 	rc = 0;

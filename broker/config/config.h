@@ -125,9 +125,9 @@ struct ceb_source_cfg {
 	const struct ceb_delivery *delivery; /* NULL: one attempt, no dead-letter sink */
 	char *const *ce_ext_keys, *const *ce_ext_values; /* ceOverrides.extensions */
 	size_t nce_ext;
-	bool ordered;    /* one delivery in flight per partition key */
-	const void *own;                /* the kind's own settings */
-	void (*own_free)(void *own);    /* frees them with the configuration */
+	bool ordered;                /* one delivery in flight per partition key */
+	const void *own;             /* the kind's own settings */
+	void (*own_free)(void *own); /* frees them with the configuration */
 	struct ceb_loc loc;
 	struct ceb_source_cfg *next;
 };
@@ -162,7 +162,7 @@ struct ceb_config {
 	struct ceb_endpoint_cfg *endpoints;
 	size_t nsources, nendpoints;
 	char **files;
-	size_t nfiles; /* file names the locations point to */
+	size_t nfiles;                 /* file names the locations point to */
 	struct ceb_config_note *notes; /* sorted by file, line and column */
 	size_t nnotes;
 };
@@ -209,8 +209,9 @@ void ceb_config_free(struct ceb_config *cfg);
 const struct ceb_broker_cfg *ceb_config_find_broker(const struct ceb_config *cfg, const char *ns,
                                                     const char *name);
 /* An endpoint of another kind than Broker (a KafkaSink), or NULL. */
-const struct ceb_endpoint_cfg *ceb_config_find_endpoint(const struct ceb_config *cfg, const char *kind,
-                                                        const char *ns, const char *name);
+const struct ceb_endpoint_cfg *ceb_config_find_endpoint(const struct ceb_config *cfg,
+                                                        const char *kind, const char *ns,
+                                                        const char *name);
 /* Value of a ConfigMap key, or NULL. */
 const char *ceb_configmap_get(const struct ceb_configmap *cm, const char *key);
 /* Value of an annotation, or NULL. */

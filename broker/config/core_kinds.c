@@ -64,8 +64,8 @@ void ceb_ld_trigger_free(struct ceb_trigger_cfg *t)
  * position is kept: ConfigMaps that hold settings (a Kafka Broker's, config-br-defaults, a channel
  * template) are read once every file is loaded, and their errors point at the value. */
 static void ceb_ld_parse_configmap(struct ceb_config_res *r, struct ceb_config_meta *md,
-                            const struct ceb_yaml_node *root,
-                            const struct ceb_yaml_node *const *vals)
+                                   const struct ceb_yaml_node *root,
+                                   const struct ceb_yaml_node *const *vals)
 {
 	struct ceb_configmap *cm;
 
@@ -140,14 +140,15 @@ void ceb_ld_broker_config_ref(struct ceb_config_res *r, struct broker_rec *br, c
 	br->config_ns = ceb_config_strdup(r, ns ? ns : br->b->ns);
 	br->config_name = ceb_config_strdup(r, name);
 	if (br->config_ns && br->config_name)
-		ceb_ld_add_check(r, "ConfigMap", br->config_ns, br->config_name, &br->config_at, path,
-		          &br->b->config, NULL);
+		ceb_ld_add_check(r, "ConfigMap", br->config_ns, br->config_name, &br->config_at,
+		                 path, &br->b->config, NULL);
 }
 
 /* The class, spec.config and spec.delivery as the manifest gives them; ceb_ld_resolve() fills in what it
  * leaves out from config-br-defaults, as Knative's webhook does, and checks the class's channel. */
 static void ceb_ld_parse_broker(struct ceb_config_res *r, struct ceb_config_meta *md,
-                         const struct ceb_yaml_node *root, const struct ceb_yaml_node *const *vals)
+                                const struct ceb_yaml_node *root,
+                                const struct ceb_yaml_node *const *vals)
 {
 	static const char *const spec_fields[] = {"config", "delivery", NULL};
 	static const char *const ref_fields[] = {"apiVersion", "kind", "name", "namespace", NULL};
@@ -223,7 +224,8 @@ static void ceb_ld_parse_broker(struct ceb_config_res *r, struct ceb_config_meta
 }
 
 static void ceb_ld_parse_trigger(struct ceb_config_res *r, struct ceb_config_meta *md,
-                          const struct ceb_yaml_node *root, const struct ceb_yaml_node *const *vals)
+                                 const struct ceb_yaml_node *root,
+                                 const struct ceb_yaml_node *const *vals)
 {
 	static const char *const spec_fields[] = {"broker",     "brokerRef", "filter", "filters",
 	                                          "subscriber", "delivery",  NULL};

@@ -322,8 +322,9 @@ bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node 
 
 			if (!http_uri(d->uri, &why))
 				ceb_config_err(r, v[0], p, "\"%s\" %s",
-				               ceb_config_quoted(q, sizeof(q),
-				                                 ceb_log_url(d->uri, shown, sizeof(shown))),
+				               ceb_config_quoted(
+				                       q, sizeof(q),
+				                       ceb_log_url(d->uri, shown, sizeof(shown))),
 				               why);
 			goto out;
 		}

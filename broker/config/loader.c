@@ -17,7 +17,6 @@
 #include "broker/error.h"
 #include "channels/channel.h"
 
-
 static void check_free(struct check *c)
 {
 	free(c->ns);
@@ -402,9 +401,10 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 	if (ceb_yaml_is_null(root))
 		return; /* an empty document */
 	if (ceb_yaml_type(root) != CEB_YAML_MAP) {
-		ceb_ld_file_err(ld, file, ceb_yaml_line(root), ceb_yaml_col(root),
-		         "a resource must be a mapping with apiVersion, kind and metadata, got %s",
-		         ceb_yaml_describe(root));
+		ceb_ld_file_err(
+		        ld, file, ceb_yaml_line(root), ceb_yaml_col(root),
+		        "a resource must be a mapping with apiVersion, kind and metadata, got %s",
+		        ceb_yaml_describe(root));
 		return;
 	}
 	kn = ceb_yaml_map_get(root, "kind");
@@ -578,8 +578,9 @@ static void load_file(struct ceb_config_loader *ld, const char *name)
 			target[n > 0 ? n : 0] = '\0';
 			if ((path = ceb_ld_add_file(ld, name)))
 				ceb_ld_file_err(ld, path, 0, 0,
-				         "cannot read: a symbolic link to '%s', which %s", target,
-				         err == ENOENT ? "does not exist" : strerror(err));
+				                "cannot read: a symbolic link to '%s', which %s",
+				                target,
+				                err == ENOENT ? "does not exist" : strerror(err));
 			return;
 		}
 	}
@@ -849,8 +850,9 @@ const struct ceb_broker_cfg *ceb_config_find_broker(const struct ceb_config *cfg
 	return NULL;
 }
 
-const struct ceb_endpoint_cfg *ceb_config_find_endpoint(const struct ceb_config *cfg, const char *kind,
-                                                        const char *ns, const char *name)
+const struct ceb_endpoint_cfg *ceb_config_find_endpoint(const struct ceb_config *cfg,
+                                                        const char *kind, const char *ns,
+                                                        const char *name)
 {
 	for (const struct ceb_endpoint_cfg *ec = cfg ? cfg->endpoints : NULL; ec; ec = ec->next)
 		if (!strcmp(ec->kind, kind) && !strcmp(ec->ns, ns) && !strcmp(ec->name, name))
@@ -873,4 +875,3 @@ const char *ceb_annotation(char *const *keys, char *const *values, size_t n, con
 			return values[i];
 	return NULL;
 }
-

@@ -105,8 +105,9 @@ struct ceb_config_loader {
 /* ---- report.c ---- */
 
 /* An error about a whole file (or a place in it without a resource), counted like any other. */
-__attribute__((format(printf, 5, 6))) void
-ceb_ld_file_err(struct ceb_config_loader *ld, const char *file, int line, int col, const char *fmt, ...);
+__attribute__((format(printf, 5, 6))) void ceb_ld_file_err(struct ceb_config_loader *ld,
+                                                           const char *file, int line, int col,
+                                                           const char *fmt, ...);
 /* Sort the errors (notes) kept and append them to the caller's list (the configuration). */
 void ceb_ld_flush_errors(struct ceb_config_loader *ld);
 void ceb_ld_flush_notes(struct ceb_config_loader *ld, struct ceb_config *cfg);

@@ -127,7 +127,8 @@ static void read_entry(struct ceb_config_res *r, struct ceb_config_refs *refs, c
 	if (!nse || ke == nsp || !kind_name(k, (size_t)(ke - k)))
 		goto bad;
 	nm = nse + 1;
-	if (!ceb_config_dns_label(nsp, (size_t)(nse - nsp)) || !ceb_config_dns_label(nm, (size_t)(nme - nm))) {
+	if (!ceb_config_dns_label(nsp, (size_t)(nse - nsp)) ||
+	    !ceb_config_dns_label(nm, (size_t)(nme - nm))) {
 		ceb_config_err_at(
 		        r, at, path,
 		        "\"%s\": namespace and name must be DNS labels (lower-case letters, "

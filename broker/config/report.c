@@ -68,10 +68,10 @@ static void verr(struct ceb_config_loader *ld, const char *file, int line, int c
 }
 
 /* Errors and notes are written by file, line and column, and in the order made at one place. */
-#define CMP_PLACE(x, y)                                                 \
-	((x)->file != (y)->file   ? ((x)->file < (y)->file ? -1 : 1)    \
-	 : (x)->line != (y)->line ? ((x)->line < (y)->line ? -1 : 1)    \
-	 : (x)->col != (y)->col   ? ((x)->col < (y)->col ? -1 : 1)      \
+#define CMP_PLACE(x, y)                                              \
+	((x)->file != (y)->file   ? ((x)->file < (y)->file ? -1 : 1) \
+	 : (x)->line != (y)->line ? ((x)->line < (y)->line ? -1 : 1) \
+	 : (x)->col != (y)->col   ? ((x)->col < (y)->col ? -1 : 1)   \
 	                          : ((x)->seq > (y)->seq) - ((x)->seq < (y)->seq))
 
 static int cmp_errrec(const void *a, const void *b)
@@ -96,8 +96,9 @@ void ceb_ld_flush_errors(struct ceb_config_loader *ld)
 	ld->recs = NULL;
 }
 
-__attribute__((format(printf, 5, 6))) void
-ceb_ld_file_err(struct ceb_config_loader *ld, const char *file, int line, int col, const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) void ceb_ld_file_err(struct ceb_config_loader *ld,
+                                                           const char *file, int line, int col,
+                                                           const char *fmt, ...)
 {
 	va_list ap;
 
@@ -267,4 +268,3 @@ bool ceb_config_is_oom(const struct ceb_config_res *r)
 {
 	return r->ld->enomem;
 }
-

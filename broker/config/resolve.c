@@ -105,7 +105,7 @@ static void broker_defaults(struct ceb_config_loader *ld, struct broker_rec *br)
 	if (!br->config_given && dflt.ref) {
 		br->config_at = dflt.ref->at;
 		ceb_ld_broker_config_ref(&r, br, dflt.ref->api, dflt.ref->kind, dflt.ref->name,
-		                  dflt.ref->ns, "spec.config (from config-br-defaults)");
+		                         dflt.ref->ns, "spec.config (from config-br-defaults)");
 		len += (size_t)snprintf(what + len, sizeof(what) - len, "spec.config %s/%s",
 		                        dflt.ref->ns ? dflt.ref->ns : b->ns, dflt.ref->name);
 	}
@@ -172,8 +172,8 @@ static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
 		return; /* reported where the class was given */
 	/* a config reference that was refused, or named a ConfigMap that is missing, was reported;
 	 * Knative's own default channel ConfigMap, missing, means InMemoryChannel */
-	if (br->config_bad ||
-	    (br->config_name && !b->config && !ceb_ld_default_channel_cm(br->config_ns, br->config_name)))
+	if (br->config_bad || (br->config_name && !b->config &&
+	                       !ceb_ld_default_channel_cm(br->config_ns, br->config_name)))
 		return;
 	if (!strcmp(b->broker_class, DEFAULT_BROKER_CLASS)) {
 		b->channel = ceb_config_channel_template(&r, (struct ceb_configmap *)b->config,
@@ -231,9 +231,9 @@ void ceb_ld_resolve(struct ceb_config_loader *ld)
 		first = &ld->entries[dup_of[i]];
 		ceb_buf_printf(&who, "%s %s/%s", e->kind, e->ns, e->name);
 		ceb_ld_file_err(ld, e->loc.file, e->loc.line, e->loc.col,
-		         "%s: metadata.name: duplicate %s (first defined at %s:%d:%d)",
-		         who.p ? who.p : e->kind, e->kind, first->loc.file, first->loc.line,
-		         first->loc.col);
+		                "%s: metadata.name: duplicate %s (first defined at %s:%d:%d)",
+		                who.p ? who.p : e->kind, e->kind, first->loc.file, first->loc.line,
+		                first->loc.col);
 		ceb_buf_free(&who);
 	}
 	read_settings(ld);
@@ -247,8 +247,8 @@ void ceb_ld_resolve(struct ceb_config_loader *ld)
 			continue;
 		if (!e) {
 			ceb_ld_file_err(ld, c->loc.file, c->loc.line, c->loc.col,
-			         "%s: %s: %s %s/%s not found", c->who, c->path, c->kind, c->ns,
-			         c->name);
+			                "%s: %s: %s %s/%s not found", c->who, c->path, c->kind,
+			                c->ns, c->name);
 			continue;
 		}
 		if (c->cm_out)
@@ -285,4 +285,3 @@ out:
 	free(sorted);
 	free(dup_of);
 }
-

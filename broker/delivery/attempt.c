@@ -103,8 +103,7 @@ static const char *job_shown_url(const struct job *job, char *buf, size_t len)
  * contract says is never one (Knative's dispatcher reads a reply from every other 2xx). */
 static bool may_reply(const struct job *job, long status)
 {
-	return !job->dls && !job->trg->source && status >= 200 && status < 300 &&
-	       status != 202;
+	return !job->dls && !job->trg->source && status >= 200 && status < 300 && status != 202;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
@@ -272,7 +271,7 @@ static int job_prepare(struct job *job)
 	}
 	if (mode == CEB_HTTP_BINARY && !ceb_event_content_type(ev))
 		dsp_add_header(&hc, "Content-Type",
-		           ""); /* no datacontenttype: send none, not curl's form type */
+		               ""); /* no datacontenttype: send none, not curl's form type */
 	if (!job->trg->source)
 		dsp_add_header(&hc, "Prefer", "reply");
 	dsp_add_header(&hc, "Kn-Namespace", job->trg->ns);
@@ -425,7 +424,6 @@ void dsp_job_start(struct ceb_dispatcher *dsp, struct job *job)
 		dsp_job_launch(dsp, job);
 }
 
-
 static int status_retryable(long status)
 {
 	return status >= 500 || status == 404 || status == 408 || status == 409 || status == 429;
@@ -518,14 +516,14 @@ static void job_schedule_retry(struct ceb_dispatcher *dsp, struct job *job)
 		char why[WHY_MAX], url[URL_SHOWN];
 
 		CEB_LOG_DEBUG(job->trg->label, "attempt %d to %s failed (%s), retrying in %llu ms",
-		          job->attempt, job_shown_url(job, url, sizeof(url)),
-		          dsp_job_why(job, why, sizeof(why)), (unsigned long long)wait);
+		              job->attempt, job_shown_url(job, url, sizeof(url)),
+		              dsp_job_why(job, why, sizeof(why)), (unsigned long long)wait);
 	}
 	job->due = ceb_now_ms() + wait;
 	job->state = JOB_WAITING;
 	if (dsp_heap_push(dsp, job) < 0)
 		dsp_job_start(dsp,
-		          job); /* no memory for the timer: retry at once rather than lose it */
+		              job); /* no memory for the timer: retry at once rather than lose it */
 }
 
 /* Add the knativeerror* extensions to a copy of the event, for the dead-letter sink. */
@@ -576,9 +574,10 @@ static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job)
 	release_easy(dsp, job);
 	dsp_job_why(job, why, sizeof(why));
 	if (!job->dls && trg->dls.url) {
-		CEB_LOG_INFO(trg->label,
-		         "event %s: %s after %d attempt(s) to %s; sending to the dead-letter sink",
-		         id ? id->value : "?", why, job->attempt, url);
+		CEB_LOG_INFO(
+		        trg->label,
+		        "event %s: %s after %d attempt(s) to %s; sending to the dead-letter sink",
+		        id ? id->value : "?", why, job->attempt, url);
 		job->dls_ev = make_dls_event(job);
 		job_reset_phase(job);
 		job->dls = 1;
@@ -596,22 +595,25 @@ static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job)
 	if (!job->dls && trg->source && ceb_channel_has(&trg->brk->ch, CEB_CHANNEL_DURABLE)) {
 		/* A durable source's progress moves only once its sink or dead-letter sink accepted
 		 * (sources/source.h): the record stays, and its channel hands it again later. */
-		CEB_LOG_WARN(trg->label,
-		             "event %s: %s after %d attempt(s) to %s, and no dead-letter sink: left "
-		             "in the source, to come again",
-		             id ? id->value : "?", why, job->attempt, url);
+		CEB_LOG_WARN(
+		        trg->label,
+		        "event %s: %s after %d attempt(s) to %s, and no dead-letter sink: left "
+		        "in the source, to come again",
+		        id ? id->value : "?", why, job->attempt, url);
 		dsp_job_settle(dsp, job, CEB_SETTLE_FAILED);
 		return;
 	}
 	if (!job->dls) {
-		CEB_LOG_WARN(trg->label,
-		         "event %s dropped: %s after %d attempt(s) to %s, and no dead-letter sink",
-		         id ? id->value : "?", why, job->attempt, url);
+		CEB_LOG_WARN(
+		        trg->label,
+		        "event %s dropped: %s after %d attempt(s) to %s, and no dead-letter sink",
+		        id ? id->value : "?", why, job->attempt, url);
 		atomic_fetch_add(&trg->cnt.dropped, 1);
 		dsp_job_settle(dsp, job, CEB_SETTLE_DONE);
 		return;
 	}
-	CEB_LOG_ERR(trg->label,
+	CEB_LOG_ERR(
+	        trg->label,
 	        "event %s not delivered: dead-letter sink %s failed too (%s after %d attempt(s))",
 	        id ? id->value : "?", url, why, job->attempt);
 	atomic_fetch_add(&trg->cnt.lost, 1);
@@ -693,8 +695,8 @@ static void job_reply(struct ceb_dispatcher *dsp, struct job *job)
 		char url[URL_SHOWN];
 
 		CEB_LOG_WARN(trg->label, "reply from %s is not a CloudEvent: %s",
-		         job_shown_url(job, url, sizeof(url)),
-		         rc < 0 ? err : "a batch is not a reply");
+		             job_shown_url(job, url, sizeof(url)),
+		             rc < 0 ? err : "a batch is not a reply");
 		for (size_t i = 0; i < nevs; i++)
 			ceb_event_unref(evs[i]);
 		free(evs);
@@ -711,8 +713,9 @@ static void job_reply(struct ceb_dispatcher *dsp, struct job *job)
 	ttlv--;
 	if (ttlv <= 0) {
 		const struct ceb_attr *id = ceb_event_get(evs[0], "id");
-		CEB_LOG_WARN(trg->label, "reply %s dropped: knativebrokerttl exhausted (a reply loop?)",
-		         id ? id->value : "?");
+		CEB_LOG_WARN(trg->label,
+		             "reply %s dropped: knativebrokerttl exhausted (a reply loop?)",
+		             id ? id->value : "?");
 		atomic_fetch_add(&trg->cnt.ttl_exhausted, 1);
 		ceb_event_unref(evs[0]);
 		free(evs);
@@ -740,8 +743,8 @@ void dsp_job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLcode
 			char url[URL_SHOWN];
 
 			CEB_LOG_WARN(trg->label, "reply from %s is over %zu bytes",
-			         job_shown_url(job, url, sizeof(url)),
-			         trg->brk->dmn->set.limits.max_event_size);
+			             job_shown_url(job, url, sizeof(url)),
+			             trg->brk->dmn->set.limits.max_event_size);
 			job->fail = FAIL_REPLY_TOO_BIG;
 		} else if (job->status >= 200 && job->status < 300) {
 			job->fail = FAIL_ANSWER_CUT; /* not a success */
@@ -781,4 +784,3 @@ void dsp_job_begin(struct ceb_dispatcher *dsp, struct job *job)
 	}
 	dsp_job_start(dsp, job);
 }
-

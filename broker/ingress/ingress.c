@@ -44,10 +44,10 @@ struct conn {
 	int fd;
 	pthread_mutex_t lock; /* guards the fields below */
 	enum conn_phase phase;
-	uint64_t start_ms;      /* the current request's first byte (as seen), 0 in CONN_IDLE */
-	uint64_t rx_mark;       /* bytes received when the previous request ended, or RX_UNKNOWN */
+	uint64_t start_ms; /* the current request's first byte (as seen), 0 in CONN_IDLE */
+	uint64_t rx_mark;  /* bytes received when the previous request ended, or RX_UNKNOWN */
 	struct ceb_endpoint *brk; /* the request's Broker once routed (its counters), else NULL */
-	int ans_status;         /* CONN_DRAIN: the answer */
+	int ans_status;           /* CONN_DRAIN: the answer */
 	char ans_reason[sizeof(((struct ceb_request *)0)->reason)];
 };
 
@@ -224,8 +224,8 @@ static void answer_raw(struct conn *cn, int status, const char *reason)
 	             reason);
 	if (n > 0 && (size_t)n < sizeof(buf) &&
 	    send(cn->fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < n)
-		CEB_LOG_DEBUG("ingress", "the %d answer did not fit in the socket: connection closed",
-		          status);
+		CEB_LOG_DEBUG("ingress",
+		              "the %d answer did not fit in the socket: connection closed", status);
 	shutdown(cn->fd, SHUT_RDWR);
 }
 
@@ -720,8 +720,8 @@ void ceb_ingress_stop(struct ceb_ingress *ing)
 		usleep(1000);
 	if (atomic_load(&ing->suspended) > 0) {
 		CEB_LOG_ERR("ingress",
-		        "%d requests still suspended at exit; leaving the server to the OS",
-		        atomic_load(&ing->suspended));
+		            "%d requests still suspended at exit; leaving the server to the OS",
+		            atomic_load(&ing->suspended));
 		return;
 	}
 	if (ing->mhd)

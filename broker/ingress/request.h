@@ -53,7 +53,6 @@ struct ceb_request {
 	size_t dropped; /* body bytes dropped after a refusal */
 };
 
-
 void ceb_request_init(struct ceb_request *req, struct ceb_daemon *dmn,
                       ceb_request_suspend_f *suspend, ceb_request_resume_f *resume, void *arg);
 void ceb_request_fini(struct ceb_request *req);

@@ -24,8 +24,8 @@
 #include "channels/kafka/kafka.h"
 #include "channels/kafka/kinds.h"
 
-#define DEFAULT_CONFIRM_MS  10000 /* message.timeout.ms: the longest a publish waits for Kafka */
-#define DEFAULT_START_MS    30000 /* reaching the cluster at start-up */
+#define DEFAULT_CONFIRM_MS 10000 /* message.timeout.ms: the longest a publish waits for Kafka */
+#define DEFAULT_START_MS   30000 /* reaching the cluster at start-up */
 
 /* ---- configuration ---- */
 
@@ -60,10 +60,11 @@ static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char 
 	 * starts again at the earliest record left: those records are lost to it, say so loudly. */
 	if (strcmp(fac, "OFFSET") == 0 && strstr(buf, "offset reset") &&
 	    strstr(buf, "out of range")) {
-		CEB_LOG_WARN(comp ? comp : "kafka",
-		         "records were deleted from the topic before they were read (retention too "
-		         "short for the backlog?): %s",
-		         buf);
+		CEB_LOG_WARN(
+		        comp ? comp : "kafka",
+		        "records were deleted from the topic before they were read (retention too "
+		        "short for the backlog?): %s",
+		        buf);
 		return;
 	}
 	if (level <= 3)
@@ -225,11 +226,12 @@ static int endpoint_config(struct kafka_channel *kc, const struct ceb_channel_cf
 		goto nomem;
 	kc->external = !(snk->partitions && snk->replication);
 	if (kc->external && (snk->partitions || snk->replication))
-		CEB_LOG_WARN(kc->label,
-		         "spec.%s without spec.%s: topic %s is not created when missing (both are "
-		         "needed, as in Knative)",
-		         snk->partitions ? "numPartitions" : "replicationFactor",
-		         snk->partitions ? "replicationFactor" : "numPartitions", snk->topic);
+		CEB_LOG_WARN(
+		        kc->label,
+		        "spec.%s without spec.%s: topic %s is not created when missing (both are "
+		        "needed, as in Knative)",
+		        snk->partitions ? "numPartitions" : "replicationFactor",
+		        snk->partitions ? "replicationFactor" : "numPartitions", snk->topic);
 	kc->partitions = snk->partitions;
 	kc->replication = snk->replication;
 	kc->structured = snk->structured;
@@ -313,7 +315,7 @@ static int topic_create(struct kafka_channel *kc, char *errbuf, size_t errlen)
 	}
 	if (!rc)
 		CEB_LOG_INFO(kc->label, "created topic %s (%d partitions, replication factor %d)",
-		         kc->topic, kc->partitions, kc->replication);
+		             kc->topic, kc->partitions, kc->replication);
 out:
 	if (ev)
 		rd_kafka_event_destroy(ev);
@@ -354,10 +356,11 @@ static int topic_ensure(struct kafka_channel *kc, char *errbuf, size_t errlen)
 		if (rkt)
 			rd_kafka_topic_destroy(rkt);
 		CEB_LOG_WARN(kc->label,
-		         "the cluster has no controller for CreateTopics: topic %s is created "
-		         "with the cluster's defaults, not %s",
-		         kc->topic,
-		         kc->role == ROLE_SINK ? "spec.numPartitions" : "default.topic.partitions");
+		             "the cluster has no controller for CreateTopics: topic %s is created "
+		             "with the cluster's defaults, not %s",
+		             kc->topic,
+		             kc->role == ROLE_SINK ? "spec.numPartitions"
+		                                   : "default.topic.partitions");
 	}
 	for (int tries = 0; tries < 50; tries++) {
 		n = topic_partitions(kc, kc->producer, kc->topic, &controller, errbuf, errlen);
@@ -443,13 +446,13 @@ static int group_init(struct kafka_sub *sub, const int *partitions, char *errbuf
 		rd_kafka_topic_partition_list_destroy(commit);
 		if (err)
 			CEB_LOG_INFO(sub->label,
-			         "group %s has no offsets on %s and cannot take them before it "
-			         "joins (%s): it starts at the end when it joins",
-			         sub->group, kc->topics[0], rd_kafka_err2str(err));
+			             "group %s has no offsets on %s and cannot take them before it "
+			             "joins (%s): it starts at the end when it joins",
+			             sub->group, kc->topics[0], rd_kafka_err2str(err));
 		else
 			CEB_LOG_INFO(sub->label, "new consumer group %s starts at the end of %s%s",
-			         sub->group, kc->topics[0],
-			         kc->ntopics > 1 ? " and its other topics" : "");
+			             sub->group, kc->topics[0],
+			             kc->ntopics > 1 ? " and its other topics" : "");
 	}
 out:
 	rd_kafka_topic_partition_list_destroy(parts);
@@ -511,7 +514,8 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 	if (kc->role == ROLE_SOURCE) {
 		/* Consume only: no producer. */
 		CEB_LOG_INFO(kc->label, "KafkaSource on %zu topic(s), group %s, from the %s",
-		         kc->ntopics, kc->source->group, kc->source->earliest ? "earliest" : "latest");
+		             kc->ntopics, kc->source->group,
+		             kc->source->earliest ? "earliest" : "latest");
 		*ctx = kc;
 		return 0;
 	}
@@ -568,8 +572,8 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 		goto fail;
 	}
 	CEB_LOG_INFO(kc->label, "Kafka %s on topic %s%s, confirm timeout %d ms",
-	         kc->role == ROLE_SINK ? "sink" : "channel", kc->topic,
-	         kc->external && kc->role == ROLE_BROKER ? " (external)" : "", kc->confirm_ms);
+	             kc->role == ROLE_SINK ? "sink" : "channel", kc->topic,
+	             kc->external && kc->role == ROLE_BROKER ? " (external)" : "", kc->confirm_ms);
 	*ctx = kc;
 	return 0;
 fail:
@@ -679,7 +683,7 @@ static void kafka_stop(void *ctx)
 			rd_kafka_poll(kc->producer, 10);
 		if (atomic_load(&kc->unconfirmed))
 			CEB_LOG_ERR(kc->label, "%zu publish(es) never got a delivery report",
-			        (size_t)atomic_load(&kc->unconfirmed));
+			            (size_t)atomic_load(&kc->unconfirmed));
 	}
 	for (size_t i = 0; i < kc->nsubs; i++) {
 		struct kafka_sub *sub = kc->subs[i];

@@ -265,8 +265,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 				/* Untracked: its records reach the consumer queue and are dropped there,
 				 * never committed, so read again after the next rebalance or restart. */
 				free(p);
-				CEB_LOG_ERR(sub->label, "out of memory: partition %d is not consumed",
-				        (int)parts->elems[i].partition);
+				CEB_LOG_ERR(sub->label,
+				            "out of memory: partition %d is not consumed",
+				            (int)parts->elems[i].partition);
 				continue;
 			}
 			p->topic = topic;
@@ -290,7 +291,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		}
 		pthread_mutex_unlock(&sub->lock);
 		CEB_LOG_INFO(sub->label, "assigned %d partition(s) of %s%s", parts->cnt,
-		         sub->kc->topics[0], sub->kc->ntopics > 1 ? " and more topics" : "");
+		             sub->kc->topics[0], sub->kc->ntopics > 1 ? " and more topics" : "");
 		rd_kafka_assign(rk, parts);
 		if (start) {
 			/* Commit the starting point at the next auto-commit, as if settled. */
@@ -315,8 +316,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		CEB_LOG_WARN(sub->label, "rebalance error: %s", rd_kafka_err2str(err));
 	else
 		CEB_LOG_INFO(sub->label, "partitions of %s%s revoked%s", sub->kc->topics[0],
-		         sub->kc->ntopics > 1 ? " and more topics" : "",
-		         rd_kafka_assignment_lost(rk) ? " (assignment lost)" : "");
+		             sub->kc->ntopics > 1 ? " and more topics" : "",
+		             rd_kafka_assignment_lost(rk) ? " (assignment lost)" : "");
 }
 
 /* A record as the event to hand out. A Broker's records are CloudEvents (others are skipped); a
@@ -337,10 +338,10 @@ static int sub_decode(struct kafka_sub *sub, const rd_kafka_message_t *m, struct
 		/* Consumer thread only: no lock for the counter. */
 		if (rc < 0 && (++sub->invalid <= SKIP_LOG_FIRST || sub->invalid % 1000 == 0))
 			CEB_LOG_WARN(sub->label,
-			         "record %s/%d/%lld claims to be a CloudEvent but is not (%s): "
-			         "sent as a plain record (%lu so far)",
-			         rd_kafka_topic_name(m->rkt), (int)m->partition,
-			         (long long)m->offset, err, sub->invalid);
+			             "record %s/%d/%lld claims to be a CloudEvent but is not (%s): "
+			             "sent as a plain record (%lu so far)",
+			             rd_kafka_topic_name(m->rkt), (int)m->partition,
+			             (long long)m->offset, err, sub->invalid);
 	}
 	if (!ev && (rc = ceb_kafka_map_record(m, src->ns, src->name, src->key_type, &ev)) < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -376,8 +377,9 @@ static void sub_take(struct kafka_sub *sub, rd_kafka_message_t *m)
 		 * partition again from this record, so that no later record is committed past it. */
 		pthread_mutex_unlock(&sub->lock);
 		if (p) {
-			CEB_LOG_ERR(sub->label, "out of memory: record %s/%d/%lld will be read again",
-			        topic, (int)m->partition, (long long)m->offset);
+			CEB_LOG_ERR(sub->label,
+			            "out of memory: record %s/%d/%lld will be read again", topic,
+			            (int)m->partition, (long long)m->offset);
 			rd_kafka_seek(m->rkt, m->partition, m->offset, 0);
 		}
 		free(r);
@@ -393,9 +395,10 @@ static void sub_take(struct kafka_sub *sub, rd_kafka_message_t *m)
 		r->state = REC_DONE;
 		sub->skipped++;
 		if (sub->skipped <= SKIP_LOG_FIRST || sub->skipped % 1000 == 0)
-			CEB_LOG_WARN(sub->label,
-			         "record %s/%d/%lld is not a CloudEvent (%s): skipped (%lu so far)",
-			         topic, (int)m->partition, (long long)m->offset, err, sub->skipped);
+			CEB_LOG_WARN(
+			        sub->label,
+			        "record %s/%d/%lld is not a CloudEvent (%s): skipped (%lu so far)",
+			        topic, (int)m->partition, (long long)m->offset, err, sub->skipped);
 	} else {
 		r->ev = ev;
 		r->state = REC_HELD;
@@ -429,7 +432,8 @@ static void sub_fill(struct kafka_sub *sub)
 			if (!m->err)
 				sub_take(sub, m);
 			else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				CEB_LOG_WARN(sub->label, "consumer: %s", rd_kafka_message_errstr(m));
+				CEB_LOG_WARN(sub->label, "consumer: %s",
+				             rd_kafka_message_errstr(m));
 			rd_kafka_message_destroy(m);
 			pthread_mutex_lock(&sub->lock);
 			room = sub_room(sub, p);
@@ -536,7 +540,8 @@ void *kafka_consumer_main(void *arg)
 			if (!m->err)
 				sub_take(sub, m);
 			else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				CEB_LOG_WARN(sub->label, "consumer: %s", rd_kafka_message_errstr(m));
+				CEB_LOG_WARN(sub->label, "consumer: %s",
+				             rd_kafka_message_errstr(m));
 			rd_kafka_message_destroy(m);
 		}
 		/* Keep the subscription busy, but come back to the group's events now and then. */
@@ -715,7 +720,7 @@ void kafka_sub_destroy(struct kafka_sub *sub)
 	close(sub->wake[1]);
 	if (sub->skipped || sub->redelivered)
 		CEB_LOG_INFO(sub->label, "%lu record(s) skipped (not CloudEvents), %lu redelivered",
-		         sub->skipped, sub->redelivered);
+		             sub->skipped, sub->redelivered);
 	pthread_mutex_destroy(&sub->lock);
 	free(sub);
 }

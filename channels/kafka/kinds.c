@@ -324,8 +324,8 @@ static void parse_net(struct ceb_config_res *r, const struct ceb_yaml_node *n)
 }
 
 static void parse_kafka_source(struct ceb_config_res *r, struct ceb_config_meta *md,
-                                   const struct ceb_yaml_node *root,
-                                   const struct ceb_yaml_node *const *vals)
+                               const struct ceb_yaml_node *root,
+                               const struct ceb_yaml_node *const *vals)
 {
 	static const char *const spec_fields[] = {"bootstrapServers",
 	                                          "topics",
@@ -464,8 +464,8 @@ static void parse_auth(struct ceb_config_res *r, const struct ceb_yaml_node *n)
 }
 
 static void parse_kafka_sink(struct ceb_config_res *r, struct ceb_config_meta *md,
-                                 const struct ceb_yaml_node *root,
-                                 const struct ceb_yaml_node *const *vals)
+                             const struct ceb_yaml_node *root,
+                             const struct ceb_yaml_node *const *vals)
 {
 	static const char *const spec_fields[] = {"topic",
 	                                          "bootstrapServers",
@@ -612,10 +612,11 @@ static void kafka_broker_read(struct ceb_config_res *r, struct ceb_configmap *cm
 	if (cm->backend_reader == &ceb_broker_config_kafka) /* read for another Broker already */
 		return;
 	if (cm->backend) {
-		ceb_config_err_at(r, config_at, "spec.config",
-		                  "ConfigMap %s/%s holds another backend's Broker settings; a Kafka "
-		                  "Broker needs a ConfigMap of its own",
-		                  cm->ns, cm->name);
+		ceb_config_err_at(
+		        r, config_at, "spec.config",
+		        "ConfigMap %s/%s holds another backend's Broker settings; a Kafka "
+		        "Broker needs a ConfigMap of its own",
+		        cm->ns, cm->name);
 		return;
 	}
 	if (!(kb = calloc(1, sizeof(*kb)))) {

@@ -58,7 +58,8 @@ void kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 			        "Kafka did not confirm a publish (%s): answering 503 until it does",
 			        rd_kafka_err2str(m->err));
 		else
-			CEB_LOG_DEBUG(kc->label, "publish not confirmed: %s", rd_kafka_err2str(m->err));
+			CEB_LOG_DEBUG(kc->label, "publish not confirmed: %s",
+			              rd_kafka_err2str(m->err));
 	} else if (atomic_exchange(&kc->failing, 0)) {
 		CEB_LOG_INFO(kc->label, "Kafka confirms publishes again");
 	}
@@ -106,9 +107,9 @@ static void pub_expire(struct kafka_channel *kc)
 			due[i].done(due[i].arg, CEB_EUNAVAIL);
 		if (n && !atomic_exchange(&kc->failing, 1))
 			CEB_LOG_WARN(kc->label,
-			         "Kafka did not confirm a publish within %d ms: answering 503 "
-			         "until it does",
-			         kc->confirm_ms);
+			             "Kafka did not confirm a publish within %d ms: answering 503 "
+			             "until it does",
+			             kc->confirm_ms);
 	} while (n == 128);
 }
 

@@ -650,7 +650,8 @@ START_TEST(test_a_batch_that_does_not_fit_whole_stores_none_of_it)
 		return;
 	/* A bounded channel is all or nothing; a backend that stores event by event would have
 	 * stored the first two of the refused batch below, the sender's retry duplicating them. */
-	ck_assert_msg(be->ops->flags & CEB_CHANNEL_BATCH_ATOMIC, "a bounded channel must store batches all or nothing");
+	ck_assert_msg(be->ops->flags & CEB_CHANNEL_BATCH_ATOMIC,
+	              "a bounded channel must store batches all or nothing");
 	fixture_open(&fx, "batch-full", 4);
 	subscribe(&fx, "stuck", fx.flt_all, 1, &c, &s);
 	start(&fx);

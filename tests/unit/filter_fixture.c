@@ -53,8 +53,7 @@ struct ceb_filter *cesql(const char *expr)
 	return flt;
 }
 
-struct ceb_filter *group2(enum ceb_filter_kind kind, struct ceb_filter *a,
-                                 struct ceb_filter *b)
+struct ceb_filter *group2(enum ceb_filter_kind kind, struct ceb_filter *a, struct ceb_filter *b)
 {
 	struct ceb_filter *kids[2] = {a, b}, *flt = NULL;
 	char err[256];
@@ -65,8 +64,7 @@ struct ceb_filter *group2(enum ceb_filter_kind kind, struct ceb_filter *a,
 }
 
 /* Evaluates expr against ev with the TCK-facing API. */
-enum ceb_cesql_error eval(const char *expr, const struct ceb_event *ev,
-                                 struct ceb_cesql_value *out)
+enum ceb_cesql_error eval(const char *expr, const struct ceb_event *ev, struct ceb_cesql_value *out)
 {
 	struct ceb_cesql *q = NULL;
 	enum ceb_cesql_error err;
@@ -91,7 +89,7 @@ void expect_str(const char *expr, const struct ceb_event *ev, const char *want)
 }
 
 void expect_int(const char *expr, const struct ceb_event *ev, int32_t want,
-                       enum ceb_cesql_error want_err)
+                enum ceb_cesql_error want_err)
 {
 	struct ceb_cesql_value v;
 	enum ceb_cesql_error err = eval(expr, ev, &v);
@@ -103,7 +101,7 @@ void expect_int(const char *expr, const struct ceb_event *ev, int32_t want,
 }
 
 void expect_bool(const char *expr, const struct ceb_event *ev, bool want,
-                        enum ceb_cesql_error want_err)
+                 enum ceb_cesql_error want_err)
 {
 	struct ceb_cesql_value v;
 	enum ceb_cesql_error err = eval(expr, ev, &v);
@@ -115,8 +113,7 @@ void expect_bool(const char *expr, const struct ceb_event *ev, bool want,
 }
 
 /* Compiles expr expecting a syntax error; returns the column and checks the message. */
-int expect_parse_error(const char *expr, const char *want_msg,
-                              const struct ceb_cesql_limits *lim)
+int expect_parse_error(const char *expr, const char *want_msg, const struct ceb_cesql_limits *lim)
 {
 	struct ceb_cesql *q = NULL;
 	char msg[256];

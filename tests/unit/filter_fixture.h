@@ -17,7 +17,8 @@ struct ceb_filter *attrs1(enum ceb_filter_kind kind, const char *name, const cha
 struct ceb_filter *cesql(const char *expr);
 struct ceb_filter *group2(enum ceb_filter_kind kind, struct ceb_filter *a, struct ceb_filter *b);
 /* Evaluates expr against ev with the TCK-facing API. */
-enum ceb_cesql_error eval(const char *expr, const struct ceb_event *ev, struct ceb_cesql_value *out);
+enum ceb_cesql_error eval(const char *expr, const struct ceb_event *ev,
+                          struct ceb_cesql_value *out);
 void expect_str(const char *expr, const struct ceb_event *ev, const char *want);
 void expect_int(const char *expr, const struct ceb_event *ev, int32_t want,
                 enum ceb_cesql_error want_err);

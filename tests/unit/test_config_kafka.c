@@ -683,7 +683,6 @@ START_TEST(test_a_trigger_subscriber_may_ref_a_kafka_sink_of_this_daemon)
 }
 END_TEST
 
-
 /* ------------------------------------------------------------------------------------------------
  * What `run` would refuse, found at load: Kafka Brokers and classes.
  */

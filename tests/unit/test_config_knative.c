@@ -16,7 +16,7 @@
 #include "tests/unit/config_fixture.h"
 
 /* A Trigger of the Broker above, lines 5 to 11; its subscriber (line 12 on) is the test's. */
-#define TRIGGER_T_HEAD                            \
+#define TRIGGER_T_HEAD                          \
 	"---\n"                                 \
 	"apiVersion: eventing.knative.dev/v1\n" \
 	"kind: Trigger\n"                       \
@@ -63,31 +63,31 @@ static char *load_err_opts(const char *yaml, const struct ceb_config_opts *opts)
 
 START_TEST(test_a_service_ref_resolves_to_its_cluster_dns_name_as_knative_resolves_it)
 {
-	struct ceb_config *cfg =
-	        load_ok(BROKER TRIGGER_T_HEAD "  subscriber:\n"
-	                                    "    ref: {apiVersion: v1, kind: Service, name: svc}\n"
-	                                    "---\n"
-	                                    "apiVersion: eventing.knative.dev/v1\n"
-	                                    "kind: Trigger\n"
-	                                    "metadata: {name: ksvc}\n"
-	                                    "spec:\n"
-	                                    "  broker: default\n"
-	                                    "  subscriber:\n"
-	                                    "    ref:\n"
-	                                    "      apiVersion: serving.knative.dev/v1\n"
-	                                    "      kind: Service\n"
-	                                    "      name: event-display\n"
-	                                    "      namespace: shop\n"
-	                                    "    uri: /events?x=1\n"
-	                                    "---\n"
-	                                    "apiVersion: eventing.knative.dev/v1\n"
-	                                    "kind: Trigger\n"
-	                                    "metadata: {name: tls}\n"
-	                                    "spec:\n"
-	                                    "  broker: default\n"
-	                                    "  subscriber:\n"
-	                                    "    ref: {apiVersion: v1, kind: Service, name: svc}\n"
-	                                    "    CACerts: pem\n");
+	struct ceb_config *cfg = load_ok(BROKER TRIGGER_T_HEAD
+	                                 "  subscriber:\n"
+	                                 "    ref: {apiVersion: v1, kind: Service, name: svc}\n"
+	                                 "---\n"
+	                                 "apiVersion: eventing.knative.dev/v1\n"
+	                                 "kind: Trigger\n"
+	                                 "metadata: {name: ksvc}\n"
+	                                 "spec:\n"
+	                                 "  broker: default\n"
+	                                 "  subscriber:\n"
+	                                 "    ref:\n"
+	                                 "      apiVersion: serving.knative.dev/v1\n"
+	                                 "      kind: Service\n"
+	                                 "      name: event-display\n"
+	                                 "      namespace: shop\n"
+	                                 "    uri: /events?x=1\n"
+	                                 "---\n"
+	                                 "apiVersion: eventing.knative.dev/v1\n"
+	                                 "kind: Trigger\n"
+	                                 "metadata: {name: tls}\n"
+	                                 "spec:\n"
+	                                 "  broker: default\n"
+	                                 "  subscriber:\n"
+	                                 "    ref: {apiVersion: v1, kind: Service, name: svc}\n"
+	                                 "    CACerts: pem\n");
 	const struct ceb_trigger_cfg *t = trigger_named(cfg, "t");
 	char buf[4096];
 
@@ -125,37 +125,38 @@ START_TEST(test_the_address_table_resolves_refs_from_options_and_from_its_config
 	static const char *const addrs[] = {"Service default/svc=http://127.0.0.1:9099/base/",
 	                                    " JobSink  shop/job  =  http://127.0.0.1:9100 "};
 	struct ceb_config_opts opts = {.addresses = addrs, .naddresses = 2};
-	struct ceb_config *cfg = load_opts(
-	        BROKER TRIGGER_T_HEAD "  subscriber:\n"
-	                            "    ref: {apiVersion: v1, kind: Service, name: svc}\n"
-	                            "    uri: x/y\n"
-	                            "  delivery:\n"
-	                            "    deadLetterSink:\n"
-	                            "      ref:\n"
-	                            "        apiVersion: sinks.knative.dev/v1alpha1\n"
-	                            "        kind: JobSink\n"
-	                            "        name: job\n"
-	                            "        namespace: shop\n"
-	                            "---\n"
-	                            "apiVersion: eventing.knative.dev/v1\n"
-	                            "kind: Trigger\n"
-	                            "metadata: {name: from-map}\n"
-	                            "spec:\n"
-	                            "  broker: default\n"
-	                            "  subscriber:\n"
-	                            "    ref: {apiVersion: serving.knative.dev/v1, kind: Service, "
-	                            "name: display}\n"
-	                            "---\n"
-	                            "apiVersion: v1\n"
-	                            "kind: ConfigMap\n"
-	                            "metadata: {name: cebroker-addresses, namespace: tools}\n"
-	                            "data:\n"
-	                            "  addresses: |\n"
-	                            "    # the display runs here\n"
-	                            "\n"
-	                            "    Service default/display = http://[::1]:8081\n"
-	                            "    Service default/svc = http://overridden:1/\n",
-	        &opts);
+	struct ceb_config *cfg =
+	        load_opts(BROKER TRIGGER_T_HEAD
+	                  "  subscriber:\n"
+	                  "    ref: {apiVersion: v1, kind: Service, name: svc}\n"
+	                  "    uri: x/y\n"
+	                  "  delivery:\n"
+	                  "    deadLetterSink:\n"
+	                  "      ref:\n"
+	                  "        apiVersion: sinks.knative.dev/v1alpha1\n"
+	                  "        kind: JobSink\n"
+	                  "        name: job\n"
+	                  "        namespace: shop\n"
+	                  "---\n"
+	                  "apiVersion: eventing.knative.dev/v1\n"
+	                  "kind: Trigger\n"
+	                  "metadata: {name: from-map}\n"
+	                  "spec:\n"
+	                  "  broker: default\n"
+	                  "  subscriber:\n"
+	                  "    ref: {apiVersion: serving.knative.dev/v1, kind: Service, "
+	                  "name: display}\n"
+	                  "---\n"
+	                  "apiVersion: v1\n"
+	                  "kind: ConfigMap\n"
+	                  "metadata: {name: cebroker-addresses, namespace: tools}\n"
+	                  "data:\n"
+	                  "  addresses: |\n"
+	                  "    # the display runs here\n"
+	                  "\n"
+	                  "    Service default/display = http://[::1]:8081\n"
+	                  "    Service default/svc = http://overridden:1/\n",
+	                  &opts);
 	const struct ceb_trigger_cfg *t = trigger_named(cfg, "t");
 	char buf[4096];
 
@@ -218,8 +219,8 @@ START_TEST(test_a_uri_beside_a_ref_must_be_relative_and_not_to_our_own_broker)
 	          "daemon takes no uri beside it (its address is its ingress path "
 	          "/default/default)\n");
 	ck_errors(BROKER TRIGGER_T_HEAD "  subscriber:\n"
-	                              "    ref: {apiVersion: v1, kind: Service, name: s}\n"
-	                              "    uri: //elsewhere/x\n",
+	                                "    ref: {apiVersion: v1, kind: Service, name: s}\n"
+	                                "    uri: //elsewhere/x\n",
 	          "test.yaml:14:10: Trigger default/t: spec.subscriber.uri: \"//elsewhere/x\" is "
 	          "absolute, and a uri beside a ref must be relative to the ref's address (e.g. "
 	          "/path); give one or the other\n");
@@ -716,7 +717,8 @@ START_TEST(test_namespace_defaults_and_broker_classes_are_looked_up_as_knative_d
 	ck_assert_str_eq(k->broker_class, "Kafka");
 	ck_assert_str_eq(k->channel, "kafka");
 	ck_assert_str_eq(k->config->name, "kafka-broker-config");
-	ck_assert_str_eq(((const struct ceb_kafka_broker_cfg *)k->config->backend)->bootstrap, "k:9092");
+	ck_assert_str_eq(((const struct ceb_kafka_broker_cfg *)k->config->backend)->bootstrap,
+	                 "k:9092");
 #endif
 	ck_assert_int_eq(k->delivery.retry, 3);
 	/* the dead-letter sink of the defaults, in the Broker's namespace */
