@@ -184,9 +184,8 @@ static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
 	if (!b->channel || !ceb_channel_ops_find(b->channel)) {
 		ceb_config_err_at(
 		        &r, cls_at, path,
-		        "class %s needs the %s channel, which this build does not include%s",
-		        b->broker_class, b->channel ? b->channel : "?",
-		        b->channel ? " (configure did not find its library)" : "");
+		        "class %s needs the %s channel, which this build does not include",
+		        b->broker_class, b->channel ? b->channel : "?");
 		b->channel = NULL;
 		return;
 	}
