@@ -61,11 +61,12 @@ struct ceb_counters {
 	atomic_ulong delivered;        /* subscriber accepted */
 	atomic_ulong attempts;
 	atomic_ulong retries;
-	atomic_ulong dead_lettered; /* dead-letter sink accepted */
-	atomic_ulong dropped;       /* retries spent and no dead-letter sink */
-	atomic_ulong lost;          /* dead-letter sink failed too (memory channel) */
-	atomic_ulong replies;       /* reply events published */
-	atomic_ulong ttl_exhausted; /* replies dropped by the loop guard */
+	atomic_ulong dead_lettered;  /* dead-letter sink accepted */
+	atomic_ulong dropped;        /* retries spent and no dead-letter sink */
+	atomic_ulong lost;           /* dead-letter sink failed too (memory channel) */
+	atomic_ulong replies;        /* reply events published */
+	atomic_ulong ttl_exhausted;  /* replies dropped by the loop guard */
+	atomic_ulong left_in_source; /* durable source: refused to the last retry, no DLS, kept */
 	/* 429 to a client over --rate-limit (rejected_full is the channel's); HTTP requests written
 	 * to subscribers (at most one per attempt, none when no connection was made). */
 	atomic_ulong rejected_rate_limited;

@@ -35,6 +35,9 @@ static const struct metric trigger_metrics[] = {
           "Events neither delivered nor dead-lettered (dead-letter sink failed, or shutdown)."),
         M(replies, "Reply events published into the broker."),
         M(ttl_exhausted, "Reply events dropped by the knativebrokerttl loop guard."),
+        M(left_in_source, "Events of a durable source (KafkaSource) that its sink refused to the "
+                          "last retry, with no dead-letter sink: left in the source, they come "
+                          "again."),
 };
 #undef M
 

@@ -600,6 +600,7 @@ static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job)
 		        "event %s: %s after %d attempt(s) to %s, and no dead-letter sink: left "
 		        "in the source, to come again",
 		        id ? id->value : "?", why, job->attempt, url);
+		atomic_fetch_add(&trg->cnt.left_in_source, 1);
 		dsp_job_settle(dsp, job, CEB_SETTLE_FAILED);
 		return;
 	}

@@ -135,6 +135,28 @@ class SourceCommits(unittest.TestCase):
             kafka.close()
 
 
+    def test_a_record_refused_for_good_without_dead_letter_sink_comes_again_and_is_counted(self):
+        kafka = KafkaMock()
+        sub = Subscriber()
+        try:
+            kafka.cmd("topic kept 1")
+            cfg = kafka_source_yaml("k", kafka.bootstrap, ["kept"], sub.at("/sink"),
+                                    extra="initialOffset: earliest\n")
+            sub.responses["/sink"] = lambda req: (400, {}, b"no")
+            kcat_write(kafka.bootstrap, "kept", "poison")
+            d = Daemon(cfg, args=["--drain-timeout", "500"])
+            # retry 0 and no dead-letter sink: Knative would commit it; cebroker hands it again
+            wait_for(lambda: len(sub.got("/sink")) >= 2, 30, what="the refused record again")
+            self.assertEqual({r.body for r in sub.got("/sink")}, {b"poison"})
+            m = d.metrics()
+            self.assertGreaterEqual(
+                m.get('cebroker_left_in_source_total{namespace="default",kafkasource="k"}', 0), 1, m)
+            self.assertEqual(m.get('cebroker_dropped_total{namespace="default",kafkasource="k"}'), 0)
+            d.stop()
+        finally:
+            sub.close()
+            kafka.close()
+
     def test_sigterm_while_a_source_feeds_its_own_broker_drains_and_loses_nothing(self):
         kafka = KafkaMock()
         sub = Subscriber()
