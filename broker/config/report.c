@@ -16,6 +16,42 @@
 #include "broker/error.h"
 #include "channels/channel.h"
 
+/* The start of an error's or a note's line: "file:line:col" then sep (line 0: no position). Returns
+ * the file's index in cfg->files, by which lines are sorted; every file name was added there before
+ * anything is reported about it. */
+static size_t put_place(struct ceb_config_loader *ld, struct ceb_buf *b, const char *file, int line,
+                        int col, const char *sep)
+{
+	size_t fi;
+
+	for (fi = 0; fi < ld->cfg->nfiles && ld->cfg->files[fi] != file; fi++)
+		;
+	ceb_buf_puts(b, file);
+	if (line > 0)
+		ceb_buf_printf(b, ":%d:%d", line, col);
+	ceb_buf_puts(b, sep);
+	return fi;
+}
+
+/* "who: path: message" (each part only when given), and the whole line kept one line: a key or
+ * value with a newline in it must not split it. */
+static void put_text(struct ceb_buf *b, const char *who, const char *path, const char *fmt,
+                     va_list ap)
+{
+	if (who && *who)
+		ceb_buf_printf(b, "%s: ", who);
+	if (path && *path)
+		ceb_buf_printf(b, "%s: ", path);
+	ceb_buf_vprintf(b, fmt, ap);
+}
+
+static void one_line(struct ceb_buf *b)
+{
+	for (size_t i = 0; i < b->len; i++)
+		if ((unsigned char)b->p[i] < 0x20 || b->p[i] == 0x7f)
+			b->p[i] = '?';
+}
+
 static void verr(struct ceb_config_loader *ld, const char *file, int line, int col, const char *who,
                  const char *path, const char *fmt, va_list ap)
 {
@@ -36,27 +72,14 @@ static void verr(struct ceb_config_loader *ld, const char *file, int line, int c
 		ld->recs = rec;
 		ld->caperr = cap;
 	}
-	/* every file name was added to cfg->files before anything is reported about it */
-	for (fi = 0; fi < ld->cfg->nfiles && ld->cfg->files[fi] != file; fi++)
-		;
-	ceb_buf_puts(&b, file);
-	if (line > 0)
-		ceb_buf_printf(&b, ":%d:%d", line, col);
-	ceb_buf_puts(&b, ": ");
+	fi = put_place(ld, &b, file, line, col, ": ");
 	if (ld->nerr + 1 == MAX_ERRORS) {
 		ceb_buf_printf(&b, "too many errors, stopping after %d", MAX_ERRORS);
 		ld->stop = true;
 	} else {
-		if (who && *who)
-			ceb_buf_printf(&b, "%s: ", who);
-		if (path && *path)
-			ceb_buf_printf(&b, "%s: ", path);
-		ceb_buf_vprintf(&b, fmt, ap);
+		put_text(&b, who, path, fmt, ap);
 	}
-	/* one error, one line: a key or value with a newline in it must not split it */
-	for (size_t i = 0; i < b.len; i++)
-		if ((unsigned char)b.p[i] < 0x20 || b.p[i] == 0x7f)
-			b.p[i] = '?';
+	one_line(&b);
 	ceb_buf_putc(&b, '\n');
 	if (b.failed) {
 		ceb_buf_free(&b);
@@ -158,20 +181,9 @@ static void vnote(struct ceb_config_loader *ld, bool warning, const struct ceb_l
 		ld->notes = p;
 		ld->capnotes = cap;
 	}
-	for (fi = 0; fi < ld->cfg->nfiles && ld->cfg->files[fi] != at->file; fi++)
-		;
-	ceb_buf_puts(&b, at->file);
-	if (at->line > 0)
-		ceb_buf_printf(&b, ":%d:%d", at->line, at->col);
-	ceb_buf_puts(&b, warning ? ": warning: " : ": ");
-	if (who)
-		ceb_buf_printf(&b, "%s: ", who);
-	if (path && *path)
-		ceb_buf_printf(&b, "%s: ", path);
-	ceb_buf_vprintf(&b, fmt, ap);
-	for (size_t i = 0; i < b.len; i++)
-		if ((unsigned char)b.p[i] < 0x20 || b.p[i] == 0x7f)
-			b.p[i] = '?';
+	fi = put_place(ld, &b, at->file, at->line, at->col, warning ? ": warning: " : ": ");
+	put_text(&b, who, path, fmt, ap);
+	one_line(&b);
 	if (b.failed || !b.p) {
 		ceb_buf_free(&b);
 		ld->enomem = true;
@@ -190,7 +202,7 @@ void ceb_config_note_at(struct ceb_config_res *r, bool warning, const struct ceb
 	if (!loc.file)
 		loc.file = r->file;
 	va_start(ap, fmt);
-	vnote(r->ld, warning, &loc, r->who[0] ? r->who : NULL, path, fmt, ap);
+	vnote(r->ld, warning, &loc, r->who, path, fmt, ap);
 	va_end(ap);
 }
 

@@ -248,6 +248,47 @@ def post(url, headers, body=b"", method="POST", timeout=10):
         conn.close()
 
 
+
+def run_cli(*args, timeout=20):
+    """Run the cebroker command (validate, run...) to its end: (status, stdout, stderr)."""
+    p = subprocess.run([CEBROKER] + list(args), capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def yaml_file(case, text):
+    """A temporary .yaml file holding text, removed when the test case ends; its path."""
+    f = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+    f.write(text)
+    f.close()
+    case.addCleanup(os.unlink, f.name)
+    return f.name
+
+
+def raw(port, data, timeout=5, until_close=False):
+    """Send raw bytes on a new connection; return the first answer (or, with until_close, everything
+    the server sent before closing)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except (socket.timeout, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            out += chunk
+            if b"\r\n\r\n" in out and not until_close:
+                head, _, rest = out.partition(b"\r\n\r\n")
+                if b"content-length:" in head.lower():
+                    n = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                    if len(rest) >= n:
+                        break
+        return out
+    finally:
+        s.close()
+
 def binary_headers(id="1", type="com.example.test", source="/test", **ext):
     h = {"ce-specversion": "1.0", "ce-id": id, "ce-type": type, "ce-source": source}
     for k, v in ext.items():

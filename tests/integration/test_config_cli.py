@@ -3,11 +3,9 @@ file:line:col and exits non-zero; `cebroker run` refuses to start on them; the s
 /healthz, /readyz and /metrics answer; --help works for every command."""
 
 import os
-import subprocess
-import tempfile
 import unittest
 
-from cebtest import CEBROKER, Daemon, broker_yaml, main, post, trigger_yaml
+from cebtest import Daemon, broker_yaml, main, post, run_cli, trigger_yaml, yaml_file
 
 TOP = os.environ.get("top_srcdir", os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -39,18 +37,12 @@ spec:
 """
 
 
-def run(*args, timeout=20):
-    p = subprocess.run([CEBROKER] + list(args), capture_output=True, timeout=timeout)
-    return p.returncode, p.stdout.decode(), p.stderr.decode()
+run = run_cli
 
 
 class CommandLine(unittest.TestCase):
     def write(self, text):
-        f = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
-        f.write(text)
-        f.close()
-        self.addCleanup(os.unlink, f.name)
-        return f.name
+        return yaml_file(self, text)
 
     def test_validate_reports_every_error_with_its_location(self):
         path = self.write(BAD)

@@ -14,16 +14,14 @@ import threading
 import unittest
 
 from cebtest import (CEBROKER, Daemon, KafkaMock, Subscriber, binary_headers, broker_yaml,
-                     kafka_broker_yaml, main, post, trigger_yaml, wait_for)
+                     kafka_broker_yaml, main, post, run_cli, trigger_yaml, wait_for, yaml_file)
 
 TOP = os.environ.get("top_srcdir", os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("top_builddir", os.path.join(os.path.dirname(__file__), "..", ".."))
 BATCH = {"Content-Type": "application/cloudevents-batch+json"}
 
 
-def run(*args, timeout=20):
-    p = subprocess.run([CEBROKER] + list(args), capture_output=True, timeout=timeout)
-    return p.returncode, p.stdout.decode(), p.stderr.decode()
+run = run_cli
 
 
 def batch(*ids, data=None):
@@ -158,11 +156,7 @@ class Signals(unittest.TestCase):
 
 class Limits(unittest.TestCase):
     def write(self, text):
-        f = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
-        f.write(text)
-        f.close()
-        self.addCleanup(os.unlink, f.name)
-        return f.name
+        return yaml_file(self, text)
 
     def test_run_refuses_a_channel_smaller_than_the_largest_event(self):
         path = self.write(broker_yaml())

@@ -12,7 +12,7 @@ import socket
 import time
 import unittest
 
-from cebtest import Daemon, Subscriber, binary_headers, broker_yaml, main, trigger_yaml, wait_for
+from cebtest import Daemon, Subscriber, raw, binary_headers, broker_yaml, main, trigger_yaml, wait_for
 
 CE = b"ce-specversion: 1.0\r\nce-type: t\r\nce-source: /s\r\n"
 
@@ -27,20 +27,7 @@ def request(id, extra=b"", line=b"POST /default/default HTTP/1.1", body=b"", len
 
 def exchange(port, data, timeout=10):
     """Send data on a new connection and read until the server closes it (or timeout seconds)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    out = b""
-    try:
-        s.sendall(data)
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-    except (socket.timeout, ConnectionResetError):
-        pass
-    finally:
-        s.close()
-    return out
+    return raw(port, data, timeout=timeout, until_close=True)
 
 
 def drip(port, first, pieces, interval=0.25, limit=40.0):

@@ -6,36 +6,10 @@ import socket
 import time
 import unittest
 
-from cebtest import Daemon, Subscriber, binary_headers, broker_yaml, main, post, trigger_yaml, wait_for
+from cebtest import Daemon, Subscriber, binary_headers, broker_yaml, main, post, raw, trigger_yaml, wait_for
 
 GOOD = {"specversion": "1.0", "id": "x", "type": "t", "source": "/s"}
 STRUCT = {"Content-Type": "application/cloudevents+json"}
-
-
-def raw(port, data, timeout=5, until_close=False):
-    """Send raw bytes on a new connection; return the first answer (or, with until_close, everything
-    the server sent before closing)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        s.sendall(data)
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            if not chunk:
-                break
-            out += chunk
-            if b"\r\n\r\n" in out and not until_close:
-                head, _, rest = out.partition(b"\r\n\r\n")
-                if b"content-length:" in head.lower():
-                    n = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-                    if len(rest) >= n:
-                        break
-        return out
-    finally:
-        s.close()
 
 
 class IngressErrors(unittest.TestCase):

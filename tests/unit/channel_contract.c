@@ -10,6 +10,7 @@
 #include "broker/error.h"
 #include "broker/ce/event.h"
 #include "channel_contract.h"
+#include "deadline.h"
 
 static const struct contract_backend *be;
 
@@ -52,17 +53,6 @@ static void on_msg(void *arg, struct ceb_event *ev, void *handle)
 	}
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
-}
-
-static void deadline_in(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
 }
 
 /* Wait until the collector holds at least n messages; returns how many it holds. */

@@ -22,6 +22,7 @@
 #include "broker/ce/event.h"
 #include "broker/ce/http_binding.h"
 #include "source_contract.h"
+#include "deadline.h"
 
 extern char **environ;
 
@@ -317,17 +318,6 @@ static size_t sink_distinct_locked(const char *path)
 		n += k == i;
 	}
 	return n;
-}
-
-static void deadline_in(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
 }
 
 /* Wait up to ms until sink_count(path, id, what, from) reaches n; returns the count. */
