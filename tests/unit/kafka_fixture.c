@@ -222,9 +222,16 @@ void settle(struct chan *ch, struct coll *c, size_t i, enum ceb_settle how)
 	ch->ch.ops->settle(ch->ch.ctx, c->sub, c->handles[i], how);
 }
 
+/* Settles what had arrived when called: an event handed out while the loop runs (the settles
+ * themselves can cause one) is left for the test to see. */
 void settle_all(struct chan *ch, struct coll *c)
 {
-	for (size_t i = 0; i < c->n; i++)
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->n;
+	pthread_mutex_unlock(&c->lock);
+	for (size_t i = 0; i < n; i++)
 		if (!c->settled[i])
 			settle(ch, c, i, CEB_SETTLE_DONE);
 }
