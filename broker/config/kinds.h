@@ -10,5 +10,6 @@ KIND(configmap)
 KIND(secret)
 KIND(kafka_source)
 KIND(kafka_sink)
+KIND(webhook_source)
 
 BROKER_CONFIG(kafka)
