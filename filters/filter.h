@@ -44,8 +44,9 @@ int ceb_filter_group(enum ceb_filter_kind kind, struct ceb_filter **children, si
 int ceb_filter_cesql(const char *expr, const struct ceb_cesql_limits *lim, struct ceb_filter **out,
                      char *errbuf, size_t errlen, int *errcol);
 
-/* Does the event pass? Never allocates for exact, prefix, suffix and legacy. Thread-safe. */
-bool ceb_filter_match(const struct ceb_filter *flt, const struct ceb_event *ev); /* flt NULL: true */
+/* Does the event pass? Never allocates for exact, prefix, suffix and legacy. Thread-safe. flt NULL
+ * (a source's delivery) lets everything pass. */
+bool ceb_filter_match(const struct ceb_filter *flt, const struct ceb_event *ev);
 
 /* For the Trigger index: if every event this filter matches must have attribute `type` equal to one
  * fixed value, return that value (owned by the filter); otherwise NULL. */

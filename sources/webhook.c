@@ -21,7 +21,13 @@
 #define WEBHOOK_KIND "WebhookSource"
 
 /* What eventExtensionAttributes.from may name, as TriggerMesh names them. */
-enum { FROM_METHOD = 1, FROM_PATH = 2, FROM_HOST = 4, FROM_QUERIES = 8, FROM_HEADERS = 16 };
+enum {
+	FROM_METHOD = 1,
+	FROM_PATH = 2,
+	FROM_HOST = 4,
+	FROM_QUERIES = 8,
+	FROM_HEADERS = 16
+};
 
 struct webhook_cfg {
 	char *ns, *name;
@@ -131,10 +137,17 @@ static void parse_webhook_source(struct ceb_config_res *r, struct ceb_config_met
 {
 	/* TriggerMesh's WebhookSourceSpec (duckv1.SourceSpec inline: sink, ceOverrides), and
 	 * Knative's DeliverySpec as cebroker's addition (the retries of the delivery to the sink) */
-	static const char *const spec_fields[] = {
-	        "eventType",       "eventSource", "eventExtensionAttributes", "basicAuthUsername",
-	        "basicAuthPassword", "corsAllowOrigin", "sink", "ceOverrides", "adapterOverrides",
-	        "delivery",        NULL};
+	static const char *const spec_fields[] = {"eventType",
+	                                          "eventSource",
+	                                          "eventExtensionAttributes",
+	                                          "basicAuthUsername",
+	                                          "basicAuthPassword",
+	                                          "corsAllowOrigin",
+	                                          "sink",
+	                                          "ceOverrides",
+	                                          "adapterOverrides",
+	                                          "delivery",
+	                                          NULL};
 	const struct ceb_yaml_node *v[10];
 	struct webhook_cfg *wc;
 	struct ceb_buf b = CEB_BUF_INIT;
@@ -293,7 +306,8 @@ static int wh_create(const struct ceb_source_cfg *cfg, const struct ceb_source_e
 			         "%s:%d:%d: WebhookSource %s/%s: spec.basicAuthPassword: the "
 			         "password is empty (Secret %s/%s key %s)",
 			         wc->loc.file, wc->loc.line, wc->loc.col, wc->ns, wc->name,
-			         wc->secret_ref.ns ? wc->secret_ref.ns : "", wc->secret_ref.name ? wc->secret_ref.name : "",
+			         wc->secret_ref.ns ? wc->secret_ref.ns : "",
+			         wc->secret_ref.name ? wc->secret_ref.name : "",
 			         wc->secret_ref.key ? wc->secret_ref.key : "");
 			wh_destroy(wh);
 			return CEB_ECONFIG;
@@ -453,7 +467,8 @@ static int set_grouped(struct ceb_event *ev, const struct ceb_http_header *h, si
 			count += headers ? !strcasecmp(h[j].name, h[i].name)
 			                 : !strcmp(h[j].name, h[i].name);
 		for (size_t j = i; j < n; j++) {
-			if (headers ? strcasecmp(h[j].name, h[i].name) : strcmp(h[j].name, h[i].name))
+			if (headers ? strcasecmp(h[j].name, h[i].name)
+			            : strcmp(h[j].name, h[i].name))
 				continue;
 			sanitize(name, sizeof(name), prefix, h[i].name, count > 1 ? (long)k : -1);
 			k++;
@@ -477,10 +492,9 @@ static int uuid4(char *out, size_t sz)
 		return -1;
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, sz,
-	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-	         b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-	         b[14], b[15]);
+	snprintf(out, sz, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+	         b[13], b[14], b[15]);
 	return 0;
 }
 

@@ -18,7 +18,7 @@ enum ceb_route {
 	CEB_ROUTE_ANSWER = 0, /* answer now with status and reason */
 	CEB_ROUTE_OPTIONS,    /* the CloudEvents webhook handshake */
 	CEB_ROUTE_METRICS,    /* GET /metrics */
-	CEB_ROUTE_BODY, /* a POST to a Broker (or a source's path): feed the body, then
+	CEB_ROUTE_BODY,       /* a POST to a Broker (or a source's path): feed the body, then
 			   ceb_request_complete() */
 };
 

@@ -123,9 +123,9 @@ static void load(struct loaded *l, const char *spec)
 	ceb_buf_free(&errs.text);
 	ck_assert_ptr_nonnull(l->cfg->sources);
 	l->env = (struct ceb_source_env){.label = "webhooksource shop/hook", .emit = no_emit};
-	ck_assert_msg(ceb_source_webhook.create(l->cfg->sources, &l->env, &l->ctx, err,
-	                                        sizeof(err)) == 0,
-	              "%s", err);
+	ck_assert_msg(
+	        ceb_source_webhook.create(l->cfg->sources, &l->env, &l->ctx, err, sizeof(err)) == 0,
+	        "%s", err);
 }
 
 static void unload(struct loaded *l)
@@ -178,9 +178,8 @@ START_TEST(test_a_request_becomes_the_event_triggermesh_makes_of_it)
 	const void *data;
 	size_t len;
 
-	load(&l,
-	     "  eventExtensionAttributes:\n    from: [method, path, host, queries, headers]\n"
-	     "  ceOverrides:\n    extensions:\n      team: blue\n");
+	load(&l, "  eventExtensionAttributes:\n    from: [method, path, host, queries, headers]\n"
+	         "  ceOverrides:\n    extensions:\n      team: blue\n");
 	ck_assert_int_eq(ceb_source_webhook.to_event(l.ctx, &rq, &ev, &ans), 0);
 	ck_assert_str_eq(attr(ev, "specversion"), "1.0");
 	ck_assert_str_eq(attr(ev, "id"), "order-7");
@@ -240,8 +239,7 @@ START_TEST(test_without_extension_attributes_only_the_body_and_its_type_are_take
 }
 END_TEST
 
-static int admit(struct loaded *l, const char *method, const char *auth,
-                 struct ceb_raw_answer *ans)
+static int admit(struct loaded *l, const char *method, const char *auth, struct ceb_raw_answer *ans)
 {
 	struct ceb_http_header h[] = {{"Authorization", auth ? auth : ""}};
 	struct ceb_raw_request rq = {method, "/shop/hook", h, auth ? 1 : 0, NULL, 0, "", 0};
@@ -281,8 +279,9 @@ START_TEST(test_basic_credentials_are_checked_as_triggermesh_checks_them)
 
 	load(&l, "  basicAuthUsername: bob\n  basicAuthPassword:\n"
 	         "    valueFromSecret:\n      name: creds\n      key: pw\n");
-	ck_assert_int_eq(admit(&l, "POST", "Basic Ym9iOnMzY3JldA==", &ans), 401);   /* bob:s3cret */
-	ck_assert_int_eq(admit(&l, "POST", "Basic Ym9iOmZyb20tc2VjcmV0", &ans), 0); /* from-secret */
+	ck_assert_int_eq(admit(&l, "POST", "Basic Ym9iOnMzY3JldA==", &ans), 401); /* bob:s3cret */
+	ck_assert_int_eq(admit(&l, "POST", "Basic Ym9iOmZyb20tc2VjcmV0", &ans),
+	                 0); /* from-secret */
 	unload(&l);
 }
 END_TEST
