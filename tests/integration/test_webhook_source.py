@@ -52,6 +52,10 @@ class Webhook(unittest.TestCase):
         cfg = broker_yaml("default")
         cfg += trigger_yaml("from-hook", s.at("/via-broker"),
                             filter_attrs={"type": "com.example.webhook"})
+        cfg += ("apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: to-hook\n"
+                "spec:\n  broker: default\n  filter:\n    attributes:\n      type: com.example.forward\n"
+                "  subscriber:\n    ref:\n      apiVersion: sources.triggermesh.io/v1alpha1\n"
+                "      kind: WebhookSource\n      name: ext\n---\n")
         cfg += webhook_yaml("plain", uri_sink(s.at("/plain")))
         cfg += webhook_yaml("ext", uri_sink(s.at("/ext")),
                             extra="  eventSource: https://example.com/hooks\n"
@@ -217,6 +221,20 @@ class Webhook(unittest.TestCase):
         self.assertEqual(m['cebroker_accepted_total{namespace="default",webhooksource="to-broker"}'], 1)
 
 
+    def test_a_trigger_delivers_to_a_webhook_source_by_ref(self):
+        h = {"ce-specversion": "1.0", "ce-id": "fw-1", "ce-type": "com.example.forward",
+             "ce-source": "/test", "Content-Type": "text/plain"}
+        st, _, msg = self.d.post("/default/default", h, b"forwarded")
+        self.assertEqual(st, 202, msg)
+        got = wait_for(lambda: [r for r in self.sub.got("/ext") if r.event()["data"] == b"forwarded"],
+                       what="the forwarded event")
+        ev = got[0].event()
+        self.assertEqual(ev["type"], "com.example.webhook")
+        self.assertEqual(ev["id"], "fw-1")  # the delivery's ce-id header, with headers in from
+        self.assertEqual(ev["hcetype"], "com.example.forward")
+        self.assertNotIn("hcebrokerinternal", ev)  # the daemon's token stays out of events
+
+
 class FullQueue(unittest.TestCase):
     def test_a_full_queue_answers_429_and_stores_nothing_more(self):
         sub = Subscriber()
@@ -228,7 +246,7 @@ class FullQueue(unittest.TestCase):
 
         sub.responses["/slow"] = held
         d = Daemon(webhook_yaml("slow", uri_sink(sub.at("/slow"))),
-                   args=["--channel-max-events", "2", "--max-inflight", "1", "--allow-empty"])
+                   args=["--channel-max-events", "2", "--max-inflight", "1"])
         try:
             codes = []
             for i in range(6):
