@@ -277,6 +277,28 @@ void ceb_ld_resolve(struct ceb_config_loader *ld)
 		                "%s/%s",
 		                e->kind, e->ns, e->name, e->ns, e->name, e->ns, e->name);
 	}
+	/* the same between two other kinds (a KafkaSink and a WebhookSource): the later one is told */
+	for (size_t i = 0; i < ld->nentries; i++) {
+		const struct entry *e = &ld->entries[i];
+
+		if (!strcmp(e->kind, "Broker") ||
+		    !ceb_config_addressable(e->kind, strlen(e->kind), NULL))
+			continue;
+		for (size_t j = 0; j < i; j++) {
+			const struct entry *o = &ld->entries[j];
+
+			if (!strcmp(o->kind, e->kind) || !strcmp(o->kind, "Broker") ||
+			    strcmp(o->ns, e->ns) || strcmp(o->name, e->name) ||
+			    !ceb_config_addressable(o->kind, strlen(o->kind), NULL))
+				continue;
+			ceb_ld_file_err(ld, e->loc.file, e->loc.line, e->loc.col,
+			                "%s %s/%s: metadata.name: /%s/%s is already the address of %s "
+			                "%s/%s",
+			                e->kind, e->ns, e->name, e->ns, e->name, o->kind, o->ns,
+			                o->name);
+			break;
+		}
+	}
 	/* Knative: a Trigger that sets any delivery field ignores its Broker's delivery as a whole */
 	for (struct ceb_trigger_cfg *t = ld->cfg->triggers; t && !ld->enomem; t = t->next) {
 		if (t->delivery.set || !t->broker_cfg)

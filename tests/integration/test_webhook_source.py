@@ -297,6 +297,18 @@ class Validation(unittest.TestCase):
         self.assertRegex(err, name + r":\d+:\d+: WebhookSource default/nopass: "
                          r"spec.basicAuthPassword.valueFromSecret.*missing")
 
+    def test_a_kafka_sink_at_the_same_address_is_refused(self):
+        import os
+        if os.environ.get("CEB_KAFKA") == "no":
+            self.skipTest("this build has no kafka channel")
+        text = ("apiVersion: eventing.knative.dev/v1alpha1\nkind: KafkaSink\nmetadata:\n  name: both\n"
+                "spec:\n  topic: t\n  bootstrapServers: [127.0.0.1:9092]\n---\n" +
+                webhook_yaml("both", uri_sink("http://127.0.0.1:9/x")))
+        st, out, err = run_cli("validate", "-f", yaml_file(self, text))
+        self.assertNotEqual(st, 0)
+        self.assertRegex(err, r":\d+:\d+: WebhookSource default/both: metadata.name: /default/both is "
+                         r"already the address of KafkaSink default/both")
+
     def test_the_sample_validates(self):
         import os
         sample = os.path.join(os.environ.get("top_srcdir", os.path.join(os.path.dirname(__file__), "..", "..")),
