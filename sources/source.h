@@ -19,6 +19,7 @@
 #ifndef CEB_SOURCE_H
 #define CEB_SOURCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "broker/ce/event.h"
@@ -48,6 +49,7 @@ struct ceb_raw_request {
 	size_t nquery;
 	const char *body; /* the whole body (to_event only; "" when empty) */
 	size_t body_len;
+	bool internal; /* a delivery of this daemon (a Trigger's ref to the source): trusted */
 };
 
 /* Headers a source adds to the answer of a request, at most this many. */

@@ -209,6 +209,7 @@ static enum ceb_route admit_raw(struct ceb_request *req, const struct ceb_reques
 	        .query = head->query,
 	        .nquery = head->query ? head->nquery : 0,
 	        .body = "",
+	        .internal = req->internal,
 	};
 	struct ceb_raw_answer ans;
 
@@ -550,6 +551,7 @@ static bool complete_raw(struct ceb_request *req, const struct ceb_http_header *
 	        .nquery = req->nquery,
 	        .body = req->body.p ? req->body.p : "",
 	        .body_len = req->body.len,
+	        .internal = req->internal,
 	};
 	struct ceb_raw_answer ans;
 	struct ceb_event *ev = NULL;

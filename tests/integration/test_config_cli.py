@@ -69,6 +69,7 @@ class CommandLine(unittest.TestCase):
         expect = {"quickstart.yaml": "ok: 1 broker, 2 triggers\n",
                   "kafka-broker.yaml": "ok: 1 broker, 2 triggers\n",
                   "kafka-source-sink.yaml": "ok: 1 broker, 2 triggers, 1 KafkaSource, 1 KafkaSink"}
+        expect["webhook-source.yaml"] = "ok: 1 broker, 1 trigger, 1 WebhookSource\n"
         self.assertEqual(sorted(os.listdir(os.path.join(TOP, "samples"))), sorted(expect))
         for name, summary in expect.items():
             rc, out, err = run("validate", "-f", os.path.join(TOP, "samples", name))

@@ -171,7 +171,8 @@ START_TEST(test_a_request_becomes_the_event_triggermesh_makes_of_it)
 	};
 	static const struct ceb_http_header q[] = {
 	        {"region", "eu"}, {"tag", "a"}, {"Tag", "c"}, {"tag", "b"}, {"a_b!", "x y"}};
-	struct ceb_raw_request rq = {"POST", "/shop/hook", h, NH(h), q, NH(q), "{\"id\":7}", 8};
+	struct ceb_raw_request rq = {"POST", "/shop/hook", h, NH(h), q,
+	                             NH(q),  "{\"id\":7}", 8, false};
 	struct ceb_raw_answer ans = {0};
 	struct ceb_event *ev = NULL;
 	struct loaded l;
@@ -220,7 +221,7 @@ START_TEST(test_without_extension_attributes_only_the_body_and_its_type_are_take
 {
 	static const struct ceb_http_header h[] = {{"Ce-Id", "ignored"}, {"X-Foo", "bar"}};
 	static const struct ceb_http_header q[] = {{"a", "1"}};
-	struct ceb_raw_request rq = {"POST", "/shop/hook", h, NH(h), q, NH(q), "", 0};
+	struct ceb_raw_request rq = {"POST", "/shop/hook", h, NH(h), q, NH(q), "", 0, false};
 	struct ceb_raw_answer ans = {0};
 	struct ceb_event *ev = NULL, *ev2 = NULL;
 	struct loaded l;
@@ -242,7 +243,7 @@ END_TEST
 static int admit(struct loaded *l, const char *method, const char *auth, struct ceb_raw_answer *ans)
 {
 	struct ceb_http_header h[] = {{"Authorization", auth ? auth : ""}};
-	struct ceb_raw_request rq = {method, "/shop/hook", h, auth ? 1 : 0, NULL, 0, "", 0};
+	struct ceb_raw_request rq = {method, "/shop/hook", h, auth ? 1 : 0, NULL, 0, "", 0, false};
 
 	memset(ans, 0, sizeof(*ans));
 	ceb_source_webhook.admit(l->ctx, &rq, ans);
@@ -272,6 +273,13 @@ START_TEST(test_basic_credentials_are_checked_as_triggermesh_checks_them)
 	ck_assert_int_eq(admit(&l, "POST", "Basic YWxpY2U6czNjcmV0eA==", &ans), 401); /* s3cretx */
 	ck_assert_int_eq(admit(&l, "POST", "Basic YWxpY2U6czNjcmV0", &ans), 0); /* alice:s3cret */
 	ck_assert_int_eq(admit(&l, "POST", "basic YWxpY2U6czNjcmV0", &ans), 0);
+	/* the daemon's own delivery (a Trigger's ref to the source) carries its token instead */
+	{
+		struct ceb_raw_request rq = {"POST", "/shop/hook", NULL, 0, NULL, 0, "", 0, true};
+		memset(&ans, 0, sizeof(ans));
+		ceb_source_webhook.admit(l.ctx, &rq, &ans);
+		ck_assert_int_eq(ans.status, 0);
+	}
 	/* another method: 405 before any credentials */
 	ck_assert_int_eq(admit(&l, "GET", NULL, &ans), 405);
 	ck_assert_str_eq(answer_header(&ans, "Allow"), "POST");
@@ -311,7 +319,7 @@ END_TEST
 
 START_TEST(test_a_stopped_webhook_makes_no_more_events)
 {
-	struct ceb_raw_request rq = {"POST", "/shop/hook", NULL, 0, NULL, 0, "x", 1};
+	struct ceb_raw_request rq = {"POST", "/shop/hook", NULL, 0, NULL, 0, "x", 1, false};
 	struct ceb_raw_answer ans = {0};
 	struct ceb_event *ev = NULL;
 	struct loaded l;
@@ -328,7 +336,7 @@ END_TEST
 START_TEST(test_a_value_the_event_model_refuses_is_a_400)
 {
 	static const struct ceb_http_header h[] = {{"Content-Type", "not a media type"}};
-	struct ceb_raw_request rq = {"POST", "/shop/hook", h, NH(h), NULL, 0, "x", 1};
+	struct ceb_raw_request rq = {"POST", "/shop/hook", h, NH(h), NULL, 0, "x", 1, false};
 	struct ceb_raw_answer ans = {0};
 	struct ceb_event *ev = NULL;
 	struct loaded l;
