@@ -5,7 +5,8 @@
 - basic auth (inline and from a Secret): 400 without credentials, 401 with wrong ones;
 - 413 over the size limit, 405 for other methods, a CORS preflight answered;
 - 429 when the source's own bounded channel is full, and 202 only once stored;
-- a Broker of this daemon as sink: stored straight into its channel, its Triggers deliver;
+- a Broker of this daemon as sink: stored straight into its channel, its Triggers deliver; on a
+  Kafka Broker the 202 waits for Kafka's confirmation, and no broker up means 503, not 202;
 - validation errors as file:line:col, and a name that is a Broker's address refused."""
 
 import base64
@@ -13,7 +14,10 @@ import re
 import threading
 import unittest
 
-from cebtest import Daemon, Subscriber, broker_yaml, main, post, run_cli, trigger_yaml, wait_for, yaml_file
+import os
+
+from cebtest import (Daemon, KafkaMock, Subscriber, broker_yaml, kafka_broker_yaml, main, run_cli,
+                     trigger_yaml, wait_for, yaml_file)
 
 
 def webhook_yaml(name, sink, namespace="default", extra=""):
@@ -269,6 +273,38 @@ class FullQueue(unittest.TestCase):
             if d.proc.poll() is None:
                 d.stop(check=False)
             sub.close()
+
+
+@unittest.skipIf(os.environ.get("CEB_KAFKA") == "no", "this build has no kafka channel")
+class KafkaBrokerSink(unittest.TestCase):
+    def test_stored_in_kafka_before_202_and_503_when_kafka_is_down(self):
+        kafka = KafkaMock()
+        sub = Subscriber()
+        d = None
+        try:
+            cfg = kafka_broker_yaml(kafka.bootstrap, name="durable",
+                                    config={"cebroker.confirm.timeout.ms": "2000"})
+            cfg += trigger_yaml("all", sub.at("/kafka"), broker="durable")
+            cfg += webhook_yaml("to-kafka", "    ref:\n      apiVersion: eventing.knative.dev/v1\n"
+                                            "      kind: Broker\n      name: durable\n")
+            d = Daemon(cfg)
+            st, _, msg = d.post("/default/to-kafka", {"Content-Type": "text/plain"}, b"kept in kafka")
+            self.assertEqual(st, 202, msg)
+            ev = sub.wait("/kafka", 1, timeout=30)[0].event()
+            self.assertEqual(ev["data"], b"kept in kafka")
+            self.assertEqual(ev["source"], "default.to-kafka")
+            kafka.cmd("down all")
+            st, _, msg = d.post("/default/to-kafka", {"Content-Type": "text/plain"}, b"not kept")
+            self.assertEqual(st, 503, msg)
+            self.assertIn(b"broker default/durable", msg)
+            kafka.cmd("up all")
+            d.stop()
+            d = None
+        finally:
+            if d:
+                d.stop(check=False)
+            sub.close()
+            kafka.close()
 
 
 class Validation(unittest.TestCase):
