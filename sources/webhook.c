@@ -329,6 +329,20 @@ nomem:
 	return CEB_ENOMEM;
 }
 
+/* Say where it takes requests, once the listener is up (its port is in the daemon's own line). */
+static int wh_start(void *ctx, char *errbuf, size_t errlen)
+{
+	const struct webhook *wh = ctx;
+	const struct webhook_cfg *wc = wh->cfg;
+
+	(void)errbuf;
+	(void)errlen;
+	CEB_LOG_INFO(wh->env->label, "POSTs to /%s/%s become events of type %s%s%s", wc->ns,
+	             wc->name, wc->event_type, wh->expect ? ", with basic auth" : "",
+	             wc->cors_origin ? ", CORS allowed" : "");
+	return 0;
+}
+
 static void wh_stop(void *ctx)
 {
 	atomic_store(&((struct webhook *)ctx)->stopped, true);
@@ -591,6 +605,7 @@ const struct source_ops ceb_source_webhook = {
         .kind = WEBHOOK_KIND,
         .label = "webhooksource",
         .create = wh_create,
+        .start = wh_start,
         .stop = wh_stop,
         .admit = wh_admit,
         .to_event = wh_to_event,
