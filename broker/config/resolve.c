@@ -277,7 +277,7 @@ void ceb_ld_resolve(struct ceb_config_loader *ld)
 		                "%s/%s",
 		                e->kind, e->ns, e->name, e->ns, e->name, e->ns, e->name);
 	}
-	/* the same between two other kinds (a KafkaSink and a WebhookSource): the later one is told */
+	/* the same between two addressable kinds other than Broker: the later one is told */
 	for (size_t i = 0; i < ld->nentries; i++) {
 		const struct entry *e = &ld->entries[i];
 
