@@ -291,11 +291,11 @@ void ceb_ld_resolve(struct ceb_config_loader *ld)
 			    strcmp(o->ns, e->ns) || strcmp(o->name, e->name) ||
 			    !ceb_config_addressable(o->kind, strlen(o->kind), NULL))
 				continue;
-			ceb_ld_file_err(ld, e->loc.file, e->loc.line, e->loc.col,
-			                "%s %s/%s: metadata.name: /%s/%s is already the address of %s "
-			                "%s/%s",
-			                e->kind, e->ns, e->name, e->ns, e->name, o->kind, o->ns,
-			                o->name);
+			ceb_ld_file_err(
+			        ld, e->loc.file, e->loc.line, e->loc.col,
+			        "%s %s/%s: metadata.name: /%s/%s is already the address of %s "
+			        "%s/%s",
+			        e->kind, e->ns, e->name, e->ns, e->name, o->kind, o->ns, o->name);
 			break;
 		}
 	}
