@@ -151,6 +151,7 @@ static void parse_webhook_source(struct ceb_config_res *r, struct ceb_config_met
 	const struct ceb_yaml_node *v[10];
 	struct webhook_cfg *wc;
 	struct ceb_buf b = CEB_BUF_INIT;
+	char q[80];
 
 	if (!md->name)
 		return;
@@ -183,8 +184,11 @@ static void parse_webhook_source(struct ceb_config_res *r, struct ceb_config_met
 	         !wc->event_type[0])
 		ceb_config_err(r, v[0], "spec.eventType", "must not be empty");
 	if (v[1] && ceb_config_get_str(r, v[1], "spec.eventSource", &wc->event_source) &&
-	    !wc->event_source[0])
-		ceb_config_err(r, v[1], "spec.eventSource", "must not be empty");
+	    (!wc->event_source[0] || !ceb_uriref_valid(wc->event_source, strlen(wc->event_source))))
+		/* every event's source: a sender would get a 400 for each request otherwise */
+		ceb_config_err(r, v[1], "spec.eventSource",
+		               "\"%s\" is not a URI-reference (CloudEvents' source attribute)",
+		               ceb_config_quoted(q, sizeof(q), wc->event_source));
 	if (!v[1]) { /* TriggerMesh's default: <namespace>.<name> */
 		ceb_buf_printf(&b, "%s.%s", wc->ns, wc->name);
 		if (!(wc->event_source = ceb_buf_steal(&b, NULL)))
@@ -206,6 +210,10 @@ static void parse_webhook_source(struct ceb_config_res *r, struct ceb_config_met
 		               "needs spec.basicAuthUsername too (without it anyone may post)");
 	else if (wc->username && !wc->username[0])
 		ceb_config_err(r, v[3], "spec.basicAuthUsername", "must not be empty");
+	else if (wc->username && strchr(wc->username, ':'))
+		/* RFC 7617: the first colon ends the user name, so no request could match */
+		ceb_config_err(r, v[3], "spec.basicAuthUsername",
+		               "a user name of Basic authentication cannot contain ':'");
 	if (wc->password && !wc->password[0])
 		ceb_config_err(r, v[4], "spec.basicAuthPassword.value", "must not be empty");
 	if (v[5] && ceb_config_get_str(r, v[5], "spec.corsAllowOrigin", &wc->cors_origin)) {

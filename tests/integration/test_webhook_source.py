@@ -316,6 +316,9 @@ class Validation(unittest.TestCase):
                 "  basicAuthUsername: alice\n"
                 "  sink:\n    uri: http://127.0.0.1:9/x\n---\n" +
                 webhook_yaml("clash", uri_sink("http://127.0.0.1:9/x")) +
+                webhook_yaml("badsrc", uri_sink("http://127.0.0.1:9/x"),
+                             extra="  eventSource: not a uri\n  basicAuthUsername: a:b\n"
+                                   "  basicAuthPassword:\n    value: p\n") +
                 webhook_yaml("nopass", uri_sink("http://127.0.0.1:9/x"),
                              extra="  basicAuthUsername: carol\n  basicAuthPassword:\n    valueFromSecret:\n"
                                    "      name: missing\n      key: k\n"))
@@ -330,6 +333,10 @@ class Validation(unittest.TestCase):
                          r"needs spec.basicAuthPassword")
         self.assertRegex(err, name + r":\d+:\d+: WebhookSource default/clash: metadata.name: "
                          r"/default/clash is already the address of Broker default/clash")
+        self.assertRegex(err, name + r":\d+:\d+: WebhookSource default/badsrc: spec.eventSource: "
+                         r"\"not a uri\" is not a URI-reference")
+        self.assertRegex(err, name + r":\d+:\d+: WebhookSource default/badsrc: spec.basicAuthUsername: "
+                         r".*cannot contain ':'")
         self.assertRegex(err, name + r":\d+:\d+: WebhookSource default/nopass: "
                          r"spec.basicAuthPassword.valueFromSecret.*missing")
 
