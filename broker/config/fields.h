@@ -217,6 +217,10 @@ bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node 
  * it for the address table. For a dest copied from a template (r->templ was set when it was read),
  * its ref_ns NULL taken as r->ns. d must live until the load ends. */
 void ceb_config_bind_dest(struct ceb_config_res *r, struct ceb_dest *d, const char *path);
+/* A Sequence's step: a Destination with a `delivery` beside it (*delivery: its node, or NULL). */
+bool ceb_config_parse_step(struct ceb_config_res *r, const struct ceb_yaml_node *n,
+                           const char *path, struct ceb_dest *d,
+                           const struct ceb_yaml_node **delivery);
 void ceb_config_dest_free(struct ceb_dest *d);
 /* A deep copy; false when out of memory (then *dst owns nothing). */
 bool ceb_config_dest_copy(struct ceb_dest *dst, const struct ceb_dest *src);
@@ -269,6 +273,17 @@ char *ceb_config_uri_resolve(const char *base, const char *ref);
 const char *ceb_config_http_uri_why(const char *s);
 
 /* ---- config-br-defaults and channel templates (config_defaults.c) ---- */
+
+/* Knative's default-ch-webhook ConfigMap (knative-eventing), read once per load: the channel kind
+ * of a Channel, Sequence or Parallel that gives no channelTemplate. */
+struct ceb_default_channels;
+struct ceb_default_channels *ceb_config_default_channels_read(struct ceb_config_res *r,
+                                                              const struct ceb_config *cfg);
+void ceb_config_default_channels_free(struct ceb_default_channels *d);
+/* The default for namespace ns: the namespace's, else the cluster's, else InMemoryChannel (at
+ * NULL: no ConfigMap said so). */
+void ceb_config_default_channel(const struct ceb_default_channels *d, const char *ns,
+                                const char **api, const char **kind, const struct ceb_loc **at);
 
 /* Knative's ConfigMap knative-eventing/config-br-defaults (its default-br-config), as read. */
 struct ceb_config_defaults;

@@ -704,6 +704,7 @@ void ceb_config_free(struct ceb_config *cfg)
 		cfg->sources = sc->next;
 		sc->own_free((void *)sc->own);
 	}
+	ceb_ld_subscriptions_free(cfg->subscriptions);
 	while (cfg->endpoints) {
 		struct ceb_endpoint_cfg *ec = cfg->endpoints;
 
@@ -733,6 +734,7 @@ static int loader_begin(struct ceb_config_loader *ld, struct ceb_config_errors *
 	ld->trigger_tail = &ld->cfg->triggers;
 	ld->source_tail = &ld->cfg->sources;
 	ld->endpoint_tail = &ld->cfg->endpoints;
+	ld->subscription_tail = &ld->cfg->subscriptions;
 	return 0;
 }
 
