@@ -668,6 +668,8 @@ void ceb_ld_check_addresses(struct ceb_config_loader *ld)
 		if (j == i)
 			continue;
 		first = &v[j];
+		if (!a->who && !first->who && !strcmp(a->kind, first->kind))
+			continue; /* a duplicate, reported as such */
 		char of[640], whose[640];
 
 		if (first->who)

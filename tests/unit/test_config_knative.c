@@ -334,12 +334,12 @@ END_TEST
 START_TEST(test_unknown_kinds_of_eventing_groups_are_still_errors)
 {
 	ck_errors(
-	        "apiVersion: messaging.knative.dev/v1\n"
-	        "kind: InMemoryChannel\n"
+	        "apiVersion: sources.knative.dev/v1\n"
+	        "kind: ApiServerSource\n"
 	        "metadata: {name: c}\n"
 	        "---\n"
-	        "apiVersion: flows.knative.dev/v1\n"
-	        "kind: Sequence\n"
+	        "apiVersion: sinks.knative.dev/v1alpha1\n"
+	        "kind: JobSink\n"
 	        "metadata: {name: s}\n"
 	        "---\n"
 	        "apiVersion: sources.cebroker.dev/v1alpha1\n"
@@ -349,9 +349,9 @@ START_TEST(test_unknown_kinds_of_eventing_groups_are_still_errors)
 	        "apiVersion: v1\n"
 	        "kind: Trigger\n"
 	        "metadata: {name: t}\n",
-	        "test.yaml:2:7: InMemoryChannel default/c: kind: InMemoryChannel is a Knative kind "
+	        "test.yaml:2:7: ApiServerSource default/c: kind: ApiServerSource is a Knative kind "
 	        "that cebroker does not run yet (supported: " SUPPORTED ")\n"
-	        "test.yaml:6:7: Sequence default/s: kind: Sequence is a Knative kind that cebroker "
+	        "test.yaml:6:7: JobSink default/s: kind: JobSink is a Knative kind that cebroker "
 	        "does not run yet (supported: " SUPPORTED ")\n"
 	        "test.yaml:10:7: NatsSorce default/n: kind: unknown kind \"NatsSorce\" "
 	        "(supported: " SUPPORTED ")\n"
