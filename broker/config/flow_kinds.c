@@ -380,7 +380,6 @@ static void parse_sequence(struct ceb_config_res *r, struct ceb_config_meta *md,
 
 	if (!md->name)
 		return;
-	ceb_config_add_entry(r, "Sequence", md->ns, md->name, md, NULL);
 	if (!flow_begin(r, md, root, vals[0], "Sequence", "steps", &f))
 		goto out;
 	n = ceb_yaml_size(f.list);
@@ -393,6 +392,9 @@ static void parse_sequence(struct ceb_config_res *r, struct ceb_config_meta *md,
 		if (!(ch[i] = flow_channel(r, md->ns, name, i ? NULL : md->name, f.owner, &loc,
 		                           &f.t)))
 			goto out;
+		/* the Sequence is its first channel's address (the entry's names live as long) */
+		if (!i)
+			ceb_config_add_entry(r, "Sequence", ch[0]->ns, ch[0]->address, md, NULL);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct ceb_yaml_node *step = ceb_yaml_seq_item(f.list, i), *dl = NULL;
@@ -440,12 +442,12 @@ static void parse_parallel(struct ceb_config_res *r, struct ceb_config_meta *md,
 
 	if (!md->name)
 		return;
-	ceb_config_add_entry(r, "Parallel", md->ns, md->name, md, NULL);
 	if (!flow_begin(r, md, root, vals[0], "Parallel", "branches", &f))
 		goto out;
 	part_name(name, sizeof(name), md->name, "parallel", -1);
 	if (!(in = flow_channel(r, md->ns, name, md->name, f.owner, &loc, &f.t)))
 		goto out;
+	ceb_config_add_entry(r, "Parallel", in->ns, in->address, md, NULL);
 	for (size_t i = 0; i < ceb_yaml_size(f.list); i++) {
 		const struct ceb_yaml_node *br = ceb_yaml_seq_item(f.list, i), *v[4];
 		struct ceb_subscription_cfg *fs, *bs;
@@ -517,7 +519,7 @@ static void res_for(struct ceb_config_loader *ld, struct ceb_config_res *r, cons
 }
 
 static void resolve_channel(struct ceb_config_loader *ld, struct ceb_msg_channel *c,
-                            struct ceb_default_channels **defaults)
+                            struct ceb_default_channels **defaults, struct ceb_loc *reported)
 {
 	struct ceb_config_res r;
 	const struct ceb_loc *at = c->template_at.line ? &c->template_at : &c->ep.loc;
@@ -551,6 +553,11 @@ static void resolve_channel(struct ceb_config_loader *ld, struct ceb_msg_channel
 	if (!backend) {
 		char q[80];
 
+		/* a flow's channels share one template: one error for it */
+		if (at->file == reported->file && at->line == reported->line &&
+		    at->col == reported->col)
+			return;
+		*reported = *at;
 		ceb_config_err_at(&r, at,
 		                  c->template_at.line ? "spec.channelTemplate.kind" : "spec",
 		                  "channel kind \"%s\" (%s) is not one this build can back "
@@ -601,10 +608,11 @@ static void resolve_subscription(struct ceb_config_loader *ld, struct ceb_subscr
 void ceb_ld_resolve_flows(struct ceb_config_loader *ld)
 {
 	struct ceb_default_channels *defaults = NULL;
+	struct ceb_loc reported = {0};
 
 	for (struct ceb_endpoint_cfg *ec = ld->cfg->endpoints; ec && !ld->enomem; ec = ec->next)
 		if (is_msg_channel(ec))
-			resolve_channel(ld, (struct ceb_msg_channel *)ec->own, &defaults);
+			resolve_channel(ld, (struct ceb_msg_channel *)ec->own, &defaults, &reported);
 	for (struct ceb_subscription_cfg *s = ld->cfg->subscriptions; s && !ld->enomem; s = s->next)
 		resolve_subscription(ld, s);
 	ceb_config_default_channels_free(defaults);
