@@ -299,7 +299,7 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 	/* Endpoints of a backend's own kinds (a KafkaSink): the kind's backend reads its settings. */
 	for (const struct ceb_endpoint_cfg *ec = cfg->endpoints; ec; ec = ec->next) {
 		struct ceb_channel_cfg cc = {
-		        .kind = ec->kind,
+		        .kind = ec->channel_kind ? ec->channel_kind : ec->kind,
 		        .ns = ec->ns,
 		        .name = ec->name,
 		        .spec = ec->own,

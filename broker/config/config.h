@@ -168,6 +168,9 @@ struct ceb_endpoint_cfg {
 	/* the last segment of its path when not its name (a Sequence's first channel takes events
 	 * at the Sequence's address), else NULL */
 	const char *address;
+	/* the kind its backend is created with when not kind (a Channel backed by a KafkaChannel:
+	 * "KafkaChannel", its spec then the struct ceb_msg_channel), else NULL */
+	const char *channel_kind;
 	const void *own;             /* the kind's own settings, read by the backend */
 	void (*own_free)(void *own); /* frees them with the configuration */
 	struct ceb_loc loc;
@@ -187,6 +190,9 @@ struct ceb_msg_channel {
 	struct ceb_loc template_at;   /* where the template's kind is (line 0: none given) */
 	struct ceb_delivery delivery; /* spec.delivery: for its Subscriptions that give none */
 	char *owner;                  /* "Sequence ns/name" when a flow made it, else NULL */
+	/* what the backend of its kind read (a KafkaChannel's numPartitions...), or NULL */
+	void *backend_spec;
+	void (*backend_spec_free)(void *spec);
 };
 
 /* A Subscription, or one a Sequence or Parallel is made of: a channel's events to a subscriber,

@@ -82,6 +82,33 @@ struct ceb_broker_config_reader {
 	void (*free)(void *parsed);
 };
 
+/* A channel kind of Knative's messaging that a backend brings (KafkaChannel), as broker/config/kinds.h
+ * lists them (CHANNEL_KIND). Its resource (apiVersion, kind, metadata, spec with subscribers,
+ * delivery and the kind's own fields) is read by ceb_config_parse_channel_kind, called from the
+ * kind's parse function; a Channel's, Sequence's or Parallel's channelTemplate of this kind by the
+ * same reader of its own fields. */
+struct ceb_channel_kind {
+	const char *kind;               /* "KafkaChannel" */
+	const char *const *spec_fields; /* its own spec fields, NULL-terminated (at most 12) */
+	/* Its own fields (vals[i] for spec_fields[i], NULL when absent) under path ("spec",
+	 * "spec.channelTemplate.spec"): the backend's settings, or NULL (reported). */
+	void *(*read_spec)(struct ceb_config_res *r, const struct ceb_yaml_node *const *vals,
+	                   const char *path);
+	void (*free_spec)(void *spec);
+	/* Once every file is loaded, for each channel of the kind (c->backend_spec read, maybe
+	 * NULL): what comes from elsewhere (a ConfigMap of the cluster), errors about r. Optional. */
+	void (*resolve)(struct ceb_config_res *r, struct ceb_msg_channel *c,
+	                const struct ceb_config *cfg);
+};
+
+/* The channel kind a backend brings, or NULL (InMemoryChannel is the core's). */
+const struct ceb_channel_kind *ceb_config_channel_kind(const char *kind);
+/* A resource of channel kind ck (its parse function's arguments); the channel is kept. */
+void ceb_config_parse_channel_kind(struct ceb_config_res *r, struct ceb_config_meta *md,
+                                   const struct ceb_yaml_node *root,
+                                   const struct ceb_yaml_node *const *vals,
+                                   const struct ceb_channel_kind *ck, const char *api);
+
 /* Whether kind (klen bytes) is an addressable kind of the table served under api (NULL: any). */
 bool ceb_config_addressable(const char *kind, size_t klen, const char *api);
 

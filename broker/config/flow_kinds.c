@@ -35,6 +35,8 @@ static void msg_channel_free(void *own)
 	free(c->backing_kind);
 	free(c->owner);
 	ceb_config_delivery_free(&c->delivery);
+	if (c->backend_spec_free)
+		c->backend_spec_free(c->backend_spec);
 	free(c);
 }
 
@@ -138,6 +140,55 @@ static bool internal_dest(struct ceb_config_res *r, struct ceb_dest *d,
 	return d->ref_api && d->ref_kind && d->ref_ns && d->ref_name;
 }
 
+/* The spec of a channel of a backend's kind at n (NULL: none; path names it): subscribers (refused),
+ * delivery, and the kind's own fields, which its reader keeps in c->backend_spec. */
+static void read_kind_spec(struct ceb_config_res *r, const struct ceb_yaml_node *n,
+                           const char *path, const struct ceb_channel_kind *ck,
+                           struct ceb_msg_channel *c)
+{
+	const char *names[16];
+	const struct ceb_yaml_node *v[16] = {0};
+	size_t k = 0;
+	char p[512];
+
+	names[k++] = "subscribers";
+	names[k++] = "delivery";
+	for (size_t i = 0; ck->spec_fields[i] && k < 15; i++)
+		names[k++] = ck->spec_fields[i];
+	names[k] = NULL;
+	if (n && !ceb_config_get_fields(r, n, path, names, v, NULL))
+		return;
+	if (v[0])
+		ceb_config_err(r, v[0], ceb_config_path_key(p, sizeof(p), path, "subscribers"),
+		               SUBSCRIBERS_SET);
+	if (v[1]) {
+		ceb_config_delivery_free(&c->delivery);
+		ceb_config_parse_delivery(r, v[1], ceb_config_path_key(p, sizeof(p), path, "delivery"),
+		                          true, &c->delivery);
+	}
+	c->backend_spec = ck->read_spec(r, v + 2, path);
+	c->backend_spec_free = ck->free_spec;
+}
+
+void ceb_config_parse_channel_kind(struct ceb_config_res *r, struct ceb_config_meta *md,
+                                   const struct ceb_yaml_node *root,
+                                   const struct ceb_yaml_node *const *vals,
+                                   const struct ceb_channel_kind *ck, const char *api)
+{
+	struct ceb_loc loc = ceb_config_loc(r, root);
+	struct ceb_msg_channel *c;
+
+	if (!md->name)
+		return;
+	c = channel_new(r, ck->kind, md->ns, md->name, NULL, NULL, &loc);
+	if (!c)
+		return;
+	c->backing_api = ceb_config_strdup(r, api);
+	c->backing_kind = ceb_config_strdup(r, ck->kind);
+	ceb_config_add_entry(r, ck->kind, c->ns, c->name, md, c);
+	read_kind_spec(r, vals[0], "spec", ck, c);
+}
+
 /* channelTemplate {apiVersion, kind, spec}: the kind that backs the channel(s). An InMemoryChannel's
  * spec may give the delivery of its Subscriptions; nothing else is read from a spec. */
 static void parse_template(struct ceb_config_res *r, const struct ceb_yaml_node *n,
@@ -146,6 +197,7 @@ static void parse_template(struct ceb_config_res *r, const struct ceb_yaml_node 
 	static const char *const fields[] = {"apiVersion", "kind", "spec", NULL};
 	static const char *const imc_fields[] = {"delivery", NULL};
 	const struct ceb_yaml_node *v[3], *sv[1];
+	const struct ceb_channel_kind *ck;
 	char p[512];
 	size_t nerr = r->nerr;
 
@@ -162,13 +214,20 @@ static void parse_template(struct ceb_config_res *r, const struct ceb_yaml_node 
 	ceb_config_get_str(r, v[1], ceb_config_path_key(p, sizeof(p), path, "kind"),
 	                   &c->backing_kind);
 	c->template_at = ceb_config_loc(r, v[1]);
-	if (!v[2] || !c->backing_kind || strcmp(c->backing_kind, "InMemoryChannel"))
+	if (!c->backing_kind)
 		return;
 	ceb_config_path_key(p, sizeof(p), path, "spec");
-	if (ceb_config_get_fields(r, v[2], p, imc_fields, sv, NULL) && sv[0])
-		ceb_config_parse_delivery(r, sv[0],
-		                          ceb_config_path_key(p, sizeof(p), p, "delivery"), true,
-		                          &c->delivery);
+	if (!strcmp(c->backing_kind, "InMemoryChannel")) {
+		if (v[2] && ceb_config_get_fields(r, v[2], p, imc_fields, sv, NULL) && sv[0])
+			ceb_config_parse_delivery(r, sv[0],
+			                          ceb_config_path_key(p, sizeof(p), p, "delivery"),
+			                          true, &c->delivery);
+		return;
+	}
+	/* a backend's kind reads its own fields; an unknown kind is reported once every file is
+	 * loaded (it might come from a build with more backends) */
+	if ((ck = ceb_config_channel_kind(c->backing_kind)))
+		read_kind_spec(r, v[2], p, ck, c);
 }
 
 /* InMemoryChannel: spec {subscribers, delivery}. */
@@ -295,13 +354,17 @@ static void part_name(char *buf, size_t sz, const char *name, const char *what, 
 static struct ceb_msg_channel *flow_channel(struct ceb_config_res *r, const char *ns,
                                             const char *name, const char *address,
                                             const char *owner, const struct ceb_loc *loc,
-                                            const struct ceb_msg_channel *tpl)
+                                            struct ceb_msg_channel *tpl)
 {
 	struct ceb_msg_channel *c = channel_new(r, NULL, ns, name, address, owner, loc);
 
 	if (!c)
 		return NULL;
 	c->template_at = tpl->template_at;
+	/* the template's settings, shared by the flow's channels: its first channel frees them */
+	c->backend_spec = tpl->backend_spec;
+	c->backend_spec_free = tpl->backend_spec_free;
+	tpl->backend_spec_free = NULL;
 	if ((tpl->backing_api && !(c->backing_api = ceb_config_strdup(r, tpl->backing_api))) ||
 	    (tpl->backing_kind && !(c->backing_kind = ceb_config_strdup(r, tpl->backing_kind))) ||
 	    !ceb_config_delivery_copy(&c->delivery, &tpl->delivery))
@@ -358,6 +421,8 @@ static bool flow_begin(struct ceb_config_res *r, struct ceb_config_meta *md,
 
 static void flow_end(struct flow *f)
 {
+	if (f->t.backend_spec_free) /* no channel took them */
+		f->t.backend_spec_free(f->t.backend_spec);
 	free(f->t.backing_api);
 	free(f->t.backing_kind);
 	ceb_config_delivery_free(&f->t.delivery);
@@ -523,6 +588,7 @@ static void resolve_channel(struct ceb_config_loader *ld, struct ceb_msg_channel
 {
 	struct ceb_config_res r;
 	const struct ceb_loc *at = c->template_at.line ? &c->template_at : &c->ep.loc;
+	const struct ceb_channel_kind *ck;
 	const char *backend;
 
 	if (c->owner) {
@@ -567,10 +633,14 @@ static void resolve_channel(struct ceb_config_loader *ld, struct ceb_msg_channel
 		return;
 	}
 	c->ep.backend = backend;
+	c->ep.channel_kind = c->backing_kind;
 	if (!c->kind) { /* a flow's channel: of its template's kind */
 		c->kind = ceb_config_strdup(&r, c->backing_kind);
 		c->ep.kind = c->kind;
 	}
+	ck = ceb_config_channel_kind(c->backing_kind);
+	if (ck && ck->resolve)
+		ck->resolve(&r, c, ld->cfg);
 }
 
 static void resolve_subscription(struct ceb_config_loader *ld, struct ceb_subscription_cfg *s)

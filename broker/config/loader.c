@@ -221,27 +221,52 @@ static const char *peek_str(const struct ceb_yaml_node *n)
  * broker/config/kinds.h: the loader names none of them. */
 #define KIND(x)          extern const struct ceb_kind ceb_kind_##x;
 #define BROKER_CONFIG(x) extern const struct ceb_broker_config_reader ceb_broker_config_##x;
+#define CHANNEL_KIND(x)  extern const struct ceb_channel_kind ceb_channel_kind_##x;
 #include "broker/config/kinds.h"
 #undef KIND
 #undef BROKER_CONFIG
+#undef CHANNEL_KIND
 
 static const struct ceb_kind *const kinds[] = {
 #define KIND(x) &ceb_kind_##x,
 #define BROKER_CONFIG(x)
+#define CHANNEL_KIND(x)
 #include "broker/config/kinds.h"
 #undef KIND
 #undef BROKER_CONFIG
+#undef CHANNEL_KIND
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 static const struct ceb_broker_config_reader *const broker_configs[] = {
 #define KIND(x)
 #define BROKER_CONFIG(x) &ceb_broker_config_##x,
+#define CHANNEL_KIND(x)
 #include "broker/config/kinds.h"
 #undef KIND
 #undef BROKER_CONFIG
+#undef CHANNEL_KIND
         NULL,
 };
+
+static const struct ceb_channel_kind *const channel_kinds[] = {
+#define KIND(x)
+#define BROKER_CONFIG(x)
+#define CHANNEL_KIND(x) &ceb_channel_kind_##x,
+#include "broker/config/kinds.h"
+#undef KIND
+#undef BROKER_CONFIG
+#undef CHANNEL_KIND
+        NULL,
+};
+
+const struct ceb_channel_kind *ceb_config_channel_kind(const char *kind)
+{
+	for (size_t i = 0; channel_kinds[i]; i++)
+		if (!strcmp(channel_kinds[i]->kind, kind))
+			return channel_kinds[i];
+	return NULL;
+}
 
 const struct ceb_broker_config_reader *ceb_ld_broker_config_reader(const char *channel)
 {
