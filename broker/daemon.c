@@ -214,6 +214,11 @@ static void broker_channel_cfg(const struct ceb_settings *set, const struct ceb_
 	        .max_events = set->channel_max_events,
 	        .max_bytes = set->channel_max_bytes,
 	};
+	if (bc->channel_res) { /* a channel of a backend's kind (KafkaChannel) backs it */
+		cc->kind = bc->channel_res->backing_kind;
+		cc->name = bc->channel_res->name;
+		cc->spec = bc->channel_res;
+	}
 }
 
 size_t ceb_daemon_check(const struct ceb_settings *set, const struct ceb_config *cfg,

@@ -120,6 +120,9 @@ struct ceb_broker_cfg {
 	/* spec.config (else config-br-defaults') resolved, or NULL (also for Knative's own
 	 * knative-eventing/config-br-default-channel when not given: InMemoryChannel) */
 	const struct ceb_configmap *config;
+	/* An MTChannelBasedBroker whose channel template names a backend's kind (KafkaChannel):
+	 * the channel Knative makes for it, <name>-kne-trigger; else NULL */
+	struct ceb_msg_channel *channel_res;
 	struct ceb_delivery delivery; /* spec.delivery, else config-br-defaults' */
 	char **annot_keys, **annot_values;
 	size_t nannot; /* metadata.annotations */
@@ -190,6 +193,9 @@ struct ceb_msg_channel {
 	struct ceb_loc template_at;   /* where the template's kind is (line 0: none given) */
 	struct ceb_delivery delivery; /* spec.delivery: for its Subscriptions that give none */
 	char *owner;                  /* "Sequence ns/name" when a flow made it, else NULL */
+	/* where errors about its settings go (a Broker's channel: at its spec.config), and the
+	 * field they name there ("kind" for a channel's own resource) */
+	const char *at_path;
 	/* what the backend of its kind read (a KafkaChannel's numPartitions...), or NULL */
 	void *backend_spec;
 	void (*backend_spec_free)(void *spec);

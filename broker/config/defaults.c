@@ -463,6 +463,8 @@ struct ceb_channel_template {
 	char *api; /* its apiVersion and kind */
 	char *kind;
 	struct ceb_loc kind_at;
+	void *spec; /* a backend's kind: its spec as read (a KafkaChannel's numPartitions...) */
+	void (*spec_free)(void *spec);
 };
 
 void ceb_config_channel_template_free(struct ceb_channel_template *tpl)
@@ -471,7 +473,22 @@ void ceb_config_channel_template_free(struct ceb_channel_template *tpl)
 		return;
 	free(tpl->api);
 	free(tpl->kind);
+	if (tpl->spec_free)
+		tpl->spec_free(tpl->spec);
 	free(tpl);
+}
+
+bool ceb_config_channel_template_kind(const struct ceb_configmap *cm, const char **api,
+                                      const char **kind, void **spec)
+{
+	const struct ceb_channel_template *tpl = cm ? cm->channel_tpl : NULL;
+
+	if (!tpl || tpl->bad || !tpl->kind)
+		return false;
+	*api = tpl->api;
+	*kind = tpl->kind;
+	*spec = tpl->spec;
+	return true;
 }
 
 static void read_template_doc(struct ceb_config_res *r, const struct ceb_yaml_node *root,
@@ -496,6 +513,12 @@ static void read_template_doc(struct ceb_config_res *r, const struct ceb_yaml_no
 	                        &tpl->kind))
 		return;
 	tpl->kind_at = ceb_config_loc(r, vals[1]);
+	if (ceb_config_channel_kind(tpl->kind)) {
+		ceb_config_read_template_spec(
+		        r, vals[2], ceb_config_path_key(p, sizeof(p), path, "spec"),
+		        ceb_config_channel_kind(tpl->kind), &tpl->spec, &tpl->spec_free);
+		return;
+	}
 	/* An InMemoryChannel of cebroker is its memory channel, bounded by the command line: its
 	 * spec (a channel-wide delivery) has nothing to set. Other kinds are refused per Broker. */
 	if (!strcmp(tpl->kind, "InMemoryChannel") && vals[2] && ceb_yaml_size(vals[2]))
@@ -552,8 +575,8 @@ const char *ceb_config_channel_template(struct ceb_config_res *r, struct ceb_con
 	    tpl->api && !strncmp(tpl->api, MESSAGING, strlen(MESSAGING)))
 		ceb_config_err_at(
 		        r, at, "spec.config",
-		        "ConfigMap %s/%s (%s:%d:%d) asks for a %s, which cebroker cannot back "
-		        "yet (it does not fall back to memory); use %s",
+		        "ConfigMap %s/%s (%s:%d:%d) asks for a %s, which this build cannot back "
+		        "(it does not fall back to memory); use %s",
 		        cm->ns, cm->name, tpl->kind_at.file, tpl->kind_at.line, tpl->kind_at.col,
 		        tpl->kind,
 		        !strcmp(tpl->kind, "KafkaChannel")

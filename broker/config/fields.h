@@ -109,6 +109,23 @@ void ceb_config_parse_channel_kind(struct ceb_config_res *r, struct ceb_config_m
                                    const struct ceb_yaml_node *const *vals,
                                    const struct ceb_channel_kind *ck, const char *api);
 
+/* A Broker's ConfigMap's channel-template-spec of channel kind ck: its spec at n (may be NULL) read
+ * into *spec (freed with *spec_free). */
+void ceb_config_read_template_spec(struct ceb_config_res *r, const struct ceb_yaml_node *n,
+                                   const char *path, const struct ceb_channel_kind *ck, void **spec,
+                                   void (**spec_free)(void *spec));
+/* The channel Knative makes for an MTChannelBasedBroker whose template names a backend's kind:
+ * <broker>-kne-trigger, its settings resolved; spec is the template's (kept by it). NULL when out of
+ * memory. */
+struct ceb_msg_channel *ceb_config_broker_channel(struct ceb_config_res *r, const char *ns,
+                                                  const char *broker, const char *api,
+                                                  const char *kind, void *spec,
+                                                  const struct ceb_loc *at);
+void ceb_config_msg_channel_free(struct ceb_msg_channel *c);
+/* The kind and spec a ConfigMap's channel template named (read for a Broker before), or false. */
+bool ceb_config_channel_template_kind(const struct ceb_configmap *cm, const char **api,
+                                      const char **kind, void **spec);
+
 /* Whether kind (klen bytes) is an addressable kind of the table served under api (NULL: any). */
 bool ceb_config_addressable(const char *kind, size_t klen, const char *api);
 

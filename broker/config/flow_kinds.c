@@ -144,7 +144,7 @@ static bool internal_dest(struct ceb_config_res *r, struct ceb_dest *d,
  * delivery, and the kind's own fields, which its reader keeps in c->backend_spec. */
 static void read_kind_spec(struct ceb_config_res *r, const struct ceb_yaml_node *n,
                            const char *path, const struct ceb_channel_kind *ck,
-                           struct ceb_msg_channel *c)
+                           struct ceb_msg_channel *c, bool delivery_ok)
 {
 	const char *names[16];
 	const struct ceb_yaml_node *v[16] = {0};
@@ -161,10 +161,15 @@ static void read_kind_spec(struct ceb_config_res *r, const struct ceb_yaml_node 
 	if (v[0])
 		ceb_config_err(r, v[0], ceb_config_path_key(p, sizeof(p), path, "subscribers"),
 		               SUBSCRIBERS_SET);
-	if (v[1]) {
+	if (v[1] && !delivery_ok) {
+		ceb_config_err(r, v[1], ceb_config_path_key(p, sizeof(p), path, "delivery"),
+		               "not supported in a Broker's channel template (give the delivery on "
+		               "the Broker or its Triggers)");
+	} else if (v[1]) {
 		ceb_config_delivery_free(&c->delivery);
-		ceb_config_parse_delivery(r, v[1], ceb_config_path_key(p, sizeof(p), path, "delivery"),
-		                          true, &c->delivery);
+		ceb_config_parse_delivery(r, v[1],
+		                          ceb_config_path_key(p, sizeof(p), path, "delivery"), true,
+		                          &c->delivery);
 	}
 	c->backend_spec = ck->read_spec(r, v + 2, path);
 	c->backend_spec_free = ck->free_spec;
@@ -186,7 +191,57 @@ void ceb_config_parse_channel_kind(struct ceb_config_res *r, struct ceb_config_m
 	c->backing_api = ceb_config_strdup(r, api);
 	c->backing_kind = ceb_config_strdup(r, ck->kind);
 	ceb_config_add_entry(r, ck->kind, c->ns, c->name, md, c);
-	read_kind_spec(r, vals[0], "spec", ck, c);
+	read_kind_spec(r, vals[0], "spec", ck, c, true);
+}
+
+void ceb_config_read_template_spec(struct ceb_config_res *r, const struct ceb_yaml_node *n,
+                                   const char *path, const struct ceb_channel_kind *ck, void **spec,
+                                   void (**spec_free)(void *spec))
+{
+	struct ceb_msg_channel c = {0};
+
+	ceb_config_delivery_init(&c.delivery);
+	read_kind_spec(r, n, path, ck, &c, false);
+	*spec = c.backend_spec;
+	*spec_free = c.backend_spec_free;
+	ceb_config_delivery_free(&c.delivery);
+}
+
+void ceb_config_msg_channel_free(struct ceb_msg_channel *c)
+{
+	msg_channel_free(c);
+}
+
+struct ceb_msg_channel *ceb_config_broker_channel(struct ceb_config_res *r, const char *ns,
+                                                  const char *broker, const char *api,
+                                                  const char *kind, void *spec,
+                                                  const struct ceb_loc *at)
+{
+	const struct ceb_channel_kind *ck = ceb_config_channel_kind(kind);
+	struct ceb_msg_channel *c = calloc(1, sizeof(*c));
+	char name[512];
+
+	if (!c) {
+		ceb_config_oom(r);
+		return NULL;
+	}
+	ceb_config_delivery_init(&c->delivery);
+	snprintf(name, sizeof(name), "%s-kne-trigger", broker);
+	c->kind = ceb_config_strdup(r, kind);
+	c->ns = ceb_config_strdup(r, ns);
+	c->name = ceb_config_strdup(r, name);
+	c->backing_api = ceb_config_strdup(r, api);
+	c->backing_kind = ceb_config_strdup(r, kind);
+	c->backend_spec = spec; /* the ConfigMap's template's: not freed with c */
+	c->ep.loc = *at;
+	c->at_path = "spec.config";
+	if (!c->kind || !c->ns || !c->name || !c->backing_api || !c->backing_kind) {
+		msg_channel_free(c);
+		return NULL;
+	}
+	if (ck && ck->resolve)
+		ck->resolve(r, c, r->ld->cfg);
+	return c;
 }
 
 /* channelTemplate {apiVersion, kind, spec}: the kind that backs the channel(s). An InMemoryChannel's
@@ -227,7 +282,7 @@ static void parse_template(struct ceb_config_res *r, const struct ceb_yaml_node 
 	/* a backend's kind reads its own fields; an unknown kind is reported once every file is
 	 * loaded (it might come from a build with more backends) */
 	if ((ck = ceb_config_channel_kind(c->backing_kind)))
-		read_kind_spec(r, v[2], p, ck, c);
+		read_kind_spec(r, v[2], p, ck, c, true);
 }
 
 /* InMemoryChannel: spec {subscribers, delivery}. */
@@ -682,7 +737,8 @@ void ceb_ld_resolve_flows(struct ceb_config_loader *ld)
 
 	for (struct ceb_endpoint_cfg *ec = ld->cfg->endpoints; ec && !ld->enomem; ec = ec->next)
 		if (is_msg_channel(ec))
-			resolve_channel(ld, (struct ceb_msg_channel *)ec->own, &defaults, &reported);
+			resolve_channel(ld, (struct ceb_msg_channel *)ec->own, &defaults,
+			                &reported);
 	for (struct ceb_subscription_cfg *s = ld->cfg->subscriptions; s && !ld->enomem; s = s->next)
 		resolve_subscription(ld, s);
 	ceb_config_default_channels_free(defaults);

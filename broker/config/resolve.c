@@ -176,8 +176,16 @@ static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
 	                       !ceb_ld_default_channel_cm(br->config_ns, br->config_name)))
 		return;
 	if (!strcmp(b->broker_class, DEFAULT_BROKER_CLASS)) {
+		const char *api, *kind;
+		void *spec;
+
 		b->channel = ceb_config_channel_template(&r, (struct ceb_configmap *)b->config,
 		                                         &br->config_at);
+		/* a backend's channel kind (KafkaChannel): the channel Knative makes for it */
+		if (b->channel && strcmp(b->channel, "memory") &&
+		    ceb_config_channel_template_kind(b->config, &api, &kind, &spec))
+			b->channel_res = ceb_config_broker_channel(&r, b->ns, b->name, api, kind,
+			                                           spec, &br->config_at);
 		return;
 	}
 	b->channel = ceb_channel_for_class(b->broker_class);

@@ -65,8 +65,8 @@ struct kafka_sub {
 /* The role a channel plays (see the top of kafka.c). */
 enum kafka_role {
 	ROLE_BROKER = 0,
-	ROLE_SINK,   /* produce only */
-	ROLE_SOURCE, /* consume only */
+	ROLE_SINK,    /* produce only */
+	ROLE_SOURCE,  /* consume only */
 	ROLE_CHANNEL, /* a KafkaChannel: as a Broker's, with the channel's topic and groups */
 };
 

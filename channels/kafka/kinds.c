@@ -714,16 +714,17 @@ static void *kafka_channel_read(struct ceb_config_res *r, const struct ceb_yaml_
 	kc->replication = 1;
 	kc->retention_ms = CHANNEL_RETENTION_MS;
 	if (vals[0])
-		ceb_config_get_int(r, vals[0], ceb_config_path_key(p, sizeof(p), path, "numPartitions"),
-		                   1, 100000, &kc->partitions);
+		ceb_config_get_int(r, vals[0],
+		                   ceb_config_path_key(p, sizeof(p), path, "numPartitions"), 1,
+		                   100000, &kc->partitions);
 	if (vals[1])
 		ceb_config_get_int(r, vals[1],
 		                   ceb_config_path_key(p, sizeof(p), path, "replicationFactor"), 1,
 		                   32767, &kc->replication);
 	if (vals[2])
-		ceb_config_get_duration(r, vals[2],
-		                        ceb_config_path_key(p, sizeof(p), path, "retentionDuration"),
-		                        &kc->retention_ms);
+		ceb_config_get_duration(
+		        r, vals[2], ceb_config_path_key(p, sizeof(p), path, "retentionDuration"),
+		        &kc->retention_ms);
 	return kc;
 }
 
@@ -740,10 +741,11 @@ static void kafka_channel_resolve(struct ceb_config_res *r, struct ceb_msg_chann
 		if (!strcmp(m->ns, "knative-eventing") && !strcmp(m->name, CHANNEL_CM))
 			cm = m;
 	if (!cm) {
-		ceb_config_err_at(r, &c->ep.loc, "kind",
-		                  "a KafkaChannel needs ConfigMap knative-eventing/" CHANNEL_CM
-		                  " with bootstrap.servers (the keys of a Kafka Broker's ConfigMap, "
-		                  "as eventing-kafka-broker reads them)");
+		ceb_config_err_at(
+		        r, &c->ep.loc, c->at_path ? c->at_path : "kind",
+		        "a KafkaChannel needs ConfigMap knative-eventing/" CHANNEL_CM
+		        " with bootstrap.servers (the keys of a Kafka Broker's ConfigMap, "
+		        "as eventing-kafka-broker reads them)");
 		return;
 	}
 	ceb_broker_config_kafka.read(r, cm, &c->ep.loc);
@@ -766,9 +768,9 @@ static const char *const kafka_channel_fields[] = {"numPartitions", "replication
 static const char *const messaging_kafka[] = {"messaging.knative.dev/v1beta1",
                                               "messaging.knative.dev/v1", NULL};
 
-const struct ceb_channel_kind ceb_channel_kind_kafka = {
-        CEB_KAFKA_CHANNEL_KIND, kafka_channel_fields, kafka_channel_read, kafka_channel_free,
-        kafka_channel_resolve};
+const struct ceb_channel_kind ceb_channel_kind_kafka = {CEB_KAFKA_CHANNEL_KIND,
+                                                        kafka_channel_fields, kafka_channel_read,
+                                                        kafka_channel_free, kafka_channel_resolve};
 
 static const char *const spec_only[] = {"spec", NULL};
 static const char *const sources_v1[] = {"sources.knative.dev/v1", "sources.knative.dev/v1beta1",

@@ -12,8 +12,8 @@
 #include "broker/config/config.h"
 #include "channels/channel.h"
 
-#define CEB_KAFKA_SOURCE_KIND "KafkaSource"
-#define CEB_KAFKA_SINK_KIND   "KafkaSink"
+#define CEB_KAFKA_SOURCE_KIND  "KafkaSource"
+#define CEB_KAFKA_SINK_KIND    "KafkaSink"
 #define CEB_KAFKA_CHANNEL_KIND "KafkaChannel"
 
 /* A Kafka Broker's ConfigMap, as Knative's eventing-kafka-broker reads it (checked at load, so that
@@ -83,9 +83,9 @@ struct ceb_kafka_sink_cfg {
  * (ceb_channel_cfg.kind CEB_KAFKA_CHANNEL_KIND) gets the struct ceb_msg_channel as spec, whose
  * backend_spec is this. */
 struct ceb_kafka_channel_cfg {
-	int partitions;        /* spec.numPartitions; 1 */
-	int replication;       /* spec.replicationFactor; 1 */
-	uint64_t retention_ms; /* spec.retentionDuration; PT168H */
+	int partitions;                       /* spec.numPartitions; 1 */
+	int replication;                      /* spec.replicationFactor; 1 */
+	uint64_t retention_ms;                /* spec.retentionDuration; PT168H */
 	const struct ceb_configmap *settings; /* kafka-channel-config, read (its ->backend) */
 };
 
