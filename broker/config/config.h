@@ -171,6 +171,9 @@ struct ceb_endpoint_cfg {
 	/* the last segment of its path when not its name (a Sequence's first channel takes events
 	 * at the Sequence's address), else NULL */
 	const char *address;
+	/* "Sequence ns/name" for a channel a flow made (the flow's address is its first channel's
+	 * `address`), else NULL */
+	const char *owner;
 	/* the kind its backend is created with when not kind (a Channel backed by a KafkaChannel:
 	 * "KafkaChannel", its spec then the struct ceb_msg_channel), else NULL */
 	const char *channel_kind;

@@ -94,6 +94,7 @@ static struct ceb_msg_channel *channel_new(struct ceb_config_res *r, const char 
 	                                  .ns = c->ns,
 	                                  .name = c->name,
 	                                  .address = c->address,
+	                                  .owner = c->owner,
 	                                  .own = c,
 	                                  .own_free = msg_channel_free,
 	                                  .loc = *loc};
