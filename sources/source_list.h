@@ -3,3 +3,4 @@
 #ifdef HAVE_RDKAFKA
 SOURCE(kafka)
 #endif
+SOURCE(ping)

@@ -9,5 +9,6 @@ KIND(trigger)
 KIND(configmap)
 KIND(kafka_source)
 KIND(kafka_sink)
+KIND(ping_source)
 
 BROKER_CONFIG(kafka)
