@@ -4,3 +4,4 @@
 SOURCE(kafka)
 #endif
 SOURCE(ping)
+SOURCE(container)

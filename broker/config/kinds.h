@@ -10,5 +10,7 @@ KIND(configmap)
 KIND(kafka_source)
 KIND(kafka_sink)
 KIND(ping_source)
+KIND(container_source)
+KIND(sink_binding)
 
 BROKER_CONFIG(kafka)
