@@ -37,8 +37,8 @@
 
 /* What a container gets from the daemon's own environment: what a program needs to run at all.
  * Everything else is the contract's and the container's env. */
-static const char *const inherited[] = {"PATH", "HOME", "USER",   "LOGNAME", "LANG",
-                                        "LC_ALL", "TZ", "TMPDIR", "SHELL",   NULL};
+static const char *const inherited[] = {"PATH",   "HOME", "USER",   "LOGNAME", "LANG",
+                                        "LC_ALL", "TZ",   "TMPDIR", "SHELL",   NULL};
 
 struct proc {
 	const struct ceb_container *ct;
@@ -321,8 +321,8 @@ static void start_proc(struct csrc *cx, struct proc *pr)
 	pr->pid = pid;
 	pr->out = fds[0];
 	pr->started_ms = now_ms();
-	CEB_LOG_INFO(cx->env->label, "%s: started %s (process group %d)%s", pr->ct->name,
-	             pr->path, (int)pid, pr->starts > 1 ? ", again" : "");
+	CEB_LOG_INFO(cx->env->label, "%s: started %s (process group %d)%s", pr->ct->name, pr->path,
+	             (int)pid, pr->starts > 1 ? ", again" : "");
 	return;
 sys:
 	CEB_LOG_ERR(cx->env->label, "%s: cannot start: %s", pr->ct->name, strerror(errno));
@@ -354,9 +354,8 @@ static bool reap(struct csrc *cx, struct proc *pr, bool stopping)
 		return true;
 	}
 	pr->restart_at_ms = now + pr->backoff_ms;
-	CEB_LOG_WARN(cx->env->label, "%s: exited with status %d; restarting in %d ms",
-	             pr->ct->name, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
-	             pr->backoff_ms);
+	CEB_LOG_WARN(cx->env->label, "%s: exited with status %d; restarting in %d ms", pr->ct->name,
+	             WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), pr->backoff_ms);
 	pr->backoff_ms = pr->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : pr->backoff_ms * 2;
 	return true;
 }
@@ -520,8 +519,9 @@ static int container_start(void *ctx, char *errbuf, size_t errlen)
 		}
 		pr->path = resolve(pr->ct, pr->envp);
 		if (pr->ct->image)
-			CEB_LOG_DEBUG(cx->env->label, "%s: image %s is not used: the command runs "
-			                              "here",
+			CEB_LOG_DEBUG(cx->env->label,
+			              "%s: image %s is not used: the command runs "
+			              "here",
 			              pr->ct->name, pr->ct->image);
 	}
 	CEB_LOG_INFO(cx->env->label, "K_SINK=%s", cx->env->sink_url ? cx->env->sink_url : "");

@@ -89,7 +89,8 @@ static void parse_env(struct ceb_config_res *r, const struct ceb_yaml_node *seq,
 		if (!ceb_config_get_fields(r, ceb_yaml_seq_item(seq, i), p, fields, v, NULL))
 			continue;
 		if (!v[0]) {
-			ceb_config_err(r, ceb_yaml_seq_item(seq, i), p, "required field missing: name");
+			ceb_config_err(r, ceb_yaml_seq_item(seq, i), p,
+			               "required field missing: name");
 			continue;
 		}
 		if (v[2]) {
@@ -126,10 +127,10 @@ static void parse_container(struct ceb_config_res *r, const struct ceb_yaml_node
 {
 	/* the fields a Kubernetes container has that mean nothing for a local process are read past */
 	static const char *const fields[] = {
-	        "name",          "image",           "command",         "args",
-	        "env",           "workingDir",      "imagePullPolicy", "ports",
-	        "resources",     "securityContext", "livenessProbe",   "readinessProbe",
-	        "startupProbe",  "volumeMounts",    "envFrom",         NULL};
+	        "name",         "image",           "command",         "args",
+	        "env",          "workingDir",      "imagePullPolicy", "ports",
+	        "resources",    "securityContext", "livenessProbe",   "readinessProbe",
+	        "startupProbe", "volumeMounts",    "envFrom",         NULL};
 	const struct ceb_yaml_node *v[15];
 	char p[300];
 
@@ -146,7 +147,8 @@ static void parse_container(struct ceb_config_res *r, const struct ceb_yaml_node
 	if (v[2])
 		parse_strings(r, v[2], ceb_config_path_key(p, sizeof(p), path, "command"), ct);
 	if (!ct->argc)
-		ceb_config_err(r, v[2] ? v[2] : n, ceb_config_path_key(p, sizeof(p), path, "command"),
+		ceb_config_err(r, v[2] ? v[2] : n,
+		               ceb_config_path_key(p, sizeof(p), path, "command"),
 		               "required field missing: cebroker runs a container's command "
 		               "(and args) as a local process; it does not run images%s%s",
 		               ct->image ? ", so the image's entrypoint is unknown: " : "",
@@ -167,16 +169,11 @@ static void parse_template(struct ceb_config_res *r, const struct ceb_yaml_node 
                            struct ceb_container_source_cfg *cs)
 {
 	static const char *const tfields[] = {"metadata", "spec", NULL};
-	static const char *const sfields[] = {"containers",
-	                                      "terminationGracePeriodSeconds",
-	                                      "initContainers",
-	                                      "serviceAccountName",
-	                                      "restartPolicy",
-	                                      "volumes",
-	                                      "nodeSelector",
-	                                      "imagePullSecrets",
-	                                      "securityContext",
-	                                      NULL};
+	static const char *const sfields[] = {"containers",      "terminationGracePeriodSeconds",
+	                                      "initContainers",  "serviceAccountName",
+	                                      "restartPolicy",   "volumes",
+	                                      "nodeSelector",    "imagePullSecrets",
+	                                      "securityContext", NULL};
 	const struct ceb_yaml_node *tv[2], *sv[9];
 	char p[128];
 	size_t nc;
@@ -207,9 +204,10 @@ static void parse_template(struct ceb_config_res *r, const struct ceb_yaml_node 
 	}
 	cs->nctrs = nc;
 	for (size_t i = 0; i < nc; i++)
-		parse_container(r, ceb_yaml_seq_item(sv[0], i),
-		                ceb_config_path_idx(p, sizeof(p), "spec.template.spec.containers", i),
-		                &cs->ctrs[i]);
+		parse_container(
+		        r, ceb_yaml_seq_item(sv[0], i),
+		        ceb_config_path_idx(p, sizeof(p), "spec.template.spec.containers", i),
+		        &cs->ctrs[i]);
 }
 
 static void parse_container_source(struct ceb_config_res *r, struct ceb_config_meta *md,
@@ -279,10 +277,11 @@ static void parse_sink_binding(struct ceb_config_res *r, struct ceb_config_meta 
                                const struct ceb_yaml_node *const *vals)
 {
 	(void)md;
-	ceb_config_err(r, vals[0] ? vals[0] : root, "spec",
-	               "a SinkBinding binds Kubernetes workloads, which cebroker does not run: run "
-	               "the program as a ContainerSource (spec.template.spec.containers[].command), "
-	               "which gets K_SINK and K_CE_OVERRIDES the same way");
+	ceb_config_err(
+	        r, vals[0] ? vals[0] : root, "spec",
+	        "a SinkBinding binds Kubernetes workloads, which cebroker does not run: run "
+	        "the program as a ContainerSource (spec.template.spec.containers[].command), "
+	        "which gets K_SINK and K_CE_OVERRIDES the same way");
 }
 
 static const char *const spec_only[] = {"spec", NULL};

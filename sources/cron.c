@@ -29,8 +29,8 @@ struct bounds {
 	const char *what;
 };
 
-static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun",
-                                          "jul", "aug", "sep", "oct", "nov", "dec", NULL};
+static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul",
+                                          "aug", "sep", "oct", "nov", "dec", NULL};
 static const char *const dow_names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat", NULL};
 
 static const struct bounds b_sec = {0, 59, NULL, "second"}, b_min = {0, 59, NULL, "minute"},
@@ -136,8 +136,8 @@ static bool parse_range(const char *s, size_t n, const struct bounds *b, uint64_
 		return false;
 	}
 	if (start > end) {
-		snprintf(err, errlen, "beginning of range (%d) beyond end of range (%d): %.*s", start,
-		         end, (int)n, s);
+		snprintf(err, errlen, "beginning of range (%d) beyond end of range (%d): %.*s",
+		         start, end, (int)n, s);
 		return false;
 	}
 	if (step == 0) {
@@ -205,8 +205,8 @@ static bool parse_fields(struct ceb_cron *c, const char *spec, char *err, size_t
 		n++;
 	}
 	if (n < 5 || n > 6) {
-		snprintf(err, errlen, "expected 5 to 6 fields, found %s%zu: %s", n > 7 ? "more than " : "",
-		         n > 7 ? (size_t)7 : n, spec);
+		snprintf(err, errlen, "expected 5 to 6 fields, found %s%zu: %s",
+		         n > 7 ? "more than " : "", n > 7 ? (size_t)7 : n, spec);
 		return false;
 	}
 	first = 6 - n; /* 5 fields: seconds are 0 */
@@ -256,8 +256,8 @@ static bool open_calendar(struct ceb_cron *c, const char *zone, char *err, size_
 		zone_utf16(zone, id, ZONE_MAX);
 	c->cal = ucal_open(zone ? id : NULL, zone ? -1 : 0, "en_US_POSIX", UCAL_GREGORIAN, &st);
 	if (U_FAILURE(st) || !c->cal) {
-		snprintf(err, errlen, "cannot open a calendar in %s: %s", zone ? zone : "the local zone",
-		         u_errorName(st));
+		snprintf(err, errlen, "cannot open a calendar in %s: %s",
+		         zone ? zone : "the local zone", u_errorName(st));
 		return false;
 	}
 	/* Go's time.Date takes a skipped wall time with the offset before the transition and a
@@ -297,13 +297,15 @@ int ceb_cron_parse(const char *spec, const char *zone, struct ceb_cron **out, ch
 	if (strncmp(spec, "TZ=", 3) == 0 || strncmp(spec, "CRON_TZ=", 8) == 0) {
 		const char *eq = strchr(spec, '='), *sp = strchr(spec, ' ');
 		if (zone && *zone) {
-			snprintf(err, errlen,
-			         "the schedule has a time zone prefix and spec.timezone is set too");
+			snprintf(
+			        err, errlen,
+			        "the schedule has a time zone prefix and spec.timezone is set too");
 			goto out;
 		}
 		if (!sp || (size_t)(sp - eq - 1) >= sizeof(zbuf)) {
-			snprintf(err, errlen, "a time zone prefix must be followed by a space and the "
-			                      "schedule");
+			snprintf(err, errlen,
+			         "a time zone prefix must be followed by a space and the "
+			         "schedule");
 			goto out;
 		}
 		snprintf(zbuf, sizeof(zbuf), "%.*s", (int)(sp - eq - 1), eq + 1);

@@ -156,7 +156,7 @@ static void parse_ping_source(struct ceb_config_res *r, struct ceb_config_meta *
                               const struct ceb_yaml_node *root,
                               const struct ceb_yaml_node *const *vals)
 {
-	static const char *const spec_fields[] = {"schedule", "timezone",   "contentType", "data",
+	static const char *const spec_fields[] = {"schedule",   "timezone", "contentType", "data",
 	                                          "dataBase64", "sink",     "ceOverrides", NULL};
 	const struct ceb_yaml_node *v[7];
 	struct ceb_ping_cfg *pc;
@@ -184,7 +184,8 @@ static void parse_ping_source(struct ceb_config_res *r, struct ceb_config_meta *
 	ceb_config_add_entry(r, PING_KIND, pc->ns, pc->name, md, pc);
 
 	if (!vals[0]) {
-		ceb_config_err(r, root, "spec", "required field missing (a PingSource needs spec.sink)");
+		ceb_config_err(r, root, "spec",
+		               "required field missing (a PingSource needs spec.sink)");
 		goto out;
 	}
 	if (!ceb_config_get_fields(r, vals[0], "spec", spec_fields, v, NULL))
@@ -271,10 +272,9 @@ static void uuid4(char out[37])
 	}
 	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
 	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37,
-	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-	         b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-	         b[14], b[15]);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+	         b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+	         b[13], b[14], b[15]);
 }
 
 /* Now as RFC 3339 in UTC with nanoseconds, as the SDK's WithTimeNow writes it. */
@@ -370,10 +370,11 @@ static void *ping_thread(void *arg)
 		int rc = 0;
 
 		if (next < 0) {
-			CEB_LOG_WARN(pg->env->label,
-			             "schedule \"%s\" has no fire time within five years: the source "
-			             "never ticks",
-			             pg->pc->schedule);
+			CEB_LOG_WARN(
+			        pg->env->label,
+			        "schedule \"%s\" has no fire time within five years: the source "
+			        "never ticks",
+			        pg->pc->schedule);
 			while (!pg->stopping)
 				pthread_cond_wait(&pg->cond, &pg->lock);
 			break;
@@ -458,14 +459,24 @@ static int ping_start(void *ctx, char *errbuf, size_t errlen)
 {
 	struct ping *pg = ctx;
 	int rc = pthread_create(&pg->thread, NULL, ping_thread, pg);
+	char at[32] = "never (none within five years)";
+	int64_t next;
+	struct tm tm;
+	time_t t;
 
 	if (rc) {
 		snprintf(errbuf, errlen, "cannot start the PingSource thread: %s", strerror(rc));
 		return CEB_EIO;
 	}
 	pg->started = true;
-	CEB_LOG_INFO(pg->env->label, "schedule \"%s\" in %s", pg->pc->schedule,
-	             ceb_cron_zone(pg->cron));
+	next = ceb_cron_next(pg->cron, (int64_t)time(NULL));
+	if (next >= 0) {
+		t = (time_t)next;
+		gmtime_r(&t, &tm);
+		strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	CEB_LOG_INFO(pg->env->label, "schedule \"%s\" in %s, first tick %s", pg->pc->schedule,
+	             ceb_cron_zone(pg->cron), at);
 	return 0;
 }
 

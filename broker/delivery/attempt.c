@@ -755,7 +755,8 @@ void dsp_job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLcode
 			job->fail = FAIL_REPLY_TOO_BIG;
 		} else if (job->status >= 200 && job->status < 300) {
 			job->fail = FAIL_ANSWER_CUT; /* not a success */
-		} else if (job->status >= 100 && !status_retryable(job_delivery(job), job->status)) {
+		} else if (job->status >= 100 &&
+		           !status_retryable(job_delivery(job), job->status)) {
 			/* A final status arrived, its body did not: still final. */
 			dsp_job_failed_attempt(dsp, job, 0);
 			return;

@@ -20,10 +20,10 @@ static char feed_dir[64] = "/tmp/ceb-container-feed-XXXXXX";
 /* ---- the contract's driver: a feed file per source, its lines posted to K_SINK ---- */
 
 /* Every line of $FEED (kept open, as tail -F does) becomes one binary-mode event. */
-#define POSTER                                                                                     \
-	"tail -n +1 -F \"$FEED\" 2>/dev/null | while IFS= read -r l; do "                          \
-	"curl -sS -o /dev/null -X POST \"$K_SINK\" -H \"ce-specversion: 1.0\" "                    \
-	"-H \"ce-type: dev.cebroker.contract.line\" -H \"ce-source: /contract/$NAME\" "            \
+#define POSTER                                                                          \
+	"tail -n +1 -F \"$FEED\" 2>/dev/null | while IFS= read -r l; do "               \
+	"curl -sS -o /dev/null -X POST \"$K_SINK\" -H \"ce-specversion: 1.0\" "         \
+	"-H \"ce-type: dev.cebroker.contract.line\" -H \"ce-source: /contract/$NAME\" " \
 	"-H \"ce-id: $l\" -H \"content-type: text/plain\" --data-binary \"$l\"; done"
 
 static void feed_path(char *out, size_t len, const char *name)
@@ -201,8 +201,9 @@ int main(void)
 	srunner_free(sr);
 	/* the feed files */
 	{
-		static const char *const names[] = {"emits", "progress", "stops", "stops-holder",
-		                                    "retries", "retries-dls", "crash"};
+		static const char *const names[] = {"emits",        "progress", "stops",
+		                                    "stops-holder", "retries",  "retries-dls",
+		                                    "crash"};
 		char path[128];
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 			feed_path(path, sizeof(path), names[i]);

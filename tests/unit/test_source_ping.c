@@ -131,8 +131,8 @@ START_TEST(test_a_tick_is_knatives_event_exactly)
 	                   "  dataBase64: aGVsbG8sIHdvcmxkIQ==\n"
 	                   "  ceOverrides: {extensions: {team: blue}}\n");
 	struct coll c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {NULL}, 0, 0};
-	struct ceb_source_env env = {.label = "pingsource prod/beat", .emit = coll_emit,
-	                             .emit_arg = &c};
+	struct ceb_source_env env = {
+	        .label = "pingsource prod/beat", .emit = coll_emit, .emit_arg = &c};
 	const struct source_ops *ops = ceb_source_ops_find("PingSource");
 	char err[512], verr[256];
 	const void *data;
@@ -178,8 +178,8 @@ START_TEST(test_without_data_there_is_no_content_type)
 	const struct ceb_source_cfg *sc =
 	        load(&cfg, "  schedule: \"* * * * * *\"\n  contentType: application/json\n");
 	struct coll c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {NULL}, 0, 0};
-	struct ceb_source_env env = {.label = "pingsource prod/beat", .emit = coll_emit,
-	                             .emit_arg = &c};
+	struct ceb_source_env env = {
+	        .label = "pingsource prod/beat", .emit = coll_emit, .emit_arg = &c};
 	char err[512];
 	void *ctx = NULL;
 
@@ -222,8 +222,8 @@ START_TEST(test_a_schedule_that_never_fires_is_loaded_and_never_ticks)
 	struct ceb_config *cfg = NULL;
 	const struct ceb_source_cfg *sc = load(&cfg, "  schedule: \"0 0 30 2 *\"\n");
 	struct coll c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {NULL}, 0, 0};
-	struct ceb_source_env env = {.label = "pingsource prod/beat", .emit = coll_emit,
-	                             .emit_arg = &c};
+	struct ceb_source_env env = {
+	        .label = "pingsource prod/beat", .emit = coll_emit, .emit_arg = &c};
 	char err[512];
 	void *ctx = NULL;
 
