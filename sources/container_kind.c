@@ -1,5 +1,4 @@
-/* The ContainerSource kind (Knative's sources.knative.dev/v1) read with located errors, and
- * SinkBinding, which binds Kubernetes workloads, refused with a pointer to it. */
+/* The ContainerSource kind (Knative's sources.knative.dev/v1), read with located errors. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,27 +269,8 @@ out:
 	};
 }
 
-/* SinkBinding injects K_SINK into Kubernetes workloads (Deployments, Jobs...) that a cluster runs;
- * there are none here. */
-static void parse_sink_binding(struct ceb_config_res *r, struct ceb_config_meta *md,
-                               const struct ceb_yaml_node *root,
-                               const struct ceb_yaml_node *const *vals)
-{
-	(void)md;
-	ceb_config_err(
-	        r, vals[0] ? vals[0] : root, "spec",
-	        "a SinkBinding binds Kubernetes workloads, which cebroker does not run: run "
-	        "the program as a ContainerSource (spec.template.spec.containers[].command), "
-	        "which gets K_SINK and K_CE_OVERRIDES the same way");
-}
-
 static const char *const spec_only[] = {"spec", NULL};
 static const char *const container_versions[] = {"sources.knative.dev/v1", NULL};
-static const char *const binding_versions[] = {"sources.knative.dev/v1",
-                                               "sources.knative.dev/v1beta2",
-                                               "sources.knative.dev/v1beta1", NULL};
 
 const struct ceb_kind ceb_kind_container_source = {container_versions, CONTAINER_KIND, spec_only,
                                                    parse_container_source, false};
-const struct ceb_kind ceb_kind_sink_binding = {binding_versions, "SinkBinding", spec_only,
-                                               parse_sink_binding, false};

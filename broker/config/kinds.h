@@ -11,6 +11,5 @@ KIND(kafka_source)
 KIND(kafka_sink)
 KIND(ping_source)
 KIND(container_source)
-KIND(sink_binding)
 
 BROKER_CONFIG(kafka)

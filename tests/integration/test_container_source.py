@@ -200,7 +200,7 @@ class ContainerSourceValidation(unittest.TestCase):
         self.assertRegex(out + err, r"ContainerSource default/noc: spec\.template\.spec\."
                          r"containers\[0\]\.command: required field missing: cebroker runs a "
                          r"container's command .* gcr\.io/knative-releases/heartbeats")
-        self.assertRegex(out + err, r":\d+:\d+: SinkBinding default/bind: spec: .*ContainerSource")
+        self.assertRegex(out + err, r":\d+:\d+: SinkBinding default/bind: kind: .*ContainerSource")
 
 
 if __name__ == "__main__":

@@ -350,22 +350,28 @@ START_TEST(test_unknown_kinds_of_eventing_groups_are_still_errors)
 	        "that cebroker does not run yet (supported: Broker (eventing.knative.dev/v1), "
 	        "Trigger "
 	        "(eventing.knative.dev/v1), ConfigMap (v1), KafkaSource (sources.knative.dev/v1 or "
-	        "sources.knative.dev/v1beta1), KafkaSink (eventing.knative.dev/v1alpha1))\n"
+	        "sources.knative.dev/v1beta1), KafkaSink (eventing.knative.dev/v1alpha1), "
+	        "PingSource (sources.knative.dev/v1 or "
+	        "sources.knative.dev/v1beta2), ContainerSource (sources.knative.dev/v1))\n"
 	        "test.yaml:6:7: Sequence default/s: kind: Sequence is a Knative kind that cebroker "
 	        "does not run yet (supported: Broker (eventing.knative.dev/v1), Trigger "
 	        "(eventing.knative.dev/v1), ConfigMap (v1), KafkaSource (sources.knative.dev/v1 or "
-	        "sources.knative.dev/v1beta1), KafkaSink (eventing.knative.dev/v1alpha1))\n"
+	        "sources.knative.dev/v1beta1), KafkaSink (eventing.knative.dev/v1alpha1), "
+	        "PingSource (sources.knative.dev/v1 or "
+	        "sources.knative.dev/v1beta2), ContainerSource (sources.knative.dev/v1))\n"
 	        "test.yaml:10:7: NatsSorce default/n: kind: unknown kind \"NatsSorce\" (supported: "
 	        "Broker (eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), ConfigMap "
 	        "(v1), "
 	        "KafkaSource (sources.knative.dev/v1 or sources.knative.dev/v1beta1), KafkaSink "
-	        "(eventing.knative.dev/v1alpha1))\n"
+	        "(eventing.knative.dev/v1alpha1), PingSource (sources.knative.dev/v1 or "
+	        "sources.knative.dev/v1beta2), ContainerSource (sources.knative.dev/v1))\n"
 	        "test.yaml:13:13: Trigger default/t: apiVersion: unknown apiVersion \"v1\" for "
 	        "Trigger "
 	        "(supported: Broker (eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), "
 	        "ConfigMap (v1), KafkaSource (sources.knative.dev/v1 or "
 	        "sources.knative.dev/v1beta1), "
-	        "KafkaSink (eventing.knative.dev/v1alpha1))\n");
+	        "KafkaSink (eventing.knative.dev/v1alpha1), PingSource (sources.knative.dev/v1 or "
+	        "sources.knative.dev/v1beta2), ContainerSource (sources.knative.dev/v1))\n");
 }
 END_TEST
 
@@ -435,7 +441,8 @@ START_TEST(test_what_kubectl_prints_is_read_and_its_system_fields_ignored)
 	          "test.yaml:6:9: Brokr default/b: kind: unknown kind \"Brokr\" (supported: Broker "
 	          "(eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), ConfigMap (v1), "
 	          "KafkaSource (sources.knative.dev/v1 or sources.knative.dev/v1beta1), KafkaSink "
-	          "(eventing.knative.dev/v1alpha1))\n");
+	          "(eventing.knative.dev/v1alpha1), PingSource (sources.knative.dev/v1 or "
+	          "sources.knative.dev/v1beta2), ContainerSource (sources.knative.dev/v1))\n");
 }
 END_TEST
 

@@ -171,7 +171,7 @@ START_TEST(test_what_a_local_process_cannot_be_is_an_error_at_its_field)
 	                                "supported"));
 	ck_assert_ptr_nonnull(strstr(t, ":17:9: ContainerSource default/bad: "
 	                                "spec.template.spec.containers[2]"));
-	ck_assert_ptr_nonnull(strstr(t, "SinkBinding default/bind: spec: a SinkBinding binds "
+	ck_assert_ptr_nonnull(strstr(t, "SinkBinding default/bind: kind: a SinkBinding binds "
 	                                "Kubernetes workloads"));
 	ck_assert_ptr_nonnull(strstr(t, "run the program as a ContainerSource"));
 	free(errs.text.p);
