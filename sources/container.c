@@ -144,8 +144,11 @@ static char **build_env(const struct csrc *cx, const struct ceb_container *ct)
 	if (!rc)
 		rc = env_put(v, &n, "NAMESPACE", 9, cs->ns);
 	for (size_t i = 0; i < ct->nenv && !rc; i++) {
-		const char *eq = strchr(ct->env[i], '=');
-		rc = env_put(v, &n, ct->env[i], (size_t)(eq - ct->env[i]), eq + 1);
+		const struct ceb_container_env *e = &ct->env[i];
+		const char *ev = e->from_secret ? e->secret.value : e->value;
+		if (!e->name || (e->from_secret && !ev)) /* an optional key that is absent */
+			continue;
+		rc = env_put(v, &n, e->name, strlen(e->name), ev ? ev : "");
 	}
 	ceb_buf_free(&ov);
 	if (rc) {

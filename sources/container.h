@@ -3,18 +3,27 @@
 #ifndef CEB_SOURCES_CONTAINER_H
 #define CEB_SOURCES_CONTAINER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "broker/config/config.h"
 
 #define CONTAINER_KIND "ContainerSource"
 
+/* One variable of a container's env: a value, or a Secret's key (valueFrom.secretKeyRef). */
+struct ceb_container_env {
+	char *name;
+	char *value;      /* NULL when from_secret */
+	bool from_secret; /* secret.value once loaded; unset when optional and absent */
+	struct ceb_secret_ref secret;
+};
+
 /* One container of spec.template.spec.containers, as a local process. */
 struct ceb_container {
 	char *name, *image, *workdir;
 	char **argv; /* command then args, NULL-terminated */
 	size_t argc;
-	char **env; /* "NAME=value", nenv of them */
+	struct ceb_container_env *env; /* allocated once: the Secret refs point into it */
 	size_t nenv;
 };
 

@@ -27,7 +27,12 @@ static void container_cfg_free(void *own)
 		free(ct->image);
 		free(ct->workdir);
 		ceb_config_strv_free(ct->argv, ct->argc + 1);
-		ceb_config_strv_free(ct->env, ct->nenv);
+		for (size_t j = 0; j < ct->nenv; j++) {
+			free(ct->env[j].name);
+			free(ct->env[j].value);
+			ceb_secret_ref_free(&ct->env[j].secret);
+		}
+		free(ct->env);
 	}
 	free(cs->ctrs);
 	free(cs->ns);
@@ -65,6 +70,31 @@ static void parse_strings(struct ceb_config_res *r, const struct ceb_yaml_node *
 	ct->argv[ct->argc] = NULL;
 }
 
+/* env[].valueFrom: a Secret's key; the Pod's fields and ConfigMaps have no meaning here. */
+static void parse_value_from(struct ceb_config_res *r, const struct ceb_yaml_node *n,
+                             const char *path, struct ceb_container_env *e)
+{
+	static const char *const fields[] = {"secretKeyRef", "configMapKeyRef", "fieldRef",
+	                                     "resourceFieldRef", NULL};
+	const struct ceb_yaml_node *v[4];
+	char p[320];
+
+	if (!ceb_config_get_fields(r, n, path, fields, v, NULL))
+		return;
+	for (size_t i = 1; i < 4; i++)
+		if (v[i])
+			ceb_config_err(r, v[i], ceb_config_path_key(p, sizeof(p), path, fields[i]),
+			               "not supported: a process here has no Pod to read it from; "
+			               "give the value, or a Secret's key with secretKeyRef");
+	if (!v[0]) {
+		if (!v[1] && !v[2] && !v[3])
+			ceb_config_err(r, n, path, "required field missing: secretKeyRef");
+		return;
+	}
+	e->from_secret = ceb_config_get_secret_key_ref(
+	        r, v[0], ceb_config_path_key(p, sizeof(p), path, "secretKeyRef"), &e->secret);
+}
+
 static void parse_env(struct ceb_config_res *r, const struct ceb_yaml_node *seq, const char *path,
                       struct ceb_container *ct)
 {
@@ -79,10 +109,10 @@ static void parse_env(struct ceb_config_res *r, const struct ceb_yaml_node *seq,
 		ceb_config_oom(r);
 		return;
 	}
+	ct->nenv = n;
 	for (size_t i = 0; i < n; i++) {
+		struct ceb_container_env *e = &ct->env[i];
 		const struct ceb_yaml_node *v[3];
-		char *name = NULL, *value = NULL;
-		struct ceb_buf b = CEB_BUF_INIT;
 
 		ceb_config_path_idx(p, sizeof(p), path, i);
 		if (!ceb_config_get_fields(r, ceb_yaml_seq_item(seq, i), p, fields, v, NULL))
@@ -92,32 +122,24 @@ static void parse_env(struct ceb_config_res *r, const struct ceb_yaml_node *seq,
 			               "required field missing: name");
 			continue;
 		}
-		if (v[2]) {
-			ceb_config_err(r, v[2], ceb_config_path_key(fp, sizeof(fp), p, "valueFrom"),
-			               "not supported: a process here has no Pod to read fields or "
-			               "Secrets from; give the value itself");
-			continue;
-		}
 		if (!ceb_config_get_str(r, v[0], ceb_config_path_key(fp, sizeof(fp), p, "name"),
-		                        &name))
+		                        &e->name))
 			continue;
-		if (!*name || strchr(name, '=')) {
+		if (!*e->name || strchr(e->name, '=')) {
 			ceb_config_err(r, v[0], fp, "not an environment variable name");
-			free(name);
 			continue;
 		}
-		if (v[1])
-			ceb_config_get_str(r, v[1], ceb_config_path_key(fp, sizeof(fp), p, "value"),
-			                   &value);
-		ceb_buf_printf(&b, "%s=%s", name, value ? value : "");
-		free(name);
-		free(value);
-		if (!(ct->env[ct->nenv] = ceb_buf_steal(&b, NULL))) {
-			ceb_config_oom(r);
-			ceb_buf_free(&b);
-			return;
+		if (v[1] && v[2]) {
+			ceb_config_err(r, v[2], ceb_config_path_key(fp, sizeof(fp), p, "valueFrom"),
+			               "give value or valueFrom, not both");
+			continue;
 		}
-		ct->nenv++;
+		if (v[2])
+			parse_value_from(r, v[2],
+			                 ceb_config_path_key(fp, sizeof(fp), p, "valueFrom"), e);
+		else if (v[1])
+			ceb_config_get_str(r, v[1], ceb_config_path_key(fp, sizeof(fp), p, "value"),
+			                   &e->value);
 	}
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """ContainerSource against the real daemon: Knative's scenarios (sink ref to a Broker of this daemon,
 sink URI, ceOverrides applied from K_CE_OVERRIDES, args) with a program that posts to K_SINK, the
-env contract, supervision (a crashing program restarted with backoff, its output in the daemon's
+env contract (values, a Secret's key), supervision (a crashing program restarted with backoff, its output in the daemon's
 log under the source's name), SIGTERM at shutdown, and no process left after a SIGKILL of the
 daemon."""
 
@@ -22,7 +22,7 @@ POSTER = r"""
 import json, os, sys, urllib.request
 ov = os.environ["K_CE_OVERRIDES"]
 ext = json.loads(ov)["extensions"] if ov else {}
-data = {k: os.environ.get(k) for k in ("K_SINK", "K_CE_OVERRIDES", "NAME", "NAMESPACE", "POD_NAME")}
+data = {k: os.environ.get(k) for k in ("K_SINK", "K_CE_OVERRIDES", "NAME", "NAMESPACE", "POD_NAME", "TOKEN")}
 data["cwd"] = os.getcwd()
 data["args"] = sys.argv[1:]
 headers = {"ce-specversion": "1.0", "ce-id": "beat-%d" % os.getpid(), "ce-type": "dev.knative.eventing.samples.heartbeat",
@@ -37,11 +37,13 @@ import time; time.sleep(3600)
 
 def container_yaml(name, sink, command, args=None, env=None, namespace="default", overrides=None,
                    workdir=None):
+    """env: name -> a value, or a dict (a valueFrom)."""
     c = {"name": "main", "image": "gcr.io/knative-releases/heartbeats", "command": command}
     if args:
         c["args"] = args
     if env:
-        c["env"] = [{"name": k, "value": v} for k, v in env.items()]
+        c["env"] = [{"name": k, "valueFrom": v} if isinstance(v, dict) else {"name": k, "value": v}
+                    for k, v in env.items()]
     if workdir:
         c["workingDir"] = workdir
     spec = {"sink": sink, "template": {"spec": {"containers": [c]}}}
@@ -85,7 +87,12 @@ class ContainerSourceScenarios(unittest.TestCase):
                              ["python3", "-c", POSTER], args=["--period", "1"],
                              env={"POD_NAME": "heartbeats-pod"}, namespace="beats",
                              overrides={"team": "blue"}, workdir=cls.tmp)
-            + container_yaml("to-uri", {"uri": cls.sub.url + "/direct"}, ["python3", "-c", POSTER]))
+            + "apiVersion: v1\nkind: Secret\nmetadata:\n  name: beat-token\n  namespace: default\n"
+            "stringData:\n  token: s3cr3t\n---\n"
+            + container_yaml("to-uri", {"uri": cls.sub.url + "/direct"}, ["python3", "-c", POSTER],
+                             env={"TOKEN": {"secretKeyRef": {"name": "beat-token", "key": "token"}},
+                                  "ABSENT": {"secretKeyRef": {"name": "beat-token", "key": "x",
+                                                              "optional": True}}}))
         cls.dmn = Daemon(cls.yaml, log_level="info")
 
     @classmethod
@@ -114,6 +121,7 @@ class ContainerSourceScenarios(unittest.TestCase):
         self.assertEqual(got["K_SINK"], self.sub.url + "/direct")
         self.assertEqual(got["K_CE_OVERRIDES"], "")
         self.assertIsNone(got["POD_NAME"])  # nothing of the daemon's own environment but basics
+        self.assertEqual(got["TOKEN"], "s3cr3t")  # env[].valueFrom.secretKeyRef
 
     def test_output_lines_are_in_the_daemons_log_under_the_source(self):
         wait_for(lambda: "[containersource beats/to-broker] main: posted: 202" in self.dmn.log(),

@@ -145,7 +145,7 @@ START_TEST(test_what_a_local_process_cannot_be_is_an_error_at_its_field)
 	        "        image: gcr.io/knative-releases/heartbeats\n"
 	        "      - name: secret\n"
 	        "        command: [sh]\n"
-	        "        env: [{name: X, valueFrom: {secretKeyRef: {name: s, key: k}}}]\n"
+	        "        env: [{name: X, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]\n"
 	        "      - name: odd\n"
 	        "        command: [sh]\n"
 	        "        stdin: true\n"
@@ -166,9 +166,10 @@ START_TEST(test_what_a_local_process_cannot_be_is_an_error_at_its_field)
 	                                "spec.template.spec.containers[0].command: required field "
 	                                "missing: cebroker runs a container's command"));
 	ck_assert_ptr_nonnull(strstr(t, "gcr.io/knative-releases/heartbeats"));
-	ck_assert_ptr_nonnull(strstr(t, ":14:36: ContainerSource default/bad: "
-	                                "spec.template.spec.containers[1].env[0].valueFrom: not "
-	                                "supported"));
+	ck_assert_ptr_nonnull(strstr(t,
+	                             ":14:47: ContainerSource default/bad: "
+	                             "spec.template.spec.containers[1].env[0].valueFrom.fieldRef: "
+	                             "not supported"));
 	ck_assert_ptr_nonnull(strstr(t, ":17:9: ContainerSource default/bad: "
 	                                "spec.template.spec.containers[2]"));
 	ck_assert_ptr_nonnull(strstr(t, "SinkBinding default/bind: kind: a SinkBinding binds "
