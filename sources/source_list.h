@@ -3,3 +3,5 @@
 #ifdef HAVE_RDKAFKA
 SOURCE(kafka)
 #endif
+SOURCE(ping)
+SOURCE(container)

@@ -451,7 +451,15 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 		return;
 	}
 	if (!kind_known) {
-		if (in_list(later_kinds, kind, strlen(kind)))
+		if (!strcmp(kind, "SinkBinding") && api &&
+		    !strncmp(api, "sources.knative.dev/", 20))
+			ceb_config_err(
+			        &r, kn, "kind",
+			        "a SinkBinding binds Kubernetes workloads, which cebroker does "
+			        "not run: run the program as a ContainerSource "
+			        "(spec.template.spec.containers[].command), which gets K_SINK "
+			        "and K_CE_OVERRIDES the same way");
+		else if (in_list(later_kinds, kind, strlen(kind)))
 			ceb_config_err(&r, kn, "kind",
 			               "%s is a Knative kind that cebroker does not run yet "
 			               "(supported: %s)",
