@@ -263,7 +263,7 @@ static bool match_attrs(const struct ceb_filter *flt, const struct ceb_event *ev
 
 bool ceb_filter_match(const struct ceb_filter *flt, const struct ceb_event *ev)
 {
-	if (!flt) /* a source's delivery: no filter, everything */
+	if (!flt) /* no filter (a Subscription, a source's delivery): everything */
 		return true;
 	switch (flt->kind) {
 	case CEB_FILTER_TRUE: return true;

@@ -36,6 +36,9 @@ struct ceb_source_env {
 	 * its own reference to ev. Returns 0 (stored), CEB_EFULL or CEB_EUNAVAIL (stopping). */
 	int (*emit)(void *emit_arg, struct ceb_event *ev);
 	void *emit_arg;
+	/* The sink's resolved URL, set before start (a Broker of this daemon: its ingress URL):
+	 * what a source whose program posts by itself is told (ContainerSource's K_SINK). */
+	const char *sink_url;
 };
 
 /* A plain HTTP request to a source that takes them (see source_ops.admit), as the ingress parsed it;

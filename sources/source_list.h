@@ -3,4 +3,6 @@
 #ifdef HAVE_RDKAFKA
 SOURCE(kafka)
 #endif
+SOURCE(ping)
+SOURCE(container)
 SOURCE(webhook)
