@@ -11,3 +11,4 @@ KIND(kafka_source)
 KIND(kafka_sink)
 
 BROKER_CONFIG(kafka)
+BROKER_CONFIG(nats)
