@@ -22,6 +22,11 @@ const struct ceb_limits ceb_nats_limits = {
 
 static int set_enc(natsMsg *msg, const char *name, const char *v, size_t len, struct ceb_buf *b)
 {
+	/* nats.c drops a header with an empty value when it reads one: write the empty
+	 * quoted-string instead, which the decoding (unquote, then percent-decode) makes empty
+	 * again; a '"' in a value is always percent-encoded, so nothing else reads as it. */
+	if (len == 0)
+		return natsMsgHeader_Add(msg, name, "\"\"") == NATS_OK ? 0 : CEB_ENOMEM;
 	b->len = 0;
 	if (ceb_percent_encode(v, len, b) < 0 || ceb_buf_putc(b, '\0') < 0)
 		return CEB_ENOMEM;
@@ -111,10 +116,13 @@ static int decode_binary(natsMsg *msg, const char *ct, struct ceb_event **out, c
 			                                                      : keys[i][k]);
 		if (strcmp(attr, "datacontenttype") == 0)
 			continue;
-		if (natsMsgHeader_Values(msg, keys[i], &vals, &nv) != NATS_OK || nv < 1)
-			continue;
+		/* nats.c lists a header with an empty value but has no value for it */
+		if (natsMsgHeader_Values(msg, keys[i], &vals, &nv) != NATS_OK || nv < 1) {
+			free((void *)vals);
+			vals = NULL;
+		}
 		b.len = 0;
-		rc = ceb_percent_decode(vals[0], strlen(vals[0]), &b);
+		rc = ceb_percent_decode(vals ? vals[0] : "", vals ? strlen(vals[0]) : 0, &b);
 		free((void *)vals);
 		if (rc == 0)
 			rc = ceb_event_set(ev, attr, CEB_TYPE_STRING, b.p ? b.p : "", b.len, errbuf,

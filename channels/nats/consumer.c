@@ -233,8 +233,23 @@ static void *pull_main(void *arg)
 		pthread_mutex_unlock(&sub->lock);
 		if (room > FETCH_BATCH)
 			room = FETCH_BATCH;
-		s = natsSubscription_Fetch(&list, sub->ps, (int)room, FETCH_WAIT_MS, &jerr);
-		if (s == NATS_TIMEOUT)
+		/* What is there now, up to room, without waiting; when nothing is, wait for the
+		 * next one alone (a fetch waits for its whole batch: a long poll for one keeps the
+		 * latency of an idle Trigger low). */
+		{
+			jsFetchRequest fr;
+			jsFetchRequest_Init(&fr);
+			fr.Batch = (int)room;
+			fr.NoWait = true;
+			fr.Expires = (int64_t)FETCH_WAIT_MS * 1000000;
+			s = natsSubscription_FetchRequest(&list, sub->ps, &fr);
+		}
+		if (list.Count == 0 && !atomic_load(&sub->stop) &&
+		    (s == NATS_OK || s == NATS_TIMEOUT || s == NATS_NOT_FOUND)) {
+			natsMsgList_Destroy(&list);
+			s = natsSubscription_Fetch(&list, sub->ps, 1, FETCH_WAIT_MS, &jerr);
+		}
+		if (s == NATS_TIMEOUT || (s == NATS_NOT_FOUND && list.Count == 0))
 			continue;
 		if (s != NATS_OK && list.Count == 0) {
 			if (!failing++)
