@@ -68,7 +68,8 @@ class CommandLine(unittest.TestCase):
     def test_every_sample_validates(self):
         expect = {"quickstart.yaml": "ok: 1 broker, 2 triggers\n",
                   "kafka-broker.yaml": "ok: 1 broker, 2 triggers\n",
-                  "kafka-source-sink.yaml": "ok: 1 broker, 2 triggers, 1 KafkaSource, 1 KafkaSink"}
+                  "kafka-source-sink.yaml": "ok: 1 broker, 2 triggers, 1 KafkaSource, 1 KafkaSink",
+                  "nats-broker.yaml": "ok: 1 broker, 2 triggers\n"}
         self.assertEqual(sorted(os.listdir(os.path.join(TOP, "samples"))), sorted(expect))
         for name, summary in expect.items():
             rc, out, err = run("validate", "-f", os.path.join(TOP, "samples", name))

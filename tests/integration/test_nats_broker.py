@@ -15,7 +15,7 @@ import unittest
 
 import cebtest
 from cebtest import (Daemon, NatsClient, NatsServer, Subscriber, binary_headers, main,
-                     nats_broker_yaml, post, trigger_yaml, wait_for)
+                     nats_broker_yaml, post, run_cli, trigger_yaml, wait_for, yaml_file)
 import test_filters_e2e
 import test_reply
 
@@ -205,6 +205,81 @@ class NatsBroker(unittest.TestCase):
         self.assertGreaterEqual(reqs[2].time - reqs[1].time, 1.9)
         time.sleep(2)
         self.assertEqual(len([r for r in self.sub.got("/dlsdown") if r.ce("id") == "n-dlsdown"]), 3)
+
+
+BAD_CONFIG = """apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: nats-config
+data:
+  eventing-nats: |
+    url: http://wrong:4222
+    auth:
+      credentialFile:
+        secret: {name: x, key: y}
+    connOpts:
+      maxReconnects: many
+  config: |
+    stream:
+      retention: Forever
+      maxAge: 10 years
+    consumer:
+      ackWait: 10ms
+      nakDelay: 0s
+---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata:
+  name: b
+  annotations:
+    eventing.knative.dev/broker.class: NatsJetStreamBroker
+spec:
+  config:
+    apiVersion: v1
+    kind: ConfigMap
+    name: nats-config
+---
+"""
+
+
+class NatsConfig(unittest.TestCase):
+    def test_settings_errors_are_located_in_the_configmap(self):
+        rc, out, err = run_cli("validate", "-f", yaml_file(self, BAD_CONFIG))
+        self.assertEqual(rc, 1, out)
+        f = err.split(":", 1)[0]
+        for line in ['7:10: ConfigMap default/nats-config: data.eventing-nats.url: "http://wrong:4222" '
+                     'is not a nats:// or tls:// URL',
+                     '9:7: ConfigMap default/nats-config: data.eventing-nats.auth: credentials from '
+                     'a Secret are not read by this build yet',
+                     '12:22: ConfigMap default/nats-config: data.eventing-nats.connOpts.maxReconnects: '
+                     '"many" is not a whole number',
+                     '15:18: ConfigMap default/nats-config: data.config.stream.retention: "Forever" is '
+                     'not one of Limits, Interest, WorkQueue',
+                     '16:15: ConfigMap default/nats-config: data.config.stream.maxAge: "10 years" is '
+                     'not a duration',
+                     '18:16: ConfigMap default/nats-config: data.config.consumer.ackWait: must be at '
+                     'least 1s',
+                     '19:17: ConfigMap default/nats-config: data.config.consumer.nakDelay: must be at '
+                     'least 100ms']:
+            self.assertIn(f + ":" + line, err)
+
+    def test_the_annotation_is_checked_by_validate(self):
+        y = ("apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: b\n"
+             "  annotations:\n    eventing.knative.dev/broker.class: NatsJetStreamBroker\n"
+             "    natsjetstream.eventing.knative.dev/config: '{\"stream\": {\"storage\": \"Disk\"}}'\n")
+        rc, out, err = run_cli("validate", "-f", yaml_file(self, y))
+        self.assertEqual(rc, 1, out)
+        self.assertIn('metadata.annotations["natsjetstream.eventing.knative.dev/config"]: '
+                      'stream.storage: "Disk" is not one of File, Memory', err)
+        ok = y.replace("Disk", "Memory")
+        rc, out, err = run_cli("validate", "-f", yaml_file(self, ok))
+        self.assertEqual(rc, 0, err)
+
+    def test_a_broker_without_spec_config_is_valid_as_eventing_natss_writes_it(self):
+        y = ("apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: b\n"
+             "  annotations:\n    eventing.knative.dev/broker.class: NatsJetStreamBroker\n")
+        rc, out, err = run_cli("validate", "-f", yaml_file(self, y))
+        self.assertEqual(rc, 0, err)
 
 
 class Sender(threading.Thread):
