@@ -9,6 +9,7 @@ KIND(trigger)
 KIND(configmap)
 KIND(kafka_source)
 KIND(kafka_sink)
+KIND(nats_source)
 
 BROKER_CONFIG(kafka)
 BROKER_CONFIG(nats)
