@@ -207,6 +207,58 @@ class NatsBroker(unittest.TestCase):
         self.assertEqual(len([r for r in self.sub.got("/dlsdown") if r.ce("id") == "n-dlsdown"]), 3)
 
 
+class NatsSourceEndToEnd(unittest.TestCase):
+    """An independent client publishes plain and CloudEvent messages; the NatsSource turns them
+    into the right events (core NATS and JetStream)."""
+
+    def test_plain_and_cloudevent_messages_become_the_right_events(self):
+        sub = Subscriber()
+        nc = NatsClient(NATS.url)
+        nc.js("STREAM.CREATE.SRCSTREAM", {"name": "SRCSTREAM", "subjects": ["src.>"],
+                                           "storage": "file"})
+        cfg = ("apiVersion: sources.cebroker.dev/v1alpha1\nkind: NatsSource\nmetadata:\n"
+               "  name: core\n  namespace: nats-src\nspec:\n  url: %s\n  subject: plain.>\n"
+               "  sink:\n    uri: %s\n---\n" % (NATS.url, sub.at("/core")))
+        cfg += ("apiVersion: sources.cebroker.dev/v1alpha1\nkind: NatsSource\nmetadata:\n"
+                "  name: durable\n  namespace: nats-src\nspec:\n  url: %s\n  subject: src.orders\n"
+                "  jetstream:\n    stream: SRCSTREAM\n    deliverPolicy: all\n"
+                "  ceOverrides:\n    extensions:\n      team: shop\n"
+                "  sink:\n    uri: %s\n---\n" % (NATS.url, sub.at("/js")))
+        # published before the daemon starts: deliverPolicy all reads it
+        nc.request("src.orders", b'{"order": 1}', headers={"X-Trace": "t-1"})
+        d = Daemon(cfg)
+        try:
+            nc.publish("plain.eu", b"hello", headers={"Content-Type": "text/plain"})
+            nc.publish("plain.us", json.dumps({"specversion": "1.0", "id": "ce-1", "type": "t.x",
+                                               "source": "/go"}).encode())
+            nc.request("src.orders", b"", headers={"ce-specversion": "1.0", "ce-id": "ce-2",
+                                                   "ce-type": "t.y", "ce-source": "/py"})
+            core = sub.wait("/core", 2, timeout=20)
+            by_subject = {r.ce("subject") or r.ce("id"): r for r in core}
+            plain = by_subject["plain.eu"]
+            self.assertEqual(plain.ce("type"), "dev.cebroker.nats.message")
+            self.assertEqual(plain.ce("source"), "/apis/v1alpha1/namespaces/nats-src/natssources/core")
+            self.assertEqual(plain.body, b"hello")
+            self.assertEqual(plain.headers["content-type"], "text/plain")
+            self.assertEqual(by_subject["ce-1"].ce("source"), "/go")
+            js = sub.wait("/js", 2, timeout=20)
+            first = [r for r in js if r.ce("type") == "dev.cebroker.nats.message"][0]
+            self.assertEqual(first.ce("id"), "SRCSTREAM:1", "the stream sequence: stable on redelivery")
+            self.assertEqual(first.ce("subject"), "src.orders")
+            self.assertEqual(first.ce("natsheaderxtrace"), "t-1")
+            self.assertEqual(first.ce("team"), "shop")
+            self.assertEqual(json.loads(first.body), {"order": 1})
+            ce2 = [r for r in js if r.ce("id") == "ce-2"][0]
+            self.assertEqual((ce2.ce("type"), ce2.ce("source")), ("t.y", "/py"))
+            # acknowledged after the sink accepted: nothing left for the consumer
+            wait_for(lambda: nc.js("CONSUMER.INFO.SRCSTREAM.CEBROKER_NATSSOURCE_NATS-SRC__DURABLE")
+                     ["num_ack_pending"] == 0, 10, what="no pending acks")
+        finally:
+            d.stop()
+            nc.close()
+            sub.close()
+
+
 BAD_CONFIG = """apiVersion: v1
 kind: ConfigMap
 metadata:
