@@ -36,7 +36,8 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A durable name from a resource: upper case, characters other than [A-Z0-9_-] as '_'. */
+/* A durable name from a resource, as eventing-natss names them: upper case, characters other than
+ * [A-Z0-9_] ('-', '.') as '_'. */
 static void durable_name(char *out, size_t n, const char *prefix, const char *ns, const char *name)
 {
 	size_t k;
@@ -46,8 +47,7 @@ static void durable_name(char *out, size_t n, const char *prefix, const char *ns
 		char c = out[k];
 		if (c >= 'a' && c <= 'z')
 			out[k] = (char)(c - 32);
-		else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-		           c == '-'))
+		else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
 			out[k] = '_';
 	}
 }
