@@ -160,8 +160,8 @@ static void hand(struct nats_sub *sub, natsMsg *m, bool keep)
 	/* A source's ceOverrides.extensions, on every event it emits. */
 	for (size_t i = 0; rc == 0 && nch->src && i < nch->src->nce_ext; i++)
 		if (ceb_event_set(ev, nch->src->ce_ext_keys[i], CEB_TYPE_STRING,
-		                  nch->src->ce_ext_values[i], strlen(nch->src->ce_ext_values[i]), err,
-		                  sizeof(err)) == CEB_ENOMEM)
+		                  nch->src->ce_ext_values[i], strlen(nch->src->ce_ext_values[i]),
+		                  err, sizeof(err)) == CEB_ENOMEM)
 			rc = CEB_ENOMEM;
 	if (rc == 0 && !(h = calloc(1, sizeof(*h))))
 		rc = CEB_ENOMEM;

@@ -468,6 +468,34 @@ class NatsFaults(unittest.TestCase):
             d.stop(timeout=60)
             sub.close()
 
+    def test_two_daemons_share_each_triggers_consumer(self):
+        sub = Subscriber()
+        cfg = self.config(sub, "shared")
+        a = Daemon(cfg, log_level="info")
+        b = Daemon(cfg, log_level="info")
+        try:
+            senders = [Sender(d.url, "/faults/shared", "%s%d" % (name, k), 250)
+                       for name, d in (("a", a), ("b", b)) for k in range(2)]
+            for s in senders:
+                s.start()
+            for s in senders:
+                s.join(120)
+            acked = set(i for s in senders for i in s.acked)
+            self.assertEqual(len(acked), 1000)
+            wait_for(lambda: acked <= set(r.ce("id") for r in sub.got("/load")), 60,
+                     what="every event delivered")
+            time.sleep(1)
+            ids = [r.ce("id") for r in sub.got("/load")]
+            self.assertEqual(len(ids), 1000, "each event delivered once, by one of the two")
+            key = 'cebroker_delivered_total{namespace="faults",trigger="load",broker="shared"}'
+            da, db = a.metrics().get(key, 0), b.metrics().get(key, 0)
+            self.assertEqual(da + db, 1000)
+            self.assertGreater(min(da, db), 0, "both processes took part: %d and %d" % (da, db))
+        finally:
+            a.stop()
+            b.stop()
+            sub.close()
+
     def test_the_server_killed_and_restarted_loses_no_202_and_delivery_resumes(self):
         sub = Subscriber()
         cfg = self.config(sub, "restart")
