@@ -73,6 +73,18 @@ static void on_reconnected(natsConnection *nc, void *closure)
 	CEB_LOG_INFO(nch->label, "connected to NATS again");
 }
 
+static void on_closed(natsConnection *nc, void *closure)
+{
+	struct nats_chan *nch = closure;
+
+	(void)nc;
+	pthread_mutex_lock(&nch->cb_lock);
+	nch->closed = 1;
+	pthread_cond_broadcast(&nch->cb_cond);
+	pthread_mutex_unlock(&nch->cb_lock);
+	/* nothing of nch after this point: destroy may free it */
+}
+
 static int nats_connect(struct nats_chan *nch, char *errbuf, size_t errlen)
 {
 	natsOptions *o = NULL;
@@ -96,6 +108,8 @@ static int nats_connect(struct nats_chan *nch, char *errbuf, size_t errlen)
 		s = natsOptions_SetDisconnectedCB(o, on_disconnected, nch);
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectedCB(o, on_reconnected, nch);
+	if (s == NATS_OK)
+		s = natsOptions_SetClosedCB(o, on_closed, nch);
 	if (s == NATS_OK && nch->conn.ca_pem)
 		s = natsOptions_SetCATrustedCertificates(o, nch->conn.ca_pem);
 	if (s == NATS_OK)
@@ -192,6 +206,8 @@ static int nats_create(const struct ceb_channel_cfg *cfg, void **ctx, char *errb
 		return CEB_ENOMEM;
 	}
 	pthread_mutex_init(&nch->pub_lock, NULL);
+	pthread_mutex_init(&nch->cb_lock, NULL);
+	pthread_cond_init(&nch->cb_cond, NULL);
 	if (cfg->kind && strcmp(cfg->kind, CEB_NATS_SOURCE_KIND) == 0) {
 		nch->src = cfg->spec;
 		nch->role = nch->src->jetstream ? NROLE_SOURCE_JS : NROLE_SOURCE_CORE;
@@ -278,8 +294,14 @@ static void nats_destroy(void *ctx)
 	jsCtx_Destroy(nch->jsc);
 	if (nch->nc) {
 		natsConnection_Close(nch->nc);
+		pthread_mutex_lock(&nch->cb_lock);
+		while (!nch->closed)
+			pthread_cond_wait(&nch->cb_cond, &nch->cb_lock);
+		pthread_mutex_unlock(&nch->cb_lock);
 		natsConnection_Destroy(nch->nc);
 	}
+	pthread_mutex_destroy(&nch->cb_lock);
+	pthread_cond_destroy(&nch->cb_cond);
 	nats_producer_fail_all(nch);
 	free(nch->pubtab);
 	pthread_mutex_destroy(&nch->pub_lock);

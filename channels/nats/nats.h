@@ -50,6 +50,11 @@ struct nats_chan {
 	struct ceb_nats_js js;
 	natsConnection *nc;
 	jsCtx *jsc;
+	/* nats.c runs the connection callbacks on a thread of its own, also after Close returns:
+	 * destroy waits for the closed callback, the last one, before it frees the channel */
+	pthread_mutex_t cb_lock;
+	pthread_cond_t cb_cond;
+	int closed;
 	atomic_int connected;
 	atomic_size_t unconfirmed; /* publishes waiting for their PubAck */
 	atomic_int stopping;
