@@ -82,6 +82,33 @@ struct ceb_configmap {
 	struct ceb_configmap *next;
 };
 
+/* A Secret (v1): data (base64, decoded here) and stringData (which wins for a key in both, as in
+ * Kubernetes). Values are bytes, NUL-terminated for convenience; they are never written to a log
+ * line, a message or /metrics, and are wiped when the configuration is freed. */
+struct ceb_secret {
+	char *ns, *name;
+	size_t n;
+	char **keys;
+	char **values;
+	size_t *lens;
+	struct ceb_loc loc;
+	struct ceb_secret *next;
+};
+
+/* A value taken from a Secret: a Kubernetes secretKeyRef ({name, key, optional}), or a whole Secret
+ * (key NULL) such as a RabbitmqBrokerConfig's connectionSecret. Lives in a kind's own struct;
+ * registered with ceb_config_secret_ref and filled once every file is loaded: a missing Secret or
+ * key is an error at `at` unless optional. secret and value then point into the configuration's
+ * Secret, valid as long as the configuration. */
+struct ceb_secret_ref {
+	char *ns, *name, *key;
+	bool optional;
+	const struct ceb_secret *secret; /* NULL: not resolved, or optional and absent */
+	const char *value;               /* the key's value (NUL-terminated), or NULL */
+	size_t len;
+	struct ceb_loc at;
+};
+
 struct ceb_broker_cfg {
 	char *ns, *name;
 	/* eventing.knative.dev/broker.class, else config-br-defaults', else "MTChannelBasedBroker" */
@@ -154,6 +181,7 @@ struct ceb_config_note {
 
 struct ceb_config {
 	struct ceb_configmap *configmaps;
+	struct ceb_secret *secrets;
 	struct ceb_broker_cfg *brokers;
 	struct ceb_trigger_cfg *triggers;
 	size_t nbrokers, ntriggers;
@@ -212,6 +240,15 @@ const struct ceb_broker_cfg *ceb_config_find_broker(const struct ceb_config *cfg
 const struct ceb_endpoint_cfg *ceb_config_find_endpoint(const struct ceb_config *cfg,
                                                         const char *kind, const char *ns,
                                                         const char *name);
+/* A Secret, or NULL. */
+const struct ceb_secret *ceb_config_find_secret(const struct ceb_config *cfg, const char *ns,
+                                                const char *name);
+/* A Secret's value for key (NUL-terminated; *len, when len is not NULL, its length in bytes), or
+ * NULL. */
+const char *ceb_secret_get(const struct ceb_secret *s, const char *key, size_t *len);
+/* Frees what a ceb_secret_ref owns (its names), not the Secret it points to. */
+void ceb_secret_ref_free(struct ceb_secret_ref *ref);
+
 /* Value of a ConfigMap key, or NULL. */
 const char *ceb_configmap_get(const struct ceb_configmap *cm, const char *key);
 /* Value of an annotation, or NULL. */

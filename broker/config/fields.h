@@ -185,6 +185,18 @@ void ceb_config_add_check_at(struct ceb_config_res *r, const char *kind, const c
                              const struct ceb_configmap **cm_out,
                              const struct ceb_broker_cfg **broker_out);
 
+/* Secrets. Record that ref (in the kind's own struct) takes key of Secret ns/name (ns NULL: the
+ * resource's; key NULL: the whole Secret), checked and filled once every file is loaded; a missing
+ * Secret or key is reported at node `at`, field `path`, unless ref->optional. Names are copied into
+ * ref (ceb_secret_ref_free). */
+void ceb_config_secret_ref(struct ceb_config_res *r, const struct ceb_yaml_node *at,
+                           const char *path, const char *ns, const char *name, const char *key,
+                           struct ceb_secret_ref *ref);
+/* A Kubernetes secretKeyRef map at n ({name, key, optional}), recorded as above. False (reported)
+ * when it is not one. */
+bool ceb_config_get_secret_key_ref(struct ceb_config_res *r, const struct ceb_yaml_node *n,
+                                   const char *path, struct ceb_secret_ref *ref);
+
 /* Append a parsed resource to its list in the config being built (which then owns it), in file
  * order, and count it. */
 /* Keep a source (its generic view, which points into the kind's own struct: src->own) or an

@@ -7,6 +7,7 @@
 KIND(broker)
 KIND(trigger)
 KIND(configmap)
+KIND(secret)
 KIND(kafka_source)
 KIND(kafka_sink)
 KIND(nats_source)

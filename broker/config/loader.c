@@ -389,8 +389,10 @@ static void skip_resource(struct ceb_config_res *r, const struct ceb_yaml_node *
 static void load_resource(struct ceb_config_loader *ld, const char *file,
                           const struct ceb_yaml_node *root)
 {
-	const struct ceb_yaml_node *kn, *an, *mn, *vals[8], *keys[8];
-	const char *names[8], *kind, *api, *name, *ns;
+	/* apiVersion, kind, metadata, status and a kind's top-level fields (at most 12: get_fields
+	 * takes 16 names) */
+	const struct ceb_yaml_node *kn, *an, *mn, *vals[17], *keys[17];
+	const char *names[17], *kind, *api, *name, *ns;
 	const struct ceb_kind *def = NULL;
 	struct ceb_config_res r = {.ld = ld, .file = file};
 	struct ceb_config_meta md = {0};
@@ -467,7 +469,7 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 	names[nf++] = "kind";
 	names[nf++] = "metadata";
 	names[nf++] = "status";
-	for (size_t i = 0; def->fields[i] && nf < 7; i++)
+	for (size_t i = 0; def->fields[i] && nf < 16; i++)
 		names[nf++] = def->fields[i];
 	names[nf] = NULL;
 	ceb_config_get_fields(&r, root, "", names, vals, keys);
@@ -677,6 +679,12 @@ void ceb_config_free(struct ceb_config *cfg)
 		ceb_ld_configmap_free(cfg->configmaps);
 		cfg->configmaps = next;
 	}
+	while (cfg->secrets) {
+		struct ceb_secret *next = cfg->secrets->next;
+
+		ceb_ld_secret_free(cfg->secrets);
+		cfg->secrets = next;
+	}
 	while (cfg->brokers) {
 		struct ceb_broker_cfg *next = cfg->brokers->next;
 
@@ -720,6 +728,7 @@ static int loader_begin(struct ceb_config_loader *ld, struct ceb_config_errors *
 	if (!ld->cfg || !ld->refs)
 		return CEB_ENOMEM;
 	ld->cm_tail = &ld->cfg->configmaps;
+	ld->secret_tail = &ld->cfg->secrets;
 	ld->broker_tail = &ld->cfg->brokers;
 	ld->trigger_tail = &ld->cfg->triggers;
 	ld->source_tail = &ld->cfg->sources;

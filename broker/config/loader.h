@@ -38,6 +38,7 @@ struct check {            /* a reference to resolve once every file is loaded */
 	struct ceb_loc loc;
 	const struct ceb_configmap **cm_out;
 	const struct ceb_broker_cfg **broker_out;
+	struct ceb_secret_ref *secret_out; /* a Secret: filled (key checked) when found */
 	bool optional; /* absent is fine (Knative's own default channel ConfigMap) */
 };
 
@@ -82,6 +83,7 @@ struct ceb_config_loader {
 	size_t nerr, caperr;
 	bool enomem, stop;
 	struct ceb_configmap **cm_tail;
+	struct ceb_secret **secret_tail;
 	struct ceb_broker_cfg **broker_tail;
 	struct ceb_trigger_cfg **trigger_tail;
 	struct ceb_source_cfg **source_tail;
@@ -139,6 +141,13 @@ void ceb_ld_broker_config_ref(struct ceb_config_res *r, struct broker_rec *br, c
 void ceb_ld_broker_free(struct ceb_broker_cfg *b);
 void ceb_ld_configmap_free(struct ceb_configmap *cm);
 void ceb_ld_trigger_free(struct ceb_trigger_cfg *t);
+
+/* ---- secret.c ---- */
+
+void ceb_ld_secret_free(struct ceb_secret *s);
+/* Point the reference of check c at Secret s, reporting a missing key. */
+void ceb_ld_secret_bind(struct ceb_config_loader *ld, const struct check *c,
+                        const struct ceb_secret *s);
 
 /* ---- resolve.c ---- */
 

@@ -242,8 +242,11 @@ void ceb_ld_resolve(struct ceb_config_loader *ld)
 		const struct check *c = &ld->checks[i];
 		const struct entry *e = find_entry(sorted, n, c->kind, c->ns, c->name);
 
-		if (!e && c->optional)
+		if (!e && c->optional) {
+			if (c->secret_out)
+				c->secret_out->secret = NULL;
 			continue;
+		}
 		if (!e) {
 			ceb_ld_file_err(ld, c->loc.file, c->loc.line, c->loc.col,
 			                "%s: %s: %s %s/%s not found", c->who, c->path, c->kind,
@@ -254,6 +257,8 @@ void ceb_ld_resolve(struct ceb_config_loader *ld)
 			*c->cm_out = e->obj;
 		if (c->broker_out)
 			*c->broker_out = e->obj;
+		if (c->secret_out)
+			ceb_ld_secret_bind(ld, c, e->obj);
 	}
 	for (size_t i = 0; i < ld->nbrecs && !ld->enomem; i++)
 		broker_channel(ld, &ld->brecs[i]);

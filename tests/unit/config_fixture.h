@@ -26,6 +26,7 @@
 /* The kinds the loader names when a kind or an apiVersion is unknown. */
 #define SUPPORTED                                                                               \
 	"Broker (eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), ConfigMap (v1), " \
+	"Secret (v1), "                                                                         \
 	"KafkaSource (sources.knative.dev/v1 or sources.knative.dev/v1beta1), KafkaSink "       \
 	"(eventing.knative.dev/v1alpha1)"
 

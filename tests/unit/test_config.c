@@ -349,6 +349,66 @@ START_TEST(test_configmap_data_must_be_strings)
 }
 END_TEST
 
+START_TEST(test_a_secret_decodes_data_and_takes_string_data_over_it)
+{
+	struct ceb_config *cfg = load_ok("apiVersion: v1\n"
+	                                 "kind: Secret\n"
+	                                 "metadata:\n"
+	                                 "  name: rabbit\n"
+	                                 "  namespace: prod\n"
+	                                 "type: Opaque\n"
+	                                 "data:\n"
+	                                 "  username: Z3Vlc3Q=\n"
+	                                 "  password: b2xk\n"
+	                                 "  bin: AAEC\n"
+	                                 "stringData:\n"
+	                                 "  password: s3cr3t\n"
+	                                 "  uri: amqp://127.0.0.1:5672\n");
+	const struct ceb_secret *sec = ceb_config_find_secret(cfg, "prod", "rabbit");
+	size_t len = 0;
+
+	ck_assert_ptr_nonnull(sec);
+	ck_assert_ptr_null(ceb_config_find_secret(cfg, "default", "rabbit"));
+	ck_assert_str_eq(ceb_secret_get(sec, "username", NULL), "guest");
+	ck_assert_str_eq(ceb_secret_get(sec, "password", NULL), "s3cr3t");
+	ck_assert_str_eq(ceb_secret_get(sec, "uri", NULL), "amqp://127.0.0.1:5672");
+	ck_assert_ptr_nonnull(ceb_secret_get(sec, "bin", &len));
+	ck_assert_uint_eq(len, 3);
+	ck_assert_int_eq(memcmp(ceb_secret_get(sec, "bin", NULL), "\0\1\2", 3), 0);
+	ck_assert_ptr_null(ceb_secret_get(sec, "port", NULL));
+	ceb_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_a_secrets_errors_name_the_key_never_the_value)
+{
+	char *errs;
+	size_t n = 0;
+	const char *yaml = "apiVersion: v1\n"
+	                   "kind: Secret\n"
+	                   "metadata:\n"
+	                   "  name: s\n"
+	                   "data:\n"
+	                   "  password: hunter2-not-base64!\n"
+	                   "  \"bad key\": eA==\n"
+	                   "stringData:\n"
+	                   "  token:\n"
+	                   "    nested: hunter3\n";
+
+	errs = load_err(yaml, strlen(yaml), &n);
+	ck_assert_str_eq(
+	        errs, "test.yaml:6:13: Secret default/s: data.password: not base64 (data holds "
+	              "base64; put plain text in stringData)\n"
+	              "test.yaml:7:3: Secret default/s: data[\"bad key\"]: \"bad key\" is not a "
+	              "valid Secret key (letters, digits, '-', '_' and '.', at most 253)\n"
+	              "test.yaml:10:5: Secret default/s: stringData.token: expected a string, got "
+	              "a mapping\n");
+	ck_assert_ptr_null(strstr(errs, "hunter"));
+	ck_assert_uint_eq(n, 3);
+	free(errs);
+}
+END_TEST
+
 START_TEST(test_filter_attributes_compile_to_a_legacy_filter)
 {
 	struct ceb_config *cfg =
@@ -899,6 +959,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_null_fields_count_as_absent);
 	tcase_add_test(tc, test_duplicate_keys_are_refused);
 	tcase_add_test(tc, test_duplicate_resources_are_refused_at_the_second_name);
+	tcase_add_test(tc, test_a_secret_decodes_data_and_takes_string_data_over_it);
+	tcase_add_test(tc, test_a_secrets_errors_name_the_key_never_the_value);
 	suite_add_tcase(s, tc);
 
 	/* a tight timeout: these must be refused without doing the work the input asks for */

@@ -97,6 +97,38 @@ START_TEST(test_a_directory_loads_its_yaml_files_in_name_order)
 }
 END_TEST
 
+START_TEST(test_a_secret_in_a_file_others_can_read_is_taken_with_a_warning)
+{
+	char dir[] = "test_config.XXXXXX", path[512], want[2048], buf[8192];
+	static const char *const names[] = {"secret.yaml"};
+	const char *paths[1] = {path};
+	struct ceb_config *cfg = NULL;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/secret.yaml", dir);
+	write_file(dir, "secret.yaml",
+	           "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {password: "
+	           "pw}\n");
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_int_eq(ceb_config_load(paths, 1, &cfg, NULL), 0);
+	snprintf(want, sizeof(want),
+	         "%s:1:1: warning: Secret default/s: metadata.name: Secret read from %s, which any "
+	         "user of this machine can read (chmod o-r it)\n",
+	         path, path);
+	ck_assert_str_eq(notes(cfg, buf, sizeof(buf)), want);
+	ck_assert_str_eq(
+	        ceb_secret_get(ceb_config_find_secret(cfg, "default", "s"), "password", NULL),
+	        "pw");
+	ceb_config_free(cfg);
+	/* readable by its owner (and group) only: nothing to say */
+	ck_assert_int_eq(chmod(path, 0640), 0);
+	ck_assert_int_eq(ceb_config_load(paths, 1, &cfg, NULL), 0);
+	ck_assert_str_eq(notes(cfg, buf, sizeof(buf)), "");
+	ceb_config_free(cfg);
+	remove_tree(dir, names, 1);
+}
+END_TEST
+
 START_TEST(test_an_empty_directory_and_a_missing_file_are_errors)
 {
 	char dir[] = "test_config.XXXXXX", want[4096];
@@ -439,6 +471,7 @@ static Suite *config_files_suite(void)
 	tcase_add_test(files, test_a_directory_loads_its_yaml_files_in_name_order);
 	tcase_add_test(files, test_an_empty_directory_and_a_missing_file_are_errors);
 	tcase_add_test(files, test_files_over_16_mib_are_refused);
+	tcase_add_test(files, test_a_secret_in_a_file_others_can_read_is_taken_with_a_warning);
 	suite_add_tcase(s, files);
 	tcase_set_timeout(hostile, 10);
 	tcase_add_test(hostile, test_single_quoted_strings_unescape_quotes_and_fold_lines);
