@@ -468,6 +468,30 @@ class NatsFaults(unittest.TestCase):
             d.stop(timeout=60)
             sub.close()
 
+    def test_in_progress_acks_keep_a_long_delivery_from_being_redelivered(self):
+        sub = Subscriber()
+
+        def slow(req):
+            time.sleep(3.5)
+            return (202, {}, b"")
+        sub.responses["/slow"] = slow
+        cfg = nats_broker_yaml(NATS.url, name="slow", namespace="faults",
+                               config="consumer:\n  ackWait: 1s\n")
+        cfg += trigger_yaml("slow", sub.at("/slow"), broker="slow", namespace="faults",
+                            delivery="timeout: PT10S")
+        d = Daemon(cfg, log_level="info")
+        try:
+            st, _, body = d.post("/faults/slow", binary_headers(id="long-1"), b"{}")
+            self.assertEqual(st, 202, body)
+            sub.wait("/slow", 1, timeout=10)
+            time.sleep(5)
+            # ackWait is 1 s and the subscriber takes 3.5 s: without in-progress acks JetStream
+            # would have handed the message out again (to this or another process) meanwhile
+            self.assertEqual(len(sub.got("/slow")), 1)
+        finally:
+            d.stop()
+            sub.close()
+
     def test_two_daemons_share_each_triggers_consumer(self):
         sub = Subscriber()
         cfg = self.config(sub, "shared")
