@@ -345,8 +345,13 @@ void nats_sub_stop(struct nats_sub *sub)
 	if (sub->running)
 		pthread_join(sub->thread, NULL);
 	sub->running = 0;
-	if (sub->ps && sub->nch->role == NROLE_SOURCE_CORE)
-		natsSubscription_Unsubscribe(sub->ps);
+	/* Core NATS: no callback runs once the drain completed (what was pending is dropped by the
+	 * callback, which sees stop), so destroy may free sub. */
+	if (sub->ps && sub->nch->role == NROLE_SOURCE_CORE && !sub->drained) {
+		sub->drained = 1;
+		if (natsSubscription_Drain(sub->ps) == NATS_OK)
+			natsSubscription_WaitForDrainCompletion(sub->ps, 10000);
+	}
 }
 
 void nats_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)

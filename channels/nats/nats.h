@@ -31,6 +31,7 @@ struct nats_sub {
 	natsSubscription *ps; /* pull subscription, or the core subscription */
 	pthread_t thread;
 	int running;
+	int drained; /* core NATS: the subscription was drained */
 	atomic_int stop;
 	pthread_mutex_t lock;   /* guards what follows */
 	pthread_cond_t cond;    /* a settle made room */
