@@ -329,6 +329,11 @@ static int nats_check(const struct ceb_channel_cfg *cfg, char *errbuf, size_t er
 	return broker_settings(&nch, cfg, errbuf, errlen);
 }
 
+static bool nats_connected(void *ctx)
+{
+	return atomic_load(&((struct nats_chan *)ctx)->connected) != 0;
+}
+
 const struct channel_ops ceb_channel_nats = {
         .name = "nats",
         .flags = CEB_CHANNEL_DURABLE,
@@ -341,4 +346,5 @@ const struct channel_ops ceb_channel_nats = {
         .pending = nats_pending,
         .stop = nats_stop,
         .check = nats_check,
+        .connected = nats_connected,
 };

@@ -533,7 +533,11 @@ class NatsFaults(unittest.TestCase):
             time.sleep(1)
             st, _, _ = d.post("/faults/restart", binary_headers(id="during", type="load"), b"{}")
             self.assertEqual(st, 503, "no server: 503, never 202")
+            st, _, body = d.post("/readyz", {}, b"", "GET")
+            self.assertEqual(st, 503, body)
             NATS.start()
+            wait_for(lambda: d.post("/readyz", {}, b"", "GET")[0] == 200, 30,
+                     what="/readyz 200 once the server is back")
             for s in senders:
                 s.join(120)
             acked = set(i for s in senders for i in s.acked)
