@@ -472,11 +472,11 @@ class NatsFaults(unittest.TestCase):
         sub = Subscriber()
 
         def slow(req):
-            time.sleep(3.5)
+            time.sleep(5)
             return (202, {}, b"")
         sub.responses["/slow"] = slow
         cfg = nats_broker_yaml(NATS.url, name="slow", namespace="faults",
-                               config="consumer:\n  ackWait: 1s\n")
+                               config="consumer:\n  ackWait: 2s\n")
         cfg += trigger_yaml("slow", sub.at("/slow"), broker="slow", namespace="faults",
                             delivery="timeout: PT10S")
         d = Daemon(cfg, log_level="info")
@@ -484,8 +484,8 @@ class NatsFaults(unittest.TestCase):
             st, _, body = d.post("/faults/slow", binary_headers(id="long-1"), b"{}")
             self.assertEqual(st, 202, body)
             sub.wait("/slow", 1, timeout=10)
-            time.sleep(5)
-            # ackWait is 1 s and the subscriber takes 3.5 s: without in-progress acks JetStream
+            time.sleep(6)
+            # ackWait is 2 s and the subscriber takes 5 s: without in-progress acks JetStream
             # would have handed the message out again (to this or another process) meanwhile
             self.assertEqual(len(sub.got("/slow")), 1)
         finally:
