@@ -44,11 +44,12 @@ int ceb_filter_group(enum ceb_filter_kind kind, struct ceb_filter **children, si
 int ceb_filter_cesql(const char *expr, const struct ceb_cesql_limits *lim, struct ceb_filter **out,
                      char *errbuf, size_t errlen, int *errcol);
 
-/* Does the event pass? Never allocates for exact, prefix, suffix and legacy. Thread-safe. */
+/* Does the event pass? flt NULL (no filter) passes everything. Never allocates for exact, prefix,
+ * suffix and legacy. Thread-safe. */
 bool ceb_filter_match(const struct ceb_filter *flt, const struct ceb_event *ev);
 
 /* For the Trigger index: if every event this filter matches must have attribute `type` equal to one
- * fixed value, return that value (owned by the filter); otherwise NULL. */
+ * fixed value, return that value (owned by the filter); otherwise NULL (also for no filter). */
 const char *ceb_filter_required_type(const struct ceb_filter *flt);
 
 enum ceb_filter_kind ceb_filter_kind(const struct ceb_filter *flt);
@@ -60,7 +61,8 @@ void ceb_filter_free(struct ceb_filter *flt);
 struct ceb_filter_index;
 
 struct ceb_filter_index *ceb_filter_index_new(void);
-/* Add an item; flt must outlive the index. 0 or CEB_ENOMEM. */
+/* Add an item; flt must outlive the index, NULL matches every event (a source's subscription on
+ * the memory channel the daemon gives it). 0 or CEB_ENOMEM. */
 int ceb_filter_index_add(struct ceb_filter_index *idx, const struct ceb_filter *flt, void *item);
 /* Call cb for every item whose filter matches ev (the filter is evaluated here), in the order
  * added within each bucket. Stops early if cb returns non-zero, and returns that value; else 0. */

@@ -3,6 +3,8 @@
 #ifdef HAVE_RDKAFKA
 SOURCE(kafka)
 #endif
+SOURCE(ping)
+SOURCE(container)
 #ifdef HAVE_NATS
 SOURCE(nats)
 #endif

@@ -221,27 +221,52 @@ static const char *peek_str(const struct ceb_yaml_node *n)
  * broker/config/kinds.h: the loader names none of them. */
 #define KIND(x)          extern const struct ceb_kind ceb_kind_##x;
 #define BROKER_CONFIG(x) extern const struct ceb_broker_config_reader ceb_broker_config_##x;
+#define CHANNEL_KIND(x)  extern const struct ceb_channel_kind ceb_channel_kind_##x;
 #include "broker/config/kinds.h"
 #undef KIND
 #undef BROKER_CONFIG
+#undef CHANNEL_KIND
 
 static const struct ceb_kind *const kinds[] = {
 #define KIND(x) &ceb_kind_##x,
 #define BROKER_CONFIG(x)
+#define CHANNEL_KIND(x)
 #include "broker/config/kinds.h"
 #undef KIND
 #undef BROKER_CONFIG
+#undef CHANNEL_KIND
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 static const struct ceb_broker_config_reader *const broker_configs[] = {
 #define KIND(x)
 #define BROKER_CONFIG(x) &ceb_broker_config_##x,
+#define CHANNEL_KIND(x)
 #include "broker/config/kinds.h"
 #undef KIND
 #undef BROKER_CONFIG
+#undef CHANNEL_KIND
         NULL,
 };
+
+static const struct ceb_channel_kind *const channel_kinds[] = {
+#define KIND(x)
+#define BROKER_CONFIG(x)
+#define CHANNEL_KIND(x) &ceb_channel_kind_##x,
+#include "broker/config/kinds.h"
+#undef KIND
+#undef BROKER_CONFIG
+#undef CHANNEL_KIND
+        NULL,
+};
+
+const struct ceb_channel_kind *ceb_config_channel_kind(const char *kind)
+{
+	for (size_t i = 0; channel_kinds[i]; i++)
+		if (!strcmp(channel_kinds[i]->kind, kind))
+			return channel_kinds[i];
+	return NULL;
+}
 
 const struct ceb_broker_config_reader *ceb_ld_broker_config_reader(const char *channel)
 {
@@ -278,27 +303,14 @@ static const char *const eventing_groups[] = {"eventing.knative.dev",
                                               NULL};
 
 /* Knative kinds this build cannot run yet: refused as such, not as unknown. */
-static const char *const later_kinds[] = {"PingSource",
-                                          "ContainerSource",
-                                          "SinkBinding",
-                                          "ApiServerSource",
-                                          "Channel",
-                                          "InMemoryChannel",
-                                          "KafkaChannel",
-                                          "NatsJetStreamChannel",
-                                          "Subscription",
-                                          "Sequence",
-                                          "Parallel",
-                                          "JobSink",
-                                          "IntegrationSink",
-                                          "IntegrationSource",
-                                          "EventType",
-                                          "EventPolicy",
-                                          "EventTransform",
-                                          "RequestReply",
-                                          "RabbitmqBrokerConfig",
-                                          "RabbitmqSource",
-                                          NULL};
+static const char *const later_kinds[] = {"PingSource",        "ContainerSource",
+                                          "SinkBinding",       "ApiServerSource",
+                                          "KafkaChannel",      "NatsJetStreamChannel",
+                                          "JobSink",           "IntegrationSink",
+                                          "IntegrationSource", "EventType",
+                                          "EventPolicy",       "EventTransform",
+                                          "RequestReply",      "RabbitmqBrokerConfig",
+                                          "RabbitmqSource",    NULL};
 
 static bool in_list(const char *const *list, const char *s, size_t len)
 {
@@ -396,7 +408,7 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 	const struct ceb_kind *def = NULL;
 	struct ceb_config_res r = {.ld = ld, .file = file};
 	struct ceb_config_meta md = {0};
-	char q[80], q2[80], sup[512];
+	char q[80], q2[80], sup[2048];
 	bool kind_known = false;
 	size_t nf = 0;
 
@@ -439,7 +451,15 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 		return;
 	}
 	if (!kind_known) {
-		if (in_list(later_kinds, kind, strlen(kind)))
+		if (!strcmp(kind, "SinkBinding") && api &&
+		    !strncmp(api, "sources.knative.dev/", 20))
+			ceb_config_err(
+			        &r, kn, "kind",
+			        "a SinkBinding binds Kubernetes workloads, which cebroker does "
+			        "not run: run the program as a ContainerSource "
+			        "(spec.template.spec.containers[].command), which gets K_SINK "
+			        "and K_CE_OVERRIDES the same way");
+		else if (in_list(later_kinds, kind, strlen(kind)))
 			ceb_config_err(&r, kn, "kind",
 			               "%s is a Knative kind that cebroker does not run yet "
 			               "(supported: %s)",
@@ -704,6 +724,7 @@ void ceb_config_free(struct ceb_config *cfg)
 		cfg->sources = sc->next;
 		sc->own_free((void *)sc->own);
 	}
+	ceb_ld_subscriptions_free(cfg->subscriptions);
 	while (cfg->endpoints) {
 		struct ceb_endpoint_cfg *ec = cfg->endpoints;
 
@@ -733,6 +754,7 @@ static int loader_begin(struct ceb_config_loader *ld, struct ceb_config_errors *
 	ld->trigger_tail = &ld->cfg->triggers;
 	ld->source_tail = &ld->cfg->sources;
 	ld->endpoint_tail = &ld->cfg->endpoints;
+	ld->subscription_tail = &ld->cfg->subscriptions;
 	return 0;
 }
 

@@ -69,6 +69,10 @@ class CommandLine(unittest.TestCase):
         expect = {"quickstart.yaml": "ok: 1 broker, 2 triggers\n",
                   "kafka-broker.yaml": "ok: 1 broker, 2 triggers\n",
                   "kafka-source-sink.yaml": "ok: 1 broker, 2 triggers, 1 KafkaSource, 1 KafkaSink",
+                  "flows.yaml": "ok: 0 brokers, 0 triggers, 1 Sequence, 1 Parallel, 1 Channel, "
+                                "1 Subscription\n",
+                  "ping-source.yaml": "ok: 1 broker, 1 trigger, 2 PingSources\n",
+                  "container-source.yaml": "ok: 1 broker, 1 trigger, 1 ContainerSource\n",
                   "nats-broker.yaml": "ok: 1 broker, 2 triggers\n"}
         self.assertEqual(sorted(os.listdir(os.path.join(TOP, "samples"))), sorted(expect))
         for name, summary in expect.items():
