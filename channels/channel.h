@@ -131,6 +131,9 @@ struct channel_ops {
 	channel_pending_f *pending;
 	channel_stop_f *stop;
 	channel_check_f *check;
+	/* Optional (NULL: always): whether the backend's server is reachable now. While it is not,
+	 * /readyz answers 503 (publishes answer 503 by themselves). Any thread, cheap. */
+	bool (*connected)(void *ctx);
 };
 
 /* The backends compiled into this build (see channels/channel_list.h). */

@@ -6,3 +6,6 @@ SOURCE(kafka)
 SOURCE(ping)
 SOURCE(container)
 SOURCE(webhook)
+#ifdef HAVE_NATS
+SOURCE(nats)
+#endif

@@ -21,7 +21,9 @@ KIND(kafka_channel)
 KIND(ping_source)
 KIND(container_source)
 KIND(webhook_source)
+KIND(nats_source)
 
 BROKER_CONFIG(kafka)
+BROKER_CONFIG(nats)
 
 CHANNEL_KIND(kafka)

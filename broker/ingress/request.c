@@ -259,8 +259,21 @@ enum ceb_route ceb_request_route(struct ceb_request *req, const struct ceb_reque
 		}
 		if (strcmp(url, "/readyz") == 0) {
 			bool ok = atomic_load(&dmn->ready) && !atomic_load(&dmn->draining);
+			const struct ceb_endpoint *down = NULL;
+			/* a channel whose server is out of reach (a NATS Broker's): not ready */
+			for (const struct ceb_endpoint *ep = dmn->brokers; ok && ep && !down;
+			     ep = ep->next)
+				if (ep->ch.ops && ep->ch.ops->connected &&
+				    !ep->ch.ops->connected(ep->ch.ctx))
+					down = ep;
+			ok = ok && !down;
 			req->status = ok ? 200 : 503;
-			snprintf(req->reason, sizeof(req->reason), ok ? "ready" : "not ready");
+			if (down)
+				snprintf(req->reason, sizeof(req->reason),
+				         "not ready: %.200s cannot reach its server", down->label);
+			else
+				snprintf(req->reason, sizeof(req->reason),
+				         ok ? "ready" : "not ready");
 			return CEB_ROUTE_ANSWER;
 		}
 		if (strcmp(url, "/metrics") == 0)

@@ -448,3 +448,184 @@ def main():
     """Run the calling module's tests; exit 0 on success, 1 on failure."""
     prog = unittest.main(module="__main__", verbosity=2, exit=False)
     sys.exit(0 if prog.result.wasSuccessful() else 1)
+
+
+# ---- NATS: a real nats-server -js, and a small client of the NATS text protocol (independent of
+# the daemon's nats.c) ----
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class NatsServer:
+    """nats-server -js on loopback, a free port and a temporary store; stopped by its pid."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="cebtest-nats-")
+        self.port = free_port()
+        self.url = "nats://127.0.0.1:%d" % self.port
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["nats-server", "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def up():
+            try:
+                c = NatsClient(self.url, timeout=1)
+                ok = c.request("$JS.API.INFO", b"", timeout=1)
+                c.close()
+                return ok is not None
+            except OSError:
+                return False
+        wait_for(up, 20, interval=0.05, what="nats-server on port %d" % self.port)
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class NatsClient:
+    """A blocking client of the NATS text protocol: publish (with headers), subscribe, request."""
+
+    def __init__(self, url, timeout=10):
+        host, port = url.split("//", 1)[1].rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.buf = b""
+        self.sid = 0
+        self.info = json.loads(self._line().split(b" ", 1)[1])
+        self.sock.sendall(b'CONNECT {"verbose":false,"pedantic":false,"headers":true,'
+                          b'"no_responders":true,"protocol":1}\r\nPING\r\n')
+        while self._line() != b"PONG":
+            pass
+
+    def _fill(self):
+        chunk = self.sock.recv(1 << 20)
+        if not chunk:
+            raise OSError("connection closed")
+        self.buf += chunk
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _bytes(self, n):
+        while len(self.buf) < n + 2:
+            self._fill()
+        out, self.buf = self.buf[:n], self.buf[n + 2:]
+        return out
+
+    def subscribe(self, subject):
+        self.sid += 1
+        self.sock.sendall(b"SUB %s %d\r\n" % (subject.encode(), self.sid))
+        return self.sid
+
+    def publish(self, subject, payload=b"", headers=None, reply=None):
+        if isinstance(payload, str):
+            payload = payload.encode()
+        r = (b" " + reply.encode()) if reply else b""
+        if headers:
+            h = b"NATS/1.0\r\n" + b"".join(b"%s: %s\r\n" % (k.encode(), v.encode())
+                                           for k, v in headers.items()) + b"\r\n"
+            self.sock.sendall(b"HPUB %s%s %d %d\r\n%s%s\r\n" % (
+                subject.encode(), r, len(h), len(h) + len(payload), h, payload))
+        else:
+            self.sock.sendall(b"PUB %s%s %d\r\n%s\r\n" % (subject.encode(), r, len(payload), payload))
+
+    def next_msg(self, timeout=10):
+        """(subject, headers dict, payload) of the next message, or None after timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                line = self._line()
+                if line == b"PING":
+                    self.sock.sendall(b"PONG\r\n")
+                    continue
+                parts = line.split(b" ")
+                if parts[0] == b"MSG":
+                    return parts[1].decode(), {}, self._bytes(int(parts[-1]))
+                if parts[0] == b"HMSG":
+                    hlen, total = int(parts[-2]), int(parts[-1])
+                    raw_ = self._bytes(total)
+                    hdrs = {}
+                    for hl in raw_[:hlen].split(b"\r\n")[1:]:
+                        if b":" in hl:
+                            k, v = hl.split(b":", 1)
+                            hdrs[k.decode()] = v.strip().decode()
+                    return parts[1].decode(), hdrs, raw_[hlen:]
+                if parts[0].startswith(b"-ERR"):
+                    raise OSError(line.decode())
+        except socket.timeout:
+            return None
+
+    def request(self, subject, payload=b"", headers=None, timeout=10):
+        """Publish with a fresh inbox as reply subject; the payload (and headers) of the answer."""
+        inbox = "_INBOX.cebtest.%d.%d" % (os.getpid(), self.sid + 1)
+        self.subscribe(inbox)
+        self.publish(subject, payload, headers, reply=inbox)
+        m = self.next_msg(timeout)
+        self.sock.sendall(b"UNSUB %d\r\n" % self.sid)
+        return m
+
+    def js(self, api, doc=None, timeout=10):
+        """A JetStream API call ($JS.API.<api>) with a JSON body; the JSON answer."""
+        m = self.request("$JS.API." + api, json.dumps(doc).encode() if doc is not None else b"",
+                         timeout=timeout)
+        return json.loads(m[2]) if m else None
+
+    def stream_msg(self, stream, seq):
+        """Message seq of a stream: (subject, headers dict, data bytes), or None."""
+        import base64
+        doc = self.js("STREAM.MSG.GET." + stream, {"seq": seq})
+        if not doc or "message" not in doc:
+            return None
+        m = doc["message"]
+        hdrs = {}
+        raw_h = base64.b64decode(m.get("hdrs", "")) if m.get("hdrs") else b""
+        for hl in raw_h.split(b"\r\n")[1:]:
+            if b":" in hl:
+                k, v = hl.split(b":", 1)
+                hdrs[k.decode()] = v.strip().decode()
+        return m["subject"], hdrs, base64.b64decode(m.get("data", ""))
+
+    def close(self):
+        self.sock.close()
+
+
+def nats_broker_yaml(url, name="default", namespace="default", delivery=None, annotations=None,
+                     config=None):
+    """A NatsJetStreamBroker with a ConfigMap of its own (key eventing-nats: url; key config:
+    stream and consumer settings)."""
+    cm = "%s-nats-config" % name
+    y = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: %s\ndata:\n"
+         "  eventing-nats: |\n    url: %s\n" % (cm, namespace, url))
+    if config:
+        y += "  config: |\n" + _indent(config, 4)
+    y += "---\napiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: %s\n" \
+         "  namespace: %s\n  annotations:\n    eventing.knative.dev/broker.class: NatsJetStreamBroker\n" % (
+             name, namespace)
+    for k, v in (annotations or {}).items():
+        y += "    %s: %s\n" % (k, json.dumps(v) if not isinstance(v, str) else "'%s'" % v)
+    y += "spec:\n  config:\n    apiVersion: v1\n    kind: ConfigMap\n    name: %s\n" % cm
+    if delivery:
+        y += "  delivery:\n" + _indent(delivery, 4)
+    return y + "---\n"

@@ -72,7 +72,8 @@ class CommandLine(unittest.TestCase):
                   "flows.yaml": "ok: 0 brokers, 0 triggers, 1 Sequence, 1 Parallel, 1 Channel, "
                                 "1 Subscription\n",
                   "ping-source.yaml": "ok: 1 broker, 1 trigger, 2 PingSources\n",
-                  "container-source.yaml": "ok: 1 broker, 1 trigger, 1 ContainerSource\n"}
+                  "container-source.yaml": "ok: 1 broker, 1 trigger, 1 ContainerSource\n",
+                  "nats-broker.yaml": "ok: 1 broker, 2 triggers\n"}
         expect["webhook-source.yaml"] = "ok: 1 broker, 1 trigger, 1 WebhookSource\n"
         self.assertEqual(sorted(os.listdir(os.path.join(TOP, "samples"))), sorted(expect))
         for name, summary in expect.items():

@@ -123,7 +123,7 @@ class KnativeManifests(unittest.TestCase):
         """validate checks what run would short of reaching a server: on a refused file run exits 2
         with the same first error; an accepted memory-channel file starts."""
         for entry in ("docs-kafka-broker-auth-secret.yaml", "docs-kafka-broker-external-topic.yaml",
-                      "natss-broker-docs.yaml", "docs-channel-based-broker-kafka-channel.yaml"):
+                      "docs-channel-based-broker-kafka-channel.yaml"):
             with self.subTest(entry=entry):
                 v = subprocess.run([CEBROKER, "validate", "-f", entry], cwd=CORPUS, env=ENV,
                                    capture_output=True, timeout=30)

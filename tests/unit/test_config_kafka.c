@@ -783,10 +783,10 @@ START_TEST(test_a_class_whose_channel_this_build_lacks_is_an_error_at_load)
 	        "data:\n"
 	        "  default-br-config: |\n"
 	        "    clusterDefault:\n"
-	        "      brokerClass: NatsJetStreamBroker\n"
+	        "      brokerClass: RabbitMQBroker\n"
 	        "---\n" BROKER,
 	        "test.yaml:7:20: Broker default/default: class (from config-br-defaults): class "
-	        "NatsJetStreamBroker needs the nats channel, which this build does not include\n");
+	        "RabbitMQBroker needs the amqp channel, which this build does not include\n");
 }
 END_TEST
 
