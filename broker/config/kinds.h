@@ -19,8 +19,10 @@ KIND(kafka_source)
 KIND(kafka_sink)
 KIND(kafka_channel)
 KIND(nats_source)
+KIND(nats_jetstream_channel)
 
 BROKER_CONFIG(kafka)
 BROKER_CONFIG(nats)
 
 CHANNEL_KIND(kafka)
+CHANNEL_KIND(nats)

@@ -31,7 +31,8 @@
 	"(flows.knative.dev/v1), Parallel (flows.knative.dev/v1), KafkaSource "                 \
 	"(sources.knative.dev/v1 or sources.knative.dev/v1beta1), KafkaSink "                   \
 	"(eventing.knative.dev/v1alpha1), KafkaChannel (messaging.knative.dev/v1beta1 or "      \
-	"messaging.knative.dev/v1), NatsSource (sources.cebroker.dev/v1alpha1)"
+	"messaging.knative.dev/v1), NatsSource (sources.cebroker.dev/v1alpha1), "               \
+	"NatsJetStreamChannel (messaging.knative.dev/v1alpha1)"
 
 /* A configuration that must load without an error (the caller frees it). */
 struct ceb_config *load_ok(const char *yaml);
