@@ -162,6 +162,9 @@ static const struct {
 #ifdef HAVE_RDKAFKA
         {"KafkaChannel", "kafka"},
 #endif
+#ifdef HAVE_NATS
+        {"NatsJetStreamChannel", "nats"},
+#endif
 };
 
 const char *ceb_channel_for_kind(const char *channel_kind)

@@ -22,8 +22,10 @@ KIND(ping_source)
 KIND(container_source)
 KIND(webhook_source)
 KIND(nats_source)
+KIND(nats_jetstream_channel)
 
 BROKER_CONFIG(kafka)
 BROKER_CONFIG(nats)
 
 CHANNEL_KIND(kafka)
+CHANNEL_KIND(nats)

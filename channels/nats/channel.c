@@ -219,6 +219,29 @@ static int nats_create(const struct ceb_channel_cfg *cfg, void **ctx, char *errb
 			nch->js.ack_wait_ms = nch->src->ack_wait_ms;
 		if (nch->src->stream)
 			snprintf(nch->stream, sizeof(nch->stream), "%s", nch->src->stream);
+	} else if (cfg->kind && strcmp(cfg->kind, CEB_NATS_CHANNEL_KIND) == 0) {
+		/* eventing-natss: stream KN_<NS>__<NAME> (or overrideName) on <ns>.<name>._knative */
+		const struct ceb_msg_channel *mc = cfg->spec;
+		const struct ceb_nats_channel_cfg *cc = mc ? mc->backend_spec : NULL;
+		const struct ceb_nats_broker_cfg *nb =
+		        cc && cc->settings ? cc->settings->backend : NULL;
+
+		nch->channel = 1;
+		snprintf(nch->label, sizeof(nch->label), "natsjetstreamchannel %s/%s", cfg->ns,
+		         cfg->name);
+		ceb_nats_conn_defaults(&nch->conn);
+		ceb_nats_js_defaults(&nch->js);
+		if (nb)
+			nch->conn = nb->conn;
+		if (cc)
+			nch->js = cc->js;
+		if (cc && cc->stream)
+			snprintf(nch->stream, sizeof(nch->stream), "%s", cc->stream);
+		else
+			upper_name(nch->stream, sizeof(nch->stream), "KN_", cfg->ns, cfg->name);
+		snprintf(nch->subjects, sizeof(nch->subjects), "%s.%s._knative", cfg->ns,
+		         cfg->name);
+		snprintf(nch->subject, sizeof(nch->subject), "%s.%s._knative", cfg->ns, cfg->name);
 	} else {
 		snprintf(nch->label, sizeof(nch->label), "broker %s/%s", cfg->ns, cfg->name);
 		if ((rc = broker_settings(nch, cfg, errbuf, errlen)) < 0) {

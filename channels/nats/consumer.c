@@ -72,7 +72,10 @@ int nats_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 	pthread_mutex_init(&sub->lock, NULL);
 	pthread_cond_init(&sub->cond, NULL);
 	if (nch->role == NROLE_BROKER)
-		durable_name(sub->durable, sizeof(sub->durable), "KN_TRIGGER_", cfg->ns, cfg->name);
+		/* eventing-natss: KN_SUB_<uid> for a channel's, KN_TRIGGER_<uid> for a Trigger's;
+		 * the namespace and name stand for the uid */
+		durable_name(sub->durable, sizeof(sub->durable),
+		             nch->channel ? "KN_SUB_" : "KN_TRIGGER_", cfg->ns, cfg->name);
 	else if (nch->src->consumer)
 		snprintf(sub->durable, sizeof(sub->durable), "%s", nch->src->consumer);
 	else

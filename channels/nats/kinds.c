@@ -14,6 +14,7 @@
 #include "channels/nats/kinds.h"
 
 extern const struct ceb_broker_config_reader ceb_broker_config_nats;
+extern const struct ceb_channel_kind ceb_channel_kind_nats;
 
 void ceb_nats_conn_defaults(struct ceb_nats_conn *c)
 {
@@ -413,3 +414,127 @@ static void nats_broker_read(struct ceb_config_res *r, struct ceb_configmap *cm,
 
 const struct ceb_broker_config_reader ceb_broker_config_nats = {"nats", nats_broker_read,
                                                                 broker_free};
+
+/* ---- NatsJetStreamChannel ---- */
+
+static void nats_channel_free(void *spec)
+{
+	struct ceb_nats_channel_cfg *c = spec;
+
+	if (c)
+		free(c->stream);
+	free(c);
+}
+
+/* spec.stream {overrideName, config {...}} and spec.consumerConfigTemplate {...}. */
+static void *nats_channel_read(struct ceb_config_res *r, const struct ceb_yaml_node *const *vals,
+                               const char *path)
+{
+	static const char *const stf[] = {"overrideName", "config", NULL};
+	static const char *const scf[] = {"retention", "storage", "replicas",        "maxAge",
+	                                  "maxBytes",  "maxMsgs", "duplicateWindow", NULL};
+	/* maxDeliver, consumerType, fetchMaxWait and fetchBatchSize are read past, as
+	 * eventing-natss's dispatcher does (retries are the Subscription's delivery; consumers
+	 * here pull) */
+	static const char *const cf[] = {"deliverPolicy", "ackWait",      "maxAckPending",
+	                                 "maxDeliver",    "consumerType", "fetchMaxWait",
+	                                 "fetchBatchSize", NULL};
+	static const char *const retentions[] = {"Limits", "Interest", "Work", NULL};
+	static const char *const storages[] = {"File", "Memory", NULL};
+	static const char *const policies[] = {"All", "New", NULL};
+	struct ceb_nats_channel_cfg *c = calloc(1, sizeof(*c));
+	const struct ceb_yaml_node *sv[2], *cv[8], *kv[8];
+	struct sink s = {.r = r};
+	const char *u;
+	char p[512];
+	int64_t x;
+	int i;
+
+	if (!c) {
+		ceb_config_oom(r);
+		return NULL;
+	}
+	ceb_nats_js_defaults(&c->js);
+#define P(f) (snprintf(p, sizeof(p), "%s.%s", path, f), p)
+	if (vals[0] && fields(&s, vals[0], P("stream"), stf, sv)) {
+		if (sv[0] && (u = scalar(&s, sv[0], P("stream.overrideName"))))
+			c->stream = ceb_config_strdup(r, u);
+		if (sv[1] && fields(&s, sv[1], P("stream.config"), scf, cv)) {
+			if (cv[0] && (i = get_choice(&s, cv[0], P("stream.config.retention"),
+			                             retentions, "Limits, Interest, Work")) >= 0)
+				c->js.retention = i;
+			if (cv[1] && (i = get_choice(&s, cv[1], P("stream.config.storage"),
+			                             storages, "File, Memory")) >= 0)
+				c->js.storage = i;
+			if (cv[2] && get_i64(&s, cv[2], P("stream.config.replicas"), 1, 5, &x))
+				c->js.replicas = (int)x;
+			if (cv[3])
+				get_dur(&s, cv[3], P("stream.config.maxAge"), &c->js.max_age_ms);
+			if (cv[4])
+				get_i64(&s, cv[4], P("stream.config.maxBytes"), -1, INT64_MAX,
+				        &c->js.max_bytes);
+			if (cv[5])
+				get_i64(&s, cv[5], P("stream.config.maxMsgs"), -1, INT64_MAX,
+				        &c->js.max_msgs);
+			if (cv[6])
+				get_dur(&s, cv[6], P("stream.config.duplicateWindow"),
+				        &c->js.dup_window_ms);
+		}
+	}
+	if (vals[1] && fields(&s, vals[1], P("consumerConfigTemplate"), cf, kv)) {
+		/* a Subscription's consumer is made with the channel: All and New start alike */
+		if (kv[0])
+			get_choice(&s, kv[0], P("consumerConfigTemplate.deliverPolicy"), policies,
+			           "All, New");
+		if (kv[1] && get_dur(&s, kv[1], P("consumerConfigTemplate.ackWait"), &x)) {
+			if (x < 1000)
+				serr(&s, kv[1], p, "must be at least 1s");
+			else
+				c->js.ack_wait_ms = x;
+		}
+		if (kv[2])
+			get_i64(&s, kv[2], P("consumerConfigTemplate.maxAckPending"), 1, 1000000,
+			        &c->js.max_ack_pending);
+	}
+#undef P
+	return c;
+}
+
+/* The connection: config-nats (key eventing-nats) of the channel's namespace, else of
+ * knative-eventing, read as a Broker's ConfigMap; without one, the defaults (nats://127.0.0.1:4222). */
+static void nats_channel_resolve(struct ceb_config_res *r, struct ceb_msg_channel *ch,
+                                 const struct ceb_config *cfg)
+{
+	struct ceb_nats_channel_cfg *c = ch->backend_spec;
+
+	if (!c)
+		return; /* reported */
+	/* the channel's namespace first (eventing-natss's namespace-scoped dispatchers) */
+	for (int pass = 0; pass < 2; pass++)
+		for (struct ceb_configmap *m = cfg->configmaps; m; m = m->next)
+			if (!strcmp(m->ns, pass ? "knative-eventing" : ch->ns) &&
+			    !strcmp(m->name, "config-nats")) {
+				nats_broker_read(r, m, &ch->ep.loc);
+				if (m->backend_reader == &ceb_broker_config_nats)
+					c->settings = m;
+				return;
+			}
+}
+
+static void parse_nats_channel(struct ceb_config_res *r, struct ceb_config_meta *md,
+                               const struct ceb_yaml_node *root,
+                               const struct ceb_yaml_node *const *vals)
+{
+	ceb_config_parse_channel_kind(r, md, root, vals, &ceb_channel_kind_nats,
+	                              "messaging.knative.dev/v1alpha1");
+}
+
+static const char *const nats_channel_fields[] = {"stream", "consumerConfigTemplate", NULL};
+static const char *const messaging_v1alpha1[] = {"messaging.knative.dev/v1alpha1", NULL};
+static const char *const nats_channel_top[] = {"spec", NULL};
+
+const struct ceb_channel_kind ceb_channel_kind_nats = {CEB_NATS_CHANNEL_KIND, nats_channel_fields,
+                                                       nats_channel_read, nats_channel_free,
+                                                       nats_channel_resolve};
+const struct ceb_kind ceb_kind_nats_jetstream_channel = {
+        messaging_v1alpha1, CEB_NATS_CHANNEL_KIND, nats_channel_top, parse_nats_channel, true};

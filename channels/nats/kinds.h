@@ -12,6 +12,7 @@
 #include "channels/channel.h"
 
 #define CEB_NATS_SOURCE_KIND  "NatsSource"
+#define CEB_NATS_CHANNEL_KIND "NatsJetStreamChannel"
 #define CEB_NATS_DEFAULT_URL  "nats://127.0.0.1:4222"
 #define CEB_NATS_CONFIG_ANNOT "natsjetstream.eventing.knative.dev/config"
 
@@ -78,8 +79,21 @@ struct ceb_nats_source_cfg {
 	struct ceb_source_cfg source;
 };
 
+/* NatsJetStreamChannel (messaging.knative.dev/v1alpha1), from its resource or a channelTemplate:
+ * spec.stream (overrideName, config) and spec.consumerConfigTemplate, as eventing-natss spells them;
+ * the connection from ConfigMap config-nats (key eventing-nats) of its namespace, else of
+ * knative-eventing, else
+ * nats://127.0.0.1:4222. Its channel gets the struct ceb_msg_channel as spec, whose backend_spec is
+ * this. */
+struct ceb_nats_channel_cfg {
+	char *stream; /* spec.stream.overrideName, or NULL: KN_<NS>__<NAME> */
+	struct ceb_nats_js js;
+	const struct ceb_configmap *settings; /* config-nats, read (its ->backend), or NULL */
+};
+
 /* The backend (channels/channel_list.h). ceb_channel_cfg.spec is a struct ceb_broker_cfg for
- * "Broker", a struct ceb_nats_source_cfg for CEB_NATS_SOURCE_KIND. */
+ * "Broker", a struct ceb_nats_source_cfg for CEB_NATS_SOURCE_KIND, a struct ceb_msg_channel for
+ * CEB_NATS_CHANNEL_KIND. */
 extern const struct channel_ops ceb_channel_nats;
 
 #endif

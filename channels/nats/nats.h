@@ -43,6 +43,7 @@ struct nats_sub {
 struct nats_chan {
 	char label[300];
 	enum nats_role role;
+	int channel; /* NROLE_BROKER for a NatsJetStreamChannel: its stream, subject and consumers */
 	const struct ceb_nats_source_cfg *src;
 	char stream[256];   /* the Broker's stream, or the source's */
 	char subject[512];  /* where publishes go */

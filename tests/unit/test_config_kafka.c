@@ -776,17 +776,16 @@ START_TEST(test_a_class_whose_channel_this_build_lacks_is_an_error_at_load)
 	        "metadata.annotations[\"eventing.knative.dev/broker.class\"]: class RabbitMQBroker "
 	        "needs the amqp channel, which this build does not include\n");
 	/* from config-br-defaults: reported where the defaults say so */
-	ck_errors(
-	        "apiVersion: v1\n"
-	        "kind: ConfigMap\n"
-	        "metadata: {name: config-br-defaults, namespace: knative-eventing}\n"
-	        "data:\n"
-	        "  default-br-config: |\n"
-	        "    clusterDefault:\n"
-	        "      brokerClass: RabbitMQBroker\n"
-	        "---\n" BROKER,
-	        "test.yaml:7:20: Broker default/default: class (from config-br-defaults): class "
-	        "RabbitMQBroker needs the amqp channel, which this build does not include\n");
+	ck_errors("apiVersion: v1\n"
+	          "kind: ConfigMap\n"
+	          "metadata: {name: config-br-defaults, namespace: knative-eventing}\n"
+	          "data:\n"
+	          "  default-br-config: |\n"
+	          "    clusterDefault:\n"
+	          "      brokerClass: RabbitMQBroker\n"
+	          "---\n" BROKER,
+	          "test.yaml:7:20: Broker default/default: class (from config-br-defaults): class "
+	          "RabbitMQBroker needs the amqp channel, which this build does not include\n");
 }
 END_TEST
 
