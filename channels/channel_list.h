@@ -4,3 +4,6 @@ CHANNEL(memory)
 #ifdef HAVE_RDKAFKA
 CHANNEL(kafka)
 #endif
+#ifdef HAVE_RABBITMQ
+CHANNEL(amqp)
+#endif

@@ -3,3 +3,6 @@
 #ifdef HAVE_RDKAFKA
 SOURCE(kafka)
 #endif
+#ifdef HAVE_RABBITMQ
+SOURCE(amqp)
+#endif

@@ -121,6 +121,10 @@ struct ceb_broker_cfg {
 	 * knative-eventing/config-br-default-channel when not given: InMemoryChannel) */
 	const struct ceb_configmap *config;
 	struct ceb_delivery delivery; /* spec.delivery, else config-br-defaults' */
+	/* spec.config naming a kind other than ConfigMap that a backend's reader takes (a
+	 * RabbitmqBrokerConfig): its kind and the kind's own struct, resolved; else NULL */
+	const char *config_res_kind;
+	const void *config_res;
 	char **annot_keys, **annot_values;
 	size_t nannot; /* metadata.annotations */
 	struct ceb_loc loc;
@@ -136,6 +140,9 @@ struct ceb_trigger_cfg {
 	struct ceb_dest subscriber;
 	struct ceb_delivery delivery; /* effective: the Trigger's own if set, else the Broker's */
 	bool ordered;                 /* kafka.eventing.knative.dev/delivery.order: ordered */
+	/* rabbitmq.eventing.knative.dev/parallelism (1..1000): deliveries in flight, 1 = ordered;
+	 * 0 when not given */
+	int parallelism;
 	char **annot_keys, **annot_values;
 	size_t nannot;
 	struct ceb_loc loc;
@@ -171,6 +178,15 @@ struct ceb_endpoint_cfg {
 	struct ceb_endpoint_cfg *next;
 };
 
+/* A resource that is neither a source nor an endpoint, kept in the kind's own struct (a
+ * RabbitmqBrokerConfig, which Brokers name in spec.config). */
+struct ceb_config_object {
+	const char *kind, *ns, *name;
+	void *own;
+	void (*own_free)(void *own); /* frees it with the configuration */
+	struct ceb_config_object *next;
+};
+
 /* Something a user should know that is no error, one line each: a document skipped, what a ref
  * resolved to, a warning. "file:line:col: Kind ns/name: ..." ("warning: " after the position for
  * warnings). */
@@ -189,6 +205,7 @@ struct ceb_config {
 	struct ceb_source_cfg *sources;
 	struct ceb_endpoint_cfg *endpoints;
 	size_t nsources, nendpoints;
+	struct ceb_config_object *objects; /* other kinds' resources */
 	char **files;
 	size_t nfiles;                 /* file names the locations point to */
 	struct ceb_config_note *notes; /* sorted by file, line and column */

@@ -10,5 +10,8 @@ KIND(configmap)
 KIND(secret)
 KIND(kafka_source)
 KIND(kafka_sink)
+KIND(rabbitmq_broker_config)
+KIND(rabbitmq_source)
 
 BROKER_CONFIG(kafka)
+BROKER_CONFIG(amqp)
