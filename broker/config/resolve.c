@@ -204,7 +204,7 @@ static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
 	reader = ceb_ld_broker_config_reader(b->channel);
 	if (reader && reader->kind && !b->config_res)
 		ceb_config_err_at(&r, br->config_name ? &br->config_at : &br->at, "spec.config",
-		                  "a %s Broker needs spec.config naming a %s (apiVersion %s)%s",
+		                  "a Broker of class %s needs spec.config naming a %s (apiVersion %s)%s",
 		                  b->broker_class, reader->kind, reader->api,
 		                  br->config_name ? ", not a ConfigMap" : "");
 	else if (reader && !reader->kind)

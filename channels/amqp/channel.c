@@ -308,6 +308,17 @@ fail:
 	return rc;
 }
 
+/* The publisher (a Broker's) and every consumer connected once. */
+static bool all_up(struct amqp_channel *ac)
+{
+	if (ac->role == ROLE_BROKER && !atomic_load(&ac->up))
+		return false;
+	for (size_t i = 0; i < ac->nsubs; i++)
+		if (!atomic_load(&ac->subs[i]->consuming))
+			return false;
+	return true;
+}
+
 static int amqp_start(void *ctx, char *errbuf, size_t errlen)
 {
 	struct amqp_channel *ac = ctx;
@@ -329,10 +340,11 @@ static int amqp_start(void *ctx, char *errbuf, size_t errlen)
 		sub->running = 1;
 	}
 	ac->started = 1;
-	/* Up to 10 s for the publisher's first connection, which declares every Trigger's queue, so
-	 * that the first POSTs are stored rather than refused. RabbitMQ down is no reason not to
-	 * start: publishes are refused (503) until it is back. */
-	while (ac->role == ROLE_BROKER && !atomic_load(&ac->up) && ceb_now_ms() < until)
+	/* Up to 10 s for the first connections (the publisher's declares every Trigger's queue; a
+	 * source's consumer declares its queue and exchange), so that the first POSTs are stored
+	 * rather than refused. RabbitMQ down is no reason not to start: publishes are refused (503)
+	 * until it is back. */
+	while (!all_up(ac) && ceb_now_ms() < until)
 		usleep(20000);
 	if (ac->role == ROLE_BROKER && !atomic_load(&ac->up))
 		CEB_LOG_WARN(ac->label,

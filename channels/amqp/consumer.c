@@ -171,6 +171,40 @@ static int return_due(struct amqp_sub *sub, int cap, bool *ok)
 	return next;
 }
 
+/* A RabbitmqSource's event: a CloudEvent message as it is, anything else (a message that claims to
+ * be one and is not, too) as eventing-rabbitmq maps it; with the source's ceOverrides. */
+static int source_event(struct amqp_sub *sub, amqp_envelope_t *env, struct ceb_event **out)
+{
+	const struct ceb_rabbitmq_source_cfg *src = sub->ac->source;
+	amqp_basic_properties_t *props = &env->message.properties;
+	struct ceb_event *ev = NULL;
+	char err[300];
+	int rc = 0;
+
+	if (ceb_amqp_is_cloudevent(props)) {
+		rc = ceb_amqp_decode(props, &env->message.body, &ev, err, sizeof(err));
+		if (rc < 0 && (!sub->skipped++ || sub->skipped % 1000 == 0))
+			CEB_LOG_WARN(
+			        sub->label,
+			        "a message of queue %s claims to be a CloudEvent but is not (%s): "
+			        "sent as a plain message (%lu so far)",
+			        sub->queue, err, sub->skipped);
+	}
+	if (!ev && (rc = ceb_amqp_map_message(props, &env->message.body, src->ns, src->name,
+	                                      src->queue, &ev)) < 0)
+		return rc;
+	for (size_t i = 0; i < src->nce_ext; i++) {
+		rc = ceb_event_set(ev, src->ce_ext_keys[i], CEB_TYPE_STRING, src->ce_ext_values[i],
+		                   strlen(src->ce_ext_values[i]), err, sizeof(err));
+		if (rc == CEB_ENOMEM) {
+			ceb_event_unref(ev);
+			return rc;
+		}
+	}
+	*out = ev;
+	return 0;
+}
+
 /* One delivered message to the subscription, as a CloudEvent; what is none is acked and dropped
  * (a Broker's queue) or mapped as eventing-rabbitmq maps it (a RabbitmqSource). False when the
  * connection failed. */
@@ -187,9 +221,8 @@ static bool hand(struct amqp_sub *sub, amqp_envelope_t *env)
 	if (atomic_load(&sub->paused)) /* came before the cancel: back to the queue */
 		return amqp_basic_reject(sub->conn, AMQP_CH, env->delivery_tag, 1) ==
 		       AMQP_STATUS_OK;
-	if (ac->role == ROLE_SOURCE && !ceb_amqp_is_cloudevent(props))
-		rc = ceb_amqp_map_message(props, &env->message.body, ac->source->ns,
-		                          ac->source->name, ac->source->queue, &ev);
+	if (ac->role == ROLE_SOURCE)
+		rc = source_event(sub, env, &ev);
 	else
 		rc = ceb_amqp_decode(props, &env->message.body, &ev, err, sizeof(err));
 	if (rc == CEB_ENOMEM) {
@@ -247,6 +280,7 @@ static void link_down(struct amqp_sub *sub, const char *why)
 	amqp_link_close(sub->conn);
 	sub->conn = NULL;
 	sub->nredeliver = 0; /* returned by the close */
+	atomic_store(&sub->consuming, 0);
 }
 
 /* Receive what is there without waiting. False when the connection failed (why set). */
@@ -329,6 +363,7 @@ void *amqp_sub_main(void *arg)
 			}
 			if (++sub->gen == 0)
 				sub->gen = 1;
+			atomic_store(&sub->consuming, 1);
 			backoff = BACKOFF_MIN_MS;
 			if (logged)
 				CEB_LOG_INFO(sub->label, "consuming queue %s again", sub->queue);

@@ -46,6 +46,7 @@ struct amqp_sub {
 	atomic_int stop;
 	atomic_int paused;      /* channel stop(): hand out nothing more, still ack settles */
 	atomic_size_t inflight; /* handed out and not settled */
+	atomic_int consuming;   /* its connection is up and consuming */
 	pthread_mutex_t lock;   /* guards the settle requests */
 	struct settle_req *settles;
 	size_t nsettles, capsettles;
