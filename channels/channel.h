@@ -101,6 +101,9 @@ typedef void channel_stop_f(void *ctx);
  * server, for `cebroker validate`. 0, or CEB_ECONFIG with one line in errbuf, located
  * (file:line:col: ...) where the setting is. Any thread. */
 typedef int channel_check_f(const struct ceb_channel_cfg *cfg, char *errbuf, size_t errlen);
+/* Optional (NULL: always): whether the backend can store and hand out now (its server reachable),
+ * for /readyz. Any thread; cheap. */
+typedef bool channel_ready_f(void *ctx);
 
 /* Properties of a backend that the core acts on (channel_ops.flags). */
 enum {
@@ -134,6 +137,7 @@ struct channel_ops {
 	channel_pending_f *pending;
 	channel_stop_f *stop;
 	channel_check_f *check;
+	channel_ready_f *ready;
 };
 
 /* The backends compiled into this build (see channels/channel_list.h). */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "broker/daemon.h"
 #include "broker/error.h"
 #include "broker/ratelimit.h"
 #include "broker/ingress/request.h"
@@ -220,8 +221,12 @@ enum ceb_route ceb_request_route(struct ceb_request *req, const struct ceb_reque
 		}
 		if (strcmp(url, "/readyz") == 0) {
 			bool ok = atomic_load(&dmn->ready) && !atomic_load(&dmn->draining);
-			req->status = ok ? 200 : 503;
-			snprintf(req->reason, sizeof(req->reason), ok ? "ready" : "not ready");
+			bool reach = !ok || ceb_daemon_channels_ready(dmn);
+			req->status = ok && reach ? 200 : 503;
+			snprintf(req->reason, sizeof(req->reason), "%s",
+			         !ok      ? "not ready"
+			         : !reach ? "not ready: a channel's server is unreachable"
+			                  : "ready");
 			return CEB_ROUTE_ANSWER;
 		}
 		if (strcmp(url, "/metrics") == 0)

@@ -363,6 +363,12 @@ static size_t amqp_pending(void *ctx)
 	return n;
 }
 
+/* The publisher's connection is up (a Broker), every consumer's too. */
+static bool amqp_ready(void *ctx)
+{
+	return all_up(ctx);
+}
+
 static void amqp_stop(void *ctx)
 {
 	struct amqp_channel *ac = ctx;
@@ -415,4 +421,5 @@ const struct channel_ops ceb_channel_amqp = {
         .pending = amqp_pending,
         .stop = amqp_stop,
         .check = amqp_check,
+        .ready = amqp_ready,
 };
