@@ -308,7 +308,18 @@ fail:
 	return rc;
 }
 
-/* The publisher (a Broker's) and every consumer connected once. */
+/* The publisher (a Broker's) and every consumer tried to connect once. */
+static bool all_tried(struct amqp_channel *ac)
+{
+	if (ac->role == ROLE_BROKER && !atomic_load(&ac->tried))
+		return false;
+	for (size_t i = 0; i < ac->nsubs; i++)
+		if (!atomic_load(&ac->subs[i]->tried))
+			return false;
+	return true;
+}
+
+/* The publisher (a Broker's) and every consumer are connected. */
 static bool all_up(struct amqp_channel *ac)
 {
 	if (ac->role == ROLE_BROKER && !atomic_load(&ac->up))
@@ -340,13 +351,13 @@ static int amqp_start(void *ctx, char *errbuf, size_t errlen)
 		sub->running = 1;
 	}
 	ac->started = 1;
-	/* Up to 10 s for the first connections (the publisher's declares every Trigger's queue; a
+	/* Up to 10 s for the first connection attempts (the publisher's declares every Trigger's queue; a
 	 * source's consumer declares its queue and exchange), so that the first POSTs are stored
 	 * rather than refused. RabbitMQ down is no reason not to start: publishes are refused (503)
 	 * until it is back. */
-	while (!all_up(ac) && ceb_now_ms() < until)
+	while (!all_tried(ac) && ceb_now_ms() < until)
 		usleep(20000);
-	if (ac->role == ROLE_BROKER && !atomic_load(&ac->up))
+	if (!all_up(ac))
 		CEB_LOG_WARN(ac->label,
 		             "RabbitMQ at %s:%d not reachable yet: answering 503 until it is",
 		             ac->conn.host, ac->conn.port);

@@ -353,6 +353,7 @@ void *amqp_sub_main(void *arg)
 				continue;
 			}
 			sub->conn = connect_consumer(sub, err, sizeof(err));
+			atomic_store(&sub->tried, 1);
 			if (!sub->conn) {
 				if (!logged++)
 					CEB_LOG_WARN(sub->label, "RabbitMQ unreachable: %s", err);

@@ -318,6 +318,7 @@ void *amqp_pub_main(void *arg)
 			if (closed)
 				break;
 			conn = connect_publisher(ac, err, sizeof(err));
+			atomic_store(&ac->tried, 1);
 			if (!conn) {
 				if (!logged++)
 					CEB_LOG_WARN(ac->label, "RabbitMQ unreachable: %s", err);

@@ -47,6 +47,7 @@ struct amqp_sub {
 	atomic_int paused;      /* channel stop(): hand out nothing more, still ack settles */
 	atomic_size_t inflight; /* handed out and not settled */
 	atomic_int consuming;   /* its connection is up and consuming */
+	atomic_int tried;       /* its first connection attempt is over */
 	pthread_mutex_t lock;   /* guards the settle requests */
 	struct settle_req *settles;
 	size_t nsettles, capsettles;
@@ -76,9 +77,10 @@ struct amqp_channel {
 	pthread_mutex_t pub_lock; /* guards the queue of publishes not sent yet, and closed */
 	struct amqp_pub *in_head, *in_tail;
 	size_t nin;
-	int closed;      /* stop(): publishes answered 503 from now on */
-	atomic_int up;   /* the publisher's connection is open: publishes are taken */
-	atomic_int stop; /* the publisher thread ends */
+	int closed;       /* stop(): publishes answered 503 from now on */
+	atomic_int up;    /* the publisher's connection is open: publishes are taken */
+	atomic_int tried; /* the publisher's first connection attempt is over */
+	atomic_int stop;  /* the publisher thread ends */
 	struct amqp_sub **subs;
 	size_t nsubs;
 	int started, halted;

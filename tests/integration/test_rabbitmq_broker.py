@@ -149,6 +149,24 @@ class RabbitMQBroker(unittest.TestCase):
         self.assertEqual(got, accepted)
 
 
+    def test_a_refused_login_is_a_503_and_its_password_is_never_shown(self):
+        cfg = rabbitmq_broker_yaml(self.rmq.port, name="locked").replace(
+            "password: guest", "password: wr0ng-pw-123")
+        d = Daemon(cfg)
+        try:
+            st, _, body = d.post("/default/locked", binary_headers(id="x"), b"x")
+            self.assertEqual(st, 503, body)
+            st, _, body = d.post("/readyz", {}, b"", "GET")
+            self.assertEqual(st, 503, body)
+            wait_for(lambda: "refused" in d.log(), 10, what="the refused login in the log")
+            _, _, metrics = d.post("/metrics", {}, b"", "GET")
+        finally:
+            d.stop()
+        self.assertIn("login to 127.0.0.1:%d as guest (vhost /) refused" % self.rmq.port, d.log())
+        self.assertNotIn("wr0ng-pw-123", d.log())
+        self.assertNotIn(b"wr0ng-pw-123", metrics + body)
+
+
 class RabbitMQSource(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
