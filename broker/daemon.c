@@ -451,14 +451,6 @@ int ceb_daemon_start_offline(struct ceb_daemon *dmn, char *errbuf, size_t errlen
 	return 0;
 }
 
-bool ceb_daemon_channels_ready(struct ceb_daemon *dmn)
-{
-	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next)
-		if (brk->ch.ops && brk->ch.ops->ready && !brk->ch.ops->ready(brk->ch.ctx))
-			return false;
-	return true;
-}
-
 size_t ceb_daemon_pending(struct ceb_daemon *dmn)
 {
 	size_t n = 0, held = 0;

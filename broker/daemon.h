@@ -26,8 +26,7 @@ int ceb_daemon_start_offline(struct ceb_daemon *dmn, char *errbuf, size_t errlen
 /* What a drain waits for: events stored and not settled, or deliveries held by dispatchers, whichever
  * is more (a delivery held is of an event stored: never both). Any thread. */
 size_t ceb_daemon_pending(struct ceb_daemon *dmn);
-/* Whether every channel's backend is reachable (channel_ops.ready), for /readyz. Any thread. */
-bool ceb_daemon_channels_ready(struct ceb_daemon *dmn);
+
 /* SIGTERM: the ingress answers 503 from now on and sources emit nothing more (what they emitted is
  * still delivered; a delivery of a durable source that fails now is left for the next start). */
 void ceb_daemon_drain(struct ceb_daemon *dmn);

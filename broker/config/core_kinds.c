@@ -143,11 +143,12 @@ void ceb_ld_broker_config_ref(struct ceb_config_res *r, struct broker_rec *br, c
 		return;
 	}
 	if (strcmp(kind, "ConfigMap") || (api && strcmp(api, "v1"))) {
-		ceb_config_err_at(r, &br->config_at, path,
-		                  "only a ConfigMap (apiVersion v1)%s can hold a Broker's config, got "
-		                  "%s",
-		                  ceb_ld_broker_config_kinds(kinds, sizeof(kinds)),
-		                  ceb_config_quoted(q, sizeof(q), kind));
+		ceb_config_err_at(
+		        r, &br->config_at, path,
+		        "only a ConfigMap (apiVersion v1)%s can hold a Broker's config, got "
+		        "%s",
+		        ceb_ld_broker_config_kinds(kinds, sizeof(kinds)),
+		        ceb_config_quoted(q, sizeof(q), kind));
 		br->config_bad = true;
 		return;
 	}

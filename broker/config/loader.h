@@ -40,7 +40,7 @@ struct check {            /* a reference to resolve once every file is loaded */
 	const struct ceb_broker_cfg **broker_out;
 	struct ceb_secret_ref *secret_out; /* a Secret: filled (key checked) when found */
 	const void **obj_out; /* any other kind: its object (a RabbitmqBrokerConfig's struct) */
-	bool optional; /* absent is fine (Knative's own default channel ConfigMap) */
+	bool optional;        /* absent is fine (Knative's own default channel ConfigMap) */
 };
 
 /* What resolve() needs of a Broker besides what it keeps: Knative fills in a Broker's class, config

@@ -172,8 +172,7 @@ static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
 		return; /* reported where the class was given */
 	/* a config reference that was refused, or named a ConfigMap that is missing, was reported;
 	 * Knative's own default channel ConfigMap, missing, means InMemoryChannel */
-	if (br->config_bad ||
-	    (br->config_name && b->config_res_kind && !b->config_res) ||
+	if (br->config_bad || (br->config_name && b->config_res_kind && !b->config_res) ||
 	    (br->config_name && !b->config_res_kind && !b->config &&
 	     !ceb_ld_default_channel_cm(br->config_ns, br->config_name)))
 		return;
@@ -203,10 +202,11 @@ static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
 	/* the backend reads the Broker's settings itself (a Kafka Broker's ConfigMap) */
 	reader = ceb_ld_broker_config_reader(b->channel);
 	if (reader && reader->kind && !b->config_res)
-		ceb_config_err_at(&r, br->config_name ? &br->config_at : &br->at, "spec.config",
-		                  "a Broker of class %s needs spec.config naming a %s (apiVersion %s)%s",
-		                  b->broker_class, reader->kind, reader->api,
-		                  br->config_name ? ", not a ConfigMap" : "");
+		ceb_config_err_at(
+		        &r, br->config_name ? &br->config_at : &br->at, "spec.config",
+		        "a Broker of class %s needs spec.config naming a %s (apiVersion %s)%s",
+		        b->broker_class, reader->kind, reader->api,
+		        br->config_name ? ", not a ConfigMap" : "");
 	else if (reader && !reader->kind)
 		reader->read(&r, (struct ceb_configmap *)b->config,
 		             br->config_name ? &br->config_at : &br->at);

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "broker/daemon.h"
 #include "broker/error.h"
 #include "broker/ratelimit.h"
 #include "broker/ingress/request.h"
@@ -203,6 +202,15 @@ static bool late(const struct ceb_request *req)
 	return limit && ceb_now_ms() - req->start_ms > limit;
 }
 
+/* Whether every channel's server is reachable (channel_ops.ready), for /readyz. */
+static bool channels_ready(struct ceb_daemon *dmn)
+{
+	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next)
+		if (brk->ch.ops && brk->ch.ops->ready && !brk->ch.ops->ready(brk->ch.ctx))
+			return false;
+	return true;
+}
+
 enum ceb_route ceb_request_route(struct ceb_request *req, const struct ceb_request_head *head)
 {
 	struct ceb_daemon *dmn = req->dmn;
@@ -221,7 +229,7 @@ enum ceb_route ceb_request_route(struct ceb_request *req, const struct ceb_reque
 		}
 		if (strcmp(url, "/readyz") == 0) {
 			bool ok = atomic_load(&dmn->ready) && !atomic_load(&dmn->draining);
-			bool reach = !ok || ceb_daemon_channels_ready(dmn);
+			bool reach = !ok || channels_ready(dmn);
 			req->status = ok && reach ? 200 : 503;
 			snprintf(req->reason, sizeof(req->reason), "%s",
 			         !ok      ? "not ready"

@@ -106,7 +106,7 @@ amqp_connection_state_t amqp_link_open(const struct ceb_amqp_conn *c, char *errb
 	r = amqp_login(conn, c->vhost, 0, 131072, HEARTBEAT_S, AMQP_SASL_METHOD_PLAIN, c->user,
 	               c->password);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		snprintf(errbuf, errlen, "login to %s:%d as %s (vhost %s) refused: %s", c->host,
+		snprintf(errbuf, errlen, "login to %s:%d as %s (vhost %s) failed: %s", c->host,
 		         c->port, c->user, c->vhost, reply_text(r, why, sizeof(why)));
 		goto fail;
 	}

@@ -284,7 +284,7 @@ class Readme(unittest.TestCase):
     def test_every_sample_validates_alone_and_all_together(self):
         rc, out, err = run("validate", "-f", os.path.join(TOP, "samples"))
         self.assertEqual(rc, 0, err)
-        self.assertIn("ok: 3 brokers, 6 triggers, 1 KafkaSource, 1 KafkaSink", out)
+        self.assertIn("ok: 4 brokers, 8 triggers, 1 KafkaSource, 1 KafkaSink", out)
         for name in os.listdir(os.path.join(TOP, "samples")):
             rc, out, err = run("validate", "-f", os.path.join(TOP, "samples", name))
             self.assertEqual(rc, 0, name + ": " + err)

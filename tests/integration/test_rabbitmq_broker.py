@@ -41,6 +41,10 @@ class RabbitMQBroker(unittest.TestCase):
         s.responses["/broken"] = [(500, {"Content-Type": "text/plain"}, b"it broke")]
         s.responses["/asks"] = [(200, {"ce-specversion": "1.0", "ce-id": "reply-1",
                                        "ce-source": "/answerer", "ce-type": "answer"}, b"42")]
+        cfg += trigger_yaml("shared", s.at("/shared"), filter_attrs={"type": "shared"},
+                            annotations=PAR)
+        cfg += trigger_yaml("fifo2", s.at("/fifo2"), filter_attrs={"type": "fifo2"})
+        cls.cfg = cfg
         cls.d = Daemon(cfg)
 
     @classmethod
@@ -48,6 +52,27 @@ class RabbitMQBroker(unittest.TestCase):
         cls.d.stop()
         cls.sub.close()
         cls.rmq.close()
+
+    def test_two_processes_share_a_triggers_queue_and_keep_fifo_across_them(self):
+        d2 = Daemon(self.cfg)
+        try:
+            accepted = []
+            for i in range(300):
+                d = (self.d, d2)[i % 2]
+                st, _, _ = d.post("/default/default", binary_headers(id="s-%d" % i, type="shared"))
+                self.assertEqual(st, 202)
+                st, _, _ = d.post("/default/default", binary_headers(id="o-%d" % i, type="fifo2"))
+                self.assertEqual(st, 202)
+                accepted.append("o-%d" % i)
+            wait_for(lambda: len(self.sub.got("/shared")) >= 300 and
+                     len(self.sub.got("/fifo2")) >= 300, 60, what="300 + 300 deliveries")
+            time.sleep(1)
+            shared = [r.ce("id") for r in self.sub.got("/shared")]
+            self.assertEqual(sorted(shared), sorted("s-%d" % i for i in range(300)),
+                             "each event once, over both processes")
+            self.assertEqual([r.ce("id") for r in self.sub.got("/fifo2")], accepted)
+        finally:
+            d2.stop()
 
     def post(self, headers, body=b""):
         st, _, rbody = self.d.post("/default/default", headers, body)
@@ -158,11 +183,11 @@ class RabbitMQBroker(unittest.TestCase):
             self.assertEqual(st, 503, body)
             st, _, body = d.post("/readyz", {}, b"", "GET")
             self.assertEqual(st, 503, body)
-            wait_for(lambda: "refused" in d.log(), 10, what="the refused login in the log")
+            wait_for(lambda: "login to" in d.log(), 10, what="the refused login in the log")
             _, _, metrics = d.post("/metrics", {}, b"", "GET")
         finally:
             d.stop()
-        self.assertIn("login to 127.0.0.1:%d as guest (vhost /) refused" % self.rmq.port, d.log())
+        self.assertIn("login to 127.0.0.1:%d as guest (vhost /) failed" % self.rmq.port, d.log())
         self.assertNotIn("wr0ng-pw-123", d.log())
         self.assertNotIn(b"wr0ng-pw-123", metrics + body)
 

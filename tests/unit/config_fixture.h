@@ -28,7 +28,9 @@
 	"Broker (eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), ConfigMap (v1), " \
 	"Secret (v1), "                                                                         \
 	"KafkaSource (sources.knative.dev/v1 or sources.knative.dev/v1beta1), KafkaSink "       \
-	"(eventing.knative.dev/v1alpha1)"
+	"(eventing.knative.dev/v1alpha1), "                                                     \
+	"RabbitmqBrokerConfig (eventing.knative.dev/v1alpha1), RabbitmqSource "                 \
+	"(sources.knative.dev/v1alpha1)"
 
 /* A configuration that must load without an error (the caller frees it). */
 struct ceb_config *load_ok(const char *yaml);

@@ -771,10 +771,10 @@ START_TEST(test_a_class_whose_channel_this_build_lacks_is_an_error_at_load)
 	        "kind: Broker\n"
 	        "metadata:\n"
 	        "  name: r\n"
-	        "  annotations: {eventing.knative.dev/broker.class: RabbitMQBroker}\n",
+	        "  annotations: {eventing.knative.dev/broker.class: NatsJetStreamBroker}\n",
 	        "test.yaml:5:52: Broker default/r: "
-	        "metadata.annotations[\"eventing.knative.dev/broker.class\"]: class RabbitMQBroker "
-	        "needs the amqp channel, which this build does not include\n");
+	        "metadata.annotations[\"eventing.knative.dev/broker.class\"]: class "
+	        "NatsJetStreamBroker needs the nats channel, which this build does not include\n");
 	/* from config-br-defaults: reported where the defaults say so */
 	ck_errors(
 	        "apiVersion: v1\n"
