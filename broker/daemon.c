@@ -224,6 +224,11 @@ static void broker_channel_cfg(const struct ceb_settings *set, const struct ceb_
 	        .max_events = set->channel_max_events,
 	        .max_bytes = set->channel_max_bytes,
 	};
+	if (bc->channel_res) { /* a channel of a backend's kind (KafkaChannel) backs it */
+		cc->kind = bc->channel_res->backing_kind;
+		cc->name = bc->channel_res->name;
+		cc->spec = bc->channel_res;
+	}
 }
 
 size_t ceb_daemon_check(const struct ceb_settings *set, const struct ceb_config *cfg,
@@ -309,7 +314,7 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 	/* Endpoints of a backend's own kinds (a KafkaSink): the kind's backend reads its settings. */
 	for (const struct ceb_endpoint_cfg *ec = cfg->endpoints; ec; ec = ec->next) {
 		struct ceb_channel_cfg cc = {
-		        .kind = ec->kind,
+		        .kind = ec->channel_kind ? ec->channel_kind : ec->kind,
 		        .ns = ec->ns,
 		        .name = ec->name,
 		        .spec = ec->own,
@@ -324,8 +329,11 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 			kind[k] = (char)(ec->kind[k] >= 'A' && ec->kind[k] <= 'Z' ? ec->kind[k] + 32
 			                                                          : ec->kind[k]);
 		kind[k] = '\0';
-		if (!(brk = endpoint_new(dmn, &btail, NULL, true, ec->ns, ec->name)))
+		if (!(brk = endpoint_new(dmn, &btail, NULL, true, ec->ns,
+		                         ec->address ? ec->address : ec->name)))
 			goto nomem;
+		brk->name = ec->name;
+		brk->ecfg = ec;
 		if (!(brk->kind_buf = strdup(kind)))
 			goto nomem;
 		brk->kind = brk->kind_buf;
@@ -354,6 +362,35 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 		trg->brk = broker_of(dmn, tc->broker_cfg);
 		trg->dsp = dmn->dsp[i % dmn->ndsp];
 		snprintf(trg->label, sizeof(trg->label), "trigger %s/%s", tc->ns, tc->name);
+		rc = trigger_subscribe(trg, set, errbuf, errlen);
+		if (rc < 0)
+			goto fail;
+	}
+	/* Knative's Subscriptions (a user's, a Sequence's, a Parallel's): everything on their
+	 * channel to the subscriber, replies on to their reply destination. */
+	for (const struct ceb_subscription_cfg *sc = cfg->subscriptions; sc; sc = sc->next, i++) {
+		struct ceb_subscription *trg = calloc(1, sizeof(*trg));
+
+		if (!trg)
+			goto nomem;
+		*ttail = trg;
+		ttail = &trg->next;
+		trg->ns = sc->ns;
+		trg->name = sc->name;
+		trg->delivery = &sc->delivery;
+		trg->dest = &sc->subscriber;
+		trg->flow = true;
+		trg->reply_dest = sc->has_reply ? &sc->reply : NULL;
+		for (struct ceb_endpoint *brk = dmn->brokers; brk && !trg->brk; brk = brk->next)
+			if (brk->ecfg == &sc->channel->ep)
+				trg->brk = brk;
+		trg->dsp = dmn->dsp[i % dmn->ndsp];
+		snprintf(trg->label, sizeof(trg->label), "subscription %s/%s", sc->ns, sc->name);
+		if (!trg->brk) {
+			snprintf(errbuf, errlen, "%s: its channel is missing", trg->label);
+			rc = CEB_EINVAL;
+			goto fail;
+		}
 		rc = trigger_subscribe(trg, set, errbuf, errlen);
 		if (rc < 0)
 			goto fail;
@@ -406,7 +443,8 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 	for (struct ceb_subscription *trg = dmn->triggers; trg; trg = trg->next) {
 		const struct ceb_delivery *dlv = trg->delivery;
 		if (resolve_dest(dmn, trg->dest, &trg->subscriber) < 0 ||
-		    (dlv->has_dls && resolve_dest(dmn, &dlv->dls, &trg->dls) < 0)) {
+		    (dlv->has_dls && resolve_dest(dmn, &dlv->dls, &trg->dls) < 0) ||
+		    (trg->reply_dest && resolve_dest(dmn, trg->reply_dest, &trg->reply) < 0)) {
 			snprintf(errbuf, errlen, "out of memory");
 			return CEB_ENOMEM;
 		}
@@ -513,6 +551,7 @@ void ceb_daemon_destroy(struct ceb_daemon *dmn)
 		next = trg->next;
 		free(trg->subscriber.url);
 		free(trg->dls.url);
+		free(trg->reply.url);
 		free(trg);
 	}
 	for (size_t i = 0; dmn->dsp && i < dmn->ndsp; i++)

@@ -76,8 +76,9 @@ struct ceb_counters {
 /* What owns a channel: a Broker, an endpoint of a backend's own kind (a KafkaSink takes events at its
  * path like a Broker), or a source (no path; its channel only feeds its one delivery). */
 struct ceb_endpoint {
-	const struct ceb_broker_cfg *cfg; /* NULL unless a Broker */
-	const char *kind;                 /* lower case, for logs and metric labels: "broker" */
+	const struct ceb_broker_cfg *cfg;    /* NULL unless a Broker */
+	const struct ceb_endpoint_cfg *ecfg; /* an endpoint of another kind: its resource */
+	const char *kind;                    /* lower case, for logs and metric labels: "broker" */
 	const char *ns, *name;
 	struct ceb_daemon *dmn;
 	char path[512]; /* "/<namespace>/<name>"; "" for a source */
@@ -113,7 +114,12 @@ struct ceb_subscription {
 	void *sub;        /* channel subscription */
 	bool prefiltered; /* the channel applied the filter already */
 	struct ceb_target subscriber;
-	struct ceb_target dls;     /* url NULL without a dead-letter sink */
+	struct ceb_target dls; /* url NULL without a dead-letter sink */
+	/* A Subscription (of a Channel, a Sequence, a Parallel): its subscriber's reply is sent on
+	 * to reply_dest (reply.url NULL: dropped), not published into the endpoint. */
+	bool flow;
+	const struct ceb_dest *reply_dest;
+	struct ceb_target reply;
 	char label[CEB_LABEL_MAX]; /* "trigger ns/name", "kafkasource ns/name" */
 	struct ceb_counters cnt;
 	struct ceb_subscription *next;

@@ -47,7 +47,8 @@ static unsigned long counter(const struct ceb_counters *c, size_t offset)
 }
 
 /* The labels naming what a series counts: {namespace,broker}, {namespace,kafkasink} or
- * {namespace,kafkasource}: the owner's kind; a Trigger's series also name its Broker. */
+ * {namespace,kafkasource}: the owner's kind; a Trigger's series also name its Broker, a
+ * Subscription's its channel ({namespace,subscription,inmemorychannel}). */
 static void endpoint_labels(struct ceb_buf *out, const struct ceb_endpoint *brk)
 {
 	ceb_buf_printf(out, "namespace=\"%s\",%s=\"%s\"", brk->ns, brk->kind, brk->name);
@@ -74,6 +75,12 @@ void ceb_daemon_metrics(struct ceb_daemon *dmn, struct ceb_buf *out)
 				ceb_buf_printf(out, "%s{namespace=\"%s\",%s=\"%s\"} %lu\n", m->name,
 				               trg->ns, trg->brk->kind, trg->name,
 				               counter(&trg->cnt, m->offset));
+			else if (trg->flow) /* a Subscription names its channel */
+				ceb_buf_printf(out,
+				               "%s{namespace=\"%s\",subscription=\"%s\",%s=\"%s\"} "
+				               "%lu\n",
+				               m->name, trg->ns, trg->name, trg->brk->kind,
+				               trg->brk->name, counter(&trg->cnt, m->offset));
 			else
 				ceb_buf_printf(out,
 				               "%s{namespace=\"%s\",trigger=\"%s\",broker=\"%s\"} "

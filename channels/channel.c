@@ -159,6 +159,9 @@ static const struct {
 	const char *channel;
 } channel_kinds[] = {
         {"InMemoryChannel", "memory"},
+#ifdef HAVE_RDKAFKA
+        {"KafkaChannel", "kafka"},
+#endif
 };
 
 const char *ceb_channel_for_kind(const char *channel_kind)

@@ -263,6 +263,8 @@ static bool match_attrs(const struct ceb_filter *flt, const struct ceb_event *ev
 
 bool ceb_filter_match(const struct ceb_filter *flt, const struct ceb_event *ev)
 {
+	if (!flt) /* no filter (a Subscription, a source's delivery): everything */
+		return true;
 	switch (flt->kind) {
 	case CEB_FILTER_TRUE: return true;
 	case CEB_FILTER_EXACT:
@@ -287,7 +289,7 @@ bool ceb_filter_match(const struct ceb_filter *flt, const struct ceb_event *ev)
 
 const char *ceb_filter_required_type(const struct ceb_filter *flt)
 {
-	return flt->required_type;
+	return flt ? flt->required_type : NULL;
 }
 
 enum ceb_filter_kind ceb_filter_kind(const struct ceb_filter *flt)

@@ -44,11 +44,12 @@ int ceb_filter_group(enum ceb_filter_kind kind, struct ceb_filter **children, si
 int ceb_filter_cesql(const char *expr, const struct ceb_cesql_limits *lim, struct ceb_filter **out,
                      char *errbuf, size_t errlen, int *errcol);
 
-/* Does the event pass? Never allocates for exact, prefix, suffix and legacy. Thread-safe. */
+/* Does the event pass? flt NULL (no filter) passes everything. Never allocates for exact, prefix,
+ * suffix and legacy. Thread-safe. */
 bool ceb_filter_match(const struct ceb_filter *flt, const struct ceb_event *ev);
 
 /* For the Trigger index: if every event this filter matches must have attribute `type` equal to one
- * fixed value, return that value (owned by the filter); otherwise NULL. */
+ * fixed value, return that value (owned by the filter); otherwise NULL (also for no filter). */
 const char *ceb_filter_required_type(const struct ceb_filter *flt);
 
 enum ceb_filter_kind ceb_filter_kind(const struct ceb_filter *flt);

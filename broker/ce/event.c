@@ -735,9 +735,10 @@ int ceb_event_validate(const struct ceb_event *ev, const struct ceb_limits *lim,
 		}
 	}
 	a = &ev->known[K_SPECVERSION];
-	if (a->len != 3 || memcmp(a->value, "1.0", 3) != 0) {
+	/* 0.3 too: Knative's channels take it and must deliver it unchanged */
+	if (a->len != 3 || (memcmp(a->value, "1.0", 3) != 0 && memcmp(a->value, "0.3", 3) != 0)) {
 		ceb_seterr(errbuf, errlen,
-		           "attribute 'specversion': '%s' is not supported, only '1.0'",
+		           "attribute 'specversion': '%s' is not supported, only '1.0' and '0.3'",
 		           ceb_excerpt(ex, sizeof(ex), a->value, a->len));
 		return CEB_EINVAL;
 	}

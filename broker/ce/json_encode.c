@@ -74,6 +74,13 @@ static enum data_form data_form(const struct ceb_event *ev, size_t depth)
 	return DATA_BASE64;
 }
 
+static bool v03(const struct ceb_event *ev)
+{
+	const struct ceb_attr *sv = ceb_event_get(ev, "specversion");
+
+	return sv && !strcmp(sv->value, "0.3");
+}
+
 static int encode_event(const struct ceb_event *ev, size_t depth, struct ceb_buf *out)
 {
 	const struct ceb_attr *a;
@@ -105,6 +112,17 @@ static int encode_event(const struct ceb_event *ev, size_t depth, struct ceb_buf
 		ceb_json_put_string(out, data, len);
 		break;
 	case DATA_BASE64:
+		if (v03(ev)) {
+			/* 0.3 has no data_base64: a Base64 string in data, which
+			 * datacontentencoding announces */
+			if (!ceb_event_get(ev, "datacontentencoding"))
+				ceb_buf_puts(out, n ? ",\"datacontentencoding\":\"base64\""
+				                    : "\"datacontentencoding\":\"base64\"");
+			ceb_buf_puts(out, ",\"data\":\"");
+			ceb_base64_encode(data, len, out);
+			ceb_buf_putc(out, '"');
+			break;
+		}
 		ceb_buf_puts(out, n ? ",\"data_base64\":\"" : "\"data_base64\":\"");
 		ceb_base64_encode(data, len, out);
 		ceb_buf_putc(out, '"');

@@ -51,6 +51,10 @@ static const char display_usage[] =
         "                      503 to see a sender retry\n"
         "  --count N           exit after N events\n"
         "  --json              print each event as one line of JSON (the CloudEvents JSON format)\n"
+        "  --append TEXT       reply to each event (200, binary mode) with the event, TEXT\n"
+        "                      appended to its data's \"message\" when the data is a JSON object\n"
+        "                      that has one, else to the data: Knative's appender, for the steps\n"
+        "                      of a Sequence\n"
         "  -h, --help          print this help\n"
         "\n"
         "Invalid requests are answered 400 (413, 415) with the reason, which is also printed on\n"
@@ -69,12 +73,14 @@ enum display_opt_id {
 	OPT_STATUS,
 	OPT_COUNT,
 	OPT_JSON,
-	OPT_HELP
+	OPT_HELP,
+	OPT_APPEND
 };
 
 static const struct ceb_cmd_opt display_opt_defs[] = {
         {"--listen", 1, OPT_LISTEN}, {"--status", 1, OPT_STATUS}, {"--count", 1, OPT_COUNT},
         {"--json", 0, OPT_JSON},     {"-h", 0, OPT_HELP},         {"--help", 0, OPT_HELP},
+        {"--append", 1, OPT_APPEND},
 };
 
 struct display_opts {
@@ -82,6 +88,7 @@ struct display_opts {
 	unsigned status;
 	unsigned long count; /* 0: no limit */
 	int json, help;
+	const char *append; /* reply with the event, this appended (Knative's appender) */
 };
 
 /* State shared with the HTTP callbacks. libmicrohttpd runs them all on its one polling thread,
@@ -162,6 +169,7 @@ static int display_parse_args(int argc, char **argv, struct display_opts *o)
 			o->count = v;
 			break;
 		case OPT_JSON: o->json = 1; break;
+		case OPT_APPEND: o->append = val; break;
 		case OPT_HELP: o->help = 1; break;
 		}
 	}
@@ -527,6 +535,53 @@ static void display_safe(char *dst, size_t n, const char *s)
 		memcpy(dst + n - 4, "...", 4);
 }
 
+static int display_add_header(void *arg, const char *name, const char *value)
+{
+	return MHD_add_response_header(arg, name, value) == MHD_YES ? 0 : CEB_ENOMEM;
+}
+
+/* Knative's appender: the event back as the reply (200, binary mode), text appended to its data's
+ * "message" member when the data is a JSON object that has a string one, else to the data. */
+static enum MHD_Result display_append(struct MHD_Connection *conn, const struct ceb_event *ev,
+                                      const char *text)
+{
+	struct ceb_buf data = CEB_BUF_INIT;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	const char *p;
+	size_t len = 0;
+	cJSON *doc, *msg;
+
+	p = ceb_event_data(ev, &len);
+	doc = p ? cJSON_ParseWithLength(p, len) : NULL;
+	msg = cJSON_IsObject(doc) ? cJSON_GetObjectItemCaseSensitive(doc, "message") : NULL;
+	if (cJSON_IsString(msg)) {
+		struct ceb_buf m = CEB_BUF_INIT;
+		char *out;
+
+		ceb_buf_puts(&m, msg->valuestring);
+		ceb_buf_puts(&m, text);
+		if (m.p && cJSON_SetValuestring(msg, m.p) && (out = cJSON_PrintUnformatted(doc))) {
+			ceb_buf_puts(&data, out);
+			cJSON_free(out);
+		}
+		ceb_buf_free(&m);
+	} else {
+		ceb_buf_append(&data, p ? p : "", len);
+		ceb_buf_puts(&data, text);
+	}
+	cJSON_Delete(doc);
+	resp = MHD_create_response_from_buffer(data.len, data.p ? data.p : (char *)"",
+	                                       MHD_RESPMEM_MUST_COPY);
+	ceb_buf_free(&data);
+	if (!resp)
+		return MHD_NO;
+	ceb_http_encode_headers(ev, CEB_HTTP_BINARY, display_add_header, resp);
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 /* A whole POST body is here: decode, print, answer. */
 static enum MHD_Result display_event_request(struct display *dsp, struct MHD_Connection *conn,
                                              struct display_req *req, const char *url)
@@ -571,7 +626,10 @@ static enum MHD_Result display_event_request(struct display *dsp, struct MHD_Con
 		dsp->stopping = 1;
 		req->last = 1;
 	}
-	ret = display_reply(conn, dsp->opts.status, NULL, 0);
+	if (dsp->opts.append && nevs == 1)
+		ret = display_append(conn, evs[0], dsp->opts.append);
+	else
+		ret = display_reply(conn, dsp->opts.status, NULL, 0);
 	goto out;
 rejected:
 	status = display_status_for(rc);

@@ -278,8 +278,22 @@ static void counts(const struct ceb_config *cfg, char *out, size_t sz)
 
 	for (const struct ceb_source_cfg *sc = cfg->sources; sc; sc = sc->next)
 		count_kind(kinds, &nkinds, sizeof(kinds) / sizeof(kinds[0]), sc->kind);
-	for (const struct ceb_endpoint_cfg *ec = cfg->endpoints; ec; ec = ec->next)
-		count_kind(kinds, &nkinds, sizeof(kinds) / sizeof(kinds[0]), ec->kind);
+	for (const struct ceb_endpoint_cfg *ec = cfg->endpoints; ec; ec = ec->next) {
+		char flow[32];
+
+		if (!ec->owner) {
+			count_kind(kinds, &nkinds, sizeof(kinds) / sizeof(kinds[0]), ec->kind);
+		} else if (ec->address) { /* a flow, counted once: at its first channel */
+			snprintf(flow, sizeof(flow), "%.*s", (int)strcspn(ec->owner, " "),
+			         ec->owner);
+			count_kind(kinds, &nkinds, sizeof(kinds) / sizeof(kinds[0]),
+			           !strcmp(flow, "Sequence") ? "Sequence" : "Parallel");
+		}
+	}
+	for (const struct ceb_subscription_cfg *s = cfg->subscriptions; s; s = s->next)
+		if (!s->owner)
+			count_kind(kinds, &nkinds, sizeof(kinds) / sizeof(kinds[0]),
+			           "Subscription");
 	for (size_t i = 0; i < nkinds && n > 0 && (size_t)n < sz; i++)
 		n += snprintf(out + n, sz - (size_t)n, ", %zu %s%s", kinds[i].n, kinds[i].kind,
 		              kinds[i].n == 1 ? "" : "s");

@@ -120,6 +120,9 @@ struct ceb_broker_cfg {
 	/* spec.config (else config-br-defaults') resolved, or NULL (also for Knative's own
 	 * knative-eventing/config-br-default-channel when not given: InMemoryChannel) */
 	const struct ceb_configmap *config;
+	/* An MTChannelBasedBroker whose channel template names a backend's kind (KafkaChannel):
+	 * the channel Knative makes for it, <name>-kne-trigger; else NULL */
+	struct ceb_msg_channel *channel_res;
 	struct ceb_delivery delivery; /* spec.delivery, else config-br-defaults' */
 	/* spec.config naming a kind other than ConfigMap that a backend's reader takes (a
 	 * RabbitmqBrokerConfig): its kind and the kind's own struct, resolved; else NULL */
@@ -172,6 +175,15 @@ struct ceb_endpoint_cfg {
 	const char *kind;    /* "KafkaSink" */
 	const char *backend; /* "kafka": the channel backend that serves the kind */
 	const char *ns, *name;
+	/* the last segment of its path when not its name (a Sequence's first channel takes events
+	 * at the Sequence's address), else NULL */
+	const char *address;
+	/* "Sequence ns/name" for a channel a flow made (the flow's address is its first channel's
+	 * `address`), else NULL */
+	const char *owner;
+	/* the kind its backend is created with when not kind (a Channel backed by a KafkaChannel:
+	 * "KafkaChannel", its spec then the struct ceb_msg_channel), else NULL */
+	const char *channel_kind;
 	const void *own;             /* the kind's own settings, read by the backend */
 	void (*own_free)(void *own); /* frees them with the configuration */
 	struct ceb_loc loc;
@@ -185,6 +197,44 @@ struct ceb_config_object {
 	void *own;
 	void (*own_free)(void *own); /* frees it with the configuration */
 	struct ceb_config_object *next;
+};
+
+/* A channel of Knative's messaging: an InMemoryChannel, a Channel (backed by its template's kind),
+ * or one a Sequence or Parallel is made of. It is an endpoint (ep, in cfg->endpoints, with own
+ * pointing here): it takes events at its address into a channel of its backend, and its
+ * Subscriptions deliver them. */
+struct ceb_msg_channel {
+	struct ceb_endpoint_cfg ep;
+	char *kind, *ns, *name, *address; /* what ep points to */
+	/* The channel kind that backs it (a Channel's or a flow's template, else Knative's default
+	 * channel) and its apiVersion; filled once every file is loaded. */
+	char *backing_api, *backing_kind;
+	struct ceb_loc template_at;   /* where the template's kind is (line 0: none given) */
+	struct ceb_delivery delivery; /* spec.delivery: for its Subscriptions that give none */
+	char *owner;                  /* "Sequence ns/name" when a flow made it, else NULL */
+	/* where errors about its settings go (a Broker's channel: at its spec.config), and the
+	 * field they name there ("kind" for a channel's own resource) */
+	const char *at_path;
+	/* what the backend of its kind read (a KafkaChannel's numPartitions...), or NULL */
+	void *backend_spec;
+	void (*backend_spec_free)(void *spec);
+};
+
+/* A Subscription, or one a Sequence or Parallel is made of: a channel's events to a subscriber,
+ * whose replies go to `reply` (none: dropped). */
+struct ceb_subscription_cfg {
+	char *ns, *name;
+	char *channel_api, *channel_kind, *channel_name; /* spec.channel */
+	struct ceb_loc channel_at;
+	const struct ceb_msg_channel *channel; /* resolved once every file is loaded */
+	struct ceb_dest subscriber;
+	bool has_reply;
+	struct ceb_dest reply;
+	/* its own (as a whole), else its channel's once every file is loaded */
+	struct ceb_delivery delivery;
+	char *owner; /* "Sequence ns/name" when a flow made it, else NULL */
+	struct ceb_loc loc;
+	struct ceb_subscription_cfg *next;
 };
 
 /* Something a user should know that is no error, one line each: a document skipped, what a ref
@@ -205,6 +255,8 @@ struct ceb_config {
 	struct ceb_source_cfg *sources;
 	struct ceb_endpoint_cfg *endpoints;
 	size_t nsources, nendpoints;
+	struct ceb_subscription_cfg *subscriptions; /* Knative's messaging and flows */
+	size_t nsubscriptions;
 	struct ceb_config_object *objects; /* other kinds' resources */
 	char **files;
 	size_t nfiles;                 /* file names the locations point to */

@@ -39,6 +39,7 @@ void ceb_ld_broker_free(struct ceb_broker_cfg *b)
 	free(b->ns);
 	free(b->name);
 	free(b->broker_class);
+	ceb_config_msg_channel_free(b->channel_res);
 	ceb_config_delivery_free(&b->delivery);
 	ceb_config_strv_free(b->annot_keys, b->nannot);
 	ceb_config_strv_free(b->annot_values, b->nannot);

@@ -463,6 +463,8 @@ struct ceb_channel_template {
 	char *api; /* its apiVersion and kind */
 	char *kind;
 	struct ceb_loc kind_at;
+	void *spec; /* a backend's kind: its spec as read (a KafkaChannel's numPartitions...) */
+	void (*spec_free)(void *spec);
 };
 
 void ceb_config_channel_template_free(struct ceb_channel_template *tpl)
@@ -471,7 +473,22 @@ void ceb_config_channel_template_free(struct ceb_channel_template *tpl)
 		return;
 	free(tpl->api);
 	free(tpl->kind);
+	if (tpl->spec_free)
+		tpl->spec_free(tpl->spec);
 	free(tpl);
+}
+
+bool ceb_config_channel_template_kind(const struct ceb_configmap *cm, const char **api,
+                                      const char **kind, void **spec)
+{
+	const struct ceb_channel_template *tpl = cm ? cm->channel_tpl : NULL;
+
+	if (!tpl || tpl->bad || !tpl->kind)
+		return false;
+	*api = tpl->api;
+	*kind = tpl->kind;
+	*spec = tpl->spec;
+	return true;
 }
 
 static void read_template_doc(struct ceb_config_res *r, const struct ceb_yaml_node *root,
@@ -496,6 +513,12 @@ static void read_template_doc(struct ceb_config_res *r, const struct ceb_yaml_no
 	                        &tpl->kind))
 		return;
 	tpl->kind_at = ceb_config_loc(r, vals[1]);
+	if (ceb_config_channel_kind(tpl->kind)) {
+		ceb_config_read_template_spec(
+		        r, vals[2], ceb_config_path_key(p, sizeof(p), path, "spec"),
+		        ceb_config_channel_kind(tpl->kind), &tpl->spec, &tpl->spec_free);
+		return;
+	}
 	/* An InMemoryChannel of cebroker is its memory channel, bounded by the command line: its
 	 * spec (a channel-wide delivery) has nothing to set. Other kinds are refused per Broker. */
 	if (!strcmp(tpl->kind, "InMemoryChannel") && vals[2] && ceb_yaml_size(vals[2]))
@@ -552,8 +575,8 @@ const char *ceb_config_channel_template(struct ceb_config_res *r, struct ceb_con
 	    tpl->api && !strncmp(tpl->api, MESSAGING, strlen(MESSAGING)))
 		ceb_config_err_at(
 		        r, at, "spec.config",
-		        "ConfigMap %s/%s (%s:%d:%d) asks for a %s, which cebroker cannot back "
-		        "yet (it does not fall back to memory); use %s",
+		        "ConfigMap %s/%s (%s:%d:%d) asks for a %s, which this build cannot back "
+		        "(it does not fall back to memory); use %s",
 		        cm->ns, cm->name, tpl->kind_at.file, tpl->kind_at.line, tpl->kind_at.col,
 		        tpl->kind,
 		        !strcmp(tpl->kind, "KafkaChannel")
@@ -568,4 +591,152 @@ const char *ceb_config_channel_template(struct ceb_config_res *r, struct ceb_con
 		        ceb_config_quoted(q, sizeof(q), tpl->kind),
 		        tpl->api ? ceb_config_quoted(q2, sizeof(q2), tpl->api) : "?");
 	return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * The default channel of a Channel, Sequence or Parallel without a channelTemplate: Knative's
+ * default-ch-webhook ConfigMap (key default-ch-config: clusterDefault and namespaceDefaults),
+ * else InMemoryChannel (config/core/configmaps/default-channel.yaml).
+ */
+
+#define DEFAULT_CH_CM  "default-ch-webhook"
+#define DEFAULT_CH_KEY "default-ch-config"
+
+struct ceb_default_channels {
+	char *cluster_api, *cluster_kind;
+	struct ceb_loc cluster_at;
+	size_t n;
+	char **ns, **api, **kind;
+	struct ceb_loc *at;
+};
+
+void ceb_config_default_channels_free(struct ceb_default_channels *d)
+{
+	if (!d)
+		return;
+	free(d->cluster_api);
+	free(d->cluster_kind);
+	for (size_t i = 0; i < d->n; i++) {
+		free(d->ns[i]);
+		free(d->api[i]);
+		free(d->kind[i]);
+	}
+	free(d->ns);
+	free(d->api);
+	free(d->kind);
+	free(d->at);
+	free(d);
+}
+
+/* {apiVersion, kind, spec} of a channel template, both strings required. */
+static bool read_ch_template(struct ceb_config_res *r, const struct ceb_yaml_node *n,
+                             const char *path, char **api, char **kind, struct ceb_loc *at)
+{
+	static const char *const fields[] = {"apiVersion", "kind", "spec", NULL};
+	const struct ceb_yaml_node *v[3];
+	char p[512];
+	size_t nerr = r->nerr;
+
+	if (!ceb_config_get_fields(r, n, path, fields, v, NULL))
+		return false;
+	for (int i = 0; i < 2; i++)
+		if (!v[i])
+			ceb_config_err(r, n, ceb_config_path_key(p, sizeof(p), path, fields[i]),
+			               "required field missing");
+	if (r->nerr != nerr)
+		return false;
+	ceb_config_get_str(r, v[0], ceb_config_path_key(p, sizeof(p), path, "apiVersion"), api);
+	ceb_config_get_str(r, v[1], ceb_config_path_key(p, sizeof(p), path, "kind"), kind);
+	*at = ceb_config_loc(r, v[1]);
+	return r->nerr == nerr;
+}
+
+static void read_default_ch_doc(struct ceb_config_res *r, const struct ceb_yaml_node *root,
+                                const char *path, void *arg)
+{
+	static const char *const fields[] = {"clusterDefault", "namespaceDefaults", NULL};
+	struct ceb_default_channels *d = arg;
+	const struct ceb_yaml_node *v[2];
+	char p[512], p2[512];
+	size_t n;
+
+	if (!ceb_config_get_fields(r, root, path, fields, v, NULL))
+		return;
+	if (v[0])
+		read_ch_template(r, v[0], ceb_config_path_key(p, sizeof(p), path, "clusterDefault"),
+		                 &d->cluster_api, &d->cluster_kind, &d->cluster_at);
+	if (!v[1] || !ceb_config_want_map(
+	                     r, v[1], ceb_config_path_key(p, sizeof(p), path, "namespaceDefaults")))
+		return;
+	n = ceb_yaml_size(v[1]);
+	d->ns = calloc(n ? n : 1, sizeof(*d->ns));
+	d->api = calloc(n ? n : 1, sizeof(*d->api));
+	d->kind = calloc(n ? n : 1, sizeof(*d->kind));
+	d->at = calloc(n ? n : 1, sizeof(*d->at));
+	if (!d->ns || !d->api || !d->kind || !d->at) {
+		ceb_config_oom(r);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *ns = ceb_yaml_str(ceb_yaml_map_key(v[1], i));
+
+		if (!ns)
+			continue;
+		ceb_config_path_key(p2, sizeof(p2), p, ns);
+		if (read_ch_template(r, ceb_yaml_map_value(v[1], i), p2, &d->api[d->n],
+		                     &d->kind[d->n], &d->at[d->n])) {
+			d->ns[d->n] = ceb_config_strdup(r, ns);
+			d->n++;
+		} else {
+			free(d->api[d->n]);
+			free(d->kind[d->n]);
+			d->api[d->n] = d->kind[d->n] = NULL;
+		}
+	}
+}
+
+struct ceb_default_channels *ceb_config_default_channels_read(struct ceb_config_res *r,
+                                                              const struct ceb_config *cfg)
+{
+	struct ceb_default_channels *d = calloc(1, sizeof(*d));
+	const struct ceb_configmap *cm = NULL;
+	size_t i;
+
+	if (!d) {
+		ceb_config_oom(r);
+		return NULL;
+	}
+	for (const struct ceb_configmap *c = cfg->configmaps; c && !cm; c = c->next)
+		if (!strcmp(c->ns, "knative-eventing") && !strcmp(c->name, DEFAULT_CH_CM))
+			cm = c;
+	if (!cm || (i = key_index(cm, DEFAULT_CH_KEY)) == cm->n)
+		return d;
+	{
+		struct ceb_config_res cr = {.ld = r->ld, .file = cm->loc.file, .ns = cm->ns};
+
+		snprintf(cr.who, sizeof(cr.who), "ConfigMap %s/%s", cm->ns, cm->name);
+		read_value(&cr, cm, i, "data." DEFAULT_CH_KEY, read_default_ch_doc, d);
+	}
+	return d;
+}
+
+void ceb_config_default_channel(const struct ceb_default_channels *d, const char *ns,
+                                const char **api, const char **kind, const struct ceb_loc **at)
+{
+	for (size_t i = 0; d && i < d->n; i++)
+		if (!strcmp(d->ns[i], ns) && d->kind[i]) {
+			*api = d->api[i];
+			*kind = d->kind[i];
+			*at = &d->at[i];
+			return;
+		}
+	if (d && d->cluster_kind) {
+		*api = d->cluster_api;
+		*kind = d->cluster_kind;
+		*at = &d->cluster_at;
+		return;
+	}
+	*api = "messaging.knative.dev/v1";
+	*kind = "InMemoryChannel";
+	*at = NULL;
 }

@@ -289,20 +289,43 @@ void ceb_config_bind_dest(struct ceb_config_res *r, struct ceb_dest *d, const ch
 /* Knative's Destination: a uri; or a ref, which cebroker resolves once every file is loaded (its own
  * Brokers and KafkaSinks; any other kind through the address table, a Service by default to its
  * cluster DNS name), with a uri beside it taken relative to the ref's address. */
+static bool parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node *n, const char *path,
+                       struct ceb_dest *d, const struct ceb_yaml_node **delivery);
+
 bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node *n,
                            const char *path, struct ceb_dest *d)
 {
-	static const char *const fields[] = {"uri", "ref", "CACerts", "audience", NULL};
+	return parse_dest(r, n, path, d, NULL);
+}
+
+bool ceb_config_parse_step(struct ceb_config_res *r, const struct ceb_yaml_node *n,
+                           const char *path, struct ceb_dest *d,
+                           const struct ceb_yaml_node **delivery)
+{
+	return parse_dest(r, n, path, d, delivery);
+}
+
+static bool parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node *n, const char *path,
+                       struct ceb_dest *d, const struct ceb_yaml_node **delivery)
+{
+	static const char *const dest_fields[] = {"uri", "ref", "CACerts", "audience", NULL};
+	static const char *const step_fields[] = {"uri",      "ref",      "CACerts",
+	                                          "audience", "delivery", NULL};
 	static const char *const ref_fields[] = {"apiVersion", "kind", "name", "namespace", NULL};
-	const struct ceb_yaml_node *v[4], *rv[4];
+	const char *const *fields = delivery ? step_fields : dest_fields;
+	const struct ceb_yaml_node *v[5], *rv[4];
 	char p[512], fp[512], q[80];
 	const char *why;
 	size_t nerr = r->nerr;
 
 	memset(d, 0, sizeof(*d));
 	d->loc = (struct ceb_loc){r->file, ceb_yaml_line(n), ceb_yaml_col(n)};
+	if (delivery)
+		*delivery = NULL;
 	if (!ceb_config_get_fields(r, n, path, fields, v, NULL))
 		return false;
+	if (delivery)
+		*delivery = v[4];
 	ceb_config_get_str(r, v[2], ceb_config_path_key(p, sizeof(p), path, "CACerts"),
 	                   &d->ca_certs);
 	ceb_config_get_str(r, v[3], ceb_config_path_key(p, sizeof(p), path, "audience"),

@@ -86,6 +86,50 @@ struct ceb_broker_config_reader {
 	const char *kind, *api;
 };
 
+/* A channel kind of Knative's messaging that a backend brings (KafkaChannel), as broker/config/kinds.h
+ * lists them (CHANNEL_KIND). Its resource (apiVersion, kind, metadata, spec with subscribers,
+ * delivery and the kind's own fields) is read by ceb_config_parse_channel_kind, called from the
+ * kind's parse function; a Channel's, Sequence's or Parallel's channelTemplate of this kind by the
+ * same reader of its own fields. */
+struct ceb_channel_kind {
+	const char *kind;               /* "KafkaChannel" */
+	const char *const *spec_fields; /* its own spec fields, NULL-terminated (at most 12) */
+	/* Its own fields (vals[i] for spec_fields[i], NULL when absent) under path ("spec",
+	 * "spec.channelTemplate.spec"): the backend's settings, or NULL (reported). */
+	void *(*read_spec)(struct ceb_config_res *r, const struct ceb_yaml_node *const *vals,
+	                   const char *path);
+	void (*free_spec)(void *spec);
+	/* Once every file is loaded, for each channel of the kind (c->backend_spec read, maybe
+	 * NULL): what comes from elsewhere (a ConfigMap of the cluster), errors about r. Optional. */
+	void (*resolve)(struct ceb_config_res *r, struct ceb_msg_channel *c,
+	                const struct ceb_config *cfg);
+};
+
+/* The channel kind a backend brings, or NULL (InMemoryChannel is the core's). */
+const struct ceb_channel_kind *ceb_config_channel_kind(const char *kind);
+/* A resource of channel kind ck (its parse function's arguments); the channel is kept. */
+void ceb_config_parse_channel_kind(struct ceb_config_res *r, struct ceb_config_meta *md,
+                                   const struct ceb_yaml_node *root,
+                                   const struct ceb_yaml_node *const *vals,
+                                   const struct ceb_channel_kind *ck, const char *api);
+
+/* A Broker's ConfigMap's channel-template-spec of channel kind ck: its spec at n (may be NULL) read
+ * into *spec (freed with *spec_free). */
+void ceb_config_read_template_spec(struct ceb_config_res *r, const struct ceb_yaml_node *n,
+                                   const char *path, const struct ceb_channel_kind *ck, void **spec,
+                                   void (**spec_free)(void *spec));
+/* The channel Knative makes for an MTChannelBasedBroker whose template names a backend's kind:
+ * <broker>-kne-trigger, its settings resolved; spec is the template's (kept by it). NULL when out of
+ * memory. */
+struct ceb_msg_channel *ceb_config_broker_channel(struct ceb_config_res *r, const char *ns,
+                                                  const char *broker, const char *api,
+                                                  const char *kind, void *spec,
+                                                  const struct ceb_loc *at);
+void ceb_config_msg_channel_free(struct ceb_msg_channel *c);
+/* The kind and spec a ConfigMap's channel template named (read for a Broker before), or false. */
+bool ceb_config_channel_template_kind(const struct ceb_configmap *cm, const char **api,
+                                      const char **kind, void **spec);
+
 /* Whether kind (klen bytes) is an addressable kind of the table served under api (NULL: any). */
 bool ceb_config_addressable(const char *kind, size_t klen, const char *api);
 
@@ -224,6 +268,10 @@ bool ceb_config_parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node 
  * it for the address table. For a dest copied from a template (r->templ was set when it was read),
  * its ref_ns NULL taken as r->ns. d must live until the load ends. */
 void ceb_config_bind_dest(struct ceb_config_res *r, struct ceb_dest *d, const char *path);
+/* A Sequence's step: a Destination with a `delivery` beside it (*delivery: its node, or NULL). */
+bool ceb_config_parse_step(struct ceb_config_res *r, const struct ceb_yaml_node *n,
+                           const char *path, struct ceb_dest *d,
+                           const struct ceb_yaml_node **delivery);
 void ceb_config_dest_free(struct ceb_dest *d);
 /* A deep copy; false when out of memory (then *dst owns nothing). */
 bool ceb_config_dest_copy(struct ceb_dest *dst, const struct ceb_dest *src);
@@ -276,6 +324,17 @@ char *ceb_config_uri_resolve(const char *base, const char *ref);
 const char *ceb_config_http_uri_why(const char *s);
 
 /* ---- config-br-defaults and channel templates (config_defaults.c) ---- */
+
+/* Knative's default-ch-webhook ConfigMap (knative-eventing), read once per load: the channel kind
+ * of a Channel, Sequence or Parallel that gives no channelTemplate. */
+struct ceb_default_channels;
+struct ceb_default_channels *ceb_config_default_channels_read(struct ceb_config_res *r,
+                                                              const struct ceb_config *cfg);
+void ceb_config_default_channels_free(struct ceb_default_channels *d);
+/* The default for namespace ns: the namespace's, else the cluster's, else InMemoryChannel (at
+ * NULL: no ConfigMap said so). */
+void ceb_config_default_channel(const struct ceb_default_channels *d, const char *ns,
+                                const char **api, const char **kind, const struct ceb_loc **at);
 
 /* Knative's ConfigMap knative-eventing/config-br-defaults (its default-br-config), as read. */
 struct ceb_config_defaults;

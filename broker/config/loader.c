@@ -228,27 +228,52 @@ static const char *peek_str(const struct ceb_yaml_node *n)
  * broker/config/kinds.h: the loader names none of them. */
 #define KIND(x)          extern const struct ceb_kind ceb_kind_##x;
 #define BROKER_CONFIG(x) extern const struct ceb_broker_config_reader ceb_broker_config_##x;
+#define CHANNEL_KIND(x)  extern const struct ceb_channel_kind ceb_channel_kind_##x;
 #include "broker/config/kinds.h"
 #undef KIND
 #undef BROKER_CONFIG
+#undef CHANNEL_KIND
 
 static const struct ceb_kind *const kinds[] = {
 #define KIND(x) &ceb_kind_##x,
 #define BROKER_CONFIG(x)
+#define CHANNEL_KIND(x)
 #include "broker/config/kinds.h"
 #undef KIND
 #undef BROKER_CONFIG
+#undef CHANNEL_KIND
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 static const struct ceb_broker_config_reader *const broker_configs[] = {
 #define KIND(x)
 #define BROKER_CONFIG(x) &ceb_broker_config_##x,
+#define CHANNEL_KIND(x)
 #include "broker/config/kinds.h"
 #undef KIND
 #undef BROKER_CONFIG
+#undef CHANNEL_KIND
         NULL,
 };
+
+static const struct ceb_channel_kind *const channel_kinds[] = {
+#define KIND(x)
+#define BROKER_CONFIG(x)
+#define CHANNEL_KIND(x) &ceb_channel_kind_##x,
+#include "broker/config/kinds.h"
+#undef KIND
+#undef BROKER_CONFIG
+#undef CHANNEL_KIND
+        NULL,
+};
+
+const struct ceb_channel_kind *ceb_config_channel_kind(const char *kind)
+{
+	for (size_t i = 0; channel_kinds[i]; i++)
+		if (!strcmp(channel_kinds[i]->kind, kind))
+			return channel_kinds[i];
+	return NULL;
+}
 
 const struct ceb_broker_config_reader *ceb_ld_broker_config_reader(const char *channel)
 {
@@ -305,27 +330,14 @@ static const char *const eventing_groups[] = {"eventing.knative.dev",
                                               NULL};
 
 /* Knative kinds this build cannot run yet: refused as such, not as unknown. */
-static const char *const later_kinds[] = {"PingSource",
-                                          "ContainerSource",
-                                          "SinkBinding",
-                                          "ApiServerSource",
-                                          "Channel",
-                                          "InMemoryChannel",
-                                          "KafkaChannel",
-                                          "NatsJetStreamChannel",
-                                          "Subscription",
-                                          "Sequence",
-                                          "Parallel",
-                                          "JobSink",
-                                          "IntegrationSink",
-                                          "IntegrationSource",
-                                          "EventType",
-                                          "EventPolicy",
-                                          "EventTransform",
-                                          "RequestReply",
-                                          "RabbitmqBrokerConfig",
-                                          "RabbitmqSource",
-                                          NULL};
+static const char *const later_kinds[] = {"PingSource",        "ContainerSource",
+                                          "SinkBinding",       "ApiServerSource",
+                                          "KafkaChannel",      "NatsJetStreamChannel",
+                                          "JobSink",           "IntegrationSink",
+                                          "IntegrationSource", "EventType",
+                                          "EventPolicy",       "EventTransform",
+                                          "RequestReply",      "RabbitmqBrokerConfig",
+                                          "RabbitmqSource",    NULL};
 
 static bool in_list(const char *const *list, const char *s, size_t len)
 {
@@ -731,6 +743,7 @@ void ceb_config_free(struct ceb_config *cfg)
 		cfg->sources = sc->next;
 		sc->own_free((void *)sc->own);
 	}
+	ceb_ld_subscriptions_free(cfg->subscriptions);
 	while (cfg->endpoints) {
 		struct ceb_endpoint_cfg *ec = cfg->endpoints;
 
@@ -766,6 +779,7 @@ static int loader_begin(struct ceb_config_loader *ld, struct ceb_config_errors *
 	ld->trigger_tail = &ld->cfg->triggers;
 	ld->source_tail = &ld->cfg->sources;
 	ld->endpoint_tail = &ld->cfg->endpoints;
+	ld->subscription_tail = &ld->cfg->subscriptions;
 	ld->object_tail = &ld->cfg->objects;
 	return 0;
 }

@@ -89,6 +89,7 @@ struct ceb_config_loader {
 	struct ceb_trigger_cfg **trigger_tail;
 	struct ceb_source_cfg **source_tail;
 	struct ceb_endpoint_cfg **endpoint_tail;
+	struct ceb_subscription_cfg **subscription_tail;
 	struct ceb_config_object **object_tail;
 	struct entry *entries;
 	size_t nentries, capentries;
@@ -155,6 +156,15 @@ void ceb_ld_secret_free(struct ceb_secret *s);
 /* Point the reference of check c at Secret s, reporting a missing key. */
 void ceb_ld_secret_bind(struct ceb_config_loader *ld, const struct check *c,
                         const struct ceb_secret *s);
+
+/* ---- flow_kinds.c ---- */
+
+/* What backs each channel of Knative's messaging and flows, each Subscription's channel and
+ * delivery, once every file is loaded. */
+void ceb_ld_resolve_flows(struct ceb_config_loader *ld);
+void ceb_ld_subscriptions_free(struct ceb_subscription_cfg *s);
+/* Every address /<ns>/<name> has one owner (a Broker first of all): a second is an error. */
+void ceb_ld_check_addresses(struct ceb_config_loader *ld);
 
 /* ---- resolve.c ---- */
 

@@ -186,8 +186,16 @@ static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
 		return;
 	}
 	if (!strcmp(b->broker_class, DEFAULT_BROKER_CLASS)) {
+		const char *api, *kind;
+		void *spec;
+
 		b->channel = ceb_config_channel_template(&r, (struct ceb_configmap *)b->config,
 		                                         &br->config_at);
+		/* a backend's channel kind (KafkaChannel): the channel Knative makes for it */
+		if (b->channel && strcmp(b->channel, "memory") &&
+		    ceb_config_channel_template_kind(b->config, &api, &kind, &spec))
+			b->channel_res = ceb_config_broker_channel(&r, b->ns, b->name, api, kind,
+			                                           spec, &br->config_at);
 		return;
 	}
 	b->channel = ceb_channel_for_class(b->broker_class);
@@ -281,20 +289,10 @@ void ceb_ld_resolve(struct ceb_config_loader *ld)
 	for (size_t i = 0; i < ld->nbrecs && !ld->enomem; i++)
 		broker_channel(ld, &ld->brecs[i]);
 	ceb_config_refs_resolve(ld, ld->refs);
-	/* an endpoint of another kind (a KafkaSink) takes events at /<ns>/<name> on the Brokers'
-	 * ingress too: one path, one owner */
-	for (size_t i = 0; i < ld->nentries; i++) {
-		const struct entry *e = &ld->entries[i];
-
-		if (!strcmp(e->kind, "Broker") ||
-		    !ceb_config_addressable(e->kind, strlen(e->kind), NULL) ||
-		    !find_entry(sorted, n, "Broker", e->ns, e->name))
-			continue;
-		ceb_ld_file_err(ld, e->loc.file, e->loc.line, e->loc.col,
-		                "%s %s/%s: metadata.name: /%s/%s is already the address of Broker "
-		                "%s/%s",
-		                e->kind, e->ns, e->name, e->ns, e->name, e->ns, e->name);
-	}
+	/* what backs Knative's channels, and what each Subscription's channel is */
+	ceb_ld_resolve_flows(ld);
+	/* one path, one owner: Brokers, KafkaSinks, channels and flows share the ingress */
+	ceb_ld_check_addresses(ld);
 	/* Knative: a Trigger that sets any delivery field ignores its Broker's delivery as a whole */
 	for (struct ceb_trigger_cfg *t = ld->cfg->triggers; t && !ld->enomem; t = t->next) {
 		if (t->delivery.set || !t->broker_cfg)

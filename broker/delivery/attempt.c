@@ -78,6 +78,7 @@ void dsp_job_settle(struct ceb_dispatcher *dsp, struct job *job, enum ceb_settle
 	ceb_buf_free(&job->resp_hdrs);
 	ceb_event_unref(job->ev);
 	ceb_event_unref(job->dls_ev);
+	ceb_event_unref(job->reply_ev);
 	trg->brk->ch.ops->settle(trg->brk->ch.ctx, trg->sub, job->handle, how);
 	free(job);
 	atomic_fetch_sub(&dsp->busy, 1);
@@ -88,9 +89,24 @@ static const struct ceb_delivery *job_delivery(const struct job *job)
 	return job->trg->delivery;
 }
 
+/* Where the job's phase sends, and what. */
+static const struct ceb_target *job_target(const struct job *job)
+{
+	return job->dls == PHASE_DLS     ? &job->trg->dls
+	       : job->dls == PHASE_REPLY ? &job->trg->reply
+	                                 : &job->trg->subscriber;
+}
+
+static struct ceb_event *job_event(const struct job *job)
+{
+	return job->dls == PHASE_DLS     ? job->dls_ev
+	       : job->dls == PHASE_REPLY ? job->reply_ev
+	                                 : job->ev;
+}
+
 static const char *job_url(const struct job *job)
 {
-	return job->dls ? job->trg->dls.url : job->trg->subscriber.url;
+	return job_target(job)->url;
 }
 
 /* The URL of the phase as logs may show it (without credentials). */
@@ -219,7 +235,7 @@ static struct curl_slist *build_headers(const struct hdr_ctx *hc)
 static int job_prepare(struct job *job)
 {
 	const struct ceb_delivery *dlv = job_delivery(job);
-	struct ceb_event *ev = job->dls ? job->dls_ev : job->ev;
+	struct ceb_event *ev = job_event(job);
 	struct hdr_ctx hc = {CEB_BUF_INIT, 0};
 	const struct ceb_attr *tp;
 	enum ceb_http_mode mode =
@@ -272,10 +288,10 @@ static int job_prepare(struct job *job)
 	if (mode == CEB_HTTP_BINARY && !ceb_event_content_type(ev))
 		dsp_add_header(&hc, "Content-Type",
 		               ""); /* no datacontenttype: send none, not curl's form type */
-	if (!job->trg->source)
+	if (!job->trg->source && job->dls == PHASE_SUBSCRIBER)
 		dsp_add_header(&hc, "Prefer", "reply");
 	dsp_add_header(&hc, "Kn-Namespace", job->trg->ns);
-	if ((job->dls ? &job->trg->dls : &job->trg->subscriber)->internal)
+	if (job_target(job)->internal)
 		dsp_add_header(&hc, CEB_INTERNAL_HEADER, job->trg->brk->dmn->token);
 	tp = ceb_event_get(ev, "traceparent");
 	if (tp)
@@ -378,7 +394,7 @@ void dsp_job_launch(struct ceb_dispatcher *dsp, struct job *job)
 		body = job->body.p;
 		body_len = job->body.len;
 	} else {
-		body = ceb_event_data(job->dls ? job->dls_ev : job->ev, &body_len);
+		body = ceb_event_data(job_event(job), &body_len);
 		if (!body) {
 			body = "";
 			body_len = 0;
@@ -531,7 +547,8 @@ static struct ceb_event *make_dls_event(struct job *job)
 {
 	struct ceb_event *ev = ceb_event_clone(job->ev);
 	struct ceb_buf b = CEB_BUF_INIT;
-	const char *url = job->trg->subscriber.url;
+	/* where it failed: the subscriber, or the reply destination */
+	const char *url = job_url(job);
 	size_t urlcap = strlen(url) + 4;
 	char *shown = malloc(urlcap);
 	long status = job_error_code(job);
@@ -573,14 +590,14 @@ static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job)
 
 	release_easy(dsp, job);
 	dsp_job_why(job, why, sizeof(why));
-	if (!job->dls && trg->dls.url) {
+	if (job->dls != PHASE_DLS && trg->dls.url) {
 		CEB_LOG_INFO(
 		        trg->label,
 		        "event %s: %s after %d attempt(s) to %s; sending to the dead-letter sink",
 		        id ? id->value : "?", why, job->attempt, url);
 		job->dls_ev = make_dls_event(job);
 		job_reset_phase(job);
-		job->dls = 1;
+		job->dls = PHASE_DLS;
 		job->attempt = 0;
 		if (!job->dls_ev) {
 			job->status = 0;
@@ -592,7 +609,8 @@ static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job)
 		dsp_job_start(dsp, job);
 		return;
 	}
-	if (!job->dls && trg->source && ceb_channel_has(&trg->brk->ch, CEB_CHANNEL_DURABLE)) {
+	if (job->dls == PHASE_SUBSCRIBER && trg->source &&
+	    ceb_channel_has(&trg->brk->ch, CEB_CHANNEL_DURABLE)) {
 		/* A durable source's progress moves only once its sink or dead-letter sink accepted
 		 * (sources/source.h): the record stays, and its channel hands it again later. */
 		CEB_LOG_WARN(
@@ -604,7 +622,7 @@ static void job_fail_phase(struct ceb_dispatcher *dsp, struct job *job)
 		dsp_job_settle(dsp, job, CEB_SETTLE_FAILED);
 		return;
 	}
-	if (!job->dls) {
+	if (job->dls != PHASE_DLS) {
 		CEB_LOG_WARN(
 		        trg->label,
 		        "event %s dropped: %s after %d attempt(s) to %s, and no dead-letter sink",
@@ -708,6 +726,24 @@ static void job_reply(struct ceb_dispatcher *dsp, struct job *job)
 		return;
 	}
 	release_easy(dsp, job);
+	if (trg->flow) {
+		/* A Subscription's reply goes on to its reply destination, retried on its own;
+		 * with none, Knative drops it. */
+		if (!trg->reply.url) {
+			ceb_event_unref(evs[0]);
+			free(evs);
+			atomic_fetch_add(&trg->cnt.delivered, 1);
+			dsp_job_settle(dsp, job, CEB_SETTLE_DONE);
+			return;
+		}
+		job->reply_ev = evs[0];
+		free(evs);
+		job_reset_phase(job);
+		job->dls = PHASE_REPLY;
+		job->attempt = 0;
+		dsp_job_start(dsp, job);
+		return;
+	}
 	ttl = ceb_event_get(job->ev, "knativebrokerttl");
 	ttlv = ttl ? (ttl->type == CEB_TYPE_INTEGER ? ttl->ival : strtol(ttl->value, NULL, 10))
 	           : dmn->set.max_ttl;
@@ -764,10 +800,13 @@ void dsp_job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLcode
 			job_reply(dsp, job);
 			return;
 		}
-		if (job->dls)
+		if (job->dls == PHASE_DLS) {
 			atomic_fetch_add(&trg->cnt.dead_lettered, 1);
-		else
+		} else {
+			if (job->dls == PHASE_REPLY)
+				atomic_fetch_add(&trg->cnt.replies, 1);
 			atomic_fetch_add(&trg->cnt.delivered, 1);
+		}
 		dsp_job_settle(dsp, job, CEB_SETTLE_DONE);
 		return;
 	}

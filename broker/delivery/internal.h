@@ -26,6 +26,12 @@
 #define URL_SHOWN 1024 /* bytes of a URL in a log line */
 #define WHY_MAX   400  /* bytes of job_why(), with room for a Broker's label */
 
+/* A job's phases (job->dls): the subscriber; the dead-letter sink; a Subscription's reply sent on
+ * to its reply destination (retried on its own: the subscriber is not called again). */
+#define PHASE_SUBSCRIBER 0
+#define PHASE_DLS        1
+#define PHASE_REPLY      2
+
 enum job_state {
 	JOB_NEW = 0,  /* in the inbox, not started */
 	JOB_WAITING,  /* in the timer heap */
@@ -64,9 +70,10 @@ struct job {
 	struct lane *lane;          /* set when the dispatcher takes the job in */
 	struct ceb_event *ev;       /* as the channel gave it */
 	struct ceb_event *dls_ev;   /* ev + knativeerror* extensions, in the dead-letter phase */
+	struct ceb_event *reply_ev; /* the subscriber's reply, in the reply phase */
 	void *handle;
 	enum job_state state;
-	int dls;            /* 0: subscriber, 1: dead-letter sink */
+	int dls;            /* the phase: PHASE_SUBSCRIBER, PHASE_DLS or PHASE_REPLY */
 	int attempt;        /* attempts made in this phase */
 	long status;        /* the subscriber's last HTTP status, 0 for none */
 	enum job_fail fail; /* what went wrong beyond status and cerr */

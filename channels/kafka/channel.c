@@ -108,8 +108,10 @@ static void strv_free(char **keys, char **values, size_t n)
 static int read_config(struct kafka_channel *kc, const struct ceb_channel_cfg *cfg, char *errbuf,
                        size_t errlen)
 {
-	const struct ceb_broker_cfg *bc = cfg->spec;
-	const struct ceb_configmap *cm = bc ? bc->config : NULL;
+	const struct ceb_broker_cfg *bc = kc->role == ROLE_BROKER ? cfg->spec : NULL;
+	const struct ceb_msg_channel *mc = kc->role == ROLE_CHANNEL ? cfg->spec : NULL;
+	const struct ceb_kafka_channel_cfg *kcc = mc ? mc->backend_spec : NULL;
+	const struct ceb_configmap *cm = bc ? bc->config : kcc ? kcc->settings : NULL;
 	const struct ceb_kafka_broker_cfg *kb = cm ? cm->backend : NULL;
 	rd_kafka_conf_t *scratch = NULL;
 	char where[700];
@@ -117,13 +119,15 @@ static int read_config(struct kafka_channel *kc, const struct ceb_channel_cfg *c
 
 	if (!kb || !kb->bootstrap) { /* the loader refuses a Kafka Broker without them */
 		snprintf(errbuf, errlen,
-		         "Broker %s/%s: a Kafka Broker needs spec.config naming a "
-		         "ConfigMap with bootstrap.servers",
+		         mc ? "KafkaChannel %s/%s: needs ConfigMap knative-eventing/"
+		              "kafka-channel-config with bootstrap.servers"
+		            : "Broker %s/%s: a Kafka Broker needs spec.config naming a "
+		              "ConfigMap with bootstrap.servers",
 		         cfg->ns, cfg->name);
 		return CEB_ECONFIG;
 	}
-	kc->partitions = kb->partitions;
-	kc->replication = kb->replication;
+	kc->partitions = kcc ? kcc->partitions : kb->partitions;
+	kc->replication = kcc ? kcc->replication : kb->replication;
 	kc->confirm_ms = kb->confirm_ms;
 	kc->start_ms = kb->start_ms;
 	scratch = rd_kafka_conf_new();
@@ -148,6 +152,14 @@ static int read_config(struct kafka_channel *kc, const struct ceb_channel_cfg *c
 		if (strv_add(&kc->topic_keys, &kc->topic_values, &kc->ntopic_cfg,
 		             kb->topic_cfg[i].name, kb->topic_cfg[i].value) < 0)
 			goto nomem;
+	if (kcc) { /* spec.retentionDuration: the topic's retention.ms */
+		char ms[32];
+
+		snprintf(ms, sizeof(ms), "%llu", (unsigned long long)kcc->retention_ms);
+		if (strv_add(&kc->topic_keys, &kc->topic_values, &kc->ntopic_cfg, "retention.ms",
+		             ms) < 0)
+			goto nomem;
+	}
 	if (kb->external_topic) {
 		/* The same as the Broker annotation kafka.eventing.knative.dev/external.topic, which
 		 * wins when both are set (kafka_create). */
@@ -359,8 +371,9 @@ static int topic_ensure(struct kafka_channel *kc, char *errbuf, size_t errlen)
 		             "the cluster has no controller for CreateTopics: topic %s is created "
 		             "with the cluster's defaults, not %s",
 		             kc->topic,
-		             kc->role == ROLE_SINK ? "spec.numPartitions"
-		                                   : "default.topic.partitions");
+		             kc->role == ROLE_SINK || kc->role == ROLE_CHANNEL
+		                     ? "spec.numPartitions"
+		                     : "default.topic.partitions");
 	}
 	for (int tries = 0; tries < 50; tries++) {
 		n = topic_partitions(kc, kc->producer, kc->topic, &controller, errbuf, errlen);
@@ -498,17 +511,21 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 	}
 	pthread_mutex_init(&kc->pub_lock, NULL);
 	/* The kind says which half: a Broker's channel, or a kind of the Kafka family. */
-	kc->role = !cfg->kind                                      ? ROLE_BROKER
-	           : strcmp(cfg->kind, CEB_KAFKA_SOURCE_KIND) == 0 ? ROLE_SOURCE
-	           : strcmp(cfg->kind, CEB_KAFKA_SINK_KIND) == 0   ? ROLE_SINK
-	                                                           : ROLE_BROKER;
+	kc->role = !cfg->kind                                       ? ROLE_BROKER
+	           : strcmp(cfg->kind, CEB_KAFKA_SOURCE_KIND) == 0  ? ROLE_SOURCE
+	           : strcmp(cfg->kind, CEB_KAFKA_SINK_KIND) == 0    ? ROLE_SINK
+	           : strcmp(cfg->kind, CEB_KAFKA_CHANNEL_KIND) == 0 ? ROLE_CHANNEL
+	                                                            : ROLE_BROKER;
+	snprintf(kc->name, sizeof(kc->name), "%s", cfg->name);
 	snprintf(kc->label, sizeof(kc->label), "%s %s/%s",
-	         kc->role == ROLE_SOURCE ? "kafkasource"
-	         : kc->role == ROLE_SINK ? "kafkasink"
-	                                 : "broker",
+	         kc->role == ROLE_SOURCE    ? "kafkasource"
+	         : kc->role == ROLE_SINK    ? "kafkasink"
+	         : kc->role == ROLE_CHANNEL ? "kafkachannel"
+	                                    : "broker",
 	         cfg->ns, cfg->name);
-	rc = kc->role == ROLE_BROKER ? read_config(kc, cfg, errbuf, errlen)
-	                             : endpoint_config(kc, cfg, errbuf, errlen);
+	rc = kc->role == ROLE_BROKER || kc->role == ROLE_CHANNEL
+	             ? read_config(kc, cfg, errbuf, errlen)
+	             : endpoint_config(kc, cfg, errbuf, errlen);
 	if (rc < 0)
 		goto fail;
 	if (kc->role == ROLE_SOURCE) {
@@ -538,7 +555,11 @@ static int kafka_create(const struct ceb_channel_cfg *cfg, void **ctx, char *err
 			rc = CEB_ENOMEM;
 			goto fail;
 		}
-		snprintf(kc->topic, n, "knative-broker-%s-%s", cfg->ns, cfg->name);
+		/* eventing-kafka-broker's names: a KafkaChannel's topic, a Broker's */
+		snprintf(kc->topic, n,
+		         kc->role == ROLE_CHANNEL ? "knative-messaging-kafka.%s.%s"
+		                                  : "knative-broker-%s-%s",
+		         cfg->ns, cfg->name);
 	}
 	kc->topics = calloc(1, sizeof(*kc->topics));
 	if (!kc->topics || !(kc->topics[0] = strdup(kc->topic))) {

@@ -635,6 +635,12 @@ int kafka_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 	if (kc->source) {
 		snprintf(sub->label, sizeof(sub->label), "%s", kc->label);
 		snprintf(sub->group, sizeof(sub->group), "%s", kc->source->group);
+	} else if (kc->role == ROLE_CHANNEL) {
+		/* eventing-kafka-broker: kafka.<ns>.<channel>.<subscription uid>; the name stands
+		 * for the uid here */
+		snprintf(sub->label, sizeof(sub->label), "subscription %s/%s", cfg->ns, cfg->name);
+		snprintf(sub->group, sizeof(sub->group), "kafka.%s.%s.%s", cfg->ns, kc->name,
+		         cfg->name);
 	} else {
 		snprintf(sub->label, sizeof(sub->label), "trigger %s/%s", cfg->ns, cfg->name);
 		snprintf(sub->group, sizeof(sub->group), "knative-trigger-%s-%s", cfg->ns,

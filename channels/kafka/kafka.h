@@ -65,14 +65,16 @@ struct kafka_sub {
 /* The role a channel plays (see the top of kafka.c). */
 enum kafka_role {
 	ROLE_BROKER = 0,
-	ROLE_SINK,   /* produce only */
-	ROLE_SOURCE, /* consume only */
+	ROLE_SINK,    /* produce only */
+	ROLE_SOURCE,  /* consume only */
+	ROLE_CHANNEL, /* a KafkaChannel: as a Broker's, with the channel's topic and groups */
 };
 
 /* A channel in one of its roles: its settings, its producer (Broker, KafkaSink) and its
  * subscriptions (Broker, KafkaSource). */
 struct kafka_channel {
 	char label[300];
+	char name[256]; /* the resource's (a KafkaChannel's, in its groups' names) */
 	enum kafka_role role;
 	const struct ceb_kafka_source_cfg *source; /* ROLE_SOURCE */
 	char *topic;                               /* where publishes go (Broker, KafkaSink) */

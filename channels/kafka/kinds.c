@@ -16,6 +16,7 @@
 #include "channels/kafka/kinds.h"
 
 extern const struct ceb_broker_config_reader ceb_broker_config_kafka;
+extern const struct ceb_channel_kind ceb_channel_kind_kafka;
 
 #define KEY_TYPE_LABEL "kafkasources.sources.knative.dev/key-type"
 #define NO_SECRETS     "not supported: cebroker reads no Secrets"
@@ -688,6 +689,89 @@ static void kafka_broker_read(struct ceb_config_res *r, struct ceb_configmap *cm
 		        r->who);
 }
 
+/* ---- KafkaChannel ---- */
+
+#define CHANNEL_CM           "kafka-channel-config"
+#define CHANNEL_RETENTION_MS (168ULL * 3600 * 1000) /* eventing-kafka-broker's PT168H */
+
+static void kafka_channel_free(void *spec)
+{
+	free(spec);
+}
+
+/* numPartitions, replicationFactor, retentionDuration (vals in kafka_channel_fields' order). */
+static void *kafka_channel_read(struct ceb_config_res *r, const struct ceb_yaml_node *const *vals,
+                                const char *path)
+{
+	struct ceb_kafka_channel_cfg *kc = calloc(1, sizeof(*kc));
+	char p[512];
+
+	if (!kc) {
+		ceb_config_oom(r);
+		return NULL;
+	}
+	kc->partitions = 1;
+	kc->replication = 1;
+	kc->retention_ms = CHANNEL_RETENTION_MS;
+	if (vals[0])
+		ceb_config_get_int(r, vals[0],
+		                   ceb_config_path_key(p, sizeof(p), path, "numPartitions"), 1,
+		                   100000, &kc->partitions);
+	if (vals[1])
+		ceb_config_get_int(r, vals[1],
+		                   ceb_config_path_key(p, sizeof(p), path, "replicationFactor"), 1,
+		                   32767, &kc->replication);
+	if (vals[2])
+		ceb_config_get_duration(
+		        r, vals[2], ceb_config_path_key(p, sizeof(p), path, "retentionDuration"),
+		        &kc->retention_ms);
+	return kc;
+}
+
+/* The cluster's settings: knative-eventing/kafka-channel-config, read as a Kafka Broker's. */
+static void kafka_channel_resolve(struct ceb_config_res *r, struct ceb_msg_channel *c,
+                                  const struct ceb_config *cfg)
+{
+	struct ceb_kafka_channel_cfg *kc = c->backend_spec;
+	struct ceb_configmap *cm = NULL;
+
+	if (!kc)
+		return; /* reported */
+	for (struct ceb_configmap *m = cfg->configmaps; m && !cm; m = m->next)
+		if (!strcmp(m->ns, "knative-eventing") && !strcmp(m->name, CHANNEL_CM))
+			cm = m;
+	if (!cm) {
+		ceb_config_err_at(
+		        r, &c->ep.loc, c->at_path ? c->at_path : "kind",
+		        "a KafkaChannel needs ConfigMap knative-eventing/" CHANNEL_CM
+		        " with bootstrap.servers (the keys of a Kafka Broker's ConfigMap, "
+		        "as eventing-kafka-broker reads them)");
+		return;
+	}
+	ceb_broker_config_kafka.read(r, cm, &c->ep.loc);
+	if (cm->backend_reader == &ceb_broker_config_kafka)
+		kc->settings = cm;
+}
+
+static void parse_kafka_channel(struct ceb_config_res *r, struct ceb_config_meta *md,
+                                const struct ceb_yaml_node *root,
+                                const struct ceb_yaml_node *const *vals)
+{
+	const struct ceb_yaml_node *api = ceb_yaml_map_get(root, "apiVersion");
+
+	ceb_config_parse_channel_kind(r, md, root, vals, &ceb_channel_kind_kafka,
+	                              api ? ceb_yaml_str(api) : "messaging.knative.dev/v1beta1");
+}
+
+static const char *const kafka_channel_fields[] = {"numPartitions", "replicationFactor",
+                                                   "retentionDuration", NULL};
+static const char *const messaging_kafka[] = {"messaging.knative.dev/v1beta1",
+                                              "messaging.knative.dev/v1", NULL};
+
+const struct ceb_channel_kind ceb_channel_kind_kafka = {CEB_KAFKA_CHANNEL_KIND,
+                                                        kafka_channel_fields, kafka_channel_read,
+                                                        kafka_channel_free, kafka_channel_resolve};
+
 static const char *const spec_only[] = {"spec", NULL};
 static const char *const sources_v1[] = {"sources.knative.dev/v1", "sources.knative.dev/v1beta1",
                                          NULL};
@@ -699,3 +783,5 @@ const struct ceb_kind ceb_kind_kafka_sink = {eventing_v1alpha1, "KafkaSink", spe
                                              parse_kafka_sink, true};
 const struct ceb_broker_config_reader ceb_broker_config_kafka = {
         .channel = "kafka", .read = kafka_broker_read, .free = kafka_broker_free};
+const struct ceb_kind ceb_kind_kafka_channel = {messaging_kafka, CEB_KAFKA_CHANNEL_KIND, spec_only,
+                                                parse_kafka_channel, true};

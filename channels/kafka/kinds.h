@@ -7,12 +7,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "broker/config/config.h"
 #include "channels/channel.h"
 
-#define CEB_KAFKA_SOURCE_KIND "KafkaSource"
-#define CEB_KAFKA_SINK_KIND   "KafkaSink"
+#define CEB_KAFKA_SOURCE_KIND  "KafkaSource"
+#define CEB_KAFKA_SINK_KIND    "KafkaSink"
+#define CEB_KAFKA_CHANNEL_KIND "KafkaChannel"
 
 /* A Kafka Broker's ConfigMap, as Knative's eventing-kafka-broker reads it (checked at load, so that
  * `validate` finds what `run` would). Strings point into the ConfigMap. */
@@ -73,6 +75,18 @@ struct ceb_kafka_sink_cfg {
 	size_t nannot;
 	struct ceb_loc loc;
 	struct ceb_endpoint_cfg endpoint; /* the generic view, in ceb_config.endpoints */
+};
+
+/* KafkaChannel (messaging.knative.dev/v1beta1, v1): its own spec fields, from its resource or a
+ * channelTemplate; the cluster's settings come from ConfigMap knative-eventing/kafka-channel-config
+ * (the keys of a Kafka Broker's ConfigMap), as eventing-kafka-broker reads them. Its channel
+ * (ceb_channel_cfg.kind CEB_KAFKA_CHANNEL_KIND) gets the struct ceb_msg_channel as spec, whose
+ * backend_spec is this. */
+struct ceb_kafka_channel_cfg {
+	int partitions;                       /* spec.numPartitions; 1 */
+	int replication;                      /* spec.replicationFactor; 1 */
+	uint64_t retention_ms;                /* spec.retentionDuration; PT168H */
+	const struct ceb_configmap *settings; /* kafka-channel-config, read (its ->backend) */
 };
 
 /* The backend (also listed in channels/channel_list.h). ceb_channel_cfg.spec is a struct

@@ -408,6 +408,25 @@ class DisplayTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn("  id: r1\n", out)
 
+    def test_append_replies_like_knatives_appender(self):
+        with Display("--append", " - step 1") as d:
+            req = urllib.request.Request(d.url + "/", method="POST", data=b'{"message": "hi", "n": 1}',
+                                         headers={"ce-specversion": "1.0", "ce-id": "a1",
+                                                  "ce-type": "t", "ce-source": "/s",
+                                                  "Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=TIMEOUT) as r:
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.headers["ce-id"], "a1")
+                self.assertEqual(json.loads(r.read()), {"message": "hi - step 1", "n": 1})
+            req = urllib.request.Request(d.url + "/", method="POST", data=b"plain",
+                                         headers={"ce-specversion": "1.0", "ce-id": "a2",
+                                                  "ce-type": "t", "ce-source": "/s",
+                                                  "Content-Type": "text/plain"})
+            with urllib.request.urlopen(req, timeout=TIMEOUT) as r:
+                self.assertEqual(r.read(), b"plain - step 1")
+            rc, out, err = d.stop()
+        self.assertEqual(rc, 0, err)
+
     def test_sigint_and_sigterm_stop_it_cleanly(self):
         for sig in (signal.SIGINT, signal.SIGTERM):
             with self.subTest(sig=sig), Display() as d:

@@ -69,7 +69,9 @@ class CommandLine(unittest.TestCase):
         expect = {"quickstart.yaml": "ok: 1 broker, 2 triggers\n",
                   "kafka-broker.yaml": "ok: 1 broker, 2 triggers\n",
                   "kafka-source-sink.yaml": "ok: 1 broker, 2 triggers, 1 KafkaSource, 1 KafkaSink",
-                  "rabbitmq-broker.yaml": "ok: 1 broker, 2 triggers\n"}
+                  "rabbitmq-broker.yaml": "ok: 1 broker, 2 triggers\n",
+                  "flows.yaml": "ok: 0 brokers, 0 triggers, 1 Sequence, 1 Parallel, 1 Channel, "
+                                "1 Subscription\n"}
         self.assertEqual(sorted(os.listdir(os.path.join(TOP, "samples"))), sorted(expect))
         for name, summary in expect.items():
             rc, out, err = run("validate", "-f", os.path.join(TOP, "samples", name))

@@ -152,7 +152,7 @@ class IngressErrors(unittest.TestCase):
         self.expect(400, binary_headers(id=""), reason="id")
 
     def test_C5_wrong_specversion_gets_400(self):
-        for v in ("2.0", "1", 1.0, "0.3"):
+        for v in ("2.0", "1", 1.0, "0.2"):
             self.structured(400, dict(GOOD, specversion=v), reason="specversion")
 
     def test_C6_wrong_attribute_types_get_400(self):

@@ -26,11 +26,13 @@
 /* The kinds the loader names when a kind or an apiVersion is unknown. */
 #define SUPPORTED                                                                               \
 	"Broker (eventing.knative.dev/v1), Trigger (eventing.knative.dev/v1), ConfigMap (v1), " \
-	"Secret (v1), "                                                                         \
-	"KafkaSource (sources.knative.dev/v1 or sources.knative.dev/v1beta1), KafkaSink "       \
-	"(eventing.knative.dev/v1alpha1), "                                                     \
-	"RabbitmqBrokerConfig (eventing.knative.dev/v1alpha1), RabbitmqSource "                 \
-	"(sources.knative.dev/v1alpha1)"
+	"Secret (v1), InMemoryChannel (messaging.knative.dev/v1), Channel "                     \
+	"(messaging.knative.dev/v1), Subscription (messaging.knative.dev/v1), Sequence "        \
+	"(flows.knative.dev/v1), Parallel (flows.knative.dev/v1), KafkaSource "                 \
+	"(sources.knative.dev/v1 or sources.knative.dev/v1beta1), KafkaSink "                   \
+	"(eventing.knative.dev/v1alpha1), KafkaChannel (messaging.knative.dev/v1beta1 or "      \
+	"messaging.knative.dev/v1), RabbitmqBrokerConfig (eventing.knative.dev/v1alpha1), "     \
+	"RabbitmqSource (sources.knative.dev/v1alpha1)"
 
 /* A configuration that must load without an error (the caller frees it). */
 struct ceb_config *load_ok(const char *yaml);

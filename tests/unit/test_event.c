@@ -277,13 +277,16 @@ START_TEST(test_required_and_subject_values_must_not_be_empty)
 }
 END_TEST
 
-START_TEST(test_specversion_must_be_1_0)
+START_TEST(test_specversion_must_be_1_0_or_0_3)
 {
 	struct ceb_event *ev = minimal();
 
 	ck_assert_int_eq(set(ev, "specversion", CEB_TYPE_STRING, "0.3"), 0);
+	ck_assert_int_eq(ceb_event_validate(ev, NULL, err, sizeof(err)), 0);
+	ck_assert_int_eq(set(ev, "specversion", CEB_TYPE_STRING, "0.2"), 0);
 	ck_assert_int_eq(ceb_event_validate(ev, NULL, err, sizeof(err)), CEB_EINVAL);
-	ck_assert_str_eq(err, "attribute 'specversion': '0.3' is not supported, only '1.0'");
+	ck_assert_str_eq(err,
+	                 "attribute 'specversion': '0.2' is not supported, only '1.0' and '0.3'");
 	ck_assert_int_eq(set(ev, "specversion", CEB_TYPE_STRING, "1.0.2"), 0);
 	ck_assert_int_eq(ceb_event_validate(ev, NULL, err, sizeof(err)), CEB_EINVAL);
 	ceb_event_unref(ev);
@@ -739,7 +742,7 @@ static Suite *event_suite(void)
 	tc = tcase_create("validation");
 	tcase_add_test(tc, test_validate_names_each_missing_required_attribute);
 	tcase_add_test(tc, test_required_and_subject_values_must_not_be_empty);
-	tcase_add_test(tc, test_specversion_must_be_1_0);
+	tcase_add_test(tc, test_specversion_must_be_1_0_or_0_3);
 	tcase_add_test(tc, test_attribute_names_must_be_lower_case_letters_and_digits);
 	tcase_add_test(tc, test_time_must_be_an_rfc3339_timestamp);
 	tcase_add_test(tc, test_dataschema_must_be_an_absolute_uri);

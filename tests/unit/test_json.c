@@ -480,8 +480,8 @@ START_TEST(test_attribute_values_are_validated)
 	assert_rejected(HEAD ",\"ext\":\"\\ufdd0\"}", CEB_EINVAL, "noncharacter U+FDD0");
 	assert_rejected("{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"a b\",\"type\":\"t\"}",
 	                CEB_EINVAL, "attribute 'source': 'a b' is not a URI-reference");
-	assert_rejected("{\"specversion\":\"0.3\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\"}",
-	                CEB_EINVAL, "attribute 'specversion': '0.3' is not supported");
+	assert_rejected("{\"specversion\":\"0.2\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\"}",
+	                CEB_EINVAL, "attribute 'specversion': '0.2' is not supported");
 	assert_rejected("{\"specversion\":\"1.0\",\"source\":\"/s\",\"type\":\"t\"}", CEB_EINVAL,
 	                "missing required attribute 'id'");
 	assert_rejected("{\"specversion\":\"1.0\",\"id\":\"\",\"source\":\"/s\",\"type\":\"t\"}",
@@ -844,6 +844,36 @@ START_TEST(test_batch_names_the_bad_element)
 }
 END_TEST
 
+START_TEST(test_a_0_3_event_keeps_its_version_and_its_base64_data)
+{
+	struct ceb_event *ev = NULL;
+	struct ceb_buf out = CEB_BUF_INIT;
+	const char *json = "{\"specversion\":\"0.3\",\"id\":\"1\",\"source\":\"/s\","
+	                   "\"type\":\"t\",\"datacontenttype\":\"application/octet-stream\","
+	                   "\"schemaurl\":\"http://example.com/s.json\","
+	                   "\"datacontentencoding\":\"base64\",\"data\":\"AAEC\"}";
+	const char *data;
+	size_t len;
+
+	ck_assert_int_eq(ceb_json_decode(json, strlen(json), NULL, &ev, err, sizeof(err)), 0);
+	ck_assert_str_eq(ceb_event_get(ev, "specversion")->value, "0.3");
+	ck_assert_str_eq(ceb_event_get(ev, "schemaurl")->value, "http://example.com/s.json");
+	data = ceb_event_data(ev, &len);
+	ck_assert_uint_eq(len, 3);
+	ck_assert_int_eq(memcmp(data, "\0\1\2", 3), 0);
+	/* out as it came: no data_base64, which 0.3 does not have */
+	ck_assert_int_eq(ceb_json_encode(ev, &out), 0);
+	ck_assert_str_eq(out.p, json);
+	ceb_buf_free(&out);
+	ceb_event_unref(ev);
+	json = "{\"specversion\":\"0.3\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\","
+	       "\"datacontentencoding\":\"base64\",\"data\":{\"a\":1}}";
+	ck_assert_int_eq(ceb_json_decode(json, strlen(json), NULL, &ev, err, sizeof(err)),
+	                 CEB_EINVAL);
+	ck_assert_str_eq(err, "'data' must be a Base64 string when datacontentencoding is base64");
+}
+END_TEST
+
 START_TEST(test_batch_with_mixed_specversions_is_rejected)
 {
 	struct ceb_event **evs = NULL;
@@ -851,12 +881,11 @@ START_TEST(test_batch_with_mixed_specversions_is_rejected)
 	const char *json = "[" HEAD "},{\"specversion\":\"0.3\",\"id\":\"2\",\"source\":\"/s\","
 	                   "\"type\":\"t\"}]";
 
-	/* Only 1.0 is supported, so the second event already fails validation. */
 	ck_assert_int_eq(
 	        ceb_json_decode_batch(json, strlen(json), NULL, &evs, &n, err, sizeof(err)),
 	        CEB_EINVAL);
-	ck_assert_str_eq(err,
-	                 "event 2: attribute 'specversion': '0.3' is not supported, only '1.0'");
+	ck_assert_str_eq(err, "event 2: specversion differs from the first event's; a batch holds "
+	                      "one specversion");
 	ck_assert_ptr_null(evs);
 }
 END_TEST
@@ -913,6 +942,7 @@ static Suite *json_suite(void)
 	tcase_add_test(tc, test_batch_over_max_batch_is_too_big);
 	tcase_add_test(tc, test_batch_names_the_bad_element);
 	tcase_add_test(tc, test_batch_with_mixed_specversions_is_rejected);
+	tcase_add_test(tc, test_a_0_3_event_keeps_its_version_and_its_base64_data);
 	suite_add_tcase(s, tc);
 	return s;
 }
