@@ -359,7 +359,8 @@ static int amqp_start(void *ctx, char *errbuf, size_t errlen)
 		usleep(20000);
 	if (!all_up(ac))
 		CEB_LOG_WARN(ac->label,
-		             "RabbitMQ at %s:%d not reachable yet: answering 503 until it is",
+		             "RabbitMQ at %s:%d: not every connection is up yet (/readyz answers 503 "
+		             "until they are)",
 		             ac->conn.host, ac->conn.port);
 	return 0;
 }
