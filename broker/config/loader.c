@@ -435,7 +435,7 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 	const struct ceb_kind *def = NULL;
 	struct ceb_config_res r = {.ld = ld, .file = file};
 	struct ceb_config_meta md = {0};
-	char q[80], q2[80], sup[512];
+	char q[80], q2[80], sup[1024];
 	bool kind_known = false;
 	size_t nf = 0;
 

@@ -334,6 +334,8 @@ void *amqp_pub_main(void *arg)
 			             ac->conn.host, ac->conn.port, ac->exchange);
 			atomic_store(&ac->up, 1);
 		}
+		/* decoded confirms live in the connection's pool until released */
+		amqp_maybe_release_buffers(conn);
 		if (!send_queued(ac, conn, &u, &seq)) {
 			link_down(ac, &conn, &u, "publish failed");
 			continue;
