@@ -358,10 +358,11 @@ static int amqp_start(void *ctx, char *errbuf, size_t errlen)
 	while (!all_tried(ac) && ceb_now_ms() < until)
 		usleep(20000);
 	if (!all_up(ac))
-		CEB_LOG_WARN(ac->label,
-		             "RabbitMQ at %s:%d: not every connection is up yet (/readyz answers 503 "
-		             "until they are)",
-		             ac->conn.host, ac->conn.port);
+		CEB_LOG_WARN(
+		        ac->label,
+		        "RabbitMQ at %s:%d: not every connection is up yet (/readyz answers 503 "
+		        "until they are)",
+		        ac->conn.host, ac->conn.port);
 	return 0;
 }
 

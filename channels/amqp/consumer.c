@@ -85,6 +85,7 @@ int amqp_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 void amqp_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
 {
 	struct amqp_sub *sub = subp;
+	bool first;
 
 	(void)ctx;
 	pthread_mutex_lock(&sub->lock);
@@ -102,9 +103,12 @@ void amqp_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
 		sub->capsettles = cap;
 	}
 	sub->settles[sub->nsettles++] = (struct settle_req){handle, how};
+	/* the consumer takes the whole list: one wake for the settles that come before it does */
+	first = sub->nsettles == 1;
 	pthread_mutex_unlock(&sub->lock);
 	atomic_fetch_sub(&sub->inflight, 1);
-	amqp_wake(sub->wake);
+	if (first)
+		amqp_wake(sub->wake);
 }
 
 static bool add_redelivery(struct amqp_sub *sub, uint64_t tag)

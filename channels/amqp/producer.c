@@ -50,6 +50,7 @@ void amqp_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *done, voi
 	struct amqp_channel *ac = ctx;
 	struct amqp_pub *pub;
 	int status = 0;
+	bool first;
 
 	if (ac->role != ROLE_BROKER || !ac->started || !atomic_load(&ac->up)) {
 		done(arg, CEB_EUNAVAIL);
@@ -69,6 +70,8 @@ void amqp_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *done, voi
 		status = CEB_EUNAVAIL;
 	else if (ac->nin >= MAX_QUEUED_PUBS)
 		status = CEB_EFULL;
+	/* the publisher thread takes the whole queue: one wake for what comes before it does */
+	first = ac->nin == 0;
 	if (!status) {
 		if (ac->in_tail)
 			ac->in_tail->next = pub;
@@ -83,7 +86,8 @@ void amqp_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *done, voi
 		done(arg, status);
 		return;
 	}
-	amqp_wake(ac->pub_wake);
+	if (first)
+		amqp_wake(ac->pub_wake);
 }
 
 void amqp_pub_close(struct amqp_channel *ac)
