@@ -448,6 +448,8 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 			snprintf(errbuf, errlen, "out of memory");
 			return CEB_ENOMEM;
 		}
+		if (trg->source)
+			trg->brk->src_env.sink_url = trg->subscriber.url;
 	}
 	for (size_t i = 0; i < dmn->ndsp; i++) {
 		if (ceb_dispatcher_start(dmn->dsp[i]) < 0) {

@@ -61,7 +61,8 @@ void ceb_filter_free(struct ceb_filter *flt);
 struct ceb_filter_index;
 
 struct ceb_filter_index *ceb_filter_index_new(void);
-/* Add an item; flt must outlive the index. 0 or CEB_ENOMEM. */
+/* Add an item; flt must outlive the index, NULL matches every event (a source's subscription on
+ * the memory channel the daemon gives it). 0 or CEB_ENOMEM. */
 int ceb_filter_index_add(struct ceb_filter_index *idx, const struct ceb_filter *flt, void *item);
 /* Call cb for every item whose filter matches ev (the filter is evaluated here), in the order
  * added within each bucket. Stops early if cb returns non-zero, and returns that value; else 0. */

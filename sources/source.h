@@ -34,6 +34,9 @@ struct ceb_source_env {
 	 * its own reference to ev. Returns 0 (stored), CEB_EFULL or CEB_EUNAVAIL (stopping). */
 	int (*emit)(void *emit_arg, struct ceb_event *ev);
 	void *emit_arg;
+	/* The sink's resolved URL, set before start (a Broker of this daemon: its ingress URL):
+	 * what a source whose program posts by itself is told (ContainerSource's K_SINK). */
+	const char *sink_url;
 };
 
 /* The operations of one source kind. create and destroy are required, the others optional. */

@@ -3,6 +3,8 @@
 #ifdef HAVE_RDKAFKA
 SOURCE(kafka)
 #endif
+SOURCE(ping)
+SOURCE(container)
 #ifdef HAVE_RABBITMQ
 SOURCE(amqp)
 #endif

@@ -52,6 +52,10 @@ struct ceb_delivery {
 	bool has_dls;
 	struct ceb_dest dls;    /* deadLetterSink */
 	enum ceb_format format; /* `format: json` sends structured mode */
+	/* NULL: Knative's delivery rule (5xx, 404, 408, 409, 429 and network errors are retried).
+	 * Else the only statuses retried, 0-terminated, network errors still retried: the rule of a
+	 * source adapter built on the CloudEvents SDK (PingSource's). Points to static data. */
+	const int *retry_statuses;
 };
 
 struct ceb_yaml_origin;

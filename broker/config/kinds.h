@@ -18,6 +18,8 @@ KIND(parallel)
 KIND(kafka_source)
 KIND(kafka_sink)
 KIND(kafka_channel)
+KIND(ping_source)
+KIND(container_source)
 KIND(rabbitmq_broker_config)
 KIND(rabbitmq_source)
 

@@ -435,7 +435,7 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 	const struct ceb_kind *def = NULL;
 	struct ceb_config_res r = {.ld = ld, .file = file};
 	struct ceb_config_meta md = {0};
-	char q[80], q2[80], sup[1024];
+	char q[80], q2[80], sup[2048];
 	bool kind_known = false;
 	size_t nf = 0;
 
@@ -478,7 +478,15 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 		return;
 	}
 	if (!kind_known) {
-		if (in_list(later_kinds, kind, strlen(kind)))
+		if (!strcmp(kind, "SinkBinding") && api &&
+		    !strncmp(api, "sources.knative.dev/", 20))
+			ceb_config_err(
+			        &r, kn, "kind",
+			        "a SinkBinding binds Kubernetes workloads, which cebroker does "
+			        "not run: run the program as a ContainerSource "
+			        "(spec.template.spec.containers[].command), which gets K_SINK "
+			        "and K_CE_OVERRIDES the same way");
+		else if (in_list(later_kinds, kind, strlen(kind)))
 			ceb_config_err(&r, kn, "kind",
 			               "%s is a Knative kind that cebroker does not run yet "
 			               "(supported: %s)",

@@ -440,8 +440,14 @@ void dsp_job_start(struct ceb_dispatcher *dsp, struct job *job)
 		dsp_job_launch(dsp, job);
 }
 
-static int status_retryable(long status)
+static int status_retryable(const struct ceb_delivery *dlv, long status)
 {
+	if (dlv->retry_statuses) {
+		for (const int *s = dlv->retry_statuses; *s; s++)
+			if (*s == status)
+				return 1;
+		return 0;
+	}
 	return status >= 500 || status == 404 || status == 408 || status == 409 || status == 429;
 }
 
@@ -785,7 +791,8 @@ void dsp_job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLcode
 			job->fail = FAIL_REPLY_TOO_BIG;
 		} else if (job->status >= 200 && job->status < 300) {
 			job->fail = FAIL_ANSWER_CUT; /* not a success */
-		} else if (job->status >= 100 && !status_retryable(job->status)) {
+		} else if (job->status >= 100 &&
+		           !status_retryable(job_delivery(job), job->status)) {
 			/* A final status arrived, its body did not: still final. */
 			dsp_job_failed_attempt(dsp, job, 0);
 			return;
@@ -811,7 +818,7 @@ void dsp_job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLcode
 		return;
 	}
 	/* 1xx, 3xx (redirects are never followed) and 4xx other than 404/408/409/429 are final. */
-	dsp_job_failed_attempt(dsp, job, status_retryable(job->status));
+	dsp_job_failed_attempt(dsp, job, status_retryable(job_delivery(job), job->status));
 }
 
 void dsp_job_begin(struct ceb_dispatcher *dsp, struct job *job)

@@ -71,7 +71,9 @@ class CommandLine(unittest.TestCase):
                   "kafka-source-sink.yaml": "ok: 1 broker, 2 triggers, 1 KafkaSource, 1 KafkaSink",
                   "rabbitmq-broker.yaml": "ok: 1 broker, 2 triggers\n",
                   "flows.yaml": "ok: 0 brokers, 0 triggers, 1 Sequence, 1 Parallel, 1 Channel, "
-                                "1 Subscription\n"}
+                                "1 Subscription\n",
+                  "ping-source.yaml": "ok: 1 broker, 1 trigger, 2 PingSources\n",
+                  "container-source.yaml": "ok: 1 broker, 1 trigger, 1 ContainerSource\n"}
         self.assertEqual(sorted(os.listdir(os.path.join(TOP, "samples"))), sorted(expect))
         for name, summary in expect.items():
             rc, out, err = run("validate", "-f", os.path.join(TOP, "samples", name))

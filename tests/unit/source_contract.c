@@ -785,14 +785,17 @@ START_TEST(test_stop_emits_nothing_more_and_what_was_emitted_still_goes_out)
 	/* Watch for as long as the source takes to deliver an input. */
 	expect(sink_wait(name, NULL, COUNT_ALL, 0, before + 1, drv->quiet_ms) == before,
 	       "an input fed after the drain began reached the sink");
-	expect(!daemon_exited(), "the daemon exited while the sink held a delivery");
+	if (!drv->posts_itself)
+		expect(!daemon_exited(), "the daemon exited while the sink held a delivery");
 	/* What was emitted still goes out: the held delivery gets its answer, the drain ends. */
 	sink_set(holder, SINK_ACCEPT, 0);
 	expect(daemon_wait_exit(drv->wait_ms), "the daemon did not exit after the drain");
 	daemon_check_exit();
 	expect(sink_count(name, NULL, COUNT_ALL, 0) == before,
 	       "an input fed after the drain began reached the sink");
-	expect(sink_count(holder, NULL, COUNT_ACCEPTED, 0) >= 1,
+	/* (a program that posts itself may have left already: its answer is recorded as it comes) */
+	expect(sink_wait(holder, NULL, COUNT_ACCEPTED, 0, 1,
+	                 drv->posts_itself ? drv->wait_ms : 0) >= 1,
 	       "the held delivery did not get its answer during the drain");
 	if (!drv->durable || fed < 0)
 		return;
@@ -812,6 +815,8 @@ START_TEST(test_a_failing_sink_gets_the_retries_and_then_the_dead_letter_sink)
 	struct sink_req letter;
 	size_t attempts, letters;
 
+	if (drv->no_delivery)
+		return;
 	sink_set(name, SINK_REFUSE, 503);
 	sink_set(dls, SINK_ACCEPT, 0);
 	sink_uri(uri, sizeof(uri), dls);

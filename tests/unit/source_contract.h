@@ -52,6 +52,14 @@ struct source_driver {
 	 * negative number when the feed refused the inputs (a draining daemon's webhook answers 503):
 	 * the stop case then only checks that nothing arrives. */
 	int (*feed)(void *arg, const char *name, const char *url, int n);
+	/* The kind has no spec.delivery (PingSource, ContainerSource: Knative gives them none, and
+	 * a kind's fields are never invented): the case of retries and a dead-letter sink, which
+	 * configures one, is skipped; the kind's own tests cover how it retries. */
+	bool no_delivery;
+	/* The source's own program posts to the sink (ContainerSource's K_SINK), not the daemon's
+	 * dispatcher: a drain has no delivery of it to wait for, and the daemon may exit while the
+	 * sink still holds one of the program's requests. */
+	bool posts_itself;
 };
 
 /* Add the contract cases, run against drv (which must outlive the run), to tc, with the fixtures

@@ -165,10 +165,11 @@ START_TEST(test_an_unknown_kind_names_the_supported_kinds)
 	          "test.yaml:2:7: Triger default/tick: kind: unknown kind \"Triger\" "
 	          "(supported: " SUPPORTED ")\n");
 	ck_errors("apiVersion: sources.knative.dev/v1\n"
-	          "kind: PingSource\n"
+	          "kind: ApiServerSource\n"
 	          "metadata:\n"
 	          "  name: tick\n",
-	          "test.yaml:2:7: PingSource default/tick: kind: PingSource is a Knative kind that "
+	          "test.yaml:2:7: ApiServerSource default/tick: kind: ApiServerSource is a Knative "
+	          "kind that "
 	          "cebroker does not run yet (supported: " SUPPORTED ")\n");
 	ck_errors("apiVersion: v1\n"
 	          "metadata:\n"
