@@ -135,7 +135,7 @@ static int source_new(struct ceb_daemon *dmn, struct ceb_endpoint ***tail,
 		         sc->kind);
 		return CEB_ENOTCOMPILED;
 	}
-	brk = endpoint_new(dmn, tail, ops->label, false, sc->ns, sc->name);
+	brk = endpoint_new(dmn, tail, ops->label, ops->admit && ops->to_event, sc->ns, sc->name);
 	if (!brk)
 		goto nomem;
 	brk->src = ops;
@@ -166,6 +166,19 @@ static int source_new(struct ceb_daemon *dmn, struct ceb_endpoint ***tail,
 		rc = ceb_channel_create(&brk->ch, ceb_channel_ops_default(), &cc, errbuf, errlen);
 		if (rc < 0)
 			return rc;
+	}
+	/* A source that takes requests stores their events straight into its sink when that is an
+	 * endpoint of this daemon which is no source (a Broker, created before every source): the
+	 * 202 then means stored where the sink keeps them (durably on a durable Broker). */
+	brk->store = brk;
+	if (brk->path[0] && sc->sink && !sc->sink->uri && sc->sink->ref_ns && sc->sink->ref_name) {
+		char path[sizeof(brk->path)];
+		struct ceb_endpoint *to;
+
+		snprintf(path, sizeof(path), "/%s/%s", sc->sink->ref_ns, sc->sink->ref_name);
+		to = ceb_endpoint_find(dmn, path, strlen(path));
+		if (to && !to->src)
+			brk->store = to;
 	}
 	*out = brk;
 	return 0;

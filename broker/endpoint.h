@@ -81,7 +81,7 @@ struct ceb_endpoint {
 	const char *kind;                    /* lower case, for logs and metric labels: "broker" */
 	const char *ns, *name;
 	struct ceb_daemon *dmn;
-	char path[512]; /* "/<namespace>/<name>"; "" for a source */
+	char path[512]; /* "/<namespace>/<name>"; "" for a source (but one that takes requests) */
 	char label
 	        [CEB_LABEL_MAX]; /* "broker ns/name", "kafkasink ns/name"... for logs and answers */
 	struct ceb_channel ch;
@@ -89,6 +89,9 @@ struct ceb_endpoint {
 	void *src_ctx;
 	struct ceb_source_env src_env;
 	bool src_channel; /* ch is the source's own (it destroys it), not the daemon's */
+	/* A source that takes requests at its path (source_ops.admit): where their events are stored,
+	 * its sink when that is an endpoint of this daemon (a Broker), else this endpoint itself. */
+	struct ceb_endpoint *store;
 	char *kind_buf;   /* kind, when made from a resource kind */
 	struct ceb_counters cnt;
 	struct ceb_endpoint *next;

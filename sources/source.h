@@ -19,9 +19,11 @@
 #ifndef CEB_SOURCE_H
 #define CEB_SOURCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "broker/ce/event.h"
+#include "broker/ce/http_binding.h"
 #include "broker/config/config.h"
 #include "channels/channel.h"
 
@@ -37,6 +39,33 @@ struct ceb_source_env {
 	/* The sink's resolved URL, set before start (a Broker of this daemon: its ingress URL):
 	 * what a source whose program posts by itself is told (ContainerSource's K_SINK). */
 	const char *sink_url;
+};
+
+/* A plain HTTP request to a source that takes them (see source_ops.admit), as the ingress parsed it;
+ * everything is borrowed for the call. */
+struct ceb_raw_request {
+	const char *method;
+	const char *path;                      /* decoded, without the query: "/<ns>/<name>" */
+	const struct ceb_http_header *headers; /* the header fields, in the order received */
+	size_t nheaders;
+	const struct ceb_http_header *query; /* the query's parameters, decoded, in order */
+	size_t nquery;
+	const char *body; /* the whole body (to_event only; "" when empty) */
+	size_t body_len;
+	bool internal; /* a delivery of this daemon (a Trigger's ref to the source): trusted */
+};
+
+/* Headers a source adds to the answer of a request, at most this many. */
+#define CEB_RAW_ANSWER_HEADERS 6
+
+/* What a source says about a request: a status to answer at once (0: go on), a reason for the
+ * client, and headers every answer of the request gets (CORS), whose strings must live until the
+ * request ends (the source's settings, or the request's own header values). */
+struct ceb_raw_answer {
+	int status;
+	char reason[256];
+	struct ceb_http_header headers[CEB_RAW_ANSWER_HEADERS];
+	size_t nheaders;
 };
 
 /* The operations of one source kind. create and destroy are required, the others optional. */
@@ -55,6 +84,18 @@ struct source_ops {
 	int (*start)(void *ctx, char *errbuf, size_t errlen);
 	/* SIGTERM: emit nothing more; what was emitted still goes out during the drain. */
 	void (*stop)(void *ctx);
+	/* Optional, both or neither: the source takes plain HTTP requests (a webhook) at
+	 * /<namespace>/<name> of the daemon's listener, through the ingress's request logic (its
+	 * limits, drain and rate limit apply). admit runs once the header block is in: it answers at
+	 * once by setting ans->status (405, 401, a CORS preflight), or leaves it 0 to read the body.
+	 * to_event runs once the body is in: 0 and a new event in *ev (a new reference), or a status
+	 * in ans (4xx) and no event. The event is stored before the request is answered 202: in the
+	 * channel of the sink when that is an endpoint of this daemon (a Broker), else in the
+	 * source's own. Both run on the ingress's threads, concurrently, between create and
+	 * destroy. */
+	void (*admit)(void *ctx, const struct ceb_raw_request *rq, struct ceb_raw_answer *ans);
+	int (*to_event)(void *ctx, const struct ceb_raw_request *rq, struct ceb_event **ev,
+	                struct ceb_raw_answer *ans);
 	/* Frees everything, stopping first if needed; accepts NULL and a half-built ctx. */
 	void (*destroy)(void *ctx);
 };

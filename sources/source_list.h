@@ -5,6 +5,7 @@ SOURCE(kafka)
 #endif
 SOURCE(ping)
 SOURCE(container)
+SOURCE(webhook)
 #ifdef HAVE_RABBITMQ
 SOURCE(amqp)
 #endif

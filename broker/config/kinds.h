@@ -20,6 +20,7 @@ KIND(kafka_sink)
 KIND(kafka_channel)
 KIND(ping_source)
 KIND(container_source)
+KIND(webhook_source)
 KIND(rabbitmq_broker_config)
 KIND(rabbitmq_source)
 

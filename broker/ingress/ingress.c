@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,15 +82,24 @@ struct mhd_req {
 	struct ceb_ingress *ing;
 	struct conn *cn;
 	struct hdr_list hl; /* the header fields, pointing into MHD's memory for the request */
+	struct hdr_list ql; /* the query's parameters, the same way */
 	bool suspended;
 	bool owned; /* the body is complete: cn moved to CONN_OWNED */
 };
 
+/* The headers a source adds to its requests' answers (none for a Broker's). */
+struct extra_headers {
+	const struct ceb_http_header *h;
+	size_t n;
+};
+
 static enum MHD_Result queue(struct MHD_Connection *conn, struct ceb_daemon *dmn, int status,
-                             const char *body, size_t len, const char *ctype, unsigned retry_after)
+                             const char *body, size_t len, const char *ctype, unsigned retry_after,
+                             struct extra_headers extra)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
+	bool allow = false;
 	char ra[16];
 
 	resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
@@ -97,7 +107,11 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct ceb_daemon *dmn
 		return MHD_NO;
 	if (ctype)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-	if (status == 405)
+	for (size_t i = 0; i < extra.n; i++) {
+		MHD_add_response_header(resp, extra.h[i].name, extra.h[i].value);
+		allow |= strcasecmp(extra.h[i].name, MHD_HTTP_HEADER_ALLOW) == 0;
+	}
+	if (status == 405 && !allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST, OPTIONS");
 	if (retry_after) {
 		snprintf(ra, sizeof(ra), "%u", retry_after);
@@ -114,19 +128,23 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct ceb_daemon *dmn
 static enum MHD_Result answer(struct MHD_Connection *conn, const struct ceb_request *req,
                               struct MHD_Response *accepted)
 {
+	struct extra_headers extra = {req->ans_headers, req->nans_headers};
 	char line[sizeof(req->reason) + 1];
 	int n;
 
 	/* Most requests get the shared 202 (no allocation); while draining, a 202 also says
-	 * Connection: close, so it is built afresh. */
-	if (req->status == 202 && accepted && !atomic_load(&req->dmn->draining))
+	 * Connection: close, and a source's answer has headers of its own, so those are built
+	 * afresh. */
+	if (req->status == 202 && accepted && !atomic_load(&req->dmn->draining) && !extra.n)
 		return MHD_queue_response(conn, 202, accepted);
 	if (req->status == 202)
-		return queue(conn, req->dmn, 202, "", 0, "text/plain", 0);
+		return queue(conn, req->dmn, 202, "", 0, "text/plain", 0, extra);
+	if (req->status == 204) /* a source's CORS preflight: no body */
+		return queue(conn, req->dmn, 204, "", 0, NULL, 0, extra);
 	n = snprintf(line, sizeof(line), "%s\n",
 	             req->reason[0] ? req->reason : ceb_status_text(req->status));
 	return queue(conn, req->dmn, req->status, line, (size_t)n, "text/plain; charset=utf-8",
-	             req->retry_after);
+	             req->retry_after, extra);
 }
 
 static enum MHD_Result answer_options(struct MHD_Connection *conn)
@@ -152,7 +170,8 @@ static enum MHD_Result answer_metrics(struct MHD_Connection *conn, struct ceb_da
 	enum MHD_Result ret;
 
 	ceb_daemon_metrics(dmn, &b);
-	ret = queue(conn, dmn, 200, b.p ? b.p : "", b.len, "text/plain; version=0.0.4", 0);
+	ret = queue(conn, dmn, 200, b.p ? b.p : "", b.len, "text/plain; version=0.0.4", 0,
+	            (struct extra_headers){NULL, 0});
 	ceb_buf_free(&b);
 	return ret;
 }
@@ -405,6 +424,8 @@ static void free_req(struct mhd_req *mr)
 {
 	if (mr->hl.h != mr->hl.inl)
 		free(mr->hl.h);
+	if (mr->ql.h != mr->ql.inl)
+		free(mr->ql.h);
 	ceb_request_fini(&mr->req);
 	free(mr);
 }
@@ -454,7 +475,8 @@ static enum ceb_route route_head(struct ceb_ingress *ing, struct mhd_req *mr,
 	int nfields;
 
 	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &mr->hl);
-	if (mr->hl.oom) {
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_header, &mr->ql);
+	if (mr->hl.oom || mr->ql.oom) {
 		mr->req.status = 503;
 		snprintf(mr->req.reason, sizeof(mr->req.reason), "out of memory");
 		return CEB_ROUTE_ANSWER;
@@ -472,6 +494,8 @@ static enum ceb_route route_head(struct ceb_ingress *ing, struct mhd_req *mr,
 	head.size = hs ? hs->header_size : 0;
 	head.client = ci ? ci->client_addr : NULL;
 	head.defect = ing->mhd_0975 ? dropped_bytes(method, version, head.size, &mr->hl) : NULL;
+	head.query = mr->ql.h;
+	head.nquery = mr->ql.n;
 	return ceb_request_route(&mr->req, &head);
 }
 
@@ -492,6 +516,8 @@ static enum MHD_Result on_head(struct ceb_ingress *ing, struct MHD_Connection *c
 	mr->cn = conn_of(conn);
 	mr->hl.h = mr->hl.inl;
 	mr->hl.cap = INLINE_HEADERS;
+	mr->ql.h = mr->ql.inl;
+	mr->ql.cap = INLINE_HEADERS;
 	ceb_request_init(&mr->req, ing->dmn, suspend, resume, mr);
 	if (!mr->cn)
 		goto out; /* no memory for its record when it connected: closed */

@@ -17,7 +17,9 @@ const char *ceb_status_text(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 202: return "Accepted";
+	case 204: return "No Content";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
@@ -194,6 +196,43 @@ static enum ceb_route check_head(struct ceb_request *req, const struct ceb_reque
 	return CEB_ROUTE_BODY;
 }
 
+/* A request to a source that takes plain requests: what it says once the head is in. Its answer
+ * headers go with every answer; a status below 400 (a CORS preflight's 204) is no refusal. */
+static enum ceb_route admit_raw(struct ceb_request *req, const struct ceb_request_head *head)
+{
+	struct ceb_endpoint *brk = req->brk;
+	struct ceb_raw_request rq = {
+	        .method = head->method,
+	        .path = head->url,
+	        .headers = head->headers,
+	        .nheaders = head->nheaders,
+	        .query = head->query,
+	        .nquery = head->query ? head->nquery : 0,
+	        .body = "",
+	        .internal = req->internal,
+	};
+	struct ceb_raw_answer ans;
+
+	memset(&ans, 0, sizeof(ans));
+	req->raw = true;
+	req->method = rq.method;
+	req->path = rq.path;
+	req->query = rq.query;
+	req->nquery = rq.nquery;
+	brk->src->admit(brk->src_ctx, &rq, &ans);
+	for (size_t i = 0; i < ans.nheaders && i < CEB_RAW_ANSWER_HEADERS; i++)
+		req->ans_headers[req->nans_headers++] = ans.headers[i];
+	if (!ans.status)
+		return CEB_ROUTE_BODY;
+	if (ans.status < 400) {
+		req->status = ans.status;
+		snprintf(req->reason, sizeof(req->reason), "%s", ans.reason);
+		return CEB_ROUTE_ANSWER;
+	}
+	return refuse(req, ans.status, "%s",
+	              ans.reason[0] ? ans.reason : ceb_status_text(ans.status));
+}
+
 /* The request timeout passed since the request's first byte. */
 static bool late(const struct ceb_request *req)
 {
@@ -246,10 +285,16 @@ enum ceb_route ceb_request_route(struct ceb_request *req, const struct ceb_reque
 	req->brk = ceb_endpoint_find(dmn, url, strlen(url));
 	if (!req->brk)
 		return refuse(req, 404, "no broker at %.250s", url);
-	if (strcmp(method, "OPTIONS") == 0)
+	if (req->brk->src) {
+		/* a source that takes plain requests (only such a source has a path) */
+		if (admit_raw(req, head) == CEB_ROUTE_ANSWER)
+			return CEB_ROUTE_ANSWER;
+	} else if (strcmp(method, "OPTIONS") == 0) {
 		return CEB_ROUTE_OPTIONS;
+	}
 	if (strcmp(method, "POST") != 0)
-		return refuse(req, 405, "only POST is allowed on a broker");
+		return req->raw ? refuse(req, 405, "only POST is allowed on %s", req->brk->label)
+		                : refuse(req, 405, "only POST is allowed on a broker");
 	/* HTTP/1.0 has no chunked bodies: without a length the body would run to the end of the
 	 * connection, which the server does not read as a body. */
 	if (head->http10 && !cl)
@@ -394,7 +439,8 @@ static void batch_done(void *arg, int status, const int *each, size_t n)
 /* Every publish completed: the one answer for all events of the request. */
 static void finish(struct ceb_request *req)
 {
-	const struct ceb_endpoint *brk = req->brk;
+	/* where the events went: a source's request stores into its sink's Broker, maybe */
+	const struct ceb_endpoint *brk = req->raw ? req->brk->store : req->brk;
 	int status = req->worst == CEB_EFULL ? 429 : req->worst == CEB_ETOOBIG ? 413 : 503;
 	const char *why = req->worst == CEB_EFULL     ? "is full"
 	                  : req->worst == CEB_ETOOBIG ? "cannot hold an event this large"
@@ -472,6 +518,77 @@ static int check_ttl(struct ceb_request *req, struct ceb_event *ev)
 	return 0;
 }
 
+/* Publish the request's events (where the request's endpoint stores them) and finish it, now or,
+ * suspended, from the last completion. */
+static void publish(struct ceb_request *req, struct ceb_event *const *evs, size_t nevs)
+{
+	struct ceb_endpoint *to = req->raw ? req->brk->store : req->brk;
+	bool ready;
+
+	/* One extra count, held until the publish was started, so that a completion running on
+	 * another thread cannot finish the request before it is suspended. */
+	req->pending = nevs ? 2 : 1; /* an empty batch stores nothing and is accepted */
+	req->nevents = nevs;
+	req->published = true;
+	/* A batch as one: all or nothing where the channel can (memory), else each event on its
+	 * own, and the answer says which were stored. */
+	if (nevs == 1)
+		ceb_endpoint_publish(to, evs[0], publish_done, req);
+	else if (nevs > 1)
+		ceb_endpoint_publish_batch(to, evs, nevs, batch_done, req);
+	pthread_mutex_lock(&req->lock);
+	req->pending--;
+	ready = req->pending == 0;
+	if (!ready) {
+		req->waiting = true;
+		if (req->suspend)
+			req->suspend(req->arg);
+	}
+	pthread_mutex_unlock(&req->lock);
+	if (ready)
+		finish(req);
+}
+
+/* The body of a request to a source that takes plain requests is in: the source makes the event,
+ * which is checked against the event limits like any other, then stored. */
+static bool complete_raw(struct ceb_request *req, const struct ceb_http_header *headers,
+                         size_t nheaders)
+{
+	struct ceb_endpoint *brk = req->brk;
+	struct ceb_raw_request rq = {
+	        .method = req->method,
+	        .path = req->path,
+	        .headers = headers,
+	        .nheaders = nheaders,
+	        .query = req->query,
+	        .nquery = req->nquery,
+	        .body = req->body.p ? req->body.p : "",
+	        .body_len = req->body.len,
+	        .internal = req->internal,
+	};
+	struct ceb_raw_answer ans;
+	struct ceb_event *ev = NULL;
+	char err[256];
+	int rc;
+
+	memset(&ans, 0, sizeof(ans));
+	rc = brk->src->to_event(brk->src_ctx, &rq, &ev, &ans);
+	if (rc < 0 || !ev) {
+		refuse(req, ans.status >= 400 ? ans.status : 503, "%s",
+		       ans.reason[0] ? ans.reason : "out of memory");
+		goto out;
+	}
+	rc = ceb_event_validate(ev, &req->dmn->set.limits, err, sizeof(err));
+	if (rc < 0) {
+		refuse(req, rc == CEB_ETOOBIG ? 413 : 400, "%s", err);
+		goto out;
+	}
+	publish(req, &ev, 1);
+out:
+	ceb_event_unref(ev);
+	return req->status != 0;
+}
+
 bool ceb_request_complete(struct ceb_request *req, const struct ceb_http_header *headers,
                           size_t nheaders)
 {
@@ -479,7 +596,6 @@ bool ceb_request_complete(struct ceb_request *req, const struct ceb_http_header 
 	struct ceb_event **evs = NULL;
 	enum ceb_http_mode mode;
 	size_t nevs = 0;
-	bool ready;
 	char err[256];
 	int rc;
 
@@ -490,6 +606,8 @@ bool ceb_request_complete(struct ceb_request *req, const struct ceb_http_header 
 		finish(req);
 		return true;
 	}
+	if (req->raw)
+		return complete_raw(req, headers, nheaders);
 	hr.headers = headers;
 	hr.nheaders = nheaders;
 	hr.body = req->body.p ? req->body.p : "";
@@ -503,28 +621,7 @@ bool ceb_request_complete(struct ceb_request *req, const struct ceb_http_header 
 	for (size_t i = 0; req->brk->cfg && i < nevs; i++)
 		if (check_ttl(req, evs[i]) < 0)
 			goto out;
-	/* One extra count, held until the publish was started, so that a completion running on
-	 * another thread cannot finish the request before it is suspended. */
-	req->pending = nevs ? 2 : 1; /* an empty batch stores nothing and is accepted */
-	req->nevents = nevs;
-	req->published = true;
-	/* A batch as one: all or nothing where the channel can (memory), else each event on its
-	 * own, and the answer says which were stored. */
-	if (nevs == 1)
-		ceb_endpoint_publish(req->brk, evs[0], publish_done, req);
-	else if (nevs > 1)
-		ceb_endpoint_publish_batch(req->brk, evs, nevs, batch_done, req);
-	pthread_mutex_lock(&req->lock);
-	req->pending--;
-	ready = req->pending == 0;
-	if (!ready) {
-		req->waiting = true;
-		if (req->suspend)
-			req->suspend(req->arg);
-	}
-	pthread_mutex_unlock(&req->lock);
-	if (ready)
-		finish(req);
+	publish(req, evs, nevs);
 out:
 	for (size_t i = 0; i < nevs; i++)
 		ceb_event_unref(evs[i]);

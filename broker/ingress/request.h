@@ -18,7 +18,8 @@ enum ceb_route {
 	CEB_ROUTE_ANSWER = 0, /* answer now with status and reason */
 	CEB_ROUTE_OPTIONS,    /* the CloudEvents webhook handshake */
 	CEB_ROUTE_METRICS,    /* GET /metrics */
-	CEB_ROUTE_BODY,       /* a POST to a Broker: feed the body, then ceb_request_complete() */
+	CEB_ROUTE_BODY,       /* a POST to a Broker (or a source's path): feed the body, then
+			   ceb_request_complete() */
 };
 
 /* suspend: called at most once, from ceb_request_complete() and under the request's lock, when the
@@ -51,6 +52,15 @@ struct ceb_request {
 			   (header CEB_INTERNAL_HEADER with the daemon's token): served while not
 			   ready or draining, never rate limited */
 	size_t dropped; /* body bytes dropped after a refusal */
+	/* A request to a source that takes plain requests (source_ops.admit): the parts of its head
+	 * that to_event reads, borrowed from the server until the request ends, and the headers the
+	 * source adds to every answer (CORS). */
+	bool raw;
+	const char *method, *path;
+	const struct ceb_http_header *query;
+	size_t nquery;
+	struct ceb_http_header ans_headers[CEB_RAW_ANSWER_HEADERS];
+	size_t nans_headers;
 };
 
 void ceb_request_init(struct ceb_request *req, struct ceb_daemon *dmn,
@@ -75,6 +85,10 @@ struct ceb_request_head {
 	const struct sockaddr *client; /* the peer's address, or NULL (no rate limiting) */
 	const char *defect; /* a defect of the header block that the server tolerated but saw (a
 			       NUL byte in a value...): answered 400 with it; NULL when none */
+	/* the query's parameters, decoded, in order (read by a source that takes plain requests);
+	   they must live until the request ends */
+	const struct ceb_http_header *query;
+	size_t nquery;
 };
 
 /* Route a request whose header block is in, after the checks the HTTP server leaves to us: the size

@@ -1,7 +1,9 @@
 /* Whole requests through the ingress logic, without sockets: the input is a request
  *   METHOD URL\n  name: value\n ... \n  \n  body
  * routed, fed in chunks and completed against a real daemon (brokers, memory channels, Triggers
- * with every filter dialect), whose dispatchers then give every message back. Checks that the
+ * with every filter dialect, WebhookSources that take plain requests: with credentials, CORS and
+ * every extension, and one storing into a Broker), whose dispatchers then give every message back.
+ * The URL's query (after '?', split at '&' and '=') is the request's parameters. Checks that the
  * answer is always a status the ingress documents and that nothing stays held. */
 #include <stdint.h>
 #include <stdio.h>
@@ -27,7 +29,18 @@ static const char config_yaml[] =
         "  subscriber:\n    uri: http://127.0.0.1:9/b\n---\n"
         "apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: c\n  namespace: "
         "ns\nspec:\n"
-        "  broker: other\n  subscriber:\n    uri: http://127.0.0.1:9/c\n";
+        "  broker: other\n  subscriber:\n    uri: http://127.0.0.1:9/c\n---\n"
+        "apiVersion: sources.triggermesh.io/v1alpha1\nkind: WebhookSource\nmetadata:\n"
+        "  name: hook\nspec:\n  eventType: com.example.hook\n"
+        "  eventExtensionAttributes:\n    from: [method, path, host, queries, headers]\n"
+        "  basicAuthUsername: u\n  basicAuthPassword:\n    value: p\n"
+        "  corsAllowOrigin: https://app.example\n"
+        "  sink:\n    uri: http://127.0.0.1:9/hook\n---\n"
+        "apiVersion: sources.triggermesh.io/v1alpha1\nkind: WebhookSource\nmetadata:\n"
+        "  name: open\n  namespace: ns\nspec:\n  eventType: com.example.open\n"
+        "  eventExtensionAttributes:\n    from: [headers, queries]\n"
+        "  sink:\n    ref:\n      apiVersion: eventing.knative.dev/v1\n      kind: Broker\n"
+        "      name: other\n";
 
 static struct ceb_daemon *dmn;
 
@@ -55,7 +68,8 @@ static void setup(void)
 
 static int documented(int status)
 {
-	static const int ok[] = {200, 202, 400, 404, 405, 408, 411, 413, 415, 429, 431, 501, 503};
+	static const int ok[] = {200, 202, 204, 400, 401, 404, 405, 408,
+	                         411, 413, 415, 429, 431, 501, 503};
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		if (status == ok[i])
@@ -65,11 +79,11 @@ static int documented(int status)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct ceb_http_header hdrs[64];
+	struct ceb_http_header hdrs[64], query[16];
 	struct ceb_request_head head;
 	struct ceb_request req;
-	char *buf, *p, *end, *line, *method, *url;
-	size_t nh = 0, chunk;
+	char *buf, *p, *end, *line, *method, *url, *qs;
+	size_t nh = 0, nq = 0, chunk;
 	enum ceb_route route;
 
 	if (!dmn)
@@ -94,6 +108,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!url)
 		goto out;
 	*url++ = '\0';
+	qs = strchr(url, '?');
+	if (qs) {
+		*qs++ = '\0';
+		while (qs && nq < 16) {
+			char *amp = strchr(qs, '&'), *eq;
+			if (amp)
+				*amp++ = '\0';
+			eq = strchr(qs, '=');
+			if (eq)
+				*eq++ = '\0';
+			query[nq].name = qs;
+			query[nq].value = eq ? eq : "";
+			nq++;
+			qs = amp;
+		}
+	}
 	while (p < end && *p != '\n' && nh < 64) {
 		char *nl = memchr(p, '\n', (size_t)(end - p)), *colon;
 		if (!nl)
@@ -122,6 +152,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	head.size = (size_t)(p - buf);
 	head.client = NULL;
 	head.defect = NULL;
+	head.query = query;
+	head.nquery = nq;
 	route = ceb_request_route(&req, &head);
 	if (route == CEB_ROUTE_BODY) {
 		for (char *b = p; b < end; b += chunk)

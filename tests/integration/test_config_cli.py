@@ -74,6 +74,7 @@ class CommandLine(unittest.TestCase):
                                 "1 Subscription\n",
                   "ping-source.yaml": "ok: 1 broker, 1 trigger, 2 PingSources\n",
                   "container-source.yaml": "ok: 1 broker, 1 trigger, 1 ContainerSource\n"}
+        expect["webhook-source.yaml"] = "ok: 1 broker, 1 trigger, 1 WebhookSource\n"
         self.assertEqual(sorted(os.listdir(os.path.join(TOP, "samples"))), sorted(expect))
         for name, summary in expect.items():
             rc, out, err = run("validate", "-f", os.path.join(TOP, "samples", name))

@@ -32,8 +32,8 @@
 	"(sources.knative.dev/v1 or sources.knative.dev/v1beta1), KafkaSink "                   \
 	"(eventing.knative.dev/v1alpha1), KafkaChannel (messaging.knative.dev/v1beta1 or "      \
 	"messaging.knative.dev/v1), PingSource (sources.knative.dev/v1 or "                     \
-	"sources.knative.dev/v1beta2), ContainerSource (sources.knative.dev/v1), "              \
-	"RabbitmqBrokerConfig "                                                                 \
+	"sources.knative.dev/v1beta2), ContainerSource (sources.knative.dev/v1)"                \
+	", WebhookSource (sources.triggermesh.io/v1alpha1), RabbitmqBrokerConfig "              \
 	"(eventing.knative.dev/v1alpha1), RabbitmqSource (sources.knative.dev/v1alpha1)"
 
 /* A configuration that must load without an error (the caller frees it). */
