@@ -191,16 +191,26 @@ nomem:
 static int trigger_subscribe(struct ceb_subscription *trg, const struct ceb_settings *set,
                              char *errbuf, size_t errlen)
 {
-	struct ceb_sub_cfg sc = {
+	const struct ceb_trigger_cfg *tc = trg->source ? NULL : trg->cfg;
+	struct ceb_sub_cfg sc;
+	int rc;
+
+	/* A Trigger's parallelism annotation: that many deliveries in flight, 1 in order; a
+	 * backend ordered by default (RabbitMQ) keeps FIFO where the Trigger says nothing. */
+	if (tc && tc->parallelism)
+		trg->ordered = trg->ordered || tc->parallelism == 1;
+	else if (tc && ceb_channel_has(&trg->brk->ch, CEB_CHANNEL_ORDERED_DEFAULT))
+		trg->ordered = true;
+	sc = (struct ceb_sub_cfg){
 	        .ns = trg->ns,
 	        .name = trg->name,
 	        .filter = trg->filter,
-	        .max_inflight = set->max_inflight,
+	        .max_inflight = tc && tc->parallelism ? (size_t)tc->parallelism : set->max_inflight,
 	        .ordered = trg->ordered,
 	        .on_msg = ceb_dispatcher_on_msg,
 	        .arg = trg,
 	};
-	int rc = trg->brk->ch.ops->subscribe(trg->brk->ch.ctx, &sc, &trg->sub);
+	rc = trg->brk->ch.ops->subscribe(trg->brk->ch.ctx, &sc, &trg->sub);
 
 	if (rc < 0) {
 		snprintf(errbuf, errlen, "%s: cannot subscribe: %s", trg->label, ceb_strerror(rc));

@@ -114,6 +114,9 @@ enum {
 	CEB_CHANNEL_IN_MEMORY = 1 << 2,
 	/* publish_batch stores all of a batch or none of it. */
 	CEB_CHANNEL_BATCH_ATOMIC = 1 << 3,
+	/* A Trigger's subscription is ordered (one in flight, FIFO) unless the Trigger sets a
+	 * parallelism (eventing-rabbitmq's default). */
+	CEB_CHANNEL_ORDERED_DEFAULT = 1 << 4,
 };
 
 /* The operations of one backend. All are required but start and stop, which may be NULL (nothing

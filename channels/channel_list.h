@@ -7,3 +7,6 @@ CHANNEL(kafka)
 #ifdef HAVE_NATS
 CHANNEL(nats)
 #endif
+#ifdef HAVE_RABBITMQ
+CHANNEL(amqp)
+#endif

@@ -9,3 +9,6 @@ SOURCE(webhook)
 #ifdef HAVE_NATS
 SOURCE(nats)
 #endif
+#ifdef HAVE_RABBITMQ
+SOURCE(amqp)
+#endif

@@ -128,6 +128,10 @@ struct ceb_broker_cfg {
 	 * the channel Knative makes for it, <name>-kne-trigger; else NULL */
 	struct ceb_msg_channel *channel_res;
 	struct ceb_delivery delivery; /* spec.delivery, else config-br-defaults' */
+	/* spec.config naming a kind other than ConfigMap that a backend's reader takes (a
+	 * RabbitmqBrokerConfig): its kind and the kind's own struct, resolved; else NULL */
+	const char *config_res_kind;
+	const void *config_res;
 	char **annot_keys, **annot_values;
 	size_t nannot; /* metadata.annotations */
 	struct ceb_loc loc;
@@ -143,6 +147,9 @@ struct ceb_trigger_cfg {
 	struct ceb_dest subscriber;
 	struct ceb_delivery delivery; /* effective: the Trigger's own if set, else the Broker's */
 	bool ordered;                 /* kafka.eventing.knative.dev/delivery.order: ordered */
+	/* rabbitmq.eventing.knative.dev/parallelism (1..1000): deliveries in flight, 1 = ordered;
+	 * 0 when not given */
+	int parallelism;
 	char **annot_keys, **annot_values;
 	size_t nannot;
 	struct ceb_loc loc;
@@ -185,6 +192,15 @@ struct ceb_endpoint_cfg {
 	void (*own_free)(void *own); /* frees them with the configuration */
 	struct ceb_loc loc;
 	struct ceb_endpoint_cfg *next;
+};
+
+/* A resource that is neither a source nor an endpoint, kept in the kind's own struct (a
+ * RabbitmqBrokerConfig, which Brokers name in spec.config). */
+struct ceb_config_object {
+	const char *kind, *ns, *name;
+	void *own;
+	void (*own_free)(void *own); /* frees it with the configuration */
+	struct ceb_config_object *next;
 };
 
 /* A channel of Knative's messaging: an InMemoryChannel, a Channel (backed by its template's kind),
@@ -245,6 +261,7 @@ struct ceb_config {
 	size_t nsources, nendpoints;
 	struct ceb_subscription_cfg *subscriptions; /* Knative's messaging and flows */
 	size_t nsubscriptions;
+	struct ceb_config_object *objects; /* other kinds' resources */
 	char **files;
 	size_t nfiles;                 /* file names the locations point to */
 	struct ceb_config_note *notes; /* sorted by file, line and column */

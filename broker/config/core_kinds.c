@@ -128,12 +128,27 @@ static struct broker_rec *add_broker_rec(struct ceb_config_res *r, struct ceb_br
 void ceb_ld_broker_config_ref(struct ceb_config_res *r, struct broker_rec *br, const char *api,
                               const char *kind, const char *name, const char *ns, const char *path)
 {
-	char q[80];
+	const struct ceb_broker_config_reader *reader = ceb_ld_broker_config_reader_of(kind);
+	struct check *c;
+	char q[80], kinds[256];
 
+	if (reader && (!api || !strcmp(api, reader->api))) {
+		/* a backend's own settings kind (a RabbitmqBrokerConfig) */
+		br->config_ns = ceb_config_strdup(r, ns ? ns : br->b->ns);
+		br->config_name = ceb_config_strdup(r, name);
+		br->b->config_res_kind = reader->kind;
+		if (br->config_ns && br->config_name &&
+		    (c = ceb_ld_add_check(r, reader->kind, br->config_ns, br->config_name,
+		                          &br->config_at, path, NULL, NULL)))
+			c->obj_out = &br->b->config_res;
+		return;
+	}
 	if (strcmp(kind, "ConfigMap") || (api && strcmp(api, "v1"))) {
 		ceb_config_err_at(
 		        r, &br->config_at, path,
-		        "only a ConfigMap (apiVersion v1) can hold a Broker's config, got %s",
+		        "only a ConfigMap (apiVersion v1)%s can hold a Broker's config, got "
+		        "%s",
+		        ceb_ld_broker_config_kinds(kinds, sizeof(kinds)),
 		        ceb_config_quoted(q, sizeof(q), kind));
 		br->config_bad = true;
 		return;
@@ -224,6 +239,8 @@ static void ceb_ld_parse_broker(struct ceb_config_res *r, struct ceb_config_meta
 	}
 }
 
+#define PARALLELISM_ANNOTATION "rabbitmq.eventing.knative.dev/parallelism"
+
 static void ceb_ld_parse_trigger(struct ceb_config_res *r, struct ceb_config_meta *md,
                                  const struct ceb_yaml_node *root,
                                  const struct ceb_yaml_node *const *vals)
@@ -232,6 +249,7 @@ static void ceb_ld_parse_trigger(struct ceb_config_res *r, struct ceb_config_met
 	                                          "subscriber", "delivery",  NULL};
 	const char *order = ceb_annotation(md->akeys, md->avals, md->nannot,
 	                                   "kafka.eventing.knative.dev/delivery.order");
+	const char *par = ceb_annotation(md->akeys, md->avals, md->nannot, PARALLELISM_ANNOTATION);
 	const struct ceb_yaml_node *v[6];
 	struct ceb_trigger_cfg *t;
 	char q[80], p[512];
@@ -257,6 +275,19 @@ static void ceb_ld_parse_trigger(struct ceb_config_res *r, struct ceb_config_met
 	r->ld->cfg->ntriggers++;
 	ceb_config_add_entry(r, "Trigger", t->ns, t->name, md, t);
 
+	if (par) {
+		/* eventing-rabbitmq's: deliveries in flight (1 to 1000); 1 is FIFO */
+		char *end;
+		long n = strtol(par, &end, 10);
+
+		if (!*par || *end || n < 1 || n > 1000)
+			ceb_config_err(r, ceb_ld_annot_node(md, PARALLELISM_ANNOTATION),
+			               "metadata.annotations[\"" PARALLELISM_ANNOTATION "\"]",
+			               "\"%s\" is not a parallelism (an integer from 1 to 1000)",
+			               ceb_config_quoted(q, sizeof(q), par));
+		else
+			t->parallelism = (int)n;
+	}
 	if (order && !strcmp(order, "ordered"))
 		t->ordered = true;
 	else if (order && strcmp(order, "unordered"))

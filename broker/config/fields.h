@@ -80,6 +80,10 @@ struct ceb_broker_config_reader {
 	 * its spec.config would be), which the backend may refuse. */
 	void (*read)(struct ceb_config_res *r, struct ceb_configmap *cm, const struct ceb_loc *at);
 	void (*free)(void *parsed);
+	/* The kind (and its apiVersion) that holds this backend's Broker settings instead of a
+	 * ConfigMap (a RabbitMQBroker's RabbitmqBrokerConfig), or NULL: a Broker of the backend must
+	 * then name one in spec.config, found in ceb_broker_cfg.config_res; read is not called. */
+	const char *kind, *api;
 };
 
 /* A channel kind of Knative's messaging that a backend brings (KafkaChannel), as broker/config/kinds.h
@@ -246,6 +250,9 @@ bool ceb_config_get_secret_key_ref(struct ceb_config_res *r, const struct ceb_ya
 /* Keep a source (its generic view, which points into the kind's own struct: src->own) or an
  * endpoint of a backend's kind, in file order; the configuration frees them with own_free. */
 void ceb_config_add_source(struct ceb_config_res *r, struct ceb_source_cfg *src);
+/* Keep a resource that is neither a source nor an endpoint (a RabbitmqBrokerConfig): the
+ * configuration frees it with obj->own_free. */
+void ceb_config_add_object(struct ceb_config_res *r, struct ceb_config_object *obj);
 void ceb_config_add_endpoint(struct ceb_config_res *r, struct ceb_endpoint_cfg *ep);
 
 /* ---- Destination and DeliverySpec (config_delivery.c) ---- */

@@ -23,9 +23,12 @@ KIND(container_source)
 KIND(webhook_source)
 KIND(nats_source)
 KIND(nats_jetstream_channel)
+KIND(rabbitmq_broker_config)
+KIND(rabbitmq_source)
 
 BROKER_CONFIG(kafka)
 BROKER_CONFIG(nats)
+BROKER_CONFIG(amqp)
 
 CHANNEL_KIND(kafka)
 CHANNEL_KIND(nats)

@@ -211,6 +211,13 @@ void ceb_config_add_endpoint(struct ceb_config_res *r, struct ceb_endpoint_cfg *
 	r->ld->cfg->nendpoints++;
 }
 
+void ceb_config_add_object(struct ceb_config_res *r, struct ceb_config_object *obj)
+{
+	obj->next = NULL;
+	*r->ld->object_tail = obj;
+	r->ld->object_tail = &obj->next;
+}
+
 /* The text of a present scalar, else NULL (no report: for names in messages). */
 static const char *peek_str(const struct ceb_yaml_node *n)
 {
@@ -274,6 +281,26 @@ const struct ceb_broker_config_reader *ceb_ld_broker_config_reader(const char *c
 		if (!strcmp(broker_configs[i]->channel, channel))
 			return broker_configs[i];
 	return NULL;
+}
+
+const struct ceb_broker_config_reader *ceb_ld_broker_config_reader_of(const char *kind)
+{
+	for (size_t i = 0; broker_configs[i]; i++)
+		if (broker_configs[i]->kind && !strcmp(broker_configs[i]->kind, kind))
+			return broker_configs[i];
+	return NULL;
+}
+
+const char *ceb_ld_broker_config_kinds(char *buf, size_t sz)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; broker_configs[i] && len < sz; i++)
+		if (broker_configs[i]->kind)
+			len += (size_t)snprintf(buf + len, sz - len, " or a %s (%s)",
+			                        broker_configs[i]->kind, broker_configs[i]->api);
+	return buf;
 }
 
 bool ceb_config_addressable(const char *kind, size_t klen, const char *api)
@@ -731,6 +758,12 @@ void ceb_config_free(struct ceb_config *cfg)
 		cfg->endpoints = ec->next;
 		ec->own_free((void *)ec->own);
 	}
+	while (cfg->objects) {
+		struct ceb_config_object *obj = cfg->objects;
+
+		cfg->objects = obj->next;
+		obj->own_free(obj->own);
+	}
 	ceb_config_strv_free(cfg->files, cfg->nfiles);
 	for (size_t i = 0; i < cfg->nnotes; i++)
 		free(cfg->notes[i].text);
@@ -755,6 +788,7 @@ static int loader_begin(struct ceb_config_loader *ld, struct ceb_config_errors *
 	ld->source_tail = &ld->cfg->sources;
 	ld->endpoint_tail = &ld->cfg->endpoints;
 	ld->subscription_tail = &ld->cfg->subscriptions;
+	ld->object_tail = &ld->cfg->objects;
 	return 0;
 }
 

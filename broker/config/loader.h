@@ -39,7 +39,8 @@ struct check {            /* a reference to resolve once every file is loaded */
 	const struct ceb_configmap **cm_out;
 	const struct ceb_broker_cfg **broker_out;
 	struct ceb_secret_ref *secret_out; /* a Secret: filled (key checked) when found */
-	bool optional; /* absent is fine (Knative's own default channel ConfigMap) */
+	const void **obj_out; /* any other kind: its object (a RabbitmqBrokerConfig's struct) */
+	bool optional;        /* absent is fine (Knative's own default channel ConfigMap) */
 };
 
 /* What resolve() needs of a Broker besides what it keeps: Knative fills in a Broker's class, config
@@ -89,6 +90,7 @@ struct ceb_config_loader {
 	struct ceb_source_cfg **source_tail;
 	struct ceb_endpoint_cfg **endpoint_tail;
 	struct ceb_subscription_cfg **subscription_tail;
+	struct ceb_config_object **object_tail;
 	struct entry *entries;
 	size_t nentries, capentries;
 	struct check *checks;
@@ -133,6 +135,11 @@ bool ceb_ld_default_channel_cm(const char *ns, const char *name);
 
 /* The Broker settings reader of a channel backend (broker/config/kinds.h), or NULL. */
 const struct ceb_broker_config_reader *ceb_ld_broker_config_reader(const char *channel);
+/* The reader whose Broker settings kind is `kind` (a RabbitmqBrokerConfig), or NULL. */
+const struct ceb_broker_config_reader *ceb_ld_broker_config_reader_of(const char *kind);
+/* Those kinds for a message, into buf: " or a RabbitmqBrokerConfig (eventing.knative.dev/v1alpha1)",
+ * or "". */
+const char *ceb_ld_broker_config_kinds(char *buf, size_t sz);
 
 /* ---- core_kinds.c ---- */
 

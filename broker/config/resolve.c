@@ -172,9 +172,19 @@ static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
 		return; /* reported where the class was given */
 	/* a config reference that was refused, or named a ConfigMap that is missing, was reported;
 	 * Knative's own default channel ConfigMap, missing, means InMemoryChannel */
-	if (br->config_bad || (br->config_name && !b->config &&
-	                       !ceb_ld_default_channel_cm(br->config_ns, br->config_name)))
+	if (br->config_bad || (br->config_name && b->config_res_kind && !b->config_res) ||
+	    (br->config_name && !b->config_res_kind && !b->config &&
+	     !ceb_ld_default_channel_cm(br->config_ns, br->config_name)))
 		return;
+	/* a backend's own settings kind (a RabbitmqBrokerConfig) serves that backend's Brokers only */
+	reader = b->config_res_kind ? ceb_ld_broker_config_reader_of(b->config_res_kind) : NULL;
+	if (reader && strcmp(reader->channel, ceb_channel_for_class(b->broker_class) ?: "")) {
+		ceb_config_err_at(&r, &br->config_at, "spec.config",
+		                  "a %s holds the settings of a Broker on the %s channel, not of a "
+		                  "%s Broker",
+		                  reader->kind, reader->channel, b->broker_class);
+		return;
+	}
 	if (!strcmp(b->broker_class, DEFAULT_BROKER_CLASS)) {
 		const char *api, *kind;
 		void *spec;
@@ -199,7 +209,13 @@ static void broker_channel(struct ceb_config_loader *ld, struct broker_rec *br)
 	}
 	/* the backend reads the Broker's settings itself (a Kafka Broker's ConfigMap) */
 	reader = ceb_ld_broker_config_reader(b->channel);
-	if (reader)
+	if (reader && reader->kind && !b->config_res)
+		ceb_config_err_at(
+		        &r, br->config_name ? &br->config_at : &br->at, "spec.config",
+		        "a Broker of class %s needs spec.config naming a %s (apiVersion %s)%s",
+		        b->broker_class, reader->kind, reader->api,
+		        br->config_name ? ", not a ConfigMap" : "");
+	else if (reader && !reader->kind)
 		reader->read(&r, (struct ceb_configmap *)b->config,
 		             br->config_name ? &br->config_at : &br->at);
 }
@@ -267,6 +283,8 @@ void ceb_ld_resolve(struct ceb_config_loader *ld)
 			*c->broker_out = e->obj;
 		if (c->secret_out)
 			ceb_ld_secret_bind(ld, c, e->obj);
+		if (c->obj_out)
+			*c->obj_out = e->obj;
 	}
 	for (size_t i = 0; i < ld->nbrecs && !ld->enomem; i++)
 		broker_channel(ld, &ld->brecs[i]);

@@ -781,7 +781,7 @@ const struct ceb_kind ceb_kind_kafka_source = {sources_v1, "KafkaSource", spec_o
                                                parse_kafka_source, false};
 const struct ceb_kind ceb_kind_kafka_sink = {eventing_v1alpha1, "KafkaSink", spec_only,
                                              parse_kafka_sink, true};
-const struct ceb_broker_config_reader ceb_broker_config_kafka = {"kafka", kafka_broker_read,
-                                                                 kafka_broker_free};
+const struct ceb_broker_config_reader ceb_broker_config_kafka = {
+        .channel = "kafka", .read = kafka_broker_read, .free = kafka_broker_free};
 const struct ceb_kind ceb_kind_kafka_channel = {messaging_kafka, CEB_KAFKA_CHANNEL_KIND, spec_only,
                                                 parse_kafka_channel, true};

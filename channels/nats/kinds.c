@@ -412,8 +412,8 @@ static void nats_broker_read(struct ceb_config_res *r, struct ceb_configmap *cm,
 	}
 }
 
-const struct ceb_broker_config_reader ceb_broker_config_nats = {"nats", nats_broker_read,
-                                                                broker_free};
+const struct ceb_broker_config_reader ceb_broker_config_nats = {
+        .channel = "nats", .read = nats_broker_read, .free = broker_free};
 
 /* ---- NatsJetStreamChannel ---- */
 

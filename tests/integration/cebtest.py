@@ -629,3 +629,81 @@ def nats_broker_yaml(url, name="default", namespace="default", delivery=None, an
     if delivery:
         y += "  delivery:\n" + _indent(delivery, 4)
     return y + "---\n"
+
+
+# ---- RabbitMQ: a private rabbitmq-server, its kinds, and an independent client (python3-pika) ----
+
+def _rabbitmq_tool():
+    sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..")), "tests", "tools"))
+    import rabbitmq_server
+    return rabbitmq_server
+
+
+class RabbitMQ:
+    """A rabbitmq-server of the test's own (tests/tools/rabbitmq_server.py): loopback, free ports, a
+    temporary directory, stopped by its pid. kill() is a crash; start() again keeps port and data."""
+
+    def __init__(self):
+        self.tool = _rabbitmq_tool()
+        if not self.tool.available():
+            raise unittest.SkipTest("rabbitmq-server is not installed (scripts/install-deps)")
+        self.dir = tempfile.mkdtemp(prefix="cebtest-rmq-")
+        self.port = self.tool.start(self.dir)
+
+    def start(self):
+        self.port = self.tool.start(self.dir)
+
+    def kill(self):
+        self.tool.kill(self.dir)
+
+    def close(self):
+        self.tool.stop(self.dir)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def pika_module():
+    """python3-pika, the independent AMQP client the tests check the wire with (Debian's package
+    lives in the system interpreter's dist-packages, which another python3 may not search)."""
+    try:
+        import pika
+    except ImportError:
+        sys.path.append("/usr/lib/python3/dist-packages")
+        import pika
+    return pika
+
+
+def rabbitmq_secret_yaml(port, name="rabbitmq", namespace="default"):
+    return ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: %s\n  namespace: %s\n"
+            "stringData:\n  uri: amqp://127.0.0.1:%d\n  username: guest\n  password: guest\n---\n"
+            % (name, namespace, port))
+
+
+def rabbitmq_broker_yaml(port, name="default", namespace="default", delivery=None,
+                         queue_type=None, secret=True):
+    y = rabbitmq_secret_yaml(port, namespace=namespace) if secret else ""
+    y += ("apiVersion: eventing.knative.dev/v1alpha1\nkind: RabbitmqBrokerConfig\nmetadata:\n"
+          "  name: %s-config\n  namespace: %s\nspec:\n  rabbitmqClusterReference:\n"
+          "    connectionSecret:\n      name: rabbitmq\n" % (name, namespace))
+    if queue_type:
+        y += "  queueType: %s\n" % queue_type
+    y += "---\n"
+    y += ("apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: %s\n"
+          "  namespace: %s\n  annotations:\n    eventing.knative.dev/broker.class: RabbitMQBroker\n"
+          "spec:\n  config:\n    apiVersion: eventing.knative.dev/v1alpha1\n"
+          "    kind: RabbitmqBrokerConfig\n    name: %s-config\n" % (name, namespace, name))
+    if delivery:
+        y += "  delivery:\n" + _indent(delivery, 4)
+    return y + "---\n"
+
+
+def rabbitmq_source_yaml(name, queue, exchange, sink, namespace="default", parallelism=None,
+                         extra=""):
+    y = ("apiVersion: sources.knative.dev/v1alpha1\nkind: RabbitmqSource\nmetadata:\n  name: %s\n"
+         "  namespace: %s\nspec:\n  rabbitmqClusterReference:\n    connectionSecret:\n"
+         "      name: rabbitmq\n  rabbitmqResourcesConfig:\n    queueName: %s\n"
+         "    exchangeName: %s\n" % (name, namespace, queue, exchange))
+    if parallelism:
+        y += "    parallelism: %d\n" % parallelism
+    y += "  sink:\n    uri: %s\n" % sink
+    return y + extra + "---\n"

@@ -69,6 +69,7 @@ class CommandLine(unittest.TestCase):
         expect = {"quickstart.yaml": "ok: 1 broker, 2 triggers\n",
                   "kafka-broker.yaml": "ok: 1 broker, 2 triggers\n",
                   "kafka-source-sink.yaml": "ok: 1 broker, 2 triggers, 1 KafkaSource, 1 KafkaSink",
+                  "rabbitmq-broker.yaml": "ok: 1 broker, 2 triggers\n",
                   "flows.yaml": "ok: 0 brokers, 0 triggers, 1 Sequence, 1 Parallel, 1 Channel, "
                                 "1 Subscription\n",
                   "ping-source.yaml": "ok: 1 broker, 1 trigger, 2 PingSources\n",
@@ -78,6 +79,8 @@ class CommandLine(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(os.path.join(TOP, "samples"))), sorted(expect))
         for name, summary in expect.items():
             rc, out, err = run("validate", "-f", os.path.join(TOP, "samples", name))
+            if name.startswith("rabbitmq") and rc == 1 and "configure found no librabbitmq" in err:
+                continue  # validate finds what run would: this build has no amqp channel
             if name.startswith("kafka") and os.environ.get("CEB_KAFKA") == "no":
                 # validate finds what run would: this build has no kafka channel
                 self.assertEqual(rc, 1, name + ": " + out)

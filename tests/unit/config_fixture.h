@@ -34,7 +34,9 @@
 	"messaging.knative.dev/v1), PingSource (sources.knative.dev/v1 or "                     \
 	"sources.knative.dev/v1beta2), ContainerSource (sources.knative.dev/v1), "              \
 	"WebhookSource (sources.triggermesh.io/v1alpha1), NatsSource "                         \
-	"(sources.cebroker.dev/v1alpha1), NatsJetStreamChannel (messaging.knative.dev/v1alpha1)"
+	"(sources.cebroker.dev/v1alpha1), NatsJetStreamChannel (messaging.knative.dev/v1alpha1), " \
+	"RabbitmqBrokerConfig (eventing.knative.dev/v1alpha1), RabbitmqSource "                \
+	"(sources.knative.dev/v1alpha1)"
 
 /* A configuration that must load without an error (the caller frees it). */
 struct ceb_config *load_ok(const char *yaml);

@@ -325,12 +325,20 @@ START_TEST(test_broker_config_must_name_an_existing_configmap)
 	          "not found\n");
 	ck_errors(BROKER "spec:\n"
 	                 "  config:\n"
+	                 "    apiVersion: v1\n"
+	                 "    kind: Secret\n"
+	                 "    name: rmq\n",
+	          "test.yaml:7:5: Broker default/default: spec.config: only a ConfigMap "
+	          "(apiVersion v1) or a RabbitmqBrokerConfig (eventing.knative.dev/v1alpha1) can "
+	          "hold a Broker's config, got Secret\n");
+	/* a backend's own settings kind serves that backend's Brokers only */
+	ck_errors(BROKER "spec:\n"
+	                 "  config:\n"
 	                 "    apiVersion: eventing.knative.dev/v1alpha1\n"
 	                 "    kind: RabbitmqBrokerConfig\n"
 	                 "    name: rmq\n",
-	          "test.yaml:7:5: Broker default/default: spec.config: only a ConfigMap "
-	          "(apiVersion v1) can "
-	          "hold a Broker's config, got RabbitmqBrokerConfig\n");
+	          "test.yaml:7:5: Broker default/default: spec.config: RabbitmqBrokerConfig "
+	          "default/rmq not found\n");
 }
 END_TEST
 

@@ -1,0 +1,423 @@
+/* The RabbitMQ channel's consumers: one thread and one connection per subscription (a Trigger's
+ * queue, or a RabbitmqSource's), manual acks with a prefetch of the subscription's in-flight limit.
+ * A message is acked only once it was settled DONE; one settled FAILED is returned to its queue
+ * after REDELIVER_MS (never at once: no redelivery storm); one never settled comes back when the
+ * connection closes. Settles from any thread are queued and applied by the consumer thread, which
+ * alone uses the connection. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <amqp.h>
+
+#include "broker/clock.h"
+#include "broker/error.h"
+#include "broker/log.h"
+#include "channels/amqp/binding.h"
+#include "channels/amqp/rabbit.h"
+
+/* A handle is the delivery tag and the connection's generation, in one pointer-sized value: a
+ * settle for a connection that is gone is dropped (RabbitMQ returned the message to the queue
+ * when it closed). */
+#define TAG_BITS         48
+#define HANDLE(gen, tag) ((void *)(uintptr_t)(((uint64_t)(gen) << TAG_BITS) | (tag)))
+#define HANDLE_GEN(h)    ((uint16_t)((uint64_t)(uintptr_t)(h) >> TAG_BITS))
+#define HANDLE_TAG(h)    ((uint64_t)(uintptr_t)(h) & ((UINT64_C(1) << TAG_BITS) - 1))
+
+struct settle_req {
+	void *handle;
+	enum ceb_settle how;
+};
+
+struct redelivery {
+	uint64_t tag;
+	uint64_t due;
+};
+
+int amqp_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
+{
+	struct amqp_channel *ac = ctx;
+	struct amqp_sub *sub, **subs;
+
+	if (ac->started || (ac->role == ROLE_SOURCE && ac->nsubs))
+		return CEB_ESTATE;
+	sub = calloc(1, sizeof(*sub));
+	subs = realloc(ac->subs, (ac->nsubs + 1) * sizeof(*subs));
+	if (subs)
+		ac->subs = subs;
+	if (!sub || !subs) {
+		free(sub);
+		return CEB_ENOMEM;
+	}
+	sub->ac = ac;
+	sub->cfg = *cfg;
+	sub->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sub->wake < 0) {
+		free(sub);
+		return CEB_EIO;
+	}
+	pthread_mutex_init(&sub->lock, NULL);
+	if (ac->role == ROLE_BROKER) {
+		snprintf(sub->queue, sizeof(sub->queue), "t.%s.%s.%s", cfg->ns,
+		         ac->exchange + 2 + strlen(cfg->ns) + 1, cfg->name);
+		snprintf(sub->label, sizeof(sub->label), "trigger %s/%s", cfg->ns, cfg->name);
+		sub->required_type = cfg->filter ? ceb_filter_required_type(cfg->filter) : NULL;
+	} else {
+		snprintf(sub->queue, sizeof(sub->queue), "%s", ac->source->queue);
+		snprintf(sub->label, sizeof(sub->label), "%s", ac->label);
+	}
+	/* ordered (parallelism 1): one at a time, and one active consumer of the queue across
+	 * every process that shares it, so that FIFO holds */
+	sub->single_active = cfg->ordered;
+	sub->prefetch = cfg->ordered ? 1 : (unsigned)(cfg->max_inflight ? cfg->max_inflight : 1);
+	if (sub->prefetch > 65535)
+		sub->prefetch = 65535;
+	ac->subs[ac->nsubs++] = sub;
+	*out = sub;
+	return 0;
+}
+
+void amqp_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
+{
+	struct amqp_sub *sub = subp;
+	bool first;
+
+	(void)ctx;
+	pthread_mutex_lock(&sub->lock);
+	if (sub->nsettles == sub->capsettles) {
+		size_t cap = sub->capsettles ? 2 * sub->capsettles : 64;
+		struct settle_req *p = realloc(sub->settles, cap * sizeof(*p));
+		if (!p) {
+			/* not acked: it comes back when the connection closes (a duplicate, not a
+			 * loss) */
+			pthread_mutex_unlock(&sub->lock);
+			atomic_fetch_sub(&sub->inflight, 1);
+			return;
+		}
+		sub->settles = p;
+		sub->capsettles = cap;
+	}
+	sub->settles[sub->nsettles++] = (struct settle_req){handle, how};
+	/* the consumer takes the whole list: one wake for the settles that come before it does */
+	first = sub->nsettles == 1;
+	pthread_mutex_unlock(&sub->lock);
+	atomic_fetch_sub(&sub->inflight, 1);
+	if (first)
+		amqp_wake(sub->wake);
+}
+
+static bool add_redelivery(struct amqp_sub *sub, uint64_t tag)
+{
+	if (sub->nredeliver == sub->capredeliver) {
+		size_t cap = sub->capredeliver ? 2 * sub->capredeliver : 16;
+		struct redelivery *p = realloc(sub->redeliver, cap * sizeof(*p));
+		if (!p)
+			return false;
+		sub->redeliver = p;
+		sub->capredeliver = cap;
+	}
+	sub->redeliver[sub->nredeliver++] = (struct redelivery){tag, ceb_now_ms() + REDELIVER_MS};
+	return true;
+}
+
+/* Apply the settles queued by other threads: ack what is done, schedule the return of what failed.
+ * False when the connection failed. */
+static bool apply_settles(struct amqp_sub *sub)
+{
+	struct settle_req *list;
+	size_t n;
+	bool ok = true;
+
+	pthread_mutex_lock(&sub->lock);
+	list = sub->settles;
+	n = sub->nsettles;
+	sub->settles = NULL;
+	sub->nsettles = sub->capsettles = 0;
+	pthread_mutex_unlock(&sub->lock);
+	for (size_t i = 0; i < n && ok; i++) {
+		uint64_t tag = HANDLE_TAG(list[i].handle);
+
+		if (!sub->conn || HANDLE_GEN(list[i].handle) != sub->gen)
+			continue; /* its connection is gone: RabbitMQ has it back already */
+		if (list[i].how == CEB_SETTLE_DONE)
+			ok = amqp_basic_ack(sub->conn, AMQP_CH, tag, 0) == AMQP_STATUS_OK;
+		else if (!add_redelivery(sub, tag))
+			ok = amqp_basic_reject(sub->conn, AMQP_CH, tag, 1) == AMQP_STATUS_OK;
+	}
+	free(list);
+	return ok;
+}
+
+/* Return to the queue what failed REDELIVER_MS ago; the time to the next one (at most `cap`). */
+static int return_due(struct amqp_sub *sub, int cap, bool *ok)
+{
+	uint64_t now = ceb_now_ms();
+	size_t k = 0;
+	int next = cap;
+
+	for (size_t i = 0; i < sub->nredeliver; i++) {
+		struct redelivery *r = &sub->redeliver[i];
+		if (r->due <= now && *ok) {
+			*ok = amqp_basic_reject(sub->conn, AMQP_CH, r->tag, 1) == AMQP_STATUS_OK;
+			sub->redelivered++;
+			continue;
+		}
+		if (r->due > now && r->due - now < (uint64_t)next)
+			next = (int)(r->due - now);
+		sub->redeliver[k++] = *r;
+	}
+	sub->nredeliver = *ok ? k : 0;
+	return next;
+}
+
+/* A RabbitmqSource's event: a CloudEvent message as it is, anything else (a message that claims to
+ * be one and is not, too) as eventing-rabbitmq maps it; with the source's ceOverrides. */
+static int source_event(struct amqp_sub *sub, amqp_envelope_t *env, struct ceb_event **out)
+{
+	const struct ceb_rabbitmq_source_cfg *src = sub->ac->source;
+	amqp_basic_properties_t *props = &env->message.properties;
+	struct ceb_event *ev = NULL;
+	char err[300];
+	int rc = 0;
+
+	if (ceb_amqp_is_cloudevent(props)) {
+		rc = ceb_amqp_decode(props, &env->message.body, &ev, err, sizeof(err));
+		if (rc < 0 && (!sub->skipped++ || sub->skipped % 1000 == 0))
+			CEB_LOG_WARN(
+			        sub->label,
+			        "a message of queue %s claims to be a CloudEvent but is not (%s): "
+			        "sent as a plain message (%lu so far)",
+			        sub->queue, err, sub->skipped);
+	}
+	if (!ev && (rc = ceb_amqp_map_message(props, &env->message.body, src->ns, src->name,
+	                                      src->queue, &ev)) < 0)
+		return rc;
+	for (size_t i = 0; i < src->nce_ext; i++) {
+		rc = ceb_event_set(ev, src->ce_ext_keys[i], CEB_TYPE_STRING, src->ce_ext_values[i],
+		                   strlen(src->ce_ext_values[i]), err, sizeof(err));
+		if (rc == CEB_ENOMEM) {
+			ceb_event_unref(ev);
+			return rc;
+		}
+	}
+	*out = ev;
+	return 0;
+}
+
+/* One delivered message to the subscription, as a CloudEvent; what is none is acked and dropped
+ * (a Broker's queue) or mapped as eventing-rabbitmq maps it (a RabbitmqSource). False when the
+ * connection failed. */
+static bool hand(struct amqp_sub *sub, amqp_envelope_t *env)
+{
+	struct amqp_channel *ac = sub->ac;
+	amqp_basic_properties_t *props = &env->message.properties;
+	struct ceb_event *ev = NULL;
+	char err[300];
+	int rc;
+
+	if (env->delivery_tag >= (UINT64_C(1) << TAG_BITS))
+		return false;          /* reconnect: tags start again at 1 */
+	if (atomic_load(&sub->paused)) /* came before the cancel: back to the queue */
+		return amqp_basic_reject(sub->conn, AMQP_CH, env->delivery_tag, 1) ==
+		       AMQP_STATUS_OK;
+	if (ac->role == ROLE_SOURCE)
+		rc = source_event(sub, env, &ev);
+	else
+		rc = ceb_amqp_decode(props, &env->message.body, &ev, err, sizeof(err));
+	if (rc == CEB_ENOMEM) {
+		/* not acked: RabbitMQ has it back when the message is rejected */
+		return amqp_basic_reject(sub->conn, AMQP_CH, env->delivery_tag, 1) ==
+		       AMQP_STATUS_OK;
+	}
+	if (rc < 0) {
+		if (!sub->skipped++ || sub->skipped % 1000 == 0)
+			CEB_LOG_WARN(
+			        sub->label,
+			        "dropped a message of queue %s that is no valid CloudEvent (%s); "
+			        "%lu so far",
+			        sub->queue, err, sub->skipped);
+		return amqp_basic_ack(sub->conn, AMQP_CH, env->delivery_tag, 0) == AMQP_STATUS_OK;
+	}
+	atomic_fetch_add(&sub->inflight, 1);
+	sub->cfg.on_msg(sub->cfg.arg, ev, HANDLE(sub->gen, env->delivery_tag));
+	return true;
+}
+
+static amqp_connection_state_t connect_consumer(struct amqp_sub *sub, char *err, size_t errlen)
+{
+	struct amqp_channel *ac = sub->ac;
+	amqp_connection_state_t conn = amqp_link_open(&ac->conn, err, errlen);
+	amqp_basic_consume_ok_t *ok;
+
+	if (!conn)
+		return NULL;
+	if (amqp_declare_exchange(ac, conn, err, errlen) < 0 ||
+	    amqp_declare_queue(sub, conn, err, errlen) < 0)
+		goto fail;
+	amqp_basic_qos(conn, AMQP_CH, 0, (uint16_t)sub->prefetch, 0);
+	if (amqp_link_reply(conn, "basic.qos", err, errlen) < 0)
+		goto fail;
+	ok = amqp_basic_consume(conn, AMQP_CH, amqp_cstring_bytes(sub->queue), amqp_empty_bytes, 0,
+	                        0, 0, amqp_empty_table);
+	if (amqp_link_reply(conn, "basic.consume", err, errlen) < 0 || !ok)
+		goto fail;
+	snprintf(sub->ctag, sizeof(sub->ctag), "%.*s", (int)ok->consumer_tag.len,
+	         (const char *)ok->consumer_tag.bytes);
+	sub->cancelled = 0;
+	return conn;
+fail:
+	amqp_link_close(conn);
+	return NULL;
+}
+
+static void link_down(struct amqp_sub *sub, const char *why)
+{
+	CEB_LOG_WARN(sub->label,
+	             "RabbitMQ connection of queue %s lost (%s): what it held goes back to the "
+	             "queue; reconnecting",
+	             sub->queue, why);
+	amqp_link_close(sub->conn);
+	sub->conn = NULL;
+	sub->nredeliver = 0; /* returned by the close */
+	atomic_store(&sub->consuming, 0);
+}
+
+/* Receive what is there without waiting. False when the connection failed (why set). */
+static bool receive(struct amqp_sub *sub, char *why, size_t whylen)
+{
+	struct timeval zero = {0, 0};
+
+	for (int i = 0; i < 256; i++) {
+		amqp_envelope_t env;
+		amqp_rpc_reply_t r;
+		amqp_frame_t f;
+
+		if (atomic_load(&sub->stop))
+			return true; /* unacked: back to the queue when the connection closes */
+		amqp_maybe_release_buffers(sub->conn);
+		r = amqp_consume_message(sub->conn, &env, &zero, 0);
+		if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+			bool ok = hand(sub, &env);
+			amqp_destroy_envelope(&env);
+			if (!ok) {
+				snprintf(why, whylen, "ack failed");
+				return false;
+			}
+			continue;
+		}
+		if (r.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION) {
+			snprintf(why, whylen, "consume failed");
+			return false;
+		}
+		if (r.library_error == AMQP_STATUS_TIMEOUT)
+			return true;
+		if (r.library_error != AMQP_STATUS_UNEXPECTED_STATE) {
+			snprintf(why, whylen, "%s", amqp_error_string2(r.library_error));
+			return false;
+		}
+		/* a frame other than a delivery: a close, a cancel by the server (queue deleted) */
+		if (amqp_simple_wait_frame_noblock(sub->conn, &f, &zero) != AMQP_STATUS_OK)
+			continue;
+		if (f.frame_type == AMQP_FRAME_METHOD &&
+		    (f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+		     f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)) {
+			amqp_channel_close_t *m = f.payload.method.decoded;
+			snprintf(why, whylen, "closed by the server: %u %.*s", m->reply_code,
+			         (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+			return false;
+		}
+		if (f.frame_type == AMQP_FRAME_METHOD &&
+		    f.payload.method.id == AMQP_BASIC_CANCEL_METHOD) {
+			snprintf(why, whylen, "consumer cancelled by the server");
+			return false;
+		}
+	}
+	return true;
+}
+
+void *amqp_sub_main(void *arg)
+{
+	struct amqp_sub *sub = arg;
+	int backoff = BACKOFF_MIN_MS, logged = 0;
+	char err[600];
+
+	while (!atomic_load(&sub->stop)) {
+		bool ok = true;
+		int wait_ms;
+
+		if (!sub->conn) {
+			if (atomic_load(&sub->paused)) {
+				amqp_wait(-1, sub->wake, 200);
+				apply_settles(sub); /* drops them: nothing to ack on */
+				continue;
+			}
+			sub->conn = connect_consumer(sub, err, sizeof(err));
+			atomic_store(&sub->tried, 1);
+			if (!sub->conn) {
+				if (!logged++)
+					CEB_LOG_WARN(sub->label, "RabbitMQ unreachable: %s", err);
+				amqp_wait(-1, sub->wake, backoff);
+				backoff =
+				        backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+				continue;
+			}
+			if (++sub->gen == 0)
+				sub->gen = 1;
+			atomic_store(&sub->consuming, 1);
+			backoff = BACKOFF_MIN_MS;
+			if (logged)
+				CEB_LOG_INFO(sub->label, "consuming queue %s again", sub->queue);
+			logged = 0;
+		}
+		if (!apply_settles(sub)) {
+			link_down(sub, "ack failed");
+			continue;
+		}
+		if (atomic_load(&sub->paused) && !sub->cancelled) {
+			/* stop(): RabbitMQ keeps the rest for the next consumer */
+			sub->cancelled = 1;
+			amqp_basic_cancel(sub->conn, AMQP_CH, amqp_cstring_bytes(sub->ctag));
+			if (amqp_link_reply(sub->conn, "basic.cancel", err, sizeof(err)) < 0) {
+				link_down(sub, err);
+				continue;
+			}
+		}
+		wait_ms = return_due(sub, 1000, &ok);
+		if (!ok) {
+			link_down(sub, "reject failed");
+			continue;
+		}
+		if (!receive(sub, err, sizeof(err))) {
+			link_down(sub, err);
+			continue;
+		}
+		if (!amqp_frames_enqueued(sub->conn) && !amqp_data_in_buffer(sub->conn))
+			amqp_wait(amqp_get_sockfd(sub->conn), sub->wake, wait_ms);
+	}
+	if (sub->conn)
+		apply_settles(sub);
+	amqp_link_close(sub->conn);
+	sub->conn = NULL;
+	return NULL;
+}
+
+void amqp_sub_destroy(struct amqp_sub *sub)
+{
+	if (!sub)
+		return;
+	if (sub->running) {
+		atomic_store(&sub->stop, 1);
+		amqp_wake(sub->wake);
+		pthread_join(sub->thread, NULL);
+	}
+	close(sub->wake);
+	free(sub->settles);
+	free(sub->redeliver);
+	pthread_mutex_destroy(&sub->lock);
+	free(sub);
+}

@@ -1,0 +1,163 @@
+"""A RabbitMQ Broker under faults, on a rabbitmq-server of the test's own: the daemon SIGKILLed while
+8 senders post 20 000 events loses none that it acknowledged (duplicates are counted and printed);
+rabbitmq-server killed and restarted mid-stream: every answer while it is down is 503 or 429, no 202
+is lost, and delivery resumes by itself."""
+
+import http.client
+import signal
+import sys
+import threading
+import time
+import unittest
+
+from cebtest import (Daemon, RabbitMQ, Subscriber, binary_headers, main, rabbitmq_broker_yaml,
+                     trigger_yaml, wait_for)
+
+PAR = {"rabbitmq.eventing.knative.dev/parallelism": '"100"'}
+
+
+class Sender(threading.Thread):
+    """Posts ids prefix-0..n-1 on a keep-alive connection to whatever port `port()` says, and keeps
+    what each answer was. A failed connection (the daemon is gone) is retried until `give_up`."""
+
+    def __init__(self, port, prefix, n, retry_refused=True, pause=0.0):
+        super().__init__(daemon=True)
+        self.port, self.prefix, self.n = port, prefix, n
+        self.retry_refused = retry_refused
+        self.pause = pause
+        self.accepted = []
+        self.answers = []  # (status, id, time)
+        self.stop = False
+
+    def run(self):
+        conn = None
+        i = 0
+        while i < self.n and not self.stop:
+            id = "%s-%d" % (self.prefix, i)
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port(), timeout=30)
+                conn.request("POST", "/default/default", b"x",
+                             binary_headers(id=id, type="load"))
+                resp = conn.getresponse()
+                resp.read()
+                self.answers.append((resp.status, id, time.monotonic()))
+                if resp.status == 202:
+                    self.accepted.append(id)
+                    i += 1
+                elif self.pause:
+                    time.sleep(self.pause)
+            except (OSError, http.client.HTTPException):
+                if conn is not None:
+                    conn.close()
+                conn = None
+                if not self.retry_refused:
+                    i += 1
+                time.sleep(0.05)
+        if conn is not None:
+            conn.close()
+
+
+def missing_and_duplicates(sub, accepted):
+    ids = [r.ce("id") for r in sub.got("/load")]
+    seen = set(ids)
+    return [a for a in accepted if a not in seen], len(ids) - len(seen)
+
+
+class RabbitMQFaults(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.rmq = RabbitMQ()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.rmq.close()
+
+    def config(self, sub, name):
+        # classic queues: RabbitMQ 3.10 does not recover a quorum queue declared moments before
+        # a SIGKILL of the server, and these are that young
+        cfg = rabbitmq_broker_yaml(self.rmq.port, queue_type="classic")
+        return cfg + trigger_yaml(name, sub.at("/load"), filter_attrs={"type": "load"},
+                                  annotations=PAR)
+
+    def test_sigkill_of_the_daemon_under_load_loses_no_acknowledged_event(self):
+        sub = Subscriber()
+        cfg = self.config(sub, "killed")
+        d = Daemon(cfg, log_level="info")
+        cur = {"port": d.port}
+        senders = [Sender(lambda: cur["port"], "k%d" % k, 2500) for k in range(8)]
+        try:
+            for s in senders:
+                s.start()
+            wait_for(lambda: sum(len(s.accepted) for s in senders) >= 8000, 120,
+                     what="8000 accepted before the kill")
+            d.stop(signal.SIGKILL, check=False)
+            killed_at = sum(len(s.accepted) for s in senders)
+            d = Daemon(cfg, log_level="info")
+            cur["port"] = d.port
+            for s in senders:
+                s.join(300)
+            accepted = [a for s in senders for a in s.accepted]
+            self.assertEqual(len(accepted), 20000)
+            wait_for(lambda: not missing_and_duplicates(sub, accepted)[0], 180,
+                     what="every accepted event delivered")
+            time.sleep(1)
+            missing, dups = missing_and_duplicates(sub, accepted)
+            sys.stderr.write("SIGKILL after %d accepted: %d accepted in all, %d lost, %d duplicates "
+                             "delivered\n" % (killed_at, len(accepted), len(missing), dups))
+            self.assertEqual(missing, [])
+        finally:
+            for s in senders:
+                s.stop = True
+            d.stop()
+            sub.close()
+
+    def test_rabbitmq_restart_mid_stream_answers_503_and_loses_no_202(self):
+        sub = Subscriber()
+        d = Daemon(self.config(sub, "restarted"), log_level="info")
+        senders = [Sender(lambda: d.port, "r%d" % k, 600, pause=0.02) for k in range(4)]
+        try:
+            for s in senders:
+                s.start()
+            wait_for(lambda: sum(len(s.accepted) for s in senders) >= 400, 60,
+                     what="400 accepted before RabbitMQ dies")
+            self.rmq.kill()
+            killed = time.monotonic()
+            # refused while it is down; the senders keep trying
+            wait_for(lambda: sum(1 for s in senders for a in s.answers
+                                 if a[2] > killed and a[0] != 202) >= 20, 30,
+                     what="answers while RabbitMQ is down")
+            st, _, body = d.post("/readyz", {}, b"", "GET")
+            self.assertEqual(st, 503, body)
+            self.rmq.start()
+            restarted = time.monotonic()
+            for s in senders:
+                s.join(180)
+            accepted = [a for s in senders for a in s.accepted]
+            self.assertEqual(len(accepted), 2400)
+            down = [a for s in senders for a in s.answers if killed < a[2] < restarted]
+            self.assertTrue(down)
+            self.assertLessEqual(set(a[0] for a in down), {202, 503, 429})
+            # a 202 while it was down would be a store nobody confirmed: there is none to lose,
+            # and every 202 is delivered
+            wait_for(lambda: not missing_and_duplicates(sub, accepted)[0], 120,
+                     what="every accepted event delivered after the restart")
+            missing, dups = missing_and_duplicates(sub, accepted)
+            codes = {}
+            for a in down:
+                codes[a[0]] = codes.get(a[0], 0) + 1
+            sys.stderr.write("RabbitMQ down %.1f s: answers %s; %d accepted in all, %d lost, "
+                             "%d duplicates\n" % (restarted - killed, codes, len(accepted),
+                                                  len(missing), dups))
+            self.assertEqual(missing, [])
+            st, _, _ = d.post("/readyz", {}, b"", "GET")
+            self.assertEqual(st, 200)
+        finally:
+            for s in senders:
+                s.stop = True
+            d.stop()
+            sub.close()
+
+
+if __name__ == "__main__":
+    main()
