@@ -330,14 +330,9 @@ static const char *const eventing_groups[] = {"eventing.knative.dev",
                                               NULL};
 
 /* Knative kinds this build cannot run yet: refused as such, not as unknown. */
-static const char *const later_kinds[] = {"PingSource",        "ContainerSource",
-                                          "SinkBinding",       "ApiServerSource",
-                                          "KafkaChannel",      "NatsJetStreamChannel",
-                                          "JobSink",           "IntegrationSink",
-                                          "IntegrationSource", "EventType",
-                                          "EventPolicy",       "EventTransform",
-                                          "RequestReply",      "RabbitmqBrokerConfig",
-                                          "RabbitmqSource",    NULL};
+static const char *const later_kinds[] = {"SinkBinding", "ApiServerSource", "JobSink",
+                                          "IntegrationSink", "IntegrationSource", "EventType",
+                                          "EventPolicy", "EventTransform", "RequestReply", NULL};
 
 static bool in_list(const char *const *list, const char *s, size_t len)
 {
