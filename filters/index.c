@@ -103,7 +103,7 @@ struct ceb_filter_index *ceb_filter_index_new(void)
 
 int ceb_filter_index_add(struct ceb_filter_index *idx, const struct ceb_filter *flt, void *item)
 {
-	const char *type = flt ? ceb_filter_required_type(flt) : NULL;
+	const char *type = ceb_filter_required_type(flt);
 	struct entry e = {.flt = flt, .item = item, .seq = idx->seq};
 	struct bucket *b;
 	size_t len;
@@ -164,7 +164,7 @@ int ceb_filter_index_match(const struct ceb_filter_index *idx, const struct ceb_
 			e = &b->items.v[i++];
 		else
 			e = &u->v[j++];
-		if ((!e->flt || ceb_filter_match(e->flt, ev)) && (rc = cb(arg, e->item)) != 0)
+		if (ceb_filter_match(e->flt, ev) && (rc = cb(arg, e->item)) != 0)
 			return rc;
 	}
 	return 0;

@@ -548,6 +548,45 @@ static int duplicate(struct scan *s, const char *name)
 	return CEB_EINVAL;
 }
 
+/* The Base64 text d->b64..b64_end (unescaped) as the event's data; what: the member, for errors. */
+static int take_base64(struct dec *d, const char *what)
+{
+	struct scan *s = d->s;
+	struct ceb_buf bytes = CEB_BUF_INIT;
+	size_t len;
+	char *p;
+	int rc = ceb_base64_decode(d->b64, (size_t)(d->b64_end - d->b64), &bytes);
+
+	if (rc == CEB_EINVAL) {
+		ceb_seterr(s->errbuf, s->errlen,
+		           "'%s': not valid Base64 (RFC 4648, padded, no whitespace)", what);
+		ceb_buf_free(&bytes);
+		return rc;
+	}
+	p = ceb_buf_steal(&bytes, &len);
+	if (rc < 0 || !p)
+		return CEB_ENOMEM;
+	return ceb_event_take_data(d->ev, p, len, CEB_DATA_BASE64);
+}
+
+/* Point d->b64 at the Base64 text of the JSON string a..b, unescaped into d->b64buf when esc
+ * (some encoders write '/' as "\/"). */
+static int base64_text(struct dec *d, const char *a, const char *b, bool esc)
+{
+	int rc;
+
+	d->b64 = a;
+	d->b64_end = b;
+	if (!esc)
+		return 0;
+	rc = unescape(a, b, &d->b64buf);
+	if (rc == 0) {
+		d->b64 = d->b64buf.p;
+		d->b64_end = d->b64buf.p + d->b64buf.len;
+	}
+	return rc;
+}
+
 /* Turns the recorded data member into the event's data. */
 static int finish_data(struct dec *d)
 {
@@ -565,20 +604,8 @@ static int finish_data(struct dec *d)
 		           "'data' and 'data_base64' must not both be present");
 		return CEB_EINVAL;
 	}
-	if (d->has_b64) {
-		rc = ceb_base64_decode(d->b64, (size_t)(d->b64_end - d->b64), &bytes);
-		if (rc == CEB_EINVAL) {
-			ceb_seterr(s->errbuf, s->errlen,
-			           "'data_base64': not valid Base64 (RFC 4648, padded, no "
-			           "whitespace)");
-			ceb_buf_free(&bytes);
-			return rc;
-		}
-		p = ceb_buf_steal(&bytes, &len);
-		if (rc < 0 || !p)
-			return CEB_ENOMEM;
-		return ceb_event_take_data(d->ev, p, len, CEB_DATA_BASE64);
-	}
+	if (d->has_b64)
+		return take_base64(d, "data_base64");
 	if (!d->has_data)
 		return 0;
 	/* CloudEvents 0.3: binary data is a Base64 string in `data`, datacontentencoding says so
@@ -592,17 +619,13 @@ static int finish_data(struct dec *d)
 			           "base64");
 			return CEB_EINVAL;
 		}
-		rc = ceb_base64_decode(d->data + 1, (size_t)(d->data_end - d->data) - 2, &bytes);
-		if (rc == CEB_EINVAL) {
-			ceb_seterr(s->errbuf, s->errlen,
-			           "'data': not valid Base64 (RFC 4648, padded, no whitespace)");
-			ceb_buf_free(&bytes);
+		save = s->p;
+		s->p = d->data;
+		rc = scan_string(s, &a, &b, &esc);
+		s->p = save;
+		if (rc < 0 || (rc = base64_text(d, a, b, esc)) < 0)
 			return rc;
-		}
-		p = ceb_buf_steal(&bytes, &len);
-		if (rc < 0 || !p)
-			return CEB_ENOMEM;
-		return ceb_event_take_data(d->ev, p, len, CEB_DATA_BASE64);
+		return take_base64(d, "data");
 	}
 	ct = ceb_event_get(d->ev, "datacontenttype");
 	if (!ct || ceb_media_type_is_json(ct->value))
@@ -699,16 +722,8 @@ static int decode_object(struct scan *s, size_t depth, const struct ceb_limits *
 			if (*s->p == '"') {
 				rc = scan_string(s, &a, &b, &esc);
 				d.has_b64 = true;
-				d.b64 = a;
-				d.b64_end = b;
-				/* Some encoders write '/' as "\/". */
-				if (rc == 0 && esc) {
-					rc = unescape(a, b, &d.b64buf);
-					if (rc == 0) {
-						d.b64 = d.b64buf.p;
-						d.b64_end = d.b64buf.p + d.b64buf.len;
-					}
-				}
+				if (rc == 0)
+					rc = base64_text(&d, a, b, esc);
 			} else if (s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0) {
 				s->p += 4;
 				rc = 0;

@@ -299,6 +299,18 @@ def binary_headers(id="1", type="com.example.test", source="/test", **ext):
     return h
 
 
+def echo_appending(suffix, delay=0.0):
+    """A Subscriber answer like Knative's appender (a step of its SequenceTest): 200 with the event
+    it got, suffix appended to the data; after `delay` seconds."""
+    def answer(req):
+        if delay:
+            time.sleep(delay)
+        h = {k: v for k, v in req.headers.items() if k.lower().startswith("ce-")}
+        h["Content-Type"] = req.headers.get("content-type", "text/plain")
+        return (200, h, req.body + suffix.encode())
+    return answer
+
+
 def broker_yaml(name="default", namespace="default", delivery=None, annotations=None):
     y = "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: %s\n  namespace: %s\n" % (
         name, namespace)

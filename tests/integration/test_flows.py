@@ -10,7 +10,8 @@ import base64
 import json
 import unittest
 
-from cebtest import Daemon, Subscriber, binary_headers, main, run_cli, wait_for, yaml_file
+from cebtest import (Daemon, Subscriber, binary_headers, echo_appending, main, run_cli, wait_for,
+                     yaml_file)
 
 IMC = "apiVersion: messaging.knative.dev/v1\nkind: InMemoryChannel\n"
 
@@ -45,14 +46,6 @@ def reply_with(type, id, data=b"r"):
     return (200, {"ce-specversion": "1.0", "ce-id": id, "ce-type": type, "ce-source": "/replier",
                   "Content-Type": "text/plain"}, data)
 
-
-def echo_appending(suffix):
-    """A step of Knative's SequenceTest: answers with the event, its data with suffix appended."""
-    def answer(req):
-        h = {k: v for k, v in req.headers.items() if k.lower().startswith("ce-")}
-        h["Content-Type"] = req.headers.get("content-type", "text/plain")
-        return (200, h, req.body + suffix.encode())
-    return answer
 
 
 FAIL = (500, {}, b"")

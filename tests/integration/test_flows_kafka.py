@@ -3,14 +3,12 @@ test_flows.py on KafkaChannels gives the same result, an MTChannelBasedBroker wh
 KafkaChannel stores its events in the topic Knative names (read back with kcat), and a SIGKILL in the
 middle of a 2 000-event Sequence loses no event any step had accepted."""
 
-import json
-import os
 import signal
 import threading
-import time
 import unittest
 
-from cebtest import Daemon, KafkaMock, Subscriber, binary_headers, kcat_read, main, post, wait_for
+from cebtest import (Daemon, KafkaMock, Subscriber, binary_headers, echo_appending, kcat_read, main,
+                     post, wait_for)
 
 SETTINGS = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kafka-channel-config, namespace: "
             "knative-eventing}\ndata:\n  bootstrap.servers: \"%s\"\n---\n")
@@ -24,15 +22,6 @@ def sequence(name, steps, reply, partitions=3):
     y += "".join("  - uri: %s\n" % s for s in steps)
     return y + "  reply: {uri: %s}\n---\n" % reply
 
-
-def echo_appending(suffix, delay=0.0):
-    def answer(req):
-        if delay:
-            time.sleep(delay)
-        h = {k: v for k, v in req.headers.items() if k.lower().startswith("ce-")}
-        h["Content-Type"] = req.headers.get("content-type", "text/plain")
-        return (200, h, req.body + suffix.encode())
-    return answer
 
 
 class KafkaFlows(unittest.TestCase):

@@ -6,19 +6,13 @@ an MTChannelBasedBroker whose template names NatsJetStreamChannel runs on it."""
 
 import unittest
 
-from cebtest import Daemon, NatsClient, NatsServer, Subscriber, binary_headers, main, wait_for
+from cebtest import (Daemon, NatsClient, NatsServer, Subscriber, binary_headers, echo_appending, main,
+                     wait_for)
 
 TEMPLATE = ("  channelTemplate:\n    apiVersion: messaging.knative.dev/v1alpha1\n"
             "    kind: NatsJetStreamChannel\n    spec:\n      stream: {config: {storage: File}}\n"
             "      consumerConfigTemplate: {ackWait: 5s, maxAckPending: 100}\n")
 
-
-def echo_appending(suffix):
-    def answer(req):
-        h = {k: v for k, v in req.headers.items() if k.lower().startswith("ce-")}
-        h["Content-Type"] = req.headers.get("content-type", "text/plain")
-        return (200, h, req.body + suffix.encode())
-    return answer
 
 
 class NatsFlows(unittest.TestCase):

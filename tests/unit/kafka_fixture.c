@@ -125,59 +125,6 @@ void cm_free(struct cm *cm)
 
 /* ---- a channel with subscriptions that collect what they get ---- */
 
-void coll_on_msg(void *arg, struct ceb_event *ev, void *handle)
-{
-	struct coll *c = arg;
-
-	pthread_mutex_lock(&c->lock);
-	if (c->n < MAXMSG) {
-		c->evs[c->n] = ev;
-		c->handles[c->n++] = handle;
-	} else {
-		ceb_event_unref(ev);
-	}
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* Wait until c holds at least n messages; returns how many it holds. */
-size_t coll_wait(struct coll *c, size_t n, int ms)
-{
-	struct timespec ts;
-	size_t got;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	pthread_mutex_lock(&c->lock);
-	while (c->n < n && pthread_cond_timedwait(&c->cond, &c->lock, &ts) == 0)
-		;
-	got = c->n;
-	pthread_mutex_unlock(&c->lock);
-	return got;
-}
-
-const char *coll_id(struct coll *c, size_t i)
-{
-	return ceb_event_get(c->evs[i], "id")->value;
-}
-
-/* How many times id arrived. */
-int coll_count(struct coll *c, const char *id)
-{
-	int k = 0;
-
-	pthread_mutex_lock(&c->lock);
-	for (size_t i = 0; i < c->n; i++)
-		k += strcmp(coll_id(c, i), id) == 0;
-	pthread_mutex_unlock(&c->lock);
-	return k;
-}
-
 void chan_open(struct chan *ch, const char *name, const char *const *pairs)
 {
 	struct ceb_channel_cfg cfg = {.ns = "kafka", .name = name};
@@ -202,9 +149,7 @@ void chan_sub(struct chan *ch, const char *name, size_t max_inflight, bool order
 	                         .on_msg = coll_on_msg,
 	                         .arg = c};
 
-	memset(c, 0, sizeof(*c));
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
+	coll_init(c);
 	ck_assert_int_eq(ch->ch.ops->subscribe(ch->ch.ctx, &sc, &c->sub), 0);
 }
 
@@ -234,13 +179,6 @@ void settle_all(struct chan *ch, struct coll *c)
 	for (size_t i = 0; i < n; i++)
 		if (!c->settled[i])
 			settle(ch, c, i, CEB_SETTLE_DONE);
-}
-
-void coll_free(struct coll *c)
-{
-	for (size_t i = 0; i < c->n; i++)
-		ceb_event_unref(c->evs[i]);
-	c->n = 0;
 }
 
 void chan_close(struct chan *ch)

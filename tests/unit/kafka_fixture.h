@@ -16,6 +16,7 @@
 #include "broker/config/config.h"
 #include "broker/ce/event.h"
 #include "channels/kafka/kinds.h"
+#include "tests/unit/collector.h"
 
 #define WAIT_MS 20000 /* a consumer group's first join alone takes 3 s on the mock */
 
@@ -51,30 +52,6 @@ const struct ceb_broker_cfg *cm_make(struct cm *cm, const char *const *pairs);
 void cm_free(struct cm *cm);
 
 /* ---- a channel with subscriptions that collect what they get ---- */
-
-#define MAXMSG 256
-
-/* One subscription's messages in the order handed out, each with the collector's reference. */
-struct coll {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct ceb_event *evs[MAXMSG];
-	void *handles[MAXMSG];
-	int settled[MAXMSG];
-	size_t n;
-	void *sub;
-};
-
-/* A ceb_sub_cfg.on_msg that collects into the struct coll it is given as arg. */
-void coll_on_msg(void *arg, struct ceb_event *ev, void *handle);
-/* Wait until c holds at least n messages; returns how many it holds. */
-size_t coll_wait(struct coll *c, size_t n, int ms);
-/* The id of message i. */
-const char *coll_id(struct coll *c, size_t i);
-/* How many times id arrived. */
-int coll_count(struct coll *c, const char *id);
-/* Drop the collector's references (close the channel first: it may still hand out). */
-void coll_free(struct coll *c);
 
 struct chan {
 	struct ceb_channel ch;

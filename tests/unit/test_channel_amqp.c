@@ -20,6 +20,7 @@
 #include "channels/amqp/kinds.h"
 #include "deadline.h"
 #include "tests/unit/amqp_fixture.h"
+#include "tests/unit/collector.h"
 
 static struct rmq_broker contract_broker;
 
@@ -38,56 +39,6 @@ static const struct contract_backend amqp = {
 };
 
 /* ---- a channel with collecting subscriptions ---- */
-
-struct coll {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct ceb_event *evs[1024];
-	void *handles[1024];
-	size_t n;
-};
-
-static void coll_on_msg(void *arg, struct ceb_event *ev, void *handle)
-{
-	struct coll *c = arg;
-
-	pthread_mutex_lock(&c->lock);
-	if (c->n < 1024) {
-		c->evs[c->n] = ev;
-		c->handles[c->n++] = handle;
-	} else {
-		ceb_event_unref(ev);
-	}
-	pthread_cond_broadcast(&c->cond);
-	pthread_mutex_unlock(&c->lock);
-}
-
-static size_t coll_wait(struct coll *c, size_t n, int ms)
-{
-	struct timespec ts;
-	size_t got;
-
-	deadline_in(&ts, ms);
-	pthread_mutex_lock(&c->lock);
-	while (c->n < n && pthread_cond_timedwait(&c->cond, &c->lock, &ts) == 0)
-		;
-	got = c->n;
-	pthread_mutex_unlock(&c->lock);
-	return got;
-}
-
-static void coll_init(struct coll *c)
-{
-	memset(c, 0, sizeof(*c));
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
-}
-
-static void coll_free(struct coll *c)
-{
-	for (size_t i = 0; i < c->n; i++)
-		ceb_event_unref(c->evs[i]);
-}
 
 struct chan {
 	struct ceb_channel ch;

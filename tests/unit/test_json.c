@@ -871,6 +871,14 @@ START_TEST(test_a_0_3_event_keeps_its_version_and_its_base64_data)
 	ck_assert_int_eq(ceb_json_decode(json, strlen(json), NULL, &ev, err, sizeof(err)),
 	                 CEB_EINVAL);
 	ck_assert_str_eq(err, "'data' must be a Base64 string when datacontentencoding is base64");
+	/* read as data_base64 is: '/' may come escaped */
+	json = "{\"specversion\":\"0.3\",\"id\":\"1\",\"source\":\"/s\",\"type\":\"t\","
+	       "\"datacontentencoding\":\"base64\",\"data\":\"AA\\/+\"}";
+	ck_assert_int_eq(ceb_json_decode(json, strlen(json), NULL, &ev, err, sizeof(err)), 0);
+	data = ceb_event_data(ev, &len);
+	ck_assert_uint_eq(len, 3);
+	ck_assert_int_eq(memcmp(data, "\x00\x0f\xfe", 3), 0);
+	ceb_event_unref(ev);
 }
 END_TEST
 
