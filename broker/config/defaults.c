@@ -534,7 +534,7 @@ const char *ceb_config_channel_template(struct ceb_config_res *r, struct ceb_con
 	struct ceb_channel_template *tpl;
 	const char *path;
 	size_t i;
-	char q[80], q2[80];
+	char q[80], q2[80], names[256];
 
 	if (!cm)
 		return "memory"; /* the channel Knative's own default configuration names */
@@ -571,26 +571,26 @@ const char *ceb_config_channel_template(struct ceb_config_res *r, struct ceb_con
 	if (tpl->api && !strncmp(tpl->api, MESSAGING, strlen(MESSAGING)) &&
 	    ceb_channel_for_kind(tpl->kind))
 		return ceb_channel_for_kind(tpl->kind);
-	if ((!strcmp(tpl->kind, "KafkaChannel") || !strcmp(tpl->kind, "NatsJetStreamChannel")) &&
-	    tpl->api && !strncmp(tpl->api, MESSAGING, strlen(MESSAGING)))
+	/* a backend's channel kind (broker/config/kinds.h) whose backend this build lacks */
+	if (ceb_config_channel_kind(tpl->kind) && tpl->api &&
+	    !strncmp(tpl->api, MESSAGING, strlen(MESSAGING)))
 		ceb_config_err_at(
 		        r, at, "spec.config",
-		        "ConfigMap %s/%s (%s:%d:%d) asks for a %s, which this build cannot back "
-		        "(it does not fall back to memory); use %s",
+		        "ConfigMap %s/%s (%s:%d:%d) asks for a %s, which this build cannot "
+		        "back (it does not include its backend, and does not fall back to "
+		        "memory)",
 		        cm->ns, cm->name, tpl->kind_at.file, tpl->kind_at.line, tpl->kind_at.col,
-		        tpl->kind,
-		        !strcmp(tpl->kind, "KafkaChannel")
-		                ? "a Broker of class Kafka"
-		                : "an InMemoryChannel or a Broker of class Kafka");
+		        tpl->kind);
 	else
 		ceb_config_err_at(
 		        r, at, "spec.config",
 		        "ConfigMap %s/%s (%s:%d:%d) asks for channel %s (%s), which is not a "
-		        "channel kind cebroker knows (InMemoryChannel, KafkaChannel, "
-		        "NatsJetStreamChannel of messaging.knative.dev)",
+		        "channel kind cebroker knows (InMemoryChannel, %s of "
+		        "messaging.knative.dev)",
 		        cm->ns, cm->name, tpl->kind_at.file, tpl->kind_at.line, tpl->kind_at.col,
 		        ceb_config_quoted(q, sizeof(q), tpl->kind),
-		        tpl->api ? ceb_config_quoted(q2, sizeof(q2), tpl->api) : "?");
+		        tpl->api ? ceb_config_quoted(q2, sizeof(q2), tpl->api) : "?",
+		        ceb_config_channel_kind_names(names, sizeof(names)));
 	return NULL;
 }
 

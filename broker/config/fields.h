@@ -107,6 +107,8 @@ struct ceb_channel_kind {
 
 /* The channel kind a backend brings, or NULL (InMemoryChannel is the core's). */
 const struct ceb_channel_kind *ceb_config_channel_kind(const char *kind);
+/* Their names, ", "-separated, into buf (for messages); buf returned. */
+const char *ceb_config_channel_kind_names(char *buf, size_t sz);
 /* A resource of channel kind ck (its parse function's arguments); the channel is kept. */
 void ceb_config_parse_channel_kind(struct ceb_config_res *r, struct ceb_config_meta *md,
                                    const struct ceb_yaml_node *root,

@@ -673,7 +673,7 @@ static void resolve_channel(struct ceb_config_loader *ld, struct ceb_msg_channel
 	                  ? ceb_channel_for_kind(c->backing_kind)
 	                  : NULL;
 	if (!backend) {
-		char q[80];
+		char q[80], names[256];
 
 		/* a flow's channels share one template: one error for it */
 		if (at->file == reported->file && at->line == reported->line &&
@@ -683,9 +683,11 @@ static void resolve_channel(struct ceb_config_loader *ld, struct ceb_msg_channel
 		ceb_config_err_at(&r, at,
 		                  c->template_at.line ? "spec.channelTemplate.kind" : "spec",
 		                  "channel kind \"%s\" (%s) is not one this build can back "
-		                  "(InMemoryChannel, messaging.knative.dev/v1)",
+		                  "(InMemoryChannel, or %s of messaging.knative.dev with its "
+		                  "backend)",
 		                  ceb_config_quoted(q, sizeof(q), c->backing_kind),
-		                  c->backing_api ? c->backing_api : "?");
+		                  c->backing_api ? c->backing_api : "?",
+		                  ceb_config_channel_kind_names(names, sizeof(names)));
 		return;
 	}
 	c->ep.backend = backend;

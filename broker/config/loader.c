@@ -275,6 +275,17 @@ const struct ceb_channel_kind *ceb_config_channel_kind(const char *kind)
 	return NULL;
 }
 
+const char *ceb_config_channel_kind_names(char *buf, size_t sz)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; channel_kinds[i] && len < sz; i++)
+		len += (size_t)snprintf(buf + len, sz - len, "%s%s", i ? ", " : "",
+		                        channel_kinds[i]->kind);
+	return buf;
+}
+
 const struct ceb_broker_config_reader *ceb_ld_broker_config_reader(const char *channel)
 {
 	for (size_t i = 0; broker_configs[i]; i++)
@@ -330,9 +341,9 @@ static const char *const eventing_groups[] = {"eventing.knative.dev",
                                               NULL};
 
 /* Knative kinds this build cannot run yet: refused as such, not as unknown. */
-static const char *const later_kinds[] = {"SinkBinding", "ApiServerSource", "JobSink",
-                                          "IntegrationSink", "IntegrationSource", "EventType",
-                                          "EventPolicy", "EventTransform", "RequestReply", NULL};
+static const char *const later_kinds[] = {
+        "SinkBinding", "ApiServerSource", "JobSink",        "IntegrationSink", "IntegrationSource",
+        "EventType",   "EventPolicy",     "EventTransform", "RequestReply",    NULL};
 
 static bool in_list(const char *const *list, const char *s, size_t len)
 {
