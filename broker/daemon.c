@@ -14,6 +14,7 @@
 #include "broker/ingress/ingress.h"
 #include "broker/log.h"
 #include "broker/ratelimit.h"
+#include "broker/runtime.h"
 #include "sources/source.h"
 
 /* 128 random bits as hex: proves a request comes from this daemon (a delivery to its own ingress). */
@@ -119,9 +120,17 @@ static int source_emit(void *arg, struct ceb_event *ev)
 static const struct ceb_delivery no_delivery = {.retry_after_max_ms = -1};
 
 /* A source and the endpoint its channel hangs on; its one delivery is added by the caller. */
-static int source_new(struct ceb_daemon *dmn, struct ceb_endpoint ***tail,
-                      const struct ceb_source_cfg *sc, struct ceb_endpoint **out, char *errbuf,
-                      size_t errlen)
+static struct ceb_endpoint *find_path(struct ceb_endpoint *list, const char *path)
+{
+	for (struct ceb_endpoint *brk = list; brk; brk = brk->next)
+		if (brk->path[0] && !strcmp(brk->path, path))
+			return brk;
+	return NULL;
+}
+
+static int source_new(struct ceb_daemon *dmn, struct ceb_endpoint *built,
+                      struct ceb_endpoint ***tail, const struct ceb_source_cfg *sc,
+                      struct ceb_endpoint **out, char *errbuf, size_t errlen)
 {
 	const struct source_ops *ops = ceb_source_ops_find(sc->kind);
 	struct ceb_endpoint *brk;
@@ -176,7 +185,10 @@ static int source_new(struct ceb_daemon *dmn, struct ceb_endpoint ***tail,
 		struct ceb_endpoint *to;
 
 		snprintf(path, sizeof(path), "/%s/%s", sc->sink->ref_ns, sc->sink->ref_name);
-		to = ceb_endpoint_find(dmn, path, strlen(path));
+		/* one built with it, else one that a reload keeps running */
+		to = find_path(built, path);
+		if (!to)
+			to = find_path(dmn->brokers, path);
 		if (to && !to->src)
 			brk->store = to;
 	}
@@ -267,58 +279,88 @@ size_t ceb_daemon_check(const struct ceb_settings *set, const struct ceb_config 
 	return n;
 }
 
-static struct ceb_endpoint *broker_of(struct ceb_daemon *dmn, const struct ceb_broker_cfg *bc)
+static struct ceb_endpoint *broker_of(struct ceb_endpoint *list, const struct ceb_broker_cfg *bc)
 {
-	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next)
+	for (struct ceb_endpoint *brk = list; brk; brk = brk->next)
 		if (brk->cfg == bc)
 			return brk;
 	return NULL;
 }
 
-int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
-                      struct ceb_daemon **out, char *errbuf, size_t errlen)
+struct ceb_gen *ceb_gen_new(struct ceb_config *cfg)
 {
-	struct ceb_daemon *dmn = calloc(1, sizeof(*dmn));
+	struct ceb_gen *gen = calloc(1, sizeof(*gen));
+
+	if (gen) {
+		gen->cfg = cfg;
+		gen->refs = 1;
+	}
+	return gen;
+}
+
+void ceb_gen_unref(struct ceb_gen *gen)
+{
+	if (gen && --gen->refs == 0) {
+		ceb_config_free(gen->cfg);
+		free(gen);
+	}
+}
+
+/* A new subscription at the end of *tail, given its share of the dispatchers. */
+static struct ceb_subscription *subscription_new(struct ceb_daemon *dmn,
+                                                 struct ceb_subscription ***tail)
+{
+	struct ceb_subscription *trg = calloc(1, sizeof(*trg));
+
+	if (!trg)
+		return NULL;
+	**tail = trg;
+	*tail = &trg->next;
+	trg->dsp = dmn->dsp[dmn->nsubs_made++ % dmn->ndsp];
+	if (ceb_dispatcher_attach(dmn, trg) < 0)
+		return NULL;
+	return trg;
+}
+
+/* The end of a list, to append to. */
+#define LIST_TAIL(head, tail)                     \
+	do {                                      \
+		tail = head;                      \
+		while (*tail)                     \
+			tail = &(*tail)->next;    \
+	} while (0)
+
+int ceb_rt_build(struct ceb_daemon *dmn, struct ceb_gen *gen, ceb_rt_keep_f *keep, void *arg,
+                 struct ceb_endpoint **eps, struct ceb_subscription **subs, char *errbuf,
+                 size_t errlen)
+{
+	const struct ceb_config *cfg = gen->cfg;
+	const struct ceb_settings *set = &dmn->set;
 	struct ceb_endpoint **btail;
 	struct ceb_subscription **ttail;
+	char label[CEB_LABEL_MAX], path[512];
 	int rc = CEB_ENOMEM;
-	size_t i = 0;
 
-	if (!dmn) {
-		snprintf(errbuf, errlen, "out of memory");
-		ceb_config_free(cfg);
-		return CEB_ENOMEM;
-	}
-	dmn->set = *set;
-	dmn->cfg = cfg;
-	if (make_token(dmn->token, sizeof(dmn->token)) < 0) {
-		snprintf(errbuf, errlen, "no random bytes for the internal token");
-		ceb_config_free(cfg);
-		free(dmn);
-		return CEB_EIO;
-	}
-	if (set->rate_limit > 0 &&
-	    !(dmn->rl = ceb_ratelimit_new(set->rate_limit, 2 * set->rate_limit, 65536)))
-		goto nomem;
-	dmn->ndsp = set->dispatchers ? set->dispatchers : 1;
-	dmn->dsp = calloc(dmn->ndsp, sizeof(*dmn->dsp));
-	if (!dmn->dsp)
-		goto nomem;
-	for (i = 0; i < dmn->ndsp; i++)
-		if (!(dmn->dsp[i] = ceb_dispatcher_new(dmn, (int)i)))
-			goto nomem;
-
-	btail = &dmn->brokers;
+	LIST_TAIL(eps, btail);
+	LIST_TAIL(subs, ttail);
 	for (const struct ceb_broker_cfg *bc = cfg->brokers; bc; bc = bc->next) {
 		const char *chname = broker_channel_name(bc);
+		uint64_t fp = ceb_rt_fp_broker(cfg, bc);
 		struct ceb_channel_cfg cc;
-		struct ceb_endpoint *brk =
-		        endpoint_new(dmn, &btail, "broker", true, bc->ns, bc->name);
+		struct ceb_endpoint *brk;
 
+		snprintf(label, sizeof(label), "broker %s/%s", bc->ns, bc->name);
+		snprintf(path, sizeof(path), "/%s/%s", bc->ns, bc->name);
+		if (keep && keep(arg, label, path, fp))
+			continue;
+		brk = endpoint_new(dmn, &btail, "broker", true, bc->ns, bc->name);
 		broker_channel_cfg(set, bc, &cc);
 		if (!brk)
 			goto nomem;
 		brk->cfg = bc;
+		brk->fp = fp;
+		brk->gen = gen;
+		gen->refs++;
 		rc = endpoint_channel(brk, chname, &cc, &bc->loc, "Broker", bc->broker_class,
 		                      errbuf, errlen);
 		if (rc < 0)
@@ -334,6 +376,7 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 		        .max_events = set->channel_max_events,
 		        .max_bytes = set->channel_max_bytes,
 		};
+		uint64_t fp = ceb_rt_fp_endpoint(cfg, ec);
 		char kind[64];
 		struct ceb_endpoint *brk;
 		size_t k = 0;
@@ -342,29 +385,36 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 			kind[k] = (char)(ec->kind[k] >= 'A' && ec->kind[k] <= 'Z' ? ec->kind[k] + 32
 			                                                          : ec->kind[k]);
 		kind[k] = '\0';
+		snprintf(label, sizeof(label), "%s %s/%s", kind, ec->ns, ec->name);
+		snprintf(path, sizeof(path), "/%s/%s", ec->ns, ec->address ? ec->address : ec->name);
+		if (keep && keep(arg, label, path, fp))
+			continue;
 		if (!(brk = endpoint_new(dmn, &btail, NULL, true, ec->ns,
 		                         ec->address ? ec->address : ec->name)))
 			goto nomem;
 		brk->name = ec->name;
 		brk->ecfg = ec;
+		brk->fp = fp;
+		brk->gen = gen;
+		gen->refs++;
 		if (!(brk->kind_buf = strdup(kind)))
 			goto nomem;
 		brk->kind = brk->kind_buf;
-		snprintf(brk->label, sizeof(brk->label), "%s %s/%s", kind, ec->ns, ec->name);
+		snprintf(brk->label, sizeof(brk->label), "%s", label);
 		rc = endpoint_channel(brk, ec->backend, &cc, &ec->loc, ec->kind, NULL, errbuf,
 		                      errlen);
 		if (rc < 0)
 			goto fail;
 	}
 
-	ttail = &dmn->triggers;
-	i = 0;
-	for (const struct ceb_trigger_cfg *tc = cfg->triggers; tc; tc = tc->next, i++) {
-		struct ceb_subscription *trg = calloc(1, sizeof(*trg));
-		if (!trg)
+	for (const struct ceb_trigger_cfg *tc = cfg->triggers; tc; tc = tc->next) {
+		struct ceb_endpoint *brk = broker_of(*eps, tc->broker_cfg);
+		struct ceb_subscription *trg;
+
+		if (!brk && keep)
+			continue; /* its Broker is kept, with its Triggers */
+		if (!(trg = subscription_new(dmn, &ttail)))
 			goto nomem;
-		*ttail = trg;
-		ttail = &trg->next;
 		trg->cfg = tc;
 		trg->ns = tc->ns;
 		trg->name = tc->name;
@@ -372,8 +422,7 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 		trg->delivery = &tc->delivery;
 		trg->dest = &tc->subscriber;
 		trg->ordered = tc->ordered;
-		trg->brk = broker_of(dmn, tc->broker_cfg);
-		trg->dsp = dmn->dsp[i % dmn->ndsp];
+		trg->brk = brk;
 		snprintf(trg->label, sizeof(trg->label), "trigger %s/%s", tc->ns, tc->name);
 		rc = trigger_subscribe(trg, set, errbuf, errlen);
 		if (rc < 0)
@@ -381,23 +430,24 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 	}
 	/* Knative's Subscriptions (a user's, a Sequence's, a Parallel's): everything on their
 	 * channel to the subscriber, replies on to their reply destination. */
-	for (const struct ceb_subscription_cfg *sc = cfg->subscriptions; sc; sc = sc->next, i++) {
-		struct ceb_subscription *trg = calloc(1, sizeof(*trg));
+	for (const struct ceb_subscription_cfg *sc = cfg->subscriptions; sc; sc = sc->next) {
+		struct ceb_endpoint *on = NULL;
+		struct ceb_subscription *trg;
 
-		if (!trg)
+		for (struct ceb_endpoint *brk = *eps; brk && !on; brk = brk->next)
+			if (brk->ecfg == &sc->channel->ep)
+				on = brk;
+		if (!on && keep)
+			continue; /* its channel is kept, with its Subscriptions */
+		if (!(trg = subscription_new(dmn, &ttail)))
 			goto nomem;
-		*ttail = trg;
-		ttail = &trg->next;
 		trg->ns = sc->ns;
 		trg->name = sc->name;
 		trg->delivery = &sc->delivery;
 		trg->dest = &sc->subscriber;
 		trg->flow = true;
 		trg->reply_dest = sc->has_reply ? &sc->reply : NULL;
-		for (struct ceb_endpoint *brk = dmn->brokers; brk && !trg->brk; brk = brk->next)
-			if (brk->ecfg == &sc->channel->ep)
-				trg->brk = brk;
-		trg->dsp = dmn->dsp[i % dmn->ndsp];
+		trg->brk = on;
 		snprintf(trg->label, sizeof(trg->label), "subscription %s/%s", sc->ns, sc->name);
 		if (!trg->brk) {
 			snprintf(errbuf, errlen, "%s: its channel is missing", trg->label);
@@ -410,17 +460,28 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 	}
 	/* A source is a channel of its own with one delivery to its sink: no filter, and what the
 	 * sink answers is not an event to publish. */
-	for (const struct ceb_source_cfg *sc = cfg->sources; sc; sc = sc->next, i++) {
+	for (const struct ceb_source_cfg *sc = cfg->sources; sc; sc = sc->next) {
+		const struct source_ops *ops = ceb_source_ops_find(sc->kind);
 		struct ceb_endpoint *brk = NULL;
 		struct ceb_subscription *trg;
+		uint64_t fp = ceb_rt_fp_source(cfg, sc, ops && ops->admit && ops->to_event);
 
-		rc = source_new(dmn, &btail, sc, &brk, errbuf, errlen);
+		if (ops) {
+			snprintf(label, sizeof(label), "%s %s/%s", ops->label, sc->ns, sc->name);
+			snprintf(path, sizeof(path), "/%s/%s", sc->ns, sc->name);
+			if (keep && keep(arg, label, ops->admit && ops->to_event ? path : "", fp))
+				continue;
+		}
+		rc = source_new(dmn, *eps, &btail, sc, &brk, errbuf, errlen);
+		if (brk) {
+			brk->fp = fp;
+			brk->gen = gen;
+			gen->refs++;
+		}
 		if (rc < 0)
 			goto fail;
-		if (!(trg = calloc(1, sizeof(*trg))))
+		if (!(trg = subscription_new(dmn, &ttail)))
 			goto nomem;
-		*ttail = trg;
-		ttail = &trg->next;
 		trg->ns = sc->ns;
 		trg->name = sc->name;
 		trg->delivery = sc->delivery ? sc->delivery : &no_delivery;
@@ -428,12 +489,59 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 		trg->ordered = sc->ordered;
 		trg->source = true;
 		trg->brk = brk;
-		trg->dsp = dmn->dsp[i % dmn->ndsp];
 		snprintf(trg->label, sizeof(trg->label), "%s", brk->label);
 		rc = trigger_subscribe(trg, set, errbuf, errlen);
 		if (rc < 0)
 			goto fail;
 	}
+	return 0;
+nomem:
+	snprintf(errbuf, errlen, "out of memory");
+	rc = CEB_ENOMEM;
+fail:
+	return rc;
+}
+
+int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
+                      struct ceb_daemon **out, char *errbuf, size_t errlen)
+{
+	struct ceb_daemon *dmn = calloc(1, sizeof(*dmn));
+	int rc = CEB_ENOMEM;
+	size_t i = 0;
+
+	if (!dmn) {
+		snprintf(errbuf, errlen, "out of memory");
+		ceb_config_free(cfg);
+		return CEB_ENOMEM;
+	}
+	dmn->set = *set;
+	dmn->cfg = cfg;
+	atomic_store(&dmn->reload_last_ok, (long long)time(NULL));
+	dmn->gen = ceb_gen_new(cfg);
+	if (!dmn->gen) {
+		ceb_config_free(cfg);
+		dmn->cfg = NULL;
+		goto nomem;
+	}
+	if (make_token(dmn->token, sizeof(dmn->token)) < 0) {
+		snprintf(errbuf, errlen, "no random bytes for the internal token");
+		ceb_daemon_destroy(dmn);
+		return CEB_EIO;
+	}
+	if (set->rate_limit > 0 &&
+	    !(dmn->rl = ceb_ratelimit_new(set->rate_limit, 2 * set->rate_limit, 65536)))
+		goto nomem;
+	dmn->ndsp = set->dispatchers ? set->dispatchers : 1;
+	dmn->dsp = calloc(dmn->ndsp, sizeof(*dmn->dsp));
+	if (!dmn->dsp)
+		goto nomem;
+	for (i = 0; i < dmn->ndsp; i++)
+		if (!(dmn->dsp[i] = ceb_dispatcher_new(dmn, (int)i)))
+			goto nomem;
+	rc = ceb_rt_build(dmn, dmn->gen, NULL, NULL, &dmn->brokers, &dmn->triggers, errbuf,
+	                  errlen);
+	if (rc < 0)
+		goto fail;
 	*out = dmn;
 	return 0;
 nomem:
@@ -442,6 +550,69 @@ nomem:
 fail:
 	ceb_daemon_destroy(dmn);
 	return rc;
+}
+
+int ceb_rt_resolve(struct ceb_daemon *dmn, struct ceb_subscription *subs, bool all, char *errbuf,
+                   size_t errlen)
+{
+	for (struct ceb_subscription *trg = subs; trg; trg = trg->next) {
+		const struct ceb_delivery *dlv = trg->delivery;
+
+		if (!all && trg->subscriber.url)
+			continue;
+		if (resolve_dest(dmn, trg->dest, &trg->subscriber) < 0 ||
+		    (dlv->has_dls && resolve_dest(dmn, &dlv->dls, &trg->dls) < 0) ||
+		    (trg->reply_dest && resolve_dest(dmn, trg->reply_dest, &trg->reply) < 0)) {
+			snprintf(errbuf, errlen, "out of memory");
+			return CEB_ENOMEM;
+		}
+		if (trg->source)
+			trg->brk->src_env.sink_url = trg->subscriber.url;
+	}
+	return 0;
+}
+
+int ceb_rt_start(struct ceb_endpoint *brk, char *errbuf, size_t errlen)
+{
+	int rc = ceb_channel_start(&brk->ch, errbuf, errlen);
+
+	if (rc == 0 && brk->src && brk->src->start)
+		rc = brk->src->start(brk->src_ctx, errbuf, errlen);
+	if (rc == 0)
+		brk->started = true;
+	return rc;
+}
+
+void ceb_rt_stop(struct ceb_endpoint *brk)
+{
+	if (brk->stopped)
+		return;
+	brk->stopped = true;
+	if (brk->src && brk->src->stop)
+		brk->src->stop(brk->src_ctx);
+	ceb_channel_stop(&brk->ch);
+}
+
+void ceb_rt_free_endpoint(struct ceb_endpoint *brk)
+{
+	/* the source first: destroying it may stop a thread that still emits into the daemon's
+	 * channel for it */
+	if (brk->src)
+		brk->src->destroy(brk->src_ctx);
+	if (!brk->src_channel)
+		ceb_channel_destroy(&brk->ch);
+	ceb_gen_unref(brk->gen);
+	free(brk->kind_buf);
+	free(brk);
+}
+
+void ceb_rt_free_subscription(struct ceb_subscription *trg)
+{
+	ceb_dispatcher_detach(trg);
+	free(trg->subscriber.url);
+	free(trg->dls.url);
+	free(trg->reply.url);
+	free(trg);
 }
 
 int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
@@ -453,17 +624,9 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 	rc = ceb_ingress_start(dmn, &dmn->ing, &dmn->port, errbuf, errlen);
 	if (rc < 0)
 		return rc;
-	for (struct ceb_subscription *trg = dmn->triggers; trg; trg = trg->next) {
-		const struct ceb_delivery *dlv = trg->delivery;
-		if (resolve_dest(dmn, trg->dest, &trg->subscriber) < 0 ||
-		    (dlv->has_dls && resolve_dest(dmn, &dlv->dls, &trg->dls) < 0) ||
-		    (trg->reply_dest && resolve_dest(dmn, trg->reply_dest, &trg->reply) < 0)) {
-			snprintf(errbuf, errlen, "out of memory");
-			return CEB_ENOMEM;
-		}
-		if (trg->source)
-			trg->brk->src_env.sink_url = trg->subscriber.url;
-	}
+	rc = ceb_rt_resolve(dmn, dmn->triggers, true, errbuf, errlen);
+	if (rc < 0)
+		return rc;
 	for (size_t i = 0; i < dmn->ndsp; i++) {
 		if (ceb_dispatcher_start(dmn->dsp[i]) < 0) {
 			snprintf(errbuf, errlen, "cannot start a delivery thread");
@@ -473,7 +636,7 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next) {
 		if (brk->src)
 			continue;
-		rc = ceb_channel_start(&brk->ch, errbuf, errlen);
+		rc = ceb_rt_start(brk, errbuf, errlen);
 		if (rc < 0)
 			return rc;
 	}
@@ -483,9 +646,7 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next) {
 		if (!brk->src)
 			continue;
-		rc = ceb_channel_start(&brk->ch, errbuf, errlen);
-		if (rc == 0 && brk->src->start)
-			rc = brk->src->start(brk->src_ctx, errbuf, errlen);
+		rc = ceb_rt_start(brk, errbuf, errlen);
 		if (rc < 0)
 			return rc;
 	}
@@ -499,6 +660,7 @@ int ceb_daemon_start_offline(struct ceb_daemon *dmn, char *errbuf, size_t errlen
 		int rc = ceb_channel_start(&brk->ch, errbuf, errlen);
 		if (rc < 0)
 			return rc;
+		brk->started = true;
 	}
 	atomic_store(&dmn->ready, 1);
 	return 0;
@@ -509,6 +671,8 @@ size_t ceb_daemon_pending(struct ceb_daemon *dmn)
 	size_t n = 0, held = 0;
 
 	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next)
+		n += brk->ch.ops ? brk->ch.ops->pending(brk->ch.ctx) : 0;
+	for (struct ceb_endpoint *brk = dmn->retired; brk; brk = brk->rnext)
 		n += brk->ch.ops ? brk->ch.ops->pending(brk->ch.ctx) : 0;
 	/* A message a dispatcher holds is one its channel handed out and counts until it is settled:
 	 * adding the two counted every delivery in flight twice. The larger one still waits for a
@@ -533,16 +697,30 @@ void ceb_daemon_destroy(struct ceb_daemon *dmn)
 	if (!dmn)
 		return;
 	atomic_store(&dmn->draining, 1);
+	/* What a reload retired and still drains is torn down with the rest. */
+	for (struct ceb_endpoint **pp = &dmn->brokers;; pp = &(*pp)->next)
+		if (!*pp) {
+			for (struct ceb_endpoint *brk = dmn->retired; brk; brk = brk->rnext)
+				brk->next = brk->rnext;
+			*pp = dmn->retired;
+			dmn->retired = NULL;
+			break;
+		}
+	for (struct ceb_subscription **pp = &dmn->triggers;; pp = &(*pp)->next)
+		if (!*pp) {
+			for (struct ceb_subscription *trg = dmn->retired_subs; trg; trg = trg->rnext)
+				trg->next = trg->rnext;
+			*pp = dmn->retired_subs;
+			dmn->retired_subs = NULL;
+			break;
+		}
 	/* The order matters. 1: channels complete every pending publish and hand out nothing more,
 	 * which resumes the requests suspended on them. 2: the ingress stops (MHD must have no
 	 * suspended connection). 3: every dispatcher thread stops, then what they hold is given back,
 	 * over and over until nothing is left, since settling on one dispatcher may have handed a
 	 * message to another. 4: only then channels and Triggers go away. */
-	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next) {
-		if (brk->src && brk->src->stop)
-			brk->src->stop(brk->src_ctx);
-		ceb_channel_stop(&brk->ch);
-	}
+	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next)
+		ceb_rt_stop(brk);
 	ceb_ingress_stop(dmn->ing);
 	for (size_t i = 0; dmn->dsp && i < dmn->ndsp; i++)
 		ceb_dispatcher_stop(dmn->dsp[i]);
@@ -553,26 +731,16 @@ void ceb_daemon_destroy(struct ceb_daemon *dmn)
 	} while (held);
 	for (struct ceb_endpoint *brk = dmn->brokers, *next; brk; brk = next) {
 		next = brk->next;
-		/* the source first: destroying it may stop a thread that still emits into the
-		 * daemon's channel for it */
-		if (brk->src)
-			brk->src->destroy(brk->src_ctx);
-		if (!brk->src_channel)
-			ceb_channel_destroy(&brk->ch);
-		free(brk->kind_buf);
-		free(brk);
+		ceb_rt_free_endpoint(brk);
 	}
 	for (struct ceb_subscription *trg = dmn->triggers, *next; trg; trg = next) {
 		next = trg->next;
-		free(trg->subscriber.url);
-		free(trg->dls.url);
-		free(trg->reply.url);
-		free(trg);
+		ceb_rt_free_subscription(trg);
 	}
 	for (size_t i = 0; dmn->dsp && i < dmn->ndsp; i++)
 		ceb_dispatcher_free(dmn->dsp[i]);
 	free(dmn->dsp);
 	ceb_ratelimit_free(dmn->rl);
-	ceb_config_free(dmn->cfg);
+	ceb_gen_unref(dmn->gen);
 	free(dmn);
 }

@@ -4,6 +4,7 @@
 #ifndef CEB_DAEMON_H
 #define CEB_DAEMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "broker/buf.h"
@@ -30,5 +31,16 @@ size_t ceb_daemon_pending(struct ceb_daemon *dmn);
  * still delivered; a delivery of a durable source that fails now is left for the next start). */
 void ceb_daemon_drain(struct ceb_daemon *dmn);
 void ceb_daemon_destroy(struct ceb_daemon *dmn);
+
+/* SIGHUP or a change of the files (run --watch), on the main thread: load the files again and
+ * check them as `validate` does; on any error log each (file:line:col), count the failure, keep
+ * the running configuration and return it. Otherwise apply the difference (broker/reload.c):
+ * unchanged Brokers, channels, sources and their subscriptions keep running untouched, changed
+ * ones are replaced, removed ones stop taking events and drain, new ones start. 0 on success. */
+int ceb_daemon_reload(struct ceb_daemon *dmn, const char *const *paths, size_t npaths,
+                      const struct ceb_config_opts *opts, bool allow_empty);
+/* Advance what earlier reloads retired (the drains); main thread, often. Returns how many
+ * endpoints still drain. */
+size_t ceb_daemon_reap(struct ceb_daemon *dmn);
 
 #endif

@@ -105,3 +105,18 @@ bool ceb_daemon_is_internal(const struct ceb_daemon *dmn, const char *value)
 		diff |= (unsigned char)(value[i] ^ dmn->token[i]);
 	return diff == 0;
 }
+
+unsigned ceb_daemon_read_begin(struct ceb_daemon *dmn)
+{
+	/* seq_cst: a reload that saw this slot empty after it switched epochs has made its changes
+	 * visible before this reader reads a list (see broker/reload.c, synchronize). */
+	unsigned e = atomic_load(&dmn->rcu_epoch) & 1;
+
+	atomic_fetch_add(&dmn->rcu_readers[e], 1);
+	return e;
+}
+
+void ceb_daemon_read_end(struct ceb_daemon *dmn, unsigned token)
+{
+	atomic_fetch_sub(&dmn->rcu_readers[token & 1], 1);
+}

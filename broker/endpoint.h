@@ -26,6 +26,8 @@
 
 struct ceb_ingress;
 struct ceb_ratelimit;
+struct ceb_gen;
+struct lane;
 struct ceb_dispatcher;
 struct ceb_daemon;
 
@@ -95,6 +97,15 @@ struct ceb_endpoint {
 	char *kind_buf;   /* kind, when made from a resource kind */
 	struct ceb_counters cnt;
 	struct ceb_endpoint *next;
+	/* Reload (broker/reload.c), on the main thread only: the configuration it was built from, its
+	 * fingerprint with its subscriptions' (equal: kept untouched), whether its channel was started
+	 * and stopped, and, once retired, its drain. */
+	struct ceb_gen *gen;
+	uint64_t fp;
+	bool started, stopped;
+	struct ceb_endpoint *rnext; /* the retired list */
+	uint64_t retired_at;        /* ms */
+	bool drain_warned;
 };
 
 /* Where a delivery goes: a URL (a ref to a Broker of this daemon resolves to its ingress URL). */
@@ -126,6 +137,13 @@ struct ceb_subscription {
 	char label[CEB_LABEL_MAX]; /* "trigger ns/name", "kafkasource ns/name" */
 	struct ceb_counters cnt;
 	struct ceb_subscription *next;
+	/* Its share of each dispatcher (ceb_dispatcher_attach: one per dispatcher, each touched only
+	 * by its thread), the messages the dispatchers hold for it (a retired one is freed at 0),
+	 * its fingerprint, and the retired list. */
+	struct lane *lanes;
+	atomic_size_t held;
+	uint64_t fp;
+	struct ceb_subscription *rnext;
 };
 
 struct ceb_daemon {
@@ -142,7 +160,25 @@ struct ceb_daemon {
 	char token[33];           /* random, for deliveries to ourselves (CEB_INTERNAL_HEADER) */
 	atomic_int ready;
 	struct ceb_counters cnt; /* daemon-wide */
+	/* Reload. The endpoint and subscription lists are changed only by the main thread, in place
+	 * (a pointer store replaces or unlinks one, so that a reader always finds every path that
+	 * stays); a reader (an ingress request) holds a read section from its routing to its answer
+	 * (ceb_daemon_read_begin/end), and what a reload unlinked is freed only after every reader
+	 * that could see it left. */
+	atomic_uint rcu_epoch;
+	atomic_ulong rcu_readers[2];
+	struct ceb_endpoint *retired; /* unlinked, draining */
+	struct ceb_subscription *retired_subs;
+	struct ceb_gen *gen; /* the configuration in force (cfg is its) */
+	size_t nsubs_made;   /* spreads subscriptions over the dispatchers */
+	atomic_ulong reloads_ok, reloads_failed;
+	atomic_llong reload_last_ok; /* unix time in seconds of the last success; 0: none */
 };
+
+/* A reader of the endpoint lists (an ingress request): from routing to the answer. Returns what
+ * ceb_daemon_read_end takes. Any thread. */
+unsigned ceb_daemon_read_begin(struct ceb_daemon *dmn);
+void ceb_daemon_read_end(struct ceb_daemon *dmn, unsigned token);
 
 /* Find a Broker by its ingress path "/ns/name" (len bytes). */
 struct ceb_endpoint *ceb_endpoint_find(struct ceb_daemon *dmn, const char *path, size_t len);

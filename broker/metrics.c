@@ -97,4 +97,19 @@ void ceb_daemon_metrics(struct ceb_daemon *dmn, struct ceb_buf *out)
 		endpoint_labels(out, brk);
 		ceb_buf_printf(out, "} %zu\n", brk->ch.ops->pending(brk->ch.ctx));
 	}
+	/* reload (SIGHUP, run --watch: broker/reload.c) */
+	ceb_buf_printf(
+	        out,
+	        "# HELP cebroker_reload_total Configuration reloads (SIGHUP, run --watch), "
+	        "by result; a failure keeps the running configuration.\n"
+	        "# TYPE cebroker_reload_total counter\n"
+	        "cebroker_reload_total{result=\"success\"} %lu\n"
+	        "cebroker_reload_total{result=\"failure\"} %lu\n"
+	        "# HELP cebroker_reload_last_success_timestamp_seconds When the configuration "
+	        "was last loaded successfully (Unix time): at the start, then at each "
+	        "successful reload.\n"
+	        "# TYPE cebroker_reload_last_success_timestamp_seconds gauge\n"
+	        "cebroker_reload_last_success_timestamp_seconds %lld\n",
+	        atomic_load(&dmn->reloads_ok), atomic_load(&dmn->reloads_failed),
+	        atomic_load(&dmn->reload_last_ok));
 }

@@ -1,16 +1,21 @@
-/* `cebroker run` (the daemon: load, start, serve until SIGTERM, SIGINT or SIGHUP, drain, exit) and
- * `cebroker validate` (report every configuration error). */
+/* `cebroker run` (the daemon: load, start, serve until SIGTERM or SIGINT, reload on SIGHUP or, with
+ * --watch, when the files change, drain, exit) and `cebroker validate` (report every configuration
+ * error). */
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include "broker/daemon.h"
+#include "broker/cli/watch.h"
 #include "broker/cli/commands.h"
 #include "broker/config/config.h"
 #include "broker/error.h"
@@ -170,7 +175,14 @@ static void usage_run(FILE *f)
 	        "      --allow-empty           start even if the files declare no Broker, "
 	        "KafkaSink or\n"
 	        "                              KafkaSource (serving nothing)\n"
+	        "      --watch                 reload when a file given with -f (or a YAML file "
+	        "in a\n"
+	        "                              directory given) changes, as SIGHUP does\n"
 	        "  -h, --help\n\n"
+	        "Signals: SIGTERM or SIGINT drain and exit; SIGHUP reloads the files: the new\n"
+	        "configuration is checked whole and, if it has any error, the running one stays;\n"
+	        "else unchanged resources keep running untouched, changed ones are replaced,\n"
+	        "removed ones drain.\n\n"
 	        "Example:\n  cebroker run -f samples/quickstart.yaml --listen 127.0.0.1:8080\n");
 }
 
@@ -195,6 +207,7 @@ enum {
 	OPT_ALLOW_EMPTY,
 	OPT_ADDRESS,
 	OPT_CLUSTER_DOMAIN,
+	OPT_WATCH,
 };
 
 static const struct option run_opts[] = {
@@ -220,9 +233,64 @@ static const struct option run_opts[] = {
         {"allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY},
         {"address", required_argument, NULL, OPT_ADDRESS},
         {"cluster-domain", required_argument, NULL, OPT_CLUSTER_DOMAIN},
+        {"watch", no_argument, NULL, OPT_WATCH},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
+
+/* A burst of writes (an editor saving, a tool writing several files) reloads once, this long after
+ * the last change seen. */
+#define WATCH_DEBOUNCE_MS 300
+
+/* Serve until SIGTERM or SIGINT (returned): SIGHUP, or a change of the files with --watch,
+ * reloads; what reloads retired drains meanwhile. */
+static int serve(struct ceb_daemon *dmn, const sigset_t *sigs, struct ceb_watch *watch,
+                 const char *const *paths, size_t npaths, const struct ceb_config_opts *opts,
+                 bool allow_empty)
+{
+	int sfd = signalfd(-1, sigs, SFD_NONBLOCK | SFD_CLOEXEC), sig = 0;
+	uint64_t due = 0;
+
+	if (sfd < 0) { /* cannot happen short of running out of descriptors: wait as before */
+		CEB_LOG_WARN("cebroker", "signalfd: %s: SIGHUP and --watch cannot reload",
+		             strerror(errno));
+		sigwait(sigs, &sig);
+		return sig;
+	}
+	while (!sig) {
+		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN},
+		                        {.fd = watch ? ceb_watch_fd(watch) : -1, .events = POLLIN}};
+		struct signalfd_siginfo si;
+		uint64_t now = ceb_now_ms();
+		int timeout = 200;
+		bool reload = false;
+
+		if (due)
+			timeout = due > now ? (int)(due - now < 200 ? due - now : 200) : 0;
+		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
+			break;
+		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+			if (si.ssi_signo == SIGHUP) {
+				CEB_LOG_INFO("cebroker", "SIGHUP: reloading the configuration");
+				reload = true;
+			} else if (!sig) {
+				sig = (int)si.ssi_signo;
+			}
+		}
+		if (watch && (pfd[1].revents & POLLIN) && ceb_watch_changed(watch))
+			due = ceb_now_ms() + WATCH_DEBOUNCE_MS;
+		if (due && ceb_now_ms() >= due) {
+			CEB_LOG_INFO("cebroker", "the configuration files changed: reloading");
+			due = 0;
+			reload = true;
+		}
+		if (reload && !sig)
+			ceb_daemon_reload(dmn, paths, npaths, opts, allow_empty);
+		ceb_daemon_reap(dmn);
+	}
+	close(sfd);
+	return sig;
+}
 
 /* Load the files; with !allow_empty, a configuration that serves nothing is an error too. */
 static int load(const char *const *paths, size_t npaths, const struct ceb_config_opts *opts,
@@ -310,7 +378,8 @@ int ceb_cmd_run(int argc, char **argv)
 	size_t npaths = 0, left;
 	unsigned long v;
 	int json = 0, c, sig, rc = 2;
-	bool allow_empty = false;
+	bool allow_empty = false, watching = false;
+	struct ceb_watch *watch = NULL;
 	char err[1024], what[160], dombuf[256];
 	sigset_t sigs;
 	uint64_t deadline;
@@ -376,6 +445,7 @@ int ceb_cmd_run(int argc, char **argv)
 			addresses[opts.naddresses++] = optarg;
 			break;
 		case OPT_CLUSTER_DOMAIN: domain = optarg; break;
+		case OPT_WATCH: watching = true; break;
 		case 'h': usage_run(stdout); return 0;
 		default: usage_run(stderr); return 2;
 		}
@@ -399,9 +469,9 @@ int ceb_cmd_run(int argc, char **argv)
 	}
 	ceb_log_setup(level, json);
 
-	/* Signals go to this thread only (sigwait below); every other thread inherits the mask.
-	 * SIGHUP is what closing the terminal sends: it drains as SIGTERM does rather than kill the
-	 * process with what it accepted. Under nohup (SIGHUP ignored) it never arrives. */
+	/* Signals go to this thread only (serve() below); every other thread inherits the mask.
+	 * SIGHUP reloads, as for nginx and HAProxy (run it under nohup, or as a service, where a
+	 * closing terminal cannot send it). */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
@@ -419,6 +489,11 @@ int ceb_cmd_run(int argc, char **argv)
 			CEB_LOG_INFO("config", "%s", cfg->notes[i].text);
 	}
 	curl_global_init(CURL_GLOBAL_ALL);
+	if (watching && ceb_watch_new(paths, npaths, &watch, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cebroker: %s\n", err);
+		ceb_config_free(cfg);
+		goto out;
+	}
 	if (ceb_daemon_create(&set, cfg, &dmn, err, sizeof(err)) < 0) {
 		fprintf(stderr, "cebroker: %s\n", err);
 		goto out;
@@ -435,10 +510,7 @@ int ceb_cmd_run(int argc, char **argv)
 		CEB_LOG_WARN("cebroker",
 		             "the configuration declares nothing to serve (--allow-empty)");
 
-	sigwait(&sigs, &sig);
-	if (sig == SIGHUP)
-		CEB_LOG_INFO("cebroker", "SIGHUP (the terminal closed?): stopping as for SIGTERM; "
-		                         "cebroker does not reload its configuration");
+	sig = serve(dmn, &sigs, watch, paths, npaths, &opts, allow_empty);
 	/* Drain first, then say so: once the line is out, the ingress refuses and no source emits. */
 	ceb_daemon_drain(dmn);
 	CEB_LOG_INFO("cebroker",
@@ -447,10 +519,9 @@ int ceb_cmd_run(int argc, char **argv)
 	deadline = ceb_now_ms() + set.drain_timeout_ms;
 	while ((left = ceb_daemon_pending(dmn)) > 0 && ceb_now_ms() < deadline) {
 		sig = sigtimedwait(&sigs, NULL, &tick);
-		/* A closing terminal may send SIGHUP twice (the kernel, then the shell): that must
-		 * not cut the drain short. */
+		/* No reload while draining, and a SIGHUP must not cut the drain short. */
 		if (sig == SIGHUP) {
-			CEB_LOG_INFO("cebroker", "SIGHUP while draining: ignored");
+			CEB_LOG_INFO("cebroker", "SIGHUP while draining: no reload");
 		} else if (sig > 0) {
 			CEB_LOG_WARN("cebroker",
 			             "second signal: exiting without finishing %zu deliveries",
@@ -471,6 +542,7 @@ out:
 		ceb_daemon_destroy(dmn);
 	else
 		ceb_config_free(NULL);
+	ceb_watch_free(watch);
 	curl_global_cleanup();
 	return rc;
 }

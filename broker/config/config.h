@@ -249,6 +249,15 @@ struct ceb_config_note {
 	char *text; /* no newline */
 };
 
+/* A resource's document in canonical form (broker/config/canon.c): what a reload compares. */
+struct ceb_config_doc {
+	const char *file;  /* one of the configuration's files */
+	int first, last;   /* the lines it spans */
+	char *kind, *ns, *name;
+	char *canon;
+	size_t len;
+};
+
 struct ceb_config {
 	struct ceb_configmap *configmaps;
 	struct ceb_secret *secrets;
@@ -266,6 +275,8 @@ struct ceb_config {
 	size_t nfiles;                 /* file names the locations point to */
 	struct ceb_config_note *notes; /* sorted by file, line and column */
 	size_t nnotes;
+	struct ceb_config_doc *docs; /* every resource's document, in the order read */
+	size_t ndocs;
 };
 
 /* What the command line adds to the files. Every field may be NULL or 0. */
@@ -321,6 +332,10 @@ const struct ceb_secret *ceb_config_find_secret(const struct ceb_config *cfg, co
 const char *ceb_secret_get(const struct ceb_secret *s, const char *key, size_t *len);
 /* Frees what a ceb_secret_ref owns (its names), not the Secret it points to. */
 void ceb_secret_ref_free(struct ceb_secret_ref *ref);
+
+/* The innermost resource document that holds loc (a resource's location), or NULL. */
+const struct ceb_config_doc *ceb_config_doc_at(const struct ceb_config *cfg,
+                                               const struct ceb_loc *loc);
 
 /* Value of a ConfigMap key, or NULL. */
 const char *ceb_configmap_get(const struct ceb_configmap *cm, const char *key);

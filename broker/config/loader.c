@@ -530,6 +530,8 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 	r.ns = md.ns;
 	if (!ld->enomem && md.ns)
 		def->parse(&r, &md, root, vals + 4);
+	if (!ld->enomem && md.ns)
+		ceb_ld_keep_doc(ld, file, root, kind, md.ns, md.name);
 	meta_free(&md);
 }
 
@@ -770,6 +772,7 @@ void ceb_config_free(struct ceb_config *cfg)
 		cfg->objects = obj->next;
 		obj->own_free(obj->own);
 	}
+	ceb_ld_docs_free(cfg);
 	ceb_config_strv_free(cfg->files, cfg->nfiles);
 	for (size_t i = 0; i < cfg->nnotes; i++)
 		free(cfg->notes[i].text);

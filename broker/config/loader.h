@@ -171,4 +171,12 @@ void ceb_ld_check_addresses(struct ceb_config_loader *ld);
 /* References, defaults and templates, once every file is loaded. */
 void ceb_ld_resolve(struct ceb_config_loader *ld);
 
+/* ---- canon.c ---- */
+
+/* Keep the canonical text of a resource's document (root) in the configuration. */
+void ceb_ld_keep_doc(struct ceb_config_loader *ld, const char *file,
+                     const struct ceb_yaml_node *root, const char *kind, const char *ns,
+                     const char *name);
+void ceb_ld_docs_free(struct ceb_config *cfg);
+
 #endif

@@ -82,6 +82,8 @@ void dsp_job_settle(struct ceb_dispatcher *dsp, struct job *job, enum ceb_settle
 	trg->brk->ch.ops->settle(trg->brk->ch.ctx, trg->sub, job->handle, how);
 	free(job);
 	atomic_fetch_sub(&dsp->busy, 1);
+	/* the last touch of trg: a retired subscription is freed once nothing is held for it */
+	atomic_fetch_sub(&trg->held, 1);
 }
 
 static const struct ceb_delivery *job_delivery(const struct job *job)

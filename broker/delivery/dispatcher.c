@@ -155,6 +155,7 @@ void ceb_dispatcher_on_msg(void *subscription, struct ceb_event *ev, void *handl
 		abort();
 	}
 	atomic_fetch_add(&dsp->busy, 1);
+	atomic_fetch_add(&trg->held, 1);
 	job->trg = trg;
 	job->dsp = dsp;
 	job->ev = ev;
@@ -164,49 +165,25 @@ void ceb_dispatcher_on_msg(void *subscription, struct ceb_event *ev, void *handl
 
 /* ---- lanes ---- */
 
-static size_t lane_hash(const void *trg, size_t cap)
+int ceb_dispatcher_attach(struct ceb_daemon *dmn, struct ceb_subscription *trg)
 {
-	uint64_t h = (uint64_t)(uintptr_t)trg;
-
-	h ^= h >> 29;
-	h *= 0x9e3779b97f4a7c15u;
-	return (size_t)(h >> 32) & (cap - 1);
+	trg->lanes = calloc(dmn->ndsp, sizeof(*trg->lanes));
+	if (!trg->lanes)
+		return CEB_ENOMEM;
+	for (size_t i = 0; i < dmn->ndsp; i++)
+		trg->lanes[i].trg = trg;
+	return 0;
 }
 
-static int lanes_build(struct ceb_dispatcher *dsp)
+void ceb_dispatcher_detach(struct ceb_subscription *trg)
 {
-	size_t n = 0, cap = 16;
-
-	for (struct ceb_subscription *trg = dsp->dmn->triggers; trg; trg = trg->next)
-		n++;
-	while (cap < 2 * n)
-		cap *= 2;
-	dsp->lanes = calloc(cap, sizeof(*dsp->lanes));
-	if (!dsp->lanes)
-		return CEB_ENOMEM;
-	dsp->lanes_cap = cap;
-	for (struct ceb_subscription *trg = dsp->dmn->triggers; trg; trg = trg->next) {
-		size_t i = lane_hash(trg, cap);
-		while (dsp->lanes[i].trg)
-			i = (i + 1) & (cap - 1);
-		dsp->lanes[i].trg = trg;
-	}
-	return 0;
+	free(trg->lanes);
+	trg->lanes = NULL;
 }
 
 static struct lane *lane_of(struct ceb_dispatcher *dsp, const struct ceb_subscription *trg)
 {
-	if (dsp->lanes_cap) {
-		size_t mask = dsp->lanes_cap - 1;
-
-		for (size_t i = lane_hash(trg, dsp->lanes_cap);; i = (i + 1) & mask) {
-			if (dsp->lanes[i].trg == trg)
-				return &dsp->lanes[i];
-			if (!dsp->lanes[i].trg)
-				break;
-		}
-	}
-	return &dsp->spare;
+	return trg->lanes ? &trg->lanes[dsp->index] : &dsp->spare;
 }
 
 static void ring_push(struct ceb_dispatcher *dsp, struct lane *ln)
@@ -497,8 +474,6 @@ struct ceb_dispatcher *ceb_dispatcher_new(struct ceb_daemon *dmn, int index)
 
 int ceb_dispatcher_start(struct ceb_dispatcher *dsp)
 {
-	if (!dsp->lanes && lanes_build(dsp) < 0)
-		return CEB_ENOMEM;
 	if (pthread_create(&dsp->thread, NULL, dispatcher_main, dsp) != 0)
 		return CEB_EIO;
 	dsp->started = 1;
@@ -578,7 +553,6 @@ void ceb_dispatcher_free(struct ceb_dispatcher *dsp)
 		curl_easy_cleanup(dsp->pool[i]);
 	free(dsp->pool);
 	free(dsp->heap);
-	free(dsp->lanes);
 	dsp_hcache_clear(&dsp->hcache);
 	if (dsp->multi)
 		curl_multi_cleanup(dsp->multi);

@@ -15,6 +15,10 @@ struct ceb_dispatcher *ceb_dispatcher_new(struct ceb_daemon *dmn, int index);
 /* The channel calls this (through ceb_sub_cfg.on_msg with arg = the subscription) from any thread. */
 void ceb_dispatcher_on_msg(void *subscription, struct ceb_event *ev, void *handle);
 int ceb_dispatcher_start(struct ceb_dispatcher *dsp);
+/* Give a subscription its share of every dispatcher (before its channel may hand it anything);
+ * detach frees it once nothing is held for it. Main thread. */
+int ceb_dispatcher_attach(struct ceb_daemon *dmn, struct ceb_subscription *trg);
+void ceb_dispatcher_detach(struct ceb_subscription *trg);
 /* Deliveries queued, waiting for a retry or in flight. */
 size_t ceb_dispatcher_busy(struct ceb_dispatcher *dsp);
 /* Stop the thread and wait for it; what it holds stays held (see give_back). */

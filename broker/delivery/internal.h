@@ -122,9 +122,7 @@ struct ceb_dispatcher {
 	size_t nactive;
 	size_t slots;       /* SLOTS, or --max-inflight if larger: one Trigger may use all of it */
 	atomic_size_t busy; /* jobs alive */
-	struct lane *lanes; /* open addressing on the Trigger pointer, built at start */
-	size_t lanes_cap;
-	struct lane spare; /* for a Trigger missing from the table (none should) */
+	struct lane spare; /* for a subscription without lanes (none should have) */
 	struct lane *ring_head, *ring_tail;
 	size_t nring;
 	bool dirty; /* a slot was freed or a job queued: run pump() */

@@ -45,12 +45,14 @@ void ceb_request_init(struct ceb_request *req, struct ceb_daemon *dmn,
 	req->arg = arg;
 	req->start_ms = ceb_now_ms();
 	pthread_mutex_init(&req->lock, NULL);
+	req->rcu = ceb_daemon_read_begin(dmn);
 }
 
 void ceb_request_fini(struct ceb_request *req)
 {
 	ceb_buf_free(&req->body);
 	pthread_mutex_destroy(&req->lock);
+	ceb_daemon_read_end(req->dmn, req->rcu);
 }
 
 static enum ceb_route refuse(struct ceb_request *req, int status, const char *fmt, ...)

@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Reload against the real daemon (SIGHUP, run --watch): a new configuration with an error leaves the
+running one serving, logs every error as file:line:col and counts the failure; a Trigger added gets
+the next event; a Trigger removed with 100 deliveries in flight finishes them and is sent nothing
+new; a Broker removed answers 404 while one that stays never answers anything but 202; --watch sees
+an edit in place and an editor's rename over the file."""
+
+import os
+import re
+import signal
+import threading
+import unittest
+
+from cebtest import (Daemon, Subscriber, binary_headers, broker_yaml, main, post, trigger_yaml,
+                     wait_for)
+
+
+class Gate:
+    """A subscriber answer that waits until the test opens the gate: its deliveries stay in flight."""
+
+    def __init__(self):
+        self.open = threading.Event()
+
+    def __call__(self, req):
+        self.open.wait(60)
+        return (202, {}, b"")
+
+
+def ids(sub, path):
+    return [r.ce("id") for r in sub.got(path)]
+
+
+def reloads(d, result):
+    return d.metrics().get('cebroker_reload_total{result="%s"}' % result, 0)
+
+
+def rewrite(d, text):
+    """Replace the configuration file as an editor does: write another, rename it over."""
+    tmp = d.config + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, d.config)
+
+
+def reload(d, text, result="success"):
+    """Rewrite the configuration, send SIGHUP, wait until the reload is counted."""
+    before = reloads(d, result)
+    rewrite(d, text)
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: reloads(d, result) > before, 20, what="a reload counted as " + result)
+
+
+def send(d, path, id, **ext):
+    return d.post(path, binary_headers(id=id, **ext))[0]
+
+
+class Reload(unittest.TestCase):
+    def test_a_configuration_with_errors_keeps_the_running_one_and_says_where(self):
+        sub = Subscriber()
+        good = broker_yaml() + trigger_yaml("t1", sub.at("/t1"))
+        d = Daemon(good)
+        try:
+            last = d.metrics()["cebroker_reload_last_success_timestamp_seconds"]
+            self.assertGreater(last, 0)
+            # two errors: a Trigger of a Broker that does not exist, and an unknown field
+            bad = (good + trigger_yaml("t2", sub.at("/t2"), broker="nope")
+                   + "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: b2\n"
+                     "spec:\n  colour: blue\n")
+            reload(d, bad, "failure")
+            self.assertEqual(reloads(d, "success"), 0)
+            log = d.log()
+            self.assertRegex(log, r"config\.yaml:\d+:\d+: Trigger default/t2: spec\.broker")
+            self.assertRegex(log, r"config\.yaml:\d+:\d+: Broker default/b2: spec\.colour")
+            self.assertIn("2 errors in the new configuration; the running configuration stays", log)
+            self.assertEqual(d.metrics()["cebroker_reload_last_success_timestamp_seconds"], last)
+            # the running configuration still serves, untouched
+            self.assertEqual(send(d, "/default/default", "after-bad"), 202)
+            sub.wait("/t1", 1)
+            self.assertEqual(ids(sub, "/t1"), ["after-bad"])
+            self.assertEqual(sub.got("/t2"), [])
+            self.assertEqual(send(d, "/default/b2", "x"), 404)
+            # and a good one after it applies
+            reload(d, good + trigger_yaml("t2", sub.at("/t2")))
+            self.assertEqual(send(d, "/default/default", "after-good"), 202)
+            sub.wait("/t2", 1)
+        finally:
+            d.stop()
+            sub.close()
+
+    def test_a_trigger_added_gets_the_next_event_and_the_others_no_duplicate(self):
+        sub = Subscriber()
+        base = broker_yaml() + trigger_yaml("t1", sub.at("/t1"))
+        d = Daemon(base)
+        try:
+            for i in range(5):
+                self.assertEqual(send(d, "/default/default", "a%d" % i), 202)
+            sub.wait("/t1", 5)
+            reload(d, base + trigger_yaml("t2", sub.at("/t2"), filter_attrs={"type": "com.example.test"}))
+            self.assertRegex(d.log(), r"reloaded: 0 unchanged, 1 replaced, 0 removed, 0 added")
+            self.assertEqual(send(d, "/default/default", "next"), 202)
+            sub.wait("/t2", 1)
+            sub.wait("/t1", 6)
+            self.assertEqual(ids(sub, "/t2"), ["next"])
+            self.assertEqual(sorted(ids(sub, "/t1")), ["a0", "a1", "a2", "a3", "a4", "next"])
+        finally:
+            d.stop()
+            sub.close()
+
+    def test_a_trigger_removed_with_100_in_flight_finishes_them_and_gets_nothing_new(self):
+        sub, gate = Subscriber(), Gate()
+        sub.responses["/slow"] = gate
+        keep = broker_yaml() + trigger_yaml("fast", sub.at("/fast"))
+        d = Daemon(keep + trigger_yaml("slow", sub.at("/slow")), args=["--max-inflight", "100"])
+        try:
+            for i in range(100):
+                self.assertEqual(send(d, "/default/default", "old%d" % i), 202)
+            sub.wait("/slow", 100, timeout=30)  # all 100 in flight, none answered
+            reload(d, keep)
+            for i in range(10):
+                self.assertEqual(send(d, "/default/default", "new%d" % i), 202)
+            sub.wait("/fast", 110, timeout=30)
+            self.assertIsNone(d._find(r"trigger default/slow.*drained"))
+            gate.open.set()
+            wait_for(lambda: d._find(r"broker default/default: drained and removed"), 30,
+                     what="the old Broker channel to drain")
+            slow = ids(sub, "/slow")
+            self.assertEqual(sorted(slow), sorted("old%d" % i for i in range(100)))
+            self.assertEqual(sorted(ids(sub, "/fast")),
+                             sorted(["old%d" % i for i in range(100)] + ["new%d" % i for i in range(10)]))
+            # nothing more for the removed Trigger after the removal completed
+            self.assertEqual(send(d, "/default/default", "late"), 202)
+            sub.wait("/fast", 111)
+            self.assertEqual(len(sub.got("/slow")), 100)
+            self.assertNotIn('trigger="slow"', "".join(d.metrics().keys()))
+        finally:
+            gate.open.set()
+            d.stop()
+            sub.close()
+
+    def test_a_removed_broker_answers_404_and_one_that_stays_never_fails(self):
+        sub = Subscriber()
+        stay = broker_yaml("stay") + trigger_yaml("s", sub.at("/s"), broker="stay")
+        gone = broker_yaml("gone") + trigger_yaml("g", sub.at("/g"), broker="gone")
+        d = Daemon(stay + gone)
+        stop, answers, lock = threading.Event(), [], threading.Lock()
+
+        def load(n):
+            i = 0
+            while not stop.is_set():
+                st = post(d.url + "/default/stay", binary_headers(id="l%d-%d" % (n, i)))[0]
+                with lock:
+                    answers.append(("l%d-%d" % (n, i), st))
+                i += 1
+
+        threads = [threading.Thread(target=load, args=(n,)) for n in range(4)]
+        try:
+            for t in threads:
+                t.start()
+            wait_for(lambda: len(answers) > 50, 20, what="load")
+            reload(d, stay)
+            self.assertEqual(send(d, "/default/gone", "x"), 404)
+            reload(d, stay + gone)  # back: a new Broker at the same path
+            reload(d, stay + broker_yaml("third") + trigger_yaml("s3", sub.at("/s3"), broker="stay"))
+            self.assertEqual(send(d, "/default/gone", "y"), 404)
+            self.assertEqual(send(d, "/default/third", "z"), 202)
+            reload(d, stay)
+            n = len(answers)
+            wait_for(lambda: len(answers) > n + 50, 20, what="load after the reloads")
+            stop.set()
+            for t in threads:
+                t.join(30)
+            bad = [a for a in answers if a[1] != 202]
+            self.assertEqual(bad, [], "non-202 answers for the Broker that stays")
+            accepted = [i for i, st in answers]
+            wait_for(lambda: len(sub.got("/s")) >= len(accepted), 30, what="every event delivered")
+            self.assertEqual(sorted(ids(sub, "/s")), sorted(accepted))
+        finally:
+            stop.set()
+            d.stop()
+            sub.close()
+
+    def test_watch_reloads_on_an_edit_in_place_and_on_a_rename_over_the_file(self):
+        sub = Subscriber()
+        base = broker_yaml() + trigger_yaml("t1", sub.at("/t1"))
+        d = Daemon(base, args=["--watch"])
+        try:
+            with open(d.config, "a") as f:  # in place
+                f.write(trigger_yaml("t2", sub.at("/t2")))
+            wait_for(lambda: reloads(d, "success") == 1, 20, what="the edit to reload")
+            self.assertEqual(send(d, "/default/default", "e1"), 202)
+            sub.wait("/t2", 1)
+            rewrite(d, base + trigger_yaml("t3", sub.at("/t3")))  # rename over
+            wait_for(lambda: reloads(d, "success") == 2, 20, what="the rename to reload")
+            self.assertEqual(send(d, "/default/default", "e2"), 202)
+            sub.wait("/t3", 1)
+            self.assertEqual(ids(sub, "/t2"), ["e1"])
+            self.assertIn("the configuration files changed: reloading", d.log())
+            # a file of another name in the directory is no change
+            with open(os.path.join(os.path.dirname(d.config), "notes.txt"), "w") as f:
+                f.write("x")
+            self.assertEqual(reloads(d, "success"), 2)
+        finally:
+            d.stop()
+            sub.close()
+
+
+if __name__ == "__main__":
+    main()
