@@ -50,6 +50,8 @@ static uint64_t doc_fp(uint64_t h, const struct ceb_config *cfg, const struct ce
 	const struct ceb_config_doc *d = ceb_config_doc_at(cfg, loc);
 
 	if (!d) { /* no document known: never taken for unchanged */
+		CEB_LOG_DEBUG(LOG_ID, "no document at %s:%d:%d: taken for changed",
+		              loc->file ? loc->file : "?", loc->line, loc->col);
 		unique++;
 		return fnv(h, &unique, sizeof(unique));
 	}
@@ -276,6 +278,9 @@ static struct ceb_endpoint *keep_unit(void *arg, const char *label, const char *
 	struct plan *pl = arg;
 
 	for (struct ceb_endpoint *brk = pl->dmn->brokers; brk; brk = brk->next) {
+		if (!strcmp(brk->label, label) && brk->fp != fp)
+			CEB_LOG_DEBUG(LOG_ID, "%s: changed (fingerprint %016llx, was %016llx)", label,
+			              (unsigned long long)fp, (unsigned long long)brk->fp);
 		if (brk->fp != fp || strcmp(brk->label, label) || strcmp(brk->path, path) ||
 		    !brk->started)
 			continue;

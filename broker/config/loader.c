@@ -528,10 +528,11 @@ static void load_resource(struct ceb_config_loader *ld, const char *file,
 	ceb_config_get_fields(&r, root, "", names, vals, keys);
 	parse_meta(&r, root, vals[2], &md);
 	r.ns = md.ns;
-	if (!ld->enomem && md.ns)
-		def->parse(&r, &md, root, vals + 4);
+	/* before parse, which may take the names */
 	if (!ld->enomem && md.ns)
 		ceb_ld_keep_doc(ld, file, root, kind, md.ns, md.name);
+	if (!ld->enomem && md.ns)
+		def->parse(&r, &md, root, vals + 4);
 	meta_free(&md);
 }
 
