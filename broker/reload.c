@@ -231,16 +231,18 @@ size_t ceb_rt_reap(struct ceb_daemon *dmn, bool force)
 		bool late = now - brk->retired_at > dmn->set.drain_timeout_ms;
 
 		/* A channel in memory hands out what it holds to the old subscriptions, then
-		 * stops; a durable one stopped at once (what it did not hand out stays stored). */
-		if (!brk->stopped && ((pending == 0 && nothing_held(dmn, brk)) || late || force)) {
-			if (pending && !brk->drain_warned) {
-				CEB_LOG_WARN(LOG_ID,
-				             "%s: %zu events not drained after %llu ms: stopped",
-				             brk->label, pending,
-				             (unsigned long long)dmn->set.drain_timeout_ms);
-				brk->drain_warned = true;
-			}
+		 * stops; a durable one stopped at once (what it did not hand out stays stored). Each
+		 * message ends by the delivery rules (attempts, timeouts, dead letter), so the drain
+		 * ends too: it is not cut short, which would lose events accepted for Triggers that
+		 * may well still exist in the new configuration. */
+		if (!brk->stopped && ((pending == 0 && nothing_held(dmn, brk)) || force))
 			ceb_rt_stop(brk);
+		if (!brk->stopped && late && !brk->drain_warned) {
+			CEB_LOG_WARN(LOG_ID,
+			             "%s (configuration %u): %zu events still draining after %llu ms",
+			             brk->label, brk->gen ? brk->gen->seq : 0, pending,
+			             (unsigned long long)dmn->set.drain_timeout_ms);
+			brk->drain_warned = true;
 		}
 		if (!brk->stopped || !nothing_held(dmn, brk)) {
 			left++;
@@ -258,7 +260,8 @@ size_t ceb_rt_reap(struct ceb_daemon *dmn, bool force)
 			*tp = trg->rnext;
 			ceb_rt_free_subscription(trg);
 		}
-		CEB_LOG_INFO(LOG_ID, "%s: drained and removed", brk->label);
+		CEB_LOG_INFO(LOG_ID, "%s (configuration %u): drained and removed", brk->label,
+		             brk->gen ? brk->gen->seq : 0);
 		ceb_rt_free_endpoint(brk);
 	}
 	return left;
@@ -403,6 +406,7 @@ int ceb_daemon_reload(struct ceb_daemon *dmn, const char *const *paths, size_t n
 		failed(dmn, "out of memory");
 		return CEB_ENOMEM;
 	}
+	gen->seq = dmn->gen ? dmn->gen->seq + 1 : 1;
 
 	/* 1. Build what is new or changed, beside what runs; nothing of it is reachable yet. */
 	rc = ceb_rt_build(dmn, gen, keep_unit, &pl, &eps, &subs, err, sizeof(err));
@@ -458,7 +462,8 @@ int ceb_daemon_reload(struct ceb_daemon *dmn, const char *const *paths, size_t n
 		} else {
 			store_ep(pp, old->next);
 			removed++;
-			CEB_LOG_INFO(LOG_ID, "%s: removed; draining what it holds", old->label);
+			CEB_LOG_INFO(LOG_ID, "%s (configuration %u): removed; draining what it holds",
+			             old->label, old->gen ? old->gen->seq : 0);
 		}
 		old->retired_at = ceb_now_ms();
 		retire(dmn, old);
@@ -507,9 +512,9 @@ int ceb_daemon_reload(struct ceb_daemon *dmn, const char *const *paths, size_t n
 	atomic_fetch_add(&dmn->reloads_ok, 1);
 	atomic_store(&dmn->reload_last_ok, (long long)time(NULL));
 	CEB_LOG_INFO(LOG_ID,
-	             "reloaded: %zu unchanged, %zu replaced, %zu removed, %zu added; %zu "
-	             "draining",
-	             pl.nkept, replaced, removed, added, left);
+	             "reloaded (configuration %u): %zu unchanged, %zu replaced, %zu removed, %zu "
+	             "added; %zu draining",
+	             gen->seq, pl.nkept, replaced, removed, added, left);
 	ceb_service_notify("READY=1");
 	return 0;
 }

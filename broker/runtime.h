@@ -15,6 +15,7 @@
 struct ceb_gen {
 	struct ceb_config *cfg;
 	size_t refs;
+	unsigned seq; /* 0 for the configuration loaded at start, then 1, 2... for each reload */
 };
 
 struct ceb_gen *ceb_gen_new(struct ceb_config *cfg);

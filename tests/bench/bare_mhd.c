@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,6 +22,30 @@ static atomic_uint hist[HIST_BUCKETS + 1];
 static atomic_ulong hist_n, hist_max_us;
 static int sink_mode;
 static volatile sig_atomic_t stop;
+
+/* --sink also counts POSTs per path (the reload benchmark gives each Trigger a path of its own):
+ * GET /stats lists them as "path /p N" after the totals. */
+#define PATHS    256
+#define PATH_MAX_LEN 64
+static pthread_mutex_t paths_lock = PTHREAD_MUTEX_INITIALIZER;
+static char path_name[PATHS][PATH_MAX_LEN];
+static unsigned long path_count[PATHS];
+static size_t npaths;
+
+static void count_path(const char *url)
+{
+	size_t i;
+
+	pthread_mutex_lock(&paths_lock);
+	for (i = 0; i < npaths; i++)
+		if (strcmp(path_name[i], url) == 0)
+			break;
+	if (i == npaths && npaths < PATHS && strlen(url) < PATH_MAX_LEN)
+		snprintf(path_name[npaths++], PATH_MAX_LEN, "%s", url);
+	if (i < npaths)
+		path_count[i]++;
+	pthread_mutex_unlock(&paths_lock);
+}
 
 static uint64_t now_ns(void)
 {
@@ -85,13 +110,19 @@ static enum MHD_Result answer_stats(struct MHD_Connection *conn)
 {
 	const char *reset = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "reset");
 	unsigned long n = atomic_load(&hist_n);
-	char text[512];
+	char text[512 + PATHS * (PATH_MAX_LEN + 32)];
+	int len;
 
-	snprintf(text, sizeof(text),
-	         "count %lu\nlatency_n %lu\nlatency_p50_us %llu\nlatency_p90_us %llu\n"
-	         "latency_p99_us %llu\nlatency_p999_us %llu\nlatency_max_us %lu\n",
-	         atomic_load(&count), n, percentile(n, 0.50), percentile(n, 0.90),
-	         percentile(n, 0.99), percentile(n, 0.999), atomic_load(&hist_max_us));
+	len = snprintf(text, sizeof(text),
+	               "count %lu\nlatency_n %lu\nlatency_p50_us %llu\nlatency_p90_us %llu\n"
+	               "latency_p99_us %llu\nlatency_p999_us %llu\nlatency_max_us %lu\n",
+	               atomic_load(&count), n, percentile(n, 0.50), percentile(n, 0.90),
+	               percentile(n, 0.99), percentile(n, 0.999), atomic_load(&hist_max_us));
+	pthread_mutex_lock(&paths_lock);
+	for (size_t i = 0; i < npaths && len > 0 && (size_t)len < sizeof(text); i++)
+		len += snprintf(text + len, sizeof(text) - (size_t)len, "path %s %lu\n",
+		                path_name[i], path_count[i]);
+	pthread_mutex_unlock(&paths_lock);
 	if (reset && strcmp(reset, "1") == 0) {
 		for (size_t i = 0; i <= HIST_BUCKETS; i++)
 			atomic_store(&hist[i], 0);
@@ -120,8 +151,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		*upload_data_size = 0; /* the body is read and dropped */
 		return MHD_YES;
 	}
-	if (sink_mode)
+	if (sink_mode) {
 		record_latency(conn);
+		count_path(url);
+	}
 	atomic_fetch_add(&count, 1);
 	return MHD_queue_response(conn, MHD_HTTP_ACCEPTED, accepted);
 }

@@ -96,7 +96,7 @@ class Reload(unittest.TestCase):
                 self.assertEqual(send(d, "/default/default", "a%d" % i), 202)
             sub.wait("/t1", 5)
             reload(d, base + trigger_yaml("t2", sub.at("/t2"), filter_attrs={"type": "com.example.test"}))
-            self.assertRegex(d.log(), r"reloaded: 0 unchanged, 1 replaced, 0 removed, 0 added")
+            self.assertRegex(d.log(), r"reloaded \(configuration \d+\): 0 unchanged, 1 replaced, 0 removed, 0 added")
             self.assertEqual(send(d, "/default/default", "next"), 202)
             sub.wait("/t2", 1)
             sub.wait("/t1", 6)
@@ -119,9 +119,9 @@ class Reload(unittest.TestCase):
             for i in range(10):
                 self.assertEqual(send(d, "/default/default", "new%d" % i), 202)
             sub.wait("/fast", 110, timeout=30)
-            self.assertIsNone(d._find(r"trigger default/slow.*drained"))
+            self.assertIsNone(d._find(r"broker default/default \(configuration 0\): drained"))
             gate.open.set()
-            wait_for(lambda: d._find(r"broker default/default: drained and removed"), 30,
+            wait_for(lambda: d._find(r"broker default/default \(configuration 0\): drained and removed"), 30,
                      what="the old Broker channel to drain")
             slow = ids(sub, "/slow")
             self.assertEqual(sorted(slow), sorted("old%d" % i for i in range(100)))

@@ -69,7 +69,7 @@ class ReloadKafka(unittest.TestCase):
             sub.wait("/kt", 21, timeout=30)
             sub.wait("/held", 1, timeout=30)  # in flight across the reload
             reload(d, k + m + trigger_yaml("mt2", sub.at("/mt2"), broker="m") + broker_yaml("m2"))
-            self.assertRegex(d.log(), r"reloaded: 1 unchanged, 1 replaced, 0 removed, 1 added")
+            self.assertRegex(d.log(), r"reloaded \(configuration \d+\): 1 unchanged, 1 replaced, 0 removed, 1 added")
             for i in range(20):
                 self.post(d, "/default/k1", "b%d" % i)
             self.post(d, "/default/m", "m0")
@@ -100,7 +100,7 @@ class ReloadKafka(unittest.TestCase):
             sub.wait("/kt", 20, timeout=30)
             time.sleep(1)  # the offsets committed
             reload(d, k + trigger_yaml("kt2", sub.at("/kt2"), broker="k2"))
-            self.assertRegex(d.log(), r"reloaded: 0 unchanged, 1 replaced")
+            self.assertRegex(d.log(), r"reloaded \(configuration \d+\): 0 unchanged, 1 replaced")
             for i in range(20):
                 self.post(d, "/default/k2", "b%d" % i)
             sub.wait("/kt", 40, timeout=30)
