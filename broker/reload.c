@@ -172,6 +172,11 @@ uint64_t ceb_rt_fp_source(const struct ceb_config *cfg, const struct ceb_source_
 		        ceb_config_find_broker(cfg, sc->sink->ref_ns, sc->sink->ref_name);
 		uint64_t sink = bc ? ceb_rt_fp_broker(cfg, bc) : 0;
 
+		/* or an endpoint of another kind at that address (a KafkaSink) */
+		for (const struct ceb_endpoint_cfg *ec = cfg->endpoints; !bc && ec; ec = ec->next)
+			if (!strcmp(ec->ns, sc->sink->ref_ns) &&
+			    !strcmp(ec->address ? ec->address : ec->name, sc->sink->ref_name))
+				sink += ceb_rt_fp_endpoint(cfg, ec);
 		h = fnv(h, &sink, sizeof(sink));
 	}
 	return h;
@@ -238,10 +243,11 @@ size_t ceb_rt_reap(struct ceb_daemon *dmn, bool force)
 		if (!brk->stopped && ((pending == 0 && nothing_held(dmn, brk)) || force))
 			ceb_rt_stop(brk);
 		if (!brk->stopped && late && !brk->drain_warned) {
-			CEB_LOG_WARN(LOG_ID,
-			             "%s (configuration %u): %zu events still draining after %llu ms",
-			             brk->label, brk->gen ? brk->gen->seq : 0, pending,
-			             (unsigned long long)dmn->set.drain_timeout_ms);
+			CEB_LOG_WARN(
+			        LOG_ID,
+			        "%s (configuration %u): %zu events still draining after %llu ms",
+			        brk->label, brk->gen ? brk->gen->seq : 0, pending,
+			        (unsigned long long)dmn->set.drain_timeout_ms);
 			brk->drain_warned = true;
 		}
 		if (!brk->stopped || !nothing_held(dmn, brk)) {
@@ -282,8 +288,8 @@ static struct ceb_endpoint *keep_unit(void *arg, const char *label, const char *
 
 	for (struct ceb_endpoint *brk = pl->dmn->brokers; brk; brk = brk->next) {
 		if (!strcmp(brk->label, label) && brk->fp != fp)
-			CEB_LOG_DEBUG(LOG_ID, "%s: changed (fingerprint %016llx, was %016llx)", label,
-			              (unsigned long long)fp, (unsigned long long)brk->fp);
+			CEB_LOG_DEBUG(LOG_ID, "%s: changed (fingerprint %016llx, was %016llx)",
+			              label, (unsigned long long)fp, (unsigned long long)brk->fp);
 		if (brk->fp != fp || strcmp(brk->label, label) || strcmp(brk->path, path) ||
 		    !brk->started)
 			continue;
@@ -312,11 +318,17 @@ static bool is_kept(const struct plan *pl, const struct ceb_endpoint *brk)
 	return false;
 }
 
-/* Undo a build that cannot be applied: nothing of it was linked. */
+/* Undo a build that cannot be applied: nothing of it was linked, but a source started may have
+ * emitted, so what the dispatchers hold for it ends first. */
 static void discard(struct ceb_endpoint *eps, struct ceb_subscription *subs)
 {
+	struct timespec ms = {0, 1000 * 1000};
+
 	for (struct ceb_endpoint *brk = eps; brk; brk = brk->next)
 		ceb_rt_stop(brk);
+	for (struct ceb_subscription *trg = subs; trg; trg = trg->next)
+		while (atomic_load(&trg->held))
+			nanosleep(&ms, NULL);
 	for (struct ceb_endpoint *brk = eps, *next; brk; brk = next) {
 		next = brk->next;
 		ceb_rt_free_endpoint(brk);
@@ -462,7 +474,8 @@ int ceb_daemon_reload(struct ceb_daemon *dmn, const char *const *paths, size_t n
 		} else {
 			store_ep(pp, old->next);
 			removed++;
-			CEB_LOG_INFO(LOG_ID, "%s (configuration %u): removed; draining what it holds",
+			CEB_LOG_INFO(LOG_ID,
+			             "%s (configuration %u): removed; draining what it holds",
 			             old->label, old->gen ? old->gen->seq : 0);
 		}
 		old->retired_at = ceb_now_ms();

@@ -22,6 +22,27 @@ static bool ignored_meta(const char *key)
 	return false;
 }
 
+/* Whether a plain scalar reads as something other than a string under YAML 1.2's core schema (a
+ * boolean, a number): then `1` and "1" differ, while `a` and "a" are the same string. */
+static bool plain_typed(const char *v)
+{
+	static const char *const words[] = {"true",  "True", "TRUE", "false", "False",
+	                                    "FALSE", ".inf", ".Inf", ".INF",  "-.inf",
+	                                    "+.inf", ".nan", ".NaN", ".NAN",  NULL};
+	char *end;
+
+	for (size_t i = 0; words[i]; i++)
+		if (!strcmp(v, words[i]))
+			return true;
+	if (!*v)
+		return false;
+	(void)strtod(v, &end);
+	if (!*end)
+		return true;
+	(void)strtoll(v, &end, 0); /* 0x1f, 0o17 reads as 0 then "o17": close enough */
+	return !*end;
+}
+
 struct pair {
 	char *text; /* "key:value" in canonical form */
 	size_t len;
@@ -54,7 +75,8 @@ static bool canon(struct ceb_buf *out, const struct ceb_yaml_node *n, int depth,
 			return true;
 		}
 		/* a plain scalar may be a number or a boolean, a quoted one is a string */
-		ceb_buf_printf(out, "%c%zu:", ceb_yaml_plain(n) ? 'p' : 's',
+		ceb_buf_printf(out, "%c%zu:",
+		               ceb_yaml_plain(n) && plain_typed(ceb_yaml_str(n)) ? 'p' : 's',
 		               strlen(ceb_yaml_str(n)));
 		ceb_buf_puts(out, ceb_yaml_str(n));
 		return true;

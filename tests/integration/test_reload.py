@@ -179,6 +179,34 @@ class Reload(unittest.TestCase):
             d.stop()
             sub.close()
 
+    def test_only_what_changed_is_replaced_and_layout_or_comments_change_nothing(self):
+        sub = Subscriber()
+        a = broker_yaml("a") + trigger_yaml("ta", sub.at("/ta"), broker="a")
+        b = broker_yaml("b") + trigger_yaml("tb", sub.at("/tb"), broker="b")
+        d = Daemon(a + b)
+        try:
+            # the same resources: keys in another order, a comment, flow style, quotes
+            same = ("# the same Broker a\nkind: Broker\napiVersion: eventing.knative.dev/v1\n"
+                    "metadata: {namespace: default, name: \"a\"}\n---\n"
+                    + trigger_yaml("ta", sub.at("/ta"), broker="a") + b)
+            reload(d, same)
+            self.assertRegex(d.log(), r"reloaded \(configuration 1\): 2 unchanged, 0 replaced, "
+                                      r"0 removed, 0 added")
+            # a Trigger's filter changes: its Broker's unit only
+            reload(d, a + broker_yaml("b") + trigger_yaml("tb", sub.at("/tb"), broker="b",
+                                                          filter_attrs={"type": "only.this"}))
+            self.assertRegex(d.log(), r"reloaded \(configuration 2\): 1 unchanged, 1 replaced, "
+                                      r"0 removed, 0 added")
+            self.assertEqual(send(d, "/default/b", "b1"), 202)
+            self.assertEqual(send(d, "/default/b", "b2", type="only.this"), 202)
+            self.assertEqual(send(d, "/default/a", "a1"), 202)
+            sub.wait("/tb", 1)
+            sub.wait("/ta", 1)
+            self.assertEqual(ids(sub, "/tb"), ["b2"])
+        finally:
+            d.stop()
+            sub.close()
+
     def test_watch_reloads_on_an_edit_in_place_and_on_a_rename_over_the_file(self):
         sub = Subscriber()
         base = broker_yaml() + trigger_yaml("t1", sub.at("/t1"))
