@@ -200,8 +200,8 @@ nomem:
 }
 
 /* Open a delivery's subscription on its channel. */
-static int trigger_subscribe(struct ceb_subscription *trg, const struct ceb_settings *set,
-                             char *errbuf, size_t errlen)
+static int trigger_subscribe_how(struct ceb_subscription *trg, const struct ceb_settings *set,
+                                 bool live, char *errbuf, size_t errlen)
 {
 	const struct ceb_trigger_cfg *tc = trg->source ? NULL : trg->cfg;
 	struct ceb_sub_cfg sc;
@@ -222,14 +222,27 @@ static int trigger_subscribe(struct ceb_subscription *trg, const struct ceb_sett
 	        .on_msg = ceb_dispatcher_on_msg,
 	        .arg = trg,
 	};
-	rc = trg->brk->ch.ops->subscribe(trg->brk->ch.ctx, &sc, &trg->sub);
-
+	/* before: a live subscription may be handed messages at once */
+	trg->prefiltered = !trg->filter || ceb_channel_has(&trg->brk->ch, CEB_CHANNEL_PREFILTERS);
+	rc = (live ? trg->brk->ch.ops->subscribe_live
+	           : trg->brk->ch.ops->subscribe)(trg->brk->ch.ctx, &sc, &trg->sub);
 	if (rc < 0) {
 		snprintf(errbuf, errlen, "%s: cannot subscribe: %s", trg->label, ceb_strerror(rc));
 		return rc;
 	}
-	trg->prefiltered = !trg->filter || ceb_channel_has(&trg->brk->ch, CEB_CHANNEL_PREFILTERS);
 	return 0;
+}
+
+static int trigger_subscribe(struct ceb_subscription *trg, const struct ceb_settings *set,
+                             char *errbuf, size_t errlen)
+{
+	return trigger_subscribe_how(trg, set, false, errbuf, errlen);
+}
+
+int ceb_rt_subscribe_live(struct ceb_daemon *dmn, struct ceb_subscription *trg, char *errbuf,
+                          size_t errlen)
+{
+	return trigger_subscribe_how(trg, &dmn->set, true, errbuf, errlen);
 }
 
 /* A Broker's channel: the backend the loader chose (the class's, or its channel template's). */
@@ -322,12 +335,34 @@ static struct ceb_subscription *subscription_new(struct ceb_daemon *dmn,
 	return trg;
 }
 
+struct ceb_subscription *ceb_rt_trigger_new(struct ceb_daemon *dmn, const struct ceb_config *cfg,
+                                            const struct ceb_trigger_cfg *tc,
+                                            struct ceb_endpoint *brk,
+                                            struct ceb_subscription ***tail)
+{
+	struct ceb_subscription *trg = subscription_new(dmn, tail);
+
+	if (!trg)
+		return NULL;
+	trg->cfg = tc;
+	trg->ns = tc->ns;
+	trg->name = tc->name;
+	trg->filter = tc->filter;
+	trg->delivery = &tc->delivery;
+	trg->dest = &tc->subscriber;
+	trg->ordered = tc->ordered;
+	trg->brk = brk;
+	trg->fp = ceb_rt_fp_trigger(cfg, tc);
+	snprintf(trg->label, sizeof(trg->label), "trigger %s/%s", tc->ns, tc->name);
+	return trg;
+}
+
 /* The end of a list, to append to. */
-#define LIST_TAIL(head, tail)                     \
-	do {                                      \
-		tail = head;                      \
-		while (*tail)                     \
-			tail = &(*tail)->next;    \
+#define LIST_TAIL(head, tail)                  \
+	do {                                   \
+		tail = head;                   \
+		while (*tail)                  \
+			tail = &(*tail)->next; \
 	} while (0)
 
 int ceb_rt_build(struct ceb_daemon *dmn, struct ceb_gen *gen, ceb_rt_keep_f *keep, void *arg,
@@ -351,7 +386,7 @@ int ceb_rt_build(struct ceb_daemon *dmn, struct ceb_gen *gen, ceb_rt_keep_f *kee
 
 		snprintf(label, sizeof(label), "broker %s/%s", bc->ns, bc->name);
 		snprintf(path, sizeof(path), "/%s/%s", bc->ns, bc->name);
-		if (keep && keep(arg, label, path, fp))
+		if (keep && keep(arg, label, path, fp, ceb_rt_fp_broker_own(cfg, bc)))
 			continue;
 		brk = endpoint_new(dmn, &btail, "broker", true, bc->ns, bc->name);
 		broker_channel_cfg(set, bc, &cc);
@@ -359,6 +394,7 @@ int ceb_rt_build(struct ceb_daemon *dmn, struct ceb_gen *gen, ceb_rt_keep_f *kee
 			goto nomem;
 		brk->cfg = bc;
 		brk->fp = fp;
+		brk->own_fp = ceb_rt_fp_broker_own(cfg, bc);
 		brk->gen = gen;
 		gen->refs++;
 		rc = endpoint_channel(brk, chname, &cc, &bc->loc, "Broker", bc->broker_class,
@@ -386,8 +422,9 @@ int ceb_rt_build(struct ceb_daemon *dmn, struct ceb_gen *gen, ceb_rt_keep_f *kee
 			                                                          : ec->kind[k]);
 		kind[k] = '\0';
 		snprintf(label, sizeof(label), "%s %s/%s", kind, ec->ns, ec->name);
-		snprintf(path, sizeof(path), "/%s/%s", ec->ns, ec->address ? ec->address : ec->name);
-		if (keep && keep(arg, label, path, fp))
+		snprintf(path, sizeof(path), "/%s/%s", ec->ns,
+		         ec->address ? ec->address : ec->name);
+		if (keep && keep(arg, label, path, fp, 0))
 			continue;
 		if (!(brk = endpoint_new(dmn, &btail, NULL, true, ec->ns,
 		                         ec->address ? ec->address : ec->name)))
@@ -413,17 +450,8 @@ int ceb_rt_build(struct ceb_daemon *dmn, struct ceb_gen *gen, ceb_rt_keep_f *kee
 
 		if (!brk && keep)
 			continue; /* its Broker is kept, with its Triggers */
-		if (!(trg = subscription_new(dmn, &ttail)))
+		if (!(trg = ceb_rt_trigger_new(dmn, cfg, tc, brk, &ttail)))
 			goto nomem;
-		trg->cfg = tc;
-		trg->ns = tc->ns;
-		trg->name = tc->name;
-		trg->filter = tc->filter;
-		trg->delivery = &tc->delivery;
-		trg->dest = &tc->subscriber;
-		trg->ordered = tc->ordered;
-		trg->brk = brk;
-		snprintf(trg->label, sizeof(trg->label), "trigger %s/%s", tc->ns, tc->name);
 		rc = trigger_subscribe(trg, set, errbuf, errlen);
 		if (rc < 0)
 			goto fail;
@@ -469,7 +497,8 @@ int ceb_rt_build(struct ceb_daemon *dmn, struct ceb_gen *gen, ceb_rt_keep_f *kee
 		if (ops) {
 			snprintf(label, sizeof(label), "%s %s/%s", ops->label, sc->ns, sc->name);
 			snprintf(path, sizeof(path), "/%s/%s", sc->ns, sc->name);
-			if (keep && keep(arg, label, ops->admit && ops->to_event ? path : "", fp))
+			if (keep &&
+			    keep(arg, label, ops->admit && ops->to_event ? path : "", fp, 0))
 				continue;
 		}
 		rc = source_new(dmn, *eps, &btail, sc, &brk, errbuf, errlen);
@@ -538,8 +567,7 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 	for (i = 0; i < dmn->ndsp; i++)
 		if (!(dmn->dsp[i] = ceb_dispatcher_new(dmn, (int)i)))
 			goto nomem;
-	rc = ceb_rt_build(dmn, dmn->gen, NULL, NULL, &dmn->brokers, &dmn->triggers, errbuf,
-	                  errlen);
+	rc = ceb_rt_build(dmn, dmn->gen, NULL, NULL, &dmn->brokers, &dmn->triggers, errbuf, errlen);
 	if (rc < 0)
 		goto fail;
 	*out = dmn;
@@ -609,6 +637,7 @@ void ceb_rt_free_endpoint(struct ceb_endpoint *brk)
 void ceb_rt_free_subscription(struct ceb_subscription *trg)
 {
 	ceb_dispatcher_detach(trg);
+	ceb_gen_unref(trg->gen);
 	free(trg->subscriber.url);
 	free(trg->dls.url);
 	free(trg->reply.url);
@@ -708,7 +737,8 @@ void ceb_daemon_destroy(struct ceb_daemon *dmn)
 		}
 	for (struct ceb_subscription **pp = &dmn->triggers;; pp = &(*pp)->next)
 		if (!*pp) {
-			for (struct ceb_subscription *trg = dmn->retired_subs; trg; trg = trg->rnext)
+			for (struct ceb_subscription *trg = dmn->retired_subs; trg;
+			     trg = trg->rnext)
 				trg->next = trg->rnext;
 			*pp = dmn->retired_subs;
 			dmn->retired_subs = NULL;

@@ -94,14 +94,14 @@ struct ceb_endpoint {
 	/* A source that takes requests at its path (source_ops.admit): where their events are stored,
 	 * its sink when that is an endpoint of this daemon (a Broker), else this endpoint itself. */
 	struct ceb_endpoint *store;
-	char *kind_buf;   /* kind, when made from a resource kind */
+	char *kind_buf; /* kind, when made from a resource kind */
 	struct ceb_counters cnt;
 	struct ceb_endpoint *next;
 	/* Reload (broker/reload.c), on the main thread only: the configuration it was built from, its
 	 * fingerprint with its subscriptions' (equal: kept untouched), whether its channel was started
 	 * and stopped, and, once retired, its drain. */
 	struct ceb_gen *gen;
-	uint64_t fp;
+	uint64_t fp, own_fp; /* with its subscriptions, and alone (a Broker) */
 	bool started, stopped;
 	struct ceb_endpoint *rnext; /* the retired list */
 	uint64_t retired_at;        /* ms */
@@ -144,6 +144,11 @@ struct ceb_subscription {
 	atomic_size_t held;
 	uint64_t fp;
 	struct ceb_subscription *rnext;
+	/* A Trigger a reload added to a running Broker (which keeps its own configuration): the
+	 * configuration it was built from; and one a reload removed from a running Broker: draining
+	 * (channel_ops.unsubscribe). */
+	struct ceb_gen *gen;
+	bool detached;
 };
 
 struct ceb_daemon {

@@ -93,7 +93,7 @@ static uint64_t dest_fp(uint64_t h, const struct ceb_dest *d)
 	return fnv_str(h, d->ca_certs);
 }
 
-static uint64_t trigger_fp(const struct ceb_config *cfg, const struct ceb_trigger_cfg *tc)
+uint64_t ceb_rt_fp_trigger(const struct ceb_config *cfg, const struct ceb_trigger_cfg *tc)
 {
 	uint64_t h = fnv_str(FNV_START, "Trigger");
 
@@ -106,9 +106,9 @@ static uint64_t trigger_fp(const struct ceb_config *cfg, const struct ceb_trigge
 	return h;
 }
 
-uint64_t ceb_rt_fp_broker(const struct ceb_config *cfg, const struct ceb_broker_cfg *bc)
+uint64_t ceb_rt_fp_broker_own(const struct ceb_config *cfg, const struct ceb_broker_cfg *bc)
 {
-	uint64_t h = fnv_str(FNV_START, "Broker"), subs = 0;
+	uint64_t h = fnv_str(FNV_START, "Broker");
 
 	h = fnv_str(h, bc->ns);
 	h = fnv_str(h, bc->name);
@@ -116,10 +116,23 @@ uint64_t ceb_rt_fp_broker(const struct ceb_config *cfg, const struct ceb_broker_
 	h = ctx_fp(h, cfg, bc->ns);
 	if (bc->delivery.has_dls)
 		h = dest_fp(h, &bc->delivery.dls);
+	return h;
+}
+
+/* A unit: its endpoint's own fingerprint and an order-free sum of its subscriptions'. */
+static uint64_t unit_fp(uint64_t own, uint64_t subs)
+{
+	return fnv(own, &subs, sizeof(subs));
+}
+
+uint64_t ceb_rt_fp_broker(const struct ceb_config *cfg, const struct ceb_broker_cfg *bc)
+{
+	uint64_t subs = 0;
+
 	for (const struct ceb_trigger_cfg *tc = cfg->triggers; tc; tc = tc->next)
 		if (tc->broker_cfg == bc)
-			subs += mix(trigger_fp(cfg, tc));
-	return fnv(h, &subs, sizeof(subs));
+			subs += mix(ceb_rt_fp_trigger(cfg, tc));
+	return unit_fp(ceb_rt_fp_broker_own(cfg, bc), subs);
 }
 
 uint64_t ceb_rt_fp_endpoint(const struct ceb_config *cfg, const struct ceb_endpoint_cfg *ec)
@@ -230,6 +243,31 @@ size_t ceb_rt_reap(struct ceb_daemon *dmn, bool force)
 	uint64_t now = ceb_now_ms();
 	size_t left = 0;
 
+	/* Triggers removed from a running Broker: gone once the channel has nothing of theirs
+	 * unsettled and the dispatchers hold nothing of theirs. (Those of a retired endpoint go with
+	 * it, below.) */
+	for (struct ceb_subscription **tp = &dmn->retired_subs; *tp;) {
+		struct ceb_subscription *trg = *tp;
+
+		if (!trg->detached || trg->brk->retired_at) {
+			tp = &trg->rnext;
+			continue;
+		}
+		if (trg->sub && !trg->brk->ch.ops->unsubscribe(trg->brk->ch.ctx, trg->sub))
+			trg->sub = NULL;
+		if (trg->sub || atomic_load(&trg->held)) {
+			tp = &trg->rnext;
+			left++;
+			continue;
+		}
+		*tp = trg->rnext;
+		CEB_LOG_INFO(LOG_ID, "%s (configuration %u): drained and removed", trg->label,
+		             trg->gen        ? trg->gen->seq
+		             : trg->brk->gen ? trg->brk->gen->seq
+		                             : 0);
+		ceb_rt_free_subscription(trg);
+	}
+
 	for (struct ceb_endpoint **pp = &dmn->retired; *pp;) {
 		struct ceb_endpoint *brk = *pp;
 		size_t pending = brk->ch.ops ? brk->ch.ops->pending(brk->ch.ctx) : 0;
@@ -275,36 +313,67 @@ size_t ceb_rt_reap(struct ceb_daemon *dmn, bool force)
 
 /* ---- applying a new configuration ---- */
 
+/* A Broker kept running whose Triggers change: each added one is subscribed on its running channel,
+ * each removed one unsubscribed and drained. */
+struct live {
+	struct ceb_endpoint *brk;
+	uint64_t fp; /* its new unit fingerprint */
+};
+
 struct plan {
 	struct ceb_daemon *dmn;
-	struct ceb_endpoint **kept;
+	struct ceb_endpoint **kept; /* unchanged, or changed in place (also in live) */
 	size_t nkept, capkept;
+	struct live *live;
+	size_t nlive, caplive;
 	bool nomem;
 };
 
-static struct ceb_endpoint *keep_unit(void *arg, const char *label, const char *path, uint64_t fp)
+static bool grow(void **p, size_t *cap, size_t n, size_t size)
+{
+	void *np;
+	size_t ncap;
+
+	if (n < *cap)
+		return true;
+	ncap = *cap ? 2 * *cap : 16;
+	if (!(np = realloc(*p, ncap * size)))
+		return false;
+	*p = np;
+	*cap = ncap;
+	return true;
+}
+
+static bool live_capable(const struct ceb_endpoint *brk)
+{
+	return brk->cfg && brk->ch.ops && brk->ch.ops->subscribe_live && brk->ch.ops->unsubscribe;
+}
+
+static struct ceb_endpoint *keep_unit(void *arg, const char *label, const char *path, uint64_t fp,
+                                      uint64_t own_fp)
 {
 	struct plan *pl = arg;
 
 	for (struct ceb_endpoint *brk = pl->dmn->brokers; brk; brk = brk->next) {
-		if (!strcmp(brk->label, label) && brk->fp != fp)
+		bool live;
+
+		if (strcmp(brk->label, label) || strcmp(brk->path, path) || !brk->started)
+			continue;
+		if (brk->fp != fp)
 			CEB_LOG_DEBUG(LOG_ID, "%s: changed (fingerprint %016llx, was %016llx)",
 			              label, (unsigned long long)fp, (unsigned long long)brk->fp);
-		if (brk->fp != fp || strcmp(brk->label, label) || strcmp(brk->path, path) ||
-		    !brk->started)
-			continue;
-		if (pl->nkept == pl->capkept) {
-			size_t ncap = pl->capkept ? 2 * pl->capkept : 16;
-			struct ceb_endpoint **k = realloc(pl->kept, ncap * sizeof(*k));
-
-			if (!k) {
-				pl->nomem = true;
-				return NULL; /* built anew: correct, only not untouched */
-			}
-			pl->kept = k;
-			pl->capkept = ncap;
+		live = brk->fp != fp && own_fp && brk->own_fp == own_fp && live_capable(brk);
+		if (brk->fp != fp && !live)
+			return NULL; /* replaced */
+		if (!grow((void **)&pl->kept, &pl->capkept, pl->nkept, sizeof(*pl->kept)) ||
+		    (live &&
+		     !grow((void **)&pl->live, &pl->caplive, pl->nlive, sizeof(*pl->live)))) {
+			pl->nomem = true;
+			return NULL; /* built anew: correct, only not untouched */
 		}
 		pl->kept[pl->nkept++] = brk;
+		if (live)
+			pl->live[pl->nlive++] = (struct live){brk, fp};
 		return brk;
 	}
 	return NULL;
@@ -341,8 +410,9 @@ static void discard(struct ceb_endpoint *eps, struct ceb_subscription *subs)
 
 static void failed(struct ceb_daemon *dmn, const char *why)
 {
-	atomic_fetch_add(&dmn->reloads_failed, 1);
+	/* said before counted: whoever sees the count finds the line */
 	CEB_LOG_ERR(LOG_ID, "%s; the running configuration stays", why);
+	atomic_fetch_add(&dmn->reloads_failed, 1);
 	ceb_service_notify("READY=1");
 }
 
@@ -365,6 +435,78 @@ static void retire(struct ceb_daemon *dmn, struct ceb_endpoint *old)
 	dmn->retired = old;
 }
 
+/* The Trigger diff of the Brokers kept running (pl->live): the new Triggers built (not subscribed)
+ * on *added, the old ones to remove on *gone (n of them). */
+static int diff_live(struct ceb_daemon *dmn, struct plan *pl, struct ceb_gen *gen,
+                     struct ceb_subscription **added, struct ceb_subscription ***gone,
+                     size_t *ngone, char *errbuf, size_t errlen)
+{
+	const struct ceb_config *cfg = gen->cfg;
+	struct ceb_subscription **tail = added, **same = NULL;
+	size_t nsame = 0, capsame = 0, capgone = 0;
+	char label[CEB_LABEL_MAX];
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < pl->nlive; i++) {
+		struct ceb_endpoint *brk = pl->live[i].brk;
+		const struct ceb_broker_cfg *bc = ceb_config_find_broker(cfg, brk->ns, brk->name);
+
+		for (const struct ceb_trigger_cfg *tc = cfg->triggers; rc == 0 && tc;
+		     tc = tc->next) {
+			uint64_t fp;
+			struct ceb_subscription *old = NULL, *trg;
+
+			if (tc->broker_cfg != bc)
+				continue;
+			fp = ceb_rt_fp_trigger(cfg, tc);
+			snprintf(label, sizeof(label), "trigger %s/%s", tc->ns, tc->name);
+			for (struct ceb_subscription *t = dmn->triggers; t && !old; t = t->next) {
+				bool taken = false;
+
+				for (size_t k = 0; k < nsame && !taken; k++)
+					taken = same[k] == t;
+				if (t->brk == brk && t->cfg && !t->source && !t->flow &&
+				    t->fp == fp && !taken && !strcmp(t->label, label))
+					old = t;
+			}
+			if (old) {
+				if (!grow((void **)&same, &capsame, nsame, sizeof(*same)))
+					rc = CEB_ENOMEM;
+				else
+					same[nsame++] = old;
+				continue;
+			}
+			if (!(trg = ceb_rt_trigger_new(dmn, cfg, tc, brk, &tail))) {
+				rc = CEB_ENOMEM;
+				break;
+			}
+			trg->gen = gen;
+			gen->refs++;
+		}
+		/* what is not the same goes */
+		for (struct ceb_subscription *t = dmn->triggers; rc == 0 && t; t = t->next) {
+			bool taken = false;
+
+			if (t->brk != brk)
+				continue;
+			for (size_t k = 0; k < nsame && !taken; k++)
+				taken = same[k] == t;
+			if (taken)
+				continue;
+			if (!grow((void **)gone, &capgone, *ngone, sizeof(**gone)))
+				rc = CEB_ENOMEM;
+			else
+				(*gone)[(*ngone)++] = t;
+		}
+	}
+	free(same);
+	if (rc == 0)
+		rc = ceb_rt_resolve(dmn, *added, true, errbuf, errlen);
+	else
+		snprintf(errbuf, errlen, "out of memory");
+	return rc;
+}
+
 int ceb_daemon_reload(struct ceb_daemon *dmn, const char *const *paths, size_t npaths,
                       const struct ceb_config_opts *opts, bool allow_empty)
 {
@@ -373,9 +515,9 @@ int ceb_daemon_reload(struct ceb_daemon *dmn, const char *const *paths, size_t n
 	struct ceb_config *cfg = NULL;
 	struct ceb_gen *gen = NULL;
 	struct ceb_endpoint *eps = NULL, **news = NULL, **pp, *prev;
-	struct ceb_subscription *subs = NULL, **tp;
+	struct ceb_subscription *subs = NULL, **tp, *ladded = NULL, **lgone = NULL;
 	struct plan pl = {.dmn = dmn};
-	size_t nnew = 0, nerr, replaced = 0, removed = 0, added = 0, left;
+	size_t nnew = 0, nerr, replaced = 0, removed = 0, added = 0, left, nlgone = 0, nladded = 0;
 	char err[1024], why[160];
 	int rc;
 
@@ -440,10 +582,15 @@ int ceb_daemon_reload(struct ceb_daemon *dmn, const char *const *paths, size_t n
 		for (size_t i = 0; rc == 0 && i < nnew; i++)
 			if ((pass == 0) == !news[i]->src)
 				rc = ceb_rt_start(news[i], err, sizeof(err));
+	if (rc == 0 && !pl.nomem)
+		rc = diff_live(dmn, &pl, gen, &ladded, &lgone, &nlgone, err, sizeof(err));
 	if (rc < 0) {
 		discard(eps, subs);
+		discard(NULL, ladded);
+		free(lgone);
 		free(news);
 		free(pl.kept);
+		free(pl.live);
 		ceb_gen_unref(gen);
 		CEB_LOG_ERR(LOG_ID, "%s", err);
 		failed(dmn, "the new configuration cannot be built");
@@ -502,6 +649,52 @@ int ceb_daemon_reload(struct ceb_daemon *dmn, const char *const *paths, size_t n
 		trg->rnext = dmn->retired_subs;
 		dmn->retired_subs = trg;
 	}
+	/* Triggers of Brokers kept running: the new ones subscribed on the running channel (it
+	 * routes to them from now on), the removed ones unsubscribed (it routes them nothing more;
+	 * they drain). */
+	for (struct ceb_subscription **lp = &ladded; *lp;) {
+		struct ceb_subscription *trg = *lp;
+
+		if (ceb_rt_subscribe_live(dmn, trg, err, sizeof(err)) < 0) {
+			CEB_LOG_ERR(LOG_ID, "%s", err);
+			*lp = trg->next;
+			ceb_rt_free_subscription(trg);
+			continue;
+		}
+		CEB_LOG_INFO(LOG_ID, "%s: added to the running %s", trg->label, trg->brk->label);
+		nladded++;
+		lp = &trg->next;
+	}
+	for (size_t i = 0; i < nlgone; i++) {
+		lgone[i]->detached = true;
+		CEB_LOG_INFO(LOG_ID, "%s: removed from the running %s; draining what it holds",
+		             lgone[i]->label, lgone[i]->brk->label);
+	}
+	for (tp = &dmn->triggers; *tp;) {
+		struct ceb_subscription *trg = *tp;
+
+		if (!trg->detached) {
+			tp = &trg->next;
+			continue;
+		}
+		store_sub(tp, trg->next);
+		trg->rnext = dmn->retired_subs;
+		dmn->retired_subs = trg;
+	}
+	/* the channel stops routing to them at once; what they hold drains (ceb_rt_reap) */
+	for (size_t i = 0; i < nlgone; i++)
+		if (!lgone[i]->brk->ch.ops->unsubscribe(lgone[i]->brk->ch.ctx, lgone[i]->sub))
+			lgone[i]->sub = NULL;
+	for (size_t i = 0; i < pl.nlive; i++)
+		pl.live[i].brk->fp = pl.live[i].fp;
+	if (ladded) {
+		struct ceb_subscription *last = ladded;
+
+		while (last->next)
+			last = last->next;
+		last->next = subs;
+		subs = ladded;
+	}
 	store_sub(tp, subs);
 
 	/* 4. Once no request can still reach a retired endpoint, it drains: a source emits nothing
@@ -521,13 +714,17 @@ int ceb_daemon_reload(struct ceb_daemon *dmn, const char *const *paths, size_t n
 	dmn->cfg = cfg;
 	free(news);
 	free(pl.kept);
+	free(pl.live);
+	free(lgone);
 	left = ceb_rt_reap(dmn, false);
-	atomic_fetch_add(&dmn->reloads_ok, 1);
-	atomic_store(&dmn->reload_last_ok, (long long)time(NULL));
 	CEB_LOG_INFO(LOG_ID,
-	             "reloaded (configuration %u): %zu unchanged, %zu replaced, %zu removed, %zu "
-	             "added; %zu draining",
-	             gen->seq, pl.nkept, replaced, removed, added, left);
+	             "reloaded (configuration %u): %zu unchanged, %zu changed in place (%zu "
+	             "Triggers added, %zu removed), %zu replaced, %zu removed, %zu added; %zu "
+	             "draining",
+	             gen->seq, pl.nkept - pl.nlive, pl.nlive, nladded, nlgone, replaced, removed,
+	             added, left);
+	atomic_store(&dmn->reload_last_ok, (long long)time(NULL));
+	atomic_fetch_add(&dmn->reloads_ok, 1);
 	ceb_service_notify("READY=1");
 	return 0;
 }

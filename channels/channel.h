@@ -137,6 +137,14 @@ struct channel_ops {
 	/* Optional (NULL: always): whether the backend's server is reachable now. While it is not,
 	 * /readyz answers 503 (publishes answer 503 by themselves). Any thread, cheap. */
 	bool (*connected)(void *ctx);
+	/* Optional, both or neither (NULL: a channel's subscriptions are fixed once it started, and a
+	 * reload that changes them replaces the channel). For a reload, on the main thread:
+	 * subscribe_live is subscribe() on a started channel (the subscription gets what is
+	 * published from then on); unsubscribe routes nothing more to sub, hands out what it had
+	 * queued, and returns how many of its messages are not settled yet: the caller calls it
+	 * again until it returns 0, after which sub is gone (no more calls with it). */
+	channel_subscribe_f *subscribe_live;
+	size_t (*unsubscribe)(void *ctx, void *sub);
 };
 
 /* The backends compiled into this build (see channels/channel_list.h). */

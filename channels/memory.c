@@ -27,6 +27,8 @@ struct mem_sub {
 	size_t inflight;
 	size_t lost;
 	size_t want; /* entries a batch being stored will queue here (under the channel's lock) */
+	bool gone;   /* unsubscribed: routed nothing more */
+	bool unindexed; /* gone and out of the index, which no longer reads its filter */
 };
 
 struct mem_channel {
@@ -135,7 +137,8 @@ static int mem_start(void *ctx, char *errbuf, size_t errlen)
 	if (!mc->idx)
 		goto nomem;
 	for (size_t i = 0; i < mc->nsubs; i++)
-		if (ceb_filter_index_add(mc->idx, mc->subs[i]->cfg.filter, mc->subs[i]) < 0)
+		if (!mc->subs[i]->gone &&
+		    ceb_filter_index_add(mc->idx, mc->subs[i]->cfg.filter, mc->subs[i]) < 0)
 			goto nomem;
 	mc->started = 1;
 	return 0;
@@ -198,6 +201,8 @@ static int route_one(void *arg, void *item)
 	struct route_ctx *rc = arg;
 	struct mem_sub *sub = item;
 
+	if (sub->gone)
+		return 0;
 	if (sub_push(sub, rc->e) < 0) {
 		rc->err = CEB_ENOMEM;
 		return 1;
@@ -262,7 +267,8 @@ static int count_one(void *arg, void *item)
 	struct mem_sub *sub = item;
 
 	(void)arg;
-	sub->want++;
+	if (!sub->gone)
+		sub->want++;
 	return 0;
 }
 
@@ -272,6 +278,8 @@ static int push_reserved(void *arg, void *item)
 	struct mem_entry *e = arg;
 	struct mem_sub *sub = item;
 
+	if (sub->gone)
+		return 0;
 	sub->ring[(sub->head + sub->count) % sub->cap] = e;
 	sub->count++;
 	e->pending++;
@@ -380,6 +388,79 @@ static size_t mem_pending(void *ctx)
 	return n;
 }
 
+/* A subscription added while the channel runs (a reload): routed what is published from now on. */
+static int mem_subscribe_live(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
+{
+	struct mem_channel *mc = ctx;
+	struct mem_sub *sub = calloc(1, sizeof(*sub)), **subs;
+	int rc = CEB_ENOMEM;
+
+	if (!sub)
+		return CEB_ENOMEM;
+	sub->cfg = *cfg;
+	if (sub->cfg.max_inflight == 0 || sub->cfg.ordered)
+		sub->cfg.max_inflight = 1;
+	pthread_mutex_lock(&mc->lock);
+	subs = realloc(mc->subs, (mc->nsubs + 1) * sizeof(*subs));
+	if (!subs)
+		goto out;
+	mc->subs = subs;
+	if (mc->idx && ceb_filter_index_add(mc->idx, sub->cfg.filter, sub) < 0)
+		goto out;
+	mc->subs[mc->nsubs++] = sub;
+	*out = sub;
+	sub = NULL;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&mc->lock);
+	free(sub);
+	return rc;
+}
+
+/* The index again without the subscriptions gone, whose filters belong to configurations about to
+ * be freed. Called with the lock held. */
+static void reindex(struct mem_channel *mc)
+{
+	struct ceb_filter_index *idx = mc->idx ? ceb_filter_index_new() : NULL;
+
+	for (size_t i = 0; idx && i < mc->nsubs; i++)
+		if (!mc->subs[i]->gone &&
+		    ceb_filter_index_add(idx, mc->subs[i]->cfg.filter, mc->subs[i]) < 0) {
+			ceb_filter_index_free(idx);
+			return; /* out of memory: the next call tries again */
+		}
+	if (idx) {
+		ceb_filter_index_free(mc->idx);
+		mc->idx = idx;
+	}
+	if (idx || !mc->idx)
+		for (size_t i = 0; i < mc->nsubs; i++)
+			if (mc->subs[i]->gone)
+				mc->subs[i]->unindexed = true;
+}
+
+/* A subscription removed while the channel runs: nothing more is routed to it, what it queued is
+ * still handed out; its record stays until destroy, its queue is freed once settled. */
+static size_t mem_unsubscribe(void *ctx, void *subp)
+{
+	struct mem_channel *mc = ctx;
+	struct mem_sub *sub = subp;
+	size_t n;
+
+	pthread_mutex_lock(&mc->lock);
+	sub->gone = true;
+	if (!sub->unindexed)
+		reindex(mc);
+	n = sub->count + sub->inflight + !sub->unindexed;
+	if (n == 0) {
+		free(sub->ring);
+		sub->ring = NULL;
+		sub->cap = sub->head = 0;
+	}
+	pthread_mutex_unlock(&mc->lock);
+	return n;
+}
+
 static void mem_stop(void *ctx)
 {
 	struct mem_channel *mc = ctx;
@@ -398,6 +479,8 @@ const struct channel_ops ceb_channel_memory = {
         .publish = mem_publish,
         .publish_batch = mem_publish_batch,
         .subscribe = mem_subscribe,
+        .subscribe_live = mem_subscribe_live,
+        .unsubscribe = mem_unsubscribe,
         .settle = mem_settle,
         .pending = mem_pending,
         .stop = mem_stop,

@@ -96,7 +96,8 @@ class Reload(unittest.TestCase):
                 self.assertEqual(send(d, "/default/default", "a%d" % i), 202)
             sub.wait("/t1", 5)
             reload(d, base + trigger_yaml("t2", sub.at("/t2"), filter_attrs={"type": "com.example.test"}))
-            self.assertRegex(d.log(), r"reloaded \(configuration \d+\): 0 unchanged, 1 replaced, 0 removed, 0 added")
+            wait_for(lambda: d._find(r"reloaded \(configuration \d+\): 0 unchanged, 1 changed in place "
+                                      r"\(1 Triggers added, 0 removed\), 0 replaced, 0 removed, 0 added"), 10, what="the reload's log line")
             self.assertEqual(send(d, "/default/default", "next"), 202)
             sub.wait("/t2", 1)
             sub.wait("/t1", 6)
@@ -119,9 +120,9 @@ class Reload(unittest.TestCase):
             for i in range(10):
                 self.assertEqual(send(d, "/default/default", "new%d" % i), 202)
             sub.wait("/fast", 110, timeout=30)
-            self.assertIsNone(d._find(r"broker default/default \(configuration 0\): drained"))
+            self.assertIsNone(d._find(r"trigger default/slow \(configuration 0\): drained"))
             gate.open.set()
-            wait_for(lambda: d._find(r"broker default/default \(configuration 0\): drained and removed"), 30,
+            wait_for(lambda: d._find(r"trigger default/slow \(configuration 0\): drained and removed"), 30,
                      what="the old Broker channel to drain")
             slow = ids(sub, "/slow")
             self.assertEqual(sorted(slow), sorted("old%d" % i for i in range(100)))
@@ -137,7 +138,7 @@ class Reload(unittest.TestCase):
             d.stop()
             sub.close()
 
-    def test_a_removed_broker_answers_404_and_one_that_stays_never_fails(self):
+    def test_a_removed_broker_answers_404_and_one_that_stays_never_fails_nor_loses(self):
         sub = Subscriber()
         stay = broker_yaml("stay") + trigger_yaml("s", sub.at("/s"), broker="stay")
         gone = broker_yaml("gone") + trigger_yaml("g", sub.at("/g"), broker="gone")
@@ -163,6 +164,11 @@ class Reload(unittest.TestCase):
             reload(d, stay + broker_yaml("third") + trigger_yaml("s3", sub.at("/s3"), broker="stay"))
             self.assertEqual(send(d, "/default/gone", "y"), 404)
             self.assertEqual(send(d, "/default/third", "z"), 202)
+            # the Broker's own spec changes: its channel is replaced under the load
+            reload(d, broker_yaml("stay", delivery="retry: 2")
+                   + trigger_yaml("s", sub.at("/s"), broker="stay"))
+            wait_for(lambda: d._find(r"reloaded \(configuration 4\): 0 unchanged, 0 changed in "
+                                      r"place \(0 Triggers added, 0 removed\), 1 replaced"), 10, what="the reload's log line")
             reload(d, stay)
             n = len(answers)
             wait_for(lambda: len(answers) > n + 50, 20, what="load after the reloads")
@@ -190,13 +196,15 @@ class Reload(unittest.TestCase):
                     "metadata: {namespace: default, name: \"a\"}\n---\n"
                     + trigger_yaml("ta", sub.at("/ta"), broker="a") + b)
             reload(d, same)
-            self.assertRegex(d.log(), r"reloaded \(configuration 1\): 2 unchanged, 0 replaced, "
-                                      r"0 removed, 0 added")
-            # a Trigger's filter changes: its Broker's unit only
+            wait_for(lambda: d._find(r"reloaded \(configuration 1\): 2 unchanged, 0 changed in place "
+                                      r"\(0 Triggers added, 0 removed\), 0 replaced, "
+                                      r"0 removed, 0 added"), 10, what="the reload's log line")
+            # a Trigger's filter changes: that Trigger only, on its running Broker
             reload(d, a + broker_yaml("b") + trigger_yaml("tb", sub.at("/tb"), broker="b",
                                                           filter_attrs={"type": "only.this"}))
-            self.assertRegex(d.log(), r"reloaded \(configuration 2\): 1 unchanged, 1 replaced, "
-                                      r"0 removed, 0 added")
+            wait_for(lambda: d._find(r"reloaded \(configuration 2\): 1 unchanged, 1 changed in place "
+                                      r"\(1 Triggers added, 1 removed\), 0 replaced, "
+                                      r"0 removed, 0 added"), 10, what="the reload's log line")
             self.assertEqual(send(d, "/default/b", "b1"), 202)
             self.assertEqual(send(d, "/default/b", "b2", type="only.this"), 202)
             self.assertEqual(send(d, "/default/a", "a1"), 202)

@@ -69,7 +69,8 @@ class ReloadKafka(unittest.TestCase):
             sub.wait("/kt", 21, timeout=30)
             sub.wait("/held", 1, timeout=30)  # in flight across the reload
             reload(d, k + m + trigger_yaml("mt2", sub.at("/mt2"), broker="m") + broker_yaml("m2"))
-            self.assertRegex(d.log(), r"reloaded \(configuration \d+\): 1 unchanged, 1 replaced, 0 removed, 1 added")
+            wait_for(lambda: d._find(r"reloaded \(configuration \d+\): 1 unchanged, 1 changed in place "
+                             r"\(1 Triggers added, 0 removed\), 0 replaced, 0 removed, 1 added"), 10, what="the reload's log line")
             for i in range(20):
                 self.post(d, "/default/k1", "b%d" % i)
             self.post(d, "/default/m", "m0")
@@ -100,7 +101,8 @@ class ReloadKafka(unittest.TestCase):
             sub.wait("/kt", 20, timeout=30)
             time.sleep(1)  # the offsets committed
             reload(d, k + trigger_yaml("kt2", sub.at("/kt2"), broker="k2"))
-            self.assertRegex(d.log(), r"reloaded \(configuration \d+\): 0 unchanged, 1 replaced")
+            wait_for(lambda: d._find(r"reloaded \(configuration \d+\): 0 unchanged, 0 changed in place "
+                             r"\(0 Triggers added, 0 removed\), 1 replaced"), 10, what="the reload's log line")
             for i in range(20):
                 self.post(d, "/default/k2", "b%d" % i)
             sub.wait("/kt", 40, timeout=30)
