@@ -1,5 +1,12 @@
 #!/usr/bin/env python3
 """Reload against the real daemon (SIGHUP, run --watch): a new configuration with an error leaves the
+running one serving, logs every error as file:line:col and counts the failure; a Trigger added to a
+running Broker gets the next event and the others nothing twice; a Trigger removed with 100
+deliveries in flight finishes them and is sent nothing new; a Broker removed answers 404 while one
+that stays (changed in place, or replaced) never answers anything but 202 and loses nothing; layout
+and comments change nothing, and a changed Trigger changes only itself; a Subscription added to a
+channel replaces that channel while a Sequence keeps running; --watch sees an edit in place and an
+editor's rename over the file."""Reload against the real daemon (SIGHUP, run --watch): a new configuration with an error leaves the
 running one serving, logs every error as file:line:col and counts the failure; a Trigger added gets
 the next event; a Trigger removed with 100 deliveries in flight finishes them and is sent nothing
 new; a Broker removed answers 404 while one that stays never answers anything but 202; --watch sees
@@ -211,6 +218,40 @@ class Reload(unittest.TestCase):
             sub.wait("/tb", 1)
             sub.wait("/ta", 1)
             self.assertEqual(ids(sub, "/tb"), ["b2"])
+        finally:
+            d.stop()
+            sub.close()
+
+    def test_a_subscription_added_to_a_channel_gets_the_next_event_and_a_sequence_keeps_running(self):
+        sub = Subscriber()
+        imc = ("apiVersion: messaging.knative.dev/v1\nkind: InMemoryChannel\n"
+               "metadata: {name: ch}\n---\n")
+
+        def subscription(name):
+            return ("apiVersion: messaging.knative.dev/v1\nkind: Subscription\n"
+                    "metadata: {name: %s}\nspec:\n  channel: {apiVersion: messaging.knative.dev/v1, "
+                    "kind: InMemoryChannel, name: ch}\n  subscriber: {uri: %s}\n---\n"
+                    % (name, sub.at("/" + name)))
+        seq = ("apiVersion: flows.knative.dev/v1\nkind: Sequence\nmetadata: {name: seq}\nspec:\n"
+               "  steps:\n  - uri: %s\n" % sub.at("/step"))
+        d = Daemon(imc + subscription("s1") + seq)
+        try:
+            self.assertEqual(send(d, "/default/ch", "c1"), 202)
+            self.assertEqual(send(d, "/default/seq", "q1"), 202)
+            sub.wait("/s1", 1)
+            sub.wait("/step", 1)
+            reload(d, imc + subscription("s1") + subscription("s2") + seq)
+            wait_for(lambda: d._find(r"reloaded \(configuration 1\): \d+ unchanged, 0 changed in "
+                                     r"place \(0 Triggers added, 0 removed\), 1 replaced, 0 removed"),
+                     10, what="the reload's log line")
+            self.assertEqual(send(d, "/default/ch", "c2"), 202)
+            self.assertEqual(send(d, "/default/seq", "q2"), 202)
+            sub.wait("/s2", 1)
+            sub.wait("/s1", 2)
+            sub.wait("/step", 2)
+            self.assertEqual(ids(sub, "/s2"), ["c2"])
+            self.assertEqual(sorted(ids(sub, "/s1")), ["c1", "c2"])
+            self.assertEqual(sorted(ids(sub, "/step")), ["q1", "q2"])
         finally:
             d.stop()
             sub.close()
