@@ -6,11 +6,7 @@ deliveries in flight finishes them and is sent nothing new; a Broker removed ans
 that stays (changed in place, or replaced) never answers anything but 202 and loses nothing; layout
 and comments change nothing, and a changed Trigger changes only itself; a Subscription added to a
 channel replaces that channel while a Sequence keeps running; --watch sees an edit in place and an
-editor's rename over the file."""Reload against the real daemon (SIGHUP, run --watch): a new configuration with an error leaves the
-running one serving, logs every error as file:line:col and counts the failure; a Trigger added gets
-the next event; a Trigger removed with 100 deliveries in flight finishes them and is sent nothing
-new; a Broker removed answers 404 while one that stays never answers anything but 202; --watch sees
-an edit in place and an editor's rename over the file."""
+editor's rename over the file."""
 
 import os
 import re
