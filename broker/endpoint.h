@@ -104,6 +104,9 @@ struct ceb_endpoint {
 	uint64_t fp, own_fp; /* with its subscriptions, and alone (a Broker) */
 	bool started, stopped;
 	struct ceb_endpoint *rnext; /* the retired list */
+	/* requests routed to it and not ended (they may still publish into it, or into store):
+	   a retired endpoint stops only once there are none */
+	atomic_ulong refs;
 	uint64_t retired_at;        /* ms */
 	bool drain_warned;
 };
@@ -167,9 +170,10 @@ struct ceb_daemon {
 	struct ceb_counters cnt; /* daemon-wide */
 	/* Reload. The endpoint and subscription lists are changed only by the main thread, in place
 	 * (a pointer store replaces or unlinks one, so that a reader always finds every path that
-	 * stays); a reader (an ingress request) holds a read section from its routing to its answer
-	 * (ceb_daemon_read_begin/end), and what a reload unlinked is freed only after every reader
-	 * that could see it left. */
+	 * stays); a reader (an ingress request's routing, /metrics, /readyz) holds a short read
+	 * section (ceb_daemon_read_begin/end) and, to keep an endpoint beyond it, a reference
+	 * (ceb_endpoint.refs); what a reload unlinked is stopped and freed only after every reader
+	 * that could see it left and no reference is held. */
 	atomic_uint rcu_epoch;
 	atomic_ulong rcu_readers[2];
 	struct ceb_endpoint *retired; /* unlinked, draining */
@@ -180,8 +184,8 @@ struct ceb_daemon {
 	atomic_llong reload_last_ok; /* unix time in seconds of the last success; 0: none */
 };
 
-/* A reader of the endpoint lists (an ingress request): from routing to the answer. Returns what
- * ceb_daemon_read_end takes. Any thread. */
+/* A reader of the endpoint lists (routing a request, /metrics, /readyz): keep it short, never
+ * across waiting for a client. Returns what ceb_daemon_read_end takes. Any thread. */
 unsigned ceb_daemon_read_begin(struct ceb_daemon *dmn);
 void ceb_daemon_read_end(struct ceb_daemon *dmn, unsigned token);
 

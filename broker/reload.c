@@ -278,7 +278,12 @@ size_t ceb_rt_reap(struct ceb_daemon *dmn, bool force)
 		 * message ends by the delivery rules (attempts, timeouts, dead letter), so the drain
 		 * ends too: it is not cut short, which would lose events accepted for Triggers that
 		 * may well still exist in the new configuration. */
-		if (!brk->stopped && ((pending == 0 && nothing_held(dmn, brk)) || force))
+		/* (no request that routed to it may still publish: they hold references) */
+		bool unused = atomic_load(&brk->refs) == 0;
+
+		if (!brk->stopped && unused && (durable(brk) || !brk->started))
+			ceb_rt_stop(brk);
+		if (!brk->stopped && ((unused && pending == 0 && nothing_held(dmn, brk)) || force))
 			ceb_rt_stop(brk);
 		if (!brk->stopped && late && !brk->drain_warned) {
 			CEB_LOG_WARN(
@@ -697,18 +702,14 @@ int ceb_daemon_reload(struct ceb_daemon *dmn, const char *const *paths, size_t n
 	}
 	store_sub(tp, subs);
 
-	/* 4. Once no request can still reach a retired endpoint, it drains: a source emits nothing
-	 * more, a durable channel stops handing out (what its consumers hold settles, the rest stays
-	 * stored for its replacement), a channel in memory hands out what it holds. */
+	/* 4. Once no request can find a retired endpoint any more, it drains: a source emits nothing
+	 * more; once the requests that routed to it ended (ceb_rt_reap), a durable channel stops
+	 * handing out (what its consumers hold settles, the rest stays stored for its replacement),
+	 * a channel in memory hands out what it holds. */
 	synchronize(dmn);
-	for (struct ceb_endpoint *old = dmn->retired; old; old = old->rnext) {
-		if (old->stopped)
-			continue;
-		if (durable(old) || !old->started)
-			ceb_rt_stop(old);
-		else if (old->src && old->src->stop)
+	for (struct ceb_endpoint *old = dmn->retired; old; old = old->rnext)
+		if (!old->stopped && old->src && old->src->stop)
 			old->src->stop(old->src_ctx);
-	}
 	ceb_gen_unref(dmn->gen);
 	dmn->gen = gen;
 	dmn->cfg = cfg;

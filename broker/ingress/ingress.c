@@ -168,8 +168,10 @@ static enum MHD_Result answer_metrics(struct MHD_Connection *conn, struct ceb_da
 {
 	struct ceb_buf b = CEB_BUF_INIT;
 	enum MHD_Result ret;
+	unsigned rd = ceb_daemon_read_begin(dmn); /* the lists a reload changes */
 
 	ceb_daemon_metrics(dmn, &b);
+	ceb_daemon_read_end(dmn, rd);
 	ret = queue(conn, dmn, 200, b.p ? b.p : "", b.len, "text/plain; version=0.0.4", 0,
 	            (struct extra_headers){NULL, 0});
 	ceb_buf_free(&b);

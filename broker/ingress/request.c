@@ -45,14 +45,16 @@ void ceb_request_init(struct ceb_request *req, struct ceb_daemon *dmn,
 	req->arg = arg;
 	req->start_ms = ceb_now_ms();
 	pthread_mutex_init(&req->lock, NULL);
-	req->rcu = ceb_daemon_read_begin(dmn);
 }
 
 void ceb_request_fini(struct ceb_request *req)
 {
 	ceb_buf_free(&req->body);
 	pthread_mutex_destroy(&req->lock);
-	ceb_daemon_read_end(req->dmn, req->rcu);
+	if (req->ref)
+		atomic_fetch_sub(&req->ref->refs, 1);
+	if (req->ref_store)
+		atomic_fetch_sub(&req->ref_store->refs, 1);
 }
 
 static enum ceb_route refuse(struct ceb_request *req, int status, const char *fmt, ...)
@@ -243,7 +245,28 @@ static bool late(const struct ceb_request *req)
 	return limit && ceb_now_ms() - req->start_ms > limit;
 }
 
+static enum ceb_route route(struct ceb_request *req, const struct ceb_request_head *head);
+
+/* Routing reads the daemon's endpoint lists, which a reload changes: in a read section, and what
+ * the request goes on to use is referenced before it ends. */
 enum ceb_route ceb_request_route(struct ceb_request *req, const struct ceb_request_head *head)
+{
+	unsigned rd = ceb_daemon_read_begin(req->dmn);
+	enum ceb_route r = route(req, head);
+
+	if (req->brk && !req->ref) {
+		req->ref = req->brk;
+		atomic_fetch_add(&req->ref->refs, 1);
+		if (req->brk->store && req->brk->store != req->brk) {
+			req->ref_store = req->brk->store;
+			atomic_fetch_add(&req->ref_store->refs, 1);
+		}
+	}
+	ceb_daemon_read_end(req->dmn, rd);
+	return r;
+}
+
+static enum ceb_route route(struct ceb_request *req, const struct ceb_request_head *head)
 {
 	struct ceb_daemon *dmn = req->dmn;
 	const char *method = head->method, *url = head->url, *cl, *te;

@@ -61,13 +61,12 @@ struct ceb_request {
 	size_t nquery;
 	struct ceb_http_header ans_headers[CEB_RAW_ANSWER_HEADERS];
 	size_t nans_headers;
-	/* the read section held from init to fini (ceb_daemon_read_begin): what the request
-	   routed to is not freed by a reload before it ends */
-	unsigned rcu;
+	/* references taken at routing on brk and on where it stores (brk->store), dropped at fini:
+	   a reload does not stop or free them before the request ends */
+	struct ceb_endpoint *ref, *ref_store;
 };
 
-/* init enters a read section of the daemon's endpoint lists, fini leaves it: call fini for every
- * init, and never hold a request for longer than it takes to answer it. */
+/* Call fini for every init: it drops what routing holds (see ref). */
 void ceb_request_init(struct ceb_request *req, struct ceb_daemon *dmn,
                       ceb_request_suspend_f *suspend, ceb_request_resume_f *resume, void *arg);
 void ceb_request_fini(struct ceb_request *req);

@@ -9,8 +9,8 @@ channel replaces that channel while a Sequence keeps running; --watch sees an ed
 editor's rename over the file."""
 
 import os
-import re
 import signal
+import socket
 import threading
 import unittest
 
@@ -249,6 +249,30 @@ class Reload(unittest.TestCase):
             self.assertEqual(sorted(ids(sub, "/s1")), ["c1", "c2"])
             self.assertEqual(sorted(ids(sub, "/step")), ["q1", "q2"])
         finally:
+            d.stop()
+            sub.close()
+
+    def test_a_request_stalled_in_its_body_holds_no_reload_up_and_is_answered_after(self):
+        sub = Subscriber()
+        base = broker_yaml() + trigger_yaml("t1", sub.at("/t1"))
+        d = Daemon(base, args=["--request-timeout", "0"])
+        body = b"0123456789" * 10
+        s = socket.create_connection(("127.0.0.1", d.port))
+        try:
+            head = ("POST /default/default HTTP/1.1\r\nHost: x\r\nce-specversion: 1.0\r\n"
+                    "ce-id: stalled\r\nce-type: t\r\nce-source: /s\r\n"
+                    "Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(body))
+            s.sendall(head.encode() + body[:10])
+            # the Broker's Triggers change while the request waits for the rest of its body
+            reload(d, base + trigger_yaml("t2", sub.at("/t2")))
+            reload(d, broker_yaml(delivery="retry: 1") + trigger_yaml("t2", sub.at("/t2")))
+            s.sendall(body[10:])
+            s.settimeout(10)
+            self.assertIn(b"HTTP/1.1 202", s.recv(4096))
+            sub.wait("/t2", 1)
+            self.assertEqual(ids(sub, "/t2"), ["stalled"])
+        finally:
+            s.close()
             d.stop()
             sub.close()
 
