@@ -440,7 +440,7 @@ static void reindex(struct mem_channel *mc)
 }
 
 /* A subscription removed while the channel runs: nothing more is routed to it, what it queued is
- * still handed out; its record stays until destroy, its queue is freed once settled. */
+ * still handed out; it is freed once all of it was settled and the index no longer holds it. */
 static size_t mem_unsubscribe(void *ctx, void *subp)
 {
 	struct mem_channel *mc = ctx;
@@ -452,10 +452,14 @@ static size_t mem_unsubscribe(void *ctx, void *subp)
 	if (!sub->unindexed)
 		reindex(mc);
 	n = sub->count + sub->inflight + !sub->unindexed;
-	if (n == 0) {
+	if (n == 0) { /* nothing refers to it any more: gone for good */
+		for (size_t i = 0; i < mc->nsubs; i++)
+			if (mc->subs[i] == sub) {
+				mc->subs[i] = mc->subs[--mc->nsubs];
+				break;
+			}
 		free(sub->ring);
-		sub->ring = NULL;
-		sub->cap = sub->head = 0;
+		free(sub);
 	}
 	pthread_mutex_unlock(&mc->lock);
 	return n;
