@@ -44,7 +44,10 @@ static int resolve_dest(struct ceb_daemon *dmn, const struct ceb_dest *d, struct
 		host = "127.0.0.1";
 	else if (strcmp(host, "::") == 0)
 		host = "::1";
-	if (strchr(host, ':'))
+	if (dmn->internal_port) /* TLS: the loopback listener that takes our own deliveries */
+		ceb_buf_printf(&b, "http://127.0.0.1:%d/%s/%s", dmn->internal_port, d->ref_ns,
+		               d->ref_name);
+	else if (strchr(host, ':'))
 		ceb_buf_printf(&b, "http://[%s]:%d/%s/%s", host, dmn->port, d->ref_ns, d->ref_name);
 	else
 		ceb_buf_printf(&b, "http://%s:%d/%s/%s", host, dmn->port, d->ref_ns, d->ref_name);

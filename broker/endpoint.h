@@ -48,6 +48,11 @@ struct ceb_settings {
 	size_t channel_max_bytes;
 	int max_ttl;       /* knativebrokerttl at first ingress */
 	double rate_limit; /* requests per second per client; 0 = no limit */
+	/* --tls-cert, --tls-key: the listener serves HTTPS only (NULL: plain HTTP); a plain listener
+	 * beside it only with --listen-plain (listen_plain_host not empty). */
+	const char *tls_cert, *tls_key;
+	char listen_plain_host[256];
+	int listen_plain_port;
 };
 
 extern const struct ceb_settings ceb_settings_default;
@@ -138,6 +143,8 @@ struct ceb_daemon {
 	struct ceb_ingress *ing;
 	struct ceb_ratelimit *rl; /* NULL without --rate-limit */
 	int port;                 /* the port actually bound */
+	int plain_port;    /* --listen-plain's port as bound */
+	int internal_port; /* with TLS: the loopback plain listener for deliveries to ourselves */
 	atomic_int draining;      /* SIGTERM seen: ingress answers 503 */
 	char token[33];           /* random, for deliveries to ourselves (CEB_INTERNAL_HEADER) */
 	atomic_int ready;
