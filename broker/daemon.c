@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -36,6 +37,8 @@ static int resolve_dest(struct ceb_daemon *dmn, const struct ceb_dest *d, struct
 
 	if (d->uri) {
 		t->url = strdup(d->uri);
+		if (t->url && d->ca_certs && !strncasecmp(d->uri, "https:", 6))
+			return ceb_delivery_ca_blob(d->ca_certs, &t->ca_blob, &t->ca_len);
 		return t->url ? 0 : CEB_ENOMEM;
 	}
 	t->internal = true;
@@ -570,6 +573,9 @@ void ceb_daemon_destroy(struct ceb_daemon *dmn)
 		free(trg->subscriber.url);
 		free(trg->dls.url);
 		free(trg->reply.url);
+		free(trg->subscriber.ca_blob);
+		free(trg->dls.ca_blob);
+		free(trg->reply.ca_blob);
 		free(trg);
 	}
 	for (size_t i = 0; dmn->dsp && i < dmn->ndsp; i++)

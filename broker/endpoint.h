@@ -106,6 +106,10 @@ struct ceb_endpoint {
 struct ceb_target {
 	char *url;
 	bool internal; /* a ref to an endpoint of this daemon: sent with the internal token */
+	/* The Destination's CACerts followed by the system's CA bundle: what an https URL's
+	 * certificate must chain to (NULL without CACerts: the system's store alone). */
+	char *ca_blob;
+	size_t ca_len;
 };
 
 /* A delivery: a Trigger of a Broker, or a source to its sink (no filter, replies discarded). */
@@ -143,12 +147,13 @@ struct ceb_daemon {
 	struct ceb_ingress *ing;
 	struct ceb_ratelimit *rl; /* NULL without --rate-limit */
 	int port;                 /* the port actually bound */
-	int plain_port;    /* --listen-plain's port as bound */
-	int internal_port; /* with TLS: the loopback plain listener for deliveries to ourselves */
 	atomic_int draining;      /* SIGTERM seen: ingress answers 503 */
 	char token[33];           /* random, for deliveries to ourselves (CEB_INTERNAL_HEADER) */
 	atomic_int ready;
 	struct ceb_counters cnt; /* daemon-wide */
+	/* --listen-plain's port as bound; with TLS, the loopback plain listener that takes the
+	 * daemon's deliveries to itself (0: none). */
+	int plain_port, internal_port;
 };
 
 /* Find a Broker by its ingress path "/ns/name" (len bytes). */
