@@ -270,6 +270,31 @@ size_t ceb_daemon_check(const struct ceb_settings *set, const struct ceb_config 
 			n++;
 		}
 	}
+	/* endpoints and sources of a backend's kinds (a KafkaSink's, a KafkaSource's Secrets) */
+	for (const struct ceb_endpoint_cfg *ec = cfg->endpoints; ec; ec = ec->next) {
+		const struct channel_ops *ops =
+		        ec->backend ? ceb_channel_ops_find(ec->backend) : NULL;
+
+		cc = (struct ceb_channel_cfg){.kind = ec->channel_kind ? ec->channel_kind
+		                                                       : ec->kind,
+		                              .ns = ec->ns,
+		                              .name = ec->name,
+		                              .spec = ec->own};
+		err[0] = '\0';
+		if (ops && ops->check && ops->check(&cc, err, sizeof(err)) < 0) {
+			ceb_buf_printf(errs, "%s\n", err);
+			n++;
+		}
+	}
+	for (const struct ceb_source_cfg *sc = cfg->sources; sc; sc = sc->next) {
+		const struct source_ops *sops = ceb_source_ops_find(sc->kind);
+
+		err[0] = '\0';
+		if (sops && sops->check && sops->check(sc, err, sizeof(err)) < 0) {
+			ceb_buf_printf(errs, "%s\n", err);
+			n++;
+		}
+	}
 	return n;
 }
 
