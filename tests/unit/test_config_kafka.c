@@ -439,19 +439,31 @@ START_TEST(test_a_bad_key_type_label_is_reported_at_its_value)
 }
 END_TEST
 
-START_TEST(test_sasl_or_tls_enabled_is_refused_as_cebroker_reads_no_secrets)
+START_TEST(test_sasl_and_tls_take_their_values_from_secrets)
 {
 	ck_errors(SOURCE_HEAD SOURCE_TOPICS "  net:\n"
 	                                    "    sasl:\n"
 	                                    "      enable: true\n"
+	                                    "      tokenProvider: MSK\n"
 	                                    "    tls:\n"
 	                                    "      enable: true\n"
+	                                    "      cert:\n"
+	                                    "        secretKeyRef: {name: ca, key: tls.crt}\n"
 	                                    "      caCert:\n"
 	                                    "        secretKeyRef: {name: ca, key: ca.crt}\n",
-	          "test.yaml:12:15: KafkaSource default/src: spec.net.sasl.enable: not supported: "
-	          "cebroker reads no Secrets; SASL/TLS for KafkaSource is not available yet\n"
-	          "test.yaml:14:15: KafkaSource default/src: spec.net.tls.enable: not supported: "
-	          "cebroker reads no Secrets; SASL/TLS for KafkaSource is not available yet\n");
+	          "test.yaml:12:7: KafkaSource default/src: spec.net.sasl.user: required field "
+	          "missing when SASL is enabled\n"
+	          "test.yaml:12:7: KafkaSource default/src: spec.net.sasl.password: required field "
+	          "missing when SASL is enabled\n"
+	          "test.yaml:13:22: KafkaSource default/src: spec.net.sasl.tokenProvider: not "
+	          "supported (AWS MSK IAM): cebroker speaks SASL PLAIN, SCRAM-SHA-256 and "
+	          "SCRAM-SHA-512\n"
+	          "test.yaml:15:7: KafkaSource default/src: spec.net.tls.key: cert and key go "
+	          "together (a client certificate and its key)\n"
+	          "test.yaml:17:23: KafkaSource default/src: spec.net.tls.cert.secretKeyRef: Secret "
+	          "default/ca not found\n"
+	          "test.yaml:19:23: KafkaSource default/src: spec.net.tls.caCert.secretKeyRef: "
+	          "Secret default/ca not found\n");
 	ck_errors(
 	        SOURCE_HEAD SOURCE_TOPICS "  net:\n"
 	                                  "    sasl:\n"
@@ -587,15 +599,15 @@ START_TEST(test_a_kafka_sink_content_mode_is_binary_or_structured)
 }
 END_TEST
 
-START_TEST(test_a_kafka_sink_auth_secret_is_refused_as_cebroker_reads_no_secrets)
+START_TEST(test_a_kafka_sink_auth_secret_names_a_secret_of_its_namespace)
 {
 	ck_errors(SINK_HEAD "  topic: events\n"
 	                    "  auth:\n"
 	                    "    secret:\n"
 	                    "      ref:\n"
 	                    "        name: my-secret\n",
-	          "test.yaml:11:15: KafkaSink default/sink: spec.auth.secret.ref.name: not "
-	          "supported: cebroker reads no Secrets\n");
+	          "test.yaml:11:15: KafkaSink default/sink: spec.auth.secret.ref.name: Secret "
+	          "default/my-secret not found\n");
 }
 END_TEST
 
@@ -725,10 +737,8 @@ START_TEST(test_a_kafka_brokers_configmap_is_checked_at_load)
 	        "test.yaml:19:37: ConfigMap default/kcm: "
 	        "data[\"default.topic.replication.factor\"]: "
 	        "\"0\" is not a whole number from -1 to 32767, other than 0\n"
-	        "test.yaml:20:25: ConfigMap default/kcm: data[\"auth.secret.ref.name\"]: not "
-	        "supported: cebroker reads no Secrets; put security.protocol and the sasl.* / "
-	        "ssl.* "
-	        "settings in this ConfigMap\n");
+	        "test.yaml:20:25: ConfigMap default/kcm: data[\"auth.secret.ref.name\"]: Secret "
+	        "default/creds not found\n");
 	cfg = load_ok("apiVersion: eventing.knative.dev/v1\n"
 	              "kind: Broker\n"
 	              "metadata:\n"
@@ -826,7 +836,7 @@ static Suite *config_kafka_suite(void)
 	tcase_add_test(kafka, test_initial_offset_is_earliest_or_latest);
 	tcase_add_test(kafka, test_ordering_is_ordered_or_unordered);
 	tcase_add_test(kafka, test_a_bad_key_type_label_is_reported_at_its_value);
-	tcase_add_test(kafka, test_sasl_or_tls_enabled_is_refused_as_cebroker_reads_no_secrets);
+	tcase_add_test(kafka, test_sasl_and_tls_take_their_values_from_secrets);
 	tcase_add_test(kafka, test_a_kafka_source_sink_ref_to_a_missing_kafka_sink_is_reported);
 	tcase_add_test(kafka,
 	               test_a_kafka_source_sink_ref_to_a_job_sink_says_cebroker_cannot_serve_it);
@@ -835,7 +845,7 @@ static Suite *config_kafka_suite(void)
 	tcase_add_test(kafka, test_a_kafka_sink_needs_a_valid_topic);
 	tcase_add_test(kafka, test_a_kafka_sink_content_mode_is_binary_or_structured);
 	tcase_add_test(kafka,
-	               test_a_kafka_sink_auth_secret_is_refused_as_cebroker_reads_no_secrets);
+	               test_a_kafka_sink_auth_secret_names_a_secret_of_its_namespace);
 	tcase_add_test(kafka, test_a_kafka_sink_cannot_take_the_address_of_a_broker);
 	tcase_add_test(kafka, test_duplicate_kafka_sources_and_sinks_are_refused);
 	tcase_add_test(kafka, test_a_trigger_subscriber_may_ref_a_kafka_sink_of_this_daemon);
