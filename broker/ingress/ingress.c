@@ -405,6 +405,11 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		cn->fd = ci->connect_fd;
 		cn->secure = lis->tls;
 		if (lis->tls) {
+			/* MHD writes an answer's head and body as two TLS records: without this,
+			 * Nagle holds the second until the client's delayed ACK of the first. */
+			int one = 1;
+
+			setsockopt(cn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			ti = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 			cn->tls = ti ? ti->tls_session : NULL;
 		}
