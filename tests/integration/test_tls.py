@@ -97,6 +97,24 @@ class Tls(unittest.TestCase):
                        what="the event posted with curl")
         self.assertEqual(got[0].body, b'{"a": 1}')
 
+    def test_the_cloudevents_js_sdk_sends_over_https_with_the_tests_ca(self):
+        # tests/js: the SDK installed by scripts/install-deps; Node trusts NODE_EXTRA_CA_CERTS
+        send = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "js", "send.js")
+        url = "https://localhost:%d/default/default" % self.d.port
+        for mode in ("binary", "structured"):
+            p = subprocess.run(["node", send, url, mode, "js-" + mode], capture_output=True,
+                               timeout=60, env=dict(os.environ, NODE_EXTRA_CA_CERTS=self.ca.cert))
+            self.assertEqual((p.returncode, p.stdout.decode().strip()), (0, "202"),
+                             p.stderr.decode())
+            got = wait_for(lambda: [r for r in self.plain.got("/plain")
+                                    if r.ce("id") == "js-" + mode], what="the SDK's event")
+            self.assertEqual(got[0].ce("source"), "/js-sdk")
+        env = {k: v for k, v in os.environ.items() if k != "NODE_EXTRA_CA_CERTS"}
+        p = subprocess.run(["node", send, url, "binary", "js-untrusted"], capture_output=True,
+                           timeout=60, env=env)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("certificate", p.stderr.decode())
+
     def test_curl_refuses_the_ingress_without_the_ca(self):
         # The certificate is the test CA's: a client that does not trust it does not talk.
         p = subprocess.run(["curl", "-sS", "https://localhost:%d/healthz" % self.d.port],
@@ -137,8 +155,8 @@ class Tls(unittest.TestCase):
         st, _, body = post("http://127.0.0.1:%d/default/default" % self.d.plain_port,
                            binary_headers(id="plain-1", type="plain"), b"{}")
         self.assertEqual(st, 202, body)
-        self.plain.wait("/plain", 1)
-        self.assertTrue(any(r.ce("id") == "plain-1" for r in self.plain.got("/plain")))
+        wait_for(lambda: [r for r in self.plain.got("/plain") if r.ce("id") == "plain-1"],
+                 what="the event posted over plain HTTP")
 
     def test_the_loopback_listener_takes_only_the_daemons_own_deliveries(self):
         m = self.d.wait_log(r"go to http://127\.0\.0\.1:(\d+), which takes nothing else")
