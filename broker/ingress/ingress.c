@@ -814,10 +814,11 @@ int ceb_ingress_start(struct ceb_daemon *dmn, struct ceb_ingress **out, int *por
 	if (tls) {
 		ceb_tls_describe(ing->tls, desc, sizeof(desc));
 		CEB_LOG_INFO("ingress", "TLS certificate %s (%s)", set->tls_cert, desc);
-		CEB_LOG_DEBUG("ingress",
-		              "deliveries to this daemon's own addresses go to http://127.0.0.1:%d, "
-		              "which takes nothing else",
-		              dmn->internal_port);
+		CEB_LOG_DEBUG(
+		        "ingress",
+		        "deliveries to this daemon's own addresses go to http://127.0.0.1:%d, "
+		        "which takes nothing else",
+		        dmn->internal_port);
 	}
 	*out = ing;
 	ing = NULL;

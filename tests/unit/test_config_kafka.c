@@ -441,29 +441,30 @@ END_TEST
 
 START_TEST(test_sasl_and_tls_take_their_values_from_secrets)
 {
-	ck_errors(SOURCE_HEAD SOURCE_TOPICS "  net:\n"
-	                                    "    sasl:\n"
-	                                    "      enable: true\n"
-	                                    "      tokenProvider: MSK\n"
-	                                    "    tls:\n"
-	                                    "      enable: true\n"
-	                                    "      cert:\n"
-	                                    "        secretKeyRef: {name: ca, key: tls.crt}\n"
-	                                    "      caCert:\n"
-	                                    "        secretKeyRef: {name: ca, key: ca.crt}\n",
-	          "test.yaml:12:7: KafkaSource default/src: spec.net.sasl.user: required field "
-	          "missing when SASL is enabled\n"
-	          "test.yaml:12:7: KafkaSource default/src: spec.net.sasl.password: required field "
-	          "missing when SASL is enabled\n"
-	          "test.yaml:13:22: KafkaSource default/src: spec.net.sasl.tokenProvider: not "
-	          "supported (AWS MSK IAM): cebroker speaks SASL PLAIN, SCRAM-SHA-256 and "
-	          "SCRAM-SHA-512\n"
-	          "test.yaml:15:7: KafkaSource default/src: spec.net.tls.key: cert and key go "
-	          "together (a client certificate and its key)\n"
-	          "test.yaml:17:23: KafkaSource default/src: spec.net.tls.cert.secretKeyRef: Secret "
-	          "default/ca not found\n"
-	          "test.yaml:19:23: KafkaSource default/src: spec.net.tls.caCert.secretKeyRef: "
-	          "Secret default/ca not found\n");
+	ck_errors(
+	        SOURCE_HEAD SOURCE_TOPICS "  net:\n"
+	                                  "    sasl:\n"
+	                                  "      enable: true\n"
+	                                  "      tokenProvider: MSK\n"
+	                                  "    tls:\n"
+	                                  "      enable: true\n"
+	                                  "      cert:\n"
+	                                  "        secretKeyRef: {name: ca, key: tls.crt}\n"
+	                                  "      caCert:\n"
+	                                  "        secretKeyRef: {name: ca, key: ca.crt}\n",
+	        "test.yaml:12:7: KafkaSource default/src: spec.net.sasl.user: required field "
+	        "missing when SASL is enabled\n"
+	        "test.yaml:12:7: KafkaSource default/src: spec.net.sasl.password: required field "
+	        "missing when SASL is enabled\n"
+	        "test.yaml:13:22: KafkaSource default/src: spec.net.sasl.tokenProvider: not "
+	        "supported (AWS MSK IAM): cebroker speaks SASL PLAIN, SCRAM-SHA-256 and "
+	        "SCRAM-SHA-512\n"
+	        "test.yaml:15:7: KafkaSource default/src: spec.net.tls.key: cert and key go "
+	        "together (a client certificate and its key)\n"
+	        "test.yaml:17:23: KafkaSource default/src: spec.net.tls.cert.secretKeyRef: Secret "
+	        "default/ca not found\n"
+	        "test.yaml:19:23: KafkaSource default/src: spec.net.tls.caCert.secretKeyRef: "
+	        "Secret default/ca not found\n");
 	ck_errors(
 	        SOURCE_HEAD SOURCE_TOPICS "  net:\n"
 	                                  "    sasl:\n"
