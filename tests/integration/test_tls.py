@@ -66,6 +66,13 @@ class Tls(unittest.TestCase):
                 "  subscriber:\n    ref:\n      apiVersion: eventing.knative.dev/v1\n"
                 "      kind: Broker\n      name: second\n---\n")
         cfg += trigger_yaml("on-second", cls.plain.at("/second"), broker="second")
+        # A source's sink over HTTPS, with CACerts as on any Destination (and the webhook's own
+        # address served over HTTPS like every other).
+        cfg += ("apiVersion: sources.triggermesh.io/v1alpha1\nkind: WebhookSource\nmetadata:\n"
+                "  name: hook\nspec:\n  eventType: com.example.webhook\n  sink:\n"
+                + "".join("    " + l + "\n" for l in
+                          dest_yaml(cls.good.at("/from-hook"), pem).strip().splitlines())
+                + "---\n")
         cls.cfg = cfg
         cls.d = TlsDaemon(cfg, cls.srv_cert, cls.srv_key, args=["--listen-plain", "127.0.0.1:0"])
         cls.ctx = client_context(cls.ca)
@@ -186,6 +193,7 @@ class Tls(unittest.TestCase):
         self.send(type_ + "-1", type_)
         got = self.dead_lettered(type_ + "-1")
         self.assertIn("https://", got[0].ce("knativeerrordest"))
+        self.assertIsNone(got[0].ce("knativeerrorcode"))  # no HTTP status: the handshake failed
         self.d.wait_log(reason)
 
     def test_a_subscriber_with_a_certificate_of_another_ca_is_dead_lettered(self):
@@ -196,6 +204,14 @@ class Tls(unittest.TestCase):
 
     def test_a_subscriber_whose_certificate_names_another_host_is_dead_lettered(self):
         self.check_failed("wrong-host", r"(?i)no alternative certificate subject name matches")
+
+    def test_a_sources_sink_behind_a_private_ca_in_cacerts_gets_the_event(self):
+        st, _, body = https_post(self.d.port, self.ctx, "/default/hook",
+                                 {"Content-Type": "application/json"}, b'{"hook": 1}')
+        self.assertEqual(st, 202, body)
+        got = self.good.wait("/from-hook", 1)
+        self.assertEqual(got[0].ce("type"), "com.example.webhook")
+        self.assertEqual(got[0].body, b'{"hook": 1}')
 
     def test_without_cacerts_a_private_ca_is_not_trusted(self):
         self.send("nocerts-1", "no-cacerts")
