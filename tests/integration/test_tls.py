@@ -122,6 +122,17 @@ class Tls(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn("certificate", p.stderr.decode())
 
+    def test_cebroker_send_takes_the_ca_with_cacert(self):
+        url = "https://localhost:%d/default/default" % self.d.port
+        rc, out, err = run_cli("send", "--to", url, "--type", "plain", "--id", "send-1",
+                               "--cacert", self.ca.cert)
+        self.assertEqual((rc, out.split("\n")[0]), (0, "202 Accepted"), err)
+        wait_for(lambda: [r for r in self.plain.got("/plain") if r.ce("id") == "send-1"],
+                 what="the event sent with cebroker send")
+        rc, out, err = run_cli("send", "--to", url, "--type", "plain")
+        self.assertEqual(rc, 2)
+        self.assertIn("SSL certificate problem", err)
+
     def test_curl_refuses_the_ingress_without_the_ca(self):
         # The certificate is the test CA's: a client that does not trust it does not talk.
         p = subprocess.run(["curl", "-sS", "https://localhost:%d/healthz" % self.d.port],
