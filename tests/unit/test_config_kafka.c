@@ -439,6 +439,73 @@ START_TEST(test_a_bad_key_type_label_is_reported_at_its_value)
 }
 END_TEST
 
+/* "name=value,name=value" of a's librdkafka properties, PEM shown as "PEM". */
+static const char *props_text(const struct ceb_kafka_auth *a, char *buf, size_t sz)
+{
+	struct ceb_kafka_prop props[CEB_KAFKA_AUTH_PROPS];
+	char err[512];
+	size_t n, len = 0;
+
+	buf[0] = '\0';
+	if (ceb_kafka_auth_props(a, props, &n, err, sizeof(err)) < 0) {
+		snprintf(buf, sz, "error: %s", err);
+		return buf;
+	}
+	for (size_t i = 0; i < n && len < sz; i++)
+		len += (size_t)snprintf(buf + len, sz - len, "%s%s=%s", i ? "," : "", props[i].name,
+		                        strstr(props[i].value, "-----BEGIN") ? "PEM"
+		                                                             : props[i].value);
+	return buf;
+}
+
+START_TEST(test_secrets_become_librdkafkas_security_properties)
+{
+	struct ceb_config *cfg = load_ok(
+	        "apiVersion: v1\nkind: Secret\nmetadata: {name: src}\n"
+	        "stringData: {user: alice, password: pw1, type: SCRAM-SHA-512}\n"
+	        "---\n"
+	        "apiVersion: v1\nkind: Secret\nmetadata: {name: snk}\n"
+	        "stringData: {protocol: SASL_PLAINTEXT, user: bob, password: pw2}\n"
+	        "---\n"
+	        "apiVersion: v1\nkind: Secret\nmetadata: {name: brk, namespace: knative-eventing}\n"
+	        "stringData: {protocol: ssl, sasl.mechanism: PLAIN}\n"
+	        "---\n"
+	        "apiVersion: sources.knative.dev/v1\nkind: KafkaSource\nmetadata: {name: s}\n"
+	        "spec:\n  bootstrapServers: [k:9092]\n  topics: [t]\n"
+	        "  sink: {uri: 'http://127.0.0.1:9/'}\n"
+	        "  net:\n    sasl:\n      enable: true\n"
+	        "      user: {secretKeyRef: {name: src, key: user}}\n"
+	        "      password: {secretKeyRef: {name: src, key: password}}\n"
+	        "      type: {secretKeyRef: {name: src, key: type}}\n"
+	        "    tls: {enable: true}\n"
+	        "---\n"
+	        "apiVersion: eventing.knative.dev/v1alpha1\nkind: KafkaSink\nmetadata: {name: k}\n"
+	        "spec:\n  topic: t\n  bootstrapServers: [k:9092]\n"
+	        "  auth: {secret: {ref: {name: snk}}}\n"
+	        "---\n"
+	        "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: b\n"
+	        "  annotations: {eventing.knative.dev/broker.class: Kafka}\n"
+	        "spec: {config: {apiVersion: v1, kind: ConfigMap, name: c, namespace: "
+	        "knative-eventing}}\n"
+	        "---\n"
+	        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: "
+	        "knative-eventing}\n"
+	        "data: {bootstrap.servers: 'k:9092', auth.secret.ref.name: brk}\n");
+	char buf[1024];
+
+	ck_assert_str_eq(props_text(&first_source(cfg)->auth, buf, sizeof(buf)),
+	                 "security.protocol=sasl_ssl,sasl.mechanisms=SCRAM-SHA-512,"
+	                 "sasl.username=alice,sasl.password=pw1");
+	ck_assert_str_eq(props_text(&first_sink(cfg)->auth, buf, sizeof(buf)),
+	                 "security.protocol=sasl_plaintext,sasl.mechanisms=PLAIN,"
+	                 "sasl.username=bob,sasl.password=pw2");
+	/* a protocol in lower case is Knative's too; sasl.mechanism means nothing without SASL */
+	ck_assert_str_eq(props_text(&KAFKA_BROKER(cfg->brokers->config)->auth, buf, sizeof(buf)),
+	                 "security.protocol=ssl");
+	ceb_config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_sasl_and_tls_take_their_values_from_secrets)
 {
 	ck_errors(
@@ -838,6 +905,7 @@ static Suite *config_kafka_suite(void)
 	tcase_add_test(kafka, test_ordering_is_ordered_or_unordered);
 	tcase_add_test(kafka, test_a_bad_key_type_label_is_reported_at_its_value);
 	tcase_add_test(kafka, test_sasl_and_tls_take_their_values_from_secrets);
+	tcase_add_test(kafka, test_secrets_become_librdkafkas_security_properties);
 	tcase_add_test(kafka, test_a_kafka_source_sink_ref_to_a_missing_kafka_sink_is_reported);
 	tcase_add_test(kafka,
 	               test_a_kafka_source_sink_ref_to_a_job_sink_says_cebroker_cannot_serve_it);
