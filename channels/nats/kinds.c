@@ -353,7 +353,7 @@ static char *creds_part(const char *text, const char *what)
 		return NULL;
 	p += strlen(begin);
 	p += strspn(p, " \t\r\n");
-	e = p + strcspn(p, " \t\r\n-");
+	e = p + strcspn(p, " \t\r\n"); /* a JWT holds - and _ */
 	if (e == p || !(out = malloc((size_t)(e - p) + 1)))
 		return NULL;
 	memcpy(out, p, (size_t)(e - p));

@@ -1,7 +1,8 @@
 """TLS to RabbitMQ and NATS with a CA (and a client certificate) from Secrets (issue 18), against a
 real rabbitmq-server with an amqps listener and a real nats-server -js --tls --tlsverify, both with
 certificates the test makes with openssl: events go through over TLS; without the CA the
-connection is refused for its certificate, and the reason is in the log."""
+connection is refused for its certificate, and the reason is in the log. And NATS credentials (a
+creds file in a Secret) against a nats-server in operator mode with JWTs the test makes."""
 
 import os
 import shutil
@@ -12,6 +13,7 @@ import unittest
 
 from cebtest import (Daemon, Subscriber, binary_headers, free_port, main, run_cli, trigger_yaml,
                      wait_for, _rabbitmq_tool)
+from natsjwt import Authority
 from tlstest import CA
 
 
@@ -65,13 +67,31 @@ class BackendTls(unittest.TestCase):
             except OSError:
                 return False
         wait_for(nats_up, 20, interval=0.05, what="nats-server with TLS")
+        # nats-server in operator mode: users authenticate with JWTs of this operator
+        cls.auth = Authority()
+        cls.jwt_port = free_port()
+        conf = os.path.join(cls.nats_dir, "operator.conf")
+        with open(conf, "w") as f:
+            f.write(cls.auth.server_conf(cls.jwt_port, os.path.join(cls.nats_dir, "jwt-store")))
+        cls.nats_jwt = subprocess.Popen(["nats-server", "-c", conf], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+
+        def jwt_up():
+            import socket
+            try:
+                socket.create_connection(("127.0.0.1", cls.jwt_port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        wait_for(jwt_up, 20, interval=0.05, what="nats-server in operator mode")
 
     @classmethod
     def tearDownClass(cls):
         cls.sub.close()
-        if cls.nats.poll() is None:
-            cls.nats.terminate()
-            cls.nats.wait(10)
+        for p in (cls.nats, cls.nats_jwt):
+            if p.poll() is None:
+                p.terminate()
+                p.wait(10)
         shutil.rmtree(cls.nats_dir, ignore_errors=True)
         cls.rmq_tool.stop(cls.rmq_dir)
         shutil.rmtree(cls.rmq_dir, ignore_errors=True)
@@ -131,11 +151,11 @@ class BackendTls(unittest.TestCase):
 
     # ---- NATS ----
 
-    def nats_yaml(self, ca=True, client=True, path="/nats", creds=None):
+    def nats_yaml(self, ca=True, client=True, path="/nats", creds=None, url=None):
         y = secret_yaml("nats-ca", {"ca.crt": self.ca.pem()})
         y += secret_yaml("nats-client", {"tls.crt": read(self.client_cert),
                                          "tls.key": read(self.client_key)})
-        conn = "url: tls://localhost:%d\n" % self.nats_port
+        conn = "url: %s\n" % (url or "tls://localhost:%d" % self.nats_port)
         if ca:
             conn += "tls:\n  secret:\n    name: nats-ca\n"
         if client or creds:
@@ -162,6 +182,18 @@ class BackendTls(unittest.TestCase):
                                capture_output=True, timeout=60)
             self.assertNotEqual(p.returncode, 0)
             self.assertRegex(p.stderr.decode(), r"(?i)ssl|tls|certificate|handshake|EOF")
+
+    def test_a_nats_broker_authenticates_with_the_creds_file_of_its_secret(self):
+        url = "nats://127.0.0.1:%d" % self.jwt_port
+        cfg = self.nats_yaml(ca=False, client=False, creds=self.auth.creds(), url=url,
+                             path="/nats-jwt")
+        self.round_trip(self.start(cfg), "/nats-jwt", "nats-jwt-1")
+        # a user of another operator is refused by the server
+        cfg = self.nats_yaml(ca=False, client=False, creds=Authority().creds(), url=url)
+        p = subprocess.run([self.cebroker(), "run", "-f", self.file(cfg), "--listen",
+                            "127.0.0.1:0"], capture_output=True, timeout=60)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("Authentication Violation", p.stderr.decode())
 
     def test_nats_secret_problems_are_configuration_errors(self):
         rc, out, err = run_cli("validate", "-f", self.file(self.nats_yaml(creds="just text\n")))
