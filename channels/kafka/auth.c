@@ -228,7 +228,7 @@ void ceb_kafka_auth_parse_net(struct ceb_config_res *r, const struct ceb_yaml_no
 	if (v[0] && ceb_config_get_fields(r, v[0], "spec.net.sasl", sasl_fields, sv, NULL)) {
 		if (sv[0])
 			ceb_config_get_bool(r, sv[0], "spec.net.sasl.enable", &a->sasl);
-		for (size_t i = 4; i < 6; i++)
+		for (size_t i = 4; i < 6 && a->sasl; i++) /* read past when SASL is off */
 			if (sv[i])
 				ceb_config_err(r, sv[i],
 				               ceb_config_path_key(p, sizeof(p), "spec.net.sasl",
