@@ -690,11 +690,10 @@ static int listener_start(struct ceb_ingress *ing, const char *host, int port, b
 	struct ceb_daemon *dmn = ing->dmn;
 	struct listener *lis = &ing->lis[ing->nlis];
 	struct addrinfo hints = {0}, *ai = NULL;
-	struct MHD_OptionItem tlsopts[] = {
-	        {MHD_OPTION_HTTPS_CERT_CALLBACK, 0, ceb_tls_callback()},
-	        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)CEB_TLS_PRIORITIES},
-	        {MHD_OPTION_END, 0, NULL},
-	};
+	/* Options some listeners take: TLS, and a thread pool (the loopback listener has none: MHD
+	 * warns on stderr about a pool size it ignores). */
+	struct MHD_OptionItem opts[4];
+	size_t nopts = 0;
 	const union MHD_DaemonInfo *info;
 	char portstr[16];
 	unsigned flags;
@@ -716,10 +715,17 @@ static int listener_start(struct ceb_ingress *ing, const char *host, int port, b
 	        MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
-	if (tls)
+	if (tls) {
 		flags |= MHD_USE_TLS;
-	else
-		tlsopts[0].option = MHD_OPTION_END;
+		opts[nopts++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+		                                        ceb_tls_callback()};
+		opts[nopts++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+		                                        (void *)CEB_TLS_PRIORITIES};
+	}
+	if (!internal_only)
+		opts[nopts++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
+		                                        (intptr_t)dmn->set.ingress_threads, NULL};
+	opts[nopts] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
 	/* MHD keeps the header block in a per-connection pool, with a 64-byte record per field: room
 	 * for --max-header-size bytes and max_header_block / CEB_HEADER_FIELD_COST records (and a
 	 * little for the answer's headers), so that a request within the limits reaches
@@ -727,15 +733,13 @@ static int listener_start(struct ceb_ingress *ing, const char *host, int port, b
 	pool = 2 * dmn->set.max_header_block + 4096;
 	lis->mhd = MHD_start_daemon(
 	        flags, 0, NULL, NULL, on_request, lis, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-	        MHD_OPTION_THREAD_POOL_SIZE,
-	        internal_only ? 0U : (unsigned)dmn->set.ingress_threads,
 	        MHD_OPTION_CONNECTION_LIMIT, dmn->set.max_connections,
 	        MHD_OPTION_PER_IP_CONNECTION_LIMIT, internal_only ? 0U : dmn->set.max_conn_per_ip,
 	        MHD_OPTION_CONNECTION_TIMEOUT, dmn->set.idle_timeout_s,
 	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
 	        ing, MHD_OPTION_NOTIFY_CONNECTION, on_connection, lis, MHD_OPTION_URI_LOG_CALLBACK,
-	        on_uri, ing, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_ARRAY,
-	        tlsopts, MHD_OPTION_END);
+	        on_uri, ing, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_ARRAY, opts,
+	        MHD_OPTION_END);
 	if (!lis->mhd) {
 		snprintf(errbuf, errlen,
 		         "cannot listen on %s:%d (in use, or not an address of this host)", host,
