@@ -50,6 +50,11 @@ struct ceb_settings {
 	size_t channel_max_bytes;
 	int max_ttl;       /* knativebrokerttl at first ingress */
 	double rate_limit; /* requests per second per client; 0 = no limit */
+	/* --tls-cert, --tls-key: the listener serves HTTPS only (NULL: plain HTTP); a plain listener
+	 * beside it only with --listen-plain (listen_plain_host not empty). */
+	const char *tls_cert, *tls_key;
+	char listen_plain_host[256];
+	int listen_plain_port;
 };
 
 extern const struct ceb_settings ceb_settings_default;
@@ -115,6 +120,10 @@ struct ceb_endpoint {
 struct ceb_target {
 	char *url;
 	bool internal; /* a ref to an endpoint of this daemon: sent with the internal token */
+	/* The Destination's CACerts followed by the system's CA bundle: what an https URL's
+	 * certificate must chain to (NULL without CACerts: the system's store alone). */
+	char *ca_blob;
+	size_t ca_len;
 };
 
 /* A delivery: a Trigger of a Broker, or a source to its sink (no filter, replies discarded). */
@@ -182,6 +191,9 @@ struct ceb_daemon {
 	size_t nsubs_made;   /* spreads subscriptions over the dispatchers */
 	atomic_ulong reloads_ok, reloads_failed;
 	atomic_llong reload_last_ok; /* unix time in seconds of the last success; 0: none */
+	/* --listen-plain's port as bound; with TLS, the loopback plain listener that takes the
+	 * daemon's deliveries to itself (0: none). */
+	int plain_port, internal_port;
 };
 
 /* A reader of the endpoint lists (routing a request, /metrics, /readyz): keep it short, never
