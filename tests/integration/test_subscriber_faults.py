@@ -121,7 +121,9 @@ class SubscriberFaults(unittest.TestCase):
                          "dead-lettered exactly once")
 
     def assertGap(self, a, b, expected):
-        self.assertGreaterEqual(b - a, expected - 0.02)
+        # The times are when requests reached the subscriber, the daemon's clocks start when an
+        # attempt starts: on a loaded machine the first request's connect can lag by tens of ms.
+        self.assertGreaterEqual(b - a, expected - 0.1)
         self.assertLess(b - a, expected + SLACK)
 
     def counter(self, name, trigger):
