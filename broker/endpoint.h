@@ -28,6 +28,8 @@ struct ceb_ingress;
 struct ceb_ratelimit;
 struct ceb_dispatcher;
 struct ceb_daemon;
+struct ceb_auth;
+struct ceb_auth_target;
 
 /* Settings from the command line, with safe defaults (ceb_settings_default). */
 struct ceb_settings {
@@ -48,6 +50,8 @@ struct ceb_settings {
 	size_t channel_max_bytes;
 	int max_ttl;       /* knativebrokerttl at first ingress */
 	double rate_limit; /* requests per second per client; 0 = no limit */
+	/* sender authentication: --auth-jwks FILE and --auth-issuer ISS (both or neither) */
+	const char *auth_jwks, *auth_issuer;
 };
 
 extern const struct ceb_settings ceb_settings_default;
@@ -95,6 +99,8 @@ struct ceb_endpoint {
 	char *kind_buf;   /* kind, when made from a resource kind */
 	struct ceb_counters cnt;
 	struct ceb_endpoint *next;
+	/* With sender authentication: its audience and EventPolicies (broker/auth/auth.h), else NULL */
+	const struct ceb_auth_target *auth;
 };
 
 /* Where a delivery goes: a URL (a ref to a Broker of this daemon resolves to its ingress URL). */
@@ -142,6 +148,7 @@ struct ceb_daemon {
 	char token[33];           /* random, for deliveries to ourselves (CEB_INTERNAL_HEADER) */
 	atomic_int ready;
 	struct ceb_counters cnt; /* daemon-wide */
+	struct ceb_auth *auth;   /* sender authentication (--auth-jwks), or NULL */
 };
 
 /* Find a Broker by its ingress path "/ns/name" (len bytes). */

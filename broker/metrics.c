@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include "broker/metrics.h"
 #include "broker/buf.h"
+#include "broker/auth/auth.h"
 
 struct metric {
 	const char *name;
@@ -97,4 +98,5 @@ void ceb_daemon_metrics(struct ceb_daemon *dmn, struct ceb_buf *out)
 		endpoint_labels(out, brk);
 		ceb_buf_printf(out, "} %zu\n", brk->ch.ops->pending(brk->ch.ctx));
 	}
+	ceb_auth_metrics(dmn->auth, out);
 }

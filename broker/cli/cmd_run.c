@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/auth/auth.h"
+#include "broker/auth/policy.h"
 #include "broker/daemon.h"
 #include "broker/cli/commands.h"
 #include "broker/config/config.h"
@@ -170,6 +172,14 @@ static void usage_run(FILE *f)
 	        "      --allow-empty           start even if the files declare no Broker, "
 	        "KafkaSink or\n"
 	        "                              KafkaSource (serving nothing)\n"
+	        "      --auth-jwks FILE        sender authentication: every address takes only "
+	        "a bearer\n"
+	        "                              JWT signed by a key of this JWKS (RS256, ES256), "
+	        "for its\n"
+	        "                              audience; EventPolicies apply; SIGHUP re-reads "
+	        "FILE\n"
+	        "      --auth-issuer ISS       the tokens' issuer (iss), required with "
+	        "--auth-jwks\n"
 	        "  -h, --help\n\n"
 	        "Example:\n  cebroker run -f samples/quickstart.yaml --listen 127.0.0.1:8080\n");
 }
@@ -195,6 +205,8 @@ enum {
 	OPT_ALLOW_EMPTY,
 	OPT_ADDRESS,
 	OPT_CLUSTER_DOMAIN,
+	OPT_AUTH_JWKS,
+	OPT_AUTH_ISSUER,
 };
 
 static const struct option run_opts[] = {
@@ -220,9 +232,38 @@ static const struct option run_opts[] = {
         {"allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY},
         {"address", required_argument, NULL, OPT_ADDRESS},
         {"cluster-domain", required_argument, NULL, OPT_CLUSTER_DOMAIN},
+        {"auth-jwks", required_argument, NULL, OPT_AUTH_JWKS},
+        {"auth-issuer", required_argument, NULL, OPT_AUTH_ISSUER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
+
+/* EventPolicies need sender authentication: Knative's webhook refuses them while its
+ * authentication-oidc feature is off, and a policy that nothing enforces would be a lie. */
+static int check_policies(const struct ceb_settings *set, const struct ceb_config *cfg)
+{
+	const struct ceb_event_policy *p = ceb_policy_first(cfg);
+
+	if (!p || set->auth_jwks)
+		return 0;
+	fprintf(stderr,
+	        "%s:%d:%d: EventPolicy %s/%s: EventPolicies need sender authentication: run with "
+	        "--auth-jwks FILE --auth-issuer ISS (Knative refuses them too while its "
+	        "authentication-oidc feature is off)\n",
+	        p->loc.file, p->loc.line, p->loc.col, p->ns, p->name);
+	return -1;
+}
+
+/* Sender authentication for the daemon's addresses, before it serves any. */
+static int auth_setup(const struct ceb_settings *set, struct ceb_daemon *dmn,
+                      struct ceb_auth **auth, char *err, size_t errlen)
+{
+	if (!set->auth_jwks)
+		return 0;
+	if (ceb_auth_create(set->auth_jwks, set->auth_issuer, auth, err, errlen) < 0)
+		return -1;
+	return ceb_auth_attach(*auth, dmn, err, errlen);
+}
 
 /* Load the files; with !allow_empty, a configuration that serves nothing is an error too. */
 static int load(const char *const *paths, size_t npaths, const struct ceb_config_opts *opts,
@@ -306,6 +347,7 @@ int ceb_cmd_run(int argc, char **argv)
 	struct ceb_config_opts opts = {.addresses = addresses};
 	struct ceb_config *cfg = NULL;
 	struct ceb_daemon *dmn = NULL;
+	struct ceb_auth *auth = NULL;
 	enum ceb_log_level level = CEB_LOGLEVEL_INFO;
 	size_t npaths = 0, left;
 	unsigned long v;
@@ -376,9 +418,16 @@ int ceb_cmd_run(int argc, char **argv)
 			addresses[opts.naddresses++] = optarg;
 			break;
 		case OPT_CLUSTER_DOMAIN: domain = optarg; break;
+		case OPT_AUTH_JWKS: set.auth_jwks = optarg; break;
+		case OPT_AUTH_ISSUER: set.auth_issuer = optarg; break;
 		case 'h': usage_run(stdout); return 0;
 		default: usage_run(stderr); return 2;
 		}
+	}
+	if (!set.auth_jwks != !set.auth_issuer || (set.auth_issuer && !set.auth_issuer[0])) {
+		fprintf(stderr, "cebroker: --auth-jwks FILE and --auth-issuer ISS go together: the "
+		                "keys and the issuer whose tokens they verify\n");
+		return 2;
 	}
 	if (optind < argc || npaths == 0) {
 		if (npaths == 0)
@@ -412,6 +461,10 @@ int ceb_cmd_run(int argc, char **argv)
 	opts.cluster_domain = cluster_domain(domain, dombuf, sizeof(dombuf));
 	if (load(paths, npaths, &opts, allow_empty, &cfg) < 0)
 		return 2;
+	if (check_policies(&set, cfg) < 0) {
+		ceb_config_free(cfg);
+		return 2;
+	}
 	for (size_t i = 0; i < cfg->nnotes; i++) {
 		if (cfg->notes[i].warning)
 			CEB_LOG_WARN("config", "%s", cfg->notes[i].text);
@@ -421,6 +474,10 @@ int ceb_cmd_run(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_ALL);
 	if (ceb_daemon_create(&set, cfg, &dmn, err, sizeof(err)) < 0) {
 		fprintf(stderr, "cebroker: %s\n", err);
+		goto out;
+	}
+	if (auth_setup(&set, dmn, &auth, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cebroker: --auth-jwks %s\n", err);
 		goto out;
 	}
 	if (ceb_daemon_start(dmn, err, sizeof(err)) < 0) {
@@ -436,6 +493,12 @@ int ceb_cmd_run(int argc, char **argv)
 		             "the configuration declares nothing to serve (--allow-empty)");
 
 	sigwait(&sigs, &sig);
+	/* With sender authentication, SIGHUP re-reads the JWKS file (a key rotated). */
+	while (sig == SIGHUP && auth) {
+		if (ceb_auth_reload(auth, err, sizeof(err)) < 0)
+			CEB_LOG_ERR("auth", "SIGHUP: JWKS not reloaded, the old keys stay: %s", err);
+		sigwait(&sigs, &sig);
+	}
 	if (sig == SIGHUP)
 		CEB_LOG_INFO("cebroker", "SIGHUP (the terminal closed?): stopping as for SIGTERM; "
 		                         "cebroker does not reload its configuration");
@@ -471,6 +534,7 @@ out:
 		ceb_daemon_destroy(dmn);
 	else
 		ceb_config_free(NULL);
+	ceb_auth_destroy(auth); /* after the daemon: no request reads it any more */
 	curl_global_cleanup();
 	return rc;
 }

@@ -61,6 +61,10 @@ struct ceb_request {
 	size_t nquery;
 	struct ceb_http_header ans_headers[CEB_RAW_ANSWER_HEADERS];
 	size_t nans_headers;
+	/* Sender authentication: the request's token was verified (its events then go through the
+	 * address's EventPolicies' filters), and its subject. */
+	bool authed;
+	char auth_sub[256];
 };
 
 void ceb_request_init(struct ceb_request *req, struct ceb_daemon *dmn,

@@ -1,0 +1,306 @@
+/* Sender authentication at the ingress: the daemon's JWKS (swapped whole on SIGHUP), each address's
+ * audience and EventPolicies, the two checks a request goes through and their counters. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "broker/auth/auth.h"
+#include "broker/auth/policy.h"
+#include "broker/config/fields.h"
+#include "broker/endpoint.h"
+#include "broker/error.h"
+#include "broker/log.h"
+
+#define KIND(x)          extern const struct ceb_kind ceb_kind_##x;
+#define BROKER_CONFIG(x) /* */
+#define CHANNEL_KIND(x)  /* */
+#include "broker/config/kinds.h"
+#undef KIND
+#undef BROKER_CONFIG
+#undef CHANNEL_KIND
+
+static const struct ceb_kind *const kinds[] = {
+#define KIND(x)          &ceb_kind_##x,
+#define BROKER_CONFIG(x) /* */
+#define CHANNEL_KIND(x)  /* */
+#include "broker/config/kinds.h"
+#undef KIND
+#undef BROKER_CONFIG
+#undef CHANNEL_KIND
+};
+
+struct ceb_auth {
+	char *path, *issuer;
+	pthread_rwlock_t lock; /* guards keys: requests read, a reload swaps */
+	struct ceb_jwks *keys;
+	struct ceb_auth_target *targets;
+	size_t ntargets;
+	atomic_ulong rejected[CEB_JWT_NREASONS];
+};
+
+const char *ceb_auth_kind_group(const char *kind)
+{
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		const char *api = kinds[i]->api_versions[0], *slash = strchr(api, '/');
+		static __thread char group[128];
+
+		if (strcasecmp(kinds[i]->kind, kind) != 0)
+			continue;
+		if (!slash)
+			return "";
+		snprintf(group, sizeof(group), "%.*s", (int)(slash - api), api);
+		return group;
+	}
+	return "";
+}
+
+void ceb_auth_audience(const char *group, const char *kind, const char *ns, const char *name,
+                       char *buf, size_t sz)
+{
+	snprintf(buf, sz, "%s/%s/%s/%s", group, kind, ns, name);
+	for (char *c = buf; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c + 32);
+}
+
+int ceb_auth_create(const char *jwks_path, const char *issuer, struct ceb_auth **out, char *err,
+                    size_t errlen)
+{
+	struct ceb_auth *a = calloc(1, sizeof(*a));
+	size_t skipped = 0;
+	int rc;
+
+	if (!a)
+		return CEB_ENOMEM;
+	pthread_rwlock_init(&a->lock, NULL);
+	a->path = strdup(jwks_path);
+	a->issuer = strdup(issuer);
+	if (!a->path || !a->issuer) {
+		rc = CEB_ENOMEM;
+		goto out;
+	}
+	rc = ceb_jwks_load(jwks_path, &a->keys, &skipped, err, errlen);
+	if (rc < 0)
+		goto out;
+	CEB_LOG_INFO("auth", "sender authentication on: issuer %s, %zu key%s from %s%s", issuer,
+	             ceb_jwks_count(a->keys), ceb_jwks_count(a->keys) == 1 ? "" : "s", jwks_path,
+	             skipped ? " (keys of other types skipped)" : "");
+	*out = a;
+	a = NULL;
+out:
+	ceb_auth_destroy(a);
+	return rc;
+}
+
+int ceb_auth_reload(struct ceb_auth *a, char *err, size_t errlen)
+{
+	struct ceb_jwks *keys = NULL, *old;
+	int rc = ceb_jwks_load(a->path, &keys, NULL, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	pthread_rwlock_wrlock(&a->lock);
+	old = a->keys;
+	a->keys = keys;
+	pthread_rwlock_unlock(&a->lock);
+	ceb_jwks_free(old);
+	CEB_LOG_INFO("auth", "JWKS reloaded from %s: %zu key%s", a->path, ceb_jwks_count(keys),
+	             ceb_jwks_count(keys) == 1 ? "" : "s");
+	return 0;
+}
+
+void ceb_auth_destroy(struct ceb_auth *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->ntargets; i++)
+		free(a->targets[i].policies);
+	free(a->targets);
+	ceb_jwks_free(a->keys);
+	pthread_rwlock_destroy(&a->lock);
+	free(a->path);
+	free(a->issuer);
+	free(a);
+}
+
+/* The identity of an endpoint as Knative names it: its kind's group and kind, and for a Channel
+ * the kind of the channel that backs it (its address, and so its audience, is that channel's). */
+static void identity(const struct ceb_endpoint *ep, const char **kind, const char **backing)
+{
+	*backing = NULL;
+	if (ep->cfg) {
+		*kind = "Broker";
+		return;
+	}
+	if (ep->ecfg) {
+		*kind = ep->ecfg->kind;
+		if (!strcmp(ep->ecfg->kind, "Channel") && ep->ecfg->own) {
+			const struct ceb_msg_channel *c = ep->ecfg->own;
+			if (c->backing_kind)
+				*backing = c->backing_kind;
+		}
+		return;
+	}
+	*kind = ep->kind; /* a source's: its kind in lower case, as good for both uses */
+}
+
+/* Does policy p apply to ep (as itself, or as its backing channel)? */
+static bool applies(const struct ceb_config *cfg, const struct ceb_event_policy *p,
+                    const char *kind, const char *ns, const char *name)
+{
+	char *const *keys = NULL, *const *values = NULL;
+	size_t n = 0;
+
+	ceb_config_find_labels(cfg, kind, ns, name, &keys, &values, &n);
+	return ceb_policy_applies(p, ceb_auth_kind_group(kind), kind, ns, name, keys, values, n);
+}
+
+int ceb_auth_attach(struct ceb_auth *a, struct ceb_daemon *dmn, char *err, size_t errlen)
+{
+	size_t n = 0, i = 0;
+
+	for (struct ceb_endpoint *ep = dmn->brokers; ep; ep = ep->next)
+		n += ep->path[0] != '\0';
+	a->targets = calloc(n ? n : 1, sizeof(*a->targets));
+	if (!a->targets)
+		goto oom;
+	for (struct ceb_endpoint *ep = dmn->brokers; ep; ep = ep->next) {
+		struct ceb_auth_target *t;
+		const char *kind, *backing;
+		size_t np = 0;
+
+		if (!ep->path[0])
+			continue;
+		t = &a->targets[i++];
+		a->ntargets = i;
+		identity(ep, &kind, &backing);
+		ceb_auth_audience(ceb_auth_kind_group(backing ? backing : kind),
+		                  backing ? backing : kind, ep->ns, ep->name, t->audience,
+		                  sizeof(t->audience));
+		for (const struct ceb_event_policy *p = ceb_policy_first(dmn->cfg); p;
+		     p = ceb_policy_next(p))
+			np++;
+		t->policies = calloc(np ? np : 1, sizeof(*t->policies));
+		if (!t->policies)
+			goto oom;
+		for (const struct ceb_event_policy *p = ceb_policy_first(dmn->cfg); p;
+		     p = ceb_policy_next(p))
+			if (applies(dmn->cfg, p, kind, ep->ns, ep->name) ||
+			    (backing && applies(dmn->cfg, p, backing, ep->ns, ep->name)))
+				t->policies[t->npolicies++] = p;
+		ep->auth = t;
+		CEB_LOG_DEBUG("auth", "%s: audience %s, %zu EventPolic%s", ep->label, t->audience,
+		              t->npolicies, t->npolicies == 1 ? "y" : "ies");
+	}
+	dmn->auth = a;
+	return 0;
+oom:
+	ceb_seterr(err, errlen, "out of memory");
+	return CEB_ENOMEM;
+}
+
+static int reject(struct ceb_auth *a, enum ceb_jwt_reason rs, const char *label, const char *why,
+                  char *reason, size_t rlen)
+{
+	atomic_fetch_add(&a->rejected[rs], 1);
+	CEB_LOG_DEBUG("auth", "%s: refused (%s): %s", label, ceb_jwt_reason_name(rs), why);
+	switch (rs) {
+	case CEB_JWT_MISSING:
+		ceb_seterr(reason, rlen,
+		           "a bearer token is required (Authorization: Bearer <JWT>)");
+		return 401;
+	case CEB_JWT_FORBIDDEN:
+		ceb_seterr(reason, rlen, "no EventPolicy of %s allows this sender%s", label,
+		           strstr(why, "event ") == why ? " to send this event" : "");
+		return 403;
+	case CEB_JWT_EXPIRED: ceb_seterr(reason, rlen, "the bearer token has expired"); return 401;
+	case CEB_JWT_AUDIENCE:
+		ceb_seterr(reason, rlen, "the bearer token is not for this address");
+		return 401;
+	default: ceb_seterr(reason, rlen, "the bearer token is not valid"); return 401;
+	}
+}
+
+int ceb_auth_check_token(struct ceb_auth *a, const struct ceb_auth_target *t, const char *label,
+                         const struct ceb_http_header *headers, size_t nheaders, char *sub,
+                         size_t subsz, char *reason, size_t rlen)
+{
+	const char *value = NULL, *tok;
+	const struct ceb_jwt_expect want = {a->issuer, t->audience, (int64_t)time(NULL)};
+	enum ceb_jwt_reason rs;
+	char why[300];
+	size_t n = 0, len;
+
+	for (size_t i = 0; i < nheaders; i++)
+		if (!strcasecmp(headers[i].name, "authorization")) {
+			value = headers[i].value;
+			n++;
+		}
+	if (!value)
+		return reject(a, CEB_JWT_MISSING, label, "no Authorization header", reason, rlen);
+	if (n > 1)
+		return reject(a, CEB_JWT_MALFORMED, label, "Authorization appears more than once",
+		              reason, rlen);
+	tok = value + strspn(value, " \t");
+	if (strncasecmp(tok, "Bearer ", 7) != 0)
+		return reject(a, CEB_JWT_MISSING, label,
+		              "Authorization is not of the Bearer scheme", reason, rlen);
+	tok += 7;
+	tok += strspn(tok, " \t");
+	len = strlen(tok);
+	while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
+		len--;
+	pthread_rwlock_rdlock(&a->lock);
+	rs = ceb_jwt_verify(a->keys, tok, len, &want, sub, subsz, why, sizeof(why));
+	pthread_rwlock_unlock(&a->lock);
+	if (rs != CEB_JWT_OK)
+		return reject(a, rs, label, why, reason, rlen);
+	if (t->npolicies == 0)
+		return 0;
+	for (size_t i = 0; i < t->npolicies; i++)
+		if (ceb_policy_allows_sub(t->policies[i], sub))
+			return 0;
+	snprintf(why, sizeof(why), "subject '%.200s' is in none of its %zu EventPolic%s", sub,
+	         t->npolicies, t->npolicies == 1 ? "y" : "ies");
+	return reject(a, CEB_JWT_FORBIDDEN, label, why, reason, rlen);
+}
+
+int ceb_auth_check_event(struct ceb_auth *a, const struct ceb_auth_target *t, const char *label,
+                         const char *sub, const struct ceb_event *ev, char *reason, size_t rlen)
+{
+	const struct ceb_attr *id, *type;
+	char why[600];
+
+	if (t->npolicies == 0)
+		return 0;
+	for (size_t i = 0; i < t->npolicies; i++) {
+		const struct ceb_event_policy *p = t->policies[i];
+
+		if (ceb_policy_allows_sub(p, sub) &&
+		    (!p->filter || ceb_filter_match(p->filter, ev)))
+			return 0;
+	}
+	id = ceb_event_get(ev, "id");
+	type = ceb_event_get(ev, "type");
+	snprintf(why, sizeof(why),
+	         "event %.100s of type %.100s from '%.150s' passes the filters of no EventPolicy "
+	         "that admits the sender",
+	         id ? id->value : "?", type ? type->value : "?", sub);
+	return reject(a, CEB_JWT_FORBIDDEN, label, why, reason, rlen);
+}
+
+void ceb_auth_metrics(const struct ceb_auth *a, struct ceb_buf *out)
+{
+	if (!a)
+		return;
+	ceb_buf_puts(out, "# HELP cebroker_auth_rejected_total Requests refused by sender "
+	                  "authentication (401) or EventPolicy (403), by reason.\n"
+	                  "# TYPE cebroker_auth_rejected_total counter\n");
+	for (int rs = CEB_JWT_MISSING; rs < CEB_JWT_NREASONS; rs++)
+		ceb_buf_printf(out, "cebroker_auth_rejected_total{reason=\"%s\"} %lu\n",
+		               ceb_jwt_reason_name((enum ceb_jwt_reason)rs),
+		               atomic_load(&a->rejected[rs]));
+}

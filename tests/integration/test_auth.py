@@ -1,0 +1,385 @@
+"""Sender authentication and EventPolicy against the real daemon, with tokens signed by an independent
+signer (PyJWT over the cryptography module) with keys the test makes:
+- every kind of bad token is refused with 401 and WWW-Authenticate: missing, malformed, expired, not
+  yet valid, wrong issuer, another Broker's audience, a wrong key, an unknown kid, alg none, HS256
+  with the public key as secret; valid RS256 and ES256 tokens are accepted and delivered;
+- an EventPolicy that allows one sender one event type: that type 202, another type 403, another
+  sender 403; a `sub` prefix pattern; a `from.ref` to a source (Knative's OIDC subject for it); a
+  `to.selector` over the Broker's labels; a Broker no policy names admits any valid token;
+- /healthz and /metrics need no token; refusals counted by reason in /metrics;
+- SIGHUP re-reads the JWKS (a rotated key starts working), and a broken JWKS keeps the old keys;
+- EventPolicies without --auth-jwks refuse to start, with file:line:col; bad policies as
+  file:line:col errors from validate."""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import signal
+import tempfile
+import time
+import unittest
+
+try:
+    import jwt
+except ImportError:
+    # python3-jwt and python3-cryptography live in the system interpreter's dist-packages, which
+    # another python3 may not search (as cebtest.pika_module says)
+    import sys
+    sys.path.append("/usr/lib/python3/dist-packages")
+    import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from cebtest import Daemon, Subscriber, binary_headers, main, run_cli, wait_for, yaml_file
+
+ISSUER = "https://issuer.example.test"
+
+
+def b64u(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64u_int(n):
+    return b64u(n.to_bytes((n.bit_length() + 7) // 8, "big"))
+
+
+def rsa_jwk(key, kid):
+    pub = key.public_key().public_numbers()
+    return {"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256", "n": b64u_int(pub.n),
+            "e": b64u_int(pub.e)}
+
+
+def ec_jwk(key, kid):
+    pub = key.public_key().public_numbers()
+    return {"kty": "EC", "kid": kid, "crv": "P-256", "x": b64u(pub.x.to_bytes(32, "big")),
+            "y": b64u(pub.y.to_bytes(32, "big"))}
+
+
+def aud(kind, name, ns="default", group="eventing.knative.dev"):
+    return "%s/%s/%s/%s" % (group, kind.lower(), ns, name)
+
+
+RSA1 = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+RSA2 = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # rotated in by SIGHUP
+OTHER = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # never in the JWKS
+EC1 = ec.generate_private_key(ec.SECP256R1())
+
+POLICIES = """apiVersion: eventing.knative.dev/v1alpha1
+kind: EventPolicy
+metadata:
+  name: only-a
+  namespace: default
+spec:
+  to:
+    - ref:
+        apiVersion: eventing.knative.dev/v1
+        kind: Broker
+        name: policed
+  from:
+    - sub: system:serviceaccount:default:sender-a
+    - sub: "system:serviceaccount:ops:*"
+    - ref:
+        apiVersion: sources.knative.dev/v1
+        kind: PingSource
+        name: my-source
+  filters:
+    - exact:
+        type: com.example.allowed
+---
+apiVersion: eventing.knative.dev/v1alpha1
+kind: EventPolicy
+metadata:
+  name: by-label
+spec:
+  to:
+    - selector:
+        apiVersion: eventing.knative.dev/v1
+        kind: Broker
+        matchLabels:
+          app: special
+  from:
+    - sub: system:serviceaccount:default:special-sender
+---
+"""
+
+
+def broker(name, labels=None):
+    meta = "metadata:\n  name: %s\n  namespace: default\n" % name
+    if labels:
+        meta += "  labels:\n" + "".join("    %s: %s\n" % kv for kv in labels.items())
+    return "apiVersion: eventing.knative.dev/v1\nkind: Broker\n%sspec: {}\n---\n" % meta
+
+
+def trigger(name, brk, url):
+    return ("apiVersion: eventing.knative.dev/v1\nkind: Trigger\nmetadata:\n  name: %s\n"
+            "spec:\n  broker: %s\n  subscriber:\n    uri: %s\n---\n" % (name, brk, url))
+
+
+class Auth(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sub = Subscriber()
+        cls.dir = tempfile.mkdtemp(prefix="cebtest-auth-")
+        cls.jwks = os.path.join(cls.dir, "jwks.json")
+        cls.write_jwks([rsa_jwk(RSA1, "rsa1"), ec_jwk(EC1, "ec1"),
+                        {"kty": "oct", "kid": "hmac", "k": b64u(b"secret")}])
+        cfg = (broker("open") + broker("policed") + broker("labelled", {"app": "special"}) +
+               trigger("open-t", "open", cls.sub.at("/open")) +
+               trigger("policed-t", "policed", cls.sub.at("/policed")) + POLICIES)
+        cls.d = Daemon(cfg, args=("--auth-jwks", cls.jwks, "--auth-issuer", ISSUER))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        cls.sub.close()
+        for f in os.listdir(cls.dir):
+            os.unlink(os.path.join(cls.dir, f))
+        os.rmdir(cls.dir)
+
+    @classmethod
+    def write_jwks(cls, keys):
+        tmp = cls.jwks + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"keys": keys}, f)
+        os.replace(tmp, cls.jwks)
+
+    def token(self, key=RSA1, kid="rsa1", alg="RS256", **claims):
+        now = int(time.time())
+        payload = {"iss": ISSUER, "aud": aud("Broker", "open"), "sub": "system:serviceaccount:default:x",
+                   "iat": now, "exp": now + 300}
+        payload.update(claims)
+        payload = {k: v for k, v in payload.items() if v is not None}
+        return jwt.encode(payload, key, algorithm=alg, headers={"kid": kid} if kid else None)
+
+    def send(self, path, token=None, type="com.example.test", id="1", auth=None):
+        h = binary_headers(id=id, type=type)
+        h["Content-Type"] = "application/json"
+        if auth is not None:
+            h["Authorization"] = auth
+        elif token is not None:
+            h["Authorization"] = "Bearer " + token
+        return self.d.post(path, h, b'{"n":1}')
+
+    def assert401(self, path, token=None, auth=None, why=None):
+        st, hdrs, body = self.send(path, token, auth=auth)
+        self.assertEqual(st, 401, body)
+        self.assertTrue(hdrs.get("www-authenticate", "").startswith("Bearer"), hdrs)
+        if why:
+            self.assertIn(why, self.d.log())
+        return body
+
+    # ---- tokens ----
+
+    def test_a_valid_rs256_token_is_accepted_and_the_event_delivered(self):
+        st, _, body = self.send("/default/open", self.token(), id="rs256-ok")
+        self.assertEqual(st, 202, body)
+        got = wait_for(lambda: [r for r in self.sub.got("/open") if r.ce("id") == "rs256-ok"],
+                       what="the event at the subscriber")
+        # the token is not forwarded to the subscriber
+        self.assertTrue(all("authorization" not in r.headers for r in got))
+
+    def test_a_valid_es256_token_is_accepted(self):
+        st, _, body = self.send("/default/open", self.token(EC1, "ec1", "ES256"))
+        self.assertEqual(st, 202, body)
+
+    def test_an_audience_in_a_list_is_accepted(self):
+        tok = self.token(aud=["someone-else", aud("Broker", "open")])
+        self.assertEqual(self.send("/default/open", tok)[0], 202)
+
+    def test_no_token_is_401_with_www_authenticate(self):
+        st, hdrs, body = self.send("/default/open")
+        self.assertEqual(st, 401)
+        self.assertEqual(hdrs.get("www-authenticate"), 'Bearer realm="cebroker"')
+        self.assertIn(b"bearer token is required", body)
+
+    def test_another_scheme_is_401(self):
+        self.assert401("/default/open", auth="Basic dXNlcjpwYXNz")
+
+    def test_a_malformed_token_is_401(self):
+        st, hdrs, _ = self.send("/default/open", "not-a-jwt")
+        self.assertEqual(st, 401)
+        self.assertIn('error="invalid_token"', hdrs.get("www-authenticate", ""))
+        self.assert401("/default/open", "a.b.c")
+
+    def test_an_expired_token_is_401(self):
+        now = int(time.time())
+        body = self.assert401("/default/open", self.token(exp=now - 3600, iat=now - 7200),
+                              why="expired")
+        self.assertIn(b"expired", body)
+
+    def test_a_token_without_exp_is_401(self):
+        self.assert401("/default/open", self.token(exp=None), why="no exp claim")
+
+    def test_a_token_not_valid_yet_is_401(self):
+        now = int(time.time())
+        self.assert401("/default/open", self.token(nbf=now + 3600, exp=now + 7200),
+                       why="not valid yet")
+
+    def test_a_token_of_another_issuer_is_401(self):
+        self.assert401("/default/open", self.token(iss="https://evil.example.test"),
+                       why="issuer 'https://evil.example.test'")
+
+    def test_a_token_for_another_broker_is_401(self):
+        body = self.assert401("/default/open", self.token(aud=aud("Broker", "policed")),
+                              why="audience is not 'eventing.knative.dev/broker/default/open'")
+        self.assertIn(b"not for this address", body)
+
+    def test_a_token_signed_by_a_wrong_key_is_401(self):
+        self.assert401("/default/open", self.token(key=OTHER), why="signature does not verify")
+
+    def test_a_token_with_an_unknown_kid_is_401(self):
+        self.assert401("/default/open", self.token(kid="nobody"), why="no key with kid 'nobody'")
+
+    def test_alg_none_is_401(self):
+        now = int(time.time())
+        header = b64u(json.dumps({"alg": "none", "typ": "JWT", "kid": "rsa1"}).encode())
+        payload = b64u(json.dumps({"iss": ISSUER, "aud": aud("Broker", "open"), "exp": now + 300,
+                                   "sub": "x"}).encode())
+        self.assert401("/default/open", "%s.%s." % (header, payload), why="algorithm 'none'")
+        self.assert401("/default/open", "%s.%s.%s" % (header, payload, b64u(b"x")))
+
+    def test_hs256_with_the_public_key_as_secret_is_401(self):
+        now = int(time.time())
+        pem = RSA1.public_key().public_bytes(serialization.Encoding.PEM,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)
+        header = b64u(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "rsa1"}).encode())
+        payload = b64u(json.dumps({"iss": ISSUER, "aud": aud("Broker", "open"), "exp": now + 300,
+                                   "sub": "x"}).encode())
+        signing = ("%s.%s" % (header, payload)).encode()
+        sig = b64u(hmac.new(pem, signing, hashlib.sha256).digest())
+        self.assert401("/default/open", "%s.%s" % (signing.decode(), sig), why="algorithm 'HS256'")
+        # nor with the JWKS's own shared secret (an oct key is never used)
+        sig = b64u(hmac.new(b"secret", signing, hashlib.sha256).digest())
+        header = b64u(json.dumps({"alg": "HS256", "kid": "hmac"}).encode())
+        self.assert401("/default/open", "%s.%s.%s" % (header, payload, sig))
+
+    def test_an_rs256_token_naming_an_ec_key_is_401(self):
+        self.assert401("/default/open", self.token(RSA1, "ec1", "RS256"),
+                       why="does not fit key 'ec1'")
+
+    def test_health_and_metrics_need_no_token(self):
+        for path in ("/healthz", "/readyz", "/metrics"):
+            st, _, _ = self.d.post(path, {}, b"", "GET")
+            self.assertEqual(st, 200, path)
+
+    def test_refusals_are_counted_by_reason(self):
+        self.send("/default/open")
+        self.send("/default/open", self.token(kid="nobody"))
+        m = self.d.metrics()
+        self.assertGreaterEqual(m['cebroker_auth_rejected_total{reason="missing"}'], 1)
+        self.assertGreaterEqual(m['cebroker_auth_rejected_total{reason="unknown_key"}'], 1)
+        self.assertIn('cebroker_auth_rejected_total{reason="forbidden"}', m)
+
+    # ---- EventPolicy ----
+
+    def policed(self, sub, type, id="p"):
+        return self.send("/default/policed", self.token(aud=aud("Broker", "policed"), sub=sub),
+                         type=type, id=id)
+
+    def test_a_policy_admits_its_sender_with_its_type(self):
+        st, _, body = self.policed("system:serviceaccount:default:sender-a", "com.example.allowed",
+                                   id="policed-ok")
+        self.assertEqual(st, 202, body)
+        wait_for(lambda: [r for r in self.sub.got("/policed") if r.ce("id") == "policed-ok"],
+                 what="the event at the subscriber")
+
+    def test_a_policy_refuses_another_type_from_its_sender(self):
+        st, _, body = self.policed("system:serviceaccount:default:sender-a", "com.example.other",
+                                   id="policed-type")
+        self.assertEqual(st, 403, body)
+        self.assertIn(b"no EventPolicy", body)
+        self.assertIn("passes the filters of no EventPolicy", self.d.log())
+
+    def test_a_policy_refuses_another_sender(self):
+        st, _, body = self.policed("system:serviceaccount:default:sender-b", "com.example.allowed")
+        self.assertEqual(st, 403, body)
+        self.assertIn("'system:serviceaccount:default:sender-b' is in none", self.d.log())
+
+    def test_a_sub_prefix_pattern_admits_the_namespace(self):
+        st, _, body = self.policed("system:serviceaccount:ops:anyone", "com.example.allowed")
+        self.assertEqual(st, 202, body)
+        st, _, _ = self.policed("system:serviceaccount:opsx:anyone", "com.example.allowed")
+        self.assertEqual(st, 403)
+
+    def test_a_from_ref_stands_for_knatives_oidc_subject_of_the_source(self):
+        sub = "system:serviceaccount:default:my-source-oidc-sources.knative.dev-pingsource"
+        st, _, body = self.policed(sub, "com.example.allowed")
+        self.assertEqual(st, 202, body)
+
+    def test_a_selector_applies_a_policy_by_the_brokers_labels(self):
+        tok = lambda sub: self.token(aud=aud("Broker", "labelled"), sub=sub)
+        self.assertEqual(self.send("/default/labelled",
+                                   tok("system:serviceaccount:default:special-sender"))[0], 202)
+        self.assertEqual(self.send("/default/labelled", tok("system:serviceaccount:default:x"))[0],
+                         403)
+
+    def test_a_broker_without_policy_admits_any_valid_token(self):
+        st, _, body = self.send("/default/open",
+                                self.token(sub="system:serviceaccount:elsewhere:whoever"))
+        self.assertEqual(st, 202, body)
+
+    def test_a_policed_broker_still_wants_a_valid_token(self):
+        st, _, _ = self.send("/default/policed")
+        self.assertEqual(st, 401)
+
+    # ---- JWKS reload ----
+
+    def test_z_sighup_rereads_the_jwks(self):
+        tok = self.token(RSA2, "rsa2")
+        self.assertEqual(self.send("/default/open", tok)[0], 401)
+        # a broken file keeps the old keys
+        with open(self.jwks, "w") as f:
+            f.write("{")
+        self.d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "JWKS not reloaded" in self.d.log(), what="failed reload logged")
+        self.assertEqual(self.send("/default/open", self.token())[0], 202)
+        self.write_jwks([rsa_jwk(RSA1, "rsa1"), rsa_jwk(RSA2, "rsa2"), ec_jwk(EC1, "ec1")])
+        self.d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "JWKS reloaded" in self.d.log(), what="reload logged")
+        self.assertEqual(self.send("/default/open", tok)[0], 202)
+        self.assertEqual(self.send("/default/open", self.token())[0], 202)
+
+
+class Config(unittest.TestCase):
+    def test_policies_without_auth_jwks_refuse_to_start_with_their_place(self):
+        path = yaml_file(self, broker("default") + POLICIES)
+        rc, _, err = run_cli("run", "-f", path, "--listen", "127.0.0.1:0")
+        self.assertEqual(rc, 2)
+        self.assertRegex(err, r"%s:8:1: EventPolicy default/only-a: EventPolicies need sender "
+                              r"authentication" % path)
+
+    def test_auth_jwks_needs_an_issuer(self):
+        path = yaml_file(self, broker("default"))
+        rc, _, err = run_cli("run", "-f", path, "--auth-jwks", path)
+        self.assertEqual(rc, 2)
+        self.assertIn("go together", err)
+
+    def test_a_broken_jwks_refuses_to_start(self):
+        path = yaml_file(self, broker("default"))
+        jwks = yaml_file(self, '{"keys": [{"kty": "RSA", "kid": "k", "n": "AQAB", "e": "AQAB"}]}')
+        rc, _, err = run_cli("run", "-f", path, "--listen", "127.0.0.1:0", "--auth-jwks", jwks,
+                             "--auth-issuer", ISSUER)
+        self.assertEqual(rc, 2)
+        self.assertIn("keys[0] (kid 'k')", err)
+
+    def test_bad_policies_are_errors_at_their_place(self):
+        text = ("apiVersion: eventing.knative.dev/v1alpha1\nkind: EventPolicy\nmetadata:\n"
+                "  name: bad\nspec:\n  to:\n    - ref:\n        kind: Broker\n        name: x\n"
+                "  from:\n    - sub: \"a*b\"\n    - ref:\n        apiVersion: v1\n        kind: A\n"
+                "        name: n\n      sub: both\n  filters:\n    - cesql: \"type = \"\n")
+        path = yaml_file(self, broker("default") + text)
+        rc, _, err = run_cli("validate", "-f", path)
+        self.assertEqual(rc, 1, err)
+        self.assertRegex(err, r":15:9: EventPolicy default/bad: spec\.to\[0\]\.ref: needs "
+                              r"apiVersion, kind and name")
+        self.assertRegex(err, r":18:12: EventPolicy default/bad: spec\.from\[0\]\.sub: '\*' is "
+                              r"only allowed as suffix")
+        self.assertRegex(err, r":19:7: EventPolicy default/bad: spec\.from\[1\]: give ref or sub, not "
+                              r"both")
+        self.assertRegex(err, r":25:14: EventPolicy default/bad: spec\.filters\[0\]\.cesql: ")
+
+
+if __name__ == "__main__":
+    main()
