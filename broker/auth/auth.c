@@ -34,6 +34,7 @@ static const struct ceb_kind *const kinds[] = {
 
 struct ceb_auth {
 	char *path, *issuer;
+	bool in_memory;        /* ceb_auth_create_json: nothing to reload */
 	pthread_rwlock_t lock; /* guards keys: requests read, a reload swaps */
 	struct ceb_jwks *keys;
 	struct ceb_auth_target *targets;
@@ -95,11 +96,38 @@ out:
 	return rc;
 }
 
+int ceb_auth_create_json(const char *json, size_t len, const char *issuer, struct ceb_auth **out,
+                         char *err, size_t errlen)
+{
+	struct ceb_auth *a = calloc(1, sizeof(*a));
+	int rc = CEB_ENOMEM;
+
+	if (!a)
+		return CEB_ENOMEM;
+	pthread_rwlock_init(&a->lock, NULL);
+	if (!(a->path = strdup("(in memory)")) || !(a->issuer = strdup(issuer)))
+		goto out;
+	rc = ceb_jwks_parse(json, len, &a->keys, NULL, err, errlen);
+	if (rc < 0)
+		goto out;
+	a->in_memory = true;
+	*out = a;
+	a = NULL;
+out:
+	ceb_auth_destroy(a);
+	return rc;
+}
+
 int ceb_auth_reload(struct ceb_auth *a, char *err, size_t errlen)
 {
 	struct ceb_jwks *keys = NULL, *old;
-	int rc = ceb_jwks_load(a->path, &keys, NULL, err, errlen);
+	int rc;
 
+	if (a->in_memory) {
+		ceb_seterr(err, errlen, "the keys were given in memory: no file to re-read");
+		return CEB_ESTATE;
+	}
+	rc = ceb_jwks_load(a->path, &keys, NULL, err, errlen);
 	if (rc < 0)
 		return rc;
 	pthread_rwlock_wrlock(&a->lock);

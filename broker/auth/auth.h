@@ -36,6 +36,9 @@ struct ceb_auth_target {
  * (the file, what is wrong with it). Main thread. */
 int ceb_auth_create(const char *jwks_path, const char *issuer, struct ceb_auth **out, char *err,
                     size_t errlen);
+/* The same from a JWKS document in memory (tests, fuzzers); reload then fails. */
+int ceb_auth_create_json(const char *json, size_t len, const char *issuer, struct ceb_auth **out,
+                         char *err, size_t errlen);
 /* Re-read the JWKS file (SIGHUP): on success the new keys serve every request that starts after,
  * on failure (logged by the caller with err) the old keys stay. Any thread. */
 int ceb_auth_reload(struct ceb_auth *a, char *err, size_t errlen);

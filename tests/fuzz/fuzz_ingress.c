@@ -10,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/auth/auth.h"
 #include "broker/daemon.h"
 #include "broker/buf.h"
 #include "broker/config/config.h"
 #include "broker/delivery/dispatcher.h"
 #include "broker/ingress/request.h"
+#include "fuzz_keys.h"
 
 static const char config_yaml[] =
         "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: default\n---\n"
@@ -40,7 +42,16 @@ static const char config_yaml[] =
         "  name: open\n  namespace: ns\nspec:\n  eventType: com.example.open\n"
         "  eventExtensionAttributes:\n    from: [headers, queries]\n"
         "  sink:\n    ref:\n      apiVersion: eventing.knative.dev/v1\n      kind: Broker\n"
-        "      name: other\n";
+        "      name: other\n"
+        /* sender authentication on one Broker only (auth/guarded), so that the other seeds
+         * still reach decoding: tokens of tests/fuzz/fuzz_keys.h, and a policy (one sender,
+         * one type) */
+        "---\napiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: guarded\n"
+        "  namespace: auth\n---\n"
+        "apiVersion: eventing.knative.dev/v1alpha1\nkind: EventPolicy\nmetadata:\n  name: one\n"
+        "  namespace: auth\nspec:\n  to:\n    - ref: {apiVersion: eventing.knative.dev/v1, "
+        "kind: Broker, name: guarded}\n  from:\n    - sub: system:serviceaccount:auth:sender\n"
+        "  filters:\n    - exact: {type: com.example.allowed}\n";
 
 static struct ceb_daemon *dmn;
 
@@ -49,6 +60,7 @@ static void setup(void)
 	struct ceb_settings set = ceb_settings_default;
 	struct ceb_config_errors errs = {CEB_BUF_INIT, 0};
 	struct ceb_config *cfg;
+	struct ceb_auth *auth = NULL;
 	char err[512];
 
 	set.limits.max_event_size = 16384;
@@ -58,18 +70,24 @@ static void setup(void)
 	if (ceb_config_load_string("fuzz.yaml", config_yaml, sizeof(config_yaml) - 1, &cfg, &errs) <
 	            0 ||
 	    ceb_daemon_create(&set, cfg, &dmn, err, sizeof(err)) < 0 ||
+	    ceb_auth_create_json(fuzz_jwks, sizeof(fuzz_jwks) - 1, FUZZ_ISSUER, &auth, err,
+	                         sizeof(err)) < 0 ||
+	    ceb_auth_attach(auth, dmn, err, sizeof(err)) < 0 ||
 	    ceb_daemon_start_offline(dmn, err, sizeof(err)) < 0) {
 		fprintf(stderr, "fuzz_ingress: setup failed: %s %s\n",
 		        errs.text.p ? errs.text.p : "", err);
 		abort();
 	}
 	ceb_buf_free(&errs.text);
+	for (struct ceb_endpoint *ep = dmn->brokers; ep; ep = ep->next)
+		if (strcmp(ep->ns, "auth") != 0)
+			ep->auth = NULL;
 }
 
 static int documented(int status)
 {
-	static const int ok[] = {200, 202, 204, 400, 401, 404, 405, 408,
-	                         411, 413, 415, 429, 431, 501, 503};
+	static const int ok[] = {200, 202, 204, 400, 401, 403, 404, 405,
+	                         408, 411, 413, 415, 429, 431, 501, 503};
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		if (status == ok[i])
