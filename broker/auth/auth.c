@@ -40,6 +40,7 @@ struct ceb_auth {
 	struct ceb_auth_target *targets;
 	size_t ntargets;
 	atomic_ulong rejected[CEB_JWT_NREASONS];
+	enum ceb_auth_mode mode;
 };
 
 const char *ceb_auth_kind_group(const char *kind)
@@ -140,6 +141,23 @@ int ceb_auth_reload(struct ceb_auth *a, char *err, size_t errlen)
 	return 0;
 }
 
+int ceb_auth_mode_parse(const char *s, enum ceb_auth_mode *mode)
+{
+	static const char *const names[] = {"allow-all", "allow-same-namespace", "deny-all"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(s, names[i])) {
+			*mode = (enum ceb_auth_mode)i;
+			return 0;
+		}
+	return -1;
+}
+
+void ceb_auth_set_default_mode(struct ceb_auth *a, enum ceb_auth_mode mode)
+{
+	a->mode = mode;
+}
+
 void ceb_auth_destroy(struct ceb_auth *a)
 {
 	if (!a)
@@ -204,6 +222,7 @@ int ceb_auth_attach(struct ceb_auth *a, struct ceb_daemon *dmn, char *err, size_
 			continue;
 		t = &a->targets[i++];
 		a->ntargets = i;
+		t->ns = ep->ns;
 		identity(ep, &kind, &backing);
 		ceb_auth_audience(ceb_auth_kind_group(backing ? backing : kind),
 		                  backing ? backing : kind, ep->ns, ep->name, t->audience,
@@ -252,6 +271,31 @@ static int reject(struct ceb_auth *a, enum ceb_jwt_reason rs, const char *label,
 	}
 }
 
+/* An address no EventPolicy applies to: Knative's default-authorization-mode. */
+static int default_mode(struct ceb_auth *a, const struct ceb_auth_target *t, const char *label,
+                        const char *sub, char *reason, size_t rlen)
+{
+	char prefix[300], why[600];
+
+	switch (a->mode) {
+	case CEB_AUTH_ALLOW_ALL: return 0;
+	case CEB_AUTH_DENY_ALL:
+		return reject(a, CEB_JWT_FORBIDDEN, label,
+		              "no EventPolicy applies, and the default mode is deny-all", reason,
+		              rlen);
+	case CEB_AUTH_ALLOW_SAME_NAMESPACE:
+		snprintf(prefix, sizeof(prefix), "system:serviceaccount:%s:", t->ns);
+		if (!strncmp(sub, prefix, strlen(prefix)))
+			return 0;
+		snprintf(why, sizeof(why),
+		         "no EventPolicy applies, and subject '%.200s' is not of namespace %s "
+		         "(default mode allow-same-namespace)",
+		         sub, t->ns);
+		return reject(a, CEB_JWT_FORBIDDEN, label, why, reason, rlen);
+	}
+	return 0;
+}
+
 int ceb_auth_check_token(struct ceb_auth *a, const struct ceb_auth_target *t, const char *label,
                          const struct ceb_http_header *headers, size_t nheaders, char *sub,
                          size_t subsz, char *reason, size_t rlen)
@@ -287,7 +331,7 @@ int ceb_auth_check_token(struct ceb_auth *a, const struct ceb_auth_target *t, co
 	if (rs != CEB_JWT_OK)
 		return reject(a, rs, label, why, reason, rlen);
 	if (t->npolicies == 0)
-		return 0;
+		return default_mode(a, t, label, sub, reason, rlen);
 	for (size_t i = 0; i < t->npolicies; i++)
 		if (ceb_policy_allows_sub(t->policies[i], sub))
 			return 0;

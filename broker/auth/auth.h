@@ -25,9 +25,19 @@ struct ceb_endpoint;
  * ceb_auth_attach, owned by the struct ceb_auth, read-only afterwards. */
 struct ceb_auth_target {
 	char audience[512]; /* Knative's: <group>/<kind>/<namespace>/<name>, lower case */
+	const char *ns;     /* the address's namespace (the endpoint's) */
 	const struct ceb_event_policy **policies;
-	size_t npolicies; /* 0: any valid token is admitted */
+	size_t npolicies; /* 0: the default mode says (ceb_auth_set_default_mode) */
 };
+
+/* What an address that no EventPolicy applies to admits: Knative's default-authorization-mode. */
+enum ceb_auth_mode {
+	CEB_AUTH_ALLOW_ALL = 0,        /* any valid token (cebroker's default) */
+	CEB_AUTH_ALLOW_SAME_NAMESPACE, /* a subject system:serviceaccount:<the address's ns>:... */
+	CEB_AUTH_DENY_ALL,             /* nobody: every address needs a policy */
+};
+/* "allow-all", "allow-same-namespace" or "deny-all" into *mode; -1 for anything else. */
+int ceb_auth_mode_parse(const char *s, enum ceb_auth_mode *mode);
 
 /* Room for a token's subject. */
 #define CEB_AUTH_SUB_MAX 256
@@ -42,6 +52,8 @@ int ceb_auth_create_json(const char *json, size_t len, const char *issuer, struc
 /* Re-read the JWKS file (SIGHUP): on success the new keys serve every request that starts after,
  * on failure (logged by the caller with err) the old keys stay. Any thread. */
 int ceb_auth_reload(struct ceb_auth *a, char *err, size_t errlen);
+/* Set the default mode (before the daemon serves). */
+void ceb_auth_set_default_mode(struct ceb_auth *a, enum ceb_auth_mode mode);
 /* Frees a, after the daemon stopped serving. Accepts NULL. */
 void ceb_auth_destroy(struct ceb_auth *a);
 

@@ -180,6 +180,9 @@ static void usage_run(FILE *f)
 	        "FILE\n"
 	        "      --auth-issuer ISS       the tokens' issuer (iss), required with "
 	        "--auth-jwks\n"
+	        "      --auth-default-mode MODE  for an address no EventPolicy applies to: "
+	        "allow-all\n"
+	        "                              (default), allow-same-namespace or deny-all\n"
 	        "  -h, --help\n\n"
 	        "Example:\n  cebroker run -f samples/quickstart.yaml --listen 127.0.0.1:8080\n");
 }
@@ -207,6 +210,7 @@ enum {
 	OPT_CLUSTER_DOMAIN,
 	OPT_AUTH_JWKS,
 	OPT_AUTH_ISSUER,
+	OPT_AUTH_MODE,
 };
 
 static const struct option run_opts[] = {
@@ -234,6 +238,7 @@ static const struct option run_opts[] = {
         {"cluster-domain", required_argument, NULL, OPT_CLUSTER_DOMAIN},
         {"auth-jwks", required_argument, NULL, OPT_AUTH_JWKS},
         {"auth-issuer", required_argument, NULL, OPT_AUTH_ISSUER},
+        {"auth-default-mode", required_argument, NULL, OPT_AUTH_MODE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
@@ -255,13 +260,14 @@ static int check_policies(const struct ceb_settings *set, const struct ceb_confi
 }
 
 /* Sender authentication for the daemon's addresses, before it serves any. */
-static int auth_setup(const struct ceb_settings *set, struct ceb_daemon *dmn,
-                      struct ceb_auth **auth, char *err, size_t errlen)
+static int auth_setup(const struct ceb_settings *set, enum ceb_auth_mode mode,
+                      struct ceb_daemon *dmn, struct ceb_auth **auth, char *err, size_t errlen)
 {
 	if (!set->auth_jwks)
 		return 0;
 	if (ceb_auth_create(set->auth_jwks, set->auth_issuer, auth, err, errlen) < 0)
 		return -1;
+	ceb_auth_set_default_mode(*auth, mode);
 	return ceb_auth_attach(*auth, dmn, err, errlen);
 }
 
@@ -348,6 +354,8 @@ int ceb_cmd_run(int argc, char **argv)
 	struct ceb_config *cfg = NULL;
 	struct ceb_daemon *dmn = NULL;
 	struct ceb_auth *auth = NULL;
+	enum ceb_auth_mode auth_mode = CEB_AUTH_ALLOW_ALL;
+	bool auth_mode_given = false;
 	enum ceb_log_level level = CEB_LOGLEVEL_INFO;
 	size_t npaths = 0, left;
 	unsigned long v;
@@ -420,9 +428,21 @@ int ceb_cmd_run(int argc, char **argv)
 		case OPT_CLUSTER_DOMAIN: domain = optarg; break;
 		case OPT_AUTH_JWKS: set.auth_jwks = optarg; break;
 		case OPT_AUTH_ISSUER: set.auth_issuer = optarg; break;
+		case OPT_AUTH_MODE:
+			if (ceb_auth_mode_parse(optarg, &auth_mode) < 0) {
+				fprintf(stderr, "cebroker: --auth-default-mode: allow-all, "
+				                "allow-same-namespace or deny-all\n");
+				return 2;
+			}
+			auth_mode_given = true;
+			break;
 		case 'h': usage_run(stdout); return 0;
 		default: usage_run(stderr); return 2;
 		}
+	}
+	if (auth_mode_given && !set.auth_jwks) {
+		fprintf(stderr, "cebroker: --auth-default-mode needs --auth-jwks and --auth-issuer\n");
+		return 2;
 	}
 	if (!set.auth_jwks != !set.auth_issuer || (set.auth_issuer && !set.auth_issuer[0])) {
 		fprintf(stderr, "cebroker: --auth-jwks FILE and --auth-issuer ISS go together: the "
@@ -476,7 +496,7 @@ int ceb_cmd_run(int argc, char **argv)
 		fprintf(stderr, "cebroker: %s\n", err);
 		goto out;
 	}
-	if (auth_setup(&set, dmn, &auth, err, sizeof(err)) < 0) {
+	if (auth_setup(&set, auth_mode, dmn, &auth, err, sizeof(err)) < 0) {
 		fprintf(stderr, "cebroker: --auth-jwks %s\n", err);
 		goto out;
 	}

@@ -344,6 +344,42 @@ class Auth(unittest.TestCase):
         self.assertEqual(self.send("/default/open", self.token())[0], 202)
 
 
+class DefaultModes(unittest.TestCase):
+    """--auth-default-mode: what an address no EventPolicy applies to admits (Knative's
+    default-authorization-mode)."""
+
+    def start(self, mode):
+        d = tempfile.mkdtemp(prefix="cebtest-auth-")
+        jwks = os.path.join(d, "jwks.json")
+        with open(jwks, "w") as f:
+            json.dump({"keys": [rsa_jwk(RSA1, "rsa1")]}, f)
+        self.addCleanup(lambda: (os.unlink(jwks), os.rmdir(d)))
+        daemon = Daemon(broker("open") + broker("policed") + POLICIES,
+                        args=("--auth-jwks", jwks, "--auth-issuer", ISSUER,
+                              "--auth-default-mode", mode))
+        self.addCleanup(daemon.stop)
+        return daemon
+
+    def send(self, d, brk, sub, type="com.example.allowed"):
+        now = int(time.time())
+        tok = jwt.encode({"iss": ISSUER, "aud": aud("Broker", brk), "sub": sub, "exp": now + 60},
+                         RSA1, algorithm="RS256", headers={"kid": "rsa1"})
+        h = binary_headers(type=type)
+        h["Authorization"] = "Bearer " + tok
+        return d.post("/default/" + brk, h, b"")[0]
+
+    def test_deny_all_refuses_where_no_policy_applies(self):
+        d = self.start("deny-all")
+        self.assertEqual(self.send(d, "open", "system:serviceaccount:default:x"), 403)
+        self.assertEqual(self.send(d, "policed", "system:serviceaccount:default:sender-a"), 202)
+
+    def test_allow_same_namespace_admits_the_addresss_namespace_only(self):
+        d = self.start("allow-same-namespace")
+        self.assertEqual(self.send(d, "open", "system:serviceaccount:default:x"), 202)
+        self.assertEqual(self.send(d, "open", "system:serviceaccount:other:x"), 403)
+        wait_for(lambda: "is not of namespace default" in d.log(), 5, what="the reason logged")
+
+
 class Config(unittest.TestCase):
     def test_policies_without_auth_jwks_refuse_to_start_with_their_place(self):
         path = yaml_file(self, broker("default") + POLICIES)
@@ -351,6 +387,15 @@ class Config(unittest.TestCase):
         self.assertEqual(rc, 2)
         self.assertRegex(err, r"%s:8:1: EventPolicy default/only-a: EventPolicies need sender "
                               r"authentication" % path)
+
+    def test_a_default_mode_is_one_of_knatives_and_needs_auth(self):
+        path = yaml_file(self, broker("default"))
+        rc, _, err = run_cli("run", "-f", path, "--auth-default-mode", "allow-same-namespace")
+        self.assertEqual(rc, 2)
+        self.assertIn("needs --auth-jwks", err)
+        rc, _, err = run_cli("run", "-f", path, "--auth-default-mode", "allow-some")
+        self.assertEqual(rc, 2)
+        self.assertIn("allow-all, allow-same-namespace or deny-all", err)
 
     def test_auth_jwks_needs_an_issuer(self):
         path = yaml_file(self, broker("default"))
