@@ -216,6 +216,7 @@ int ceb_auth_attach(struct ceb_auth *a, struct ceb_daemon *dmn, char *err, size_
 	for (struct ceb_endpoint *ep = dmn->brokers; ep; ep = ep->next) {
 		struct ceb_auth_target *t;
 		const char *kind, *backing;
+		char okind[32], oname[256];
 		size_t np = 0;
 
 		if (!ep->path[0])
@@ -233,10 +234,16 @@ int ceb_auth_attach(struct ceb_auth *a, struct ceb_daemon *dmn, char *err, size_
 		t->policies = calloc(np ? np : 1, sizeof(*t->policies));
 		if (!t->policies)
 			goto oom;
+		/* the first channel of a Sequence or Parallel takes events at the flow's address:
+		 * policies to the flow apply there */
+		okind[0] = oname[0] = '\0';
+		if (ep->ecfg && ep->ecfg->owner && ep->ecfg->address)
+			sscanf(ep->ecfg->owner, "%31s %*[^/]/%255s", okind, oname);
 		for (const struct ceb_event_policy *p = ceb_policy_first(dmn->cfg); p;
 		     p = ceb_policy_next(p))
 			if (applies(dmn->cfg, p, kind, ep->ns, ep->name) ||
-			    (backing && applies(dmn->cfg, p, backing, ep->ns, ep->name)))
+			    (backing && applies(dmn->cfg, p, backing, ep->ns, ep->name)) ||
+			    (okind[0] && oname[0] && applies(dmn->cfg, p, okind, ep->ns, oname)))
 				t->policies[t->npolicies++] = p;
 		ep->auth = t;
 		CEB_LOG_DEBUG("auth", "%s: audience %s, %zu EventPolic%s", ep->label, t->audience,

@@ -105,6 +105,40 @@ spec:
 """
 
 
+FLOWS = """apiVersion: messaging.knative.dev/v1
+kind: InMemoryChannel
+metadata:
+  name: chan
+---
+apiVersion: messaging.knative.dev/v1
+kind: Channel
+metadata:
+  name: plain
+---
+apiVersion: flows.knative.dev/v1
+kind: Sequence
+metadata:
+  name: seq
+spec:
+  steps:
+    - uri: %s
+---
+apiVersion: eventing.knative.dev/v1alpha1
+kind: EventPolicy
+metadata:
+  name: seq-senders
+spec:
+  to:
+    - ref:
+        apiVersion: flows.knative.dev/v1
+        kind: Sequence
+        name: seq
+  from:
+    - sub: system:serviceaccount:default:seq-sender
+---
+"""
+
+
 def broker(name, labels=None):
     meta = "metadata:\n  name: %s\n  namespace: default\n" % name
     if labels:
@@ -127,7 +161,8 @@ class Auth(unittest.TestCase):
                         {"kty": "oct", "kid": "hmac", "k": b64u(b"secret")}])
         cfg = (broker("open") + broker("policed") + broker("labelled", {"app": "special"}) +
                trigger("open-t", "open", cls.sub.at("/open")) +
-               trigger("policed-t", "policed", cls.sub.at("/policed")) + POLICIES)
+               trigger("policed-t", "policed", cls.sub.at("/policed")) + POLICIES +
+               FLOWS % cls.sub.at("/seq"))
         cls.d = Daemon(cfg, args=("--auth-jwks", cls.jwks, "--auth-issuer", ISSUER))
 
     @classmethod
@@ -316,6 +351,23 @@ class Auth(unittest.TestCase):
                                    tok("system:serviceaccount:default:special-sender"))[0], 202)
         self.assertEqual(self.send("/default/labelled", tok("system:serviceaccount:default:x"))[0],
                          403)
+
+    def test_channels_take_knatives_channel_audiences(self):
+        imc = aud("InMemoryChannel", "chan", group="messaging.knative.dev")
+        self.assertEqual(self.send("/default/chan", self.token(aud=imc))[0], 202)
+        self.assertEqual(self.send("/default/chan", self.token(aud=aud("Broker", "chan")))[0], 401)
+        # a Channel's address is its backing channel's, and so is its audience
+        backing = aud("InMemoryChannel", "plain", group="messaging.knative.dev")
+        self.assertEqual(self.send("/default/plain", self.token(aud=backing))[0], 202)
+
+    def test_a_policy_to_a_sequence_guards_its_address(self):
+        first = aud("InMemoryChannel", "seq-kn-sequence-0", group="messaging.knative.dev")
+        ok = self.token(aud=first, sub="system:serviceaccount:default:seq-sender")
+        self.assertEqual(self.send("/default/seq", ok, id="seq-ok")[0], 202)
+        wait_for(lambda: [r for r in self.sub.got("/seq") if r.ce("id") == "seq-ok"],
+                 what="the event at the step")
+        other = self.token(aud=first, sub="system:serviceaccount:default:x")
+        self.assertEqual(self.send("/default/seq", other)[0], 403)
 
     def test_a_broker_without_policy_admits_any_valid_token(self):
         st, _, body = self.send("/default/open",
