@@ -1,5 +1,7 @@
 /* Sender authentication at the ingress: the daemon's JWKS (swapped whole on SIGHUP), each address's
  * audience and EventPolicies, the two checks a request goes through and their counters. */
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,20 @@ static const struct ceb_kind *const kinds[] = {
 #undef CHANNEL_KIND
 };
 
+/* Verified tokens, so that a sender that sends its token again (an OIDC token serves until it
+ * expires) costs a SHA-256 instead of a signature check: direct-mapped by the token's digest, only
+ * successes, for one address each, dropped when the keys change (gen), and the times checked
+ * again at every use. */
+#define TOKEN_CACHE 512
+
+struct cached_token {
+	unsigned char digest[32];
+	const struct ceb_auth_target *t;
+	unsigned long gen; /* the keys' generation it was verified with; 0: empty */
+	struct ceb_jwt_times times;
+	char sub[CEB_AUTH_SUB_MAX];
+};
+
 struct ceb_auth {
 	char *path, *issuer;
 	bool in_memory;        /* ceb_auth_create_json: nothing to reload */
@@ -41,6 +57,9 @@ struct ceb_auth {
 	size_t ntargets;
 	atomic_ulong rejected[CEB_JWT_NREASONS];
 	enum ceb_auth_mode mode;
+	unsigned long gen; /* the keys' generation, raised on each reload (under lock) */
+	pthread_mutex_t cache_lock;
+	struct cached_token cache[TOKEN_CACHE];
 };
 
 const char *ceb_auth_kind_group(const char *kind)
@@ -78,6 +97,8 @@ int ceb_auth_create(const char *jwks_path, const char *issuer, struct ceb_auth *
 	if (!a)
 		return CEB_ENOMEM;
 	pthread_rwlock_init(&a->lock, NULL);
+	pthread_mutex_init(&a->cache_lock, NULL);
+	a->gen = 1;
 	a->path = strdup(jwks_path);
 	a->issuer = strdup(issuer);
 	if (!a->path || !a->issuer) {
@@ -106,6 +127,8 @@ int ceb_auth_create_json(const char *json, size_t len, const char *issuer, struc
 	if (!a)
 		return CEB_ENOMEM;
 	pthread_rwlock_init(&a->lock, NULL);
+	pthread_mutex_init(&a->cache_lock, NULL);
+	a->gen = 1;
 	if (!(a->path = strdup("(in memory)")) || !(a->issuer = strdup(issuer)))
 		goto out;
 	rc = ceb_jwks_parse(json, len, &a->keys, NULL, err, errlen);
@@ -134,6 +157,7 @@ int ceb_auth_reload(struct ceb_auth *a, char *err, size_t errlen)
 	pthread_rwlock_wrlock(&a->lock);
 	old = a->keys;
 	a->keys = keys;
+	a->gen++; /* what the old keys verified is no longer taken from the cache */
 	pthread_rwlock_unlock(&a->lock);
 	ceb_jwks_free(old);
 	CEB_LOG_INFO("auth", "JWKS reloaded from %s: %zu key%s", a->path, ceb_jwks_count(keys),
@@ -167,6 +191,7 @@ void ceb_auth_destroy(struct ceb_auth *a)
 	free(a->targets);
 	ceb_jwks_free(a->keys);
 	pthread_rwlock_destroy(&a->lock);
+	pthread_mutex_destroy(&a->cache_lock);
 	free(a->path);
 	free(a->issuer);
 	free(a);
@@ -278,6 +303,44 @@ static int reject(struct ceb_auth *a, enum ceb_jwt_reason rs, const char *label,
 	}
 }
 
+static struct cached_token *slot(struct ceb_auth *a, const unsigned char *digest)
+{
+	return &a->cache[((size_t)digest[0] | (size_t)digest[1] << 8) % TOKEN_CACHE];
+}
+
+/* A token verified before for t with the current keys, still within its times: its subject. */
+static bool cache_get(struct ceb_auth *a, const unsigned char *digest,
+                      const struct ceb_auth_target *t, unsigned long gen, double now, char *sub,
+                      size_t subsz)
+{
+	struct cached_token *c = slot(a, digest);
+	bool hit;
+
+	pthread_mutex_lock(&a->cache_lock);
+	hit = c->gen == gen && c->t == t && !memcmp(c->digest, digest, sizeof(c->digest)) &&
+	      c->times.exp + CEB_JWT_LEEWAY_S > now &&
+	      c->times.not_before - CEB_JWT_LEEWAY_S <= now;
+	if (hit)
+		snprintf(sub, subsz, "%s", c->sub);
+	pthread_mutex_unlock(&a->cache_lock);
+	return hit;
+}
+
+static void cache_put(struct ceb_auth *a, const unsigned char *digest,
+                      const struct ceb_auth_target *t, unsigned long gen,
+                      const struct ceb_jwt_times *times, const char *sub)
+{
+	struct cached_token *c = slot(a, digest);
+
+	pthread_mutex_lock(&a->cache_lock);
+	memcpy(c->digest, digest, sizeof(c->digest));
+	c->t = t;
+	c->gen = gen;
+	c->times = *times;
+	snprintf(c->sub, sizeof(c->sub), "%s", sub);
+	pthread_mutex_unlock(&a->cache_lock);
+}
+
 /* An address no EventPolicy applies to: Knative's default-authorization-mode. */
 static int default_mode(struct ceb_auth *a, const struct ceb_auth_target *t, const char *label,
                         const char *sub, char *reason, size_t rlen)
@@ -310,6 +373,10 @@ int ceb_auth_check_token(struct ceb_auth *a, const struct ceb_auth_target *t, co
 	const char *value = NULL, *tok;
 	const struct ceb_jwt_expect want = {a->issuer, t->audience, (int64_t)time(NULL)};
 	enum ceb_jwt_reason rs;
+	struct ceb_jwt_times times;
+	unsigned char digest[32];
+	unsigned long gen;
+	bool hashed;
 	char why[300];
 	size_t n = 0, len;
 
@@ -333,10 +400,28 @@ int ceb_auth_check_token(struct ceb_auth *a, const struct ceb_auth_target *t, co
 	while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
 		len--;
 	pthread_rwlock_rdlock(&a->lock);
-	rs = ceb_jwt_verify(a->keys, tok, len, &want, sub, subsz, why, sizeof(why));
+	gen = a->gen;
 	pthread_rwlock_unlock(&a->lock);
-	if (rs != CEB_JWT_OK)
-		return reject(a, rs, label, why, reason, rlen);
+	hashed = len <= CEB_JWT_MAX_LEN &&
+	         gnutls_hash_fast(GNUTLS_DIG_SHA256, tok, len, digest) == 0;
+	if (hashed && cache_get(a, digest, t, gen, (double)want.now, sub, subsz)) {
+		rs = CEB_JWT_OK;
+	} else {
+		pthread_rwlock_rdlock(&a->lock);
+		gen = a->gen;
+		rs = ceb_jwt_verify_times(a->keys, tok, len, &want, sub, subsz, &times, why,
+		                          sizeof(why));
+		pthread_rwlock_unlock(&a->lock);
+		if (rs == CEB_JWT_OK && strlen(sub) + 1 >= subsz) {
+			/* cut short, it could match a policy's subject it is not */
+			rs = CEB_JWT_MALFORMED;
+			snprintf(why, sizeof(why), "a sub claim of %zu bytes or more", subsz - 1);
+		}
+		if (rs != CEB_JWT_OK)
+			return reject(a, rs, label, why, reason, rlen);
+		if (hashed)
+			cache_put(a, digest, t, gen, &times, sub);
+	}
 	if (t->npolicies == 0)
 		return default_mode(a, t, label, sub, reason, rlen);
 	for (size_t i = 0; i < t->npolicies; i++)

@@ -413,6 +413,13 @@ enum ceb_jwt_reason ceb_jwt_verify(const struct ceb_jwks *keys, const char *toke
                                    const struct ceb_jwt_expect *want, char *sub, size_t subsz,
                                    char *why, size_t whylen)
 {
+	return ceb_jwt_verify_times(keys, token, len, want, sub, subsz, NULL, why, whylen);
+}
+
+enum ceb_jwt_reason ceb_jwt_verify_times(const struct ceb_jwks *keys, const char *token, size_t len,
+                                         const struct ceb_jwt_expect *want, char *sub, size_t subsz,
+                                         struct ceb_jwt_times *times, char *why, size_t whylen)
+{
 	const char *dot1, *dot2;
 	cJSON *hdr = NULL, *pl = NULL;
 	const cJSON *alg, *kid, *crit, *typ, *iss, *aud, *exp, *nbf, *iat, *jsub;
@@ -569,6 +576,14 @@ enum ceb_jwt_reason ceb_jwt_verify(const struct ceb_jwks *keys, const char *toke
 	}
 	if (sub && subsz)
 		snprintf(sub, subsz, "%s", jsub ? jsub->valuestring : "");
+	if (times) {
+		times->exp = exp->valuedouble;
+		times->not_before = 0;
+		if (nbf)
+			times->not_before = nbf->valuedouble;
+		if (iat && iat->valuedouble > times->not_before)
+			times->not_before = iat->valuedouble;
+	}
 	rs = CEB_JWT_OK;
 out:
 	ceb_buf_free(&sig);

@@ -68,4 +68,14 @@ enum ceb_jwt_reason ceb_jwt_verify(const struct ceb_jwks *keys, const char *toke
                                    const struct ceb_jwt_expect *exp, char *sub, size_t subsz,
                                    char *why, size_t whylen);
 
+/* What a verified token says besides its subject: when it stops being valid (exp) and when it
+ * starts (the later of nbf and iat; 0 without either), seconds since the epoch. */
+struct ceb_jwt_times {
+	double exp, not_before;
+};
+/* ceb_jwt_verify that also gives those times (times may be NULL). */
+enum ceb_jwt_reason ceb_jwt_verify_times(const struct ceb_jwks *keys, const char *token, size_t len,
+                                         const struct ceb_jwt_expect *exp, char *sub, size_t subsz,
+                                         struct ceb_jwt_times *times, char *why, size_t whylen);
+
 #endif

@@ -393,7 +393,16 @@ class Auth(unittest.TestCase):
         self.d.proc.send_signal(signal.SIGHUP)
         wait_for(lambda: "JWKS reloaded" in self.d.log(), what="reload logged")
         self.assertEqual(self.send("/default/open", tok)[0], 202)
-        self.assertEqual(self.send("/default/open", self.token())[0], 202)
+        old = self.token()
+        self.assertEqual(self.send("/default/open", old)[0], 202)
+        self.assertEqual(self.send("/default/open", old)[0], 202)  # verified once, remembered
+        # a key rotated out: what it signed is refused at once, remembered or not
+        self.write_jwks([rsa_jwk(RSA2, "rsa2")])
+        self.d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "JWKS reloaded from %s: 1 key\n" % self.jwks in self.d.log(),
+                 what="second reload logged")
+        self.assertEqual(self.send("/default/open", old)[0], 401)
+        self.assertEqual(self.send("/default/open", tok)[0], 202)
 
 
 class DefaultModes(unittest.TestCase):
