@@ -361,7 +361,10 @@ static cJSON *part_json(const char *s, size_t len)
 	struct ceb_buf b = CEB_BUF_INIT;
 	cJSON *j = NULL;
 
-	if (b64url_decode(s, len, &b) == 0 && b.len)
+	/* a NUL, raw or escaped, would cut a claim short where we compare it (cJSON gives C
+	 * strings): no token has a reason to hold one */
+	if (b64url_decode(s, len, &b) == 0 && b.len && !memchr(b.p, '\0', b.len) &&
+	    !memmem(b.p, b.len, "\\u0000", 6))
 		j = cJSON_ParseWithLength(b.p, b.len);
 	ceb_buf_free(&b);
 	if (j && !cJSON_IsObject(j)) {

@@ -358,6 +358,9 @@ START_TEST(test_malformed_tokens_are_refused_before_any_crypto)
 	ck_assert_int_eq(verify_signed(rsa_key, "{\"alg\":\"RS256\",\"crit\":[\"x\"]}", claims("")),
 	                 CEB_JWT_MALFORMED);
 	ck_assert_int_eq(verify_signed(rsa_key, "[1]", claims("")), CEB_JWT_MALFORMED);
+	/* a NUL in a claim would cut it short where it is compared */
+	ck_assert_int_eq(verify_signed(rsa_key, RS_HDR, claims(",\"x\":\"a\\u0000b\"")),
+	                 CEB_JWT_MALFORMED);
 	/* a repeated claim, checked once the signature holds */
 	ck_assert_int_eq(verify_signed(rsa_key, RS_HDR, claims(",\"aud\":\"x\"")),
 	                 CEB_JWT_MALFORMED);
