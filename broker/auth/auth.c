@@ -231,7 +231,7 @@ static bool applies(const struct ceb_config *cfg, const struct ceb_event_policy 
 
 int ceb_auth_attach(struct ceb_auth *a, struct ceb_daemon *dmn, char *err, size_t errlen)
 {
-	size_t n = 0, i = 0;
+	size_t n = 0, i = 0, npol = 0, policed = 0;
 
 	for (struct ceb_endpoint *ep = dmn->brokers; ep; ep = ep->next)
 		n += ep->path[0] != '\0';
@@ -273,7 +273,18 @@ int ceb_auth_attach(struct ceb_auth *a, struct ceb_daemon *dmn, char *err, size_
 		ep->auth = t;
 		CEB_LOG_DEBUG("auth", "%s: audience %s, %zu EventPolic%s", ep->label, t->audience,
 		              t->npolicies, t->npolicies == 1 ? "y" : "ies");
+		policed += t->npolicies > 0;
 	}
+	for (const struct ceb_event_policy *p = ceb_policy_first(dmn->cfg); p;
+	     p = ceb_policy_next(p))
+		npol++;
+	CEB_LOG_INFO("auth",
+	             "%zu address%s a bearer token; %zu EventPolic%s, applying to %zu of them; "
+	             "the others admit %s",
+	             i, i == 1 ? " needs" : "es need", npol, npol == 1 ? "y" : "ies", policed,
+	             a->mode == CEB_AUTH_ALLOW_ALL  ? "any valid token"
+	             : a->mode == CEB_AUTH_DENY_ALL ? "nobody (deny-all)"
+	                                            : "subjects of their namespace");
 	dmn->auth = a;
 	return 0;
 oom:
