@@ -139,6 +139,20 @@ spec:
 """
 
 
+WEBHOOK = """apiVersion: sources.triggermesh.io/v1alpha1
+kind: WebhookSource
+metadata:
+  name: hook
+spec:
+  eventType: com.example.hook
+  eventExtensionAttributes:
+    from: [headers]
+  sink:
+    uri: %s
+---
+"""
+
+
 def broker(name, labels=None):
     meta = "metadata:\n  name: %s\n  namespace: default\n" % name
     if labels:
@@ -162,7 +176,7 @@ class Auth(unittest.TestCase):
         cfg = (broker("open") + broker("policed") + broker("labelled", {"app": "special"}) +
                trigger("open-t", "open", cls.sub.at("/open")) +
                trigger("policed-t", "policed", cls.sub.at("/policed")) + POLICIES +
-               FLOWS % cls.sub.at("/seq"))
+               FLOWS % cls.sub.at("/seq") + WEBHOOK % cls.sub.at("/hook"))
         cls.d = Daemon(cfg, args=("--auth-jwks", cls.jwks, "--auth-issuer", ISSUER))
 
     @classmethod
@@ -368,6 +382,21 @@ class Auth(unittest.TestCase):
                  what="the event at the step")
         other = self.token(aud=first, sub="system:serviceaccount:default:x")
         self.assertEqual(self.send("/default/seq", other)[0], 403)
+
+    def test_a_webhook_source_takes_a_token_for_its_own_audience(self):
+        hook = aud("WebhookSource", "hook", group="sources.triggermesh.io")
+        st, hdrs, _ = self.d.post("/default/hook", {"Content-Type": "application/json"}, b"{}")
+        self.assertEqual(st, 401)
+        self.assertIn("www-authenticate", hdrs)
+        tok = self.token(aud=hook)
+        st, _, body = self.d.post("/default/hook", {"Content-Type": "application/json",
+                                                    "Authorization": "Bearer " + tok,
+                                                    "X-Marker": "hook-ok"}, b"{}")
+        self.assertEqual(st, 202, body)
+        got = wait_for(lambda: [r for r in self.sub.got("/hook")
+                                if "hook-ok" in json.dumps(r.headers)], what="the webhook's event")
+        # its headers become extensions, the token never
+        self.assertNotIn(tok, json.dumps(got[0].headers))
 
     def test_a_broker_without_policy_admits_any_valid_token(self):
         st, _, body = self.send("/default/open",
