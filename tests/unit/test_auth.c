@@ -9,7 +9,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "broker/auth/auth.h"
 #include "broker/auth/jwt.h"
+#include "broker/ce/event.h"
 #include "broker/auth/policy.h"
 #include "broker/buf.h"
 #include "broker/config/config.h"
@@ -532,6 +534,115 @@ START_TEST(test_policy_errors_are_located)
 }
 END_TEST
 
+/* The ingress's check (auth.c) of one Authorization header (NULL: none) for target t. */
+static int check(struct ceb_auth *a, const struct ceb_auth_target *t, const char *value, char *sub)
+{
+	struct ceb_http_header h = {"Authorization", value};
+	char reason[200];
+
+	return ceb_auth_check_token(a, t, "broker default/orders", &h, value ? 1 : 0, sub,
+	                            CEB_AUTH_SUB_MAX, reason, sizeof(reason));
+}
+
+static struct ceb_auth *auth_new(void)
+{
+	struct ceb_auth *a = NULL;
+	char err[200];
+
+	ck_assert_int_eq(
+	        ceb_auth_create_json(jwks_json, strlen(jwks_json), ISS, &a, err, sizeof(err)), 0);
+	return a;
+}
+
+START_TEST(test_the_ingress_check_wants_one_bearer_token_and_remembers_it)
+{
+	struct ceb_auth *a = auth_new();
+	struct ceb_auth_target t = {.audience = AUD, .ns = "default"};
+	struct ceb_buf tok = sign(rsa_key, RS_HDR, claims(""), ""), value = CEB_BUF_INIT;
+	char sub[CEB_AUTH_SUB_MAX], err[200];
+	struct ceb_http_header two[2];
+
+	ceb_buf_puts(&value, "bearer  ");
+	ceb_buf_append(&value, tok.p, tok.len);
+	ceb_buf_puts(&value, " ");
+	ck_assert_int_eq(check(a, &t, NULL, sub), 401);
+	ck_assert_int_eq(check(a, &t, "Basic dTpw", sub), 401);
+	ck_assert_int_eq(check(a, &t, value.p, sub), 0);
+	ck_assert_str_eq(sub, "system:serviceaccount:default:app");
+	ck_assert_int_eq(check(a, &t, value.p, sub), 0); /* the second time from the cache */
+	ck_assert_str_eq(sub, "system:serviceaccount:default:app");
+	two[0] = two[1] = (struct ceb_http_header){"authorization", value.p};
+	ck_assert_int_eq(
+	        ceb_auth_check_token(a, &t, "x", two, 2, sub, sizeof(sub), err, sizeof(err)), 401);
+	/* remembered for this address only */
+	{
+		struct ceb_auth_target other = {.audience = "eventing.knative.dev/broker/default/x",
+		                                .ns = "default"};
+		ck_assert_int_eq(check(a, &other, value.p, sub), 401);
+	}
+	/* the default modes */
+	ceb_auth_set_default_mode(a, CEB_AUTH_DENY_ALL);
+	ck_assert_int_eq(check(a, &t, value.p, sub), 403);
+	ceb_auth_set_default_mode(a, CEB_AUTH_ALLOW_SAME_NAMESPACE);
+	ck_assert_int_eq(check(a, &t, value.p, sub), 0);
+	t.ns = "elsewhere";
+	ck_assert_int_eq(check(a, &t, value.p, sub), 403);
+	ceb_buf_free(&tok);
+	ceb_buf_free(&value);
+	ceb_auth_destroy(a);
+}
+END_TEST
+
+START_TEST(test_policies_admit_their_subjects_and_filter_their_events)
+{
+	static const char y[] = "apiVersion: eventing.knative.dev/v1alpha1\nkind: EventPolicy\n"
+	                        "metadata:\n  name: p\nspec:\n  from:\n"
+	                        "    - sub: system:serviceaccount:default:app\n"
+	                        "  filters:\n    - exact: {type: order.created}\n";
+	struct ceb_config *cfg = NULL;
+	struct ceb_auth *a = auth_new();
+	const struct ceb_event_policy *pols[1];
+	struct ceb_auth_target t = {
+	        .audience = AUD, .ns = "default", .policies = pols, .npolicies = 1};
+	struct ceb_buf tok = sign(rsa_key, RS_HDR, claims(""), ""), value = CEB_BUF_INIT;
+	struct ceb_buf other = CEB_BUF_INIT, otok;
+	struct ceb_event *ev = ceb_event_new();
+	char sub[CEB_AUTH_SUB_MAX], reason[200], c[400];
+
+	ck_assert_int_eq(ceb_config_load_string("p.yaml", y, strlen(y), &cfg, NULL), 0);
+	pols[0] = ceb_policy_first(cfg);
+	ceb_buf_puts(&value, "Bearer ");
+	ceb_buf_append(&value, tok.p, tok.len);
+	ck_assert_int_eq(check(a, &t, value.p, sub), 0);
+	snprintf(c, sizeof(c), "{\"iss\":\"%s\",\"aud\":\"%s\",\"sub\":\"someone\",\"exp\":%lld}",
+	         ISS, AUD, (long long)now + 60);
+	otok = sign(rsa_key, RS_HDR, c, "");
+	ceb_buf_puts(&other, "Bearer ");
+	ceb_buf_append(&other, otok.p, otok.len);
+	ck_assert_int_eq(check(a, &t, other.p, sub), 403);
+	ck_assert_int_eq(ceb_event_set(ev, "id", CEB_TYPE_STRING, "1", 1, NULL, 0), 0);
+	ck_assert_int_eq(ceb_event_set(ev, "source", CEB_TYPE_URIREF, "/s", 2, NULL, 0), 0);
+	ck_assert_int_eq(ceb_event_set(ev, "type", CEB_TYPE_STRING, "order.created", 13, NULL, 0),
+	                 0);
+	ck_assert_int_eq(ceb_auth_check_event(a, &t, "x", "system:serviceaccount:default:app", ev,
+	                                      reason, sizeof(reason)),
+	                 0);
+	ck_assert_int_eq(ceb_event_set(ev, "type", CEB_TYPE_STRING, "order.deleted", 13, NULL, 0),
+	                 0);
+	ck_assert_int_eq(ceb_auth_check_event(a, &t, "x", "system:serviceaccount:default:app", ev,
+	                                      reason, sizeof(reason)),
+	                 403);
+	ck_assert_ptr_nonnull(strstr(reason, "no EventPolicy"));
+	ceb_event_unref(ev);
+	ceb_buf_free(&tok);
+	ceb_buf_free(&otok);
+	ceb_buf_free(&value);
+	ceb_buf_free(&other);
+	ceb_auth_destroy(a);
+	ceb_config_free(cfg);
+}
+END_TEST
+
 int main(void)
 {
 	struct ceb_buf doc = CEB_BUF_INIT;
@@ -571,6 +682,8 @@ int main(void)
 	tcase_add_test(tc, test_issuer_and_audience_must_match);
 	tcase_add_test(tc, test_malformed_tokens_are_refused_before_any_crypto);
 	tcase_add_test(tc, test_a_jwks_is_checked_and_keys_of_other_types_skipped);
+	tcase_add_test(tc, test_the_ingress_check_wants_one_bearer_token_and_remembers_it);
+	tcase_add_test(tp, test_policies_admit_their_subjects_and_filter_their_events);
 	tcase_add_test(tp, test_knatives_oidc_service_account_names);
 	tcase_add_test(tp, test_a_policy_applies_by_ref_and_by_selector_in_its_namespace);
 	tcase_add_test(tp, test_a_policy_without_to_applies_to_its_whole_namespace);
