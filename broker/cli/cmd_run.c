@@ -441,7 +441,8 @@ int ceb_cmd_run(int argc, char **argv)
 		}
 	}
 	if (auth_mode_given && !set.auth_jwks) {
-		fprintf(stderr, "cebroker: --auth-default-mode needs --auth-jwks and --auth-issuer\n");
+		fprintf(stderr,
+		        "cebroker: --auth-default-mode needs --auth-jwks and --auth-issuer\n");
 		return 2;
 	}
 	if (!set.auth_jwks != !set.auth_issuer || (set.auth_issuer && !set.auth_issuer[0])) {
@@ -516,7 +517,8 @@ int ceb_cmd_run(int argc, char **argv)
 	/* With sender authentication, SIGHUP re-reads the JWKS file (a key rotated). */
 	while (sig == SIGHUP && auth) {
 		if (ceb_auth_reload(auth, err, sizeof(err)) < 0)
-			CEB_LOG_ERR("auth", "SIGHUP: JWKS not reloaded, the old keys stay: %s", err);
+			CEB_LOG_ERR("auth", "SIGHUP: JWKS not reloaded, the old keys stay: %s",
+			            err);
 		sigwait(&sigs, &sig);
 	}
 	if (sig == SIGHUP)
@@ -564,14 +566,40 @@ static void usage_validate(FILE *f)
 	fprintf(f,
 	        "Usage: cebroker validate -f FILE|DIR [-f ...] [--address 'KIND NS/NAME=URL' ...]\n"
 	        "                         [--cluster-domain DOMAIN] [--allow-empty]\n"
+	        "                         [--auth-jwks FILE --auth-issuer ISS]\n"
 	        "Check the YAML resources as `run` would, short of reaching any server, and "
 	        "report\n"
 	        "every error as FILE:LINE:COL; exit 1 if any. On success, print what was "
 	        "skipped,\n"
 	        "where each ref delivers and any warning, then a summary. A configuration that\n"
 	        "declares nothing to serve is an error unless --allow-empty is given, as for "
-	        "`run`.\n\n"
+	        "`run`.\n"
+	        "With --auth-jwks, the JWKS file is checked too; without it, each EventPolicy is\n"
+	        "noted as enforced only by a `run` with --auth-jwks (which refuses it "
+	        "otherwise).\n\n"
 	        "Example:\n  cebroker validate -f samples/quickstart.yaml\n");
+}
+
+/* What `run` would say of the --auth-jwks file. */
+static int validate_jwks(const char *path)
+{
+	struct ceb_jwks *keys = NULL;
+	char err[512];
+	int rc = ceb_jwks_load(path, &keys, NULL, err, sizeof(err));
+
+	if (rc < 0)
+		fprintf(stderr, "cebroker: --auth-jwks %s\n", err);
+	ceb_jwks_free(keys);
+	return rc;
+}
+
+/* Without --auth-jwks, `run` refuses EventPolicies: say so of each, as a note. */
+static void note_policies(const struct ceb_config *cfg)
+{
+	for (const struct ceb_event_policy *p = ceb_policy_first(cfg); p; p = ceb_policy_next(p))
+		printf("%s:%d:%d: EventPolicy %s/%s: enforced only by a run with --auth-jwks and "
+		       "--auth-issuer (run refuses it without them)\n",
+		       p->loc.file, p->loc.line, p->loc.col, p->ns, p->name);
 }
 
 int ceb_cmd_validate(int argc, char **argv)
@@ -581,10 +609,13 @@ int ceb_cmd_validate(int argc, char **argv)
 	        {"allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY},
 	        {"address", required_argument, NULL, OPT_ADDRESS},
 	        {"cluster-domain", required_argument, NULL, OPT_CLUSTER_DOMAIN},
+	        {"auth-jwks", required_argument, NULL, OPT_AUTH_JWKS},
+	        {"auth-issuer", required_argument, NULL, OPT_AUTH_ISSUER},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
 	const char *paths[MAX_PATHS], *addresses[MAX_ADDRESSES], *domain = NULL;
+	const char *jwks = NULL, *issuer = NULL;
 	struct ceb_config_opts copts = {.addresses = addresses};
 	struct ceb_config *cfg = NULL;
 	struct ceb_buf errs = CEB_BUF_INIT;
@@ -608,6 +639,8 @@ int ceb_cmd_validate(int argc, char **argv)
 			addresses[copts.naddresses++] = optarg;
 			break;
 		case OPT_CLUSTER_DOMAIN: domain = optarg; break;
+		case OPT_AUTH_JWKS: jwks = optarg; break;
+		case OPT_AUTH_ISSUER: issuer = optarg; break;
 		case 'h': usage_validate(stdout); return 0;
 		default: usage_validate(stderr); return 2;
 		}
@@ -632,8 +665,19 @@ int ceb_cmd_validate(int argc, char **argv)
 		ceb_config_free(cfg);
 		return 1;
 	}
+	if (!jwks != !issuer) {
+		fprintf(stderr, "cebroker: --auth-jwks FILE and --auth-issuer ISS go together\n");
+		ceb_config_free(cfg);
+		return 2;
+	}
+	if (jwks && validate_jwks(jwks) < 0) {
+		ceb_config_free(cfg);
+		return 1;
+	}
 	for (size_t i = 0; i < cfg->nnotes; i++)
 		printf("%s\n", cfg->notes[i].text);
+	if (!jwks)
+		note_policies(cfg);
 	counts(cfg, line, sizeof(line));
 	printf("ok: %s\n", line);
 	ceb_config_free(cfg);

@@ -487,6 +487,21 @@ class Config(unittest.TestCase):
         self.assertEqual(rc, 2)
         self.assertIn("allow-all, allow-same-namespace or deny-all", err)
 
+    def test_validate_notes_policies_and_checks_the_jwks_it_is_given(self):
+        path = yaml_file(self, broker("default") + POLICIES)
+        rc, out, err = run_cli("validate", "-f", path)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("%s:8:1: EventPolicy default/only-a: enforced only by a run with "
+                      "--auth-jwks" % path, out)
+        jwks = yaml_file(self, json.dumps({"keys": [rsa_jwk(RSA1, "rsa1")]}))
+        rc, out, err = run_cli("validate", "-f", path, "--auth-jwks", jwks, "--auth-issuer",
+                               ISSUER)
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("enforced only", out)
+        rc, _, err = run_cli("validate", "-f", path, "--auth-jwks", path, "--auth-issuer", ISSUER)
+        self.assertEqual(rc, 1)
+        self.assertIn("not a JSON object", err)
+
     def test_auth_jwks_needs_an_issuer(self):
         path = yaml_file(self, broker("default"))
         rc, _, err = run_cli("run", "-f", path, "--auth-jwks", path)
