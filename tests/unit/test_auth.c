@@ -415,6 +415,29 @@ START_TEST(test_a_jwks_is_checked_and_keys_of_other_types_skipped)
 }
 END_TEST
 
+START_TEST(test_audiences_are_knatives_for_every_kind_with_an_address)
+{
+	static const char *const cases[][3] = {
+	        {"Broker", "orders", "eventing.knative.dev/broker/ns1/orders"},
+	        {"broker", "Orders", "eventing.knative.dev/broker/ns1/orders"},
+	        {"KafkaSink", "s", "eventing.knative.dev/kafkasink/ns1/s"},
+	        {"InMemoryChannel", "c", "messaging.knative.dev/inmemorychannel/ns1/c"},
+	        {"KafkaChannel", "c", "messaging.knative.dev/kafkachannel/ns1/c"},
+	        {"NatsJetStreamChannel", "c", "messaging.knative.dev/natsjetstreamchannel/ns1/c"},
+	        {"webhooksource", "h", "sources.triggermesh.io/webhooksource/ns1/h"},
+	};
+	char buf[200];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ceb_auth_audience(ceb_auth_kind_group(cases[i][0]), cases[i][0], "ns1", cases[i][1],
+		                  buf, sizeof(buf));
+		ck_assert_str_eq(buf, cases[i][2]);
+	}
+	ck_assert_str_eq(ceb_auth_kind_group("Sequence"), "flows.knative.dev");
+	ck_assert_str_eq(ceb_auth_kind_group("NoSuchKind"), "");
+}
+END_TEST
+
 START_TEST(test_knatives_oidc_service_account_names)
 {
 	char buf[128];
@@ -684,6 +707,7 @@ int main(void)
 	tcase_add_test(tc, test_a_jwks_is_checked_and_keys_of_other_types_skipped);
 	tcase_add_test(tc, test_the_ingress_check_wants_one_bearer_token_and_remembers_it);
 	tcase_add_test(tp, test_policies_admit_their_subjects_and_filter_their_events);
+	tcase_add_test(tp, test_audiences_are_knatives_for_every_kind_with_an_address);
 	tcase_add_test(tp, test_knatives_oidc_service_account_names);
 	tcase_add_test(tp, test_a_policy_applies_by_ref_and_by_selector_in_its_namespace);
 	tcase_add_test(tp, test_a_policy_without_to_applies_to_its_whole_namespace);
