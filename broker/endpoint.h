@@ -19,6 +19,9 @@
 /* A request carrying this header with the daemon's token comes from the daemon itself (a delivery
  * to one of its own endpoints): served while not ready or draining, never rate-limited. */
 #define CEB_INTERNAL_HEADER "Cebroker-Internal"
+/* Sent beside it: which resource of this daemon delivers ("trigger ns/name", "pingsource ns/name",
+ * "subscription ns/name"), the identity EventPolicies judge it by (broker/auth/auth.h). */
+#define CEB_INTERNAL_SENDER_HEADER "Cebroker-Internal-Sender"
 
 /* Room for a label: "kind namespace/name" of a Kubernetes resource (names are DNS labels of at most
  * 63 characters, kinds a few words). */

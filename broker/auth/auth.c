@@ -78,6 +78,16 @@ const char *ceb_auth_kind_group(const char *kind)
 	return "";
 }
 
+/* The kind as its resource spells it ("trigger" -> "Trigger"), for the names Knative derives from
+ * it; kind itself when this build has no such kind. */
+static const char *kind_name(const char *kind)
+{
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcasecmp(kinds[i]->kind, kind))
+			return kinds[i]->kind;
+	return kind;
+}
+
 void ceb_auth_audience(const char *group, const char *kind, const char *ns, const char *name,
                        char *buf, size_t sz)
 {
@@ -377,6 +387,22 @@ static int default_mode(struct ceb_auth *a, const struct ceb_auth_target *t, con
 	return 0;
 }
 
+/* A verified subject at address t: its policies, else the default mode. */
+static int admit_subject(struct ceb_auth *a, const struct ceb_auth_target *t, const char *label,
+                         const char *sub, char *reason, size_t rlen)
+{
+	char why[300];
+
+	if (t->npolicies == 0)
+		return default_mode(a, t, label, sub, reason, rlen);
+	for (size_t i = 0; i < t->npolicies; i++)
+		if (ceb_policy_allows_sub(t->policies[i], sub))
+			return 0;
+	snprintf(why, sizeof(why), "subject '%.200s' is in none of its %zu EventPolic%s", sub,
+	         t->npolicies, t->npolicies == 1 ? "y" : "ies");
+	return reject(a, CEB_JWT_FORBIDDEN, label, why, reason, rlen);
+}
+
 int ceb_auth_check_token(struct ceb_auth *a, const struct ceb_auth_target *t, const char *label,
                          const struct ceb_http_header *headers, size_t nheaders, char *sub,
                          size_t subsz, char *reason, size_t rlen)
@@ -433,14 +459,25 @@ int ceb_auth_check_token(struct ceb_auth *a, const struct ceb_auth_target *t, co
 		if (hashed)
 			cache_put(a, digest, t, gen, &times, sub);
 	}
-	if (t->npolicies == 0)
-		return default_mode(a, t, label, sub, reason, rlen);
-	for (size_t i = 0; i < t->npolicies; i++)
-		if (ceb_policy_allows_sub(t->policies[i], sub))
-			return 0;
-	snprintf(why, sizeof(why), "subject '%.200s' is in none of its %zu EventPolic%s", sub,
-	         t->npolicies, t->npolicies == 1 ? "y" : "ies");
-	return reject(a, CEB_JWT_FORBIDDEN, label, why, reason, rlen);
+	return admit_subject(a, t, label, sub, reason, rlen);
+}
+
+int ceb_auth_check_sender(struct ceb_auth *a, const struct ceb_auth_target *t, const char *label,
+                          const char *sender, char *sub, size_t subsz, char *reason, size_t rlen)
+{
+	char kind[64], ns[256], name[256], account[128];
+	const char *proper;
+
+	if (sscanf(sender, "%63s %255[^/]/%255s", kind, ns, name) != 3) {
+		/* not one of ours: the internal token vouches for the daemon, nothing more */
+		return reject(a, CEB_JWT_FORBIDDEN, label,
+		              "an internal delivery that names no sender", reason, rlen);
+	}
+	proper = kind_name(kind);
+	ceb_policy_oidc_account(ceb_auth_kind_group(proper), proper, name, account,
+	                        sizeof(account));
+	snprintf(sub, subsz, "system:serviceaccount:%s:%s", ns, account);
+	return admit_subject(a, t, label, sub, reason, rlen);
 }
 
 int ceb_auth_check_event(struct ceb_auth *a, const struct ceb_auth_target *t, const char *label,

@@ -75,6 +75,12 @@ const char *ceb_auth_kind_group(const char *kind);
 int ceb_auth_check_token(struct ceb_auth *a, const struct ceb_auth_target *t, const char *label,
                          const struct ceb_http_header *headers, size_t nheaders, char *sub,
                          size_t subsz, char *reason, size_t rlen);
+/* Step one for a delivery of this daemon's own (a request with its internal token): sender is the
+ * resource that delivers, "kind ns/name" (CEB_INTERNAL_SENDER_HEADER), judged by the OIDC subject
+ * Knative gives that resource (system:serviceaccount:<ns>:<name>-oidc-<group>-<kind>), which goes
+ * into sub. 0 or 403, as ceb_auth_check_token. Any thread. */
+int ceb_auth_check_sender(struct ceb_auth *a, const struct ceb_auth_target *t, const char *label,
+                          const char *sender, char *sub, size_t subsz, char *reason, size_t rlen);
 /* Step two, for each decoded event of a request that passed step one: 0, or 403 when no policy of
  * t that admits sub lets this event through its filters. Any thread. */
 int ceb_auth_check_event(struct ceb_auth *a, const struct ceb_auth_target *t, const char *label,

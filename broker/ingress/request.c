@@ -260,6 +260,25 @@ static enum ceb_route auth_token(struct ceb_request *req, const struct ceb_reque
 	return refuse(req, st, "%s", reason);
 }
 
+/* A delivery of this daemon's own: EventPolicies judge the resource that delivers (a Trigger, a
+ * source, a Subscription) by the identity Knative gives it, as Knative's dispatchers send its token. */
+static enum ceb_route auth_sender(struct ceb_request *req, const struct ceb_request_head *head)
+{
+	const char *sender = "";
+	char reason[200];
+	int st;
+
+	for (size_t i = 0; i < head->nheaders; i++)
+		if (strcasecmp(head->headers[i].name, CEB_INTERNAL_SENDER_HEADER) == 0)
+			sender = head->headers[i].value;
+	st = ceb_auth_check_sender(req->dmn->auth, req->brk->auth, req->brk->label, sender,
+	                           req->auth_sub, sizeof(req->auth_sub), reason, sizeof(reason));
+	if (st)
+		return refuse(req, st, "%s", reason);
+	req->authed = true;
+	return CEB_ROUTE_BODY;
+}
+
 /* Step two of sender authentication: each decoded event through the address's EventPolicies. */
 static int auth_events(struct ceb_request *req, struct ceb_event *const *evs, size_t nevs)
 {
@@ -359,6 +378,8 @@ enum ceb_route ceb_request_route(struct ceb_request *req, const struct ceb_reque
 		return CEB_ROUTE_ANSWER;
 	}
 	if (req->brk->auth && !req->internal && auth_token(req, head) == CEB_ROUTE_ANSWER)
+		return CEB_ROUTE_ANSWER;
+	if (req->brk->auth && req->internal && auth_sender(req, head) == CEB_ROUTE_ANSWER)
 		return CEB_ROUTE_ANSWER;
 	if (cl) {
 		unsigned long long n;

@@ -153,6 +153,67 @@ spec:
 """
 
 
+# Deliveries of the daemon's own: a Trigger of "relay" forwards to the Broker "guarded", whose
+# policy admits that Trigger (by Knative's identity for it) and one type; another Trigger sends to
+# "policed", whose policy does not name it.
+RELAY = """apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata:
+  name: relay
+---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata:
+  name: guarded
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata:
+  name: forward
+spec:
+  broker: relay
+  filter:
+    attributes:
+      source: /forward
+  subscriber:
+    ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: guarded}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata:
+  name: stray
+spec:
+  broker: relay
+  filter:
+    attributes:
+      type: com.example.stray
+  subscriber:
+    ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: policed}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata:
+  name: guarded-t
+spec:
+  broker: guarded
+  subscriber:
+    uri: %s
+---
+apiVersion: eventing.knative.dev/v1alpha1
+kind: EventPolicy
+metadata:
+  name: from-forward
+spec:
+  to:
+    - ref: {apiVersion: eventing.knative.dev/v1, kind: Broker, name: guarded}
+  from:
+    - ref: {apiVersion: eventing.knative.dev/v1, kind: Trigger, name: forward}
+  filters:
+    - exact: {type: com.example.allowed}
+---
+"""
+
+
 def broker(name, labels=None):
     meta = "metadata:\n  name: %s\n  namespace: default\n" % name
     if labels:
@@ -176,7 +237,8 @@ class Auth(unittest.TestCase):
         cfg = (broker("open") + broker("policed") + broker("labelled", {"app": "special"}) +
                trigger("open-t", "open", cls.sub.at("/open")) +
                trigger("policed-t", "policed", cls.sub.at("/policed")) + POLICIES +
-               FLOWS % cls.sub.at("/seq") + WEBHOOK % cls.sub.at("/hook"))
+               FLOWS % cls.sub.at("/seq") + WEBHOOK % cls.sub.at("/hook") +
+               RELAY % cls.sub.at("/guarded"))
         cls.d = Daemon(cfg, args=("--auth-jwks", cls.jwks, "--auth-issuer", ISSUER))
 
     @classmethod
@@ -397,6 +459,29 @@ class Auth(unittest.TestCase):
                                 if "hook-ok" in json.dumps(r.headers)], what="the webhook's event")
         # its headers become extensions, the token never
         self.assertNotIn(tok, json.dumps(got[0].headers))
+
+    def relay(self, type, id):
+        h = binary_headers(id=id, type=type, source="/forward")
+        h["Authorization"] = "Bearer " + self.token(aud=aud("Broker", "relay"))
+        return self.d.post("/default/relay", h, b"")[0]
+
+    def test_a_trigger_delivering_to_a_broker_here_is_judged_by_its_knative_identity(self):
+        self.assertEqual(self.relay("com.example.allowed", "fw-ok"), 202)
+        wait_for(lambda: [r for r in self.sub.got("/guarded") if r.ce("id") == "fw-ok"],
+                 what="the forwarded event")
+        # another type: the policy's filters refuse the Trigger's delivery
+        self.assertEqual(self.relay("com.example.other", "fw-no"), 202)
+        wait_for(lambda: "event fw-no of type com.example.other from 'system:serviceaccount:"
+                         "default:forward-oidc-eventing.knative.dev-trigger'" in self.d.log(), 10,
+                 what="the refusal of the forwarded event")
+        self.assertFalse([r for r in self.sub.got("/guarded") if r.ce("id") == "fw-no"])
+
+    def test_a_trigger_no_policy_names_is_refused(self):
+        h = binary_headers(id="stray-1", type="com.example.stray")
+        h["Authorization"] = "Bearer " + self.token(aud=aud("Broker", "relay"))
+        self.assertEqual(self.d.post("/default/relay", h, b"")[0], 202)
+        wait_for(lambda: "subject 'system:serviceaccount:default:stray-oidc-eventing.knative.dev-"
+                         "trigger' is in none" in self.d.log(), 10, what="the refusal logged")
 
     def test_a_broker_without_policy_admits_any_valid_token(self):
         st, _, body = self.send("/default/open",
