@@ -666,6 +666,32 @@ START_TEST(test_policies_admit_their_subjects_and_filter_their_events)
 }
 END_TEST
 
+START_TEST(test_a_delivery_of_the_daemon_is_judged_by_the_identity_of_its_sender)
+{
+	struct ceb_auth *a = auth_new();
+	struct ceb_auth_target t = {.audience = AUD, .ns = "default"};
+	char sub[CEB_AUTH_SUB_MAX], reason[200];
+
+	ck_assert_int_eq(ceb_auth_check_sender(a, &t, "x", "trigger default/forward", sub,
+	                                       sizeof(sub), reason, sizeof(reason)),
+	                 0);
+	ck_assert_str_eq(sub, "system:serviceaccount:default:forward-oidc-eventing.knative.dev-"
+	                      "trigger");
+	ck_assert_int_eq(ceb_auth_check_sender(a, &t, "x", "pingsource ops/tick", sub, sizeof(sub),
+	                                       reason, sizeof(reason)),
+	                 0);
+	ck_assert_str_eq(sub, "system:serviceaccount:ops:tick-oidc-sources.knative.dev-pingsource");
+	ceb_auth_set_default_mode(a, CEB_AUTH_ALLOW_SAME_NAMESPACE);
+	ck_assert_int_eq(ceb_auth_check_sender(a, &t, "x", "pingsource ops/tick", sub, sizeof(sub),
+	                                       reason, sizeof(reason)),
+	                 403);
+	ck_assert_int_eq(
+	        ceb_auth_check_sender(a, &t, "x", "", sub, sizeof(sub), reason, sizeof(reason)),
+	        403);
+	ceb_auth_destroy(a);
+}
+END_TEST
+
 int main(void)
 {
 	struct ceb_buf doc = CEB_BUF_INIT;
@@ -708,6 +734,7 @@ int main(void)
 	tcase_add_test(tc, test_the_ingress_check_wants_one_bearer_token_and_remembers_it);
 	tcase_add_test(tp, test_policies_admit_their_subjects_and_filter_their_events);
 	tcase_add_test(tp, test_audiences_are_knatives_for_every_kind_with_an_address);
+	tcase_add_test(tp, test_a_delivery_of_the_daemon_is_judged_by_the_identity_of_its_sender);
 	tcase_add_test(tp, test_knatives_oidc_service_account_names);
 	tcase_add_test(tp, test_a_policy_applies_by_ref_and_by_selector_in_its_namespace);
 	tcase_add_test(tp, test_a_policy_without_to_applies_to_its_whole_namespace);
