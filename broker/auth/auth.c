@@ -413,7 +413,7 @@ int ceb_auth_check_token(struct ceb_auth *a, const struct ceb_auth_target *t, co
 	struct ceb_jwt_times times;
 	unsigned char digest[32];
 	unsigned long gen;
-	bool hashed;
+	bool hashed, cached = false;
 	char why[300];
 	size_t n = 0, len;
 
@@ -436,29 +436,29 @@ int ceb_auth_check_token(struct ceb_auth *a, const struct ceb_auth_target *t, co
 	len = strlen(tok);
 	while (len && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
 		len--;
-	pthread_rwlock_rdlock(&a->lock);
-	gen = a->gen;
-	pthread_rwlock_unlock(&a->lock);
 	hashed = len <= CEB_JWT_MAX_LEN &&
 	         gnutls_hash_fast(GNUTLS_DIG_SHA256, tok, len, digest) == 0;
+	/* One read lock over the look-up and the check: a reload cannot come between them, so
+	 * nothing the old keys verified is taken once the new keys are in. */
+	pthread_rwlock_rdlock(&a->lock);
+	gen = a->gen;
 	if (hashed && cache_get(a, digest, t, gen, (double)want.now, sub, subsz)) {
 		rs = CEB_JWT_OK;
+		cached = true;
 	} else {
-		pthread_rwlock_rdlock(&a->lock);
-		gen = a->gen;
 		rs = ceb_jwt_verify_times(a->keys, tok, len, &want, sub, subsz, &times, why,
 		                          sizeof(why));
-		pthread_rwlock_unlock(&a->lock);
-		if (rs == CEB_JWT_OK && strlen(sub) + 1 >= subsz) {
-			/* cut short, it could match a policy's subject it is not */
-			rs = CEB_JWT_MALFORMED;
-			snprintf(why, sizeof(why), "a sub claim of %zu bytes or more", subsz - 1);
-		}
-		if (rs != CEB_JWT_OK)
-			return reject(a, rs, label, why, reason, rlen);
-		if (hashed)
-			cache_put(a, digest, t, gen, &times, sub);
 	}
+	pthread_rwlock_unlock(&a->lock);
+	if (rs == CEB_JWT_OK && !cached && strlen(sub) + 1 >= subsz) {
+		/* cut short, it could match a policy's subject it is not */
+		rs = CEB_JWT_MALFORMED;
+		snprintf(why, sizeof(why), "a sub claim of %zu bytes or more", subsz - 1);
+	}
+	if (rs != CEB_JWT_OK)
+		return reject(a, rs, label, why, reason, rlen);
+	if (hashed && !cached)
+		cache_put(a, digest, t, gen, &times, sub);
 	return admit_subject(a, t, label, sub, reason, rlen);
 }
 
