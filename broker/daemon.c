@@ -805,6 +805,7 @@ void ceb_daemon_destroy(struct ceb_daemon *dmn)
 		ceb_dispatcher_free(dmn->dsp[i]);
 	free(dmn->dsp);
 	ceb_ratelimit_free(dmn->rl);
+	ceb_rt_auth_free(dmn);
 	ceb_gen_unref(dmn->gen);
 	free(dmn);
 }

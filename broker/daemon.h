@@ -31,6 +31,9 @@ size_t ceb_daemon_pending(struct ceb_daemon *dmn);
  * still delivered; a delivery of a durable source that fails now is left for the next start). */
 void ceb_daemon_drain(struct ceb_daemon *dmn);
 void ceb_daemon_destroy(struct ceb_daemon *dmn);
+/* Sender authentication (--auth-jwks) for every address, now and after each reload: dmn->auth = a,
+ * which must outlive the daemon. Main thread, before the daemon serves. */
+int ceb_daemon_auth(struct ceb_daemon *dmn, struct ceb_auth *a, char *errbuf, size_t errlen);
 
 /* SIGHUP or a change of the files (run --watch), on the main thread: load the files again and
  * check them as `validate` does; on any error log each (file:line:col), count the failure, keep

@@ -19,6 +19,9 @@
 /* A request carrying this header with the daemon's token comes from the daemon itself (a delivery
  * to one of its own endpoints): served while not ready or draining, never rate-limited. */
 #define CEB_INTERNAL_HEADER "Cebroker-Internal"
+/* Sent beside it: which resource of this daemon delivers ("trigger ns/name", "pingsource ns/name",
+ * "subscription ns/name"), the identity EventPolicies judge it by (broker/auth/auth.h). */
+#define CEB_INTERNAL_SENDER_HEADER "Cebroker-Internal-Sender"
 
 /* Room for a label: "kind namespace/name" of a Kubernetes resource (names are DNS labels of at most
  * 63 characters, kinds a few words). */
@@ -30,6 +33,8 @@ struct ceb_gen;
 struct lane;
 struct ceb_dispatcher;
 struct ceb_daemon;
+struct ceb_auth;
+struct ceb_auth_target;
 
 /* Settings from the command line, with safe defaults (ceb_settings_default). */
 struct ceb_settings {
@@ -50,6 +55,8 @@ struct ceb_settings {
 	size_t channel_max_bytes;
 	int max_ttl;       /* knativebrokerttl at first ingress */
 	double rate_limit; /* requests per second per client; 0 = no limit */
+	/* sender authentication: --auth-jwks FILE and --auth-issuer ISS (both or neither) */
+	const char *auth_jwks, *auth_issuer;
 	/* --tls-cert, --tls-key: the listener serves HTTPS only (NULL: plain HTTP); a plain listener
 	 * beside it only with --listen-plain (listen_plain_host not empty). */
 	const char *tls_cert, *tls_key;
@@ -114,6 +121,8 @@ struct ceb_endpoint {
 	atomic_ulong refs;
 	uint64_t retired_at;        /* ms */
 	bool drain_warned;
+	/* With sender authentication: its audience and EventPolicies (broker/auth/auth.h), else NULL */
+	const struct ceb_auth_target *auth;
 };
 
 /* Where a delivery goes: a URL (a ref to a Broker of this daemon resolves to its ingress URL). */
@@ -191,6 +200,10 @@ struct ceb_daemon {
 	size_t nsubs_made;   /* spreads subscriptions over the dispatchers */
 	atomic_ulong reloads_ok, reloads_failed;
 	atomic_llong reload_last_ok; /* unix time in seconds of the last success; 0: none */
+	struct ceb_auth *auth;   /* sender authentication (--auth-jwks), or NULL */
+	/* the targets of each ceb_auth_attach (broker/reload.c): the one in force first, then
+	 * those a reload replaced, freed once no request can still hold one */
+	struct ceb_auth_hold *auth_held;
 	/* --listen-plain's port as bound; with TLS, the loopback plain listener that takes the
 	 * daemon's deliveries to itself (0: none). */
 	int plain_port, internal_port;
@@ -200,6 +213,13 @@ struct ceb_daemon {
  * across waiting for a client. Returns what ceb_daemon_read_end takes. Any thread. */
 unsigned ceb_daemon_read_begin(struct ceb_daemon *dmn);
 void ceb_daemon_read_end(struct ceb_daemon *dmn, unsigned token);
+
+/* The endpoint's sender-authentication target as a request reads it: once, when routed (a reload
+ * replaces it with one store). */
+static inline const struct ceb_auth_target *ceb_endpoint_auth(const struct ceb_endpoint *ep)
+{
+	return __atomic_load_n(&ep->auth, __ATOMIC_ACQUIRE);
+}
 
 /* Find a Broker by its ingress path "/ns/name" (len bytes). */
 struct ceb_endpoint *ceb_endpoint_find(struct ceb_daemon *dmn, const char *path, size_t len);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include "broker/metrics.h"
 #include "broker/buf.h"
+#include "broker/auth/auth.h"
 
 struct metric {
 	const char *name;
@@ -112,4 +113,5 @@ void ceb_daemon_metrics(struct ceb_daemon *dmn, struct ceb_buf *out)
 	        "cebroker_reload_last_success_timestamp_seconds %lld\n",
 	        atomic_load(&dmn->reloads_ok), atomic_load(&dmn->reloads_failed),
 	        atomic_load(&dmn->reload_last_ok));
+	ceb_auth_metrics(dmn->auth, out);
 }

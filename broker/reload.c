@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "broker/auth/auth.h"
+#include "broker/auth/policy.h"
 #include "broker/daemon.h"
 #include "broker/error.h"
 #include "broker/log.h"
@@ -238,8 +240,81 @@ static bool nothing_held(struct ceb_daemon *dmn, const struct ceb_endpoint *brk)
 	return true;
 }
 
+/* ---- sender authentication across reloads ---- */
+
+/* One ceb_auth_attach: its targets point into gen's EventPolicies, so it holds gen. A request reads
+ * its endpoint's target once when routed and may use it until it ends, which --request-timeout
+ * bounds: a replaced set is freed that long (and a margin) after the reload that replaced it. */
+struct ceb_auth_hold {
+	struct ceb_auth_targets *ts;
+	struct ceb_gen *gen;
+	uint64_t retired_at; /* ms; 0 while in force */
+	struct ceb_auth_hold *next;
+};
+
+#define AUTH_HOLD_MARGIN_MS 5000
+
+/* Targets for the endpoints that run and those about to (news), from gen's policies. */
+static int auth_attach(struct ceb_daemon *dmn, struct ceb_gen *gen, struct ceb_endpoint *news,
+                       char *err, size_t errlen)
+{
+	struct ceb_endpoint *lists[2] = {dmn->brokers, news};
+	struct ceb_auth_hold *h;
+
+	if (!dmn->auth)
+		return 0;
+	if (!(h = calloc(1, sizeof(*h)))) {
+		snprintf(err, errlen, "out of memory");
+		return CEB_ENOMEM;
+	}
+	if (!(h->ts = ceb_auth_attach(dmn->auth, gen->cfg, lists, news ? 2 : 1, err, errlen))) {
+		free(h);
+		return CEB_ENOMEM;
+	}
+	h->gen = gen;
+	gen->refs++;
+	for (struct ceb_auth_hold *o = dmn->auth_held; o; o = o->next)
+		if (!o->retired_at)
+			o->retired_at = ceb_now_ms();
+	h->next = dmn->auth_held;
+	dmn->auth_held = h;
+	return 0;
+}
+
+static void auth_reap(struct ceb_daemon *dmn, bool all)
+{
+	uint64_t keep = (uint64_t)dmn->set.request_timeout_s * 1000 + AUTH_HOLD_MARGIN_MS;
+
+	for (struct ceb_auth_hold **hp = &dmn->auth_held; *hp;) {
+		struct ceb_auth_hold *h = *hp;
+
+		/* without a request timeout nothing bounds a request: kept until exit */
+		if (!all && (!h->retired_at || !dmn->set.request_timeout_s ||
+		             ceb_now_ms() < h->retired_at + keep)) {
+			hp = &h->next;
+			continue;
+		}
+		*hp = h->next;
+		ceb_auth_targets_free(h->ts);
+		ceb_gen_unref(h->gen);
+		free(h);
+	}
+}
+
+void ceb_rt_auth_free(struct ceb_daemon *dmn)
+{
+	auth_reap(dmn, true);
+}
+
+int ceb_daemon_auth(struct ceb_daemon *dmn, struct ceb_auth *a, char *errbuf, size_t errlen)
+{
+	dmn->auth = a;
+	return auth_attach(dmn, dmn->gen, NULL, errbuf, errlen);
+}
+
 size_t ceb_rt_reap(struct ceb_daemon *dmn, bool force)
 {
+	auth_reap(dmn, false);
 	uint64_t now = ceb_now_ms();
 	size_t left = 0;
 
@@ -540,6 +615,16 @@ int ceb_daemon_reload(struct ceb_daemon *dmn, const char *const *paths, size_t n
 	}
 	ceb_buf_free(&errs.text);
 	nerr = ceb_daemon_check(&dmn->set, cfg, &chk);
+	if (!dmn->auth && ceb_policy_first(cfg)) {
+		const struct ceb_event_policy *p = ceb_policy_first(cfg);
+
+		ceb_buf_printf(&chk,
+		               "%s:%d:%d: EventPolicy %s/%s: EventPolicies need sender "
+		               "authentication, which this daemon was not started with "
+		               "(--auth-jwks)\n",
+		               p->loc.file, p->loc.line, p->loc.col, p->ns, p->name);
+		nerr++;
+	}
 	if (!nerr && !allow_empty && cfg->nbrokers + cfg->nendpoints + cfg->nsources == 0) {
 		ceb_buf_puts(&chk,
 		             "the new configuration declares no Broker, KafkaSink or "
@@ -589,6 +674,9 @@ int ceb_daemon_reload(struct ceb_daemon *dmn, const char *const *paths, size_t n
 				rc = ceb_rt_start(news[i], err, sizeof(err));
 	if (rc == 0 && !pl.nomem)
 		rc = diff_live(dmn, &pl, gen, &ladded, &lgone, &nlgone, err, sizeof(err));
+	/* the new policies, for what runs and what is about to, before any request can reach it */
+	if (rc == 0)
+		rc = auth_attach(dmn, gen, eps, err, sizeof(err));
 	if (rc < 0) {
 		discard(eps, subs);
 		discard(NULL, ladded);

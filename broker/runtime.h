@@ -65,4 +65,7 @@ uint64_t ceb_rt_fp_source(const struct ceb_config *cfg, const struct ceb_source_
  * left. */
 size_t ceb_rt_reap(struct ceb_daemon *dmn, bool force);
 
+/* Free every sender-authentication target set (ceb_daemon_destroy, once nothing serves). */
+void ceb_rt_auth_free(struct ceb_daemon *dmn);
+
 #endif

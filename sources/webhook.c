@@ -467,7 +467,8 @@ static bool skipped_header(const char *name)
 	 * this daemon's token on its own deliveries, never go into an event */
 	return !strcasecmp(name, "Authorization") || !strcasecmp(name, "Host") ||
 	       !strcasecmp(name, "Transfer-Encoding") || !strcasecmp(name, CEB_INTERNAL_HEADER) ||
-	       !strcasecmp(name, "Ce-Id") || !strcasecmp(name, "Ce-Subject");
+	       !strcasecmp(name, "Ce-Id") || !strcasecmp(name, "Ce-Subject") ||
+	       !strcasecmp(name, CEB_INTERNAL_SENDER_HEADER);
 }
 
 /* Each name once, its values as extensions: <p><name> for one value, <p><name><i> for several. */

@@ -14,6 +14,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "broker/auth/auth.h"
+#include "broker/auth/policy.h"
 #include "broker/daemon.h"
 #include "broker/cli/watch.h"
 #include "broker/cli/commands.h"
@@ -205,6 +207,17 @@ static void usage_run(FILE *f)
 	        "      --allow-empty           start even if the files declare no Broker, "
 	        "KafkaSink or\n"
 	        "                              KafkaSource (serving nothing)\n"
+	        "      --auth-jwks FILE        sender authentication: every address takes only "
+	        "a bearer\n"
+	        "                              JWT signed by a key of this JWKS (RS256, ES256), "
+	        "for its\n"
+	        "                              audience; EventPolicies apply; SIGHUP re-reads "
+	        "FILE\n"
+	        "      --auth-issuer ISS       the tokens' issuer (iss), required with "
+	        "--auth-jwks\n"
+	        "      --auth-default-mode MODE  for an address no EventPolicy applies to: "
+	        "allow-all\n"
+	        "                              (default), allow-same-namespace or deny-all\n"
 	        "      --tls-cert FILE         serve HTTPS only on --listen with this PEM "
 	        "certificate\n"
 	        "                              chain (TLS 1.2+); re-read on SIGHUP\n"
@@ -243,6 +256,9 @@ enum {
 	OPT_ADDRESS,
 	OPT_CLUSTER_DOMAIN,
 	OPT_WATCH,
+	OPT_AUTH_JWKS,
+	OPT_AUTH_ISSUER,
+	OPT_AUTH_MODE,
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_LISTEN_PLAIN,
@@ -272,6 +288,9 @@ static const struct option run_opts[] = {
         {"address", required_argument, NULL, OPT_ADDRESS},
         {"cluster-domain", required_argument, NULL, OPT_CLUSTER_DOMAIN},
         {"watch", no_argument, NULL, OPT_WATCH},
+        {"auth-jwks", required_argument, NULL, OPT_AUTH_JWKS},
+        {"auth-issuer", required_argument, NULL, OPT_AUTH_ISSUER},
+        {"auth-default-mode", required_argument, NULL, OPT_AUTH_MODE},
         {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"listen-plain", required_argument, NULL, OPT_LISTEN_PLAIN},
@@ -302,6 +321,7 @@ static int serve(struct ceb_daemon *dmn, const sigset_t *sigs, struct ceb_watch 
 		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN},
 		                        {.fd = watch ? ceb_watch_fd(watch) : -1, .events = POLLIN}};
 		struct signalfd_siginfo si;
+		char err[512];
 		uint64_t now = ceb_now_ms();
 		int timeout = 200;
 		bool reload = false;
@@ -316,6 +336,11 @@ static int serve(struct ceb_daemon *dmn, const sigset_t *sigs, struct ceb_watch 
 				 * keeps the old one). */
 				if (dmn->set.tls_cert)
 					ceb_ingress_tls_reload(dmn->ing);
+				/* with sender authentication, the JWKS (a key rotated) */
+				if (dmn->auth && ceb_auth_reload(dmn->auth, err, sizeof(err)) < 0)
+					CEB_LOG_ERR("auth",
+					            "SIGHUP: JWKS not reloaded, the old keys stay: %s",
+					            err);
 				CEB_LOG_INFO("cebroker", "SIGHUP: reloading the configuration");
 				reload = true;
 			} else if (!sig) {
@@ -335,6 +360,34 @@ static int serve(struct ceb_daemon *dmn, const sigset_t *sigs, struct ceb_watch 
 	}
 	close(sfd);
 	return sig;
+}
+
+/* EventPolicies need sender authentication: Knative's webhook refuses them while its
+ * authentication-oidc feature is off, and a policy that nothing enforces would be a lie. */
+static int check_policies(const struct ceb_settings *set, const struct ceb_config *cfg)
+{
+	const struct ceb_event_policy *p = ceb_policy_first(cfg);
+
+	if (!p || set->auth_jwks)
+		return 0;
+	fprintf(stderr,
+	        "%s:%d:%d: EventPolicy %s/%s: EventPolicies need sender authentication: run with "
+	        "--auth-jwks FILE --auth-issuer ISS (Knative refuses them too while its "
+	        "authentication-oidc feature is off)\n",
+	        p->loc.file, p->loc.line, p->loc.col, p->ns, p->name);
+	return -1;
+}
+
+/* Sender authentication for the daemon's addresses, before it serves any. */
+static int auth_setup(const struct ceb_settings *set, enum ceb_auth_mode mode,
+                      struct ceb_daemon *dmn, struct ceb_auth **auth, char *err, size_t errlen)
+{
+	if (!set->auth_jwks)
+		return 0;
+	if (ceb_auth_create(set->auth_jwks, set->auth_issuer, auth, err, errlen) < 0)
+		return -1;
+	ceb_auth_set_default_mode(*auth, mode);
+	return ceb_daemon_auth(dmn, *auth, err, errlen);
 }
 
 /* Load the files; with !allow_empty, a configuration that serves nothing is an error too. */
@@ -419,6 +472,9 @@ int ceb_cmd_run(int argc, char **argv)
 	struct ceb_config_opts opts = {.addresses = addresses};
 	struct ceb_config *cfg = NULL;
 	struct ceb_daemon *dmn = NULL;
+	struct ceb_auth *auth = NULL;
+	enum ceb_auth_mode auth_mode = CEB_AUTH_ALLOW_ALL;
+	bool auth_mode_given = false;
 	enum ceb_log_level level = CEB_LOGLEVEL_INFO;
 	size_t npaths = 0, left;
 	unsigned long v;
@@ -491,6 +547,16 @@ int ceb_cmd_run(int argc, char **argv)
 			break;
 		case OPT_CLUSTER_DOMAIN: domain = optarg; break;
 		case OPT_WATCH: watching = true; break;
+		case OPT_AUTH_JWKS: set.auth_jwks = optarg; break;
+		case OPT_AUTH_ISSUER: set.auth_issuer = optarg; break;
+		case OPT_AUTH_MODE:
+			if (ceb_auth_mode_parse(optarg, &auth_mode) < 0) {
+				fprintf(stderr, "cebroker: --auth-default-mode: allow-all, "
+				                "allow-same-namespace or deny-all\n");
+				return 2;
+			}
+			auth_mode_given = true;
+			break;
 		case OPT_TLS_CERT: set.tls_cert = optarg; break;
 		case OPT_TLS_KEY: set.tls_key = optarg; break;
 		case OPT_LISTEN_PLAIN:
@@ -500,6 +566,16 @@ int ceb_cmd_run(int argc, char **argv)
 		case 'h': usage_run(stdout); return 0;
 		default: usage_run(stderr); return 2;
 		}
+	}
+	if (auth_mode_given && !set.auth_jwks) {
+		fprintf(stderr,
+		        "cebroker: --auth-default-mode needs --auth-jwks and --auth-issuer\n");
+		return 2;
+	}
+	if (!set.auth_jwks != !set.auth_issuer || (set.auth_issuer && !set.auth_issuer[0])) {
+		fprintf(stderr, "cebroker: --auth-jwks FILE and --auth-issuer ISS go together: the "
+		                "keys and the issuer whose tokens they verify\n");
+		return 2;
 	}
 	if (tls_options_check(&set) < 0)
 		return 2;
@@ -535,6 +611,10 @@ int ceb_cmd_run(int argc, char **argv)
 	opts.cluster_domain = cluster_domain(domain, dombuf, sizeof(dombuf));
 	if (load(paths, npaths, &opts, allow_empty, &cfg) < 0)
 		return 2;
+	if (check_policies(&set, cfg) < 0) {
+		ceb_config_free(cfg);
+		return 2;
+	}
 	for (size_t i = 0; i < cfg->nnotes; i++) {
 		if (cfg->notes[i].warning)
 			CEB_LOG_WARN("config", "%s", cfg->notes[i].text);
@@ -549,6 +629,10 @@ int ceb_cmd_run(int argc, char **argv)
 	}
 	if (ceb_daemon_create(&set, cfg, &dmn, err, sizeof(err)) < 0) {
 		fprintf(stderr, "cebroker: %s\n", err);
+		goto out;
+	}
+	if (auth_setup(&set, auth_mode, dmn, &auth, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cebroker: --auth-jwks %s\n", err);
 		goto out;
 	}
 	if (ceb_daemon_start(dmn, err, sizeof(err)) < 0) {
@@ -600,6 +684,7 @@ out:
 	else
 		ceb_config_free(NULL);
 	ceb_watch_free(watch);
+	ceb_auth_destroy(auth); /* after the daemon: no request reads it any more */
 	curl_global_cleanup();
 	return rc;
 }
@@ -609,14 +694,40 @@ static void usage_validate(FILE *f)
 	fprintf(f,
 	        "Usage: cebroker validate -f FILE|DIR [-f ...] [--address 'KIND NS/NAME=URL' ...]\n"
 	        "                         [--cluster-domain DOMAIN] [--allow-empty]\n"
+	        "                         [--auth-jwks FILE --auth-issuer ISS]\n"
 	        "Check the YAML resources as `run` would, short of reaching any server, and "
 	        "report\n"
 	        "every error as FILE:LINE:COL; exit 1 if any. On success, print what was "
 	        "skipped,\n"
 	        "where each ref delivers and any warning, then a summary. A configuration that\n"
 	        "declares nothing to serve is an error unless --allow-empty is given, as for "
-	        "`run`.\n\n"
+	        "`run`.\n"
+	        "With --auth-jwks, the JWKS file is checked too; without it, each EventPolicy is\n"
+	        "noted as enforced only by a `run` with --auth-jwks (which refuses it "
+	        "otherwise).\n\n"
 	        "Example:\n  cebroker validate -f samples/quickstart.yaml\n");
+}
+
+/* What `run` would say of the --auth-jwks file. */
+static int validate_jwks(const char *path)
+{
+	struct ceb_jwks *keys = NULL;
+	char err[512];
+	int rc = ceb_jwks_load(path, &keys, NULL, err, sizeof(err));
+
+	if (rc < 0)
+		fprintf(stderr, "cebroker: --auth-jwks %s\n", err);
+	ceb_jwks_free(keys);
+	return rc;
+}
+
+/* Without --auth-jwks, `run` refuses EventPolicies: say so of each, as a note. */
+static void note_policies(const struct ceb_config *cfg)
+{
+	for (const struct ceb_event_policy *p = ceb_policy_first(cfg); p; p = ceb_policy_next(p))
+		printf("%s:%d:%d: EventPolicy %s/%s: enforced only by a run with --auth-jwks and "
+		       "--auth-issuer (run refuses it without them)\n",
+		       p->loc.file, p->loc.line, p->loc.col, p->ns, p->name);
 }
 
 int ceb_cmd_validate(int argc, char **argv)
@@ -626,10 +737,13 @@ int ceb_cmd_validate(int argc, char **argv)
 	        {"allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY},
 	        {"address", required_argument, NULL, OPT_ADDRESS},
 	        {"cluster-domain", required_argument, NULL, OPT_CLUSTER_DOMAIN},
+	        {"auth-jwks", required_argument, NULL, OPT_AUTH_JWKS},
+	        {"auth-issuer", required_argument, NULL, OPT_AUTH_ISSUER},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
 	const char *paths[MAX_PATHS], *addresses[MAX_ADDRESSES], *domain = NULL;
+	const char *jwks = NULL, *issuer = NULL;
 	struct ceb_config_opts copts = {.addresses = addresses};
 	struct ceb_config *cfg = NULL;
 	struct ceb_buf errs = CEB_BUF_INIT;
@@ -653,6 +767,8 @@ int ceb_cmd_validate(int argc, char **argv)
 			addresses[copts.naddresses++] = optarg;
 			break;
 		case OPT_CLUSTER_DOMAIN: domain = optarg; break;
+		case OPT_AUTH_JWKS: jwks = optarg; break;
+		case OPT_AUTH_ISSUER: issuer = optarg; break;
 		case 'h': usage_validate(stdout); return 0;
 		default: usage_validate(stderr); return 2;
 		}
@@ -677,8 +793,19 @@ int ceb_cmd_validate(int argc, char **argv)
 		ceb_config_free(cfg);
 		return 1;
 	}
+	if (!jwks != !issuer) {
+		fprintf(stderr, "cebroker: --auth-jwks FILE and --auth-issuer ISS go together\n");
+		ceb_config_free(cfg);
+		return 2;
+	}
+	if (jwks && validate_jwks(jwks) < 0) {
+		ceb_config_free(cfg);
+		return 1;
+	}
 	for (size_t i = 0; i < cfg->nnotes; i++)
 		printf("%s\n", cfg->notes[i].text);
+	if (!jwks)
+		note_policies(cfg);
 	counts(cfg, line, sizeof(line));
 	printf("ok: %s\n", line);
 	ceb_config_free(cfg);

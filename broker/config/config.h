@@ -258,6 +258,14 @@ struct ceb_config_doc {
 	size_t len;
 };
 
+/* The labels of a resource that has any (an EventPolicy's spec.to selectors match them). */
+struct ceb_config_labels {
+	char *kind, *ns, *name;
+	char **keys, **values;
+	size_t n;
+	struct ceb_config_labels *next;
+};
+
 struct ceb_config {
 	struct ceb_configmap *configmaps;
 	struct ceb_secret *secrets;
@@ -277,6 +285,7 @@ struct ceb_config {
 	size_t nnotes;
 	struct ceb_config_doc *docs; /* every resource's document, in the order read */
 	size_t ndocs;
+	struct ceb_config_labels *labels; /* resources' metadata.labels, those that have some */
 };
 
 /* What the command line adds to the files. Every field may be NULL or 0. */
@@ -324,6 +333,10 @@ const struct ceb_broker_cfg *ceb_config_find_broker(const struct ceb_config *cfg
 const struct ceb_endpoint_cfg *ceb_config_find_endpoint(const struct ceb_config *cfg,
                                                         const char *kind, const char *ns,
                                                         const char *name);
+/* The labels of resource kind ns/name (kind compared without case): true and the n pairs, or false
+ * when it has none. */
+bool ceb_config_find_labels(const struct ceb_config *cfg, const char *kind, const char *ns,
+                            const char *name, char *const **keys, char *const **values, size_t *n);
 /* A Secret, or NULL. */
 const struct ceb_secret *ceb_config_find_secret(const struct ceb_config *cfg, const char *ns,
                                                 const char *name);

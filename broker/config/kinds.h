@@ -25,6 +25,7 @@ KIND(nats_source)
 KIND(nats_jetstream_channel)
 KIND(rabbitmq_broker_config)
 KIND(rabbitmq_source)
+KIND(event_policy)
 
 BROKER_CONFIG(kafka)
 BROKER_CONFIG(nats)

@@ -193,6 +193,8 @@ void ceb_config_add_entry(struct ceb_config_res *r, const char *kind, const char
 	}
 	ld->entries[ld->nentries] = (struct entry){kind, ns, name, loc, obj, ld->nentries};
 	ld->nentries++;
+	if (md->nlabels)
+		ceb_ld_keep_labels(r, kind, ns, name, md);
 }
 
 void ceb_config_add_source(struct ceb_config_res *r, struct ceb_source_cfg *src)
@@ -774,6 +776,7 @@ void ceb_config_free(struct ceb_config *cfg)
 		obj->own_free(obj->own);
 	}
 	ceb_ld_docs_free(cfg);
+	ceb_ld_labels_free(cfg->labels);
 	ceb_config_strv_free(cfg->files, cfg->nfiles);
 	for (size_t i = 0; i < cfg->nnotes; i++)
 		free(cfg->notes[i].text);

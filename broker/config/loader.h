@@ -157,6 +157,13 @@ void ceb_ld_secret_free(struct ceb_secret *s);
 void ceb_ld_secret_bind(struct ceb_config_loader *ld, const struct check *c,
                         const struct ceb_secret *s);
 
+/* ---- labels.c ---- */
+
+/* Keep a resource's metadata.labels in the configuration (EventPolicy selectors match them). */
+void ceb_ld_keep_labels(struct ceb_config_res *r, const char *kind, const char *ns,
+                        const char *name, const struct ceb_config_meta *md);
+void ceb_ld_labels_free(struct ceb_config_labels *l);
+
 /* ---- flow_kinds.c ---- */
 
 /* What backs each channel of Knative's messaging and flows, each Subscription's channel and

@@ -296,6 +296,8 @@ static int job_prepare(struct job *job)
 	dsp_add_header(&hc, "Kn-Namespace", job->trg->ns);
 	if (job_target(job)->internal)
 		dsp_add_header(&hc, CEB_INTERNAL_HEADER, job->trg->brk->dmn->token);
+	if (job_target(job)->internal)
+		dsp_add_header(&hc, CEB_INTERNAL_SENDER_HEADER, job->trg->label);
 	tp = ceb_event_get(ev, "traceparent");
 	if (tp)
 		dsp_add_header(&hc, "traceparent", tp->value);

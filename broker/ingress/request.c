@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "broker/auth/auth.h"
 #include "broker/error.h"
 #include "broker/ratelimit.h"
 #include "broker/ingress/request.h"
@@ -20,6 +21,7 @@ const char *ceb_status_text(int status)
 	case 204: return "No Content";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
@@ -237,6 +239,66 @@ static enum ceb_route admit_raw(struct ceb_request *req, const struct ceb_reques
 	              ans.reason[0] ? ans.reason : ceb_status_text(ans.status));
 }
 
+/* Sender authentication, once the head is in (before any body is read): the bearer token, and
+ * whether any EventPolicy of the address admits its subject. A 401 says how to authenticate. */
+static enum ceb_route auth_token(struct ceb_request *req, const struct ceb_request_head *head)
+{
+	char reason[200];
+	bool given = false;
+	int st;
+
+	st = ceb_auth_check_token(req->dmn->auth, req->auth_t, req->brk->label, head->headers,
+	                          head->nheaders, req->auth_sub, sizeof(req->auth_sub), reason,
+	                          sizeof(reason));
+	if (st == 0) {
+		req->authed = true;
+		return CEB_ROUTE_BODY;
+	}
+	for (size_t i = 0; i < head->nheaders; i++)
+		given |= strcasecmp(head->headers[i].name, "authorization") == 0;
+	if (st == 401 && req->nans_headers < CEB_RAW_ANSWER_HEADERS)
+		req->ans_headers[req->nans_headers++] = (struct ceb_http_header){
+		        "WWW-Authenticate",
+		        given ? "Bearer realm=\"cebroker\", error=\"invalid_token\""
+		              : "Bearer realm=\"cebroker\""};
+	return refuse(req, st, "%s", reason);
+}
+
+/* A delivery of this daemon's own: EventPolicies judge the resource that delivers (a Trigger, a
+ * source, a Subscription) by the identity Knative gives it, as Knative's dispatchers send its token. */
+static enum ceb_route auth_sender(struct ceb_request *req, const struct ceb_request_head *head)
+{
+	const char *sender = "";
+	char reason[200];
+	int st;
+
+	for (size_t i = 0; i < head->nheaders; i++)
+		if (strcasecmp(head->headers[i].name, CEB_INTERNAL_SENDER_HEADER) == 0)
+			sender = head->headers[i].value;
+	st = ceb_auth_check_sender(req->dmn->auth, req->auth_t, req->brk->label, sender,
+	                           req->auth_sub, sizeof(req->auth_sub), reason, sizeof(reason));
+	if (st)
+		return refuse(req, st, "%s", reason);
+	req->authed = true;
+	return CEB_ROUTE_BODY;
+}
+
+/* Step two of sender authentication: each decoded event through the address's EventPolicies. */
+static int auth_events(struct ceb_request *req, struct ceb_event *const *evs, size_t nevs)
+{
+	char reason[200];
+
+	for (size_t i = 0; req->authed && i < nevs; i++) {
+		int st = ceb_auth_check_event(req->dmn->auth, req->auth_t, req->brk->label,
+		                              req->auth_sub, evs[i], reason, sizeof(reason));
+		if (st) {
+			refuse(req, st, "%s", reason);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* The request timeout passed since the request's first byte. */
 static bool late(const struct ceb_request *req)
 {
@@ -339,6 +401,18 @@ static enum ceb_route route(struct ceb_request *req, const struct ceb_request_he
 		         dmn->set.rate_limit);
 		atomic_fetch_add(&req->brk->cnt.rejected_rate_limited, 1);
 		return CEB_ROUTE_ANSWER;
+	}
+	if (dmn->auth) {
+		/* An address with no target yet cannot be judged: refused, never let through. */
+		req->auth_t = ceb_endpoint_auth(req->brk);
+		if (!req->auth_t) {
+			refuse(req, 503, "%s is not ready to authenticate senders", req->brk->label);
+			return CEB_ROUTE_ANSWER;
+		}
+		if (!req->internal && auth_token(req, head) == CEB_ROUTE_ANSWER)
+			return CEB_ROUTE_ANSWER;
+		if (req->internal && auth_sender(req, head) == CEB_ROUTE_ANSWER)
+			return CEB_ROUTE_ANSWER;
 	}
 	if (cl) {
 		unsigned long long n;
@@ -608,6 +682,8 @@ static bool complete_raw(struct ceb_request *req, const struct ceb_http_header *
 		refuse(req, rc == CEB_ETOOBIG ? 413 : 400, "%s", err);
 		goto out;
 	}
+	if (auth_events(req, &ev, 1) < 0)
+		goto out;
 	publish(req, &ev, 1);
 out:
 	ceb_event_unref(ev);
@@ -646,6 +722,8 @@ bool ceb_request_complete(struct ceb_request *req, const struct ceb_http_header 
 	for (size_t i = 0; req->brk->cfg && i < nevs; i++)
 		if (check_ttl(req, evs[i]) < 0)
 			goto out;
+	if (auth_events(req, evs, nevs) < 0)
+		goto out;
 	publish(req, evs, nevs);
 out:
 	for (size_t i = 0; i < nevs; i++)

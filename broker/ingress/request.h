@@ -64,6 +64,11 @@ struct ceb_request {
 	/* references taken at routing on brk and on where it stores (brk->store), dropped at fini:
 	   a reload does not stop or free them before the request ends */
 	struct ceb_endpoint *ref, *ref_store;
+	/* Sender authentication: the request's token was verified (its events then go through the
+	 * address's EventPolicies' filters), and its subject. */
+	bool authed;
+	const struct ceb_auth_target *auth_t; /* the address's, read once when routed */
+	char auth_sub[256];
 };
 
 /* Call fini for every init: it drops what routing holds (see ref). */

@@ -10,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/auth/auth.h"
 #include "broker/daemon.h"
 #include "broker/buf.h"
 #include "broker/config/config.h"
 #include "broker/delivery/dispatcher.h"
 #include "broker/ingress/request.h"
+#include "fuzz_keys.h"
 
 static const char config_yaml[] =
         "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: default\n---\n"
@@ -40,9 +42,19 @@ static const char config_yaml[] =
         "  name: open\n  namespace: ns\nspec:\n  eventType: com.example.open\n"
         "  eventExtensionAttributes:\n    from: [headers, queries]\n"
         "  sink:\n    ref:\n      apiVersion: eventing.knative.dev/v1\n      kind: Broker\n"
-        "      name: other\n";
+        "      name: other\n"
+        /* sender authentication on one Broker only (auth/guarded), so that the other seeds
+         * still reach decoding: tokens of tests/fuzz/fuzz_keys.h, and a policy (one sender,
+         * one type) */
+        "---\napiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: guarded\n"
+        "  namespace: auth\n---\n"
+        "apiVersion: eventing.knative.dev/v1alpha1\nkind: EventPolicy\nmetadata:\n  name: one\n"
+        "  namespace: auth\nspec:\n  to:\n    - ref: {apiVersion: eventing.knative.dev/v1, "
+        "kind: Broker, name: guarded}\n  from:\n    - sub: system:serviceaccount:auth:sender\n"
+        "  filters:\n    - exact: {type: com.example.allowed}\n";
 
 static struct ceb_daemon *dmn;
+static struct ceb_auth *auth; /* the daemon's for requests to /auth/..., else none */
 
 static void setup(void)
 {
@@ -58,6 +70,9 @@ static void setup(void)
 	if (ceb_config_load_string("fuzz.yaml", config_yaml, sizeof(config_yaml) - 1, &cfg, &errs) <
 	            0 ||
 	    ceb_daemon_create(&set, cfg, &dmn, err, sizeof(err)) < 0 ||
+	    ceb_auth_create_json(fuzz_jwks, sizeof(fuzz_jwks) - 1, FUZZ_ISSUER, &auth, err,
+	                         sizeof(err)) < 0 ||
+	    ceb_daemon_auth(dmn, auth, err, sizeof(err)) < 0 ||
 	    ceb_daemon_start_offline(dmn, err, sizeof(err)) < 0) {
 		fprintf(stderr, "fuzz_ingress: setup failed: %s %s\n",
 		        errs.text.p ? errs.text.p : "", err);
@@ -68,8 +83,8 @@ static void setup(void)
 
 static int documented(int status)
 {
-	static const int ok[] = {200, 202, 204, 400, 401, 404, 405, 408,
-	                         411, 413, 415, 429, 431, 501, 503};
+	static const int ok[] = {200, 202, 204, 400, 401, 403, 404, 405,
+	                         408, 411, 413, 415, 429, 431, 501, 503};
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		if (status == ok[i])
@@ -142,6 +157,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (p < end && *p == '\n')
 		p++;
+	/* with authentication every address needs a token: only the auth namespace's requests get
+	 * it, so that the other seeds still reach decoding */
+	dmn->auth = strncmp(url, "/auth/", 6) == 0 ? auth : NULL;
 	ceb_request_init(&req, dmn, NULL, NULL, NULL);
 	head.method = method;
 	head.url = url;

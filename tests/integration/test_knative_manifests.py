@@ -70,6 +70,7 @@ class KnativeManifests(unittest.TestCase):
                         text += fh.read()
         for kind in ("Broker", "Trigger", "ConfigMap", "KafkaSource", "KafkaSink", "List"):
             self.assertRegex(text, r"(?m)^\s*-?\s*kind: %s$" % kind)
+        self.assertRegex(text, r"(?m)^kind: EventPolicy$")  # sender authorization's kind
         for what in ("config-br-defaults", "config-br-default-channel", "MTChannelBasedBroker",
                      "eventing.knative.dev/broker.class: Kafka", "managedFields", "status:",
                      "kind: Namespace", "kind: Deployment", "*labels", "exact:", "prefix:",
