@@ -22,7 +22,7 @@ struct ceb_daemon;
 struct ceb_endpoint;
 
 /* What one address requires: its audience and the EventPolicies that apply to it. Made by
- * ceb_auth_attach, owned by the struct ceb_auth, read-only afterwards. */
+ * ceb_auth_attach, owned by what it returns, read-only afterwards. */
 struct ceb_auth_target {
 	char audience[512]; /* Knative's: <group>/<kind>/<namespace>/<name>, lower case */
 	const char *ns;     /* the address's namespace (the endpoint's) */
