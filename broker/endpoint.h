@@ -13,6 +13,7 @@
 #include "broker/ce/event.h"
 #include "broker/clock.h"
 #include "broker/config/config.h"
+#include "broker/stats.h"
 #include "channels/channel.h"
 #include "sources/source.h"
 
@@ -95,6 +96,7 @@ struct ceb_endpoint {
 	char *kind_buf;   /* kind, when made from a resource kind */
 	struct ceb_counters cnt;
 	struct ceb_endpoint *next;
+	struct ceb_stats st; /* the ingress's answers (a Broker's mt_broker_ingress_* series) */
 };
 
 /* Where a delivery goes: a URL (a ref to a Broker of this daemon resolves to its ingress URL). */
@@ -126,6 +128,7 @@ struct ceb_subscription {
 	char label[CEB_LABEL_MAX]; /* "trigger ns/name", "kafkasource ns/name" */
 	struct ceb_counters cnt;
 	struct ceb_subscription *next;
+	struct ceb_stats st; /* the subscriber's answers, in-flight and queued (a Trigger's) */
 };
 
 struct ceb_daemon {

@@ -97,4 +97,5 @@ void ceb_daemon_metrics(struct ceb_daemon *dmn, struct ceb_buf *out)
 		endpoint_labels(out, brk);
 		ceb_buf_printf(out, "} %zu\n", brk->ch.ops->pending(brk->ch.ctx));
 	}
+	ceb_metrics_graph(dmn, out);
 }

@@ -48,6 +48,7 @@ static void release_easy(struct ceb_dispatcher *dsp, struct job *job)
 			job->anext->aprev = job->aprev;
 		job->aprev = job->anext = NULL;
 		job->state = JOB_NEW;
+		atomic_fetch_sub_explicit(&job->trg->st.inflight, 1, memory_order_relaxed);
 		job->lane->active--;
 		dsp->nactive--;
 		dsp->dirty = true;
@@ -82,6 +83,7 @@ void dsp_job_settle(struct ceb_dispatcher *dsp, struct job *job, enum ceb_settle
 	trg->brk->ch.ops->settle(trg->brk->ch.ctx, trg->sub, job->handle, how);
 	free(job);
 	atomic_fetch_sub(&dsp->busy, 1);
+	atomic_fetch_sub_explicit(&trg->st.jobs, 1, memory_order_relaxed);
 }
 
 static const struct ceb_delivery *job_delivery(const struct job *job)
@@ -411,6 +413,7 @@ void dsp_job_launch(struct ceb_dispatcher *dsp, struct job *job)
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)timeout);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 5000 ? timeout : 5000));
 	job->state = JOB_SENDING;
+	atomic_fetch_add_explicit(&job->trg->st.inflight, 1, memory_order_relaxed);
 	job->lane->active++;
 	dsp->nactive++;
 	job->aprev = NULL;
@@ -779,6 +782,13 @@ void dsp_job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLcode
 
 	job->cerr = res;
 	curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &job->status);
+	if (job->dls == PHASE_SUBSCRIBER) {
+		curl_off_t us = 0;
+
+		/* Knative's dispatch latency: the request to the subscriber until its answer. */
+		curl_easy_getinfo(job->easy, CURLINFO_TOTAL_TIME_T, &us);
+		ceb_stats_observe(&trg->st, job->status, us > 0 ? (uint64_t)us : 0);
+	}
 	if (res != CURLE_OK) {
 		if (job->fail == FAIL_NOT_RESENT) {
 			/* on_prereq refused to write the request again: no answer came. */

@@ -155,6 +155,7 @@ void ceb_dispatcher_on_msg(void *subscription, struct ceb_event *ev, void *handl
 		abort();
 	}
 	atomic_fetch_add(&dsp->busy, 1);
+	atomic_fetch_add_explicit(&trg->st.jobs, 1, memory_order_relaxed);
 	job->trg = trg;
 	job->dsp = dsp;
 	job->ev = ev;

@@ -1,0 +1,28 @@
+/* See stats.h: relaxed atomic adds only; /metrics reads them with relaxed loads, so a scrape sees
+ * each figure whole, though not all of them at the same instant. */
+#include <time.h>
+
+#include "broker/stats.h"
+
+const unsigned ceb_hist_bounds_ms[CEB_HIST_BOUNDS] = {1,   2,   5,    10,   20,   50,   100,
+                                                      200, 500, 1000, 2000, 5000, 10000};
+
+uint64_t ceb_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+void ceb_stats_observe(struct ceb_stats *st, long status, uint64_t us)
+{
+	unsigned b = 0;
+
+	/* bucket le=B holds observations <= B ms: 1000 us is in le="1" */
+	while (b < CEB_HIST_BOUNDS && us > (uint64_t)ceb_hist_bounds_ms[b] * 1000)
+		b++;
+	atomic_fetch_add_explicit(&st->codes.n[ceb_codes_slot(status)], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->latency.bucket[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->latency.sum_us, us, memory_order_relaxed);
+}

@@ -1,0 +1,54 @@
+/* The figures /metrics shows beside the counters: HTTP status counts and latency histograms (with
+ * Knative's millisecond buckets), and the in-flight and queued gauges of a delivery. Lock-free:
+ * every update is one relaxed atomic add, so the hot paths (ingress threads, dispatchers) never
+ * wait on each other or on a scrape. */
+#ifndef CEB_STATS_H
+#define CEB_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* Upper bounds in milliseconds: Knative's (1, 2, 5, ... 10000), then +Inf. */
+#define CEB_HIST_BOUNDS 13
+extern const unsigned ceb_hist_bounds_ms[CEB_HIST_BOUNDS];
+
+/* A Prometheus histogram: counts per bucket (not cumulative: one add per observation) and the sum
+ * in microseconds. */
+struct ceb_hist {
+	atomic_ulong bucket[CEB_HIST_BOUNDS + 1];
+	atomic_ulong sum_us;
+};
+
+/* Answers by HTTP status: slot 0 for "no answer" (could not connect, timed out), then 100..599. */
+#define CEB_CODES 501
+struct ceb_codes {
+	atomic_ulong n[CEB_CODES];
+};
+
+/* What an endpoint (a Broker's ingress) or a delivery (a Trigger) records. Zeroed with its owner
+ * (calloc); any thread updates it. */
+struct ceb_stats {
+	struct ceb_codes codes;
+	struct ceb_hist latency;
+	atomic_long inflight; /* a delivery: requests being written or awaited now */
+	atomic_long jobs;     /* a delivery: events the dispatchers hold (in flight, queued,
+				 waiting for a retry) */
+};
+
+/* Record one answer: its status (0: none) and how long it took. Any thread. */
+void ceb_stats_observe(struct ceb_stats *st, long status, uint64_t us);
+
+/* A status's slot in ceb_codes and back; out-of-range statuses count as none (0). */
+static inline unsigned ceb_codes_slot(long status)
+{
+	return status >= 100 && status <= 599 ? (unsigned)(status - 99) : 0;
+}
+static inline long ceb_codes_status(unsigned slot)
+{
+	return slot ? (long)slot + 99 : 0;
+}
+
+/* Monotonic microseconds. Any thread. */
+uint64_t ceb_now_us(void);
+
+#endif
