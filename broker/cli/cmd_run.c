@@ -15,6 +15,7 @@
 #include "broker/config/config.h"
 #include "broker/error.h"
 #include "broker/log.h"
+#include "broker/service.h"
 
 #define MAX_PATHS     64
 #define MAX_ADDRESSES 1024
@@ -434,12 +435,14 @@ int ceb_cmd_run(int argc, char **argv)
 	if (allow_empty && !dmn->brokers)
 		CEB_LOG_WARN("cebroker",
 		             "the configuration declares nothing to serve (--allow-empty)");
+	ceb_service_notify("READY=1"); /* systemd (Type=notify): the ingress listens */
 
 	sigwait(&sigs, &sig);
 	if (sig == SIGHUP)
 		CEB_LOG_INFO("cebroker", "SIGHUP (the terminal closed?): stopping as for SIGTERM; "
 		                         "cebroker does not reload its configuration");
 	/* Drain first, then say so: once the line is out, the ingress refuses and no source emits. */
+	ceb_service_notify("STOPPING=1");
 	ceb_daemon_drain(dmn);
 	CEB_LOG_INFO("cebroker",
 	             "%s: draining (up to %llu ms); a second SIGTERM or SIGINT exits at once",
