@@ -58,16 +58,20 @@ static void filter_labels_f(struct ceb_buf *out, const void *owner)
 }
 
 /* One series per status seen: {labels,response_code="202",response_code_class="2xx"}; a
- * request that got no answer (no connection, timeout) is response_code="0", class "none". */
+ * request that got no answer (no connection, timeout) is response_code="0", class "none"; statuses
+ * past the table's room, response_code="other". */
 static void codes(struct ceb_buf *out, const char *name, const struct ceb_stats *st,
                   labels_f *labels, const void *owner)
 {
-	for (unsigned i = 0; i < CEB_CODES; i++) {
-		unsigned long n = atomic_load_explicit(&st->codes.n[i], memory_order_relaxed);
-		long status = ceb_codes_status(i);
+	unsigned long other = atomic_load_explicit(&st->codes.other, memory_order_relaxed);
 
-		if (!n)
-			continue;
+	for (unsigned i = 0; i < CEB_CODES; i++) {
+		int code = atomic_load_explicit(&st->codes.code[i], memory_order_acquire);
+		unsigned long n = atomic_load_explicit(&st->codes.n[i], memory_order_relaxed);
+		long status = code - 1;
+
+		if (!code)
+			break; /* slots are claimed in order */
 		ceb_buf_printf(out, "%s{", name);
 		labels(out, owner);
 		if (status)
@@ -77,6 +81,12 @@ static void codes(struct ceb_buf *out, const char *name, const struct ceb_stats 
 		else
 			ceb_buf_printf(
 			        out, ",response_code=\"0\",response_code_class=\"none\"} %lu\n", n);
+	}
+	if (other) {
+		ceb_buf_printf(out, "%s{", name);
+		labels(out, owner);
+		ceb_buf_printf(out, ",response_code=\"other\",response_code_class=\"other\"} %lu\n",
+		               other);
 	}
 }
 

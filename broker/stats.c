@@ -15,6 +15,29 @@ uint64_t ceb_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+static void count_status(struct ceb_codes *c, long status)
+{
+	int want = status >= 0 && status < 1000 ? (int)status + 1 : 1;
+
+	for (unsigned i = 0; i < CEB_CODES; i++) {
+		int have = atomic_load_explicit(&c->code[i], memory_order_acquire);
+
+		if (have == 0) {
+			int none = 0;
+			/* claim it; if another thread claimed it first, have is what it wrote */
+			if (atomic_compare_exchange_strong(&c->code[i], &none, want))
+				have = want;
+			else
+				have = none;
+		}
+		if (have == want) {
+			atomic_fetch_add_explicit(&c->n[i], 1, memory_order_relaxed);
+			return;
+		}
+	}
+	atomic_fetch_add_explicit(&c->other, 1, memory_order_relaxed);
+}
+
 void ceb_stats_observe(struct ceb_stats *st, long status, uint64_t us)
 {
 	unsigned b = 0;
@@ -22,7 +45,7 @@ void ceb_stats_observe(struct ceb_stats *st, long status, uint64_t us)
 	/* bucket le=B holds observations <= B ms: 1000 us is in le="1" */
 	while (b < CEB_HIST_BOUNDS && us > (uint64_t)ceb_hist_bounds_ms[b] * 1000)
 		b++;
-	atomic_fetch_add_explicit(&st->codes.n[ceb_codes_slot(status)], 1, memory_order_relaxed);
+	count_status(&st->codes, status);
 	atomic_fetch_add_explicit(&st->latency.bucket[b], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&st->latency.sum_us, us, memory_order_relaxed);
 }

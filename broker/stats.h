@@ -19,10 +19,14 @@ struct ceb_hist {
 	atomic_ulong sum_us;
 };
 
-/* Answers by HTTP status: slot 0 for "no answer" (could not connect, timed out), then 100..599. */
-#define CEB_CODES 501
+/* Answers by HTTP status, in a small lock-free table: a slot is claimed for a status the first time
+ * it is seen (compare-and-swap), then counted in; a status with no slot left counts in `other`.
+ * Status 0 is "no answer" (could not connect, timed out). */
+#define CEB_CODES 16
 struct ceb_codes {
+	atomic_int code[CEB_CODES]; /* status + 1; 0: free */
 	atomic_ulong n[CEB_CODES];
+	atomic_ulong other;
 };
 
 /* What an endpoint (a Broker's ingress) or a delivery (a Trigger) records. Zeroed with its owner
@@ -37,16 +41,6 @@ struct ceb_stats {
 
 /* Record one answer: its status (0: none) and how long it took. Any thread. */
 void ceb_stats_observe(struct ceb_stats *st, long status, uint64_t us);
-
-/* A status's slot in ceb_codes and back; out-of-range statuses count as none (0). */
-static inline unsigned ceb_codes_slot(long status)
-{
-	return status >= 100 && status <= 599 ? (unsigned)(status - 99) : 0;
-}
-static inline long ceb_codes_status(unsigned slot)
-{
-	return slot ? (long)slot + 99 : 0;
-}
 
 /* Monotonic microseconds. Any thread. */
 uint64_t ceb_now_us(void);
