@@ -782,7 +782,7 @@ void dsp_job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLcode
 
 	job->cerr = res;
 	curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &job->status);
-	if (job->dls == PHASE_SUBSCRIBER) {
+	if (job->dls == PHASE_SUBSCRIBER && job->fail != FAIL_NOT_RESENT) {
 		curl_off_t us = 0;
 
 		/* Knative's dispatch latency: the request to the subscriber until its answer. */
