@@ -325,7 +325,8 @@ static void watch_conn(struct ceb_ingress *ing, struct conn *cn, uint64_t now, u
 		if (cn->phase == CONN_DRAIN) {
 			/* Refused earlier (the refusal was counted then); the body never ended. */
 			answer_raw(cn, cn->ans_status, cn->ans_reason);
-			observe(cn->brk, cn->ans_status, ceb_now_us() - (now - cn->start_ms) * 1000);
+			observe(cn->brk, cn->ans_status,
+			        ceb_now_us() - (now - cn->start_ms) * 1000);
 		} else {
 			char reason[64];
 
