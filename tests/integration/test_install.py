@@ -44,6 +44,8 @@ def roff_text(path):
 class Install(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        for tool in ("make", "man", "systemd-analyze"):
+            assert shutil.which(tool), "%s not found: scripts/install-deps installs it" % tool
         cls.dest = tempfile.mkdtemp(prefix="cebtest-install-")
         p = subprocess.run(["make", "-C", BUILD, "install", "DESTDIR=" + cls.dest],
                            capture_output=True, env=quiet_env(), timeout=300)

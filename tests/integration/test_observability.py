@@ -6,6 +6,7 @@ in samples/ queries is on a real page; --log-json writes one JSON object per lin
 import json
 import os
 import re
+import shutil
 import subprocess
 import unittest
 
@@ -89,6 +90,7 @@ class Metrics(unittest.TestCase):
         cls.sub.close()
 
     def test_promtool_finds_nothing_to_fix_on_a_page_after_traffic(self):
+        self.assertTrue(shutil.which("promtool"), "promtool not found (Debian: prometheus; scripts/install-deps)")
         p = subprocess.run(["promtool", "check", "metrics"], input=self.text.encode(), capture_output=True,
                            timeout=60)
         out = (p.stdout + p.stderr).decode()
