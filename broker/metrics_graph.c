@@ -1,8 +1,13 @@
 /* The /metrics series operators graph: Knative's (pre-OpenTelemetry) event counts by response code
  * and dispatch latency histograms of the broker ingress and filter, the in-flight and queued
- * gauges of each delivery and channel, and what the build holds. */
+ * gauges of each delivery and channel, what the build holds, and the process's CPU, memory and
+ * file descriptors under the names every Prometheus client library gives them. */
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "autoconfig.h"
 #include "broker/metrics.h"
@@ -131,6 +136,84 @@ static void build_info(struct ceb_buf *out)
 	ceb_buf_puts(out, "\"} 1\n");
 }
 
+/* The figures of /proc/self/stat after the command's name: fields 3 (state) onwards. */
+static int proc_stat(char *buf, size_t sz, const char **rest)
+{
+	FILE *f = fopen("/proc/self/stat", "re");
+	size_t n;
+	char *paren;
+
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sz - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	paren = strrchr(buf, ')'); /* the name may hold spaces and parentheses */
+	if (!paren)
+		return -1;
+	*rest = paren + 2;
+	return 0;
+}
+
+/* The boot time, in seconds since the epoch (/proc/stat's btime), or 0. */
+static unsigned long long boot_time(void)
+{
+	FILE *f = fopen("/proc/stat", "re");
+	char line[256];
+	unsigned long long btime = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "btime %llu", &btime) == 1)
+			break;
+	fclose(f);
+	return btime;
+}
+
+static void process_metrics(struct ceb_buf *out)
+{
+	char buf[1024];
+	const char *rest;
+	unsigned long long utime, stime, start, vsize;
+	long long rss;
+	long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	struct rlimit rl;
+	DIR *fds;
+	long nfds = 0;
+
+	if (proc_stat(buf, sizeof(buf), &rest) < 0 || ticks <= 0 || page <= 0 ||
+	    sscanf(rest,
+	           "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d "
+	           "%llu %llu %lld",
+	           &utime, &stime, &start, &vsize, &rss) != 5)
+		return;
+	head(out, "process_cpu_seconds_total", "counter",
+	     "User and system CPU time spent in seconds.");
+	ceb_buf_printf(out, "process_cpu_seconds_total %.2f\n", (double)(utime + stime) / ticks);
+	head(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+	ceb_buf_printf(out, "process_resident_memory_bytes %lld\n", rss * page);
+	head(out, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+	ceb_buf_printf(out, "process_virtual_memory_bytes %llu\n", vsize);
+	head(out, "process_start_time_seconds", "gauge",
+	     "Start time of the process since unix epoch in seconds.");
+	ceb_buf_printf(out, "process_start_time_seconds %.2f\n",
+	               (double)boot_time() + (double)start / ticks);
+	fds = opendir("/proc/self/fd");
+	if (fds) {
+		while (readdir(fds))
+			nfds++;
+		closedir(fds);
+		head(out, "process_open_fds", "gauge", "Number of open file descriptors.");
+		/* less ".", ".." and the directory's own descriptor */
+		ceb_buf_printf(out, "process_open_fds %ld\n", nfds > 3 ? nfds - 3 : 0);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		head(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+		ceb_buf_printf(out, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+	}
+}
+
 void ceb_metrics_graph(struct ceb_daemon *dmn, struct ceb_buf *out)
 {
 	head(out, "mt_broker_ingress_event_count_total", "counter",
@@ -159,6 +242,14 @@ void ceb_metrics_graph(struct ceb_daemon *dmn, struct ceb_buf *out)
 		if (is_trigger(trg))
 			hist(out, "mt_broker_filter_event_dispatch_latencies", &trg->st.latency,
 			     filter_labels_f, trg);
+
+	head(out, "mt_broker_filter_event_processing_latencies", "histogram",
+	     "Milliseconds from the channel handing an event to a Trigger's delivery to its first "
+	     "request to the subscriber (a wait for a slot included).");
+	for (struct ceb_subscription *trg = dmn->triggers; trg; trg = trg->next)
+		if (is_trigger(trg))
+			hist(out, "mt_broker_filter_event_processing_latencies",
+			     &trg->st.processing, filter_labels_f, trg);
 
 	head(out, "cebroker_delivery_inflight_requests", "gauge",
 	     "Requests of a delivery (a Trigger, a Subscription, a source's) being written or "
@@ -190,4 +281,5 @@ void ceb_metrics_graph(struct ceb_daemon *dmn, struct ceb_buf *out)
 		        brk->ns, brk->kind, brk->name, n);
 	}
 	build_info(out);
+	process_metrics(out);
 }

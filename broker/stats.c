@@ -38,14 +38,19 @@ static void count_status(struct ceb_codes *c, long status)
 	atomic_fetch_add_explicit(&c->other, 1, memory_order_relaxed);
 }
 
-void ceb_stats_observe(struct ceb_stats *st, long status, uint64_t us)
+void ceb_hist_observe(struct ceb_hist *h, uint64_t us)
 {
 	unsigned b = 0;
 
 	/* bucket le=B holds observations <= B ms: 1000 us is in le="1" */
 	while (b < CEB_HIST_BOUNDS && us > (uint64_t)ceb_hist_bounds_ms[b] * 1000)
 		b++;
+	atomic_fetch_add_explicit(&h->bucket[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
+}
+
+void ceb_stats_observe(struct ceb_stats *st, long status, uint64_t us)
+{
 	count_status(&st->codes, status);
-	atomic_fetch_add_explicit(&st->latency.bucket[b], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&st->latency.sum_us, us, memory_order_relaxed);
+	ceb_hist_observe(&st->latency, us);
 }

@@ -34,10 +34,14 @@ struct ceb_codes {
 struct ceb_stats {
 	struct ceb_codes codes;
 	struct ceb_hist latency;
-	atomic_long inflight; /* a delivery: requests being written or awaited now */
-	atomic_long jobs;     /* a delivery: events the dispatchers hold (in flight, queued,
+	struct ceb_hist processing; /* a delivery: from the channel to its first request */
+	atomic_long inflight;       /* a delivery: requests being written or awaited now */
+	atomic_long jobs;           /* a delivery: events the dispatchers hold (in flight, queued,
 				 waiting for a retry) */
 };
+
+/* Record one duration in a histogram. Any thread. */
+void ceb_hist_observe(struct ceb_hist *h, uint64_t us);
 
 /* Record one answer: its status (0: none) and how long it took. Any thread. */
 void ceb_stats_observe(struct ceb_stats *st, long status, uint64_t us);

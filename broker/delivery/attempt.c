@@ -424,6 +424,8 @@ void dsp_job_launch(struct ceb_dispatcher *dsp, struct job *job)
 	/* Counted when made: a retry still waiting at shutdown was never one. */
 	if (job->attempt)
 		atomic_fetch_add(&job->trg->cnt.retries, 1);
+	else if (job->dls == PHASE_SUBSCRIBER) /* Knative's processing latency: up to the first */
+		ceb_hist_observe(&job->trg->st.processing, ceb_now_us() - job->in_us);
 	job->attempt++;
 	atomic_fetch_add(&job->trg->cnt.attempts, 1);
 	if (curl_multi_add_handle(dsp->multi, easy) != CURLM_OK) {

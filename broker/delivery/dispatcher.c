@@ -160,6 +160,7 @@ void ceb_dispatcher_on_msg(void *subscription, struct ceb_event *ev, void *handl
 	job->dsp = dsp;
 	job->ev = ev;
 	job->handle = handle;
+	job->in_us = ceb_now_us();
 	dsp_inbox_push(dsp, job);
 }
 

@@ -136,6 +136,25 @@ class Metrics(unittest.TestCase):
         self.assertEqual(self.m["%s_count{%s}" % (name, filter_labels("never"))], 0)
         self.assertEqual(self.m['%s_bucket{%s,le="+Inf"}' % (name, filter_labels("ok"))], 5)
 
+    def test_the_processing_latency_counts_each_event_once_at_its_first_request(self):
+        name = "mt_broker_filter_event_processing_latencies"
+        self.assertIn("# TYPE %s histogram" % name, self.text)
+        counts = {t: self.m["%s_count{%s}" % (name, filter_labels(t))]
+                  for t in ("ok", "flaky", "never", "stuck", "later")}
+        # retries are not counted again; of the stuck Trigger's five, two have been sent
+        self.assertEqual(counts, {"ok": 5, "flaky": 1, "never": 0, "stuck": 2, "later": 1})
+
+    def test_the_process_series_are_those_of_every_prometheus_client(self):
+        import time
+        self.assertGreater(self.m["process_resident_memory_bytes"], 1 << 20)
+        self.assertGreater(self.m["process_virtual_memory_bytes"], self.m["process_resident_memory_bytes"])
+        self.assertGreater(self.m["process_open_fds"], 3)
+        self.assertGreaterEqual(self.m["process_max_fds"], self.m["process_open_fds"])
+        self.assertGreaterEqual(self.m["process_cpu_seconds_total"], 0)
+        started = self.m["process_start_time_seconds"]
+        self.assertLess(abs(time.time() - started), 600)
+        self.assertIn("# TYPE process_cpu_seconds_total counter", self.text)
+
     def test_in_flight_and_queued_gauges_per_trigger_and_channel(self):
         def gauge(name, trigger):
             return self.m['%s{namespace="default",trigger="%s",broker="default"}' % (name, trigger)]
@@ -176,10 +195,11 @@ class Metrics(unittest.TestCase):
         exprs.extend(v["definition"] for v in dash["templating"]["list"] if "definition" in v)
         self.assertGreater(len(exprs), 15)
         on_page = {k.split("{")[0] for k in self.m}
-        labels_on_page = set(re.findall(r'(\w+)="', self.text))
+        # and job, instance: the labels Prometheus gives every series of a scrape target
+        labels_on_page = set(re.findall(r'(\w+)="', self.text)) | {"job", "instance"}
         used, missing = set(), []
         for e in exprs:
-            for name in re.findall(r"\b((?:mt_broker|cebroker)_\w+)", e):
+            for name in re.findall(r"\b((?:mt_broker|cebroker|process)_\w+)", e):
                 used.add(name)
                 if name not in on_page:
                     missing.append(name)
@@ -194,7 +214,8 @@ class Metrics(unittest.TestCase):
         for name in ("mt_broker_ingress_event_count_total", "mt_broker_ingress_event_dispatch_latencies_bucket",
                      "mt_broker_filter_event_count_total", "mt_broker_filter_event_dispatch_latencies_bucket",
                      "cebroker_delivery_inflight_requests", "cebroker_delivery_queued_events",
-                     "cebroker_build_info"):
+                     "cebroker_build_info", "mt_broker_filter_event_processing_latencies_bucket",
+                     "process_resident_memory_bytes", "process_cpu_seconds_total"):
             self.assertIn(name, used)
 
     def test_every_series_is_in_the_readme_metrics_table(self):
