@@ -261,5 +261,53 @@ class LogJson(unittest.TestCase):
         self.assertRegex(d.log_lines[0], r"^\d{4}-\d\d-\d\dT\S+Z info  \[cebroker\] listening on ")
 
 
+class Journal(unittest.TestCase):
+    """Under systemd, stderr is the journal's stream and $JOURNAL_STREAM says so ("dev:inode"): each
+    line then starts with its syslog priority, which journald takes off and files the line under."""
+
+    def run_daemon(self, journal_stream, args=()):
+        import signal
+        import tempfile
+        from cebtest import yaml_file
+        config = yaml_file(self, broker_yaml())
+        r, w = os.pipe()
+        st = os.fstat(w)
+        stream = "%d:%d" % (st.st_dev, st.st_ino) if journal_stream == "same" else journal_stream
+        env = dict(os.environ)
+        env.pop("JOURNAL_STREAM", None)
+        if stream:
+            env["JOURNAL_STREAM"] = stream
+        p = subprocess.Popen([CEBROKER, "run", "-f", config, "--listen", "127.0.0.1:0", "--log-level",
+                              "debug"] + list(args), stdout=subprocess.DEVNULL, stderr=w, env=env)
+        os.close(w)
+        lines = []
+        with os.fdopen(r, "r") as f:
+            for line in f:
+                lines.append(line)
+                if "listening on" in line:
+                    p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(30), 0, "".join(lines))
+        return lines
+
+    def test_each_line_starts_with_its_priority_when_stderr_is_the_journal(self):
+        lines = self.run_daemon("same")
+        priority = {"error": "<3>", "warn": "<4>", "info": "<6>", "debug": "<7>"}
+        self.assertGreater(len(lines), 2)
+        for line in lines:
+            m = re.match(r"^(<\d>)\S+Z (\w+) ", line)
+            self.assertIsNotNone(m, line)
+            self.assertEqual(m.group(1), priority[m.group(2)], line)
+
+    def test_json_lines_get_the_priority_too(self):
+        for line in self.run_daemon("same", ["--log-json"]):
+            self.assertEqual(line[:3], {"info": "<6>", "debug": "<7>", "warn": "<4>", "error": "<3>"}[
+                json.loads(line[3:])["level"]], line)
+
+    def test_no_prefix_when_stderr_is_not_the_stream_named(self):
+        for stream in (None, "1:2", "junk"):
+            for line in self.run_daemon(stream):
+                self.assertRegex(line, r"^\d{4}-", stream)
+
+
 if __name__ == "__main__":
     main()
