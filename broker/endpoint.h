@@ -145,6 +145,7 @@ struct ceb_daemon {
 	char token[33];           /* random, for deliveries to ourselves (CEB_INTERNAL_HEADER) */
 	atomic_int ready;
 	struct ceb_counters cnt; /* daemon-wide */
+	struct ceb_stats st;     /* refusals of requests that named no endpoint (404...) */
 };
 
 /* Find a Broker by its ingress path "/ns/name" (len bytes). */

@@ -62,6 +62,12 @@ static void filter_labels_f(struct ceb_buf *out, const void *owner)
 	filter_labels(out, owner);
 }
 
+static void no_labels_f(struct ceb_buf *out, const void *owner)
+{
+	(void)out;
+	(void)owner;
+}
+
 /* One series per status seen: {labels,response_code="202",response_code_class="2xx"}; a
  * request that got no answer (no connection, timeout) is response_code="0", class "none"; statuses
  * past the table's room, response_code="other". */
@@ -69,7 +75,12 @@ static void codes(struct ceb_buf *out, const char *name, const struct ceb_stats 
                   labels_f *labels, const void *owner)
 {
 	unsigned long other = atomic_load_explicit(&st->codes.other, memory_order_relaxed);
+	struct ceb_buf lb = CEB_BUF_INIT;
+	const char *l, *sep;
 
+	labels(&lb, owner);
+	l = lb.p ? lb.p : "";
+	sep = *l ? "," : "";
 	for (unsigned i = 0; i < CEB_CODES; i++) {
 		int code = atomic_load_explicit(&st->codes.code[i], memory_order_acquire);
 		unsigned long n = atomic_load_explicit(&st->codes.n[i], memory_order_relaxed);
@@ -77,22 +88,23 @@ static void codes(struct ceb_buf *out, const char *name, const struct ceb_stats 
 
 		if (!code)
 			break; /* slots are claimed in order */
-		ceb_buf_printf(out, "%s{", name);
-		labels(out, owner);
 		if (status)
 			ceb_buf_printf(
-			        out, ",response_code=\"%ld\",response_code_class=\"%ldxx\"} %lu\n",
-			        status, status / 100, n);
+			        out,
+			        "%s{%s%sresponse_code=\"%ld\",response_code_class=\"%ldxx\"} "
+			        "%lu\n",
+			        name, l, sep, status, status / 100, n);
 		else
 			ceb_buf_printf(
-			        out, ",response_code=\"0\",response_code_class=\"none\"} %lu\n", n);
+			        out,
+			        "%s{%s%sresponse_code=\"0\",response_code_class=\"none\"} %lu\n",
+			        name, l, sep, n);
 	}
-	if (other) {
-		ceb_buf_printf(out, "%s{", name);
-		labels(out, owner);
-		ceb_buf_printf(out, ",response_code=\"other\",response_code_class=\"other\"} %lu\n",
-		               other);
-	}
+	if (other)
+		ceb_buf_printf(
+		        out, "%s{%s%sresponse_code=\"other\",response_code_class=\"other\"} %lu\n",
+		        name, l, sep, other);
+	ceb_buf_free(&lb);
 }
 
 /* A histogram in milliseconds: cumulative buckets, the sum and the count. */
@@ -222,6 +234,10 @@ void ceb_metrics_graph(struct ceb_daemon *dmn, struct ceb_buf *out)
 		if (is_broker(brk))
 			codes(out, "mt_broker_ingress_event_count_total", &brk->st,
 			      ingress_labels_f, brk);
+	head(out, "cebroker_ingress_unrouted_total", "counter",
+	     "Requests refused that named no Broker or other endpoint of the configuration (404 to "
+	     "an unknown path...), by HTTP status.");
+	codes(out, "cebroker_ingress_unrouted_total", &dmn->st, no_labels_f, NULL);
 	head(out, "mt_broker_ingress_event_dispatch_latencies", "histogram",
 	     "Milliseconds from a request's whole body in to its answer (the events stored in "
 	     "the Broker's channel, or refused).");

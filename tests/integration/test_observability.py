@@ -107,7 +107,11 @@ class Metrics(unittest.TestCase):
         self.assertEqual(codes, {
             'mt_broker_ingress_event_count_total{%s,response_code="202",response_code_class="2xx"}' % B: 12,
             'mt_broker_ingress_event_count_total{%s,response_code="400",response_code_class="4xx"}' % B: 1,
-        })  # the 404 names no Broker of the files: the daemon-wide counter has it
+        })
+        # the 404 names no Broker of the files: the daemon's series has it
+        self.assertEqual(self.m['cebroker_ingress_unrouted_total{response_code="404",response_code_class="4xx"}'], 1)
+        self.assertEqual([k for k in self.m if k.startswith("cebroker_ingress_unrouted_total")],
+                         ['cebroker_ingress_unrouted_total{response_code="404",response_code_class="4xx"}'])
 
     def test_the_ingress_latency_histogram_counts_every_answer(self):
         name = "mt_broker_ingress_event_dispatch_latencies"
