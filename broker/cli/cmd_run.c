@@ -14,6 +14,7 @@
 #include "broker/cli/commands.h"
 #include "broker/config/config.h"
 #include "broker/error.h"
+#include "broker/ingress/ingress.h"
 #include "broker/log.h"
 #include "broker/service.h"
 
@@ -73,6 +74,35 @@ static int parse_listen(const char *s, struct ceb_settings *set)
 bad:
 	fprintf(stderr, "cebroker: --listen: expected HOST:PORT, got '%s'\n", s);
 	return -1;
+}
+
+/* --listen-plain HOST:PORT, read as --listen is. */
+static int parse_listen_plain(const char *s, struct ceb_settings *set)
+{
+	struct ceb_settings tmp = *set;
+
+	if (parse_listen(s, &tmp) < 0)
+		return -1;
+	memcpy(set->listen_plain_host, tmp.listen_host, sizeof(set->listen_plain_host));
+	set->listen_plain_port = tmp.listen_port;
+	return 0;
+}
+
+/* --tls-cert and --tls-key go together; --listen-plain only beside an HTTPS listener. */
+static int tls_options_check(const struct ceb_settings *set)
+{
+	if (!set->tls_cert != !set->tls_key) {
+		fprintf(stderr, "cebroker: --tls-cert and --tls-key go together: give both\n");
+		return -1;
+	}
+	if (set->listen_plain_host[0] && !set->tls_cert) {
+		fprintf(stderr,
+		        "cebroker: --listen-plain adds a plain HTTP listener beside the HTTPS "
+		        "one: give --tls-cert and --tls-key (--listen alone serves plain "
+		        "HTTP)\n");
+		return -1;
+	}
+	return 0;
 }
 
 /* The cluster domain of Services' DNS names, found as Knative finds it (knative.dev/pkg/network):
@@ -171,6 +201,11 @@ static void usage_run(FILE *f)
 	        "      --allow-empty           start even if the files declare no Broker, "
 	        "KafkaSink or\n"
 	        "                              KafkaSource (serving nothing)\n"
+	        "      --tls-cert FILE         serve HTTPS only on --listen with this PEM "
+	        "certificate\n"
+	        "                              chain (TLS 1.2+); re-read on SIGHUP\n"
+	        "      --tls-key FILE          its PEM private key (unencrypted)\n"
+	        "      --listen-plain HOST:PORT  with TLS, also serve plain HTTP there\n"
 	        "  -h, --help\n\n"
 	        "Example:\n  cebroker run -f samples/quickstart.yaml --listen 127.0.0.1:8080\n");
 }
@@ -196,6 +231,9 @@ enum {
 	OPT_ALLOW_EMPTY,
 	OPT_ADDRESS,
 	OPT_CLUSTER_DOMAIN,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_LISTEN_PLAIN,
 };
 
 static const struct option run_opts[] = {
@@ -221,6 +259,9 @@ static const struct option run_opts[] = {
         {"allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY},
         {"address", required_argument, NULL, OPT_ADDRESS},
         {"cluster-domain", required_argument, NULL, OPT_CLUSTER_DOMAIN},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"listen-plain", required_argument, NULL, OPT_LISTEN_PLAIN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
@@ -377,10 +418,18 @@ int ceb_cmd_run(int argc, char **argv)
 			addresses[opts.naddresses++] = optarg;
 			break;
 		case OPT_CLUSTER_DOMAIN: domain = optarg; break;
+		case OPT_TLS_CERT: set.tls_cert = optarg; break;
+		case OPT_TLS_KEY: set.tls_key = optarg; break;
+		case OPT_LISTEN_PLAIN:
+			if (parse_listen_plain(optarg, &set) < 0)
+				return 2;
+			break;
 		case 'h': usage_run(stdout); return 0;
 		default: usage_run(stderr); return 2;
 		}
 	}
+	if (tls_options_check(&set) < 0)
+		return 2;
 	if (optind < argc || npaths == 0) {
 		if (npaths == 0)
 			fprintf(stderr, "cebroker run: give the configuration with -f FILE|DIR\n");
@@ -429,15 +478,24 @@ int ceb_cmd_run(int argc, char **argv)
 		goto out;
 	}
 	counts(dmn->cfg, what, sizeof(what));
-	CEB_LOG_INFO("cebroker", "listening on http://%s%s%s:%d (%s)",
-	             strchr(set.listen_host, ':') ? "[" : "", set.listen_host,
-	             strchr(set.listen_host, ':') ? "]" : "", dmn->port, what);
+	CEB_LOG_INFO("cebroker", "listening on %s://%s%s%s:%d (%s)",
+	             set.tls_cert ? "https" : "http", strchr(set.listen_host, ':') ? "[" : "",
+	             set.listen_host, strchr(set.listen_host, ':') ? "]" : "", dmn->port, what);
+	if (set.listen_plain_host[0])
+		CEB_LOG_INFO("cebroker", "listening on http://%s%s%s:%d too (--listen-plain)",
+		             strchr(set.listen_plain_host, ':') ? "[" : "", set.listen_plain_host,
+		             strchr(set.listen_plain_host, ':') ? "]" : "", dmn->plain_port);
 	if (allow_empty && !dmn->brokers)
 		CEB_LOG_WARN("cebroker",
 		             "the configuration declares nothing to serve (--allow-empty)");
 	ceb_service_notify("READY=1"); /* systemd (Type=notify): the ingress listens */
 
 	sigwait(&sigs, &sig);
+	/* With TLS, SIGHUP re-reads the certificate and key (a bad pair keeps the old one). */
+	while (sig == SIGHUP && set.tls_cert) {
+		ceb_ingress_tls_reload(dmn->ing);
+		sigwait(&sigs, &sig);
+	}
 	if (sig == SIGHUP)
 		CEB_LOG_INFO("cebroker", "SIGHUP (the terminal closed?): stopping as for SIGTERM; "
 		                         "cebroker does not reload its configuration");
