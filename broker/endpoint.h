@@ -13,6 +13,7 @@
 #include "broker/ce/event.h"
 #include "broker/clock.h"
 #include "broker/config/config.h"
+#include "broker/stats.h"
 #include "channels/channel.h"
 #include "sources/source.h"
 
@@ -123,6 +124,7 @@ struct ceb_endpoint {
 	bool drain_warned;
 	/* With sender authentication: its audience and EventPolicies (broker/auth/auth.h), else NULL */
 	const struct ceb_auth_target *auth;
+	struct ceb_stats st; /* the ingress's answers (a Broker's mt_broker_ingress_* series) */
 };
 
 /* Where a delivery goes: a URL (a ref to a Broker of this daemon resolves to its ingress URL). */
@@ -170,6 +172,7 @@ struct ceb_subscription {
 	 * (channel_ops.unsubscribe). */
 	struct ceb_gen *gen;
 	bool detached;
+	struct ceb_stats st; /* the subscriber's answers, in-flight and queued (a Trigger's) */
 };
 
 struct ceb_daemon {
@@ -204,6 +207,7 @@ struct ceb_daemon {
 	/* the targets of each ceb_auth_attach (broker/reload.c): the one in force first, then
 	 * those a reload replaced, freed once no request can still hold one */
 	struct ceb_auth_hold *auth_held;
+	struct ceb_stats st;     /* refusals of requests that named no endpoint (404...) */
 	/* --listen-plain's port as bound; with TLS, the loopback plain listener that takes the
 	 * daemon's deliveries to itself (0: none). */
 	int plain_port, internal_port;

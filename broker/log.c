@@ -2,7 +2,9 @@
  * different threads never interleave. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -12,13 +14,30 @@
 
 int ceb_log_level = CEB_LOGLEVEL_INFO;
 static int log_json;
+static int log_journal; /* stderr is systemd's journal: each line starts with its priority */
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+/* sd-daemon(3)'s prefixes: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
+static const char *const journal_prefix[] = {"<3>", "<4>", "<6>", "<7>"};
+
+/* Whether stderr is the journal's stream: systemd sets $JOURNAL_STREAM to its "device:inode"
+ * (systemd.exec(5)); a process whose stderr was redirected since has another. */
+static int stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
 
 void ceb_log_setup(enum ceb_log_level level, int json)
 {
 	ceb_log_level = level;
 	log_json = json;
+	log_journal = stderr_is_journal();
 }
 
 int ceb_log_level_parse(const char *s, enum ceb_log_level *out)
@@ -61,6 +80,8 @@ void ceb_log_write(enum ceb_log_level level, const char *component, const char *
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 
+	if (log_journal) /* the journal takes it off and files the line at that priority */
+		ceb_buf_puts(&b, journal_prefix[level]);
 	if (log_json) {
 		ceb_buf_printf(&b, "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"component\":\"", ts,
 		               now.tv_nsec / 1000000, level_names[level]);

@@ -14,7 +14,9 @@ enum ceb_log_level {
 
 extern int ceb_log_level;
 
-/* Set the level and format once at start-up, before threads run. */
+/* Set the level and format once at start-up, before threads run. When stderr is systemd's journal
+ * ($JOURNAL_STREAM names it), each line starts with its syslog priority ("<3>"), which the journal
+ * takes off and files the line under (journalctl -p err). */
 void ceb_log_setup(enum ceb_log_level level, int json);
 /* Parse "error", "warn", "info" or "debug"; returns 0 or CEB_EINVAL. */
 int ceb_log_level_parse(const char *s, enum ceb_log_level *out);

@@ -114,4 +114,5 @@ void ceb_daemon_metrics(struct ceb_daemon *dmn, struct ceb_buf *out)
 	        atomic_load(&dmn->reloads_ok), atomic_load(&dmn->reloads_failed),
 	        atomic_load(&dmn->reload_last_ok));
 	ceb_auth_metrics(dmn->auth, out);
+	ceb_metrics_graph(dmn, out);
 }

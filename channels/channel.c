@@ -32,6 +32,11 @@ const struct channel_ops *ceb_channel_ops_default(void)
 	return channels[0];
 }
 
+const struct channel_ops *ceb_channel_ops_at(size_t i)
+{
+	return i < sizeof(channels) / sizeof(channels[0]) ? channels[i] : NULL;
+}
+
 static const struct {
 	const char *broker_class;
 	const char *channel;

@@ -152,6 +152,9 @@ const struct channel_ops *ceb_channel_ops_find(const char *name);
 /* The in-process backend, always compiled in (the first line of channels/channel_list.h): what a
  * source without a channel of its own publishes into. */
 const struct channel_ops *ceb_channel_ops_default(void);
+/* The i-th backend compiled into this build, in channels/channel_list.h's order; NULL past the
+ * last. For what a build holds (cebroker_build_info on /metrics). */
+const struct channel_ops *ceb_channel_ops_at(size_t i);
 /* A Broker class annotation to a backend name: MTChannelBasedBroker -> memory, Kafka -> kafka,
  * RabbitMQBroker -> amqp, NatsJetStreamBroker -> nats; NULL if the class is unknown. */
 const char *ceb_channel_for_class(const char *broker_class);

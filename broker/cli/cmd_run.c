@@ -23,6 +23,7 @@
 #include "broker/error.h"
 #include "broker/ingress/ingress.h"
 #include "broker/log.h"
+#include "broker/service.h"
 
 #define MAX_PATHS     64
 #define MAX_ADDRESSES 1024
@@ -650,9 +651,11 @@ int ceb_cmd_run(int argc, char **argv)
 	if (allow_empty && !dmn->brokers)
 		CEB_LOG_WARN("cebroker",
 		             "the configuration declares nothing to serve (--allow-empty)");
+	ceb_service_notify("READY=1"); /* systemd (Type=notify): the ingress listens */
 
 	sig = serve(dmn, &sigs, watch, paths, npaths, &opts, allow_empty);
 	/* Drain first, then say so: once the line is out, the ingress refuses and no source emits. */
+	ceb_service_notify("STOPPING=1");
 	ceb_daemon_drain(dmn);
 	CEB_LOG_INFO("cebroker",
 	             "%s: draining (up to %llu ms); a second SIGTERM or SIGINT exits at once",

@@ -49,6 +49,7 @@ static void release_easy(struct ceb_dispatcher *dsp, struct job *job)
 			job->anext->aprev = job->aprev;
 		job->aprev = job->anext = NULL;
 		job->state = JOB_NEW;
+		atomic_fetch_sub_explicit(&job->trg->st.inflight, 1, memory_order_relaxed);
 		job->lane->active--;
 		dsp->nactive--;
 		dsp->dirty = true;
@@ -83,6 +84,7 @@ void dsp_job_settle(struct ceb_dispatcher *dsp, struct job *job, enum ceb_settle
 	trg->brk->ch.ops->settle(trg->brk->ch.ctx, trg->sub, job->handle, how);
 	free(job);
 	atomic_fetch_sub(&dsp->busy, 1);
+	atomic_fetch_sub_explicit(&trg->st.jobs, 1, memory_order_relaxed);
 	/* the last touch of trg: a retired subscription is freed once nothing is held for it */
 	atomic_fetch_sub(&trg->held, 1);
 }
@@ -429,6 +431,7 @@ void dsp_job_launch(struct ceb_dispatcher *dsp, struct job *job)
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)timeout);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 5000 ? timeout : 5000));
 	job->state = JOB_SENDING;
+	atomic_fetch_add_explicit(&job->trg->st.inflight, 1, memory_order_relaxed);
 	job->lane->active++;
 	dsp->nactive++;
 	job->aprev = NULL;
@@ -439,6 +442,8 @@ void dsp_job_launch(struct ceb_dispatcher *dsp, struct job *job)
 	/* Counted when made: a retry still waiting at shutdown was never one. */
 	if (job->attempt)
 		atomic_fetch_add(&job->trg->cnt.retries, 1);
+	else if (job->dls == PHASE_SUBSCRIBER) /* Knative's processing latency: up to the first */
+		ceb_hist_observe(&job->trg->st.processing, ceb_now_us() - job->in_us);
 	job->attempt++;
 	atomic_fetch_add(&job->trg->cnt.attempts, 1);
 	if (curl_multi_add_handle(dsp->multi, easy) != CURLM_OK) {
@@ -799,6 +804,13 @@ void dsp_job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLcode
 
 	job->cerr = res;
 	curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &job->status);
+	if (job->dls == PHASE_SUBSCRIBER && job->fail != FAIL_NOT_RESENT) {
+		curl_off_t us = 0;
+
+		/* Knative's dispatch latency: the request to the subscriber until its answer. */
+		curl_easy_getinfo(job->easy, CURLINFO_TOTAL_TIME_T, &us);
+		ceb_stats_observe(&trg->st, job->status, us > 0 ? (uint64_t)us : 0);
+	}
 	if (res != CURLE_OK) {
 		if (job->fail == FAIL_NOT_RESENT) {
 			/* on_prereq refused to write the request again: no answer came. */

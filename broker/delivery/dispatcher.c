@@ -178,10 +178,12 @@ void ceb_dispatcher_on_msg(void *subscription, struct ceb_event *ev, void *handl
 	}
 	atomic_fetch_add(&dsp->busy, 1);
 	atomic_fetch_add(&trg->held, 1);
+	atomic_fetch_add_explicit(&trg->st.jobs, 1, memory_order_relaxed);
 	job->trg = trg;
 	job->dsp = dsp;
 	job->ev = ev;
 	job->handle = handle;
+	job->in_us = ceb_now_us();
 	dsp_inbox_push(dsp, job);
 }
 

@@ -82,6 +82,7 @@ struct job {
 	char cerr_text[CURL_ERROR_SIZE]; /* libcurl's words on cerr (a certificate's fault...) */
 	int reply_status;
 	uint64_t due;
+	uint64_t in_us; /* when the channel handed it over (its processing latency starts) */
 	size_t heap_idx;
 	CURL *easy;
 	struct curl_slist *hdrs; /* built once per phase, one allocation (see build_headers) */

@@ -142,6 +142,18 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct ceb_daemon *dmn
 	return ret;
 }
 
+/* An answer to a request for an endpoint (a Broker...): its status and latency on /metrics; a
+ * refusal of one that named none, the daemon's. */
+static void observe(struct ceb_daemon *dmn, struct ceb_endpoint *brk, int status, uint64_t t0_us)
+{
+	uint64_t now = ceb_now_us();
+
+	if (brk && brk->path[0])
+		ceb_stats_observe(&brk->st, status, now > t0_us ? now - t0_us : 0);
+	else if (!brk && status >= 400)
+		ceb_stats_observe(&dmn->st, status, now > t0_us ? now - t0_us : 0);
+}
+
 /* The answer of a request: its reason as one line of text (nothing for 202). */
 static enum MHD_Result answer(struct MHD_Connection *conn, const struct ceb_request *req,
                               struct MHD_Response *accepted)
@@ -150,6 +162,7 @@ static enum MHD_Result answer(struct MHD_Connection *conn, const struct ceb_requ
 	char line[sizeof(req->reason) + 1];
 	int n;
 
+	observe(req->dmn, req->brk, req->status, req->t0_us);
 	/* Most requests get the shared 202 (no allocation); while draining, a 202 also says
 	 * Connection: close, and a source's answer has headers of its own, so those are built
 	 * afresh. */
@@ -343,6 +356,8 @@ static void watch_conn(struct ceb_ingress *ing, struct conn *cn, uint64_t now, u
 		if (cn->phase == CONN_DRAIN) {
 			/* Refused earlier (the refusal was counted then); the body never ended. */
 			answer_raw(cn, cn->ans_status, cn->ans_reason, false);
+			observe(ing->dmn, cn->brk, cn->ans_status,
+			        ceb_now_us() - (now - cn->start_ms) * 1000);
 		} else {
 			char reason[64];
 
@@ -350,6 +365,7 @@ static void watch_conn(struct ceb_ingress *ing, struct conn *cn, uint64_t now, u
 			         ing->dmn->set.request_timeout_s);
 			answer_raw(cn, 408, reason, false);
 			count_refused(ing->dmn, cn->brk);
+			observe(ing->dmn, cn->brk, 408, ceb_now_us() - (now - cn->start_ms) * 1000);
 		}
 		cn->phase = CONN_CLOSING;
 		break;
@@ -623,6 +639,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			/* MHD 0.9 cannot answer in the middle of a body: the answer goes out now, on
 			 * the socket, and the connection closes. */
 			answer_raw(cn, mr->req.status, mr->req.reason, true);
+			observe(ing->dmn, mr->req.brk, mr->req.status, mr->req.t0_us);
 			cn->phase = CONN_CLOSING;
 		} else if (ok && mr->req.status && cn->phase == CONN_BODY) {
 			/* Refused: the watchdog gives this answer if the rest of the body is late. */

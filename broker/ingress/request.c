@@ -46,6 +46,7 @@ void ceb_request_init(struct ceb_request *req, struct ceb_daemon *dmn,
 	req->resume = resume;
 	req->arg = arg;
 	req->start_ms = ceb_now_ms();
+	req->t0_us = ceb_now_us();
 	pthread_mutex_init(&req->lock, NULL);
 }
 
@@ -702,6 +703,8 @@ bool ceb_request_complete(struct ceb_request *req, const struct ceb_http_header 
 
 	if (req->status)
 		return true;
+	if (!req->published)
+		req->t0_us = ceb_now_us(); /* the latency of an event: from its whole body in */
 	if (req->published) {
 		/* Resumed: every publish has completed. */
 		finish(req);

@@ -35,6 +35,7 @@ struct ceb_request {
 	char reason[300];     /* one line for the client; empty for 202 */
 	unsigned retry_after; /* seconds, sent with 429 and 503 */
 	struct ceb_buf body;
+	uint64_t t0_us; /* for the ingress latency: the head in, then the body in (monotonic us) */
 	uint64_t start_ms; /* the request's first byte (ceb_request_init: now); the request timeout
 			      counts from it */
 	ceb_request_suspend_f *suspend;

@@ -71,7 +71,10 @@ class Batches(unittest.TestCase):
             wait_for(lambda: d.post("/default/default", BATCH,
                                     batch("b1", "b2", "b3", "b4", "b5"))[0] == 202, 10,
                      what="the retried batch to be accepted")
-            self.assertEqual(d.post("/default/default", binary_headers(id="last"))[0], 202)
+            # "four" reached the subscriber before its settle freed its place: a 429 stores
+            # nothing, and the sender sends again
+            wait_for(lambda: d.post("/default/default", binary_headers(id="last"))[0] == 202, 10,
+                     what="the last event to be accepted")
             wait_for(lambda: "last" in ids(sub, "/s"), 10, what="the last event")
             self.assertEqual(ids(sub, "/s"), ["one", "two", "three", "four",
                                               "b1", "b2", "b3", "b4", "b5", "last"])
@@ -287,6 +290,8 @@ class Readme(unittest.TestCase):
                       "1 WebhookSource, 1 Sequence, 1 Parallel, 1 Channel, 1 KafkaSink, 1 Subscription",
                       out)
         for name in os.listdir(os.path.join(TOP, "samples")):
+            if not name.endswith(".yaml"):
+                continue  # the Grafana dashboard
             rc, out, err = run("validate", "-f", os.path.join(TOP, "samples", name))
             self.assertEqual(rc, 0, name + ": " + err)
 
