@@ -236,6 +236,7 @@ static void broker_channel_cfg(const struct ceb_settings *set, const struct ceb_
 	        .spec = bc,
 	        .max_events = set->channel_max_events,
 	        .max_bytes = set->channel_max_bytes,
+	        .state_dir = set->state_dir,
 	};
 	if (bc->channel_res) { /* a channel of a backend's kind (KafkaChannel) backs it */
 		cc->kind = bc->channel_res->backing_kind;
@@ -333,6 +334,7 @@ int ceb_daemon_create(const struct ceb_settings *set, struct ceb_config *cfg,
 		        .spec = ec->own,
 		        .max_events = set->channel_max_events,
 		        .max_bytes = set->channel_max_bytes,
+		        .state_dir = set->state_dir,
 		};
 		char kind[64];
 		struct ceb_endpoint *brk;

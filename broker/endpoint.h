@@ -48,6 +48,7 @@ struct ceb_settings {
 	size_t channel_max_bytes;
 	int max_ttl;       /* knativebrokerttl at first ingress */
 	double rate_limit; /* requests per second per client; 0 = no limit */
+	char state_dir[1024]; /* where durable channels keep their data (--state-dir) */
 };
 
 extern const struct ceb_settings ceb_settings_default;

@@ -170,6 +170,9 @@ static void usage_run(FILE *f)
 	        "      --allow-empty           start even if the files declare no Broker, "
 	        "KafkaSink or\n"
 	        "                              KafkaSource (serving nothing)\n"
+	        "      --state-dir DIR         where DurableChannels keep their data (default:\n"
+	        "                              $STATE_DIRECTORY, which systemd's StateDirectory=\n"
+	        "                              sets, else /var/lib/cebroker)\n"
 	        "  -h, --help\n\n"
 	        "Example:\n  cebroker run -f samples/quickstart.yaml --listen 127.0.0.1:8080\n");
 }
@@ -195,6 +198,7 @@ enum {
 	OPT_ALLOW_EMPTY,
 	OPT_ADDRESS,
 	OPT_CLUSTER_DOMAIN,
+	OPT_STATE_DIR,
 };
 
 static const struct option run_opts[] = {
@@ -220,6 +224,7 @@ static const struct option run_opts[] = {
         {"allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY},
         {"address", required_argument, NULL, OPT_ADDRESS},
         {"cluster-domain", required_argument, NULL, OPT_CLUSTER_DOMAIN},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
@@ -376,6 +381,14 @@ int ceb_cmd_run(int argc, char **argv)
 			addresses[opts.naddresses++] = optarg;
 			break;
 		case OPT_CLUSTER_DOMAIN: domain = optarg; break;
+		case OPT_STATE_DIR:
+			if (!optarg[0] || strlen(optarg) >= sizeof(set.state_dir)) {
+				fprintf(stderr, "cebroker: --state-dir: an existing or creatable "
+				                "directory, at most 1023 bytes\n");
+				return 2;
+			}
+			snprintf(set.state_dir, sizeof(set.state_dir), "%s", optarg);
+			break;
 		case 'h': usage_run(stdout); return 0;
 		default: usage_run(stderr); return 2;
 		}
@@ -396,6 +409,14 @@ int ceb_cmd_run(int argc, char **argv)
 		        "--channel-max-bytes or lower --max-event-size\n",
 		        set.channel_max_bytes, set.limits.max_event_size);
 		return 2;
+	}
+	if (!set.state_dir[0]) {
+		/* systemd's StateDirectory=cebroker gives $STATE_DIRECTORY (its first entry) */
+		const char *sd = getenv("STATE_DIRECTORY");
+		size_t n = sd ? strcspn(sd, ":") : 0;
+
+		snprintf(set.state_dir, sizeof(set.state_dir), "%.*s", (int)(n ? n : 17),
+		         n ? sd : "/var/lib/cebroker");
 	}
 	ceb_log_setup(level, json);
 

@@ -25,6 +25,7 @@ KIND(nats_source)
 KIND(nats_jetstream_channel)
 KIND(rabbitmq_broker_config)
 KIND(rabbitmq_source)
+KIND(durable_channel)
 
 BROKER_CONFIG(kafka)
 BROKER_CONFIG(nats)
@@ -32,3 +33,4 @@ BROKER_CONFIG(amqp)
 
 CHANNEL_KIND(kafka)
 CHANNEL_KIND(nats)
+CHANNEL_KIND(durable)
