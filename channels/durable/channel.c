@@ -349,16 +349,17 @@ static int retention(struct dur_channel *dc, uint64_t need, uint64_t first, uint
 	return 0;
 }
 
-/* Store one publish (a savepoint of its own, so that a refusal keeps the others). Without the
- * lock; *next is the position for its first event. */
-static void store_pub(struct dur_channel *dc, struct dur_pub *p, uint64_t *next, int64_t ts,
-                      uint64_t *bytes, uint64_t first, uint64_t settled)
+/* Store one publish, inside the round's transaction, without the lock; *next is the position for
+ * its first event. A publish that does not fit is refused alone; a failed write (the disk full)
+ * returns its SQLite code, and the whole round is then rolled back and refused. */
+static int store_pub(struct dur_channel *dc, struct dur_pub *p, uint64_t *next, int64_t ts,
+                     uint64_t *bytes, uint64_t first, uint64_t settled)
 {
 	int rc;
 
 	if (p->bytes > dc->set.retention_bytes) {
 		p->status = CEB_ETOOBIG;
-		return;
+		return 0;
 	}
 	if (*bytes + p->bytes > dc->set.retention_bytes) {
 		uint64_t before = dc->bytes;
@@ -366,30 +367,22 @@ static void store_pub(struct dur_channel *dc, struct dur_pub *p, uint64_t *next,
 		pthread_mutex_lock(&dc->lock);
 		*bytes -= before - dc->bytes;
 		pthread_mutex_unlock(&dc->lock);
-		if (rc != 0 || *bytes + p->bytes > dc->set.retention_bytes) {
+		if (rc != 0)
+			return rc;
+		if (*bytes + p->bytes > dc->set.retention_bytes) {
 			p->status = CEB_EFULL;
-			return;
+			return 0;
 		}
-	}
-	if (dur_store_exec(&dc->wst, "SAVEPOINT pub") != 0) {
-		p->status = CEB_EUNAVAIL;
-		return;
 	}
 	for (size_t i = 0; i < p->n; i++) {
 		rc = dur_store_append(&dc->wst, *next + i, ts, p->enc[i].p, p->enc[i].len);
-		if (rc != 0) {
-			p->status = dur_store_is_full(rc) ? CEB_EFULL : CEB_EUNAVAIL;
-			CEB_LOG_WARN(dc->label, "cannot store an event: %s",
-			             dur_store_errmsg(&dc->wst));
-			dur_store_exec(&dc->wst, "ROLLBACK TO pub");
-			dur_store_exec(&dc->wst, "RELEASE pub");
-			return;
-		}
+		if (rc != 0)
+			return rc;
 	}
-	dur_store_exec(&dc->wst, "RELEASE pub");
 	p->status = 0;
 	*next += p->n;
 	*bytes += p->bytes;
+	return 0;
 }
 
 /* One round: what arrived since the last, the positions, retention; one commit. */
@@ -423,13 +416,8 @@ static void write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_
 	pthread_mutex_unlock(&dc->lock);
 
 	rc = dur_store_begin(&dc->wst);
-	for (struct dur_pub *p = batch; p; p = p->next) {
-		if (rc != 0) {
-			p->status = CEB_EUNAVAIL;
-			continue;
-		}
-		store_pub(dc, p, &next, ts, &bytes, first, settled);
-	}
+	for (struct dur_pub *p = batch; p && rc == 0; p = p->next)
+		rc = store_pub(dc, p, &next, ts, &bytes, first, settled);
 	for (size_t i = 0; rc == 0 && i < npos; i++)
 		rc = dur_store_set_pos(&dc->wst, pos[i].key, pos[i].pos);
 	if (rc == 0 && age_due)
@@ -443,7 +431,7 @@ static void write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_
 		            dur_store_errmsg(&dc->wst));
 		dur_store_rollback(&dc->wst);
 		for (struct dur_pub *p = batch; p; p = p->next)
-			if (p->status == 0)
+			if (p->status == 0 || p->status == CEB_EFULL)
 				p->status = dur_store_is_full(rc) ? CEB_EFULL : CEB_EUNAVAIL;
 		pthread_mutex_lock(&dc->lock);
 		dc->dirty = dc->dirty || npos > 0;

@@ -100,6 +100,10 @@ int dur_store_open(struct dur_store *st, const char *dir, const char *ns, const 
 	if (rc == SQLITE_OK)
 		rc = prep(st, &st->ts_at,
 		          "SELECT seq, ts FROM events WHERE seq >= ? ORDER BY seq LIMIT 1");
+	if (rc == SQLITE_OK)
+		rc = prep(st, &st->begin, "BEGIN IMMEDIATE");
+	if (rc == SQLITE_OK)
+		rc = prep(st, &st->commit, "COMMIT");
 	if (rc != SQLITE_OK) {
 		snprintf(errbuf, errlen, "cannot open %s: %s", st->path,
 		         st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
@@ -111,8 +115,8 @@ int dur_store_open(struct dur_store *st, const char *dir, const char *ns, const 
 
 void dur_store_close(struct dur_store *st)
 {
-	struct sqlite3_stmt *all[] = {st->ins,    st->get,      st->scan, st->setpos,
-	                              st->getpos, st->setbytes, st->cut,  st->ts_at};
+	struct sqlite3_stmt *all[] = {st->ins,      st->get, st->scan,  st->setpos, st->getpos,
+	                              st->setbytes, st->cut, st->ts_at, st->begin,  st->commit};
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		sqlite3_finalize(all[i]);
@@ -187,14 +191,16 @@ int dur_store_exec(struct dur_store *st, const char *sql)
 	return sqlite3_exec(st->db, sql, NULL, NULL, NULL);
 }
 
+static int step_done(struct sqlite3_stmt *s);
+
 int dur_store_begin(struct dur_store *st)
 {
-	return dur_store_exec(st, "BEGIN IMMEDIATE");
+	return step_done(st->begin);
 }
 
 int dur_store_commit(struct dur_store *st)
 {
-	return dur_store_exec(st, "COMMIT");
+	return step_done(st->commit);
 }
 
 void dur_store_rollback(struct dur_store *st)

@@ -15,6 +15,7 @@ struct sqlite3_stmt;
 struct dur_store {
 	struct sqlite3 *db;
 	struct sqlite3_stmt *ins, *get, *scan, *setpos, *getpos, *setbytes, *cut, *ts_at;
+	struct sqlite3_stmt *begin, *commit; /* compiled once: a group commit runs them per round */
 	char path[4096];
 };
 

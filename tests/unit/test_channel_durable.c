@@ -271,8 +271,7 @@ START_TEST(test_rewinding_by_time_hands_exactly_the_window_again_in_order)
 	ck_assert_uint_eq(coll_wait(&other, 11, 100), 10); /* the other Trigger: nothing */
 
 	/* by position: from the first stored on, everything */
-	ck_assert_int_eq(
-	        ch.ops->rewind(ch.ctx, c.sub, -1, 0, &first, &count, err, sizeof(err)), 0);
+	ck_assert_int_eq(ch.ops->rewind(ch.ctx, c.sub, -1, 0, &first, &count, err, sizeof(err)), 0);
 	ck_assert_uint_eq(count, 10);
 	for (size_t k = 15; k < 25; k++) {
 		ck_assert_uint_eq(coll_wait(&c, k + 1, WAIT_MS), k + 1);
