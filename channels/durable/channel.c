@@ -61,14 +61,14 @@ struct dur_cache_slot {
 
 struct dur_channel {
 	pthread_mutex_t lock;
-	pthread_cond_t wake_writer, wake_reader;
+	pthread_cond_t wake_writer, wake_reader, wake_ckpt;
 	char label[300];
 	struct ceb_durable_channel_cfg set;
 	const char *state_dir;
 	char ns[256], name[256];
-	struct dur_store wst, rst; /* the writer's and the reader's connections */
-	uint64_t first, last;      /* stored positions (first > last: none) */
-	uint64_t bytes;            /* what they take */
+	struct dur_store wst, rst, cst; /* the writer's, the reader's, the checkpointer's */
+	uint64_t first, last;           /* stored positions (first > last: none) */
+	uint64_t bytes;                 /* what they take */
 	int64_t last_ts;
 	struct dur_pub *queue, **qtail;
 	struct dur_sub **subs;
@@ -77,7 +77,8 @@ struct dur_channel {
 	uint64_t dropped; /* deleted by retention before every subscription settled them */
 	bool dirty;       /* positions changed since they were written */
 	bool started, stopping, stopped;
-	pthread_t writer, reader;
+	pthread_t writer, reader, ckpt;
+	uint64_t unchecked;                 /* commits since the last checkpoint */
 	uint64_t commits, committed_events; /* events per sync, for the benchmark's log line */
 };
 
@@ -156,6 +157,7 @@ static int dur_create(const struct ceb_channel_cfg *cfg, void **ctx, char *errbu
 	pthread_mutex_init(&dc->lock, NULL);
 	pthread_cond_init(&dc->wake_writer, NULL);
 	pthread_cond_init(&dc->wake_reader, NULL);
+	pthread_cond_init(&dc->wake_ckpt, NULL);
 	snprintf(dc->label, sizeof(dc->label), "channel %s/%s", cfg->ns, cfg->name);
 	snprintf(dc->ns, sizeof(dc->ns), "%s", cfg->ns);
 	snprintf(dc->name, sizeof(dc->name), "%s", cfg->name);
@@ -173,6 +175,11 @@ static int dur_create(const struct ceb_channel_cfg *cfg, void **ctx, char *errbu
 	if (rc == 0)
 		rc = dur_store_open(&dc->rst, dc->state_dir, cfg->ns, cfg->name, dc->set.sync_os,
 		                    errbuf, errlen);
+	if (rc == 0)
+		rc = dur_store_open(&dc->cst, dc->state_dir, cfg->ns, cfg->name, dc->set.sync_os,
+		                    errbuf, errlen);
+	if (rc == 0)
+		dur_store_manual_checkpoints(&dc->wst);
 	if (rc == 0 && dur_store_bounds(&dc->wst, &dc->first, &dc->last, &dc->bytes) != 0) {
 		snprintf(errbuf, errlen, "cannot read %s: %s", dc->wst.path,
 		         dur_store_errmsg(&dc->wst));
@@ -182,6 +189,7 @@ static int dur_create(const struct ceb_channel_cfg *cfg, void **ctx, char *errbu
 		*ctx = NULL;
 		dur_store_close(&dc->wst);
 		dur_store_close(&dc->rst);
+		dur_store_close(&dc->cst);
 		free(dc->cache);
 		free(dc);
 		return rc;
@@ -268,8 +276,10 @@ static void dur_destroy(void *ctx)
 	free(dc->cache);
 	dur_store_close(&dc->wst);
 	dur_store_close(&dc->rst);
+	dur_store_close(&dc->cst);
 	pthread_cond_destroy(&dc->wake_writer);
 	pthread_cond_destroy(&dc->wake_reader);
+	pthread_cond_destroy(&dc->wake_ckpt);
 	pthread_mutex_destroy(&dc->lock);
 	free(dc);
 }
@@ -458,6 +468,8 @@ static void write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_
 	}
 	dc->last = next - 1;
 	dc->bytes = bytes;
+	if (++dc->unchecked == 1)
+		pthread_cond_signal(&dc->wake_ckpt);
 	if (stored) {
 		dc->commits++;
 		dc->committed_events += stored;
@@ -505,6 +517,39 @@ static void *writer_main(void *arg)
 			pub_complete(p);
 		}
 		pthread_mutex_lock(&dc->lock);
+	}
+	pthread_mutex_unlock(&dc->lock);
+	return NULL;
+}
+
+/* Checkpoints on a connection of their own: the log's pages go into the database (and its fsync)
+ * beside the writer's commits, not in their way. At most every CKPT_MS while commits come. */
+#define CKPT_MS 200
+
+static void *ckpt_main(void *arg)
+{
+	struct dur_channel *dc = arg;
+
+	pthread_mutex_lock(&dc->lock);
+	while (!dc->stopping) {
+		struct timespec ts;
+
+		if (!dc->unchecked) {
+			pthread_cond_wait(&dc->wake_ckpt, &dc->lock);
+			continue;
+		}
+		dc->unchecked = 0;
+		pthread_mutex_unlock(&dc->lock);
+		dur_store_checkpoint(&dc->cst);
+		pthread_mutex_lock(&dc->lock);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += CKPT_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (!dc->stopping && pthread_cond_timedwait(&dc->wake_ckpt, &dc->lock, &ts) == 0)
+			;
 	}
 	pthread_mutex_unlock(&dc->lock);
 	return NULL;
@@ -767,24 +812,26 @@ static void dur_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
 static int dur_start(void *ctx, char *errbuf, size_t errlen)
 {
 	struct dur_channel *dc = ctx;
+	bool w, r = false, c = false;
 
 	dc->started = true;
-	if (pthread_create(&dc->writer, NULL, writer_main, dc) != 0) {
-		dc->started = false;
-		snprintf(errbuf, errlen, "cannot start the writer thread");
-		return CEB_ENOMEM;
-	}
-	if (pthread_create(&dc->reader, NULL, reader_main, dc) != 0) {
-		pthread_mutex_lock(&dc->lock);
-		dc->stopping = true;
-		pthread_cond_signal(&dc->wake_writer);
-		pthread_mutex_unlock(&dc->lock);
+	w = pthread_create(&dc->writer, NULL, writer_main, dc) == 0;
+	r = w && pthread_create(&dc->reader, NULL, reader_main, dc) == 0;
+	c = r && pthread_create(&dc->ckpt, NULL, ckpt_main, dc) == 0;
+	if (c)
+		return 0;
+	pthread_mutex_lock(&dc->lock);
+	dc->stopping = true;
+	pthread_cond_signal(&dc->wake_writer);
+	pthread_cond_broadcast(&dc->wake_reader);
+	pthread_mutex_unlock(&dc->lock);
+	if (w)
 		pthread_join(dc->writer, NULL);
-		dc->started = false;
-		snprintf(errbuf, errlen, "cannot start the reader thread");
-		return CEB_ENOMEM;
-	}
-	return 0;
+	if (r)
+		pthread_join(dc->reader, NULL);
+	dc->started = false;
+	snprintf(errbuf, errlen, "cannot start the channel's threads");
+	return CEB_ENOMEM;
 }
 
 static void dur_stop(void *ctx)
@@ -797,11 +844,13 @@ static void dur_stop(void *ctx)
 	dc->stopping = true;
 	pthread_cond_signal(&dc->wake_writer);
 	pthread_cond_broadcast(&dc->wake_reader);
+	pthread_cond_signal(&dc->wake_ckpt);
 	pthread_mutex_unlock(&dc->lock);
 	if (join) {
 		/* the writer stores what is queued, then ends */
 		pthread_join(dc->writer, NULL);
 		pthread_join(dc->reader, NULL);
+		pthread_join(dc->ckpt, NULL);
 		if (dc->commits)
 			CEB_LOG_INFO(dc->label, "%llu events in %llu syncs (%.1f per sync)",
 			             (unsigned long long)dc->committed_events,

@@ -289,6 +289,16 @@ bool dur_store_ts_at(struct dur_store *st, uint64_t seq, int64_t *ts_ms, uint64_
 	return found;
 }
 
+void dur_store_manual_checkpoints(struct dur_store *st)
+{
+	sqlite3_wal_autocheckpoint(st->db, 0);
+}
+
+int dur_store_checkpoint(struct dur_store *st)
+{
+	return sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+}
+
 const char *dur_store_errmsg(struct dur_store *st)
 {
 	return st->db ? sqlite3_errmsg(st->db) : "not open";

@@ -52,6 +52,11 @@ int dur_store_scan(struct dur_store *st, uint64_t from, size_t max, bool with_bl
                    int (*fn)(void *arg, const struct dur_row *row), void *arg);
 /* The arrival time of the first row at or after seq, or false. */
 bool dur_store_ts_at(struct dur_store *st, uint64_t seq, int64_t *ts_ms, uint64_t *at);
+/* Leave checkpoints (copying the log into the database, with its fsync) to another connection, so
+ * that they are not in the way of a group commit (the writer's). */
+void dur_store_manual_checkpoints(struct dur_store *st);
+/* Copy what the log holds into the database, as far as readers allow (never blocks the writer). */
+int dur_store_checkpoint(struct dur_store *st);
 /* The SQLite message of the last failure. */
 const char *dur_store_errmsg(struct dur_store *st);
 /* Whether rc is SQLite's "disk full". */
