@@ -212,9 +212,9 @@ class DurableBroker(unittest.TestCase):
             sub.wait("/own", 1)
             sub.wait("/ch", 3)  # refused so far
             d.stop(signal.SIGKILL, check=False)
+            n = len(sub.got("/ch"))  # what the killed daemon sent, before the new one starts
             up["on"] = True
             d = self.daemon(y)
-            n = len(sub.got("/ch"))
             sub.wait("/ch", n + 3, timeout=20)
             wait_for(lambda: {"c-0", "c-1", "c-2"} <= set(ids_at(sub, "/ch")[n - 3:]), 20,
                      what="the channel's events after the restart")
