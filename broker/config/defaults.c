@@ -588,8 +588,7 @@ const char *ceb_config_channel_template(struct ceb_config_res *r, struct ceb_con
 		ceb_config_err_at(
 		        r, at, "spec.config",
 		        "ConfigMap %s/%s (%s:%d:%d) asks for channel %s (%s), which is not a "
-		        "channel kind cebroker knows (InMemoryChannel, %s of "
-		        "messaging.knative.dev)",
+		        "channel kind cebroker knows (InMemoryChannel, %s)",
 		        cm->ns, cm->name, tpl->kind_at.file, tpl->kind_at.line, tpl->kind_at.col,
 		        ceb_config_quoted(q, sizeof(q), tpl->kind),
 		        tpl->api ? ceb_config_quoted(q2, sizeof(q2), tpl->api) : "?",

@@ -685,7 +685,7 @@ static void resolve_channel(struct ceb_config_loader *ld, struct ceb_msg_channel
 		ceb_config_err_at(&r, at,
 		                  c->template_at.line ? "spec.channelTemplate.kind" : "spec",
 		                  "channel kind \"%s\" (%s) is not one this build can back "
-		                  "(InMemoryChannel, or %s of messaging.knative.dev with its "
+		                  "(InMemoryChannel, or %s, with its "
 		                  "backend)",
 		                  ceb_config_quoted(q, sizeof(q), c->backing_kind),
 		                  c->backing_api ? c->backing_api : "?",

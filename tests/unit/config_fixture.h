@@ -36,7 +36,8 @@
 	"WebhookSource (sources.triggermesh.io/v1alpha1), NatsSource "                         \
 	"(sources.cebroker.dev/v1alpha1), NatsJetStreamChannel (messaging.knative.dev/v1alpha1), " \
 	"RabbitmqBrokerConfig (eventing.knative.dev/v1alpha1), RabbitmqSource "                \
-	"(sources.knative.dev/v1alpha1)"
+	"(sources.knative.dev/v1alpha1)"                                                       \
+	", DurableChannel (messaging.cebroker.dev/v1alpha1)"
 
 /* A configuration that must load without an error (the caller frees it). */
 struct ceb_config *load_ok(const char *yaml);
