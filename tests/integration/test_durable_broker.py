@@ -244,6 +244,37 @@ class DurableBroker(unittest.TestCase):
         finally:
             sub.close()
 
+    def test_6_bad_durable_channel_settings_are_errors_with_their_position(self):
+        path = os.path.join(self.state, "bad.yaml")
+        with open(path, "w") as f:
+            f.write("apiVersion: messaging.cebroker.dev/v1alpha1\nkind: DurableChannel\n"
+                    "metadata: {name: bad}\nspec:\n  retentionDuration: forever\n"
+                    "  retentionSize: 10\n  sync: Sometimes\n  partitions: 3\n---\n"
+                    "apiVersion: messaging.knative.dev/v1\nkind: Channel\nmetadata: {name: c}\n"
+                    "spec:\n  channelTemplate:\n    apiVersion: messaging.cebroker.dev/v1alpha1\n"
+                    "    kind: DurableChannel\n    spec: {retentionSize: 12Zi}\n")
+        rc, out, err = run_cli("validate", "-f", path)
+        self.assertEqual(rc, 1, out)
+        self.assertEqual(err.replace(path, "bad.yaml").splitlines(), [
+            'bad.yaml:5:22: DurableChannel default/bad: spec.retentionDuration: invalid duration '
+            '"forever": not an ISO 8601 duration (e.g. PT10S, PT0.5S, PT1M30S, P1D)',
+            "bad.yaml:6:18: DurableChannel default/bad: spec.retentionSize: not a size of at least "
+            "64Ki (a quantity: 512Mi, 10Gi, 1G)",
+            "bad.yaml:7:9: DurableChannel default/bad: spec.sync: must be Fsync (acknowledged once "
+            "on disk, the default) or OS (once written to the operating system)",
+            "bad.yaml:8:3: DurableChannel default/bad: spec.partitions: unknown field (spec takes "
+            "subscribers, delivery, retentionDuration, retentionSize, sync)",
+            "bad.yaml:17:27: Channel default/c: spec.channelTemplate.spec.retentionSize: not a size "
+            "of at least 64Ki (a quantity: 512Mi, 10Gi, 1G)",
+            "cebroker: 5 errors in the configuration"])
+        # a state directory that cannot be made: run refuses to start, saying where
+        rc, out, err = run_cli("run", "-f", os.path.join(os.path.dirname(__file__), "..", "..",
+                                                         "samples", "durable-broker.yaml"),
+                               "--listen", "127.0.0.1:0", "--state-dir", "/proc/nowhere")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("cannot create the directories of /proc/nowhere/durable/default/"
+                      "durable-kne-trigger.db", err)
+
 
 if __name__ == "__main__":
     main()
