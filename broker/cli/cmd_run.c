@@ -415,8 +415,10 @@ int ceb_cmd_run(int argc, char **argv)
 		const char *sd = getenv("STATE_DIRECTORY");
 		size_t n = sd ? strcspn(sd, ":") : 0;
 
-		snprintf(set.state_dir, sizeof(set.state_dir), "%.*s", (int)(n ? n : 17),
-		         n ? sd : "/var/lib/cebroker");
+		if (n)
+			snprintf(set.state_dir, sizeof(set.state_dir), "%.*s", (int)n, sd);
+		else
+			snprintf(set.state_dir, sizeof(set.state_dir), "/var/lib/cebroker");
 	}
 	ceb_log_setup(level, json);
 
