@@ -104,7 +104,7 @@ enum ceb_route ceb_admin_request(struct ceb_request *req, const struct ceb_reque
 		return answer(
 		        req, 409,
 		        "Trigger %.200s: the channel of %.60s (%s) keeps no history to replay "
-		        "(a DurableChannel does)",
+		        "(a DurableChannel and a Kafka Broker do)",
 		        trigger, trg->brk->label,
 		        trg->brk->ch.ops ? trg->brk->ch.ops->name : "none");
 	rc = trg->brk->ch.ops->rewind(trg->brk->ch.ctx, trg->sub, since_ms, from, &first, &count,
