@@ -395,6 +395,40 @@ static int store_pub(struct dur_channel *dc, struct dur_pub *p, uint64_t *next, 
 	return 0;
 }
 
+/* Take the stored run as the store has it: another instance of this channel (the replacement a
+ * reload starts beside the running one, or the one it replaces) may have committed since. Writer
+ * thread; inside its transaction when a round calls it, so that the positions it then gives are
+ * the store's. 0 or a SQLite code. */
+static int sync_bounds(struct dur_channel *dc, uint64_t *first, uint64_t *next, uint64_t *bytes)
+{
+	uint64_t lo, hi, b;
+	int rc;
+
+	pthread_mutex_lock(&dc->lock);
+	lo = dc->first;
+	hi = dc->last;
+	pthread_mutex_unlock(&dc->lock);
+	rc = dur_store_refresh(&dc->wst, &lo, &hi, &b);
+	if (rc != 0)
+		return rc;
+	pthread_mutex_lock(&dc->lock);
+	if (hi > dc->last || lo != dc->first || b != dc->bytes) {
+		if (hi > dc->last)
+			pthread_cond_signal(&dc->wake_reader);
+		dc->first = lo;
+		dc->last = hi > dc->last ? hi : dc->last;
+		dc->bytes = b;
+	}
+	if (first)
+		*first = dc->first;
+	if (next)
+		*next = dc->last + 1;
+	if (bytes)
+		*bytes = dc->bytes;
+	pthread_mutex_unlock(&dc->lock);
+	return 0;
+}
+
 /* One round: what arrived since the last, the positions, retention; one commit. */
 static void write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_due)
 {
@@ -426,6 +460,8 @@ static void write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_
 	pthread_mutex_unlock(&dc->lock);
 
 	rc = dur_store_begin(&dc->wst);
+	if (rc == 0)
+		rc = sync_bounds(dc, &first, &next, &bytes);
 	for (struct dur_pub *p = batch; p && rc == 0; p = p->next)
 		rc = store_pub(dc, p, &next, ts, &bytes, first, settled);
 	for (size_t i = 0; rc == 0 && i < npos; i++)
@@ -500,7 +536,13 @@ static void *writer_main(void *arg)
 				ts.tv_sec++;
 				ts.tv_nsec -= 1000000000L;
 			}
-			pthread_cond_timedwait(&dc->wake_writer, &dc->lock, &ts);
+			if (pthread_cond_timedwait(&dc->wake_writer, &dc->lock, &ts) != 0 &&
+			    !dc->queue) {
+				/* idle: what another instance stored is handed out too */
+				pthread_mutex_unlock(&dc->lock);
+				sync_bounds(dc, NULL, NULL, NULL);
+				pthread_mutex_lock(&dc->lock);
+			}
 			continue;
 		}
 		batch = dc->queue;

@@ -101,6 +101,12 @@ int dur_store_open(struct dur_store *st, const char *dir, const char *ns, const 
 		rc = prep(st, &st->ts_at,
 		          "SELECT seq, ts FROM events WHERE seq >= ? ORDER BY seq LIMIT 1");
 	if (rc == SQLITE_OK)
+		rc = prep(st, &st->qmin, "SELECT min(seq) FROM events");
+	if (rc == SQLITE_OK)
+		rc = prep(st, &st->qmax, "SELECT max(seq) FROM events");
+	if (rc == SQLITE_OK)
+		rc = prep(st, &st->qbytes, "SELECT v FROM meta WHERE k = 'bytes'");
+	if (rc == SQLITE_OK)
 		rc = prep(st, &st->begin, "BEGIN IMMEDIATE");
 	if (rc == SQLITE_OK)
 		rc = prep(st, &st->commit, "COMMIT");
@@ -115,8 +121,9 @@ int dur_store_open(struct dur_store *st, const char *dir, const char *ns, const 
 
 void dur_store_close(struct dur_store *st)
 {
-	struct sqlite3_stmt *all[] = {st->ins,      st->get, st->scan,  st->setpos, st->getpos,
-	                              st->setbytes, st->cut, st->ts_at, st->begin,  st->commit};
+	struct sqlite3_stmt *all[] = {st->ins,      st->get,  st->scan,  st->setpos, st->getpos,
+	                              st->setbytes, st->cut,  st->ts_at, st->begin,  st->commit,
+	                              st->qmin,     st->qmax, st->qbytes};
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		sqlite3_finalize(all[i]);
@@ -163,6 +170,43 @@ int dur_store_bounds(struct dur_store *st, uint64_t *first, uint64_t *last, uint
 			p = 1;
 		*first = (uint64_t)(p > 0 ? p : 1);
 		*last = *first - 1;
+		*bytes = 0;
+		return 0;
+	}
+	*first = (uint64_t)lo;
+	*last = (uint64_t)hi;
+	*bytes = n3 ? 0 : (uint64_t)b;
+	return 0;
+}
+
+/* One integer of a prepared one-row query; *null when it is NULL. */
+static int one_prepared(struct sqlite3_stmt *s, int64_t *v, bool *null)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW) {
+		*null = sqlite3_column_type(s, 0) == SQLITE_NULL;
+		*v = sqlite3_column_int64(s, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_reset(s);
+	return rc;
+}
+
+int dur_store_refresh(struct dur_store *st, uint64_t *first, uint64_t *last, uint64_t *bytes)
+{
+	int64_t lo = 0, hi = 0, b = 0;
+	bool n1 = true, n2 = true, n3 = true;
+	int rc = one_prepared(st->qmin, &lo, &n1);
+
+	if (rc == SQLITE_OK)
+		rc = one_prepared(st->qmax, &hi, &n2);
+	if (rc == SQLITE_OK)
+		rc = one_prepared(st->qbytes, &b, &n3);
+	if (rc != SQLITE_OK)
+		return rc;
+	if (n1 || n2) {
+		*first = *last + 1;
 		*bytes = 0;
 		return 0;
 	}

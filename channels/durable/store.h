@@ -16,6 +16,7 @@ struct dur_store {
 	struct sqlite3 *db;
 	struct sqlite3_stmt *ins, *get, *scan, *setpos, *getpos, *setbytes, *cut, *ts_at;
 	struct sqlite3_stmt *begin, *commit; /* compiled once: a group commit runs them per round */
+	struct sqlite3_stmt *qmin, *qmax, *qbytes;
 	char path[4096];
 };
 
@@ -34,6 +35,10 @@ int dur_store_open(struct dur_store *st, const char *dir, const char *ns, const 
 void dur_store_close(struct dur_store *st);
 /* The run of stored positions (first > last when empty), and the bytes they take. */
 int dur_store_bounds(struct dur_store *st, uint64_t *first, uint64_t *last, uint64_t *bytes);
+/* The same as read by every group commit: the stored run may have grown by another instance's
+ * commits (a reload starts the replacement of a channel beside it). An empty store leaves *first and
+ * *last as they are. 0 or a SQLite code. */
+int dur_store_refresh(struct dur_store *st, uint64_t *first, uint64_t *last, uint64_t *bytes);
 /* A subscription's position (the first event it has not settled), or false if it has none. */
 bool dur_store_get_pos(struct dur_store *st, const char *sub, uint64_t *pos);
 /* Transactions: begin, commit (one sync), rollback. 0 or a SQLite result code. */

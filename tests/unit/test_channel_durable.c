@@ -312,6 +312,44 @@ START_TEST(test_age_retention_deletes_unsettled_events_only_counted_and_logged)
 }
 END_TEST
 
+/* What a reload does with a changed Broker: its replacement is created and started beside the
+ * running channel, on the same store, and the old one stops after the swap. */
+START_TEST(test_a_replacement_started_beside_the_running_channel_shares_its_store)
+{
+	struct ceb_channel a, b;
+	struct coll ca, cb;
+
+	open_channel(&a, "shared", NULL, NULL);
+	sub_open(&a, "t", 100, false, &ca);
+	start(&a);
+	ck_assert_int_eq(publish(&a, 0, 10), 0);
+	ck_assert_uint_eq(coll_wait(&ca, 1, WAIT_MS), 1);
+	settle_all(&a, &ca, 0, 1);
+
+	open_channel(&b, "shared", NULL, NULL);
+	sub_open(&b, "t", 100, false, &cb);
+	start(&b);
+	/* stored by the old one after the replacement was made: the replacement hands it out */
+	ck_assert_int_eq(publish(&a, 1, 10), 0);
+	for (int k = 0; k < 200 && coll_count(&cb, "id-1") == 0; k++)
+		usleep(20 * 1000);
+	ck_assert_int_eq(coll_count(&cb, "id-1"), 1);
+	ceb_channel_stop(&a);
+	ceb_channel_destroy(&a);
+	/* the replacement stores after the old one's events, not over them */
+	ck_assert_int_eq(publish(&b, 2, 10), 0);
+	for (int k = 0; k < 200 && coll_count(&cb, "id-2") == 0; k++)
+		usleep(20 * 1000);
+	ck_assert_int_eq(coll_count(&cb, "id-2"), 1);
+	ck_assert_int_le(coll_count(&cb, "id-0"), 1); /* settled before: at most once more */
+	settle_all(&b, &cb, 0, cb.n);
+	ceb_channel_stop(&b);
+	ceb_channel_destroy(&b);
+	coll_free(&ca);
+	coll_free(&cb);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("channel_durable");
@@ -334,6 +372,7 @@ int main(void)
 	tcase_add_test(td, test_settled_positions_survive_a_restart_and_only_new_events_come);
 	tcase_add_test(td, test_rewinding_by_time_hands_exactly_the_window_again_in_order);
 	tcase_add_test(td, test_age_retention_deletes_unsettled_events_only_counted_and_logged);
+	tcase_add_test(td, test_a_replacement_started_beside_the_running_channel_shares_its_store);
 	suite_add_tcase(s, td);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
