@@ -928,36 +928,6 @@ static uint64_t dur_retention_dropped(void *ctx)
 	return n;
 }
 
-/* The first position stored at or after since (arrival times never decrease along positions):
- * a binary search over [first, last] on a connection of its own. */
-static int find_time(struct dur_channel *dc, int64_t since, uint64_t first, uint64_t last,
-                     uint64_t *out, char *errbuf, size_t errlen)
-{
-	struct dur_store st;
-	uint64_t lo = first, hi = last + 1;
-	int rc = dur_store_open(&st, dc->state_dir, dc->ns, dc->name, dc->set.sync_os, errbuf,
-	                        errlen);
-
-	if (rc < 0)
-		return rc;
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2, at;
-		int64_t ts;
-
-		if (!dur_store_ts_at(&st, mid, &ts, &at)) {
-			hi = mid; /* deleted meanwhile from the end: cannot be, but stay finite */
-			continue;
-		}
-		if (ts >= since)
-			hi = mid;
-		else
-			lo = at + 1;
-	}
-	dur_store_close(&st);
-	*out = lo;
-	return 0;
-}
-
 static int dur_rewind(void *ctx, void *subp, int64_t since_ms, int64_t offset, uint64_t *first,
                       uint64_t *count, char *errbuf, size_t errlen)
 {
@@ -971,7 +941,8 @@ static int dur_rewind(void *ctx, void *subp, int64_t since_ms, int64_t offset, u
 	hi = dc->last;
 	pthread_mutex_unlock(&dc->lock);
 	if (since_ms >= 0) {
-		rc = find_time(dc, since_ms, lo, hi, &target, errbuf, errlen);
+		rc = dur_store_find_time(dc->state_dir, dc->ns, dc->name, since_ms, lo, hi, &target,
+		                         errbuf, errlen);
 		if (rc < 0)
 			return rc;
 	} else {

@@ -343,6 +343,33 @@ int dur_store_checkpoint(struct dur_store *st)
 	return sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }
 
+int dur_store_find_time(const char *dir, const char *ns, const char *name, int64_t since_ms,
+                        uint64_t first, uint64_t last, uint64_t *out, char *errbuf, size_t errlen)
+{
+	struct dur_store st;
+	uint64_t lo = first, hi = last + 1;
+	int rc = dur_store_open(&st, dir, ns, name, false, errbuf, errlen);
+
+	if (rc < 0)
+		return rc;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2, at;
+		int64_t ts;
+
+		if (!dur_store_ts_at(&st, mid, &ts, &at)) {
+			hi = mid; /* deleted meanwhile from the end: cannot be, but stay finite */
+			continue;
+		}
+		if (ts >= since_ms)
+			hi = mid;
+		else
+			lo = at + 1;
+	}
+	dur_store_close(&st);
+	*out = lo;
+	return 0;
+}
+
 const char *dur_store_errmsg(struct dur_store *st)
 {
 	return st->db ? sqlite3_errmsg(st->db) : "not open";

@@ -62,6 +62,11 @@ bool dur_store_ts_at(struct dur_store *st, uint64_t seq, int64_t *ts_ms, uint64_
 void dur_store_manual_checkpoints(struct dur_store *st);
 /* Copy what the log holds into the database, as far as readers allow (never blocks the writer). */
 int dur_store_checkpoint(struct dur_store *st);
+/* The first position in [first, last] stored at or after since_ms (arrival times never decrease
+ * along positions; last + 1 when none is), by a binary search on a connection of its own to
+ * dir/<ns>/<name>.db. 0, or CEB_EIO with one line in errbuf. Any thread. */
+int dur_store_find_time(const char *dir, const char *ns, const char *name, int64_t since_ms,
+                        uint64_t first, uint64_t last, uint64_t *out, char *errbuf, size_t errlen);
 /* The SQLite message of the last failure. */
 const char *dur_store_errmsg(struct dur_store *st);
 /* Whether rc is SQLite's "disk full". */
