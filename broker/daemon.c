@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -36,6 +37,8 @@ static int resolve_dest(struct ceb_daemon *dmn, const struct ceb_dest *d, struct
 
 	if (d->uri) {
 		t->url = strdup(d->uri);
+		if (t->url && d->ca_certs && !strncasecmp(d->uri, "https:", 6))
+			return ceb_delivery_ca_blob(d->ca_certs, &t->ca_blob, &t->ca_len);
 		return t->url ? 0 : CEB_ENOMEM;
 	}
 	t->internal = true;
@@ -44,7 +47,10 @@ static int resolve_dest(struct ceb_daemon *dmn, const struct ceb_dest *d, struct
 		host = "127.0.0.1";
 	else if (strcmp(host, "::") == 0)
 		host = "::1";
-	if (strchr(host, ':'))
+	if (dmn->internal_port) /* TLS: the loopback listener that takes our own deliveries */
+		ceb_buf_printf(&b, "http://127.0.0.1:%d/%s/%s", dmn->internal_port, d->ref_ns,
+		               d->ref_name);
+	else if (strchr(host, ':'))
 		ceb_buf_printf(&b, "http://[%s]:%d/%s/%s", host, dmn->port, d->ref_ns, d->ref_name);
 	else
 		ceb_buf_printf(&b, "http://%s:%d/%s/%s", host, dmn->port, d->ref_ns, d->ref_name);
@@ -261,6 +267,31 @@ size_t ceb_daemon_check(const struct ceb_settings *set, const struct ceb_config 
 		broker_channel_cfg(set, bc, &cc);
 		err[0] = '\0';
 		if (ops->check(&cc, err, sizeof(err)) < 0) {
+			ceb_buf_printf(errs, "%s\n", err);
+			n++;
+		}
+	}
+	/* endpoints and sources of a backend's kinds (a KafkaSink's, a KafkaSource's Secrets) */
+	for (const struct ceb_endpoint_cfg *ec = cfg->endpoints; ec; ec = ec->next) {
+		const struct channel_ops *ops =
+		        ec->backend ? ceb_channel_ops_find(ec->backend) : NULL;
+
+		cc = (struct ceb_channel_cfg){.kind = ec->channel_kind ? ec->channel_kind
+		                                                       : ec->kind,
+		                              .ns = ec->ns,
+		                              .name = ec->name,
+		                              .spec = ec->own};
+		err[0] = '\0';
+		if (ops && ops->check && ops->check(&cc, err, sizeof(err)) < 0) {
+			ceb_buf_printf(errs, "%s\n", err);
+			n++;
+		}
+	}
+	for (const struct ceb_source_cfg *sc = cfg->sources; sc; sc = sc->next) {
+		const struct source_ops *sops = ceb_source_ops_find(sc->kind);
+
+		err[0] = '\0';
+		if (sops && sops->check && sops->check(sc, err, sizeof(err)) < 0) {
 			ceb_buf_printf(errs, "%s\n", err);
 			n++;
 		}
@@ -569,6 +600,9 @@ void ceb_daemon_destroy(struct ceb_daemon *dmn)
 		free(trg->subscriber.url);
 		free(trg->dls.url);
 		free(trg->reply.url);
+		free(trg->subscriber.ca_blob);
+		free(trg->dls.ca_blob);
+		free(trg->reply.ca_blob);
 		free(trg);
 	}
 	for (size_t i = 0; dmn->dsp && i < dmn->ndsp; i++)

@@ -49,6 +49,11 @@ struct ceb_settings {
 	int max_ttl;       /* knativebrokerttl at first ingress */
 	double rate_limit; /* requests per second per client; 0 = no limit */
 	char state_dir[1024]; /* where durable channels keep their data (--state-dir) */
+	/* --tls-cert, --tls-key: the listener serves HTTPS only (NULL: plain HTTP); a plain listener
+	 * beside it only with --listen-plain (listen_plain_host not empty). */
+	const char *tls_cert, *tls_key;
+	char listen_plain_host[256];
+	int listen_plain_port;
 };
 
 extern const struct ceb_settings ceb_settings_default;
@@ -102,6 +107,10 @@ struct ceb_endpoint {
 struct ceb_target {
 	char *url;
 	bool internal; /* a ref to an endpoint of this daemon: sent with the internal token */
+	/* The Destination's CACerts followed by the system's CA bundle: what an https URL's
+	 * certificate must chain to (NULL without CACerts: the system's store alone). */
+	char *ca_blob;
+	size_t ca_len;
 };
 
 /* A delivery: a Trigger of a Broker, or a source to its sink (no filter, replies discarded). */
@@ -143,6 +152,9 @@ struct ceb_daemon {
 	char token[33];           /* random, for deliveries to ourselves (CEB_INTERNAL_HEADER) */
 	atomic_int ready;
 	struct ceb_counters cnt; /* daemon-wide */
+	/* --listen-plain's port as bound; with TLS, the loopback plain listener that takes the
+	 * daemon's deliveries to itself (0: none). */
+	int plain_port, internal_port;
 };
 
 /* Find a Broker by its ingress path "/ns/name" (len bytes). */

@@ -50,6 +50,19 @@ static void warn_shared_group(const struct ceb_source_cfg *cfg)
 	}
 }
 
+/* Its Secrets' settings, tried as the channel would take them. */
+static int ks_check(const struct ceb_source_cfg *cfg, char *errbuf, size_t errlen)
+{
+	struct ceb_channel_cfg cc = {
+	        .kind = CEB_KAFKA_SOURCE_KIND,
+	        .ns = cfg->ns,
+	        .name = cfg->name,
+	        .spec = cfg->own,
+	};
+
+	return ceb_channel_kafka.check(&cc, errbuf, errlen);
+}
+
 static int ks_create(const struct ceb_source_cfg *cfg, const struct ceb_source_env *env, void **ctx,
                      char *errbuf, size_t errlen)
 {
@@ -96,4 +109,5 @@ const struct source_ops ceb_source_kafka = {
         .channel = ks_channel,
         .stop = ks_stop,
         .destroy = ks_destroy,
+        .check = ks_check,
 };

@@ -98,6 +98,9 @@ struct source_ops {
 	                struct ceb_raw_answer *ans);
 	/* Frees everything, stopping first if needed; accepts NULL and a half-built ctx. */
 	void (*destroy)(void *ctx);
+	/* Optional: what create would refuse without reaching a server (`validate`): 0, or a
+	 * negative CEB_E* with a reason in errbuf. */
+	int (*check)(const struct ceb_source_cfg *cfg, char *errbuf, size_t errlen);
 };
 
 /* The source kinds compiled into this build (sources/source_list.h), or NULL. */

@@ -14,6 +14,7 @@
 #include "broker/cli/commands.h"
 #include "broker/config/config.h"
 #include "broker/error.h"
+#include "broker/ingress/ingress.h"
 #include "broker/log.h"
 
 #define MAX_PATHS     64
@@ -72,6 +73,35 @@ static int parse_listen(const char *s, struct ceb_settings *set)
 bad:
 	fprintf(stderr, "cebroker: --listen: expected HOST:PORT, got '%s'\n", s);
 	return -1;
+}
+
+/* --listen-plain HOST:PORT, read as --listen is. */
+static int parse_listen_plain(const char *s, struct ceb_settings *set)
+{
+	struct ceb_settings tmp = *set;
+
+	if (parse_listen(s, &tmp) < 0)
+		return -1;
+	memcpy(set->listen_plain_host, tmp.listen_host, sizeof(set->listen_plain_host));
+	set->listen_plain_port = tmp.listen_port;
+	return 0;
+}
+
+/* --tls-cert and --tls-key go together; --listen-plain only beside an HTTPS listener. */
+static int tls_options_check(const struct ceb_settings *set)
+{
+	if (!set->tls_cert != !set->tls_key) {
+		fprintf(stderr, "cebroker: --tls-cert and --tls-key go together: give both\n");
+		return -1;
+	}
+	if (set->listen_plain_host[0] && !set->tls_cert) {
+		fprintf(stderr,
+		        "cebroker: --listen-plain adds a plain HTTP listener beside the HTTPS "
+		        "one: give --tls-cert and --tls-key (--listen alone serves plain "
+		        "HTTP)\n");
+		return -1;
+	}
+	return 0;
 }
 
 /* The cluster domain of Services' DNS names, found as Knative finds it (knative.dev/pkg/network):
@@ -173,6 +203,11 @@ static void usage_run(FILE *f)
 	        "      --state-dir DIR         where DurableChannels keep their data (default:\n"
 	        "                              $STATE_DIRECTORY, which systemd's StateDirectory=\n"
 	        "                              sets, else /var/lib/cebroker)\n"
+	        "      --tls-cert FILE         serve HTTPS only on --listen with this PEM "
+	        "certificate\n"
+	        "                              chain (TLS 1.2+); re-read on SIGHUP\n"
+	        "      --tls-key FILE          its PEM private key (unencrypted)\n"
+	        "      --listen-plain HOST:PORT  with TLS, also serve plain HTTP there\n"
 	        "  -h, --help\n\n"
 	        "Example:\n  cebroker run -f samples/quickstart.yaml --listen 127.0.0.1:8080\n");
 }
@@ -199,6 +234,9 @@ enum {
 	OPT_ADDRESS,
 	OPT_CLUSTER_DOMAIN,
 	OPT_STATE_DIR,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_LISTEN_PLAIN,
 };
 
 static const struct option run_opts[] = {
@@ -225,6 +263,9 @@ static const struct option run_opts[] = {
         {"address", required_argument, NULL, OPT_ADDRESS},
         {"cluster-domain", required_argument, NULL, OPT_CLUSTER_DOMAIN},
         {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"listen-plain", required_argument, NULL, OPT_LISTEN_PLAIN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
 };
@@ -389,10 +430,18 @@ int ceb_cmd_run(int argc, char **argv)
 			}
 			snprintf(set.state_dir, sizeof(set.state_dir), "%s", optarg);
 			break;
+		case OPT_TLS_CERT: set.tls_cert = optarg; break;
+		case OPT_TLS_KEY: set.tls_key = optarg; break;
+		case OPT_LISTEN_PLAIN:
+			if (parse_listen_plain(optarg, &set) < 0)
+				return 2;
+			break;
 		case 'h': usage_run(stdout); return 0;
 		default: usage_run(stderr); return 2;
 		}
 	}
+	if (tls_options_check(&set) < 0)
+		return 2;
 	if (optind < argc || npaths == 0) {
 		if (npaths == 0)
 			fprintf(stderr, "cebroker run: give the configuration with -f FILE|DIR\n");
@@ -451,14 +500,23 @@ int ceb_cmd_run(int argc, char **argv)
 		goto out;
 	}
 	counts(dmn->cfg, what, sizeof(what));
-	CEB_LOG_INFO("cebroker", "listening on http://%s%s%s:%d (%s)",
-	             strchr(set.listen_host, ':') ? "[" : "", set.listen_host,
-	             strchr(set.listen_host, ':') ? "]" : "", dmn->port, what);
+	CEB_LOG_INFO("cebroker", "listening on %s://%s%s%s:%d (%s)",
+	             set.tls_cert ? "https" : "http", strchr(set.listen_host, ':') ? "[" : "",
+	             set.listen_host, strchr(set.listen_host, ':') ? "]" : "", dmn->port, what);
+	if (set.listen_plain_host[0])
+		CEB_LOG_INFO("cebroker", "listening on http://%s%s%s:%d too (--listen-plain)",
+		             strchr(set.listen_plain_host, ':') ? "[" : "", set.listen_plain_host,
+		             strchr(set.listen_plain_host, ':') ? "]" : "", dmn->plain_port);
 	if (allow_empty && !dmn->brokers)
 		CEB_LOG_WARN("cebroker",
 		             "the configuration declares nothing to serve (--allow-empty)");
 
 	sigwait(&sigs, &sig);
+	/* With TLS, SIGHUP re-reads the certificate and key (a bad pair keeps the old one). */
+	while (sig == SIGHUP && set.tls_cert) {
+		ceb_ingress_tls_reload(dmn->ing);
+		sigwait(&sigs, &sig);
+	}
 	if (sig == SIGHUP)
 		CEB_LOG_INFO("cebroker", "SIGHUP (the terminal closed?): stopping as for SIGTERM; "
 		                         "cebroker does not reload its configuration");

@@ -17,6 +17,7 @@
 #include "broker/buf.h"
 #include "broker/cli/cmdline.h"
 #include "broker/cli/commands.h"
+#include "broker/delivery/dispatcher.h"
 #include "broker/error.h"
 #include "broker/ce/event.h"
 #include "broker/ce/http_binding.h"
@@ -53,6 +54,7 @@ static const char send_usage[] =
         "  --data TEXT              the event data\n"
         "  --data-file FILE         read the event data from FILE, or from stdin with -\n"
         "  --mode binary|structured the HTTP content mode (default: binary)\n"
+        "  --cacert FILE            https: trust the PEM certificates of FILE too (a private CA)\n"
         "  -v, --verbose            print the request and response headers on stderr\n"
         "  -h, --help               print this help\n"
         "\n"
@@ -79,6 +81,7 @@ enum send_opt_id {
 	OPT_MODE,
 	OPT_VERBOSE,
 	OPT_HELP,
+	OPT_CACERT,
 };
 
 static const struct ceb_cmd_opt send_opt_defs[] = {
@@ -98,6 +101,7 @@ static const struct ceb_cmd_opt send_opt_defs[] = {
         {"--verbose", 0, OPT_VERBOSE},
         {"-h", 0, OPT_HELP},
         {"--help", 0, OPT_HELP},
+        {"--cacert", 1, OPT_CACERT},
 };
 
 struct send_opts {
@@ -107,6 +111,7 @@ struct send_opts {
 	size_t nexts;
 	enum ceb_http_mode mode;
 	int verbose, help;
+	const char *cacert; /* --cacert FILE */
 };
 
 /* What the curl callbacks collect while the request runs. */
@@ -158,6 +163,7 @@ static int send_parse_args(int argc, char **argv, struct send_opts *o)
 			break;
 		case OPT_VERBOSE: o->verbose = 1; break;
 		case OPT_HELP: o->help = 1; break;
+		case OPT_CACERT: o->cacert = val; break;
 		}
 	}
 	if (o->help)
@@ -587,6 +593,30 @@ static void send_report_curl_error(CURL *curl, CURLcode cc, const char *url, con
 	}
 }
 
+/* --cacert: FILE's PEM plus the system's CAs, as the daemon trusts a Destination's CACerts. */
+static int send_cacert(CURL *curl, const char *path)
+{
+	struct ceb_buf pem = CEB_BUF_INIT;
+	struct curl_blob blob;
+	char *all = NULL;
+	size_t len;
+	int rc = -1;
+
+	if (send_read_file(path, &pem) < 0 || !pem.p)
+		goto out; /* said why */
+	if (ceb_delivery_ca_blob(pem.p, &all, &len) < 0) {
+		ceb_cmd_error("send", "%s", ceb_strerror(CEB_ENOMEM));
+		goto out;
+	}
+	blob = (struct curl_blob){all, len, CURL_BLOB_COPY};
+	curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
+	rc = 0;
+out:
+	free(all);
+	ceb_buf_free(&pem);
+	return rc;
+}
+
 /* Posts the event; returns the exit status. */
 static int send_post(const struct send_opts *o, const struct ceb_event *ev)
 {
@@ -640,6 +670,8 @@ static int send_post(const struct send_opts *o, const struct ceb_event *ev)
 	if (!curl)
 		goto nomem;
 	curl_easy_setopt(curl, CURLOPT_URL, o->to);
+	if (o->cacert && send_cacert(curl, o->cacert) < 0)
+		goto out;
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_POST, 1L);

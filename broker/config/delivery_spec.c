@@ -1,5 +1,6 @@
 /* Values that many kinds share: Knative's Destination (subscriber, sink, deadLetterSink) and
  * DeliverySpec, with the http(s) URIs and ISO 8601 durations inside them. */
+#include <gnutls/x509.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,6 +306,23 @@ bool ceb_config_parse_step(struct ceb_config_res *r, const struct ceb_yaml_node 
 	return parse_dest(r, n, path, d, delivery);
 }
 
+/* What is wrong with a CACerts value (PEM certificates, as Knative takes them), or NULL. */
+static const char *pem_certs_fault(const char *pem)
+{
+	gnutls_datum_t in = {(unsigned char *)(uintptr_t)pem, (unsigned)strlen(pem)};
+	gnutls_x509_crt_t *crts = NULL;
+	unsigned n = 0;
+	int e = gnutls_x509_crt_list_import2(&crts, &n, &in, GNUTLS_X509_FMT_PEM, 0);
+
+	for (unsigned i = 0; e >= 0 && i < n; i++)
+		gnutls_x509_crt_deinit(crts[i]);
+	gnutls_free(crts);
+	if (e < 0 || n == 0)
+		return "not PEM certificates (expected one or more -----BEGIN CERTIFICATE----- "
+		       "blocks)";
+	return NULL;
+}
+
 static bool parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node *n, const char *path,
                        struct ceb_dest *d, const struct ceb_yaml_node **delivery)
 {
@@ -326,8 +344,10 @@ static bool parse_dest(struct ceb_config_res *r, const struct ceb_yaml_node *n, 
 		return false;
 	if (delivery)
 		*delivery = v[4];
-	ceb_config_get_str(r, v[2], ceb_config_path_key(p, sizeof(p), path, "CACerts"),
-	                   &d->ca_certs);
+	if (ceb_config_get_str(r, v[2], ceb_config_path_key(p, sizeof(p), path, "CACerts"),
+	                       &d->ca_certs) &&
+	    d->ca_certs && (why = pem_certs_fault(d->ca_certs)))
+		ceb_config_err(r, v[2], p, "%s", why);
 	ceb_config_get_str(r, v[3], ceb_config_path_key(p, sizeof(p), path, "audience"),
 	                   &d->audience);
 	if (!v[0] && !v[1]) {

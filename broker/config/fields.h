@@ -244,6 +244,10 @@ void ceb_config_add_check_at(struct ceb_config_res *r, const char *kind, const c
 void ceb_config_secret_ref(struct ceb_config_res *r, const struct ceb_yaml_node *at,
                            const char *path, const char *ns, const char *name, const char *key,
                            struct ceb_secret_ref *ref);
+/* A Secret of the configuration being loaded, or NULL: for a reader that runs once every file is
+ * loaded (a Broker's ConfigMap reader), which finds a Secret named in a ConfigMap value. */
+const struct ceb_secret *ceb_config_loaded_secret(struct ceb_config_res *r, const char *ns,
+                                                  const char *name);
 /* A Kubernetes secretKeyRef map at n ({name, key, optional}), recorded as above. False (reported)
  * when it is not one. */
 bool ceb_config_get_secret_key_ref(struct ceb_config_res *r, const struct ceb_yaml_node *n,

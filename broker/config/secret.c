@@ -242,6 +242,12 @@ void ceb_config_secret_ref(struct ceb_config_res *r, const struct ceb_yaml_node 
 	c->optional = ref->optional;
 }
 
+const struct ceb_secret *ceb_config_loaded_secret(struct ceb_config_res *r, const char *ns,
+                                                  const char *name)
+{
+	return ceb_config_find_secret(r->ld->cfg, ns, name);
+}
+
 bool ceb_config_get_secret_key_ref(struct ceb_config_res *r, const struct ceb_yaml_node *n,
                                    const char *path, struct ceb_secret_ref *ref)
 {

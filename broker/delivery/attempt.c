@@ -29,6 +29,7 @@ static void release_easy(struct ceb_dispatcher *dsp, struct job *job)
 {
 	if (!job->easy)
 		return;
+	curl_easy_setopt(job->easy, CURLOPT_ERRORBUFFER, NULL); /* job->cerr_text goes with job */
 	if (job->requested) {
 		/* Bytes of request written in this transfer: on_prereq lets at most one request
 		 * write any, so this counts each request that reached the subscriber once. */
@@ -401,6 +402,19 @@ void dsp_job_launch(struct ceb_dispatcher *dsp, struct job *job)
 		}
 	}
 	curl_easy_setopt(easy, CURLOPT_URL, job_url(job));
+	/* https: the system's CAs, plus the Destination's CACerts when it has some; verification is
+	 * libcurl's default (peer and host) and nothing turns it off. */
+	if (job_target(job)->ca_blob) {
+		struct curl_blob blob = {job_target(job)->ca_blob, job_target(job)->ca_len,
+		                         CURL_BLOB_NOCOPY};
+
+		curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &blob);
+	} else {
+		curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, NULL);
+	}
+	job->cerr_text[0] = '\0';
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, job->cerr_text);
+	curl_easy_setopt(easy, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, job->hdrs);
@@ -494,6 +508,8 @@ const char *dsp_job_why(const struct job *job, char *buf, size_t len)
 	case FAIL_NONE:
 		if (job->status)
 			snprintf(buf, len, "HTTP %ld", job->status);
+		else if (job->cerr_text[0])
+			snprintf(buf, len, "%s", job->cerr_text);
 		else
 			snprintf(buf, len, "%s", curl_easy_strerror(job->cerr));
 		break;

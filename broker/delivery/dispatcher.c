@@ -28,6 +28,28 @@
 #include "broker/error.h"
 #include "broker/log.h"
 
+int ceb_delivery_ca_blob(const char *ca_certs, char **out, size_t *len)
+{
+	struct ceb_buf b = CEB_BUF_INIT;
+	CURL *easy = curl_easy_init();
+	char *path = NULL, chunk[16384];
+	FILE *f = NULL;
+	size_t n;
+
+	ceb_buf_printf(&b, "%s\n", ca_certs);
+	/* libcurl's built-in bundle, which CURLOPT_CAINFO_BLOB replaces: read it into the blob so
+	 * that the system's CAs are still trusted. */
+	if (easy && curl_easy_getinfo(easy, CURLINFO_CAINFO, &path) == CURLE_OK && path)
+		f = fopen(path, "re");
+	while (f && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		ceb_buf_append(&b, chunk, n);
+	if (f)
+		fclose(f);
+	curl_easy_cleanup(easy);
+	*out = ceb_buf_steal(&b, len);
+	return *out ? 0 : CEB_ENOMEM;
+}
+
 /* Give free pages back to the system. Under AddressSanitizer, whose allocator replaces glibc's,
  * glibc's arena is never set up and malloc_trim() crashes in it: there it does nothing. */
 #if defined(__SANITIZE_ADDRESS__)

@@ -11,6 +11,10 @@
 struct ceb_dispatcher;
 
 /* Create (not yet running). NULL on failure. */
+/* The CA bundle a delivery with CACerts trusts: the PEM ca_certs, then libcurl's default bundle
+ * file (the system's store; its CA directory is searched as well). *out is malloc'd, the caller's.
+ * 0 or CEB_ENOMEM. */
+int ceb_delivery_ca_blob(const char *ca_certs, char **out, size_t *len);
 struct ceb_dispatcher *ceb_dispatcher_new(struct ceb_daemon *dmn, int index);
 /* The channel calls this (through ceb_sub_cfg.on_msg with arg = the subscription) from any thread. */
 void ceb_dispatcher_on_msg(void *subscription, struct ceb_event *ev, void *handle);

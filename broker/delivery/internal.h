@@ -79,6 +79,7 @@ struct job {
 	enum job_fail fail; /* what went wrong beyond status and cerr */
 	bool requested;     /* this transfer let libcurl write a request (on_prereq) */
 	CURLcode cerr;
+	char cerr_text[CURL_ERROR_SIZE]; /* libcurl's words on cerr (a certificate's fault...) */
 	int reply_status;
 	uint64_t due;
 	size_t heap_idx;

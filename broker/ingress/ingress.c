@@ -2,6 +2,7 @@
  * transport-independent request logic of request.c. A publish that completes later suspends the
  * connection and resumes it from the completion, so that no ingress thread waits on a backend. A
  * watchdog thread times each request from its first byte, which MHD 0.9 cannot do. */
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -23,6 +24,7 @@
 #include "broker/log.h"
 #include "broker/metrics.h"
 #include "broker/ingress/request.h"
+#include "broker/ingress/tls.h"
 
 /* Where a connection's current request is, as the request timeout sees it. */
 enum conn_phase {
@@ -43,6 +45,8 @@ enum conn_phase {
 struct conn {
 	struct conn *prev, *next; /* ing->conns, under ing->lock */
 	int fd;
+	bool secure;          /* a connection to the HTTPS listener */
+	gnutls_session_t tls; /* its session, if MHD told it */
 	pthread_mutex_t lock; /* guards the fields below */
 	enum conn_phase phase;
 	uint64_t start_ms; /* the current request's first byte (as seen), 0 in CONN_IDLE */
@@ -52,8 +56,22 @@ struct conn {
 	char ans_reason[sizeof(((struct ceb_request *)0)->reason)];
 };
 
-struct ceb_ingress {
+/* One listening socket: the main one (HTTPS with --tls-cert), the plain one of --listen-plain, and
+ * with TLS a loopback one that takes only the daemon's deliveries to itself (which carry its
+ * internal token), so that a ref to a Broker needs no certificate. */
+struct listener {
+	struct ceb_ingress *ing;
 	struct MHD_Daemon *mhd;
+	bool tls;
+	bool internal_only;
+};
+
+#define LISTENERS 3
+
+struct ceb_ingress {
+	struct listener lis[LISTENERS];
+	size_t nlis;
+	struct ceb_tls *tls; /* NULL without --tls-cert */
 	struct ceb_daemon *dmn;
 	atomic_int suspended; /* requests waiting for a publish: MHD must not stop while any is */
 	struct MHD_Response *accepted; /* the 202 answer, built once and shared by every request */
@@ -226,8 +244,9 @@ static struct conn *conn_of(struct MHD_Connection *conn)
  * queue one: in the middle of a header block or of a body. The bytes are those queue() makes for
  * an error (MHD's reason phrase, a Date, Connection: close, one line of text); MHD then sees the
  * end of the stream and closes the connection. Called with cn->lock held: the connection is
- * CONN_CLOSING, so MHD's thread writes nothing more. */
-static void answer_raw(struct conn *cn, int status, const char *reason)
+ * CONN_CLOSING, so MHD's thread writes nothing more. On a TLS connection the answer goes through its
+ * session, which only MHD's own thread (mhd_thread) may use: the watchdog just closes it. */
+static void answer_raw(struct conn *cn, int status, const char *reason, bool mhd_thread)
 {
 	char buf[sizeof(cn->ans_reason) + 256], date[64];
 	time_t now = time(NULL);
@@ -241,8 +260,15 @@ static void answer_raw(struct conn *cn, int status, const char *reason)
 	             "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n\r\n%s\n",
 	             status, MHD_get_reason_phrase_for((unsigned)status), date, strlen(reason) + 1,
 	             reason);
-	if (n > 0 && (size_t)n < sizeof(buf) &&
-	    send(cn->fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < n)
+	if (cn->secure) {
+		if (!mhd_thread || !cn->tls || n <= 0 || (size_t)n >= sizeof(buf) ||
+		    gnutls_record_send(cn->tls, buf, (size_t)n) < n)
+			CEB_LOG_DEBUG("ingress",
+			              "the %d answer could not be sent over TLS: "
+			              "connection closed",
+			              status);
+	} else if (n > 0 && (size_t)n < sizeof(buf) &&
+	           send(cn->fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < n)
 		CEB_LOG_DEBUG("ingress",
 		              "the %d answer did not fit in the socket: connection closed", status);
 	shutdown(cn->fd, SHUT_RDWR);
@@ -314,13 +340,13 @@ static void watch_conn(struct ceb_ingress *ing, struct conn *cn, uint64_t now, u
 			break;
 		if (cn->phase == CONN_DRAIN) {
 			/* Refused earlier (the refusal was counted then); the body never ended. */
-			answer_raw(cn, cn->ans_status, cn->ans_reason);
+			answer_raw(cn, cn->ans_status, cn->ans_reason, false);
 		} else {
 			char reason[64];
 
 			snprintf(reason, sizeof(reason), "request took longer than %u s",
 			         ing->dmn->set.request_timeout_s);
-			answer_raw(cn, 408, reason);
+			answer_raw(cn, 408, reason, false);
 			count_refused(ing->dmn, cn->brk);
 		}
 		cn->phase = CONN_CLOSING;
@@ -363,8 +389,9 @@ static void *watchdog(void *arg)
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-	struct ceb_ingress *ing = cls;
-	const union MHD_ConnectionInfo *ci;
+	struct listener *lis = cls;
+	struct ceb_ingress *ing = lis->ing;
+	const union MHD_ConnectionInfo *ci, *ti;
 	struct conn *cn;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
@@ -376,6 +403,16 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 			return;
 		}
 		cn->fd = ci->connect_fd;
+		cn->secure = lis->tls;
+		if (lis->tls) {
+			/* MHD writes an answer's head and body as two TLS records: without this,
+			 * Nagle holds the second until the client's delayed ACK of the first. */
+			int one = 1;
+
+			setsockopt(cn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			ti = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+			cn->tls = ti ? ti->tls_session : NULL;
+		}
 		pthread_mutex_init(&cn->lock, NULL);
 		cn->phase = CONN_IDLE;
 		/* A new connection: every byte it received is of its first request. */
@@ -555,11 +592,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
-	struct ceb_ingress *ing = cls;
+	struct listener *lis = cls;
+	struct ceb_ingress *ing = lis->ing;
 	struct mhd_req *mr = *con_cls;
 	struct conn *cn;
 	bool ready;
 
+	if (!mr && lis->internal_only &&
+	    !ceb_daemon_is_internal(ing->dmn, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	                                                                  CEB_INTERNAL_HEADER))) {
+		static const char why[] = "this listener takes only the daemon's own deliveries; "
+		                          "send to its HTTPS address\n";
+
+		atomic_fetch_add(&ing->dmn->cnt.rejected_4xx, 1);
+		return queue(conn, ing->dmn, 403, why, sizeof(why) - 1, "text/plain; charset=utf-8",
+		             0, (struct extra_headers){NULL, 0});
+	}
 	if (!mr)
 		return on_head(ing, conn, url, method, version, con_cls);
 	cn = mr->cn;
@@ -572,7 +620,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (ok && !keep) {
 			/* MHD 0.9 cannot answer in the middle of a body: the answer goes out now, on
 			 * the socket, and the connection closes. */
-			answer_raw(cn, mr->req.status, mr->req.reason);
+			answer_raw(cn, mr->req.status, mr->req.reason, true);
 			cn->phase = CONN_CLOSING;
 		} else if (ok && mr->req.status && cn->phase == CONN_BODY) {
 			/* Refused: the watchdog gives this answer if the rest of the body is late. */
@@ -635,16 +683,87 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	CEB_LOG_DEBUG("ingress", "%s", msg);
 }
 
+/* Bind host:port and start serving on it; *port is the port bound. */
+static int listener_start(struct ceb_ingress *ing, const char *host, int port, bool tls,
+                          bool internal_only, int *bound, char *errbuf, size_t errlen)
+{
+	struct ceb_daemon *dmn = ing->dmn;
+	struct listener *lis = &ing->lis[ing->nlis];
+	struct addrinfo hints = {0}, *ai = NULL;
+	/* Options some listeners take: TLS, and a thread pool (the loopback listener has none: MHD
+	 * warns on stderr about a pool size it ignores). */
+	struct MHD_OptionItem opts[4];
+	size_t nopts = 0;
+	const union MHD_DaemonInfo *info;
+	char portstr[16];
+	unsigned flags;
+	size_t pool;
+	int rc = CEB_EIO;
+
+	lis->ing = ing;
+	lis->tls = tls;
+	lis->internal_only = internal_only;
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if (getaddrinfo(host, portstr, &hints, &ai) != 0 || !ai) {
+		snprintf(errbuf, errlen, "cannot resolve listen address %s", host);
+		goto out;
+	}
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	        MHD_USE_ITC | MHD_USE_ERROR_LOG;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if (tls) {
+		flags |= MHD_USE_TLS;
+		opts[nopts++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0,
+		                                        ceb_tls_callback()};
+		opts[nopts++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+		                                        (void *)CEB_TLS_PRIORITIES};
+	}
+	if (!internal_only)
+		opts[nopts++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE,
+		                                        (intptr_t)dmn->set.ingress_threads, NULL};
+	opts[nopts] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	/* MHD keeps the header block in a per-connection pool, with a 64-byte record per field: room
+	 * for --max-header-size bytes and max_header_block / CEB_HEADER_FIELD_COST records (and a
+	 * little for the answer's headers), so that a request within the limits reaches
+	 * ceb_request_route(), which refuses one beyond them with its own 431. */
+	pool = 2 * dmn->set.max_header_block + 4096;
+	lis->mhd = MHD_start_daemon(
+	        flags, 0, NULL, NULL, on_request, lis, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+	        MHD_OPTION_CONNECTION_LIMIT, dmn->set.max_connections,
+	        MHD_OPTION_PER_IP_CONNECTION_LIMIT, internal_only ? 0U : dmn->set.max_conn_per_ip,
+	        MHD_OPTION_CONNECTION_TIMEOUT, dmn->set.idle_timeout_s,
+	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+	        ing, MHD_OPTION_NOTIFY_CONNECTION, on_connection, lis, MHD_OPTION_URI_LOG_CALLBACK,
+	        on_uri, ing, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_ARRAY, opts,
+	        MHD_OPTION_END);
+	if (!lis->mhd) {
+		snprintf(errbuf, errlen,
+		         "cannot listen on %s:%d (in use, or not an address of this host)", host,
+		         port);
+		goto out;
+	}
+	info = MHD_get_daemon_info(lis->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	*bound = info ? info->port : port;
+	ing->nlis++;
+	rc = 0;
+out:
+	if (ai)
+		freeaddrinfo(ai);
+	return rc;
+}
+
 int ceb_ingress_start(struct ceb_daemon *dmn, struct ceb_ingress **out, int *port, char *errbuf,
                       size_t errlen)
 {
 	struct ceb_ingress *ing = calloc(1, sizeof(*ing));
-	struct addrinfo hints = {0}, *ai = NULL;
-	char portstr[16];
-	const union MHD_DaemonInfo *info;
 	pthread_condattr_t cattr;
-	unsigned flags;
-	size_t pool;
+	const struct ceb_settings *set = &dmn->set;
+	bool tls = set->tls_cert != NULL;
+	char desc[256];
 	int rc = CEB_EIO;
 
 	if (!ing) {
@@ -666,62 +785,78 @@ int ceb_ingress_start(struct ceb_daemon *dmn, struct ceb_ingress **out, int *por
 		rc = CEB_ENOMEM;
 		goto out;
 	}
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(portstr, sizeof(portstr), "%d", dmn->set.listen_port);
-	if (getaddrinfo(dmn->set.listen_host, portstr, &hints, &ai) != 0 || !ai) {
-		snprintf(errbuf, errlen, "cannot resolve listen address %s", dmn->set.listen_host);
-		goto out;
+	if (tls) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES ||
+		    MHD_is_feature_supported(MHD_FEATURE_HTTPS_CERT_CALLBACK) != MHD_YES) {
+			snprintf(errbuf, errlen,
+			         "--tls-cert: this libmicrohttpd was built without "
+			         "HTTPS (GnuTLS) support");
+			goto out;
+		}
+		if ((rc = ceb_tls_create(set->tls_cert, set->tls_key, &ing->tls, errbuf, errlen)) <
+		    0)
+			goto out;
+		rc = CEB_EIO;
 	}
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-	        MHD_USE_ITC | MHD_USE_ERROR_LOG;
-	if (ai->ai_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	/* MHD keeps the header block in a per-connection pool, with a 64-byte record per field: room
-	 * for --max-header-size bytes and max_header_block / CEB_HEADER_FIELD_COST records (and a
-	 * little for the answer's headers), so that a request within the limits reaches
-	 * ceb_request_route(), which refuses one beyond them with its own 431. */
-	pool = 2 * dmn->set.max_header_block + 4096;
-	ing->mhd = MHD_start_daemon(
-	        flags, 0, NULL, NULL, on_request, ing, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-	        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)dmn->set.ingress_threads,
-	        MHD_OPTION_CONNECTION_LIMIT, dmn->set.max_connections,
-	        MHD_OPTION_PER_IP_CONNECTION_LIMIT, dmn->set.max_conn_per_ip,
-	        MHD_OPTION_CONNECTION_TIMEOUT, dmn->set.idle_timeout_s,
-	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-	        ing, MHD_OPTION_NOTIFY_CONNECTION, on_connection, ing, MHD_OPTION_URI_LOG_CALLBACK,
-	        on_uri, ing, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
-	if (!ing->mhd) {
-		snprintf(errbuf, errlen,
-		         "cannot listen on %s:%d (in use, or not an address of this host)",
-		         dmn->set.listen_host, dmn->set.listen_port);
+	if (listener_start(ing, set->listen_host, set->listen_port, tls, false, port, errbuf,
+	                   errlen) < 0)
 		goto out;
-	}
+	if (set->listen_plain_host[0] &&
+	    listener_start(ing, set->listen_plain_host, set->listen_plain_port, false, false,
+	                   &dmn->plain_port, errbuf, errlen) < 0)
+		goto out;
+	if (tls && listener_start(ing, "127.0.0.1", 0, false, true, &dmn->internal_port, errbuf,
+	                          errlen) < 0)
+		goto out;
 	if (dmn->set.request_timeout_s) {
 		if (pthread_create(&ing->watchdog, NULL, watchdog, ing) != 0) {
 			snprintf(errbuf, errlen, "cannot start the request timeout's thread");
-			MHD_stop_daemon(ing->mhd);
 			goto out;
 		}
 		ing->watching = true;
 	}
-	info = MHD_get_daemon_info(ing->mhd, MHD_DAEMON_INFO_BIND_PORT);
-	*port = info ? info->port : dmn->set.listen_port;
+	if (tls) {
+		ceb_tls_describe(ing->tls, desc, sizeof(desc));
+		CEB_LOG_INFO("ingress", "TLS certificate %s (%s)", set->tls_cert, desc);
+		CEB_LOG_DEBUG(
+		        "ingress",
+		        "deliveries to this daemon's own addresses go to http://127.0.0.1:%d, "
+		        "which takes nothing else",
+		        dmn->internal_port);
+	}
 	*out = ing;
 	ing = NULL;
 	rc = 0;
 out:
-	if (ai)
-		freeaddrinfo(ai);
-	if (ing && ing->accepted)
-		MHD_destroy_response(ing->accepted);
 	if (ing) {
+		for (size_t i = 0; i < ing->nlis; i++)
+			MHD_stop_daemon(ing->lis[i].mhd);
+		if (ing->accepted)
+			MHD_destroy_response(ing->accepted);
+		ceb_tls_destroy(ing->tls);
 		pthread_cond_destroy(&ing->wake);
 		pthread_mutex_destroy(&ing->lock);
 	}
 	free(ing);
 	return rc;
+}
+
+int ceb_ingress_tls_reload(struct ceb_ingress *ing)
+{
+	char err[512], desc[256];
+	int rc;
+
+	if (!ing || !ing->tls)
+		return 0;
+	rc = ceb_tls_reload(ing->tls, err, sizeof(err));
+	if (rc < 0) {
+		CEB_LOG_ERR("ingress", "TLS certificate not reloaded, the previous one stays: %s",
+		            err);
+		return rc;
+	}
+	ceb_tls_describe(ing->tls, desc, sizeof(desc));
+	CEB_LOG_INFO("ingress", "TLS certificate reloaded (%s)", desc);
+	return 0;
 }
 
 void ceb_ingress_stop(struct ceb_ingress *ing)
@@ -750,10 +885,11 @@ void ceb_ingress_stop(struct ceb_ingress *ing)
 		            atomic_load(&ing->suspended));
 		return;
 	}
-	if (ing->mhd)
-		MHD_stop_daemon(ing->mhd);
+	for (size_t i = 0; i < ing->nlis; i++)
+		MHD_stop_daemon(ing->lis[i].mhd);
 	if (ing->accepted)
 		MHD_destroy_response(ing->accepted);
+	ceb_tls_destroy(ing->tls);
 	pthread_cond_destroy(&ing->wake);
 	pthread_mutex_destroy(&ing->lock);
 	free(ing);

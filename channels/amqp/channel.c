@@ -22,6 +22,9 @@
 #include <amqp.h>
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "broker/clock.h"
 #include "broker/config/config.h"
@@ -69,6 +72,45 @@ int amqp_link_reply(amqp_connection_state_t conn, const char *what, char *errbuf
 	return CEB_EUNAVAIL;
 }
 
+/* TLS to the server: TLS 1.2 or later, the peer and its host name verified against the system's CAs
+ * and the Secret's ca.crt (read from memory into the OpenSSL context rabbitmq-c uses: no file). */
+static int tls_setup(amqp_socket_t *sock, const struct ceb_amqp_conn *c, char *errbuf,
+                     size_t errlen)
+{
+	SSL_CTX *ctx = amqp_ssl_socket_get_context(sock);
+	X509_STORE *store = ctx ? SSL_CTX_get_cert_store(ctx) : NULL;
+	BIO *bio = NULL;
+	X509 *crt;
+	int n = 0, rc = CEB_ECONFIG;
+
+	amqp_ssl_socket_set_verify_peer(sock, 1);
+	amqp_ssl_socket_set_verify_hostname(sock, 1);
+	amqp_ssl_socket_set_ssl_versions(sock, AMQP_TLSv1_2, AMQP_TLSvLATEST);
+	if (!store || SSL_CTX_set_default_verify_paths(ctx) != 1) {
+		snprintf(errbuf, errlen, "cannot set up TLS (no OpenSSL context)");
+		return CEB_EIO;
+	}
+	if (!c->ca_pem)
+		return 0;
+	if (!(bio = BIO_new_mem_buf(c->ca_pem, -1))) {
+		snprintf(errbuf, errlen, "out of memory");
+		return CEB_ENOMEM;
+	}
+	while ((crt = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+		X509_STORE_add_cert(store, crt);
+		X509_free(crt);
+		n++;
+	}
+	if (n == 0) {
+		snprintf(errbuf, errlen, "the Secret's ca.crt holds no PEM certificate");
+		goto out;
+	}
+	rc = 0;
+out:
+	BIO_free(bio);
+	return rc;
+}
+
 amqp_connection_state_t amqp_link_open(const struct ceb_amqp_conn *c, char *errbuf, size_t errlen)
 {
 	amqp_connection_state_t conn = amqp_new_connection();
@@ -82,19 +124,13 @@ amqp_connection_state_t amqp_link_open(const struct ceb_amqp_conn *c, char *errb
 		snprintf(errbuf, errlen, "out of memory");
 		return NULL;
 	}
-	if (c->tls) {
-		sock = amqp_ssl_socket_new(conn);
-		if (sock) {
-			amqp_ssl_socket_set_verify_peer(sock, 1);
-			amqp_ssl_socket_set_verify_hostname(sock, 1);
-		}
-	} else {
-		sock = amqp_tcp_socket_new(conn);
-	}
+	sock = c->tls ? amqp_ssl_socket_new(conn) : amqp_tcp_socket_new(conn);
 	if (!sock) {
 		snprintf(errbuf, errlen, "cannot create a socket");
 		goto fail;
 	}
+	if (c->tls && tls_setup(sock, c, errbuf, errlen) < 0)
+		goto fail;
 	st = amqp_socket_open_noblock(sock, c->host, c->port, &tv);
 	if (st != AMQP_STATUS_OK) {
 		snprintf(errbuf, errlen, "cannot connect to %s:%d: %s", c->host, c->port,

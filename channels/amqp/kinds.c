@@ -27,6 +27,7 @@ void ceb_amqp_conn_free(struct ceb_amqp_conn *c)
 		memset(c->password, 0, strlen(c->password));
 	free(c->password);
 	free(c->vhost);
+	free(c->ca_pem);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -39,8 +40,10 @@ int ceb_amqp_conn_copy(struct ceb_amqp_conn *dst, const struct ceb_amqp_conn *sr
 	        .password = strdup(src->password ? src->password : "guest"),
 	        .vhost = strdup(src->vhost ? src->vhost : "/"),
 	        .tls = src->tls,
+	        .ca_pem = src->ca_pem ? strdup(src->ca_pem) : NULL,
 	};
-	if (!dst->host || !dst->user || !dst->password || !dst->vhost) {
+	if (!dst->host || !dst->user || !dst->password || !dst->vhost ||
+	    (src->ca_pem && !dst->ca_pem)) {
 		ceb_amqp_conn_free(dst);
 		return CEB_ENOMEM;
 	}
@@ -135,7 +138,7 @@ int ceb_rabbitmq_conn(const struct ceb_rabbitmq_cluster_ref *ref, const char *vh
                       struct ceb_amqp_conn *out, char *errbuf, size_t errlen)
 {
 	const struct ceb_secret *s = ref->secret.secret;
-	const char *uri, *user, *password, *port, *why = NULL;
+	const char *uri, *user, *password, *port, *ca, *why = NULL;
 	struct ceb_amqp_conn c = {0};
 	bool http = false;
 	char where[700];
@@ -153,6 +156,16 @@ int ceb_rabbitmq_conn(const struct ceb_rabbitmq_cluster_ref *ref, const char *vh
 	user = ceb_secret_get(s, "username", NULL);
 	password = ceb_secret_get(s, "password", NULL);
 	port = ceb_secret_get(s, "port", NULL);
+	ca = ceb_secret_get(s, "ca.crt", NULL);
+	if (ceb_secret_get(s, "caSecretName", NULL)) {
+		/* eventing-rabbitmq mounts that Secret as a CA directory of the pod */
+		snprintf(errbuf, errlen,
+		         "%s: key caSecretName: not supported: put the CA's PEM under the key "
+		         "ca.crt "
+		         "of this Secret",
+		         where);
+		return CEB_ECONFIG;
+	}
 	if (!uri) {
 		snprintf(errbuf, errlen,
 		         "%s: no key uri (the AMQP URI amqp[s]://user:password@host:port, or the "
@@ -196,6 +209,18 @@ int ceb_rabbitmq_conn(const struct ceb_rabbitmq_cluster_ref *ref, const char *vh
 		free(c.vhost);
 		c.vhost = strdup(vhost);
 	}
+	if (ca && !strstr(ca, "-----BEGIN CERTIFICATE-----")) {
+		snprintf(errbuf, errlen, "%s: key ca.crt: not PEM certificates", where);
+		goto out;
+	}
+	if (ca && !c.tls) {
+		snprintf(errbuf, errlen,
+		         "%s: key ca.crt: given for a connection without TLS (the uri is not "
+		         "amqps:// or https://)",
+		         where);
+		goto out;
+	}
+	c.ca_pem = ca ? strdup(ca) : NULL;
 	rc = ceb_amqp_conn_copy(out, &c);
 	if (rc < 0)
 		snprintf(errbuf, errlen, "out of memory");

@@ -21,6 +21,8 @@ struct ceb_amqp_conn {
 	char *user, *password;
 	char *vhost;
 	bool tls; /* amqps */
+	/* amqps: PEM certificates trusted beside the system's (the Secret's key ca.crt), or NULL */
+	char *ca_pem;
 };
 
 /* rabbitmqClusterReference: only connectionSecret is served (an operator's RabbitmqCluster is not

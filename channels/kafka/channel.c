@@ -102,6 +102,36 @@ static void strv_free(char **keys, char **values, size_t n)
 	free(values);
 }
 
+/* The librdkafka properties of a's Secrets, tried on a scratch configuration (so that `validate`
+ * finds a value librdkafka refuses, a PEM it cannot read) and added to kc's. */
+static int auth_config(struct kafka_channel *kc, const struct ceb_kafka_auth *a, const char *who,
+                       char *errbuf, size_t errlen)
+{
+	struct ceb_kafka_prop props[CEB_KAFKA_AUTH_PROPS];
+	rd_kafka_conf_t *scratch = NULL;
+	char where[400];
+	size_t n;
+	int rc = ceb_kafka_auth_props(a, props, &n, errbuf, errlen);
+
+	if (rc < 0 || n == 0)
+		return rc;
+	if (!(scratch = rd_kafka_conf_new())) {
+		snprintf(errbuf, errlen, "out of memory");
+		return CEB_ENOMEM;
+	}
+	snprintf(where, sizeof(where), "%s: credentials from its Secret: ", who);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		rc = conf_set(scratch, props[i].name, props[i].value, where, errbuf, errlen);
+		if (rc == 0 && strv_add(&kc->pt_keys, &kc->pt_values, &kc->npt, props[i].name,
+		                        props[i].value) < 0) {
+			snprintf(errbuf, errlen, "out of memory");
+			rc = CEB_ENOMEM;
+		}
+	}
+	rd_kafka_conf_destroy(scratch);
+	return rc;
+}
+
 /* The Broker's ConfigMap, as the configuration loader read and checked it (Knative's keys and
  * cebroker's), into kc. The librdkafka properties are tried on a scratch configuration so that a
  * wrong one fails here (and in `validate`, through kafka_check), at its ConfigMap key. */
@@ -138,6 +168,10 @@ static int read_config(struct kafka_channel *kc, const struct ceb_channel_cfg *c
 	         kb->bootstrap_at.line, kb->bootstrap_at.col, cm->ns, cm->name);
 	if (conf_set(scratch, "bootstrap.servers", kb->bootstrap, where, errbuf, errlen) < 0)
 		goto out;
+	snprintf(where, sizeof(where), "ConfigMap %s/%s", cm->ns, cm->name);
+	if ((rc = auth_config(kc, &kb->auth, where, errbuf, errlen)) < 0)
+		goto out;
+	rc = CEB_ECONFIG;
 	for (size_t i = 0; i < kb->nclient_cfg; i++) {
 		const struct ceb_config_kv *kv = &kb->client_cfg[i];
 
@@ -219,8 +253,15 @@ static int endpoint_config(struct kafka_channel *kc, const struct ceb_channel_cf
 
 	kc->confirm_ms = DEFAULT_CONFIRM_MS;
 	kc->start_ms = DEFAULT_START_MS;
+	char who[300];
+	int rc;
+
 	if (strv_add(&kc->pt_keys, &kc->pt_values, &kc->npt, "bootstrap.servers", bootstrap) < 0)
 		goto nomem;
+	snprintf(who, sizeof(who), "%s %s/%s", src ? "KafkaSource" : "KafkaSink", cfg->ns,
+	         cfg->name);
+	if ((rc = auth_config(kc, src ? &src->auth : &snk->auth, who, errbuf, errlen)) < 0)
+		return rc;
 	if (src) {
 		kc->source = src;
 		kc->topics = calloc(src->ntopics, sizeof(*kc->topics));
@@ -761,13 +802,27 @@ static int kafka_check(const struct ceb_channel_cfg *cfg, char *errbuf, size_t e
 	struct kafka_channel *kc;
 	int rc;
 
-	if (cfg->kind && strcmp(cfg->kind, "Broker") != 0)
-		return 0; /* a KafkaSource's or KafkaSink's spec was checked by the loader */
+	char who[300];
+	bool endpoint = cfg->kind && (!strcmp(cfg->kind, CEB_KAFKA_SOURCE_KIND) ||
+	                              !strcmp(cfg->kind, CEB_KAFKA_SINK_KIND));
+
+	if (cfg->kind && strcmp(cfg->kind, "Broker") != 0 && !endpoint)
+		return 0; /* a KafkaChannel's spec was checked by the loader */
 	if (!(kc = calloc(1, sizeof(*kc)))) {
 		snprintf(errbuf, errlen, "out of memory");
 		return CEB_ENOMEM;
 	}
-	rc = read_config(kc, cfg, errbuf, errlen);
+	/* a KafkaSource's or KafkaSink's spec was checked by the loader, but for its Secrets */
+	snprintf(who, sizeof(who), "%s %s/%s", cfg->kind ? cfg->kind : "Broker", cfg->ns,
+	         cfg->name);
+	if (endpoint)
+		rc = auth_config(kc,
+		                 !strcmp(cfg->kind, CEB_KAFKA_SOURCE_KIND)
+		                         ? &((const struct ceb_kafka_source_cfg *)cfg->spec)->auth
+		                         : &((const struct ceb_kafka_sink_cfg *)cfg->spec)->auth,
+		                 who, errbuf, errlen);
+	else
+		rc = read_config(kc, cfg, errbuf, errlen);
 	strv_free(kc->topic_keys, kc->topic_values, kc->ntopic_cfg);
 	strv_free(kc->pt_keys, kc->pt_values, kc->npt);
 	free(kc->topic);

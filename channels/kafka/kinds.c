@@ -19,7 +19,6 @@ extern const struct ceb_broker_config_reader ceb_broker_config_kafka;
 extern const struct ceb_channel_kind ceb_channel_kind_kafka;
 
 #define KEY_TYPE_LABEL "kafkasources.sources.knative.dev/key-type"
-#define NO_SECRETS     "not supported: cebroker reads no Secrets"
 #define MAX_TOPIC      249 /* Kafka's limit (kafka.common.internals.Topic) */
 #define MAX_GROUP_ID   255
 /* What a Kafka Broker's ConfigMap leaves out, as Knative's eventing-kafka-broker has it */
@@ -264,6 +263,7 @@ static void kafka_source_free(void *own)
 	ceb_config_strv_free(src->ce_ext_values, src->nce_ext);
 	ceb_config_strv_free(src->annot_keys, src->nannot);
 	ceb_config_strv_free(src->annot_values, src->nannot);
+	ceb_kafka_auth_free(&src->auth);
 	free(src);
 }
 
@@ -297,33 +297,6 @@ out:
 
 /* A CloudEvents extension name: lower-case letters and digits, as long as the event model takes
  * (the specification only advises 20 at most: longer ones get a warning). */
-/* spec.net: SASL and TLS take their credentials from Secrets, which cebroker does not read, so
- * both must stay off; what else the map holds (secretKeyRefs) is Knative's and is not looked at. */
-static void parse_net(struct ceb_config_res *r, const struct ceb_yaml_node *n)
-{
-	static const char *const fields[] = {"sasl", "tls", NULL};
-	static const char *const sasl_fields[] = {"enable",        "user",    "password", "type",
-	                                          "tokenProvider", "roleARN", NULL};
-	static const char *const tls_fields[] = {"enable", "cert", "key", "caCert", NULL};
-	static const char *const paths[] = {"spec.net.sasl", "spec.net.tls"};
-	const struct ceb_yaml_node *v[2], *sv[6];
-	char p[64];
-	bool on;
-
-	if (!ceb_config_get_fields(r, n, "spec.net", fields, v, NULL))
-		return;
-	for (size_t i = 0; i < 2; i++) {
-		if (!v[i] || !ceb_config_get_fields(r, v[i], paths[i], i ? tls_fields : sasl_fields,
-		                                    sv, NULL))
-			continue;
-		ceb_config_path_key(p, sizeof(p), paths[i], "enable");
-		if (sv[0] && ceb_config_get_bool(r, sv[0], p, &on) && on)
-			ceb_config_err(r, sv[0], p,
-			               "%s; SASL/TLS for KafkaSource is not available yet",
-			               NO_SECRETS);
-	}
-}
-
 static void parse_kafka_source(struct ceb_config_res *r, struct ceb_config_meta *md,
                                const struct ceb_yaml_node *root,
                                const struct ceb_yaml_node *const *vals)
@@ -411,7 +384,7 @@ static void parse_kafka_source(struct ceb_config_res *r, struct ceb_config_meta 
 		ceb_config_parse_ce_overrides(r, v[8], &src->ce_ext_keys, &src->ce_ext_values,
 		                              &src->nce_ext);
 	if (v[9])
-		parse_net(r, v[9]);
+		ceb_kafka_auth_parse_net(r, v[9], &src->auth);
 out:
 	src->source = (struct ceb_source_cfg){
 	        .kind = CEB_KAFKA_SOURCE_KIND,
@@ -446,22 +419,8 @@ static void kafka_sink_free(void *own)
 	free(snk->bootstrap);
 	ceb_config_strv_free(snk->annot_keys, snk->nannot);
 	ceb_config_strv_free(snk->annot_values, snk->nannot);
+	ceb_kafka_auth_free(&snk->auth);
 	free(snk);
-}
-
-/* spec.auth: the only thing it can say is which Secret holds the credentials. */
-static void parse_auth(struct ceb_config_res *r, const struct ceb_yaml_node *n)
-{
-	static const char *const auth_fields[] = {"secret", NULL};
-	static const char *const secret_fields[] = {"ref", NULL};
-	static const char *const ref_fields[] = {"name", NULL};
-	const struct ceb_yaml_node *secret, *ref, *name;
-
-	if (ceb_config_get_fields(r, n, "spec.auth", auth_fields, &secret, NULL) && secret &&
-	    ceb_config_get_fields(r, secret, "spec.auth.secret", secret_fields, &ref, NULL) &&
-	    ref && ceb_config_get_fields(r, ref, "spec.auth.secret.ref", ref_fields, &name, NULL) &&
-	    name)
-		ceb_config_err(r, name, "spec.auth.secret.ref.name", "%s", NO_SECRETS);
 }
 
 static void parse_kafka_sink(struct ceb_config_res *r, struct ceb_config_meta *md,
@@ -533,7 +492,7 @@ static void parse_kafka_sink(struct ceb_config_res *r, struct ceb_config_meta *m
 	if (v[4] && (i = get_choice(r, v[4], "spec.contentMode", "a content mode", modes)) >= 0)
 		snk->structured = i == 1;
 	if (v[5])
-		parse_auth(r, v[5]);
+		ceb_kafka_auth_parse_sink(r, v[5], &snk->auth);
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -548,12 +507,13 @@ static void kafka_broker_free(void *parsed)
 		return;
 	free(kb->topic_cfg);
 	free(kb->client_cfg);
+	ceb_kafka_auth_free(&kb->auth);
 	free(kb);
 }
 
 /* ConfigMap keys handed to librdkafka as they are: security settings (Knative's Kafka broker takes
- * them from a Secret; cebroker reads no Secrets, so they sit in the ConfigMap), and any librdkafka
- * property with the prefix "librdkafka." removed. NULL when the key is not one of them. */
+ * them from the Secret of auth.secret.ref.name, which cebroker reads too; these come after it and
+ * win), and any librdkafka property with the prefix "librdkafka." removed. NULL when the key is not one of them. */
 static const char *client_property(const char *key)
 {
 	if (!strncmp(key, "librdkafka.", 11))
@@ -654,11 +614,8 @@ static void kafka_broker_read(struct ceb_config_res *r, struct ceb_configmap *cm
 			add_kv(&cr, &kb->topic_cfg, &kb->ntopic_cfg,
 			       &(struct ceb_config_kv){k + 21, v, k, at});
 		} else if (!strcmp(k, "auth.secret.ref.name")) {
-			ceb_config_err_at(
-			        &cr, &at, p,
-			        "%s; put security.protocol and the sasl.* / ssl.* settings in "
-			        "this ConfigMap",
-			        NO_SECRETS);
+			/* the Secret's keys as Knative's: protocol, sasl.mechanism, user... */
+			ceb_kafka_auth_broker_secret(&cr, cm->ns, v, &at, p, &kb->auth);
 		} else if (!strcmp(k, "cebroker.confirm.timeout.ms")) {
 			setting_int(&cr, &at, p, v, 100, 3600000, true, &kb->confirm_ms);
 		} else if (!strcmp(k, "cebroker.start.timeout.ms")) {

@@ -12,9 +12,52 @@
 #include "broker/config/config.h"
 #include "channels/channel.h"
 
+struct ceb_config_res;
+struct ceb_yaml_node;
+
 #define CEB_KAFKA_SOURCE_KIND  "KafkaSource"
 #define CEB_KAFKA_SINK_KIND    "KafkaSink"
 #define CEB_KAFKA_CHANNEL_KIND "KafkaChannel"
+
+/* Kafka credentials from Secrets, as Knative's eventing-kafka-broker takes them; channels/kafka/
+ * auth.c reads them and maps them to librdkafka's properties. */
+struct ceb_kafka_auth {
+	/* A whole Secret (a KafkaSink's spec.auth.secret.ref.name, a Broker ConfigMap's
+	 * auth.secret.ref.name) with Knative's keys: protocol, sasl.mechanism, user, password,
+	 * ca.crt, user.crt, user.key. */
+	bool whole;
+	struct ceb_secret_ref secret;
+	/* A KafkaSource's spec.net: sasl.{enable, user, password, type} and tls.{enable, cert, key,
+	 * caCert}, each value a secretKeyRef (unset: key NULL). */
+	bool sasl, tls;
+	struct ceb_secret_ref user, password, type, cert, key, ca;
+};
+
+/* At most this many librdkafka properties come from a ceb_kafka_auth. */
+#define CEB_KAFKA_AUTH_PROPS 8
+
+struct ceb_kafka_prop {
+	const char *name, *value;
+};
+
+/* The librdkafka properties a says (security.protocol, sasl.mechanisms, sasl.username,
+ * sasl.password, ssl.ca.pem, ssl.certificate.pem, ssl.key.pem: PEM in memory, no files) into out
+ * (room for CEB_KAFKA_AUTH_PROPS), *n of them; values point into the Secrets. 0, or CEB_ECONFIG
+ * with "file:line:col: Secret ns/name: data.protocol: ..." in errbuf. After the load. */
+int ceb_kafka_auth_props(const struct ceb_kafka_auth *a, struct ceb_kafka_prop *out, size_t *n,
+                         char *errbuf, size_t errlen);
+/* Read a KafkaSource's spec.net into a (its secretKeyRefs are checked once every file is loaded). */
+void ceb_kafka_auth_parse_net(struct ceb_config_res *r, const struct ceb_yaml_node *n,
+                              struct ceb_kafka_auth *a);
+/* Read a KafkaSink's spec.auth into a. */
+void ceb_kafka_auth_parse_sink(struct ceb_config_res *r, const struct ceb_yaml_node *n,
+                               struct ceb_kafka_auth *a);
+/* A Broker ConfigMap's auth.secret.ref.name (value at `at`) into a; once every file is loaded. */
+void ceb_kafka_auth_broker_secret(struct ceb_config_res *r, const char *ns, const char *name,
+                                  const struct ceb_loc *at, const char *path,
+                                  struct ceb_kafka_auth *a);
+/* Frees what a owns (the names of its references). */
+void ceb_kafka_auth_free(struct ceb_kafka_auth *a);
 
 /* A Kafka Broker's ConfigMap, as Knative's eventing-kafka-broker reads it (checked at load, so that
  * `validate` finds what `run` would). Strings point into the ConfigMap. */
@@ -32,6 +75,7 @@ struct ceb_kafka_broker_cfg {
 	 * enable.ssl.certificate.verification, librdkafka.<property> */
 	struct ceb_config_kv *client_cfg;
 	size_t nclient_cfg;
+	struct ceb_kafka_auth auth; /* auth.secret.ref.name */
 };
 
 /* How a KafkaSource turns a record key into the `key` extension (the label
@@ -60,6 +104,7 @@ struct ceb_kafka_source_cfg {
 	char **annot_keys, **annot_values;
 	size_t nannot;
 	struct ceb_loc loc;
+	struct ceb_kafka_auth auth;   /* spec.net */
 	struct ceb_source_cfg source; /* the generic view, in ceb_config.sources */
 };
 
@@ -74,6 +119,7 @@ struct ceb_kafka_sink_cfg {
 	char **annot_keys, **annot_values;
 	size_t nannot;
 	struct ceb_loc loc;
+	struct ceb_kafka_auth auth;       /* spec.auth.secret.ref */
 	struct ceb_endpoint_cfg endpoint; /* the generic view, in ceb_config.endpoints */
 };
 

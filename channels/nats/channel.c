@@ -85,6 +85,26 @@ static void on_closed(natsConnection *nc, void *closure)
 	/* nothing of nch after this point: destroy may free it */
 }
 
+/* A creds file's user JWT, for libnats (which frees the copy). */
+static natsStatus user_jwt(char **jwt, char **err, void *closure)
+{
+	const struct ceb_nats_conn *c = closure;
+
+	(void)err;
+	*jwt = strdup(c->jwt);
+	return *jwt ? NATS_OK : NATS_NO_MEMORY;
+}
+
+/* The server's nonce signed with the creds file's nkey seed. */
+static natsStatus sign_nonce(char **err, unsigned char **sig, int *len, const char *nonce,
+                             void *closure)
+{
+	const struct ceb_nats_conn *c = closure;
+
+	(void)err;
+	return nats_Sign(c->seed, nonce, sig, len);
+}
+
 static int nats_connect(struct nats_chan *nch, char *errbuf, size_t errlen)
 {
 	natsOptions *o = NULL;
@@ -112,6 +132,11 @@ static int nats_connect(struct nats_chan *nch, char *errbuf, size_t errlen)
 		s = natsOptions_SetClosedCB(o, on_closed, nch);
 	if (s == NATS_OK && nch->conn.ca_pem)
 		s = natsOptions_SetCATrustedCertificates(o, nch->conn.ca_pem);
+	if (s == NATS_OK && nch->conn.cert_pem && nch->conn.key_pem)
+		s = natsOptions_SetCertificatesChain(o, nch->conn.cert_pem, nch->conn.key_pem);
+	if (s == NATS_OK && nch->conn.jwt && nch->conn.seed)
+		s = natsOptions_SetUserCredentialsCallbacks(o, user_jwt, &nch->conn, sign_nonce,
+		                                            &nch->conn);
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(o, 5000);
 	/* A publish goes out at once rather than when the flusher next runs: each one holds an HTTP

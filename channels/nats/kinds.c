@@ -297,10 +297,116 @@ static void broker_free(void *parsed)
 	if (nb->conn.url != (const char *)CEB_NATS_DEFAULT_URL)
 		free((char *)nb->conn.url);
 	free((char *)nb->conn.ca_pem);
+	free((char *)nb->conn.cert_pem);
+	if (nb->conn.key_pem)
+		memset((char *)nb->conn.key_pem, 0, strlen(nb->conn.key_pem));
+	free((char *)nb->conn.key_pem);
+	free((char *)nb->conn.jwt);
+	if (nb->conn.seed)
+		memset((char *)nb->conn.seed, 0, strlen(nb->conn.seed));
+	free((char *)nb->conn.seed);
 	free(nb);
 }
 
-#define NO_SECRETS "credentials from a Secret are not read by this build yet"
+/* The Secret a config-nats value names (in the ConfigMap's namespace), or NULL (reported). */
+static const struct ceb_secret *named_secret(struct sink *s, const struct ceb_yaml_node *n,
+                                             const char *path)
+{
+	const struct ceb_secret *sec;
+	const char *name = scalar(s, n, path);
+
+	if (!name)
+		return NULL;
+	if (!s->r) {
+		serr(s, n, path, "a Secret is read only from a ConfigMap");
+		return NULL;
+	}
+	sec = ceb_config_loaded_secret(s->r, s->r->ns, name);
+	if (!sec)
+		serr(s, n, path, "Secret %s/%s not found", s->r->ns, name);
+	return sec;
+}
+
+/* A key of a Secret, copied, or NULL (reported at n). */
+static const char *secret_key(struct sink *s, const struct ceb_yaml_node *n, const char *path,
+                              const struct ceb_secret *sec, const char *key)
+{
+	const char *v = ceb_secret_get(sec, key, NULL);
+
+	if (!v) {
+		serr(s, n, path, "Secret %s/%s has no key \"%s\"", sec->ns, sec->name, key);
+		return NULL;
+	}
+	return ceb_config_strdup(s->r, v);
+}
+
+/* The text between a creds file's "-----BEGIN <what>-----" line and its end marker, as one token
+ * (a JWT or a seed), copied; NULL when absent. */
+static char *creds_part(const char *text, const char *what)
+{
+	char begin[64];
+	const char *p, *e;
+	char *out;
+
+	snprintf(begin, sizeof(begin), "-----BEGIN %s-----", what);
+	if (!(p = strstr(text, begin)))
+		return NULL;
+	p += strlen(begin);
+	p += strspn(p, " \t\r\n");
+	e = p + strcspn(p, " \t\r\n"); /* a JWT holds - and _ */
+	if (e == p || !(out = malloc((size_t)(e - p) + 1)))
+		return NULL;
+	memcpy(out, p, (size_t)(e - p));
+	out[e - p] = '\0';
+	return out;
+}
+
+/* auth: credentialFile.secret {name, key} (a NATS creds file), tls.secret.name (mTLS). */
+static void auth_doc(struct sink *s, const struct ceb_yaml_node *n, const char *base,
+                     struct ceb_nats_conn *c)
+{
+	static const char *const af[] = {"credentialFile", "tls", NULL};
+	static const char *const sf[] = {"secret", NULL};
+	static const char *const nk[] = {"name", "key", NULL};
+	static const char *const nf[] = {"name", NULL};
+	const struct ceb_yaml_node *av[2], *sv[1], *kv[2];
+	const struct ceb_secret *sec;
+	const char *text, *key;
+	char p[320];
+
+#define P(f) (snprintf(p, sizeof(p), "%s.%s", base, f), p)
+	if (!fields(s, n, base, af, av))
+		return;
+	if (av[0] && fields(s, av[0], P("credentialFile"), sf, sv) && sv[0] &&
+	    fields(s, sv[0], P("credentialFile.secret"), nk, kv)) {
+		if (!kv[0] || !kv[1]) {
+			serr(s, sv[0], P("credentialFile.secret"), "needs name and key");
+		} else if ((sec = named_secret(s, kv[0], P("credentialFile.secret.name"))) &&
+		           (key = scalar(s, kv[1], P("credentialFile.secret.key")))) {
+			text = ceb_secret_get(sec, key, NULL);
+			if (!text) {
+				serr(s, kv[1], p, "Secret %s/%s has no key \"%s\"", sec->ns,
+				     sec->name, key);
+			} else {
+				c->jwt = creds_part(text, "NATS USER JWT");
+				c->seed = creds_part(text, "USER NKEY SEED");
+				if (!c->jwt || !c->seed)
+					serr(s, kv[1], p,
+					     "Secret %s/%s key %s: not a NATS creds file (a user "
+					     "JWT "
+					     "and an nkey seed, as nsc writes it)",
+					     sec->ns, sec->name, key);
+			}
+		}
+	}
+	if (av[1] && fields(s, av[1], P("tls"), sf, sv) && sv[0] &&
+	    fields(s, sv[0], P("tls.secret"), nf, kv) && kv[0] &&
+	    (sec = named_secret(s, kv[0], P("tls.secret.name")))) {
+		c->cert_pem = secret_key(s, kv[0], p, sec, "tls.crt");
+		c->key_pem = secret_key(s, kv[0], p, sec, "tls.key");
+	}
+#undef P
+}
 
 static void conn_doc(struct sink *s, const struct ceb_yaml_node *root, const char *base, void *arg)
 {
@@ -326,12 +432,22 @@ static void conn_doc(struct sink *s, const struct ceb_yaml_node *root, const cha
 			c->url = CEB_NATS_DEFAULT_URL;
 	}
 	if (v[1])
-		serr(s, v[1], P("auth"), NO_SECRETS);
+		auth_doc(s, v[1], P("auth"), c);
 	if (v[2] && fields(s, v[2], P("tls"), tf, tv)) {
+		static const char *const nf[] = {"name", NULL};
+		const struct ceb_yaml_node *nv[1];
+		const struct ceb_secret *sec;
+
 		if (tv[0] && (u = scalar(s, tv[0], P("tls.caBundle"))))
 			c->ca_pem = ceb_config_strdup(s->r, u);
-		if (tv[1])
-			serr(s, tv[1], P("tls.secret"), NO_SECRETS);
+		if (tv[1] && fields(s, tv[1], P("tls.secret"), nf, nv) && nv[0] &&
+		    (sec = named_secret(s, nv[0], P("tls.secret.name")))) {
+			if (c->ca_pem)
+				serr(s, tv[1], P("tls.secret"),
+				     "give tls.caBundle or tls.secret, not both");
+			else
+				c->ca_pem = secret_key(s, nv[0], p, sec, "ca.crt");
+		}
 	}
 	if (v[3] && fields(s, v[3], P("connOpts"), of, ov)) {
 		if (ov[0] && (u = scalar(s, ov[0], P("connOpts.retryOnFailedConnect")))) {
@@ -436,9 +552,9 @@ static void *nats_channel_read(struct ceb_config_res *r, const struct ceb_yaml_n
 	/* maxDeliver, consumerType, fetchMaxWait and fetchBatchSize are read past, as
 	 * eventing-natss's dispatcher does (retries are the Subscription's delivery; consumers
 	 * here pull) */
-	static const char *const cf[] = {"deliverPolicy", "ackWait",      "maxAckPending",
-	                                 "maxDeliver",    "consumerType", "fetchMaxWait",
-	                                 "fetchBatchSize", NULL};
+	static const char *const cf[] = {
+	        "deliverPolicy", "ackWait",      "maxAckPending",  "maxDeliver",
+	        "consumerType",  "fetchMaxWait", "fetchBatchSize", NULL};
 	static const char *const retentions[] = {"Limits", "Interest", "Work", NULL};
 	static const char *const storages[] = {"File", "Memory", NULL};
 	static const char *const policies[] = {"All", "New", NULL};

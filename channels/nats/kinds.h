@@ -19,7 +19,12 @@
 /* The connection, as eventing-natss's config-nats ConfigMap spells it (key eventing-nats). */
 struct ceb_nats_conn {
 	const char *url;    /* url; CEB_NATS_DEFAULT_URL */
-	const char *ca_pem; /* tls.caBundle (PEM), or NULL */
+	const char *ca_pem; /* tls.caBundle (PEM), or the ca.crt of tls.secret.name; or NULL */
+	/* auth.tls.secret.name: a client certificate (tls.crt, tls.key), or NULL */
+	const char *cert_pem, *key_pem;
+	/* auth.credentialFile.secret: the user JWT and the nkey seed of a NATS creds file, or
+	 * NULL; handed to libnats through callbacks (its creds reader takes only files) */
+	const char *jwt, *seed;
 	bool retry_on_failed_connect;
 	int max_reconnects;    /* connOpts.maxReconnects; -1 (for ever) */
 	int reconnect_wait_ms; /* connOpts.reconnectWaitMilliseconds; 1000 */

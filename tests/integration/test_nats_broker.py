@@ -301,8 +301,8 @@ class NatsConfig(unittest.TestCase):
         f = err.split(":", 1)[0]
         for line in ['7:10: ConfigMap default/nats-config: data.eventing-nats.url: "http://wrong:4222" '
                      'is not a nats:// or tls:// URL',
-                     '9:7: ConfigMap default/nats-config: data.eventing-nats.auth: credentials from '
-                     'a Secret are not read by this build yet',
+                     '10:24: ConfigMap default/nats-config: '
+                     'data.eventing-nats.auth.credentialFile.secret.name: Secret default/x not found',
                      '12:22: ConfigMap default/nats-config: data.eventing-nats.connOpts.maxReconnects: '
                      '"many" is not a whole number',
                      '15:18: ConfigMap default/nats-config: data.config.stream.retention: "Forever" is '

@@ -98,6 +98,11 @@ def start(d):
         f.write("[].\n")
     with open(os.path.join(d, "rabbitmq.conf"), "w") as f:
         f.write("loopback_users = none\nlog.console = false\n")
+    # More settings from the caller (a TLS listener: listeners.ssl.default, ssl_options.*).
+    extra = os.path.join(d, "extra.conf")
+    if os.path.exists(extra):
+        with open(extra) as src, open(os.path.join(d, "rabbitmq.conf"), "a") as f:
+            f.write(src.read())
     open(os.path.join(d, "rabbitmq-env.conf"), "a").close()
     if not st.get("epmd_pid") or not _alive(st["epmd_pid"]):
         epmd = subprocess.Popen(["epmd", "-port", str(st["epmd_port"]), "-address", "127.0.0.1"],

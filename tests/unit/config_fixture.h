@@ -56,4 +56,21 @@ const struct ceb_trigger_cfg *trigger_named(const struct ceb_config *cfg, const 
 		free(t_);                                       \
 	} while (0)
 
+/* A real PEM certificate (a self-signed test CA's), for CACerts values that must be PEM: as text
+ * (TEST_CA_PEM) and as a YAML double-quoted scalar of the same text (TEST_CA_PEM_YAML). */
+#define TEST_CA_PEM \
+	"-----BEGIN CERTIFICATE-----\n" \
+	"MIIBjjCCATOgAwIBAgIUK6JUmZcoK5MSZTAo4/SWndnltfkwCgYIKoZIzj0EAwIw\n" \
+	"GzEZMBcGA1UEAwwQY2Vicm9rZXItdGVzdC1jYTAgFw0yNjEyMDcwMjE3NTFaGA8y\n" \
+	"MTI2MTExMzAyMTc1MVowGzEZMBcGA1UEAwwQY2Vicm9rZXItdGVzdC1jYTBZMBMG\n" \
+	"ByqGSM49AgEGCCqGSM49AwEHA0IABKmveRtdyXXQ5NpAGN6XN67ELRMezOOqGZvQ\n" \
+	"66reCkM5cTaS52tpJZLl2ElE8g/wPoV11AHobRrlME609CpfP6+jUzBRMB0GA1Ud\n" \
+	"DgQWBBT1Wt09coaAKx4qW02xwB/GrBxZBDAfBgNVHSMEGDAWgBT1Wt09coaAKx4q\n" \
+	"W02xwB/GrBxZBDAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0kAMEYCIQDh\n" \
+	"ymxbGFyqxbrxeoOGO5vMu4tgvi3jLD35g1xsW2oxgAIhAMZj4IXwwqNK+BL21rEg\n" \
+	"XEDMaRFi9K5tXxPS9S/w7RQK\n" \
+	"-----END CERTIFICATE-----\n"
+#define TEST_CA_PEM_YAML \
+	"\"-----BEGIN CERTIFICATE-----\\nMIIBjjCCATOgAwIBAgIUK6JUmZcoK5MSZTAo4/SWndnltfkwCgYIKoZIzj0EAwIw\\nGzEZMBcGA1UEAwwQY2Vicm9rZXItdGVzdC1jYTAgFw0yNjEyMDcwMjE3NTFaGA8y\\nMTI2MTExMzAyMTc1MVowGzEZMBcGA1UEAwwQY2Vicm9rZXItdGVzdC1jYTBZMBMG\\nByqGSM49AgEGCCqGSM49AwEHA0IABKmveRtdyXXQ5NpAGN6XN67ELRMezOOqGZvQ\\n66reCkM5cTaS52tpJZLl2ElE8g/wPoV11AHobRrlME609CpfP6+jUzBRMB0GA1Ud\\nDgQWBBT1Wt09coaAKx4qW02xwB/GrBxZBDAfBgNVHSMEGDAWgBT1Wt09coaAKx4q\\nW02xwB/GrBxZBDAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0kAMEYCIQDh\\nymxbGFyqxbrxeoOGO5vMu4tgvi3jLD35g1xsW2oxgAIhAMZj4IXwwqNK+BL21rEg\\nXEDMaRFi9K5tXxPS9S/w7RQK\\n-----END CERTIFICATE-----\\n\""
+
 #endif

@@ -535,7 +535,7 @@ START_TEST(test_a_subscriber_needs_a_uri_or_a_ref)
 {
 	ck_errors(
 	        BROKER TRIGGER_HEAD "  subscriber:\n"
-	                            "    CACerts: pem\n",
+	                            "    CACerts: " TEST_CA_PEM_YAML "\n",
 	        "test.yaml:13:5: Trigger default/orders: spec.subscriber: needs a uri or a ref (or "
 	        "a ref and a uri relative to it)\n");
 	/* beside a ref, a uri is relative to the ref's address (Knative refuses an absolute one) */
@@ -578,11 +578,10 @@ START_TEST(test_a_subscriber_uri_must_be_absolute_http_or_https)
 	}
 	cfg = load_ok(BROKER TRIGGER_HEAD "  subscriber:\n"
 	                                  "    uri: HTTPS://user@[::1]:8443/a?b#c\n"
-	                                  "    CACerts: |\n"
-	                                  "      -----BEGIN CERTIFICATE-----\n"
+	                                  "    CACerts: " TEST_CA_PEM_YAML "\n"
 	                                  "    audience: my-service\n");
 	ck_assert_str_eq(cfg->triggers->subscriber.uri, "HTTPS://user@[::1]:8443/a?b#c");
-	ck_assert_str_eq(cfg->triggers->subscriber.ca_certs, "-----BEGIN CERTIFICATE-----\n");
+	ck_assert_str_eq(cfg->triggers->subscriber.ca_certs, TEST_CA_PEM);
 	ck_assert_str_eq(cfg->triggers->subscriber.audience, "my-service");
 	ck_assert_int_eq(cfg->triggers->subscriber.loc.line, 13);
 	ck_assert_int_eq(cfg->triggers->subscriber.loc.col, 10);

@@ -439,19 +439,99 @@ START_TEST(test_a_bad_key_type_label_is_reported_at_its_value)
 }
 END_TEST
 
-START_TEST(test_sasl_or_tls_enabled_is_refused_as_cebroker_reads_no_secrets)
+/* "name=value,name=value" of a's librdkafka properties, PEM shown as "PEM". */
+static const char *props_text(const struct ceb_kafka_auth *a, char *buf, size_t sz)
 {
-	ck_errors(SOURCE_HEAD SOURCE_TOPICS "  net:\n"
-	                                    "    sasl:\n"
-	                                    "      enable: true\n"
-	                                    "    tls:\n"
-	                                    "      enable: true\n"
-	                                    "      caCert:\n"
-	                                    "        secretKeyRef: {name: ca, key: ca.crt}\n",
-	          "test.yaml:12:15: KafkaSource default/src: spec.net.sasl.enable: not supported: "
-	          "cebroker reads no Secrets; SASL/TLS for KafkaSource is not available yet\n"
-	          "test.yaml:14:15: KafkaSource default/src: spec.net.tls.enable: not supported: "
-	          "cebroker reads no Secrets; SASL/TLS for KafkaSource is not available yet\n");
+	struct ceb_kafka_prop props[CEB_KAFKA_AUTH_PROPS];
+	char err[512];
+	size_t n, len = 0;
+
+	buf[0] = '\0';
+	if (ceb_kafka_auth_props(a, props, &n, err, sizeof(err)) < 0) {
+		snprintf(buf, sz, "error: %s", err);
+		return buf;
+	}
+	for (size_t i = 0; i < n && len < sz; i++)
+		len += (size_t)snprintf(buf + len, sz - len, "%s%s=%s", i ? "," : "", props[i].name,
+		                        strstr(props[i].value, "-----BEGIN") ? "PEM"
+		                                                             : props[i].value);
+	return buf;
+}
+
+START_TEST(test_secrets_become_librdkafkas_security_properties)
+{
+	struct ceb_config *cfg = load_ok(
+	        "apiVersion: v1\nkind: Secret\nmetadata: {name: src}\n"
+	        "stringData: {user: alice, password: pw1, type: SCRAM-SHA-512}\n"
+	        "---\n"
+	        "apiVersion: v1\nkind: Secret\nmetadata: {name: snk}\n"
+	        "stringData: {protocol: SASL_PLAINTEXT, user: bob, password: pw2}\n"
+	        "---\n"
+	        "apiVersion: v1\nkind: Secret\nmetadata: {name: brk, namespace: knative-eventing}\n"
+	        "stringData: {protocol: ssl, sasl.mechanism: PLAIN}\n"
+	        "---\n"
+	        "apiVersion: sources.knative.dev/v1\nkind: KafkaSource\nmetadata: {name: s}\n"
+	        "spec:\n  bootstrapServers: [k:9092]\n  topics: [t]\n"
+	        "  sink: {uri: 'http://127.0.0.1:9/'}\n"
+	        "  net:\n    sasl:\n      enable: true\n"
+	        "      user: {secretKeyRef: {name: src, key: user}}\n"
+	        "      password: {secretKeyRef: {name: src, key: password}}\n"
+	        "      type: {secretKeyRef: {name: src, key: type}}\n"
+	        "    tls: {enable: true}\n"
+	        "---\n"
+	        "apiVersion: eventing.knative.dev/v1alpha1\nkind: KafkaSink\nmetadata: {name: k}\n"
+	        "spec:\n  topic: t\n  bootstrapServers: [k:9092]\n"
+	        "  auth: {secret: {ref: {name: snk}}}\n"
+	        "---\n"
+	        "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: b\n"
+	        "  annotations: {eventing.knative.dev/broker.class: Kafka}\n"
+	        "spec: {config: {apiVersion: v1, kind: ConfigMap, name: c, namespace: "
+	        "knative-eventing}}\n"
+	        "---\n"
+	        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: "
+	        "knative-eventing}\n"
+	        "data: {bootstrap.servers: 'k:9092', auth.secret.ref.name: brk}\n");
+	char buf[1024];
+
+	ck_assert_str_eq(props_text(&first_source(cfg)->auth, buf, sizeof(buf)),
+	                 "security.protocol=sasl_ssl,sasl.mechanisms=SCRAM-SHA-512,"
+	                 "sasl.username=alice,sasl.password=pw1");
+	ck_assert_str_eq(props_text(&first_sink(cfg)->auth, buf, sizeof(buf)),
+	                 "security.protocol=sasl_plaintext,sasl.mechanisms=PLAIN,"
+	                 "sasl.username=bob,sasl.password=pw2");
+	/* a protocol in lower case is Knative's too; sasl.mechanism means nothing without SASL */
+	ck_assert_str_eq(props_text(&KAFKA_BROKER(cfg->brokers->config)->auth, buf, sizeof(buf)),
+	                 "security.protocol=ssl");
+	ceb_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_sasl_and_tls_take_their_values_from_secrets)
+{
+	ck_errors(
+	        SOURCE_HEAD SOURCE_TOPICS "  net:\n"
+	                                  "    sasl:\n"
+	                                  "      enable: true\n"
+	                                  "      tokenProvider: MSK\n"
+	                                  "    tls:\n"
+	                                  "      enable: true\n"
+	                                  "      cert:\n"
+	                                  "        secretKeyRef: {name: ca, key: tls.crt}\n"
+	                                  "      caCert:\n"
+	                                  "        secretKeyRef: {name: ca, key: ca.crt}\n",
+	        "test.yaml:12:7: KafkaSource default/src: spec.net.sasl.user: required field "
+	        "missing when SASL is enabled\n"
+	        "test.yaml:12:7: KafkaSource default/src: spec.net.sasl.password: required field "
+	        "missing when SASL is enabled\n"
+	        "test.yaml:13:22: KafkaSource default/src: spec.net.sasl.tokenProvider: not "
+	        "supported (AWS MSK IAM): cebroker speaks SASL PLAIN, SCRAM-SHA-256 and "
+	        "SCRAM-SHA-512\n"
+	        "test.yaml:15:7: KafkaSource default/src: spec.net.tls.key: cert and key go "
+	        "together (a client certificate and its key)\n"
+	        "test.yaml:17:23: KafkaSource default/src: spec.net.tls.cert.secretKeyRef: Secret "
+	        "default/ca not found\n"
+	        "test.yaml:19:23: KafkaSource default/src: spec.net.tls.caCert.secretKeyRef: "
+	        "Secret default/ca not found\n");
 	ck_errors(
 	        SOURCE_HEAD SOURCE_TOPICS "  net:\n"
 	                                  "    sasl:\n"
@@ -587,15 +667,15 @@ START_TEST(test_a_kafka_sink_content_mode_is_binary_or_structured)
 }
 END_TEST
 
-START_TEST(test_a_kafka_sink_auth_secret_is_refused_as_cebroker_reads_no_secrets)
+START_TEST(test_a_kafka_sink_auth_secret_names_a_secret_of_its_namespace)
 {
 	ck_errors(SINK_HEAD "  topic: events\n"
 	                    "  auth:\n"
 	                    "    secret:\n"
 	                    "      ref:\n"
 	                    "        name: my-secret\n",
-	          "test.yaml:11:15: KafkaSink default/sink: spec.auth.secret.ref.name: not "
-	          "supported: cebroker reads no Secrets\n");
+	          "test.yaml:11:15: KafkaSink default/sink: spec.auth.secret.ref.name: Secret "
+	          "default/my-secret not found\n");
 }
 END_TEST
 
@@ -725,10 +805,8 @@ START_TEST(test_a_kafka_brokers_configmap_is_checked_at_load)
 	        "test.yaml:19:37: ConfigMap default/kcm: "
 	        "data[\"default.topic.replication.factor\"]: "
 	        "\"0\" is not a whole number from -1 to 32767, other than 0\n"
-	        "test.yaml:20:25: ConfigMap default/kcm: data[\"auth.secret.ref.name\"]: not "
-	        "supported: cebroker reads no Secrets; put security.protocol and the sasl.* / "
-	        "ssl.* "
-	        "settings in this ConfigMap\n");
+	        "test.yaml:20:25: ConfigMap default/kcm: data[\"auth.secret.ref.name\"]: Secret "
+	        "default/creds not found\n");
 	cfg = load_ok("apiVersion: eventing.knative.dev/v1\n"
 	              "kind: Broker\n"
 	              "metadata:\n"
@@ -826,7 +904,8 @@ static Suite *config_kafka_suite(void)
 	tcase_add_test(kafka, test_initial_offset_is_earliest_or_latest);
 	tcase_add_test(kafka, test_ordering_is_ordered_or_unordered);
 	tcase_add_test(kafka, test_a_bad_key_type_label_is_reported_at_its_value);
-	tcase_add_test(kafka, test_sasl_or_tls_enabled_is_refused_as_cebroker_reads_no_secrets);
+	tcase_add_test(kafka, test_sasl_and_tls_take_their_values_from_secrets);
+	tcase_add_test(kafka, test_secrets_become_librdkafkas_security_properties);
 	tcase_add_test(kafka, test_a_kafka_source_sink_ref_to_a_missing_kafka_sink_is_reported);
 	tcase_add_test(kafka,
 	               test_a_kafka_source_sink_ref_to_a_job_sink_says_cebroker_cannot_serve_it);
@@ -835,7 +914,7 @@ static Suite *config_kafka_suite(void)
 	tcase_add_test(kafka, test_a_kafka_sink_needs_a_valid_topic);
 	tcase_add_test(kafka, test_a_kafka_sink_content_mode_is_binary_or_structured);
 	tcase_add_test(kafka,
-	               test_a_kafka_sink_auth_secret_is_refused_as_cebroker_reads_no_secrets);
+	               test_a_kafka_sink_auth_secret_names_a_secret_of_its_namespace);
 	tcase_add_test(kafka, test_a_kafka_sink_cannot_take_the_address_of_a_broker);
 	tcase_add_test(kafka, test_duplicate_kafka_sources_and_sinks_are_refused);
 	tcase_add_test(kafka, test_a_trigger_subscriber_may_ref_a_kafka_sink_of_this_daemon);

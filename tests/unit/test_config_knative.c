@@ -87,7 +87,7 @@ START_TEST(test_a_service_ref_resolves_to_its_cluster_dns_name_as_knative_resolv
 	                                 "  broker: default\n"
 	                                 "  subscriber:\n"
 	                                 "    ref: {apiVersion: v1, kind: Service, name: svc}\n"
-	                                 "    CACerts: pem\n");
+	                                 "    CACerts: " TEST_CA_PEM_YAML "\n");
 	const struct ceb_trigger_cfg *t = trigger_named(cfg, "t");
 	char buf[4096];
 
