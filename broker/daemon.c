@@ -267,6 +267,7 @@ static void broker_channel_cfg(const struct ceb_settings *set, const struct ceb_
 	        .spec = bc,
 	        .max_events = set->channel_max_events,
 	        .max_bytes = set->channel_max_bytes,
+	        .state_dir = set->state_dir,
 	};
 	if (bc->channel_res) { /* a channel of a backend's kind (KafkaChannel) backs it */
 		cc->kind = bc->channel_res->backing_kind;
@@ -442,6 +443,7 @@ int ceb_rt_build(struct ceb_daemon *dmn, struct ceb_gen *gen, ceb_rt_keep_f *kee
 		        .spec = ec->own,
 		        .max_events = set->channel_max_events,
 		        .max_bytes = set->channel_max_bytes,
+		        .state_dir = set->state_dir,
 		};
 		uint64_t fp = ceb_rt_fp_endpoint(cfg, ec);
 		char kind[64];

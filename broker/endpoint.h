@@ -58,6 +58,7 @@ struct ceb_settings {
 	double rate_limit; /* requests per second per client; 0 = no limit */
 	/* sender authentication: --auth-jwks FILE and --auth-issuer ISS (both or neither) */
 	const char *auth_jwks, *auth_issuer;
+	char state_dir[1024]; /* where durable channels keep their data (--state-dir) */
 	/* --tls-cert, --tls-key: the listener serves HTTPS only (NULL: plain HTTP); a plain listener
 	 * beside it only with --listen-plain (listen_plain_host not empty). */
 	const char *tls_cert, *tls_key;

@@ -16,6 +16,8 @@ static void usage(FILE *f)
 	        "  send      post one CloudEvent:       cebroker send --to URL --type T --data "
 	        "'{}'\n"
 	        "  display   print received events:     cebroker display --listen 127.0.0.1:9099\n"
+	        "  replay    deliver a Trigger's events again: cebroker replay --trigger NS/NAME "
+	        "--since 24h\n"
 	        "  version   print the version\n\n"
 	        "'cebroker COMMAND --help' describes each.\n");
 }
@@ -34,6 +36,8 @@ int main(int argc, char **argv)
 		return ceb_cmd_send(argc - 1, argv + 1);
 	if (strcmp(argv[1], "display") == 0)
 		return ceb_cmd_display(argc - 1, argv + 1);
+	if (strcmp(argv[1], "replay") == 0)
+		return ceb_cmd_replay(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("cebroker %s\n", PACKAGE_VERSION);
 		return 0;

@@ -115,4 +115,16 @@ void ceb_daemon_metrics(struct ceb_daemon *dmn, struct ceb_buf *out)
 	        atomic_load(&dmn->reload_last_ok));
 	ceb_auth_metrics(dmn->auth, out);
 	ceb_metrics_graph(dmn, out);
+	/* channels with retention (DurableChannel): what it deleted before it was settled */
+	ceb_buf_puts(out, "# HELP cebroker_channel_retention_dropped_total Events retention deleted "
+	                  "before every subscription had settled them (each deletion is logged).\n"
+	                  "# TYPE cebroker_channel_retention_dropped_total counter\n");
+	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next) {
+		if (!brk->ch.ops || !brk->ch.ops->retention_dropped)
+			continue;
+		ceb_buf_puts(out, "cebroker_channel_retention_dropped_total{");
+		endpoint_labels(out, brk);
+		ceb_buf_printf(out, "} %llu\n",
+		               (unsigned long long)brk->ch.ops->retention_dropped(brk->ch.ctx));
+	}
 }

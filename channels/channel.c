@@ -170,6 +170,9 @@ static const struct {
 #ifdef HAVE_NATS
         {"NatsJetStreamChannel", "nats"},
 #endif
+#ifdef HAVE_SQLITE
+        {"DurableChannel", "durable"},
+#endif
 };
 
 const char *ceb_channel_for_kind(const char *channel_kind)

@@ -56,6 +56,7 @@ struct ceb_channel_cfg {
 	const void *spec;      /* its settings, as above; owned by the configuration */
 	size_t max_events;     /* bounds for a backend that keeps events in memory */
 	size_t max_bytes;
+	const char *state_dir; /* where a backend that keeps data on local disk keeps it (--state-dir) */
 };
 
 struct ceb_sub_cfg {
@@ -145,6 +146,16 @@ struct channel_ops {
 	 * again until it returns 0, after which sub is gone (no more calls with it). */
 	channel_subscribe_f *subscribe_live;
 	size_t (*unsubscribe)(void *ctx, void *sub);
+	/* Optional (NULL: this backend cannot replay): rewind one subscription so that the events
+	 * stored at or after since_ms (wall clock, ms since the epoch) are handed out again; with
+	 * since_ms < 0, those from position `offset` on. Already settled events come again; nothing
+	 * else changes. 0, or CEB_EINVAL / CEB_EUNAVAIL with one line in errbuf. *first is the
+	 * position delivery restarts at, *count the events from there to the end. Any thread. */
+	int (*rewind)(void *ctx, void *sub, int64_t since_ms, int64_t offset, uint64_t *first,
+	              uint64_t *count, char *errbuf, size_t errlen);
+	/* Optional: events that retention deleted before every subscription had settled them (they
+	 * were logged when it happened), for /metrics. Any thread. */
+	uint64_t (*retention_dropped)(void *ctx);
 };
 
 /* The backends compiled into this build (see channels/channel_list.h). */

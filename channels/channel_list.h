@@ -10,3 +10,6 @@ CHANNEL(nats)
 #ifdef HAVE_RABBITMQ
 CHANNEL(amqp)
 #endif
+#ifdef HAVE_SQLITE
+CHANNEL(durable)
+#endif

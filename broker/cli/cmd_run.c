@@ -219,6 +219,9 @@ static void usage_run(FILE *f)
 	        "      --auth-default-mode MODE  for an address no EventPolicy applies to: "
 	        "allow-all\n"
 	        "                              (default), allow-same-namespace or deny-all\n"
+	        "      --state-dir DIR         where DurableChannels keep their data (default:\n"
+	        "                              $STATE_DIRECTORY, which systemd's StateDirectory=\n"
+	        "                              sets, else /var/lib/cebroker)\n"
 	        "      --tls-cert FILE         serve HTTPS only on --listen with this PEM "
 	        "certificate\n"
 	        "                              chain (TLS 1.2+); re-read on SIGHUP\n"
@@ -260,6 +263,7 @@ enum {
 	OPT_AUTH_JWKS,
 	OPT_AUTH_ISSUER,
 	OPT_AUTH_MODE,
+	OPT_STATE_DIR,
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_LISTEN_PLAIN,
@@ -292,6 +296,7 @@ static const struct option run_opts[] = {
         {"auth-jwks", required_argument, NULL, OPT_AUTH_JWKS},
         {"auth-issuer", required_argument, NULL, OPT_AUTH_ISSUER},
         {"auth-default-mode", required_argument, NULL, OPT_AUTH_MODE},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
         {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"listen-plain", required_argument, NULL, OPT_LISTEN_PLAIN},
@@ -558,6 +563,14 @@ int ceb_cmd_run(int argc, char **argv)
 			}
 			auth_mode_given = true;
 			break;
+		case OPT_STATE_DIR:
+			if (!optarg[0] || strlen(optarg) >= sizeof(set.state_dir)) {
+				fprintf(stderr, "cebroker: --state-dir: an existing or creatable "
+				                "directory, at most 1023 bytes\n");
+				return 2;
+			}
+			snprintf(set.state_dir, sizeof(set.state_dir), "%s", optarg);
+			break;
 		case OPT_TLS_CERT: set.tls_cert = optarg; break;
 		case OPT_TLS_KEY: set.tls_key = optarg; break;
 		case OPT_LISTEN_PLAIN:
@@ -596,6 +609,16 @@ int ceb_cmd_run(int argc, char **argv)
 		        "--channel-max-bytes or lower --max-event-size\n",
 		        set.channel_max_bytes, set.limits.max_event_size);
 		return 2;
+	}
+	if (!set.state_dir[0]) {
+		/* systemd's StateDirectory=cebroker gives $STATE_DIRECTORY (its first entry) */
+		const char *sd = getenv("STATE_DIRECTORY");
+		size_t n = sd ? strcspn(sd, ":") : 0;
+
+		if (n)
+			snprintf(set.state_dir, sizeof(set.state_dir), "%.*s", (int)n, sd);
+		else
+			snprintf(set.state_dir, sizeof(set.state_dir), "/var/lib/cebroker");
 	}
 	ceb_log_setup(level, json);
 

@@ -12,4 +12,7 @@ int ceb_cmd_run(int argc, char **argv);
 /* cebroker validate: check configuration files and report every error. */
 int ceb_cmd_validate(int argc, char **argv);
 
+/* cebroker replay: rewind a Trigger on a durable channel of a running daemon. */
+int ceb_cmd_replay(int argc, char **argv);
+
 #endif

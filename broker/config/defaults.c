@@ -17,6 +17,7 @@
 #define TEMPLATE_KEY  "channel-template-spec"
 #define TEMPLATE_KEY_0 \
 	"channelTemplateSpec" /* Knative's older key, read when the other is absent */
+#define MESSAGING_CEB "messaging.cebroker.dev/" /* our own channel kinds (DurableChannel) */
 #define MESSAGING "messaging.knative.dev/"
 
 /* ------------------------------------------------------------------------------------------------
@@ -568,12 +569,14 @@ const char *ceb_config_channel_template(struct ceb_config_res *r, struct ceb_con
 	tpl = cm->channel_tpl;
 	if (tpl->bad)
 		return NULL;
-	if (tpl->api && !strncmp(tpl->api, MESSAGING, strlen(MESSAGING)) &&
+	if (tpl->api && (!strncmp(tpl->api, MESSAGING, strlen(MESSAGING)) ||
+	     !strncmp(tpl->api, MESSAGING_CEB, strlen(MESSAGING_CEB))) &&
 	    ceb_channel_for_kind(tpl->kind))
 		return ceb_channel_for_kind(tpl->kind);
 	/* a backend's channel kind (broker/config/kinds.h) whose backend this build lacks */
 	if (ceb_config_channel_kind(tpl->kind) && tpl->api &&
-	    !strncmp(tpl->api, MESSAGING, strlen(MESSAGING)))
+	    (!strncmp(tpl->api, MESSAGING, strlen(MESSAGING)) ||
+	     !strncmp(tpl->api, MESSAGING_CEB, strlen(MESSAGING_CEB))))
 		ceb_config_err_at(
 		        r, at, "spec.config",
 		        "ConfigMap %s/%s (%s:%d:%d) asks for a %s, which this build cannot "
@@ -585,8 +588,7 @@ const char *ceb_config_channel_template(struct ceb_config_res *r, struct ceb_con
 		ceb_config_err_at(
 		        r, at, "spec.config",
 		        "ConfigMap %s/%s (%s:%d:%d) asks for channel %s (%s), which is not a "
-		        "channel kind cebroker knows (InMemoryChannel, %s of "
-		        "messaging.knative.dev)",
+		        "channel kind cebroker knows (InMemoryChannel, %s)",
 		        cm->ns, cm->name, tpl->kind_at.file, tpl->kind_at.line, tpl->kind_at.col,
 		        ceb_config_quoted(q, sizeof(q), tpl->kind),
 		        tpl->api ? ceb_config_quoted(q2, sizeof(q2), tpl->api) : "?",

@@ -107,7 +107,9 @@ struct ceb_channel_kind {
 
 /* The channel kind a backend brings, or NULL (InMemoryChannel is the core's). */
 const struct ceb_channel_kind *ceb_config_channel_kind(const char *kind);
-/* Their names, ", "-separated, into buf (for messages); buf returned. */
+/* Their names for messages, into buf: Knative's ", "-separated and "of messaging.knative.dev", then
+ * those of other groups ("KafkaChannel of messaging.knative.dev, or DurableChannel of
+ * messaging.cebroker.dev"); buf returned. */
 const char *ceb_config_channel_kind_names(char *buf, size_t sz);
 /* A resource of channel kind ck (its parse function's arguments); the channel is kept. */
 void ceb_config_parse_channel_kind(struct ceb_config_res *r, struct ceb_config_meta *md,

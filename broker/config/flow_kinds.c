@@ -15,6 +15,7 @@
 #include "channels/channel.h"
 
 #define MESSAGING_V1 "messaging.knative.dev/v1"
+#define MESSAGING_CEB "messaging.cebroker.dev/" /* our own channel kinds (DurableChannel) */
 #define MESSAGING    "messaging.knative.dev/"
 #define FLOWS_V1     "flows.knative.dev/v1"
 #define SUBSCRIBERS_SET                                                                   \
@@ -669,7 +670,8 @@ static void resolve_channel(struct ceb_config_loader *ld, struct ceb_msg_channel
 		if (dat)
 			at = dat;
 	}
-	backend = c->backing_api && !strncmp(c->backing_api, MESSAGING, strlen(MESSAGING))
+	backend = c->backing_api && (!strncmp(c->backing_api, MESSAGING, strlen(MESSAGING)) ||
+	     !strncmp(c->backing_api, MESSAGING_CEB, strlen(MESSAGING_CEB)))
 	                  ? ceb_channel_for_kind(c->backing_kind)
 	                  : NULL;
 	if (!backend) {
@@ -683,7 +685,7 @@ static void resolve_channel(struct ceb_config_loader *ld, struct ceb_msg_channel
 		ceb_config_err_at(&r, at,
 		                  c->template_at.line ? "spec.channelTemplate.kind" : "spec",
 		                  "channel kind \"%s\" (%s) is not one this build can back "
-		                  "(InMemoryChannel, or %s of messaging.knative.dev with its "
+		                  "(InMemoryChannel, or %s, with its "
 		                  "backend)",
 		                  ceb_config_quoted(q, sizeof(q), c->backing_kind),
 		                  c->backing_api ? c->backing_api : "?",

@@ -26,6 +26,7 @@ KIND(nats_jetstream_channel)
 KIND(rabbitmq_broker_config)
 KIND(rabbitmq_source)
 KIND(event_policy)
+KIND(durable_channel)
 
 BROKER_CONFIG(kafka)
 BROKER_CONFIG(nats)
@@ -33,3 +34,4 @@ BROKER_CONFIG(amqp)
 
 CHANNEL_KIND(kafka)
 CHANNEL_KIND(nats)
+CHANNEL_KIND(durable)

@@ -277,14 +277,37 @@ const struct ceb_channel_kind *ceb_config_channel_kind(const char *kind)
 	return NULL;
 }
 
+/* The apiVersion of a channel kind of another group than messaging.knative.dev (DurableChannel's
+ * messaging.cebroker.dev/v1alpha1), from the kinds table; NULL for Knative's. */
+static const char *channel_kind_group(const char *kind)
+{
+	for (size_t i = 0; kinds[i]; i++)
+		if (!strcmp(kinds[i]->kind, kind))
+			return strncmp(kinds[i]->api_versions[0], "messaging.knative.dev/",
+			               strlen("messaging.knative.dev/"))
+			               ? kinds[i]->api_versions[0]
+			               : NULL;
+	return NULL;
+}
+
 const char *ceb_config_channel_kind_names(char *buf, size_t sz)
 {
-	size_t len = 0;
+	size_t len = 0, n = 0;
 
 	buf[0] = '\0';
 	for (size_t i = 0; channel_kinds[i] && len < sz; i++)
-		len += (size_t)snprintf(buf + len, sz - len, "%s%s", i ? ", " : "",
-		                        channel_kinds[i]->kind);
+		if (!channel_kind_group(channel_kinds[i]->kind))
+			len += (size_t)snprintf(buf + len, sz - len, "%s%s", n++ ? ", " : "",
+			                        channel_kinds[i]->kind);
+	if (len < sz)
+		len += (size_t)snprintf(buf + len, sz - len, " of messaging.knative.dev");
+	for (size_t i = 0; channel_kinds[i] && len < sz; i++) {
+		const char *api = channel_kind_group(channel_kinds[i]->kind);
+		if (api)
+			len += (size_t)snprintf(buf + len, sz - len, ", or %s of %.*s",
+			                        channel_kinds[i]->kind, (int)strcspn(api, "/"),
+			                        api);
+	}
 	return buf;
 }
 

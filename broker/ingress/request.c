@@ -367,6 +367,9 @@ static enum ceb_route route(struct ceb_request *req, const struct ceb_request_he
 		if (strcmp(url, "/metrics") == 0)
 			return CEB_ROUTE_METRICS;
 	}
+	/* the admin endpoint (broker/ingress/admin.c): shadows a Broker admin/replay */
+	if (strcmp(url, "/admin/replay") == 0)
+		return ceb_admin_request(req, head);
 	if (!path_is_broker(url))
 		return refuse(req, 404,
 		              "no broker here: the ingress path is /<namespace>/<broker>");

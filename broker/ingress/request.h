@@ -126,4 +126,8 @@ bool ceb_request_complete(struct ceb_request *req, const struct ceb_http_header 
 /* The reason phrase of a status ("Accepted"). */
 const char *ceb_status_text(int status);
 
+/* POST /admin/replay?trigger=NS/NAME&(since_ms=MS|offset=N) (broker/ingress/admin.c): rewinds the
+ * Trigger on a channel that keeps history; loopback peers only (403). Answers at once. */
+enum ceb_route ceb_admin_request(struct ceb_request *req, const struct ceb_request_head *head);
+
 #endif

@@ -842,4 +842,5 @@ const struct channel_ops ceb_channel_kafka = {
         .pending = kafka_pending,
         .stop = kafka_stop,
         .check = kafka_check,
+        .rewind = kafka_rewind,
 };

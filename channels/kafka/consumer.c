@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -246,6 +247,40 @@ void kafka_sub_wake(struct kafka_sub *sub)
 		CEB_LOG_DEBUG(sub->label, "wake-up: %s", strerror(errno));
 }
 
+/* Track a newly assigned partition (its own fetch queue, the orphans of an earlier assignment it
+ * must wait for). sub->lock held; consumer thread (rebalance, rewind). */
+static void sub_add_part(struct kafka_sub *sub, rd_kafka_t *rk, const char *topic, int32_t id)
+{
+	struct kpart *p = calloc(1, sizeof(*p)), **np;
+
+	np = p ? realloc(sub->parts, (sub->nparts + 1) * sizeof(*np)) : NULL;
+	if (!np) {
+		/* Untracked: its records reach the consumer queue and are dropped there, never
+		 * committed, so read again after the next rebalance or restart. */
+		free(p);
+		CEB_LOG_ERR(sub->label, "out of memory: partition %d is not consumed", (int)id);
+		return;
+	}
+	p->topic = topic;
+	p->id = id;
+	/* Got back while deliveries of its previous assignment are in flight: an ordered
+	 * subscription waits for them, or a record would overtake them. */
+	for (struct krec *o = sub->orphans; o; o = o->next)
+		if (o->pid == p->id && strcmp(o->topic, topic) == 0)
+			p->orphans++;
+	/* Records of each partition wait in its own queue, not the consumer queue, until there is
+	 * credit for them: librdkafka stops fetching a partition whose queue is full
+	 * (queued.min.messages), which bounds memory without pausing (a resume costs a fetch cycle
+	 * in librdkafka 2.0). */
+	p->q = rd_kafka_queue_get_partition(rk, topic, p->id);
+	if (p->q) {
+		rd_kafka_queue_forward(p->q, NULL);
+		rd_kafka_queue_io_event_enable(p->q, sub->wake[1], "p", 1);
+	}
+	sub->parts = np;
+	sub->parts[sub->nparts++] = p;
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
@@ -255,39 +290,10 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		rd_kafka_topic_partition_list_t *start = group_start(sub, parts);
 		pthread_mutex_lock(&sub->lock);
 		for (int i = 0; i < parts->cnt; i++) {
-			struct kpart *p, **np;
 			const char *topic = kafka_chan_topic(sub->kc, parts->elems[i].topic);
 			if (!topic || sub_part(sub, topic, parts->elems[i].partition))
 				continue;
-			p = calloc(1, sizeof(*p));
-			np = p ? realloc(sub->parts, (sub->nparts + 1) * sizeof(*np)) : NULL;
-			if (!np) {
-				/* Untracked: its records reach the consumer queue and are dropped there,
-				 * never committed, so read again after the next rebalance or restart. */
-				free(p);
-				CEB_LOG_ERR(sub->label,
-				            "out of memory: partition %d is not consumed",
-				            (int)parts->elems[i].partition);
-				continue;
-			}
-			p->topic = topic;
-			p->id = parts->elems[i].partition;
-			/* Got back while deliveries of its previous assignment are in flight: an
-			 * ordered subscription waits for them, or a record would overtake them. */
-			for (struct krec *o = sub->orphans; o; o = o->next)
-				if (o->pid == p->id && strcmp(o->topic, topic) == 0)
-					p->orphans++;
-			/* Records of each partition wait in its own queue, not the consumer queue, until
-			 * there is credit for them: librdkafka stops fetching a partition whose queue is
-			 * full (queued.min.messages), which bounds memory without pausing (a resume costs
-			 * a fetch cycle in librdkafka 2.0). */
-			p->q = rd_kafka_queue_get_partition(rk, topic, p->id);
-			if (p->q) {
-				rd_kafka_queue_forward(p->q, NULL);
-				rd_kafka_queue_io_event_enable(p->q, sub->wake[1], "p", 1);
-			}
-			sub->parts = np;
-			sub->parts[sub->nparts++] = p;
+			sub_add_part(sub, rk, topic, parts->elems[i].partition);
 		}
 		pthread_mutex_unlock(&sub->lock);
 		CEB_LOG_INFO(sub->label, "assigned %d partition(s) of %s%s", parts->cnt,
@@ -519,10 +525,168 @@ static size_t sub_pump(struct kafka_sub *sub, int *wait_ms)
 	return nout;
 }
 
+/* A rewind asked by kafka_rewind, in the consumer thread: the target offset of every assigned
+ * partition (by time: rd_kafka_offsets_for_times; none at or after it: the end), the settled prefix
+ * stored as on a revoke, the partitions tracked afresh (records still out become orphans, as after a
+ * revoke: their settles only return credit), then a seek. Settling the records read again stores
+ * their offsets, lower than the committed ones: a crash during the replay goes on with it. */
+static void sub_rewind(struct kafka_sub *sub)
+{
+	rd_kafka_topic_partition_list_t *cur = NULL, *to = NULL;
+	int64_t since = sub->rw_since, offset = sub->rw_offset, first = -1;
+	struct {
+		const char *topic;
+		int32_t id;
+	} * ids;
+	size_t nids;
+	uint64_t count = 0;
+	rd_kafka_error_t *error;
+	rd_kafka_resp_err_t err;
+	int rc = 0;
+	char msg[256] = "";
+
+	err = rd_kafka_assignment(sub->rk, &cur);
+	if (err || !cur || cur->cnt == 0) {
+		rc = CEB_EUNAVAIL;
+		snprintf(msg, sizeof(msg),
+		         "its consumer has no partitions assigned yet: try again");
+		goto out;
+	}
+	to = rd_kafka_topic_partition_list_copy(cur);
+	for (int i = 0; i < to->cnt; i++)
+		to->elems[i].offset = since >= 0 ? since : offset;
+	if (since >= 0 && (err = rd_kafka_offsets_for_times(sub->rk, to, sub->kc->start_ms)) != 0) {
+		rc = CEB_EUNAVAIL;
+		snprintf(msg, sizeof(msg), "cannot look the time up in Kafka: %s",
+		         rd_kafka_err2str(err));
+		goto out;
+	}
+	for (int i = 0; i < to->cnt; i++) {
+		rd_kafka_topic_partition_t *tp = &to->elems[i];
+		int64_t lo = 0, hi = 0;
+
+		if (tp->err) {
+			rc = CEB_EUNAVAIL;
+			snprintf(msg, sizeof(msg), "partition %d: %s", (int)tp->partition,
+			         rd_kafka_err2str(tp->err));
+			goto out;
+		}
+		if (rd_kafka_query_watermark_offsets(sub->rk, tp->topic, tp->partition, &lo, &hi,
+		                                     sub->kc->start_ms) != 0)
+			lo = hi = -1;
+		if (tp->offset < 0 || (hi >= 0 && tp->offset > hi))
+			tp->offset = hi >= 0 ? hi : RD_KAFKA_OFFSET_END; /* nothing at or after */
+		if (lo >= 0 && tp->offset < lo)
+			tp->offset = lo;
+		if (hi >= 0 && tp->offset >= 0)
+			count += (uint64_t)(hi - tp->offset);
+		if (tp->offset >= 0 && (first < 0 || tp->offset < first))
+			first = tp->offset;
+	}
+	sub_store(sub);
+	pthread_mutex_lock(&sub->lock);
+	ids = calloc(sub->nparts ? sub->nparts : 1, sizeof(*ids));
+	if (!ids) {
+		pthread_mutex_unlock(&sub->lock);
+		rc = CEB_ENOMEM;
+		snprintf(msg, sizeof(msg), "out of memory");
+		goto out;
+	}
+	nids = sub->nparts;
+	for (size_t i = 0; i < nids; i++) {
+		ids[i].topic = sub->parts[i]->topic;
+		ids[i].id = sub->parts[i]->id;
+		part_release(sub, sub->parts[i]);
+	}
+	sub->nparts = 0;
+	for (size_t i = 0; i < nids; i++)
+		sub_add_part(sub, sub->rk, ids[i].topic, ids[i].id);
+	pthread_mutex_unlock(&sub->lock);
+	free(ids);
+	error = rd_kafka_seek_partitions(sub->rk, to, sub->kc->start_ms);
+	if (error) {
+		rc = CEB_EUNAVAIL;
+		snprintf(msg, sizeof(msg), "seek: %s", rd_kafka_error_string(error));
+		rd_kafka_error_destroy(error);
+		goto out;
+	}
+	for (int i = 0; i < to->cnt && !rc; i++)
+		if (to->elems[i].err) {
+			rc = CEB_EUNAVAIL;
+			snprintf(msg, sizeof(msg), "seek of partition %d: %s",
+			         (int)to->elems[i].partition, rd_kafka_err2str(to->elems[i].err));
+		}
+	if (!rc)
+		CEB_LOG_INFO(sub->label, "rewound %d partition(s) (%llu records to deliver again)",
+		             to->cnt, (unsigned long long)count);
+out:
+	if (cur)
+		rd_kafka_topic_partition_list_destroy(cur);
+	if (to)
+		rd_kafka_topic_partition_list_destroy(to);
+	pthread_mutex_lock(&sub->lock);
+	sub->rw_rc = rc;
+	sub->rw_first = first < 0 ? 0 : first;
+	sub->rw_count = count;
+	snprintf(sub->rw_err, sizeof(sub->rw_err), "%s", msg);
+	sub->rw_state = 2;
+	pthread_cond_broadcast(&sub->rw_done);
+	pthread_mutex_unlock(&sub->lock);
+}
+
+int kafka_rewind(void *ctx, void *subp, int64_t since_ms, int64_t offset, uint64_t *first,
+                 uint64_t *count, char *errbuf, size_t errlen)
+{
+	struct kafka_sub *sub = subp;
+	struct timespec ts;
+	int rc = 0;
+
+	(void)ctx;
+	if (!sub->running || atomic_load(&sub->stop)) {
+		snprintf(errbuf, errlen, "the Trigger's consumer is not running");
+		return CEB_EUNAVAIL;
+	}
+	if (since_ms < 0 && offset < 0) {
+		snprintf(errbuf, errlen, "offset %lld is negative", (long long)offset);
+		return CEB_EINVAL;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 30;
+	pthread_mutex_lock(&sub->lock);
+	if (sub->rw_state == 1) {
+		pthread_mutex_unlock(&sub->lock);
+		snprintf(errbuf, errlen, "a replay of this Trigger is under way: try again");
+		return CEB_EUNAVAIL;
+	}
+	sub->rw_state = 1;
+	sub->rw_since = since_ms;
+	sub->rw_offset = offset;
+	pthread_mutex_unlock(&sub->lock);
+	kafka_sub_wake(sub);
+	pthread_mutex_lock(&sub->lock);
+	while (sub->rw_state != 2 && pthread_cond_timedwait(&sub->rw_done, &sub->lock, &ts) == 0)
+		;
+	if (sub->rw_state != 2) {
+		/* it will still happen; the next ask waits for it */
+		rc = CEB_EUNAVAIL;
+		snprintf(errbuf, errlen, "the consumer did not answer within 30 s");
+	} else {
+		rc = sub->rw_rc;
+		*first = (uint64_t)sub->rw_first;
+		*count = sub->rw_count;
+		if (rc)
+			snprintf(errbuf, errlen, "%s", sub->rw_err);
+		sub->rw_state = 0;
+	}
+	pthread_mutex_unlock(&sub->lock);
+	return rc;
+}
+
 void *kafka_consumer_main(void *arg)
 {
 	struct kafka_sub *sub = arg;
 	int wait = 0;
+	bool rewind;
 
 	while (!atomic_load(&sub->stop)) {
 		struct pollfd pfd = {.fd = sub->wake[0], .events = POLLIN};
@@ -544,6 +708,11 @@ void *kafka_consumer_main(void *arg)
 				             rd_kafka_message_errstr(m));
 			rd_kafka_message_destroy(m);
 		}
+		pthread_mutex_lock(&sub->lock);
+		rewind = sub->rw_state == 1;
+		pthread_mutex_unlock(&sub->lock);
+		if (rewind)
+			sub_rewind(sub);
 		/* Keep the subscription busy, but come back to the group's events now and then. */
 		for (int round = 0; round < 16 && !atomic_load(&sub->stop); round++) {
 			sub_fill(sub);
@@ -632,6 +801,7 @@ int kafka_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 		return CEB_EIO;
 	}
 	pthread_mutex_init(&sub->lock, NULL);
+	pthread_cond_init(&sub->rw_done, NULL);
 	if (kc->source) {
 		snprintf(sub->label, sizeof(sub->label), "%s", kc->label);
 		snprintf(sub->group, sizeof(sub->group), "%s", kc->source->group);
@@ -680,6 +850,7 @@ int kafka_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 fail:
 	close(sub->wake[0]);
 	close(sub->wake[1]);
+	pthread_cond_destroy(&sub->rw_done);
 	pthread_mutex_destroy(&sub->lock);
 	free(sub);
 	return CEB_ECONFIG;
@@ -727,6 +898,7 @@ void kafka_sub_destroy(struct kafka_sub *sub)
 	if (sub->skipped || sub->redelivered)
 		CEB_LOG_INFO(sub->label, "%lu record(s) skipped (not CloudEvents), %lu redelivered",
 		             sub->skipped, sub->redelivered);
+	pthread_cond_destroy(&sub->rw_done);
 	pthread_mutex_destroy(&sub->lock);
 	free(sub);
 }

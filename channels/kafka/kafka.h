@@ -60,6 +60,13 @@ struct kafka_sub {
 	unsigned long
 	        invalid; /* KafkaSource: records that claimed to be CloudEvents and were not */
 	unsigned long redelivered;
+	/* A rewind (cebroker replay) another thread asked for; the consumer thread does it. */
+	pthread_cond_t rw_done;
+	int rw_state; /* 0 none, 1 asked, 2 done */
+	int64_t rw_since, rw_offset, rw_first;
+	uint64_t rw_count;
+	int rw_rc;
+	char rw_err[256];
 };
 
 /* The role a channel plays (see the top of kafka.c). */
@@ -139,6 +146,12 @@ int kafka_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out);
 
 /* channel_ops.settle: settles a record handed out by sub. Any thread. */
 void kafka_settle(void *ctx, void *subp, void *handle, enum ceb_settle how);
+
+/* channel_ops.rewind: seek the subscription's assigned partitions to the first record at or after
+ * since_ms (rd_kafka_offsets_for_times), or to offset in each; done by its consumer thread, whose
+ * answer it waits for (at most 30 s). Any thread but the consumer's. */
+int kafka_rewind(void *ctx, void *subp, int64_t since_ms, int64_t offset, uint64_t *first,
+                 uint64_t *count, char *errbuf, size_t errlen);
 
 /* Wakes the subscription's consumer thread. Any thread. */
 void kafka_sub_wake(struct kafka_sub *sub);

@@ -76,6 +76,7 @@ class CommandLine(unittest.TestCase):
                   "container-source.yaml": "ok: 1 broker, 1 trigger, 1 ContainerSource\n",
                   "nats-broker.yaml": "ok: 1 broker, 2 triggers\n"}
         expect["webhook-source.yaml"] = "ok: 1 broker, 1 trigger, 1 WebhookSource\n"
+        expect["durable-broker.yaml"] = "ok: 1 broker, 1 trigger\n"
         self.assertEqual(sorted(n for n in os.listdir(os.path.join(TOP, "samples"))
                                 if n.endswith(".yaml")), sorted(expect))
         for name, summary in expect.items():
@@ -91,7 +92,7 @@ class CommandLine(unittest.TestCase):
             self.assertIn(summary, out)
 
     def test_help_for_every_command(self):
-        for cmd in ("run", "validate", "send", "display"):
+        for cmd in ("run", "validate", "send", "display", "replay"):
             rc, out, err = run(cmd, "--help")
             self.assertEqual(rc, 0, cmd)
             self.assertIn("Usage: cebroker " + cmd, out)

@@ -22,7 +22,7 @@ MANDIR = os.environ.get("CEB_MANDIR", "/usr/local/share/man")
 SYSCONFDIR = os.environ.get("CEB_SYSCONFDIR", "/usr/local/etc")
 UNITDIR = os.environ.get("CEB_UNITDIR", "/usr/local/lib/systemd/system")
 SERVICE_TYPE = os.environ.get("CEB_SERVICE_TYPE", "notify")
-COMMANDS = ("run", "validate", "send", "display")
+COMMANDS = ("run", "validate", "send", "display", "replay")
 
 
 def quiet_env(**extra):
@@ -131,8 +131,8 @@ class Install(unittest.TestCase):
             out = out.split("\nExample")[0]  # the examples show other commands' options
             options = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", out))
             options |= set(re.findall(r"(?<![\w-])(-[a-zA-Z])(?=[ ,])", out))
-            self.assertIn("-f" if cmd in ("run", "validate") else "--listen" if cmd == "display"
-                          else "--to", options, cmd)
+            self.assertIn({"run": "-f", "validate": "-f", "display": "--listen",
+                           "replay": "--trigger"}.get(cmd, "--to"), options, cmd)
             section = re.search(r"(?ms)^\.SS cebroker %s$(.*?)(?=^\.S[SH] )" % cmd, text).group(1)
             for opt in sorted(options):
                 if not re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(opt), section):

@@ -62,6 +62,8 @@ class KafkaBroker(unittest.TestCase):
         cfg += trigger_yaml("ordered", s.at("/ordered"), filter_attrs={"type": "ordered"},
                             annotations=ORDERED)
         cfg += trigger_yaml("unordered", s.at("/unordered"), filter_attrs={"type": "ordered"})
+        cfg += trigger_yaml("replayed", s.at("/replayed"), filter_attrs={"type": "replayed"},
+                            annotations=ORDERED)
         s.responses["/flaky"] = [(500, {}, b"no"), (503, {}, b"no"), (200, {}, b"")]
         s.responses["/broken"] = [(500, {"Content-Type": "text/plain"}, b"it broke")]
         cls.ordered = Concurrency(0.15)
@@ -84,6 +86,25 @@ class KafkaBroker(unittest.TestCase):
         return wait_for(lambda: (lambda r: r if len(r) >= count else None)(
             [r for r in self.sub.got(path) if r.event().get("id") == id]), timeout,
             what="event %s on %s" % (id, path))
+
+    def test_replay_from_an_offset_seeks_the_triggers_consumer_group_back(self):
+        ids = ["replay-%d" % i for i in range(4)]
+        for id in ids:
+            self.post(dict(binary_headers(id=id, type="replayed"), **{"ce-partitionkey": "k1"}),
+                      b"{}")
+        self.sub.wait("/replayed", 4, timeout=30)
+        from cebtest import run_cli
+        rc, out, err = run_cli("replay", "--trigger", "default/replayed", "--from-offset", "0",
+                               "--daemon", "127.0.0.1:%d" % self.d.port, timeout=60)
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"^Trigger default/replayed rewound to position 0: \d+ events to "
+                              r"deliver again\n$")
+        self.sub.wait("/replayed", 8, timeout=30)
+        got = [r.ce("id") for r in self.sub.got("/replayed")]
+        self.assertEqual(got[:4], ids)
+        self.assertEqual(got[4:], ids)  # the same records again, in their partition's order
+        time.sleep(0.3)
+        self.assertEqual(len(self.sub.got("/replayed")), 8)
 
     def test_binary_and_structured_posts_reach_triggers_in_both_delivery_modes(self):
         data = b'{"order": 7, "note": "caf\xc3\xa9"}'

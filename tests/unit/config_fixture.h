@@ -37,7 +37,8 @@
 	"(sources.cebroker.dev/v1alpha1), NatsJetStreamChannel (messaging.knative.dev/v1alpha1), " \
 	"RabbitmqBrokerConfig (eventing.knative.dev/v1alpha1), RabbitmqSource "                \
 	"(sources.knative.dev/v1alpha1)"                                                      \
-	", EventPolicy (eventing.knative.dev/v1alpha1)"
+	", EventPolicy (eventing.knative.dev/v1alpha1)"                                         \
+	", DurableChannel (messaging.cebroker.dev/v1alpha1)"
 
 /* A configuration that must load without an error (the caller frees it). */
 struct ceb_config *load_ok(const char *yaml);

@@ -884,7 +884,8 @@ START_TEST(test_a_channel_this_build_cannot_back_is_an_error_never_memory)
 	        "test.yaml:29:11: Broker default/default: spec.config: ConfigMap "
 	        "knative-eventing/kafka-channel (test.yaml:7:11) asks for channel GooseChannel "
 	        "(messaging.knative.dev/v1), which is not a channel kind cebroker knows "
-	        "(InMemoryChannel, KafkaChannel, NatsJetStreamChannel of messaging.knative.dev)\n"
+	        "(InMemoryChannel, KafkaChannel, NatsJetStreamChannel of messaging.knative.dev, or "
+	        "DurableChannel of messaging.cebroker.dev)\n"
 	        "test.yaml:39:16: Broker default/c: spec.config: ConfigMap default/none has no "
 	        "channel-template-spec: the ConfigMap of an MTChannelBasedBroker names its channel "
 	        "there (e.g. \"apiVersion: messaging.knative.dev/v1\\nkind: InMemoryChannel\")\n");

@@ -1,0 +1,385 @@
+/* The channel contract suite against the durable channel (SQLite under a temporary state directory
+ * made once for the program), plus what only it does: the disk bound, settled positions that
+ * survive a restart, rewinding by time and by position, retention that says what it deleted. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker/config/config.h"
+#include "broker/error.h"
+#include "broker/ce/event.h"
+#include "channels/durable/durable.h"
+#include "channel_contract.h"
+#include "collector.h"
+#include "deadline.h"
+
+#define WAIT_MS 10000
+
+extern const struct channel_ops ceb_channel_durable;
+
+static char state_dir[] = "/tmp/ceb-durable-XXXXXX";
+
+static void durable_cfg(struct ceb_channel_cfg *cfg, const char *name)
+{
+	(void)name;
+	cfg->state_dir = state_dir;
+}
+
+static const struct contract_backend durable_be = {
+        .ops = &ceb_channel_durable,
+        .setup_cfg = durable_cfg,
+        .bounded = 0, /* bounded by bytes on disk (tested below), not by max_events */
+        .wait_ms = WAIT_MS,
+};
+
+/* ---- helpers ---- */
+
+struct one_pub {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int calls, status;
+};
+
+static void one_done(void *arg, int status)
+{
+	struct one_pub *p = arg;
+
+	pthread_mutex_lock(&p->lock);
+	p->calls++;
+	p->status = status;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static struct ceb_event *event(int i, size_t data_len)
+{
+	struct ceb_event *ev = ceb_event_new();
+	char id[32], err[128], *data = malloc(data_len + 1);
+
+	snprintf(id, sizeof(id), "id-%d", i);
+	ck_assert_ptr_nonnull(ev);
+	ck_assert_ptr_nonnull(data);
+	memset(data, 'x', data_len);
+	ck_assert_int_eq(ceb_event_set(ev, "specversion", CEB_TYPE_STRING, "1.0", 3, err, 128), 0);
+	ck_assert_int_eq(ceb_event_set(ev, "id", CEB_TYPE_STRING, id, strlen(id), err, 128), 0);
+	ck_assert_int_eq(ceb_event_set(ev, "source", CEB_TYPE_URIREF, "/d", 2, err, 128), 0);
+	ck_assert_int_eq(ceb_event_set(ev, "type", CEB_TYPE_STRING, "t", 1, err, 128), 0);
+	ck_assert_int_eq(ceb_event_set_data(ev, data, data_len, 0), 0);
+	free(data);
+	return ev;
+}
+
+static int publish(struct ceb_channel *ch, int i, size_t data_len)
+{
+	struct one_pub p = {.calls = 0};
+	struct ceb_event *ev = event(i, data_len);
+	struct timespec ts;
+
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cond, NULL);
+	ch->ops->publish(ch->ctx, ev, one_done, &p);
+	ceb_event_unref(ev);
+	deadline_in(&ts, WAIT_MS);
+	pthread_mutex_lock(&p.lock);
+	while (p.calls == 0 && pthread_cond_timedwait(&p.cond, &p.lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&p.lock);
+	ck_assert_int_eq(p.calls, 1);
+	pthread_mutex_destroy(&p.lock);
+	pthread_cond_destroy(&p.cond);
+	return p.status;
+}
+
+/* A channel contract/<name> with a DurableChannel spec of its own. */
+static void open_channel(struct ceb_channel *ch, const char *name,
+                         const struct ceb_durable_channel_cfg *dset, struct ceb_msg_channel *mc)
+{
+	struct ceb_channel_cfg cfg = {.ns = "durable", .name = name, .state_dir = state_dir};
+	char err[256];
+
+	if (dset) {
+		memset(mc, 0, sizeof(*mc));
+		mc->backend_spec = (void *)dset;
+		cfg.kind = CEB_DURABLE_CHANNEL_KIND;
+		cfg.spec = mc;
+	}
+	ck_assert_msg(ceb_channel_create(ch, &ceb_channel_durable, &cfg, err, sizeof(err)) == 0,
+	              "create: %s", err);
+}
+
+static void *sub_open(struct ceb_channel *ch, const char *name, size_t inflight, bool ordered,
+                      struct coll *c)
+{
+	struct ceb_sub_cfg sc = {.ns = "durable",
+	                         .name = name,
+	                         .max_inflight = inflight,
+	                         .ordered = ordered,
+	                         .on_msg = coll_on_msg,
+	                         .arg = c};
+	void *sub = NULL;
+
+	coll_init(c);
+	ck_assert_int_eq(ch->ops->subscribe(ch->ctx, &sc, &sub), 0);
+	c->sub = sub;
+	return sub;
+}
+
+static void start(struct ceb_channel *ch)
+{
+	char err[256];
+
+	ck_assert_msg(ceb_channel_start(ch, err, sizeof(err)) == 0, "start: %s", err);
+}
+
+static void settle_all(struct ceb_channel *ch, struct coll *c, size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++)
+		ch->ops->settle(ch->ctx, c->sub, c->handles[i], CEB_SETTLE_DONE);
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- what only the durable channel does ---- */
+
+START_TEST(test_durable_backend_is_found_by_name_and_by_its_channel_kind)
+{
+	ck_assert_ptr_eq(ceb_channel_ops_find("durable"), &ceb_channel_durable);
+	ck_assert_str_eq(ceb_channel_for_kind("DurableChannel"), "durable");
+	ck_assert(ceb_channel_durable.flags & CEB_CHANNEL_DURABLE);
+	ck_assert(ceb_channel_durable.flags & CEB_CHANNEL_BATCH_ATOMIC);
+	ck_assert_ptr_nonnull(ceb_channel_durable.rewind);
+}
+END_TEST
+
+START_TEST(test_a_full_disk_bound_refuses_with_full_and_settled_events_make_room)
+{
+	struct ceb_durable_channel_cfg d = {.retention_ms = 0, .retention_bytes = 64 * 1024};
+	struct ceb_msg_channel mc;
+	struct ceb_channel ch;
+	struct coll c;
+	int i, st = 0;
+
+	open_channel(&ch, "bound", &d, &mc);
+	sub_open(&ch, "slow", 1000, false, &c);
+	start(&ch);
+	/* ~4 KiB events: the 64 KiB bound holds about 15 */
+	for (i = 0; i < 40 && (st = publish(&ch, i, 4000)) == 0; i++)
+		;
+	ck_assert_int_eq(st, CEB_EFULL);
+	ck_assert_int_gt(i, 5);
+	ck_assert_int_lt(i, 20);
+	/* larger than the whole bound: too big, not full */
+	ck_assert_int_eq(publish(&ch, 999, 70000), CEB_ETOOBIG);
+	/* nothing accepted was lost to make room: every stored one is handed out */
+	ck_assert_uint_eq(coll_wait(&c, (size_t)i, WAIT_MS), (size_t)i);
+	ck_assert_int_eq(publish(&ch, 100, 4000), CEB_EFULL);
+	settle_all(&ch, &c, 0, c.n);
+	/* settled events are deleted for room once positions were written (every 100 ms) */
+	for (int k = 0; k < 100 && (st = publish(&ch, 100, 4000)) == CEB_EFULL; k++)
+		usleep(50 * 1000);
+	ck_assert_int_eq(st, 0);
+	ck_assert_uint_eq(coll_wait(&c, (size_t)i + 1, WAIT_MS), (size_t)i + 1);
+	ck_assert_str_eq(coll_id(&c, (size_t)i), "id-100");
+	ceb_channel_stop(&ch);
+	ceb_channel_destroy(&ch);
+	coll_free(&c);
+}
+END_TEST
+
+START_TEST(test_settled_positions_survive_a_restart_and_only_new_events_come)
+{
+	struct ceb_channel ch;
+	struct coll c;
+
+	open_channel(&ch, "positions", NULL, NULL);
+	sub_open(&ch, "t", 100, false, &c);
+	start(&ch);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(publish(&ch, i, 10), 0);
+	ck_assert_uint_eq(coll_wait(&c, 5, WAIT_MS), 5);
+	settle_all(&ch, &c, 0, 5);
+	ceb_channel_stop(&ch);
+	ceb_channel_destroy(&ch);
+	coll_free(&c);
+
+	open_channel(&ch, "positions", NULL, NULL);
+	sub_open(&ch, "t", 100, false, &c);
+	start(&ch);
+	ck_assert_int_eq(publish(&ch, 5, 10), 0);
+	ck_assert_uint_eq(coll_wait(&c, 1, WAIT_MS), 1);
+	ck_assert_str_eq(coll_id(&c, 0), "id-5");
+	ck_assert_uint_eq(coll_wait(&c, 2, 300), 1); /* nothing settled came back */
+	settle_all(&ch, &c, 0, 1);
+	ceb_channel_stop(&ch);
+	ceb_channel_destroy(&ch);
+	coll_free(&c);
+}
+END_TEST
+
+START_TEST(test_rewinding_by_time_hands_exactly_the_window_again_in_order)
+{
+	struct ceb_channel ch;
+	struct coll c, other;
+	uint64_t since, first = 0, count = 0;
+	char err[256];
+
+	open_channel(&ch, "rewind", NULL, NULL);
+	sub_open(&ch, "lost-a-day", 1, true, &c);
+	sub_open(&ch, "fine", 100, false, &other);
+	start(&ch);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(publish(&ch, i, 10), 0);
+	for (size_t k = 0; k < 5; k++) {
+		ck_assert_uint_eq(coll_wait(&c, k + 1, WAIT_MS), k + 1);
+		settle_all(&ch, &c, k, k + 1);
+	}
+	usleep(20 * 1000);
+	since = wall_ms();
+	usleep(20 * 1000);
+	for (int i = 5; i < 10; i++)
+		ck_assert_int_eq(publish(&ch, i, 10), 0);
+	for (size_t k = 5; k < 10; k++) {
+		ck_assert_uint_eq(coll_wait(&c, k + 1, WAIT_MS), k + 1);
+		settle_all(&ch, &c, k, k + 1);
+	}
+	ck_assert_uint_eq(coll_wait(&other, 10, WAIT_MS), 10);
+	settle_all(&ch, &other, 0, 10);
+
+	ck_assert_msg(ch.ops->rewind(ch.ctx, c.sub, (int64_t)since, -1, &first, &count, err,
+	                             sizeof(err)) == 0,
+	              "rewind: %s", err);
+	ck_assert_uint_eq(count, 5);
+	for (size_t k = 10; k < 15; k++) {
+		ck_assert_uint_eq(coll_wait(&c, k + 1, WAIT_MS), k + 1);
+		settle_all(&ch, &c, k, k + 1);
+	}
+	for (size_t k = 0; k < 5; k++) {
+		char id[16];
+		snprintf(id, sizeof(id), "id-%zu", k + 5);
+		ck_assert_str_eq(coll_id(&c, 10 + k), id);
+	}
+	ck_assert_uint_eq(coll_wait(&c, 16, 300), 15);     /* exactly the window */
+	ck_assert_uint_eq(coll_wait(&other, 11, 100), 10); /* the other Trigger: nothing */
+
+	/* by position: from the first stored on, everything */
+	ck_assert_int_eq(ch.ops->rewind(ch.ctx, c.sub, -1, 0, &first, &count, err, sizeof(err)), 0);
+	ck_assert_uint_eq(count, 10);
+	for (size_t k = 15; k < 25; k++) {
+		ck_assert_uint_eq(coll_wait(&c, k + 1, WAIT_MS), k + 1);
+		settle_all(&ch, &c, k, k + 1);
+	}
+	ck_assert_str_eq(coll_id(&c, 15), "id-0");
+	ck_assert_str_eq(coll_id(&c, 24), "id-9");
+	ceb_channel_stop(&ch);
+	ceb_channel_destroy(&ch);
+	coll_free(&c);
+	coll_free(&other);
+}
+END_TEST
+
+START_TEST(test_age_retention_deletes_unsettled_events_only_counted_and_logged)
+{
+	struct ceb_durable_channel_cfg d = {.retention_ms = 1, .retention_bytes = 1 << 20};
+	struct ceb_msg_channel mc;
+	struct ceb_channel ch;
+	struct coll c;
+	uint64_t dropped = 0;
+
+	open_channel(&ch, "aging", &d, &mc);
+	sub_open(&ch, "stuck", 1, false, &c);
+	start(&ch);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(publish(&ch, i, 10), 0);
+	ck_assert_uint_eq(coll_wait(&c, 1, WAIT_MS), 1);
+	/* one handed out and never settled; three waiting: retention (every second) takes them */
+	for (int k = 0; k < 200 && (dropped = ch.ops->retention_dropped(ch.ctx)) < 3; k++)
+		usleep(50 * 1000);
+	ck_assert_uint_eq(dropped, 3);
+	settle_all(&ch, &c, 0, 1);
+	ck_assert_uint_eq(coll_wait(&c, 2, 300), 1);
+	ceb_channel_stop(&ch);
+	ceb_channel_destroy(&ch);
+	coll_free(&c);
+}
+END_TEST
+
+/* What a reload does with a changed Broker: its replacement is created and started beside the
+ * running channel, on the same store, and the old one stops after the swap. */
+START_TEST(test_a_replacement_started_beside_the_running_channel_shares_its_store)
+{
+	struct ceb_channel a, b;
+	struct coll ca, cb;
+
+	open_channel(&a, "shared", NULL, NULL);
+	sub_open(&a, "t", 100, false, &ca);
+	start(&a);
+	ck_assert_int_eq(publish(&a, 0, 10), 0);
+	ck_assert_uint_eq(coll_wait(&ca, 1, WAIT_MS), 1);
+	settle_all(&a, &ca, 0, 1);
+
+	open_channel(&b, "shared", NULL, NULL);
+	sub_open(&b, "t", 100, false, &cb);
+	start(&b);
+	/* stored by the old one after the replacement was made: the replacement hands it out */
+	ck_assert_int_eq(publish(&a, 1, 10), 0);
+	for (int k = 0; k < 200 && coll_count(&cb, "id-1") == 0; k++)
+		usleep(20 * 1000);
+	ck_assert_int_eq(coll_count(&cb, "id-1"), 1);
+	ceb_channel_stop(&a);
+	ceb_channel_destroy(&a);
+	/* the replacement stores after the old one's events, not over them */
+	ck_assert_int_eq(publish(&b, 2, 10), 0);
+	for (int k = 0; k < 200 && coll_count(&cb, "id-2") == 0; k++)
+		usleep(20 * 1000);
+	ck_assert_int_eq(coll_count(&cb, "id-2"), 1);
+	ck_assert_int_le(coll_count(&cb, "id-0"), 1); /* settled before: at most once more */
+	settle_all(&b, &cb, 0, cb.n);
+	ceb_channel_stop(&b);
+	ceb_channel_destroy(&b);
+	coll_free(&ca);
+	coll_free(&cb);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("channel_durable");
+	TCase *tc = tcase_create("contract");
+	TCase *td = tcase_create("durable");
+	SRunner *sr;
+	int failed;
+	char cmd[128];
+
+	if (!mkdtemp(state_dir)) {
+		perror("mkdtemp");
+		return EXIT_FAILURE;
+	}
+	contract_add_tests(tc, &durable_be);
+	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	tcase_set_timeout(td, 120);
+	tcase_add_test(td, test_durable_backend_is_found_by_name_and_by_its_channel_kind);
+	tcase_add_test(td, test_a_full_disk_bound_refuses_with_full_and_settled_events_make_room);
+	tcase_add_test(td, test_settled_positions_survive_a_restart_and_only_new_events_come);
+	tcase_add_test(td, test_rewinding_by_time_hands_exactly_the_window_again_in_order);
+	tcase_add_test(td, test_age_retention_deletes_unsettled_events_only_counted_and_logged);
+	tcase_add_test(td, test_a_replacement_started_beside_the_running_channel_shares_its_store);
+	suite_add_tcase(s, td);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", state_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", state_dir);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
