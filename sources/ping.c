@@ -458,23 +458,26 @@ static int ping_create(const struct ceb_source_cfg *cfg, const struct ceb_source
 static int ping_start(void *ctx, char *errbuf, size_t errlen)
 {
 	struct ping *pg = ctx;
-	int rc = pthread_create(&pg->thread, NULL, ping_thread, pg);
 	char at[32] = "never (none within five years)";
 	int64_t next;
 	struct tm tm;
 	time_t t;
+	int rc;
 
-	if (rc) {
-		snprintf(errbuf, errlen, "cannot start the PingSource thread: %s", strerror(rc));
-		return CEB_EIO;
-	}
-	pg->started = true;
+	/* before the thread starts: the schedule's ICU calendar is the thread's from then on (a
+	 * UCalendar is not thread-safe; used from both at once, it gave a tick a day late) */
 	next = ceb_cron_next(pg->cron, (int64_t)time(NULL));
 	if (next >= 0) {
 		t = (time_t)next;
 		gmtime_r(&t, &tm);
 		strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
+	rc = pthread_create(&pg->thread, NULL, ping_thread, pg);
+	if (rc) {
+		snprintf(errbuf, errlen, "cannot start the PingSource thread: %s", strerror(rc));
+		return CEB_EIO;
+	}
+	pg->started = true;
 	CEB_LOG_INFO(pg->env->label, "schedule \"%s\" in %s, first tick %s", pg->pc->schedule,
 	             ceb_cron_zone(pg->cron), at);
 	return 0;
