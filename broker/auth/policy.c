@@ -12,26 +12,29 @@
 #include "broker/config/fields.h"
 #include "broker/config/yaml.h"
 
+/* What one spec.to entry holds. */
+static void to_free(struct ceb_policy_to *t)
+{
+	free(t->group);
+	free(t->kind);
+	free(t->name);
+	ceb_config_strv_free(t->lkeys, t->nlabels);
+	ceb_config_strv_free(t->lvals, t->nlabels);
+	for (size_t j = 0; j < t->nreqs; j++) {
+		free(t->reqs[j].key);
+		ceb_config_strv_free(t->reqs[j].values, t->reqs[j].nvalues);
+	}
+	free(t->reqs);
+}
+
 static void policy_free(void *own)
 {
 	struct ceb_event_policy *p = own;
 
 	if (!p)
 		return;
-	for (size_t i = 0; i < p->nto; i++) {
-		struct ceb_policy_to *t = &p->to[i];
-
-		free(t->group);
-		free(t->kind);
-		free(t->name);
-		ceb_config_strv_free(t->lkeys, t->nlabels);
-		ceb_config_strv_free(t->lvals, t->nlabels);
-		for (size_t j = 0; j < t->nreqs; j++) {
-			free(t->reqs[j].key);
-			ceb_config_strv_free(t->reqs[j].values, t->reqs[j].nvalues);
-		}
-		free(t->reqs);
-	}
+	for (size_t i = 0; i < p->nto; i++)
+		to_free(&p->to[i]);
 	free(p->to);
 	ceb_config_strv_free(p->from, p->nfrom);
 	ceb_filter_free(p->filter);
@@ -242,16 +245,7 @@ static void parse_to(struct ceb_config_res *r, const struct ceb_yaml_node *n, co
 			parse_expressions(r, rv[3], q, t);
 	}
 	if (r->nerr != nerr || !t->group || !t->kind || (!sel && !t->name)) {
-		free(t->group);
-		free(t->kind);
-		free(t->name);
-		ceb_config_strv_free(t->lkeys, t->nlabels);
-		ceb_config_strv_free(t->lvals, t->nlabels);
-		for (size_t j = 0; j < t->nreqs; j++) {
-			free(t->reqs[j].key);
-			ceb_config_strv_free(t->reqs[j].values, t->reqs[j].nvalues);
-		}
-		free(t->reqs);
+		to_free(t);
 		memset(t, 0, sizeof(*t));
 		return;
 	}
