@@ -1,12 +1,10 @@
 /* The durable channel's log on disk (store.h): SQLite in WAL mode, chosen over LMDB because a group
  * commit in WAL mode costs one fsync of the log where LMDB's costs two (data, then meta page). */
 #include <errno.h>
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "broker/error.h"
 #include "channels/durable/store.h"
@@ -370,52 +368,6 @@ int dur_store_find_time(const char *dir, const char *ns, const char *name, int64
 	dur_store_close(&st);
 	*out = lo;
 	return 0;
-}
-
-int dur_store_sync_by_caller(struct dur_store *st, int *walfd, char *errbuf, size_t errlen)
-{
-	char wal[sizeof(st->path) + 8], dir[sizeof(st->path)], *slash;
-	int fd = -1, dfd = -1, rc = CEB_EIO;
-
-	snprintf(wal, sizeof(wal), "%s-wal", st->path);
-	snprintf(dir, sizeof(dir), "%s", st->path);
-	slash = strrchr(dir, '/');
-	if (slash)
-		*slash = '\0';
-	/* the log exists: opening the database in WAL mode created it */
-	fd = open(wal, O_RDONLY | O_CLOEXEC);
-	dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	/* its name on disk too, once, as SQLite's first sync of a new log would */
-	if (fd < 0 || dfd < 0 || fsync(dfd) < 0) {
-		snprintf(errbuf, errlen, "cannot open %s: %s", fd < 0 ? wal : dir, strerror(errno));
-		goto out;
-	}
-	if (sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
-		snprintf(errbuf, errlen, "cannot set up %s: %s", st->path, sqlite3_errmsg(st->db));
-		goto out;
-	}
-	*walfd = fd;
-	fd = -1;
-	rc = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (dfd >= 0)
-		close(dfd);
-	return rc;
-}
-
-int dur_store_wal_sync(int walfd)
-{
-	struct stat sb;
-
-	if (fdatasync(walfd) < 0)
-		return -errno;
-	/* the log replaced underneath (cannot be while the writer's connection is open): never a
-	 * 202 for what this fd did not sync */
-	if (fstat(walfd, &sb) < 0)
-		return -errno;
-	return sb.st_nlink ? 0 : -ENOENT;
 }
 
 const char *dur_store_errmsg(struct dur_store *st)

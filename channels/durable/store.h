@@ -67,13 +67,6 @@ int dur_store_checkpoint(struct dur_store *st);
  * dir/<ns>/<name>.db. 0, or CEB_EIO with one line in errbuf. Any thread. */
 int dur_store_find_time(const char *dir, const char *ns, const char *name, int64_t since_ms,
                         uint64_t first, uint64_t last, uint64_t *out, char *errbuf, size_t errlen);
-/* sync: Fsync with the fsyncs off the writer's thread: the writer's commits reach the OS only
- * (synchronous=NORMAL: SQLite still syncs around checkpoints and when the log starts over), and
- * dur_store_wal_sync makes every commit that returned before it was called durable. The log's file
- * stays while a connection is open (the writer's), so an fd of it opened once serves. */
-int dur_store_sync_by_caller(struct dur_store *st, int *walfd, char *errbuf, size_t errlen);
-/* fdatasync of the log: 0 or -errno. Any thread, several at once. */
-int dur_store_wal_sync(int walfd);
 /* The SQLite message of the last failure. */
 const char *dur_store_errmsg(struct dur_store *st);
 /* Whether rc is SQLite's "disk full". */
