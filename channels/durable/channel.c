@@ -825,9 +825,13 @@ static void dur_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
 	struct dur_channel *dc = ctx;
 	struct dur_sub *sub = subp;
 	struct dur_msg *m = handle;
+	/* the reader is woken only when this settle gives it work: credit for events waiting, or a
+	 * retry to time (not on every settle: a wake that finds nothing costs a context switch) */
+	bool wake;
 
 	pthread_mutex_lock(&dc->lock);
-	sub->inflight--;
+	wake = how == CEB_SETTLE_FAILED ||
+	       (sub->inflight-- >= sub->cfg.max_inflight && sub->next <= dc->last);
 	if (how == CEB_SETTLE_FAILED && !dc->stopped) {
 		/* kept, and handed out again later (after a restart at the latest) */
 		m->due_ms = mono_ms() + RETRY_MS;
@@ -841,12 +845,15 @@ static void dur_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
 			sub->msgs = m->next;
 		if (m->next)
 			m->next->prev = m->prev;
-		ceb_event_unref(m->ev);
-		free(m);
 		dc->dirty = true;
 	}
-	pthread_cond_signal(&dc->wake_reader);
+	if (wake)
+		pthread_cond_signal(&dc->wake_reader);
 	pthread_mutex_unlock(&dc->lock);
+	if (how != CEB_SETTLE_FAILED) {
+		ceb_event_unref(m->ev);
+		free(m);
+	}
 }
 
 /* ---- start, stop, the optional operations ---- */
