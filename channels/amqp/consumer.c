@@ -29,6 +29,8 @@
 #define HANDLE_GEN(h)    ((uint16_t)((uint64_t)(uintptr_t)(h) >> TAG_BITS))
 #define HANDLE_TAG(h)    ((uint64_t)(uintptr_t)(h) & ((UINT64_C(1) << TAG_BITS) - 1))
 
+#define ACK_HOLD_MS 10 /* a settled message behind one still out waits this long for a joint ack */
+
 struct settle_req {
 	void *handle;
 	enum ceb_settle how;
@@ -37,6 +39,21 @@ struct settle_req {
 struct redelivery {
 	uint64_t tag;
 	uint64_t due;
+};
+
+/* A message handed out on the current connection, in tag order, until RabbitMQ has its ack or its
+ * reject. Settled ones at the front go out as one basic.ack with multiple set (one frame, and one
+ * settle for the quorum queue, for the whole run); one settled behind a message still out is acked
+ * alone at once, so that a slow message never holds back the prefetch. */
+enum held_state {
+	HELD_OUT,
+	HELD_DONE,
+	HELD_FAILED,
+	HELD_GONE
+};
+struct held {
+	uint64_t tag;
+	enum held_state state;
 };
 
 int amqp_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
@@ -125,9 +142,93 @@ static bool add_redelivery(struct amqp_sub *sub, uint64_t tag)
 	return true;
 }
 
+static bool held_add(struct amqp_sub *sub, uint64_t tag)
+{
+	if (sub->nheld == sub->capheld) {
+		size_t cap = sub->capheld ? 2 * sub->capheld : 64;
+		struct held *p = realloc(sub->held, cap * sizeof(*p));
+		if (!p)
+			return false;
+		sub->held = p;
+		sub->capheld = cap;
+	}
+	sub->held[sub->nheld++] = (struct held){tag, HELD_OUT};
+	return true;
+}
+
+static struct held *held_find(struct amqp_sub *sub, uint64_t tag)
+{
+	size_t lo = 0, hi = sub->nheld;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (sub->held[mid].tag < tag)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < sub->nheld && sub->held[lo].tag == tag ? &sub->held[lo] : NULL;
+}
+
+/* Ack what was settled DONE: the run at the front with one multiple ack, which covers no message
+ * still out (every lower tag was handed out and settled, or acked or rejected when it came); the
+ * rest, behind a message still out, one by one once they waited ACK_HOLD_MS for the front to catch
+ * up or fill half the prefetch (at once when forced). False when the connection failed. */
+static bool flush_acks(struct amqp_sub *sub, bool force)
+{
+	size_t p = 0, k = 0, behind = 0;
+	uint64_t hi = 0, now;
+	unsigned long n = 0;
+	bool ok = true;
+
+	for (; p < sub->nheld; p++) {
+		if (sub->held[p].state == HELD_DONE) {
+			hi = sub->held[p].tag;
+			n++;
+		} else if (sub->held[p].state != HELD_GONE) {
+			break;
+		}
+	}
+	if (hi) {
+		ok = amqp_basic_ack(sub->conn, AMQP_CH, hi, 1) == AMQP_STATUS_OK;
+		sub->acks++;
+		sub->acked += n;
+	}
+	for (size_t i = p; i < sub->nheld; i++)
+		behind += sub->held[i].state == HELD_DONE;
+	if (!behind) {
+		sub->hold_since = 0;
+		force = true; /* nothing to hold: compact only */
+	} else if (!force) {
+		now = ceb_now_ms();
+		if (!sub->hold_since)
+			sub->hold_since = now;
+		force = now - sub->hold_since >= ACK_HOLD_MS || 2 * behind >= sub->prefetch;
+	}
+	if (!force) {
+		memmove(sub->held, sub->held + p, (sub->nheld - p) * sizeof(*sub->held));
+		sub->nheld -= p;
+		return ok;
+	}
+	sub->hold_since = 0;
+	for (size_t i = p; i < sub->nheld; i++) {
+		if (ok && sub->held[i].state == HELD_DONE) {
+			ok = amqp_basic_ack(sub->conn, AMQP_CH, sub->held[i].tag, 0) ==
+			     AMQP_STATUS_OK;
+			sub->acks++;
+			sub->acked++;
+			continue; /* gone */
+		}
+		if (sub->held[i].state != HELD_GONE)
+			sub->held[k++] = sub->held[i];
+	}
+	sub->nheld = k;
+	return ok;
+}
+
 /* Apply the settles queued by other threads: ack what is done, schedule the return of what failed.
  * False when the connection failed. */
-static bool apply_settles(struct amqp_sub *sub)
+static bool apply_settles(struct amqp_sub *sub, bool force)
 {
 	struct settle_req *list;
 	size_t n;
@@ -141,16 +242,24 @@ static bool apply_settles(struct amqp_sub *sub)
 	pthread_mutex_unlock(&sub->lock);
 	for (size_t i = 0; i < n && ok; i++) {
 		uint64_t tag = HANDLE_TAG(list[i].handle);
+		struct held *h;
 
 		if (!sub->conn || HANDLE_GEN(list[i].handle) != sub->gen)
 			continue; /* its connection is gone: RabbitMQ has it back already */
-		if (list[i].how == CEB_SETTLE_DONE)
-			ok = amqp_basic_ack(sub->conn, AMQP_CH, tag, 0) == AMQP_STATUS_OK;
-		else if (!add_redelivery(sub, tag))
+		h = held_find(sub, tag);
+		if (!h)
+			continue; /* settled twice: acked already */
+		if (list[i].how == CEB_SETTLE_DONE) {
+			h->state = HELD_DONE;
+		} else if (add_redelivery(sub, tag)) {
+			h->state = HELD_FAILED;
+		} else {
+			h->state = HELD_GONE;
 			ok = amqp_basic_reject(sub->conn, AMQP_CH, tag, 1) == AMQP_STATUS_OK;
+		}
 	}
 	free(list);
-	return ok;
+	return ok && (!sub->conn || flush_acks(sub, force));
 }
 
 /* Return to the queue what failed REDELIVER_MS ago; the time to the next one (at most `cap`). */
@@ -163,6 +272,9 @@ static int return_due(struct amqp_sub *sub, int cap, bool *ok)
 	for (size_t i = 0; i < sub->nredeliver; i++) {
 		struct redelivery *r = &sub->redeliver[i];
 		if (r->due <= now && *ok) {
+			struct held *h = held_find(sub, r->tag);
+			if (h)
+				h->state = HELD_GONE;
 			*ok = amqp_basic_reject(sub->conn, AMQP_CH, r->tag, 1) == AMQP_STATUS_OK;
 			sub->redelivered++;
 			continue;
@@ -229,8 +341,9 @@ static bool hand(struct amqp_sub *sub, amqp_envelope_t *env)
 		rc = source_event(sub, env, &ev);
 	else
 		rc = ceb_amqp_decode(props, &env->message.body, &ev, err, sizeof(err));
-	if (rc == CEB_ENOMEM) {
+	if (rc == CEB_ENOMEM || (rc == 0 && !held_add(sub, env->delivery_tag))) {
 		/* not acked: RabbitMQ has it back when the message is rejected */
+		ceb_event_unref(ev);
 		return amqp_basic_reject(sub->conn, AMQP_CH, env->delivery_tag, 1) ==
 		       AMQP_STATUS_OK;
 	}
@@ -284,6 +397,7 @@ static void link_down(struct amqp_sub *sub, const char *why)
 	amqp_link_close(sub->conn);
 	sub->conn = NULL;
 	sub->nredeliver = 0; /* returned by the close */
+	sub->nheld = 0;
 	atomic_store(&sub->consuming, 0);
 }
 
@@ -353,7 +467,7 @@ void *amqp_sub_main(void *arg)
 		if (!sub->conn) {
 			if (atomic_load(&sub->paused)) {
 				amqp_wait(-1, sub->wake, 200);
-				apply_settles(sub); /* drops them: nothing to ack on */
+				apply_settles(sub, true); /* drops them: nothing to ack on */
 				continue;
 			}
 			sub->conn = connect_consumer(sub, err, sizeof(err));
@@ -374,7 +488,7 @@ void *amqp_sub_main(void *arg)
 				CEB_LOG_INFO(sub->label, "consuming queue %s again", sub->queue);
 			logged = 0;
 		}
-		if (!apply_settles(sub)) {
+		if (!apply_settles(sub, false)) {
 			link_down(sub, "ack failed");
 			continue;
 		}
@@ -388,6 +502,12 @@ void *amqp_sub_main(void *arg)
 			}
 		}
 		wait_ms = return_due(sub, 1000, &ok);
+		if (sub->hold_since) {
+			uint64_t held_ms = ceb_now_ms() - sub->hold_since;
+			int left = held_ms >= ACK_HOLD_MS ? 1 : (int)(ACK_HOLD_MS - held_ms);
+			if (left < wait_ms)
+				wait_ms = left;
+		}
 		if (!ok) {
 			link_down(sub, "reject failed");
 			continue;
@@ -400,7 +520,10 @@ void *amqp_sub_main(void *arg)
 			amqp_wait(amqp_get_sockfd(sub->conn), sub->wake, wait_ms);
 	}
 	if (sub->conn)
-		apply_settles(sub);
+		apply_settles(sub, true);
+	if (sub->acks)
+		CEB_LOG_DEBUG(sub->label, "%lu messages acked in %lu frames", sub->acked,
+		              sub->acks);
 	amqp_link_close(sub->conn);
 	sub->conn = NULL;
 	return NULL;
@@ -418,6 +541,7 @@ void amqp_sub_destroy(struct amqp_sub *sub)
 	close(sub->wake);
 	free(sub->settles);
 	free(sub->redeliver);
+	free(sub->held);
 	pthread_mutex_destroy(&sub->lock);
 	free(sub);
 }

@@ -30,6 +30,7 @@ enum amqp_role {
 struct amqp_pub;   /* producer.c */
 struct settle_req; /* consumer.c */
 struct redelivery; /* consumer.c */
+struct held;       /* consumer.c */
 
 /* A subscription: a queue, its connection and its consumer thread (consumer.c). */
 struct amqp_sub {
@@ -56,7 +57,11 @@ struct amqp_sub {
 	uint16_t gen; /* the connection's generation, in every handle it hands out */
 	struct redelivery *redeliver;
 	size_t nredeliver, capredeliver;
-	char ctag[256]; /* the consumer tag, to cancel at stop() */
+	struct held *held; /* handed out and not acked yet, by tag: acks go out coalesced */
+	size_t nheld, capheld;
+	uint64_t hold_since;       /* ms: settled messages wait behind one still out */
+	unsigned long acks, acked; /* ack frames sent, messages they acked */
+	char ctag[256];            /* the consumer tag, to cancel at stop() */
 	int cancelled;
 	unsigned long skipped, redelivered;
 };
