@@ -831,7 +831,8 @@ static void dur_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
 
 	pthread_mutex_lock(&dc->lock);
 	wake = how == CEB_SETTLE_FAILED ||
-	       (sub->inflight-- >= sub->cfg.max_inflight && sub->next <= dc->last);
+	       (sub->inflight >= sub->cfg.max_inflight && sub->next <= dc->last);
+	sub->inflight--;
 	if (how == CEB_SETTLE_FAILED && !dc->stopped) {
 		/* kept, and handed out again later (after a restart at the latest) */
 		m->due_ms = mono_ms() + RETRY_MS;
