@@ -103,6 +103,7 @@ int dsp_h1_init(struct ceb_dispatcher *dsp)
 	dsp->h1 = calloc(1, sizeof(*dsp->h1));
 	if (!dsp->h1)
 		return -1;
+	dsp->h1->disabled = dsp->dmn->set.delivery_libcurl;
 	for (size_t i = 0; i < sizeof(proxies) / sizeof(proxies[0]); i++) {
 		const char *v = getenv(proxies[i]);
 		if (v && *v)
