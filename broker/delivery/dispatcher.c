@@ -413,6 +413,7 @@ static void idle_housekeeping(struct ceb_dispatcher *dsp)
 	while (dsp->npool > POOL_KEEP)
 		curl_easy_cleanup(dsp->pool[--dsp->npool]);
 	dsp_hcache_clear(&dsp->hcache);
+	dsp_h1_trim(dsp);
 	release_free_pages();
 	dsp->trimmed = true;
 }

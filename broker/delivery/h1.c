@@ -237,6 +237,18 @@ static void h1_close(struct h1_conn *c)
 	c->h1->dead = c;
 }
 
+void dsp_h1_trim(struct ceb_dispatcher *dsp)
+{
+	if (!dsp->h1)
+		return;
+	for (struct h1_conn *c = dsp->h1->idle; c; c = c->inext) {
+		free(c->r);
+		c->r = NULL;
+		c->rcap = 0;
+		ceb_buf_free(&c->out);
+	}
+}
+
 void dsp_h1_reap(struct ceb_dispatcher *dsp)
 {
 	struct h1_conn *c;
@@ -789,11 +801,14 @@ static void do_read(struct ceb_dispatcher *dsp, struct h1_conn *c)
 		ssize_t n;
 		size_t room;
 
-		if (c->rcap - c->rlen < 4096) {
-			size_t ncap = c->rcap ? c->rcap * 2 : 16384;
+		if (c->rcap - c->rlen < 1024) {
+			size_t ncap = c->rcap ? c->rcap * 2 : 4096;
 			char *r;
-			if (ncap > 2 * H1_MAX_HEAD + 65536) {
-				parse(dsp, c); /* cannot happen: the parsers consume as they go */
+			if (ncap > 4 * H1_MAX_HEAD) {
+				/* cannot happen: the parsers consume as they go, and refuse a head
+				 * over H1_MAX_HEAD */
+				c->keepalive = false;
+				finish(dsp, c, CURLE_RECV_ERROR);
 				return;
 			}
 			r = realloc(c->r, ncap);

@@ -199,6 +199,8 @@ static inline bool dsp_h1_tagged(uint64_t data)
 }
 /* Attempts past their deadline, failures seen during a launch; sets dsp->h1_due again. */
 void dsp_h1_expire(struct ceb_dispatcher *dsp);
+/* Give back the buffers of idle connections (the dispatcher has been idle a while). */
+void dsp_h1_trim(struct ceb_dispatcher *dsp);
 /* Free the connections closed since the last call (none is named by a pending epoll event). */
 void dsp_h1_reap(struct ceb_dispatcher *dsp);
 /* Close the connection of an attempt that ends before its answer. */

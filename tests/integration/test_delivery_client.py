@@ -58,6 +58,10 @@ class ScriptedServer:
     def answer(id):
         """(bytes to send, close afterwards)"""
         data = json.dumps({"answer": id, "pad": "x" * 40}).encode()
+        if id.startswith("big-reply"):
+            data = json.dumps({"answer": id, "pad": "y" * 200000}).encode()
+            return (b"HTTP/1.1 201 Created\r\n" + REPLY % id.encode() +
+                    b"Transfer-Encoding: chunked\r\n\r\n" + chunked(data, 8191), False)
         if id.startswith("chunked-reply"):
             return (b"HTTP/1.1 200 OK\r\n" + REPLY % id.encode() +
                     b"Transfer-Encoding: chunked\r\n\r\n" + chunked(data), False)
@@ -206,6 +210,11 @@ class Client:
         self.send("chunked-reply-1")
         r = self.reply("chunked-reply-1")
         self.assertEqual(json.loads(r.event()["data"])["answer"], "chunked-reply-1")
+
+    def test_a_reply_of_200_kb_in_chunks_is_published_whole(self):
+        self.send("big-reply-1")
+        r = self.reply("big-reply-1")
+        self.assertEqual(len(json.loads(r.event()["data"])["pad"]), 200000)
 
     def test_a_close_delimited_http_1_0_reply_is_published_whole(self):
         self.send("close-reply-1")
