@@ -852,10 +852,18 @@ void dsp_job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLcode
 	struct ceb_subscription *trg = job->trg;
 
 	job->cerr = res;
-	if (job->h1_on)
+	if (job->h1_on) {
 		job->status = job->h1_status;
-	else
+	} else {
 		curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &job->status);
+		if (job->status > 0) {
+			/* a host name libcurl resolved: the native client may go there next time */
+			char *ip = NULL;
+			if (curl_easy_getinfo(job->easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK &&
+			    ip)
+				dsp_h1_learn(dsp, job_url(job), ip);
+		}
+	}
 	if (job->dls == PHASE_SUBSCRIBER && job->fail != FAIL_NOT_RESENT) {
 		curl_off_t us = 0;
 

@@ -80,7 +80,19 @@ struct h1_conn {
 	int pending_err; /* connect() failed at once with this errno */
 };
 
+/* A host name's address as libcurl last connected to it (its resolver, its happy eyeballs): the
+ * native client uses it until it expires, then libcurl resolves the name again. */
+#define H1_NAMES   32
+#define H1_NAME_MS 60000 /* libcurl's DNS cache timeout */
+struct h1_name {
+	char host[64];
+	struct sockaddr_storage addr; /* the port is the URL's */
+	socklen_t alen;
+	uint64_t expires_ms; /* 0: unused */
+};
+
 struct h1_state {
+	struct h1_name names[H1_NAMES];
 	struct h1_conn *dead; /* closed, freed once the epoll batch that may name them is done */
 	struct h1_conn *idle; /* most recently used first */
 	size_t nidle;
@@ -124,10 +136,12 @@ void dsp_h1_free(struct ceb_dispatcher *dsp)
 }
 
 /* "http://" IP [":" port] [path]: where to connect and what to write; false for anything else. */
-static bool parse_url(const char *url, struct h1_url *u)
+/* The host part of an http:// URL: host (without brackets) and the port; false when not plain
+ * http or when it carries credentials. */
+static bool split_url(const char *url, char *host, size_t hostcap, unsigned long *portp,
+                      const char **ap, const char **endp)
 {
 	const char *a, *end, *hp;
-	char host[64];
 	size_t hlen;
 	unsigned long port = 80;
 
@@ -142,7 +156,7 @@ static bool parse_url(const char *url, struct h1_url *u)
 		if (!hp)
 			return false;
 		hlen = (size_t)(hp - a - 1);
-		if (hlen >= sizeof(host))
+		if (hlen >= hostcap)
 			return false;
 		memcpy(host, a + 1, hlen);
 		hp++;
@@ -151,7 +165,7 @@ static bool parse_url(const char *url, struct h1_url *u)
 		if (!hp)
 			hp = end;
 		hlen = (size_t)(hp - a);
-		if (hlen >= sizeof(host))
+		if (hlen >= hostcap)
 			return false;
 		memcpy(host, a, hlen);
 	}
@@ -164,33 +178,102 @@ static bool parse_url(const char *url, struct h1_url *u)
 		if (pe != end || port == 0 || port > 65535)
 			return false;
 	}
+	*portp = port;
+	*ap = a;
+	*endp = end;
+	return true;
+}
+
+static void set_port(struct sockaddr_storage *ss, unsigned long port)
+{
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+}
+
+/* Where a URL goes: an IP address in it, or a host name libcurl connected to lately. */
+static bool parse_url_names(const struct h1_state *h1, const char *url, struct h1_url *u)
+{
+	char host[64];
+	unsigned long port;
+	const char *a, *end;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&u->addr;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&u->addr;
+
+	if (!split_url(url, host, sizeof(host), &port, &a, &end))
+		return false;
 	memset(&u->addr, 0, sizeof(u->addr));
-	if (*a == '[') {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&u->addr;
-		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
-			return false;
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		u->alen = sizeof(*s4);
+	} else if (*a == '[' && inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
 		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
 		u->alen = sizeof(*s6);
 	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&u->addr;
-		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+		const struct h1_name *n = NULL;
+		uint64_t now = ceb_now_ms();
+
+		for (size_t i = 0; h1 && i < H1_NAMES && !n; i++)
+			if (h1->names[i].expires_ms > now && strcmp(h1->names[i].host, host) == 0)
+				n = &h1->names[i];
+		if (!n)
 			return false;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		u->alen = sizeof(*s4);
+		u->addr = n->addr;
+		u->alen = n->alen;
 	}
+	set_port(&u->addr, port);
 	u->authority = a;
 	u->authority_len = (size_t)(end - a);
 	u->path = end;
 	return true;
 }
 
+void dsp_h1_learn(struct ceb_dispatcher *dsp, const char *url, const char *ip)
+{
+	struct h1_state *h1 = dsp->h1;
+	struct sockaddr_storage ss;
+	socklen_t alen;
+	char host[64];
+	unsigned long port;
+	const char *a, *end;
+	struct h1_name *slot = NULL;
+	uint64_t now = ceb_now_ms();
+
+	if (!h1 || h1->disabled || !ip || !split_url(url, host, sizeof(host), &port, &a, &end))
+		return;
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+		ss.ss_family = AF_INET;
+		alen = sizeof(struct sockaddr_in);
+	} else if (inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+		ss.ss_family = AF_INET6;
+		alen = sizeof(struct sockaddr_in6);
+	} else {
+		return;
+	}
+	if (strcmp(host, ip) == 0)
+		return; /* an address already */
+	for (size_t i = 0; i < H1_NAMES; i++) {
+		struct h1_name *n = &h1->names[i];
+		if (strcmp(n->host, host) == 0) {
+			slot = n;
+			break;
+		}
+		if (!slot || n->expires_ms < slot->expires_ms)
+			slot = n; /* the oldest, or an unused one */
+	}
+	snprintf(slot->host, sizeof(slot->host), "%s", host);
+	slot->addr = ss;
+	slot->alen = alen;
+	slot->expires_ms = now + H1_NAME_MS;
+}
+
 bool dsp_h1_eligible(const struct ceb_dispatcher *dsp, const char *url, bool has_ca)
 {
 	struct h1_url u;
 
-	return dsp->h1 && !dsp->h1->disabled && !has_ca && parse_url(url, &u);
+	return dsp->h1 && !dsp->h1->disabled && !has_ca && parse_url_names(dsp->h1, url, &u);
 }
 
 static int watch(struct ceb_dispatcher *dsp, struct h1_conn *c, uint32_t events)
@@ -409,7 +492,7 @@ int dsp_h1_start(struct ceb_dispatcher *dsp, struct job *job, const void *body, 
 	struct h1_conn *c;
 	uint64_t now = ceb_now_ms();
 
-	if (!parse_url(job->h1_url, &u))
+	if (!parse_url_names(dsp->h1, job->h1_url, &u))
 		return -1;
 	c = take_idle(dsp->h1, &u);
 	if (!c) {

@@ -188,6 +188,9 @@ int dsp_h1_init(struct ceb_dispatcher *dsp);
 void dsp_h1_free(struct ceb_dispatcher *dsp);
 /* Whether h1.c can send to this URL (plain http, an IP address, no proxy, no CA of its own). */
 bool dsp_h1_eligible(const struct ceb_dispatcher *dsp, const char *url, bool has_ca);
+/* libcurl connected to ip for url: the native client may use that address for the URL's host
+ * name for a while (libcurl's DNS cache timeout). */
+void dsp_h1_learn(struct ceb_dispatcher *dsp, const char *url, const char *ip);
 /* Start the attempt (job->h1_url, job->hdrs): 0, or -1 when it could not (errno). */
 int dsp_h1_start(struct ceb_dispatcher *dsp, struct job *job, const void *body, size_t body_len,
                  uint64_t timeout_ms);

@@ -141,6 +141,8 @@ class Client:
         cfg += trigger_yaml("raw", cls.raw.at("/deliver/here?q=1#frag"), filter_attrs={"type": "raw"},
                             delivery="retry: 0\ndeadLetterSink:\n  uri: %s\n" % cls.sub.at("/dls"))
         cfg += trigger_yaml("replies", cls.sub.at("/replies"), filter_attrs={"type": "reply"})
+        cfg += trigger_yaml("named", "http://localhost:%d/named" % cls.raw.port,
+                            filter_attrs={"type": "named"})
         cls.d = Daemon(cfg, args=["--dispatchers", "1"] + list(cls.args))
 
     @classmethod
@@ -192,12 +194,31 @@ class Client:
         self.assertEqual(body, b"")
 
     def test_kept_alive_connections_are_reused(self):
+        # Each answer is taken before the next event goes, so that the connection is free again.
+        before = counter(self.d, "delivered", "raw")
         self.send("reuse-a")
         first = self.delivered("reuse-a")[0]
-        wait_for(lambda: counter(self.d, "delivered", "raw") >= 1, 10, what="counted")
+        wait_for(lambda: counter(self.d, "delivered", "raw") == before + 1, 10, what="counted")
         for i in range(5):
             self.send("reuse-%d" % i)
             self.assertEqual(self.delivered("reuse-%d" % i)[0], first)
+            wait_for(lambda: counter(self.d, "delivered", "raw") == before + 2 + i, 10,
+                     what="counted")
+
+    def test_a_host_name_goes_where_libcurl_resolved_it(self):
+        # libcurl resolves localhost for the first delivery; the native client sends the next ones
+        # to the address libcurl connected to, on a connection of its own kept alive.
+        conns = []
+        for i in range(3):
+            h = binary_headers(id="named-%d" % i, type="named")
+            self.assertEqual(self.d.post("/default/default", h, b"")[0], 202)
+            conns.append(self.delivered("named-%d" % i)[0])
+            # the answer taken before the next one starts, so that its connection is free
+            wait_for(lambda: counter(self.d, "delivered", "named") == i + 1, 10, what="counted")
+            head = self.raw.got("named-%d" % i)[0][1]
+            self.assertIn(b"\r\nHost: localhost:%d\r\n" % self.raw.port, head)
+        self.assertEqual(conns[1], conns[2])
+        self.assertEqual(len(set(conns)), self.named_connections)
 
     def test_connection_close_opens_a_new_connection(self):
         self.send("conn-close-1")
@@ -247,10 +268,12 @@ class Client:
 
 class NativeClient(Client, unittest.TestCase):
     args = ()
+    named_connections = 2
 
 
 class LibcurlClient(Client, unittest.TestCase):
     args = ("--delivery-client", "libcurl")
+    named_connections = 1
 
 
 class Option(unittest.TestCase):
