@@ -1,8 +1,9 @@
 /* A small HTTP/1.1 client for the common delivery: a POST to a plain http:// subscriber at an IP
- * address, on the dispatcher's own epoll loop, over pooled keep-alive connections. libcurl costs more
+ * address (or at a host name libcurl resolved in the last minute: dsp_h1_learn), on the
+ * dispatcher's own epoll loop, over pooled keep-alive connections. libcurl costs more
  * CPU per request than nginx spends receiving and proxying one (README, "Where the time goes"); this
  * writes the request with one writev() and parses the answer in place. Anything else (https, a host
- * name, credentials in the URL, a proxy in the environment) goes through libcurl as before.
+ * name not resolved yet, credentials in the URL, a proxy in the environment) goes through libcurl.
  *
  * It keeps libcurl's semantics where the rest of attempt.c relies on them: the status, the CURLcode
  * of a failure (and curl_easy_strerror's words for it), the Retry-After header, the response headers
