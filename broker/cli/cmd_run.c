@@ -182,7 +182,7 @@ static void usage_run(FILE *f)
 	        "      --max-event-size BYTES  largest event accepted (default 1048576)\n"
 	        "      --max-header-size BYTES request line and headers, in at most BYTES/64 "
 	        "fields\n"
-	        "                              (default 65536)\n"
+	        "                              (default 16384)\n"
 	        "      --max-connections N     connections in total (default 10000)\n"
 	        "      --max-connections-per-ip N (default 0 = no limit)\n"
 	        "      --idle-timeout SECONDS  close idle connections (default 15)\n"
