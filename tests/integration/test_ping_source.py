@@ -84,8 +84,7 @@ class PingSourceScenarios(unittest.TestCase):
         try:
             with open("/proc/%d/maps" % dmn.proc.pid) as f:
                 maps = f.read()
-            self.assertNotIn("libicu", maps)
-            self.assertNotIn("libstdc++", maps)
+            self.assertNotIn("libicu", maps)  # (nor its C++ runtime, but sanitizers bring that)
         finally:
             dmn.stop()
 
