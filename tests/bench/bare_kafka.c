@@ -2,8 +2,9 @@
  * same cluster, topic layout and record size: one process, an idempotent acks=all producer that
  * produces as fast as its queue allows and polls its delivery reports, and a consumer in a group of
  * its own on the same topic that stores each consumed offset and auto-commits them, with the
- * settings cebroker's Kafka Broker uses (channels/kafka/channel.c and consumer.c). No HTTP, no
- * CloudEvents decoding: what the cluster and the client library cost alone.
+ * settings cebroker's Kafka Broker uses (channels/kafka/channel.c and consumer.c) but its prefetch
+ * cap (see consumer_new). No HTTP, no CloudEvents decoding: what the cluster and the client
+ * library cost alone.
  *
  * Usage: bare_kafka --bootstrap SERVERS --topic TOPIC [--seconds S] [--size BYTES] [--window N]
  * The topic must exist (bench_kafka creates a new one per round) and be empty, so that the group,
@@ -69,7 +70,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 }
 
 /* The consumer as cebroker's Trigger consumer is set up: auto commit every second of the offsets
- * stored explicitly once a record is processed. */
+ * stored explicitly once a record is processed, the same group timeouts. */
 static rd_kafka_t *consumer_new(void)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -87,8 +88,11 @@ static rd_kafka_t *consumer_new(void)
 	set(conf, "auto.offset.reset", "earliest");
 	set(conf, "session.timeout.ms", "10000");
 	set(conf, "heartbeat.interval.ms", "1000");
-	set(conf, "queued.min.messages", "1000");
-	set(conf, "queued.max.messages.kbytes", "8192");
+	/* Not cebroker's prefetch cap (queued.min.messages 1000 per partition, which bounds its
+	 * memory under lag): librdkafka's defaults, as a plain client has them. With the cap, a
+	 * partition whose queue holds one large batch is not fetched again until it is consumed,
+	 * and a producer that runs ahead writes large batches: 8 000 records/s end to end on the
+	 * mock against 61 000 without it. */
 	set(conf, "log.connection.close", "false");
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
