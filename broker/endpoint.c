@@ -18,7 +18,7 @@ const struct ceb_settings ceb_settings_default = {
                         .max_json_depth = 64,
                         .max_batch = 100,
                 },
-        .max_header_block = 64 * 1024,
+        .max_header_block = 16 * 1024,
         .max_connections = 10000,
         .max_conn_per_ip = 0,
         .idle_timeout_s = 15,

@@ -49,6 +49,7 @@ struct ceb_settings {
 	unsigned request_timeout_s; /* whole request */
 	unsigned ingress_threads;
 	unsigned dispatchers;        /* delivery threads */
+	bool delivery_libcurl;       /* every delivery through libcurl, none through delivery/h1.c */
 	size_t max_inflight;         /* per Trigger */
 	uint64_t default_timeout_ms; /* per delivery attempt when the Trigger sets none */
 	uint64_t drain_timeout_ms;   /* on SIGTERM */

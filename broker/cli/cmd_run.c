@@ -182,7 +182,7 @@ static void usage_run(FILE *f)
 	        "      --max-event-size BYTES  largest event accepted (default 1048576)\n"
 	        "      --max-header-size BYTES request line and headers, in at most BYTES/64 "
 	        "fields\n"
-	        "                              (default 65536)\n"
+	        "                              (default 16384)\n"
 	        "      --max-connections N     connections in total (default 10000)\n"
 	        "      --max-connections-per-ip N (default 0 = no limit)\n"
 	        "      --idle-timeout SECONDS  close idle connections (default 15)\n"
@@ -191,6 +191,8 @@ static void usage_run(FILE *f)
 	        "                              (default 30; 0 = none)\n"
 	        "      --ingress-threads N     (default 2)\n"
 	        "      --dispatchers N         delivery threads (default 2)\n"
+	        "      --delivery-client CLIENT native (default: plain http without libcurl) or\n"
+	        "                              libcurl (every delivery through libcurl)\n"
 	        "      --max-inflight N        deliveries in flight per Trigger (default 100)\n"
 	        "      --delivery-timeout MS   per attempt when a Trigger sets no timeout (default "
 	        "30000)\n"
@@ -249,6 +251,7 @@ enum {
 	OPT_REQ_TIMEOUT,
 	OPT_INGRESS_THREADS,
 	OPT_DISPATCHERS,
+	OPT_DELIVERY_CLIENT,
 	OPT_MAX_INFLIGHT,
 	OPT_DELIVERY_TIMEOUT,
 	OPT_DRAIN,
@@ -282,6 +285,7 @@ static const struct option run_opts[] = {
         {"request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT},
         {"ingress-threads", required_argument, NULL, OPT_INGRESS_THREADS},
         {"dispatchers", required_argument, NULL, OPT_DISPATCHERS},
+        {"delivery-client", required_argument, NULL, OPT_DELIVERY_CLIENT},
         {"max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT},
         {"delivery-timeout", required_argument, NULL, OPT_DELIVERY_TIMEOUT},
         {"drain-timeout", required_argument, NULL, OPT_DRAIN},
@@ -344,9 +348,10 @@ static int serve(struct ceb_daemon *dmn, const sigset_t *sigs, struct ceb_watch 
 					ceb_ingress_tls_reload(dmn->ing);
 				/* with sender authentication, the JWKS (a key rotated) */
 				if (dmn->auth && ceb_auth_reload(dmn->auth, err, sizeof(err)) < 0)
-					CEB_LOG_ERR("auth",
-					            "SIGHUP: JWKS not reloaded, the old keys stay: %s",
-					            err);
+					CEB_LOG_ERR(
+					        "auth",
+					        "SIGHUP: JWKS not reloaded, the old keys stay: %s",
+					        err);
 				CEB_LOG_INFO("cebroker", "SIGHUP: reloading the configuration");
 				reload = true;
 			} else if (!sig) {
@@ -514,6 +519,13 @@ int ceb_cmd_run(int argc, char **argv)
 			}
 			break;
 		case OPT_LOG_JSON: json = 1; break;
+		case OPT_DELIVERY_CLIENT:
+			if (strcmp(optarg, "native") != 0 && strcmp(optarg, "libcurl") != 0) {
+				fprintf(stderr, "cebroker: --delivery-client: native or libcurl\n");
+				return 2;
+			}
+			set.delivery_libcurl = strcmp(optarg, "libcurl") == 0;
+			break;
 #define NUM(opt, name, min, max, field)                          \
 	case opt:                                                \
 		if (parse_ulong(name, optarg, min, max, &v) < 0) \

@@ -2,6 +2,7 @@
  * request), then at the dead-letter sink with the same policy, the reply a subscriber answered
  * with, and the settle with the channel once one of them accepted it. On the dispatcher's thread. */
 #include "autoconfig.h"
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,10 +28,19 @@ static void job_reset_phase(struct job *job)
 
 static void release_easy(struct ceb_dispatcher *dsp, struct job *job)
 {
-	if (!job->easy)
+	if (job->h1_on) {
+		dsp_h1_abort(dsp, job);
+		if (job->requested)
+			atomic_fetch_add(&job->trg->cnt.requests, 1);
+		job->requested = false;
+		job->h1_on = false;
+	} else if (!job->easy) {
 		return;
-	curl_easy_setopt(job->easy, CURLOPT_ERRORBUFFER, NULL); /* job->cerr_text goes with job */
-	if (job->requested) {
+	} else {
+		curl_easy_setopt(job->easy, CURLOPT_ERRORBUFFER,
+		                 NULL); /* job->cerr_text goes with job */
+	}
+	if (job->easy && job->requested) {
 		/* Bytes of request written in this transfer: on_prereq lets at most one request
 		 * write any, so this counts each request that reached the subscriber once. */
 		long sent = 0;
@@ -54,6 +64,8 @@ static void release_easy(struct ceb_dispatcher *dsp, struct job *job)
 		dsp->nactive--;
 		dsp->dirty = true;
 	}
+	if (!job->easy)
+		return;
 	curl_multi_remove_handle(dsp->multi, job->easy);
 	if (dsp->npool == dsp->poolcap) {
 		size_t ncap = dsp->poolcap ? dsp->poolcap * 2 : 16;
@@ -130,11 +142,16 @@ static bool may_reply(const struct job *job, long status)
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct job *job = arg;
-	size_t n = size * nmemb;
 	long status = 0;
-	size_t cap;
 
 	curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &status);
+	return dsp_job_body(job, status, data, size * nmemb);
+}
+
+size_t dsp_job_body(struct job *job, long status, const char *data, size_t n)
+{
+	size_t cap;
+
 	if (status >= 200 && status < 300 && job->trg->source)
 		return n; /* a source's sink answered: its body means nothing */
 	if (may_reply(job, status)) {
@@ -157,23 +174,28 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 {
-	struct job *job = arg;
-	size_t n = size * nmemb, len = n;
+	dsp_job_header(arg, data, size * nmemb);
+	return size * nmemb;
+}
+
+void dsp_job_header(struct job *job, const char *data, size_t n)
+{
+	size_t len = n;
 	const char *colon;
 
 	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
 		/* A new response (after a 1xx): forget earlier headers. */
 		ceb_buf_reset(&job->resp_hdrs);
-		return n;
+		return;
 	}
 	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
 		len--;
 	colon = memchr(data, ':', len);
 	if (!colon)
-		return n;
+		return;
 	if (!((colon - data == 12 && strncasecmp(data, "content-type", 12) == 0) ||
 	      (colon - data > 3 && strncasecmp(data, "ce-", 3) == 0)))
-		return n;
+		return;
 	ceb_buf_append(&job->resp_hdrs, data, (size_t)(colon - data));
 	ceb_buf_putc(&job->resp_hdrs, '\0');
 	colon++;
@@ -181,7 +203,6 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 		colon++;
 	ceb_buf_append(&job->resp_hdrs, colon, (size_t)(data + len - colon));
 	ceb_buf_putc(&job->resp_hdrs, '\0');
-	return n;
 }
 
 /* Header lines collected as "line\0line\0...", then laid out as one curl_slist (build_headers). */
@@ -373,7 +394,8 @@ void dsp_job_launch(struct ceb_dispatcher *dsp, struct job *job)
 	uint64_t timeout = dlv->timeout_ms ? dlv->timeout_ms : dmn->set.default_timeout_ms;
 	const void *body;
 	size_t body_len;
-	CURL *easy;
+	CURL *easy = NULL;
+	bool h1;
 
 	if (!job->hdrs && job_prepare(job) < 0) {
 		CEB_LOG_ERR(job->trg->label, "out of memory preparing a delivery");
@@ -382,14 +404,21 @@ void dsp_job_launch(struct ceb_dispatcher *dsp, struct job *job)
 		job_fail_phase(dsp, job);
 		return;
 	}
-	/* Pooled handles keep the shared options: only the per-delivery ones are set here. */
-	easy = easy_get(dsp);
-	if (!easy) {
-		job->cerr = CURLE_OUT_OF_MEMORY;
-		job_fail_phase(dsp, job);
-		return;
+	/* A plain http:// subscriber at an IP address goes through h1.c; the rest through libcurl,
+	 * whose pooled handles keep the shared options: only the per-delivery ones are set here. */
+	h1 = dsp_h1_eligible(dsp, job_url(job), job_target(job)->ca_blob != NULL);
+	if (!h1) {
+		easy = easy_get(dsp);
+		if (!easy) {
+			job->cerr = CURLE_OUT_OF_MEMORY;
+			job_fail_phase(dsp, job);
+			return;
+		}
+		job->easy = easy;
 	}
-	job->easy = easy;
+	job->h1_retry_after = -1;
+	job->h1_status = 0;
+	job->cerr_text[0] = '\0';
 	ceb_buf_reset(&job->resp);
 	ceb_buf_reset(&job->resp_hdrs);
 	job->resp_over = 0;
@@ -407,6 +436,8 @@ void dsp_job_launch(struct ceb_dispatcher *dsp, struct job *job)
 			body_len = 0;
 		}
 	}
+	if (h1)
+		goto start;
 	curl_easy_setopt(easy, CURLOPT_URL, job_url(job));
 	/* https: the system's CAs, plus the Destination's CACerts when it has some; verification is
 	 * libcurl's default (peer and host) and nothing turns it off. */
@@ -430,6 +461,7 @@ void dsp_job_launch(struct ceb_dispatcher *dsp, struct job *job)
 	curl_easy_setopt(easy, CURLOPT_PREREQDATA, job);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long)timeout);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 5000 ? timeout : 5000));
+start:
 	job->state = JOB_SENDING;
 	atomic_fetch_add_explicit(&job->trg->st.inflight, 1, memory_order_relaxed);
 	job->lane->active++;
@@ -446,6 +478,19 @@ void dsp_job_launch(struct ceb_dispatcher *dsp, struct job *job)
 		ceb_hist_observe(&job->trg->st.processing, ceb_now_us() - job->in_us);
 	job->attempt++;
 	atomic_fetch_add(&job->trg->cnt.attempts, 1);
+	if (h1) {
+		job->h1_on = true;
+		job->h1_url = job_url(job);
+		if (dsp_h1_start(dsp, job, body, body_len, timeout) < 0) {
+			/* no socket or no memory: an attempt that failed, as libcurl reports it */
+			snprintf(job->cerr_text, sizeof(job->cerr_text),
+			         "cannot start a request: %s", strerror(errno));
+			job->cerr = CURLE_COULDNT_CONNECT;
+			job->status = 0;
+			dsp_job_failed_attempt(dsp, job, 1);
+		}
+		return;
+	}
 	if (curl_multi_add_handle(dsp->multi, easy) != CURLM_OK) {
 		job->cerr = CURLE_FAILED_INIT;
 		release_easy(dsp, job);
@@ -550,8 +595,12 @@ static void job_schedule_retry(struct ceb_dispatcher *dsp, struct job *job)
 	curl_off_t ra = -1;
 
 	if (dlv->retry_after_max_ms > 0 && !job->fail &&
-	    (job->status == 429 || job->status == 503) && job->easy &&
-	    curl_easy_getinfo(job->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0) {
+	    (job->status == 429 || job->status == 503) &&
+	    (job->h1_on ? (ra = job->h1_retry_after) > 0
+	                : job->easy &&
+	                          curl_easy_getinfo(job->easy, CURLINFO_RETRY_AFTER, &ra) ==
+	                                  CURLE_OK &&
+	                          ra > 0)) {
 		uint64_t ra_ms = (uint64_t)ra * 1000;
 		if (ra_ms > (uint64_t)dlv->retry_after_max_ms)
 			ra_ms = (uint64_t)dlv->retry_after_max_ms;
@@ -803,12 +852,26 @@ void dsp_job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLcode
 	struct ceb_subscription *trg = job->trg;
 
 	job->cerr = res;
-	curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &job->status);
+	if (job->h1_on) {
+		job->status = job->h1_status;
+	} else {
+		curl_easy_getinfo(job->easy, CURLINFO_RESPONSE_CODE, &job->status);
+		if (job->status > 0) {
+			/* a host name libcurl resolved: the native client may go there next time */
+			char *ip = NULL;
+			if (curl_easy_getinfo(job->easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK &&
+			    ip)
+				dsp_h1_learn(dsp, job_url(job), ip);
+		}
+	}
 	if (job->dls == PHASE_SUBSCRIBER && job->fail != FAIL_NOT_RESENT) {
 		curl_off_t us = 0;
 
 		/* Knative's dispatch latency: the request to the subscriber until its answer. */
-		curl_easy_getinfo(job->easy, CURLINFO_TOTAL_TIME_T, &us);
+		if (job->h1_on)
+			us = (curl_off_t)job->h1_total_us;
+		else
+			curl_easy_getinfo(job->easy, CURLINFO_TOTAL_TIME_T, &us);
 		ceb_stats_observe(&trg->st, job->status, us > 0 ? (uint64_t)us : 0);
 	}
 	if (res != CURLE_OK) {

@@ -382,6 +382,8 @@ static int wait_ms(struct ceb_dispatcher *dsp)
 		due = dsp->heap[0]->due;
 	if (dsp->curl_due < due)
 		due = dsp->curl_due;
+	if (dsp->h1_due && dsp->h1_due < due)
+		due = dsp->h1_due;
 	if (dsp->idle_since && !dsp->trimmed && dsp->idle_since + IDLE_TRIM_MS < due)
 		due = dsp->idle_since + IDLE_TRIM_MS;
 	pthread_mutex_lock(&dsp->lock);
@@ -411,6 +413,7 @@ static void idle_housekeeping(struct ceb_dispatcher *dsp)
 	while (dsp->npool > POOL_KEEP)
 		curl_easy_cleanup(dsp->pool[--dsp->npool]);
 	dsp_hcache_clear(&dsp->hcache);
+	dsp_h1_trim(dsp);
 	release_free_pages();
 	dsp->trimmed = true;
 }
@@ -424,6 +427,7 @@ static void *dispatcher_main(void *arg)
 	while (!atomic_load(&dsp->stop)) {
 		uint64_t now;
 
+		dsp_h1_reap(dsp);
 		take_inbox(dsp);
 		now = ceb_now_ms();
 		while (dsp->nheap && dsp->heap[0]->due <= now)
@@ -435,10 +439,16 @@ static void *dispatcher_main(void *arg)
 			curl_multi_socket_action(dsp->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 			take_completions(dsp);
 		}
+		if (dsp->h1_due && dsp->h1_due <= ceb_now_ms())
+			dsp_h1_expire(dsp);
 		n = epoll_wait(dsp->epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])), wait_ms(dsp));
 		for (int i = 0; i < n; i++) {
 			int mask = 0;
 
+			if (dsp_h1_tagged(evs[i].data.u64)) {
+				dsp_h1_event(dsp, evs[i].data.u64, evs[i].events);
+				continue;
+			}
 			if (evs[i].data.fd == dsp->wakefd) {
 				uint64_t cnt;
 				/* Reset the counter; the inbox is taken at the top of the
@@ -493,6 +503,10 @@ struct ceb_dispatcher *ceb_dispatcher_new(struct ceb_daemon *dmn, int index)
 	curl_multi_setopt(dsp->multi, CURLMOPT_TIMERDATA, dsp);
 	/* Keep connections to busy subscribers open across deliveries. */
 	curl_multi_setopt(dsp->multi, CURLMOPT_MAXCONNECTS, 1024L);
+	if (dsp_h1_init(dsp) < 0) {
+		ceb_dispatcher_free(dsp);
+		return NULL;
+	}
 	return dsp;
 }
 
@@ -573,6 +587,7 @@ void ceb_dispatcher_free(struct ceb_dispatcher *dsp)
 		return;
 	ceb_dispatcher_stop(dsp);
 	fail_all(dsp);
+	dsp_h1_free(dsp);
 	for (size_t i = 0; i < dsp->npool; i++)
 		curl_easy_cleanup(dsp->pool[i]);
 	free(dsp->pool);

@@ -91,7 +91,14 @@ struct job {
 	struct ceb_buf
 	        resp_hdrs; /* "name\0value\0" pairs of content-type and ce-* response headers */
 	int resp_over;     /* a 200 body went over the reply cap */
-	struct job *next;  /* inbox, or the lane's queue */
+	/* the HTTP/1.1 client of h1.c, in place of easy (h1_on) */
+	bool h1_on;
+	struct h1_conn *h1; /* the connection while the attempt runs */
+	const char *h1_url;
+	long h1_status;            /* the answer's status, 0 for none */
+	uint64_t h1_total_us;      /* request to answer (CURLINFO_TOTAL_TIME_T) */
+	curl_off_t h1_retry_after; /* seconds, -1 for none (CURLINFO_RETRY_AFTER) */
+	struct job *next;          /* inbox, or the lane's queue */
 	struct job *aprev, *anext; /* the list of jobs with a transfer running */
 };
 
@@ -124,11 +131,13 @@ struct ceb_dispatcher {
 	size_t nactive;
 	size_t slots;       /* SLOTS, or --max-inflight if larger: one Trigger may use all of it */
 	atomic_size_t busy; /* jobs alive */
-	struct lane spare; /* for a subscription without lanes (none should have) */
+	struct lane spare;  /* for a subscription without lanes (none should have) */
 	struct lane *ring_head, *ring_tail;
 	size_t nring;
 	bool dirty; /* a slot was freed or a job queued: run pump() */
 	struct hdr_cache hcache;
+	struct h1_state *h1; /* h1.c's connections */
+	uint64_t h1_due;     /* when h1.c has a deadline or a failure to report; 0: none */
 	uint64_t idle_since; /* when the last job ended (0: busy) */
 	bool trimmed;        /* memory was given back since */
 	atomic_uint rr; /* dispatcher 0 only: spreads unordered messages over the dispatchers */
@@ -165,5 +174,39 @@ void dsp_job_start(struct ceb_dispatcher *dsp, struct job *job);
 void dsp_job_transfer_done(struct ceb_dispatcher *dsp, struct job *job, CURLcode res);
 /* Why the job's last attempt failed, for a log line (buf of len bytes). */
 const char *dsp_job_why(const struct job *job, char *buf, size_t len);
+
+/* The body and header lines of an answer, from libcurl's callbacks or h1.c: n when taken, less to
+ * abort the transfer (a reply too big, or no memory). */
+size_t dsp_job_body(struct job *job, long status, const char *data, size_t n);
+void dsp_job_header(struct job *job, const char *data, size_t n);
+
+/* ---- h1.c: a POST to a plain http:// subscriber at an IP address, without libcurl ---- */
+
+struct h1_conn;
+struct h1_state;
+int dsp_h1_init(struct ceb_dispatcher *dsp);
+void dsp_h1_free(struct ceb_dispatcher *dsp);
+/* Whether h1.c can send to this URL (plain http, an IP address, no proxy, no CA of its own). */
+bool dsp_h1_eligible(const struct ceb_dispatcher *dsp, const char *url, bool has_ca);
+/* libcurl connected to ip for url: the native client may use that address for the URL's host
+ * name for a while (libcurl's DNS cache timeout). */
+void dsp_h1_learn(struct ceb_dispatcher *dsp, const char *url, const char *ip);
+/* Start the attempt (job->h1_url, job->hdrs): 0, or -1 when it could not (errno). */
+int dsp_h1_start(struct ceb_dispatcher *dsp, struct job *job, const void *body, size_t body_len,
+                 uint64_t timeout_ms);
+/* An epoll event whose data has h1.c's tag (dsp_h1_tagged). */
+void dsp_h1_event(struct ceb_dispatcher *dsp, uint64_t data, uint32_t events);
+static inline bool dsp_h1_tagged(uint64_t data)
+{
+	return data >> 63;
+}
+/* Attempts past their deadline, failures seen during a launch; sets dsp->h1_due again. */
+void dsp_h1_expire(struct ceb_dispatcher *dsp);
+/* Give back the buffers of idle connections (the dispatcher has been idle a while). */
+void dsp_h1_trim(struct ceb_dispatcher *dsp);
+/* Free the connections closed since the last call (none is named by a pending epoll event). */
+void dsp_h1_reap(struct ceb_dispatcher *dsp);
+/* Close the connection of an attempt that ends before its answer. */
+void dsp_h1_abort(struct ceb_dispatcher *dsp, struct job *job);
 
 #endif

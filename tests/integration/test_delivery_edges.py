@@ -155,7 +155,10 @@ class OnePostPerAttempt(unittest.TestCase):
         self.assertEqual(len(got), 1, "the subscriber got the event %d times" % len(got))
         self.assertEqual(got[0][0], raw.got("first-" + type)[0][0], "sent on the kept-alive connection")
         self.assertIsNone(d.ce("knativeerrorcode"))
-        # Two requests reached the subscriber, one the dead-letter sink.
+        # Two requests reached the subscriber, one the dead-letter sink. The sink may have the
+        # dead letter before the daemon has taken that transfer's end: wait for the counters.
+        wait_for(lambda: counter(self.d, "dead_lettered", type) == 1, 10, what="the dead letter counted")
+        wait_for(lambda: counter(self.d, "requests", type) >= 3, 10, what="three requests counted")
         self.assertEqual(counter(self.d, "requests", type), 3)
         self.assertEqual(counter(self.d, "attempts", type), 3)
         self.assertEqual(counter(self.d, "retries", type), 0)

@@ -87,7 +87,10 @@ class HttpEdges(unittest.TestCase):
         cfg = broker_yaml()
         cfg += trigger_yaml("all", cls.sub.at("/all"))
         cfg += trigger_yaml("loop", cls.sub.at("/loop"), filter_attrs={"type": "loop"})
-        cls.d = Daemon(cfg, args=["--request-timeout", "1", "--idle-timeout", "20", "--max-ttl", "3"])
+        # The header limit at 64 KiB rather than its default of 16 KiB: the cases below are about a
+        # large block and many fields fitting libmicrohttpd's memory.
+        cls.d = Daemon(cfg, args=["--request-timeout", "1", "--idle-timeout", "20", "--max-ttl", "3",
+                                  "--max-header-size", "65536"])
 
     @classmethod
     def tearDownClass(cls):
