@@ -601,7 +601,7 @@ static void job_schedule_retry(struct ceb_dispatcher *dsp, struct job *job)
 	                          curl_easy_getinfo(job->easy, CURLINFO_RETRY_AFTER, &ra) ==
 	                                  CURLE_OK &&
 	                          ra > 0)) {
-		uint64_t ra_ms = (uint64_t)ra * 1000;
+		uint64_t ra_ms = (uint64_t)(ra < 21600 ? ra : 21600) * 1000; /* libcurl's cap */
 		if (ra_ms > (uint64_t)dlv->retry_after_max_ms)
 			ra_ms = (uint64_t)dlv->retry_after_max_ms;
 		if (ra_ms > wait)

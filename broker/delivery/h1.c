@@ -27,59 +27,9 @@
 #include <unistd.h>
 
 #include "broker/clock.h"
+#include "broker/delivery/h1.h"
 #include "broker/delivery/internal.h"
 #include "broker/stats.h"
-
-#define H1_TAG        (1ULL << 63) /* epoll data of a connection of ours, not curl's socket */
-#define H1_MAX_HEAD   (100 * 1024) /* libcurl's CURL_MAX_HTTP_HEADER */
-#define H1_MAX_IDLE   1024         /* idle connections kept per dispatcher (curl: MAXCONNECTS) */
-#define H1_CONNECT_MS 5000
-
-enum conn_state {
-	C_CONNECTING,
-	C_WRITING,
-	C_READING,
-	C_IDLE,
-	C_DEAD
-};
-enum body_mode {
-	B_NONE,
-	B_LENGTH,
-	B_CHUNK_SIZE,
-	B_CHUNK_DATA,
-	B_CHUNK_CRLF,
-	B_TRAILER,
-	B_CLOSE
-};
-
-struct h1_conn {
-	int fd;
-	enum conn_state state;
-	struct h1_state *h1;
-	struct h1_conn *inext, *iprev; /* the idle list */
-	struct job *job;
-	struct sockaddr_storage addr;
-	socklen_t alen;
-	uint32_t events; /* what epoll watches for */
-	bool reused;     /* this request goes on a connection an earlier one used */
-	bool wrote;      /* a byte of this request was written */
-	bool got;        /* a byte of the answer arrived */
-	uint64_t t0_us, deadline_ms, connect_deadline_ms;
-	/* the request: the head in out, then the body (not copied) */
-	struct ceb_buf out;
-	size_t off; /* bytes of head + body written */
-	const char *body;
-	size_t body_len;
-	/* the answer */
-	char *r;
-	size_t rlen, rcap;
-	bool head_done;
-	long status;
-	enum body_mode mode;
-	uint64_t left; /* bytes left in the body or the chunk */
-	bool keepalive;
-	int pending_err; /* connect() failed at once with this errno */
-};
 
 /* A host name's address as libcurl last connected to it (its resolver, its happy eyeballs): the
  * native client uses it until it expires, then libcurl resolves the name again. */
@@ -103,6 +53,7 @@ struct h1_state {
 struct h1_url {
 	struct sockaddr_storage addr;
 	socklen_t alen;
+	int name; /* index in h1_state.names, -1 for an address in the URL */
 	const char *authority, *path;
 	size_t authority_len;
 };
@@ -136,7 +87,6 @@ void dsp_h1_free(struct ceb_dispatcher *dsp)
 	dsp->h1 = NULL;
 }
 
-/* "http://" IP [":" port] [path]: where to connect and what to write; false for anything else. */
 /* The host part of an http:// URL: host (without brackets) and the port; false when not plain
  * http or when it carries credentials. */
 static bool split_url(const char *url, char *host, size_t hostcap, unsigned long *portp,
@@ -205,23 +155,29 @@ static bool parse_url_names(const struct h1_state *h1, const char *url, struct h
 	if (!split_url(url, host, sizeof(host), &port, &a, &end))
 		return false;
 	memset(&u->addr, 0, sizeof(u->addr));
+	u->name = -1;
 	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
 		s4->sin_family = AF_INET;
 		u->alen = sizeof(*s4);
 	} else if (*a == '[' && inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
 		s6->sin6_family = AF_INET6;
 		u->alen = sizeof(*s6);
-	} else {
+	} else if (*a != '[') {
 		const struct h1_name *n = NULL;
 		uint64_t now = ceb_now_ms();
 
-		for (size_t i = 0; h1 && i < H1_NAMES && !n; i++)
-			if (h1->names[i].expires_ms > now && strcmp(h1->names[i].host, host) == 0)
+		for (size_t i = 0; h1 && i < H1_NAMES && !n; i++) {
+			if (h1->names[i].expires_ms > now && strcmp(h1->names[i].host, host) == 0) {
 				n = &h1->names[i];
+				u->name = (int)i;
+			}
+		}
 		if (!n)
 			return false;
 		u->addr = n->addr;
 		u->alen = n->alen;
+	} else {
+		return false; /* a bracketed host that is not an IPv6 address (a zone id): libcurl */
 	}
 	set_port(&u->addr, port);
 	u->authority = a;
@@ -241,7 +197,8 @@ void dsp_h1_learn(struct ceb_dispatcher *dsp, const char *url, const char *ip)
 	struct h1_name *slot = NULL;
 	uint64_t now = ceb_now_ms();
 
-	if (!h1 || h1->disabled || !ip || !split_url(url, host, sizeof(host), &port, &a, &end))
+	if (!h1 || h1->disabled || !ip || !split_url(url, host, sizeof(host), &port, &a, &end) ||
+	    *a == '[')
 		return;
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
@@ -325,7 +282,12 @@ void dsp_h1_trim(struct ceb_dispatcher *dsp)
 {
 	if (!dsp->h1)
 		return;
-	for (struct h1_conn *c = dsp->h1->idle; c; c = c->inext) {
+	for (struct h1_conn *c = dsp->h1->idle, *next; c; c = next) {
+		next = c->inext;
+		if (ceb_now_ms() - c->parked_ms > H1_MAX_AGE_MS) {
+			h1_close(c);
+			continue;
+		}
 		free(c->r);
 		c->r = NULL;
 		c->rcap = 0;
@@ -355,6 +317,10 @@ static struct h1_conn *take_idle(struct h1_state *h1, const struct h1_url *u)
 		ssize_t n;
 
 		next = c->inext;
+		if (ceb_now_ms() - c->parked_ms > H1_MAX_AGE_MS) {
+			h1_close(c); /* idle too long: the path to it may be gone without a word */
+			continue;
+		}
 		if (c->alen != u->alen || memcmp(&c->addr, &u->addr, u->alen) != 0)
 			continue;
 		idle_unlink(c);
@@ -410,8 +376,14 @@ static int build_head(struct h1_conn *c, const struct h1_url *u, const struct jo
 	ceb_buf_puts(b, "\r\nUser-Agent: cebroker/" PACKAGE_VERSION "\r\nAccept: */*\r\n");
 	for (const struct curl_slist *l = job->hdrs; l; l = l->next) {
 		size_t n = strlen(l->data);
-		if (n && l->data[n - 1] == ':')
-			continue; /* "Name:" tells libcurl not to send it */
+		const char *colon = memchr(l->data, ':', n), *v;
+
+		/* "Name:" with nothing after the colon tells libcurl not to send it; a value that
+		 * ends in a colon (ce-source: urn:a:) is sent. */
+		for (v = colon ? colon + 1 : l->data + n; *v == ' ' || *v == '\t'; v++)
+			;
+		if (colon && !*v)
+			continue;
 		ceb_buf_append(b, l->data, n);
 		ceb_buf_puts(b, "\r\n");
 	}
@@ -436,7 +408,8 @@ static int do_write(struct h1_conn *c)
 			iov[n++] = (struct iovec){
 			        (char *)c->body + (c->off > head ? c->off - head : 0),
 			        c->body_len - (c->off > head ? c->off - head : 0)};
-		w = writev(c->fd, iov, n);
+		w = sendmsg(c->fd, &(struct msghdr){.msg_iov = iov, .msg_iovlen = (size_t)n},
+		            MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -454,10 +427,19 @@ static void finish(struct ceb_dispatcher *dsp, struct h1_conn *c, CURLcode res);
 static void restart(struct ceb_dispatcher *dsp, struct h1_conn *c);
 
 /* The request could not be written (errno e). */
+static void do_read(struct ceb_dispatcher *dsp, struct h1_conn *c);
+
 static void write_failed(struct ceb_dispatcher *dsp, struct h1_conn *c, int e)
 {
 	struct job *job = c->job;
 
+	if (c->wrote) {
+		/* The subscriber may have answered before it reset the connection (a 413 to a
+		 * large body): that answer, as libcurl would read it. */
+		do_read(dsp, c);
+		if (c->job != job)
+			return;
+	}
 	if (c->reused && !c->wrote) {
 		restart(dsp, c); /* a pooled connection that died idle: replaced, as libcurl does */
 		return;
@@ -519,6 +501,9 @@ int dsp_h1_start(struct ceb_dispatcher *dsp, struct job *job, const void *body, 
 	c->mode = B_NONE;
 	c->left = 0;
 	c->keepalive = true;
+	c->close_seen = false;
+	c->hscan = 0;
+	c->name = u.name;
 	c->pending_err = 0;
 	c->t0_us = ceb_now_us();
 	c->deadline_ms = now + timeout_ms;
@@ -551,6 +536,7 @@ static void park(struct ceb_dispatcher *dsp, struct h1_conn *c)
 	c->state = C_IDLE;
 	c->job = NULL;
 	c->reused = false;
+	c->parked_ms = ceb_now_ms();
 	c->iprev = NULL;
 	c->inext = h1->idle;
 	if (h1->idle)
@@ -598,224 +584,13 @@ static void restart(struct ceb_dispatcher *dsp, struct h1_conn *c)
 	}
 }
 
-/* One header line of the answer (without its line end). */
-static int header_line(struct h1_conn *c, const char *line, size_t n, bool *chunked, bool *has_len,
-                       uint64_t *len)
-{
-	const char *colon = memchr(line, ':', n), *v, *end = line + n;
-	size_t name_len;
-
-	dsp_job_header(c->job, line, n);
-	if (!colon)
-		return 0;
-	name_len = (size_t)(colon - line);
-	for (v = colon + 1; v < end && (*v == ' ' || *v == '\t'); v++)
-		;
-	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	if (name_len == 14 && strncasecmp(line, "content-length", 14) == 0) {
-		uint64_t x = 0;
-		if (v == end)
-			return -1;
-		for (const char *p = v; p < end; p++) {
-			if (*p < '0' || *p > '9' || x > (UINT64_MAX - 9) / 10)
-				return -1;
-			x = x * 10 + (uint64_t)(*p - '0');
-		}
-		if (*has_len && *len != x)
-			return -1;
-		*has_len = true;
-		*len = x;
-	} else if (name_len == 17 && strncasecmp(line, "transfer-encoding", 17) == 0) {
-		/* chunked when it is the last coding */
-		*chunked = (size_t)(end - v) >= 7 && strncasecmp(end - 7, "chunked", 7) == 0;
-	} else if (name_len == 10 && strncasecmp(line, "connection", 10) == 0) {
-		for (const char *p = v; p + 5 <= end; p++) {
-			if (strncasecmp(p, "close", 5) == 0)
-				c->keepalive = false;
-			else if (p + 10 <= end && strncasecmp(p, "keep-alive", 10) == 0)
-				c->keepalive = true;
-		}
-	} else if (name_len == 11 && strncasecmp(line, "retry-after", 11) == 0) {
-		char buf[64];
-		size_t k =
-		        (size_t)(end - v) < sizeof(buf) - 1 ? (size_t)(end - v) : sizeof(buf) - 1;
-		char *pe;
-		long secs;
-
-		memcpy(buf, v, k);
-		buf[k] = '\0';
-		secs = strtol(buf, &pe, 10);
-		if (pe != buf && !*pe) {
-			c->job->h1_retry_after = secs >= 0 ? secs : 0;
-		} else {
-			time_t t = curl_getdate(buf, NULL), now = time(NULL);
-			c->job->h1_retry_after = t > now ? (curl_off_t)(t - now) : 0;
-		}
-	}
-	return 0;
-}
-
-static void consume(struct h1_conn *c, size_t n)
-{
-	c->rlen -= n;
-	if (c->rlen)
-		memmove(c->r, c->r + n, c->rlen);
-}
-
-static const char *find_eol(const char *p, size_t n)
-{
-	return memchr(p, '\n', n);
-}
-
-/* The status line and the headers, once whole in the buffer: 1 done, 0 more wanted, -1 bad. */
-static int parse_head(struct h1_conn *c)
-{
-	for (;;) {
-		const char *p = c->r, *end = c->r + c->rlen, *eol, *line;
-		bool chunked = false, has_len = false, http10;
-		uint64_t len = 0;
-		long status;
-		size_t head_len = 0;
-
-		/* the end of the head: an empty line */
-		for (const char *q = p; (eol = find_eol(q, (size_t)(end - q))); q = eol + 1) {
-			if (eol == q || (eol == q + 1 && *q == '\r')) {
-				head_len = (size_t)(eol + 1 - p);
-				break;
-			}
-		}
-		if (!head_len)
-			return c->rlen > H1_MAX_HEAD ? -1 : 0;
-		/* the status line */
-		eol = find_eol(p, head_len);
-		if ((size_t)(eol - p) < 12 || strncmp(p, "HTTP/1.", 7) != 0 ||
-		    (p[7] != '0' && p[7] != '1') || p[8] != ' ' || p[9] < '1' || p[9] > '5' ||
-		    p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9')
-			return -1;
-		http10 = p[7] == '0';
-		status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-		dsp_job_header(c->job, "HTTP/", 5); /* a new answer: earlier headers go */
-		c->keepalive = !http10;
-		for (line = eol + 1; line < p + head_len;) {
-			const char *le = find_eol(line, (size_t)(p + head_len - line));
-			size_t n = (size_t)(le - line);
-			if (n && line[n - 1] == '\r')
-				n--;
-			if (n && header_line(c, line, n, &chunked, &has_len, &len) < 0)
-				return -1;
-			line = le + 1;
-		}
-		consume(c, head_len);
-		if (status < 200) {
-			if (status == 101)
-				return -1;
-			continue; /* 100 Continue, 103 Early Hints: the answer follows */
-		}
-		c->head_done = true;
-		c->status = status;
-		if (status == 204 || status == 304) {
-			c->mode = B_NONE;
-		} else if (chunked) {
-			c->mode = B_CHUNK_SIZE;
-		} else if (has_len) {
-			c->mode = len ? B_LENGTH : B_NONE;
-			c->left = len;
-		} else {
-			c->mode = B_CLOSE;
-			c->keepalive = false;
-		}
-		return 1;
-	}
-}
-
-/* Hand n bytes of body to attempt.c's sink: false when it refused them (too big, no memory). */
-static bool sink(struct h1_conn *c, const char *p, size_t n)
-{
-	return !n || dsp_job_body(c->job, c->status, p, n) == n;
-}
-
-/* The body in the buffer: 1 complete, 0 more wanted, -1 bad framing, -2 refused by the sink. */
-static int parse_body(struct h1_conn *c)
-{
-	for (;;) {
-		const char *eol;
-		size_t take;
-
-		switch (c->mode) {
-		case B_NONE: return 1;
-		case B_CLOSE:
-			if (!sink(c, c->r, c->rlen))
-				return -2;
-			c->rlen = 0;
-			return 0;
-		case B_LENGTH:
-		case B_CHUNK_DATA:
-			take = c->left < c->rlen ? (size_t)c->left : c->rlen;
-			if (!sink(c, c->r, take))
-				return -2;
-			consume(c, take);
-			c->left -= take;
-			if (c->left)
-				return 0;
-			if (c->mode == B_LENGTH)
-				return 1;
-			c->mode = B_CHUNK_CRLF;
-			break;
-		case B_CHUNK_CRLF:
-			eol = find_eol(c->r, c->rlen);
-			if (!eol)
-				return c->rlen > 2 ? -1 : 0;
-			if (eol != c->r && !(eol == c->r + 1 && *c->r == '\r'))
-				return -1;
-			consume(c, (size_t)(eol + 1 - c->r));
-			c->mode = B_CHUNK_SIZE;
-			break;
-		case B_CHUNK_SIZE: {
-			uint64_t x = 0;
-			const char *q;
-			eol = find_eol(c->r, c->rlen);
-			if (!eol)
-				return c->rlen > 1024 ? -1 : 0;
-			for (q = c->r; q < eol; q++) {
-				int d = *q >= '0' && *q <= '9'   ? *q - '0'
-				        : *q >= 'a' && *q <= 'f' ? *q - 'a' + 10
-				        : *q >= 'A' && *q <= 'F' ? *q - 'A' + 10
-				                                 : -1;
-				if (d < 0)
-					break;
-				if (x >> 59)
-					return -1;
-				x = x * 16 + (uint64_t)d;
-			}
-			if (q == c->r ||
-			    (q < eol && *q != ';' && *q != '\r' && *q != ' ' && *q != '\t'))
-				return -1;
-			consume(c, (size_t)(eol + 1 - c->r));
-			c->left = x;
-			c->mode = x ? B_CHUNK_DATA : B_TRAILER;
-			break;
-		}
-		case B_TRAILER:
-			eol = find_eol(c->r, c->rlen);
-			if (!eol)
-				return c->rlen > H1_MAX_HEAD ? -1 : 0;
-			take = (size_t)(eol + 1 - c->r);
-			consume(c, take);
-			if (take <= 2)
-				return 1;
-			break;
-		}
-	}
-}
-
 /* What came so far: finish the attempt when the answer is whole or wrong. True when finished. */
 static bool parse(struct ceb_dispatcher *dsp, struct h1_conn *c)
 {
 	int r;
 
 	if (!c->head_done) {
-		r = parse_head(c);
+		r = h1_parse_head(c);
 		if (r < 0) {
 			snprintf(c->job->cerr_text, sizeof(c->job->cerr_text),
 			         "the subscriber's answer is not HTTP/1.x");
@@ -826,7 +601,7 @@ static bool parse(struct ceb_dispatcher *dsp, struct h1_conn *c)
 		if (!r)
 			return false;
 	}
-	r = parse_body(c);
+	r = h1_parse_body(c);
 	if (r == 0)
 		return false;
 	if (r == 1) {
@@ -927,10 +702,19 @@ static void do_read(struct ceb_dispatcher *dsp, struct h1_conn *c)
 	}
 }
 
+/* A learned address that did not take a connection: libcurl resolves the name again next time
+ * (and tries its other addresses). */
+static void forget_name(struct ceb_dispatcher *dsp, const struct h1_conn *c)
+{
+	if (c->name >= 0)
+		dsp->h1->names[c->name].expires_ms = 0;
+}
+
 static void connect_failed(struct ceb_dispatcher *dsp, struct h1_conn *c, int e)
 {
 	snprintf(c->job->cerr_text, sizeof(c->job->cerr_text),
 	         "Failed to connect to the subscriber: %s", strerror(e));
+	forget_name(dsp, c);
 	c->keepalive = false;
 	finish(dsp, c, CURLE_COULDNT_CONNECT);
 }
@@ -959,6 +743,15 @@ void dsp_h1_event(struct ceb_dispatcher *dsp, uint64_t data, uint32_t events)
 			return;
 		c->state = C_WRITING;
 	}
+	if (c->state == C_WRITING && (events & (EPOLLIN | EPOLLERR | EPOLLHUP))) {
+		/* An answer before the whole request went (a 413 to a large body): read first,
+		 * as libcurl does, so that a reset after it does not hide it. */
+		struct job *job = c->job;
+
+		do_read(dsp, c);
+		if (c->job != job)
+			return;
+	}
 	if (c->state == C_WRITING && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
 		int r = do_write(c);
 		if (r < 0) {
@@ -976,44 +769,54 @@ void dsp_h1_event(struct ceb_dispatcher *dsp, uint64_t data, uint32_t events)
 			return;
 		}
 	}
-	/* An answer may come before the whole request went (a 413 to a large body). */
-	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+	if (c->state == C_READING && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 		do_read(dsp, c);
 }
 
-/* Attempts past their time, and failures seen during a launch. */
+/* Attempts past their time, and failures seen during a launch. The due connections are taken
+ * first and then finished: finishing one may start other attempts, which go to the list's head. */
 void dsp_h1_expire(struct ceb_dispatcher *dsp)
 {
 	uint64_t now = ceb_now_ms(), next = 0;
+	struct h1_conn *due[64];
+	size_t n;
 
-again:
-	for (struct job *job = dsp->active; job; job = job->anext) {
-		struct h1_conn *c = job->h1;
-		if (!c)
-			continue;
-		if (c->pending_err) {
-			int e = c->pending_err;
-			c->pending_err = 0;
-			if (c->state == C_CONNECTING)
-				connect_failed(dsp, c, e);
-			else
-				write_failed(dsp, c, e);
-			goto again;
+	do {
+		n = 0;
+		for (struct job *job = dsp->active; job && n < 64; job = job->anext) {
+			struct h1_conn *c = job->h1;
+			if (c && (c->pending_err || now >= c->deadline_ms ||
+			          (c->state == C_CONNECTING && now >= c->connect_deadline_ms)))
+				due[n++] = c;
 		}
-		if (c->state == C_CONNECTING && now >= c->connect_deadline_ms) {
-			snprintf(job->cerr_text, sizeof(job->cerr_text), "Connection timed out");
-			c->keepalive = false;
-			finish(dsp, c, CURLE_OPERATION_TIMEDOUT);
-			goto again;
+		for (size_t i = 0; i < n; i++) {
+			struct h1_conn *c = due[i];
+			struct job *job = c->job;
+
+			/* still that attempt's (connections are freed only by dsp_h1_reap) */
+			if (c->state == C_DEAD || !job || job->h1 != c)
+				continue;
+			if (c->pending_err) {
+				int e = c->pending_err;
+				c->pending_err = 0;
+				if (c->state == C_CONNECTING)
+					connect_failed(dsp, c, e);
+				else
+					write_failed(dsp, c, e);
+			} else if (c->state == C_CONNECTING && now >= c->connect_deadline_ms) {
+				snprintf(job->cerr_text, sizeof(job->cerr_text),
+				         "Connection timed out");
+				forget_name(dsp, c);
+				c->keepalive = false;
+				finish(dsp, c, CURLE_OPERATION_TIMEDOUT);
+			} else {
+				snprintf(job->cerr_text, sizeof(job->cerr_text),
+				         "Operation timed out with %zu bytes received", c->rlen);
+				c->keepalive = false;
+				finish(dsp, c, CURLE_OPERATION_TIMEDOUT);
+			}
 		}
-		if (now >= c->deadline_ms) {
-			snprintf(job->cerr_text, sizeof(job->cerr_text),
-			         "Operation timed out with %zu bytes received", c->rlen);
-			c->keepalive = false;
-			finish(dsp, c, CURLE_OPERATION_TIMEDOUT);
-			goto again;
-		}
-	}
+	} while (n == 64);
 	for (struct job *job = dsp->active; job; job = job->anext) {
 		struct h1_conn *c = job->h1;
 		uint64_t d;
@@ -1022,6 +825,8 @@ again:
 		d = c->state == C_CONNECTING && c->connect_deadline_ms < c->deadline_ms
 		            ? c->connect_deadline_ms
 		            : c->deadline_ms;
+		if (c->pending_err)
+			d = now;
 		if (!next || d < next)
 			next = d;
 	}

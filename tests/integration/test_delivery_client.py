@@ -186,6 +186,13 @@ class Client:
         self.assertNotIn(b"ce-knativebrokerttl", h)
         self.assertEqual(body, b'{"shape":1}')
 
+    def test_attribute_values_that_end_in_a_colon_are_sent(self):
+        h = binary_headers(id="colon-1", type="raw", source="urn:acme:", subject="a:")
+        self.assertEqual(self.d.post("/default/default", h, b"")[0], 202)
+        head = self.delivered("colon-1")[1]
+        self.assertIn(b"\r\nce-source: urn:acme:\r\n", head)
+        self.assertIn(b"\r\nce-subject: a:\r\n", head)
+
     def test_an_event_without_data_goes_without_a_content_type(self):
         self.send("nodata-1", b"")
         _, head, body, _ = self.delivered("nodata-1")
