@@ -209,7 +209,7 @@ int main(int argc, char **argv)
 	set(conf, "client.id", "bare-kafka");
 	set(conf, "partitioner", "murmur2_random");
 	set(conf, "log.connection.close", "false");
-	set(conf, "linger.ms", "1");
+	set(conf, "linger.ms", "0.5");
 	set(conf, "enable.idempotence", "true");
 	set(conf, "acks", "all");
 	set(conf, "message.timeout.ms", "10000");
