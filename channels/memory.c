@@ -2,6 +2,7 @@
  * Trigger index once and queues the shared event on the subscriptions it matches; nothing survives a
  * restart, a full channel answers CEB_EFULL (429) rather than grow, and a batch is stored whole or
  * not at all. */
+#include <stdint.h>
 #include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -11,12 +12,23 @@
 #include "broker/log.h"
 #include "channels/channel.h"
 
-/* One stored event, referenced from every subscription queue it was routed to. */
+/* Events up to this wire size are kept packed (ceb_event_pack: their bytes and no pointers, about
+ * half of what the event itself costs); larger ones are kept as they came, whose data buffer
+ * outweighs the difference and would cost a copy. */
+#define PACK_MAX 4096
+
+/* One stored event, referenced from every subscription queue it was routed to. A small event is
+ * kept packed in the entry itself (one allocation) and unpacked when it is first handed out: the
+ * subscriptions that hold it at the same time share that one event, which is dropped once none
+ * holds it any more. */
 struct mem_entry {
-	struct ceb_event *ev;
-	size_t size;
-	size_t pending;                /* subscriptions that have not settled it yet */
 	struct mem_entry *prev, *next; /* every live entry, so that destroy finds those in flight */
+	struct ceb_event *ev; /* the event while handed out, or always when not packed; else NULL */
+	size_t size;          /* ceb_event_size(), for the channel's byte bound */
+	uint32_t pending;     /* subscriptions that have not settled it yet */
+	uint32_t out;         /* handed out and not settled yet */
+	uint32_t plen;        /* bytes of packed (0: not packed) */
+	unsigned char packed[];
 };
 
 /* A FIFO of entries waiting to be handed to one subscription. */
@@ -64,6 +76,52 @@ static void entry_free(struct mem_channel *mc, struct mem_entry *e)
 		e->next->prev = e->prev;
 	ceb_event_unref(e->ev);
 	free(e);
+}
+
+/* A new entry holding ev: packed when small, else a reference. NULL when out of memory. */
+static struct mem_entry *entry_new(struct ceb_event *ev, size_t size)
+{
+	size_t plen = size <= PACK_MAX ? ceb_event_packed_size(ev) : 0;
+	struct mem_entry *e = malloc(sizeof(*e) + plen);
+
+	if (!e)
+		return NULL;
+	memset(e, 0, sizeof(*e));
+	e->size = size;
+	e->plen = (uint32_t)plen;
+	if (plen)
+		ceb_event_pack(ev, e->packed);
+	else
+		e->ev = ceb_event_ref(ev);
+	return e;
+}
+
+/* Frees an entry that was never stored; accepts NULL. */
+static void entry_discard(struct mem_entry *e)
+{
+	if (e)
+		ceb_event_unref(e->ev);
+	free(e);
+}
+
+/* The event of an entry being handed out, with a reference for the consumer; NULL when out of
+ * memory for unpacking it. Called with the lock held. */
+static struct ceb_event *entry_take(struct mem_entry *e)
+{
+	if (!e->ev && !(e->ev = ceb_event_unpack(e->packed, e->plen)))
+		return NULL;
+	e->out++;
+	return ceb_event_ref(e->ev);
+}
+
+/* A consumer settled the entry: a packed entry drops its event once nobody holds it. Called
+ * with the lock held. */
+static void entry_return(struct mem_entry *e)
+{
+	if (--e->out == 0 && e->plen) {
+		ceb_event_unref(e->ev);
+		e->ev = NULL;
+	}
 }
 
 static int mem_create(const struct ceb_channel_cfg *cfg, void **ctx, char *errbuf, size_t errlen)
@@ -152,10 +210,14 @@ static void sub_pump(struct mem_channel *mc, struct mem_sub *sub)
 {
 	while (!mc->stopped && sub->count && sub->inflight < sub->cfg.max_inflight) {
 		struct mem_entry *e = sub->ring[sub->head];
+		struct ceb_event *ev = entry_take(e);
+
+		if (!ev)
+			break; /* out of memory: it stays queued, the next settle or publish tries again */
 		sub->head = (sub->head + 1) % sub->cap;
 		sub->count--;
 		sub->inflight++;
-		sub->cfg.on_msg(sub->cfg.arg, ceb_event_ref(e->ev), e);
+		sub->cfg.on_msg(sub->cfg.arg, ev, e);
 	}
 }
 
@@ -217,8 +279,10 @@ static void mem_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *don
 	struct mem_channel *mc = ctx;
 	struct route_ctx rc = {mc, NULL, 0};
 	size_t size = ceb_event_size(ev);
+	struct mem_entry *e = size <= mc->max_bytes ? entry_new(ev, size) : NULL;
 	int status = 0;
 
+	/* Packed before taking the lock: the ingress threads copy in parallel. */
 	pthread_mutex_lock(&mc->lock);
 	if (!mc->started || mc->stopped) {
 		status = CEB_EUNAVAIL;
@@ -233,13 +297,12 @@ static void mem_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *don
 		status = CEB_EFULL;
 		goto out;
 	}
-	rc.e = calloc(1, sizeof(*rc.e));
-	if (!rc.e) {
+	if (!e) {
 		status = CEB_EFULL;
 		goto out;
 	}
-	rc.e->ev = ceb_event_ref(ev);
-	rc.e->size = size;
+	rc.e = e;
+	e = NULL;
 	entry_link(mc, rc.e);
 	mc->events++;
 	mc->bytes += size;
@@ -259,6 +322,7 @@ static void mem_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *don
 	}
 out:
 	pthread_mutex_unlock(&mc->lock);
+	entry_discard(e);
 	done(arg, status);
 }
 
@@ -298,10 +362,9 @@ static void mem_publish_batch(void *ctx, struct ceb_event *const *evs, size_t n,
 	int status = 0;
 
 	for (i = 0; es && i < n; i++) {
-		es[i] = calloc(1, sizeof(*es[i]));
+		es[i] = entry_new(evs[i], ceb_event_size(evs[i]));
 		if (!es[i])
 			break;
-		es[i]->size = ceb_event_size(evs[i]);
 		bytes += es[i]->size;
 	}
 	pthread_mutex_lock(&mc->lock);
@@ -333,7 +396,6 @@ static void mem_publish_batch(void *ctx, struct ceb_event *const *evs, size_t n,
 		struct mem_entry *e = es[i];
 
 		es[i] = NULL;
-		e->ev = ceb_event_ref(evs[i]);
 		entry_link(mc, e);
 		ceb_filter_index_match(mc->idx, evs[i], push_reserved, e);
 		if (e->pending == 0) {
@@ -353,7 +415,7 @@ out:
 		mc->subs[k]->want = 0;
 	pthread_mutex_unlock(&mc->lock);
 	for (i = 0; es && i < n; i++)
-		free(es[i]); /* entries that were never stored */
+		entry_discard(es[i]); /* entries that were never stored */
 	free(es);
 	done(arg, status, NULL, n);
 }
@@ -366,6 +428,7 @@ static void mem_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
 
 	pthread_mutex_lock(&mc->lock);
 	sub->inflight--;
+	entry_return(e);
 	if (how == CEB_SETTLE_FAILED)
 		sub->lost++;
 	if (--e->pending == 0) {
@@ -474,9 +537,11 @@ static void mem_stop(void *ctx)
 	pthread_mutex_unlock(&mc->lock);
 }
 
+/* Not CEB_CHANNEL_IN_MEMORY: the channel packs what it keeps, so a publisher's compact copy
+ * would only be copied again. */
 const struct channel_ops ceb_channel_memory = {
         .name = "memory",
-        .flags = CEB_CHANNEL_PREFILTERS | CEB_CHANNEL_IN_MEMORY | CEB_CHANNEL_BATCH_ATOMIC,
+        .flags = CEB_CHANNEL_PREFILTERS | CEB_CHANNEL_BATCH_ATOMIC,
         .create = mem_create,
         .destroy = mem_destroy,
         .start = mem_start,

@@ -3,7 +3,9 @@
  * with Go's time package: months and days advance in wall time, hours, minutes and seconds in
  * absolute time, so a skipped hour's times skip and a repeated hour's come twice. */
 #include <ctype.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 
 #include <unicode/ucal.h>
 #include <unicode/ustring.h>
+#include <unicode/uvernum.h>
 
 #include "sources/cron.h"
 
@@ -28,6 +31,67 @@ struct bounds {
 	const char *const *names; /* names[i] is the value min+i... (month: 1, dow: 0) */
 	const char *what;
 };
+
+/* ICU is opened the first time a schedule needs it rather than linked: a daemon without a
+ * PingSource then maps neither ICU nor the C++ runtime it brings (2.6 MB of resident pages, a
+ * sixth of an idle daemon). The headers give the types and the exported names, which carry the
+ * major version (ucal_open_72) unless ICU was built without renaming. */
+#define ICU_STR_(x) #x
+#define ICU_STR(x)  ICU_STR_(x)
+#define ICU_LIB     "libicui18n.so." ICU_STR(U_ICU_VERSION_MAJOR_NUM)
+#define ICU_FNS(X)                     \
+	X(u_austrncpy)                 \
+	X(u_errorName)                 \
+	X(u_uastrncpy)                 \
+	X(ucal_clear)                  \
+	X(ucal_close)                  \
+	X(ucal_get)                    \
+	X(ucal_getCanonicalTimeZoneID) \
+	X(ucal_getMillis)              \
+	X(ucal_getTimeZoneID)          \
+	X(ucal_open)                   \
+	X(ucal_set)                    \
+	X(ucal_setAttribute)           \
+	X(ucal_setMillis)
+#define ICU_FIELD(f) __typeof__(&f) f;
+
+static struct {
+	ICU_FNS(ICU_FIELD)
+} icu;
+static pthread_once_t icu_once = PTHREAD_ONCE_INIT;
+static char icu_error[256] = "cannot load ICU"; /* why; "" once ICU is loaded */
+
+static void icu_load(void)
+{
+	void *h = dlopen(ICU_LIB, RTLD_NOW | RTLD_LOCAL), *p;
+	const char *e;
+
+	if (!h) {
+		e = dlerror();
+		snprintf(icu_error, sizeof(icu_error), "cannot load ICU: %s", e ? e : ICU_LIB);
+		return;
+	}
+#define ICU_SYM(f)                                                                               \
+	if (!(p = dlsym(h, ICU_STR(f)))) {                                                       \
+		snprintf(icu_error, sizeof(icu_error), "cannot load ICU: %s has no %s", ICU_LIB, \
+		         ICU_STR(f));                                                            \
+		return;                                                                          \
+	}                                                                                        \
+	memcpy(&icu.f, &p, sizeof(p));
+	ICU_FNS(ICU_SYM)
+#undef ICU_SYM
+	icu_error[0] = '\0';
+}
+
+/* Whether ICU is loaded (loading it the first time); else false with the reason in err. Any
+ * thread. */
+static bool icu_ready(char *err, size_t errlen)
+{
+	pthread_once(&icu_once, icu_load);
+	if (icu_error[0] && err)
+		snprintf(err, errlen, "%s", icu_error);
+	return !icu_error[0];
+}
 
 static const char *const month_names[] = {"jan", "feb", "mar", "apr", "may", "jun", "jul",
                                           "aug", "sep", "oct", "nov", "dec", NULL};
@@ -227,7 +291,7 @@ static bool zone_utf16(const char *name, UChar *out, size_t cap)
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)name[i] < 0x21 || (unsigned char)name[i] > 0x7e)
 			return false;
-	u_uastrncpy(out, name, (int32_t)(n + 1));
+	icu.u_uastrncpy(out, name, (int32_t)(n + 1));
 	return true;
 }
 
@@ -237,9 +301,9 @@ int ceb_cron_zone_valid(const char *name)
 	UErrorCode st = U_ZERO_ERROR;
 	UBool sys = 0;
 
-	if (!zone_utf16(name, id, ZONE_MAX))
+	if (!icu_ready(NULL, 0) || !zone_utf16(name, id, ZONE_MAX))
 		return 0;
-	ucal_getCanonicalTimeZoneID(id, -1, canon, ZONE_MAX, &sys, &st);
+	icu.ucal_getCanonicalTimeZoneID(id, -1, canon, ZONE_MAX, &sys, &st);
 	return U_SUCCESS(st) && sys;
 }
 
@@ -254,25 +318,25 @@ static bool open_calendar(struct ceb_cron *c, const char *zone, char *err, size_
 	}
 	if (zone)
 		zone_utf16(zone, id, ZONE_MAX);
-	c->cal = ucal_open(zone ? id : NULL, zone ? -1 : 0, "en_US_POSIX", UCAL_GREGORIAN, &st);
+	c->cal = icu.ucal_open(zone ? id : NULL, zone ? -1 : 0, "en_US_POSIX", UCAL_GREGORIAN, &st);
 	if (U_FAILURE(st) || !c->cal) {
 		snprintf(err, errlen, "cannot open a calendar in %s: %s",
-		         zone ? zone : "the local zone", u_errorName(st));
+		         zone ? zone : "the local zone", icu.u_errorName(st));
 		return false;
 	}
 	/* Go's time.Date takes a skipped wall time with the offset before the transition and a
 	 * repeated one as its first instance; robfig's Next relies on it. */
-	ucal_setAttribute(c->cal, UCAL_SKIPPED_WALL_TIME, UCAL_WALLTIME_FIRST);
-	ucal_setAttribute(c->cal, UCAL_REPEATED_WALL_TIME, UCAL_WALLTIME_FIRST);
+	icu.ucal_setAttribute(c->cal, UCAL_SKIPPED_WALL_TIME, UCAL_WALLTIME_FIRST);
+	icu.ucal_setAttribute(c->cal, UCAL_REPEATED_WALL_TIME, UCAL_WALLTIME_FIRST);
 	if (zone) {
 		snprintf(c->zone, sizeof(c->zone), "%s", zone);
 	} else {
 		UChar got[ZONE_MAX];
-		int32_t n = ucal_getTimeZoneID(c->cal, got, ZONE_MAX, &st);
+		int32_t n = icu.ucal_getTimeZoneID(c->cal, got, ZONE_MAX, &st);
 		if (U_FAILURE(st) || n <= 0 || n >= ZONE_MAX)
 			snprintf(c->zone, sizeof(c->zone), "local");
 		else
-			u_austrncpy(c->zone, got, ZONE_MAX);
+			icu.u_austrncpy(c->zone, got, ZONE_MAX);
 	}
 	return true;
 }
@@ -288,6 +352,8 @@ int ceb_cron_parse(const char *spec, const char *zone, struct ceb_cron **out, ch
 		snprintf(err, errlen, "out of memory");
 		return CEB_CRON_ENOMEM;
 	}
+	if (!icu_ready(err, errlen)) /* every schedule has a calendar, whatever its zone */
+		goto out;
 	if (strstr(spec, "@every")) {
 		snprintf(err, errlen, "unsupported schedule: @every is not a PingSource schedule");
 		goto out;
@@ -350,14 +416,14 @@ static struct wall wall_of(UCalendar *cal, int64_t t)
 	UErrorCode st = U_ZERO_ERROR;
 	struct wall w;
 
-	ucal_setMillis(cal, (UDate)t * 1000.0, &st);
-	w.year = ucal_get(cal, UCAL_EXTENDED_YEAR, &st);
-	w.mon = ucal_get(cal, UCAL_MONTH, &st) + 1;
-	w.day = ucal_get(cal, UCAL_DATE, &st);
-	w.hour = ucal_get(cal, UCAL_HOUR_OF_DAY, &st);
-	w.min = ucal_get(cal, UCAL_MINUTE, &st);
-	w.sec = ucal_get(cal, UCAL_SECOND, &st);
-	w.dow = ucal_get(cal, UCAL_DAY_OF_WEEK, &st) - 1;
+	icu.ucal_setMillis(cal, (UDate)t * 1000.0, &st);
+	w.year = icu.ucal_get(cal, UCAL_EXTENDED_YEAR, &st);
+	w.mon = icu.ucal_get(cal, UCAL_MONTH, &st) + 1;
+	w.day = icu.ucal_get(cal, UCAL_DATE, &st);
+	w.hour = icu.ucal_get(cal, UCAL_HOUR_OF_DAY, &st);
+	w.min = icu.ucal_get(cal, UCAL_MINUTE, &st);
+	w.sec = icu.ucal_get(cal, UCAL_SECOND, &st);
+	w.dow = icu.ucal_get(cal, UCAL_DAY_OF_WEEK, &st) - 1;
 	return w;
 }
 
@@ -367,14 +433,14 @@ static int64_t date_of(UCalendar *cal, int year, int mon, int day, int hour, int
 	UErrorCode st = U_ZERO_ERROR;
 	UDate ms;
 
-	ucal_clear(cal);
-	ucal_set(cal, UCAL_EXTENDED_YEAR, year);
-	ucal_set(cal, UCAL_MONTH, mon - 1);
-	ucal_set(cal, UCAL_DATE, day);
-	ucal_set(cal, UCAL_HOUR_OF_DAY, hour);
-	ucal_set(cal, UCAL_MINUTE, min);
-	ucal_set(cal, UCAL_SECOND, sec);
-	ms = ucal_getMillis(cal, &st);
+	icu.ucal_clear(cal);
+	icu.ucal_set(cal, UCAL_EXTENDED_YEAR, year);
+	icu.ucal_set(cal, UCAL_MONTH, mon - 1);
+	icu.ucal_set(cal, UCAL_DATE, day);
+	icu.ucal_set(cal, UCAL_HOUR_OF_DAY, hour);
+	icu.ucal_set(cal, UCAL_MINUTE, min);
+	icu.ucal_set(cal, UCAL_SECOND, sec);
+	ms = icu.ucal_getMillis(cal, &st);
 	return (int64_t)(ms / 1000.0);
 }
 
@@ -474,6 +540,6 @@ void ceb_cron_free(struct ceb_cron *c)
 	if (!c)
 		return;
 	if (c->cal)
-		ucal_close(c->cal);
+		icu.ucal_close(c->cal);
 	free(c);
 }

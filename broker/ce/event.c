@@ -713,6 +713,188 @@ out:
 	return ret;
 }
 
+/* --- the packed form ---
+ *
+ * has_data (1 byte), data flags (1 byte), then as varints (LEB128) the attribute count and the
+ * data length; then each attribute in ceb_event_attr_at() order: its known index (0xff for an
+ * extension), its type (1 byte), for an extension the name's length (varint) and bytes, the
+ * value's length (varint) and bytes; then the data. Strings carry no NUL: unpack adds them. */
+
+#define PACK_EXT 0xff
+
+static size_t varint_size(size_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static unsigned char *varint_put(unsigned char *p, size_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (unsigned char)v;
+	return p;
+}
+
+/* Reads a varint at *p (not past end) into *v; false when cut short or too long. */
+static bool varint_get(const unsigned char **p, const unsigned char *end, size_t *v)
+{
+	size_t r = 0;
+
+	for (unsigned shift = 0; *p < end && shift < 8 * sizeof(size_t); shift += 7) {
+		unsigned char b = *(*p)++;
+
+		r |= (size_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = r;
+			return true;
+		}
+	}
+	return false;
+}
+
+size_t ceb_event_packed_size(const struct ceb_event *ev)
+{
+	size_t n = 2 + varint_size(ceb_event_attr_count(ev)) + varint_size(ev->data_len) +
+	           ev->data_len;
+
+	for (int k = 0; k < K_COUNT; k++)
+		if (ev->known_mask & (1u << k))
+			n += 2 + varint_size(ev->known[k].len) + ev->known[k].len;
+	for (size_t i = 0; i < ev->next; i++) {
+		size_t nlen = strlen(ev->ext[i].name);
+
+		n += 2 + varint_size(nlen) + nlen + varint_size(ev->ext[i].len) + ev->ext[i].len;
+	}
+	return n;
+}
+
+static unsigned char *pack_attr(unsigned char *p, int k, const struct ceb_attr *a)
+{
+	*p++ = (unsigned char)k;
+	*p++ = (unsigned char)a->type;
+	if (k == PACK_EXT) {
+		size_t nlen = strlen(a->name);
+
+		p = varint_put(p, nlen);
+		memcpy(p, a->name, nlen);
+		p += nlen;
+	}
+	p = varint_put(p, a->len);
+	if (a->len)
+		memcpy(p, a->value, a->len);
+	return p + a->len;
+}
+
+void ceb_event_pack(const struct ceb_event *ev, void *buf)
+{
+	unsigned char *p = buf;
+
+	*p++ = ev->has_data;
+	*p++ = (unsigned char)ev->data_flags;
+	p = varint_put(p, ceb_event_attr_count(ev));
+	p = varint_put(p, ev->data_len);
+	for (int k = 0; k < K_COUNT; k++)
+		if (ev->known_mask & (1u << k))
+			p = pack_attr(p, k, &ev->known[k]);
+	for (size_t i = 0; i < ev->next; i++)
+		p = pack_attr(p, PACK_EXT, &ev->ext[i]);
+	if (ev->data_len)
+		memcpy(p, ev->data, ev->data_len);
+}
+
+/* One attribute of a packed event: where its name and value are. */
+struct packed_attr {
+	int k;
+	enum ceb_type type;
+	const char *name, *value;
+	size_t nlen, vlen;
+};
+
+static bool unpack_attr(const unsigned char **p, const unsigned char *end, struct packed_attr *pa)
+{
+	if (end - *p < 2)
+		return false;
+	pa->k = *(*p)++;
+	pa->type = (enum ceb_type) * (*p)++;
+	if (pa->k != PACK_EXT && pa->k >= K_COUNT)
+		return false;
+	pa->name = pa->k == PACK_EXT ? NULL : known_attrs[pa->k].name;
+	pa->nlen = 0;
+	if (pa->k == PACK_EXT) {
+		if (!varint_get(p, end, &pa->nlen) || pa->nlen == 0 ||
+		    pa->nlen > (size_t)(end - *p))
+			return false;
+		pa->name = (const char *)*p;
+		*p += pa->nlen;
+	}
+	if (!varint_get(p, end, &pa->vlen) || pa->vlen > (size_t)(end - *p))
+		return false;
+	pa->value = (const char *)*p;
+	*p += pa->vlen;
+	return true;
+}
+
+struct ceb_event *ceb_event_unpack(const void *buf, size_t len)
+{
+	const unsigned char *start = buf, *end = start + len, *p;
+	struct ceb_event *ev = NULL, *ret = NULL;
+	size_t nattrs, data_len, arena = 0, next = 0, i;
+	struct packed_attr pa;
+	unsigned data_flags;
+	bool has_data;
+
+	if (len < 2)
+		return NULL;
+	has_data = start[0];
+	data_flags = start[1];
+	p = start + 2;
+	if (!varint_get(&p, end, &nattrs) || !varint_get(&p, end, &data_len))
+		return NULL;
+	/* First pass: the arena the strings and the data need, and the extension slots. */
+	for (i = 0; i < nattrs; i++) {
+		if (!unpack_attr(&p, end, &pa))
+			return NULL;
+		arena += pa.vlen + 1 + (pa.k == PACK_EXT ? pa.nlen + 1 : 0);
+		next += pa.k == PACK_EXT;
+	}
+	if (data_len != (size_t)(end - p) || (!has_data && data_len))
+		return NULL;
+	ev = event_alloc(next, arena + data_len);
+	if (!ev)
+		return NULL;
+	p = start + 2;
+	varint_get(&p, end, &nattrs);
+	varint_get(&p, end, &data_len);
+	for (i = 0; i < nattrs; i++) {
+		int32_t ival = 0;
+
+		unpack_attr(&p, end, &pa);
+		/* The values were checked when the event was built: only the number is derived. */
+		if (pa.type == CEB_TYPE_INTEGER && !ceb_integer_parse(pa.value, pa.vlen, &ival))
+			goto out;
+		if (pa.type == CEB_TYPE_BOOLEAN)
+			ival = pa.vlen == 4;
+		if (put(ev, pa.name, pa.k == PACK_EXT ? pa.nlen : strlen(pa.name),
+		        pa.k == PACK_EXT ? -1 : pa.k, pa.type, pa.value, pa.vlen, ival) < 0)
+			goto out;
+	}
+	if (has_data && ceb_event_set_data(ev, p, data_len, data_flags) < 0)
+		goto out;
+	ret = ev;
+	ev = NULL;
+out:
+	ceb_event_unref(ev);
+	return ret;
+}
+
 /* --- whole-event checks --- */
 
 int ceb_event_validate(const struct ceb_event *ev, const struct ceb_limits *lim, char *errbuf,

@@ -91,6 +91,15 @@ const char *ceb_event_content_type(const struct ceb_event *ev);
 /* An estimate of the wire size (attributes plus data), used for limits and memory accounting. */
 size_t ceb_event_size(const struct ceb_event *ev);
 
+/* The packed form: attributes and data in one flat run of bytes with no pointers and no slack,
+ * about the event's wire size, for a store that keeps many events (the memory channel packs what
+ * it queues and unpacks what it hands out). packed_size is the bytes pack writes into buf; unpack
+ * builds a new event (refcount 1, owned by the caller) from exactly those bytes, or NULL when out
+ * of memory or when they are not a packed event. Any thread; pack reads ev only. */
+size_t ceb_event_packed_size(const struct ceb_event *ev);
+void ceb_event_pack(const struct ceb_event *ev, void *buf);
+struct ceb_event *ceb_event_unpack(const void *buf, size_t len);
+
 /* Check the whole event against CloudEvents 1.0.2: required attributes present and non-empty,
  * specversion "1.0", and the limits in lim (may be NULL). 0 or CEB_EINVAL / CEB_ETOOBIG with a
  * reason in errbuf. */

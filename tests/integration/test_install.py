@@ -233,6 +233,8 @@ class Notify(unittest.TestCase):
         d = Daemon(broker_yaml(), env=env)
         st, _, _ = d.post("/healthz", {}, b"", "GET")
         self.assertEqual(st, 200)
+        with open("/proc/%d/maps" % d.proc.pid) as f:
+            self.assertNotIn("libsystemd", f.read())  # opened only for a service manager
         d.stop()
         self.assertEqual(self.listen(), [])
 

@@ -15,7 +15,8 @@ import unittest
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cebtest import Daemon, Subscriber, main, run_cli, wait_for, yaml_file  # noqa: E402
+from cebtest import (Daemon, Subscriber, broker_yaml, main, run_cli, trigger_yaml, wait_for,  # noqa: E402
+                     yaml_file)
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
@@ -73,6 +74,19 @@ class PingSourceScenarios(unittest.TestCase):
     def tearDownClass(cls):
         cls.dmn.stop()
         cls.sub.close()
+
+    def test_icu_is_loaded_once_a_schedule_needs_it(self):
+        with open("/proc/%d/maps" % self.dmn.proc.pid) as f:
+            self.assertIn("libicui18n", f.read())
+
+    def test_a_daemon_without_a_pingsource_does_not_map_icu(self):
+        dmn = Daemon(broker_yaml() + trigger_yaml("t", self.sub.url + "/t"))
+        try:
+            with open("/proc/%d/maps" % dmn.proc.pid) as f:
+                maps = f.read()
+            self.assertNotIn("libicu", maps)  # (nor its C++ runtime, but sanitizers bring that)
+        finally:
+            dmn.stop()
 
     def test_sink_uri_gets_knatives_event_in_binary_mode_with_kn_namespace(self):
         reqs = self.sub.wait("/uri", 2, timeout=30)

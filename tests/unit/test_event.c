@@ -213,6 +213,92 @@ START_TEST(test_clone_is_a_deep_equal_copy)
 }
 END_TEST
 
+/* Pack ev and unpack it again; checks the size pack promised. */
+static struct ceb_event *pack_round_trip(const struct ceb_event *ev)
+{
+	size_t n = ceb_event_packed_size(ev);
+	unsigned char *buf = malloc(n + 1);
+	struct ceb_event *cp;
+
+	ck_assert_ptr_nonnull(buf);
+	buf[n] = 0xa5;
+	ceb_event_pack(ev, buf);
+	ck_assert_uint_eq(buf[n], 0xa5); /* wrote no more than it said */
+	cp = ceb_event_unpack(buf, n);
+	free(buf);
+	return cp;
+}
+
+START_TEST(test_a_packed_event_unpacks_equal_with_types_numbers_and_data_flags)
+{
+	struct ceb_event *ev = minimal(), *cp;
+	static const char data[] = "{\"a\":1}";
+	char big[3000];
+
+	ck_assert_int_eq(set(ev, "time", CEB_TYPE_STRING, "2018-04-05T17:31:00Z"), 0);
+	ck_assert_int_eq(set(ev, "dataschema", CEB_TYPE_STRING, "https://x/s"), 0);
+	ck_assert_int_eq(ceb_event_set_int(ev, "num", -5), 0);
+	ck_assert_int_eq(ceb_event_set_bool(ev, "flag", true), 0);
+	ck_assert_int_eq(set(ev, "bin", CEB_TYPE_BINARY, "AQID"), 0);
+	memset(big, 'x', sizeof(big));
+	ck_assert_int_eq(ceb_event_set(ev, "long", CEB_TYPE_STRING, big, 200, err, sizeof(err)), 0);
+	ck_assert_int_eq(ceb_event_set_data(ev, data, 7, CEB_DATA_JSON), 0);
+	cp = pack_round_trip(ev);
+	ck_assert_ptr_nonnull(cp);
+	ck_assert(ceb_event_equal(ev, cp));
+	ck_assert_uint_eq(ceb_event_data_flags(cp), CEB_DATA_JSON);
+	ck_assert_int_eq(ceb_event_get(cp, "num")->ival, -5);
+	ck_assert_int_eq(ceb_event_get(cp, "num")->type, CEB_TYPE_INTEGER);
+	ck_assert_int_eq(ceb_event_get(cp, "flag")->ival, 1);
+	ck_assert_int_eq(ceb_event_get(cp, "bin")->type, CEB_TYPE_BINARY);
+	ck_assert_int_eq(ceb_event_get(cp, "time")->type, CEB_TYPE_TIMESTAMP);
+	/* extensions keep their order, and the copy is mutable like a clone */
+	ck_assert_str_eq(ceb_event_attr_at(cp, ceb_event_attr_count(cp) - 1)->name, "long");
+	ck_assert_int_eq(ceb_event_set_int(cp, "ttl", 3), 0);
+	ck_assert_int_eq(ceb_event_unset(cp, "num"), 0);
+	ck_assert(!ceb_event_equal(ev, cp));
+	ceb_event_unref(cp);
+	/* large data (outside the arena), and then no data, and empty data */
+	ck_assert_int_eq(ceb_event_set_data(ev, big, sizeof(big), CEB_DATA_BASE64), 0);
+	cp = pack_round_trip(ev);
+	ck_assert(ceb_event_equal(ev, cp));
+	ck_assert_uint_eq(ceb_event_data_flags(cp), CEB_DATA_BASE64);
+	ceb_event_unref(cp);
+	ck_assert_int_eq(ceb_event_set_data(ev, NULL, 0, 0), 0);
+	cp = pack_round_trip(ev);
+	ck_assert(!ceb_event_has_data(cp));
+	ck_assert(ceb_event_equal(ev, cp));
+	ceb_event_unref(cp);
+	ck_assert_int_eq(ceb_event_set_data(ev, "", 0, 0), 0);
+	cp = pack_round_trip(ev);
+	ck_assert(ceb_event_has_data(cp));
+	ck_assert(ceb_event_equal(ev, cp));
+	ceb_event_unref(cp);
+	ceb_event_unref(ev);
+}
+END_TEST
+
+START_TEST(test_unpack_refuses_bytes_that_are_not_a_whole_packed_event)
+{
+	struct ceb_event *ev = minimal();
+	size_t n;
+	unsigned char *buf;
+
+	ck_assert_int_eq(ceb_event_set_data(ev, "abc", 3, 0), 0);
+	n = ceb_event_packed_size(ev);
+	buf = malloc(n + 1);
+	ceb_event_pack(ev, buf);
+	for (size_t k = 0; k < n; k++)
+		ck_assert_ptr_null(ceb_event_unpack(buf, k)); /* every truncation */
+	buf[n] = 'x';
+	ck_assert_ptr_null(ceb_event_unpack(buf, n + 1)); /* trailing bytes */
+	buf[4] = 200;                                     /* a known index out of range */
+	ck_assert_ptr_null(ceb_event_unpack(buf, n));
+	free(buf);
+	ceb_event_unref(ev);
+}
+END_TEST
+
 static void *ref_unref_loop(void *arg)
 {
 	struct ceb_event *ev = arg;
@@ -733,6 +819,8 @@ static Suite *event_suite(void)
 	tcase_add_test(tc, test_unset_removes_core_attributes_and_extensions);
 	tcase_add_test(tc, test_many_long_extensions_outgrow_the_inline_storage);
 	tcase_add_test(tc, test_clone_is_a_deep_equal_copy);
+	tcase_add_test(tc, test_a_packed_event_unpacks_equal_with_types_numbers_and_data_flags);
+	tcase_add_test(tc, test_unpack_refuses_bytes_that_are_not_a_whole_packed_event);
 	tcase_add_test(tc, test_references_are_counted_atomically_across_threads);
 	tcase_add_test(tc, test_content_type_is_implied_only_for_json_data);
 	tcase_add_test(tc, test_data_can_be_copied_taken_empty_or_absent);
