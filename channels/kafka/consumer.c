@@ -242,6 +242,11 @@ void kafka_sub_wake(struct kafka_sub *sub)
 {
 	char c = 'w';
 
+	/* One byte per wake-up the thread has not taken yet, not one per settle: a syscall and a
+	 * thread switch saved per event under load. The thread clears the flag after it emptied the
+	 * pipe and before it looks at the records, so a change made before a skipped write is seen. */
+	if (atomic_exchange(&sub->woken, 1))
+		return;
 	/* A full pipe is a pending wake-up already. */
 	if (write(sub->wake[1], &c, 1) < 0 && errno != EAGAIN)
 		CEB_LOG_DEBUG(sub->label, "wake-up: %s", strerror(errno));
@@ -698,6 +703,7 @@ void *kafka_consumer_main(void *arg)
 		poll(&pfd, 1, wait);
 		while (read(sub->wake[0], buf, sizeof(buf)) > 0)
 			;
+		atomic_store(&sub->woken, 0); /* see kafka_sub_wake */
 		/* Group events (rebalances run in here), errors, and the records of partitions that
 		 * have no queue of their own. */
 		while ((m = rd_kafka_consumer_poll(sub->rk, 0))) {
@@ -728,8 +734,17 @@ void kafka_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
 {
 	struct kafka_sub *sub = subp;
 	struct krec *r = handle;
+	bool wake;
 
 	pthread_mutex_lock(&sub->lock);
+	/* The consumer thread must act at once when this settle lets it hand out a record: an
+	 * ordered partition is free again, the subscription was at its in-flight cap (records wait
+	 * for credit), or a redelivery needs a timer. A delivered record of an unordered
+	 * subscription with credit to spare only moves the committable offset: it is stored at the
+	 * thread's next turn (a record fetched, or its 500 ms tick), well within the auto-commit
+	 * interval, instead of one wake-up of the thread per event. */
+	wake = sub->cfg.ordered || how != CEB_SETTLE_DONE || !r->part || sub->held ||
+	       sub->inflight >= sub->cfg.max_inflight;
 	if (r->state != REC_INFLIGHT) {
 		pthread_mutex_unlock(&sub->lock);
 		CEB_LOG_ERR(sub->label, "a message was settled twice; ignored");
@@ -759,7 +774,8 @@ void kafka_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
 		sub->waiting++;
 	}
 	pthread_mutex_unlock(&sub->lock);
-	kafka_sub_wake(sub);
+	if (wake)
+		kafka_sub_wake(sub);
 }
 
 int kafka_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)

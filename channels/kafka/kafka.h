@@ -42,6 +42,7 @@ struct kafka_sub {
 	rd_kafka_t *rk;
 	rd_kafka_queue_t *q; /* the consumer queue: group events, errors */
 	int wake[2];         /* a pipe: librdkafka queues and settles wake the consumer thread */
+	atomic_int woken; /* kafka_sub_wake wrote to the pipe and the thread has not taken it yet */
 	pthread_t thread;
 	int running;
 	atomic_int stop;
