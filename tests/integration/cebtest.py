@@ -233,6 +233,68 @@ class Daemon:
         return self.proc.returncode
 
 
+class RawServer:
+    """A raw HTTP/1.1 subscriber on 127.0.0.1 for answers no ordinary server gives: accepts
+    connections (numbered from 1, counted in `conns`) and runs serve(socket, number) on each in a
+    thread of its own; read_request() reads one request off a connection."""
+
+    def __init__(self):
+        self.requests = []
+        self.conns = 0
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns += 1
+                n = self.conns
+            threading.Thread(target=self.serve, args=(c, n), daemon=True).start()
+
+    @staticmethod
+    def read_request(c, buf):
+        """((head bytes, lower-case headers, body), what follows it), or (None, buf) when the
+        connection ended first."""
+        while b"\r\n\r\n" not in buf:
+            chunk = c.recv(65536)
+            if not chunk:
+                return None, buf
+            buf += chunk
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        headers = {}
+        for line in head.split(b"\r\n")[1:]:
+            k, _, v = line.partition(b":")
+            headers[k.strip().lower().decode()] = v.strip().decode()
+        n = int(headers.get("content-length", "0"))
+        while len(buf) < n:
+            chunk = c.recv(65536)
+            if not chunk:
+                return None, buf
+            buf += chunk
+        return (head, headers, buf[:n]), buf[n:]
+
+    def serve(self, c, n):
+        raise NotImplementedError
+
+    def close(self):
+        self.sock.close()
+
+
+def trigger_counter(d, name, trigger):
+    """A Trigger's cebroker_<name>_total in the default namespace and Broker."""
+    return d.metrics().get('cebroker_%s_total{namespace="default",trigger="%s",broker="default"}'
+                           % (name, trigger), 0)
+
+
 def post(url, headers, body=b"", method="POST", timeout=10):
     """Send one request on a new connection; return (status, headers dict lower-cased, body)."""
     from urllib.parse import urlsplit

@@ -6,12 +6,10 @@ deliveries through libcurl (`--delivery-client libcurl`)."""
 
 import base64
 import json
-import socket
-import threading
 import unittest
 
-from cebtest import (Daemon, Subscriber, binary_headers, broker_yaml, main, run_cli,
-                     trigger_yaml, wait_for)
+from cebtest import (Daemon, RawServer, Subscriber, binary_headers, broker_yaml, main, run_cli,
+                     trigger_counter, trigger_yaml, wait_for)
 
 REPLY = (b"ce-specversion: 1.0\r\nce-id: reply-%s\r\nce-type: reply\r\nce-source: /raw\r\n"
          b"Content-Type: application/json\r\n")
@@ -25,34 +23,12 @@ def chunked(data, size=7):
     return out + b"0\r\nX-Trailer: yes\r\n\r\n"
 
 
-class ScriptedServer:
+class ScriptedServer(RawServer):
     """A raw HTTP/1.1 subscriber: the answer to each request is chosen by the event's ce-id prefix
     (see answer()); records (connection number, head bytes, body) of every request read."""
 
-    def __init__(self):
-        self.requests = []
-        self.conns = 0
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.loop, daemon=True).start()
-
     def at(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
-
-    def loop(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.conns += 1
-                n = self.conns
-            threading.Thread(target=self.serve, args=(c, n), daemon=True).start()
 
     @staticmethod
     def answer(id):
@@ -86,23 +62,10 @@ class ScriptedServer:
         buf = b""
         try:
             while True:
-                while b"\r\n\r\n" not in buf:
-                    chunk = c.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                headers = {}
-                for line in head.split(b"\r\n")[1:]:
-                    k, _, v = line.partition(b":")
-                    headers[k.strip().lower().decode()] = v.strip().decode()
-                size = int(headers.get("content-length", "0"))
-                while len(buf) < size:
-                    chunk = c.recv(65536)
-                    if not chunk:
-                        return
-                    buf += chunk
-                body, buf = buf[:size], buf[size:]
+                req, buf = self.read_request(c, buf)
+                if req is None:
+                    return
+                head, headers, body = req
                 id = headers.get("ce-id", "")
                 with self.lock:
                     self.requests.append((n, head, body, id))
@@ -119,13 +82,8 @@ class ScriptedServer:
         with self.lock:
             return [r for r in self.requests if r[3] == id]
 
-    def close(self):
-        self.sock.close()
 
-
-def counter(d, name, trigger):
-    return d.metrics().get('cebroker_%s_total{namespace="default",trigger="%s",broker="default"}'
-                           % (name, trigger), 0)
+counter = trigger_counter
 
 
 class Client:

@@ -7,18 +7,16 @@ a reply the Broker could not store); a CloudEvent in any 2xx answer but 202 is a
 import base64
 import os
 import re
-import socket
 import subprocess
 import tempfile
-import threading
 import time
 import unittest
 
-from cebtest import (CEBROKER, Daemon, Subscriber, binary_headers, broker_yaml, main, trigger_yaml,
-                     wait_for)
+from cebtest import (CEBROKER, Daemon, RawServer, Subscriber, binary_headers, broker_yaml, main,
+                     trigger_counter, trigger_yaml, wait_for)
 
 
-class KeepAliveServer:
+class KeepAliveServer(RawServer):
     """A raw HTTP/1.1 subscriber that keeps connections alive and misbehaves by event id:
     `drop` ids are read whole and their connection closed without an answer; `close-after` ids are
     answered 202 and their connection then closed (no `Connection: close`, as a server whose idle
@@ -26,47 +24,9 @@ class KeepAliveServer:
     other id is answered 202. Records (connection number, ce-id, body) for each request read."""
 
     def __init__(self):
-        self.requests = []
-        self.conns = 0
+        super().__init__()
         self.closed = 0
-        self.lock = threading.Lock()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.url = "http://127.0.0.1:%d/raw" % self.sock.getsockname()[1]
-        threading.Thread(target=self.loop, daemon=True).start()
-
-    def loop(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            with self.lock:
-                self.conns += 1
-                n = self.conns
-            threading.Thread(target=self.serve, args=(c, n), daemon=True).start()
-
-    @staticmethod
-    def read_request(c, buf):
-        while b"\r\n\r\n" not in buf:
-            chunk = c.recv(65536)
-            if not chunk:
-                return None, buf
-            buf += chunk
-        head, buf = buf.split(b"\r\n\r\n", 1)
-        headers = {}
-        for line in head.split(b"\r\n")[1:]:
-            k, _, v = line.partition(b":")
-            headers[k.strip().lower().decode()] = v.strip().decode()
-        n = int(headers.get("content-length", "0"))
-        while len(buf) < n:
-            chunk = c.recv(65536)
-            if not chunk:
-                return None, buf
-            buf += chunk
-        return (headers, buf[:n]), buf[n:]
+        self.url = "http://127.0.0.1:%d/raw" % self.port
 
     def serve(self, c, n):
         buf = b""
@@ -75,7 +35,7 @@ class KeepAliveServer:
                 req, buf = self.read_request(c, buf)
                 if req is None:
                     return
-                headers, body = req
+                _, headers, body = req
                 id = headers.get("ce-id", "")
                 with self.lock:
                     self.requests.append((n, id, body))
@@ -99,13 +59,8 @@ class KeepAliveServer:
         with self.lock:
             return [r for r in self.requests if r[1] == id]
 
-    def close(self):
-        self.sock.close()
 
-
-def counter(d, name, trigger):
-    return d.metrics().get('cebroker_%s_total{namespace="default",trigger="%s",broker="default"}'
-                           % (name, trigger), 0)
+counter = trigger_counter
 
 
 def reply(status, type, id):
