@@ -58,8 +58,9 @@ static void on_disconnected(natsConnection *nc, void *closure)
 	struct nats_chan *nch = closure;
 
 	(void)nc;
-	atomic_store(&nch->connected, 0);
-	if (!atomic_load(&nch->stopping))
+	/* one warning when the first of the channel's connections goes */
+	if (atomic_fetch_sub(&nch->connected, 1) == atomic_load(&nch->nconns) &&
+	    !atomic_load(&nch->stopping))
 		CEB_LOG_WARN(nch->label,
 		             "lost the connection to NATS: publishes answer 503 until it is back");
 }
@@ -69,8 +70,8 @@ static void on_reconnected(natsConnection *nc, void *closure)
 	struct nats_chan *nch = closure;
 
 	(void)nc;
-	atomic_store(&nch->connected, 1);
-	CEB_LOG_INFO(nch->label, "connected to NATS again");
+	if (atomic_fetch_add(&nch->connected, 1) + 1 == atomic_load(&nch->nconns))
+		CEB_LOG_INFO(nch->label, "connected to NATS again");
 }
 
 static void on_closed(natsConnection *nc, void *closure)
@@ -79,7 +80,7 @@ static void on_closed(natsConnection *nc, void *closure)
 
 	(void)nc;
 	pthread_mutex_lock(&nch->cb_lock);
-	nch->closed = 1;
+	nch->closed++;
 	pthread_cond_broadcast(&nch->cb_cond);
 	pthread_mutex_unlock(&nch->cb_lock);
 	/* nothing of nch after this point: destroy may free it */
@@ -105,7 +106,13 @@ static natsStatus sign_nonce(char **err, unsigned char **sig, int *len, const ch
 	return nats_Sign(c->seed, nonce, sig, len);
 }
 
-static int nats_connect(struct nats_chan *nch, char *errbuf, size_t errlen)
+/* One connection and its JetStream context. asap: every write goes out at once (the publishing
+ * connection: each publish holds an HTTP request until its PubAck, so latency is throughput there);
+ * otherwise nats.c's flusher sends what gathered within a millisecond in one write (the consuming
+ * connection: acks and pull requests, which nobody waits for, then cost the daemon and the server
+ * one write and one read for many instead of one each). */
+static int nats_connect(struct nats_chan *nch, bool asap, natsConnection **ncp, jsCtx **jsp,
+                        char *errbuf, size_t errlen)
 {
 	natsOptions *o = NULL;
 	jsOptions jo;
@@ -139,29 +146,29 @@ static int nats_connect(struct nats_chan *nch, char *errbuf, size_t errlen)
 		                                            &nch->conn);
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(o, 5000);
-	/* A publish goes out at once rather than when the flusher next runs: each one holds an HTTP
-	 * request until its PubAck, so latency is throughput here. */
 	if (s == NATS_OK)
-		s = natsOptions_SetSendAsap(o, true);
+		s = natsOptions_SetSendAsap(o, asap);
 	if (s != NATS_OK) {
 		snprintf(errbuf, errlen, "%s: NATS options: %s", nch->label,
 		         nats_GetLastError(NULL));
 		natsOptions_Destroy(o);
 		return CEB_ECONFIG;
 	}
-	s = natsConnection_Connect(&nch->nc, o);
+	atomic_fetch_add(&nch->nconns, 1);
+	s = natsConnection_Connect(ncp, o);
 	natsOptions_Destroy(o);
 	if (s != NATS_OK) {
+		atomic_fetch_sub(&nch->nconns, 1);
 		snprintf(errbuf, errlen, "%s: cannot connect to NATS at %s: %s", nch->label,
 		         nch->conn.url, natsStatus_GetText(s));
 		return CEB_EUNAVAIL;
 	}
-	atomic_store(&nch->connected, 1);
+	atomic_fetch_add(&nch->connected, 1);
 	jsOptions_Init(&jo);
 	jo.Wait = 5000;
 	jo.PublishAsync.AckHandler = nats_ack_handler;
 	jo.PublishAsync.AckHandlerClosure = nch;
-	if (natsConnection_JetStream(&nch->jsc, nch->nc, &jo) != NATS_OK) {
+	if (natsConnection_JetStream(jsp, *ncp, &jo) != NATS_OK) {
 		snprintf(errbuf, errlen, "%s: no JetStream context: %s", nch->label,
 		         nats_GetLastError(NULL));
 		return CEB_EUNAVAIL;
@@ -279,7 +286,9 @@ static int nats_create(const struct ceb_channel_cfg *cfg, void **ctx, char *errb
 		snprintf(nch->subject, sizeof(nch->subject), "%s.%s._knative_broker.events",
 		         cfg->ns, cfg->name);
 	}
-	if ((rc = nats_connect(nch, errbuf, errlen)) < 0 ||
+	/* A source only consumes: its one connection is a consuming one. */
+	if ((rc = nats_connect(nch, nch->role == NROLE_BROKER, &nch->nc, &nch->jsc, errbuf,
+	                       errlen)) < 0 ||
 	    (nch->role == NROLE_BROKER && (rc = stream_ensure(nch, errbuf, errlen)) < 0)) {
 		nats_destroy(nch);
 		return rc;
@@ -294,6 +303,15 @@ static int nats_start(void *ctx, char *errbuf, size_t errlen)
 {
 	struct nats_chan *nch = ctx;
 	int rc;
+
+	/* A Broker's Triggers consume on a connection of their own (see nats_connect). */
+	if (nch->role == NROLE_BROKER && nch->nsubs > 0 && !nch->cnc &&
+	    (rc = nats_connect(nch, false, &nch->cnc, &nch->cjsc, errbuf, errlen)) < 0)
+		return rc;
+	if (!nch->cnc) {
+		nch->cnc = nch->nc;
+		nch->cjsc = nch->jsc;
+	}
 
 	for (size_t i = 0; i < nch->nsubs; i++)
 		if ((rc = nats_sub_prepare(nch->subs[i], errbuf, errlen)) < 0)
@@ -326,6 +344,16 @@ static void nats_stop(void *ctx)
 		nats_sub_stop(nch->subs[i]);
 }
 
+/* What was written (acks, NAKs) goes out before the connection closes. */
+static void close_conn(natsConnection *nc, jsCtx *js)
+{
+	if (nc)
+		natsConnection_FlushTimeout(nc, 2000);
+	jsCtx_Destroy(js);
+	if (nc)
+		natsConnection_Close(nc);
+}
+
 static void nats_destroy(void *ctx)
 {
 	struct nats_chan *nch = ctx;
@@ -337,17 +365,16 @@ static void nats_destroy(void *ctx)
 		nats_sub_destroy(nch->subs[i]);
 	free(nch->subs);
 	atomic_store(&nch->stopping, 1);
-	if (nch->nc)
-		natsConnection_FlushTimeout(nch->nc, 2000);
-	jsCtx_Destroy(nch->jsc);
-	if (nch->nc) {
-		natsConnection_Close(nch->nc);
-		pthread_mutex_lock(&nch->cb_lock);
-		while (!nch->closed)
-			pthread_cond_wait(&nch->cb_cond, &nch->cb_lock);
-		pthread_mutex_unlock(&nch->cb_lock);
-		natsConnection_Destroy(nch->nc);
-	}
+	if (nch->cnc && nch->cnc != nch->nc)
+		close_conn(nch->cnc, nch->cjsc);
+	close_conn(nch->nc, nch->jsc);
+	pthread_mutex_lock(&nch->cb_lock);
+	while (nch->closed < atomic_load(&nch->nconns))
+		pthread_cond_wait(&nch->cb_cond, &nch->cb_lock);
+	pthread_mutex_unlock(&nch->cb_lock);
+	if (nch->cnc && nch->cnc != nch->nc)
+		natsConnection_Destroy(nch->cnc);
+	natsConnection_Destroy(nch->nc);
 	pthread_mutex_destroy(&nch->cb_lock);
 	pthread_cond_destroy(&nch->cb_cond);
 	nats_producer_fail_all(nch);
@@ -379,7 +406,9 @@ static int nats_check(const struct ceb_channel_cfg *cfg, char *errbuf, size_t er
 
 static bool nats_connected(void *ctx)
 {
-	return atomic_load(&((struct nats_chan *)ctx)->connected) != 0;
+	struct nats_chan *nch = ctx;
+
+	return atomic_load(&nch->connected) == atomic_load(&nch->nconns);
 }
 
 const struct channel_ops ceb_channel_nats = {

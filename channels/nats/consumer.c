@@ -99,7 +99,7 @@ int nats_sub_prepare(struct nats_sub *sub, char *errbuf, size_t errlen)
 
 	if (nch->role == NROLE_SOURCE_CORE)
 		return 0;
-	s = js_GetConsumerInfo(&ci, nch->jsc, nch->stream, sub->durable, NULL, &jerr);
+	s = js_GetConsumerInfo(&ci, nch->cjsc, nch->stream, sub->durable, NULL, &jerr);
 	if (s == NATS_OK) {
 		CEB_LOG_INFO(sub->label, "durable consumer %s on stream %s exists: it resumes",
 		             sub->durable, nch->stream);
@@ -127,7 +127,7 @@ int nats_sub_prepare(struct nats_sub *sub, char *errbuf, size_t errlen)
 		cc.OptStartTime = src->deliver == CEB_NATS_DELIVER_TIME ? src->start_time_ns : 0;
 		cc.FilterSubject = src->subject;
 	}
-	s = js_AddConsumer(&ci, nch->jsc, nch->stream, &cc, NULL, &jerr);
+	s = js_AddConsumer(&ci, nch->cjsc, nch->stream, &cc, NULL, &jerr);
 	if (s != NATS_OK) {
 		snprintf(errbuf, errlen, "%s: cannot create consumer %s on stream %s: %s (%d)",
 		         sub->label, sub->durable, nch->stream, nats_GetLastError(NULL), (int)jerr);
@@ -312,9 +312,9 @@ int nats_sub_start(struct nats_sub *sub, char *errbuf, size_t errlen)
 
 	if (nch->role == NROLE_SOURCE_CORE) {
 		const char *q = nch->src->queue;
-		s = q ? natsConnection_QueueSubscribe(&sub->ps, nch->nc, nch->src->subject, q,
+		s = q ? natsConnection_QueueSubscribe(&sub->ps, nch->cnc, nch->src->subject, q,
 		                                      core_cb, sub)
-		      : natsConnection_Subscribe(&sub->ps, nch->nc, nch->src->subject, core_cb,
+		      : natsConnection_Subscribe(&sub->ps, nch->cnc, nch->src->subject, core_cb,
 		                                 sub);
 		if (s == NATS_OK)
 			natsSubscription_SetPendingLimits(sub->ps, 65536, 64 * 1024 * 1024);
@@ -322,7 +322,7 @@ int nats_sub_start(struct nats_sub *sub, char *errbuf, size_t errlen)
 		jsSubOptions_Init(&so);
 		so.Stream = nch->stream;
 		so.Consumer = sub->durable;
-		s = js_PullSubscribe(&sub->ps, nch->jsc, NULL, sub->durable, NULL, &so, &jerr);
+		s = js_PullSubscribe(&sub->ps, nch->cjsc, NULL, sub->durable, NULL, &so, &jerr);
 	}
 	if (s != NATS_OK) {
 		snprintf(errbuf, errlen, "%s: cannot subscribe: %s", sub->label,

@@ -50,14 +50,17 @@ struct nats_chan {
 	char subjects[512]; /* the stream's subjects (Broker) */
 	struct ceb_nats_conn conn;
 	struct ceb_nats_js js;
-	natsConnection *nc;
+	natsConnection *nc; /* publishing (SendAsap), and stream management */
 	jsCtx *jsc;
+	natsConnection *cnc; /* consuming: a Broker's Triggers' own (flusher), a source's = nc */
+	jsCtx *cjsc;
 	/* nats.c runs the connection callbacks on a thread of its own, also after Close returns:
 	 * destroy waits for the closed callback, the last one, before it frees the channel */
 	pthread_mutex_t cb_lock;
 	pthread_cond_t cb_cond;
-	int closed;
-	atomic_int connected;
+	int closed;                /* connections closed (the closed callback ran) */
+	atomic_int nconns;         /* connections opened */
+	atomic_int connected;      /* of those, connected now */
 	atomic_size_t unconfirmed; /* publishes waiting for their PubAck */
 	atomic_int stopping;
 	atomic_int publishing;
