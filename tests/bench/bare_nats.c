@@ -4,13 +4,23 @@
  * rate is N divided by the time from the first publish to the last acknowledgement. No HTTP, no
  * CloudEvents: what the server and the client library cost alone.
  *
- * Usage: bare_nats --url nats://127.0.0.1:PORT [--count N] [--size BYTES]
- * Prints "bare_nats_events_per_s X". */
+ * Options that make it carry what cebroker's NATS Broker carries, to tell the server's costs apart
+ * (tests/bench/bench_nats runs it both ways):
+ * --ce       each message with the headers cebroker's binding writes (ce-specversion, ce-id,
+ *            ce-source, ce-type, ce-knativebrokerttl, Content-Type), a Nats-Msg-Id unique to the
+ *            message (source + id: JetStream's de-duplication checks and remembers each one) and
+ *            Nats-Expected-Stream;
+ * --window N at most N publishes waiting for their PubAck (default 4096); cebroker's ingress has
+ *            one per HTTP connection that waits for its 202.
+ *
+ * Usage: bare_nats --url nats://127.0.0.1:PORT [--count N] [--size BYTES] [--ce] [--window N]
+ * Prints "bare_nats_events_per_s X" and "bare_nats_cpu_us_per_event X" (this process). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,10 +64,40 @@ static void *consume(void *arg)
 	return NULL;
 }
 
+/* The headers cebroker's NATS binding writes for wrk's binary-mode event (channels/nats/binding.c). */
+static void ce_headers(natsMsg *m, const char *stream, long i)
+{
+	char id[96];
+
+	snprintf(id, sizeof(id), "bench-4f9d6c1e-8a57-4a8e-b2a4-3c1d2f5e6a7b-1765100000-%ld", i);
+	natsMsgHeader_Add(m, "ce-specversion", "1.0");
+	natsMsgHeader_Add(m, "ce-id", id);
+	natsMsgHeader_Add(m, "ce-source", "/cebroker/bench");
+	natsMsgHeader_Add(m, "ce-type", "dev.cebroker.bench");
+	natsMsgHeader_Add(m, "ce-knativebrokerttl", "255");
+	natsMsgHeader_Set(m, "Content-Type", "application/json");
+	{
+		char mid[160];
+		snprintf(mid, sizeof(mid), "/cebroker/bench %s", id);
+		natsMsgHeader_Set(m, "Nats-Msg-Id", mid);
+	}
+	natsMsgHeader_Set(m, "Nats-Expected-Stream", stream);
+}
+
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 int main(int argc, char **argv)
 {
 	const char *url = "nats://127.0.0.1:4222";
-	int size = 300;
+	int size = 300, ce = 0;
+	long window = 4096;
 	char stream[64], subject[64], *payload;
 	const char *subjects[1] = {subject};
 	natsConnection *nc = NULL;
@@ -69,15 +109,24 @@ int main(int argc, char **argv)
 	natsSubscription *sub = NULL;
 	jsErrCode jerr = 0;
 	pthread_t th;
-	double t0, t1;
+	double t0, t1, c0;
 
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (!strcmp(argv[i], "--url"))
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--ce")) {
+			ce = 1;
+			continue;
+		}
+		if (i + 1 >= argc)
+			break;
+		if (!strcmp(argv[i], "--window"))
+			window = strtol(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--url"))
 			url = argv[i + 1];
 		else if (!strcmp(argv[i], "--count"))
-			count = atol(argv[i + 1]);
+			count = strtol(argv[i + 1], NULL, 10);
 		else if (!strcmp(argv[i], "--size"))
-			size = atoi(argv[i + 1]);
+			size = (int)strtol(argv[i + 1], NULL, 10);
+		i++;
 	}
 	snprintf(stream, sizeof(stream), "BARE_%d", (int)getpid());
 	snprintf(subject, sizeof(subject), "bare.%d", (int)getpid());
@@ -89,7 +138,7 @@ int main(int argc, char **argv)
 	}
 	jsOptions_Init(&jo);
 	jo.PublishAsync.AckHandler = on_ack;
-	jo.PublishAsync.MaxPending = 4096;
+	jo.PublishAsync.MaxPending = window;
 	natsConnection_JetStream(&js, nc, &jo);
 	jsStreamConfig_Init(&sc);
 	sc.Name = stream;
@@ -111,10 +160,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	t0 = now();
+	c0 = cpu_s();
 	pthread_create(&th, NULL, consume, sub);
 	for (long i = 0; i < count; i++) {
 		natsMsg *m = NULL;
 		natsMsg_Create(&m, subject, NULL, payload, size);
+		if (ce)
+			ce_headers(m, stream, i);
 		if (js_PublishMsgAsync(js, &m, NULL) != NATS_OK) {
 			natsMsg_Destroy(m);
 			i--;
@@ -123,6 +175,7 @@ int main(int argc, char **argv)
 	pthread_join(th, NULL);
 	t1 = now();
 	printf("bare_nats_events_per_s %.0f\n", (double)count / (t1 - t0));
+	printf("bare_nats_cpu_us_per_event %.1f\n", (cpu_s() - c0) / (double)count * 1e6);
 	natsSubscription_Destroy(sub);
 	js_DeleteStream(js, stream, NULL, NULL);
 	jsCtx_Destroy(js);
