@@ -207,6 +207,8 @@ static bool send_queued(struct amqp_channel *ac, amqp_connection_state_t conn,
 
 	if (corked)
 		cork(conn, 1);
+	if (list)
+		ac->batches++;
 
 	while (list) {
 		struct amqp_pub *pub = list;
@@ -240,6 +242,7 @@ static bool send_queued(struct amqp_channel *ac, amqp_connection_state_t conn,
 			continue;
 		}
 		pub->tag = ++*seq;
+		ac->published++;
 		if (u->tail)
 			u->tail->next = pub;
 		else
@@ -376,5 +379,8 @@ void *amqp_pub_main(void *arg)
 	fail_list(take_queued(ac), CEB_EUNAVAIL);
 	fail_list(u.head, CEB_EUNAVAIL);
 	amqp_link_close(conn);
+	if (ac->batches)
+		CEB_LOG_DEBUG(ac->label, "%lu messages published in %lu batches", ac->published,
+		              ac->batches);
 	return NULL;
 }

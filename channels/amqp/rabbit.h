@@ -89,6 +89,8 @@ struct amqp_channel {
 	atomic_int up;    /* the publisher's connection is open: publishes are taken */
 	atomic_int tried; /* the publisher's first connection attempt is over */
 	atomic_int stop;  /* the publisher thread ends */
+	unsigned long published,
+	        batches; /* the publisher thread's own: publishes sent, in batches */
 	struct amqp_sub **subs;
 	size_t nsubs;
 	int started, halted;
