@@ -208,8 +208,13 @@ static int dur_start(void *ctx, char *errbuf, size_t errlen)
 	w = pthread_create(&dc->writer, NULL, dur_writer_main, dc) == 0;
 	r = w && pthread_create(&dc->reader, NULL, dur_reader_main, dc) == 0;
 	c = r && pthread_create(&dc->ckpt, NULL, dur_ckpt_main, dc) == 0;
-	if (c)
+	if (c) {
+		/* names that top -H, perf and tests/bench/bench_durable --threads show */
+		pthread_setname_np(dc->writer, "ceb-dur-writer");
+		pthread_setname_np(dc->reader, "ceb-dur-reader");
+		pthread_setname_np(dc->ckpt, "ceb-dur-ckpt");
 		return 0;
+	}
 	pthread_mutex_lock(&dc->lock);
 	dc->stopping = true;
 	pthread_cond_signal(&dc->wake_writer);
