@@ -45,30 +45,59 @@ static int read_row(void *arg, const struct dur_row *row)
 	return rb->n == READ_BATCH;
 }
 
-static void hand_out(struct dur_channel *dc, struct dur_sub *sub, struct dur_msg *m)
+/* Messages counted out under the lock and given to the dispatcher after it is released: the
+ * dispatcher's hand-over (a job, its queue's lock, maybe a wake-up write) then never holds up the
+ * writer, settles or publishes. A message is the reader's alone until it is given. */
+#define HAND_MAX 64
+
+struct handouts {
+	size_t n;
+	struct {
+		struct dur_sub *sub;
+		struct dur_msg *m;
+		struct ceb_event *ev;
+	} h[HAND_MAX];
+};
+
+static void hand_out(struct dur_sub *sub, struct dur_msg *m, struct handouts *ho)
 {
 	m->due_ms = 0;
 	sub->inflight++;
-	sub->cfg.on_msg(sub->cfg.arg, ceb_event_ref(m->ev), m);
+	ho->h[ho->n].sub = sub;
+	ho->h[ho->n].m = m;
+	ho->h[ho->n++].ev = ceb_event_ref(m->ev);
 }
 
-/* Hand out what a subscription has credit for; called with the lock held, which it may drop to
- * read from disk. Returns true if it did something. */
-static bool pump(struct dur_channel *dc, struct dur_sub *sub, uint64_t now)
+/* Give what pump() counted out; called with the lock held, which it drops meanwhile. */
+static void give(struct dur_channel *dc, struct handouts *ho)
+{
+	if (!ho->n)
+		return;
+	pthread_mutex_unlock(&dc->lock);
+	for (size_t i = 0; i < ho->n; i++)
+		ho->h[i].sub->cfg.on_msg(ho->h[i].sub->cfg.arg, ho->h[i].ev, ho->h[i].m);
+	ho->n = 0;
+	pthread_mutex_lock(&dc->lock);
+}
+
+/* Count out what a subscription has credit for, up to HAND_MAX in ho; called with the lock held,
+ * which it may drop to read from disk. Returns true if it did something. */
+static bool pump(struct dur_channel *dc, struct dur_sub *sub, uint64_t now, struct handouts *ho)
 {
 	bool did = false;
 
 	if (sub->retries) {
-		for (struct dur_msg *m = sub->msgs; m && sub->inflight < sub->cfg.max_inflight;
-		     m = m->next) {
+		for (struct dur_msg *m = sub->msgs;
+		     m && sub->inflight < sub->cfg.max_inflight && ho->n < HAND_MAX; m = m->next) {
 			if (m->due_ms && m->due_ms <= now) {
 				sub->retries--;
-				hand_out(dc, sub, m);
+				hand_out(sub, m, ho);
 				did = true;
 			}
 		}
 	}
-	while (!dc->stopping && sub->inflight < sub->cfg.max_inflight && sub->next <= dc->last) {
+	while (!dc->stopping && sub->inflight < sub->cfg.max_inflight && sub->next <= dc->last &&
+	       ho->n < HAND_MAX) {
 		uint64_t s = sub->next;
 		struct dur_cache_slot *c = &dc->cache[s % CACHE_SLOTS];
 		struct ceb_event *ev = NULL;
@@ -84,6 +113,9 @@ static bool pump(struct dur_channel *dc, struct dur_sub *sub, uint64_t now)
 			/* From disk: a batch, without the lock (the writer goes on). */
 			struct read_batch *rb = calloc(1, sizeof(*rb));
 			size_t want = sub->cfg.max_inflight - sub->inflight, k = 0;
+
+			if (want > HAND_MAX - ho->n)
+				want = HAND_MAX - ho->n;
 			uint64_t expect = s;
 
 			if (!rb)
@@ -96,7 +128,7 @@ static bool pump(struct dur_channel *dc, struct dur_sub *sub, uint64_t now)
 			/* Use what still applies: the subscription may have been rewound meanwhile. */
 			for (; k < rb->n; k++) {
 				if (sub->next != expect || dc->stopping ||
-				    sub->inflight >= sub->cfg.max_inflight)
+				    sub->inflight >= sub->cfg.max_inflight || ho->n >= HAND_MAX)
 					break;
 				sub->next = expect = rb->seq[k] + 1;
 				if (!rb->ev[k] || !(m = calloc(1, sizeof(*m))))
@@ -108,7 +140,7 @@ static bool pump(struct dur_channel *dc, struct dur_sub *sub, uint64_t now)
 				if (sub->msgs)
 					sub->msgs->prev = m;
 				sub->msgs = m;
-				hand_out(dc, sub, m);
+				hand_out(sub, m, ho);
 				did = true;
 			}
 			for (k = 0; k < rb->n; k++)
@@ -130,7 +162,7 @@ static bool pump(struct dur_channel *dc, struct dur_sub *sub, uint64_t now)
 			sub->msgs->prev = m;
 		sub->msgs = m;
 		sub->next = s + 1;
-		hand_out(dc, sub, m);
+		hand_out(sub, m, ho);
 		did = true;
 	}
 	return did;
@@ -139,14 +171,17 @@ static bool pump(struct dur_channel *dc, struct dur_sub *sub, uint64_t now)
 void *dur_reader_main(void *arg)
 {
 	struct dur_channel *dc = arg;
+	struct handouts hos, *ho = &hos;
 
+	hos.n = 0;
 	pthread_mutex_lock(&dc->lock);
 	while (!dc->stopping) {
 		uint64_t now = dur_mono_ms();
 		bool did = false, retrying = false;
 
 		for (size_t i = 0; i < dc->nsubs && !dc->stopping; i++) {
-			did |= pump(dc, dc->subs[i], now);
+			did |= pump(dc, dc->subs[i], now, ho);
+			give(dc, ho);
 			retrying |= dc->subs[i]->retries > 0;
 		}
 		if (did || dc->stopping)

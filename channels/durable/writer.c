@@ -133,8 +133,17 @@ static void write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_
 			continue;
 		for (size_t i = 0; i < p->n; i++, next++) {
 			struct dur_cache_slot *s = &dc->cache[next % CACHE_SLOTS];
-			ceb_event_unref(s->ev);
-			s->ev = p->enc[i].len <= CACHE_MAX_SIZE ? ceb_event_ref(p->evs[i]) : NULL;
+			struct ceb_event *old = s->ev;
+
+			if (p->enc[i].len <= CACHE_MAX_SIZE) {
+				/* the publish's reference moves into the cache, and the slot's old
+				 * event into the publish, which frees it after the lock */
+				s->ev = p->evs[i];
+				p->evs[i] = old;
+			} else {
+				s->ev = NULL;
+				ceb_event_unref(old);
+			}
 			s->seq = s->ev ? next : 0;
 			stored++;
 		}
@@ -262,7 +271,9 @@ static struct dur_pub *pub_new(struct ceb_event *const *evs, size_t n)
 	p->enc = (struct ceb_buf *)(p->evs + n);
 	for (size_t i = 0; i < n; i++) {
 		p->enc[i] = (struct ceb_buf)CEB_BUF_INIT;
-		if (ceb_json_encode(evs[i], &p->enc[i]) < 0) {
+		/* one allocation for the JSON form (about the event's size; data_base64 grows it) */
+		if (ceb_buf_reserve(&p->enc[i], ceb_event_size(evs[i]) + 64) < 0 ||
+		    ceb_json_encode(evs[i], &p->enc[i]) < 0) {
 			p->n = i + 1;
 			pub_free(p);
 			return NULL;
