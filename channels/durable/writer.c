@@ -21,12 +21,17 @@ static void pub_free(struct dur_pub *p)
 	free(p);
 }
 
-void dur_pub_complete(struct dur_pub *p)
+static void pub_answer(struct dur_pub *p)
 {
 	if (p->done1)
 		p->done1(p->arg, p->status);
 	else
 		p->doneb(p->arg, p->status, NULL, p->n);
+}
+
+void dur_pub_complete(struct dur_pub *p)
+{
+	pub_answer(p);
 	pub_free(p);
 }
 
@@ -66,10 +71,12 @@ static int store_pub(struct dur_channel *dc, struct dur_pub *p, uint64_t *next, 
 	return 0;
 }
 
-/* One round: what arrived since the last, the positions, retention; one commit. */
-static void write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_due)
+/* One round: what arrived since the last, the positions, retention; one commit. Returns whether
+ * it committed, and then the bytes stored with it in *stored_bytes. */
+static bool write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_due,
+                        uint64_t *stored_bytes)
 {
-	uint64_t first, next, bytes, settled, stored = 0;
+	uint64_t first, next, bytes, settled;
 	int64_t ts;
 	size_t npos = 0;
 	struct {
@@ -122,10 +129,18 @@ static void write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_
 		dur_store_bounds(&dc->wst, &dc->first, &dc->last, &dc->bytes);
 		pthread_mutex_unlock(&dc->lock);
 		free(pos);
-		return;
+		return false;
 	}
 	free(pos);
-	/* On disk: visible to the reader, cached for it, answered. */
+	*stored_bytes = bytes;
+	return true;
+}
+
+/* A committed round, once answered: visible to the reader, cached for it. */
+static void post_round(struct dur_channel *dc, struct dur_pub *batch, uint64_t bytes)
+{
+	uint64_t next, stored = 0;
+
 	pthread_mutex_lock(&dc->lock);
 	next = dc->last + 1;
 	for (struct dur_pub *p = batch; p; p = p->next) {
@@ -168,7 +183,8 @@ void *dur_writer_main(void *arg)
 	pthread_mutex_lock(&dc->lock);
 	for (;;) {
 		struct dur_pub *batch;
-		uint64_t now = dur_mono_ms();
+		uint64_t now = dur_mono_ms(), bytes = 0;
+		bool committed;
 		bool age_due = now - last_age >= RETENTION_MS;
 		bool persist = dc->dirty && now - last_persist >= PERSIST_MS;
 
@@ -195,14 +211,20 @@ void *dur_writer_main(void *arg)
 		dc->queue = NULL;
 		dc->qtail = &dc->queue;
 		pthread_mutex_unlock(&dc->lock);
-		write_round(dc, batch, age_due);
+		committed = write_round(dc, batch, age_due, &bytes);
 		if (age_due)
 			last_age = now;
 		last_persist = now;
+		/* The senders first (on disk: their 202s), then the reader: an answer waits for
+		 * nothing it does not need. */
+		for (struct dur_pub *p = batch; p; p = p->next)
+			pub_answer(p);
+		if (committed)
+			post_round(dc, batch, bytes);
 		while (batch) {
 			struct dur_pub *p = batch;
 			batch = p->next;
-			dur_pub_complete(p);
+			pub_free(p);
 		}
 		pthread_mutex_lock(&dc->lock);
 	}
