@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
+#include "broker/libcurl.h"
 
 #include "broker/buf.h"
 #include "broker/cli/commands.h"

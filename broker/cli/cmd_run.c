@@ -1,7 +1,6 @@
 /* `cebroker run` (the daemon: load, start, serve until SIGTERM or SIGINT, reload on SIGHUP or, with
  * --watch, when the files change, drain, exit) and `cebroker validate` (report every configuration
  * error). */
-#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -18,6 +17,7 @@
 #include "broker/auth/auth.h"
 #include "broker/auth/policy.h"
 #include "broker/daemon.h"
+#include "broker/libcurl.h"
 #include "broker/cli/watch.h"
 #include "broker/cli/commands.h"
 #include "broker/config/config.h"
@@ -679,7 +679,6 @@ int ceb_cmd_run(int argc, char **argv)
 		else
 			CEB_LOG_INFO("config", "%s", cfg->notes[i].text);
 	}
-	curl_global_init(CURL_GLOBAL_ALL);
 	if (watching && ceb_watch_new(paths, npaths, &watch, err, sizeof(err)) < 0) {
 		fprintf(stderr, "cebroker: %s\n", err);
 		ceb_config_free(cfg);
@@ -745,7 +744,7 @@ out:
 		ceb_config_free(NULL);
 	ceb_watch_free(watch);
 	ceb_auth_destroy(auth); /* after the daemon: no request reads it any more */
-	curl_global_cleanup();
+	ceb_libcurl_cleanup();
 	return rc;
 }
 

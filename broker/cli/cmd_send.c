@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
+#include "broker/libcurl.h"
 
 #include "broker/buf.h"
 #include "broker/cli/cmdline.h"

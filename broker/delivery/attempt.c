@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <curl/curl.h>
+#include "broker/libcurl.h"
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -369,6 +369,8 @@ static CURL *easy_get(struct ceb_dispatcher *dsp)
 
 	if (dsp->npool)
 		return dsp->pool[--dsp->npool];
+	if (!dsp_multi(dsp))
+		return NULL;
 	easy = curl_easy_init();
 	if (!easy)
 		return NULL;
@@ -410,7 +412,7 @@ void dsp_job_launch(struct ceb_dispatcher *dsp, struct job *job)
 	if (!h1) {
 		easy = easy_get(dsp);
 		if (!easy) {
-			job->cerr = CURLE_OUT_OF_MEMORY;
+			job->cerr = ceb_libcurl_loaded() ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
 			job_fail_phase(dsp, job);
 			return;
 		}

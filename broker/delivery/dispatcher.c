@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <curl/curl.h>
+#include "broker/libcurl.h"
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -360,7 +360,7 @@ static void take_completions(struct ceb_dispatcher *dsp)
 	CURLMsg *msg;
 	int left;
 
-	while ((msg = curl_multi_info_read(dsp->multi, &left))) {
+	while (dsp->multi && (msg = curl_multi_info_read(dsp->multi, &left))) {
 		struct job *job = NULL;
 		if (msg->msg != CURLMSG_DONE)
 			continue;
@@ -436,7 +436,9 @@ static void *dispatcher_main(void *arg)
 			pump(dsp);
 		if (dsp->curl_due <= ceb_now_ms()) {
 			dsp->curl_due = UINT64_MAX;
-			curl_multi_socket_action(dsp->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+			if (dsp->multi)
+				curl_multi_socket_action(dsp->multi, CURL_SOCKET_TIMEOUT, 0,
+				                         &running);
 			take_completions(dsp);
 		}
 		if (dsp->h1_due && dsp->h1_due <= ceb_now_ms())
@@ -463,12 +465,40 @@ static void *dispatcher_main(void *arg)
 				mask |= CURL_CSELECT_OUT;
 			if (evs[i].events & (EPOLLERR | EPOLLHUP))
 				mask |= CURL_CSELECT_ERR;
-			curl_multi_socket_action(dsp->multi, evs[i].data.fd, mask, &running);
+			if (dsp->multi)
+				curl_multi_socket_action(dsp->multi, evs[i].data.fd, mask,
+				                         &running);
 		}
 		take_completions(dsp);
 		idle_housekeeping(dsp);
 	}
 	return NULL;
+}
+
+/* The dispatcher's libcurl multi handle, made on its first libcurl transfer (https, a host name
+ * not learned yet, or --delivery-client libcurl). Dispatcher thread only. */
+CURLM *dsp_multi(struct ceb_dispatcher *dsp)
+{
+	if (dsp->multi)
+		return dsp->multi;
+	dsp->multi = curl_multi_init();
+	if (!dsp->multi) {
+		static int told;
+
+		if (!__atomic_exchange_n(&told, 1, __ATOMIC_RELAXED))
+			CEB_LOG_ERR(dsp->label,
+			            "libcurl cannot start (https and host names cannot be "
+			            "delivered): %s",
+			            *ceb_libcurl_error() ? ceb_libcurl_error() : "out of memory");
+		return NULL;
+	}
+	curl_multi_setopt(dsp->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(dsp->multi, CURLMOPT_SOCKETDATA, dsp);
+	curl_multi_setopt(dsp->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(dsp->multi, CURLMOPT_TIMERDATA, dsp);
+	/* Keep connections to busy subscribers open across deliveries. */
+	curl_multi_setopt(dsp->multi, CURLMOPT_MAXCONNECTS, 1024L);
+	return dsp->multi;
 }
 
 struct ceb_dispatcher *ceb_dispatcher_new(struct ceb_daemon *dmn, int index)
@@ -485,8 +515,7 @@ struct ceb_dispatcher *ceb_dispatcher_new(struct ceb_daemon *dmn, int index)
 	dsp->curl_due = UINT64_MAX;
 	dsp->epfd = epoll_create1(EPOLL_CLOEXEC);
 	dsp->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	dsp->multi = curl_multi_init();
-	if (dsp->epfd < 0 || dsp->wakefd < 0 || !dsp->multi) {
+	if (dsp->epfd < 0 || dsp->wakefd < 0) {
 		ceb_dispatcher_free(dsp);
 		return NULL;
 	}
@@ -497,12 +526,6 @@ struct ceb_dispatcher *ceb_dispatcher_new(struct ceb_daemon *dmn, int index)
 			return NULL;
 		}
 	}
-	curl_multi_setopt(dsp->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(dsp->multi, CURLMOPT_SOCKETDATA, dsp);
-	curl_multi_setopt(dsp->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-	curl_multi_setopt(dsp->multi, CURLMOPT_TIMERDATA, dsp);
-	/* Keep connections to busy subscribers open across deliveries. */
-	curl_multi_setopt(dsp->multi, CURLMOPT_MAXCONNECTS, 1024L);
 	if (dsp_h1_init(dsp) < 0) {
 		ceb_dispatcher_free(dsp);
 		return NULL;

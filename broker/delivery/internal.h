@@ -5,7 +5,7 @@
 #ifndef CEB_DELIVERY_INTERNAL_H
 #define CEB_DELIVERY_INTERNAL_H
 
-#include <curl/curl.h>
+#include "broker/libcurl.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -145,6 +145,8 @@ struct ceb_dispatcher {
 
 /* ---- dispatcher.c ---- */
 
+/* The libcurl multi handle, made on first use; NULL when libcurl cannot start. */
+CURLM *dsp_multi(struct ceb_dispatcher *dsp);
 /* Push a job on the timer heap (it runs again at job->due); CEB_ENOMEM when the heap cannot grow. */
 int dsp_heap_push(struct ceb_dispatcher *dsp, struct job *job);
 /* Hand a job to the dispatcher thread (any thread). */

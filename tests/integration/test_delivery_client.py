@@ -241,6 +241,37 @@ class LibcurlClient(Client, unittest.TestCase):
     named_connections = 1
 
 
+class LibcurlOnDemand(unittest.TestCase):
+    """libcurl is opened by the first delivery that needs it (a host name here), not at start: a
+    daemon whose subscribers are plain http at addresses never maps it (about 3.5 MB resident with
+    what it brings and its init)."""
+
+    def mapped(self):
+        with open("/proc/%d/maps" % self.d.proc.pid) as f:
+            return "libcurl" in f.read()
+
+    def test_libcurl_is_opened_by_the_first_delivery_that_needs_it(self):
+        sub = Subscriber()
+        cfg = broker_yaml()
+        cfg += trigger_yaml("addr", sub.at("/addr"), filter_attrs={"type": "addr"})
+        cfg += trigger_yaml("named", "http://localhost:%d/named" % sub.port,
+                            filter_attrs={"type": "named"})
+        self.d = Daemon(cfg)
+        try:
+            for i in range(3):
+                h = binary_headers(id="a%d" % i, type="addr")
+                self.assertEqual(self.d.post("/default/default", h, b"")[0], 202)
+            wait_for(lambda: len(sub.got("/addr")) == 3, 10, what="3 deliveries by address")
+            self.assertFalse(self.mapped(), "libcurl mapped before any delivery needed it")
+            h = binary_headers(id="n0", type="named")
+            self.assertEqual(self.d.post("/default/default", h, b"")[0], 202)
+            wait_for(lambda: sub.got("/named"), 10, what="the delivery to localhost")
+            self.assertTrue(self.mapped(), "a delivery to a host name went without libcurl")
+        finally:
+            self.d.stop()
+            sub.close()
+
+
 class Option(unittest.TestCase):
     def test_an_unknown_client_is_refused(self):
         st, _, err = run_cli("run", "-f", "/dev/null", "--delivery-client", "wget")
