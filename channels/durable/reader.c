@@ -113,11 +113,10 @@ static bool pump(struct dur_channel *dc, struct dur_sub *sub, uint64_t now, stru
 			/* From disk: a batch, without the lock (the writer goes on). */
 			struct read_batch *rb = calloc(1, sizeof(*rb));
 			size_t want = sub->cfg.max_inflight - sub->inflight, k = 0;
+			uint64_t expect = s;
 
 			if (want > HAND_MAX - ho->n)
 				want = HAND_MAX - ho->n;
-			uint64_t expect = s;
-
 			if (!rb)
 				break;
 			rb->dc = dc;
