@@ -30,6 +30,17 @@
 #define HANDLE_TAG(h)    ((uint64_t)(uintptr_t)(h) & ((UINT64_C(1) << TAG_BITS) - 1))
 
 #define ACK_HOLD_MS 10 /* a settled message behind one still out waits this long for a joint ack */
+/* With a prefetch of 8 or more, settles are applied (and acked) by the quarter of the prefetch, or
+ * once the oldest waited ACK_DELAY_MS: one wake of the consumer thread and one ack frame (one
+ * settle command of the quorum queue) for many messages instead of one each. A later ack is no
+ * weaker: a message is still acked only after it was settled, and one not acked comes back. */
+#define ACK_DELAY_MS 2
+/* With a prefetch of 8 or more, a read that found fewer messages than a quarter of the prefetch
+ * waits this long before the next: under load RabbitMQ delivers messages one by one as its queue
+ * commits them, and reading each as it comes costs a wake of this thread and of a delivery thread
+ * per message or two. The prefetch keeps the deliveries busy meanwhile; an ordered Trigger
+ * (prefetch 1) never waits. */
+#define COALESCE_MS 1
 
 struct settle_req {
 	void *handle;
@@ -94,6 +105,7 @@ int amqp_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 	sub->prefetch = cfg->ordered ? 1 : (unsigned)(cfg->max_inflight ? cfg->max_inflight : 1);
 	if (sub->prefetch > 65535)
 		sub->prefetch = 65535;
+	sub->ack_batch = sub->prefetch >= 8 ? sub->prefetch / 4 : 1;
 	ac->subs[ac->nsubs++] = sub;
 	*out = sub;
 	return 0;
@@ -102,7 +114,7 @@ int amqp_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 void amqp_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
 {
 	struct amqp_sub *sub = subp;
-	bool first;
+	bool wake;
 
 	(void)ctx;
 	pthread_mutex_lock(&sub->lock);
@@ -120,11 +132,16 @@ void amqp_settle(void *ctx, void *subp, void *handle, enum ceb_settle how)
 		sub->capsettles = cap;
 	}
 	sub->settles[sub->nsettles++] = (struct settle_req){handle, how};
-	/* the consumer takes the whole list: one wake for the settles that come before it does */
-	first = sub->nsettles == 1;
+	if (sub->nsettles == 1)
+		sub->settle_since = ceb_now_ms();
+	/* the consumer takes the whole list: a wake when it waits with no timer for settles, or when
+	 * a batch is complete; else its timer (ACK_DELAY_MS) takes them */
+	wake = sub->need_wake || sub->nsettles == sub->ack_batch;
+	if (wake)
+		sub->need_wake = 0;
 	pthread_mutex_unlock(&sub->lock);
 	atomic_fetch_sub(&sub->inflight, 1);
-	if (first)
+	if (wake)
 		amqp_wake(sub->wake);
 }
 
@@ -226,19 +243,23 @@ static bool flush_acks(struct amqp_sub *sub, bool force)
 	return ok;
 }
 
-/* Apply the settles queued by other threads: ack what is done, schedule the return of what failed.
- * False when the connection failed. */
+/* Apply the settles queued by other threads: ack what is done, schedule the return of what failed;
+ * unless forced, only a batch of them or one that waited ACK_DELAY_MS. False when the connection
+ * failed. */
 static bool apply_settles(struct amqp_sub *sub, bool force)
 {
-	struct settle_req *list;
-	size_t n;
+	struct settle_req *list = NULL;
+	size_t n = 0;
 	bool ok = true;
 
 	pthread_mutex_lock(&sub->lock);
-	list = sub->settles;
-	n = sub->nsettles;
-	sub->settles = NULL;
-	sub->nsettles = sub->capsettles = 0;
+	if (force || sub->nsettles >= sub->ack_batch ||
+	    (sub->nsettles && ceb_now_ms() - sub->settle_since >= ACK_DELAY_MS)) {
+		list = sub->settles;
+		n = sub->nsettles;
+		sub->settles = NULL;
+		sub->nsettles = sub->capsettles = 0;
+	}
 	pthread_mutex_unlock(&sub->lock);
 	for (size_t i = 0; i < n && ok; i++) {
 		uint64_t tag = HANDLE_TAG(list[i].handle);
@@ -401,11 +422,13 @@ static void link_down(struct amqp_sub *sub, const char *why)
 	atomic_store(&sub->consuming, 0);
 }
 
-/* Receive what is there without waiting. False when the connection failed (why set). */
-static bool receive(struct amqp_sub *sub, char *why, size_t whylen)
+/* Receive what is there without waiting, counting the messages in *got. False when the connection
+ * failed (why set). */
+static bool receive(struct amqp_sub *sub, int *got, char *why, size_t whylen)
 {
 	struct timeval zero = {0, 0};
 
+	*got = 0;
 	for (int i = 0; i < 256; i++) {
 		amqp_envelope_t env;
 		amqp_rpc_reply_t r;
@@ -418,6 +441,7 @@ static bool receive(struct amqp_sub *sub, char *why, size_t whylen)
 		if (r.reply_type == AMQP_RESPONSE_NORMAL) {
 			bool ok = hand(sub, &env);
 			amqp_destroy_envelope(&env);
+			(*got)++;
 			if (!ok) {
 				snprintf(why, whylen, "ack failed");
 				return false;
@@ -454,6 +478,23 @@ static bool receive(struct amqp_sub *sub, char *why, size_t whylen)
 	return true;
 }
 
+/* The longest the consumer may wait: until the oldest settle queued is due, or when none is, as
+ * long as it likes, with the next settle to wake it. */
+static int settle_wait(struct amqp_sub *sub, int wait_ms)
+{
+	pthread_mutex_lock(&sub->lock);
+	if (sub->nsettles) {
+		uint64_t age = ceb_now_ms() - sub->settle_since;
+		int left = age >= ACK_DELAY_MS ? 0 : (int)(ACK_DELAY_MS - age);
+		if (left < wait_ms)
+			wait_ms = left;
+	} else {
+		sub->need_wake = 1;
+	}
+	pthread_mutex_unlock(&sub->lock);
+	return wait_ms;
+}
+
 void *amqp_sub_main(void *arg)
 {
 	struct amqp_sub *sub = arg;
@@ -462,7 +503,7 @@ void *amqp_sub_main(void *arg)
 
 	while (!atomic_load(&sub->stop)) {
 		bool ok = true;
-		int wait_ms;
+		int wait_ms, got;
 
 		if (!sub->conn) {
 			if (atomic_load(&sub->paused)) {
@@ -512,12 +553,16 @@ void *amqp_sub_main(void *arg)
 			link_down(sub, "reject failed");
 			continue;
 		}
-		if (!receive(sub, err, sizeof(err))) {
+		if (!receive(sub, &got, err, sizeof(err))) {
 			link_down(sub, err);
 			continue;
 		}
+		if (got && (size_t)got < sub->ack_batch)
+			/* a few came one by one: let more gather before the next read (see
+			 * COALESCE_MS); a stop or a batch of settles still wakes at once */
+			amqp_wait(-1, sub->wake, COALESCE_MS);
 		if (!amqp_frames_enqueued(sub->conn) && !amqp_data_in_buffer(sub->conn))
-			amqp_wait(amqp_get_sockfd(sub->conn), sub->wake, wait_ms);
+			amqp_wait(amqp_get_sockfd(sub->conn), sub->wake, settle_wait(sub, wait_ms));
 	}
 	if (sub->conn)
 		apply_settles(sub, true);

@@ -49,9 +49,12 @@ struct amqp_sub {
 	atomic_size_t inflight; /* handed out and not settled */
 	atomic_int consuming;   /* its connection is up and consuming */
 	atomic_int tried;       /* its first connection attempt is over */
-	pthread_mutex_t lock;   /* guards the settle requests */
+	pthread_mutex_t lock;   /* guards the settle requests, settle_since and need_wake */
 	struct settle_req *settles;
 	size_t nsettles, capsettles;
+	size_t ack_batch;      /* this many settles are applied at once; fewer wait ACK_DELAY_MS */
+	uint64_t settle_since; /* ms: when the oldest settle queued came */
+	int need_wake; /* the consumer waits with no timer for settles: the next one wakes it */
 	/* the consumer thread's own */
 	amqp_connection_state_t conn;
 	uint16_t gen; /* the connection's generation, in every handle it hands out */
@@ -86,6 +89,8 @@ struct amqp_channel {
 	atomic_int up;    /* the publisher's connection is open: publishes are taken */
 	atomic_int tried; /* the publisher's first connection attempt is over */
 	atomic_int stop;  /* the publisher thread ends */
+	unsigned long published,
+	        batches; /* the publisher thread's own: publishes sent, in batches */
 	struct amqp_sub **subs;
 	size_t nsubs;
 	int started, halted;

@@ -4,8 +4,12 @@
  * same type, acking each message (--ack each) or, as cebroker's consumer does, what it has read
  * whenever nothing more is buffered, in one basic.ack with multiple set (--ack multiple). Prints
  * the rate from the first publish to the last ack.
+ * --exchange headers publishes through a durable headers exchange bound to the queue with x-match
+ * all, as a RabbitMQ Broker does (default: the default exchange, straight to the queue); --ce-headers
+ * adds the headers and message_id of a binary-mode CloudEvent as a Broker writes them, so that the
+ * cost of each difference on RabbitMQ's side can be measured.
  * Usage: bare_amqp --port P [--seconds S] [--window W] [--size BYTES] [--queue-type quorum|classic]
- *                  [--ack each|multiple] */
+ *                  [--ack each|multiple] [--exchange default|headers] [--ce-headers] */
 #include <getopt.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,7 +21,7 @@
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 
-static int port, seconds = 5, window = 32, size = 300, ack_multiple;
+static int port, seconds = 5, window = 32, size = 300, ack_multiple, headers_exchange, ce_headers;
 static const char *qtype = "quorum";
 static char queue[64];
 static atomic_long published, consumed;
@@ -85,9 +89,19 @@ static void *consumer(void *arg)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	        {"port", 1, 0, 'p'}, {"seconds", 1, 0, 's'},    {"window", 1, 0, 'w'},
-	        {"size", 1, 0, 'z'}, {"queue-type", 1, 0, 'q'}, {"ack", 1, 0, 'a'},
-	        {0, 0, 0, 0}};
+	        {"port", 1, 0, 'p'},     {"seconds", 1, 0, 's'},    {"window", 1, 0, 'w'},
+	        {"size", 1, 0, 'z'},     {"queue-type", 1, 0, 'q'}, {"ack", 1, 0, 'a'},
+	        {"exchange", 1, 0, 'e'}, {"ce-headers", 0, 0, 'c'}, {0, 0, 0, 0}};
+	/* what a RabbitMQ Broker writes for the benchmark's binary-mode event */
+	amqp_table_entry_t ce[4] = {
+	        {amqp_cstring_bytes("cloudEvents_specversion"), {AMQP_FIELD_KIND_UTF8, {0}}},
+	        {amqp_cstring_bytes("cloudEvents_id"), {AMQP_FIELD_KIND_UTF8, {0}}},
+	        {amqp_cstring_bytes("cloudEvents_source"), {AMQP_FIELD_KIND_UTF8, {0}}},
+	        {amqp_cstring_bytes("cloudEvents_type"), {AMQP_FIELD_KIND_UTF8, {0}}}};
+	amqp_table_entry_t bind[2] = {
+	        {amqp_cstring_bytes("x-match"), {AMQP_FIELD_KIND_UTF8, {0}}},
+	        {amqp_cstring_bytes("x-knative-trigger"), {AMQP_FIELD_KIND_UTF8, {0}}}};
+	char exchange[80] = "";
 	amqp_table_entry_t qa = {.key = amqp_cstring_bytes("x-queue-type"),
 	                         .value = {.kind = AMQP_FIELD_KIND_UTF8}};
 	amqp_basic_properties_t props = {._flags = AMQP_BASIC_DELIVERY_MODE_FLAG |
@@ -108,6 +122,8 @@ int main(int argc, char **argv)
 		case 'z': size = (int)strtol(optarg, NULL, 10); break;
 		case 'q': qtype = optarg; break;
 		case 'a': ack_multiple = !strcmp(optarg, "multiple"); break;
+		case 'e': headers_exchange = !strcmp(optarg, "headers"); break;
+		case 'c': ce_headers = 1; break;
 		default: return 2;
 		}
 	}
@@ -120,6 +136,24 @@ int main(int argc, char **argv)
 	qa.value.value.bytes = amqp_cstring_bytes(qtype);
 	c = open_conn();
 	amqp_queue_declare(c, 1, amqp_cstring_bytes(queue), 0, 1, 0, 0, (amqp_table_t){1, &qa});
+	if (headers_exchange) {
+		snprintf(exchange, sizeof(exchange), "x.%s", queue);
+		bind[0].value.value.bytes = amqp_cstring_bytes("all");
+		bind[1].value.value.bytes = amqp_cstring_bytes("bench");
+		amqp_exchange_declare(c, 1, amqp_cstring_bytes(exchange),
+		                      amqp_cstring_bytes("headers"), 0, 1, 0, 0, amqp_empty_table);
+		amqp_queue_bind(c, 1, amqp_cstring_bytes(queue), amqp_cstring_bytes(exchange),
+		                amqp_empty_bytes, (amqp_table_t){2, bind});
+	}
+	if (ce_headers) {
+		ce[0].value.value.bytes = amqp_cstring_bytes("1.0");
+		ce[1].value.value.bytes = amqp_cstring_bytes("bench-1");
+		ce[2].value.value.bytes = amqp_cstring_bytes("/cebroker/bench");
+		ce[3].value.value.bytes = amqp_cstring_bytes("dev.cebroker.bench");
+		props._flags |= AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG;
+		props.headers = (amqp_table_t){4, ce};
+		props.message_id = amqp_cstring_bytes("bench-1");
+	}
 	amqp_confirm_select(c, 1);
 	if (amqp_get_rpc_reply(c).reply_type != AMQP_RESPONSE_NORMAL)
 		return 1;
@@ -129,7 +163,8 @@ int main(int argc, char **argv)
 	while (now() < end || unconfirmed) {
 		amqp_frame_t f;
 		while (now() < end && unconfirmed < window) {
-			if (amqp_basic_publish(c, 1, amqp_empty_bytes, amqp_cstring_bytes(queue), 0,
+			if (amqp_basic_publish(c, 1, amqp_cstring_bytes(exchange),
+			                       amqp_cstring_bytes(headers_exchange ? "" : queue), 0,
 			                       0, &props, (amqp_bytes_t){(size_t)size, body}) != 0)
 				return 1;
 			unconfirmed++;
@@ -152,6 +187,8 @@ int main(int argc, char **argv)
 	       atomic_load(&published), size, window, qtype,
 	       (double)atomic_load(&published) / (now() - t0));
 	amqp_queue_delete(c, 1, amqp_cstring_bytes(queue), 0, 0);
+	if (headers_exchange)
+		amqp_exchange_delete(c, 1, amqp_cstring_bytes(exchange), 0);
 	amqp_connection_close(c, AMQP_REPLY_SUCCESS);
 	amqp_destroy_connection(c);
 	free(body);

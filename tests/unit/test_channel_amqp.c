@@ -307,6 +307,36 @@ START_TEST(test_publishes_are_refused_while_rabbitmq_is_down_and_everything_resu
 }
 END_TEST
 
+/* Acks go out by batches of a quarter of the prefetch, or once the oldest settle waited a moment:
+ * a few settles, fewer than a batch, still free their places in the prefetch, and the messages
+ * waiting behind them come. */
+START_TEST(test_settles_fewer_than_an_ack_batch_still_free_the_prefetch)
+{
+	struct chan c;
+	struct coll col;
+
+	chan_open(&c, "batch", ceb_filter_true(), &col, 40, false); /* batches of 10 */
+	for (int i = 0; i < 45; i++) {
+		char id[16];
+		struct ceb_event *ev;
+		snprintf(id, sizeof(id), "b%d", i);
+		ev = event("a", id);
+		ck_assert_int_eq(publish(&c, ev), 0);
+		ceb_event_unref(ev);
+	}
+	ck_assert_uint_eq(coll_wait(&col, 40, WAIT_MS), 40);
+	ck_assert_uint_eq(coll_wait(&col, 41, 300), 40); /* the prefetch is full */
+	for (size_t i = 0; i < 5; i++)
+		c.ch.ops->settle(c.ch.ctx, c.sub, col.handles[i], CEB_SETTLE_DONE);
+	ck_assert_uint_eq(coll_wait(&col, 45, WAIT_MS), 45);
+	ck_assert_uint_eq(coll_wait(&col, 46, 300), 45); /* each once */
+	for (size_t i = 5; i < 45; i++)
+		c.ch.ops->settle(c.ch.ctx, c.sub, col.handles[i], CEB_SETTLE_DONE);
+	coll_free(&col);
+	chan_close(&c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("channel_amqp");
@@ -327,6 +357,7 @@ int main(void)
 	tcase_add_test(
 	        ta, test_every_form_other_producers_write_becomes_an_event_and_the_rest_is_dropped);
 	tcase_add_test(ta, test_a_triggers_queue_keeps_only_its_type_and_survives_the_channel);
+	tcase_add_test(ta, test_settles_fewer_than_an_ack_batch_still_free_the_prefetch);
 	tcase_add_test(
 	        ta,
 	        test_publishes_are_refused_while_rabbitmq_is_down_and_everything_resumes_by_itself);
