@@ -686,6 +686,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 	if (!mr)
 		return;
+	/* Resumed, but the client had gone (wrk closing its connections at the end of a run): MHD
+	 * ends the request without calling on_request again, and stop must not wait for it. */
+	if (mr->suspended)
+		atomic_fetch_sub(&mr->ing->suspended, 1);
 	free_req(mr);
 	*con_cls = NULL;
 }

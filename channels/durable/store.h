@@ -17,6 +17,9 @@ struct dur_store {
 	struct sqlite3_stmt *ins, *get, *scan, *setpos, *getpos, *setbytes, *cut, *ts_at;
 	struct sqlite3_stmt *begin, *commit; /* compiled once: a group commit runs them per round */
 	struct sqlite3_stmt *qmin, *qmax, *qbytes;
+	struct sqlite3_stmt *dver; /* PRAGMA data_version: other connections' commits */
+	int64_t dver_seen;         /* its value at the last dur_store_changed() */
+	bool dver_valid;
 	char path[4096];
 };
 
@@ -39,6 +42,10 @@ int dur_store_bounds(struct dur_store *st, uint64_t *first, uint64_t *last, uint
  * commits (a reload starts the replacement of a channel beside it). An empty store leaves *first and
  * *last as they are. 0 or a SQLite code. */
 int dur_store_refresh(struct dur_store *st, uint64_t *first, uint64_t *last, uint64_t *bytes);
+/* Whether another connection (another instance of the channel: a reload starts the replacement
+ * beside the running one) committed since the last call; true on the first call and on an error.
+ * Inside a transaction, it answers for the transaction's snapshot. */
+bool dur_store_changed(struct dur_store *st);
 /* A subscription's position (the first event it has not settled), or false if it has none. */
 bool dur_store_get_pos(struct dur_store *st, const char *sub, uint64_t *pos);
 /* Transactions: begin, commit (one sync), rollback. 0 or a SQLite result code. */

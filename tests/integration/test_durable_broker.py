@@ -5,7 +5,8 @@ daemon is killed with SIGKILL and restarted; every event that got a 202 is deliv
 printed, never an error); the same with the channel's disk bound reached (429s counted, nothing
 accepted lost); `cebroker replay --since` gives a Trigger exactly the events of the window again, in
 order; a Sequence and a Channel with a DurableChannel template keep what their subscriber did not
-take across a SIGKILL; replay on a memory Broker and bad replay requests get clear refusals."""
+take across a SIGKILL; replay on a memory Broker and bad replay requests get clear refusals; senders
+that hang up before their 202 do not hold up the daemon's stop."""
 
 import datetime
 import os
@@ -241,6 +242,29 @@ class DurableBroker(unittest.TestCase):
             self.assertIn("409", err)
             self.assertIn("keeps no history", err)
             d.stop()
+        finally:
+            sub.close()
+
+    def test_7_senders_that_hang_up_before_their_202_do_not_hold_up_the_stop(self):
+        # Each sender closes its connection right after its request: the publish completes and
+        # resumes a request whose client has gone, which MHD ends without asking for the answer.
+        import socket
+        sub = Subscriber()
+        d = self.daemon(durable_broker_yaml() + trigger_yaml("t", sub.at("/t")))
+        try:
+            n = 20
+            for i in range(n):
+                body = b'{"n": %d}' % i
+                head = "".join("%s: %s\r\n" % kv for kv in binary_headers(
+                    id="gone-%d" % i, content_type="application/json").items())
+                with socket.create_connection(("127.0.0.1", d.port)) as s:
+                    s.sendall(("POST /default/default HTTP/1.1\r\nHost: x\r\n%s"
+                               "Content-Length: %d\r\n\r\n" % (head, len(body))).encode() + body)
+            wait_for(lambda: len(sub.got("/t")) == n, timeout=20)
+            t0 = time.monotonic()
+            d.stop()
+            self.assertNotIn("still suspended", d.log())
+            self.assertLess(time.monotonic() - t0, 1.9, "the stop waited for requests that ended")
         finally:
             sub.close()
 

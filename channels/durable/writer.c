@@ -1,0 +1,335 @@
+/* The durable channel's writer: publishes queue up, one thread stores what arrived together in one
+ * transaction with one sync (group commit), writes settled positions with it, then answers every
+ * publish of the round; the checkpointer copies the log into the database beside it. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/ce/json_format.h"
+#include "broker/error.h"
+#include "broker/log.h"
+#include "channels/durable/internal.h"
+
+static void pub_free(struct dur_pub *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		ceb_event_unref(p->evs[i]);
+		ceb_buf_free(&p->enc[i]);
+	}
+	free(p);
+}
+
+static void pub_answer(struct dur_pub *p)
+{
+	if (p->done1)
+		p->done1(p->arg, p->status);
+	else
+		p->doneb(p->arg, p->status, NULL, p->n);
+}
+
+void dur_pub_complete(struct dur_pub *p)
+{
+	pub_answer(p);
+	pub_free(p);
+}
+
+/* Store one publish, inside the round's transaction, without the lock; *next is the position for
+ * its first event. A publish that does not fit is refused alone; a failed write (the disk full)
+ * returns its SQLite code, and the whole round is then rolled back and refused. */
+static int store_pub(struct dur_channel *dc, struct dur_pub *p, uint64_t *next, int64_t ts,
+                     uint64_t *bytes, uint64_t first, uint64_t settled)
+{
+	int rc;
+
+	if (p->bytes > dc->set.retention_bytes) {
+		p->status = CEB_ETOOBIG;
+		return 0;
+	}
+	if (*bytes + p->bytes > dc->set.retention_bytes) {
+		uint64_t before = dc->bytes;
+		rc = dur_retention(dc, *bytes + p->bytes - dc->set.retention_bytes, first, settled);
+		pthread_mutex_lock(&dc->lock);
+		*bytes -= before - dc->bytes;
+		pthread_mutex_unlock(&dc->lock);
+		if (rc != 0)
+			return rc;
+		if (*bytes + p->bytes > dc->set.retention_bytes) {
+			p->status = CEB_EFULL;
+			return 0;
+		}
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		rc = dur_store_append(&dc->wst, *next + i, ts, p->enc[i].p, p->enc[i].len);
+		if (rc != 0)
+			return rc;
+	}
+	p->status = 0;
+	*next += p->n;
+	*bytes += p->bytes;
+	return 0;
+}
+
+/* One round: what arrived since the last, the positions, retention; one commit. Returns whether
+ * it committed, and then the bytes stored with it in *stored_bytes. */
+static bool write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_due,
+                        uint64_t *stored_bytes)
+{
+	uint64_t first, next, bytes, settled;
+	int64_t ts;
+	size_t npos = 0;
+	struct {
+		const char *key;
+		uint64_t pos;
+	} *pos = NULL;
+	int rc;
+
+	pthread_mutex_lock(&dc->lock);
+	first = dc->first;
+	next = dc->last + 1;
+	bytes = dc->bytes;
+	settled = dur_min_pos(dc);
+	ts = (int64_t)dur_now_ms();
+	if (ts < dc->last_ts)
+		ts = dc->last_ts; /* arrival times never go back: replay by time searches them */
+	dc->last_ts = ts;
+	if (dc->dirty && (pos = calloc(dc->nsubs ? dc->nsubs : 1, sizeof(*pos)))) {
+		for (size_t i = 0; i < dc->nsubs; i++) {
+			pos[npos].key = dc->subs[i]->key;
+			pos[npos++].pos = dur_sub_pos(dc->subs[i]);
+		}
+		dc->dirty = false;
+	}
+	pthread_mutex_unlock(&dc->lock);
+
+	rc = dur_store_begin(&dc->wst);
+	if (rc == 0)
+		rc = dur_sync_bounds(dc, &first, &next, &bytes);
+	for (struct dur_pub *p = batch; p && rc == 0; p = p->next)
+		rc = store_pub(dc, p, &next, ts, &bytes, first, settled);
+	for (size_t i = 0; rc == 0 && i < npos; i++)
+		rc = dur_store_set_pos(&dc->wst, pos[i].key, pos[i].pos);
+	if (rc == 0 && age_due)
+		rc = dur_retention(dc, 0, first, settled);
+	if (rc == 0)
+		rc = dur_store_set_bytes(&dc->wst, bytes);
+	if (rc == 0)
+		rc = dur_store_commit(&dc->wst);
+	if (rc != 0) {
+		CEB_LOG_ERR(dc->label, "cannot commit to %s: %s", dc->wst.path,
+		            dur_store_errmsg(&dc->wst));
+		dur_store_rollback(&dc->wst);
+		for (struct dur_pub *p = batch; p; p = p->next)
+			if (p->status == 0 || p->status == CEB_EFULL)
+				p->status = dur_store_is_full(rc) ? CEB_EFULL : CEB_EUNAVAIL;
+		pthread_mutex_lock(&dc->lock);
+		dc->dirty = dc->dirty || npos > 0;
+		/* what retention did in memory was rolled back on disk too: read the truth */
+		dur_store_bounds(&dc->wst, &dc->first, &dc->last, &dc->bytes);
+		pthread_mutex_unlock(&dc->lock);
+		free(pos);
+		return false;
+	}
+	free(pos);
+	*stored_bytes = bytes;
+	return true;
+}
+
+/* A committed round, once answered: visible to the reader, cached for it. */
+static void post_round(struct dur_channel *dc, struct dur_pub *batch, uint64_t bytes)
+{
+	uint64_t next, stored = 0;
+
+	pthread_mutex_lock(&dc->lock);
+	next = dc->last + 1;
+	for (struct dur_pub *p = batch; p; p = p->next) {
+		if (p->status != 0)
+			continue;
+		for (size_t i = 0; i < p->n; i++, next++) {
+			struct dur_cache_slot *s = &dc->cache[next % CACHE_SLOTS];
+			struct ceb_event *old = s->ev;
+
+			if (p->enc[i].len <= CACHE_MAX_SIZE) {
+				/* the publish's reference moves into the cache, and the slot's old
+				 * event into the publish, which frees it after the lock */
+				s->ev = p->evs[i];
+				p->evs[i] = old;
+			} else {
+				s->ev = NULL;
+				ceb_event_unref(old);
+			}
+			s->seq = s->ev ? next : 0;
+			stored++;
+		}
+	}
+	dc->last = next - 1;
+	dc->bytes = bytes;
+	if (++dc->unchecked == 1)
+		pthread_cond_signal(&dc->wake_ckpt);
+	if (stored) {
+		dc->commits++;
+		dc->committed_events += stored;
+		pthread_cond_signal(&dc->wake_reader);
+	}
+	pthread_mutex_unlock(&dc->lock);
+}
+
+void *dur_writer_main(void *arg)
+{
+	struct dur_channel *dc = arg;
+	uint64_t last_age = dur_mono_ms(), last_persist = dur_mono_ms();
+
+	pthread_mutex_lock(&dc->lock);
+	for (;;) {
+		struct dur_pub *batch;
+		uint64_t now = dur_mono_ms(), bytes = 0;
+		bool committed;
+		bool age_due = now - last_age >= RETENTION_MS;
+		bool persist = dc->dirty && now - last_persist >= PERSIST_MS;
+
+		if (!dc->queue && !age_due && !persist) {
+			struct timespec ts;
+			if (dc->stopping)
+				break;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += PERSIST_MS * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			if (pthread_cond_timedwait(&dc->wake_writer, &dc->lock, &ts) != 0 &&
+			    !dc->queue) {
+				/* idle: what another instance stored is handed out too */
+				pthread_mutex_unlock(&dc->lock);
+				dur_sync_bounds(dc, NULL, NULL, NULL);
+				pthread_mutex_lock(&dc->lock);
+			}
+			continue;
+		}
+		batch = dc->queue;
+		dc->queue = NULL;
+		dc->qtail = &dc->queue;
+		pthread_mutex_unlock(&dc->lock);
+		committed = write_round(dc, batch, age_due, &bytes);
+		if (age_due)
+			last_age = now;
+		last_persist = now;
+		/* The senders first (on disk: their 202s), then the reader: an answer waits for
+		 * nothing it does not need. */
+		for (struct dur_pub *p = batch; p; p = p->next)
+			pub_answer(p);
+		if (committed)
+			post_round(dc, batch, bytes);
+		while (batch) {
+			struct dur_pub *p = batch;
+			batch = p->next;
+			pub_free(p);
+		}
+		pthread_mutex_lock(&dc->lock);
+	}
+	pthread_mutex_unlock(&dc->lock);
+	return NULL;
+}
+
+/* Checkpoints on a connection of their own: the log's pages go into the database (and its fsync)
+ * beside the writer's commits, not in their way. At most every CKPT_MS while commits come. */
+#define CKPT_MS 200
+
+void *dur_ckpt_main(void *arg)
+{
+	struct dur_channel *dc = arg;
+
+	pthread_mutex_lock(&dc->lock);
+	while (!dc->stopping) {
+		struct timespec ts;
+
+		if (!dc->unchecked) {
+			pthread_cond_wait(&dc->wake_ckpt, &dc->lock);
+			continue;
+		}
+		dc->unchecked = 0;
+		pthread_mutex_unlock(&dc->lock);
+		dur_store_checkpoint(&dc->cst);
+		pthread_mutex_lock(&dc->lock);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += CKPT_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (!dc->stopping && pthread_cond_timedwait(&dc->wake_ckpt, &dc->lock, &ts) == 0)
+			;
+	}
+	pthread_mutex_unlock(&dc->lock);
+	return NULL;
+}
+
+/* ---- publish ---- */
+
+static void enqueue(struct dur_channel *dc, struct dur_pub *p)
+{
+	pthread_mutex_lock(&dc->lock);
+	if (!dc->started || dc->stopping) {
+		pthread_mutex_unlock(&dc->lock);
+		p->status = CEB_EUNAVAIL;
+		dur_pub_complete(p);
+		return;
+	}
+	*dc->qtail = p;
+	dc->qtail = &p->next;
+	pthread_cond_signal(&dc->wake_writer);
+	pthread_mutex_unlock(&dc->lock);
+}
+
+/* A publish record with each event encoded (in the sender's thread, not the writer's). */
+static struct dur_pub *pub_new(struct ceb_event *const *evs, size_t n)
+{
+	struct dur_pub *p = calloc(1, sizeof(*p) + n * (sizeof(*p->evs) + sizeof(*p->enc)));
+
+	if (!p)
+		return NULL;
+	p->evs = (struct ceb_event **)(p + 1);
+	p->enc = (struct ceb_buf *)(p->evs + n);
+	for (size_t i = 0; i < n; i++) {
+		p->enc[i] = (struct ceb_buf)CEB_BUF_INIT;
+		/* one allocation for the JSON form (about the event's size; data_base64 grows it) */
+		if (ceb_buf_reserve(&p->enc[i], ceb_event_size(evs[i]) + 64) < 0 ||
+		    ceb_json_encode(evs[i], &p->enc[i]) < 0) {
+			p->n = i + 1;
+			pub_free(p);
+			return NULL;
+		}
+		p->evs[i] = ceb_event_ref(evs[i]);
+		p->n = i + 1;
+		p->bytes += p->enc[i].len;
+	}
+	return p;
+}
+
+void dur_publish(void *ctx, struct ceb_event *ev, ceb_publish_done_f *done, void *arg)
+{
+	struct dur_pub *p = pub_new(&ev, 1);
+
+	if (!p) {
+		done(arg, CEB_EFULL);
+		return;
+	}
+	p->done1 = done;
+	p->arg = arg;
+	enqueue(ctx, p);
+}
+
+void dur_publish_batch(void *ctx, struct ceb_event *const *evs, size_t n, ceb_batch_done_f *done,
+                       void *arg)
+{
+	struct dur_pub *p = pub_new(evs, n);
+
+	if (!p) {
+		done(arg, CEB_EFULL, NULL, n);
+		return;
+	}
+	p->doneb = done;
+	p->arg = arg;
+	enqueue(ctx, p);
+}
