@@ -12,6 +12,7 @@ import datetime
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -248,7 +249,6 @@ class DurableBroker(unittest.TestCase):
     def test_7_senders_that_hang_up_before_their_202_do_not_hold_up_the_stop(self):
         # Each sender closes its connection right after its request: the publish completes and
         # resumes a request whose client has gone, which MHD ends without asking for the answer.
-        import socket
         sub = Subscriber()
         d = self.daemon(durable_broker_yaml() + trigger_yaml("t", sub.at("/t")))
         try:
