@@ -54,6 +54,9 @@ struct conn {
 	struct ceb_endpoint *brk; /* the request's Broker once routed (its counters), else NULL */
 	int ans_status;           /* CONN_DRAIN: the answer */
 	char ans_reason[sizeof(((struct ceb_request *)0)->reason)];
+	/* MHD's thread alone: the current request's start as on_uri() saw it (start_ms then), so
+	 * that on_head() need not take the lock again to read it */
+	uint64_t uri_ms;
 };
 
 /* One listening socket: the main one (HTTPS with --tls-cert), the plain one of --listen-plain, and
@@ -93,14 +96,23 @@ struct hdr_list {
 	struct ceb_http_header inl[INLINE_HEADERS];
 };
 
+static void hdr_list_init(struct hdr_list *l)
+{
+	l->h = l->inl;
+	l->n = 0;
+	l->cap = INLINE_HEADERS;
+	l->oom = 0;
+}
+
 /* A request in MHD's hands: the logic's state plus its connection, for resuming. */
 struct mhd_req {
 	struct ceb_request req;
 	struct MHD_Connection *conn;
 	struct ceb_ingress *ing;
 	struct conn *cn;
-	struct hdr_list hl; /* the header fields, pointing into MHD's memory for the request */
-	struct hdr_list ql; /* the query's parameters, the same way */
+	struct hdr_list hl;   /* the header fields, pointing into MHD's memory for the request */
+	struct hdr_list ql;   /* the query's parameters, the same way */
+	const char *internal; /* the first CEB_INTERNAL_HEADER field's value, or NULL */
 	bool suspended;
 	bool owned; /* the body is complete: cn moved to CONN_OWNED */
 };
@@ -209,11 +221,8 @@ static enum MHD_Result answer_metrics(struct MHD_Connection *conn, struct ceb_da
 	return ret;
 }
 
-static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                      const char *value)
+static enum MHD_Result push_field(struct hdr_list *l, const char *key, const char *value)
 {
-	struct hdr_list *l = cls;
-
 	if (l->n == l->cap) {
 		size_t ncap = l->cap * 2;
 		struct ceb_http_header *h = malloc(ncap * sizeof(*h));
@@ -230,6 +239,26 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
 	l->h[l->n].name = key;
 	l->h[l->n].value = value ? value : "";
 	l->n++;
+	return MHD_YES;
+}
+
+/* The request's fields in one pass over MHD's list (header fields, query parameters, cookies):
+ * header fields and query parameters kept in their order, cookies only counted, and the internal
+ * header found by its length before its name is compared. */
+static enum MHD_Result collect_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     size_t key_size, const char *value, size_t value_size)
+{
+	struct mhd_req *mr = cls;
+
+	(void)value_size;
+	if (kind == MHD_HEADER_KIND) {
+		if (!mr->internal && key_size == sizeof(CEB_INTERNAL_HEADER) - 1 &&
+		    strcasecmp(key, CEB_INTERNAL_HEADER) == 0)
+			mr->internal = value ? value : "";
+		return push_field(&mr->hl, key, value);
+	}
+	if (kind == MHD_GET_ARGUMENT_KIND)
+		return push_field(&mr->ql, key, value);
 	return MHD_YES;
 }
 
@@ -469,7 +498,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	(void)uri;
 	if (cn) {
 		pthread_mutex_lock(&cn->lock);
-		conn_begin(cn, ceb_now_ms());
+		conn_begin(cn, ceb_now_coarse_ms());
+		cn->uri_ms = cn->phase != CONN_IDLE ? cn->start_ms : 0;
 		pthread_mutex_unlock(&cn->lock);
 	}
 	return NULL; /* the request's context stays NULL until on_request() */
@@ -529,17 +559,14 @@ static enum ceb_route route_head(struct ceb_ingress *ing, struct mhd_req *mr,
 	struct ceb_request_head head;
 	int nfields;
 
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &mr->hl);
-	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_header, &mr->ql);
+	nfields = MHD_get_connection_values_n(
+	        conn, MHD_HEADER_KIND | MHD_COOKIE_KIND | MHD_GET_ARGUMENT_KIND, collect_field, mr);
 	if (mr->hl.oom || mr->ql.oom) {
 		mr->req.status = 503;
 		snprintf(mr->req.reason, sizeof(mr->req.reason), "out of memory");
 		return CEB_ROUTE_ANSWER;
 	}
-	mr->req.internal = ceb_daemon_is_internal(
-	        ing->dmn, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, CEB_INTERNAL_HEADER));
-	nfields = MHD_get_connection_values(
-	        conn, MHD_HEADER_KIND | MHD_COOKIE_KIND | MHD_GET_ARGUMENT_KIND, NULL, NULL);
+	mr->req.internal = ceb_daemon_is_internal(ing->dmn, mr->internal);
 	head.method = method;
 	head.url = url;
 	head.http10 = strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
@@ -559,7 +586,8 @@ static enum MHD_Result on_head(struct ceb_ingress *ing, struct MHD_Connection *c
                                const char *url, const char *method, const char *version,
                                void **con_cls)
 {
-	struct mhd_req *mr = calloc(1, sizeof(*mr));
+	/* Not calloc: the inline field arrays (1 KiB) need no zeroes; every other field is set. */
+	struct mhd_req *mr = malloc(sizeof(*mr));
 	enum MHD_Result ret = MHD_NO;
 	enum ceb_route route;
 	bool ok;
@@ -569,17 +597,16 @@ static enum MHD_Result on_head(struct ceb_ingress *ing, struct MHD_Connection *c
 	mr->conn = conn;
 	mr->ing = ing;
 	mr->cn = conn_of(conn);
-	mr->hl.h = mr->hl.inl;
-	mr->hl.cap = INLINE_HEADERS;
-	mr->ql.h = mr->ql.inl;
-	mr->ql.cap = INLINE_HEADERS;
+	hdr_list_init(&mr->hl);
+	hdr_list_init(&mr->ql);
+	mr->internal = NULL;
+	mr->suspended = false;
+	mr->owned = false;
 	ceb_request_init(&mr->req, ing->dmn, suspend, resume, mr);
 	if (!mr->cn)
 		goto out; /* no memory for its record when it connected: closed */
-	pthread_mutex_lock(&mr->cn->lock);
-	if (mr->cn->start_ms && mr->cn->phase != CONN_IDLE)
-		mr->req.start_ms = mr->cn->start_ms;
-	pthread_mutex_unlock(&mr->cn->lock);
+	if (mr->cn->uri_ms)
+		mr->req.start_ms = mr->cn->uri_ms;
 	route = route_head(ing, mr, conn, url, method, version);
 	/* Unless the watchdog answered already (MHD_NO then closes without a word from MHD). */
 	pthread_mutex_lock(&mr->cn->lock);
@@ -633,6 +660,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		bool keep = ceb_request_body(&mr->req, upload_data, *upload_data_size), ok;
 
 		*upload_data_size = 0;
+		/* A piece kept, nothing refused: nothing for the watchdog to know. Had it answered
+		 * meanwhile, the socket is shut and the end of the body finds CONN_CLOSING. */
+		if (keep && !mr->req.status)
+			return MHD_YES;
 		pthread_mutex_lock(&cn->lock);
 		ok = cn->phase != CONN_CLOSING;
 		if (ok && !keep) {
