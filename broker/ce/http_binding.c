@@ -192,7 +192,8 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 	}
 	for (i = 0; i < req->nheaders; i++) {
 		hname = req->headers[i].name;
-		if (strncasecmp(hname, "ce-", 3) != 0)
+		/* "ce-" in any case, without a call per header */
+		if ((hname[0] | 0x20) != 'c' || (hname[1] | 0x20) != 'e' || hname[2] != '-')
 			continue;
 		nlen = strlen(hname + 3);
 		if (nlen > MAX_NAME_LEN) {
@@ -338,7 +339,8 @@ int ceb_http_decode(const struct ceb_http_request *req, const struct ceb_limits 
 	if (!lim)
 		lim = &ceb_limits_default;
 	for (i = 0; i < req->nheaders; i++) {
-		if (strcasecmp(req->headers[i].name, "content-type") != 0)
+		if ((req->headers[i].name[0] | 0x20) != 'c' ||
+		    strcasecmp(req->headers[i].name, "content-type") != 0)
 			continue;
 		if (ct) {
 			ceb_seterr(errbuf, errlen, "more than one Content-Type header");
