@@ -268,6 +268,9 @@ bool ceb_uriref_valid(const char *s, size_t len)
 /* RFC 2045 token character: any CHAR except SPACE, CTLs and tspecials. */
 static bool token_char(char c)
 {
+	/* letters and digits (most of a media type) without the strchr() */
+	if (is_alpha(c) || is_digit(c))
+		return true;
 	return c > 0x20 && c < 0x7f && !strchr("()<>@,;:\\\"/[]?=", c);
 }
 
