@@ -537,6 +537,7 @@ int ceb_dispatcher_start(struct ceb_dispatcher *dsp)
 {
 	if (pthread_create(&dsp->thread, NULL, dispatcher_main, dsp) != 0)
 		return CEB_EIO;
+	pthread_setname_np(dsp->thread, "ceb-dispatch");
 	dsp->started = 1;
 	return 0;
 }

@@ -376,6 +376,7 @@ static int amqp_start(void *ctx, char *errbuf, size_t errlen)
 			snprintf(errbuf, errlen, "cannot start the publisher thread");
 			return CEB_EIO;
 		}
+		pthread_setname_np(ac->pub_thread, "ceb-amqp-pub");
 		ac->pub_running = 1;
 	}
 	for (size_t i = 0; i < ac->nsubs; i++) {
@@ -384,6 +385,7 @@ static int amqp_start(void *ctx, char *errbuf, size_t errlen)
 			snprintf(errbuf, errlen, "cannot start a consumer thread");
 			return CEB_EIO;
 		}
+		pthread_setname_np(sub->thread, "ceb-amqp-sub");
 		sub->running = 1;
 	}
 	ac->started = 1;

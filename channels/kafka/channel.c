@@ -696,6 +696,7 @@ static int kafka_start(void *ctx, char *errbuf, size_t errlen)
 	if (kc->producer) {
 		if (pthread_create(&kc->dr_thread, NULL, kafka_dr_main, kc) != 0)
 			goto nothread;
+		pthread_setname_np(kc->dr_thread, "ceb-kafka-dr");
 		kc->dr_running = 1;
 	}
 	topics = rd_kafka_topic_partition_list_new((int)kc->ntopics);
@@ -714,6 +715,7 @@ static int kafka_start(void *ctx, char *errbuf, size_t errlen)
 			rd_kafka_topic_partition_list_destroy(topics);
 			goto nothread;
 		}
+		pthread_setname_np(sub->thread, "ceb-kafka-sub");
 		sub->running = 1;
 	}
 	rd_kafka_topic_partition_list_destroy(topics);

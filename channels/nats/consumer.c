@@ -334,6 +334,7 @@ int nats_sub_start(struct nats_sub *sub, char *errbuf, size_t errlen)
 			snprintf(errbuf, errlen, "%s: cannot start a thread", sub->label);
 			return CEB_EIO;
 		}
+		pthread_setname_np(sub->thread, "ceb-nats-pull");
 		sub->running = 1;
 	}
 	return 0;
