@@ -68,6 +68,7 @@ static int dur_create(const struct ceb_channel_cfg *cfg, void **ctx, char *errbu
 		return CEB_ENOMEM;
 	}
 	pthread_mutex_init(&dc->lock, NULL);
+	pthread_mutex_init(&dc->wlock, NULL);
 	pthread_cond_init(&dc->wake_writer, NULL);
 	pthread_cond_init(&dc->wake_reader, NULL);
 	pthread_cond_init(&dc->wake_ckpt, NULL);
@@ -194,6 +195,7 @@ static void dur_destroy(void *ctx)
 	pthread_cond_destroy(&dc->wake_reader);
 	pthread_cond_destroy(&dc->wake_ckpt);
 	pthread_mutex_destroy(&dc->lock);
+	pthread_mutex_destroy(&dc->wlock);
 	free(dc);
 }
 

@@ -60,6 +60,9 @@ struct dur_cache_slot {
 struct dur_channel {
 	pthread_mutex_t lock;
 	pthread_cond_t wake_writer, wake_reader, wake_ckpt;
+	/* Held by the writer around each transaction and by the checkpointer's last pass, so that
+	 * this pass copies the whole log and the next transaction starts the log again (writer.c) */
+	pthread_mutex_t wlock;
 	char label[300];
 	struct ceb_durable_channel_cfg set;
 	const char *state_dir;

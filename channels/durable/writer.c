@@ -211,7 +211,9 @@ void *dur_writer_main(void *arg)
 		dc->queue = NULL;
 		dc->qtail = &dc->queue;
 		pthread_mutex_unlock(&dc->lock);
+		pthread_mutex_lock(&dc->wlock);
 		committed = write_round(dc, batch, age_due, &bytes);
+		pthread_mutex_unlock(&dc->wlock);
 		if (age_due)
 			last_age = now;
 		last_persist = now;
@@ -233,7 +235,21 @@ void *dur_writer_main(void *arg)
 }
 
 /* Checkpoints on a connection of their own: the log's pages go into the database (and its fsync)
- * beside the writer's commits, not in their way. At most every CKPT_MS while commits come. */
+ * beside the writer's commits, not in their way. At most every CKPT_MS while commits come.
+ *
+ * A first pass copies what the log holds beside the commits. Under steady load it never copies all
+ * of it (the writer has committed more meanwhile), and SQLite starts the log again from its
+ * beginning only when a write transaction begins on a log that is all in the database: the log then
+ * grew without end (281 MB in a 20 s benchmark), each commit wrote to new blocks of the file, and
+ * each fdatasync had to write the file's metadata too (its new blocks and size: ext4's journal, or
+ * its inode and extent blocks without one) beside the data. So a second pass copies the few frames
+ * committed meanwhile while the writer waits between two of its transactions (wlock; no SQLite busy
+ * handler, which sleeps milliseconds): the writer's next transaction then writes the log from its
+ * start again, over blocks the file already has, and its fdatasync writes the data and flushes the
+ * disk's cache, nothing more. A reader that holds an old snapshot leaves the pass short of the end:
+ * the log goes on growing until the next pass. This changes nothing of what a commit makes durable:
+ * the restart is SQLite's own (new salts in the log's header, so that frames of the log's previous
+ * run are never read as committed). */
 #define CKPT_MS 200
 
 void *dur_ckpt_main(void *arg)
@@ -251,6 +267,9 @@ void *dur_ckpt_main(void *arg)
 		dc->unchecked = 0;
 		pthread_mutex_unlock(&dc->lock);
 		dur_store_checkpoint(&dc->cst);
+		pthread_mutex_lock(&dc->wlock);
+		dur_store_checkpoint(&dc->cst);
+		pthread_mutex_unlock(&dc->wlock);
 		pthread_mutex_lock(&dc->lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += CKPT_MS * 1000000L;

