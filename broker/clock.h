@@ -26,4 +26,21 @@ static inline uint64_t ceb_now_coarse_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The time `ms` milliseconds from now on clock `clk`, as pthread_cond_timedwait() takes it:
+ * CLOCK_REALTIME for a condition variable with default attributes, CLOCK_MONOTONIC for one made
+ * with that clock. Any thread. */
+static inline struct timespec ceb_timespec_in_ms(clockid_t clk, uint64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
 #endif

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "broker/buf.h"
+#include "broker/clock.h"
 #include "broker/error.h"
 #include "broker/ingress/ingress.h"
 #include "broker/log.h"
@@ -416,13 +417,7 @@ static void *watchdog(void *arg)
 		tick = 1000;
 	pthread_mutex_lock(&ing->lock);
 	while (!ing->stopping) {
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += (time_t)(tick / 1000);
-		until.tv_nsec += (long)(tick % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		until = ceb_timespec_in_ms(CLOCK_MONOTONIC, (uint64_t)tick);
 		pthread_cond_timedwait(&ing->wake, &ing->lock, &until);
 		if (ing->stopping)
 			break;

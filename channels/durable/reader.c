@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "broker/ce/json_format.h"
+#include "broker/clock.h"
 #include "broker/error.h"
 #include "broker/log.h"
 #include "channels/durable/internal.h"
@@ -186,13 +187,7 @@ void *dur_reader_main(void *arg)
 		if (did || dc->stopping)
 			continue;
 		if (retrying) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 100 * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			struct timespec ts = ceb_timespec_in_ms(CLOCK_REALTIME, 100);
 			pthread_cond_timedwait(&dc->wake_reader, &dc->lock, &ts);
 		} else {
 			pthread_cond_wait(&dc->wake_reader, &dc->lock);

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "broker/ce/json_format.h"
+#include "broker/clock.h"
 #include "broker/error.h"
 #include "broker/log.h"
 #include "channels/durable/internal.h"
@@ -192,12 +193,7 @@ void *dur_writer_main(void *arg)
 			struct timespec ts;
 			if (dc->stopping)
 				break;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += PERSIST_MS * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			ts = ceb_timespec_in_ms(CLOCK_REALTIME, PERSIST_MS);
 			if (pthread_cond_timedwait(&dc->wake_writer, &dc->lock, &ts) != 0 &&
 			    !dc->queue) {
 				/* idle: what another instance stored is handed out too */
@@ -271,12 +267,7 @@ void *dur_ckpt_main(void *arg)
 		dur_store_checkpoint(&dc->cst);
 		pthread_mutex_unlock(&dc->wlock);
 		pthread_mutex_lock(&dc->lock);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += CKPT_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		ts = ceb_timespec_in_ms(CLOCK_REALTIME, CKPT_MS);
 		while (!dc->stopping && pthread_cond_timedwait(&dc->wake_ckpt, &dc->lock, &ts) == 0)
 			;
 	}

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "broker/clock.h"
 #include "broker/error.h"
 #include "broker/log.h"
 #include "channels/nats/binding.h"
@@ -228,13 +229,7 @@ static void *pull_main(void *arg)
 		pthread_mutex_lock(&sub->lock);
 		room = sub->cfg.max_inflight - sub->inflight;
 		if (room == 0) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 200 * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
+			struct timespec ts = ceb_timespec_in_ms(CLOCK_REALTIME, 200);
 			pthread_cond_timedwait(&sub->cond, &sub->lock, &ts);
 			pthread_mutex_unlock(&sub->lock);
 			continue;
