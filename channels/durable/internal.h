@@ -106,6 +106,29 @@ int dur_retention(struct dur_channel *dc, uint64_t need, uint64_t first, uint64_
 int dur_sync_bounds(struct dur_channel *dc, uint64_t *first, uint64_t *next, uint64_t *bytes);
 
 /* reader.c */
+/* Messages counted out under the lock and given to the dispatcher after it is released: the
+ * dispatcher's hand-over (a job, its queue's lock, maybe a wake-up write) then never holds up the
+ * writer, settles or publishes. A message is its counter's alone until it is given. */
+#define HAND_MAX 64
+
+struct dur_handouts {
+	size_t n;
+	struct {
+		struct dur_sub *sub;
+		struct dur_msg *m;
+		struct ceb_event *ev;
+	} h[HAND_MAX];
+};
+
+/* Count out what a subscription has credit for, up to HAND_MAX in ho, in order of position:
+ * messages due for a retry, then the next positions stored. cached_only (the writer, for the
+ * events it just committed): only what the cache holds, no retries, never the disk. Called with
+ * the lock held, which it may drop to read from disk (never when cached_only). Returns true if it
+ * counted out something. */
+bool dur_pump(struct dur_channel *dc, struct dur_sub *sub, uint64_t now, bool cached_only,
+              struct dur_handouts *ho);
+/* Give what dur_pump() counted out; called with the lock held, which it drops meanwhile. */
+void dur_give(struct dur_channel *dc, struct dur_handouts *ho);
 void *dur_reader_main(void *arg);
 void dur_settle(void *ctx, void *subp, void *handle, enum ceb_settle how);
 

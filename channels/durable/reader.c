@@ -46,21 +46,7 @@ static int read_row(void *arg, const struct dur_row *row)
 	return rb->n == READ_BATCH;
 }
 
-/* Messages counted out under the lock and given to the dispatcher after it is released: the
- * dispatcher's hand-over (a job, its queue's lock, maybe a wake-up write) then never holds up the
- * writer, settles or publishes. A message is the reader's alone until it is given. */
-#define HAND_MAX 64
-
-struct handouts {
-	size_t n;
-	struct {
-		struct dur_sub *sub;
-		struct dur_msg *m;
-		struct ceb_event *ev;
-	} h[HAND_MAX];
-};
-
-static void hand_out(struct dur_sub *sub, struct dur_msg *m, struct handouts *ho)
+static void hand_out(struct dur_sub *sub, struct dur_msg *m, struct dur_handouts *ho)
 {
 	m->due_ms = 0;
 	sub->inflight++;
@@ -69,8 +55,7 @@ static void hand_out(struct dur_sub *sub, struct dur_msg *m, struct handouts *ho
 	ho->h[ho->n++].ev = ceb_event_ref(m->ev);
 }
 
-/* Give what pump() counted out; called with the lock held, which it drops meanwhile. */
-static void give(struct dur_channel *dc, struct handouts *ho)
+void dur_give(struct dur_channel *dc, struct dur_handouts *ho)
 {
 	if (!ho->n)
 		return;
@@ -81,13 +66,12 @@ static void give(struct dur_channel *dc, struct handouts *ho)
 	pthread_mutex_lock(&dc->lock);
 }
 
-/* Count out what a subscription has credit for, up to HAND_MAX in ho; called with the lock held,
- * which it may drop to read from disk. Returns true if it did something. */
-static bool pump(struct dur_channel *dc, struct dur_sub *sub, uint64_t now, struct handouts *ho)
+bool dur_pump(struct dur_channel *dc, struct dur_sub *sub, uint64_t now, bool cached_only,
+              struct dur_handouts *ho)
 {
 	bool did = false;
 
-	if (sub->retries) {
+	if (sub->retries && !cached_only) {
 		for (struct dur_msg *m = sub->msgs;
 		     m && sub->inflight < sub->cfg.max_inflight && ho->n < HAND_MAX; m = m->next) {
 			if (m->due_ms && m->due_ms <= now) {
@@ -110,6 +94,8 @@ static bool pump(struct dur_channel *dc, struct dur_sub *sub, uint64_t now, stru
 		}
 		if (c->seq == s && c->ev) {
 			ev = ceb_event_ref(c->ev);
+		} else if (cached_only) {
+			break;
 		} else {
 			/* From disk: a batch, without the lock (the writer goes on). */
 			struct read_batch *rb = calloc(1, sizeof(*rb));
@@ -171,7 +157,7 @@ static bool pump(struct dur_channel *dc, struct dur_sub *sub, uint64_t now, stru
 void *dur_reader_main(void *arg)
 {
 	struct dur_channel *dc = arg;
-	struct handouts hos, *ho = &hos;
+	struct dur_handouts hos, *ho = &hos;
 
 	hos.n = 0;
 	pthread_mutex_lock(&dc->lock);
@@ -180,8 +166,8 @@ void *dur_reader_main(void *arg)
 		bool did = false, retrying = false;
 
 		for (size_t i = 0; i < dc->nsubs && !dc->stopping; i++) {
-			did |= pump(dc, dc->subs[i], now, ho);
-			give(dc, ho);
+			did |= dur_pump(dc, dc->subs[i], now, false, ho);
+			dur_give(dc, ho);
 			retrying |= dc->subs[i]->retries > 0;
 		}
 		if (did || dc->stopping)

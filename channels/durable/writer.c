@@ -137,13 +137,37 @@ static bool write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_
 	return true;
 }
 
-/* A committed round, once answered: visible to the reader, cached for it. */
+/* A committed round's events (from position round on, in the cache) go from the writer straight to
+ * the subscriptions that had been handed everything before them, as far as their credit goes: the
+ * reader is woken only for what is left (a subscription behind, one with a retry to time, an event
+ * too large for the cache), not once per commit (its wake-up cost about 2 us of CPU per event, a
+ * context switch per commit on two cores). Handed out only now: after the commit, and under
+ * `sync: Fsync` after its fsync, as the reader would. Called with the lock, which it drops to give. */
+static void hand_round(struct dur_channel *dc, uint64_t round)
+{
+	struct dur_handouts ho = {.n = 0};
+	bool wake = false;
+
+	for (size_t i = 0; i < dc->nsubs; i++) {
+		struct dur_sub *sub = dc->subs[i];
+
+		if (!sub->retries && sub->next == round)
+			while (dur_pump(dc, sub, 0, true, &ho))
+				dur_give(dc, &ho);
+		wake |= sub->retries > 0 ||
+		        (sub->next <= dc->last && sub->inflight < sub->cfg.max_inflight);
+	}
+	if (wake)
+		pthread_cond_signal(&dc->wake_reader);
+}
+
+/* A committed round, once answered: visible to the subscriptions, cached for the reader. */
 static void post_round(struct dur_channel *dc, struct dur_pub *batch, uint64_t bytes)
 {
-	uint64_t next, stored = 0;
+	uint64_t next, round, stored = 0;
 
 	pthread_mutex_lock(&dc->lock);
-	next = dc->last + 1;
+	next = round = dc->last + 1;
 	for (struct dur_pub *p = batch; p; p = p->next) {
 		if (p->status != 0)
 			continue;
@@ -171,7 +195,7 @@ static void post_round(struct dur_channel *dc, struct dur_pub *batch, uint64_t b
 	if (stored) {
 		dc->commits++;
 		dc->committed_events += stored;
-		pthread_cond_signal(&dc->wake_reader);
+		hand_round(dc, round);
 	}
 	pthread_mutex_unlock(&dc->lock);
 }
