@@ -72,9 +72,9 @@ static int store_pub(struct dur_channel *dc, struct dur_pub *p, uint64_t *next, 
 	return 0;
 }
 
-/* One round: what arrived since the last, the positions, retention; one commit. Returns whether
- * it committed, and then the bytes stored with it in *stored_bytes. */
-static bool write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_due,
+/* One round: what arrived since the last, the positions (with persist), retention; one commit.
+ * Returns whether it committed, and then the bytes stored with it in *stored_bytes. */
+static bool write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_due, bool persist,
                         uint64_t *stored_bytes)
 {
 	uint64_t first, next, bytes, settled;
@@ -95,7 +95,7 @@ static bool write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_
 	if (ts < dc->last_ts)
 		ts = dc->last_ts; /* arrival times never go back: replay by time searches them */
 	dc->last_ts = ts;
-	if (dc->dirty && (pos = calloc(dc->nsubs ? dc->nsubs : 1, sizeof(*pos)))) {
+	if (persist && dc->dirty && (pos = calloc(dc->nsubs ? dc->nsubs : 1, sizeof(*pos)))) {
 		for (size_t i = 0; i < dc->nsubs; i++) {
 			pos[npos].key = dc->subs[i]->key;
 			pos[npos++].pos = dur_sub_pos(dc->subs[i]);
@@ -203,7 +203,12 @@ static void post_round(struct dur_channel *dc, struct dur_pub *batch, uint64_t b
 void *dur_writer_main(void *arg)
 {
 	struct dur_channel *dc = arg;
-	uint64_t last_age = dur_mono_ms(), last_persist = dur_mono_ms();
+	uint64_t last_age = dur_mono_ms(), last_persist = 0;
+	/* Positions go to disk at most every PERSIST_MS, not with every commit (a page of the log
+	 * and an upsert each time: what a crash costs is at most PERSIST_MS more of duplicates), but
+	 * at once on the first round: a new subscription's start must be on disk before any event
+	 * it is to get is acknowledged, or a crash would make it start after them. */
+	bool persisted = false;
 
 	pthread_mutex_lock(&dc->lock);
 	for (;;) {
@@ -211,7 +216,7 @@ void *dur_writer_main(void *arg)
 		uint64_t now = dur_mono_ms(), bytes = 0;
 		bool committed;
 		bool age_due = now - last_age >= RETENTION_MS;
-		bool persist = dc->dirty && now - last_persist >= PERSIST_MS;
+		bool persist = dc->dirty && (!persisted || now - last_persist >= PERSIST_MS);
 
 		if (!dc->queue && !age_due && !persist) {
 			struct timespec ts;
@@ -232,11 +237,14 @@ void *dur_writer_main(void *arg)
 		dc->qtail = &dc->queue;
 		pthread_mutex_unlock(&dc->lock);
 		pthread_mutex_lock(&dc->wlock);
-		committed = write_round(dc, batch, age_due, &bytes);
+		committed = write_round(dc, batch, age_due, persist, &bytes);
 		pthread_mutex_unlock(&dc->wlock);
 		if (age_due)
 			last_age = now;
-		last_persist = now;
+		if (persist && committed) {
+			last_persist = now;
+			persisted = true;
+		}
 		/* The senders first (on disk: their 202s), then the reader: an answer waits for
 		 * nothing it does not need. */
 		for (struct dur_pub *p = batch; p; p = p->next)
