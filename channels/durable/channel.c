@@ -1,7 +1,8 @@
 /* The durable channel: events kept on local disk inside the daemon (store.c, SQLite in WAL mode).
  * One writer thread stores what arrived together in one transaction, one sync, then answers every
- * publish of it; one reader thread hands each subscription the events from its own position on;
- * settled positions are written with the next transaction, so a crash redelivers, never loses. */
+ * publish of it and hands it to the subscriptions that are caught up; one reader thread hands the
+ * others the events from their own position on; settled positions are written with a later
+ * transaction (every 100 ms), so a crash redelivers, never loses. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

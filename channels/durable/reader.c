@@ -1,6 +1,7 @@
-/* The durable channel's reader: one thread hands each subscription the events from its own
- * position on (recent ones from a cache, older ones read back from disk); settle moves positions,
- * which the writer's next transaction writes. */
+/* The durable channel's reader: one thread hands each subscription that is behind (a restart, a
+ * replay, credit spent, a retry) the events from its own position on (recent ones from a cache,
+ * older ones read back from disk; the writer hands a caught-up one its round itself); settle moves
+ * positions, which the writer writes. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,7 @@
 /* The durable channel's writer: publishes queue up, one thread stores what arrived together in one
- * transaction with one sync (group commit), writes settled positions with it, then answers every
- * publish of the round; the checkpointer copies the log into the database beside it. */
+ * transaction with one sync (group commit), settled positions with one every 100 ms, then answers
+ * every publish of the round and hands it to the subscriptions that are caught up; the
+ * checkpointer copies the log into the database beside it. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
