@@ -1,7 +1,9 @@
 /* The channel contract suite against the durable channel (SQLite under a temporary state directory
  * made once for the program), plus what only it does: the disk bound, settled positions that
- * survive a restart, rewinding by time and by position, retention that says what it deleted. */
+ * survive a restart, rewinding by time and by position, retention that says what it deleted, the
+ * writer's own hand-out to caught-up subscriptions. */
 #include <check.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -350,6 +352,106 @@ START_TEST(test_a_replacement_started_beside_the_running_channel_shares_its_stor
 }
 END_TEST
 
+/* Positions go to disk every 100 ms, not with every commit; but a new subscription's start must be
+ * there before any event it is to get is acknowledged, or a crash then would make it start after
+ * that event (a new subscription starts at the end). Read from the file while the channel runs,
+ * as a crash would leave it. */
+START_TEST(test_a_new_subscriptions_start_is_on_disk_before_its_first_event_is_acknowledged)
+{
+	struct ceb_channel ch;
+	struct coll c;
+	char path[600];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	open_channel(&ch, "startpos", NULL, NULL);
+	sub_open(&ch, "fresh", 100, false, &c);
+	start(&ch);
+	ck_assert_int_eq(publish(&ch, 0, 10), 0);
+	snprintf(path, sizeof(path), "%s/durable/durable/startpos.db", state_dir);
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(
+	        sqlite3_prepare_v2(db,
+	                           "SELECT (SELECT pos FROM subs WHERE name = 'durable/fresh'),"
+	                           " (SELECT max(seq) FROM events)",
+	                           -1, &st, NULL),
+	        SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_int_eq(sqlite3_column_type(st, 0), SQLITE_INTEGER);
+	ck_assert_int_le(sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	ck_assert_uint_eq(coll_wait(&c, 1, WAIT_MS), 1);
+	settle_all(&ch, &c, 0, 1);
+	ceb_channel_stop(&ch);
+	ceb_channel_destroy(&ch);
+	coll_free(&c);
+}
+END_TEST
+
+struct batch_pub {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int calls, status;
+};
+
+static void batch_pub_done(void *arg, int status, const int *each, size_t n)
+{
+	struct batch_pub *b = arg;
+
+	(void)each;
+	(void)n;
+	pthread_mutex_lock(&b->lock);
+	b->calls++;
+	b->status = status;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* A round of 12 events committed at once: the writer hands an ordered subscription (one in flight)
+ * the first, and the rest come one by one as each is settled, in the order stored. */
+START_TEST(test_an_ordered_subscription_gets_a_round_one_at_a_time_in_order)
+{
+	struct ceb_channel ch;
+	struct coll c;
+	struct ceb_event *evs[12];
+	struct batch_pub b = {.calls = 0};
+	struct timespec ts;
+
+	open_channel(&ch, "ordered-round", NULL, NULL);
+	sub_open(&ch, "o", 8, true, &c);
+	start(&ch);
+	pthread_mutex_init(&b.lock, NULL);
+	pthread_cond_init(&b.cond, NULL);
+	for (int i = 0; i < 12; i++)
+		evs[i] = event(i, 10);
+	ceb_channel_publish_batch(&ch, evs, 12, batch_pub_done, &b);
+	for (int i = 0; i < 12; i++)
+		ceb_event_unref(evs[i]);
+	deadline_in(&ts, WAIT_MS);
+	pthread_mutex_lock(&b.lock);
+	while (b.calls == 0 && pthread_cond_timedwait(&b.cond, &b.lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&b.lock);
+	ck_assert_int_eq(b.calls, 1);
+	ck_assert_int_eq(b.status, 0);
+	for (size_t i = 0; i < 12; i++) {
+		char id[32];
+
+		ck_assert_uint_eq(coll_wait(&c, i + 1, WAIT_MS), i + 1);
+		ck_assert_uint_eq(coll_wait(&c, i + 2, 20), i + 1); /* one in flight */
+		snprintf(id, sizeof(id), "id-%zu", i);
+		ck_assert_str_eq(coll_id(&c, i), id);
+		settle_all(&ch, &c, i, i + 1);
+	}
+	ceb_channel_stop(&ch);
+	ceb_channel_destroy(&ch);
+	coll_free(&c);
+	pthread_mutex_destroy(&b.lock);
+	pthread_cond_destroy(&b.cond);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("channel_durable");
@@ -373,6 +475,10 @@ int main(void)
 	tcase_add_test(td, test_rewinding_by_time_hands_exactly_the_window_again_in_order);
 	tcase_add_test(td, test_age_retention_deletes_unsettled_events_only_counted_and_logged);
 	tcase_add_test(td, test_a_replacement_started_beside_the_running_channel_shares_its_store);
+	tcase_add_test(
+	        td,
+	        test_a_new_subscriptions_start_is_on_disk_before_its_first_event_is_acknowledged);
+	tcase_add_test(td, test_an_ordered_subscription_gets_a_round_one_at_a_time_in_order);
 	suite_add_tcase(s, td);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
