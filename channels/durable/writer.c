@@ -222,9 +222,9 @@ struct writer_sched_attr {
 	uint64_t runtime, deadline, period;
 };
 
+#ifdef SYS_sched_setattr
 static void writer_short_slice(void)
 {
-#ifdef SYS_sched_setattr
 	struct writer_sched_attr sa;
 
 	errno = 0;
@@ -236,8 +236,12 @@ static void writer_short_slice(void)
 		return;
 	sa.runtime = WRITER_SLICE_NS;
 	(void)syscall(SYS_sched_setattr, 0, &sa, 0);
-#endif
 }
+#else
+static void writer_short_slice(void)
+{
+}
+#endif
 
 void *dur_writer_main(void *arg)
 {
