@@ -2,15 +2,11 @@
  * transaction with one sync (group commit), settled positions with one every 100 ms, then answers
  * every publish of the round and hands it to the subscriptions that are caught up; the
  * checkpointer copies the log into the database beside it. */
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "broker/ce/json_format.h"
 #include "broker/clock.h"
@@ -205,44 +201,6 @@ static void post_round(struct dur_channel *dc, struct dur_pub *batch, uint64_t b
 	pthread_mutex_unlock(&dc->lock);
 }
 
-/* The writer is the one thread every durable event waits for, and it sleeps two or three times a
- * round (the fsync's write, the disk's cache flush, the queue): each wake-up then waited for a CPU
- * behind the ingress and delivery threads (perf sched: 700 ms of scheduling delay in 3.7 s of load,
- * beside 750 ms of running). Linux's EEVDF scheduler (6.12 on) lets a thread ask for a short slice
- * (sched_setattr's sched_runtime, for SCHED_OTHER; no privilege needed, nice unchanged): an earlier
- * virtual deadline, so its wake-ups run sooner; it gets no more CPU than its share. Older kernels
- * ignore or refuse it, and the writer runs as before. */
-#define WRITER_SLICE_NS 100000
-
-struct writer_sched_attr {
-	uint32_t size, policy;
-	uint64_t flags;
-	int32_t nice;
-	uint32_t priority;
-	uint64_t runtime, deadline, period;
-};
-
-#ifdef SYS_sched_setattr
-static void writer_short_slice(void)
-{
-	struct writer_sched_attr sa;
-
-	errno = 0;
-	memset(&sa, 0, sizeof(sa));
-	sa.size = sizeof(sa);
-	sa.policy = 0; /* SCHED_OTHER */
-	sa.nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
-	if (errno != 0)
-		return;
-	sa.runtime = WRITER_SLICE_NS;
-	(void)syscall(SYS_sched_setattr, 0, &sa, 0);
-}
-#else
-static void writer_short_slice(void)
-{
-}
-#endif
-
 void *dur_writer_main(void *arg)
 {
 	struct dur_channel *dc = arg;
@@ -253,7 +211,6 @@ void *dur_writer_main(void *arg)
 	 * it is to get is acknowledged, or a crash would make it start after them. */
 	bool persisted = false;
 
-	writer_short_slice();
 	pthread_mutex_lock(&dc->lock);
 	for (;;) {
 		struct dur_pub *batch;
