@@ -32,19 +32,25 @@ enum {
 	K_COUNT
 };
 
+/* With each name's length: every decoded attribute is looked up here, twice (the duplicate check,
+ * then the store), and the size estimate adds the names up; a strlen() each cost more than the
+ * rest of the look-up. */
+#define KNOWN(n, t) {n, sizeof(n) - 1, t}
 static const struct {
 	const char *name;
+	size_t len;
 	enum ceb_type type;
 } known_attrs[K_COUNT] = {
-        [K_SPECVERSION] = {"specversion", CEB_TYPE_STRING},
-        [K_ID] = {"id", CEB_TYPE_STRING},
-        [K_SOURCE] = {"source", CEB_TYPE_URIREF},
-        [K_TYPE] = {"type", CEB_TYPE_STRING},
-        [K_DATACONTENTTYPE] = {"datacontenttype", CEB_TYPE_STRING},
-        [K_DATASCHEMA] = {"dataschema", CEB_TYPE_URI},
-        [K_SUBJECT] = {"subject", CEB_TYPE_STRING},
-        [K_TIME] = {"time", CEB_TYPE_TIMESTAMP},
+        [K_SPECVERSION] = KNOWN("specversion", CEB_TYPE_STRING),
+        [K_ID] = KNOWN("id", CEB_TYPE_STRING),
+        [K_SOURCE] = KNOWN("source", CEB_TYPE_URIREF),
+        [K_TYPE] = KNOWN("type", CEB_TYPE_STRING),
+        [K_DATACONTENTTYPE] = KNOWN("datacontenttype", CEB_TYPE_STRING),
+        [K_DATASCHEMA] = KNOWN("dataschema", CEB_TYPE_URI),
+        [K_SUBJECT] = KNOWN("subject", CEB_TYPE_STRING),
+        [K_TIME] = KNOWN("time", CEB_TYPE_TIMESTAMP),
 };
+#undef KNOWN
 
 #define INLINE_ARENA 768 /* bytes for strings and data in a new event */
 #define INLINE_EXTS  4   /* extension slots carved from the arena of a new event */
@@ -188,10 +194,13 @@ static int known_index(const char *name, size_t len)
 	case 'd': k = len == 15 ? K_DATACONTENTTYPE : K_DATASCHEMA; break;
 	default: return -1;
 	}
-	if (k >= 0 && strlen(known_attrs[k].name) == len &&
-	    memcmp(known_attrs[k].name, name, len) == 0)
-		return k;
-	return -1;
+	if (k < 0 || known_attrs[k].len != len)
+		return -1;
+	/* the first byte matched already; the rest is at most 14 bytes */
+	for (size_t i = 1; i < len; i++)
+		if (known_attrs[k].name[i] != name[i])
+			return -1;
+	return k;
 }
 
 /* Checks a value against its type (and, for a known attribute, its extra rules); for an Integer or a
@@ -429,7 +438,12 @@ static int check_name(const char *name, size_t nlen, char *errbuf, size_t errlen
 int ceb_event_set(struct ceb_event *ev, const char *name, enum ceb_type type, const char *value,
                   size_t len, char *errbuf, size_t errlen)
 {
-	size_t nlen = strlen(name);
+	return ceb_event_set_n(ev, name, strlen(name), type, value, len, errbuf, errlen);
+}
+
+int ceb_event_set_n(struct ceb_event *ev, const char *name, size_t nlen, enum ceb_type type,
+                    const char *value, size_t len, char *errbuf, size_t errlen)
+{
 	char canon[16];
 	int32_t ival;
 	int k;
@@ -562,7 +576,11 @@ int ceb_event_set_data(struct ceb_event *ev, const void *data, size_t len, unsig
 
 const struct ceb_attr *ceb_event_get(const struct ceb_event *ev, const char *name)
 {
-	size_t nlen = strlen(name);
+	return ceb_event_get_n(ev, name, strlen(name));
+}
+
+const struct ceb_attr *ceb_event_get_n(const struct ceb_event *ev, const char *name, size_t nlen)
+{
 	int k;
 
 	if (nlen == 0)
@@ -623,7 +641,7 @@ size_t ceb_event_size(const struct ceb_event *ev)
 	/* Roughly what the JSON format spends: "name":"value", per attribute. */
 	for (int k = 0; k < K_COUNT; k++)
 		if (ev->known_mask & (1u << k))
-			n += strlen(ev->known[k].name) + ev->known[k].len + 6;
+			n += known_attrs[k].len + ev->known[k].len + 6;
 	for (size_t i = 0; i < ev->next; i++)
 		n += strlen(ev->ext[i].name) + ev->ext[i].len + 6;
 	return n;

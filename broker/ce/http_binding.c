@@ -218,7 +218,7 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 			rc = CEB_EINVAL;
 			goto out;
 		}
-		if (strcmp(name, "datacontenttype") == 0) {
+		if (nlen == 15 && memcmp(name, "datacontenttype", 15) == 0) {
 			ceb_seterr(
 			        errbuf, errlen,
 			        "header 'ce-datacontenttype' is not allowed in binary mode; send "
@@ -227,7 +227,7 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 			rc = CEB_EINVAL;
 			goto out;
 		}
-		if (ceb_event_get(ev, name)) {
+		if (ceb_event_get_n(ev, name, nlen)) {
 			ceb_seterr(errbuf, errlen, "header 'ce-%s' appears more than once", name);
 			rc = CEB_EINVAL;
 			goto out;
@@ -274,7 +274,7 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 			rc = CEB_EINVAL;
 			goto out;
 		}
-		rc = ceb_event_set(ev, name, CEB_TYPE_STRING, v, vlen, errbuf, errlen);
+		rc = ceb_event_set_n(ev, name, nlen, CEB_TYPE_STRING, v, vlen, errbuf, errlen);
 		if (rc < 0)
 			goto out;
 	}
@@ -303,8 +303,8 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 			rc = CEB_ETOOBIG;
 			goto out;
 		}
-		rc = ceb_event_set(ev, "datacontenttype", CEB_TYPE_STRING, ct, vlen, errbuf,
-		                   errlen);
+		rc = ceb_event_set_n(ev, "datacontenttype", 15, CEB_TYPE_STRING, ct, vlen, errbuf,
+		                     errlen);
 		if (rc < 0)
 			goto out;
 	}

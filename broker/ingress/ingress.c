@@ -39,6 +39,8 @@ enum conn_phase {
 
 #define RX_UNKNOWN UINT64_MAX
 
+struct mhd_req;
+
 /* A connection, from MHD's connection notifications (its socket context): the watchdog and MHD's
  * thread for the connection share it under its lock. It lives in the ingress's list until MHD
  * notifies the close, which happens before MHD closes the socket: a watchdog holding the list lock
@@ -58,6 +60,9 @@ struct conn {
 	/* MHD's thread alone: the current request's start as on_uri() saw it (start_ms then), so
 	 * that on_head() need not take the lock again to read it */
 	uint64_t uri_ms;
+	/* MHD's thread alone: the previous request's record, ended (ceb_request_fini) but kept with
+	 * its body buffer for the next request on this keep-alive connection, or NULL */
+	struct mhd_req *spare;
 };
 
 /* One listening socket: the main one (HTTPS with --tls-cert), the plain one of --listen-plain, and
@@ -117,6 +122,8 @@ struct mhd_req {
 	bool suspended;
 	bool owned; /* the body is complete: cn moved to CONN_OWNED */
 };
+
+static void free_spare(struct mhd_req *mr);
 
 /* The headers a source adds to its requests' answers (none for a Broker's). */
 struct extra_headers {
@@ -480,6 +487,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		cn->next->prev = cn->prev;
 	pthread_mutex_unlock(&ing->lock);
 	pthread_mutex_destroy(&cn->lock);
+	free_spare(cn->spare);
 	free(cn);
 	*socket_context = NULL;
 }
@@ -507,6 +515,37 @@ static void free_req(struct mhd_req *mr)
 	if (mr->ql.h != mr->ql.inl)
 		free(mr->ql.h);
 	ceb_request_fini(&mr->req);
+	free(mr);
+}
+
+/* The body buffer a spare record keeps for the next request: one of an ordinary event's size, not
+ * the megabyte a large one grew to. */
+#define SPARE_BODY_MAX 16384
+
+/* A request ended: its record is kept as the connection's spare (ended, its body buffer emptied),
+ * so that the next request on it allocates neither; else freed. MHD's thread for cn. */
+static void end_req(struct mhd_req *mr, struct conn *cn)
+{
+	struct ceb_buf body = mr->req.body;
+
+	if (!cn || cn->spare || mr->hl.h != mr->hl.inl || mr->ql.h != mr->ql.inl ||
+	    body.failed || body.cap > SPARE_BODY_MAX) {
+		free_req(mr);
+		return;
+	}
+	mr->req.body = (struct ceb_buf)CEB_BUF_INIT;
+	ceb_request_fini(&mr->req);
+	ceb_buf_reset(&body);
+	mr->req.body = body;
+	cn->spare = mr;
+}
+
+/* A spare record (ended already): its body buffer and itself. */
+static void free_spare(struct mhd_req *mr)
+{
+	if (!mr)
+		return;
+	ceb_buf_free(&mr->req.body);
 	free(mr);
 }
 
@@ -581,23 +620,35 @@ static enum MHD_Result on_head(struct ceb_ingress *ing, struct MHD_Connection *c
                                const char *url, const char *method, const char *version,
                                void **con_cls)
 {
-	/* Not calloc: the inline field arrays (1 KiB) need no zeroes; every other field is set. */
-	struct mhd_req *mr = malloc(sizeof(*mr));
+	struct conn *cn = conn_of(conn);
+	struct ceb_buf body = CEB_BUF_INIT;
 	enum MHD_Result ret = MHD_NO;
+	struct mhd_req *mr;
 	enum ceb_route route;
 	bool ok;
 
-	if (!mr)
-		return MHD_NO;
+	if (cn && cn->spare) {
+		/* the previous request's record on this connection, and its body buffer */
+		mr = cn->spare;
+		cn->spare = NULL;
+		body = mr->req.body;
+	} else {
+		/* Not calloc: the inline field arrays (1 KiB) need no zeroes; every other field
+		 * is set. */
+		mr = malloc(sizeof(*mr));
+		if (!mr)
+			return MHD_NO;
+	}
 	mr->conn = conn;
 	mr->ing = ing;
-	mr->cn = conn_of(conn);
+	mr->cn = cn;
 	hdr_list_init(&mr->hl);
 	hdr_list_init(&mr->ql);
 	mr->internal = NULL;
 	mr->suspended = false;
 	mr->owned = false;
 	ceb_request_init(&mr->req, ing->dmn, suspend, resume, mr);
+	mr->req.body = body;
 	if (!mr->cn)
 		goto out; /* no memory for its record when it connected: closed */
 	if (mr->cn->uri_ms)
@@ -624,7 +675,7 @@ static enum MHD_Result on_head(struct ceb_ingress *ing, struct MHD_Connection *c
 	                                   : answer(conn, &mr->req, ing->accepted);
 out:
 	if (mr)
-		free_req(mr);
+		end_req(mr, mr->cn);
 	return ret;
 }
 
@@ -716,7 +767,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	 * ends the request without calling on_request again, and stop must not wait for it. */
 	if (mr->suspended)
 		atomic_fetch_sub(&mr->ing->suspended, 1);
-	free_req(mr);
+	end_req(mr, cn);
 	*con_cls = NULL;
 }
 
