@@ -87,6 +87,9 @@ bool ceb_utf8_valid(const char *s, size_t len)
 		/* ASCII runs are the common case: eight bytes at a time. */
 		if (len - i >= 8 && (load8(u + i) & HIGHS) == 0) {
 			i += 8;
+			/* the last eight bytes, overlapping those seen, for the tail */
+			if (len - i < 8 && len - i && (load8(u + len - 8) & HIGHS) == 0)
+				i = len;
 			continue;
 		}
 		if (u[i] < 0x80) {
@@ -110,6 +113,9 @@ int ceb_string_check(const char *name, const char *s, size_t len, char *errbuf, 
 		/* Printable ASCII, the common case, needs no decoding: eight bytes at a time. */
 		if (len - i >= 8 && printable8(load8(u + i))) {
 			i += 8;
+			/* the last eight bytes, overlapping those seen, for the tail */
+			if (len - i < 8 && len - i && printable8(load8(u + len - 8)))
+				i = len;
 			continue;
 		}
 		if (u[i] >= 0x20 && u[i] < 0x7f) {

@@ -947,8 +947,11 @@ int ceb_event_validate(const struct ceb_event *ev, const struct ceb_limits *lim,
 		           lim->max_attrs);
 		return CEB_EINVAL;
 	}
-	for (i = 0; i < n; i++) {
-		a = ceb_event_attr_at(ev, i);
+	/* in ceb_event_attr_at()'s order, without its walk from the start for each */
+	for (i = 0; i < K_COUNT + ev->next; i++) {
+		if (i < K_COUNT && !(ev->known_mask & (1u << i)))
+			continue;
+		a = i < K_COUNT ? &ev->known[i] : &ev->ext[i - K_COUNT];
 		if (a->len > lim->max_value_len) {
 			ceb_seterr(errbuf, errlen, "attribute '%s': value is %zu bytes (limit %zu)",
 			           a->name, a->len, lim->max_value_len);

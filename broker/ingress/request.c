@@ -2,6 +2,7 @@
  * 404, 405, OPTIONS), the size and time limits, the per-client rate limit, decoding, the
  * knativebrokerttl loop guard, and publishing with one answer for all events of a batch. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -444,12 +445,13 @@ static enum ceb_route route(struct ceb_request *req, const struct ceb_request_he
 			return CEB_ROUTE_ANSWER;
 	}
 	if (cl) {
-		unsigned long long n;
+		unsigned long long n = 0, max = dmn->set.limits.max_event_size;
 
-		errno = 0;
-		n = strtoull(cl, NULL, 10);
+		/* digits only (check_head): read until past the limit, without strtoull's locale */
+		for (const char *p = cl; *p && n <= max; p++)
+			n = n > (ULLONG_MAX - 9) / 10 ? ULLONG_MAX : n * 10 + (unsigned)(*p - '0');
 		/* Refused before reading (or inviting, with 100-continue) the body. */
-		if (errno == ERANGE || n > dmn->set.limits.max_event_size)
+		if (n > max)
 			return refuse(req, 413,
 			              "body of %.40s bytes is over the limit of %zu bytes", cl,
 			              dmn->set.limits.max_event_size);
