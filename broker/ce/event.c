@@ -35,7 +35,10 @@ enum {
 /* With each name's length: every decoded attribute is looked up here, twice (the duplicate check,
  * then the store), and the size estimate adds the names up; a strlen() each cost more than the
  * rest of the look-up. */
-#define KNOWN(n, t) {n, sizeof(n) - 1, t}
+#define KNOWN(n, t)                 \
+	{                           \
+		n, sizeof(n) - 1, t \
+	}
 static const struct {
 	const char *name;
 	size_t len;

@@ -77,6 +77,19 @@ struct listener {
 
 #define LISTENERS 3
 
+/* The resumes of one MHD thread's suspended requests. MHD 0.9 takes its daemon's mutex and writes
+ * its eventfd for each MHD_resume_connection(); from a completing thread that is a contended lock
+ * and a wake-up per event. So the first completion resumes its request itself (the leader) and the
+ * ones that come while that resume is on its way queue here; the MHD thread, running the leader,
+ * resumes them all from its own thread (drain), with no other thread at its daemon's lock. */
+struct resumeq {
+	struct resumeq *next; /* ing->queues, under ing->lock */
+	const struct ceb_ingress *ing;
+	pthread_mutex_t lock; /* guards the fields below */
+	struct mhd_req *head, *tail;
+	bool leader; /* a leader was resumed and has not drained yet */
+};
+
 struct ceb_ingress {
 	struct listener lis[LISTENERS];
 	size_t nlis;
@@ -91,6 +104,7 @@ struct ceb_ingress {
 	bool watching; /* the watchdog thread runs */
 	bool mhd_0975; /* the running libmicrohttpd is 0.9.75: dropped_bytes() applies */
 	pthread_t watchdog;
+	struct resumeq *queues; /* one per MHD thread that suspended a request, under lock */
 };
 
 #define INLINE_HEADERS 32
@@ -120,7 +134,9 @@ struct mhd_req {
 	struct hdr_list ql;   /* the query's parameters, the same way */
 	const char *internal; /* the first CEB_INTERNAL_HEADER field's value, or NULL */
 	bool suspended;
-	bool owned; /* the body is complete: cn moved to CONN_OWNED */
+	bool owned;            /* the body is complete: cn moved to CONN_OWNED */
+	struct resumeq *q;     /* while suspended: the queue of the MHD thread that suspended it */
+	struct mhd_req *qnext; /* in q */
 };
 
 static void free_spare(struct mhd_req *mr);
@@ -270,18 +286,82 @@ static enum MHD_Result collect_field(void *cls, enum MHD_ValueKind kind, const c
 	return MHD_YES;
 }
 
+/* The calling MHD thread's resume queue, made on its first suspend; NULL without memory. */
+static struct resumeq *thread_queue(struct ceb_ingress *ing)
+{
+	static __thread struct resumeq *mine;
+	struct resumeq *q = mine;
+
+	if (q && q->ing == ing)
+		return q;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return NULL;
+	q->ing = ing;
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_mutex_lock(&ing->lock);
+	q->next = ing->queues;
+	ing->queues = q;
+	pthread_mutex_unlock(&ing->lock);
+	mine = q;
+	return q;
+}
+
 static void suspend(void *arg)
 {
 	struct mhd_req *mr = arg;
 
 	mr->suspended = true;
+	mr->q = thread_queue(mr->ing);
 	atomic_fetch_add(&mr->ing->suspended, 1);
 	MHD_suspend_connection(mr->conn);
 }
 
+/* From the thread of the last publish completion: a leader resumes its request, the others queue
+ * behind it (see struct resumeq). */
 static void resume(void *arg)
 {
-	MHD_resume_connection(((struct mhd_req *)arg)->conn);
+	struct mhd_req *mr = arg;
+	struct resumeq *q = mr->q;
+	bool lead = true;
+
+	if (q) {
+		pthread_mutex_lock(&q->lock);
+		lead = !q->leader;
+		if (lead) {
+			q->leader = true;
+		} else {
+			mr->qnext = NULL;
+			if (q->tail)
+				q->tail->qnext = mr;
+			else
+				q->head = mr;
+			q->tail = mr;
+		}
+		pthread_mutex_unlock(&q->lock);
+	}
+	if (lead)
+		MHD_resume_connection(mr->conn);
+}
+
+/* A resumed request runs on its MHD thread (or ends there): the requests queued behind the leader
+ * are resumed from here. Whoever drains ends the leader's turn, so a completion after this leads
+ * again; no queued request is left without a leader to come. */
+static void drain(struct resumeq *q)
+{
+	struct mhd_req *mr, *next;
+
+	if (!q)
+		return;
+	pthread_mutex_lock(&q->lock);
+	mr = q->head;
+	q->head = q->tail = NULL;
+	q->leader = false;
+	pthread_mutex_unlock(&q->lock);
+	for (; mr; mr = next) {
+		next = mr->qnext; /* mr may run on another thread once resumed */
+		MHD_resume_connection(mr->conn);
+	}
 }
 
 static struct conn *conn_of(struct MHD_Connection *conn)
@@ -528,8 +608,8 @@ static void end_req(struct mhd_req *mr, struct conn *cn)
 {
 	struct ceb_buf body = mr->req.body;
 
-	if (!cn || cn->spare || mr->hl.h != mr->hl.inl || mr->ql.h != mr->ql.inl ||
-	    body.failed || body.cap > SPARE_BODY_MAX) {
+	if (!cn || cn->spare || mr->hl.h != mr->hl.inl || mr->ql.h != mr->ql.inl || body.failed ||
+	    body.cap > SPARE_BODY_MAX) {
 		free_req(mr);
 		return;
 	}
@@ -647,6 +727,7 @@ static enum MHD_Result on_head(struct ceb_ingress *ing, struct MHD_Connection *c
 	mr->internal = NULL;
 	mr->suspended = false;
 	mr->owned = false;
+	mr->q = NULL;
 	ceb_request_init(&mr->req, ing->dmn, suspend, resume, mr);
 	mr->req.body = body;
 	if (!mr->cn)
@@ -730,6 +811,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (mr->suspended) {
 		/* Resumed after the last publish completed. */
 		mr->suspended = false;
+		drain(mr->q);
 		atomic_fetch_sub(&ing->suspended, 1);
 	} else if (!mr->owned) {
 		if (!conn_move(cn, CONN_OWNED))
@@ -765,8 +847,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	/* Resumed, but the client had gone (wrk closing its connections at the end of a run): MHD
 	 * ends the request without calling on_request again, and stop must not wait for it. */
-	if (mr->suspended)
+	if (mr->suspended) {
+		drain(mr->q);
 		atomic_fetch_sub(&mr->ing->suspended, 1);
+	}
 	end_req(mr, cn);
 	*con_cls = NULL;
 }
@@ -990,6 +1074,11 @@ void ceb_ingress_stop(struct ceb_ingress *ing)
 	if (ing->accepted)
 		MHD_destroy_response(ing->accepted);
 	ceb_tls_destroy(ing->tls);
+	for (struct resumeq *q = ing->queues, *next; q; q = next) {
+		next = q->next;
+		pthread_mutex_destroy(&q->lock);
+		free(q);
+	}
 	pthread_cond_destroy(&ing->wake);
 	pthread_mutex_destroy(&ing->lock);
 	free(ing);

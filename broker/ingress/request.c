@@ -100,22 +100,14 @@ static bool path_is_broker(const char *url)
 #define HB_TCHAR 1
 #define HB_STOP  2
 static const unsigned char hbyte[256] = {
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 2, 2, 2, 2, 2, 2,
-	2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-	0, 1, 0, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, 0,
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
-	0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1,
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 2,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        [0x00 ... 0x08] = HB_STOP, [0x0a ... 0x1f] = HB_STOP, /* tab (0x09) may be in a value */
+        [0x7f] = HB_STOP,          ['0' ... '9'] = HB_TCHAR,  ['A' ... 'Z'] = HB_TCHAR,
+        ['a' ... 'z'] = HB_TCHAR,  ['!'] = HB_TCHAR,          ['#'] = HB_TCHAR,
+        ['$'] = HB_TCHAR,          ['%'] = HB_TCHAR,          ['&'] = HB_TCHAR,
+        ['\''] = HB_TCHAR,         ['*'] = HB_TCHAR,          ['+'] = HB_TCHAR,
+        ['-'] = HB_TCHAR,          ['.'] = HB_TCHAR,          ['^'] = HB_TCHAR,
+        ['_'] = HB_TCHAR,          ['`'] = HB_TCHAR,          ['|'] = HB_TCHAR,
+        ['~'] = HB_TCHAR,
 };
 
 static bool is_digits(const char *s)
@@ -436,7 +428,8 @@ static enum ceb_route route(struct ceb_request *req, const struct ceb_request_he
 		/* An address with no target yet cannot be judged: refused, never let through. */
 		req->auth_t = ceb_endpoint_auth(req->brk);
 		if (!req->auth_t) {
-			refuse(req, 503, "%s is not ready to authenticate senders", req->brk->label);
+			refuse(req, 503, "%s is not ready to authenticate senders",
+			       req->brk->label);
 			return CEB_ROUTE_ANSWER;
 		}
 		if (!req->internal && auth_token(req, head) == CEB_ROUTE_ANSWER)
