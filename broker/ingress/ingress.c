@@ -21,100 +21,12 @@
 #include "broker/buf.h"
 #include "broker/clock.h"
 #include "broker/error.h"
+#include "broker/ingress/conn.h"
 #include "broker/ingress/ingress.h"
 #include "broker/log.h"
 #include "broker/metrics.h"
 #include "broker/ingress/request.h"
 #include "broker/ingress/tls.h"
-
-/* Where a connection's current request is, as the request timeout sees it. */
-enum conn_phase {
-	CONN_IDLE,  /* between requests: no byte of the next one seen yet */
-	CONN_HEAD,  /* a request began: its line and header block are coming */
-	CONN_BODY,  /* routed: its body is coming */
-	CONN_DRAIN, /* refused (answer in ans_status, ans_reason): the rest of its body is dropped */
-	CONN_OWNED, /* the body is in: the answer is ours to give, the timeout no longer applies */
-	CONN_CLOSING, /* answered straight on the socket; MHD closes the connection */
-};
-
-#define RX_UNKNOWN UINT64_MAX
-
-struct mhd_req;
-
-/* A connection, from MHD's connection notifications (its socket context): the watchdog and MHD's
- * thread for the connection share it under its lock. It lives in the ingress's list until MHD
- * notifies the close, which happens before MHD closes the socket: a watchdog holding the list lock
- * never writes to a socket that was closed, or reused. */
-struct conn {
-	struct conn *prev, *next; /* ing->conns, under ing->lock */
-	int fd;
-	bool secure;          /* a connection to the HTTPS listener */
-	gnutls_session_t tls; /* its session, if MHD told it */
-	pthread_mutex_t lock; /* guards the fields below */
-	enum conn_phase phase;
-	uint64_t start_ms; /* the current request's first byte (as seen), 0 in CONN_IDLE */
-	uint64_t rx_mark;  /* bytes received when the previous request ended, or RX_UNKNOWN */
-	struct ceb_endpoint *brk; /* the request's Broker once routed (its counters), else NULL */
-	int ans_status;           /* CONN_DRAIN: the answer */
-	char ans_reason[sizeof(((struct ceb_request *)0)->reason)];
-	/* MHD's thread alone: the current request's start as on_uri() saw it (start_ms then), so
-	 * that on_head() need not take the lock again to read it */
-	uint64_t uri_ms;
-	/* MHD's thread alone: the previous request's record, ended (ceb_request_fini) but kept with
-	 * its body buffer for the next request on this keep-alive connection, or NULL */
-	struct mhd_req *spare;
-};
-
-/* One listening socket: the main one (HTTPS with --tls-cert), the plain one of --listen-plain, and
- * with TLS a loopback one that takes only the daemon's deliveries to itself (which carry its
- * internal token), so that a ref to a Broker needs no certificate. */
-struct listener {
-	struct ceb_ingress *ing;
-	struct MHD_Daemon *mhd;
-	bool tls;
-	bool internal_only;
-};
-
-#define LISTENERS 3
-
-/* The resumes of one MHD thread's suspended requests. MHD 0.9 takes its daemon's mutex and writes
- * its eventfd for each MHD_resume_connection(); from a completing thread that is a contended lock
- * and a wake-up per event. So the first completion resumes its request itself (the leader) and the
- * ones that come while that resume is on its way queue here; the MHD thread, running the leader,
- * resumes them all from its own thread (drain), with no other thread at its daemon's lock. */
-struct resumeq {
-	struct resumeq *next; /* ing->queues, under ing->lock */
-	const struct ceb_ingress *ing;
-	pthread_mutex_t lock; /* guards the fields below */
-	struct mhd_req *head, *tail;
-	bool leader; /* a leader was resumed and has not drained yet */
-};
-
-struct ceb_ingress {
-	struct listener lis[LISTENERS];
-	size_t nlis;
-	struct ceb_tls *tls; /* NULL without --tls-cert */
-	struct ceb_daemon *dmn;
-	atomic_int suspended; /* requests waiting for a publish: MHD must not stop while any is */
-	struct MHD_Response *accepted; /* the 202 answer, built once and shared by every request */
-	pthread_mutex_t lock;          /* guards conns and stopping */
-	pthread_cond_t wake;           /* stop the watchdog */
-	struct conn *conns;
-	bool stopping;
-	bool watching; /* the watchdog thread runs */
-	bool mhd_0975; /* the running libmicrohttpd is 0.9.75: dropped_bytes() applies */
-	pthread_t watchdog;
-	struct resumeq *queues; /* one per MHD thread that suspended a request, under lock */
-};
-
-#define INLINE_HEADERS 32
-
-struct hdr_list {
-	struct ceb_http_header *h; /* inl, until a request has more headers */
-	size_t n, cap;
-	int oom;
-	struct ceb_http_header inl[INLINE_HEADERS];
-};
 
 static void hdr_list_init(struct hdr_list *l)
 {
@@ -123,23 +35,6 @@ static void hdr_list_init(struct hdr_list *l)
 	l->cap = INLINE_HEADERS;
 	l->oom = 0;
 }
-
-/* A request in MHD's hands: the logic's state plus its connection, for resuming. */
-struct mhd_req {
-	struct ceb_request req;
-	struct MHD_Connection *conn;
-	struct ceb_ingress *ing;
-	struct conn *cn;
-	struct hdr_list hl;   /* the header fields, pointing into MHD's memory for the request */
-	struct hdr_list ql;   /* the query's parameters, the same way */
-	const char *internal; /* the first CEB_INTERNAL_HEADER field's value, or NULL */
-	bool suspended;
-	bool owned;            /* the body is complete: cn moved to CONN_OWNED */
-	struct resumeq *q;     /* while suspended: the queue of the MHD thread that suspended it */
-	struct mhd_req *qnext; /* in q */
-};
-
-static void free_spare(struct mhd_req *mr);
 
 /* The headers a source adds to its requests' answers (none for a Broker's). */
 struct extra_headers {
@@ -284,84 +179,6 @@ static enum MHD_Result collect_field(void *cls, enum MHD_ValueKind kind, const c
 	if (kind == MHD_GET_ARGUMENT_KIND)
 		return push_field(&mr->ql, key, value);
 	return MHD_YES;
-}
-
-/* The calling MHD thread's resume queue, made on its first suspend; NULL without memory. */
-static struct resumeq *thread_queue(struct ceb_ingress *ing)
-{
-	static __thread struct resumeq *mine;
-	struct resumeq *q = mine;
-
-	if (q && q->ing == ing)
-		return q;
-	q = calloc(1, sizeof(*q));
-	if (!q)
-		return NULL;
-	q->ing = ing;
-	pthread_mutex_init(&q->lock, NULL);
-	pthread_mutex_lock(&ing->lock);
-	q->next = ing->queues;
-	ing->queues = q;
-	pthread_mutex_unlock(&ing->lock);
-	mine = q;
-	return q;
-}
-
-static void suspend(void *arg)
-{
-	struct mhd_req *mr = arg;
-
-	mr->suspended = true;
-	mr->q = thread_queue(mr->ing);
-	atomic_fetch_add(&mr->ing->suspended, 1);
-	MHD_suspend_connection(mr->conn);
-}
-
-/* From the thread of the last publish completion: a leader resumes its request, the others queue
- * behind it (see struct resumeq). */
-static void resume(void *arg)
-{
-	struct mhd_req *mr = arg;
-	struct resumeq *q = mr->q;
-	bool lead = true;
-
-	if (q) {
-		pthread_mutex_lock(&q->lock);
-		lead = !q->leader;
-		if (lead) {
-			q->leader = true;
-		} else {
-			mr->qnext = NULL;
-			if (q->tail)
-				q->tail->qnext = mr;
-			else
-				q->head = mr;
-			q->tail = mr;
-		}
-		pthread_mutex_unlock(&q->lock);
-	}
-	if (lead)
-		MHD_resume_connection(mr->conn);
-}
-
-/* A resumed request runs on its MHD thread (or ends there): the requests queued behind the leader
- * are resumed from here. Whoever drains ends the leader's turn, so a completion after this leads
- * again; no queued request is left without a leader to come. */
-static void drain(struct resumeq *q)
-{
-	struct mhd_req *mr, *next;
-
-	if (!q)
-		return;
-	pthread_mutex_lock(&q->lock);
-	mr = q->head;
-	q->head = q->tail = NULL;
-	q->leader = false;
-	pthread_mutex_unlock(&q->lock);
-	for (; mr; mr = next) {
-		next = mr->qnext; /* mr may run on another thread once resumed */
-		MHD_resume_connection(mr->conn);
-	}
 }
 
 static struct conn *conn_of(struct MHD_Connection *conn)
@@ -567,7 +384,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		cn->next->prev = cn->prev;
 	pthread_mutex_unlock(&ing->lock);
 	pthread_mutex_destroy(&cn->lock);
-	free_spare(cn->spare);
+	ceb_mhd_req_free_spare(cn->spare);
 	free(cn);
 	*socket_context = NULL;
 }
@@ -586,47 +403,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 		pthread_mutex_unlock(&cn->lock);
 	}
 	return NULL; /* the request's context stays NULL until on_request() */
-}
-
-static void free_req(struct mhd_req *mr)
-{
-	if (mr->hl.h != mr->hl.inl)
-		free(mr->hl.h);
-	if (mr->ql.h != mr->ql.inl)
-		free(mr->ql.h);
-	ceb_request_fini(&mr->req);
-	free(mr);
-}
-
-/* The body buffer a spare record keeps for the next request: one of an ordinary event's size, not
- * the megabyte a large one grew to. */
-#define SPARE_BODY_MAX 16384
-
-/* A request ended: its record is kept as the connection's spare (ended, its body buffer emptied),
- * so that the next request on it allocates neither; else freed. MHD's thread for cn. */
-static void end_req(struct mhd_req *mr, struct conn *cn)
-{
-	struct ceb_buf body = mr->req.body;
-
-	if (!cn || cn->spare || mr->hl.h != mr->hl.inl || mr->ql.h != mr->ql.inl || body.failed ||
-	    body.cap > SPARE_BODY_MAX) {
-		free_req(mr);
-		return;
-	}
-	mr->req.body = (struct ceb_buf)CEB_BUF_INIT;
-	ceb_request_fini(&mr->req);
-	ceb_buf_reset(&body);
-	mr->req.body = body;
-	cn->spare = mr;
-}
-
-/* A spare record (ended already): its body buffer and itself. */
-static void free_spare(struct mhd_req *mr)
-{
-	if (!mr)
-		return;
-	ceb_buf_free(&mr->req.body);
-	free(mr);
 }
 
 /* libmicrohttpd 0.9.75 keeps two defects of a header block to itself: a NUL byte in a field value
@@ -728,7 +504,7 @@ static enum MHD_Result on_head(struct ceb_ingress *ing, struct MHD_Connection *c
 	mr->suspended = false;
 	mr->owned = false;
 	mr->q = NULL;
-	ceb_request_init(&mr->req, ing->dmn, suspend, resume, mr);
+	ceb_request_init(&mr->req, ing->dmn, ceb_mhd_suspend, ceb_mhd_resume, mr);
 	mr->req.body = body;
 	if (!mr->cn)
 		goto out; /* no memory for its record when it connected: closed */
@@ -756,7 +532,7 @@ static enum MHD_Result on_head(struct ceb_ingress *ing, struct MHD_Connection *c
 	                                   : answer(conn, &mr->req, ing->accepted);
 out:
 	if (mr)
-		end_req(mr, mr->cn);
+		ceb_mhd_req_end(mr, mr->cn);
 	return ret;
 }
 
@@ -811,7 +587,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (mr->suspended) {
 		/* Resumed after the last publish completed. */
 		mr->suspended = false;
-		drain(mr->q);
+		ceb_mhd_drain(mr->q);
 		atomic_fetch_sub(&ing->suspended, 1);
 	} else if (!mr->owned) {
 		if (!conn_move(cn, CONN_OWNED))
@@ -848,10 +624,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	/* Resumed, but the client had gone (wrk closing its connections at the end of a run): MHD
 	 * ends the request without calling on_request again, and stop must not wait for it. */
 	if (mr->suspended) {
-		drain(mr->q);
+		ceb_mhd_drain(mr->q);
 		atomic_fetch_sub(&mr->ing->suspended, 1);
 	}
-	end_req(mr, cn);
+	ceb_mhd_req_end(mr, cn);
 	*con_cls = NULL;
 }
 
@@ -1074,11 +850,7 @@ void ceb_ingress_stop(struct ceb_ingress *ing)
 	if (ing->accepted)
 		MHD_destroy_response(ing->accepted);
 	ceb_tls_destroy(ing->tls);
-	for (struct resumeq *q = ing->queues, *next; q; q = next) {
-		next = q->next;
-		pthread_mutex_destroy(&q->lock);
-		free(q);
-	}
+	ceb_mhd_queues_free(ing);
 	pthread_cond_destroy(&ing->wake);
 	pthread_mutex_destroy(&ing->lock);
 	free(ing);
