@@ -59,7 +59,7 @@ static struct ceb_event *to_store(struct ceb_endpoint *brk, struct ceb_event *ev
 	 * costs about 750 bytes instead of 1 250. Larger events keep their data in a buffer of
 	 * their own, where the slack matters little and a copy would cost more. Without memory for
 	 * the copy, the original does. */
-	if (ceb_event_size(ev) <= COMPACT_MAX && ceb_channel_has(&brk->ch, CEB_CHANNEL_IN_MEMORY))
+	if (ceb_channel_has(&brk->ch, CEB_CHANNEL_IN_MEMORY) && ceb_event_size(ev) <= COMPACT_MAX)
 		stored = ceb_event_clone(ev);
 	return stored ? stored : ceb_event_ref(ev);
 }

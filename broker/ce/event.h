@@ -65,6 +65,9 @@ void ceb_event_unref(struct ceb_event *ev);
  * Replaces an existing attribute of the same name. The event copies name and value. */
 int ceb_event_set(struct ceb_event *ev, const char *name, enum ceb_type type, const char *value,
                   size_t len, char *errbuf, size_t errlen);
+/* The same with the name's length given (strlen(name), which the caller knows). */
+int ceb_event_set_n(struct ceb_event *ev, const char *name, size_t nlen, enum ceb_type type,
+                    const char *value, size_t len, char *errbuf, size_t errlen);
 int ceb_event_set_int(struct ceb_event *ev, const char *name, int32_t v);
 int ceb_event_set_bool(struct ceb_event *ev, const char *name, bool v);
 /* Remove an attribute; 0 if removed, CEB_ENOTFOUND if absent. */
@@ -77,6 +80,8 @@ int ceb_event_take_data(struct ceb_event *ev, void *data, size_t len, unsigned f
 
 /* Look-ups; pointers stay valid while the caller holds a reference and nobody mutates the event. */
 const struct ceb_attr *ceb_event_get(const struct ceb_event *ev, const char *name);
+/* The same with the name's length given (name need not be NUL-terminated). */
+const struct ceb_attr *ceb_event_get_n(const struct ceb_event *ev, const char *name, size_t nlen);
 /* Attributes in a stable order: specversion, id, source, type, then the optional ones, then the
  * extensions in the order they were set. */
 size_t ceb_event_attr_count(const struct ceb_event *ev);

@@ -203,13 +203,19 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 			rc = CEB_EINVAL;
 			goto out;
 		}
+		/* lower-cased and checked (a-z and 0-9) in one pass */
 		for (j = 0; j < nlen; j++) {
-			char c = hname[3 + j];
+			unsigned char c = (unsigned char)hname[3 + j];
 
-			name[j] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+			if ((unsigned)(c - 'a') < 26 || (unsigned)(c - '0') < 10)
+				name[j] = (char)c;
+			else if ((unsigned)(c - 'A') < 26)
+				name[j] = (char)(c - 'A' + 'a');
+			else
+				break;
 		}
-		name[nlen] = '\0';
-		if (!ceb_attr_name_valid(name, nlen)) {
+		name[j] = '\0';
+		if (j != nlen || nlen == 0 || (nlen == 4 && memcmp(name, "data", 4) == 0)) {
 			ceb_seterr(
 			        errbuf, errlen,
 			        "header '%s': not a valid attribute name (after 'ce-': a-z and 0-9 "
@@ -218,7 +224,7 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 			rc = CEB_EINVAL;
 			goto out;
 		}
-		if (strcmp(name, "datacontenttype") == 0) {
+		if (nlen == 15 && memcmp(name, "datacontenttype", 15) == 0) {
 			ceb_seterr(
 			        errbuf, errlen,
 			        "header 'ce-datacontenttype' is not allowed in binary mode; send "
@@ -227,7 +233,7 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 			rc = CEB_EINVAL;
 			goto out;
 		}
-		if (ceb_event_get(ev, name)) {
+		if (ceb_event_get_n(ev, name, nlen)) {
 			ceb_seterr(errbuf, errlen, "header 'ce-%s' appears more than once", name);
 			rc = CEB_EINVAL;
 			goto out;
@@ -274,7 +280,7 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 			rc = CEB_EINVAL;
 			goto out;
 		}
-		rc = ceb_event_set(ev, name, CEB_TYPE_STRING, v, vlen, errbuf, errlen);
+		rc = ceb_event_set_n(ev, name, nlen, CEB_TYPE_STRING, v, vlen, errbuf, errlen);
 		if (rc < 0)
 			goto out;
 	}
@@ -303,8 +309,8 @@ static int decode_binary(const struct ceb_http_request *req, const char *ct,
 			rc = CEB_ETOOBIG;
 			goto out;
 		}
-		rc = ceb_event_set(ev, "datacontenttype", CEB_TYPE_STRING, ct, vlen, errbuf,
-		                   errlen);
+		rc = ceb_event_set_n(ev, "datacontenttype", 15, CEB_TYPE_STRING, ct, vlen, errbuf,
+		                     errlen);
 		if (rc < 0)
 			goto out;
 	}
@@ -339,7 +345,9 @@ int ceb_http_decode(const struct ceb_http_request *req, const struct ceb_limits 
 	if (!lim)
 		lim = &ceb_limits_default;
 	for (i = 0; i < req->nheaders; i++) {
+		/* not "ce-...": the second letter before a call */
 		if ((req->headers[i].name[0] | 0x20) != 'c' ||
+		    (req->headers[i].name[1] | 0x20) != 'o' ||
 		    strcasecmp(req->headers[i].name, "content-type") != 0)
 			continue;
 		if (ct) {

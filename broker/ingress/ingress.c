@@ -21,81 +21,12 @@
 #include "broker/buf.h"
 #include "broker/clock.h"
 #include "broker/error.h"
+#include "broker/ingress/conn.h"
 #include "broker/ingress/ingress.h"
 #include "broker/log.h"
 #include "broker/metrics.h"
 #include "broker/ingress/request.h"
 #include "broker/ingress/tls.h"
-
-/* Where a connection's current request is, as the request timeout sees it. */
-enum conn_phase {
-	CONN_IDLE,  /* between requests: no byte of the next one seen yet */
-	CONN_HEAD,  /* a request began: its line and header block are coming */
-	CONN_BODY,  /* routed: its body is coming */
-	CONN_DRAIN, /* refused (answer in ans_status, ans_reason): the rest of its body is dropped */
-	CONN_OWNED, /* the body is in: the answer is ours to give, the timeout no longer applies */
-	CONN_CLOSING, /* answered straight on the socket; MHD closes the connection */
-};
-
-#define RX_UNKNOWN UINT64_MAX
-
-/* A connection, from MHD's connection notifications (its socket context): the watchdog and MHD's
- * thread for the connection share it under its lock. It lives in the ingress's list until MHD
- * notifies the close, which happens before MHD closes the socket: a watchdog holding the list lock
- * never writes to a socket that was closed, or reused. */
-struct conn {
-	struct conn *prev, *next; /* ing->conns, under ing->lock */
-	int fd;
-	bool secure;          /* a connection to the HTTPS listener */
-	gnutls_session_t tls; /* its session, if MHD told it */
-	pthread_mutex_t lock; /* guards the fields below */
-	enum conn_phase phase;
-	uint64_t start_ms; /* the current request's first byte (as seen), 0 in CONN_IDLE */
-	uint64_t rx_mark;  /* bytes received when the previous request ended, or RX_UNKNOWN */
-	struct ceb_endpoint *brk; /* the request's Broker once routed (its counters), else NULL */
-	int ans_status;           /* CONN_DRAIN: the answer */
-	char ans_reason[sizeof(((struct ceb_request *)0)->reason)];
-	/* MHD's thread alone: the current request's start as on_uri() saw it (start_ms then), so
-	 * that on_head() need not take the lock again to read it */
-	uint64_t uri_ms;
-};
-
-/* One listening socket: the main one (HTTPS with --tls-cert), the plain one of --listen-plain, and
- * with TLS a loopback one that takes only the daemon's deliveries to itself (which carry its
- * internal token), so that a ref to a Broker needs no certificate. */
-struct listener {
-	struct ceb_ingress *ing;
-	struct MHD_Daemon *mhd;
-	bool tls;
-	bool internal_only;
-};
-
-#define LISTENERS 3
-
-struct ceb_ingress {
-	struct listener lis[LISTENERS];
-	size_t nlis;
-	struct ceb_tls *tls; /* NULL without --tls-cert */
-	struct ceb_daemon *dmn;
-	atomic_int suspended; /* requests waiting for a publish: MHD must not stop while any is */
-	struct MHD_Response *accepted; /* the 202 answer, built once and shared by every request */
-	pthread_mutex_t lock;          /* guards conns and stopping */
-	pthread_cond_t wake;           /* stop the watchdog */
-	struct conn *conns;
-	bool stopping;
-	bool watching; /* the watchdog thread runs */
-	bool mhd_0975; /* the running libmicrohttpd is 0.9.75: dropped_bytes() applies */
-	pthread_t watchdog;
-};
-
-#define INLINE_HEADERS 32
-
-struct hdr_list {
-	struct ceb_http_header *h; /* inl, until a request has more headers */
-	size_t n, cap;
-	int oom;
-	struct ceb_http_header inl[INLINE_HEADERS];
-};
 
 static void hdr_list_init(struct hdr_list *l)
 {
@@ -104,19 +35,6 @@ static void hdr_list_init(struct hdr_list *l)
 	l->cap = INLINE_HEADERS;
 	l->oom = 0;
 }
-
-/* A request in MHD's hands: the logic's state plus its connection, for resuming. */
-struct mhd_req {
-	struct ceb_request req;
-	struct MHD_Connection *conn;
-	struct ceb_ingress *ing;
-	struct conn *cn;
-	struct hdr_list hl;   /* the header fields, pointing into MHD's memory for the request */
-	struct hdr_list ql;   /* the query's parameters, the same way */
-	const char *internal; /* the first CEB_INTERNAL_HEADER field's value, or NULL */
-	bool suspended;
-	bool owned; /* the body is complete: cn moved to CONN_OWNED */
-};
 
 /* The headers a source adds to its requests' answers (none for a Broker's). */
 struct extra_headers {
@@ -261,20 +179,6 @@ static enum MHD_Result collect_field(void *cls, enum MHD_ValueKind kind, const c
 	if (kind == MHD_GET_ARGUMENT_KIND)
 		return push_field(&mr->ql, key, value);
 	return MHD_YES;
-}
-
-static void suspend(void *arg)
-{
-	struct mhd_req *mr = arg;
-
-	mr->suspended = true;
-	atomic_fetch_add(&mr->ing->suspended, 1);
-	MHD_suspend_connection(mr->conn);
-}
-
-static void resume(void *arg)
-{
-	MHD_resume_connection(((struct mhd_req *)arg)->conn);
 }
 
 static struct conn *conn_of(struct MHD_Connection *conn)
@@ -480,6 +384,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
 		cn->next->prev = cn->prev;
 	pthread_mutex_unlock(&ing->lock);
 	pthread_mutex_destroy(&cn->lock);
+	ceb_mhd_req_free_spare(cn->spare);
 	free(cn);
 	*socket_context = NULL;
 }
@@ -498,16 +403,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 		pthread_mutex_unlock(&cn->lock);
 	}
 	return NULL; /* the request's context stays NULL until on_request() */
-}
-
-static void free_req(struct mhd_req *mr)
-{
-	if (mr->hl.h != mr->hl.inl)
-		free(mr->hl.h);
-	if (mr->ql.h != mr->ql.inl)
-		free(mr->ql.h);
-	ceb_request_fini(&mr->req);
-	free(mr);
 }
 
 /* libmicrohttpd 0.9.75 keeps two defects of a header block to itself: a NUL byte in a field value
@@ -581,23 +476,36 @@ static enum MHD_Result on_head(struct ceb_ingress *ing, struct MHD_Connection *c
                                const char *url, const char *method, const char *version,
                                void **con_cls)
 {
-	/* Not calloc: the inline field arrays (1 KiB) need no zeroes; every other field is set. */
-	struct mhd_req *mr = malloc(sizeof(*mr));
+	struct conn *cn = conn_of(conn);
+	struct ceb_buf body = CEB_BUF_INIT;
 	enum MHD_Result ret = MHD_NO;
+	struct mhd_req *mr;
 	enum ceb_route route;
 	bool ok;
 
-	if (!mr)
-		return MHD_NO;
+	if (cn && cn->spare) {
+		/* the previous request's record on this connection, and its body buffer */
+		mr = cn->spare;
+		cn->spare = NULL;
+		body = mr->req.body;
+	} else {
+		/* Not calloc: the inline field arrays (1 KiB) need no zeroes; every other field
+		 * is set. */
+		mr = malloc(sizeof(*mr));
+		if (!mr)
+			return MHD_NO;
+	}
 	mr->conn = conn;
 	mr->ing = ing;
-	mr->cn = conn_of(conn);
+	mr->cn = cn;
 	hdr_list_init(&mr->hl);
 	hdr_list_init(&mr->ql);
 	mr->internal = NULL;
 	mr->suspended = false;
 	mr->owned = false;
-	ceb_request_init(&mr->req, ing->dmn, suspend, resume, mr);
+	mr->q = NULL;
+	ceb_request_init(&mr->req, ing->dmn, ceb_mhd_suspend, ceb_mhd_resume, mr);
+	mr->req.body = body;
 	if (!mr->cn)
 		goto out; /* no memory for its record when it connected: closed */
 	if (mr->cn->uri_ms)
@@ -624,7 +532,7 @@ static enum MHD_Result on_head(struct ceb_ingress *ing, struct MHD_Connection *c
 	                                   : answer(conn, &mr->req, ing->accepted);
 out:
 	if (mr)
-		free_req(mr);
+		ceb_mhd_req_end(mr, mr->cn);
 	return ret;
 }
 
@@ -679,6 +587,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (mr->suspended) {
 		/* Resumed after the last publish completed. */
 		mr->suspended = false;
+		ceb_mhd_drain(mr->q);
 		atomic_fetch_sub(&ing->suspended, 1);
 	} else if (!mr->owned) {
 		if (!conn_move(cn, CONN_OWNED))
@@ -714,9 +623,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		return;
 	/* Resumed, but the client had gone (wrk closing its connections at the end of a run): MHD
 	 * ends the request without calling on_request again, and stop must not wait for it. */
-	if (mr->suspended)
+	if (mr->suspended) {
+		ceb_mhd_drain(mr->q);
 		atomic_fetch_sub(&mr->ing->suspended, 1);
-	free_req(mr);
+	}
+	ceb_mhd_req_end(mr, cn);
 	*con_cls = NULL;
 }
 
@@ -939,6 +850,7 @@ void ceb_ingress_stop(struct ceb_ingress *ing)
 	if (ing->accepted)
 		MHD_destroy_response(ing->accepted);
 	ceb_tls_destroy(ing->tls);
+	ceb_mhd_queues_free(ing);
 	pthread_cond_destroy(&ing->wake);
 	pthread_mutex_destroy(&ing->lock);
 	free(ing);
