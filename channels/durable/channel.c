@@ -322,6 +322,7 @@ static int dur_rewind(void *ctx, void *subp, int64_t since_ms, int64_t offset, u
 	*first = target;
 	*count = dc->last + 1 - target;
 	dc->dirty = true;
+	dc->persist_now = true; /* the rewind is answered: a crash must not forget it */
 	CEB_LOG_INFO(dc->label, "subscription %s rewound to position %llu (%llu events to deliver)",
 	             sub->key, (unsigned long long)target, (unsigned long long)*count);
 	pthread_cond_signal(&dc->wake_reader);

@@ -77,6 +77,7 @@ struct dur_channel {
 	struct dur_cache_slot *cache;
 	uint64_t dropped; /* deleted by retention before every subscription settled them */
 	bool dirty;       /* positions changed since they were written */
+	bool persist_now; /* a rewind: positions go to disk with the next round, not within 100 ms */
 	bool started, stopping, stopped;
 	pthread_t writer, reader, ckpt;
 	uint64_t unchecked;                 /* commits since the last checkpoint */

@@ -102,6 +102,7 @@ static bool write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_
 			pos[npos++].pos = dur_sub_pos(dc->subs[i]);
 		}
 		dc->dirty = false;
+		dc->persist_now = false;
 	}
 	pthread_mutex_unlock(&dc->lock);
 
@@ -217,7 +218,8 @@ void *dur_writer_main(void *arg)
 		uint64_t now = dur_mono_ms(), bytes = 0;
 		bool committed;
 		bool age_due = now - last_age >= RETENTION_MS;
-		bool persist = dc->dirty && (!persisted || now - last_persist >= PERSIST_MS);
+		bool persist = dc->dirty &&
+		               (!persisted || dc->persist_now || now - last_persist >= PERSIST_MS);
 
 		if (!dc->queue && !age_due && !persist) {
 			struct timespec ts;

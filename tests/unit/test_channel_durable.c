@@ -389,6 +389,65 @@ START_TEST(test_a_new_subscriptions_start_is_on_disk_before_its_first_event_is_a
 }
 END_TEST
 
+/* The position of subscription `name` as the file holds it while the channel runs (a crash would
+ * leave it so); -1 when it has none. */
+static int64_t pos_on_disk(const char *channel, const char *name)
+{
+	char path[600];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t pos = -1;
+
+	snprintf(path, sizeof(path), "%s/durable/durable/%s.db", state_dir, channel);
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(
+	        sqlite3_prepare_v2(db, "SELECT pos FROM subs WHERE name = ?1", -1, &st, NULL),
+	        SQLITE_OK);
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		pos = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return pos;
+}
+
+/* Settled positions go to disk every 100 ms; a rewind goes with the very next round: once an event
+ * published after the rewind is acknowledged, the rewound position is on disk, so that a crash
+ * right after `cebroker replay` answered does not forget the replay. */
+START_TEST(test_a_rewind_is_on_disk_once_the_next_event_is_acknowledged)
+{
+	struct ceb_channel ch;
+	struct coll c;
+	uint64_t first = 0, count = 0;
+	int64_t start_pos;
+	char err[256];
+
+	open_channel(&ch, "rewindpos", NULL, NULL);
+	sub_open(&ch, "again", 100, false, &c);
+	start(&ch);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(publish(&ch, i, 10), 0);
+	start_pos = pos_on_disk("rewindpos", "durable/again"); /* the first event's position */
+	ck_assert_int_ge(start_pos, 0);
+	ck_assert_uint_eq(coll_wait(&c, 5, WAIT_MS), 5);
+	settle_all(&ch, &c, 0, 5);
+	/* the settled position reaches the disk within 100 ms or so, with a round of its own */
+	for (int k = 0; k < 500 && pos_on_disk("rewindpos", "durable/again") != start_pos + 5; k++)
+		usleep(5 * 1000);
+	ck_assert_int_eq(pos_on_disk("rewindpos", "durable/again"), start_pos + 5);
+	/* at once: the next round is well within 100 ms of the one that wrote start_pos + 5 */
+	ck_assert_int_eq(ch.ops->rewind(ch.ctx, c.sub, -1, 0, &first, &count, err, sizeof(err)), 0);
+	ck_assert_int_eq((int64_t)first, start_pos);
+	ck_assert_int_eq(publish(&ch, 5, 10), 0);
+	ck_assert_int_eq(pos_on_disk("rewindpos", "durable/again"), start_pos);
+	ck_assert_uint_eq(coll_wait(&c, 11, WAIT_MS), 11); /* the five again and the new one */
+	settle_all(&ch, &c, 5, 11);
+	ceb_channel_stop(&ch);
+	ceb_channel_destroy(&ch);
+	coll_free(&c);
+}
+END_TEST
+
 struct batch_pub {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -479,6 +538,7 @@ int main(void)
 	        td,
 	        test_a_new_subscriptions_start_is_on_disk_before_its_first_event_is_acknowledged);
 	tcase_add_test(td, test_an_ordered_subscription_gets_a_round_one_at_a_time_in_order);
+	tcase_add_test(td, test_a_rewind_is_on_disk_once_the_next_event_is_acknowledged);
 	suite_add_tcase(s, td);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
