@@ -528,11 +528,11 @@ def main():
 # the daemon's nats.c) ----
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port below the kernel's ephemeral range (tests/tools/freeport.py): a server killed and
+    started again on it finds it free."""
+    _tools_path()
+    import freeport
+    return freeport.free_port()
 
 
 class NatsServer:
@@ -707,9 +707,15 @@ def nats_broker_yaml(url, name="default", namespace="default", delivery=None, an
 
 # ---- RabbitMQ: a private rabbitmq-server, its kinds, and an independent client (python3-pika) ----
 
+def _tools_path():
+    tools = os.path.join(os.environ.get("top_srcdir", os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..")), "tests", "tools")
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+
+
 def _rabbitmq_tool():
-    sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..")), "tests", "tools"))
+    _tools_path()
     import rabbitmq_server
     return rabbitmq_server
 

@@ -19,16 +19,11 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from freeport import free_port  # noqa: E402 (ports a restart can take again)
+
 SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"  # the script itself: the wrapper switches user
 START_TIMEOUT = 90
-
-
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def _state(d):
@@ -66,12 +61,24 @@ def available():
     return _server_path() is not None and shutil.which("epmd") is not None
 
 
+def _last_words(path):
+    """The line of server.out that says why the node stopped (the temporary directory is gone
+    by the time anyone reads a CI log)."""
+    try:
+        with open(path, errors="replace") as f:
+            lines = [l.strip() for l in f if l.strip()]
+    except OSError:
+        return "no output"
+    why = [l for l in lines if "Kernel pid terminated" in l or "init terminating" in l]
+    return (why or lines[-3:] or ["no output"])[-1][:800]
+
+
 def start(d):
     d = os.path.abspath(d)
     os.makedirs(d, exist_ok=True)
     st = _state(d)
     if not st:
-        st = {"port": _free_port(), "dist": _free_port(), "epmd_port": _free_port(),
+        st = {"port": free_port(), "dist": free_port(), "epmd_port": free_port(),
               "node": "cebtest%d@localhost" % os.getpid()}
     env = dict(os.environ)
     env.update({
@@ -118,8 +125,8 @@ def start(d):
     deadline = time.time() + START_TIMEOUT
     while time.time() < deadline:
         if srv.poll() is not None:
-            raise RuntimeError("rabbitmq-server exited with %s; see %s" %
-                               (srv.returncode, os.path.join(d, "server.out")))
+            raise RuntimeError("rabbitmq-server exited with %s: %s" %
+                               (srv.returncode, _last_words(os.path.join(d, "server.out"))))
         try:
             # the listener opens last, once the node has booted
             socket.create_connection(("127.0.0.1", st["port"]), timeout=1).close()
