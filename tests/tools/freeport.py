@@ -18,9 +18,19 @@ def _ephemeral_low():
         return 32768
 
 
+def _any_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def free_port():
     low = _ephemeral_low()
     first = 10000 if low > 12000 else 1024
+    if low - first < 1000:
+        return _any_port()  # a machine whose ephemeral range starts low: no room below it
     for _ in range(1000):
         port = random.randrange(first, low)
         s = socket.socket()

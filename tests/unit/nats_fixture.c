@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +19,30 @@ static pid_t server_pid;
 static int server_port;
 static char store[] = "/tmp/ceb-nats-test-XXXXXX";
 
+/* A port the kernel gives (bind to port 0). */
+static int any_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+		perror("free port");
+		exit(1);
+	}
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
 /* A port below the kernel's ephemeral range, which outgoing connections never take: the server
- * restarted on it after a kill finds it free (tests/tools/freeport.py says the same). */
+ * restarted on it after a kill finds it free (tests/tools/freeport.py says the same). A machine
+ * whose range starts too low for that gets any port. */
 static int free_port(void)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
-	int low = 32768, first, i;
+	int low = 32768, first;
 
 	if (f) {
 		if (fscanf(f, "%d", &low) != 1)
@@ -33,9 +51,9 @@ static int free_port(void)
 	}
 	first = low > 12000 ? 10000 : 1024;
 	srand((unsigned)(getpid() ^ time(NULL)));
-	for (i = 0; i < 1000; i++) {
+	for (int i = 0; i < 1000 && low - first >= 1000; i++) {
 		int port = first + rand() % (low - first), fd = socket(AF_INET, SOCK_STREAM, 0);
-		int ok;
+		bool ok;
 
 		if (fd < 0)
 			break;
@@ -45,8 +63,7 @@ static int free_port(void)
 		if (ok)
 			return port;
 	}
-	fprintf(stderr, "no free port below %d\n", low);
-	exit(1);
+	return any_port();
 }
 
 static int reachable(void)
