@@ -239,7 +239,15 @@ static void *pull_main(void *arg)
 			room = FETCH_BATCH;
 		/* What is there now, up to room, without waiting; when nothing is, wait for the
 		 * next one alone (a fetch waits for its whole batch: a long poll for one keeps the
-		 * latency of an idle Trigger low). */
+		 * latency of an idle Trigger low). Under load one pull request brings about 28
+		 * events (nats-server's /connz: 2 438 requests for 70 390 events).
+		 *
+		 * Keep this shape with nats.c before 3.10 (Debian 12 has 3.4.1): its fetch writes
+		 * past the list it allocated when messages of an earlier request are still pending
+		 * and outnumber half the batch (nats.c #749). Here the only earlier requests that
+		 * can leave one behind are the waits for one message, so at most one is pending, and
+		 * a no-wait request's answer is bounded by its batch. A waiting request for a batch
+		 * with a short expiry overflowed within seconds under load (seen under ASan). */
 		{
 			jsFetchRequest fr;
 			jsFetchRequest_Init(&fr);
