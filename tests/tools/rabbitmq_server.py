@@ -97,6 +97,7 @@ def start(d):
         "RABBITMQ_ENABLED_PLUGINS_FILE": os.path.join(d, "enabled_plugins"),
         "RABBITMQ_PID_FILE": os.path.join(d, "rabbit.pid"),
         "RABBITMQ_LOGS": os.path.join(d, "log", "rabbit.log"),
+        "ERL_CRASH_DUMP": os.path.join(d, "erl_crash.dump"),
         # run erl in place of the script (its pid is the server's), without a shell on stdin
         "RUNNING_UNDER_SYSTEMD": "1",
     })
@@ -118,7 +119,9 @@ def start(d):
         st["epmd_pid"] = epmd.pid
         time.sleep(0.2)
     out = open(os.path.join(d, "server.out"), "ab")
-    srv = subprocess.Popen([_server_path()], env=env, stdin=subprocess.DEVNULL, stdout=out,
+    # In DIR, so that a node that stops on a fault leaves its erl_crash.dump there and not in
+    # whatever directory the caller runs in (a checkout, a build directory).
+    srv = subprocess.Popen([_server_path()], env=env, cwd=d, stdin=subprocess.DEVNULL, stdout=out,
                            stderr=out, start_new_session=True)
     st["pid"] = srv.pid
     _save(d, st)
