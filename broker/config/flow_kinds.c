@@ -793,9 +793,11 @@ void ceb_ld_check_addresses(struct ceb_config_loader *ld)
 	for (const struct ceb_endpoint_cfg *ec = ld->cfg->endpoints; ec; ec = ec->next) {
 		const struct ceb_msg_channel *c = ec->own;
 
-		if (is_msg_channel(ec) && c->owner && !c->address && c->kind)
-			v[n++] = (struct addr){c->kind,  c->ns,   c->name,         c->name,
-			                       c->owner, ec->loc, ld->nentries + n};
+		if (is_msg_channel(ec) && c->owner && !c->address && c->kind) {
+			size_t at = ld->nentries + n; /* read before n++: the two are unsequenced */
+			v[n++] = (struct addr){c->kind,  c->ns,   c->name, c->name,
+			                       c->owner, ec->loc, at};
+		}
 	}
 	qsort(v, n, sizeof(*v), cmp_addr);
 	for (size_t i = 1; i < n; i++) {

@@ -16,10 +16,14 @@
 extern const struct ceb_broker_config_reader ceb_broker_config_nats;
 extern const struct ceb_channel_kind ceb_channel_kind_nats;
 
+/* The one copy of the default URL: a connection whose url is this object does not own it (two
+ * equal string literals need not be one object, so the comparison is with this array). */
+static const char default_url[] = CEB_NATS_DEFAULT_URL;
+
 void ceb_nats_conn_defaults(struct ceb_nats_conn *c)
 {
 	*c = (struct ceb_nats_conn){
-	        .url = CEB_NATS_DEFAULT_URL, .max_reconnects = -1, .reconnect_wait_ms = 1000};
+	        .url = default_url, .max_reconnects = -1, .reconnect_wait_ms = 1000};
 }
 
 void ceb_nats_js_defaults(struct ceb_nats_js *js)
@@ -294,7 +298,7 @@ static void broker_free(void *parsed)
 
 	if (!nb)
 		return;
-	if (nb->conn.url != (const char *)CEB_NATS_DEFAULT_URL)
+	if (nb->conn.url != default_url)
 		free((char *)nb->conn.url);
 	free((char *)nb->conn.ca_pem);
 	free((char *)nb->conn.cert_pem);
@@ -429,7 +433,7 @@ static void conn_doc(struct sink *s, const struct ceb_yaml_node *root, const cha
 		if (strncmp(u, "nats://", 7) && strncmp(u, "tls://", 6))
 			serr(s, v[0], p, "\"%.60s\" is not a nats:// or tls:// URL", u);
 		else if (!(c->url = ceb_config_strdup(s->r, u)))
-			c->url = CEB_NATS_DEFAULT_URL;
+			c->url = default_url;
 	}
 	if (v[1])
 		auth_doc(s, v[1], P("auth"), c);
