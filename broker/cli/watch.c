@@ -89,6 +89,7 @@ int ceb_watch_new(const char *const *paths, size_t npaths, struct ceb_watch **ou
 			free(d);
 			free(b);
 			snprintf(errbuf, errlen, "out of memory");
+			rc = -1; /* rc is 0 after a first path was added */
 			goto out;
 		}
 		if (stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode))
