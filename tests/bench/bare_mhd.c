@@ -60,7 +60,8 @@ static uint64_t now_ns(void)
 static void record_latency(struct MHD_Connection *conn)
 {
 	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "ce-benchsent");
-	unsigned long long sent, us, max;
+	unsigned long long sent, us;
+	unsigned long max; /* the type of hist_max_us, which the exchange writes */
 	char *end;
 
 	if (!v)
@@ -73,7 +74,7 @@ static void record_latency(struct MHD_Connection *conn)
 	atomic_fetch_add(&hist[us < HIST_BUCKETS ? us : HIST_BUCKETS], 1);
 	atomic_fetch_add(&hist_n, 1);
 	max = atomic_load(&hist_max_us);
-	while (us > max && !atomic_compare_exchange_weak(&hist_max_us, &max, us))
+	while (us > max && !atomic_compare_exchange_weak(&hist_max_us, &max, (unsigned long)us))
 		;
 }
 
