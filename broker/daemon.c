@@ -223,7 +223,9 @@ static int trigger_subscribe_how(struct ceb_subscription *trg, const struct ceb_
 	        .ns = trg->ns,
 	        .name = trg->name,
 	        .filter = trg->filter,
-	        .max_inflight = tc && tc->parallelism ? (size_t)tc->parallelism : set->max_inflight,
+	        .max_inflight = tc && tc->parallelism ? (size_t)tc->parallelism
+	                        : trg->max_inflight ? trg->max_inflight
+	                                            : set->max_inflight,
 	        .ordered = trg->ordered,
 	        .on_msg = ceb_dispatcher_on_msg,
 	        .arg = trg,
@@ -549,6 +551,7 @@ int ceb_rt_build(struct ceb_daemon *dmn, struct ceb_gen *gen, ceb_rt_keep_f *kee
 		trg->delivery = sc->delivery ? sc->delivery : &no_delivery;
 		trg->dest = sc->sink;
 		trg->ordered = sc->ordered;
+		trg->max_inflight = sc->max_inflight;
 		trg->source = true;
 		trg->brk = brk;
 		snprintf(trg->label, sizeof(trg->label), "%s", brk->label);

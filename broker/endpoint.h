@@ -147,6 +147,7 @@ struct ceb_subscription {
 	const struct ceb_delivery *delivery;
 	const struct ceb_dest *dest; /* the subscriber or the sink */
 	bool ordered;
+	unsigned max_inflight; /* a source's own limit; 0: the Trigger's or the daemon's */
 	bool source; /* a source's delivery: a 200 body is not an event to publish */
 	struct ceb_endpoint *brk;
 	struct ceb_dispatcher *dsp;

@@ -292,6 +292,37 @@ const char *ceb_filter_required_type(const struct ceb_filter *flt)
 	return flt ? flt->required_type : NULL;
 }
 
+static size_t required_attrs(const struct ceb_filter *flt, const char **names,
+                             const char **values, size_t n, size_t max)
+{
+	if (flt->kind == CEB_FILTER_ALL) {
+		for (size_t i = 0; i < flt->n; i++)
+			n = required_attrs(flt->children[i], names, values, n, max);
+		return n;
+	}
+	if (flt->kind != CEB_FILTER_EXACT && flt->kind != CEB_FILTER_LEGACY)
+		return n;
+	for (size_t i = 0; i < flt->n && n < max; i++) {
+		size_t j = 0;
+
+		if (flt->attrs[i].len == 0) /* legacy "": present, with any value */
+			continue;
+		while (j < n && strcmp(names[j], flt->attrs[i].name) != 0)
+			j++;
+		if (j == n) {
+			names[n] = flt->attrs[i].name;
+			values[n++] = flt->attrs[i].value;
+		}
+	}
+	return n;
+}
+
+size_t ceb_filter_required_attrs(const struct ceb_filter *flt, const char **names,
+                                 const char **values, size_t max)
+{
+	return flt ? required_attrs(flt, names, values, 0, max) : 0;
+}
+
 enum ceb_filter_kind ceb_filter_kind(const struct ceb_filter *flt)
 {
 	return flt->kind;

@@ -52,6 +52,13 @@ bool ceb_filter_match(const struct ceb_filter *flt, const struct ceb_event *ev);
  * fixed value, return that value (owned by the filter); otherwise NULL (also for no filter). */
 const char *ceb_filter_required_type(const struct ceb_filter *flt);
 
+/* The attributes every event this filter matches must have with one fixed value (exact and
+ * filter.attributes entries with a value, at the top or under `all`), each name once (the first
+ * given wins): up to max pairs into names/values (owned by the filter); returns how many. 0 for
+ * no filter, and for filters where no such pair holds (any, not, prefix, CESQL). */
+size_t ceb_filter_required_attrs(const struct ceb_filter *flt, const char **names,
+                                 const char **values, size_t max);
+
 enum ceb_filter_kind ceb_filter_kind(const struct ceb_filter *flt);
 void ceb_filter_free(struct ceb_filter *flt);
 

@@ -167,6 +167,8 @@ struct ceb_source_cfg {
 	char *const *ce_ext_keys, *const *ce_ext_values; /* ceOverrides.extensions */
 	size_t nce_ext;
 	bool ordered;                /* one delivery in flight per partition key */
+	unsigned max_inflight;       /* deliveries in flight (a RabbitmqSource's parallelism); 0:
+	                              * the daemon's --max-inflight */
 	const void *own;             /* the kind's own settings */
 	void (*own_free)(void *own); /* frees them with the configuration */
 	struct ceb_loc loc;

@@ -142,8 +142,9 @@ amqp_connection_state_t amqp_link_open(const struct ceb_amqp_conn *c, char *errb
 	r = amqp_login(conn, c->vhost, 0, 131072, HEARTBEAT_S, AMQP_SASL_METHOD_PLAIN, c->user,
 	               c->password);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		snprintf(errbuf, errlen, "login to %s:%d as %s (vhost %s) failed: %s", c->host,
-		         c->port, c->user, c->vhost, reply_text(r, why, sizeof(why)));
+		/* the user name is the Secret's, as the password: neither is shown */
+		snprintf(errbuf, errlen, "login to %s:%d (vhost %s) failed: %s", c->host, c->port,
+		         c->vhost, reply_text(r, why, sizeof(why)));
 		goto fail;
 	}
 	amqp_channel_open(conn, AMQP_CH);
@@ -206,7 +207,8 @@ int amqp_declare_queue(struct amqp_sub *sub, amqp_connection_state_t conn, char 
                        size_t errlen)
 {
 	struct amqp_channel *ac = sub->ac;
-	amqp_table_entry_t qargs[2], bargs[3];
+	amqp_table_entry_t qargs[2], bargs[2 + AMQP_BIND_MAX];
+	char bnames[AMQP_BIND_MAX][32];
 	amqp_table_t qt = {0, qargs}, bt = {0, bargs};
 	char what[1200];
 
@@ -239,10 +241,11 @@ int amqp_declare_queue(struct amqp_sub *sub, amqp_connection_state_t conn, char 
 		bargs[bt.num_entries].value.kind = AMQP_FIELD_KIND_UTF8;
 		bargs[bt.num_entries++].value.value.bytes = cstr(sub->cfg.name);
 	}
-	if (sub->required_type) {
-		bargs[bt.num_entries].key = cstr("cloudEvents_type");
+	for (size_t i = 0; i < sub->nbind; i++) {
+		snprintf(bnames[i], sizeof(bnames[i]), "cloudEvents_%s", sub->bind_names[i]);
+		bargs[bt.num_entries].key = cstr(bnames[i]);
 		bargs[bt.num_entries].value.kind = AMQP_FIELD_KIND_UTF8;
-		bargs[bt.num_entries++].value.value.bytes = cstr(sub->required_type);
+		bargs[bt.num_entries++].value.value.bytes = cstr(sub->bind_values[i]);
 	}
 	amqp_queue_bind(conn, AMQP_CH, cstr(sub->queue), cstr(ac->exchange), amqp_empty_bytes, bt);
 	snprintf(what, sizeof(what), "binding queue %s to exchange %s", sub->queue, ac->exchange);

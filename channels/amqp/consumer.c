@@ -67,6 +67,25 @@ struct held {
 	enum held_state state;
 };
 
+/* The filter's fixed attributes that the binding can carry (see bind_names). */
+static void bind_attrs(struct amqp_sub *sub, const struct ceb_filter *flt)
+{
+	static const char *const bindable[] = {"specversion", "id",      "source",
+	                                       "type",        "subject", "dataschema"};
+	const char *names[16], *values[16];
+	size_t n = ceb_filter_required_attrs(flt, names, values, 16);
+
+	for (size_t i = 0; i < n && sub->nbind < AMQP_BIND_MAX; i++) {
+		for (size_t k = 0; k < sizeof(bindable) / sizeof(*bindable); k++) {
+			if (strcmp(names[i], bindable[k]) == 0) {
+				sub->bind_names[sub->nbind] = names[i];
+				sub->bind_values[sub->nbind++] = values[i];
+				break;
+			}
+		}
+	}
+}
+
 int amqp_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 {
 	struct amqp_channel *ac = ctx;
@@ -94,7 +113,7 @@ int amqp_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 		snprintf(sub->queue, sizeof(sub->queue), "t.%s.%s.%s", cfg->ns,
 		         ac->exchange + 2 + strlen(cfg->ns) + 1, cfg->name);
 		snprintf(sub->label, sizeof(sub->label), "trigger %s/%s", cfg->ns, cfg->name);
-		sub->required_type = cfg->filter ? ceb_filter_required_type(cfg->filter) : NULL;
+		bind_attrs(sub, cfg->filter);
 	} else {
 		snprintf(sub->queue, sizeof(sub->queue), "%s", ac->source->queue);
 		snprintf(sub->label, sizeof(sub->label), "%s", ac->label);

@@ -503,6 +503,7 @@ out:
 	        .ce_ext_values = src->ce_ext_values,
 	        .nce_ext = src->nce_ext,
 	        .ordered = src->parallelism == 1,
+	        .max_inflight = (unsigned)src->parallelism,
 	        .own = src,
 	        .own_free = source_free,
 	        .loc = src->loc,

@@ -32,13 +32,20 @@ struct settle_req; /* consumer.c */
 struct redelivery; /* consumer.c */
 struct held;       /* consumer.c */
 
+#define AMQP_BIND_MAX 6 /* specversion, id, source, type, subject, dataschema */
+
 /* A subscription: a queue, its connection and its consumer thread (consumer.c). */
 struct amqp_sub {
 	char label[300];
 	struct amqp_channel *ac;
 	struct ceb_sub_cfg cfg;
 	char queue[512];
-	const char *required_type; /* bound as cloudEvents_type so RabbitMQ drops the rest */
+	/* The Trigger's exact attributes that RabbitMQ can test (string context attributes), bound
+	 * as cloudEvents_<name> so that RabbitMQ drops what cannot match; names and values are the
+	 * filter's. Extensions are left to cebroker: an Integer or Boolean one travels typed, and a
+	 * string in the binding would not equal it. */
+	const char *bind_names[AMQP_BIND_MAX], *bind_values[AMQP_BIND_MAX];
+	size_t nbind;
 	unsigned prefetch;
 	bool single_active; /* x-single-active-consumer: FIFO across processes */
 	pthread_t thread;

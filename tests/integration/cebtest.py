@@ -737,6 +737,13 @@ class RabbitMQ:
     def kill(self):
         self.tool.kill(self.dir)
 
+    def pid(self):
+        return self.tool._state(self.dir)["pid"]
+
+    def ctl(self, *args):
+        """rabbitmqctl ARGS against this server; its output as rows of tab-separated fields."""
+        return [line.split("\t") for line in self.tool.ctl(self.dir, *args).splitlines()]
+
     def close(self):
         self.tool.stop(self.dir)
         shutil.rmtree(self.dir, ignore_errors=True)

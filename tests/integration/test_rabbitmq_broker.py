@@ -71,8 +71,30 @@ class RabbitMQBroker(unittest.TestCase):
             self.assertEqual(sorted(shared), sorted("s-%d" % i for i in range(300)),
                              "each event once, over both processes")
             self.assertEqual([r.ce("id") for r in self.sub.got("/fifo2")], accepted)
+            key = 'cebroker_delivered_total{namespace="default",trigger="shared",broker="default"}'
+            n1, n2 = self.d.metrics().get(key, 0), d2.metrics().get(key, 0)
+            self.assertGreater(min(n1, n2), 0, "both processes consumed: %d and %d" % (n1, n2))
         finally:
             d2.stop()
+
+    def test_what_it_declares_in_rabbitmq_is_eventing_rabbitmqs_topology(self):
+        self.assertIn(["b.default.default", "headers", "true"],
+                      self.rmq.ctl("list_exchanges", "name", "type", "durable"))
+        queues = {r[0]: r[1:] for r in
+                  self.rmq.ctl("list_queues", "name", "type", "durable", "arguments")}
+        self.assertEqual(queues["t.default.default.exact"][:2], ["quorum", "true"])
+        self.assertNotIn("x-single-active-consumer", queues["t.default.default.exact"][2])
+        # parallelism 1 (the default): one active consumer across processes, for FIFO
+        self.assertIn('{"x-single-active-consumer",true}', queues["t.default.default.fifo"][2])
+        binds = {r[1]: r[2] for r in
+                 self.rmq.ctl("list_bindings", "source_name", "destination_name", "arguments")
+                 if r[0] == "b.default.default"}
+        self.assertIn('{"x-match","all"}', binds["t.default.default.exact"])
+        self.assertIn('{"cloudEvents_type","com.example.order"}', binds["t.default.default.exact"])
+        self.assertIn('{"x-knative-trigger","exact"}', binds["t.default.default.exact"])
+        # what RabbitMQ cannot test stays with cebroker: no attribute in these bindings
+        for t in ("prefix", "sql"):
+            self.assertNotIn("cloudEvents_", binds["t.default.default." + t])
 
     def post(self, headers, body=b""):
         st, _, rbody = self.d.post("/default/default", headers, body)
@@ -174,9 +196,11 @@ class RabbitMQBroker(unittest.TestCase):
         self.assertEqual(got, accepted)
 
 
-    def test_a_refused_login_is_a_503_and_its_password_is_never_shown(self):
+    def test_a_refused_login_is_a_503_and_its_credentials_are_never_shown(self):
         cfg = rabbitmq_broker_yaml(self.rmq.port, name="locked").replace(
-            "password: guest", "password: wr0ng-pw-123")
+            "password: guest", "password: wr0ng-pw-123").replace(
+            "username: guest", "username: us3r-n4me-77")
+        self.assertIn("us3r-n4me-77", cfg)
         d = Daemon(cfg)
         try:
             st, _, body = d.post("/default/locked", binary_headers(id="x"), b"x")
@@ -187,9 +211,10 @@ class RabbitMQBroker(unittest.TestCase):
             _, _, metrics = d.post("/metrics", {}, b"", "GET")
         finally:
             d.stop()
-        self.assertIn("login to 127.0.0.1:%d as guest (vhost /) failed" % self.rmq.port, d.log())
-        self.assertNotIn("wr0ng-pw-123", d.log())
-        self.assertNotIn(b"wr0ng-pw-123", metrics + body)
+        self.assertIn("login to 127.0.0.1:%d (vhost /) failed" % self.rmq.port, d.log())
+        for secret in ("wr0ng-pw-123", "us3r-n4me-77"):
+            self.assertNotIn(secret, d.log())
+            self.assertNotIn(secret.encode(), metrics + body)
 
 
 class RabbitMQSource(unittest.TestCase):
@@ -201,6 +226,7 @@ class RabbitMQSource(unittest.TestCase):
         cfg = rabbitmq_broker_yaml(cls.rmq.port, name="unused")
         cfg += rabbitmq_source_yaml("feed", "feed-q", "feed-x", cls.sub.at("/sink"),
                                     extra="  ceOverrides:\n    extensions:\n      origin: rmq\n")
+        cfg += rabbitmq_source_yaml("wide", "wide-q", "wide-x", cls.sub.at("/wide"), parallelism=5)
         cls.d = Daemon(cfg)
 
     @classmethod
@@ -248,6 +274,12 @@ class RabbitMQSource(unittest.TestCase):
         self.assertEqual(r.body, b"ce")
         r = by["ce-2"]
         self.assertEqual(r.event()["type"], "com.example.structured")
+
+    def test_a_sources_parallelism_is_its_prefetch(self):
+        prefetch = {r[0]: r[1] for r in
+                    self.rmq.ctl("list_consumers", "queue_name", "prefetch_count")}
+        self.assertEqual(prefetch["wide-q"], "5")
+        self.assertEqual(prefetch["feed-q"], "1", "1, FIFO, by default")
 
 
 if __name__ == "__main__":

@@ -4,13 +4,14 @@ rabbitmq-server killed and restarted mid-stream: every answer while it is down i
 is lost, and delivery resumes by itself."""
 
 import http.client
+import os
 import signal
 import sys
 import threading
 import time
 import unittest
 
-from cebtest import (Daemon, RabbitMQ, Subscriber, binary_headers, main, rabbitmq_broker_yaml,
+from cebtest import (post, Daemon, RabbitMQ, Subscriber, binary_headers, main, rabbitmq_broker_yaml,
                      trigger_yaml, wait_for)
 
 PAR = {"rabbitmq.eventing.knative.dev/parallelism": '"100"'}
@@ -155,6 +156,56 @@ class RabbitMQFaults(unittest.TestCase):
         finally:
             for s in senders:
                 s.stop = True
+            d.stop()
+            sub.close()
+
+    def test_a_stall_a_nack_and_a_connection_closed_by_the_server(self):
+        sub = Subscriber()
+        cfg = self.config(sub, "odd")
+        cfg += ("apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: mem\n"
+                "  namespace: default\n---\n")
+        d = Daemon(cfg, log_level="info")
+
+        def send(id, timeout=10):
+            return post(d.url + "/default/default", binary_headers(id=id, type="load"), b"{}",
+                        timeout=timeout)
+        try:
+            self.assertEqual(send("before")[0], 202)
+            # 1. RabbitMQ stalled (SIGSTOP): it confirms nothing. The publish is answered 503
+            # at its deadline (10 s), never 202, and the ingress serves other Brokers meanwhile.
+            os.kill(self.rmq.pid(), signal.SIGSTOP)
+            try:
+                res = []
+                t = threading.Thread(target=lambda: res.append(send("stalled", timeout=30)))
+                t.start()
+                st, _, body = d.post("/default/mem", binary_headers(id="m", type="load"), b"{}")
+                self.assertEqual(st, 202, body)
+                t.join(30)
+                self.assertEqual(res[0][0], 503, res[0][2])
+            finally:
+                os.kill(self.rmq.pid(), signal.SIGCONT)
+            wait_for(lambda: send("after-stall")[0] == 202, 60, what="202 after the stall")
+            # 2. RabbitMQ refuses the message (basic.nack: a full queue that rejects
+            # publishes): 503, and 202 again once it takes them
+            self.rmq.ctl("set_policy", "--apply-to", "queues", "refuse",
+                         r"^t\.default\.default\.odd$",
+                         '{"max-length":0,"overflow":"reject-publish"}')
+            wait_for(lambda: send("refused")[0] == 503, 30, what="503 for a nacked publish")
+            self.rmq.ctl("clear_policy", "refuse")
+            wait_for(lambda: send("after-nack")[0] == 202, 30, what="202 once it takes them")
+            # 3. the server closes every connection (an operator, a node going down cleanly):
+            # publisher and consumer reconnect by themselves
+            self.rmq.ctl("close_all_connections", "closed by the test")
+            wait_for(lambda: send("after-close")[0] == 202, 30, what="202 after the close")
+            wait_for(lambda: {"before", "after-stall", "after-nack", "after-close"} <=
+                     set(r.ce("id") for r in sub.got("/load")), 30,
+                     what="delivery after each fault")
+            self.assertIn("closed by the test", d.log())
+        finally:
+            try:
+                os.kill(self.rmq.pid(), signal.SIGCONT)
+            except OSError:
+                pass
             d.stop()
             sub.close()
 

@@ -7,8 +7,9 @@ never by name: other people run the same server on this machine).
                                    takes AMQP connections, print "PORT BEAM_PID EPMD_PID"
   rabbitmq_server.py kill DIR      SIGKILL the server (a crash); epmd keeps running
   rabbitmq_server.py stop DIR      stop the server and its epmd
+  rabbitmq_server.py ctl DIR ARGS  rabbitmqctl ARGS against that server (its node, epmd and cookie)
 
-Importable too: start(dir) -> port, kill(dir), stop(dir)."""
+Importable too: start(dir) -> port, kill(dir), stop(dir), ctl(dir, *args) -> stdout."""
 
 import json
 import os
@@ -166,6 +167,21 @@ def kill(d):
         _wait_gone(st["pid"], 10)
 
 
+def ctl(d, *args):
+    """rabbitmqctl against this server: the script itself (the wrapper switches to the rabbitmq
+    user and its cookie), with the node's name, epmd port and HOME (the cookie). Its stdout; an
+    error raises with its stderr."""
+    d = os.path.abspath(d)
+    st = _state(d)
+    env = dict(os.environ, HOME=d, ERL_EPMD_PORT=str(st["epmd_port"]))
+    p = subprocess.run([os.path.join(os.path.dirname(_server_path()), "rabbitmqctl"), "-n",
+                        st["node"], "-q"] + list(args), env=env, cwd=d, stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError("rabbitmqctl %s: %s" % (" ".join(args), p.stderr.strip()))
+    return p.stdout
+
+
 def stop(d):
     st = _state(d)
     if st.get("pid") and _alive(st["pid"]):
@@ -179,6 +195,9 @@ def stop(d):
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 3 and sys.argv[1] == "ctl":
+        sys.stdout.write(ctl(sys.argv[2], *sys.argv[3:]))
+        sys.exit(0)
     if len(sys.argv) != 3 or sys.argv[1] not in ("start", "kill", "stop"):
         sys.stderr.write(__doc__)
         sys.exit(2)

@@ -348,6 +348,41 @@ START_TEST(test_required_type_comes_from_exact_legacy_or_an_all_group)
 }
 END_TEST
 
+START_TEST(test_required_attrs_are_the_fixed_values_of_exact_legacy_and_all)
+{
+	struct ceb_filter *flt;
+	const char *n[8], *v[8];
+
+	/* exact and legacy under all, nested; the first value of a name wins; a legacy "" (any
+	 * value) is none; prefix adds nothing */
+	flt = group2(CEB_FILTER_ALL, attrs1(CEB_FILTER_EXACT, "type", "a"),
+	             group2(CEB_FILTER_ALL, attrs1(CEB_FILTER_LEGACY, "source", "/s"),
+	                    group2(CEB_FILTER_ALL, attrs1(CEB_FILTER_EXACT, "type", "other"),
+	                           attrs1(CEB_FILTER_PREFIX, "subject", "x"))));
+	ck_assert_uint_eq(ceb_filter_required_attrs(flt, n, v, 8), 2);
+	ck_assert_str_eq(n[0], "type");
+	ck_assert_str_eq(v[0], "a");
+	ck_assert_str_eq(n[1], "source");
+	ck_assert_str_eq(v[1], "/s");
+	ck_assert_uint_eq(ceb_filter_required_attrs(flt, n, v, 1), 1); /* bounded by max */
+	ceb_filter_free(flt);
+	flt = attrs1(CEB_FILTER_LEGACY, "subject", "");
+	ck_assert_uint_eq(ceb_filter_required_attrs(flt, n, v, 8), 0);
+	ceb_filter_free(flt);
+	flt = group2(CEB_FILTER_ANY, attrs1(CEB_FILTER_EXACT, "type", "d"),
+	             attrs1(CEB_FILTER_EXACT, "type", "d"));
+	ck_assert_uint_eq(ceb_filter_required_attrs(flt, n, v, 8), 0);
+	ceb_filter_free(flt);
+	flt = group2(CEB_FILTER_NOT, attrs1(CEB_FILTER_EXACT, "type", "f"), NULL);
+	ck_assert_uint_eq(ceb_filter_required_attrs(flt, n, v, 8), 0);
+	ceb_filter_free(flt);
+	flt = cesql("type = 'g'");
+	ck_assert_uint_eq(ceb_filter_required_attrs(flt, n, v, 8), 0);
+	ceb_filter_free(flt);
+	ck_assert_uint_eq(ceb_filter_required_attrs(NULL, n, v, 8), 0);
+}
+END_TEST
+
 /* ---- the Trigger index ---- */
 
 struct collect {
@@ -493,6 +528,7 @@ static Suite *filter_suite(void)
 	tcase_add_test(groups, test_groups_with_the_wrong_number_of_children_are_rejected);
 	tcase_add_test(groups, test_true_filter_matches_every_event);
 	tcase_add_test(groups, test_required_type_comes_from_exact_legacy_or_an_all_group);
+	tcase_add_test(groups, test_required_attrs_are_the_fixed_values_of_exact_legacy_and_all);
 	suite_add_tcase(s, groups);
 
 	tcase_add_test(index, test_index_returns_exactly_the_matching_items_with_1_trigger);
