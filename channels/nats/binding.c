@@ -37,19 +37,16 @@ int ceb_nats_set_headers(natsMsg *msg, const struct ceb_event *ev)
 {
 	struct ceb_buf b = CEB_BUF_INIT;
 	const struct ceb_attr *src = ceb_event_get(ev, "source"), *id = ceb_event_get(ev, "id");
-	const char *ct = ceb_event_content_type(ev);
 	char name[80];
 	int rc = 0;
 
+	/* Every attribute as a ce- header, datacontenttype too (ce-datacontenttype, unlike HTTP's
+	 * Content-Type: the NATS binding's rule). */
 	for (size_t i = 0; i < ceb_event_attr_count(ev) && !rc; i++) {
 		const struct ceb_attr *a = ceb_event_attr_at(ev, i);
-		if (strcmp(a->name, "datacontenttype") == 0)
-			continue; /* travels as Content-Type */
 		snprintf(name, sizeof(name), "ce-%s", a->name);
 		rc = set_enc(msg, name, a->value, a->len, &b);
 	}
-	if (!rc && ct && natsMsgHeader_Set(msg, "Content-Type", ct) != NATS_OK)
-		rc = CEB_ENOMEM;
 	if (!rc && src && id) {
 		b.len = 0;
 		if (ceb_percent_encode(src->value, src->len, &b) < 0 || ceb_buf_putc(&b, ' ') < 0 ||
@@ -114,8 +111,6 @@ static int decode_binary(natsMsg *msg, const char *ct, struct ceb_event **out, c
 			attr[k - 3] =
 			        (char)(keys[i][k] >= 'A' && keys[i][k] <= 'Z' ? keys[i][k] + 32
 			                                                      : keys[i][k]);
-		if (strcmp(attr, "datacontenttype") == 0)
-			continue;
 		/* nats.c lists a header with an empty value but has no value for it */
 		if (natsMsgHeader_Values(msg, keys[i], &vals, &nv) != NATS_OK || nv < 1) {
 			free((void *)vals);
@@ -132,8 +127,11 @@ static int decode_binary(natsMsg *msg, const char *ct, struct ceb_event **out, c
 		if (rc < 0)
 			goto fail;
 	}
-	if (ct && (rc = ceb_event_set(ev, "datacontenttype", CEB_TYPE_STRING, ct, strlen(ct),
-	                              errbuf, errlen)) < 0)
+	/* ce-datacontenttype is the binding's; a Content-Type stands in for it where it is missing
+	 * (what cebroker wrote before, and other writers that follow HTTP's rule) */
+	if (ct && !ceb_event_get(ev, "datacontenttype") &&
+	    (rc = ceb_event_set(ev, "datacontenttype", CEB_TYPE_STRING, ct, strlen(ct), errbuf,
+	                        errlen)) < 0)
 		goto fail;
 	if (len > 0) {
 		unsigned flags = 0;

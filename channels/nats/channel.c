@@ -111,6 +111,26 @@ static natsStatus sign_nonce(char **err, unsigned char **sig, int *len, const ch
  * otherwise nats.c's flusher sends what gathered within a millisecond in one write (the consuming
  * connection: acks and pull requests, which nobody waits for, then cost the daemon and the server
  * one write and one read for many instead of one each). */
+/* config-nats's url: one server, or several separated by commas (eventing-natss passes it to
+ * nats.go, which takes such a list); nats.c 3.4's SetURL takes one, SetServers the list. */
+static natsStatus set_servers(natsOptions *o, const char *url)
+{
+	const char *list[32];
+	char *copy, *save = NULL;
+	int n = 0;
+	natsStatus s;
+
+	if (!strchr(url, ','))
+		return natsOptions_SetURL(o, url);
+	if (!(copy = strdup(url)))
+		return NATS_NO_MEMORY;
+	for (char *tok = strtok_r(copy, ", ", &save); tok && n < 32; tok = strtok_r(NULL, ", ", &save))
+		list[n++] = tok;
+	s = n ? natsOptions_SetServers(o, list, n) : NATS_INVALID_ARG;
+	free(copy);
+	return s;
+}
+
 static int nats_connect(struct nats_chan *nch, bool asap, natsConnection **ncp, jsCtx **jsp,
                         char *errbuf, size_t errlen)
 {
@@ -120,7 +140,7 @@ static int nats_connect(struct nats_chan *nch, bool asap, natsConnection **ncp, 
 
 	s = natsOptions_Create(&o);
 	if (s == NATS_OK)
-		s = natsOptions_SetURL(o, nch->conn.url);
+		s = set_servers(o, nch->conn.url);
 	if (s == NATS_OK)
 		s = natsOptions_SetName(o, "cebroker");
 	if (s == NATS_OK)
@@ -148,6 +168,16 @@ static int nats_connect(struct nats_chan *nch, bool asap, natsConnection **ncp, 
 		s = natsOptions_SetTimeout(o, 5000);
 	if (s == NATS_OK)
 		s = natsOptions_SetSendAsap(o, asap);
+	/* A server that stops reading (stalled, or cut off without a reset) must not hold the
+	 * ingress thread that publishes, nor look connected for minutes: a write that cannot go out
+	 * within NATS_WRITE_DEADLINE_MS fails and the connection reconnects (posts get 503 at
+	 * once meanwhile), and a server that answers no PING for NATS_PING_MS * 2 is given up. */
+	if (s == NATS_OK)
+		s = natsOptions_SetWriteDeadline(o, NATS_WRITE_DEADLINE_MS);
+	if (s == NATS_OK)
+		s = natsOptions_SetPingInterval(o, NATS_PING_MS);
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxPingsOut(o, 2);
 	if (s != NATS_OK) {
 		snprintf(errbuf, errlen, "%s: NATS options: %s", nch->label,
 		         nats_GetLastError(NULL));
@@ -293,10 +323,47 @@ static int nats_create(const struct ceb_channel_cfg *cfg, void **ctx, char *errb
 		nats_destroy(nch);
 		return rc;
 	}
-	CEB_LOG_INFO(nch->label, "NATS %s at %s%s%s", nch->role == NROLE_BROKER ? "JetStream" : "",
-	             nch->conn.url, nch->stream[0] ? ", stream " : "", nch->stream);
+	CEB_LOG_INFO(nch->label, "NATS%s at %s%s%s",
+	             nch->role == NROLE_BROKER || nch->stream[0] ? " JetStream" : "", nch->conn.url,
+	             nch->stream[0] ? ", stream " : "", nch->stream);
 	*ctx = nch;
 	return 0;
+}
+
+/* The consumers of a Broker's (or a Channel's) stream that no subscription of this configuration
+ * has: what a Trigger removed from it left behind. eventing-natss deletes a Trigger's consumer
+ * with the Trigger; here the configuration is the only record, so they go at start (and at each
+ * reload, which replaces the channel): a Trigger added again then starts at the events accepted
+ * after it, as a new Trigger does, and an Interest stream keeps nothing for nobody. Only names of
+ * cebroker's own shape are touched; any other consumer of the stream is left alone. */
+static void sweep_consumers(struct nats_chan *nch)
+{
+	const char *prefix = nch->channel ? "KN_SUB_" : "KN_TRIGGER_";
+	jsConsumerNamesList *names = NULL;
+	jsErrCode jerr = 0;
+
+	if (js_ConsumerNames(&names, nch->cjsc, nch->stream, NULL, &jerr) != NATS_OK || !names)
+		return; /* none (NATS_NOT_FOUND), or the server is away: the next start sweeps */
+	for (int i = 0; i < names->Count; i++) {
+		const char *n = names->List[i];
+		bool kept = false;
+
+		if (strncmp(n, prefix, strlen(prefix)) != 0)
+			continue;
+		for (size_t k = 0; k < nch->nsubs && !kept; k++)
+			kept = strcmp(nch->subs[k]->durable, n) == 0;
+		if (kept)
+			continue;
+		if (js_DeleteConsumer(nch->cjsc, nch->stream, n, NULL, &jerr) == NATS_OK)
+			CEB_LOG_INFO(nch->label,
+			             "deleted consumer %s of stream %s: no Trigger of the configuration "
+			             "has it",
+			             n, nch->stream);
+		else
+			CEB_LOG_WARN(nch->label, "cannot delete consumer %s of stream %s: %s", n,
+			             nch->stream, nats_GetLastError(NULL));
+	}
+	jsConsumerNamesList_Destroy(names);
 }
 
 static int nats_start(void *ctx, char *errbuf, size_t errlen)
@@ -313,6 +380,8 @@ static int nats_start(void *ctx, char *errbuf, size_t errlen)
 		nch->cjsc = nch->jsc;
 	}
 
+	if (nch->role == NROLE_BROKER)
+		sweep_consumers(nch);
 	for (size_t i = 0; i < nch->nsubs; i++)
 		if ((rc = nats_sub_prepare(nch->subs[i], errbuf, errlen)) < 0)
 			return rc;

@@ -77,6 +77,7 @@ class CommandLine(unittest.TestCase):
                   "nats-broker.yaml": "ok: 1 broker, 2 triggers\n"}
         expect["webhook-source.yaml"] = "ok: 1 broker, 1 trigger, 1 WebhookSource\n"
         expect["durable-broker.yaml"] = "ok: 1 broker, 1 trigger\n"
+        expect["nats-source.yaml"] = "ok: 1 broker, 1 trigger, 2 NatsSources\n"
         self.assertEqual(sorted(n for n in os.listdir(os.path.join(TOP, "samples"))
                                 if n.endswith(".yaml")), sorted(expect))
         for name, summary in expect.items():

@@ -286,9 +286,9 @@ class Readme(unittest.TestCase):
     def test_every_sample_validates_alone_and_all_together(self):
         rc, out, err = run("validate", "-f", os.path.join(TOP, "samples"))
         self.assertEqual(rc, 0, err)
-        self.assertIn("ok: 9 brokers, 14 triggers, 1 ContainerSource, 1 KafkaSource, 2 PingSources, "
-                      "1 WebhookSource, 1 Sequence, 1 Parallel, 1 Channel, 1 KafkaSink, 1 Subscription",
-                      out)
+        self.assertIn("ok: 10 brokers, 15 triggers, 1 ContainerSource, 1 KafkaSource, 2 NatsSources, "
+                      "2 PingSources, 1 WebhookSource, 1 Sequence, 1 Parallel, 1 Channel, 1 KafkaSink, "
+                      "1 Subscription", out)
         for name in os.listdir(os.path.join(TOP, "samples")):
             if not name.endswith(".yaml"):
                 continue  # the Grafana dashboard

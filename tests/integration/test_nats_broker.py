@@ -134,13 +134,14 @@ class NatsBroker(unittest.TestCase):
         subject, hd, data = mine[0]
         self.assertEqual(subject, "nats-e2e.shop._knative_broker.events")
         self.assertEqual(data, b'{"x":1}')
-        self.assertEqual(hd["Content-Type"], "application/json")
+        # the NATS binding: every attribute a ce- header, datacontenttype too (not Content-Type)
+        self.assertEqual(hd["ce-datacontenttype"], "application/json")
+        self.assertNotIn("Content-Type", hd)
         self.assertEqual(hd["ce-specversion"], "1.0")
         self.assertEqual(hd["ce-type"], "com.example.wire")
         self.assertEqual(hd["ce-source"], "/wire")
         self.assertEqual(hd["ce-note"], "a%20b", "percent-encoded, as the NATS binding says")
         self.assertEqual(hd["Nats-Msg-Id"], "/wire n-wire")
-        self.assertNotIn("ce-datacontenttype", hd)
 
     def test_a_retried_publish_is_stored_once(self):
         for _ in range(3):
@@ -164,6 +165,16 @@ class NatsBroker(unittest.TestCase):
             "ce-specversion": "1.0", "ce-id": "n-ext-2", "ce-type": "com.example.order",
             "ce-source": "/go", "ce-note": "caf%C3%A9", "Content-Type": "text/plain"})
         self.assertIn(b'"seq"', ack[2])
+        # binary as the NATS binding writes it: ce-datacontenttype, no Content-Type
+        ack = self.nc.request(subj, b'{"k":2}', headers={
+            "ce-specversion": "1.0", "ce-id": "n-ext-3", "ce-type": "com.example.order",
+            "ce-source": "/spec", "ce-datacontenttype": "application/json"})
+        self.assertIn(b'"seq"', ack[2])
+        # structured, said so by its Content-Type
+        doc4 = dict(doc, id="n-ext-4", source="/structured")
+        ack = self.nc.request(subj, json.dumps(doc4).encode(),
+                              headers={"Content-Type": "application/cloudevents+json"})
+        self.assertIn(b'"seq"', ack[2])
         # something that is not a CloudEvent: skipped (acknowledged), never looping
         self.nc.request(subj, b"not an event")
         r = self.with_id("/orders", "n-ext-1")[0]
@@ -172,6 +183,13 @@ class NatsBroker(unittest.TestCase):
         r = self.with_id("/orders", "n-ext-2")[0]
         self.assertEqual(r.body, b"hello")
         self.assertEqual(r.ce("note"), "caf%C3%A9")
+        self.assertEqual(r.headers.get("content-type"), "text/plain", "Content-Type stands in")
+        r = self.with_id("/orders", "n-ext-3")[0]
+        self.assertEqual(json.loads(r.body), {"k": 2})
+        self.assertEqual(r.headers.get("content-type"), "application/json")
+        r = self.with_id("/orders", "n-ext-4")[0]
+        self.assertEqual(json.loads(r.body), {"n": 1})
+        self.assertEqual(r.ce("source"), "/structured")
         wait_for(lambda: "not a CloudEvent" in self.d.log(), 10, what="the skip logged")
 
     def test_retries_then_success_and_dead_letter_as_on_the_memory_channel(self):
@@ -326,6 +344,22 @@ class NatsConfig(unittest.TestCase):
         ok = y.replace("Disk", "Memory")
         rc, out, err = run_cli("validate", "-f", yaml_file(self, ok))
         self.assertEqual(rc, 0, err)
+
+    def test_a_url_with_several_servers_connects_to_one_that_answers(self):
+        sub = Subscriber()
+        closed = cebtest.free_port()  # nothing listens there
+        url = "nats://127.0.0.1:%d, %s" % (closed, NATS.url)
+        cfg = nats_broker_yaml(url, name="multi", namespace="cfg")
+        cfg += trigger_yaml("all", sub.at("/all"), broker="multi", namespace="cfg")
+        d = Daemon(cfg)
+        try:
+            for i in range(3):  # the client picks its first server at random
+                st, _, body = d.post("/cfg/multi", binary_headers(id="m%d" % i), b"{}")
+                self.assertEqual(st, 202, body)
+            wait_for(lambda: len(sub.got("/all")) >= 3, 20, what="the three delivered")
+        finally:
+            d.stop()
+            sub.close()
 
     def test_a_broker_without_spec_config_is_valid_as_eventing_natss_writes_it(self):
         y = ("apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: b\n"
@@ -518,6 +552,48 @@ class NatsFaults(unittest.TestCase):
         finally:
             a.stop()
             b.stop()
+            sub.close()
+
+    def test_a_stalled_server_holds_no_ingress_thread_and_is_not_ready(self):
+        # nats-server stopped (SIGSTOP): it keeps its connections open and reads nothing, as a
+        # hung host or a silent network cut does. 1 MB posts fill the socket's buffers.
+        sub = Subscriber()
+        cfg = self.config(sub, "stall")
+        cfg += "apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: mem\n" \
+               "  namespace: faults\n---\n"
+        d = Daemon(cfg, log_level="info")
+        res = []
+        try:
+            os.kill(NATS.proc.pid, signal.SIGSTOP)
+
+            def big(i):
+                res.append(post(d.url + "/faults/stall", binary_headers(id="big%d" % i,
+                                                                        type="load"),
+                                b"x" * 1000000, timeout=60)[0])
+            ths = [threading.Thread(target=big, args=(i,)) for i in range(40)]
+            for t in ths:
+                t.start()
+            wait_for(lambda: d.post("/readyz", {}, b"", "GET")[0] == 503, 30,
+                     what="/readyz 503 while the server reads nothing")
+            # the ingress threads are free: another Broker answers (before the fix: no answer
+            # within 20 s, its thread blocked in a write to the stopped server)
+            st, _, body = d.post("/faults/mem", binary_headers(id="m", type="load"), b"{}")
+            self.assertEqual(st, 202, body)
+            for t in ths:
+                t.join(60)
+            self.assertEqual(sorted(set(res)), [503], "nothing stored, nothing answered 202")
+            self.assertEqual(len(res), 40)
+        finally:
+            os.kill(NATS.proc.pid, signal.SIGCONT)
+        try:
+            wait_for(lambda: d.post("/readyz", {}, b"", "GET")[0] == 200, 30,
+                     what="/readyz 200 once the server reads again")
+            st, _, body = d.post("/faults/stall", binary_headers(id="after", type="load"), b"{}")
+            self.assertEqual(st, 202, body)
+            wait_for(lambda: "after" in [r.ce("id") for r in sub.got("/load")], 30,
+                     what="delivery after the stall")
+        finally:
+            d.stop()
             sub.close()
 
     def test_the_server_killed_and_restarted_loses_no_202_and_delivery_resumes(self):

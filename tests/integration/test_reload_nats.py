@@ -77,6 +77,45 @@ class ReloadNats(unittest.TestCase):
             d.stop()
             sub.close()
 
+    def test_a_trigger_removed_and_added_again_starts_anew(self):
+        # As in Knative, where a re-created Trigger is a new one: it does not get what was
+        # posted while it did not exist (its old consumer would have kept those).
+        sub = Subscriber()
+        base = nats_broker_yaml(NATS.url, name="n2") + trigger_yaml("keep", sub.at("/keep"),
+                                                                    broker="n2")
+        with_t = base + trigger_yaml("again", sub.at("/again"), broker="n2")
+        d = Daemon(with_t)
+
+        def reload_to(cfg, n):
+            with open(d.config + ".tmp", "w") as f:
+                f.write(cfg)
+            os.replace(d.config + ".tmp", d.config)
+            d.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: reloads(d) == n, 30, what="reload %d" % n)
+
+        def ids(path):
+            return [r.ce("id") for r in sub.got(path)]
+        try:
+            self.assertEqual(d.post("/default/n2", binary_headers(id="e1"))[0], 202)
+            wait_for(lambda: "e1" in ids("/again"), 20, what="e1 at the Trigger")
+            reload_to(base, 1)
+            wait_for(lambda: d._find(r"deleted consumer KN_TRIGGER_DEFAULT__AGAIN of stream "
+                                     r"KN_BROKER_DEFAULT__N2"), 20, what="its consumer deleted")
+            self.assertEqual(d.post("/default/n2", binary_headers(id="e2"))[0], 202)
+            wait_for(lambda: "e2" in ids("/keep"), 20, what="e2 at the Trigger that stayed")
+            reload_to(with_t, 2)
+            self.assertEqual(d.post("/default/n2", binary_headers(id="e3"))[0], 202)
+            wait_for(lambda: "e3" in ids("/again") and "e3" in ids("/keep"), 20,
+                     what="e3 at both")
+            self.assertNotIn("e2", ids("/again"), "posted while the Trigger did not exist")
+            # a restart keeps the Trigger's place: the consumer is not swept while it is there
+            self.assertEqual(d.post("/default/n2", binary_headers(id="e4"))[0], 202)
+            wait_for(lambda: "e4" in ids("/again"), 20, what="e4")
+            self.assertFalse(d._find(r"deleted consumer KN_TRIGGER_DEFAULT__KEEP"))
+        finally:
+            d.stop()
+            sub.close()
+
 
 if __name__ == "__main__":
     main()
