@@ -9,6 +9,7 @@ server killed and restarted mid-stream loses no 202 and delivery resumes by itse
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
 import unittest
@@ -16,6 +17,7 @@ import unittest
 import cebtest
 from cebtest import (Daemon, NatsClient, NatsServer, Subscriber, binary_headers, main,
                      nats_broker_yaml, post, run_cli, trigger_yaml, wait_for, yaml_file)
+import test_delivery
 import test_filters_e2e
 import test_reply
 
@@ -32,6 +34,7 @@ def setUpModule():
     # The memory channel's suites, with their Broker on NATS.
     test_filters_e2e.broker_yaml = nats_broker
     test_reply.broker_yaml = nats_broker
+    test_delivery.broker_yaml = nats_broker
 
 
 def tearDownModule():
@@ -39,6 +42,10 @@ def tearDownModule():
 
 
 class NatsFilters(test_filters_e2e.FiltersEndToEnd):
+    pass
+
+
+class NatsDelivery(test_delivery.Delivery):
     pass
 
 
@@ -345,6 +352,50 @@ class NatsConfig(unittest.TestCase):
         rc, out, err = run_cli("validate", "-f", yaml_file(self, ok))
         self.assertEqual(rc, 0, err)
 
+    def test_stream_and_consumer_settings_reach_the_server(self):
+        # from the ConfigMap's key config, and from the Broker's annotation
+        cfg = nats_broker_yaml(NATS.url, name="tuned", namespace="cfg", config=(
+            "stream:\n  storage: Memory\n  maxMsgs: 5000\n  maxAge: 1h\n"
+            "  duplicateWindow: 30s\nconsumer:\n  ackWait: 7s\n  maxAckPending: 64\n"))
+        cfg += trigger_yaml("t", "http://127.0.0.1:9/", broker="tuned", namespace="cfg")
+        cfg += nats_broker_yaml(NATS.url, name="annotated", namespace="cfg", annotations={
+            "natsjetstream.eventing.knative.dev/config":
+                '{"stream": {"retention": "Interest", "maxBytes": 1048576}}'})
+        d = Daemon(cfg)
+        nc = NatsClient(NATS.url)
+        try:
+            info = nc.js("STREAM.INFO." + stream_of("cfg", "tuned"))["config"]
+            self.assertEqual((info["storage"], info["max_msgs"], info["max_age"],
+                              info["duplicate_window"]), ("memory", 5000, 3600 * 10**9,
+                                                          30 * 10**9))
+            ci = nc.js("CONSUMER.INFO.%s.KN_TRIGGER_CFG__T" % stream_of("cfg", "tuned"))["config"]
+            self.assertEqual((ci["ack_wait"], ci["max_ack_pending"]), (7 * 10**9, 64))
+            info = nc.js("STREAM.INFO." + stream_of("cfg", "annotated"))["config"]
+            self.assertEqual((info["retention"], info["max_bytes"]), ("interest", 1048576))
+        finally:
+            nc.close()
+            d.stop()
+
+    def test_without_spec_config_it_connects_to_the_default_url(self):
+        # nats-server -js's own address: this test's server is elsewhere, so the start fails
+        # there and says so (or, with a server of someone else's on 4222, runs and says so)
+        y = ("apiVersion: eventing.knative.dev/v1\nkind: Broker\nmetadata:\n  name: b\n"
+             "  annotations:\n    eventing.knative.dev/broker.class: NatsJetStreamBroker\n")
+        p = subprocess.Popen([cebtest.CEBROKER, "run", "-f", yaml_file(self, y), "--listen",
+                              "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+        try:
+            out = ""
+            for line in p.stdout:
+                out += line
+                if "nats://127.0.0.1:4222" in line:
+                    break
+            self.assertIn("nats://127.0.0.1:4222", out)
+        finally:
+            p.kill()
+            p.wait()
+            p.stdout.close()
+
     def test_a_url_with_several_servers_connects_to_one_that_answers(self):
         sub = Subscriber()
         closed = cebtest.free_port()  # nothing listens there
@@ -551,6 +602,40 @@ class NatsFaults(unittest.TestCase):
             self.assertGreater(min(da, db), 0, "both processes took part: %d and %d" % (da, db))
         finally:
             a.stop()
+            b.stop()
+            sub.close()
+
+    def test_one_of_two_daemons_killed_leaves_the_other_to_finish_its_messages(self):
+        sub = Subscriber()
+
+        def slowish(req):
+            time.sleep(0.05)
+            return (202, {}, b"")
+        sub.responses["/load"] = slowish
+        cfg = self.config(sub, "halves")
+        # 4 in flight each: about 160 deliveries a second, so that most are still to come when
+        # one process dies holding 4 it fetched
+        a = Daemon(cfg, args=("--max-inflight", "4"), log_level="info")
+        b = Daemon(cfg, args=("--max-inflight", "4"), log_level="info")
+        try:
+            accepted = []
+            for i in range(600):
+                st, _, body = (a, b)[i % 2].post("/faults/halves",
+                                                 binary_headers(id="h%d" % i, type="load"), b"{}")
+                self.assertEqual(st, 202, body)
+                accepted.append("h%d" % i)
+            # a held messages it had fetched and not acked: SIGKILL it mid-delivery
+            wait_for(lambda: len(sub.got("/load")) >= 60, 30, what="deliveries under way")
+            a.stop(signal.SIGKILL, check=False)
+            killed_at = len(sub.got("/load"))
+            wait_for(lambda: set(accepted) <= set(r.ce("id") for r in sub.got("/load")), 90,
+                     what="every accepted event delivered by the process left (%d missing)" % len(
+                         set(accepted) - set(r.ce("id") for r in sub.got("/load"))))
+            self.assertLess(killed_at, 600, "the kill came before the end")
+            ids = [r.ce("id") for r in sub.got("/load")]
+            print("\none of two killed: %d accepted, %d delivered before the kill, %d duplicates"
+                  % (len(accepted), killed_at, len(ids) - len(set(ids))))
+        finally:
             b.stop()
             sub.close()
 

@@ -44,6 +44,11 @@ class RabbitMQBroker(unittest.TestCase):
         cfg += trigger_yaml("shared", s.at("/shared"), filter_attrs={"type": "shared"},
                             annotations=PAR)
         cfg += trigger_yaml("fifo2", s.at("/fifo2"), filter_attrs={"type": "fifo2"})
+        # neither the subscriber nor the dead-letter sink takes it, twice; the third try does
+        cfg += trigger_yaml("dlsdown", s.at("/dlsdown"), filter_attrs={"type": "dlsdown"},
+                            delivery="retry: 0\ndeadLetterSink:\n  uri: %s\n" % s.at("/dls-down"))
+        s.responses["/dlsdown"] = [(500, {}, b"")]
+        s.responses["/dls-down"] = [(500, {}, b""), (500, {}, b""), (202, {}, b"")]
         cls.cfg = cfg
         cls.d = Daemon(cfg)
 
@@ -145,6 +150,42 @@ class RabbitMQBroker(unittest.TestCase):
         time.sleep(1)
         self.assertEqual(len([r for r in self.sub.got("/flaky") if r.ce("id") == "r-flaky"]), 3)
         self.assertEqual([r for r in self.sub.got("/dls") if r.ce("id") == "r-flaky"], [])
+
+    def test_what_neither_subscriber_nor_dead_letter_sink_took_comes_back_later_and_is_not_lost(
+            self):
+        # eventing-rabbitmq's users saw DLQ messages acked while the dead-letter sink was down
+        self.post(binary_headers(id="r-dlsdown", type="dlsdown"), b"w")
+        reqs = self.with_id("/dlsdown", "r-dlsdown", 3, timeout=30)
+        self.with_id("/dls-down", "r-dlsdown", 3, timeout=30)
+        # back in the queue about a second later each time, never at once (no redelivery storm)
+        self.assertGreaterEqual(reqs[1].time - reqs[0].time, 0.9)
+        self.assertGreaterEqual(reqs[2].time - reqs[1].time, 0.9)
+        time.sleep(2)  # the third dead-letter delivery took it: it is acked, and comes no more
+        self.assertEqual(len([r for r in self.sub.got("/dlsdown") if r.ce("id") == "r-dlsdown"]), 3)
+
+    def test_eventing_rabbitmqs_secret_form_and_a_vhost_created_later(self):
+        # eventing-rabbitmq's Secret: the management uri (its host is kept), port, username and
+        # password; and the RabbitmqBrokerConfig's vhost, which does not exist yet
+        sec = ("apiVersion: v1\nkind: Secret\nmetadata:\n  name: rabbitmq\n  namespace: mgmt\n"
+               "stringData:\n  uri: http://127.0.0.1:15672\n  port: \"%d\"\n  username: guest\n"
+               "  password: guest\n---\n" % self.rmq.port)
+        cfg = sec + rabbitmq_broker_yaml(self.rmq.port, name="m", namespace="mgmt", secret=False)
+        cfg = cfg.replace("      name: rabbitmq\n", "      name: rabbitmq\n  vhost: orders\n", 1)
+        cfg += trigger_yaml("t", self.sub.at("/vhost"), broker="m", namespace="mgmt")
+        d = Daemon(cfg, log_level="info")
+        try:
+            st, _, body = d.post("/mgmt/m", binary_headers(id="v-0"), b"{}")
+            self.assertEqual(st, 503, body)
+            wait_for(lambda: "vhost orders" in d.log(), 10, what="the missing vhost in the log")
+            self.rmq.ctl("add_vhost", "orders")
+            self.rmq.ctl("set_permissions", "-p", "orders", "guest", ".*", ".*", ".*")
+            wait_for(lambda: d.post("/mgmt/m", binary_headers(id="v-1"), b"{}")[0] == 202, 30,
+                     what="202 once the vhost exists")
+            wait_for(lambda: [r for r in self.sub.got("/vhost") if r.ce("id") == "v-1"], 30,
+                     what="delivery in the vhost")
+            self.assertIn(["b.mgmt.m"], self.rmq.ctl("list_exchanges", "-p", "orders", "name"))
+        finally:
+            d.stop()
 
     def test_an_independent_amqp_client_finds_the_cloudevent_in_what_the_broker_stored(self):
         pika = self.pika
