@@ -85,56 +85,6 @@ static int parse_ago(const char *s, uint64_t *ms)
 	return 0;
 }
 
-/* RFC 3339: 2026-12-07T09:00:00[.fff](Z|+hh:mm|-hh:mm), 't' and ' ' accepted for 'T'. */
-static int parse_rfc3339(const char *s, int64_t *ms)
-{
-	struct tm tm = {0};
-	int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
-	int64_t frac = 0, scale = 1000, t;
-	const char *p;
-
-	if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-	    n == 0)
-		return -1;
-	p = s + n;
-	if (*p == '.') {
-		p++;
-		if (*p < '0' || *p > '9')
-			return -1;
-		for (; *p >= '0' && *p <= '9'; p++)
-			if (scale > 1) {
-				scale /= 10;
-				frac += (*p - '0') * scale;
-			}
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		int sign = *p == '-' ? -1 : 1;
-		if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5)
-			return -1;
-		p += 6;
-		oh *= sign;
-		om *= sign;
-	} else {
-		return -1;
-	}
-	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return -1;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	t = (int64_t)timegm(&tm);
-	t -= (int64_t)oh * 3600 + (int64_t)om * 60;
-	if (t < 0)
-		return -1;
-	*ms = t * 1000 + frac;
-	return 0;
-}
-
 static size_t on_body(char *p, size_t sz, size_t n, void *arg)
 {
 	struct ceb_buf *b = arg;
@@ -185,7 +135,7 @@ int ceb_cmd_replay(int argc, char **argv)
 		struct timespec now;
 
 		clock_gettime(CLOCK_REALTIME, &now);
-		if (parse_rfc3339(since, &since_ms) < 0) {
+		if (ceb_rfc3339_parse(since, &since_ms) < 0) {
 			if (parse_ago(since, &ago) < 0) {
 				fprintf(stderr,
 				        "cebroker replay: --since %s: neither an RFC 3339 time "

@@ -362,4 +362,8 @@ const char *ceb_annotation(char *const *keys, char *const *values, size_t n, con
  * negative durations). */
 int ceb_duration_parse(const char *s, uint64_t *ms);
 
+/* Parse an RFC 3339 time (2026-12-07T09:00:00Z, with a fraction of a second, an offset +01:00, 't'
+ * or ' ' for 'T') into milliseconds since the epoch. 0 or CEB_EINVAL (also before 1970). */
+int ceb_rfc3339_parse(const char *s, int64_t *ms);
+
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "broker/config/config.h"
 #include "broker/config/fields.h"
@@ -507,4 +508,53 @@ void ceb_config_parse_delivery(struct ceb_config_res *r, const struct ceb_yaml_n
 			               ceb_config_quoted(q, sizeof(q), s));
 	}
 	free(s);
+}
+
+int ceb_rfc3339_parse(const char *s, int64_t *ms)
+{
+	struct tm tm = {0};
+	int y, mo, d, h, mi, sec, n = 0, oh = 0, om = 0;
+	int64_t frac = 0, scale = 1000, t;
+	const char *p;
+
+	if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+	    n == 0)
+		return CEB_EINVAL;
+	p = s + n;
+	if (*p == '.') {
+		p++;
+		if (*p < '0' || *p > '9')
+			return CEB_EINVAL;
+		for (; *p >= '0' && *p <= '9'; p++)
+			if (scale > 1) {
+				scale /= 10;
+				frac += (*p - '0') * scale;
+			}
+	}
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int sign = *p == '-' ? -1 : 1;
+		if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5)
+			return CEB_EINVAL;
+		p += 6;
+		oh *= sign;
+		om *= sign;
+	} else {
+		return CEB_EINVAL;
+	}
+	if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return CEB_EINVAL;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = (int64_t)timegm(&tm);
+	t -= (int64_t)oh * 3600 + (int64_t)om * 60;
+	if (t < 0)
+		return CEB_EINVAL;
+	*ms = t * 1000 + frac;
+	return 0;
 }

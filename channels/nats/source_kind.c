@@ -116,16 +116,14 @@ static void parse_jetstream(struct ceb_config_res *r, const struct ceb_yaml_node
 		ceb_config_err(r, v[2], "spec.jetstream.optStartSeq",
 		               "required with deliverPolicy byStartSequence");
 	if (v[4] && ceb_config_get_str(r, v[4], "spec.jetstream.optStartTime", &s)) {
-		struct tm tm;
-		const char *end;
-		memset(&tm, 0, sizeof(tm));
-		end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-		if (!end || (*end && strcmp(end, "Z")))
+		int64_t at_ms;
+
+		if (ceb_rfc3339_parse(s, &at_ms) < 0)
 			ceb_config_err(r, v[4], "spec.jetstream.optStartTime",
-			               "\"%s\" is not a UTC time (2026-01-31T12:00:00Z)",
+			               "\"%s\" is not an RFC 3339 time (2026-01-31T12:00:00Z)",
 			               ceb_config_quoted(q, sizeof(q), s));
 		else
-			src->start_time_ns = (int64_t)timegm(&tm) * 1000000000;
+			src->start_time_ns = at_ms * 1000000;
 	}
 	free(s);
 	if (src->deliver == CEB_NATS_DELIVER_TIME && !src->start_time_ns)

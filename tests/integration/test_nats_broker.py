@@ -6,6 +6,7 @@ publishes reach Triggers; a retried publish is stored once; the Triggers' durabl
 their place across daemon restarts and a SIGKILL under load (no acknowledged event lost); the
 server killed and restarted mid-stream loses no 202 and delivery resumes by itself."""
 
+import datetime
 import json
 import os
 import signal
@@ -278,6 +279,58 @@ class NatsSourceEndToEnd(unittest.TestCase):
             # acknowledged after the sink accepted: nothing left for the consumer
             wait_for(lambda: nc.js("CONSUMER.INFO.SRCSTREAM.CEBROKER_NATSSOURCE_NATS_SRC__DURABLE")
                      ["num_ack_pending"] == 0, 10, what="no pending acks")
+        finally:
+            d.stop()
+            nc.close()
+            sub.close()
+
+    def test_each_deliver_policy_and_a_queue_group(self):
+        sub = Subscriber()
+        nc = NatsClient(NATS.url)
+        nc.js("STREAM.CREATE.DPSTREAM", {"name": "DPSTREAM", "subjects": ["dp.>"],
+                                          "storage": "file"})
+        for i in (1, 2):
+            nc.request("dp.x", b'{"n": %d}' % i)
+        time.sleep(1.1)
+        since = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        time.sleep(0.1)
+        nc.request("dp.x", b'{"n": 3}')
+
+        def source(name, js=None, subject="dp.x", queue=None, path=None):
+            y = ("apiVersion: sources.cebroker.dev/v1alpha1\nkind: NatsSource\nmetadata:\n"
+                 "  name: %s\n  namespace: nats-dp\nspec:\n  url: %s\n  subject: %s\n"
+                 % (name, NATS.url, subject))
+            if queue:
+                y += "  queue: %s\n" % queue
+            if js:
+                y += "  jetstream:\n    stream: DPSTREAM\n" + "".join(
+                    "    %s: %s\n" % kv for kv in js.items())
+            return y + "  sink:\n    uri: %s\n---\n" % sub.at(path or "/" + name)
+        cfg = source("all", {"deliverPolicy": "all"})
+        cfg += source("new", {"deliverPolicy": "new"})
+        cfg += source("last", {"deliverPolicy": "last"})
+        cfg += source("seq", {"deliverPolicy": "byStartSequence", "optStartSeq": "2"})
+        cfg += source("time", {"deliverPolicy": "byStartTime", "optStartTime": '"%s"' % since})
+        # core NATS, one queue group: each message to one member only
+        cfg += source("g1", subject="q.>", queue="grp", path="/group")
+        cfg += source("g2", subject="q.>", queue="grp", path="/group")
+        d = Daemon(cfg)
+        try:
+            nc.request("dp.x", b'{"n": 4}')
+            for i in range(20):
+                nc.publish("q.x", b"%d" % i)
+            want = {"all": [1, 2, 3, 4], "new": [4], "last": [3, 4], "seq": [2, 3, 4],
+                    "time": [3, 4]}
+            for name, seqs in want.items():
+                got = sub.wait("/" + name, len(seqs), timeout=20)
+                self.assertEqual(sorted(r.ce("id") for r in got),
+                                 ["DPSTREAM:%d" % n for n in seqs], name)
+            sub.wait("/group", 20, timeout=20)
+            time.sleep(1)
+            self.assertEqual(sorted(int(r.body) for r in sub.got("/group")), list(range(20)),
+                             "each message once across the queue group")
+            for name, seqs in want.items():
+                self.assertEqual(len(sub.got("/" + name)), len(seqs), name + ": nothing more")
         finally:
             d.stop()
             nc.close()
