@@ -3,14 +3,17 @@
 MTChannelBasedBroker whose channel-template-spec names it; a state directory of its own for each
 daemon, given as systemd's StateDirectory= gives it): every filter dialect, retries with
 exponential and linear backoff, Retry-After, timeouts, the dead-letter sink with its error
-extensions, dropping without one, and replies with their TTL, as on the memory channel."""
+extensions, dropping without one, and replies with their TTL, as on the memory channel; and the
+group commit: eight senders posting at once share their fsyncs."""
 
 import os
+import re
 import shutil
 import tempfile
+import threading
 import unittest
 
-from cebtest import main
+from cebtest import Daemon, binary_headers, main
 import test_delivery
 import test_filters_e2e
 import test_reply
@@ -70,6 +73,33 @@ class DurableDelivery(test_delivery.Delivery):
     def setUpClass(cls):
         fresh_state()
         super().setUpClass()
+
+
+class DurableGroupCommit(unittest.TestCase):
+    def test_senders_posting_at_once_share_their_syncs(self):
+        # 202 only once on disk, but one fsync for the events that arrived together, never one
+        # per event when many post at once
+        fresh_state()
+        d = Daemon(durable_broker(), log_level="info")
+        try:
+            def send(k):
+                for i in range(150):
+                    st, _, body = d.post("/default/default",
+                                         binary_headers(id="g%d-%d" % (k, i)), b"{}")
+                    self.assertEqual(st, 202, body)
+            ts = [threading.Thread(target=send, args=(k,)) for k in range(8)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join(120)
+        finally:
+            d.stop()
+        m = re.search(r"(\d+) events in (\d+) syncs", d.log())
+        self.assertIsNotNone(m, d.log())
+        events, syncs = int(m.group(1)), int(m.group(2))
+        self.assertEqual(events, 1200)
+        print("\n8 senders, 1 200 events: %d syncs (%.1f events a sync)" % (syncs, events / syncs))
+        self.assertLess(syncs, events)
 
 
 if __name__ == "__main__":
