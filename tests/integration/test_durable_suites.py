@@ -4,7 +4,8 @@ MTChannelBasedBroker whose channel-template-spec names it; a state directory of 
 daemon, given as systemd's StateDirectory= gives it): every filter dialect, retries with
 exponential and linear backoff, Retry-After, timeouts, the dead-letter sink with its error
 extensions, dropping without one, and replies with their TTL, as on the memory channel; and the
-group commit: eight senders posting at once share their fsyncs."""
+group commit: eight senders posting at once share their fsyncs; and Knative's other ways to a
+DurableChannel: config-br-defaults and a Parallel's channelTemplate."""
 
 import os
 import re
@@ -13,7 +14,7 @@ import tempfile
 import threading
 import unittest
 
-from cebtest import Daemon, binary_headers, main
+from cebtest import Daemon, Subscriber, binary_headers, main
 import test_delivery
 import test_filters_e2e
 import test_reply
@@ -100,6 +101,72 @@ class DurableGroupCommit(unittest.TestCase):
         self.assertEqual(events, 1200)
         print("\n8 senders, 1 200 events: %d syncs (%.1f events a sync)" % (syncs, events / syncs))
         self.assertLess(syncs, events)
+
+
+KNATIVE_DEFAULTS = """apiVersion: v1
+kind: ConfigMap
+metadata: {name: config-br-defaults, namespace: knative-eventing}
+data:
+  default-br-config: |
+    clusterDefault:
+      brokerClass: MTChannelBasedBroker
+      apiVersion: v1
+      kind: ConfigMap
+      name: dur-channel
+      namespace: knative-eventing
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: dur-channel, namespace: knative-eventing}
+data:
+  channel-template-spec: |
+    apiVersion: messaging.cebroker.dev/v1alpha1
+    kind: DurableChannel
+---
+apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: viadefaults}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: t}
+spec:
+  broker: viadefaults
+  subscriber: {uri: "%s"}
+---
+apiVersion: flows.knative.dev/v1
+kind: Parallel
+metadata: {name: par}
+spec:
+  channelTemplate:
+    apiVersion: messaging.cebroker.dev/v1alpha1
+    kind: DurableChannel
+    spec: {sync: OS}
+  branches:
+  - subscriber: {uri: "%s"}
+"""
+
+
+class DurableThroughKnativesPaths(unittest.TestCase):
+    def test_config_br_defaults_and_a_parallels_channel_template(self):
+        # a Broker with no spec.config gets the cluster default's channel; a Parallel's
+        # channelTemplate names the DurableChannel: both keep their events on disk
+        fresh_state()
+        sub = Subscriber()
+        d = Daemon(KNATIVE_DEFAULTS % (sub.at("/t"), sub.at("/branch")), log_level="info")
+        try:
+            for path, id in (("/default/viadefaults", "b-1"), ("/default/par", "p-1")):
+                st, _, body = d.post(path, binary_headers(id=id), b"{}")
+                self.assertEqual(st, 202, body)
+            self.assertEqual(sub.wait("/t", 1)[0].ce("id"), "b-1")
+            self.assertEqual(sub.wait("/branch", 1)[0].ce("id"), "p-1")
+            for ch in ("viadefaults-kne-trigger", "par-kn-parallel", "par-kn-parallel-0"):
+                self.assertTrue(os.path.exists(os.path.join(
+                    os.environ["STATE_DIRECTORY"], "durable", "default", ch + ".db")), ch)
+                self.assertIn("[channel default/%s] durable in " % ch, d.log())
+        finally:
+            d.stop()
+            sub.close()
 
 
 if __name__ == "__main__":
