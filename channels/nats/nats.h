@@ -77,7 +77,7 @@ struct nats_chan {
 #define NATS_MAX_UNCONFIRMED 65536
 /* How long a publish waits for its PubAck before it is answered 503. */
 #define NATS_CONFIRM_MS 10000
-#define NATS_WRITE_DEADLINE_MS 500 /* a write the server does not take within this fails */
+#define NATS_WRITE_DEADLINE_MS 2000 /* a write the server does not take within this fails */
 #define NATS_PING_MS 2000          /* two PINGs unanswered: the server is gone */
 
 /* ---- producer.c ---- */
