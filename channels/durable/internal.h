@@ -1,7 +1,8 @@
 /* What the durable channel's files share (channel.c: create, subscribe, start, stop, rewind;
  * writer.c: publish and the group commit; retention.c: retention and the stored bounds; reader.c:
  * handing out and settle): the channel's structs and the functions that cross files. Used nowhere
- * else. */
+ * else but by the channel's unit test (the writer's count of failed commits, the store's page limit
+ * that makes its disk full). */
 #ifndef CEB_DURABLE_INTERNAL_H
 #define CEB_DURABLE_INTERNAL_H
 
@@ -21,6 +22,10 @@
 #define RETRY_MS       1000 /* a message settled FAILED comes again after this */
 #define PERSIST_MS     100  /* settled positions reach the disk at least this often */
 #define RETENTION_MS   1000 /* how often age retention runs */
+#define BACKOFF_MIN_MS 100  /* after a failed commit, no round for this long, doubling... */
+#define BACKOFF_MAX_MS 2000 /* ...up to this while commits fail */
+#define FAIL_LOG_MS    5000 /* a commit that keeps failing is said again at most this often */
+#define ROOM_MIN       (1024 * 1024) /* a full disk: settled bytes deleted at least, for room */
 
 /* A message handed to a subscription and not settled DONE yet. */
 struct dur_msg {
@@ -82,6 +87,12 @@ struct dur_channel {
 	pthread_t writer, reader, ckpt;
 	uint64_t unchecked;                 /* commits since the last checkpoint */
 	uint64_t commits, committed_events; /* events per sync, for the benchmark's log line */
+	/* Failed commits (a full disk): every one (under the lock: the tests read it); since
+	 * events were last stored, and of those not said yet: one error line, then at most one
+	 * every FAIL_LOG_MS with the count, and one when events are stored again. */
+	uint64_t failed_commits;
+	uint64_t fails, fails_unsaid, fail_said_ms;
+	bool fail_said;
 };
 
 /* channel.c */

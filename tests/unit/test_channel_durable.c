@@ -1,7 +1,8 @@
 /* The channel contract suite against the durable channel (SQLite under a temporary state directory
  * made once for the program), plus what only it does: the disk bound, settled positions that
  * survive a restart, rewinding by time and by position, retention that says what it deleted, the
- * writer's own hand-out to caught-up subscriptions. */
+ * writer's own hand-out to caught-up subscriptions, a full disk (SQLite's page limit on the
+ * writer's connection: internal.h gives the test the store and the writer's count of failures). */
 #include <check.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "broker/error.h"
 #include "broker/ce/event.h"
 #include "channels/durable/durable.h"
+#include "channels/durable/internal.h"
 #include "channel_contract.h"
 #include "collector.h"
 #include "deadline.h"
@@ -150,6 +152,37 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The writer's failed commits so far. */
+static uint64_t failed_commits(struct ceb_channel *ch)
+{
+	struct dur_channel *dc = ch->ctx;
+	uint64_t n;
+
+	pthread_mutex_lock(&dc->lock);
+	n = dc->failed_commits;
+	pthread_mutex_unlock(&dc->lock);
+	return n;
+}
+
+/* A disk that is full once the store holds `pages` more pages than now: SQLite's page limit on the
+ * writer's connection fails a write with SQLITE_FULL, as a full disk does. Before start. */
+static void disk_full_after(struct ceb_channel *ch, int pages)
+{
+	struct dur_channel *dc = ch->ctx;
+	sqlite3_stmt *st = NULL;
+	int64_t n = -1;
+	char sql[64];
+
+	ck_assert_int_eq(sqlite3_prepare_v2(dc->wst.db, "PRAGMA page_count", -1, &st, NULL),
+	                 SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	ck_assert_int_gt(n, 0);
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld", (long long)(n + pages));
+	ck_assert_int_eq(sqlite3_exec(dc->wst.db, sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
 /* ---- what only the durable channel does ---- */
 
 START_TEST(test_durable_backend_is_found_by_name_and_by_its_channel_kind)
@@ -193,6 +226,67 @@ START_TEST(test_a_full_disk_bound_refuses_with_full_and_settled_events_make_room
 	ck_assert_str_eq(coll_id(&c, (size_t)i), "id-100");
 	ceb_channel_stop(&ch);
 	ceb_channel_destroy(&ch);
+	coll_free(&c);
+}
+END_TEST
+
+/* A full disk (SQLITE_FULL before the channel's bound): publishes are refused with FULL (429), and
+ * the writer backs off instead of trying again at once, forever; once the subscriber settled, the
+ * settled events are deleted for room and new ones are taken again, without a restart; a stop
+ * while the disk is full ends, and a publish it caught is answered. */
+START_TEST(test_a_full_disk_refuses_with_full_backs_off_and_recovers_once_settled)
+{
+	struct ceb_channel ch;
+	struct coll c;
+	struct one_pub p = {.calls = 0};
+	struct ceb_event *ev;
+	uint64_t before;
+	int i, n, st = 0;
+
+	open_channel(&ch, "diskfull", NULL, NULL); /* 1 GiB bound: the disk fills up first */
+	sub_open(&ch, "slow", 1000, false, &c);
+	disk_full_after(&ch, 40);
+	start(&ch);
+	/* ~4 KiB events, a page and more each: full after some 15 */
+	for (i = 0; i < 100 && (st = publish(&ch, i, 4000)) == 0; i++)
+		;
+	ck_assert_int_eq(st, CEB_EFULL);
+	ck_assert_int_gt(i, 5);
+	ck_assert_uint_eq(coll_wait(&c, (size_t)i, WAIT_MS), (size_t)i);
+	/* a publish every 10 ms for a second: each refused, and a few failed commits, not one for
+	 * each publish (nor thousands: the writer that retried at once) */
+	before = failed_commits(&ch);
+	for (int k = 0; k < 100; k++) {
+		ck_assert_int_eq(publish(&ch, 1000 + k, 4000), CEB_EFULL);
+		usleep(10 * 1000);
+	}
+	ck_assert_uint_gt(failed_commits(&ch), before);
+	ck_assert_uint_lt(failed_commits(&ch) - before, 30);
+	ck_assert_uint_eq(coll_wait(&c, (size_t)i + 1, 100), (size_t)i); /* nothing refused came */
+
+	/* settled: room again, by itself (the back-off is 2 s at most) */
+	settle_all(&ch, &c, 0, c.n);
+	for (int k = 0; k < 200 && (st = publish(&ch, 200, 4000)) == CEB_EFULL; k++)
+		usleep(50 * 1000);
+	ck_assert_int_eq(st, 0);
+	ck_assert_uint_eq(coll_wait(&c, (size_t)i + 1, WAIT_MS), (size_t)i + 1);
+	ck_assert_str_eq(coll_id(&c, (size_t)i), "id-200");
+
+	/* full again: a stop ends, and a publish it caught is answered with a refusal */
+	for (n = 0; n < 100 && (st = publish(&ch, 300 + n, 4000)) == 0; n++)
+		;
+	ck_assert_int_eq(st, CEB_EFULL);
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cond, NULL);
+	ev = event(999, 4000);
+	ch.ops->publish(ch.ctx, ev, one_done, &p);
+	ceb_event_unref(ev);
+	ceb_channel_stop(&ch);
+	ceb_channel_destroy(&ch);
+	ck_assert_int_eq(p.calls, 1);
+	ck_assert_int_ne(p.status, 0);
+	pthread_mutex_destroy(&p.lock);
+	pthread_cond_destroy(&p.cond);
 	coll_free(&c);
 }
 END_TEST
@@ -523,6 +617,7 @@ int main(void)
 	tcase_set_timeout(td, 120);
 	tcase_add_test(td, test_durable_backend_is_found_by_name_and_by_its_channel_kind);
 	tcase_add_test(td, test_a_full_disk_bound_refuses_with_full_and_settled_events_make_room);
+	tcase_add_test(td, test_a_full_disk_refuses_with_full_backs_off_and_recovers_once_settled);
 	tcase_add_test(td, test_settled_positions_survive_a_restart_and_only_new_events_come);
 	tcase_add_test(td, test_rewinding_by_time_hands_exactly_the_window_again_in_order);
 	tcase_add_test(td, test_age_retention_deletes_unsettled_events_only_counted_and_logged);
