@@ -133,7 +133,8 @@ struct dur_handouts {
 };
 
 /* Count out what a subscription has credit for, up to HAND_MAX in ho, in order of position:
- * messages due for a retry, then the next positions stored. cached_only (the writer, for the
+ * messages due for a retry, then the next positions stored (for an ordered subscription, only
+ * once no message waits for a retry). cached_only (the writer, for the
  * events it just committed): only what the cache holds, no retries, never the disk. Called with
  * the lock held, which it may drop to read from disk (never when cached_only). Returns true if it
  * counted out something. */

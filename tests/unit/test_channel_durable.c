@@ -598,6 +598,34 @@ START_TEST(test_an_ordered_subscription_gets_a_round_one_at_a_time_in_order)
 }
 END_TEST
 
+/* An ordered subscription whose event is settled FAILED (its dead-letter sink failed too): that
+ * event comes again before any later one, as README says (the failing event holds up the whole
+ * Trigger), not after the next. */
+START_TEST(test_an_ordered_subscription_gets_a_failed_event_again_before_the_next)
+{
+	struct ceb_channel ch;
+	struct coll c;
+
+	open_channel(&ch, "ordered-failed", NULL, NULL);
+	sub_open(&ch, "o", 1, true, &c);
+	start(&ch);
+	ck_assert_int_eq(publish(&ch, 0, 10), 0);
+	ck_assert_int_eq(publish(&ch, 1, 10), 0);
+	ck_assert_uint_eq(coll_wait(&c, 1, WAIT_MS), 1);
+	ck_assert_str_eq(coll_id(&c, 0), "id-0");
+	ch.ops->settle(ch.ctx, c.sub, c.handles[0], CEB_SETTLE_FAILED);
+	ck_assert_uint_eq(coll_wait(&c, 2, WAIT_MS), 2); /* after its 1 s */
+	ck_assert_str_eq(coll_id(&c, 1), "id-0");
+	settle_all(&ch, &c, 1, 2);
+	ck_assert_uint_eq(coll_wait(&c, 3, WAIT_MS), 3);
+	ck_assert_str_eq(coll_id(&c, 2), "id-1");
+	settle_all(&ch, &c, 2, 3);
+	ceb_channel_stop(&ch);
+	ceb_channel_destroy(&ch);
+	coll_free(&c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("channel_durable");
@@ -627,6 +655,7 @@ int main(void)
 	        test_a_new_subscriptions_start_is_on_disk_before_its_first_event_is_acknowledged);
 	tcase_add_test(td, test_an_ordered_subscription_gets_a_round_one_at_a_time_in_order);
 	tcase_add_test(td, test_a_rewind_is_on_disk_once_the_next_event_is_acknowledged);
+	tcase_add_test(td, test_an_ordered_subscription_gets_a_failed_event_again_before_the_next);
 	suite_add_tcase(s, td);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
