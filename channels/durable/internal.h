@@ -81,6 +81,10 @@ struct dur_channel {
 	size_t nsubs;
 	struct dur_cache_slot *cache;
 	uint64_t dropped; /* deleted by retention before every subscription settled them */
+	/* Every subscription's position as last committed is at least this: what retention for
+	 * room may delete (settled in memory is not enough: a crash goes back to the positions on
+	 * disk, which would then be before the first event stored, and be counted as lost). */
+	uint64_t settled_on_disk;
 	bool dirty;       /* positions changed since they were written */
 	bool persist_now; /* a rewind: positions go to disk with the next round, not within 100 ms */
 	bool started, stopping, stopped;

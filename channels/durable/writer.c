@@ -142,6 +142,9 @@ static int write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_d
 		}
 		dc->dirty = false;
 		dc->persist_now = false;
+	} else if (dc->dirty && settled > dc->settled_on_disk) {
+		settled =
+		        dc->settled_on_disk; /* this round leaves the positions on disk as they are */
 	}
 	pthread_mutex_unlock(&dc->lock);
 
@@ -178,6 +181,11 @@ static int write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_d
 		pthread_mutex_unlock(&dc->lock);
 		free(pos);
 		return rc;
+	}
+	if (pos) {
+		pthread_mutex_lock(&dc->lock);
+		dc->settled_on_disk = settled;
+		pthread_mutex_unlock(&dc->lock);
 	}
 	if (room_to > first)
 		CEB_LOG_WARN(dc->label, "%s was full: settled events %llu..%llu deleted for room",
