@@ -142,9 +142,19 @@ static int dur_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 	snprintf(sub->key, sizeof(sub->key), "%s/%s", cfg->ns, cfg->name);
 	/* A subscription seen before goes on where it stopped; a new one starts with what comes
 	 * after it (a new Trigger does not get the history: replay gives it that). */
-	if (dur_store_get_pos(&dc->wst, sub->key, &pos))
+	if (dur_store_get_pos(&dc->wst, sub->key, &pos)) {
+		if (pos < dc->first) {
+			/* what retention deleted before it was settled (handed and not settled when
+			 * the daemon stopped or crashed): never settled positions are written */
+			CEB_LOG_WARN(dc->label,
+			             "retention deleted events %llu..%llu before subscription %s "
+			             "settled them: they are lost to it",
+			             (unsigned long long)pos, (unsigned long long)dc->first - 1,
+			             sub->key);
+			dc->dropped += dc->first - pos;
+		}
 		sub->next = pos < dc->first ? dc->first : pos;
-	else
+	} else
 		sub->next = dc->last + 1;
 	if (sub->next > dc->last + 1)
 		sub->next = dc->last + 1;

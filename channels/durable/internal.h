@@ -1,7 +1,8 @@
 /* What the durable channel's files share (channel.c: create, subscribe, start, stop, rewind;
  * writer.c: publish and the group commit; retention.c: retention and the stored bounds; reader.c:
  * handing out and settle): the channel's structs and the functions that cross files. Used nowhere
- * else. */
+ * else but by the channel's unit test (the writer's count of failed commits, the store's page limit
+ * that makes its disk full). */
 #ifndef CEB_DURABLE_INTERNAL_H
 #define CEB_DURABLE_INTERNAL_H
 
@@ -21,6 +22,10 @@
 #define RETRY_MS       1000 /* a message settled FAILED comes again after this */
 #define PERSIST_MS     100  /* settled positions reach the disk at least this often */
 #define RETENTION_MS   1000 /* how often age retention runs */
+#define BACKOFF_MIN_MS 100  /* after a failed commit, no round for this long, doubling... */
+#define BACKOFF_MAX_MS 2000 /* ...up to this while commits fail */
+#define FAIL_LOG_MS    5000 /* a commit that keeps failing is said again at most this often */
+#define ROOM_MIN       (1024 * 1024) /* a full disk: settled bytes deleted at least, for room */
 
 /* A message handed to a subscription and not settled DONE yet. */
 struct dur_msg {
@@ -76,12 +81,22 @@ struct dur_channel {
 	size_t nsubs;
 	struct dur_cache_slot *cache;
 	uint64_t dropped; /* deleted by retention before every subscription settled them */
+	/* Every subscription's position as last committed is at least this: what retention for
+	 * room may delete (settled in memory is not enough: a crash goes back to the positions on
+	 * disk, which would then be before the first event stored, and be counted as lost). */
+	uint64_t settled_on_disk;
 	bool dirty;       /* positions changed since they were written */
 	bool persist_now; /* a rewind: positions go to disk with the next round, not within 100 ms */
 	bool started, stopping, stopped;
 	pthread_t writer, reader, ckpt;
 	uint64_t unchecked;                 /* commits since the last checkpoint */
 	uint64_t commits, committed_events; /* events per sync, for the benchmark's log line */
+	/* Failed commits (a full disk): every one (under the lock: the tests read it); since
+	 * events were last stored, and of those not said yet: one error line, then at most one
+	 * every FAIL_LOG_MS with the count, and one when events are stored again. */
+	uint64_t failed_commits;
+	uint64_t fails, fails_unsaid, fail_said_ms;
+	bool fail_said;
 };
 
 /* channel.c */
@@ -122,7 +137,8 @@ struct dur_handouts {
 };
 
 /* Count out what a subscription has credit for, up to HAND_MAX in ho, in order of position:
- * messages due for a retry, then the next positions stored. cached_only (the writer, for the
+ * messages due for a retry, then the next positions stored (for an ordered subscription, only
+ * once no message waits for a retry). cached_only (the writer, for the
  * events it just committed): only what the cache holds, no retries, never the disk. Called with
  * the lock held, which it may drop to read from disk (never when cached_only). Returns true if it
  * counted out something. */

@@ -82,8 +82,10 @@ bool dur_pump(struct dur_channel *dc, struct dur_sub *sub, uint64_t now, bool ca
 			}
 		}
 	}
+	/* Ordered: an event waiting for its retry holds up the whole subscription (handing out the
+	 * next position meanwhile delivered id-1 before id-0 came again). */
 	while (!dc->stopping && sub->inflight < sub->cfg.max_inflight && sub->next <= dc->last &&
-	       ho->n < HAND_MAX) {
+	       ho->n < HAND_MAX && !(sub->cfg.ordered && sub->retries)) {
 		uint64_t s = sub->next;
 		struct dur_cache_slot *c = &dc->cache[s % CACHE_SLOTS];
 		struct ceb_event *ev = NULL;

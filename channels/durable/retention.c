@@ -36,11 +36,12 @@ static int cut_row(void *arg, const struct dur_row *row)
 
 /* Delete from the front what is older than the retention, and settled events while `need` bytes
  * are to be freed. Called by the writer inside its transaction, without the lock; the lock is taken
- * to move positions of subscriptions that lose unsettled events. 0 or a SQLite code. */
+ * to move positions of subscriptions that lose unsettled events, which are logged and counted
+ * (those not handed yet, and those handed and not settled). 0 or a SQLite code. */
 int dur_retention(struct dur_channel *dc, uint64_t need, uint64_t first, uint64_t settled)
 {
 	struct cut_scan cs = {dc, 0, need, settled, 0, 0, true};
-	uint64_t from = first, lost = 0;
+	uint64_t from = first, lost = 0, was;
 	int rc = 0;
 
 	if (dc->set.retention_ms) {
@@ -60,10 +61,27 @@ int dur_retention(struct dur_channel *dc, uint64_t need, uint64_t first, uint64_
 	if (rc != 0)
 		return rc;
 	pthread_mutex_lock(&dc->lock);
+	was = dc->first;
 	dc->first = cs.cut + 1;
 	dc->bytes = dc->bytes > cs.freed ? dc->bytes - cs.freed : 0;
 	for (size_t i = 0; i < dc->nsubs; i++) {
 		struct dur_sub *sub = dc->subs[i];
+		uint64_t out = 0;
+
+		/* Handed out and not settled (in flight, or waiting for a retry): still handed from
+		 * memory, but its position on disk is now before the first event stored, and a
+		 * restart before it is settled goes on after it. */
+		for (const struct dur_msg *m = sub->msgs; m; m = m->next)
+			out += m->seq >= was && m->seq <= cs.cut;
+		if (out) {
+			lost += out;
+			CEB_LOG_WARN(dc->label,
+			             "retention (%llu ms) deleted events that subscription %s had "
+			             "been handed and not settled (%llu): lost to it if the daemon "
+			             "stops before they are",
+			             (unsigned long long)dc->set.retention_ms, sub->key,
+			             (unsigned long long)out);
+		}
 		if (sub->next <= cs.cut) {
 			lost += cs.cut + 1 - sub->next;
 			CEB_LOG_WARN(

@@ -37,6 +37,20 @@ void dur_pub_complete(struct dur_pub *p)
 	pub_free(p);
 }
 
+/* Retention inside the round's transaction for `need` bytes (settled events, oldest first), with the
+ * round's count of bytes kept right. 0 or a SQLite code. */
+static int free_bytes(struct dur_channel *dc, uint64_t need, uint64_t first, uint64_t settled,
+                      uint64_t *bytes)
+{
+	uint64_t before = dc->bytes;
+	int rc = dur_retention(dc, need, first, settled);
+
+	pthread_mutex_lock(&dc->lock);
+	*bytes -= before - dc->bytes;
+	pthread_mutex_unlock(&dc->lock);
+	return rc;
+}
+
 /* Store one publish, inside the round's transaction, without the lock; *next is the position for
  * its first event. A publish that does not fit is refused alone; a failed write (the disk full)
  * returns its SQLite code, and the whole round is then rolled back and refused. */
@@ -50,11 +64,8 @@ static int store_pub(struct dur_channel *dc, struct dur_pub *p, uint64_t *next, 
 		return 0;
 	}
 	if (*bytes + p->bytes > dc->set.retention_bytes) {
-		uint64_t before = dc->bytes;
-		rc = dur_retention(dc, *bytes + p->bytes - dc->set.retention_bytes, first, settled);
-		pthread_mutex_lock(&dc->lock);
-		*bytes -= before - dc->bytes;
-		pthread_mutex_unlock(&dc->lock);
+		rc = free_bytes(dc, *bytes + p->bytes - dc->set.retention_bytes, first, settled,
+		                bytes);
 		if (rc != 0)
 			return rc;
 		if (*bytes + p->bytes > dc->set.retention_bytes) {
@@ -73,12 +84,40 @@ static int store_pub(struct dur_channel *dc, struct dur_pub *p, uint64_t *next, 
 	return 0;
 }
 
-/* One round: what arrived since the last, the positions (with persist), retention; one commit.
- * Returns whether it committed, and then the bytes stored with it in *stored_bytes. */
-static bool write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_due, bool persist,
-                        uint64_t *stored_bytes)
+/* A failed commit, said at once, then at most every FAIL_LOG_MS with how many failed meanwhile: a
+ * full disk fails every round, and a line each time flooded the log (560 000 lines a minute).
+ * Before the rollback, which would change SQLite's message. Writer thread. */
+static void commit_failed(struct dur_channel *dc)
 {
-	uint64_t first, next, bytes, settled;
+	uint64_t now = dur_mono_ms();
+
+	dc->fails++;
+	if (dc->fail_said_ms && now - dc->fail_said_ms < FAIL_LOG_MS) {
+		dc->fails_unsaid++;
+		return;
+	}
+	if (dc->fails_unsaid)
+		CEB_LOG_ERR(dc->label,
+		            "cannot commit to %s: %s (%llu more failed commits since "
+		            "the last such line)",
+		            dc->wst.path, dur_store_errmsg(&dc->wst),
+		            (unsigned long long)dc->fails_unsaid);
+	else
+		CEB_LOG_ERR(dc->label, "cannot commit to %s: %s", dc->wst.path,
+		            dur_store_errmsg(&dc->wst));
+	dc->fail_said_ms = now;
+	dc->fails_unsaid = 0;
+	dc->fail_said = true;
+}
+
+/* One round: what arrived since the last, the positions (with persist), retention (by age with
+ * age_due; `room` bytes of settled events after the disk was full); one commit. Returns 0, and then
+ * the bytes stored with it in *stored_bytes, or the SQLite code of the failure: the round's
+ * publishes are then refused (FULL when the disk is). */
+static int write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_due, bool persist,
+                       uint64_t room, uint64_t *stored_bytes)
+{
+	uint64_t first, next, bytes, settled, room_to = 0;
 	int64_t ts;
 	size_t npos = 0;
 	struct {
@@ -103,12 +142,21 @@ static bool write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_
 		}
 		dc->dirty = false;
 		dc->persist_now = false;
+	} else if (dc->dirty && settled > dc->settled_on_disk) {
+		settled =
+		        dc->settled_on_disk; /* this round leaves the positions on disk as they are */
 	}
 	pthread_mutex_unlock(&dc->lock);
 
 	rc = dur_store_begin(&dc->wst);
 	if (rc == 0)
 		rc = dur_sync_bounds(dc, &first, &next, &bytes);
+	if (rc == 0 && room) {
+		rc = free_bytes(dc, room, first, settled, &bytes);
+		pthread_mutex_lock(&dc->lock);
+		room_to = dc->first;
+		pthread_mutex_unlock(&dc->lock);
+	}
 	for (struct dur_pub *p = batch; p && rc == 0; p = p->next)
 		rc = store_pub(dc, p, &next, ts, &bytes, first, settled);
 	for (size_t i = 0; rc == 0 && i < npos; i++)
@@ -120,23 +168,32 @@ static bool write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_
 	if (rc == 0)
 		rc = dur_store_commit(&dc->wst);
 	if (rc != 0) {
-		CEB_LOG_ERR(dc->label, "cannot commit to %s: %s", dc->wst.path,
-		            dur_store_errmsg(&dc->wst));
+		commit_failed(dc);
 		dur_store_rollback(&dc->wst);
 		for (struct dur_pub *p = batch; p; p = p->next)
 			if (p->status == 0 || p->status == CEB_EFULL)
 				p->status = dur_store_is_full(rc) ? CEB_EFULL : CEB_EUNAVAIL;
 		pthread_mutex_lock(&dc->lock);
+		dc->failed_commits++;
 		dc->dirty = dc->dirty || npos > 0;
 		/* what retention did in memory was rolled back on disk too: read the truth */
 		dur_store_bounds(&dc->wst, &dc->first, &dc->last, &dc->bytes);
 		pthread_mutex_unlock(&dc->lock);
 		free(pos);
-		return false;
+		return rc;
 	}
+	if (pos) {
+		pthread_mutex_lock(&dc->lock);
+		dc->settled_on_disk = settled;
+		pthread_mutex_unlock(&dc->lock);
+	}
+	if (room_to > first)
+		CEB_LOG_WARN(dc->label, "%s was full: settled events %llu..%llu deleted for room",
+		             dc->wst.path, (unsigned long long)first,
+		             (unsigned long long)room_to - 1);
 	free(pos);
 	*stored_bytes = bytes;
-	return true;
+	return 0;
 }
 
 /* A committed round's events (from position round on, in the cache) go from the writer straight to
@@ -202,6 +259,17 @@ static void post_round(struct dur_channel *dc, struct dur_pub *batch, uint64_t b
 	pthread_mutex_unlock(&dc->lock);
 }
 
+/* Answer publishes with status and free them. */
+static void refuse_all(struct dur_pub *batch, int status)
+{
+	while (batch) {
+		struct dur_pub *p = batch;
+		batch = p->next;
+		p->status = status;
+		dur_pub_complete(p);
+	}
+}
+
 void *dur_writer_main(void *arg)
 {
 	struct dur_channel *dc = arg;
@@ -211,21 +279,41 @@ void *dur_writer_main(void *arg)
 	 * at once on the first round: a new subscription's start must be on disk before any event
 	 * it is to get is acknowledged, or a crash would make it start after them. */
 	bool persisted = false;
+	/* After a failed commit (a full disk), no round until retry_at, and what is published
+	 * meanwhile is refused at once with the failure's status: the wait doubles from
+	 * BACKOFF_MIN_MS to BACKOFF_MAX_MS while commits fail (without it the writer retried the
+	 * round at once, forever: a core spent, and a stop that never came). After SQLITE_FULL the
+	 * next try is a round of its own that deletes `room` bytes of settled events: the pages it
+	 * frees take new events, so the channel recovers by itself once subscribers settle. */
+	uint64_t backoff = 0, retry_at = 0, room = 0;
+	int refusal = CEB_EUNAVAIL;
 
 	pthread_mutex_lock(&dc->lock);
 	for (;;) {
-		struct dur_pub *batch;
-		uint64_t now = dur_mono_ms(), bytes = 0;
-		bool committed;
-		bool age_due = now - last_age >= RETENTION_MS;
-		bool persist = dc->dirty &&
+		struct dur_pub *batch = NULL;
+		uint64_t now = dur_mono_ms(), bytes = 0, round_bytes = 0;
+		bool waiting = now < retry_at;
+		bool making_room = !waiting && room > 0;
+		bool age_due = !waiting && now - last_age >= RETENTION_MS;
+		bool persist = !waiting && dc->dirty &&
 		               (!persisted || dc->persist_now || now - last_persist >= PERSIST_MS);
+		bool stored = false;
+		int rc;
 
-		if (!dc->queue && !age_due && !persist) {
-			struct timespec ts;
-			if (dc->stopping)
-				break;
-			ts = ceb_timespec_in_ms(CLOCK_REALTIME, PERSIST_MS);
+		if (waiting && dc->queue) {
+			batch = dc->queue;
+			dc->queue = NULL;
+			dc->qtail = &dc->queue;
+			pthread_mutex_unlock(&dc->lock);
+			refuse_all(batch, refusal);
+			pthread_mutex_lock(&dc->lock);
+			continue;
+		}
+		/* checked on every pass: a stop ends the writer whatever the disk does */
+		if (dc->stopping && !dc->queue && (waiting || !persist))
+			break;
+		if (!dc->queue && !age_due && !persist && !making_room) {
+			struct timespec ts = ceb_timespec_in_ms(CLOCK_REALTIME, PERSIST_MS);
 			if (pthread_cond_timedwait(&dc->wake_writer, &dc->lock, &ts) != 0 &&
 			    !dc->queue) {
 				/* idle: what another instance stored is handed out too */
@@ -235,24 +323,53 @@ void *dur_writer_main(void *arg)
 			}
 			continue;
 		}
-		batch = dc->queue;
-		dc->queue = NULL;
-		dc->qtail = &dc->queue;
+		if (!making_room) {
+			batch = dc->queue;
+			dc->queue = NULL;
+			dc->qtail = &dc->queue;
+		}
 		pthread_mutex_unlock(&dc->lock);
+		for (struct dur_pub *p = batch; p; p = p->next)
+			round_bytes += p->bytes;
 		pthread_mutex_lock(&dc->wlock);
-		committed = write_round(dc, batch, age_due, persist, &bytes);
+		if (making_room)
+			rc = write_round(dc, NULL, false, true, room, &bytes);
+		else
+			rc = write_round(dc, batch, age_due, persist, 0, &bytes);
 		pthread_mutex_unlock(&dc->wlock);
-		if (age_due)
+		if (age_due && !making_room)
 			last_age = now;
-		if (persist && committed) {
+		if (rc == 0 && (persist || making_room)) {
 			last_persist = now;
 			persisted = true;
+		}
+		if (rc == 0 && making_room)
+			room = 0;
+		for (struct dur_pub *p = batch; p; p = p->next)
+			stored |= rc == 0 && p->status == 0;
+		if (stored) {
+			if (dc->fail_said)
+				CEB_LOG_INFO(dc->label,
+				             "%s takes events again (after %llu failed commits)",
+				             dc->wst.path, (unsigned long long)dc->fails);
+			dc->fails = 0;
+			dc->fail_said = false;
+			backoff = 0;
+		}
+		if (rc != 0) {
+			backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
+			if (backoff > BACKOFF_MAX_MS)
+				backoff = BACKOFF_MAX_MS;
+			retry_at = dur_mono_ms() + backoff;
+			refusal = dur_store_is_full(rc) ? CEB_EFULL : CEB_EUNAVAIL;
+			if (dur_store_is_full(rc) && !making_room)
+				room = round_bytes > ROOM_MIN ? round_bytes : ROOM_MIN;
 		}
 		/* The senders first (on disk: their 202s), then the reader: an answer waits for
 		 * nothing it does not need. */
 		for (struct dur_pub *p = batch; p; p = p->next)
 			pub_answer(p);
-		if (committed)
+		if (rc == 0)
 			post_round(dc, batch, bytes);
 		while (batch) {
 			struct dur_pub *p = batch;

@@ -266,6 +266,30 @@ class DurableBroker(unittest.TestCase):
         finally:
             sub.close()
 
+    def test_8_age_retention_counts_events_a_trigger_was_handed_and_had_not_settled(self):
+        # The subscriber refuses, so the three events stay out with the dispatcher, retried:
+        # retention by age (1 s) deletes them, says so and counts them.
+        sub = Subscriber()
+        accepting = {"on": False}
+        sub.responses["/down"] = lambda req: (202, {}, b"") if accepting["on"] else (503, {}, b"")
+        cfg = durable_broker_yaml(spec="retentionDuration: PT1S") + trigger_yaml(
+            "down", sub.at("/down"), delivery="retry: 1000\nbackoffPolicy: linear\nbackoffDelay: PT0.2S")
+        d = self.daemon(cfg)
+        try:
+            for i in range(3):
+                self.assertEqual(d.post("/default/default", binary_headers(id="aged-%d" % i), b"{}")[0], 202)
+            key = 'cebroker_channel_retention_dropped_total{namespace="default",broker="default"}'
+            wait_for(lambda: d.metrics().get(key, 0) >= 3, 20, interval=0.2,
+                     what="the three events counted as deleted before they were settled")
+            self.assertEqual(d.metrics()[key], 3)
+            self.assertRegex(d.log(), r"retention \(1000 ms\) deleted events that subscription "
+                                      r"default/down had been handed and not settled \(\d\)")
+            accepting["on"] = True
+            sub.wait("/down", 4)
+            d.stop()
+        finally:
+            sub.close()
+
     def test_6_bad_durable_channel_settings_are_errors_with_their_position(self):
         path = os.path.join(self.state, "bad.yaml")
         with open(path, "w") as f:

@@ -1,7 +1,8 @@
 /* The channel contract suite against the durable channel (SQLite under a temporary state directory
  * made once for the program), plus what only it does: the disk bound, settled positions that
  * survive a restart, rewinding by time and by position, retention that says what it deleted, the
- * writer's own hand-out to caught-up subscriptions. */
+ * writer's own hand-out to caught-up subscriptions, a full disk (SQLite's page limit on the
+ * writer's connection: internal.h gives the test the store and the writer's count of failures). */
 #include <check.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "broker/error.h"
 #include "broker/ce/event.h"
 #include "channels/durable/durable.h"
+#include "channels/durable/internal.h"
 #include "channel_contract.h"
 #include "collector.h"
 #include "deadline.h"
@@ -150,6 +152,37 @@ static uint64_t wall_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The writer's failed commits so far. */
+static uint64_t failed_commits(struct ceb_channel *ch)
+{
+	struct dur_channel *dc = ch->ctx;
+	uint64_t n;
+
+	pthread_mutex_lock(&dc->lock);
+	n = dc->failed_commits;
+	pthread_mutex_unlock(&dc->lock);
+	return n;
+}
+
+/* A disk that is full once the store holds `pages` more pages than now: SQLite's page limit on the
+ * writer's connection fails a write with SQLITE_FULL, as a full disk does. Before start. */
+static void disk_full_after(struct ceb_channel *ch, int pages)
+{
+	struct dur_channel *dc = ch->ctx;
+	sqlite3_stmt *st = NULL;
+	int64_t n = -1;
+	char sql[64];
+
+	ck_assert_int_eq(sqlite3_prepare_v2(dc->wst.db, "PRAGMA page_count", -1, &st, NULL),
+	                 SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	ck_assert_int_gt(n, 0);
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld", (long long)(n + pages));
+	ck_assert_int_eq(sqlite3_exec(dc->wst.db, sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
 /* ---- what only the durable channel does ---- */
 
 START_TEST(test_durable_backend_is_found_by_name_and_by_its_channel_kind)
@@ -193,6 +226,67 @@ START_TEST(test_a_full_disk_bound_refuses_with_full_and_settled_events_make_room
 	ck_assert_str_eq(coll_id(&c, (size_t)i), "id-100");
 	ceb_channel_stop(&ch);
 	ceb_channel_destroy(&ch);
+	coll_free(&c);
+}
+END_TEST
+
+/* A full disk (SQLITE_FULL before the channel's bound): publishes are refused with FULL (429), and
+ * the writer backs off instead of trying again at once, forever; once the subscriber settled, the
+ * settled events are deleted for room and new ones are taken again, without a restart; a stop
+ * while the disk is full ends, and a publish it caught is answered. */
+START_TEST(test_a_full_disk_refuses_with_full_backs_off_and_recovers_once_settled)
+{
+	struct ceb_channel ch;
+	struct coll c;
+	struct one_pub p = {.calls = 0};
+	struct ceb_event *ev;
+	uint64_t before;
+	int i, n, st = 0;
+
+	open_channel(&ch, "diskfull", NULL, NULL); /* 1 GiB bound: the disk fills up first */
+	sub_open(&ch, "slow", 1000, false, &c);
+	disk_full_after(&ch, 40);
+	start(&ch);
+	/* ~4 KiB events, a page and more each: full after some 15 */
+	for (i = 0; i < 100 && (st = publish(&ch, i, 4000)) == 0; i++)
+		;
+	ck_assert_int_eq(st, CEB_EFULL);
+	ck_assert_int_gt(i, 5);
+	ck_assert_uint_eq(coll_wait(&c, (size_t)i, WAIT_MS), (size_t)i);
+	/* a publish every 10 ms for a second: each refused, and a few failed commits, not one for
+	 * each publish (nor thousands: the writer that retried at once) */
+	before = failed_commits(&ch);
+	for (int k = 0; k < 100; k++) {
+		ck_assert_int_eq(publish(&ch, 1000 + k, 4000), CEB_EFULL);
+		usleep(10 * 1000);
+	}
+	ck_assert_uint_gt(failed_commits(&ch), before);
+	ck_assert_uint_lt(failed_commits(&ch) - before, 30);
+	ck_assert_uint_eq(coll_wait(&c, (size_t)i + 1, 100), (size_t)i); /* nothing refused came */
+
+	/* settled: room again, by itself (the back-off is 2 s at most) */
+	settle_all(&ch, &c, 0, c.n);
+	for (int k = 0; k < 200 && (st = publish(&ch, 200, 4000)) == CEB_EFULL; k++)
+		usleep(50 * 1000);
+	ck_assert_int_eq(st, 0);
+	ck_assert_uint_eq(coll_wait(&c, (size_t)i + 1, WAIT_MS), (size_t)i + 1);
+	ck_assert_str_eq(coll_id(&c, (size_t)i), "id-200");
+
+	/* full again: a stop ends, and a publish it caught is answered with a refusal */
+	for (n = 0; n < 100 && (st = publish(&ch, 300 + n, 4000)) == 0; n++)
+		;
+	ck_assert_int_eq(st, CEB_EFULL);
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_cond_init(&p.cond, NULL);
+	ev = event(999, 4000);
+	ch.ops->publish(ch.ctx, ev, one_done, &p);
+	ceb_event_unref(ev);
+	ceb_channel_stop(&ch);
+	ceb_channel_destroy(&ch);
+	ck_assert_int_eq(p.calls, 1);
+	ck_assert_int_ne(p.status, 0);
+	pthread_mutex_destroy(&p.lock);
+	pthread_cond_destroy(&p.cond);
 	coll_free(&c);
 }
 END_TEST
@@ -302,10 +396,11 @@ START_TEST(test_age_retention_deletes_unsettled_events_only_counted_and_logged)
 	for (int i = 0; i < 4; i++)
 		ck_assert_int_eq(publish(&ch, i, 10), 0);
 	ck_assert_uint_eq(coll_wait(&c, 1, WAIT_MS), 1);
-	/* one handed out and never settled; three waiting: retention (every second) takes them */
-	for (int k = 0; k < 200 && (dropped = ch.ops->retention_dropped(ch.ctx)) < 3; k++)
+	/* one handed out and never settled; three waiting: retention (every second) takes them, and
+	 * counts the one out too (a restart before it is settled goes on after it) */
+	for (int k = 0; k < 200 && (dropped = ch.ops->retention_dropped(ch.ctx)) < 4; k++)
 		usleep(50 * 1000);
-	ck_assert_uint_eq(dropped, 3);
+	ck_assert_uint_eq(dropped, 4);
 	settle_all(&ch, &c, 0, 1);
 	ck_assert_uint_eq(coll_wait(&c, 2, 300), 1);
 	ceb_channel_stop(&ch);
@@ -378,6 +473,54 @@ static int64_t pos_on_disk(const char *channel, const char *name)
 {
 	return int_on_disk(channel, "SELECT pos FROM subs WHERE name = ?1", name);
 }
+
+/* Run sql on the file of `channel` (closed), as a crash after retention would have left it. */
+static void exec_on_disk(const char *channel, const char *sql)
+{
+	char path[600];
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof(path), "%s/durable/durable/%s.db", state_dir, channel);
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* A subscription whose position on disk is before the first event stored (retention deleted events
+ * it had been handed and not settled, then the daemon stopped): at open it goes on from the first
+ * stored, and the events it lost are counted (and logged), not skipped quietly. */
+START_TEST(test_a_position_that_retention_passed_is_moved_up_at_open_and_counted)
+{
+	struct ceb_channel ch;
+	struct coll c;
+
+	open_channel(&ch, "passed", NULL, NULL);
+	sub_open(&ch, "behind", 100, false, &c);
+	start(&ch);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(publish(&ch, i, 10), 0);
+	ck_assert_uint_eq(coll_wait(&c, 3, WAIT_MS), 3);
+	ceb_channel_stop(&ch);
+	ceb_channel_destroy(&ch);
+	coll_free(&c);
+	/* none settled, and the first two deleted */
+	ck_assert_int_eq(pos_on_disk("passed", "durable/behind"),
+	                 int_on_disk("passed", "SELECT min(seq) FROM events", NULL));
+	exec_on_disk("passed", "DELETE FROM events WHERE seq < (SELECT max(seq) FROM events)");
+
+	open_channel(&ch, "passed", NULL, NULL);
+	ck_assert_uint_eq(ch.ops->retention_dropped(ch.ctx), 0);
+	sub_open(&ch, "behind", 100, false, &c);
+	ck_assert_uint_eq(ch.ops->retention_dropped(ch.ctx), 2);
+	start(&ch);
+	ck_assert_uint_eq(coll_wait(&c, 1, WAIT_MS), 1);
+	ck_assert_str_eq(coll_id(&c, 0), "id-2");
+	settle_all(&ch, &c, 0, 1);
+	ceb_channel_stop(&ch);
+	ceb_channel_destroy(&ch);
+	coll_free(&c);
+}
+END_TEST
 
 /* Positions go to disk every 100 ms, not with every commit; but a new subscription's start must be
  * there before any event it is to get is acknowledged, or a crash then would make it start after
@@ -504,6 +647,34 @@ START_TEST(test_an_ordered_subscription_gets_a_round_one_at_a_time_in_order)
 }
 END_TEST
 
+/* An ordered subscription whose event is settled FAILED (its dead-letter sink failed too): that
+ * event comes again before any later one, as README says (the failing event holds up the whole
+ * Trigger), not after the next. */
+START_TEST(test_an_ordered_subscription_gets_a_failed_event_again_before_the_next)
+{
+	struct ceb_channel ch;
+	struct coll c;
+
+	open_channel(&ch, "ordered-failed", NULL, NULL);
+	sub_open(&ch, "o", 1, true, &c);
+	start(&ch);
+	ck_assert_int_eq(publish(&ch, 0, 10), 0);
+	ck_assert_int_eq(publish(&ch, 1, 10), 0);
+	ck_assert_uint_eq(coll_wait(&c, 1, WAIT_MS), 1);
+	ck_assert_str_eq(coll_id(&c, 0), "id-0");
+	ch.ops->settle(ch.ctx, c.sub, c.handles[0], CEB_SETTLE_FAILED);
+	ck_assert_uint_eq(coll_wait(&c, 2, WAIT_MS), 2); /* after its 1 s */
+	ck_assert_str_eq(coll_id(&c, 1), "id-0");
+	settle_all(&ch, &c, 1, 2);
+	ck_assert_uint_eq(coll_wait(&c, 3, WAIT_MS), 3);
+	ck_assert_str_eq(coll_id(&c, 2), "id-1");
+	settle_all(&ch, &c, 2, 3);
+	ceb_channel_stop(&ch);
+	ceb_channel_destroy(&ch);
+	coll_free(&c);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("channel_durable");
@@ -523,6 +694,7 @@ int main(void)
 	tcase_set_timeout(td, 120);
 	tcase_add_test(td, test_durable_backend_is_found_by_name_and_by_its_channel_kind);
 	tcase_add_test(td, test_a_full_disk_bound_refuses_with_full_and_settled_events_make_room);
+	tcase_add_test(td, test_a_full_disk_refuses_with_full_backs_off_and_recovers_once_settled);
 	tcase_add_test(td, test_settled_positions_survive_a_restart_and_only_new_events_come);
 	tcase_add_test(td, test_rewinding_by_time_hands_exactly_the_window_again_in_order);
 	tcase_add_test(td, test_age_retention_deletes_unsettled_events_only_counted_and_logged);
@@ -532,6 +704,8 @@ int main(void)
 	        test_a_new_subscriptions_start_is_on_disk_before_its_first_event_is_acknowledged);
 	tcase_add_test(td, test_an_ordered_subscription_gets_a_round_one_at_a_time_in_order);
 	tcase_add_test(td, test_a_rewind_is_on_disk_once_the_next_event_is_acknowledged);
+	tcase_add_test(td, test_an_ordered_subscription_gets_a_failed_event_again_before_the_next);
+	tcase_add_test(td, test_a_position_that_retention_passed_is_moved_up_at_open_and_counted);
 	suite_add_tcase(s, td);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
