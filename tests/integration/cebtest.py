@@ -527,6 +527,77 @@ def main():
 # ---- NATS: a real nats-server -js, and a small client of the NATS text protocol (independent of
 # the daemon's nats.c) ----
 
+class TcpRelay:
+    """A TCP relay on 127.0.0.1 to a local port, which the test can cut as a network would be cut:
+    cut() keeps every connection open and drops what either side sends (nothing arrives, nothing
+    is refused or reset), also on connections made meanwhile; mend() relays again, for the
+    connections made after it. Only loopback, and it stops with close()."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.cut_at = None  # time.monotonic() of the cut, None while relaying
+        self.epoch = 0      # a connection made before the last mend stays silent
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+        self.socks = []
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self):
+        self.cut_at = time.monotonic()
+
+    def mend(self):
+        self.epoch += 1
+        self.cut_at = None
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                a, _ = self.lsock.accept()
+            except OSError:
+                return
+            try:
+                b = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                a.close()
+                continue
+            self.socks += [a, b]
+            epoch = self.epoch
+            for src, dst in ((a, b), (b, a)):
+                threading.Thread(target=self._pump, args=(src, dst, epoch), daemon=True).start()
+
+    def _pump(self, src, dst, epoch):
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                return
+            if self.cut_at is not None or epoch != self.epoch:
+                continue  # cut: dropped on the floor
+            try:
+                dst.sendall(data)
+            except OSError:
+                return
+
+    def close(self):
+        self.closed = True
+        for s in [self.lsock] + self.socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
 def free_port():
     """A port below the kernel's ephemeral range (tests/tools/freeport.py): a server killed and
     started again on it finds it free."""

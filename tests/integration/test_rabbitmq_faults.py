@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from cebtest import (post, Daemon, RabbitMQ, Subscriber, binary_headers, main, rabbitmq_broker_yaml,
+from cebtest import (post, TcpRelay, Daemon, RabbitMQ, Subscriber, binary_headers, main, rabbitmq_broker_yaml,
                      trigger_yaml, wait_for)
 
 PAR = {"rabbitmq.eventing.knative.dev/parallelism": '"100"'}
@@ -208,6 +208,36 @@ class RabbitMQFaults(unittest.TestCase):
                 pass
             d.stop()
             sub.close()
+
+    def test_a_network_cut_is_found_by_heartbeat_and_everything_reconnects_after(self):
+        # Not a close: the relay drops every byte both ways and keeps the connections open, so
+        # only the heartbeats (10 s) tell that RabbitMQ is gone.
+        relay = TcpRelay(self.rmq.port)
+        sub = Subscriber()
+        d = Daemon(self.config(sub, "cut").replace(
+            "127.0.0.1:%d" % self.rmq.port, "127.0.0.1:%d" % relay.port), log_level="info")
+        try:
+            self.assertEqual(d.post("/default/default", binary_headers(id="c-0", type="load"),
+                                    b"{}")[0], 202)
+            relay.cut()
+            st, _, body = post(d.url + "/default/default", binary_headers(id="c-1", type="load"),
+                               b"{}", timeout=30)
+            self.assertEqual(st, 503, body)  # no confirm: the deadline's answer, never a 202
+            wait_for(lambda: d.post("/readyz", {}, b"", "GET")[0] == 503, 60,
+                     what="/readyz 503 once the heartbeats are missed")
+            print("\nnetwork cut: not ready %.1f s after the cut" % (
+                time.monotonic() - relay.cut_at))
+            relay.mend()
+            wait_for(lambda: d.post("/readyz", {}, b"", "GET")[0] == 200, 60,
+                     what="/readyz 200 after the cut mended")
+            wait_for(lambda: d.post("/default/default", binary_headers(id="c-2", type="load"),
+                                    b"{}")[0] == 202, 30, what="202 after the cut")
+            wait_for(lambda: {"c-0", "c-2"} <= set(r.ce("id") for r in sub.got("/load")), 30,
+                     what="delivery after the cut")
+        finally:
+            d.stop()
+            sub.close()
+            relay.close()
 
 
 if __name__ == "__main__":
