@@ -144,8 +144,9 @@ static int dur_subscribe(void *ctx, const struct ceb_sub_cfg *cfg, void **out)
 	 * after it (a new Trigger does not get the history: replay gives it that). */
 	if (dur_store_get_pos(&dc->wst, sub->key, &pos)) {
 		if (pos < dc->first) {
-			/* what retention deleted before it was settled (handed and not settled when
-			 * the daemon stopped or crashed): never settled positions are written */
+			/* positions on disk are settled ones: what lies before `first` was deleted
+			 * by age before it was settled (handed and not settled when the daemon
+			 * stopped or crashed) */
 			CEB_LOG_WARN(dc->label,
 			             "retention deleted events %llu..%llu before subscription %s "
 			             "settled them: they are lost to it",
