@@ -718,6 +718,8 @@ int ceb_daemon_start(struct ceb_daemon *dmn, char *errbuf, size_t errlen)
 		if (rc < 0)
 			return rc;
 	}
+	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next)
+		ceb_channel_committed(&brk->ch);
 	atomic_store(&dmn->ready, 1);
 	return 0;
 }

@@ -730,6 +730,10 @@ int ceb_daemon_reload(struct ceb_daemon *dmn, const char *const *paths, size_t n
 		added++;
 	}
 	store_ep(pp, prev);
+	/* what this reload built is in force now (a failed one never gets here) */
+	for (struct ceb_endpoint *brk = dmn->brokers; brk; brk = brk->next)
+		if (brk->gen == gen)
+			ceb_channel_committed(&brk->ch);
 	/* subscriptions: those of retired endpoints out, the new ones in */
 	for (tp = &dmn->triggers; *tp;) {
 		struct ceb_subscription *trg = *tp;

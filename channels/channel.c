@@ -71,6 +71,12 @@ int ceb_channel_start(struct ceb_channel *ch, char *errbuf, size_t errlen)
 	return ch->ops && ch->ops->start ? ch->ops->start(ch->ctx, errbuf, errlen) : 0;
 }
 
+void ceb_channel_committed(struct ceb_channel *ch)
+{
+	if (ch->ops && ch->ops->committed)
+		ch->ops->committed(ch->ctx);
+}
+
 void ceb_channel_stop(struct ceb_channel *ch)
 {
 	if (ch->ops && ch->ops->stop)

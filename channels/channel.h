@@ -156,6 +156,11 @@ struct channel_ops {
 	/* Optional: events that retention deleted before every subscription had settled them (they
 	 * were logged when it happened), for /metrics. Any thread. */
 	uint64_t (*retention_dropped)(void *ctx);
+	/* Optional: the configuration this channel was built for is now the one in force: after
+	 * start when the daemon starts, after the swap when a reload built it, never for a build that
+	 * a failed reload throws away. What may only be undone once the configuration is certain
+	 * (deleting a removed Trigger's state on the server) goes here. Main thread. */
+	void (*committed)(void *ctx);
 };
 
 /* The backends compiled into this build (see channels/channel_list.h). */
@@ -186,6 +191,7 @@ int ceb_channel_create(struct ceb_channel *ch, const struct channel_ops *ops,
 int ceb_channel_start(struct ceb_channel *ch, char *errbuf, size_t errlen);
 void ceb_channel_stop(struct ceb_channel *ch);
 void ceb_channel_destroy(struct ceb_channel *ch);
+void ceb_channel_committed(struct ceb_channel *ch);
 static inline bool ceb_channel_has(const struct ceb_channel *ch, unsigned flag)
 {
 	return ch->ops && (ch->ops->flags & flag);

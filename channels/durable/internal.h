@@ -81,6 +81,12 @@ struct dur_channel {
 	size_t nsubs;
 	struct dur_cache_slot *cache;
 	uint64_t dropped; /* deleted by retention before every subscription settled them */
+	/* What retention deleted unsettled in the round being written, said (warnings) and counted
+	 * (dropped) once the round commits, forgotten if it fails: a failed round is tried again and
+	 * would say and count the same events again. Writer thread. */
+	char ret_notes[4][360];
+	size_t nret_notes;
+	uint64_t ret_lost;
 	/* Every subscription's position as last committed is at least this: what retention for
 	 * room may delete (settled in memory is not enough: a crash goes back to the positions on
 	 * disk, which would then be before the first event stored, and be counted as lost). */
@@ -119,6 +125,9 @@ void *dur_ckpt_main(void *arg);
 
 /* retention.c: writer thread, inside its transaction, without the lock. 0 or a SQLite code. */
 int dur_retention(struct dur_channel *dc, uint64_t need, uint64_t first, uint64_t settled);
+/* After a round: its retention warnings said and its count added when it committed, both
+ * forgotten when it failed. Writer thread. */
+void dur_retention_said(struct dur_channel *dc, bool committed);
 int dur_sync_bounds(struct dur_channel *dc, uint64_t *first, uint64_t *next, uint64_t *bytes);
 
 /* reader.c */

@@ -1,6 +1,7 @@
 /* The durable channel's retention (by age, and by size to make room for new events) and the
  * stored bounds as the store has them; both run in the writer's transaction. */
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,24 @@ static int cut_row(void *arg, const struct dur_row *row)
 	cs->cut = row->seq;
 	cs->freed += row->size;
 	return 0;
+}
+
+/* A warning of the round being written (see ret_notes); beyond four, the last says more came. */
+__attribute__((format(printf, 2, 3))) static void note(struct dur_channel *dc, const char *fmt,
+                                                        ...)
+{
+	size_t n = sizeof(dc->ret_notes) / sizeof(dc->ret_notes[0]);
+	va_list ap;
+
+	if (dc->nret_notes == n) {
+		snprintf(dc->ret_notes[n - 1], sizeof(dc->ret_notes[n - 1]),
+		         "retention deleted unsettled events of more subscriptions (see the metric "
+		         "cebroker_channel_retention_dropped_total)");
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(dc->ret_notes[dc->nret_notes++], sizeof(dc->ret_notes[0]), fmt, ap);
+	va_end(ap);
 }
 
 /* Delete from the front what is older than the retention, and settled events while `need` bytes
@@ -75,29 +94,40 @@ int dur_retention(struct dur_channel *dc, uint64_t need, uint64_t first, uint64_
 			out += m->seq >= was && m->seq <= cs.cut;
 		if (out) {
 			lost += out;
-			CEB_LOG_WARN(dc->label,
-			             "retention (%llu ms) deleted events that subscription %s had "
-			             "been handed and not settled (%llu): lost to it if the daemon "
-			             "stops before they are",
-			             (unsigned long long)dc->set.retention_ms, sub->key,
-			             (unsigned long long)out);
+			note(dc,
+			     "retention (%llu ms) deleted events that subscription %s had been "
+			     "handed and not settled (%llu): lost to it if the daemon stops before "
+			     "they are",
+			     (unsigned long long)dc->set.retention_ms, sub->key,
+			     (unsigned long long)out);
 		}
 		if (sub->next <= cs.cut) {
 			lost += cs.cut + 1 - sub->next;
-			CEB_LOG_WARN(
-			        dc->label,
-			        "retention (%llu ms) deleted events %llu..%llu that subscription "
-			        "%s had not been handed yet: they are lost to it",
-			        (unsigned long long)dc->set.retention_ms,
-			        (unsigned long long)sub->next, (unsigned long long)cs.cut,
-			        sub->key);
+			note(dc,
+			     "retention (%llu ms) deleted events %llu..%llu that subscription %s had "
+			     "not been handed yet: they are lost to it",
+			     (unsigned long long)dc->set.retention_ms, (unsigned long long)sub->next,
+			     (unsigned long long)cs.cut, sub->key);
 			sub->next = cs.cut + 1;
 			dc->dirty = true;
 		}
 	}
-	dc->dropped += lost;
+	dc->ret_lost += lost; /* counted when the round commits (dur_retention_said) */
 	pthread_mutex_unlock(&dc->lock);
 	return 0;
+}
+
+void dur_retention_said(struct dur_channel *dc, bool committed)
+{
+	if (committed) {
+		for (size_t i = 0; i < dc->nret_notes; i++)
+			CEB_LOG_WARN(dc->label, "%s", dc->ret_notes[i]);
+		pthread_mutex_lock(&dc->lock);
+		dc->dropped += dc->ret_lost;
+		pthread_mutex_unlock(&dc->lock);
+	}
+	dc->nret_notes = 0;
+	dc->ret_lost = 0;
 }
 
 /* Take the stored run as the store has it: another instance of this channel (the replacement a

@@ -167,6 +167,7 @@ static int write_round(struct dur_channel *dc, struct dur_pub *batch, bool age_d
 		rc = dur_store_set_bytes(&dc->wst, bytes);
 	if (rc == 0)
 		rc = dur_store_commit(&dc->wst);
+	dur_retention_said(dc, rc == 0);
 	if (rc != 0) {
 		commit_failed(dc);
 		dur_store_rollback(&dc->wst);

@@ -332,8 +332,8 @@ static int nats_create(const struct ceb_channel_cfg *cfg, void **ctx, char *errb
 
 /* The consumers of a Broker's (or a Channel's) stream that no subscription of this configuration
  * has: what a Trigger removed from it left behind. eventing-natss deletes a Trigger's consumer
- * with the Trigger; here the configuration is the only record, so they go at start (and at each
- * reload, which replaces the channel): a Trigger added again then starts at the events accepted
+ * with the Trigger; here the configuration is the only record, so they go once it is in force, at
+ * start and at each reload (which replaces the channel): a Trigger added again then starts at the events accepted
  * after it, as a new Trigger does, and an Interest stream keeps nothing for nobody. Only names of
  * cebroker's own shape are touched; any other consumer of the stream is left alone. */
 static void sweep_consumers(struct nats_chan *nch)
@@ -366,6 +366,16 @@ static void sweep_consumers(struct nats_chan *nch)
 	jsConsumerNamesList_Destroy(names);
 }
 
+/* The sweep waits for the configuration to be in force: a reload that fails after starting this
+ * channel keeps the Triggers it would have removed. */
+static void nats_committed(void *ctx)
+{
+	struct nats_chan *nch = ctx;
+
+	if (nch->role == NROLE_BROKER && nch->started)
+		sweep_consumers(nch);
+}
+
 static int nats_start(void *ctx, char *errbuf, size_t errlen)
 {
 	struct nats_chan *nch = ctx;
@@ -380,8 +390,6 @@ static int nats_start(void *ctx, char *errbuf, size_t errlen)
 		nch->cjsc = nch->jsc;
 	}
 
-	if (nch->role == NROLE_BROKER)
-		sweep_consumers(nch);
 	for (size_t i = 0; i < nch->nsubs; i++)
 		if ((rc = nats_sub_prepare(nch->subs[i], errbuf, errlen)) < 0)
 			return rc;
@@ -493,4 +501,5 @@ const struct channel_ops ceb_channel_nats = {
         .stop = nats_stop,
         .check = nats_check,
         .connected = nats_connected,
+        .committed = nats_committed,
 };
