@@ -517,8 +517,14 @@ int ceb_rfc3339_parse(const char *s, int64_t *ms)
 	int64_t frac = 0, scale = 1000, t;
 	const char *p;
 
+	/* digits where RFC 3339 has them: sscanf's %d would take a sign or a space too */
+	if (strlen(s) < 19)
+		return CEB_EINVAL;
+	for (int i = 0; i < 19; i++)
+		if (i != 4 && i != 7 && i != 10 && i != 13 && i != 16 && (s[i] < '0' || s[i] > '9'))
+			return CEB_EINVAL;
 	if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-	    n == 0)
+	    n != 19)
 		return CEB_EINVAL;
 	p = s + n;
 	if (*p == '.') {

@@ -355,9 +355,12 @@ void *dur_writer_main(void *arg)
 				             dc->wst.path, (unsigned long long)dc->fails);
 			dc->fails = 0;
 			dc->fail_said = false;
-			backoff = 0;
+			dc->fail_said_ms = 0; /* a new failure is said at once, counted afresh */
+			dc->fails_unsaid = 0;
 		}
-		if (rc != 0) {
+		if (rc == 0)
+			backoff = 0; /* any commit, a persist-only round's too, ends the back-off */
+		else {
 			backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
 			if (backoff > BACKOFF_MAX_MS)
 				backoff = BACKOFF_MAX_MS;

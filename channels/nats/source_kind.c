@@ -118,7 +118,7 @@ static void parse_jetstream(struct ceb_config_res *r, const struct ceb_yaml_node
 	if (v[4] && ceb_config_get_str(r, v[4], "spec.jetstream.optStartTime", &s)) {
 		int64_t at_ms;
 
-		if (ceb_rfc3339_parse(s, &at_ms) < 0)
+		if (ceb_rfc3339_parse(s, &at_ms) < 0 || at_ms > INT64_MAX / 1000000)
 			ceb_config_err(r, v[4], "spec.jetstream.optStartTime",
 			               "\"%s\" is not an RFC 3339 time (2026-01-31T12:00:00Z)",
 			               ceb_config_quoted(q, sizeof(q), s));
