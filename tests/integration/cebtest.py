@@ -527,6 +527,17 @@ def main():
 # ---- NATS: a real nats-server -js, and a small client of the NATS text protocol (independent of
 # the daemon's nats.c) ----
 
+def memory_suites_on(broker_yaml):
+    """Point the memory channel's end-to-end suites (test_filters_e2e, test_reply, test_delivery)
+    at another Broker: broker_yaml(name=, namespace=, delivery=) gives its YAML. From a test
+    program's setUpModule; its classes then subclass the suites' unchanged."""
+    import test_delivery
+    import test_filters_e2e
+    import test_reply
+    for suite in (test_delivery, test_filters_e2e, test_reply):
+        suite.broker_yaml = broker_yaml
+
+
 class TcpRelay:
     """A TCP relay on 127.0.0.1 to a local port, which the test can cut as a network would be cut:
     cut() keeps every connection open and drops what either side sends (nothing arrives, nothing

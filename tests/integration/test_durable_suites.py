@@ -14,7 +14,7 @@ import tempfile
 import threading
 import unittest
 
-from cebtest import Daemon, Subscriber, binary_headers, main
+from cebtest import Daemon, Subscriber, binary_headers, main, memory_suites_on
 import test_delivery
 import test_filters_e2e
 import test_reply
@@ -29,9 +29,7 @@ def fresh_state():
     os.environ["STATE_DIRECTORY"] = STATES[-1]
 
 
-def durable_broker(name="default", namespace="default", delivery=None, annotations=None):
-    if annotations:
-        raise unittest.SkipTest("a Broker annotation of the memory suite")
+def durable_broker(name="default", namespace="default", delivery=None):
     y = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s-channel\n  namespace: %s\n"
          "data:\n  channel-template-spec: |\n    apiVersion: messaging.cebroker.dev/v1alpha1\n"
          "    kind: DurableChannel\n---\n"
@@ -46,9 +44,7 @@ def durable_broker(name="default", namespace="default", delivery=None, annotatio
 
 
 def setUpModule():
-    test_filters_e2e.broker_yaml = durable_broker
-    test_reply.broker_yaml = durable_broker
-    test_delivery.broker_yaml = durable_broker
+    memory_suites_on(durable_broker)
 
 
 def tearDownModule():

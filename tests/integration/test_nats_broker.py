@@ -33,9 +33,7 @@ def setUpModule():
         return nats_broker_yaml(NATS.url, name=name, namespace=namespace, delivery=delivery,
                                 annotations=annotations)
     # The memory channel's suites, with their Broker on NATS.
-    test_filters_e2e.broker_yaml = nats_broker
-    test_reply.broker_yaml = nats_broker
-    test_delivery.broker_yaml = nats_broker
+    cebtest.memory_suites_on(nats_broker)
 
 
 def tearDownModule():

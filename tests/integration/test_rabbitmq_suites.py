@@ -5,9 +5,7 @@ exponential and linear backoff, Retry-After, timeouts, the dead-letter sink with
 extensions, dropping without one, and replies with their TTL, as on the memory channel. The
 Triggers keep RabbitMQ's default, parallelism 1 (FIFO), as eventing-rabbitmq's do."""
 
-import unittest
-
-from cebtest import RabbitMQ, main, rabbitmq_broker_yaml
+from cebtest import RabbitMQ, main, memory_suites_on, rabbitmq_broker_yaml
 import test_delivery
 import test_filters_e2e
 import test_reply
@@ -19,13 +17,9 @@ def setUpModule():
     global RMQ
     RMQ = RabbitMQ()
 
-    def rabbitmq_broker(name="default", namespace="default", delivery=None, annotations=None):
-        if annotations:
-            raise unittest.SkipTest("a Broker annotation of the memory suite")
-        return rabbitmq_broker_yaml(RMQ.port, name=name, namespace=namespace, delivery=delivery)
-    test_filters_e2e.broker_yaml = rabbitmq_broker
-    test_reply.broker_yaml = rabbitmq_broker
-    test_delivery.broker_yaml = rabbitmq_broker
+    memory_suites_on(lambda name="default", namespace="default", delivery=None:
+                     rabbitmq_broker_yaml(RMQ.port, name=name, namespace=namespace,
+                                          delivery=delivery))
 
 
 def tearDownModule():
